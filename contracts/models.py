@@ -1,0 +1,345 @@
+"""Organisations, services, working calendars, versioned SLA terms and contracts.
+
+Models hold data and derive values from their own row; state changes live in services.py,
+reads in selectors.py, rules in pure modules (clock.py, lint.py, credits/tiers.py)."""
+
+import zoneinfo
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from portal.roles import StaffRole
+
+from .choices import Cause, Channel, CreditKind, Priority
+
+PERCENT = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))]
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"“{value}” is not a known IANA timezone (e.g. Africa/Nairobi).") from None
+
+
+def validate_positive_duration(value: timedelta) -> None:
+    if value is not None and value < timedelta(0):
+        raise ValidationError("A duration cannot be negative.")
+
+
+def validate_exclusion_causes(value) -> None:
+    if not isinstance(value, list) or any(c not in Cause.values or c == Cause.UNPLANNED for c in value):
+        raise ValidationError("Exclusion causes must be a list of known causes (not 'unplanned').")
+
+
+class Organisation(models.Model):
+    """A customer of the vendor."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(unique=True)
+    account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        limit_choices_to={"is_staff": True}, help_text="Escalation level 3 for this customer.",
+    )
+    solutions_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        limit_choices_to={"is_staff": True}, help_text="Cloud solutions manager: escalation level 4.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Service(models.Model):
+    """Something the vendor offers, e.g. "Cloud Backup"."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class WorkingCalendar(models.Model):
+    """Timezone + weekly working hours + public holidays (the `holidays` package) + extra closed
+    dates. 24x7 is a calendar too. contracts.calendars turns a row into a clock.WorkingCalendar."""
+
+    name = models.CharField(max_length=200, unique=True)
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    always_open = models.BooleanField(default=False, help_text="24x7: every instant is working time.")
+    holiday_country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 code, e.g. KE")
+    holiday_subdivision = models.CharField(max_length=10, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.holiday_subdivision and not self.holiday_country:
+            raise ValidationError({"holiday_subdivision": "A subdivision needs a country."})
+        if self.holiday_country:
+            import holidays
+
+            try:
+                holidays.country_holidays(self.holiday_country, subdiv=self.holiday_subdivision or None)
+            except NotImplementedError:
+                raise ValidationError(
+                    {"holiday_country": "The holidays package does not know this country/subdivision."}
+                ) from None
+
+
+class WorkingHours(models.Model):
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0
+        TUESDAY = 1
+        WEDNESDAY = 2
+        THURSDAY = 3
+        FRIDAY = 4
+        SATURDAY = 5
+        SUNDAY = 6
+
+    calendar = models.ForeignKey(WorkingCalendar, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField(help_text="00:00 means the end of the day (24:00).")
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = "working hours"
+
+    def __str__(self):
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+    def clean(self):
+        if self.closes is not None and self.opens is not None:
+            if self.closes.hour == self.closes.minute == 0:
+                return
+            if self.closes <= self.opens:
+                raise ValidationError({"closes": "Closing time must be after opening time (00:00 means midnight)."})
+
+
+class ClosedDate(models.Model):
+    calendar = models.ForeignKey(WorkingCalendar, on_delete=models.CASCADE, related_name="closed_dates")
+    date = models.DateField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="closed_date_once")]
+
+    def __str__(self):
+        return f"{self.date} {self.reason}".strip()
+
+
+class SLA(models.Model):
+    """A named agreement whose terms are versioned. A template is one the vendor copies for new
+    contracts; a contract may also point at a template directly."""
+
+    name = models.CharField(max_length=200, unique=True)
+    vendor = models.CharField(max_length=200, help_text="Who makes the promise, e.g. Kaluari Limited.")
+    is_template = models.BooleanField(default=False)
+    template_key = models.SlugField(blank=True, help_text="Set on the templates the product ships.")
+    summary = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "SLA"
+        verbose_name_plural = "SLAs"
+
+    def __str__(self):
+        return self.name
+
+
+class SLAVersion(models.Model):
+    """The terms of an SLA from an effective moment on. Tickets, maintenance and credits are
+    judged by the published version in force at the time of the event."""
+
+    sla = models.ForeignKey(SLA, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    effective_from = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    change_summary = models.TextField(blank=True, help_text="Told to the customers' contacts when published.")
+
+    uptime_guarantee = models.DecimalField(max_digits=6, decimal_places=3, validators=PERCENT)
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    business_calendar = models.ForeignKey(
+        WorkingCalendar, on_delete=models.PROTECT, related_name="+", help_text="Business hours shown to customers."
+    )
+    credit_kind = models.CharField(max_length=20, choices=CreditKind.choices)
+    claim_window_days = models.PositiveSmallIntegerField(default=30)
+
+    maintenance_notice = models.DurationField(default=timedelta(hours=48), validators=[validate_positive_duration])
+    offpeak_start = models.TimeField(help_text="Local time; the window may cross midnight (22:00-06:00).")
+    offpeak_end = models.TimeField()
+    maintenance_annual_cap = models.DurationField(default=timedelta(hours=12), validators=[validate_positive_duration])
+
+    # Klart: an escalation request is acknowledged within 4 working hours. Blank: the priority's
+    # first-response time applies.
+    escalation_ack_time = models.DurationField(null=True, blank=True, validators=[validate_positive_duration])
+    escalation_ack_calendar = models.ForeignKey(
+        WorkingCalendar, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    exclusion_causes = models.JSONField(default=list, blank=True, validators=[validate_exclusion_causes])
+
+    class Meta:
+        ordering = ["sla", "-effective_from"]
+        verbose_name = "SLA version"
+        constraints = [
+            models.UniqueConstraint(fields=["sla", "number"], name="sla_version_number_once"),
+            models.CheckConstraint(
+                condition=Q(uptime_guarantee__gte=0) & Q(uptime_guarantee__lte=100), name="sla_guarantee_percent"
+            ),
+        ]
+        indexes = [models.Index(fields=["sla", "effective_from"])]
+
+    def __str__(self):
+        return f"{self.sla} v{self.number}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    def clean(self):
+        if self.escalation_ack_time and not self.escalation_ack_calendar_id:
+            raise ValidationError({"escalation_ack_calendar": "An acknowledgement time needs a calendar."})
+
+
+class PriorityTerm(models.Model):
+    """One row of the priority matrix: what the priority means and its clocks."""
+
+    version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="priorities")
+    priority = models.CharField(max_length=3, choices=Priority.choices)
+    meaning = models.TextField(help_text="Shown to the customer beside the choice when filing.")
+    calendar = models.ForeignKey(
+        WorkingCalendar, on_delete=models.PROTECT, related_name="+",
+        help_text="The clock of first response and escalation dwell (24x7 or business hours).",
+    )
+    resolution_calendar = models.ForeignKey(
+        WorkingCalendar, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Blank: the same calendar as first response.",
+    )
+    first_response = models.DurationField(validators=[validate_positive_duration])
+    resolution_target = models.DurationField(validators=[validate_positive_duration], help_text="Passing it warns.")
+    resolution_limit = models.DurationField(validators=[validate_positive_duration], help_text="Passing it breaches.")
+
+    class Meta:
+        ordering = ["version", "priority"]
+        constraints = [models.UniqueConstraint(fields=["version", "priority"], name="priority_term_once")]
+
+    def __str__(self):
+        return f"{self.version} {self.priority}"
+
+    @property
+    def resolution_clock(self):
+        return self.resolution_calendar or self.calendar
+
+
+class EscalationLevel(models.Model):
+    """A rung of the escalation ladder: the channel the customer uses and who is told."""
+
+    version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="escalation_levels")
+    level = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(9)])
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    instruction = models.CharField(max_length=200, help_text="e.g. “Call your Account Manager”.")
+    contact = models.CharField(
+        max_length=200, blank=True,
+        help_text="Email address or phone number. Blank: the staff member of the role (the organisation's own "
+        "account/solutions manager where it has one).",
+    )
+    staff_role = models.CharField(max_length=40, choices=StaffRole.choices, help_text="Who is emailed on reaching it.")
+
+    class Meta:
+        ordering = ["version", "level"]
+        constraints = [models.UniqueConstraint(fields=["version", "level"], name="escalation_level_once")]
+
+    def __str__(self):
+        return f"Level {self.level}: {self.instruction}"
+
+
+class EscalationDwell(models.Model):
+    """How long a ticket of a priority stays at a level before it moves up (on the priority's clock)."""
+
+    version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="escalation_dwells")
+    level = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(9)])
+    priority = models.CharField(max_length=3, choices=Priority.choices)
+    dwell = models.DurationField(validators=[validate_positive_duration])
+
+    class Meta:
+        ordering = ["version", "level", "priority"]
+        constraints = [models.UniqueConstraint(fields=["version", "level", "priority"], name="escalation_dwell_once")]
+
+    def __str__(self):
+        return f"Level {self.level} {self.priority}: {self.dwell}"
+
+
+class CreditTier(models.Model):
+    """A range of monthly uptime (each bound inclusive or exclusive, or open) and its credit."""
+
+    version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="credit_tiers")
+    lower = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True, validators=PERCENT)
+    lower_inclusive = models.BooleanField(default=True)
+    upper = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True, validators=PERCENT)
+    upper_inclusive = models.BooleanField(default=True)
+    percent = models.DecimalField(max_digits=6, decimal_places=3, validators=PERCENT, help_text="Of the month's invoice.")
+
+    class Meta:
+        ordering = ["version", "-upper"]
+
+    def __str__(self):
+        return str(self.as_tier())
+
+    def clean(self):
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValidationError({"lower": "The lower bound is above the upper bound."})
+        if self.lower is None and self.upper is None:
+            raise ValidationError({"upper": "A tier needs at least one bound."})
+
+    def as_tier(self):
+        from credits.tiers import Tier
+
+        return Tier(self.lower, self.upper, self.percent, self.lower_inclusive, self.upper_inclusive)
+
+
+class Contract(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="contracts")
+    reference = models.CharField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    services = models.ManyToManyField(Service, related_name="contracts")
+    sla = models.ForeignKey(SLA, on_delete=models.PROTECT, related_name="contracts", verbose_name="SLA")
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True)
+    monthly_invoice_amount = models.DecimalField(max_digits=14, decimal_places=4, validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, help_text="ISO 4217, e.g. KES, EUR, JPY")
+    contacts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="contact_for",
+        help_text="Customer users who receive this contract's notifications.",
+    )
+
+    class Meta:
+        ordering = ["organisation", "reference"]
+
+    def __str__(self):
+        return f"{self.reference} – {self.name}"
+
+    def clean(self):
+        if self.ends_on and self.starts_on and self.ends_on < self.starts_on:
+            raise ValidationError({"ends_on": "The contract ends before it starts."})
+        if self.currency and (len(self.currency) != 3 or not self.currency.isalpha()):
+            raise ValidationError({"currency": "Use a three-letter ISO 4217 code."})
+        self.currency = (self.currency or "").upper()

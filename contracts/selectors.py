@@ -1,0 +1,80 @@
+"""Reads. Every customer-facing read is scoped to the user's organisation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+
+from .models import Contract, EscalationLevel, PriorityTerm, SLAVersion
+
+
+def contracts_for_user(*, user) -> QuerySet[Contract]:
+    """The contracts a customer may see: their organisation's only. Staff and anonymous users get
+    none here (staff work in the admin)."""
+    if not getattr(user, "is_authenticated", False) or not user.organisation_id:
+        return Contract.objects.none()
+    return Contract.objects.filter(organisation_id=user.organisation_id)
+
+
+def version_in_force(*, sla_id: int, at: datetime) -> SLAVersion | None:
+    """The published version with the latest effective moment not after `at`."""
+    return (
+        SLAVersion.objects.filter(sla_id=sla_id, published_at__isnull=False, effective_from__lte=at)
+        .order_by("-effective_from", "-number")
+        .first()
+    )
+
+
+def version_with_terms(*, version_id: int) -> SLAVersion:
+    """A version with its matrices loaded in a fixed number of queries."""
+    return (
+        SLAVersion.objects.select_related("sla", "business_calendar", "escalation_ack_calendar")
+        .prefetch_related(
+            Prefetch("priorities", queryset=PriorityTerm.objects.select_related("calendar", "resolution_calendar")),
+            Prefetch("escalation_levels", queryset=EscalationLevel.objects.order_by("level")),
+            "escalation_dwells",
+            "credit_tiers",
+        )
+        .get(pk=version_id)
+    )
+
+
+def level_contact(*, level: EscalationLevel, organisation) -> tuple[str, str]:
+    """Who the customer reaches at a level, and how: the level's own contact, else the
+    organisation's own manager for that role, else the vendor's staff member with the role."""
+    from django.contrib.auth import get_user_model
+
+    if level.contact:
+        return level.instruction, level.contact
+    person = None
+    if level.staff_role == "account_manager":
+        person = organisation.account_manager
+    elif level.staff_role == "cloud_solutions_manager":
+        person = organisation.solutions_manager
+    if person is None:
+        person = get_user_model().objects.filter(is_staff=True, is_active=True, staff_role=level.staff_role).order_by("id").first()
+    if person is None:
+        return level.instruction, ""
+    return level.instruction, f"{person.get_full_name()}, {person.phone or person.email}"
+
+
+def escalation_ladder(*, version: SLAVersion, organisation) -> list[dict]:
+    """The ladder as shown to a customer: each level with its channel, contact and dwell per priority."""
+    dwells: dict[int, dict[str, object]] = {}
+    for d in version.escalation_dwells.all():
+        dwells.setdefault(d.level, {})[d.priority] = d.dwell
+    priorities = [p.priority for p in version.priorities.all()]
+    ladder = []
+    for level in version.escalation_levels.all():
+        instruction, contact = level_contact(level=level, organisation=organisation)
+        ladder.append(
+            {
+                "level": level.level,
+                "channel": level.get_channel_display(),
+                "instruction": instruction,
+                "contact": contact,
+                "dwells": [dwells.get(level.level, {}).get(p) for p in priorities],
+            }
+        )
+    return ladder

@@ -1,0 +1,55 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from .models import OutboxAttempt, OutboxMessage, User
+from .outbox import outbox_retry_now
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "name", "organisation", "customer_role", "staff_role", "is_staff", "is_active"]
+    list_filter = ["is_staff", "is_active", "staff_role", "customer_role", "organisation"]
+    search_fields = ["email", "name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        ("Person", {"fields": ["name", "phone"]}),
+        ("Customer", {"fields": ["organisation", "customer_role"]}),
+        ("Vendor staff", {"fields": ["is_staff", "staff_role", "is_superuser", "groups", "user_permissions"]}),
+        ("Status", {"fields": ["is_active", "last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
+
+
+class OutboxAttemptInline(admin.TabularInline):
+    model = OutboxAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["started_at", "finished_at", "ok", "error", "worker"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Staff see every notification, its attempts, and can put a failed one back in the queue."""
+
+    list_display = ["key", "to", "subject", "status", "attempts", "created_at", "sent_at", "next_attempt_at"]
+    list_filter = ["status", "template"]
+    search_fields = ["key", "to", "subject", "message_id"]
+    date_hierarchy = "created_at"
+    inlines = [OutboxAttemptInline]
+    actions = ["retry_now"]
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Retry failed messages now")
+    def retry_now(self, request, queryset):
+        count = outbox_retry_now(ids=list(queryset.values_list("id", flat=True)))
+        self.message_user(request, f"{count} message(s) queued again.", messages.SUCCESS)

@@ -1,0 +1,26 @@
+"""The Celery app. Loaded from portal/__init__.py so that it is ready whenever Django is.
+
+Every timer is a due-time column swept by beat; beat only ever schedules short sweeps, whose
+entries expire so that a stopped worker does not find a pile of stale duplicates on return.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# The beat schedule, in one place. A sweep that has not run by its next tick is dropped
+# (expires) rather than queued twice.
+EVERY_MINUTE = 60.0
+app.conf.beat_schedule = {
+    "outbox-sweep": {
+        "task": "portal.tasks.outbox_sweep",
+        "schedule": EVERY_MINUTE,
+        "options": {"expires": 55},
+    },
+}

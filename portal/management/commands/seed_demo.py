@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from portal.demo import ADMIN, DEMO_PASSWORD, ORGANISATIONS, STAFF, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Load the demo data (idempotent): vendor staff, two customers on the two SLA templates."
+
+    def handle(self, *args, **options):
+        seed_demo()
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Every demo user's password: {DEMO_PASSWORD}"))
+        for org in ORGANISATIONS:
+            for email, _name, role in org["users"]:
+                self.stdout.write(f"  {email:28} {org['name']} ({role.label})")
+        for email, _name, role, _phone in STAFF:
+            self.stdout.write(f"  {email:28} staff: {role.label}")
+        self.stdout.write(f"  {ADMIN[0]:28} staff: superuser")

@@ -1,0 +1,140 @@
+"""Accounts (users log in with their email) and the one email outbox of the product."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.db.models import Q
+
+from .roles import CustomerRole, StaffRole
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email, password, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+
+class User(AbstractUser):
+    """A customer (belongs to an organisation, with a customer role) or a vendor staff member
+    (is_staff, with a staff role that escalation levels name as their contact)."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    name = models.CharField(max_length=150, blank=True)
+    phone = models.CharField(max_length=40, blank=True, help_text="Shown to customers when a channel says 'call'.")
+    organisation = models.ForeignKey(
+        "contracts.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+    customer_role = models.CharField(max_length=20, choices=CustomerRole.choices, blank=True)
+    staff_role = models.CharField(max_length=40, choices=StaffRole.choices, blank=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            # A customer is never staff, and a staff member belongs to no customer.
+            models.CheckConstraint(
+                condition=Q(organisation__isnull=True) | Q(is_staff=False),
+                name="user_customer_is_not_staff",
+            ),
+            models.CheckConstraint(
+                condition=Q(organisation__isnull=True, customer_role="")
+                | Q(organisation__isnull=False) & ~Q(customer_role=""),
+                name="user_customer_role_iff_organisation",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+    @property
+    def is_customer(self) -> bool:
+        return self.organisation_id is not None
+
+    def get_full_name(self):
+        return self.name or self.email
+
+    def get_short_name(self):
+        return (self.name or self.email).split(" ")[0]
+
+
+def _new_message_id() -> str:
+    return f"<{uuid.uuid4().hex}@{settings.MESSAGE_ID_DOMAIN}>"
+
+
+class OutboxMessage(models.Model):
+    """One notification to one recipient. Written in the same transaction as the change that
+    causes it, rendered then, with its Message-ID fixed then: a retry resends the same message."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (gave up)"
+
+    key = models.CharField(max_length=200, unique=True, help_text="e.g. sla-version:12:contact:7")
+    message_id = models.CharField(max_length=200, unique=True, default=_new_message_id)
+    # Set by the sender that claimed the row; a stale sender cannot overwrite a newer claim.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    template = models.CharField(max_length=100)
+    to = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When the row may next be tried: set at creation, pushed back by each failure (backoff).
+    next_attempt_at = models.DateTimeField()
+    # While SENDING, the sender holds the row until then; past it the row is anyone's again.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The sweep's two questions: which pending rows are due, which leases ran out.
+            models.Index(fields=["next_attempt_at"], name="outbox_pending_due", condition=Q(status="pending")),
+            models.Index(fields=["lease_until"], name="outbox_sending_lease", condition=Q(status="sending")),
+        ]
+
+    def __str__(self):
+        return f"{self.key} → {self.to} ({self.status})"
+
+
+class OutboxAttempt(models.Model):
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+
+    def __str__(self):
+        return f"{self.message.message_id} at {self.started_at:%Y-%m-%d %H:%M:%S}: {'ok' if self.ok else self.error}"

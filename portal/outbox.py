@@ -1,0 +1,186 @@
+"""The one email outbox: every notification of the product goes through here.
+
+- `outbox_enqueue` writes a row in the caller's transaction (a unique key makes a second enqueue
+  a no-op), rendered now, with its Message-ID fixed now; after commit a worker is asked to send.
+- `outbox_claim` takes due rows with a lease (skip_locked on PostgreSQL; a conditional update with
+  a claim token everywhere, so two senders never hold one row), `outbox_deliver` sends them.
+- A row whose sender died is taken again when its lease runs out; a sent row never is.
+- Failures back off in the database (next_attempt_at), swept every minute: no long countdowns.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import OutboxAttempt, OutboxMessage
+
+log = logging.getLogger(__name__)
+Status = OutboxMessage.Status
+
+
+@dataclass(frozen=True)
+class Email:
+    key: str
+    to: str
+    template: str
+    context: dict = field(default_factory=dict)
+
+
+def render(template: str, context: dict) -> tuple[str, str, str]:
+    """Subject, text and HTML of templates/email/<template>/{subject.txt,body.txt,body.html}."""
+    ctx = {"base_url": settings.PORTAL_BASE_URL, **context}
+    subject = " ".join(render_to_string(f"email/{template}/subject.txt", ctx).split())
+    text = render_to_string(f"email/{template}/body.txt", ctx).strip() + "\n"
+    html = render_to_string(f"email/{template}/body.html", ctx)
+    return subject, text, html
+
+
+def _row(email: Email, now: datetime) -> OutboxMessage:
+    subject, text, html = render(email.template, email.context)
+    return OutboxMessage(
+        key=email.key, to=email.to, template=email.template, subject=subject[:300],
+        body_text=text, body_html=html, next_attempt_at=now,
+    )  # fmt: skip
+
+
+def outbox_enqueue(*, email: Email, now: datetime | None = None) -> bool:
+    """Write one notification; False if its key was already written (nothing changes then)."""
+    return outbox_enqueue_many(emails=[email], now=now) == 1
+
+
+def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> int:
+    """Write many notifications in one insert; keys already present are skipped. Returns how many
+    keys were new. Call it inside the transaction of the change that causes the emails."""
+    if not emails:
+        return 0
+    now = now or timezone.now()
+    keys = {e.key for e in emails}
+    existing = set(OutboxMessage.objects.filter(key__in=keys).values_list("key", flat=True))
+    fresh = {e.key: e for e in emails if e.key not in existing}  # a key twice in one call counts once
+    if not fresh:
+        return 0
+    # ignore_conflicts: a concurrent writer of the same key wins quietly; the unique key decides.
+    OutboxMessage.objects.bulk_create([_row(e, now) for e in fresh.values()], ignore_conflicts=True)
+    new_keys = list(fresh)
+    transaction.on_commit(lambda: _dispatch(new_keys))
+    return len(fresh)
+
+
+def _dispatch(keys: list[str]) -> None:
+    from .tasks import outbox_send, outbox_sweep
+
+    try:
+        if len(keys) == 1:
+            outbox_send.delay(keys[0])
+        else:
+            outbox_sweep.delay()
+    except Exception:  # the broker is down: the periodic sweep will find the rows
+        log.warning("outbox: could not hand %d message(s) to a worker; the sweep will", len(keys), exc_info=True)
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(status=Status.SENDING, lease_until__lt=now)
+
+
+def outbox_claim(*, now: datetime, limit: int, keys: list[str] | None = None) -> list[OutboxMessage]:
+    """Lease up to `limit` due rows to this caller. Safe against any number of concurrent callers."""
+    token = uuid.uuid4()
+    with transaction.atomic():
+        candidates = OutboxMessage.objects.select_for_update(skip_locked=True).filter(_due(now))
+        if keys is not None:
+            candidates = candidates.filter(key__in=keys)
+        ids = list(candidates.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        # Conditional: only rows still due are taken (SQLite has no row locks; this is the guard).
+        OutboxMessage.objects.filter(_due(now), id__in=ids).update(
+            status=Status.SENDING, lease_until=now + settings.OUTBOX_LEASE,
+            attempts=F("attempts") + 1, claim_token=token,
+        )  # fmt: skip
+    return list(OutboxMessage.objects.filter(claim_token=token, status=Status.SENDING).order_by("id"))
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, ... minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int:
+    """Send claimed rows; record every attempt. Returns how many were sent."""
+    if not messages:
+        return 0
+    sent = 0
+    worker = socket.gethostname()
+    connection = get_connection()
+    try:
+        for msg in messages:
+            started = now_fn()
+            mail = EmailMultiAlternatives(
+                subject=msg.subject, body=msg.body_text, from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[msg.to], headers={"Message-ID": msg.message_id}, connection=connection,
+            )  # fmt: skip
+            if msg.body_html:
+                mail.attach_alternative(msg.body_html, "text/html")
+            try:
+                mail.send()
+            except Exception as exc:  # noqa: BLE001 - any failure of the transport is retried
+                _failed(msg, started, now_fn(), exc, worker)
+                continue
+            finished = now_fn()
+            with transaction.atomic():
+                OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
+                    status=Status.SENT, sent_at=finished, lease_until=None, last_error=""
+                )
+                OutboxAttempt.objects.create(message=msg, started_at=started, finished_at=finished, ok=True, worker=worker)
+            sent += 1
+    finally:
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001
+            log.debug("outbox: closing the mail connection failed", exc_info=True)
+    return sent
+
+
+def _failed(msg: OutboxMessage, started: datetime, finished: datetime, exc: Exception, worker: str) -> None:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    gave_up = msg.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+    log.warning("outbox: sending %s failed (attempt %d%s): %s", msg.key, msg.attempts, ", giving up" if gave_up else "", error)
+    with transaction.atomic():
+        OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
+            status=Status.FAILED if gave_up else Status.PENDING,
+            next_attempt_at=finished + backoff(msg.attempts), lease_until=None, last_error=error,
+        )  # fmt: skip
+        OutboxAttempt.objects.create(message=msg, started_at=started, finished_at=finished, ok=False, error=error, worker=worker)
+
+
+def outbox_send_key(*, key: str) -> int:
+    return outbox_deliver(messages=outbox_claim(now=timezone.now(), limit=1, keys=[key]))
+
+
+def outbox_send_due(*, batch: int | None = None, max_batches: int = 50) -> int:
+    """Send everything due now, batch by batch (the sweep)."""
+    total = 0
+    for _ in range(max_batches):
+        claimed = outbox_claim(now=timezone.now(), limit=batch or settings.OUTBOX_BATCH)
+        if not claimed:
+            break
+        total += outbox_deliver(messages=claimed)
+    return total
+
+
+def outbox_retry_now(*, ids: list[int]) -> int:
+    """Staff: put failed rows back in the queue."""
+    return OutboxMessage.objects.filter(id__in=ids, status=Status.FAILED).update(
+        status=Status.PENDING, next_attempt_at=timezone.now(), attempts=0
+    )

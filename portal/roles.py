@@ -1,0 +1,14 @@
+from django.db import models
+
+
+class CustomerRole(models.TextChoices):
+    ADMIN = "admin", "Customer admin"
+    MEMBER = "member", "Customer member"
+
+
+class StaffRole(models.TextChoices):
+    SUPPORT_AGENT = "support_agent", "Support agent"
+    SUPPORT_LEAD = "support_lead", "Support lead"
+    ACCOUNT_MANAGER = "account_manager", "Account manager"
+    CLOUD_SOLUTIONS_MANAGER = "cloud_solutions_manager", "Cloud solutions manager"
+    SECURITY = "security", "Security"

@@ -1,0 +1,191 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from .factories import ContractFactory, OrganisationFactory, StaffFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI") == "true"
+
+
+# --- Services a test may need: skipped on a developer's laptop without them, failed in CI ------
+def _postgres_available() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def _redis_available() -> bool:
+    if not settings.REDIS_URL:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _browser_available() -> bool:
+    return Path("/usr/bin/chromium").exists()
+
+
+NEEDS = {
+    "postgres": (_postgres_available, "PostgreSQL (set DATABASE_URL=postgres://...)"),
+    "redis": (_redis_available, "Redis (set REDIS_URL=redis://...)"),
+    "browser": (_browser_available, "Chromium at /usr/bin/chromium"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = {name: what for name, (check, what) in NEEDS.items() if not check()}
+    for item in items:
+        for name, what in missing.items():
+            if name in item.keywords and not IN_CI:
+                item.add_marker(pytest.mark.skipif(True, reason=f"needs {what}"))
+
+
+@pytest.fixture(autouse=True)
+def _services_required_in_ci(request):
+    """In CI a missing service is a failure, never a skip."""
+    if IN_CI:
+        for name, (check, what) in NEEDS.items():
+            if request.node.get_closest_marker(name) and not check():
+                pytest.fail(f"CI: this test needs {what}, which is not available")
+
+
+# --- People ---------------------------------------------------------------------------------
+@pytest.fixture
+def acme(db):
+    return OrganisationFactory(name="Acme Savings", slug="acme")
+
+
+@pytest.fixture
+def globex(db):
+    return OrganisationFactory(name="Globex Retail", slug="globex")
+
+
+@pytest.fixture
+def alice(acme):
+    return UserFactory(email="alice@acme.example", name="Alice Achieng", organisation=acme, customer_role="admin")
+
+
+@pytest.fixture
+def bob(acme):
+    return UserFactory(email="bob@acme.example", name="Bob Barasa", organisation=acme)
+
+
+@pytest.fixture
+def charlie(globex):
+    return UserFactory(email="charlie@globex.example", name="Charlie Carlsson", organisation=globex, customer_role="admin")
+
+
+@pytest.fixture
+def sam(db):
+    return StaffFactory(email="sam@vendor.example", name="Sam Support", phone="+254 728 999 222")
+
+
+@pytest.fixture
+def acme_contract(acme, alice, bob):
+    return ContractFactory(organisation=acme, reference="KAL-0001", name="Cloud Backup for Acme", contacts=[alice, bob])
+
+
+@pytest.fixture
+def globex_contract(globex, charlie):
+    return ContractFactory(organisation=globex, reference="KLA-0001", name="AI Assistant for Globex", contacts=[charlie])
+
+
+# --- A real SMTP server and a real Celery worker --------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpSink:
+    """aiosmtpd on 127.0.0.1: every message it receives, parsed."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 20.0):
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+
+@pytest.fixture
+def smtp_sink():
+    sink = SmtpSink()
+    sink.controller.start()
+    yield sink
+    sink.controller.stop()
+
+
+@pytest.fixture
+def smtp_settings(settings, smtp_sink):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp_sink.port
+    settings.EMAIL_USE_TLS = False
+    return smtp_sink
+
+
+@pytest.fixture
+def real_worker(django_db_setup, smtp_sink):
+    """A real Celery worker process consuming from Redis, on this test run's own queue, against
+    the test database, sending email to the SMTP sink. Needs PostgreSQL (a worker cannot see an
+    in-memory SQLite database) and Redis."""
+    from portal.celery import app
+
+    db = settings.DATABASES["default"]
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_QUEUE": queue,
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_sink.port}",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "-Q", queue, "-n", f"{queue}@%h",
+         "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )  # fmt: skip
+    old_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited with {proc.returncode}")
+            if app.control.ping(destination=[f"{queue}@{socket.gethostname()}"], timeout=0.5):
+                break
+        else:
+            raise RuntimeError("the Celery worker did not answer a ping within 30 s")
+        yield proc
+    finally:
+        app.conf.task_default_queue = old_queue
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,81 @@
+"""Test data through the same shapes the product uses. Alice and Bob at one customer (Acme),
+Charlie at another (Globex), Sam on support."""
+
+from datetime import date
+from decimal import Decimal
+
+import factory
+
+from contracts.models import SLA, Contract, Organisation, Service
+from portal.models import User
+from portal.roles import CustomerRole, StaffRole
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class OrganisationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organisation
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Customer {n}")
+    slug = factory.Sequence(lambda n: f"customer-{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    name = factory.Faker("name")
+    organisation = factory.SubFactory(OrganisationFactory)
+    customer_role = CustomerRole.MEMBER
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class StaffFactory(UserFactory):
+    organisation = None
+    customer_role = ""
+    is_staff = True
+    is_superuser = True
+    staff_role = StaffRole.SUPPORT_AGENT
+
+
+class ServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Service
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Service {n}")
+    slug = factory.Sequence(lambda n: f"service-{n}")
+
+
+class ContractFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contract
+        skip_postgeneration_save = True
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    reference = factory.Sequence(lambda n: f"C-{n:05d}")
+    name = factory.Sequence(lambda n: f"Contract {n}")
+    sla = factory.LazyFunction(lambda: SLA.objects.get(template_key="kaluari-cloud-backup"))
+    starts_on = date(2026, 1, 1)
+    monthly_invoice_amount = Decimal("150000")
+    currency = "KES"
+
+    @factory.post_generation
+    def services(obj, create, extracted, **kwargs):
+        if create:
+            obj.services.set(extracted or [ServiceFactory(name="Cloud Backup", slug="cloud-backup")])
+
+    @factory.post_generation
+    def contacts(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.contacts.set(extracted)
