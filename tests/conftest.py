@@ -59,6 +59,18 @@ def _services_required_in_ci(request):
                 pytest.fail(f"CI: this test needs {what}, which is not available")
 
 
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Tasks run inline, in the test process, unless a test asks for the real worker: nothing a
+    test enqueues ever lands in a broker queue that a developer's worker would later consume."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+
+
 # --- People ---------------------------------------------------------------------------------
 @pytest.fixture
 def acme(db):
@@ -172,6 +184,7 @@ def real_worker(django_db_setup, smtp_sink):
     )  # fmt: skip
     old_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue
+    app.conf.task_always_eager = False
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
