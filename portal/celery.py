@@ -23,4 +23,14 @@ app.conf.beat_schedule = {
         "schedule": EVERY_MINUTE,
         "options": {"expires": 55},
     },
+    "tickets-escalate": {
+        "task": "tickets.tasks.escalate_due_tickets",
+        "schedule": EVERY_MINUTE,
+        "options": {"expires": 55},
+    },
+    "tickets-sla-deadlines": {
+        "task": "tickets.tasks.check_sla_deadlines",
+        "schedule": EVERY_MINUTE,
+        "options": {"expires": 55},
+    },
 }

@@ -60,6 +60,11 @@ def _services_required_in_ci(request):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager():
     """Tasks run inline, in the test process, unless a test asks for the real worker: nothing a
     test enqueues ever lands in a broker queue that a developer's worker would later consume."""

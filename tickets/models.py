@@ -1,1 +1,242 @@
-from django.db import models  # noqa: F401
+"""Tickets, their history (pauses, messages, events, SLA crossings, escalation requests) and the
+clock columns the sweeps read. Deadlines are derived by tickets.clocks from the history and
+stored here only so that indexed sweeps and sorted queues can find them."""
+
+import os
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from contracts.choices import Cause, Priority
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        OPEN = "open", "Open"
+        WAITING = "waiting", "Waiting on customer"
+        RESOLVED = "resolved", "Resolved"
+        CLOSED = "closed", "Closed"
+
+    class Kind(models.TextChoices):
+        SUPPORT = "support", "Support request"
+        SECURITY = "security", "Vulnerability report"
+
+    class SLAState(models.TextChoices):
+        ON_TRACK = "on_track", "On track"
+        AT_RISK = "at_risk", "At risk"
+        WARNED = "warned", "Target passed"
+        BREACHED = "breached", "Breached"
+        PAUSED = "paused", "Paused"
+        MET = "met", "Met"
+        EXCLUDED = "excluded", "Excluded from SLA"
+
+    ACTIVE = (Status.NEW, Status.OPEN, Status.WAITING)
+
+    organisation = models.ForeignKey("contracts.Organisation", on_delete=models.PROTECT, related_name="tickets")
+    contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="tickets")
+    service = models.ForeignKey("contracts.Service", on_delete=models.PROTECT, related_name="tickets")
+    sla_version = models.ForeignKey(
+        "contracts.SLAVersion", on_delete=models.PROTECT, related_name="tickets",
+        help_text="The version in force when the ticket was filed: its clocks are judged by it.",
+    )  # fmt: skip
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SUPPORT)
+    priority = models.CharField(max_length=3, choices=Priority.choices)
+    subject = models.CharField(max_length=200)
+    description = models.TextField(max_length=20000)
+    steps_to_reproduce = models.TextField(max_length=20000, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tickets",
+        limit_choices_to={"is_staff": True},
+    )  # fmt: skip
+    filed_at = models.DateTimeField()
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="The latest resolution (cleared on reopen).")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    excluded_cause = models.CharField(max_length=40, choices=Cause.choices, blank=True)
+    excluded_reason = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # --- Derived clock columns (tickets.services.ticket_recompute writes them) ---------------
+    first_response_due = models.DateTimeField(null=True, blank=True)
+    resolution_target_at = models.DateTimeField(null=True, blank=True)
+    resolution_due = models.DateTimeField(null=True, blank=True)
+    paused = models.BooleanField(default=False)
+    escalation_level = models.PositiveSmallIntegerField(default=1)
+    top_alert_sent = models.BooleanField(default=False)
+    next_escalation_due = models.DateTimeField(null=True, blank=True)
+    next_sla_check_at = models.DateTimeField(null=True, blank=True)
+    breached = models.BooleanField(default=False)
+    warned = models.BooleanField(default=False)
+    # The nearest pending deadline: the staff queue sorts by it.
+    next_deadline = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-filed_at"]
+        indexes = [
+            # The sweeps: only rows with a due time are in these indexes.
+            models.Index(fields=["next_escalation_due"], name="ticket_escalation_due", condition=Q(next_escalation_due__isnull=False)),
+            models.Index(fields=["next_sla_check_at"], name="ticket_sla_check_due", condition=Q(next_sla_check_at__isnull=False)),
+            models.Index(fields=["organisation", "status", "-filed_at"], name="ticket_org_status"),
+            models.Index(fields=["status", "next_deadline"], name="ticket_queue"),
+        ]  # fmt: skip
+
+    def __str__(self):
+        return f"#{self.pk} {self.subject}"
+
+    @property
+    def number(self) -> str:
+        return f"#{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def is_excluded(self) -> bool:
+        return bool(self.excluded_cause)
+
+
+class TicketPause(models.Model):
+    """A stretch in which the SLA clocks stop: waiting on the customer, or resolved (until reopened)."""
+
+    class Reason(models.TextChoices):
+        WAITING = "waiting", "Waiting on customer"
+        RESOLVED = "resolved", "Resolved"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="pauses")
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+        constraints = [
+            # At most one open pause of each kind per ticket.
+            models.UniqueConstraint(
+                fields=["ticket", "reason"], condition=Q(ended_at__isnull=True), name="one_open_pause"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_reason_display()} {self.started_at:%Y-%m-%d %H:%M}-{self.ended_at or '…'}"
+
+
+class TicketMessage(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(max_length=20000)
+    internal = models.BooleanField(
+        default=False, help_text="An internal note: staff only, never shown to the customer."
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{'Note' if self.internal else 'Reply'} on {self.ticket_id} by {self.author_id}"
+
+    @property
+    def from_staff(self) -> bool:
+        return self.author.is_staff
+
+
+def attachment_path(instance, filename):
+    # A random name: the original is kept in the row, never used on disk.
+    ext = os.path.splitext(filename)[1].lower()[:10]
+    return f"attachments/{uuid.uuid4().hex}{ext}"
+
+
+class Attachment(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        TicketMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    file = models.FileField(upload_to=attachment_path)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self):
+        return self.original_name
+
+
+class TicketEvent(models.Model):
+    """The ticket's audit trail: every change, with who, when and what."""
+
+    class Kind(models.TextChoices):
+        FILED = "filed", "Filed"
+        STATUS = "status", "Status changed"
+        PRIORITY = "priority", "Priority changed"
+        ASSIGNED = "assigned", "Assigned"
+        EXCLUDED = "excluded", "Excluded from the SLA"
+        ESCALATED = "escalated", "Escalated"
+        TOP_ALERT = "top_alert", "Unresolved at the top level"
+        ESCALATION_REQUESTED = "escalation_requested", "Customer asked to escalate"
+        ESCALATION_ACKNOWLEDGED = "escalation_acknowledged", "Escalation request acknowledged"
+        CROSSING = "crossing", "SLA deadline crossed"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SLACrossing(models.Model):
+    """A deadline passed: recorded once per ticket, clock and kind, with the moment it passed."""
+
+    class Kind(models.TextChoices):
+        WARNING = "warning", "Warning (target passed)"
+        BREACH = "breach", "Breach"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="crossings")
+    clock = models.CharField(max_length=40, help_text="first_response, resolution, or ack:<request id>")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    at = models.DateTimeField(help_text="The deadline that was passed.")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at"]
+        constraints = [models.UniqueConstraint(fields=["ticket", "clock", "kind"], name="crossing_once")]
+
+    def __str__(self):
+        return f"{self.clock} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class EscalationRequest(models.Model):
+    """A customer asked to escalate: staff must acknowledge it within the contract's time."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="escalation_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    reason = models.TextField(max_length=5000)
+    ack_due = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["requested_at"]
+
+    def __str__(self):
+        return f"Escalation request on {self.ticket_id} at {self.requested_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,16 @@
+"""Beat runs these every minute; each is safe to run twice and on two machines at once."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import timers
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
+def escalate_due_tickets() -> int:
+    return timers.escalate_due_tickets()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
+def check_sla_deadlines() -> int:
+    return timers.check_sla_deadlines()

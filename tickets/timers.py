@@ -1,0 +1,232 @@
+"""The two ticket sweeps, run by beat every minute. Each takes due tickets in batches with
+select_for_update(skip_locked=True) — so two sweeps at once never take the same ticket — and does
+a fixed number of queries per batch, whatever the batch's size.
+
+- escalate_due_tickets: moves each due ticket to the level it should now be at (one email naming
+  every level passed, however long the workers were down), and after the last level's dwell
+  sends one "unresolved at the top level" alert.
+- check_sla_deadlines: records each warning and breach once, with the moment it happened, and
+  emails them; also the acknowledgement clock of escalation requests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import prefetch_related_objects
+from django.utils import timezone
+
+from . import clocks, notify
+from .models import EscalationRequest, SLACrossing, Ticket, TicketEvent
+from .services import resolved_moment, ticket_history
+from .terms import TermsCache
+
+BATCH = 500
+
+
+def _take(field: str, now: datetime, batch: int) -> list[Ticket]:
+    return list(
+        Ticket.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(**{f"{field}__lte": now})
+        .select_related("organisation", "contract", "created_by", "assignee")
+        .order_by(field)[:batch]
+    )
+
+
+class StaffDirectory:
+    """Staff by role, loaded once per sweep."""
+
+    def __init__(self):
+        self._by_role = None
+
+    def emails(self, role: str) -> list[str]:
+        if self._by_role is None:
+            self._by_role = {}
+            for user in (
+                get_user_model().objects.filter(is_staff=True, is_active=True).exclude(staff_role="").order_by("id")
+            ):
+                self._by_role.setdefault(user.staff_role, []).append(user.email)
+        return self._by_role.get(role, [])
+
+
+def _level_emails(level, organisation, staff: StaffDirectory) -> list[str]:
+    if level.channel == "email" and "@" in level.contact:
+        return [level.contact]
+    person = {
+        "account_manager": organisation.account_manager,
+        "cloud_solutions_manager": organisation.solutions_manager,
+    }.get(level.staff_role)
+    if person is not None and person.is_active:
+        return [person.email]
+    return staff.emails(level.staff_role) or [notify.settings.SUPPORT_QUEUE_EMAIL]
+
+
+def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> int:
+    now = now or timezone.now()
+    terms, staff, moved = TermsCache(), StaffDirectory(), 0
+    while True:
+        with transaction.atomic():
+            tickets = _take("next_escalation_due", now, batch)
+            if not tickets:
+                break
+            prefetch_related_objects(
+                tickets,
+                "pauses",
+                "contract__contacts",
+                "organisation__account_manager",
+                "organisation__solutions_manager",
+            )
+            terms.load({t.sla_version_id for t in tickets})
+            events, emails = [], []
+            for t in tickets:
+                levels = terms.levels(t.sla_version_id)
+                targets = terms.targets(t.sla_version_id, t.priority)
+                d = clocks.deadlines(targets, ticket_history(t, list(t.pauses.all())))
+                step = clocks.escalation_at(
+                    d.escalation_dues, current=t.escalation_level, alerted=t.top_alert_sent, now=now
+                )
+                if step.passed:
+                    new = levels[step.level - 1]
+                    passed = [levels[n - 1] for n in step.passed]
+                    events.append(
+                        TicketEvent(
+                            ticket=t,
+                            kind=TicketEvent.Kind.ESCALATED,
+                            at=now,
+                            data={"from": t.escalation_level, "to": step.level, "passed": list(step.passed)},
+                        )
+                    )
+                    ctx = {"level": new, "passed": passed, "from_level": t.escalation_level}
+                    key = f"ticket:{t.pk}:escalation:{step.level}"
+                    emails += notify.to_addresses(
+                        _level_emails(new, t.organisation, staff), f"{key}:staff", "ticket_escalated_staff", ctx, t
+                    )
+                    emails += notify.to_customers(
+                        t,
+                        f"{key}:customer",
+                        "ticket_escalated",
+                        {**ctx, "contact": _customer_contact(new, t.organisation, staff)},
+                    )
+                    t.escalation_level = step.level
+                    moved += 1
+                if step.top_alert_due:
+                    top = levels[-1]
+                    events.append(
+                        TicketEvent(ticket=t, kind=TicketEvent.Kind.TOP_ALERT, at=now, data={"level": top.level})
+                    )
+                    emails += notify.to_addresses(
+                        _level_emails(top, t.organisation, staff),
+                        f"ticket:{t.pk}:top-alert",
+                        "ticket_top_alert",
+                        {"level": top},
+                        t,
+                    )
+                    t.top_alert_sent = True
+                t.next_escalation_due = step.next_due
+            Ticket.objects.bulk_update(tickets, ["escalation_level", "top_alert_sent", "next_escalation_due"])
+            TicketEvent.objects.bulk_create(events)
+            notify.send(emails, now)
+        if len(tickets) < batch:
+            break
+    return moved
+
+
+def _customer_contact(level, organisation, staff) -> str:
+    from contracts.selectors import level_contact
+
+    return level_contact(level=level, organisation=organisation)[1]
+
+
+CROSSING_ROWS = {
+    clocks.Crossing.FIRST_RESPONSE_BREACH: ("first_response", SLACrossing.Kind.BREACH),
+    clocks.Crossing.RESOLUTION_WARNING: ("resolution", SLACrossing.Kind.WARNING),
+    clocks.Crossing.RESOLUTION_BREACH: ("resolution", SLACrossing.Kind.BREACH),
+}
+
+
+def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> int:
+    now = now or timezone.now()
+    terms, staff, recorded = TermsCache(), StaffDirectory(), 0
+    while True:
+        with transaction.atomic():
+            tickets = _take("next_sla_check_at", now, batch)
+            if not tickets:
+                break
+            prefetch_related_objects(tickets, "pauses", "crossings", "escalation_requests", "contract__contacts")
+            terms.load({t.sla_version_id for t in tickets})
+            rows, events, emails = [], [], []
+            for t in tickets:
+                history = ticket_history(t, list(t.pauses.all()))
+                d = clocks.deadlines(terms.targets(t.sla_version_id, t.priority), history)
+                resolved_at = resolved_moment(t)
+                seen = {(c.clock, c.kind) for c in t.crossings.all()}
+                found = (
+                    []
+                    if t.is_excluded
+                    else [
+                        (*CROSSING_ROWS[c], at)
+                        for c, at in clocks.crossings_due(d, history, resolved_at=resolved_at, now=now).items()
+                    ]
+                )
+                pending_acks = []
+                for r in t.escalation_requests.all():
+                    if r.acknowledged_at is None and r.ack_due:
+                        if r.ack_due <= now:
+                            found.append((f"ack:{r.pk}", SLACrossing.Kind.BREACH, r.ack_due))
+                        else:
+                            pending_acks.append(r.ack_due)
+                for clock, kind, at in found:
+                    if (clock, kind) in seen:
+                        continue
+                    rows.append(SLACrossing(ticket=t, clock=clock, kind=kind, at=at, recorded_at=now))
+                    events.append(
+                        TicketEvent(
+                            ticket=t,
+                            kind=TicketEvent.Kind.CROSSING,
+                            at=now,
+                            data={"clock": clock, "kind": kind, "deadline": at.isoformat()},
+                        )
+                    )
+                    emails += _crossing_emails(t, clock, kind, at, staff)
+                    if kind == SLACrossing.Kind.BREACH:
+                        t.breached = True
+                    else:
+                        t.warned = True
+                nxt = None if t.is_excluded else clocks.next_check(d, history, resolved_at=resolved_at, now=now)
+                t.next_sla_check_at = min(filter(None, [nxt, *pending_acks]), default=None)
+            # ignore_conflicts: the unique (ticket, clock, kind) makes a crossing once, whatever races.
+            SLACrossing.objects.bulk_create(rows, ignore_conflicts=True)
+            Ticket.objects.bulk_update(tickets, ["breached", "warned", "next_sla_check_at"])
+            TicketEvent.objects.bulk_create(events)
+            notify.send(emails, now)
+            recorded += len(rows)
+        if len(tickets) < batch:
+            break
+    return recorded
+
+
+def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: StaffDirectory) -> list:
+    key = f"ticket:{t.pk}:crossing:{clock}:{kind}"
+    ctx = {"clock": clock, "clock_label": _clock_label(clock), "kind": kind, "deadline": at}
+    if kind == SLACrossing.Kind.WARNING:
+        return notify.to_addresses(_assignee_or_queue(t), f"{key}:staff", "ticket_warning", ctx, t)
+    # A breach: the assignee, the support lead(s) and the customer's contacts.
+    staff_emails = _assignee_or_queue(t) + staff.emails("support_lead")
+    return notify.to_addresses(staff_emails, f"{key}:staff", "ticket_breach_staff", ctx, t) + notify.to_customers(
+        t, f"{key}:customer", "ticket_breach", ctx
+    )
+
+
+def _assignee_or_queue(t: Ticket) -> list[str]:
+    return [t.assignee.email] if t.assignee_id and t.assignee.is_active else [notify.settings.SUPPORT_QUEUE_EMAIL]
+
+
+def _clock_label(clock: str) -> str:
+    if clock.startswith("ack:"):
+        return "acknowledgement of your escalation request"
+    return {"first_response": "first response", "resolution": "resolution"}[clock]
+
+
+__all__ = ["escalate_due_tickets", "check_sla_deadlines", "EscalationRequest"]
