@@ -22,6 +22,7 @@ urlpatterns = [
     path("contracts/", include("contracts.urls")),
     path("tickets/", include("tickets.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", views.healthz, name="healthz"),

@@ -159,9 +159,14 @@ def ticket_open(
 
 
 def _attach(ticket, message, upload, user, now) -> Attachment:
+    """`upload` is an UploadedFile already checked by tickets.attachments.validate_upload; its
+    checked type is passed as `upload.checked_type` (the browser's claim is not trusted)."""
+    from .attachments import validate_upload
+
+    content_type = getattr(upload, "checked_type", None) or validate_upload(upload)
     return Attachment.objects.create(
-        ticket=ticket, message=message, file=upload.file, original_name=upload.name[:255],
-        content_type=upload.content_type, size=upload.size, uploaded_by=user, uploaded_at=now,
+        ticket=ticket, message=message, file=upload, original_name=upload.name[:255],
+        content_type=content_type, size=upload.size, uploaded_by=user, uploaded_at=now,
     )  # fmt: skip
 
 

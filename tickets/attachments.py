@@ -1,0 +1,65 @@
+"""Upload checks shared by the portal forms and the API: a size limit and an allow-list of
+types decided on the content (the filetype package reads the magic bytes), not on the name."""
+
+from __future__ import annotations
+
+import filetype
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+# Binary types recognised by their magic bytes.
+ALLOWED_BINARY = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "application/pdf": ".pdf",
+    "application/zip": ".zip",
+    "application/gzip": ".gz",
+}
+TEXT_SUFFIXES = (".txt", ".log", ".csv", ".json", ".xml", ".yaml", ".yml", ".conf", ".ini")
+MAX_FILES = 5
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is still text.
+        if exc.start < len(head) - 4:
+            return False
+        text = head[: exc.start].decode("utf-8")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f")
+    return controls == 0
+
+
+def validate_upload(upload) -> str:
+    """Return the content type to store, or raise ValidationError with a message for the user."""
+    limit = settings.ATTACHMENT_MAX_BYTES
+    if upload.size > limit:
+        raise ValidationError(f"“{upload.name}” is {upload.size // 1024} KB; the limit is {limit // (1024 * 1024)} MB.")
+    if upload.size == 0:
+        raise ValidationError(f"“{upload.name}” is empty.")
+    upload.seek(0)
+    head = upload.read(8192)
+    upload.seek(0)
+    kind = filetype.guess(head)
+    if kind is not None:
+        if kind.mime in ALLOWED_BINARY:
+            return kind.mime
+        raise ValidationError(f"“{upload.name}” is a {kind.mime} file, which is not accepted.")
+    if upload.name.lower().endswith(TEXT_SUFFIXES) and _is_text(head):
+        return "text/plain"
+    raise ValidationError(
+        f"“{upload.name}” is not an accepted type: images (PNG, JPEG, GIF, WebP), PDF, ZIP/GZip, or text "
+        f"({', '.join(TEXT_SUFFIXES)})."
+    )
+
+
+def validate_uploads(uploads) -> list[tuple[object, str]]:
+    uploads = list(uploads)
+    if len(uploads) > MAX_FILES:
+        raise ValidationError(f"At most {MAX_FILES} files at once.")
+    return [(u, validate_upload(u)) for u in uploads]

@@ -1,0 +1,100 @@
+"""Reads for tickets. Customer reads are scoped to the user's organisation (and never include
+vulnerability reports, which only security staff see)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet, prefetch_related_objects
+from django.utils import timezone
+
+from contracts.selectors import level_contact
+
+from . import clocks
+from .models import Ticket, TicketMessage
+from .services import resolved_moment, ticket_history
+from .terms import TermsCache
+
+
+def tickets_for_user(*, user) -> QuerySet[Ticket]:
+    if not getattr(user, "is_authenticated", False) or not user.organisation_id:
+        return Ticket.objects.none()
+    return Ticket.objects.filter(organisation_id=user.organisation_id, kind=Ticket.Kind.SUPPORT)
+
+
+def messages_for_customer(ticket: Ticket) -> QuerySet[TicketMessage]:
+    """The conversation as the customer sees it: internal notes never appear."""
+    return ticket.messages.filter(internal=False).select_related("author").prefetch_related("attachments")
+
+
+@dataclass(frozen=True)
+class ClockView:
+    state: str  # Ticket.SLAState value
+    first_response_due: datetime | None
+    first_response_at: datetime | None
+    resolution_target_at: datetime | None
+    resolution_due: datetime | None
+    time_left: timedelta | None  # working time to the nearest pending deadline
+    next_deadline: datetime | None
+    paused: bool
+    breached: bool
+    escalation_level: int
+    level_instruction: str  # what the customer does now ("Call your Account Manager")
+    level_contact: str  # with whom ("Ayo, +254 ...")
+    next_escalation_due: datetime | None
+    timezone: str
+
+
+def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, ClockView]:
+    """Clock views for many tickets in a fixed number of queries (pauses prefetched, terms loaded
+    once per SLA version)."""
+    now = now or timezone.now()
+    tickets = list(tickets)
+    if not tickets:
+        return {}
+    prefetch_related_objects(tickets, "pauses", "crossings", "organisation__account_manager", "organisation__solutions_manager")
+    terms = TermsCache()
+    terms.load({t.sla_version_id for t in tickets})
+    out = {}
+    for t in tickets:
+        targets = terms.targets(t.sla_version_id, t.priority)
+        history = ticket_history(t, list(t.pauses.all()))
+        d = clocks.deadlines(targets, history)
+        resolved_at = resolved_moment(t)
+        state = clocks.state_at(targets, d, history, resolved_at=resolved_at, excluded=t.is_excluded, now=now)
+        if state not in (clocks.State.BREACHED, clocks.State.EXCLUDED) and t.crossings.all() and any(
+            c.kind == "breach" for c in t.crossings.all()
+        ):
+            state = clocks.State.BREACHED  # an acknowledgement breach counts too
+        left = clocks.time_left(targets, d, history, now=now) if resolved_at is None else None
+        levels = terms.levels(t.sla_version_id)
+        level = levels[t.escalation_level - 1] if levels and t.escalation_level <= len(levels) else None
+        instruction, contact = level_contact(level=level, organisation=t.organisation) if level else ("", "")
+        unmet = [d.resolution_target_at, d.resolution_due] + ([d.first_response_due] if t.first_response_at is None else [])
+        pending = [m for m in unmet if m and m > now]
+        out[t.pk] = ClockView(
+            state=state.value,
+            first_response_due=d.first_response_due,
+            first_response_at=t.first_response_at,
+            resolution_target_at=d.resolution_target_at,
+            resolution_due=d.resolution_due,
+            time_left=left[0] if left else None,
+            next_deadline=min(pending, default=None) if resolved_at is None else None,
+            paused=history.paused_at(now),
+            breached=state == clocks.State.BREACHED,
+            escalation_level=t.escalation_level,
+            level_instruction=instruction,
+            level_contact=contact,
+            next_escalation_due=t.next_escalation_due,
+            timezone=terms.version(t.sla_version_id).timezone,
+        )
+    return out
+
+
+def at_risk_or_breached(qs: QuerySet[Ticket], *, now: datetime | None = None) -> list[Ticket]:
+    """Active tickets whose state is at risk, warned or breached (a filter for the lists)."""
+    tickets = list(qs.filter(status__in=Ticket.ACTIVE))
+    views = ticket_clock_views(tickets, now=now)
+    keep = {Ticket.SLAState.AT_RISK, Ticket.SLAState.WARNED, Ticket.SLAState.BREACHED}
+    return [t for t in tickets if views[t.pk].state in keep]
