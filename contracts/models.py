@@ -302,7 +302,10 @@ class CreditTier(models.Model):
         ordering = ["version", "-upper"]
 
     def __str__(self):
-        return str(self.as_tier())
+        # Not via as_tier(): the admin prints rows whose values are being refused (lower > upper).
+        from credits.tiers import Range
+
+        return f"{Range(self.lower, self.upper, self.lower_inclusive, self.upper_inclusive)} → {self.percent}%"
 
     def clean(self):
         if self.lower is not None and self.upper is not None and self.lower > self.upper:

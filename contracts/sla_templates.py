@@ -128,13 +128,43 @@ TEMPLATES = {
 
 
 def install(models) -> list:
-    """Create the shipped calendars and templates that are missing; leave existing ones (and any
-    staff edits to them) alone. `models` maps model names to classes, so the same code serves the
+    """Create the shipped templates that are missing, with the shipped calendars they use; leave
+    existing ones (and any staff edits to them) alone. `models` maps model names to classes, so the same code serves the
     post-migrate hook and tests. Returns the SLAs it created."""
-    WorkingCalendar, WorkingHours = models["WorkingCalendar"], models["WorkingHours"]
     SLA, SLAVersion = models["SLA"], models["SLAVersion"]
+    created_slas = []
+    for key, spec in TEMPLATES.items():
+        if SLA.objects.filter(template_key=key).exists():
+            continue
+        # Calendars are looked up by name, the only key they have: only a template being installed
+        # touches them, so a calendar staff renamed is not shipped again beside it on every migrate.
+        calendars = install_calendars(models, calendar_keys(spec))
+        sla = SLA.objects.create(
+            name=spec["name"], vendor=spec["vendor"], is_template=True, template_key=key, summary=spec["summary"]
+        )
+        v = dict(spec["version"])
+        v["business_calendar"] = calendars[v["business_calendar"]]
+        v["escalation_ack_calendar"] = calendars.get(v["escalation_ack_calendar"])
+        version = SLAVersion.objects.create(sla=sla, number=1, published_at=v["effective_from"], **v)
+        install_terms(models, version, spec, calendars)
+        created_slas.append(sla)
+    return created_slas
+
+
+def calendar_keys(spec) -> set[str]:
+    """The CALENDARS a template's terms point at."""
+    v = spec["version"]
+    keys = {v["business_calendar"], v["escalation_ack_calendar"]}
+    keys |= {row[i] for row in spec["priorities"] for i in (2, 6) if i < len(row)}
+    return {k for k in keys if k is not None}
+
+
+def install_calendars(models, keys) -> dict:
+    """The shipped calendars of `keys`, created where missing (an existing one is left as it is)."""
+    WorkingCalendar, WorkingHours = models["WorkingCalendar"], models["WorkingHours"]
     calendars = {}
-    for key, spec in CALENDARS.items():
+    for key in sorted(keys):
+        spec = CALENDARS[key]
         cal, created = WorkingCalendar.objects.get_or_create(
             name=spec["name"],
             defaults={
@@ -148,21 +178,7 @@ def install(models) -> list:
                 WorkingHours(calendar=cal, weekday=d, opens=o, closes=c) for d, o, c in spec.get("hours", [])
             )
         calendars[key] = cal
-
-    created_slas = []
-    for key, spec in TEMPLATES.items():
-        if SLA.objects.filter(template_key=key).exists():
-            continue
-        sla = SLA.objects.create(
-            name=spec["name"], vendor=spec["vendor"], is_template=True, template_key=key, summary=spec["summary"]
-        )
-        v = dict(spec["version"])
-        v["business_calendar"] = calendars[v["business_calendar"]]
-        v["escalation_ack_calendar"] = calendars.get(v["escalation_ack_calendar"])
-        version = SLAVersion.objects.create(sla=sla, number=1, published_at=v["effective_from"], **v)
-        install_terms(models, version, spec, calendars)
-        created_slas.append(sla)
-    return created_slas
+    return calendars
 
 
 def install_terms(models, version, spec, calendars) -> None:

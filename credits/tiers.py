@@ -38,7 +38,7 @@ class Tier:
         return self.upper is None or uptime < self.upper or (uptime == self.upper and self.upper_inclusive)
 
     def __str__(self) -> str:
-        return f"{Range(self.lower, self.upper, self.lower_inclusive, self.upper_inclusive)} → {self.percent}%"
+        return f"{Range(self.lower, self.upper, self.lower_inclusive, self.upper_inclusive)} → {fmt_percent(self.percent)}%"
 
 
 def credit_percent(uptime_percent: Decimal, tiers) -> Decimal | None:
@@ -67,9 +67,15 @@ class Range:
     upper_inclusive: bool = True
 
     def __str__(self) -> str:
-        lo = "(-∞" if self.lower is None else ("[" if self.lower_inclusive else "(") + f"{self.lower}"
-        hi = "+∞)" if self.upper is None else f"{self.upper}" + ("]" if self.upper_inclusive else ")")
+        lo = "(-∞" if self.lower is None else ("[" if self.lower_inclusive else "(") + fmt_percent(self.lower)
+        hi = "+∞)" if self.upper is None else fmt_percent(self.upper) + ("]" if self.upper_inclusive else ")")
         return f"{lo}, {hi}"
+
+
+def fmt_percent(value) -> str:
+    """99.800 -> '99.8', 98 -> '98.0': as the SLA documents write percentages."""
+    text = f"{Decimal(value).normalize():f}"
+    return text if "." in text else f"{text}.0"
 
 
 @dataclass(frozen=True)
