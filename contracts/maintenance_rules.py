@@ -1,0 +1,175 @@
+"""Which part of a maintenance window keeps a contract's rules, and so is excluded from uptime.
+Pure Python, no Django.
+
+A downtime window is excluded only where it keeps the rules (PRODUCT.md):
+- its notice went out at least `notice` (48 h) before its start;
+- it lies inside the contract's off-peak hours, local time, which may cross midnight (22:00-06:00);
+- it fits in the annual cap (12 h of scheduled downtime per calendar year in the contract's
+  timezone), windows taken in order of start, and only rule-keeping time using up the cap.
+Every other moment of the window is ordinary downtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+Interval = tuple[datetime, datetime]
+ZERO = timedelta(0)
+
+
+@dataclass(frozen=True)
+class Rules:
+    tz: str
+    notice: timedelta
+    offpeak_start: time
+    offpeak_end: time
+    annual_cap: timedelta
+
+
+@dataclass(frozen=True)
+class Window:
+    key: object  # the caller's id for it
+    start: datetime
+    end: datetime
+    notified_at: datetime | None  # when its (current) notice went out; None: never
+
+
+@dataclass(frozen=True)
+class Judgement:
+    key: object
+    kept: tuple[Interval, ...]  # excluded from uptime
+    broken: tuple[Interval, ...]  # counted as ordinary downtime
+    notice_ok: bool
+    offpeak: timedelta  # how much of the window lies in off-peak hours
+    capped: timedelta  # off-peak, noticed time refused because the year's cap was used up
+
+    @property
+    def kept_duration(self) -> timedelta:
+        return sum((e - s for s, e in self.kept), ZERO)
+
+    @property
+    def broken_duration(self) -> timedelta:
+        return sum((e - s for s, e in self.broken), ZERO)
+
+    @property
+    def keeps_rules(self) -> bool:
+        return not self.broken
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("maintenance times must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+def _local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
+    # fold=0: in a repeated hour take the first; in a skipped hour zoneinfo moves forward.
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def offpeak_intervals(rules: Rules, start: datetime, end: datetime) -> list[Interval]:
+    """Off-peak stretches (UTC) that touch [start, end)."""
+    tz = ZoneInfo(rules.tz)
+    first = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date() + timedelta(days=1)
+    out: list[Interval] = []
+    day = first
+    while day <= last:
+        a = _local_to_utc(day, rules.offpeak_start, tz)
+        if rules.offpeak_start < rules.offpeak_end:
+            b = _local_to_utc(day, rules.offpeak_end, tz)
+        else:  # crosses midnight: from the start today to the end tomorrow
+            b = _local_to_utc(day + timedelta(days=1), rules.offpeak_end, tz)
+        if a < b:
+            out.append((a, b))
+        day += timedelta(days=1)
+    return _merge(out)
+
+
+def _merge(intervals: Iterable[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if s < e:
+            out.append((s, e))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _subtract(whole: Interval, parts: Sequence[Interval]) -> list[Interval]:
+    out, cursor = [], whole[0]
+    for s, e in parts:
+        if s > cursor:
+            out.append((cursor, s))
+        cursor = max(cursor, e)
+    if cursor < whole[1]:
+        out.append((cursor, whole[1]))
+    return out
+
+
+def _year_start(year: int, tz: ZoneInfo) -> datetime:
+    return datetime(year, 1, 1, tzinfo=tz).astimezone(UTC)
+
+
+def _split_by_year(intervals: Sequence[Interval], tz: ZoneInfo) -> list[tuple[int, Interval]]:
+    out = []
+    for s, e in intervals:
+        while s < e:
+            year = s.astimezone(tz).year
+            boundary = _year_start(year + 1, tz)
+            piece_end = min(e, boundary)
+            out.append((year, (s, piece_end)))
+            s = piece_end
+    return out
+
+
+def judge(windows: Sequence[Window], rules: Rules) -> dict[object, Judgement]:
+    """Judge every downtime window of one contract. Windows are taken in order of start; the
+    cap counts only what earlier windows kept, year by year in the contract's timezone."""
+    tz = ZoneInfo(rules.tz)
+    used: dict[int, timedelta] = {}
+    out: dict[object, Judgement] = {}
+    for w in sorted(windows, key=lambda w: (_utc(w.start), str(w.key))):
+        start, end = _utc(w.start), _utc(w.end)
+        if end <= start:
+            out[w.key] = Judgement(w.key, (), (), False, ZERO, ZERO)
+            continue
+        notice_ok = w.notified_at is not None and _utc(w.notified_at) <= start - rules.notice
+        offpeak = _intersect([(start, end)], offpeak_intervals(rules, start, end))
+        offpeak_total = sum((e - s for s, e in offpeak), ZERO)
+        kept: list[Interval] = []
+        capped = ZERO
+        if notice_ok:
+            for year, (s, e) in _split_by_year(offpeak, tz):
+                room = rules.annual_cap - used.get(year, ZERO)
+                take = min(e - s, max(room, ZERO))
+                if take > ZERO:
+                    kept.append((s, s + take))
+                    used[year] = used.get(year, ZERO) + take
+                capped += (e - s) - take
+        kept = _merge(kept)
+        out[w.key] = Judgement(
+            key=w.key,
+            kept=tuple(kept),
+            broken=tuple(_subtract((start, end), kept)),
+            notice_ok=notice_ok,
+            offpeak=offpeak_total,
+            capped=capped,
+        )
+    return out

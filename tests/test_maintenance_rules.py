@@ -1,0 +1,101 @@
+"""Which part of a maintenance window keeps the contract's rules (pure function, tables)."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from contracts.maintenance_rules import Rules, Window, judge
+
+NBO = ZoneInfo("Africa/Nairobi")
+RULES = Rules(tz="Africa/Nairobi", notice=timedelta(hours=48), offpeak_start=time(22), offpeak_end=time(6),
+              annual_cap=timedelta(hours=12))  # fmt: skip
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+def nbo(*args):
+    return datetime(*args, tzinfo=NBO)
+
+
+def window(start, hours, notified_before=timedelta(hours=48), key="w"):
+    return Window(key=key, start=start, end=start + timedelta(hours=hours), notified_at=start - notified_before)
+
+
+def test_a_window_that_keeps_every_rule_is_all_excluded():
+    w = window(nbo(2026, 10, 10, 23), 2)
+    j = judge([w], RULES)["w"]
+    assert j.keeps_rules and j.notice_ok
+    assert j.kept == ((w.start, w.end),) and j.broken == ()
+
+
+def test_notice_one_minute_short_counts_the_whole_window_as_downtime():
+    w = window(nbo(2026, 10, 10, 23), 2, notified_before=timedelta(hours=48) - M)
+    j = judge([w], RULES)["w"]
+    assert not j.notice_ok
+    assert j.kept == () and j.broken_duration == 2 * H
+
+
+def test_never_notified_is_downtime():
+    w = Window("w", nbo(2026, 10, 10, 23), nbo(2026, 10, 11, 1), notified_at=None)
+    assert judge([w], RULES)["w"].broken_duration == 2 * H
+
+
+def test_a_window_straddling_the_end_of_offpeak_hours_is_split():
+    w = window(nbo(2026, 10, 11, 5), 2)  # 05:00-07:00; off-peak ends at 06:00
+    j = judge([w], RULES)["w"]
+    assert j.kept == ((nbo(2026, 10, 11, 5), nbo(2026, 10, 11, 6)),)
+    assert j.broken == ((nbo(2026, 10, 11, 6), nbo(2026, 10, 11, 7)),)
+    assert j.offpeak == H
+
+
+def test_a_daytime_window_is_all_downtime():
+    j = judge([window(nbo(2026, 10, 11, 12), 1)], RULES)["w"]
+    assert j.kept == () and j.offpeak == timedelta(0)
+
+
+def test_the_cap_is_reached_in_the_middle_of_a_window():
+    earlier = [window(nbo(2026, 3, d, 22), 5, key=f"e{d}") for d in (2, 3)]  # 10 h kept
+    last = window(nbo(2026, 3, 10, 22), 4, key="last")  # only 2 h of room left
+    j = judge([*earlier, last], RULES)
+    assert all(j[f"e{d}"].keeps_rules for d in (2, 3))
+    assert j["last"].kept == ((nbo(2026, 3, 10, 22), nbo(2026, 3, 11, 0)),)
+    assert j["last"].broken == ((nbo(2026, 3, 11, 0), nbo(2026, 3, 11, 2)),)
+    assert j["last"].capped == 2 * H
+
+
+def test_only_rule_keeping_time_uses_the_cap():
+    # A short-notice 6 h window uses none of the cap; the next 10 h of windows are all kept.
+    short = window(nbo(2026, 5, 1, 22), 6, notified_before=H, key="short")
+    later = [window(nbo(2026, 5, d, 22), 5, key=f"l{d}") for d in (5, 6)]
+    j = judge([short, *later], RULES)
+    assert j["short"].kept == ()
+    assert all(j[f"l{d}"].keeps_rules for d in (5, 6))
+
+
+def test_windows_are_taken_in_order_of_start_whatever_order_given():
+    a = window(nbo(2026, 6, 1, 22), 8, key="a")
+    b = window(nbo(2026, 6, 2, 22), 8, key="b")
+    j = judge([b, a], RULES)
+    assert j["a"].kept_duration == 8 * H and j["b"].kept_duration == 4 * H
+
+
+def test_a_window_over_new_year_counts_against_each_years_cap():
+    full_2026 = [window(nbo(2026, 12, d, 22), 6, key=f"d{d}") for d in (1, 2)]  # 2026's 12 h used
+    ny = window(nbo(2026, 12, 31, 22), 4, key="ny")  # 22:00-02:00 across New Year (Nairobi time)
+    j = judge([*full_2026, ny], RULES)
+    assert j["ny"].kept == ((nbo(2027, 1, 1, 0), nbo(2027, 1, 1, 2)),)  # 2027 has room
+    assert j["ny"].broken == ((nbo(2026, 12, 31, 22), nbo(2027, 1, 1, 0)),)
+
+
+def test_offpeak_hours_in_a_dst_timezone_follow_local_time():
+    berlin = Rules(tz="Europe/Berlin", notice=48 * H, offpeak_start=time(1), offpeak_end=time(4), annual_cap=12 * H)
+    ber = ZoneInfo("Europe/Berlin")
+    # The night clocks go back (2026-10-25): 01:00-04:00 local holds 4 real hours.
+    start = datetime(2026, 10, 25, 1, tzinfo=ber)
+    w = Window("w", start, datetime(2026, 10, 25, 4, tzinfo=ber), notified_at=start - 72 * H)
+    j = judge([w], berlin)["w"]
+    assert j.kept_duration == 4 * H and j.keeps_rules
+
+
+def test_an_empty_or_inverted_window_keeps_nothing():
+    w = Window("w", nbo(2026, 1, 1, 23), nbo(2026, 1, 1, 23), notified_at=nbo(2025, 12, 1))
+    assert judge([w], RULES)["w"].kept == ()
