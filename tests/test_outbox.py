@@ -66,10 +66,9 @@ def test_enqueueing_a_key_twice_is_a_no_op(django_capture_on_commit_callbacks, m
 def test_nothing_is_written_when_the_change_rolls_back(mailoutbox):
     from django.db import transaction
 
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            outbox_enqueue(email=reset_email())
-            raise RuntimeError("the change failed")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        outbox_enqueue(email=reset_email())
+        raise RuntimeError("the change failed")
     assert OutboxMessage.objects.count() == 0
     assert mailoutbox == []
 
