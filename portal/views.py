@@ -1,10 +1,13 @@
 from django.contrib.auth.decorators import login_required
 from django.db import connection
+from django.db.models import F
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from contracts.selectors import contracts_for_user
+from tickets.models import Ticket
+from tickets.selectors import tickets_for_user
 
 
 @login_required
@@ -14,7 +17,17 @@ def dashboard(request):
         # Staff work in the admin; the customer portal shows one organisation's data.
         return redirect("admin:index")
     contracts = contracts_for_user(user=request.user).select_related("sla").prefetch_related("services")
-    return render(request, "portal/dashboard.html", {"contracts": contracts})
+    open_tickets = (
+        tickets_for_user(user=request.user)
+        .filter(status__in=Ticket.ACTIVE)
+        .select_related("contract", "sla_version")
+        .order_by(F("next_deadline").asc(nulls_last=True), "-filed_at")
+    )
+    return render(
+        request,
+        "portal/dashboard.html",
+        {"contracts": contracts, "open_tickets": open_tickets[:10], "open_count": open_tickets.count()},
+    )
 
 
 @require_GET

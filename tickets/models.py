@@ -216,6 +216,7 @@ class SLACrossing(models.Model):
 
     class Meta:
         ordering = ["at"]
+        verbose_name = "SLA crossing"
         constraints = [models.UniqueConstraint(fields=["ticket", "clock", "kind"], name="crossing_once")]
 
     def __str__(self):

@@ -57,6 +57,7 @@ def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, Clo
     terms = TermsCache()
     terms.load({t.sla_version_id for t in tickets})
     out = {}
+    contacts: dict[tuple[int, int], tuple[str, str]] = {}
     for t in tickets:
         targets = terms.targets(t.sla_version_id, t.priority)
         history = ticket_history(t, list(t.pauses.all()))
@@ -70,7 +71,10 @@ def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, Clo
         left = clocks.time_left(targets, d, history, now=now) if resolved_at is None else None
         levels = terms.levels(t.sla_version_id)
         level = levels[t.escalation_level - 1] if levels and t.escalation_level <= len(levels) else None
-        instruction, contact = level_contact(level=level, organisation=t.organisation) if level else ("", "")
+        if level and (level.pk, t.organisation_id) not in contacts:
+            # Once per level and organisation: level_contact may look a staff member up.
+            contacts[level.pk, t.organisation_id] = level_contact(level=level, organisation=t.organisation)
+        instruction, contact = contacts[level.pk, t.organisation_id] if level else ("", "")
         unmet = [d.resolution_target_at, d.resolution_due] + ([d.first_response_due] if t.first_response_at is None else [])
         pending = [m for m in unmet if m and m > now]
         out[t.pk] = ClockView(

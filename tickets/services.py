@@ -126,6 +126,9 @@ def ticket_open(
     now = now or timezone.now()
     if user.organisation_id != contract.organisation_id:
         raise TicketError("Choose one of your organisation's contracts.", field="contract")
+    if any(ord(ch) < 32 for ch in subject):
+        # The subject goes into email headers: no line breaks or other control characters.
+        raise TicketError("The subject must be a single line without control characters.", field="subject")
     if not contract.services.filter(pk=service.pk).exists():
         raise TicketError("This service is not covered by the contract.", field="service")
     version = version_in_force(sla_id=contract.sla_id, at=now)
@@ -190,7 +193,7 @@ def ticket_reply(
             ticket.first_response_at = now
             fields.append("first_response_at")
         if ticket.status == Status.NEW:
-            ticket.status = Status.OPEN
+            _set_status(ticket, Status.OPEN, actor=author, now=now)  # audited like any move
             fields.append("status")
         for request in ticket.escalation_requests.filter(acknowledged_at__isnull=True):
             _acknowledge(ticket, request, author, now)
@@ -381,4 +384,47 @@ def escalation_acknowledge(*, request: EscalationRequest, actor, now: datetime |
     _acknowledge(ticket, request, actor, now)
 
 
+@transaction.atomic
+def ticket_escalate_now(*, ticket: Ticket, actor, now: datetime | None = None) -> Ticket:
+    """Staff move a ticket one level up the ladder at once, before its dwell has passed. Audited
+    and emailed like a move by the sweep (same email keys: each level is announced once); the
+    sweep carries on from the new level, on the ladder's times counted from filing."""
+    from contracts.selectors import level_contact
+
+    now = now or timezone.now()
+    ticket = _locked(ticket)
+    if not ticket.is_active or ticket.is_excluded:
+        raise TicketError("Only an open ticket that counts for the SLA can be escalated.")
+    levels = TermsCache().levels(ticket.sla_version_id)
+    if ticket.escalation_level >= len(levels):
+        raise TicketError("The ticket is already at the top level." if levels else "The SLA has no escalation ladder.")
+    old, new = ticket.escalation_level, levels[ticket.escalation_level]
+    ticket.escalation_level = new.level
+    data = {"from": old, "to": new.level, "passed": [new.level]}  # as the sweep writes it
+    _event(ticket, TicketEvent.Kind.ESCALATED, now=now, actor=actor, **data)
+    _save(ticket, ["escalation_level"], now=now)
+    ctx = {"level": new, "passed": [new], "from_level": old}
+    key = f"ticket:{ticket.pk}:escalation:{new.level}"
+    contact = level_contact(level=new, organisation=ticket.organisation)[1]
+    notify.send(
+        notify.to_addresses(
+            notify.level_staff_emails(new, ticket.organisation), f"{key}:staff", "ticket_escalated_staff", ctx, ticket
+        )
+        + notify.to_customers(ticket, f"{key}:customer", "ticket_escalated", {**ctx, "contact": contact}),
+        now,
+    )
+    return ticket
+
+
 PRIORITY_ORDER = [Priority.P1, Priority.P2, Priority.P3, Priority.P4, Priority.STANDARD]
+
+
+@transaction.atomic
+def ticket_attach(*, ticket: Ticket, user, files, now: datetime | None = None) -> list[Attachment]:
+    """Files added to a ticket outside a reply (the API's attachment upload). Each upload is
+    already checked by tickets.attachments.validate_upload (see _attach)."""
+    now = now or timezone.now()
+    ticket = _locked(ticket)
+    if not user.is_staff and ticket.status == Status.CLOSED:
+        raise TicketError("This ticket is closed; reopen it to add files.")
+    return [_attach(ticket, None, f, user, now) for f in files]

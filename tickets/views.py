@@ -1,9 +1,252 @@
-# Placeholder views: replaced by the customer ticket pages.
-from django.http import Http404
+"""The customer's ticket pages. Reads go through tickets.selectors (scoped to the user's
+organisation: another organisation's ticket is a 404, never a 403); writes go through
+tickets.services, whose TicketError becomes a message or a field error with status 400."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from contracts.models import PriorityTerm
+from contracts.selectors import contracts_for_user
+from portal.roles import StaffRole
+
+from . import services
+from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
+from .models import Attachment, Ticket
+from .selectors import at_risk_or_breached, messages_for_customer, ticket_clock_views, tickets_for_user
+
+PAGE_SIZE = 25
 
 
-def _missing(request, *args, **kwargs):
-    raise Http404
+def _tickets(request):
+    return tickets_for_user(user=request.user).select_related("contract", "service", "sla_version")
 
 
-ticket_list = ticket_new = ticket_detail = ticket_reply = ticket_escalate = ticket_status = attachment_download = _missing
+def _row(ticket: Ticket, clock) -> dict:
+    return {"ticket": ticket, "clock": clock, "state_label": Ticket.SLAState(clock.state).label}
+
+
+def _refused(request, form, exc: services.TicketError, what: str) -> None:
+    """A refusal from the services: on its field when the form has that field, else a message
+    at the top of the page (the form may not even be shown, e.g. on a closed ticket)."""
+    if exc.field in form.fields:
+        form.add_error(exc.field, str(exc))
+        messages.error(request, f"{what}: see the form below.")
+    else:
+        messages.error(request, f"{what}: {exc}")
+
+
+# --- The list -----------------------------------------------------------------------------------
+@login_required
+@require_GET
+def ticket_list(request):
+    now = timezone.now()
+    filter_form = TicketFilterForm(request.GET)
+    filters = filter_form.filters()
+    tickets = _tickets(request).order_by("-filed_at", "-pk")
+    if "status" in filters:
+        tickets = tickets.filter(status=filters["status"])
+    if "priority" in filters:
+        tickets = tickets.filter(priority=filters["priority"])
+    if filters.get("sla") == TicketFilterForm.AT_RISK:
+        tickets = at_risk_or_breached(tickets, now=now)
+    page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
+    clocks = ticket_clock_views(page.object_list, now=now)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "tickets/ticket_list.html",
+        {
+            "filter_form": filter_form,
+            "filtered": bool(filters),
+            "page": page,
+            "rows": [_row(t, clocks[t.pk]) for t in page.object_list],
+            "now": now,
+            "query": query.urlencode(),
+            "contracts": contracts_for_user(user=request.user).order_by("name", "pk"),
+        },
+    )
+
+
+# --- Filing -------------------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET", "POST"])
+def ticket_new(request):
+    now = timezone.now()
+    if request.method == "POST" and request.POST.get("action") == "refresh":
+        # "Show this contract's choices": the same page for another contract, keeping what was typed.
+        initial = {k: v for k, v in request.POST.items() if k in TicketForm.base_fields}
+        return _render_new(request, TicketForm(initial=initial, user=request.user, now=now))
+    if request.method == "POST":
+        form = TicketForm(request.POST, request.FILES, user=request.user, now=now)
+        if form.is_valid():
+            try:
+                ticket = services.ticket_open(user=request.user, **form.service_kwargs())
+            except services.TicketError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            else:
+                messages.success(
+                    request, f"Ticket {ticket.number} is filed. We have emailed you a receipt with its deadlines."
+                )
+                return redirect("ticket-detail", pk=ticket.pk)
+        return _render_new(request, form, status=400)
+    # GET: ?contract=<id> picks the contract (an unknown or foreign id is simply not picked); with
+    # a single contract there is nothing to pick.
+    contract_id = request.GET.get("contract")
+    if contract_id is None:
+        contracts = list(contracts_for_user(user=request.user)[:2])
+        contract_id = contracts[0].pk if len(contracts) == 1 else None
+    return _render_new(request, TicketForm(initial={"contract": contract_id}, user=request.user, now=now))
+
+
+def _render_new(request, form: TicketForm, status: int = 200):
+    return render(
+        request,
+        "tickets/ticket_new.html",
+        {"form": form, "several_contracts": len(form.fields["contract"].queryset) > 1},
+        status=status,
+    )
+
+
+# --- One ticket ---------------------------------------------------------------------------------
+def _own_ticket(request, pk: int) -> Ticket:
+    return get_object_or_404(
+        _tickets(request).select_related("created_by", "sla_version__escalation_ack_calendar"), pk=pk
+    )
+
+
+def _render_detail(request, ticket: Ticket, *, reply_form=None, escalate_form=None, status: int = 200):
+    now = timezone.now()
+    clock = ticket_clock_views([ticket], now=now)[ticket.pk]
+    requests = list(ticket.escalation_requests.order_by("-requested_at", "-pk"))
+    pending = next((r for r in requests if r.acknowledged_at is None), None)
+    return render(
+        request,
+        "tickets/ticket_detail.html",
+        {
+            "ticket": ticket,
+            "tz": ticket.sla_version.timezone,
+            "clock": clock,
+            "state_label": Ticket.SLAState(clock.state).label,
+            "now": now,
+            "term": PriorityTerm.objects.filter(version_id=ticket.sla_version_id, priority=ticket.priority)
+            .select_related("calendar", "resolution_calendar")
+            .first(),
+            "conversation": messages_for_customer(ticket),
+            "filed_attachments": ticket.attachments.filter(message__isnull=True),
+            "pending_request": pending,
+            "last_acknowledged": None if pending else next(iter(requests), None),
+            "reply_form": reply_form or ReplyForm(),
+            "escalate_form": escalate_form or EscalateForm(),
+            "can_close": ticket.status != Ticket.Status.CLOSED,
+            "can_reopen": ticket.status in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def ticket_detail(request, pk: int):
+    return _render_detail(request, _own_ticket(request, pk))
+
+
+@login_required
+@require_POST
+def ticket_reply(request, pk: int):
+    ticket = _own_ticket(request, pk)
+    form = ReplyForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            services.ticket_reply(
+                ticket=ticket,
+                author=request.user,
+                body=form.cleaned_data["body"],
+                files=form.cleaned_data["attachments"],
+            )
+        except services.TicketError as exc:
+            _refused(request, form, exc, "Your reply was not sent")
+        else:
+            messages.success(request, "Your reply is added to the conversation.")
+            return redirect(reverse("ticket-detail", args=[ticket.pk]) + "#conversation")
+    else:
+        messages.error(request, "Your reply was not sent: see the form below.")
+    return _render_detail(request, ticket, reply_form=form, status=400)
+
+
+@login_required
+@require_POST
+def ticket_escalate(request, pk: int):
+    ticket = _own_ticket(request, pk)
+    form = EscalateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.ticket_request_escalation(ticket=ticket, user=request.user, reason=form.cleaned_data["reason"])
+        except services.TicketError as exc:
+            _refused(request, form, exc, "Your escalation request was not sent")
+        else:
+            messages.success(request, "Your escalation request is sent; we have emailed you a copy.")
+            return redirect(reverse("ticket-detail", args=[ticket.pk]) + "#escalation")
+    else:
+        messages.error(request, "Your escalation request was not sent: see the form below.")
+    return _render_detail(request, ticket, escalate_form=form, status=400)
+
+
+@login_required
+@require_POST
+def ticket_status(request, pk: int):
+    ticket = _own_ticket(request, pk)
+    form = StatusForm(request.POST)
+    if form.is_valid():
+        try:
+            services.ticket_set_status(ticket=ticket, actor=request.user, status=form.cleaned_data["status"])
+        except services.TicketError as exc:
+            messages.error(request, str(exc))
+        else:
+            closed = form.cleaned_data["status"] == Ticket.Status.CLOSED
+            messages.success(request, f"Ticket {ticket.number} is {'closed' if closed else 'reopened'}.")
+            return redirect("ticket-detail", pk=ticket.pk)
+    else:
+        messages.error(request, " ".join(form.errors.get("status", ["Choose to close or to reopen the ticket."])))
+    return _render_detail(request, ticket, status=400)
+
+
+# --- Attachments --------------------------------------------------------------------------------
+def _downloadable(user):
+    """Attachments a user may download: staff any (vulnerability reports: security staff and
+    superusers only); a customer those of their organisation's tickets, never an internal note's."""
+    if user.is_staff:
+        qs = Attachment.objects.all()
+        if not (user.is_superuser or user.staff_role == StaffRole.SECURITY):
+            qs = qs.exclude(ticket__kind=Ticket.Kind.SECURITY)
+        return qs
+    return Attachment.objects.filter(ticket__in=tickets_for_user(user=user)).filter(
+        Q(message__isnull=True) | Q(message__internal=False)
+    )
+
+
+@login_required
+@require_GET
+def attachment_download(request, pk: int, attachment_id: int):
+    attachment = get_object_or_404(_downloadable(request.user), pk=attachment_id, ticket_id=pk)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The file is missing.") from None
+    response = FileResponse(
+        handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    # Never rendered as a page of ours, whatever its bytes say.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,478 @@
+"""The staff side of tickets in the admin: the queue (sorted by the nearest deadline, SLA badges
+from one batch, a fixed number of queries), the ticket page and its operations (each a POST form
+calling a service), the changelist actions, and who sees vulnerability reports."""
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Permission
+from django.contrib.messages import ERROR, SUCCESS
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from contracts.models import SLA
+from portal.models import OutboxMessage
+from tickets.models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketEvent, TicketMessage
+from tickets.services import ticket_assign, ticket_open, ticket_request_escalation, ticket_set_status
+from tickets.timers import check_sla_deadlines, escalate_due_tickets
+
+from .factories import ContractFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+NBO = ZoneInfo("Africa/Nairobi")
+FRI_1600 = datetime(2026, 12, 11, 16, 0, tzinfo=NBO)
+QUEUE = reverse("admin:tickets_ticket_changelist")
+
+
+def at(hour, minute, second=0):
+    return datetime(2026, 12, 11, hour, minute, second, tzinfo=NBO)
+
+
+def file(contract, user, priority, when=FRI_1600, subject="Backups fail", **kwargs):
+    with time_machine.travel(when, tick=False):
+        return ticket_open(
+            user=user, contract=contract, service=contract.services.get(), priority=priority,
+            subject=subject, description="Nothing backs up since last night.", **kwargs,
+        )  # fmt: skip
+
+
+def change_url(ticket):
+    return reverse("admin:tickets_ticket_change", args=[ticket.pk])
+
+
+def op_url(name, ticket, *args):
+    return reverse(f"admin:tickets_ticket_{name}", args=[ticket.pk, *args])
+
+
+def messages_of(response):
+    return [(m.level, m.message) for m in response.context["messages"]]
+
+
+def queue_rows(html):
+    """(number, badge text) of each row of the queue, in order."""
+    rows = re.findall(r'<tr>\s*<td class="action-checkbox">.*?</tr>', html, re.S)
+    out = []
+    for row in rows:
+        number = re.search(r">#(\d+)</a>", row).group(1)
+        badge = re.search(r'<span class="sla-badge sla-\w+">([^<]+)</span>', row).group(1)
+        out.append((int(number), badge))
+    return out
+
+
+@pytest.fixture
+def staff_client(client, sam):
+    with time_machine.travel(at(14, 0), tick=False):  # the session lasts 12 hours from then
+        client.force_login(sam)
+    return client
+
+
+@pytest.fixture
+def p1(acme_contract, alice):
+    return file(acme_contract, alice, "P1")
+
+
+# --- The queue -----------------------------------------------------------------------------------
+def test_queue_is_sorted_by_next_deadline_with_the_sla_badge(staff_client, acme_contract, alice, bob, sam):
+    p3 = file(acme_contract, alice, "P3", subject="Restore is slow")  # first response Monday 11:00
+    p1 = file(acme_contract, alice, "P1", subject="Nothing backs up")  # first response 16:15
+    p2 = file(acme_contract, bob, "P2", subject="Agent fails a job")  # first response 17:00
+    done = file(acme_contract, bob, "P4", FRI_1600 - timedelta(hours=2), subject="Old question")
+    with time_machine.travel(at(15, 0), tick=False):
+        ticket_set_status(ticket=done, actor=sam, status=Ticket.Status.RESOLVED)  # no deadline: last
+
+    with time_machine.travel(at(16, 1), tick=False):
+        response = staff_client.get(QUEUE)
+    html = response.content.decode()
+    assert queue_rows(html) == [
+        (p1.pk, "On track"), (p2.pk, "On track"), (p3.pk, "On track"), (done.pk, "Met"),
+    ]  # fmt: skip
+    # The next deadline, with a live countdown in the browser and the contract's time beside it.
+    assert f'<time datetime="{p1.first_response_due.isoformat()}" data-countdown' in html
+    assert ">in 14 min</time>" in html and "2026-12-11 16:15 (UTC+03:00)" in html
+    assert "js/admin-countdown.js" in html and "admin-extra/tickets.css" in html
+
+    with time_machine.travel(at(16, 13), tick=False):
+        rows = queue_rows(staff_client.get(QUEUE).content.decode())
+    assert rows[0] == (p1.pk, "At risk")  # 2 of its 15 minutes left: under a quarter
+
+    with time_machine.travel(at(16, 16), tick=False):
+        check_sla_deadlines()
+        response = staff_client.get(QUEUE)
+    assert SLACrossing.objects.filter(ticket=p1, clock="first_response", kind="breach").exists()
+    assert queue_rows(response.content.decode())[0] == (p1.pk, "Breached")
+    assert f'<time datetime="{p1.resolution_due.isoformat()}" data-countdown' in response.content.decode()
+
+    with time_machine.travel(at(16, 16), tick=False):  # the deadline column sorts both ways
+        column = response.context["cl"].list_display.index("deadline")
+        down = staff_client.get(QUEUE, {"o": f"-{column}"}).context["cl"].result_list
+    assert [t.pk for t in down] == [done.pk, p3.pk, p2.pk, p1.pk]
+
+    with time_machine.travel(at(16, 16), tick=False):
+        breached = staff_client.get(QUEUE, {"sla": "breached"})
+    assert [t.pk for t in breached.context["cl"].result_list] == [p1.pk]
+
+
+def test_queue_search_by_number_subject_and_organisation(staff_client, acme_contract, globex, charlie, alice):
+    p1 = file(acme_contract, alice, "P1", subject="Nothing backs up")
+    klart = ContractFactory(organisation=globex, sla=SLA.objects.get(template_key="klart-ai"), contacts=[charlie])
+    other = file(klart, charlie, None, subject="Assistant is down")
+    with time_machine.travel(at(16, 5), tick=False):
+
+        def found(q):
+            return {t.pk for t in staff_client.get(QUEUE, {"q": q}).context["cl"].result_list}
+
+        assert found(f"#{p1.pk}") == {p1.pk}
+        assert found(str(other.pk)) == {other.pk}
+        assert found("backs up") == {p1.pk}
+        assert found("globex") == {other.pk}
+
+
+def make_tickets(n, contracts, staff):
+    """n tickets of every kind the queue shows: Kaluari P1 at level 4 (its contact falls back to a
+    staff member with the role: there is none), Kaluari P3 waiting on the customer and assigned, Klart assigned to another."""
+    (kaluari, alice), (klart, charlie) = contracts
+    made = []
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            made.append(file(kaluari, alice, "P1", FRI_1600 - timedelta(hours=2), subject=f"P1 {i}"))
+        elif kind == 1:
+            t = file(kaluari, alice, "P3", subject=f"P3 {i}")
+            with time_machine.travel(FRI_1600 + timedelta(minutes=1), tick=False):
+                ticket_assign(ticket=t, actor=staff[0], assignee=staff[0])
+                ticket_set_status(ticket=t, actor=staff[0], status=Ticket.Status.WAITING)
+            made.append(t)
+        else:
+            t = file(klart, charlie, None, subject=f"Klart {i}")
+            with time_machine.travel(FRI_1600 + timedelta(minutes=1), tick=False):
+                ticket_assign(ticket=t, actor=staff[0], assignee=staff[1])
+            made.append(t)
+    return made
+
+
+def test_queue_queries_do_not_grow_with_the_tickets(staff_client, acme_contract, alice, globex, charlie, sam):
+    klart = ContractFactory(organisation=globex, sla=SLA.objects.get(template_key="klart-ai"), contacts=[charlie])
+    staff = [sam, StaffFactory(email="lena@vendor.example", name="Lena Lead", staff_role="support_lead")]
+    StaffFactory(email="ayo@vendor.example", name="Ayo AM", staff_role="account_manager")
+    contracts = [(acme_contract, alice), (klart, charlie)]
+    now = FRI_1600 + timedelta(minutes=30)
+
+    def count():
+        with time_machine.travel(now, tick=False):
+            escalate_due_tickets()
+            check_sla_deadlines()
+            with CaptureQueriesContext(connection) as queries:
+                response = staff_client.get(QUEUE)
+        assert response.status_code == 200
+        return len(response.context["cl"].result_list), len(queries)
+
+    make_tickets(3, contracts, staff)
+    shown_3, queries_3 = count()
+    make_tickets(27, contracts, staff)
+    shown_30, queries_30 = count()
+    assert (shown_3, shown_30) == (3, 30)
+    assert Ticket.objects.filter(escalation_level=4).count() == 10  # its contact is looked up too
+    assert queries_30 == queries_3
+
+
+# --- Who sees the queue --------------------------------------------------------------------------
+def test_a_customer_is_sent_to_the_admin_login(client, alice):
+    client.force_login(alice)
+    response = client.get(QUEUE)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_vulnerability_reports_are_for_security_staff_only(client, staff_client, acme_contract, alice, p1):
+    report = file(acme_contract, alice, "P2", subject="XSS in the portal", kind=Ticket.Kind.SECURITY)
+    with time_machine.travel(at(16, 5), tick=False):
+        listed = {t.pk for t in staff_client.get(QUEUE).context["cl"].result_list}
+        assert listed == {p1.pk}  # sam is a superuser, but a support agent
+        assert staff_client.get(change_url(report)).status_code == 302  # "doesn't exist": back to the index
+        assert staff_client.post(op_url("status", report), {"status": "open"}).status_code == 404
+        assert Ticket.objects.get(pk=report.pk).status == Ticket.Status.NEW
+
+        security = StaffFactory(
+            email="sec@vendor.example", name="Sid Security", staff_role="security", is_superuser=False
+        )
+        security.user_permissions.set(Permission.objects.filter(codename__in=["view_ticket", "change_ticket"]))
+        client.force_login(security)
+        listed = {t.pk for t in client.get(QUEUE).context["cl"].result_list}
+        assert listed == {p1.pk, report.pk}
+        assert client.get(change_url(report)).status_code == 200
+
+
+def test_vulnerability_reports_stay_out_of_the_request_list(staff_client, acme_contract, alice):
+    report = file(acme_contract, alice, "P2", subject="XSS in the portal", kind=Ticket.Kind.SECURITY)
+    with time_machine.travel(at(16, 5), tick=False):
+        ticket_request_escalation(ticket=report, user=alice, reason="Please look.")
+        response = staff_client.get(reverse("admin:tickets_escalationrequest_changelist"))
+    assert list(response.context["cl"].result_list) == []
+    assert EscalationRequest.objects.filter(ticket=report).exists()
+
+
+# --- The ticket page -----------------------------------------------------------------------------
+def test_ticket_page_shows_clocks_in_contract_time_and_the_history(staff_client, p1, alice, sam):
+    with time_machine.travel(at(16, 3), tick=False):
+        staff_client.post(op_url("reply", p1), {"body": "Looking into it.", "internal": "on"})
+        ticket_request_escalation(ticket=p1, user=alice, reason="Production is down.")
+        response = staff_client.get(change_url(p1))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "2026-12-11 16:15 (UTC+03:00)" in html  # first response due, Nairobi time
+    assert '<span class="sla-badge sla-on_track">On track</span>' in html
+    assert '<span class="note-label">Internal note</span>' in html and "Looking into it." in html
+    assert "Customer asked to escalate" in html  # the audit trail
+    request = EscalationRequest.objects.get(ticket=p1)
+    assert op_url("acknowledge", p1, request.pk) in html
+    assert 'id="ticket_form"' not in html  # no form that saves the ticket's fields
+    assert staff_client.post(change_url(p1), {"subject": "Changed"}).status_code == 405
+    assert Ticket.objects.get(pk=p1.pk).subject == "Backups fail"
+
+
+def test_public_reply_answers_the_clock_and_emails_the_customer(
+    staff_client, p1, alice, bob, mailoutbox, django_capture_on_commit_callbacks
+):
+    upload = SimpleUploadedFile("agent.log", b"2026-12-11 backup started\n", content_type="application/octet-stream")
+    with time_machine.travel(at(16, 5), tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(op_url("reply", p1), {"body": "We are on it.", "attachments": [upload]})
+    assert response.status_code == 302 and response["Location"] == change_url(p1) + "#conversation"
+    p1.refresh_from_db()
+    assert p1.first_response_at == at(16, 5)
+    assert p1.status == Ticket.Status.OPEN
+    message = TicketMessage.objects.get(ticket=p1)
+    assert not message.internal
+    assert [(a.original_name, a.content_type) for a in Attachment.objects.filter(message=message)] == [
+        ("agent.log", "text/plain")
+    ]
+    replies = [m for m in mailoutbox if m.subject == f"[#{p1.pk}] Reply from support: Backups fail"]
+    assert sorted(m.to[0] for m in replies) == [alice.email, bob.email]
+    assert "We are on it." in replies[0].body
+
+
+def test_internal_note_emails_no_customer_and_leaves_the_clock(
+    staff_client, p1, mailoutbox, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(at(16, 5), tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(op_url("reply", p1), {"body": "Customer runs agent 2.1.", "internal": "on"})
+    assert response.status_code == 302
+    p1.refresh_from_db()
+    assert p1.first_response_at is None and p1.status == Ticket.Status.NEW
+    assert TicketMessage.objects.get(ticket=p1).internal
+    assert mailoutbox == []
+    assert not OutboxMessage.objects.filter(key__contains=":reply:").exists()
+
+
+def test_a_refused_attachment_keeps_the_reply_unsent(staff_client, p1):
+    exe = SimpleUploadedFile("tool.exe", b"MZ\x90\x00\x03" + b"\x00" * 200)
+    with time_machine.travel(at(16, 5), tick=False):
+        response = staff_client.post(op_url("reply", p1), {"body": "Try this tool.", "attachments": [exe]})
+    assert response.status_code == 200  # the page again, with the typed reply kept
+    assert any(level == ERROR and "tool.exe" in text for level, text in messages_of(response))
+    assert "Try this tool." in response.content.decode()
+    assert not TicketMessage.objects.filter(ticket=p1).exists()
+
+
+def test_status_waiting_pauses_the_clocks(staff_client, p1):
+    with time_machine.travel(at(16, 5), tick=False):
+        response = staff_client.post(op_url("status", p1), {"status": "waiting"}, follow=True)
+    assert (SUCCESS, "Status changed.") in messages_of(response)
+    p1.refresh_from_db()
+    assert p1.status == Ticket.Status.WAITING and p1.paused
+    assert p1.pauses.get().ended_at is None
+    assert '<span class="sla-badge sla-paused">Paused</span>' in response.content.decode()
+
+
+def test_priority_change_recomputes_the_clocks_and_is_audited(staff_client, acme_contract, alice, sam):
+    t = file(acme_contract, alice, "P3")
+    assert t.first_response_due == datetime(2026, 12, 14, 11, 0, tzinfo=NBO)  # 4 business hours
+    with time_machine.travel(at(16, 5), tick=False):
+        response = staff_client.post(op_url("priority", t), {"priority": "P1"})
+    assert response.status_code == 302
+    t.refresh_from_db()
+    assert t.priority == "P1"
+    assert t.first_response_due == at(16, 15)  # 15 minutes, 24x7, from filing
+    event = TicketEvent.objects.get(ticket=t, kind=TicketEvent.Kind.PRIORITY)
+    assert (event.actor, event.data, event.at) == (sam, {"old": "P3", "new": "P1"}, at(16, 5))
+
+
+def test_priority_outside_the_contract_is_refused(staff_client, p1):
+    with time_machine.travel(at(16, 5), tick=False):
+        response = staff_client.post(op_url("priority", p1), {"priority": "STD"})
+    assert response.status_code == 200
+    assert [level for level, _ in messages_of(response)] == [ERROR]
+    assert Ticket.objects.get(pk=p1.pk).priority == "P1"
+
+
+def test_assign_and_take(staff_client, p1, sam):
+    lena = StaffFactory(email="lena@vendor.example", name="Lena Lead", staff_role="support_lead")
+    with time_machine.travel(at(16, 5), tick=False):
+        assert staff_client.post(op_url("assign", p1), {"assignee": lena.pk}).status_code == 302
+        assert Ticket.objects.get(pk=p1.pk).assignee == lena
+        assert staff_client.post(op_url("take", p1)).status_code == 302
+        assert Ticket.objects.get(pk=p1.pk).assignee == sam
+        inactive = StaffFactory(email="gone@vendor.example", is_active=False)
+        response = staff_client.post(op_url("assign", p1), {"assignee": inactive.pk})
+    assert response.status_code == 200 and ERROR in [level for level, _ in messages_of(response)]
+    assert Ticket.objects.get(pk=p1.pk).assignee == sam
+    assert TicketEvent.objects.filter(ticket=p1, kind=TicketEvent.Kind.ASSIGNED).count() == 2
+
+
+def test_exclude_needs_a_cause_from_the_contract_and_a_reason(staff_client, p1):
+    with time_machine.travel(at(16, 5), tick=False):
+        # Kaluari's list does not have "customer modification" (Klart's does).
+        response = staff_client.post(op_url("exclude", p1), {"cause": "customer_modification", "reason": "Edited it."})
+        assert response.status_code == 200
+        assert (ERROR, "Choose a cause from the contract's exclusion list.") in messages_of(response)
+        response = staff_client.post(op_url("exclude", p1), {"cause": "force_majeure", "reason": " "})
+        assert [level for level, _ in messages_of(response)] == [ERROR]
+        assert not Ticket.objects.get(pk=p1.pk).is_excluded
+
+        response = staff_client.post(op_url("exclude", p1), {"cause": "force_majeure", "reason": "Flooded DC."})
+        assert response.status_code == 302
+        p1.refresh_from_db()
+        assert (p1.excluded_cause, p1.excluded_reason) == ("force_majeure", "Flooded DC.")
+        assert p1.next_deadline is None and p1.next_escalation_due is None
+        assert TicketEvent.objects.filter(ticket=p1, kind=TicketEvent.Kind.EXCLUDED).exists()
+        rows = queue_rows(staff_client.get(QUEUE).content.decode())
+    assert rows == [(p1.pk, "Excluded from SLA")]
+
+
+def test_escalate_now_moves_one_level_and_tells_the_next_contact_once(staff_client, p1, alice, bob):
+    with time_machine.travel(at(16, 5), tick=False):
+        response = staff_client.post(op_url("escalate", p1))
+    assert response.status_code == 302
+    p1.refresh_from_db()
+    assert p1.escalation_level == 2
+    event = TicketEvent.objects.get(ticket=p1, kind=TicketEvent.Kind.ESCALATED)
+    assert event.data == {"from": 1, "to": 2, "passed": [2]}
+    keys = set(OutboxMessage.objects.filter(key__contains=":escalation:").values_list("key", flat=True))
+    assert keys == {
+        f"ticket:{p1.pk}:escalation:2:staff:to:support-queue@vendor.example",
+        f"ticket:{p1.pk}:escalation:2:customer:user:{alice.pk}",
+        f"ticket:{p1.pk}:escalation:2:customer:user:{bob.pk}",
+    }
+    # The sweep carries on from level 2 at the ladder's time (16:15 + 1 h), not again at 16:15.
+    with time_machine.travel(at(16, 20), tick=False):
+        assert escalate_due_tickets() == 0
+    with time_machine.travel(at(17, 15), tick=False):
+        assert escalate_due_tickets() == 1
+    assert Ticket.objects.get(pk=p1.pk).escalation_level == 3
+
+
+def test_acknowledge_an_escalation_request_from_the_ticket_page(staff_client, p1, alice, sam):
+    with time_machine.travel(at(16, 3), tick=False):
+        request = ticket_request_escalation(ticket=p1, user=alice, reason="Production is down.")
+    with time_machine.travel(at(16, 6), tick=False):
+        response = staff_client.post(op_url("acknowledge", p1, request.pk), follow=True)
+    assert (SUCCESS, "Escalation request acknowledged.") in messages_of(response)
+    request.refresh_from_db()
+    assert (request.acknowledged_at, request.acknowledged_by) == (at(16, 6), sam)
+    assert TicketEvent.objects.filter(ticket=p1, kind=TicketEvent.Kind.ESCALATION_ACKNOWLEDGED).count() == 1
+
+
+def test_every_operation_rejects_get(staff_client, p1, alice):
+    with time_machine.travel(at(16, 3), tick=False):
+        request = ticket_request_escalation(ticket=p1, user=alice, reason="Production is down.")
+        urls = [op_url(name, p1) for name in ("reply", "status", "priority", "assign", "take", "exclude", "escalate")]
+        urls.append(op_url("acknowledge", p1, request.pk))
+        for url in urls:
+            assert staff_client.get(url).status_code == 405, url
+    assert TicketEvent.objects.filter(ticket=p1).count() == 2  # filed, escalation requested
+
+
+def test_operations_check_csrf(p1, sam):
+    browser = Client(enforce_csrf_checks=True)
+    with time_machine.travel(at(16, 5), tick=False):
+        browser.force_login(sam)
+        assert browser.post(op_url("status", p1), {"status": "open"}).status_code == 403
+    assert Ticket.objects.get(pk=p1.pk).status == Ticket.Status.NEW
+
+
+def test_operations_need_the_change_permission(client, p1):
+    viewer = StaffFactory(email="viewer@vendor.example", is_superuser=False)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_ticket"))
+    with time_machine.travel(at(16, 5), tick=False):
+        client.force_login(viewer)
+        assert client.get(change_url(p1)).status_code == 200
+        assert client.post(op_url("status", p1), {"status": "open"}).status_code == 403
+    assert Ticket.objects.get(pk=p1.pk).status == Ticket.Status.NEW
+
+
+# --- Changelist actions --------------------------------------------------------------------------
+def act(client, action, tickets, **extra):
+    data = {"action": action, "_selected_action": [str(t.pk) for t in tickets], **extra}
+    return client.post(QUEUE, data, follow=True)
+
+
+def test_take_resolve_and_escalate_actions(staff_client, acme_contract, alice, sam):
+    a, b = file(acme_contract, alice, "P1"), file(acme_contract, alice, "P2")
+    with time_machine.travel(at(16, 5), tick=False):
+        response = act(staff_client, "take", [a, b])
+        assert (SUCCESS, "2 ticket(s) assigned to you.") in messages_of(response)
+        assert set(Ticket.objects.values_list("assignee", flat=True)) == {sam.pk}
+
+        response = act(staff_client, "escalate_now", [a])
+        assert Ticket.objects.get(pk=a.pk).escalation_level == 2
+
+        response = act(staff_client, "resolve", [a, b])
+        assert (SUCCESS, "2 ticket(s) resolved.") in messages_of(response)
+        assert set(Ticket.objects.values_list("status", flat=True)) == {Ticket.Status.RESOLVED}
+
+        response = act(staff_client, "escalate_now", [b])  # resolved: refused, no 500
+    assert (ERROR, f"#{b.pk}: Only an open ticket that counts for the SLA can be escalated.") in messages_of(response)
+
+
+def test_exclude_action_asks_for_cause_and_reason(staff_client, acme_contract, alice):
+    a, b = file(acme_contract, alice, "P1"), file(acme_contract, alice, "P3")
+    with time_machine.travel(at(16, 5), tick=False):
+        page = act(staff_client, "exclude_from_sla", [a, b])
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert 'id="exclude-selected-form"' in html and 'value="ddos"' in html
+        assert 'value="customer_modification"' not in html  # not on Kaluari's list
+
+        refused = act(staff_client, "exclude_from_sla", [a, b], apply="yes", cause="ddos", reason="")
+        assert refused.status_code == 200 and not Ticket.objects.exclude(excluded_cause="").exists()
+
+        done = act(staff_client, "exclude_from_sla", [a, b], apply="yes", cause="ddos", reason="Attack on the DC.")
+    assert (SUCCESS, "2 ticket(s) excluded from the SLA.") in messages_of(done)
+    assert set(Ticket.objects.values_list("excluded_cause", flat=True)) == {"ddos"}
+
+
+# --- Escalation requests and SLA crossings -------------------------------------------------------
+def test_escalation_requests_list_pending_by_ack_due_and_acknowledge(staff_client, acme_contract, alice, bob, sam):
+    p3, p1 = file(acme_contract, alice, "P3"), file(acme_contract, bob, "P1")
+    with time_machine.travel(at(16, 3), tick=False):
+        late = ticket_request_escalation(ticket=p3, user=alice, reason="Restore is blocking us.")  # Monday
+        soon = ticket_request_escalation(ticket=p1, user=bob, reason="Production is down.")  # 16:18
+    url = reverse("admin:tickets_escalationrequest_changelist")
+    with time_machine.travel(at(16, 5), tick=False):
+        response = staff_client.get(url)
+        assert [r.pk for r in response.context["cl"].result_list] == [soon.pk, late.pk]
+        assert "data-countdown" in response.content.decode()
+        response = staff_client.post(url, {"action": "acknowledge", "_selected_action": [soon.pk]}, follow=True)
+        assert (SUCCESS, "1 escalation request(s) acknowledged.") in messages_of(response)
+        assert [r.pk for r in response.context["cl"].result_list] == [late.pk]  # pending only
+        everything = staff_client.get(url, {"state": "all"})
+    assert {r.pk for r in everything.context["cl"].result_list} == {soon.pk, late.pk}
+    assert EscalationRequest.objects.get(pk=soon.pk).acknowledged_by == sam
+
+
+@pytest.mark.parametrize("model", ["escalationrequest", "slacrossing"])
+def test_requests_and_crossings_are_read_only(staff_client, p1, model):
+    with time_machine.travel(at(16, 20), tick=False):
+        check_sla_deadlines()
+        assert staff_client.get(reverse(f"admin:tickets_{model}_changelist")).status_code == 200
+        assert staff_client.get(reverse(f"admin:tickets_{model}_add")).status_code == 403
+    if model == "slacrossing":
+        crossing = SLACrossing.objects.get(ticket=p1)
+        page = staff_client.get(reverse("admin:tickets_slacrossing_change", args=[crossing.pk]))
+        assert page.status_code == 200 and 'type="submit"' not in page.content.decode().split('id="content-main"')[1]

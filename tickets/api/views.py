@@ -1,0 +1,278 @@
+"""The customer ticket API (/api/v1/tickets/...). Each view validates, calls one service or selector,
+and serialises the result; rules live in tickets.services. One class per URL, with a nested input
+serializer per operation that takes one."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from contracts.choices import Priority
+from contracts.models import Contract, Service
+from contracts.selectors import contracts_for_user
+
+from ..attachments import validate_upload
+from ..models import Ticket
+from ..selectors import messages_for_customer, tickets_for_user
+from ..services import (
+    TicketError,
+    ticket_attach,
+    ticket_open,
+    ticket_reply,
+    ticket_request_escalation,
+    ticket_set_status,
+)
+from .base import (
+    NOT_FOUND,
+    TICKET_ERRORS,
+    UNAUTHENTICATED,
+    VALIDATION_ERROR,
+    CustomerApi,
+    PaginatedApi,
+    StrictInputSerializer,
+    multi_line,
+    single_line,
+    ticket_error,
+)
+from .outputs import (
+    AttachmentOutputSerializer,
+    EscalationRequestOutputSerializer,
+    ReplyOutputSerializer,
+    TicketOutputSerializer,
+    ticket_rows,
+)
+
+TAGS = ["tickets"]
+
+
+class OwnContractField(serializers.PrimaryKeyRelatedField):
+    """A contract of the user's organisation. Anyone else's is "does not exist", exactly like an id
+    that was never used: the answer confirms nothing."""
+
+    def get_queryset(self):
+        return contracts_for_user(user=self.context["request"].user)
+
+
+# --- /tickets/ ----------------------------------------------------------------------------------
+class TicketListCreateApi(PaginatedApi):
+    """Your organisation's tickets (paginated, filterable by status and priority); filing a ticket."""
+
+    @extend_schema_serializer(component_name="TicketFilter")
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
+        priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+
+    @extend_schema_serializer(component_name="TicketCreate")
+    class InputSerializer(StrictInputSerializer):
+        contract = OwnContractField(queryset=Contract.objects.none())
+        service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all())
+        priority = serializers.ChoiceField(
+            choices=Priority.choices, required=False, allow_null=True, allow_blank=True,
+            help_text="Optional where the contract's SLA has a single priority (Klart: STD).",
+        )  # fmt: skip
+        subject = serializers.CharField(max_length=200, validators=[single_line])
+        description = serializers.CharField(max_length=20000, validators=[multi_line])
+        steps_to_reproduce = serializers.CharField(
+            max_length=20000, required=False, allow_blank=True, default="", validators=[multi_line]
+        )
+
+    @extend_schema(
+        operation_id="tickets_list",
+        tags=TAGS,
+        summary="Your organisation's tickets, newest first",
+        parameters=[FilterSerializer],
+        responses={200: TicketOutputSerializer(many=True), 400: VALIDATION_ERROR, 401: UNAUTHENTICATED},
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        tickets = tickets_for_user(user=request.user).filter(**filters.validated_data).order_by("-filed_at", "-id")
+        paginator, page = self.paginate(tickets)
+        return paginator.get_paginated_response(TicketOutputSerializer(ticket_rows(page), many=True).data)
+
+    @extend_schema(
+        operation_id="tickets_create",
+        tags=TAGS,
+        summary="File a ticket",
+        request=InputSerializer,
+        responses={201: TicketOutputSerializer, 400: VALIDATION_ERROR, 401: UNAUTHENTICATED},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            ticket = ticket_open(
+                user=request.user, contract=data["contract"], service=data["service"],
+                priority=data.get("priority") or None, subject=data["subject"], description=data["description"],
+                steps_to_reproduce=data["steps_to_reproduce"],
+            )  # fmt: skip
+        except TicketError as exc:
+            raise ticket_error(exc) from exc
+        return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data, status=status.HTTP_201_CREATED)
+
+
+# --- /tickets/{id}/ -----------------------------------------------------------------------------
+class TicketDetailApi(CustomerApi):
+    """One ticket with its SLA clock; customers may close it, or reopen it once resolved or closed."""
+
+    @extend_schema_serializer(component_name="TicketUpdate")
+    class InputSerializer(StrictInputSerializer):
+        status = serializers.ChoiceField(
+            choices=Ticket.Status.choices,
+            help_text="Customers may close a ticket, or reopen (`open`) one that is resolved or closed.",
+        )
+
+    @extend_schema(
+        operation_id="tickets_retrieve",
+        tags=TAGS,
+        summary="A ticket with its clock",
+        responses={200: TicketOutputSerializer, 401: UNAUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data)
+
+    @extend_schema(
+        operation_id="tickets_partial_update",
+        tags=TAGS,
+        summary="Close or reopen a ticket",
+        request=InputSerializer,
+        responses={200: TicketOutputSerializer, **TICKET_ERRORS},
+    )
+    def patch(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        serializer = self.InputSerializer(data=request.data, partial=True)  # PATCH: absent means unchanged
+        serializer.is_valid(raise_exception=True)
+        if "status" in serializer.validated_data:
+            try:
+                ticket = ticket_set_status(
+                    ticket=ticket, actor=request.user, status=serializer.validated_data["status"]
+                )
+            except TicketError as exc:
+                raise ticket_error(exc) from exc
+        return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data)
+
+
+# --- /tickets/{id}/replies/ ---------------------------------------------------------------------
+class TicketRepliesApi(PaginatedApi):
+    """The public conversation on a ticket, and the customer's replies."""
+
+    @extend_schema_serializer(component_name="ReplyCreate")
+    class InputSerializer(StrictInputSerializer):
+        body = serializers.CharField(max_length=20000, validators=[multi_line])
+
+    @extend_schema(
+        operation_id="ticket_replies_list",
+        tags=TAGS,
+        summary="The conversation (internal notes never appear)",
+        responses={200: ReplyOutputSerializer(many=True), 401: UNAUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        paginator, page = self.paginate(messages_for_customer(ticket))
+        return paginator.get_paginated_response(
+            ReplyOutputSerializer(page, many=True, context={"request": request}).data
+        )
+
+    @extend_schema(
+        operation_id="ticket_replies_create",
+        tags=TAGS,
+        summary="Reply on a ticket",
+        request=InputSerializer,
+        responses={201: ReplyOutputSerializer, **TICKET_ERRORS},
+    )
+    def post(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            message = ticket_reply(ticket=ticket, author=request.user, body=serializer.validated_data["body"])
+        except TicketError as exc:
+            raise ticket_error(exc) from exc
+        return Response(
+            ReplyOutputSerializer(message, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+
+
+# --- /tickets/{id}/attachments/ -----------------------------------------------------------------
+class TicketAttachmentsApi(PaginatedApi):
+    """Files on a ticket; uploads are checked on their content and refused with a message."""
+
+    @extend_schema_serializer(component_name="AttachmentUpload")
+    class InputSerializer(StrictInputSerializer):
+        file = serializers.FileField(help_text="Images, PDF, ZIP/GZip or text; the type is decided on the content.")
+
+        def validate_file(self, upload):
+            try:
+                upload.checked_type = validate_upload(upload)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from exc
+            return upload
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="ticket_attachments_list",
+        tags=TAGS,
+        summary="The ticket's files (files on internal notes never appear)",
+        responses={200: AttachmentOutputSerializer(many=True), 401: UNAUTHENTICATED, 404: NOT_FOUND},
+    )
+    def get(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        attachments = ticket.attachments.filter(Q(message__isnull=True) | Q(message__internal=False))
+        paginator, page = self.paginate(attachments)
+        return paginator.get_paginated_response(
+            AttachmentOutputSerializer(page, many=True, context={"request": request}).data
+        )
+
+    @extend_schema(
+        operation_id="ticket_attachments_create",
+        tags=TAGS,
+        summary="Upload a file (multipart, field `file`)",
+        request={"multipart/form-data": InputSerializer},
+        responses={201: AttachmentOutputSerializer, **TICKET_ERRORS},
+    )
+    def post(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            [attachment] = ticket_attach(ticket=ticket, user=request.user, files=[serializer.validated_data["file"]])
+        except TicketError as exc:
+            raise ticket_error(exc) from exc
+        return Response(
+            AttachmentOutputSerializer(attachment, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+
+
+# --- /tickets/{id}/escalate/ --------------------------------------------------------------------
+class TicketEscalateApi(CustomerApi):
+    """A request to escalate, which staff must acknowledge within the contract's time."""
+
+    @extend_schema_serializer(component_name="EscalationRequestCreate")
+    class InputSerializer(StrictInputSerializer):
+        reason = serializers.CharField(max_length=5000, validators=[multi_line])
+
+    @extend_schema(
+        operation_id="tickets_escalate",
+        tags=TAGS,
+        summary="Ask to escalate; staff must acknowledge by `ack_due`",
+        request=InputSerializer,
+        responses={201: EscalationRequestOutputSerializer, **TICKET_ERRORS},
+    )
+    def post(self, request, pk: int):
+        ticket = self.get_ticket(pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            escalation = ticket_request_escalation(
+                ticket=ticket, user=request.user, reason=serializer.validated_data["reason"]
+            )
+        except TicketError as exc:
+            raise ticket_error(exc) from exc
+        return Response(EscalationRequestOutputSerializer(escalation).data, status=status.HTTP_201_CREATED)
