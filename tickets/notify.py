@@ -21,9 +21,10 @@ def staff_with_role(role: str) -> list:
     return list(get_user_model().objects.filter(is_staff=True, is_active=True, staff_role=role).order_by("id"))
 
 
-def level_staff_emails(level, organisation) -> list[str]:
+def level_staff_emails(level, organisation, role_emails=None) -> list[str]:
     """The staff contact of an escalation level: a fixed email address, else the organisation's
-    own manager for the role, else every staff member with the role."""
+    own manager for the role, else every staff member with the role (`role_emails(role)`, which a
+    sweep passes to look staff up once per batch)."""
     if level.channel == "email" and "@" in level.contact:
         return [level.contact]
     person = None
@@ -33,7 +34,8 @@ def level_staff_emails(level, organisation) -> list[str]:
         person = organisation.solutions_manager
     if person is not None and person.is_active:
         return [person.email]
-    return [u.email for u in staff_with_role(level.staff_role)] or [settings.SUPPORT_QUEUE_EMAIL]
+    role_emails = role_emails or (lambda role: [u.email for u in staff_with_role(role)])
+    return role_emails(level.staff_role) or [settings.SUPPORT_QUEUE_EMAIL]
 
 
 def queue_or_assignee(ticket) -> list[str]:

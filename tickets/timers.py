@@ -56,18 +56,6 @@ class StaffDirectory:
         return self._by_role.get(role, [])
 
 
-def _level_emails(level, organisation, staff: StaffDirectory) -> list[str]:
-    if level.channel == "email" and "@" in level.contact:
-        return [level.contact]
-    person = {
-        "account_manager": organisation.account_manager,
-        "cloud_solutions_manager": organisation.solutions_manager,
-    }.get(level.staff_role)
-    if person is not None and person.is_active:
-        return [person.email]
-    return staff.emails(level.staff_role) or [notify.settings.SUPPORT_QUEUE_EMAIL]
-
-
 def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> int:
     now = now or timezone.now()
     terms, staff, moved = TermsCache(), StaffDirectory(), 0
@@ -106,7 +94,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                     ctx = {"level": new, "passed": passed, "from_level": t.escalation_level}
                     key = f"ticket:{t.pk}:escalation:{step.level}"
                     emails += notify.to_addresses(
-                        _level_emails(new, t.organisation, staff), f"{key}:staff", "ticket_escalated_staff", ctx, t
+                        notify.level_staff_emails(new, t.organisation, staff.emails), f"{key}:staff", "ticket_escalated_staff", ctx, t
                     )
                     emails += notify.to_customers(
                         t,
@@ -122,7 +110,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                         TicketEvent(ticket=t, kind=TicketEvent.Kind.TOP_ALERT, at=now, data={"level": top.level})
                     )
                     emails += notify.to_addresses(
-                        _level_emails(top, t.organisation, staff),
+                        notify.level_staff_emails(top, t.organisation, staff.emails),
                         f"ticket:{t.pk}:top-alert",
                         "ticket_top_alert",
                         {"level": top},
