@@ -176,3 +176,6 @@ class ContractAdmin(admin.ModelAdmin):
     search_fields = ["reference", "name", "organisation__name"]
     filter_horizontal = ["services", "contacts"]
     list_select_related = ["organisation", "sla"]
+
+from . import admin_maintenance  # noqa: E402,F401,I001
+from . import admin_outages  # noqa: E402,F401

@@ -387,6 +387,7 @@ class MaintenanceWindow(models.Model):
             models.Index(fields=["notice_due_at"], name="maint_notice_due", condition=Q(notice_due_at__isnull=False)),
             models.Index(fields=["reminder_due_at"], name="maint_reminder_due", condition=Q(reminder_due_at__isnull=False)),
             models.Index(fields=["starts_at", "ends_at"]),
+            models.Index(fields=["ends_at"], name="maint_ends"),
         ]
         constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="maint_ends_after_start")]
 
@@ -444,7 +445,8 @@ class Outage(models.Model):
 
     class Meta:
         ordering = ["-starts_at"]
-        indexes = [models.Index(fields=["starts_at", "ends_at"])]
+        # "Overlaps [a, b)": starts before b and ends after a (or is ongoing).
+        indexes = [models.Index(fields=["starts_at", "ends_at"]), models.Index(fields=["ends_at"], name="outage_ends")]
         constraints = [
             models.UniqueConstraint(fields=["fingerprint", "starts_at"], condition=~Q(fingerprint=""), name="outage_alert_once"),
             models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="outage_ends_after_start"),

@@ -28,7 +28,7 @@ def sla_version_publish(*, version: SLAVersion, now: datetime | None = None) -> 
     """Publish a draft version and email every contact of every contract on its SLA, once each.
     Returns how many emails were queued."""
     now = now or timezone.now()
-    version = SLAVersion.objects.select_for_update().select_related("sla").get(pk=version.pk)
+    version = SLAVersion.objects.select_for_update(of=("self",)).select_related("sla").get(pk=version.pk)
     if version.published_at is not None:
         raise PublishError(f"{version} is already published.")
     if not version.priorities.exists():

@@ -2,6 +2,9 @@
 
 from django.urls import include, path
 
+from contracts.webhooks import AlertmanagerWebhookApi
+
 urlpatterns = [
     path("", include("tickets.api_urls")),
+    path("hooks/alertmanager/", AlertmanagerWebhookApi.as_view(), name="alertmanager-webhook"),
 ]

@@ -33,4 +33,9 @@ app.conf.beat_schedule = {
         "schedule": EVERY_MINUTE,
         "options": {"expires": 55},
     },
+    "maintenance-notices": {
+        "task": "contracts.tasks.send_maintenance_notices",
+        "schedule": EVERY_MINUTE,
+        "options": {"expires": 55},
+    },
 }

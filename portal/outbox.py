@@ -20,7 +20,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F, Q
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from .models import OutboxAttempt, OutboxMessage
@@ -37,11 +38,16 @@ class Email:
     context: dict = field(default_factory=dict)
 
 
+def _render_plain(name: str, ctx: dict) -> str:
+    # Subjects and text bodies are not HTML: "R&D" must stay "R&D", not "R&amp;D".
+    return get_template(name).template.render(Context(ctx, autoescape=False))
+
+
 def render(template: str, context: dict) -> tuple[str, str, str]:
     """Subject, text and HTML of templates/email/<template>/{subject.txt,body.txt,body.html}."""
     ctx = {"base_url": settings.PORTAL_BASE_URL, **context}
-    subject = " ".join(render_to_string(f"email/{template}/subject.txt", ctx).split())
-    text = render_to_string(f"email/{template}/body.txt", ctx).strip() + "\n"
+    subject = " ".join(_render_plain(f"email/{template}/subject.txt", ctx).split())
+    text = _render_plain(f"email/{template}/body.txt", ctx).strip() + "\n"
     html = render_to_string(f"email/{template}/body.html", ctx)
     return subject, text, html
 

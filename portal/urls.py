@@ -21,6 +21,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("contracts/", include("contracts.urls")),
     path("tickets/", include("tickets.urls")),
+    path("maintenance/", include("contracts.maintenance_urls")),
+    path("status/", include("contracts.status_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -256,3 +256,12 @@ def test_a_real_worker_sends_through_redis(real_worker, smtp_sink):
     assert received[0]["Message-ID"] == row.message_id
     assert row.status == "sent"
     assert OutboxAttempt.objects.get(message=row).worker  # the worker recorded its attempt
+
+
+def test_text_parts_are_not_html_escaped_but_the_html_part_is():
+    from portal.models import User
+    from portal.outbox import render
+
+    subject, text, html = render("password_reset", {"user": User(name="Rita & Dan <ops>"), "reset_url": "https://x.test/?a=1&b=2"})
+    assert "Hello Rita & Dan <ops>," in text and "https://x.test/?a=1&b=2" in text
+    assert "Rita &amp; Dan &lt;ops&gt;" in html

@@ -68,17 +68,20 @@ def test_kaluari_tier_boundaries_are_reached_exactly():
 
 
 # --- A minute-by-minute reference -----------------------------------------------------------------
+def touches(intervals, t, nxt):
+    return any(s < nxt and e > t for s, e in intervals)
+
+
 def reference(year, month, tz, down, excluded):
     start, end = month_bounds(year, month, tz)
     total = down_count = excluded_count = 0
     t = start
     while t < end:
         nxt = t + M
-        touches = lambda ivs: any(s < nxt and e > t for s, e in ivs)  # noqa: E731
         total += 1
-        if touches(excluded):
+        if touches(excluded, t, nxt):
             excluded_count += 1
-        elif touches(down):
+        elif touches(down, t, nxt):
             down_count += 1
         t = nxt
     return total, down_count, excluded_count

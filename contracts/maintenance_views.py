@@ -1,0 +1,132 @@
+"""Maintenance for customers: the page of their organisation's windows (upcoming and past), and
+an iCal feed at a secret URL that a customer admin creates, rotates or turns off. Reads come from
+contracts.maintenance, scoped to the user's organisation; the feed, which has no login, to the
+organisation whose secret it is."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from icalendar import Calendar, Event
+
+from portal.roles import CustomerRole
+
+from .maintenance import (
+    PAST_DAYS,
+    organisation_by_ical_token,
+    organisation_ical_revoke,
+    organisation_ical_rotate,
+    organisation_maintenance,
+    organisation_windows,
+)
+from .models import MaintenanceWindow
+
+
+def _feed_url(organisation) -> str:
+    if not organisation.ical_token:
+        return ""
+    return settings.PORTAL_BASE_URL + reverse("maintenance-ical", args=[organisation.ical_token])
+
+
+def _is_customer_admin(user) -> bool:
+    return user.is_customer and user.customer_role == CustomerRole.ADMIN
+
+
+@login_required
+@require_GET
+def maintenance_list(request):
+    if not request.user.is_customer:
+        return redirect("admin:index")  # staff schedule maintenance in the admin
+    organisation = request.user.organisation
+    upcoming, past = organisation_maintenance(organisation_id=organisation.pk, now=timezone.now())
+    return render(
+        request,
+        "contracts/maintenance_list.html",
+        {
+            "upcoming": upcoming,
+            "past": past,
+            "past_days": PAST_DAYS,
+            "feed_url": _feed_url(organisation),
+            "can_manage_feed": _is_customer_admin(request.user),
+        },
+    )
+
+
+# A member (or anyone but a customer admin) who posts here is refused with 403: the page they
+# come from is theirs too, only the role is missing. The organisation is always the user's own.
+@login_required
+@require_POST
+def maintenance_ical_rotate(request):
+    if not _is_customer_admin(request.user):
+        raise PermissionDenied("Only a customer admin can change the calendar feed.")
+    had_one = bool(request.user.organisation.ical_token)
+    organisation_ical_rotate(organisation=request.user.organisation)
+    messages.success(
+        request,
+        "A new calendar feed URL is ready; the old one no longer works." if had_one else "Your calendar feed is ready.",
+    )
+    return redirect("maintenance-list")
+
+
+@login_required
+@require_POST
+def maintenance_ical_revoke(request):
+    if not _is_customer_admin(request.user):
+        raise PermissionDenied("Only a customer admin can change the calendar feed.")
+    organisation_ical_revoke(organisation=request.user.organisation)
+    messages.success(request, "The calendar feed is turned off; its URL no longer works.")
+    return redirect("maintenance-list")
+
+
+@require_GET
+def maintenance_ical(request, token: str):
+    organisation = organisation_by_ical_token(token=token)
+    if organisation is None:
+        raise Http404("No such calendar feed.")
+    now = timezone.now()
+    windows = organisation_windows(organisation_id=organisation.pk, since=now - timedelta(days=PAST_DAYS))
+    response = HttpResponse(_calendar(organisation, windows, now), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="maintenance.ics"'
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _calendar(organisation, windows, now: datetime) -> bytes:
+    """One VEVENT per window: a stable UID, SEQUENCE = its revision, times in UTC."""
+    cal = Calendar()
+    cal.add("prodid", "-//SLA Portal//Maintenance//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", f"{organisation.name}: maintenance")
+    page = settings.PORTAL_BASE_URL + reverse("maintenance-list")
+    for window, services in windows:
+        cancelled = window.status == MaintenanceWindow.Status.CANCELLED
+        event = Event()
+        event.add("uid", f"maintenance-{window.pk}@{settings.MESSAGE_ID_DOMAIN}")
+        event.add("sequence", window.revision)
+        event.add("dtstamp", now.astimezone(UTC))
+        event.add("last-modified", (window.cancelled_at or window.published_at).astimezone(UTC))
+        event.add("dtstart", window.starts_at.astimezone(UTC))
+        event.add("dtend", window.ends_at.astimezone(UTC))
+        event.add("summary", f"{'Cancelled: ' if cancelled else ''}Maintenance: {window.title}")
+        event.add(
+            "description",
+            f"Services: {', '.join(s.name for s in services)}\n"
+            f"Impact: {window.get_impact_display()}\n\n{window.description}\n\n{page}",
+        )
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        event.add("transp", "TRANSPARENT")
+        event.add("url", page)
+        cal.add_component(event)
+    return cal.to_ical()

@@ -1,0 +1,346 @@
+"""Outages: writes (the audited cause, alerts from monitoring, per-service webhook tokens) and the
+read behind the public status page.
+
+The status page counts every outage, whatever its cause, and every downtime maintenance window
+as down: it shows what happened, not what a contract excludes. Its days are UTC days, and its
+arithmetic is credits.uptime's, never written again here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from credits.uptime import Interval, Uptime, daily_uptime, day_bounds, period_uptime
+
+from .choices import Cause
+from .models import MaintenanceWindow, Outage, OutageCauseChange, OutageUpdate, Service
+
+
+class OutageError(Exception):
+    pass
+
+
+# --- The cause, audited ---------------------------------------------------------------------------
+@transaction.atomic
+def outage_set_cause(*, outage: Outage, actor, cause: str, now: datetime | None = None) -> OutageCauseChange | None:
+    """Change an outage's cause and record who changed it, when, from what, to what. The cause
+    decides whether a contract excludes the outage from uptime, so it changes only here.
+    Setting the cause it already has changes nothing and records nothing."""
+    if cause not in Cause.values:
+        raise OutageError(f"Unknown cause “{cause}”.")
+    now = now or timezone.now()
+    old = Outage.objects.select_for_update().values_list("cause", flat=True).get(pk=outage.pk)
+    outage.cause = cause
+    if old == cause:
+        return None
+    Outage.objects.filter(pk=outage.pk).update(cause=cause)
+    return OutageCauseChange.objects.create(outage=outage, at=now, actor=actor, old=old, new=cause)
+
+
+# --- Webhook tokens -------------------------------------------------------------------------------
+def webhook_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def service_rotate_webhook_token(*, service: Service) -> str:
+    """A new bearer token for the service's monitoring webhook. Only its SHA-256 is stored; the
+    token itself is returned once, to be shown once. The previous token stops working at once."""
+    token = secrets.token_urlsafe(32)
+    service.webhook_token_hash = webhook_token_hash(token)
+    service.save(update_fields=["webhook_token_hash"])
+    return token
+
+
+def service_for_webhook_token(*, token: str) -> Service | None:
+    """The service whose webhook token this is, else None. Every stored hash is compared, in
+    constant time each, so the answer's timing does not depend on which service (if any) matched."""
+    if not token:
+        return None
+    digest = webhook_token_hash(token)
+    found = None
+    for service in Service.objects.exclude(webhook_token_hash="").only("pk", "slug", "name", "webhook_token_hash"):
+        if hmac.compare_digest(service.webhook_token_hash, digest):
+            found = service
+    return found
+
+
+# --- Alerts from monitoring -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class AlertEvent:
+    """One alert of an Alertmanager notification, validated."""
+
+    firing: bool
+    fingerprint: str
+    starts_at: datetime
+    ends_at: datetime | None  # resolved alerts only
+    title: str
+
+
+@dataclass
+class AlertResult:
+    opened: list[int] = field(default_factory=list)  # firing alerts that opened an outage
+    closed: list[int] = field(default_factory=list)  # resolved alerts that closed an open one
+    recorded: list[int] = field(default_factory=list)  # resolved alerts never seen firing: created closed
+    unchanged: int = 0  # repeat deliveries
+
+
+def _resolved_end(event: AlertEvent) -> datetime:
+    # Alertmanager may send a resolved alert whose endsAt is not after its startsAt (or the zero
+    # time); an outage must end after it starts, and any minute an alert touched is a down minute.
+    if event.ends_at is None or event.ends_at <= event.starts_at:
+        return event.starts_at + timedelta(minutes=1)
+    return event.ends_at
+
+
+def _record_alert(service: Service, event: AlertEvent, result: AlertResult) -> None:
+    outage = Outage.objects.select_for_update().filter(fingerprint=event.fingerprint, starts_at=event.starts_at).first()
+    if outage is not None:
+        if event.firing or outage.ends_at is not None:
+            result.unchanged += 1  # a repeat delivery, or closed already (by an earlier delivery or staff)
+            return
+        outage.ends_at = _resolved_end(event)
+        outage.save(update_fields=["ends_at"])
+        result.closed.append(outage.pk)
+        return
+    try:
+        with transaction.atomic():  # a concurrent delivery of the same alert may insert it first
+            outage = Outage.objects.create(
+                title=event.title, starts_at=event.starts_at, ends_at=None if event.firing else _resolved_end(event),
+                cause=Cause.UNPLANNED, source=Outage.Source.ALERTMANAGER, fingerprint=event.fingerprint,
+            )  # fmt: skip
+            outage.services.set([service])
+    except IntegrityError:
+        # The other delivery won the insert. A resolved alert racing its own firing one is rare;
+        # it is counted as a repeat, and Alertmanager's next resolved notification closes it.
+        result.unchanged += 1
+        return
+    (result.opened if event.firing else result.recorded).append(outage.pk)
+
+
+@transaction.atomic
+def outage_record_alerts(*, service: Service, alerts: Sequence[AlertEvent]) -> AlertResult:
+    """Open, close or record outages from one Alertmanager notification, all or nothing. An alert
+    is known by its fingerprint and start: a repeat delivery changes nothing."""
+    result = AlertResult()
+    for event in alerts:
+        _record_alert(service, event, result)
+    return result
+
+
+# --- The public status page -----------------------------------------------------------------------
+STATUS_DAYS = 90
+UPCOMING = timedelta(days=14)
+
+
+class State:
+    """A service's state now, most severe first."""
+
+    OUTAGE = "outage"
+    MAINTENANCE = "maintenance"
+    DEGRADED = "degraded"
+    OPERATIONAL = "operational"
+    LABELS = {
+        OUTAGE: "Outage",
+        MAINTENANCE: "Under maintenance",
+        DEGRADED: "Degraded performance",
+        OPERATIONAL: "Operational",
+    }
+    SEVERITY = [OUTAGE, MAINTENANCE, DEGRADED, OPERATIONAL]
+
+
+def bar_level(uptime: Uptime) -> str:
+    """The colour band of a day: 100% (green), >= 99% (yellow), >= 95% (orange), below (red)."""
+    if uptime.down_minutes == 0:
+        return "full"
+    percent = uptime.percent
+    if percent >= 99:
+        return "minor"
+    if percent >= 95:
+        return "partial"
+    return "major"
+
+
+def percent_text(uptime: Uptime) -> str:
+    """Rounded for display only: 1410/1440 -> "97.92"."""
+    if uptime.down_minutes == 0:
+        return "100"
+    return str(uptime.percent.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class DayBar:
+    day: date
+    uptime: Uptime
+    outages: int
+    maintenance: int
+
+    @property
+    def level(self) -> str:
+        return bar_level(self.uptime)
+
+    @property
+    def percent(self) -> str:
+        return percent_text(self.uptime)
+
+    @property
+    def label(self) -> str:
+        """The bar's hover text, e.g. "2026-11-01: 99.93% up, 1 outage"."""
+        parts = [f"{self.day.isoformat()}: {self.percent}% up"]
+        if self.outages or not self.maintenance:
+            parts.append(_plural(self.outages, "outage") if self.outages else "no outages")
+        if self.maintenance:
+            parts.append(_plural(self.maintenance, "maintenance window"))
+        return ", ".join(parts)
+
+
+@dataclass
+class ServiceStatus:
+    service: Service
+    state: str
+    bars: list[DayBar]
+    overall: Uptime
+
+    @property
+    def state_label(self) -> str:
+        return State.LABELS[self.state]
+
+    @property
+    def overall_percent(self) -> str:
+        return percent_text(self.overall)
+
+    @property
+    def bad_days(self) -> list[DayBar]:
+        return [bar for bar in self.bars if bar.uptime.down_minutes]
+
+
+@dataclass
+class StatusPage:
+    now: datetime
+    first_day: date
+    services: list[ServiceStatus]
+    incidents: list[Outage]  # each with .service_list and .timeline (newest first)
+    maintenance: list[MaintenanceWindow]  # in progress or starting within 14 days; with .service_list
+
+    @property
+    def state(self) -> str:
+        states = {s.state for s in self.services}
+        return next((s for s in State.SEVERITY if s in states), State.OPERATIONAL)
+
+
+def _service_state(now: datetime, outages: Sequence[Outage], windows: Sequence[MaintenanceWindow]) -> str:
+    if any(o.starts_at <= now and (o.ends_at is None or o.ends_at > now) for o in outages):
+        return State.OUTAGE
+    current = [w for w in windows if w.starts_at <= now < w.ends_at]
+    if any(w.impact == MaintenanceWindow.Impact.DOWNTIME for w in current):
+        return State.MAINTENANCE
+    if any(w.impact == MaintenanceWindow.Impact.DEGRADED for w in current):
+        return State.DEGRADED
+    return State.OPERATIONAL
+
+
+def _days_touched(start: datetime, end: datetime, first: date, last: date) -> range:
+    """Ordinals of the UTC days in [first, last] that [start, end) touches."""
+    lo = max(start.astimezone(UTC).date(), first)
+    hi = min((end - timedelta(microseconds=1)).astimezone(UTC).date(), last)
+    return range(lo.toordinal(), hi.toordinal() + 1)
+
+
+def _bars(days: list[date], outages: Sequence[Interval], windows: Sequence[Interval]) -> list[DayBar]:
+    counts = {kind: dict.fromkeys((d.toordinal() for d in days), 0) for kind in ("outages", "maintenance")}
+    for kind, intervals in (("outages", outages), ("maintenance", windows)):
+        for start, end in intervals:
+            for ordinal in _days_touched(start, end, days[0], days[-1]):
+                counts[kind][ordinal] += 1
+    uptimes = daily_uptime(days, "UTC", down=[*outages, *windows])
+    return [
+        DayBar(
+            day=d, uptime=u, outages=counts["outages"][d.toordinal()], maintenance=counts["maintenance"][d.toordinal()]
+        )
+        for d, u in zip(days, uptimes, strict=True)
+    ]
+
+
+def status_page(*, now: datetime) -> StatusPage:
+    """Every service's state now, its last 90 UTC days, the active incidents and the maintenance
+    ahead: in a fixed number of queries whatever the history's size (services; outages and their
+    services; windows and their services; the active incidents' updates), bucketed in Python.
+    Nothing here knows a customer: no organisation or contract is read."""
+    today = now.astimezone(UTC).date()
+    days = [today - timedelta(days=n) for n in range(STATUS_DAYS - 1, -1, -1)]
+    since = day_bounds(days[0], "UTC")[0]
+
+    services = list(Service.objects.only("pk", "name", "slug"))
+    outages = list(
+        Outage.objects.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=since), starts_at__lte=now)
+        .only("pk", "title", "description", "starts_at", "ends_at")
+        .prefetch_related(Prefetch("services", queryset=Service.objects.only("pk", "name")))
+        .order_by("starts_at")
+    )
+    windows = list(
+        MaintenanceWindow.objects.filter(
+            status=MaintenanceWindow.Status.SCHEDULED, ends_at__gt=since, starts_at__lt=now + UPCOMING
+        )
+        .only("pk", "title", "description", "starts_at", "ends_at", "impact")
+        .prefetch_related(Prefetch("services", queryset=Service.objects.only("pk", "name")))
+        .order_by("starts_at")
+    )
+
+    by_service: dict[int, tuple[list[Outage], list[MaintenanceWindow]]] = {s.pk: ([], []) for s in services}
+    for outage in outages:
+        outage.service_list = list(outage.services.all())
+        for s in outage.service_list:
+            by_service[s.pk][0].append(outage)
+    for window in windows:
+        window.service_list = list(window.services.all())
+        for s in window.service_list:
+            by_service[s.pk][1].append(window)
+
+    period = (since, day_bounds(today, "UTC")[1])
+    statuses = []
+    for service in services:
+        own_outages, own_windows = by_service[service.pk]
+        # An ongoing outage is down until now; nothing after now has happened yet.
+        down = [(o.starts_at, min(o.ends_at or now, now)) for o in own_outages]
+        maintenance = [
+            (w.starts_at, min(w.ends_at, now))
+            for w in own_windows
+            if w.impact == MaintenanceWindow.Impact.DOWNTIME and w.starts_at < now
+        ]
+        statuses.append(
+            ServiceStatus(
+                service=service,
+                state=_service_state(now, own_outages, own_windows),
+                bars=_bars(days, [i for i in down if i[0] < i[1]], [i for i in maintenance if i[0] < i[1]]),
+                overall=period_uptime(*period, down=[*down, *maintenance]),
+            )
+        )
+
+    incidents = [o for o in outages if o.ends_at is None or o.ends_at > now]
+    updates: dict[int, list[OutageUpdate]] = {o.pk: [] for o in incidents}
+    if incidents:
+        for update in OutageUpdate.objects.filter(outage_id__in=list(updates)).order_by("-at", "-pk"):
+            updates[update.outage_id].append(update)
+    for outage in incidents:
+        outage.timeline = updates[outage.pk]
+    incidents.sort(key=lambda o: o.starts_at, reverse=True)
+
+    return StatusPage(
+        now=now,
+        first_day=days[0],
+        services=statuses,
+        incidents=incidents,
+        maintenance=[w for w in windows if w.ends_at > now],
+    )

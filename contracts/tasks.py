@@ -1,0 +1,11 @@
+"""Beat runs this every minute; it is safe to run twice and on two machines at once."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import maintenance
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
+def send_maintenance_notices() -> int:
+    return maintenance.maintenance_notices_send_due()
