@@ -111,7 +111,7 @@ def _event(ticket, kind, *, now, actor=None, **data) -> TicketEvent:
 
 def _locked(ticket: Ticket) -> Ticket:
     return (
-        Ticket.objects.select_for_update()
+        Ticket.objects.select_for_update(of=("self",))
         .select_related("contract", "organisation", "sla_version", "created_by", "assignee")
         .get(pk=ticket.pk)
     )
