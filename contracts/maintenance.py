@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
+from credits.uptime import clip, merge, subtract
 from portal.outbox import Email, outbox_enqueue_many
 from portal.templatetags.portal_tags import duration, in_tz
 
@@ -331,48 +332,35 @@ def contract_maintenance_exclusions(
     """The contract's scheduled downtime in [start, end), UTC: the rule-keeping part (excluded from
     uptime) and the rest (ordinary downtime). Each list is merged; a moment that one window keeps is
     never in the second list (an excluded minute is excluded even where other downtime overlaps)."""
-    now = now or timezone.now()
     contract = Contract.objects.prefetch_related("services").get(pk=contract.pk)
-    windows, sent, versions = _load([contract], since=_year_floor(start), only_counting=True, until=end)
+    return contracts_maintenance_exclusions([contract], start, end, now)[contract.pk]
+
+
+def contracts_maintenance_exclusions(
+    contracts: list[Contract], start: datetime, end: datetime, now: datetime | None = None
+) -> dict[int, tuple[list[Interval], list[Interval]]]:
+    """contract_maintenance_exclusions for many contracts (services prefetched) in a fixed number
+    of queries: the month-end run calls it once per chunk of contracts."""
+    now = now or timezone.now()
+    if not contracts:
+        return {}
+    windows, sent, versions = _load(contracts, since=_year_floor(start), only_counting=True, until=end)
     drafts = [draft_of(w) for w in windows]
-    judged = _judge_contract(contract, drafts, sent, versions, now)
-    kept, broken = [], []
-    for d in drafts:
-        if d.key not in judged:
-            continue
-        judgement, _ = judged[d.key]
-        if judgement is None:  # no terms to keep: all of it is downtime
-            broken.append((d.starts_at.astimezone(UTC), d.ends_at.astimezone(UTC)))
-        else:
-            kept += judgement.kept
-            broken += judgement.broken
-    kept = _clip(kept, start, end)
-    return kept, _minus(_clip(broken, start, end), kept)
-
-
-def _clip(intervals, start, end) -> list[Interval]:
-    out = []
-    for s, e in sorted(intervals):
-        s, e = max(s, start), min(e, end)
-        if s < e:
-            if out and s <= out[-1][1]:
-                out[-1] = (out[-1][0], max(out[-1][1], e))
-            else:
-                out.append((s, e))
-    return out
-
-
-def _minus(intervals: list[Interval], holes: list[Interval]) -> list[Interval]:
-    out = []
-    for s, e in intervals:
-        for hs, he in holes:
-            if he <= s or hs >= e:
+    out = {}
+    for contract in contracts:
+        judged = _judge_contract(contract, drafts, sent, versions, now)
+        kept, broken = [], []
+        for d in drafts:
+            if d.key not in judged:
                 continue
-            if hs > s:
-                out.append((s, hs))
-            s = max(s, he)
-        if s < e:
-            out.append((s, e))
+            judgement, _ = judged[d.key]
+            if judgement is None:  # no terms to keep: all of it is downtime
+                broken.append((d.starts_at.astimezone(UTC), d.ends_at.astimezone(UTC)))
+            else:
+                kept += judgement.kept
+                broken += judgement.broken
+        kept = merge(clip(kept, start, end))
+        out[contract.pk] = (kept, subtract(merge(clip(broken, start, end)), kept))
     return out
 
 
