@@ -30,6 +30,7 @@ from portal.templatetags.portal_tags import duration, in_tz
 
 from .maintenance_rules import Interval, Judgement, Rules, Window, judge
 from .models import Contract, MaintenanceNotice, MaintenanceWindow, Organisation, Service, SLAVersion
+from .selectors import Versions
 
 BATCH = 200
 DEFAULT_NOTICE = timedelta(hours=48)  # when no SLA version says otherwise
@@ -60,30 +61,6 @@ class MaintenanceError(Exception):
 
 
 # --- Loading ------------------------------------------------------------------------------------
-class Versions:
-    """The published versions of some SLAs in one query; `at` answers as selectors.version_in_force."""
-
-    def __init__(self, sla_ids: Iterable[int]):
-        self._by_sla: dict[int, list[SLAVersion]] = defaultdict(list)
-        for v in SLAVersion.objects.filter(sla_id__in=set(sla_ids), published_at__isnull=False).order_by(
-            "effective_from", "number"
-        ):
-            self._by_sla[v.sla_id].append(v)
-
-    def at(self, sla_id: int, moment: datetime) -> SLAVersion | None:
-        found = None
-        for v in self._by_sla.get(sla_id, ()):
-            if v.effective_from > moment:
-                break
-            found = v
-        return found
-
-    def shown(self, sla_id: int, moment: datetime) -> SLAVersion | None:
-        """The version whose timezone a page or an email uses: in force then, else the first."""
-        versions = self._by_sla.get(sla_id)
-        return self.at(sla_id, moment) or (versions[0] if versions else None)
-
-
 def _service_ids(obj) -> frozenset[int]:
     """A window's or contract's services (prefetched)."""
     return frozenset(s.pk for s in obj.services.all())

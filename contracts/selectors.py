@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
@@ -78,3 +80,26 @@ def escalation_ladder(*, version: SLAVersion, organisation) -> list[dict]:
             }
         )
     return ladder
+
+
+class Versions:
+    """The published versions of some SLAs in one query; `at` answers as selectors.version_in_force."""
+
+    def __init__(self, sla_ids: Iterable[int]):
+        self._by_sla: dict[int, list[SLAVersion]] = defaultdict(list)
+        published = SLAVersion.objects.filter(sla_id__in=set(sla_ids), published_at__isnull=False)
+        for v in published.prefetch_related("credit_tiers").order_by("effective_from", "number"):
+            self._by_sla[v.sla_id].append(v)
+
+    def at(self, sla_id: int, moment: datetime) -> SLAVersion | None:
+        found = None
+        for v in self._by_sla.get(sla_id, ()):
+            if v.effective_from > moment:
+                break
+            found = v
+        return found
+
+    def shown(self, sla_id: int, moment: datetime) -> SLAVersion | None:
+        """The version whose timezone a page or an email uses: in force then, else the first."""
+        versions = self._by_sla.get(sla_id)
+        return self.at(sla_id, moment) or (versions[0] if versions else None)
