@@ -313,31 +313,52 @@ def contract_maintenance_exclusions(
     return contracts_maintenance_exclusions([contract], start, end, now)[contract.pk]
 
 
-def contracts_maintenance_exclusions(
+@dataclass(frozen=True)
+class WindowPart:
+    """One downtime window as it counts for one contract: what it keeps and what it breaks."""
+
+    window_id: int
+    title: str
+    kept: tuple[Interval, ...]
+    broken: tuple[Interval, ...]
+
+
+def contracts_maintenance_parts(
     contracts: list[Contract], start: datetime, end: datetime, now: datetime | None = None
-) -> dict[int, tuple[list[Interval], list[Interval]]]:
-    """contract_maintenance_exclusions for many contracts (services prefetched) in a fixed number
-    of queries: the month-end run calls it once per chunk of contracts."""
+) -> dict[int, list[WindowPart]]:
+    """Per contract (services prefetched), its downtime windows touching [start, end), judged, in a
+    fixed number of queries: the month-end run calls it once per chunk of contracts."""
     now = now or timezone.now()
     if not contracts:
         return {}
     windows, sent, versions = _load(contracts, since=_year_floor(start), only_counting=True, until=end)
     drafts = [draft_of(w) for w in windows]
+    titles = {w.pk: w.title for w in windows}
     out = {}
     for contract in contracts:
         judged = _judge_contract(contract, drafts, sent, versions, now)
-        kept, broken = [], []
+        parts = []
         for d in drafts:
-            if d.key not in judged:
+            if d.key not in judged or d.ends_at <= start:
                 continue
             judgement, _ = judged[d.key]
             if judgement is None:  # no terms to keep: all of it is downtime
-                broken.append((d.starts_at.astimezone(UTC), d.ends_at.astimezone(UTC)))
+                kept, broken = (), ((d.starts_at.astimezone(UTC), d.ends_at.astimezone(UTC)),)
             else:
-                kept += judgement.kept
-                broken += judgement.broken
-        kept = merge(clip(kept, start, end))
-        out[contract.pk] = (kept, subtract(merge(clip(broken, start, end)), kept))
+                kept, broken = judgement.kept, judgement.broken
+            parts.append(WindowPart(d.pk, titles.get(d.pk, ""), tuple(clip(kept, start, end)), tuple(clip(broken, start, end))))
+        out[contract.pk] = parts
+    return out
+
+
+def contracts_maintenance_exclusions(
+    contracts: list[Contract], start: datetime, end: datetime, now: datetime | None = None
+) -> dict[int, tuple[list[Interval], list[Interval]]]:
+    """contract_maintenance_exclusions for many contracts at once."""
+    out = {}
+    for contract_id, parts in contracts_maintenance_parts(contracts, start, end, now).items():
+        kept = merge(i for p in parts for i in p.kept)
+        out[contract_id] = (kept, subtract(merge(i for p in parts for i in p.broken), kept))
     return out
 
 

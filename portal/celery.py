@@ -17,7 +17,13 @@ app.autodiscover_tasks()
 # The beat schedule, in one place. A sweep that has not run by its next tick is dropped
 # (expires) rather than queued twice.
 EVERY_MINUTE = 60.0
+EVERY_HOUR = 3600.0
 app.conf.beat_schedule = {
+    "credits-close-month": {
+        "task": "credits.tasks.close_month",
+        "schedule": EVERY_HOUR,
+        "options": {"expires": 3000},
+    },
     "outbox-sweep": {
         "task": "portal.tasks.outbox_sweep",
         "schedule": EVERY_MINUTE,

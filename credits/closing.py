@@ -1,0 +1,216 @@
+"""The month-end run: close every contract-month that has ended in its contract's timezone.
+
+It streams contracts in chunks and does a fixed number of queries per chunk (outages of the
+month are loaded once for the run; maintenance windows, notices and SLA versions once per chunk),
+so 10,000 contracts take a few hundred queries and bounded memory. Each closed month is one row
+(unique per contract and month): running again changes nothing; a reopened month is closed again
+with fresh figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contracts.choices import Cause
+from contracts.maintenance import contracts_maintenance_parts
+from contracts.models import Contract, MaintenanceWindow, Outage
+from contracts.selectors import Versions
+
+from .models import MonthlyUptime
+from .tiers import credit_amount, credit_percent
+from .uptime import Interval, minutes, month_bounds, monthly_uptime, round_out
+
+CHUNK = 500
+SLACK = timedelta(days=2)  # widest UTC offsets: a month in any timezone lies within its UTC month +- 2 days
+Status = MonthlyUptime.Status
+
+
+def month_start(year: int, month: int) -> date:
+    return date(year, month, 1)
+
+
+def previous_month(d: date) -> date:
+    return (d.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+@dataclass(frozen=True)
+class OutageSpan:
+    id: int
+    title: str
+    cause: str
+    start: datetime
+    end: datetime  # ongoing: clipped to the run's moment
+    services: frozenset[int]
+
+
+def _outages(lo: datetime, hi: datetime, now: datetime) -> list[OutageSpan]:
+    spans: dict[int, dict] = {}
+    rows = (
+        Outage.objects.filter(starts_at__lt=hi)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=lo))
+        .values_list("id", "title", "cause", "starts_at", "ends_at", "services")
+    )
+    for oid, title, cause, start, end, service in rows.iterator(chunk_size=2000):
+        span = spans.setdefault(oid, {"title": title, "cause": cause, "start": start, "end": end or now, "services": set()})
+        if service is not None:
+            span["services"].add(service)
+    return [OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], frozenset(s["services"])) for oid, s in spans.items()]
+
+
+def contract_month(contract: Contract, month: date, *, outages: list[OutageSpan], maintenance, versions: Versions, now: datetime):
+    """The figures of one contract-month, or None where no SLA version is in force at its end."""
+    first = versions.shown(contract.sla_id, now)
+    if first is None:
+        return None
+    start, end = month_bounds(month.year, month.month, first.timezone)
+    version = versions.at(contract.sla_id, end - timedelta(microseconds=1))
+    if version is None:
+        return None
+    if version.timezone != first.timezone:
+        start, end = month_bounds(month.year, month.month, version.timezone)
+    sids = frozenset(s.pk for s in contract.services.all())
+    down: list[Interval] = []
+    excluded: list[Interval] = []
+    breakdown = []
+    for o in outages:
+        if not (o.services & sids) or o.start >= end or o.end <= start:
+            continue
+        # Each outage is judged by the terms in force when it started.
+        terms = versions.at(contract.sla_id, o.start) or version
+        is_excluded = o.cause != Cause.UNPLANNED and o.cause in (terms.exclusion_causes or [])
+        (excluded if is_excluded else down).append((o.start, o.end))
+        s, e = round_out(max(o.start, start), min(o.end, end))
+        breakdown.append({
+            "kind": "outage", "id": o.id, "title": o.title, "cause": o.cause, "cause_label": Cause(o.cause).label,
+            "start": o.start.isoformat(), "end": o.end.isoformat(), "minutes": minutes([(s, e)]),
+            "excluded": is_excluded,
+            "reason": f"Excluded: {Cause(o.cause).label}" if is_excluded else "Counted as downtime",
+        })  # fmt: skip
+    for part in maintenance.get(contract.pk, ()):
+        kept = [(s, e) for s, e in part.kept if s < end and e > start]
+        broken = [(s, e) for s, e in part.broken if s < end and e > start]
+        if not kept and not broken:
+            continue
+        excluded += kept
+        down += broken
+        breakdown.append({
+            "kind": "maintenance", "id": part.window_id, "title": part.title,
+            "minutes_kept": minutes(round_out(max(s, start), min(e, end)) for s, e in kept),
+            "minutes_counted": minutes(round_out(max(s, start), min(e, end)) for s, e in broken),
+            "reason": "Within the maintenance rules: excluded" if not broken
+            else "Outside the maintenance rules (notice, off-peak hours or annual cap): counted as downtime"
+            if not kept else "Partly within the maintenance rules: the rest counts as downtime",
+        })  # fmt: skip
+    up = monthly_uptime(month.year, month.month, version.timezone, down=down, excluded=excluded)
+    tiers = [t.as_tier() for t in version.credit_tiers.all()]
+    tier = credit_percent(up.percent, tiers)
+    amount = credit_amount(tier, contract.monthly_invoice_amount, contract.currency) if tier else None
+    return {
+        "sla_version": version, "period_start": up.start, "period_end": up.end,
+        "total_minutes": up.total_minutes, "down_minutes": up.down_minutes, "excluded_minutes": up.excluded_minutes,
+        "uptime_percent": round(up.percent, 8), "guarantee": version.uptime_guarantee, "tier_percent": tier,
+        "credit_amount": amount, "currency": contract.currency, "credit_kind": version.credit_kind,
+        "flagged": up.percent < version.uptime_guarantee and tier is None, "breakdown": breakdown,
+    }  # fmt: skip
+
+
+def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[list[Contract]]:
+    """Contracts running in the month whose month is not closed (or was reopened), in chunks."""
+    nxt = (month + timedelta(days=32)).replace(day=1)
+    qs = (
+        Contract.objects.filter(starts_on__lt=nxt)
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=month))
+        .exclude(monthly_uptimes__month=month, monthly_uptimes__status=Status.CLOSED)
+        .order_by("pk")
+    )
+    if contract_ids is not None:
+        qs = qs.filter(pk__in=list(contract_ids))
+    chunk: list[Contract] = []
+    for contract in qs.prefetch_related("services").iterator(chunk_size=CHUNK):
+        chunk.append(contract)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def close_month(*, month: date, now: datetime | None = None, contract_ids=None, progress=None) -> int:
+    """Close `month` for every contract whose month has ended in its timezone. Returns how many
+    contract-months were closed."""
+    now = now or timezone.now()
+    month = month.replace(day=1)
+    utc_start, utc_end = month_bounds(month.year, month.month, "UTC")
+    lo, hi = utc_start - SLACK, utc_end + SLACK
+    if lo >= now:
+        return 0
+    outages = _outages(lo, hi, now)
+    closed = 0
+    for chunk in _candidates(month, contract_ids):
+        versions = Versions(c.sla_id for c in chunk)
+        ended = []
+        for c in chunk:
+            v = versions.shown(c.sla_id, now)
+            if v is not None and month_bounds(month.year, month.month, v.timezone)[1] <= now:
+                ended.append(c)
+        maintenance = contracts_maintenance_parts(ended, lo, hi, now) if _any_windows(lo, hi) else {}
+        rows = []
+        for c in ended:
+            figures = contract_month(c, month, outages=outages, maintenance=maintenance, versions=versions, now=now)
+            if figures is not None:
+                rows.append(MonthlyUptime(contract=c, month=month, closed_at=now, status=Status.CLOSED, **figures))
+        closed += _store(rows, month)
+        if progress:
+            progress(len(chunk))
+    return closed
+
+
+def _any_windows(lo: datetime, hi: datetime) -> bool:
+    """Skip the maintenance queries for a month without any downtime window (the common case)."""
+    year_start = datetime(lo.year, 1, 1, tzinfo=UTC) - SLACK
+    return MaintenanceWindow.objects.filter(
+        starts_at__lt=hi, ends_at__gt=year_start, impact=MaintenanceWindow.Impact.DOWNTIME
+    ).exists()
+
+
+@transaction.atomic
+def _store(rows: list[MonthlyUptime], month: date) -> int:
+    if not rows:
+        return 0
+    fields = [f.name for f in MonthlyUptime._meta.concrete_fields if f.name not in ("id", "contract", "month")]
+    reopened = {
+        m.contract_id: m
+        for m in MonthlyUptime.objects.select_for_update().filter(
+            month=month, status=Status.REOPENED, contract_id__in=[r.contract_id for r in rows]
+        )
+    }
+    fresh = [r for r in rows if r.contract_id not in reopened]
+    again = []
+    for r in rows:
+        if r.contract_id in reopened:
+            r.pk = reopened[r.contract_id].pk
+            again.append(r)
+    # ignore_conflicts: a second run (or a second beat) that got here first wins quietly.
+    created = MonthlyUptime.objects.bulk_create(fresh, ignore_conflicts=True)
+    if again:
+        MonthlyUptime.objects.bulk_update(again, fields)
+    return len(created) + len(again)
+
+
+EARLIEST_OFFSET = timedelta(hours=14)  # the first timezone to end a month (UTC+14)
+
+
+def months_to_close(now: datetime) -> list[date]:
+    """The months that may have ended in some timezone and not yet been closed: last month, and
+    this month once its end has come anywhere (UTC+14 ends it 14 hours before UTC does)."""
+    this = now.astimezone(UTC).date().replace(day=1)
+    months = [previous_month(this)]
+    if month_bounds(this.year, this.month, "UTC")[1] - EARLIEST_OFFSET <= now:
+        months.append(this)
+    return months

@@ -1,0 +1,27 @@
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from contracts.models import Contract
+from credits.closing import close_month
+
+
+class Command(BaseCommand):
+    help = "Close a month by hand (what the hourly beat task does): uptime, tier and credit per contract."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-10")
+        parser.add_argument("--contract", type=int, action="append", help="only this contract id (repeatable)")
+
+    def handle(self, *args, month, contract=None, **options):
+        try:
+            year, mon = (int(p) for p in month.split("-"))
+            first = date(year, mon, 1)
+        except ValueError:
+            raise CommandError("--month must be YYYY-MM, e.g. 2026-10") from None
+        total = Contract.objects.filter(pk__in=contract).count() if contract else Contract.objects.count()
+        with tqdm(total=total, unit="contract", disable=options["verbosity"] == 0) as bar:
+            closed = close_month(month=first, now=timezone.now(), contract_ids=contract, progress=bar.update)
+        self.stdout.write(self.style.SUCCESS(f"{first:%Y-%m}: {closed} contract-month(s) closed."))
