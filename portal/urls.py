@@ -21,6 +21,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("contracts/", include("contracts.urls")),
     path("tickets/", include("tickets.urls")),
+    path("claims/", include("credits.urls")),
     path("maintenance/", include("contracts.maintenance_urls")),
     path("status/", include("contracts.status_urls")),
     path("admin/", admin.site.urls),

@@ -37,3 +37,14 @@ def percent(value) -> str:
         return "—"
     text = f"{value.normalize():f}" if hasattr(value, "normalize") else str(value)
     return f"{text}%" if "." in text else f"{text}.0%"  # 98.0%, as the SLA documents write it
+
+
+@register.filter
+def money(value, currency: str) -> str:
+    """150000.0000 KES -> 'KES 150,000.00', in the currency's minor unit."""
+    if value is None:
+        return "—"
+    from credits.tiers import minor_unit_exponent
+
+    amount = value.quantize(minor_unit_exponent(currency))
+    return f"{currency} {amount:,}"

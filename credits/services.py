@@ -1,0 +1,197 @@
+"""Claims and reopened months: writes, with their emails through the outbox and an audit row."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from contracts.selectors import version_in_force
+from portal.outbox import Email, outbox_enqueue_many
+from portal.templatetags.portal_tags import in_tz
+
+from .closing import close_month
+from .models import Claim, ClaimAttachment, ClaimEvent, MonthlyUptime, MonthReopening
+from .tiers import minor_unit_exponent
+from .uptime import month_bounds
+
+Status = Claim.Status
+
+
+class ClaimError(Exception):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def claim_window(*, contract, month: date, now: datetime | None = None):
+    """(month end, claims close) in UTC for the contract's month, and its timezone."""
+    version = version_in_force(sla_id=contract.sla_id, at=now or timezone.now())
+    if version is None:
+        raise ClaimError("This contract has no SLA terms in force.", field="contract")
+    _, end = month_bounds(month.year, month.month, version.timezone)
+    # "Within 30 days of the month's end", in the contract's timezone: October ends at
+    # 1 November 00:00, so its claims close at 1 December 00:00 local time.
+    local_end = end.astimezone(ZoneInfo(version.timezone))
+    closes = (local_end.replace(tzinfo=None) + timedelta(days=version.claim_window_days)).replace(
+        tzinfo=ZoneInfo(version.timezone)
+    )
+    return end, closes, version
+
+
+def claim_check(*, contract, month: date, now: datetime | None = None) -> MonthlyUptime:
+    """The month's closed figures, or a ClaimError saying why no claim can be filed for it."""
+    now = now or timezone.now()
+    month = month.replace(day=1)
+    end, closes, version = claim_window(contract=contract, month=month, now=now)
+    if now < end:
+        raise ClaimError(
+            f"{month:%B %Y} has not ended yet: claims open at {in_tz(end, version.timezone)}.", field="month"
+        )
+    if now >= closes:
+        raise ClaimError(
+            f"Claims for {month:%B %Y} closed at {in_tz(closes, version.timezone)} "
+            f"({version.claim_window_days} days after the month's end).",
+            field="month",
+        )
+    if contract.starts_on > (month + timedelta(days=31)).replace(day=1) - timedelta(days=1):
+        raise ClaimError(f"The contract had not started in {month:%B %Y}.", field="month")
+    if Claim.objects.filter(contract=contract, month=month).exists():
+        raise ClaimError(f"A claim for {month:%B %Y} was already filed for this contract.", field="month")
+    closed = MonthlyUptime.objects.filter(contract=contract, month=month, status=MonthlyUptime.Status.CLOSED).first()
+    if closed is None:
+        # The hourly run has not reached this contract yet: close its month now.
+        close_month(month=month, now=now, contract_ids=[contract.pk])
+        closed = MonthlyUptime.objects.get(contract=contract, month=month)
+    return closed
+
+
+def _customer_emails(claim: Claim, template: str, key: str, context: dict) -> list[Email]:
+    people = {claim.submitted_by_id: claim.submitted_by}
+    for contact in claim.contract.contacts.all():
+        people.setdefault(contact.pk, contact)
+    return [
+        Email(key=f"claim:{claim.pk}:{key}:user:{u.pk}", to=u.email, template=template,
+              context={"claim": claim, "recipient": u, **context})  # fmt: skip
+        for u in people.values()
+        if u.is_active and u.organisation_id == claim.contract.organisation_id
+    ]
+
+
+@transaction.atomic
+def claim_submit(*, contract, month: date, user, note: str = "", tickets=(), files=(), now: datetime | None = None) -> Claim:
+    now = now or timezone.now()
+    month = month.replace(day=1)
+    if user.organisation_id != contract.organisation_id:
+        raise ClaimError("Choose one of your organisation's contracts.", field="contract")
+    closed = claim_check(contract=contract, month=month, now=now)
+    foreign = [t for t in tickets if t.organisation_id != contract.organisation_id]
+    if foreign:
+        raise ClaimError("Link only your organisation's tickets.", field="tickets")
+    try:
+        with transaction.atomic():
+            claim = Claim.objects.create(
+                contract=contract, month=month, monthly_uptime=closed, submitted_by=user, submitted_at=now, note=note,
+                eligible_amount=closed.credit_amount, amount=closed.credit_amount, currency=closed.currency,
+                credit_kind=closed.credit_kind,
+            )  # fmt: skip
+    except IntegrityError:  # a second claim filed at the same moment
+        raise ClaimError(f"A claim for {month:%B %Y} was already filed for this contract.", field="month") from None
+    claim.tickets.set(tickets)
+    for f in files:
+        ClaimAttachment.objects.create(
+            claim=claim, file=f, original_name=f.name[:255], content_type=getattr(f, "checked_type", "application/octet-stream"),
+            size=f.size, uploaded_by=user, uploaded_at=now,
+        )  # fmt: skip
+    ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.SUBMITTED, at=now, actor=user)
+    outbox_enqueue_many(emails=_customer_emails(claim, "claim_received", "received", {"uptime": closed}), now=now)
+    return claim
+
+
+def _locked(claim: Claim) -> Claim:
+    return Claim.objects.select_for_update(of=("self",)).select_related("contract", "submitted_by", "monthly_uptime").get(pk=claim.pk)
+
+
+@transaction.atomic
+def claim_approve(*, claim: Claim, actor, amount: Decimal | None = None, reason: str = "", now: datetime | None = None) -> Claim:
+    """Approve at the eligible amount, or at an adjusted one (with a reason, audited)."""
+    now = now or timezone.now()
+    claim = _locked(claim)
+    if claim.status != Status.SUBMITTED:
+        raise ClaimError(f"This claim is {claim.get_status_display().lower()}: only a claim awaiting review can be approved.")
+    if amount is None:
+        amount = claim.eligible_amount
+    if amount is None:
+        raise ClaimError("No credit is due for this month by its figures: give an amount and a reason, or reject it.", field="amount")
+    amount = Decimal(amount)
+    if amount < 0:
+        raise ClaimError("The amount cannot be negative.", field="amount")
+    if amount != amount.quantize(minor_unit_exponent(claim.currency)):
+        raise ClaimError(f"Use at most the minor unit of {claim.currency}.", field="amount")
+    if amount != claim.eligible_amount:
+        if not reason.strip():
+            raise ClaimError("Say why the amount differs from the eligible credit.", field="reason")
+        ClaimEvent.objects.create(
+            claim=claim, kind=ClaimEvent.Kind.ADJUSTED, at=now, actor=actor,
+            data={"from": str(claim.eligible_amount), "to": str(amount), "reason": reason},
+        )  # fmt: skip
+    claim.status, claim.amount, claim.decision_reason = Status.APPROVED, amount, reason
+    claim.decided_by, claim.decided_at = actor, now
+    claim.save(update_fields=["status", "amount", "decision_reason", "decided_by", "decided_at"])
+    ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.APPROVED, at=now, actor=actor, data={"amount": str(amount)})
+    outbox_enqueue_many(emails=_customer_emails(claim, "claim_approved", "approved", {}), now=now)
+    return claim
+
+
+@transaction.atomic
+def claim_reject(*, claim: Claim, actor, reason: str, now: datetime | None = None) -> Claim:
+    now = now or timezone.now()
+    claim = _locked(claim)
+    if claim.status != Status.SUBMITTED:
+        raise ClaimError(f"This claim is {claim.get_status_display().lower()}: only a claim awaiting review can be rejected.")
+    if not reason.strip():
+        raise ClaimError("Say why the claim is rejected: the customer is told.", field="reason")
+    claim.status, claim.decision_reason, claim.decided_by, claim.decided_at = Status.REJECTED, reason, actor, now
+    claim.amount = None
+    claim.save(update_fields=["status", "decision_reason", "decided_by", "decided_at", "amount"])
+    ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.REJECTED, at=now, actor=actor, data={"reason": reason})
+    outbox_enqueue_many(emails=_customer_emails(claim, "claim_rejected", "rejected", {}), now=now)
+    return claim
+
+
+@transaction.atomic
+def claim_settle(*, claim: Claim, actor, now: datetime | None = None) -> Claim:
+    """Staff mark an approved claim as credited to the account or refunded."""
+    now = now or timezone.now()
+    claim = _locked(claim)
+    if claim.status != Status.APPROVED:
+        raise ClaimError("Only an approved claim can be marked as credited or refunded.")
+    claim.status, claim.settled_at = Status.SETTLED, now
+    claim.save(update_fields=["status", "settled_at"])
+    ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.SETTLED, at=now, actor=actor)
+    return claim
+
+
+@transaction.atomic
+def month_reopen(*, monthly_uptime: MonthlyUptime, actor, reason: str, now: datetime | None = None) -> MonthlyUptime:
+    """Staff reopen a closed month (an outage was corrected); the next run closes it again."""
+    now = now or timezone.now()
+    m = MonthlyUptime.objects.select_for_update().get(pk=monthly_uptime.pk)
+    if m.status != MonthlyUptime.Status.CLOSED:
+        raise ClaimError("This month is already reopened.")
+    if not reason.strip():
+        raise ClaimError("Say why the month is reopened.", field="reason")
+    if m.claims.filter(status__in=[Status.APPROVED, Status.SETTLED]).exists():
+        raise ClaimError("A claim on this month is already approved; reject or settle it before reopening.")
+    previous = {
+        "uptime_percent": str(m.uptime_percent), "down_minutes": m.down_minutes, "excluded_minutes": m.excluded_minutes,
+        "tier_percent": str(m.tier_percent) if m.tier_percent is not None else None,
+        "credit_amount": str(m.credit_amount) if m.credit_amount is not None else None,
+    }  # fmt: skip
+    MonthReopening.objects.create(monthly_uptime=m, at=now, actor=actor, reason=reason, previous=previous)
+    m.status = MonthlyUptime.Status.REOPENED
+    m.save(update_fields=["status"])
+    return m
