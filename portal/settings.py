@@ -144,6 +144,7 @@ OUTBOX_LEASE = timedelta(seconds=env.int("OUTBOX_LEASE_SECONDS", default=120))
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_BATCH = 100
 # Where notices for the support queue go (new tickets, unassigned tickets).
+SECURITY_CONTACT_EMAIL = env.str("SECURITY_CONTACT_EMAIL", default="security@vendor.example")
 SUPPORT_QUEUE_EMAIL = env.str("SUPPORT_QUEUE_EMAIL", default="support-queue@vendor.example")
 # Attachments: at most this many bytes each, of these types (checked on content).
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)

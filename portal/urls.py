@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import views
+from . import security_views, views
 from .forms import EmailAuthenticationForm, OutboxPasswordResetForm
 
 admin.site.site_header = "SLA Portal – staff"
@@ -29,4 +29,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", views.healthz, name="healthz"),
+    path(".well-known/security.txt", security_views.security_txt, name="security-txt"),
+    path("security/policy/", security_views.security_policy, name="security-policy"),
+    path("security/report/", security_views.security_report, name="security-report"),
+    path("security/report/done/", security_views.security_report_done, name="security-report-done"),
 ]

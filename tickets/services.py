@@ -140,6 +140,24 @@ def ticket_open(
         priority = offered[0]  # Klart: one pair of targets, no choice
     if priority not in offered:
         raise TicketError(f"Choose one of: {', '.join(offered)}.", field="priority")
+    ticket = ticket_create(
+        user=user, contract=contract, service=service, version=version, terms=terms, priority=priority,
+        subject=subject, description=description, steps_to_reproduce=steps_to_reproduce, kind=kind, now=now, files=files,
+    )  # fmt: skip
+    ctx = {"version": version, "term": terms.term(version.pk, priority)}
+    notify.send(
+        notify.to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx)
+        + notify.to_addresses(
+            [notify.settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
+        ),
+        now,
+    )
+    return ticket
+
+
+def ticket_create(*, user, contract, service, version, terms, priority, subject, description, steps_to_reproduce, kind, now, files=()) -> Ticket:
+    """The row, its clocks, its filing event and files: shared by ticket_open and the
+    vulnerability-report form. Callers check the request and send their own emails."""
     ticket = Ticket(
         organisation_id=contract.organisation_id, contract=contract, service=service, sla_version=version,
         priority=priority, subject=subject, description=description, steps_to_reproduce=steps_to_reproduce,
@@ -150,14 +168,6 @@ def ticket_open(
     _event(ticket, TicketEvent.Kind.FILED, now=now, actor=user, priority=priority)
     for f in files:
         _attach(ticket, None, f, user, now)
-    ctx = {"version": version, "term": terms.term(version.pk, priority)}
-    notify.send(
-        notify.to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx)
-        + notify.to_addresses(
-            [notify.settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
-        ),
-        now,
-    )
     return ticket
 
 

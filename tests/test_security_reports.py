@@ -1,0 +1,81 @@
+"""The bug bounty: security.txt and vulnerability reports seen only by security staff."""
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core import mail
+
+from tickets.models import Ticket
+
+from .factories import StaffFactory
+
+pytestmark = pytest.mark.django_db
+STO = ZoneInfo("Europe/Stockholm")
+
+
+def test_security_txt_follows_rfc_9116(client):
+    with time_machine.travel(datetime(2026, 11, 22, 12, 0, tzinfo=ZoneInfo("UTC")), tick=False):
+        response = client.get("/.well-known/security.txt")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
+    fields = dict(line.split(": ", 1) for line in response.content.decode().splitlines() if ": " in line)
+    body = response.content.decode()
+    assert "Contact: http://127.0.0.1:8000/security/report/" in body
+    assert "Contact: mailto:security@vendor.example" in body
+    assert fields["Expires"] == "2027-11-22T12:00:00Z"
+    assert fields["Policy"] == "http://127.0.0.1:8000/security/policy/"
+    assert fields["Preferred-Languages"] == "en"
+    assert fields["Canonical"] == "http://127.0.0.1:8000/.well-known/security.txt"
+
+
+def test_a_report_without_login_creates_a_security_ticket_and_a_receipt(client, alice, django_capture_on_commit_callbacks):
+    security = StaffFactory(email="sol@vendor.example", staff_role="security")
+    at = datetime(2026, 12, 11, 15, 0, tzinfo=STO)  # a Friday afternoon
+    with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/security/report/", {
+            "name": "Eve Researcher", "email": "eve@research.example",
+            "summary": "Stored XSS in ticket subject", "details": "<script>alert(1)</script> in the subject field",
+        })  # fmt: skip
+    assert response.status_code == 302 and response.url == "/security/report/done/"
+    ticket = Ticket.objects.get()
+    assert ticket.kind == "security" and ticket.organisation.slug == "security-reports"
+    # Klart's pledge: acknowledged within 4 business hours: Friday 15:00-17:00, Monday 08:00-10:00.
+    assert ticket.first_response_due.astimezone(STO).replace(tzinfo=None) == datetime(2026, 12, 14, 10, 0)
+    by_to = {m.to[0]: m for m in mail.outbox}
+    assert "Our security team will acknowledge it by 2026-12-14 10:00 (UTC+01:00)." in by_to["eve@research.example"].body
+    assert "Vulnerability report" in by_to[security.email].subject
+    # The reporter's record can never log in.
+    assert not ticket.created_by.is_active and not ticket.created_by.has_usable_password()
+    # Customers never see it, not even in their own lists.
+    client.force_login(alice)
+    assert "Stored XSS" not in client.get("/tickets/").content.decode()
+
+
+def test_only_security_staff_see_reports_in_the_admin(client):
+    from tickets.security import security_report_submit
+
+    security_report_submit(email="eve@research.example", name="Eve", summary="SQL injection", details="...")
+    sam = StaffFactory(email="sam@vendor.example", staff_role="support_agent")
+    sol = StaffFactory(email="sol@vendor.example", staff_role="security")
+    client.force_login(sam)
+    assert "SQL injection" not in client.get("/admin/tickets/ticket/").content.decode()
+    client.force_login(sol)
+    assert "SQL injection" in client.get("/admin/tickets/ticket/").content.decode()
+
+
+def test_a_bad_report_is_refused_with_field_messages_and_nothing_stored(client):
+    response = client.post("/security/report/", {"email": "not-an-email", "summary": "x" * 500, "details": ""})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Enter a valid email address." in html
+    assert re.search(r"Ensure this value has at most 200 characters", html)
+    assert "This field is required." in html
+    assert not Ticket.objects.exists()
+
+
+def test_the_form_escapes_what_it_echoes(client):
+    response = client.post("/security/report/", {"email": "x", "summary": "<img src=x onerror=alert(1)>", "details": ""})
+    assert b"<img src=x onerror" not in response.content
+    assert b"&lt;img src=x onerror=alert(1)&gt;" in response.content
