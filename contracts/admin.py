@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from portal.audit import plain, audit
+
 from .choices import Cause
 from .lint import PriorityTargets, lint_terms
 from .models import (
@@ -19,7 +21,7 @@ from .models import (
     WorkingCalendar,
     WorkingHours,
 )
-from .services import PublishError, sla_version_draft, sla_version_publish
+from .services import PublishError, sla_version_draft, sla_version_publish, version_terms_snapshot
 
 
 @admin.register(Organisation)
@@ -127,8 +129,20 @@ class SLAVersionAdmin(admin.ModelAdmin):
             return "No warnings."
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in found)))
 
+    def save_model(self, request, obj, form, change):
+        # The terms as they were, for the audit log's before (inlines are saved after this).
+        request._terms_before = version_terms_snapshot(SLAVersion.objects.get(pk=obj.pk)) if change else {}
+        super().save_model(request, obj, form, change)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        before, after = getattr(request, "_terms_before", {}), version_terms_snapshot(form.instance)
+        if plain(before) != plain(after):
+            changed = {k for k in after if plain(before.get(k)) != plain(after[k])}
+            audit(
+                actor=request.user, action="sla_terms.edited" if change else "sla_terms.created", target=form.instance,
+                before={k: before.get(k) for k in changed}, after={k: after[k] for k in changed},
+            )  # fmt: skip
         for warning in version_warnings(form.instance):
             self.message_user(request, warning, messages.WARNING)
 
@@ -136,7 +150,7 @@ class SLAVersionAdmin(admin.ModelAdmin):
     def publish(self, request, queryset):
         for version in queryset:
             try:
-                sent = sla_version_publish(version=version)
+                sent = sla_version_publish(version=version, actor=request.user)
             except PublishError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:

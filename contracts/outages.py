@@ -20,6 +20,7 @@ from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from credits.uptime import Interval, Uptime, daily_uptime, day_bounds, period_uptime
+from portal.audit import audit
 
 from .choices import Cause
 from .models import MaintenanceWindow, Outage, OutageCauseChange, OutageUpdate, Service
@@ -43,6 +44,7 @@ def outage_set_cause(*, outage: Outage, actor, cause: str, now: datetime | None 
     if old == cause:
         return None
     Outage.objects.filter(pk=outage.pk).update(cause=cause)
+    audit(actor=actor, action="outage.cause_changed", target=outage, before={"cause": old}, after={"cause": cause}, now=now)
     return OutageCauseChange.objects.create(outage=outage, at=now, actor=actor, old=old, new=cause)
 
 

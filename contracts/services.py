@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from portal.audit import audit
 from portal.outbox import Email, outbox_enqueue_many
 
 from .models import SLA, CreditTier, EscalationDwell, EscalationLevel, PriorityTerm, SLAVersion
@@ -24,7 +25,7 @@ class PublishError(Exception):
 
 
 @transaction.atomic
-def sla_version_publish(*, version: SLAVersion, now: datetime | None = None) -> int:
+def sla_version_publish(*, version: SLAVersion, now: datetime | None = None, actor=None) -> int:
     """Publish a draft version and email every contact of every contract on its SLA, once each.
     Returns how many emails were queued."""
     now = now or timezone.now()
@@ -35,6 +36,7 @@ def sla_version_publish(*, version: SLAVersion, now: datetime | None = None) -> 
         raise PublishError(f"{version} has no priority terms; add at least one before publishing.")
     version.published_at = now
     version.save(update_fields=["published_at"])
+    audit(actor=actor, action="sla_version.published", target=version, after={"effective_from": version.effective_from}, now=now)
 
     contracts_by_contact: dict = {}
     for contract in version.sla.contracts.prefetch_related("contacts").select_related("organisation"):
@@ -111,3 +113,25 @@ def sla_copy(*, source: SLA, name: str, effective_from: datetime, now: datetime 
     )  # fmt: skip
     _copy_terms(latest, copy)
     return sla
+
+
+def version_terms_snapshot(version: SLAVersion) -> dict:
+    """Every term of a version as plain data: the audit log's before and after of an edit."""
+    fields = {f: getattr(version, f) for f in ("number", "effective_from", "change_summary", *COPIED_FIELDS)}
+    fields["business_calendar"] = version.business_calendar_id
+    fields["escalation_ack_calendar"] = version.escalation_ack_calendar_id
+    return {
+        **fields,
+        "priorities": sorted(
+            version.priorities.values_list("priority", "meaning", "calendar_id", "resolution_calendar_id",
+                                           "first_response", "resolution_target", "resolution_limit")
+        ),
+        "escalation_levels": sorted(version.escalation_levels.values_list("level", "channel", "instruction", "contact", "staff_role")),
+        "escalation_dwells": sorted(version.escalation_dwells.values_list("level", "priority", "dwell")),
+        "credit_tiers": sorted(
+            (str(lo), lo_inc, str(hi), hi_inc, str(pct))
+            for lo, lo_inc, hi, hi_inc, pct in version.credit_tiers.values_list(
+                "lower", "lower_inclusive", "upper", "upper_inclusive", "percent"
+            )
+        ),
+    }  # fmt: skip

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contracts.selectors import version_in_force
+from portal.audit import audit
 from portal.outbox import Email, outbox_enqueue_many
 from portal.templatetags.portal_tags import in_tz
 
@@ -59,13 +60,17 @@ def claim_check(*, contract, month: date, now: datetime | None = None) -> Monthl
         )
     if contract.starts_on > (month + timedelta(days=31)).replace(day=1) - timedelta(days=1):
         raise ClaimError(f"The contract had not started in {month:%B %Y}.", field="month")
+    if contract.ends_on is not None and contract.ends_on < month:
+        raise ClaimError(f"The contract had ended before {month:%B %Y}.", field="month")
     if Claim.objects.filter(contract=contract, month=month).exists():
         raise ClaimError(f"A claim for {month:%B %Y} was already filed for this contract.", field="month")
     closed = MonthlyUptime.objects.filter(contract=contract, month=month, status=MonthlyUptime.Status.CLOSED).first()
     if closed is None:
         # The hourly run has not reached this contract yet: close its month now.
         close_month(month=month, now=now, contract_ids=[contract.pk])
-        closed = MonthlyUptime.objects.get(contract=contract, month=month)
+        closed = MonthlyUptime.objects.filter(contract=contract, month=month).first()
+        if closed is None:  # close_month skips a month with no SLA version in force at its end
+            raise ClaimError(f"{month:%B %Y} has no uptime figures: no SLA terms were in force at its end.", field="month")
     return closed
 
 
@@ -138,10 +143,14 @@ def claim_approve(*, claim: Claim, actor, amount: Decimal | None = None, reason:
             claim=claim, kind=ClaimEvent.Kind.ADJUSTED, at=now, actor=actor,
             data={"from": str(claim.eligible_amount), "to": str(amount), "reason": reason},
         )  # fmt: skip
+        audit(actor=actor, action="claim.adjusted", target=claim, before={"amount": claim.eligible_amount},
+              after={"amount": amount, "reason": reason}, now=now)  # fmt: skip
     claim.status, claim.amount, claim.decision_reason = Status.APPROVED, amount, reason
     claim.decided_by, claim.decided_at = actor, now
     claim.save(update_fields=["status", "amount", "decision_reason", "decided_by", "decided_at"])
     ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.APPROVED, at=now, actor=actor, data={"amount": str(amount)})
+    audit(actor=actor, action="claim.approved", target=claim, before={"status": Status.SUBMITTED},
+          after={"status": Status.APPROVED, "amount": amount}, now=now)  # fmt: skip
     outbox_enqueue_many(emails=_customer_emails(claim, "claim_approved", "approved", {}), now=now)
     return claim
 
@@ -158,6 +167,8 @@ def claim_reject(*, claim: Claim, actor, reason: str, now: datetime | None = Non
     claim.amount = None
     claim.save(update_fields=["status", "decision_reason", "decided_by", "decided_at", "amount"])
     ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.REJECTED, at=now, actor=actor, data={"reason": reason})
+    audit(actor=actor, action="claim.rejected", target=claim, before={"status": Status.SUBMITTED},
+          after={"status": Status.REJECTED, "reason": reason}, now=now)  # fmt: skip
     outbox_enqueue_many(emails=_customer_emails(claim, "claim_rejected", "rejected", {}), now=now)
     return claim
 
@@ -192,6 +203,8 @@ def month_reopen(*, monthly_uptime: MonthlyUptime, actor, reason: str, now: date
         "credit_amount": str(m.credit_amount) if m.credit_amount is not None else None,
     }  # fmt: skip
     MonthReopening.objects.create(monthly_uptime=m, at=now, actor=actor, reason=reason, previous=previous)
+    audit(actor=actor, action="month.reopened", target=m, before={"status": "closed", **previous},
+          after={"status": "reopened", "reason": reason}, now=now)  # fmt: skip
     m.status = MonthlyUptime.Status.REOPENED
     m.save(update_fields=["status"])
     return m

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import OutboxAttempt, OutboxMessage, User
+from .models import AuditEntry, OutboxAttempt, OutboxMessage, User
 from .outbox import outbox_retry_now
 
 
@@ -53,3 +53,23 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     def retry_now(self, request, queryset):
         count = outbox_retry_now(ids=list(queryset.values_list("id", flat=True)))
         self.message_user(request, f"{count} message(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: staff read the audit log here; nobody edits or deletes it."""
+
+    list_display = ["at", "actor_email", "ip", "action", "target_repr"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_email", "target_repr", "target_id", "action"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

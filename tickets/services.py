@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from contracts.choices import Priority
 from contracts.selectors import version_in_force
+from portal.audit import audit
 
 from . import clocks, notify
 from .models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketEvent, TicketMessage, TicketPause
@@ -304,6 +305,7 @@ def ticket_change_priority(*, ticket: Ticket, actor, priority: str, now: datetim
         return ticket
     ticket.priority = priority
     _event(ticket, TicketEvent.Kind.PRIORITY, now=now, actor=actor, old=old, new=priority)
+    audit(actor=actor, action="ticket.priority_changed", target=ticket, before={"priority": old}, after={"priority": priority}, now=now)
     _save(ticket, ["priority"], now=now)
     return ticket
 
@@ -329,6 +331,10 @@ def ticket_exclude(*, ticket: Ticket, actor, cause: str, reason: str, now: datet
         raise TicketError("Choose a cause from the contract's exclusion list.", field="cause")
     if not reason.strip():
         raise TicketError("Say why the ticket is excluded.", field="reason")
+    audit(
+        actor=actor, action="ticket.excluded", target=ticket,
+        before={"cause": ticket.excluded_cause, "reason": ticket.excluded_reason}, after={"cause": cause, "reason": reason}, now=now,
+    )  # fmt: skip
     ticket.excluded_cause, ticket.excluded_reason = cause, reason
     _event(ticket, TicketEvent.Kind.EXCLUDED, now=now, actor=actor, cause=cause, reason=reason)
     _save(ticket, ["excluded_cause", "excluded_reason"], now=now)

@@ -1,0 +1,51 @@
+"""The audit log: one call per action that matters, in the transaction of the change. Where the
+request came from is taken from the request being served (AuditContextMiddleware)."""
+
+from __future__ import annotations
+
+import contextvars
+from datetime import datetime
+
+from django.utils import timezone
+
+from .models import AuditEntry
+
+_client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_client_ip", default=None)
+
+
+class AuditContextMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # REMOTE_ADDR is the peer; behind a proxy the deployment sets it from X-Forwarded-For.
+        token = _client_ip.set(request.META.get("REMOTE_ADDR") or None)
+        try:
+            return self.get_response(request)
+        finally:
+            _client_ip.reset(token)
+
+
+def plain(value):
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)  # Decimal, datetime, timedelta, model instances: their text
+
+
+def audit(*, actor, action: str, target, before: dict | None = None, after: dict | None = None, now: datetime | None = None) -> AuditEntry:
+    return AuditEntry.objects.create(
+        at=now or timezone.now(),
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_email=getattr(actor, "email", "") or "",
+        ip=_client_ip.get(),
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        target_repr=str(target)[:300],
+        before=plain(before or {}),
+        after=plain(after or {}),
+    )
