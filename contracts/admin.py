@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from portal.audit import plain, audit
+from portal.audit import audit, plain
 
 from .choices import Cause
 from .lint import PriorityTargets, lint_terms
