@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import security_views, views
+from . import account_views, security_views, views
 from .forms import EmailAuthenticationForm, OutboxPasswordResetForm
 
 admin.site.site_header = "SLA Portal – staff"
@@ -19,6 +19,9 @@ urlpatterns = [
         name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("account/", account_views.account, name="account"),
+    path("account/token/", account_views.token_create, name="token-create"),
+    path("account/token/revoke/", account_views.token_revoke, name="token-revoke"),
     path("contracts/", include("contracts.urls")),
     path("tickets/", include("tickets.urls")),
     path("claims/", include("credits.urls")),

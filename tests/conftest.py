@@ -65,6 +65,15 @@ def _fast_password_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager():
     """Tasks run inline, in the test process, unless a test asks for the real worker: nothing a
     test enqueues ever lands in a broker queue that a developer's worker would later consume."""

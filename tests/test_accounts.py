@@ -1,0 +1,102 @@
+"""Accounts: login throttling per account and per address, password reset that reveals nothing,
+API write throttles per user."""
+
+import pytest
+from django.core import mail
+
+from .factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def login(client, email, password, ip="198.51.100.7"):
+    return client.post("/accounts/login/", {"username": email, "password": password}, REMOTE_ADDR=ip)
+
+
+def test_an_account_is_locked_after_five_failures_even_with_the_right_password(client, alice, caplog):
+    for _ in range(4):
+        assert login(client, alice.email, "wrong").status_code == 200
+    assert login(client, alice.email, "wrong").status_code == 429  # the fifth failure locks
+    locked = login(client, alice.email, PASSWORD, ip="198.51.100.8")  # another address: the account is locked
+    assert locked.status_code == 429
+    assert b"Too many failed log-in attempts" in locked.content
+    assert any("locking out" in r.getMessage().lower() for r in caplog.records)  # logged
+
+
+def test_an_address_is_locked_after_five_failures_on_any_accounts(client, alice, bob):
+    for i in range(5):
+        login(client, f"nobody{i}@acme.example", "wrong")
+    assert login(client, bob.email, PASSWORD).status_code == 429  # same address
+    assert login(client, bob.email, PASSWORD, ip="198.51.100.99").status_code == 302  # elsewhere: fine
+
+
+def test_a_success_resets_the_count(client, alice):
+    for _ in range(4):
+        login(client, alice.email, "wrong")
+    assert login(client, alice.email, PASSWORD).status_code == 302
+    client.logout()
+    for _ in range(4):
+        login(client, alice.email, "wrong")
+    assert login(client, alice.email, PASSWORD).status_code == 302
+
+
+def test_password_reset_says_the_same_whether_or_not_the_address_exists(client, alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        known = client.post("/accounts/password_reset/", {"email": alice.email})
+        unknown = client.post("/accounts/password_reset/", {"email": "nobody@acme.example"})
+    assert known.status_code == unknown.status_code == 302 and known.url == unknown.url
+    assert [m.to for m in mail.outbox] == [[alice.email]]  # through the outbox, to the real account only
+
+
+def test_weak_passwords_are_refused(client, alice):
+    client.force_login(alice)
+    response = client.post("/accounts/password_change/", {
+        "old_password": PASSWORD, "new_password1": "password", "new_password2": "password",
+    })  # fmt: skip
+    assert response.status_code == 200
+    assert b"This password is too common." in response.content
+
+
+def test_api_writes_are_throttled_per_user(settings, acme_contract, alice, bob):
+    from rest_framework.settings import api_settings
+    from rest_framework.test import APIClient
+
+    from portal.throttles import WriteRateThrottle
+
+    WriteRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "writes": "3/minute"}
+    try:
+        client = APIClient()
+        client.force_authenticate(alice)
+        codes = [client.post("/api/v1/tickets/", {}, format="json").status_code for _ in range(4)]
+        assert codes == [400, 400, 400, 429]
+        assert client.get("/api/v1/tickets/").status_code == 200  # reads are not throttled
+        other = APIClient()
+        other.force_authenticate(bob)
+        assert other.post("/api/v1/tickets/", {}, format="json").status_code == 400  # per user
+    finally:
+        WriteRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+
+def test_a_user_creates_replaces_and_revokes_their_api_token(client, alice):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from portal.models import AuditEntry
+
+    client.force_login(alice)
+    assert client.get("/account/token/").status_code == 405
+    client.post("/account/token/")
+    first = Token.objects.get(user=alice).key
+    page = client.get("/account/").content.decode()
+    assert first in page  # shown once ...
+    assert first not in client.get("/account/").content.decode()  # ... and never again in full
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {first}")
+    assert api.get("/api/v1/tickets/").status_code == 200
+    client.post("/account/token/")  # replace
+    assert api.get("/api/v1/tickets/").status_code == 401
+    client.post("/account/token/revoke/")
+    assert not Token.objects.filter(user=alice).exists()
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["token.created", "token.created", "token.revoked"]
+    assert all(first not in str(e.after) for e in AuditEntry.objects.all())  # the secret is never logged
