@@ -22,7 +22,7 @@ from contracts.maintenance import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
 
-from .models import MonthlyUptime
+from .models import Claim, MonthlyUptime
 from .tiers import credit_amount, credit_percent
 from .uptime import Interval, minutes, month_bounds, monthly_uptime, round_out
 
@@ -200,6 +200,11 @@ def _store(rows: list[MonthlyUptime], month: date) -> int:
     created = MonthlyUptime.objects.bulk_create(fresh, ignore_conflicts=True)
     if again:
         MonthlyUptime.objects.bulk_update(again, fields)
+        # Claims awaiting review follow the corrected figure (decided ones keep what was decided).
+        for r in again:
+            Claim.objects.filter(monthly_uptime_id=r.pk, status=Claim.Status.SUBMITTED).update(
+                eligible_amount=r.credit_amount, amount=r.credit_amount
+            )
     return len(created) + len(again)
 
 

@@ -49,7 +49,7 @@ class MonthlyUptime(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.contract_id} {self.month:%Y-%m}: {self.uptime_percent}%"
+        return f"{self.contract.reference} {self.month:%Y-%m}: {self.uptime_percent}%"
 
     @property
     def below_guarantee(self) -> bool:
@@ -102,7 +102,7 @@ class Claim(models.Model):
         indexes = [models.Index(fields=["status", "submitted_at"])]
 
     def __str__(self):
-        return f"Claim {self.pk}: {self.contract_id} {self.month:%Y-%m} ({self.status})"
+        return f"Claim {self.pk}: {self.contract.reference} {self.month:%Y-%m} ({self.get_status_display()})"
 
 
 def claim_file_path(instance, filename):

@@ -127,6 +127,8 @@ def claim_approve(*, claim: Claim, actor, amount: Decimal | None = None, reason:
     claim = _locked(claim)
     if claim.status != Status.SUBMITTED:
         raise ClaimError(f"This claim is {claim.get_status_display().lower()}: only a claim awaiting review can be approved.")
+    if claim.monthly_uptime.status == MonthlyUptime.Status.REOPENED:
+        raise ClaimError("The month's figures are being corrected (reopened): approve once it is closed again.")
     if amount is None:
         amount = claim.eligible_amount
     if amount is None:
@@ -141,7 +143,7 @@ def claim_approve(*, claim: Claim, actor, amount: Decimal | None = None, reason:
             raise ClaimError("Say why the amount differs from the eligible credit.", field="reason")
         ClaimEvent.objects.create(
             claim=claim, kind=ClaimEvent.Kind.ADJUSTED, at=now, actor=actor,
-            data={"from": str(claim.eligible_amount), "to": str(amount), "reason": reason},
+            data={"from": None if claim.eligible_amount is None else str(claim.eligible_amount), "to": str(amount), "reason": reason},
         )  # fmt: skip
         audit(actor=actor, action="claim.adjusted", target=claim, before={"amount": claim.eligible_amount},
               after={"amount": amount, "reason": reason}, now=now)  # fmt: skip

@@ -97,6 +97,9 @@ def test_claims_and_reopened_months_are_audited(acme_contract, alice, sam):
     with time_machine.travel(datetime(2026, 11, 3, tzinfo=NBO), tick=False):
         claim = claim_submit(contract=acme_contract, month=datetime(2026, 10, 1).date(), user=alice)
     month_reopen(monthly_uptime=claim.monthly_uptime, actor=sam, reason="cause corrected")
+    from credits.closing import close_month
+
+    close_month(month=claim.month, now=datetime(2026, 11, 4, tzinfo=NBO))
     claim_approve(claim=claim, actor=sam, amount=claim.eligible_amount - 1, reason="goodwill")
     assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
         "month.reopened", "claim.adjusted", "claim.approved",

@@ -114,3 +114,16 @@ def test_reopening_a_month_is_audited_and_refused_once_a_claim_is_approved(bad_o
     claim_approve(claim=claim, actor=sam)
     with pytest.raises(ClaimError, match="already approved"):
         month_reopen(monthly_uptime=MonthlyUptime.objects.get(), actor=sam, reason="again")
+
+
+def test_a_claim_on_a_reopened_month_waits_and_then_follows_the_corrected_figure(bad_october, alice, sam):
+    from credits.closing import close_month
+
+    claim = submit(bad_october, alice, datetime(2026, 11, 3, tzinfo=NBO))
+    month_reopen(monthly_uptime=claim.monthly_uptime, actor=sam, reason="The outage was a DDoS")
+    with pytest.raises(ClaimError, match="being corrected"):
+        claim_approve(claim=claim, actor=sam)
+    Outage.objects.update(cause="ddos")
+    close_month(month=OCT, now=datetime(2026, 11, 4, tzinfo=NBO))
+    claim.refresh_from_db()
+    assert claim.eligible_amount is None and claim.amount is None  # no credit is due any more
