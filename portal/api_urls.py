@@ -6,5 +6,6 @@ from contracts.webhooks import AlertmanagerWebhookApi
 
 urlpatterns = [
     path("", include("tickets.api_urls")),
+    path("", include("credits.api_urls")),
     path("hooks/alertmanager/", AlertmanagerWebhookApi.as_view(), name="alertmanager-webhook"),
 ]

@@ -15,7 +15,7 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 # The embedded default keeps its state here (SQLite file, broker queue, mail, uploads).
-for _sub in ("mail", "broker/queue", "broker/processed", "media", "staticfiles"):
+for _sub in ("mail", "broker/queue", "broker/processed", "broker/control", "media", "staticfiles"):
     (VAR_DIR / _sub).mkdir(parents=True, exist_ok=True)
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
@@ -179,6 +179,7 @@ else:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # else kombu writes ./control/ wherever it runs
         "store_processed": False,
         "polling_interval": 0.5,
     }

@@ -1,0 +1,348 @@
+"""The customer uptime and claim API (/api/v1/contracts/{id}/uptime/, /api/v1/claims/...). Each view
+validates, calls one selector or service, and serialises the result; the rules live in
+credits.services (ClaimError becomes a 400 on its field, with the same message as the portal's
+form). The plumbing (authentication, strict input, error shapes) is the ticket API's."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from contracts.choices import CreditKind
+from contracts.models import Contract
+from contracts.selectors import contracts_for_user
+from tickets.api.base import (
+    UNAUTHENTICATED,
+    VALIDATION_ERROR,
+    CustomerApi,
+    ErrorSerializer,
+    PaginatedApi,
+    StrictInputSerializer,
+    multi_line,
+)
+from tickets.models import Ticket
+from tickets.selectors import tickets_for_user
+
+from .forms import OWN_CONTRACTS, OWN_TICKETS
+from .models import Claim, ClaimAttachment
+from .selectors import (
+    MONTH_FORMAT,
+    MonthFigures,
+    MonthUnavailable,
+    claims_for_user,
+    contract_month_figures,
+    month_from_text,
+)
+from .services import ClaimError, claim_submit
+from .tiers import minor_unit_exponent
+
+TAGS = ["credits"]
+CONTRACT_NOT_FOUND = OpenApiResponse(
+    response=ErrorSerializer,
+    description="No such contract in your organisation (another organisation's contract looks the same).",
+)
+CLAIM_NOT_FOUND = OpenApiResponse(
+    response=ErrorSerializer,
+    description="No such claim in your organisation (another organisation's claim looks the same).",
+)
+
+
+def claim_error(exc: ClaimError) -> serializers.ValidationError:
+    """A rule the service refused, as a 400 on the field it names (or the whole request)."""
+    return serializers.ValidationError({exc.field or api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]})
+
+
+def _money(amount, currency: str) -> str | None:
+    """In the currency's minor unit: '15000.00' KES, '1500' JPY."""
+    return None if amount is None else str(amount.quantize(minor_unit_exponent(currency)))
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-10"})
+class MonthField(serializers.Field):
+    """YYYY-MM in, a first-of-month date for the services."""
+
+    default_error_messages = {"invalid_month": MONTH_FORMAT}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "The month as YYYY-MM, e.g. 2026-10.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> date:
+        try:
+            return month_from_text(data if isinstance(data, str) else "")
+        except ValueError:
+            self.fail("invalid_month")
+
+    def to_representation(self, value: date) -> str:
+        return f"{value:%Y-%m}"
+
+
+# --- Output -------------------------------------------------------------------------------------
+# The claim's status, described inline: an enum property named `status` beside the ticket's would
+# be renamed by drf-spectacular's enum naming, with a warning (and --fail-on-warn fails on it).
+@extend_schema_field(
+    {
+        "allOf": [{"type": "string", "enum": Claim.Status.values}],
+        "description": "; ".join(f"`{value}`: {label}" for value, label in Claim.Status.choices),
+    }
+)
+class ClaimStatusField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=Claim.Status.choices, **kwargs)
+
+
+@extend_schema_serializer(component_name="UptimeBreakdownLine")
+class BreakdownLineOutputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[("outage", "Outage"), ("maintenance", "Maintenance window")])
+    title = serializers.CharField()
+    cause = serializers.CharField(help_text="The outage's cause code; empty for maintenance.")
+    cause_label = serializers.CharField()
+    start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(allow_null=True)
+    ongoing = serializers.BooleanField(help_text="Still going on (the month so far only).")
+    down_minutes = serializers.IntegerField(help_text="Minutes of the month it made down.")
+    excluded_minutes = serializers.IntegerField(help_text="Minutes of the month it touched that are excluded.")
+    reason = serializers.CharField(help_text="Why its minutes count, or are excluded.")
+
+
+@extend_schema_serializer(component_name="ContractUptime")
+class UptimeOutputSerializer(serializers.Serializer):
+    contract = serializers.SerializerMethodField()
+    month = serializers.DateField(format="%Y-%m", help_text="YYYY-MM.")
+    state = serializers.ChoiceField(
+        choices=[
+            (MonthFigures.CLOSED, "Closed by the month-end run"),
+            (MonthFigures.SO_FAR, "The current month, up to as_of"),
+            (MonthFigures.NOT_CLOSED, "Ended, not closed yet: computed as the month-end run will close it"),
+        ],
+    )
+    timezone = serializers.CharField(help_text="The contract's timezone: the month runs in it.")
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    as_of = serializers.DateTimeField(allow_null=True, help_text="When live figures were computed.")
+    closed_at = serializers.DateTimeField(allow_null=True)
+    total_minutes = serializers.IntegerField(help_text="Minutes in the whole month.")
+    elapsed_minutes = serializers.IntegerField(help_text="Minutes of the month that have passed.")
+    down_minutes = serializers.IntegerField()
+    excluded_minutes = serializers.IntegerField()
+    uptime_percent = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=8,
+        help_text="(total - down) / total x 100. The month so far: as if no more downtime came before its end.",
+    )
+    guarantee = serializers.DecimalField(max_digits=6, decimal_places=3)
+    below_guarantee = serializers.BooleanField()
+    tier_percent = serializers.DecimalField(max_digits=6, decimal_places=3, allow_null=True)
+    credit_amount = serializers.SerializerMethodField(help_text="In the currency's minor unit; null: no tier.")
+    currency = serializers.CharField()
+    credit_kind = serializers.ChoiceField(choices=CreditKind.choices)
+    flagged = serializers.BooleanField(help_text="Below the guarantee, in a gap of the credit table: staff review it.")
+    breakdown = BreakdownLineOutputSerializer(many=True, source="lines")
+
+    def get_contract(self, figures) -> int:
+        return self.context["contract"].pk
+
+    def get_credit_amount(self, figures: MonthFigures) -> str | None:
+        return _money(figures.credit_amount, figures.currency)
+
+
+@extend_schema_serializer(component_name="ClaimAttachment")
+class ClaimAttachmentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="original_name")
+    size = serializers.IntegerField(help_text="Bytes.")
+    content_type = serializers.CharField(help_text="Decided on the content, not on the name.")
+    uploaded_at = serializers.DateTimeField()
+    download_url = serializers.SerializerMethodField()
+
+    def get_download_url(self, attachment: ClaimAttachment) -> str:
+        url = reverse("claim-attachment", args=[attachment.claim_id, attachment.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+@extend_schema_serializer(component_name="Claim")
+class ClaimOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    contract = serializers.IntegerField(source="contract_id")
+    contract_reference = serializers.CharField(source="contract.reference")
+    month = serializers.DateField(format="%Y-%m", help_text="YYYY-MM.")
+    status = ClaimStatusField()
+    submitted_at = serializers.DateTimeField()
+    submitted_by = serializers.CharField(source="submitted_by.get_full_name")
+    note = serializers.CharField()
+    uptime_percent = serializers.DecimalField(source="monthly_uptime.uptime_percent", max_digits=12, decimal_places=8)
+    guarantee = serializers.DecimalField(source="monthly_uptime.guarantee", max_digits=6, decimal_places=3)
+    tier_percent = serializers.DecimalField(
+        source="monthly_uptime.tier_percent", max_digits=6, decimal_places=3, allow_null=True
+    )
+    flagged = serializers.BooleanField(source="monthly_uptime.flagged")
+    eligible_amount = serializers.SerializerMethodField(help_text="The month's credit by its figures; null: none.")
+    amount = serializers.SerializerMethodField(help_text="What is credited once approved (staff may adjust it).")
+    currency = serializers.CharField()
+    credit_kind = serializers.ChoiceField(choices=CreditKind.choices)
+    decision_reason = serializers.CharField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    settled_at = serializers.DateTimeField(allow_null=True)
+    tickets = serializers.SerializerMethodField(help_text="Ids of the linked tickets.")
+    attachments = ClaimAttachmentOutputSerializer(many=True, source="attachments.all")
+
+    def get_tickets(self, claim: Claim) -> list[int]:
+        return [t.pk for t in claim.tickets.all()]
+
+    def get_eligible_amount(self, claim: Claim) -> str | None:
+        return _money(claim.eligible_amount, claim.currency)
+
+    def get_amount(self, claim: Claim) -> str | None:
+        if claim.status not in (Claim.Status.APPROVED, Claim.Status.SETTLED):
+            return None
+        return _money(claim.amount, claim.currency)
+
+
+def _claims(user):
+    return (
+        claims_for_user(user=user)
+        .select_related("contract", "monthly_uptime", "submitted_by")
+        .prefetch_related("tickets", "attachments")
+    )
+
+
+# --- /contracts/{id}/uptime/ --------------------------------------------------------------------
+class ContractUptimeApi(CustomerApi):
+    """A contract's month: its closed figures, or the current month so far."""
+
+    @extend_schema_serializer(component_name="UptimeQuery")
+    class QuerySerializer(serializers.Serializer):
+        month = MonthField(error_messages={"required": "Give the month as ?month=YYYY-MM, e.g. 2026-10."})
+
+    @extend_schema(
+        operation_id="contracts_uptime_retrieve",
+        tags=TAGS,
+        summary="A month's uptime, tier and credit, with what each outage and maintenance window counted",
+        parameters=[QuerySerializer],
+        responses={
+            200: UptimeOutputSerializer,
+            400: OpenApiResponse(
+                response=VALIDATION_ERROR.response,
+                description="`{month: [message]}`: the month is missing or not YYYY-MM, has not started yet, "
+                "or the contract did not run in it.",
+            ),
+            401: UNAUTHENTICATED,
+            404: CONTRACT_NOT_FOUND,
+        },
+    )
+    def get(self, request, pk: int):
+        # Scoping first: another organisation's contract is a 404 whatever the query says.
+        contract = contracts_for_user(user=request.user).prefetch_related("services").filter(pk=pk).first()
+        if contract is None:
+            raise NotFound()
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            figures = contract_month_figures(contract=contract, month=query.validated_data["month"], now=timezone.now())
+        except MonthUnavailable as exc:
+            raise serializers.ValidationError({"month": [str(exc)]}) from exc
+        return Response(UptimeOutputSerializer(figures, context={"contract": contract}).data)
+
+
+# --- /claims/ -----------------------------------------------------------------------------------
+class OwnContractField(serializers.PrimaryKeyRelatedField):
+    """A contract of the user's organisation; anyone else's is refused exactly like an id that was
+    never used, with the service's message."""
+
+    default_error_messages = {"does_not_exist": OWN_CONTRACTS}
+
+    def get_queryset(self):
+        return contracts_for_user(user=self.context["request"].user)
+
+
+class OwnTicketField(serializers.PrimaryKeyRelatedField):
+    default_error_messages = {"does_not_exist": OWN_TICKETS}
+
+    def get_queryset(self):
+        return tickets_for_user(user=self.context["request"].user)
+
+
+class ClaimListCreateApi(PaginatedApi):
+    """Your organisation's claims, newest first; filing a claim."""
+
+    @extend_schema_serializer(component_name="ClaimCreate")
+    class InputSerializer(StrictInputSerializer):
+        contract = OwnContractField(queryset=Contract.objects.none())
+        month = MonthField(help_text="The claimed month as YYYY-MM: ended, and within the claim window.")
+        note = serializers.CharField(
+            max_length=10000, required=False, allow_blank=True, default="", validators=[multi_line]
+        )
+        tickets = OwnTicketField(
+            many=True,
+            queryset=Ticket.objects.none(),
+            required=False,
+            default=list,
+            help_text="Ids of your organisation's tickets about the downtime.",
+        )
+
+    @extend_schema(
+        operation_id="claims_list",
+        tags=TAGS,
+        summary="Your organisation's claims, newest first",
+        responses={200: ClaimOutputSerializer(many=True), 401: UNAUTHENTICATED},
+    )
+    def get(self, request):
+        paginator, page = self.paginate(_claims(request.user).order_by("-submitted_at", "-id"))
+        return paginator.get_paginated_response(
+            ClaimOutputSerializer(page, many=True, context={"request": request}).data
+        )
+
+    @extend_schema(
+        operation_id="claims_create",
+        tags=TAGS,
+        summary="File a claim for a month (the same checks and messages as the portal)",
+        request=InputSerializer,
+        responses={
+            201: ClaimOutputSerializer,
+            400: OpenApiResponse(
+                response=VALIDATION_ERROR.response,
+                description="`{field: [messages]}`: e.g. `month` has not ended yet, its claims closed (with the "
+                "moment), or it was already claimed; `contract` or `tickets` not your organisation's.",
+            ),
+            401: UNAUTHENTICATED,
+        },
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            claim = claim_submit(
+                contract=data["contract"],
+                month=data["month"],
+                user=request.user,
+                note=data["note"],
+                tickets=data["tickets"],
+            )
+        except ClaimError as exc:
+            raise claim_error(exc) from exc
+        claim = _claims(request.user).get(pk=claim.pk)
+        return Response(ClaimOutputSerializer(claim, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+# --- /claims/{id}/ ------------------------------------------------------------------------------
+class ClaimDetailApi(CustomerApi):
+    @extend_schema(
+        operation_id="claims_retrieve",
+        tags=TAGS,
+        summary="A claim with its figures, decision and evidence",
+        responses={200: ClaimOutputSerializer, 401: UNAUTHENTICATED, 404: CLAIM_NOT_FOUND},
+    )
+    def get(self, request, pk: int):
+        claim = _claims(request.user).filter(pk=pk).first()
+        if claim is None:
+            raise NotFound()
+        return Response(ClaimOutputSerializer(claim, context={"request": request}).data)

@@ -1,0 +1,440 @@
+"""Reads for uptime and service credits. Every customer-facing read is scoped to the user's
+organisation; figures come from the closed MonthlyUptime rows, or live from the same
+credits.closing.contract_month the month-end run uses (never a second copy of the arithmetic)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q, QuerySet
+
+from contracts.choices import Cause, CreditKind
+from contracts.maintenance import WindowPart, contracts_maintenance_parts
+from contracts.models import Contract, MaintenanceWindow, Outage
+from contracts.selectors import Versions
+
+from .closing import OutageSpan, contract_month, previous_month
+from .models import Claim, ClaimAttachment, MonthlyUptime
+from .uptime import MINUTE, clip, month_bounds
+
+HISTORY_MONTHS = 12
+MONTH_FORMAT = "Enter the month as YYYY-MM, e.g. 2026-10."
+_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+
+
+# --- Scoping ------------------------------------------------------------------------------------
+def claims_for_user(*, user) -> QuerySet[Claim]:
+    """The claims a customer may see: their organisation's only. Staff and anonymous users get none
+    here (staff work in the admin)."""
+    if not getattr(user, "is_authenticated", False) or not user.organisation_id:
+        return Claim.objects.none()
+    return Claim.objects.filter(contract__organisation_id=user.organisation_id)
+
+
+def claim_attachments_for_user(*, user) -> QuerySet[ClaimAttachment]:
+    """Claim files a user may download: staff any (they review claims), a customer their
+    organisation's."""
+    if getattr(user, "is_staff", False):
+        return ClaimAttachment.objects.all()
+    return ClaimAttachment.objects.filter(claim__in=claims_for_user(user=user))
+
+
+# --- Months -------------------------------------------------------------------------------------
+def month_from_text(text: str) -> date:
+    """'2026-10' -> date(2026, 10, 1); ValueError(MONTH_FORMAT) for anything else. Years are kept
+    where every timezone's month bounds are representable."""
+    match = _MONTH_RE.fullmatch((text or "").strip())
+    if not match:
+        raise ValueError(MONTH_FORMAT)
+    year, month = int(match[1]), int(match[2])
+    if not (1 <= month <= 12 and 1970 <= year <= 9998):
+        raise ValueError(MONTH_FORMAT)
+    return date(year, month, 1)
+
+
+def local_month(moment: datetime, tz: str) -> date:
+    """The first day of the month `moment` falls in, in the timezone `tz`."""
+    return moment.astimezone(ZoneInfo(tz)).date().replace(day=1)
+
+
+def add_months(month: date, n: int) -> date:
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _last_day(month: date) -> date:
+    return add_months(month, 1) - timedelta(days=1)
+
+
+def _not_covered(contract: Contract, month: date) -> str:
+    """Why the contract has no figures for the month, or '' where it ran in it."""
+    if contract.starts_on > _last_day(month):
+        return f"The contract had not started in {month:%B %Y}."
+    if contract.ends_on is not None and contract.ends_on < month:
+        return f"The contract had ended before {month:%B %Y}."
+    return ""
+
+
+# --- What a month looks like --------------------------------------------------------------------
+@dataclass(frozen=True)
+class BreakdownLine:
+    """One outage or maintenance window of a month, as it counted for the contract."""
+
+    kind: str  # "outage" or "maintenance"
+    title: str
+    cause: str  # the outage's cause code; "" for maintenance
+    cause_label: str
+    start: datetime | None
+    end: datetime | None
+    ongoing: bool
+    down_minutes: int
+    excluded_minutes: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    """A contract-month's figures: closed (a MonthlyUptime row), or computed live (the current
+    month so far; an ended month that the hourly run has not closed yet)."""
+
+    CLOSED = "closed"
+    SO_FAR = "so_far"
+    NOT_CLOSED = "not_closed"
+
+    month: date
+    state: str
+    timezone: str
+    period_start: datetime
+    period_end: datetime
+    total_minutes: int
+    elapsed_minutes: int
+    down_minutes: int
+    excluded_minutes: int
+    uptime_percent: Decimal
+    guarantee: Decimal
+    tier_percent: Decimal | None
+    credit_amount: Decimal | None
+    currency: str
+    credit_kind: str
+    flagged: bool
+    closed_at: datetime | None
+    as_of: datetime | None
+    lines: tuple[BreakdownLine, ...]
+
+    @property
+    def below_guarantee(self) -> bool:
+        return self.uptime_percent < self.guarantee
+
+    @property
+    def credit_kind_label(self) -> str:
+        return CreditKind(self.credit_kind).label if self.credit_kind in CreditKind.values else self.credit_kind
+
+
+def _lines(breakdown: list[dict], windows: dict[int, tuple[datetime, datetime]], *, as_of=None) -> tuple:
+    lines = []
+    for b in breakdown:
+        if b.get("kind") == "maintenance":
+            start, end = windows.get(b.get("id"), (None, None))
+            lines.append(
+                BreakdownLine(
+                    kind="maintenance",
+                    title=b.get("title", ""),
+                    cause="",
+                    cause_label="Scheduled maintenance",
+                    start=start,
+                    end=end,
+                    ongoing=False,
+                    down_minutes=b.get("minutes_counted", 0),
+                    excluded_minutes=b.get("minutes_kept", 0),
+                    reason=b.get("reason", ""),
+                )
+            )
+            continue
+        cause = b.get("cause", "")
+        start = datetime.fromisoformat(b["start"]) if b.get("start") else None
+        end = datetime.fromisoformat(b["end"]) if b.get("end") else None
+        minutes = b.get("minutes", 0)
+        lines.append(
+            BreakdownLine(
+                kind="outage",
+                title=b.get("title", ""),
+                cause=cause,
+                cause_label=b.get("cause_label") or (Cause(cause).label if cause in Cause.values else cause),
+                start=start,
+                end=end,
+                ongoing=as_of is not None and end is not None and end >= as_of,
+                down_minutes=0 if b.get("excluded") else minutes,
+                excluded_minutes=minutes if b.get("excluded") else 0,
+                reason=b.get("reason", ""),
+            )
+        )
+    return tuple(lines)
+
+
+def _window_times(breakdowns: Iterable[list[dict]]) -> dict[int, tuple[datetime, datetime]]:
+    """Start and end of the maintenance windows the breakdowns name: one query, or none."""
+    ids = {b["id"] for bd in breakdowns for b in bd if b.get("kind") == "maintenance" and b.get("id")}
+    if not ids:
+        return {}
+    return {
+        pk: (s, e)
+        for pk, s, e in MaintenanceWindow.objects.filter(pk__in=ids).values_list("pk", "starts_at", "ends_at")
+    }
+
+
+def _from_row(row: MonthlyUptime, windows: dict) -> MonthFigures:
+    return MonthFigures(
+        month=row.month,
+        state=MonthFigures.CLOSED,
+        timezone=row.sla_version.timezone,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        total_minutes=row.total_minutes,
+        elapsed_minutes=row.total_minutes,
+        down_minutes=row.down_minutes,
+        excluded_minutes=row.excluded_minutes,
+        uptime_percent=row.uptime_percent,
+        guarantee=row.guarantee,
+        tier_percent=row.tier_percent,
+        credit_amount=row.credit_amount,
+        currency=row.currency,
+        credit_kind=row.credit_kind,
+        flagged=row.flagged,
+        closed_at=row.closed_at,
+        as_of=None,
+        lines=_lines(row.breakdown, windows),
+    )
+
+
+# --- Live figures -------------------------------------------------------------------------------
+def _contract_outages(sids: list[int], lo: datetime, hi: datetime, now: datetime) -> list[OutageSpan]:
+    """The outages of the contract's services overlapping [lo, hi), what is still to come cut at
+    `now`: one query (closing._outages loads every service's, which a run over all contracts needs)."""
+    spans: dict[int, dict] = {}
+    rows = (
+        Outage.objects.filter(services__in=sids, starts_at__lt=hi)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=lo))
+        .values_list("id", "title", "cause", "starts_at", "ends_at", "services")
+    )
+    for oid, title, cause, start, end, service in rows:
+        end = now if end is None or end > now else end
+        span = spans.setdefault(oid, {"title": title, "cause": cause, "start": start, "end": end, "services": set()})
+        if service is not None:
+            span["services"].add(service)
+    return [
+        OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], frozenset(s["services"]))
+        for oid, s in spans.items()
+    ]
+
+
+def _live(contract: Contract, month: date, versions: Versions, now: datetime, state: str) -> MonthFigures | None:
+    """contract_month for `month` as it stands at `now`: what has not happened yet (the rest of an
+    ongoing outage, a maintenance window still to come) is not downtime yet. None where no SLA
+    version is in force at the month's end."""
+    version = versions.shown(contract.sla_id, now)
+    if version is None:
+        return None
+    start, end = month_bounds(month.year, month.month, version.timezone)
+    until = min(end, now)
+    sids = [s.pk for s in contract.services.all()]
+    outages = _contract_outages(sids, start, until, now) if sids and until > start else []
+    maintenance: dict[int, list[WindowPart]] = {}
+    has_windows = (
+        sids
+        and until > start
+        and MaintenanceWindow.objects.filter(
+            services__in=sids,
+            starts_at__lt=until,
+            ends_at__gt=start,
+            status=MaintenanceWindow.Status.SCHEDULED,
+            impact=MaintenanceWindow.Impact.DOWNTIME,
+        ).exists()
+    )
+    if has_windows:
+        parts = contracts_maintenance_parts([contract], start, end, now).get(contract.pk, [])
+        maintenance[contract.pk] = [
+            WindowPart(p.window_id, p.title, tuple(clip(p.kept, start, until)), tuple(clip(p.broken, start, until)))
+            for p in parts
+        ]
+    figures = contract_month(contract, month, outages=outages, maintenance=maintenance, versions=versions, now=now)
+    if figures is None:
+        return None
+    windows = _window_times([figures["breakdown"]])
+    return MonthFigures(
+        month=month,
+        state=state,
+        timezone=figures["sla_version"].timezone,
+        period_start=figures["period_start"],
+        period_end=figures["period_end"],
+        total_minutes=figures["total_minutes"],
+        elapsed_minutes=int((min(now, figures["period_end"]) - figures["period_start"]) // MINUTE),
+        down_minutes=figures["down_minutes"],
+        excluded_minutes=figures["excluded_minutes"],
+        uptime_percent=figures["uptime_percent"],
+        guarantee=figures["guarantee"],
+        tier_percent=figures["tier_percent"],
+        credit_amount=figures["credit_amount"],
+        currency=figures["currency"],
+        credit_kind=figures["credit_kind"],
+        flagged=figures["flagged"],
+        closed_at=None,
+        as_of=now,
+        lines=_lines(figures["breakdown"], windows, as_of=now if state == MonthFigures.SO_FAR else None),
+    )
+
+
+def month_so_far(*, contract: Contract, now: datetime, versions: Versions | None = None) -> MonthFigures | None:
+    """The current month (in the contract's timezone) up to `now`, and the credit it would earn if
+    it closed with no more downtime. The contract's services must be prefetched."""
+    versions = versions or Versions([contract.sla_id])
+    version = versions.shown(contract.sla_id, now)
+    if version is None:
+        return None
+    return _live(contract, local_month(now, version.timezone), versions, now, MonthFigures.SO_FAR)
+
+
+class MonthUnavailable(Exception):
+    """No figures can be given for that month; the message says why."""
+
+
+def contract_month_figures(*, contract: Contract, month: date, now: datetime) -> MonthFigures:
+    """One month of a contract: its closed figures; the current month so far; an ended month the
+    hourly run has not closed yet, computed as it would close it. MonthUnavailable for a month
+    that has not started, or one the contract did not run in."""
+    versions = Versions([contract.sla_id])
+    version = versions.shown(contract.sla_id, now)
+    if version is None:
+        raise MonthUnavailable("This contract has no SLA terms in force.")
+    month = month.replace(day=1)
+    current = local_month(now, version.timezone)
+    if month > current:
+        raise MonthUnavailable(
+            f"{month:%B %Y} has not started yet: ask for the current month ({current:%Y-%m}) to see its figures so far."
+        )
+    reason = _not_covered(contract, month)
+    if reason:
+        raise MonthUnavailable(reason)
+    if month == current:
+        figures = month_so_far(contract=contract, now=now, versions=versions)
+    else:
+        row = (
+            MonthlyUptime.objects.filter(contract=contract, month=month, status=MonthlyUptime.Status.CLOSED)
+            .select_related("sla_version")
+            .first()
+        )
+        if row is not None:
+            return _from_row(row, _window_times([row.breakdown]))
+        figures = _live(contract, month, versions, now, MonthFigures.NOT_CLOSED)
+    if figures is None:
+        raise MonthUnavailable(f"No SLA terms were in force at the end of {month:%B %Y}.")
+    return figures
+
+
+# --- The uptime page ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HistoryMonth:
+    month: date
+    figures: MonthFigures | None  # closed figures only
+    note: str  # why there are none: not closed yet, reopened, outside the contract
+    claim: Claim | None
+    claimable: bool
+
+
+@dataclass(frozen=True)
+class ContractUptime:
+    timezone: str
+    guarantee: Decimal
+    credit_kind_label: str
+    claim_window_days: int
+    so_far: MonthFigures | None
+    so_far_note: str  # why there are no figures so far this month
+    history: list[HistoryMonth]  # oldest first
+
+
+def contract_uptime(*, contract: Contract, now: datetime, months: int = HISTORY_MONTHS) -> ContractUptime | None:
+    """The contract's month so far and its last `months` months (closed figures, breakdowns, the
+    claim filed for each, whether one can still be filed), in a fixed number of queries whatever
+    the history's size. The contract's services must be prefetched. None where the contract has
+    no published SLA version."""
+    versions = Versions([contract.sla_id])
+    version = versions.shown(contract.sla_id, now)
+    if version is None:
+        return None
+    current = local_month(now, version.timezone)
+    first = add_months(current, -months)
+    rows = {
+        r.month: r
+        for r in MonthlyUptime.objects.filter(contract=contract, month__gte=first, month__lt=current).select_related(
+            "sla_version"
+        )
+    }
+    claims = {c.month: c for c in Claim.objects.filter(contract=contract, month__gte=first, month__lt=current)}
+    claimable = set(
+        claimable_months(contracts=[contract], now=now, versions=versions, claimed=claims.keys())[contract.pk]
+    )
+    closed = [r for r in rows.values() if r.status == MonthlyUptime.Status.CLOSED]
+    windows = _window_times(r.breakdown for r in closed)
+    history = []
+    for i in range(months):
+        month = add_months(first, i)
+        row = rows.get(month)
+        figures = _from_row(row, windows) if row is not None and row.status == MonthlyUptime.Status.CLOSED else None
+        if figures is not None:
+            note = ""
+        elif row is not None:
+            note = "Reopened by staff: to be closed again"
+        else:
+            note = _not_covered(contract, month) or "Not closed yet"
+        history.append(HistoryMonth(month, figures, note, claims.get(month), month in claimable))
+    so_far_note = _not_covered(contract, current)
+    so_far = None if so_far_note else month_so_far(contract=contract, now=now, versions=versions)
+    return ContractUptime(
+        timezone=version.timezone,
+        guarantee=version.uptime_guarantee,
+        credit_kind_label=version.get_credit_kind_display(),
+        claim_window_days=version.claim_window_days,
+        so_far=so_far,
+        so_far_note=so_far_note or ("" if so_far else "No SLA terms are in force this month."),
+        history=history,
+    )
+
+
+# --- Claims -------------------------------------------------------------------------------------
+def claimable_months(
+    *, contracts: list[Contract], now: datetime, versions: Versions | None = None, claimed: Iterable[date] | None = None
+) -> dict[int, list[date]]:
+    """Per contract, the months a claim can still be filed for, newest first: ended in the
+    contract's timezone, still inside the claim window, in the contract's term, not claimed yet.
+    The window is credits.services.claim_window's (terms in force now; the month's end plus the
+    window's days, local time), which has the last word when the claim is filed. `claimed`: the
+    months already claimed, when there is a single contract and the caller has them."""
+    if not contracts:
+        return {}
+    versions = versions or Versions({c.sla_id for c in contracts})
+    if claimed is None:
+        taken = set(Claim.objects.filter(contract__in=contracts).values_list("contract_id", "month"))
+    else:
+        taken = {(contracts[0].pk, m) for m in claimed}
+    out: dict[int, list[date]] = {}
+    for contract in contracts:
+        version = versions.at(contract.sla_id, now)
+        out[contract.pk] = months = []
+        if version is None:
+            continue
+        zone = ZoneInfo(version.timezone)
+        month = previous_month(local_month(now, version.timezone))
+        while month >= contract.starts_on.replace(day=1):
+            _, end = month_bounds(month.year, month.month, version.timezone)
+            local_end = end.astimezone(zone).replace(tzinfo=None)
+            closes = (local_end + timedelta(days=version.claim_window_days)).replace(tzinfo=zone)
+            if now >= closes:
+                break
+            if not _not_covered(contract, month) and (contract.pk, month) not in taken:
+                months.append(month)
+            month = previous_month(month)
+    return out
