@@ -3,9 +3,12 @@
 from celery import shared_task
 from django.db import OperationalError
 
+from portal.heartbeat import recorded
+
 from . import maintenance
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
+@recorded("maintenance-notices")
 def send_maintenance_notices() -> int:
     return maintenance.maintenance_notices_send_due()

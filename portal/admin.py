@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import AuditEntry, OutboxAttempt, OutboxMessage, User
+from .models import AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
 from .outbox import outbox_retry_now
 
 
@@ -72,4 +72,24 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SweepHeartbeat)
+class SweepHeartbeatAdmin(admin.ModelAdmin):
+    """When each beat sweep last ran (the staff view of /healthz)."""
+
+    list_display = ["name", "last_started_at", "last_finished_at", "healthy", "last_result", "runs"]
+    readonly_fields = [f.name for f in SweepHeartbeat._meta.fields]
+
+    @admin.display(boolean=True)
+    def healthy(self, obj):
+        from .heartbeat import health
+
+        return health()["sweeps"].get(obj.name, {}).get("healthy", False)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

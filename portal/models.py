@@ -170,3 +170,20 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit entries are append-only.")
+
+
+class SweepHeartbeat(models.Model):
+    """When each beat sweep last ran: /healthz and the admin show it, and call a sweep unhealthy
+    when it is more than three minutes late."""
+
+    name = models.CharField(max_length=60, unique=True)
+    last_started_at = models.DateTimeField()
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.CharField(max_length=200, blank=True)
+    runs = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} at {self.last_finished_at or self.last_started_at:%Y-%m-%d %H:%M:%S}"

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from . import outbox
+from .heartbeat import recorded
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
@@ -12,6 +13,7 @@ def outbox_send(key: str) -> int:
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=3)
+@recorded("outbox-sweep")
 def outbox_sweep() -> int:
     """Every minute: rows never handed to a worker, rows whose backoff has passed, rows whose
     sender died (lease ran out)."""

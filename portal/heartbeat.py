@@ -1,0 +1,59 @@
+"""Sweep heartbeats: every beat sweep records when it ran; /healthz reports a sweep that is more
+than three minutes late (or its period plus three minutes, for the hourly one)."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from .models import SweepHeartbeat
+
+GRACE = timedelta(minutes=3)
+# Every sweep beat runs, with its period (portal/celery.py holds the schedule).
+SWEEPS = {
+    "outbox-sweep": timedelta(minutes=1),
+    "tickets-escalate": timedelta(minutes=1),
+    "tickets-sla-deadlines": timedelta(minutes=1),
+    "maintenance-notices": timedelta(minutes=1),
+    "credits-close-month": timedelta(hours=1),
+}
+
+
+def recorded(name: str):
+    """Decorate a task body: record its start and its end (with its result) in one row."""
+    if name not in SWEEPS:
+        raise ValueError(f"unknown sweep {name!r}: add it to portal.heartbeat.SWEEPS")
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            started = timezone.now()
+            SweepHeartbeat.objects.update_or_create(name=name, defaults={"last_started_at": started})
+            result = fn(*args, **kwargs)
+            SweepHeartbeat.objects.filter(name=name).update(
+                last_finished_at=timezone.now(), last_result=str(result)[:200], runs=F("runs") + 1
+            )
+            return result
+
+        return run
+
+    return wrap
+
+
+def health(now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    beats = {b.name: b for b in SweepHeartbeat.objects.all()}
+    sweeps = {}
+    for name, period in SWEEPS.items():
+        beat = beats.get(name)
+        last = beat.last_finished_at if beat else None
+        late = last is None or now - last > period + GRACE
+        sweeps[name] = {
+            "last_finished_at": last.isoformat() if last else None,
+            "last_result": beat.last_result if beat else None,
+            "healthy": not late,
+        }
+    return {"status": "ok" if all(s["healthy"] for s in sweeps.values()) else "unhealthy", "sweeps": sweeps}

@@ -1,0 +1,78 @@
+"""Celery is configured so that work is never lost or doubled, timers are never long countdowns,
+and every sweep leaves a heartbeat that /healthz reads."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from portal.celery import app
+from portal.heartbeat import SWEEPS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_acks_late_reject_on_worker_lost_and_prefetch_one():
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+
+
+def test_every_beat_entry_expires_before_its_next_run_and_has_a_heartbeat():
+    names = set()
+    for name, entry in app.conf.beat_schedule.items():
+        period = entry["schedule"]
+        assert 0 < entry["options"]["expires"] < period, name
+        names.add(name)
+    assert names == set(SWEEPS)
+
+
+def test_no_countdown_or_eta_longer_than_half_the_visibility_timeout():
+    """Timers live in the database; a long countdown on Redis is redelivered again and again."""
+    half = 3600 / 2
+    offenders = []
+    for path in ROOT.glob("*/**/*.py"):
+        if any(part in (".venv", "tests", "migrations", "bench") for part in path.parts):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            for match in re.finditer(r"\b(countdown|eta)\s*=\s*([^,)\n]+)", line):
+                value = match.group(2).strip()
+                try:
+                    seconds = float(value)
+                except ValueError:
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {match.group(0)} (not a literal)")
+                    continue
+                if seconds > half:
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {match.group(0)}")
+            if "apply_async(" in line and ("eta" in line or "countdown" in line):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    for name, task in app.tasks.items():
+        if name.startswith(("portal.", "tickets.", "contracts.", "credits.")):
+            assert getattr(task, "retry_backoff_max", 0) <= half, name
+    assert offenders == []
+
+
+@pytest.mark.django_db
+def test_sweeps_record_heartbeats_and_healthz_reports_a_late_one(client):
+    from contracts.tasks import send_maintenance_notices
+    from credits.tasks import close_month
+    from portal.tasks import outbox_sweep
+    from tickets.tasks import check_sla_deadlines, escalate_due_tickets
+
+    t0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.json()["status"] == "unhealthy"  # never ran
+    with time_machine.travel(t0, tick=False):
+        for task in (outbox_sweep, escalate_due_tickets, check_sla_deadlines, send_maintenance_notices, close_month):
+            task.delay()
+    with time_machine.travel(t0 + timedelta(minutes=3), tick=False):
+        report = client.get("/healthz").json()
+        assert report["status"] == "ok", report
+        assert report["sweeps"]["outbox-sweep"]["last_finished_at"] == "2026-11-22T12:00:00+00:00"
+    with time_machine.travel(t0 + timedelta(minutes=4, seconds=1), tick=False):
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        sweeps = response.json()["sweeps"]
+        assert not sweeps["outbox-sweep"]["healthy"] and sweeps["credits-close-month"]["healthy"]
