@@ -37,8 +37,9 @@ fmt: $(VENV)/.installed ## Format the code
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(VENV)/.installed ## Benchmarks (print figures beside a baseline measured in the same run)
+bench: $(VENV)/.installed ## Benchmarks (print figures beside a baseline measured in the same run; close_month needs PostgreSQL)
 	$(PY) bench/clock.py
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sla_bench} $(PY) bench/close_month.py
 
 clean: ## Remove the embedded state (SQLite, broker, mail) under var/
 	rm -rf var/

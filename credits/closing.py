@@ -63,8 +63,29 @@ def _outages(lo: datetime, hi: datetime, now: datetime) -> list[OutageSpan]:
     return [OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], frozenset(s["services"])) for oid, s in spans.items()]
 
 
-def contract_month(contract: Contract, month: date, *, outages: list[OutageSpan], maintenance, versions: Versions, now: datetime):
-    """The figures of one contract-month, or None where no SLA version is in force at its end."""
+class OutageIndex:
+    """The run's outages by service, so a contract looks only at its own services' outages."""
+
+    def __init__(self, outages: Iterable[OutageSpan]):
+        self._by_service: dict[int, list[OutageSpan]] = {}
+        for o in outages:
+            for sid in o.services:
+                self._by_service.setdefault(sid, []).append(o)
+
+    def for_services(self, sids: Iterable[int]) -> list[OutageSpan]:
+        seen: dict[int, OutageSpan] = {}
+        for sid in sids:
+            for o in self._by_service.get(sid, ()):
+                seen.setdefault(o.id, o)
+        return sorted(seen.values(), key=lambda o: (o.start, o.id))
+
+
+def contract_month(contract: Contract, month: date, *, outages, maintenance, versions: Versions, now: datetime, cache=None):
+    """The figures of one contract-month, or None where no SLA version is in force at its end.
+
+    `outages` is an OutageIndex (or a plain list). Contracts on the same SLA and services with no
+    maintenance of their own have the same uptime: `cache` (a dict kept for one run) computes it
+    once for all of them; only the credit differs (each contract's invoice)."""
     first = versions.shown(contract.sla_id, now)
     if first is None:
         return None
@@ -75,11 +96,33 @@ def contract_month(contract: Contract, month: date, *, outages: list[OutageSpan]
     if version.timezone != first.timezone:
         start, end = month_bounds(month.year, month.month, version.timezone)
     sids = frozenset(s.pk for s in contract.services.all())
+    parts = maintenance.get(contract.pk, ())
+    key = (contract.sla_id, sids, version.pk) if cache is not None and not parts else None
+    if key is not None and key in cache:
+        up, breakdown = cache[key]
+    else:
+        index = outages if isinstance(outages, OutageIndex) else OutageIndex(outages)
+        up, breakdown = _uptime(contract, month, version, versions, start, end, index.for_services(sids), parts)
+        if key is not None:
+            cache[key] = (up, breakdown)
+    tiers = [t.as_tier() for t in version.credit_tiers.all()]
+    tier = credit_percent(up.percent, tiers)
+    amount = credit_amount(tier, contract.monthly_invoice_amount, contract.currency) if tier else None
+    return {
+        "sla_version": version, "period_start": up.start, "period_end": up.end,
+        "total_minutes": up.total_minutes, "down_minutes": up.down_minutes, "excluded_minutes": up.excluded_minutes,
+        "uptime_percent": round(up.percent, 8), "guarantee": version.uptime_guarantee, "tier_percent": tier,
+        "credit_amount": amount, "currency": contract.currency, "credit_kind": version.credit_kind,
+        "flagged": up.percent < version.uptime_guarantee and tier is None, "breakdown": breakdown,
+    }  # fmt: skip
+
+
+def _uptime(contract, month, version, versions, start, end, outages, parts):
     down: list[Interval] = []
     excluded: list[Interval] = []
     breakdown = []
     for o in outages:
-        if not (o.services & sids) or o.start >= end or o.end <= start:
+        if o.start >= end or o.end <= start:
             continue
         # Each outage is judged by the terms in force when it started.
         terms = versions.at(contract.sla_id, o.start) or version
@@ -92,7 +135,7 @@ def contract_month(contract: Contract, month: date, *, outages: list[OutageSpan]
             "excluded": is_excluded,
             "reason": f"Excluded: {Cause(o.cause).label}" if is_excluded else "Counted as downtime",
         })  # fmt: skip
-    for part in maintenance.get(contract.pk, ()):
+    for part in parts:
         kept = [(s, e) for s, e in part.kept if s < end and e > start]
         broken = [(s, e) for s, e in part.broken if s < end and e > start]
         if not kept and not broken:
@@ -107,17 +150,7 @@ def contract_month(contract: Contract, month: date, *, outages: list[OutageSpan]
             else "Outside the maintenance rules (notice, off-peak hours or annual cap): counted as downtime"
             if not kept else "Partly within the maintenance rules: the rest counts as downtime",
         })  # fmt: skip
-    up = monthly_uptime(month.year, month.month, version.timezone, down=down, excluded=excluded)
-    tiers = [t.as_tier() for t in version.credit_tiers.all()]
-    tier = credit_percent(up.percent, tiers)
-    amount = credit_amount(tier, contract.monthly_invoice_amount, contract.currency) if tier else None
-    return {
-        "sla_version": version, "period_start": up.start, "period_end": up.end,
-        "total_minutes": up.total_minutes, "down_minutes": up.down_minutes, "excluded_minutes": up.excluded_minutes,
-        "uptime_percent": round(up.percent, 8), "guarantee": version.uptime_guarantee, "tier_percent": tier,
-        "credit_amount": amount, "currency": contract.currency, "credit_kind": version.credit_kind,
-        "flagged": up.percent < version.uptime_guarantee and tier is None, "breakdown": breakdown,
-    }  # fmt: skip
+    return monthly_uptime(month.year, month.month, version.timezone, down=down, excluded=excluded), breakdown
 
 
 def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[list[Contract]]:
@@ -150,7 +183,8 @@ def close_month(*, month: date, now: datetime | None = None, contract_ids=None, 
     lo, hi = utc_start - SLACK, utc_end + SLACK
     if lo >= now:
         return 0
-    outages = _outages(lo, hi, now)
+    outages = OutageIndex(_outages(lo, hi, now))
+    cache: dict = {}  # one uptime per (SLA, services, version) without maintenance of its own
     closed = 0
     for chunk in _candidates(month, contract_ids):
         versions = Versions(c.sla_id for c in chunk)
@@ -162,7 +196,9 @@ def close_month(*, month: date, now: datetime | None = None, contract_ids=None, 
         maintenance = contracts_maintenance_parts(ended, lo, hi, now) if _any_windows(lo, hi) else {}
         rows = []
         for c in ended:
-            figures = contract_month(c, month, outages=outages, maintenance=maintenance, versions=versions, now=now)
+            figures = contract_month(
+                c, month, outages=outages, maintenance=maintenance, versions=versions, now=now, cache=cache
+            )
             if figures is not None:
                 rows.append(MonthlyUptime(contract=c, month=month, closed_at=now, status=Status.CLOSED, **figures))
         closed += _store(rows, month)
