@@ -216,3 +216,111 @@ def real_worker(django_db_setup, smtp_sink):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# --- Browser tests (Playwright driving Debian's Chromium against pytest-django's live_server) ----
+SCREENSHOTS = ROOT / "var" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium, never a browser downloaded by `playwright install`."""
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="module")
+def _allow_async_unsafe():
+    """Playwright's sync API keeps an event loop running in the test's thread for as long as it
+    lives, and Django then refuses every ORM call made from that thread (the live server answers
+    from its own). DJANGO_ALLOW_ASYNC_UNSAFE is set only while the browser tests' module runs: set
+    for the whole session, it would leak into the rest of the suite (a subprocess running
+    `check --deploy` fails on it)."""
+    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if old is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
+
+
+# pytest-playwright's playwright, browser_type and browser, per module instead of per session, so
+# that the event loop (and the flag above) end with the browser tests.
+@pytest.fixture(scope="module")
+def playwright(_allow_async_unsafe):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright, browser_name):
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="module")
+def browser(browser_type, browser_type_launch_args):
+    browser = browser_type.launch(**browser_type_launch_args)
+    yield browser
+    browser.close()
+
+
+def csp_refusal(message) -> bool:
+    """A console message in which Chromium reports a Content-Security-Policy violation: "Refused to
+    load the script ... because it violates ...", or "Executing inline script violates the following
+    Content Security Policy directive ... The action has been blocked." """
+    text = message.text
+    return message.type == "error" and ("Refused to" in text or "Content Security Policy" in text)
+
+
+@pytest.fixture
+def csp_violations():
+    """Every CSP refusal seen by the pages of logged_in_page, as "url: message"."""
+    return []
+
+
+@pytest.fixture
+def logged_in_page(browser, live_server, csp_violations):
+    """logged_in_page(user, viewport=...) -> a Page in a fresh browser context (its own cookies),
+    logged in through the login page by typing the user's email and password (None: logged out).
+    Every page listens to its console: a CSP refusal fails the test."""
+    from .factories import PASSWORD
+
+    contexts = []
+
+    def open_page(user=None, *, viewport=None, password=PASSWORD):
+        context = browser.new_context(base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda m: csp_refusal(m) and csp_violations.append(f"{page.url}: {m.text}"))
+        if user is not None:
+            page.goto("/accounts/login/")
+            page.get_by_label("Email").fill(user.email)
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert csp_violations == [], "the Content-Security-Policy refused something:\n" + "\n".join(csp_violations)
+
+
+@pytest.fixture
+def screenshot():
+    """screenshot(page, "name") saves var/screenshots/name.png (the full page) and returns its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return take
