@@ -14,6 +14,7 @@ maintenance:<window>:r<revision>:<kind>:contract:<contract>:user:<user>, so it g
 from __future__ import annotations
 
 import math
+import re
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable
@@ -43,6 +44,7 @@ PAST_DAYS = 90  # how far back the portal page and the iCal feed go
 # 48 hours before") makes every on-time notice keep the rule, whatever second beat runs at.
 NOTICE_LEAD = timedelta(minutes=5)
 ICAL_TOKEN_BYTES = 32
+ICAL_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")  # secrets.token_urlsafe's alphabet
 
 Impact = MaintenanceWindow.Impact
 Status = MaintenanceWindow.Status
@@ -417,8 +419,10 @@ def organisation_windows(*, organisation_id: int, since: datetime) -> list[tuple
 
 
 def organisation_by_ical_token(*, token: str) -> Organisation | None:
-    """The organisation whose feed this secret opens; an empty or short token opens nothing."""
-    if len(token) < ICAL_TOKEN_BYTES:
+    """The organisation whose feed this secret opens; an empty, short or malformed token opens
+    nothing. Only token_urlsafe's alphabet reaches the query (a NUL, `%00` in the URL, is a
+    DataError on PostgreSQL: it was a 500)."""
+    if len(token) < ICAL_TOKEN_BYTES or not ICAL_TOKEN_RE.fullmatch(token):
         return None
     return Organisation.objects.filter(ical_token=token).first()
 

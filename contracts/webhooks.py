@@ -177,6 +177,9 @@ class AlertmanagerWebhookApi(APIView):
 
     authentication_classes: list = []  # no session, no CSRF: the bearer token below
     permission_classes = [AllowAny]
+    # Not the customers' write throttle (per address, as it is anonymous to DRF): Alertmanager does
+    # not retry a 4xx, so a 429 in a burst of notifications would lose outages for good.
+    throttle_classes: list = []
     parser_classes = [BoundedJSONParser]
     schema = AlertmanagerBearerSchema()
 

@@ -115,7 +115,7 @@ class BreakdownLineOutputSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="ContractUptime")
 class UptimeOutputSerializer(serializers.Serializer):
     contract = serializers.SerializerMethodField()
-    month = serializers.DateField(format="%Y-%m", help_text="YYYY-MM.")
+    month = MonthField(read_only=True, help_text="YYYY-MM.")  # documented as YYYY-MM, not as a date
     state = serializers.ChoiceField(
         choices=[
             (MonthFigures.CLOSED, "Closed by the month-end run"),
@@ -173,7 +173,7 @@ class ClaimOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     contract = serializers.IntegerField(source="contract_id")
     contract_reference = serializers.CharField(source="contract.reference")
-    month = serializers.DateField(format="%Y-%m", help_text="YYYY-MM.")
+    month = MonthField(read_only=True, help_text="YYYY-MM.")  # documented as YYYY-MM, not as a date
     status = ClaimStatusField()
     submitted_at = serializers.DateTimeField()
     submitted_by = serializers.CharField(source="submitted_by.get_full_name")

@@ -38,6 +38,16 @@ class MonthField(forms.CharField):
 
 
 class TicketChoiceField(forms.ModelMultipleChoiceField):
+    def clean(self, value):
+        # An id beyond the database's integer range is no ticket of theirs. Django guards `pk=` but
+        # not the `pk__in=` this field queries with: SQLite raised OverflowError (a 500).
+        for pk in value or ():
+            if isinstance(pk, str) and pk.strip().lstrip("-").isdigit() and not -(2**63) <= int(pk) < 2**63:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super().clean(value)
+
     def label_from_instance(self, obj: Ticket) -> str:
         return f"{obj.number} {obj.subject} (filed {obj.filed_at:%Y-%m-%d})"
 

@@ -37,7 +37,11 @@ def security_policy(request):
 
 class ReportForm(forms.Form):
     name = forms.CharField(max_length=150, required=False, label="Your name (optional)")
-    email = forms.EmailField(label="Your email", help_text="We send the receipt and our follow-up here.")
+    # The reporter's account keeps it: at most User.email's 254 characters (Django's validator lets
+    # up to 320 through, which PostgreSQL refused with a 500).
+    email = forms.EmailField(
+        max_length=254, label="Your email", help_text="We send the receipt and our follow-up here."
+    )
     summary = forms.CharField(max_length=200, label="Summary", help_text="One line: what is vulnerable.")
     details = forms.CharField(
         max_length=20000, widget=forms.Textarea(attrs={"rows": 10}), label="Details",

@@ -9,6 +9,7 @@ from .forms import EmailAuthenticationForm, OutboxPasswordResetForm
 admin.site.site_header = "SLA Portal – staff"
 admin.site.site_title = "SLA Portal staff"
 admin.site.index_title = "Contracts, tickets, outages and credits"
+handler404 = "portal.views.page_not_found"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

@@ -2,6 +2,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import F
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 from contracts.selectors import contracts_for_user
@@ -36,3 +37,11 @@ def healthz(request):
 
     report = health()
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+def page_not_found(request, exception):
+    """handler404. The API answers in JSON even for a path it does not have (`/api/v1/tickets/abc/`
+    never reaches a view: `<int:pk>` does not match), as its schema documents; pages get Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

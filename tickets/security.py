@@ -17,7 +17,7 @@ from portal.outbox import Email, outbox_enqueue_many
 from portal.roles import CustomerRole
 
 from .models import Ticket
-from .services import TicketError, ticket_create
+from .services import TicketError, has_control_characters, ticket_create
 from .terms import TermsCache
 
 REPORTS_ORG = ("security-reports", "Vulnerability reports (bug bounty)")
@@ -56,7 +56,7 @@ def _reporter(email: str, name: str, organisation: Organisation):
 @transaction.atomic
 def security_report_submit(*, email: str, name: str, summary: str, details: str, now: datetime | None = None) -> Ticket:
     now = now or timezone.now()
-    if any(ord(ch) < 32 for ch in summary):
+    if has_control_characters(summary):
         raise TicketError("The summary must be a single line.", field="summary")
     contract = _reports_contract()
     version = version_in_force(sla_id=contract.sla_id, at=now)

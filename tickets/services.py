@@ -3,6 +3,7 @@ clock columns from the history and queues its emails in the same transaction."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from django.db import transaction
@@ -119,6 +120,12 @@ def _locked(ticket: Ticket) -> Ticket:
 
 
 # --- Customers and staff ------------------------------------------------------------------------
+def has_control_characters(text: str) -> bool:
+    """C0 (line breaks included), DEL and C1: what the API's single-line fields refuse too. The
+    forms' check was `ord(ch) < 32`, which let DEL and C1 (NEL, U+0085, is a line break) through."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
 @transaction.atomic
 def ticket_open(
     *, user, contract, service, priority: str | None, subject: str, description: str,
@@ -127,7 +134,7 @@ def ticket_open(
     now = now or timezone.now()
     if user.organisation_id != contract.organisation_id:
         raise TicketError("Choose one of your organisation's contracts.", field="contract")
-    if any(ord(ch) < 32 for ch in subject):
+    if has_control_characters(subject):
         # The subject goes into email headers: no line breaks or other control characters.
         raise TicketError("The subject must be a single line without control characters.", field="subject")
     if not contract.services.filter(pk=service.pk).exists():

@@ -66,8 +66,15 @@ class CustomerApi(APIView):
         return ticket
 
 
+class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    """At most `max_limit` rows a page: a larger `limit` is cut to it. Unbounded, a `limit` beyond
+    2**63 - 1 reached the database's LIMIT and failed there with a 500."""
+
+    max_limit = 500
+
+
 class PaginatedApi(CustomerApi):
-    pagination_class = LimitOffsetPagination
+    pagination_class = BoundedLimitOffsetPagination
 
     def paginate(self, queryset) -> tuple[LimitOffsetPagination, list]:
         paginator = self.pagination_class()
@@ -87,6 +94,13 @@ class StrictInputSerializer(serializers.Serializer):
                 accepted = ", ".join(self.fields)
                 raise serializers.ValidationError(
                     {k: [f"Unknown field; this request accepts: {accepted}."] for k in unknown}
+                )
+            # DRF takes any iterable as a list of ids, a JSON object too (its keys became the ids).
+            lists = (serializers.ManyRelatedField, serializers.ListField)
+            objects = [k for k, f in self.fields.items() if isinstance(f, lists) and isinstance(data.get(k), Mapping)]
+            if objects:
+                raise serializers.ValidationError(
+                    {k: [self.fields[k].error_messages["not_a_list"].format(input_type="dict")] for k in objects}
                 )
         return super().to_internal_value(data)
 
@@ -124,5 +138,8 @@ NOT_FOUND = OpenApiResponse(
     description="No such ticket in your organisation (another organisation's ticket looks the same).",
 )
 UNAUTHENTICATED = OpenApiResponse(response=ErrorSerializer, description="No or invalid credentials.")
+UNSUPPORTED_MEDIA_TYPE = OpenApiResponse(
+    response=ErrorSerializer, description="The body is not of the documented media type (or has none)."
+)
 ERRORS = {400: VALIDATION_ERROR, 401: UNAUTHENTICATED}
 TICKET_ERRORS = {**ERRORS, 404: NOT_FOUND}

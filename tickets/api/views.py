@@ -30,6 +30,7 @@ from .base import (
     NOT_FOUND,
     TICKET_ERRORS,
     UNAUTHENTICATED,
+    UNSUPPORTED_MEDIA_TYPE,
     VALIDATION_ERROR,
     CustomerApi,
     PaginatedApi,
@@ -235,7 +236,7 @@ class TicketAttachmentsApi(PaginatedApi):
         tags=TAGS,
         summary="Upload a file (multipart, field `file`)",
         request={"multipart/form-data": InputSerializer},
-        responses={201: AttachmentOutputSerializer, **TICKET_ERRORS},
+        responses={201: AttachmentOutputSerializer, **TICKET_ERRORS, 415: UNSUPPORTED_MEDIA_TYPE},
     )
     def post(self, request, pk: int):
         ticket = self.get_ticket(pk)
