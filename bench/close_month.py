@@ -48,6 +48,7 @@ class QueryCount:
         self.n += 1
         return execute(sql, params, many, context)
 
+
 from contracts.models import SLA, Contract, Organisation, Outage, Service  # noqa: E402
 from contracts.selectors import Versions  # noqa: E402
 from credits.closing import _outages, close_month, contract_month  # noqa: E402
@@ -69,8 +70,14 @@ def build():
             "contracts_contract_services, contracts_contract_contacts, contracts_contract CASCADE"
         )
     rng = random.Random(7)
-    services = [Service.objects.get_or_create(slug=f"bench-{i}", defaults={"name": f"Bench service {i}"})[0] for i in range(SERVICES)]
-    orgs = [Organisation.objects.get_or_create(slug=f"bench-org-{i}", defaults={"name": f"Bench org {i}"})[0] for i in range(1000)]
+    services = [
+        Service.objects.get_or_create(slug=f"bench-{i}", defaults={"name": f"Bench service {i}"})[0]
+        for i in range(SERVICES)
+    ]
+    orgs = [
+        Organisation.objects.get_or_create(slug=f"bench-org-{i}", defaults={"name": f"Bench org {i}"})[0]
+        for i in range(1000)
+    ]
     sla = SLA.objects.get(template_key="kaluari-cloud-backup")
     contracts = Contract.objects.bulk_create(
         Contract(organisation=orgs[i % len(orgs)], reference=f"B-{i:06d}", name=f"Bench contract {i}", sla=sla,
@@ -78,7 +85,9 @@ def build():
         for i in range(CONTRACTS)
     )  # fmt: skip
     Through = Contract.services.through
-    Through.objects.bulk_create(Through(contract_id=c.pk, service_id=services[i % SERVICES].pk) for i, c in enumerate(contracts))
+    Through.objects.bulk_create(
+        Through(contract_id=c.pk, service_id=services[i % SERVICES].pk) for i, c in enumerate(contracts)
+    )
     start = datetime(2026, 9, 28, tzinfo=UTC)
     outages = Outage.objects.bulk_create(
         Outage(title=f"Outage {i}", starts_at=(s := start + timedelta(minutes=rng.randrange(0, 36 * 1440))),
@@ -105,7 +114,9 @@ def naive(sample):
 def main():
     t = time.perf_counter()
     build()
-    print(f"dataset: {CONTRACTS:,} contracts on {SERVICES:,} services, {OUTAGES:,} outages in the month, built in {time.perf_counter() - t:.1f} s")
+    print(
+        f"dataset: {CONTRACTS:,} contracts on {SERVICES:,} services, {OUTAGES:,} outages in the month, built in {time.perf_counter() - t:.1f} s"
+    )
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     queries = QueryCount()

@@ -115,9 +115,15 @@ class SLAVersionAdmin(admin.ModelAdmin):
     actions = ["publish", "new_draft"]
     fieldsets = [
         (None, {"fields": ["sla", "number", "effective_from", "published_at", "change_summary", "contract_lint"]}),
-        ("Uptime and credits", {"fields": ["uptime_guarantee", "timezone", "credit_kind", "claim_window_days", "exclusion_causes"]}),
+        (
+            "Uptime and credits",
+            {"fields": ["uptime_guarantee", "timezone", "credit_kind", "claim_window_days", "exclusion_causes"]},
+        ),
         ("Clocks", {"fields": ["business_calendar", "escalation_ack_time", "escalation_ack_calendar"]}),
-        ("Maintenance rules", {"fields": ["maintenance_notice", "offpeak_start", "offpeak_end", "maintenance_annual_cap"]}),
+        (
+            "Maintenance rules",
+            {"fields": ["maintenance_notice", "offpeak_start", "offpeak_end", "maintenance_annual_cap"]},
+        ),
     ]
 
     @admin.display(description="Contract lint")
@@ -185,11 +191,21 @@ class SLAAdmin(admin.ModelAdmin):
 
 @admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
-    list_display = ["reference", "name", "organisation", "sla", "starts_on", "ends_on", "monthly_invoice_amount", "currency"]
+    list_display = [
+        "reference",
+        "name",
+        "organisation",
+        "sla",
+        "starts_on",
+        "ends_on",
+        "monthly_invoice_amount",
+        "currency",
+    ]
     list_filter = ["organisation", "sla", "currency"]
     search_fields = ["reference", "name", "organisation__name"]
     filter_horizontal = ["services", "contacts"]
     list_select_related = ["organisation", "sla"]
+
 
 from . import admin_maintenance  # noqa: E402,F401,I001
 from . import admin_outages  # noqa: E402,F401

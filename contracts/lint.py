@@ -49,7 +49,9 @@ def lint_terms(
 
     for p in priorities:
         if p.resolution_target > p.resolution_limit:
-            warnings.append(f"{p.priority}: the resolution target ({p.resolution_target}) is after its limit ({p.resolution_limit}).")
+            warnings.append(
+                f"{p.priority}: the resolution target ({p.resolution_target}) is after its limit ({p.resolution_limit})."
+            )
         if p.first_response > p.resolution_limit:
             warnings.append(f"{p.priority}: first response ({p.first_response}) is after the resolution limit.")
         for value, what in ((p.first_response, "first response"), (p.resolution_limit, "resolution limit")):
@@ -61,7 +63,9 @@ def lint_terms(
         if dwell == timedelta(0):
             warnings.append(f"Escalation level {level}, {priority}: a dwell of zero skips the level at once.")
         if priority not in known:
-            warnings.append(f"Escalation level {level}: a dwell for {priority}, which has no row in the priority matrix.")
+            warnings.append(
+                f"Escalation level {level}: a dwell for {priority}, which has no row in the priority matrix."
+            )
         if level not in levels:
             warnings.append(f"Escalation dwell for level {level}, which is not on the ladder.")
     for priority in known:

@@ -348,7 +348,9 @@ def contracts_maintenance_parts(
                 kept, broken = (), ((d.starts_at.astimezone(UTC), d.ends_at.astimezone(UTC)),)
             else:
                 kept, broken = judgement.kept, judgement.broken
-            parts.append(WindowPart(d.pk, titles.get(d.pk, ""), tuple(clip(kept, start, end)), tuple(clip(broken, start, end))))
+            parts.append(
+                WindowPart(d.pk, titles.get(d.pk, ""), tuple(clip(kept, start, end)), tuple(clip(broken, start, end)))
+            )
         out[contract.pk] = parts
     return out
 

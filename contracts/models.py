@@ -43,12 +43,22 @@ class Organisation(models.Model):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(unique=True)
     account_manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        limit_choices_to={"is_staff": True}, help_text="Escalation level 3 for this customer.",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"is_staff": True},
+        help_text="Escalation level 3 for this customer.",
     )
     solutions_manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        limit_choices_to={"is_staff": True}, help_text="Cloud solutions manager: escalation level 4.",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"is_staff": True},
+        help_text="Cloud solutions manager: escalation level 4.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # The secret of the organisation's iCal feed of maintenance windows; revoked by replacing it.
@@ -231,11 +241,17 @@ class PriorityTerm(models.Model):
     priority = models.CharField(max_length=3, choices=Priority.choices)
     meaning = models.TextField(help_text="Shown to the customer beside the choice when filing.")
     calendar = models.ForeignKey(
-        WorkingCalendar, on_delete=models.PROTECT, related_name="+",
+        WorkingCalendar,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="The clock of first response and escalation dwell (24x7 or business hours).",
     )
     resolution_calendar = models.ForeignKey(
-        WorkingCalendar, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        WorkingCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="Blank: the same calendar as first response.",
     )
     first_response = models.DurationField(validators=[validate_positive_duration])
@@ -262,7 +278,8 @@ class EscalationLevel(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     instruction = models.CharField(max_length=200, help_text="e.g. “Call your Account Manager”.")
     contact = models.CharField(
-        max_length=200, blank=True,
+        max_length=200,
+        blank=True,
         help_text="Email address or phone number. Blank: the staff member of the role (the organisation's own "
         "account/solutions manager where it has one).",
     )
@@ -300,7 +317,9 @@ class CreditTier(models.Model):
     lower_inclusive = models.BooleanField(default=True)
     upper = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True, validators=PERCENT)
     upper_inclusive = models.BooleanField(default=True)
-    percent = models.DecimalField(max_digits=6, decimal_places=3, validators=PERCENT, help_text="Of the month's invoice.")
+    percent = models.DecimalField(
+        max_digits=6, decimal_places=3, validators=PERCENT, help_text="Of the month's invoice."
+    )
 
     class Meta:
         ordering = ["version", "-upper"]
@@ -334,7 +353,9 @@ class Contract(models.Model):
     monthly_invoice_amount = models.DecimalField(max_digits=14, decimal_places=4, validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, help_text="ISO 4217, e.g. KES, EUR, JPY")
     contacts = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="contact_for",
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="contact_for",
         help_text="Customer users who receive this contract's notifications.",
     )
 
@@ -385,11 +406,15 @@ class MaintenanceWindow(models.Model):
         ordering = ["-starts_at"]
         indexes = [
             models.Index(fields=["notice_due_at"], name="maint_notice_due", condition=Q(notice_due_at__isnull=False)),
-            models.Index(fields=["reminder_due_at"], name="maint_reminder_due", condition=Q(reminder_due_at__isnull=False)),
+            models.Index(
+                fields=["reminder_due_at"], name="maint_reminder_due", condition=Q(reminder_due_at__isnull=False)
+            ),
             models.Index(fields=["starts_at", "ends_at"]),
             models.Index(fields=["ends_at"], name="maint_ends"),
         ]
-        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="maint_ends_after_start")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="maint_ends_after_start")
+        ]
 
     def __str__(self):
         return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} UTC)"

@@ -44,7 +44,14 @@ def outage_set_cause(*, outage: Outage, actor, cause: str, now: datetime | None 
     if old == cause:
         return None
     Outage.objects.filter(pk=outage.pk).update(cause=cause)
-    audit(actor=actor, action="outage.cause_changed", target=outage, before={"cause": old}, after={"cause": cause}, now=now)
+    audit(
+        actor=actor,
+        action="outage.cause_changed",
+        target=outage,
+        before={"cause": old},
+        after={"cause": cause},
+        now=now,
+    )
     return OutageCauseChange.objects.create(outage=outage, at=now, actor=actor, old=old, new=cause)
 
 

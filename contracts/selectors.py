@@ -55,7 +55,12 @@ def level_contact(*, level: EscalationLevel, organisation) -> tuple[str, str]:
     elif level.staff_role == "cloud_solutions_manager":
         person = organisation.solutions_manager
     if person is None:
-        person = get_user_model().objects.filter(is_staff=True, is_active=True, staff_role=level.staff_role).order_by("id").first()
+        person = (
+            get_user_model()
+            .objects.filter(is_staff=True, is_active=True, staff_role=level.staff_role)
+            .order_by("id")
+            .first()
+        )
     if person is None:
         return level.instruction, ""
     return level.instruction, f"{person.get_full_name()}, {person.phone or person.email}"

@@ -36,7 +36,13 @@ def sla_version_publish(*, version: SLAVersion, now: datetime | None = None, act
         raise PublishError(f"{version} has no priority terms; add at least one before publishing.")
     version.published_at = now
     version.save(update_fields=["published_at"])
-    audit(actor=actor, action="sla_version.published", target=version, after={"effective_from": version.effective_from}, now=now)
+    audit(
+        actor=actor,
+        action="sla_version.published",
+        target=version,
+        after={"effective_from": version.effective_from},
+        now=now,
+    )
 
     contracts_by_contact: dict = {}
     for contract in version.sla.contracts.prefetch_related("contacts").select_related("organisation"):

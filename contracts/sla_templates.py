@@ -65,14 +65,39 @@ TEMPLATES = {
         },
         "priorities": [
             # priority, meaning, calendar, first response, resolution target, resolution limit
-            (Priority.P1, "Production incident: severely impacts your ability to push, process or trigger "
-             "backup within 12 hours.", "nairobi-24x7", M(15), H(1), H(1)),
-            (Priority.P2, "Major incident: your backup agent cannot complete a backup job.",
-             "nairobi-24x7", H(1), H(4), H(4)),
-            (Priority.P3, "Medium-to-low impact: affects only the restore process.",
-             "nairobi-business", H(4), H(12), H(24)),
-            (Priority.P4, "General error or minor interruption caused by network connectivity.",
-             "nairobi-business", H(8), H(24), H(48)),
+            (
+                Priority.P1,
+                "Production incident: severely impacts your ability to push, process or trigger "
+                "backup within 12 hours.",
+                "nairobi-24x7",
+                M(15),
+                H(1),
+                H(1),
+            ),
+            (
+                Priority.P2,
+                "Major incident: your backup agent cannot complete a backup job.",
+                "nairobi-24x7",
+                H(1),
+                H(4),
+                H(4),
+            ),
+            (
+                Priority.P3,
+                "Medium-to-low impact: affects only the restore process.",
+                "nairobi-business",
+                H(4),
+                H(12),
+                H(24),
+            ),
+            (
+                Priority.P4,
+                "General error or minor interruption caused by network connectivity.",
+                "nairobi-business",
+                H(8),
+                H(24),
+                H(48),
+            ),
         ],  # fmt: skip
         "levels": [
             (1, Channel.EMAIL, "Email support with a description of the issue", "support@kaluari.com", "support_agent"),
@@ -116,9 +141,16 @@ TEMPLATES = {
             "exclusion_causes": [Cause.CUSTOMER_MODIFICATION.value, Cause.FORCE_MAJEURE.value],
         },
         "priorities": [
-            (Priority.STANDARD, "Any service request: acknowledged within 4 business hours, resolved within "
-             "24 hours (Monday to Friday, excluding public holidays).", "stockholm-business", H(4), H(24), H(24),
-             "stockholm-weekdays"),
+            (
+                Priority.STANDARD,
+                "Any service request: acknowledged within 4 business hours, resolved within "
+                "24 hours (Monday to Friday, excluding public holidays).",
+                "stockholm-business",
+                H(4),
+                H(24),
+                H(24),
+                "stockholm-weekdays",
+            ),
         ],  # fmt: skip
         "levels": [],
         "dwells": [],
@@ -191,7 +223,9 @@ def install_terms(models, version, spec, calendars) -> None:
         for row in spec["priorities"]
     )  # fmt: skip
     models["EscalationLevel"].objects.bulk_create(
-        models["EscalationLevel"](version=version, level=lvl, channel=ch, instruction=ins, contact=contact, staff_role=role)
+        models["EscalationLevel"](
+            version=version, level=lvl, channel=ch, instruction=ins, contact=contact, staff_role=role
+        )
         for lvl, ch, ins, contact, role in spec["levels"]
     )
     models["EscalationDwell"].objects.bulk_create(
@@ -200,7 +234,9 @@ def install_terms(models, version, spec, calendars) -> None:
         for pri, dwell in per_priority.items()
     )
     models["CreditTier"].objects.bulk_create(
-        models["CreditTier"](version=version, lower=lo, lower_inclusive=lo_inc, upper=hi, upper_inclusive=hi_inc, percent=pct)
+        models["CreditTier"](
+            version=version, lower=lo, lower_inclusive=lo_inc, upper=hi, upper_inclusive=hi_inc, percent=pct
+        )
         for lo, lo_inc, hi, hi_inc, pct in spec["tiers"]
     )
 

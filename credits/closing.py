@@ -57,10 +57,15 @@ def _outages(lo: datetime, hi: datetime, now: datetime) -> list[OutageSpan]:
         .values_list("id", "title", "cause", "starts_at", "ends_at", "services")
     )
     for oid, title, cause, start, end, service in rows.iterator(chunk_size=2000):
-        span = spans.setdefault(oid, {"title": title, "cause": cause, "start": start, "end": end or now, "services": set()})
+        span = spans.setdefault(
+            oid, {"title": title, "cause": cause, "start": start, "end": end or now, "services": set()}
+        )
         if service is not None:
             span["services"].add(service)
-    return [OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], frozenset(s["services"])) for oid, s in spans.items()]
+    return [
+        OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], frozenset(s["services"]))
+        for oid, s in spans.items()
+    ]
 
 
 class OutageIndex:
@@ -80,7 +85,9 @@ class OutageIndex:
         return sorted(seen.values(), key=lambda o: (o.start, o.id))
 
 
-def contract_month(contract: Contract, month: date, *, outages, maintenance, versions: Versions, now: datetime, cache=None):
+def contract_month(
+    contract: Contract, month: date, *, outages, maintenance, versions: Versions, now: datetime, cache=None
+):
     """The figures of one contract-month, or None where no SLA version is in force at its end.
 
     `outages` is an OutageIndex (or a plain list). Contracts on the same SLA and services with no

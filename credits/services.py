@@ -70,7 +70,9 @@ def claim_check(*, contract, month: date, now: datetime | None = None) -> Monthl
         close_month(month=month, now=now, contract_ids=[contract.pk])
         closed = MonthlyUptime.objects.filter(contract=contract, month=month).first()
         if closed is None:  # close_month skips a month with no SLA version in force at its end
-            raise ClaimError(f"{month:%B %Y} has no uptime figures: no SLA terms were in force at its end.", field="month")
+            raise ClaimError(
+                f"{month:%B %Y} has no uptime figures: no SLA terms were in force at its end.", field="month"
+            )
     return closed
 
 
@@ -79,15 +81,21 @@ def _customer_emails(claim: Claim, template: str, key: str, context: dict) -> li
     for contact in claim.contract.contacts.all():
         people.setdefault(contact.pk, contact)
     return [
-        Email(key=f"claim:{claim.pk}:{key}:user:{u.pk}", to=u.email, template=template,
-              context={"claim": claim, "recipient": u, **context})  # fmt: skip
+        Email(
+            key=f"claim:{claim.pk}:{key}:user:{u.pk}",
+            to=u.email,
+            template=template,
+            context={"claim": claim, "recipient": u, **context},
+        )  # fmt: skip
         for u in people.values()
         if u.is_active and u.organisation_id == claim.contract.organisation_id
     ]
 
 
 @transaction.atomic
-def claim_submit(*, contract, month: date, user, note: str = "", tickets=(), files=(), now: datetime | None = None) -> Claim:
+def claim_submit(
+    *, contract, month: date, user, note: str = "", tickets=(), files=(), now: datetime | None = None
+) -> Claim:
     now = now or timezone.now()
     month = month.replace(day=1)
     if user.organisation_id != contract.organisation_id:
@@ -117,22 +125,32 @@ def claim_submit(*, contract, month: date, user, note: str = "", tickets=(), fil
 
 
 def _locked(claim: Claim) -> Claim:
-    return Claim.objects.select_for_update(of=("self",)).select_related("contract", "submitted_by", "monthly_uptime").get(pk=claim.pk)
+    return (
+        Claim.objects.select_for_update(of=("self",))
+        .select_related("contract", "submitted_by", "monthly_uptime")
+        .get(pk=claim.pk)
+    )
 
 
 @transaction.atomic
-def claim_approve(*, claim: Claim, actor, amount: Decimal | None = None, reason: str = "", now: datetime | None = None) -> Claim:
+def claim_approve(
+    *, claim: Claim, actor, amount: Decimal | None = None, reason: str = "", now: datetime | None = None
+) -> Claim:
     """Approve at the eligible amount, or at an adjusted one (with a reason, audited)."""
     now = now or timezone.now()
     claim = _locked(claim)
     if claim.status != Status.SUBMITTED:
-        raise ClaimError(f"This claim is {claim.get_status_display().lower()}: only a claim awaiting review can be approved.")
+        raise ClaimError(
+            f"This claim is {claim.get_status_display().lower()}: only a claim awaiting review can be approved."
+        )
     if claim.monthly_uptime.status == MonthlyUptime.Status.REOPENED:
         raise ClaimError("The month's figures are being corrected (reopened): approve once it is closed again.")
     if amount is None:
         amount = claim.eligible_amount
     if amount is None:
-        raise ClaimError("No credit is due for this month by its figures: give an amount and a reason, or reject it.", field="amount")
+        raise ClaimError(
+            "No credit is due for this month by its figures: give an amount and a reason, or reject it.", field="amount"
+        )
     amount = Decimal(amount)
     if amount < 0:
         raise ClaimError("The amount cannot be negative.", field="amount")
@@ -150,7 +168,9 @@ def claim_approve(*, claim: Claim, actor, amount: Decimal | None = None, reason:
     claim.status, claim.amount, claim.decision_reason = Status.APPROVED, amount, reason
     claim.decided_by, claim.decided_at = actor, now
     claim.save(update_fields=["status", "amount", "decision_reason", "decided_by", "decided_at"])
-    ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.APPROVED, at=now, actor=actor, data={"amount": str(amount)})
+    ClaimEvent.objects.create(
+        claim=claim, kind=ClaimEvent.Kind.APPROVED, at=now, actor=actor, data={"amount": str(amount)}
+    )
     audit(actor=actor, action="claim.approved", target=claim, before={"status": Status.SUBMITTED},
           after={"status": Status.APPROVED, "amount": amount}, now=now)  # fmt: skip
     outbox_enqueue_many(emails=_customer_emails(claim, "claim_approved", "approved", {}), now=now)
@@ -162,7 +182,9 @@ def claim_reject(*, claim: Claim, actor, reason: str, now: datetime | None = Non
     now = now or timezone.now()
     claim = _locked(claim)
     if claim.status != Status.SUBMITTED:
-        raise ClaimError(f"This claim is {claim.get_status_display().lower()}: only a claim awaiting review can be rejected.")
+        raise ClaimError(
+            f"This claim is {claim.get_status_display().lower()}: only a claim awaiting review can be rejected."
+        )
     if not reason.strip():
         raise ClaimError("Say why the claim is rejected: the customer is told.", field="reason")
     claim.status, claim.decision_reason, claim.decided_by, claim.decided_at = Status.REJECTED, reason, actor, now

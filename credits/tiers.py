@@ -91,7 +91,9 @@ def coverage(tiers, guarantee: Decimal) -> Coverage:
     between them; each piece is tested once (a stretch by its midpoint), then neighbouring pieces
     with the same verdict are joined. Exact, and honest about inclusive and exclusive bounds."""
     guarantee = Decimal(guarantee)
-    cuts = sorted({ZERO, guarantee} | {b for t in tiers for b in (t.lower, t.upper) if b is not None and ZERO <= b <= guarantee})
+    cuts = sorted(
+        {ZERO, guarantee} | {b for t in tiers for b in (t.lower, t.upper) if b is not None and ZERO <= b <= guarantee}
+    )
     # Pieces in order: [0], (0, c1), [c1], (c1, c2), ... [guarantee) excluded: the guarantee is met there.
     pieces: list[tuple[Decimal, Decimal, bool]] = []  # (lo, hi, is_point)
     for i, c in enumerate(cuts):

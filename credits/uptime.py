@@ -100,7 +100,9 @@ class Uptime:
             return Decimal(self.total_minutes - self.down_minutes) * 100 / Decimal(self.total_minutes)
 
 
-def period_uptime(start: datetime, end: datetime, *, down: Iterable[Interval], excluded: Iterable[Interval] = ()) -> Uptime:
+def period_uptime(
+    start: datetime, end: datetime, *, down: Iterable[Interval], excluded: Iterable[Interval] = ()
+) -> Uptime:
     start, end = _aware(start), _aware(end)
     ex = merge(clip((round_out(s, e) for s, e in excluded), start, end))
     dn = subtract(merge(clip((round_out(s, e) for s, e in down), start, end)), ex)
@@ -119,7 +121,9 @@ def month_bounds(year: int, month: int, tz: str) -> Interval:
     )
 
 
-def monthly_uptime(year: int, month: int, tz: str, *, down: Iterable[Interval] = (), excluded: Iterable[Interval] = ()) -> Uptime:
+def monthly_uptime(
+    year: int, month: int, tz: str, *, down: Iterable[Interval] = (), excluded: Iterable[Interval] = ()
+) -> Uptime:
     start, end = month_bounds(year, month, tz)
     return period_uptime(start, end, down=down, excluded=excluded)
 
@@ -132,7 +136,9 @@ def day_bounds(day: date, tz: str) -> Interval:
     )
 
 
-def daily_uptime(days: Sequence[date], tz: str, *, down: Sequence[Interval], excluded: Sequence[Interval] = ()) -> list[Uptime]:
+def daily_uptime(
+    days: Sequence[date], tz: str, *, down: Sequence[Interval], excluded: Sequence[Interval] = ()
+) -> list[Uptime]:
     """Uptime of each local day (the status page's bars), from one list of intervals."""
     rounded_down = merge(round_out(s, e) for s, e in down)
     rounded_ex = merge(round_out(s, e) for s, e in excluded)

@@ -25,7 +25,12 @@ def account(request):
 def token_create(request):
     replaced = Token.objects.filter(user=request.user).delete()[0] > 0
     token = Token.objects.create(user=request.user)
-    audit(actor=request.user, action="token.created", target=request.user, after={"replaced_previous": replaced, "prefix": token.key[:6]})
+    audit(
+        actor=request.user,
+        action="token.created",
+        target=request.user,
+        after={"replaced_previous": replaced, "prefix": token.key[:6]},
+    )
     request.session["new_api_token"] = token.key  # shown once on the next page
     messages.success(request, "Your new API token is below. Copy it now: it will not be shown again in full.")
     return redirect("account")

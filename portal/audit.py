@@ -36,7 +36,9 @@ def plain(value):
     return str(value)  # Decimal, datetime, timedelta, model instances: their text
 
 
-def audit(*, actor, action: str, target, before: dict | None = None, after: dict | None = None, now: datetime | None = None) -> AuditEntry:
+def audit(
+    *, actor, action: str, target, before: dict | None = None, after: dict | None = None, now: datetime | None = None
+) -> AuditEntry:
     return AuditEntry.objects.create(
         at=now or timezone.now(),
         actor=actor if getattr(actor, "pk", None) else None,

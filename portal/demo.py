@@ -62,13 +62,17 @@ def _user(email, **fields) -> User:
 
 @transaction.atomic
 def seed_demo() -> dict:
-    staff = {role: _user(email, name=name, staff_role=role, phone=phone, is_staff=True) for email, name, role, phone in STAFF}
+    staff = {
+        role: _user(email, name=name, staff_role=role, phone=phone, is_staff=True) for email, name, role, phone in STAFF
+    }
     # Staff work in the admin: give the demo staff full rights so the admin is usable at once.
     User.objects.filter(pk__in=[u.pk for u in staff.values()]).update(is_superuser=True)
     _user(ADMIN[0], name=ADMIN[1], is_staff=True, is_superuser=True)
     services = {}
     for name, slug, description in SERVICES:
-        services[slug], _ = Service.objects.get_or_create(slug=slug, defaults={"name": name, "description": description})
+        services[slug], _ = Service.objects.get_or_create(
+            slug=slug, defaults={"name": name, "description": description}
+        )
 
     for spec in ORGANISATIONS:
         org, _ = Organisation.objects.get_or_create(

@@ -8,14 +8,18 @@ from .outbox import Email, outbox_enqueue
 
 
 class EmailAuthenticationForm(AuthenticationForm):
-    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}))
+    username = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
 
 
 class OutboxPasswordResetForm(PasswordResetForm):
     """Django's reset form, but the email goes through the outbox like every other email. The
     page says the same whether or not the address has an account."""
 
-    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None):
+    def send_mail(
+        self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
+    ):
         user = context["user"]
         reset_url = f"{context['protocol']}://{context['domain']}" + reverse(
             "password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}

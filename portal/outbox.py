@@ -148,7 +148,9 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
                 OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
                     status=Status.SENT, sent_at=finished, lease_until=None, last_error=""
                 )
-                OutboxAttempt.objects.create(message=msg, started_at=started, finished_at=finished, ok=True, worker=worker)
+                OutboxAttempt.objects.create(
+                    message=msg, started_at=started, finished_at=finished, ok=True, worker=worker
+                )
             sent += 1
     finally:
         try:
@@ -161,13 +163,17 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
 def _failed(msg: OutboxMessage, started: datetime, finished: datetime, exc: Exception, worker: str) -> None:
     error = f"{type(exc).__name__}: {exc}"[:2000]
     gave_up = msg.attempts >= settings.OUTBOX_MAX_ATTEMPTS
-    log.warning("outbox: sending %s failed (attempt %d%s): %s", msg.key, msg.attempts, ", giving up" if gave_up else "", error)
+    log.warning(
+        "outbox: sending %s failed (attempt %d%s): %s", msg.key, msg.attempts, ", giving up" if gave_up else "", error
+    )
     with transaction.atomic():
         OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
             status=Status.FAILED if gave_up else Status.PENDING,
             next_attempt_at=finished + backoff(msg.attempts), lease_until=None, last_error=error,
         )  # fmt: skip
-        OutboxAttempt.objects.create(message=msg, started_at=started, finished_at=finished, ok=False, error=error, worker=worker)
+        OutboxAttempt.objects.create(
+            message=msg, started_at=started, finished_at=finished, ok=False, error=error, worker=worker
+        )
 
 
 def outbox_send_key(*, key: str) -> int:

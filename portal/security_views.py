@@ -55,7 +55,9 @@ def security_report(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            ticket = security_report_submit(email=data["email"], name=data["name"], summary=data["summary"], details=data["details"])
+            ticket = security_report_submit(
+                email=data["email"], name=data["name"], summary=data["summary"], details=data["details"]
+            )
         except TicketError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:

@@ -108,7 +108,9 @@ def bob(acme):
 
 @pytest.fixture
 def charlie(globex):
-    return UserFactory(email="charlie@globex.example", name="Charlie Carlsson", organisation=globex, customer_role="admin")
+    return UserFactory(
+        email="charlie@globex.example", name="Charlie Carlsson", organisation=globex, customer_role="admin"
+    )
 
 
 @pytest.fixture
@@ -123,7 +125,9 @@ def acme_contract(acme, alice, bob):
 
 @pytest.fixture
 def globex_contract(globex, charlie):
-    return ContractFactory(organisation=globex, reference="KLA-0001", name="AI Assistant for Globex", contacts=[charlie])
+    return ContractFactory(
+        organisation=globex, reference="KLA-0001", name="AI Assistant for Globex", contacts=[charlie]
+    )
 
 
 # --- A real SMTP server and a real Celery worker --------------------------------------------

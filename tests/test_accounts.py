@@ -40,7 +40,9 @@ def test_a_success_resets_the_count(client, alice):
     assert login(client, alice.email, PASSWORD).status_code == 302
 
 
-def test_password_reset_says_the_same_whether_or_not_the_address_exists(client, alice, django_capture_on_commit_callbacks):
+def test_password_reset_says_the_same_whether_or_not_the_address_exists(
+    client, alice, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         known = client.post("/accounts/password_reset/", {"email": alice.email})
         unknown = client.post("/accounts/password_reset/", {"email": "nobody@acme.example"})

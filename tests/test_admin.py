@@ -197,7 +197,6 @@ def test_unchanged_form_saves_and_changes_nothing(staff_client, kaluari):
     assert version_snapshot(kaluari) == before
 
 
-
 def test_tier_upside_down_is_refused(staff_client, kaluari):
     before = version_snapshot(kaluari)
     data = get_change_form(staff_client, kaluari)

@@ -29,13 +29,20 @@ def test_priority_change_and_exclusion_are_audited(ticket, sam):
     entries = list(AuditEntry.objects.order_by("id").values_list("action", "actor_email", "before", "after"))
     assert entries == [
         ("ticket.priority_changed", sam.email, {"priority": "P3"}, {"priority": "P1"}),
-        ("ticket.excluded", sam.email, {"cause": "", "reason": ""}, {"cause": "unsupported_equipment", "reason": "Windows XP agent"}),
+        (
+            "ticket.excluded",
+            sam.email,
+            {"cause": "", "reason": ""},
+            {"cause": "unsupported_equipment", "reason": "Windows XP agent"},
+        ),
     ]
 
 
 def test_an_admin_action_records_where_it_came_from(client, acme_contract):
     sam = StaffFactory(email="sam@vendor.example")
-    o = Outage.objects.create(title="Storage", starts_at=datetime(2026, 10, 1, tzinfo=NBO), ends_at=datetime(2026, 10, 1, 1, tzinfo=NBO))
+    o = Outage.objects.create(
+        title="Storage", starts_at=datetime(2026, 10, 1, tzinfo=NBO), ends_at=datetime(2026, 10, 1, 1, tzinfo=NBO)
+    )
     from contracts.outages import outage_set_cause
 
     client.force_login(sam)
@@ -46,7 +53,9 @@ def test_an_admin_action_records_where_it_came_from(client, acme_contract):
         outage_set_cause(outage=o, actor=sam, cause="ddos")
         return None
 
-    request = __import__("django.test", fromlist=["RequestFactory"]).RequestFactory().post("/", REMOTE_ADDR="203.0.113.9")
+    request = (
+        __import__("django.test", fromlist=["RequestFactory"]).RequestFactory().post("/", REMOTE_ADDR="203.0.113.9")
+    )
     AuditContextMiddleware(view)(request)
     entry = AuditEntry.objects.get(action="outage.cause_changed")
     assert (entry.ip, entry.before, entry.after) == ("203.0.113.9", {"cause": "unplanned"}, {"cause": "ddos"})

@@ -31,7 +31,9 @@ def submit(contract, user, at, month=OCT, **kw):
         return claim_submit(contract=contract, month=month, user=user, **kw)
 
 
-def test_a_claim_shows_the_months_figure_and_is_acknowledged_by_email(bad_october, alice, bob, django_capture_on_commit_callbacks):
+def test_a_claim_shows_the_months_figure_and_is_acknowledged_by_email(
+    bad_october, alice, bob, django_capture_on_commit_callbacks
+):
     at = datetime(2026, 11, 3, 10, 0, tzinfo=NBO)
     with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
         claim = claim_submit(contract=bad_october, month=OCT, user=alice, note="Backups failed on the 10th")
@@ -46,13 +48,17 @@ def test_a_claim_shows_the_months_figure_and_is_acknowledged_by_email(bad_octobe
 
 
 def test_a_month_that_has_not_ended_is_refused_with_when_claims_open(acme_contract, alice):
-    with pytest.raises(ClaimError, match=r"October 2026 has not ended yet: claims open at 2026-11-01 00:00 \(UTC\+03:00\)"):
+    with pytest.raises(
+        ClaimError, match=r"October 2026 has not ended yet: claims open at 2026-11-01 00:00 \(UTC\+03:00\)"
+    ):
         submit(acme_contract, alice, datetime(2026, 10, 31, 23, 59, tzinfo=NBO))
     assert not Claim.objects.exists()
 
 
 def test_the_window_closes_thirty_days_after_the_month_end_in_the_contracts_timezone(bad_october, alice):
-    with pytest.raises(ClaimError, match=r"Claims for October 2026 closed at 2026-12-01 00:00 \(UTC\+03:00\) \(30 days"):
+    with pytest.raises(
+        ClaimError, match=r"Claims for October 2026 closed at 2026-12-01 00:00 \(UTC\+03:00\) \(30 days"
+    ):
         submit(bad_october, alice, datetime(2026, 12, 1, 0, 0, tzinfo=NBO))
     assert submit(bad_october, alice, datetime(2026, 11, 30, 23, 59, 59, tzinfo=NBO)).pk
 

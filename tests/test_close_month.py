@@ -72,7 +72,9 @@ def test_an_outage_of_another_service_does_not_count(acme_contract, globex_contr
     from .factories import ServiceFactory
 
     other = ServiceFactory(name="AI Assistant", slug="ai-assistant")
-    o = Outage.objects.create(title="AI down", starts_at=datetime(2026, 10, 5, tzinfo=NBO), ends_at=datetime(2026, 10, 6, tzinfo=NBO))
+    o = Outage.objects.create(
+        title="AI down", starts_at=datetime(2026, 10, 5, tzinfo=NBO), ends_at=datetime(2026, 10, 6, tzinfo=NBO)
+    )
     o.services.set([other])
     close_month(month=OCT, now=AFTER)
     assert MonthlyUptime.objects.get(contract=acme_contract).down_minutes == 0

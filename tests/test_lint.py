@@ -146,4 +146,6 @@ def test_klart_template_warns_only_that_its_tiers_are_set_per_contract():
 def test_tier_at_or_above_the_guarantee_warns():
     tiers = [*kaluari()["tiers"], Tier(Decimal("99.8"), Decimal("100"), Decimal("5"))]
     warnings = lint_terms(**kaluari(tiers=tiers))
-    assert any(w.startswith("Credit tier [99.8, 100.0] → 5.0% starts at or above the 99.8% guarantee") for w in warnings)
+    assert any(
+        w.startswith("Credit tier [99.8, 100.0] → 5.0% starts at or above the 99.8% guarantee") for w in warnings
+    )

@@ -262,6 +262,8 @@ def test_text_parts_are_not_html_escaped_but_the_html_part_is():
     from portal.models import User
     from portal.outbox import render
 
-    subject, text, html = render("password_reset", {"user": User(name="Rita & Dan <ops>"), "reset_url": "https://x.test/?a=1&b=2"})
+    subject, text, html = render(
+        "password_reset", {"user": User(name="Rita & Dan <ops>"), "reset_url": "https://x.test/?a=1&b=2"}
+    )
     assert "Hello Rita & Dan <ops>," in text and "https://x.test/?a=1&b=2" in text
     assert "Rita &amp; Dan &lt;ops&gt;" in html

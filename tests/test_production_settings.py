@@ -21,7 +21,12 @@ def manage(*args, env=None, tmp_path=None):
     if tmp_path is not None:
         base["STATIC_ROOT"] = str(tmp_path / "static")
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **(env or {})}, capture_output=True, text=True, timeout=300
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -30,7 +30,9 @@ def test_security_txt_follows_rfc_9116(client):
     assert fields["Canonical"] == "http://127.0.0.1:8000/.well-known/security.txt"
 
 
-def test_a_report_without_login_creates_a_security_ticket_and_a_receipt(client, alice, django_capture_on_commit_callbacks):
+def test_a_report_without_login_creates_a_security_ticket_and_a_receipt(
+    client, alice, django_capture_on_commit_callbacks
+):
     security = StaffFactory(email="sol@vendor.example", staff_role="security")
     at = datetime(2026, 12, 11, 15, 0, tzinfo=STO)  # a Friday afternoon
     with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
@@ -44,7 +46,9 @@ def test_a_report_without_login_creates_a_security_ticket_and_a_receipt(client, 
     # Klart's pledge: acknowledged within 4 business hours: Friday 15:00-17:00, Monday 08:00-10:00.
     assert ticket.first_response_due.astimezone(STO).replace(tzinfo=None) == datetime(2026, 12, 14, 10, 0)
     by_to = {m.to[0]: m for m in mail.outbox}
-    assert "Our security team will acknowledge it by 2026-12-14 10:00 (UTC+01:00)." in by_to["eve@research.example"].body
+    assert (
+        "Our security team will acknowledge it by 2026-12-14 10:00 (UTC+01:00)." in by_to["eve@research.example"].body
+    )
     assert "Vulnerability report" in by_to[security.email].subject
     # The reporter's record can never log in.
     assert not ticket.created_by.is_active and not ticket.created_by.has_usable_password()
@@ -76,6 +80,8 @@ def test_a_bad_report_is_refused_with_field_messages_and_nothing_stored(client):
 
 
 def test_the_form_escapes_what_it_echoes(client):
-    response = client.post("/security/report/", {"email": "x", "summary": "<img src=x onerror=alert(1)>", "details": ""})
+    response = client.post(
+        "/security/report/", {"email": "x", "summary": "<img src=x onerror=alert(1)>", "details": ""}
+    )
     assert b"<img src=x onerror" not in response.content
     assert b"&lt;img src=x onerror=alert(1)&gt;" in response.content

@@ -111,7 +111,9 @@ def test_agrees_with_a_minute_by_minute_reference_on_random_months():
 # --- Properties -----------------------------------------------------------------------------------
 BASE = datetime(2026, 10, 1, tzinfo=UTC)
 moments = st.integers(min_value=-2 * 86400, max_value=33 * 86400).map(lambda s: BASE + timedelta(seconds=s))
-intervals = st.tuples(moments, st.integers(min_value=1, max_value=5 * 86400)).map(lambda p: (p[0], p[0] + timedelta(seconds=p[1])))
+intervals = st.tuples(moments, st.integers(min_value=1, max_value=5 * 86400)).map(
+    lambda p: (p[0], p[0] + timedelta(seconds=p[1]))
+)
 
 
 @settings(max_examples=200, deadline=None)

@@ -47,7 +47,13 @@ def _reporter(email: str, name: str, organisation: Organisation):
     User = get_user_model()
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
-        user = User(email=email.lower(), name=name, organisation=organisation, customer_role=CustomerRole.MEMBER, is_active=False)
+        user = User(
+            email=email.lower(),
+            name=name,
+            organisation=organisation,
+            customer_role=CustomerRole.MEMBER,
+            is_active=False,
+        )
         user.set_unusable_password()
         user.save()
     return user
@@ -68,10 +74,14 @@ def security_report_submit(*, email: str, name: str, summary: str, details: str,
         kind=Ticket.Kind.SECURITY, now=now,
     )  # fmt: skip
     security_staff = list(
-        get_user_model().objects.filter(is_staff=True, is_active=True, staff_role="security").values_list("email", flat=True)
+        get_user_model()
+        .objects.filter(is_staff=True, is_active=True, staff_role="security")
+        .values_list("email", flat=True)
     ) or [settings.SECURITY_CONTACT_EMAIL]
     ctx = {"ticket": ticket, "reporter_name": name, "reporter_email": email}
-    emails = [Email(key=f"security-report:{ticket.pk}:receipt", to=email, template="security_report_receipt", context=ctx)]
+    emails = [
+        Email(key=f"security-report:{ticket.pk}:receipt", to=email, template="security_report_receipt", context=ctx)
+    ]
     emails += [
         Email(key=f"security-report:{ticket.pk}:staff:{addr}", to=addr, template="security_report_staff", context=ctx)
         for addr in security_staff

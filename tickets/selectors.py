@@ -53,7 +53,9 @@ def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, Clo
     tickets = list(tickets)
     if not tickets:
         return {}
-    prefetch_related_objects(tickets, "pauses", "crossings", "organisation__account_manager", "organisation__solutions_manager")
+    prefetch_related_objects(
+        tickets, "pauses", "crossings", "organisation__account_manager", "organisation__solutions_manager"
+    )
     terms = TermsCache()
     terms.load({t.sla_version_id for t in tickets})
     out = {}
@@ -64,8 +66,10 @@ def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, Clo
         d = clocks.deadlines(targets, history)
         resolved_at = resolved_moment(t)
         state = clocks.state_at(targets, d, history, resolved_at=resolved_at, excluded=t.is_excluded, now=now)
-        if state not in (clocks.State.BREACHED, clocks.State.EXCLUDED) and t.crossings.all() and any(
-            c.kind == "breach" for c in t.crossings.all()
+        if (
+            state not in (clocks.State.BREACHED, clocks.State.EXCLUDED)
+            and t.crossings.all()
+            and any(c.kind == "breach" for c in t.crossings.all())
         ):
             state = clocks.State.BREACHED  # an acknowledgement breach counts too
         left = clocks.time_left(targets, d, history, now=now) if resolved_at is None else None
@@ -75,7 +79,9 @@ def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, Clo
             # Once per level and organisation: level_contact may look a staff member up.
             contacts[level.pk, t.organisation_id] = level_contact(level=level, organisation=t.organisation)
         instruction, contact = contacts[level.pk, t.organisation_id] if level else ("", "")
-        unmet = [d.resolution_target_at, d.resolution_due] + ([d.first_response_due] if t.first_response_at is None else [])
+        unmet = [d.resolution_target_at, d.resolution_due] + (
+            [d.first_response_due] if t.first_response_at is None else []
+        )
         pending = [m for m in unmet if m and m > now]
         out[t.pk] = ClockView(
             state=state.value,

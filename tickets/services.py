@@ -163,7 +163,9 @@ def ticket_open(
     return ticket
 
 
-def ticket_create(*, user, contract, service, version, terms, priority, subject, description, steps_to_reproduce, kind, now, files=()) -> Ticket:
+def ticket_create(
+    *, user, contract, service, version, terms, priority, subject, description, steps_to_reproduce, kind, now, files=()
+) -> Ticket:
     """The row, its clocks, its filing event and files: shared by ticket_open and the
     vulnerability-report form. Callers check the request and send their own emails."""
     ticket = Ticket(
@@ -312,7 +314,14 @@ def ticket_change_priority(*, ticket: Ticket, actor, priority: str, now: datetim
         return ticket
     ticket.priority = priority
     _event(ticket, TicketEvent.Kind.PRIORITY, now=now, actor=actor, old=old, new=priority)
-    audit(actor=actor, action="ticket.priority_changed", target=ticket, before={"priority": old}, after={"priority": priority}, now=now)
+    audit(
+        actor=actor,
+        action="ticket.priority_changed",
+        target=ticket,
+        before={"priority": old},
+        after={"priority": priority},
+        now=now,
+    )
     _save(ticket, ["priority"], now=now)
     return ticket
 

@@ -94,7 +94,11 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                     ctx = {"level": new, "passed": passed, "from_level": t.escalation_level}
                     key = f"ticket:{t.pk}:escalation:{step.level}"
                     emails += notify.to_addresses(
-                        notify.level_staff_emails(new, t.organisation, staff.emails), f"{key}:staff", "ticket_escalated_staff", ctx, t
+                        notify.level_staff_emails(new, t.organisation, staff.emails),
+                        f"{key}:staff",
+                        "ticket_escalated_staff",
+                        ctx,
+                        t,
                     )
                     emails += notify.to_customers(
                         t,
@@ -220,4 +224,3 @@ def _clock_label(clock: str) -> str:
     if clock.startswith("ack:"):
         return "acknowledgement of your escalation request"
     return {"first_response": "first response", "resolution": "resolution"}[clock]
-
