@@ -76,3 +76,12 @@ def test_sweeps_record_heartbeats_and_healthz_reports_a_late_one(client):
         assert response.status_code == 503
         sweeps = response.json()["sweeps"]
         assert not sweeps["outbox-sweep"]["healthy"] and sweeps["credits-close-month"]["healthy"]
+
+
+def test_beat_starts_every_sweep_once_when_it_starts(monkeypatch):
+    from portal import celery as module
+
+    sent = []
+    monkeypatch.setattr(module.app, "send_task", lambda name, **options: sent.append((name, options["expires"])))
+    module.run_every_sweep_at_start()
+    assert sorted(name for name, _ in sent) == sorted(e["task"] for e in app.conf.beat_schedule.values())
