@@ -28,6 +28,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from portal.admin_operations import OperationsMixin
 from portal.templatetags.portal_tags import in_tz, money, percent
 from tickets.admin import sees_security
 from tickets.models import Ticket
@@ -214,7 +215,8 @@ class AdminMedia:
 
 
 # --- What both read-only admins share: POST-only operations, CSV export -------------------------
-class OperationsAdmin(admin.ModelAdmin):
+class OperationsAdmin(OperationsMixin, admin.ModelAdmin):
+    refusal = ClaimError
     """A read-only change page with one POST form per operation (`<name>_view`), and CSV export."""
 
     operations: list[str] = []
@@ -267,33 +269,6 @@ class OperationsAdmin(admin.ModelAdmin):
         raise NotImplementedError
 
     # --- The operations -----------------------------------------------------------------------
-    def object_to_change(self, request, object_id):
-        obj = self.get_object(request, str(object_id))
-        if obj is None:
-            raise Http404(f"No such {self.opts.verbose_name}.")
-        if not self.has_change_permission(request, obj):
-            raise PermissionDenied
-        return obj
-
-    def refused(self, request, obj, name: str, form, error: ClaimError | None = None):
-        """The page again with the refused form (its input kept) and why."""
-        if error is not None:
-            form.add_error(error.field if error.field in form.fields else None, str(error))
-        text = " ".join(m for errors in form.errors.values() for m in errors)
-        self.message_user(request, text, messages.ERROR)
-        request.method = "GET"  # render the page; the POST has been handled
-        return self.change_view(request, str(obj.pk), extra_context={"bound_forms": {name: form}})
-
-    def run(self, request, obj, name: str, form, call, text: str):
-        if not form.is_valid():
-            return self.refused(request, obj, name, form)
-        try:
-            call(form.cleaned_data)
-        except ClaimError as exc:
-            return self.refused(request, obj, name, form, exc)
-        self.message_user(request, text, messages.SUCCESS)
-        return HttpResponseRedirect(reverse(f"admin:{self.url_name('change')}", args=[obj.pk]))
-
     def label(self, obj) -> str:
         return str(obj)
 

@@ -19,9 +19,8 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db.models import F
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,6 +29,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from contracts.choices import Cause
+from portal.admin_operations import OperationsMixin
 from portal.roles import StaffRole
 from portal.templatetags.portal_tags import duration, in_tz
 
@@ -176,7 +176,8 @@ OPERATIONS = ["reply", "status", "priority", "assign", "take", "exclude", "escal
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(OperationsMixin, admin.ModelAdmin):
+    refusal = TicketError
     list_display = [
         "number", "subject", "organisation", "priority_code", "status", "sla", "deadline", "level", "assignee_name",
     ]  # fmt: skip
@@ -397,40 +398,8 @@ class TicketAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def ticket_to_change(self, request, object_id) -> Ticket:
-        ticket = self.get_object(request, str(object_id))  # hidden tickets are not found
-        if ticket is None:
-            raise Http404("No such ticket.")
-        if not self.has_change_permission(request, ticket):
-            raise PermissionDenied
-        return ticket
-
-    def done(self, request, ticket, text: str, anchor: str = ""):
-        self.message_user(request, text, messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:tickets_ticket_change", args=[ticket.pk]) + anchor)
-
-    def refused(self, request, ticket, name: str, form, error: TicketError | None = None):
-        """Show the ticket page again with the refused form (its input kept) and why."""
-        if error is not None:
-            form.add_error(error.field if error.field in form.fields else None, str(error))
-        text = " ".join(m for errors in form.errors.values() for m in errors)
-        self.message_user(request, text, messages.ERROR)
-        request.method = "GET"  # render the page; the POST has been handled
-        return self.change_view(request, str(ticket.pk), extra_context={"bound_forms": {name: form}})
-
-    def run(self, request, ticket, name: str, form, call, text, anchor: str = ""):
-        """Validate the operation's form, call its service with the cleaned data, and say how it went
-        (`text` may depend on the data)."""
-        if not form.is_valid():
-            return self.refused(request, ticket, name, form)
-        try:
-            call(form.cleaned_data)
-        except TicketError as exc:
-            return self.refused(request, ticket, name, form, exc)
-        return self.done(request, ticket, text(form.cleaned_data) if callable(text) else text, anchor)
-
     def reply_view(self, request, object_id):
-        ticket, user = self.ticket_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id), request.user
 
         def call(data):
             services.ticket_reply(
@@ -443,7 +412,7 @@ class TicketAdmin(admin.ModelAdmin):
         return self.run(request, ticket, "reply", ReplyForm(request.POST, request.FILES), call, text, "#conversation")
 
     def status_view(self, request, object_id):
-        ticket, user = self.ticket_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id), request.user
 
         def call(data):
             services.ticket_set_status(ticket=ticket, actor=user, status=data["status"])
@@ -451,7 +420,7 @@ class TicketAdmin(admin.ModelAdmin):
         return self.run(request, ticket, "status", StatusForm(request.POST), call, "Status changed.")
 
     def priority_view(self, request, object_id):
-        ticket, user = self.ticket_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id), request.user
 
         def call(data):
             services.ticket_change_priority(ticket=ticket, actor=user, priority=data["priority"])
@@ -460,7 +429,7 @@ class TicketAdmin(admin.ModelAdmin):
         return self.run(request, ticket, "priority", form, call, "Priority changed; the clocks were recomputed.")
 
     def assign_view(self, request, object_id):
-        ticket, user = self.ticket_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id), request.user
 
         def call(data):
             services.ticket_assign(ticket=ticket, actor=user, assignee=data["assignee"])
@@ -468,7 +437,7 @@ class TicketAdmin(admin.ModelAdmin):
         return self.run(request, ticket, "assign", AssignForm(request.POST), call, "Assignee changed.")
 
     def take_view(self, request, object_id):
-        ticket, user = self.ticket_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id), request.user
 
         def call(data):
             services.ticket_assign(ticket=ticket, actor=user, assignee=user)
@@ -476,7 +445,7 @@ class TicketAdmin(admin.ModelAdmin):
         return self.run(request, ticket, "take", forms.Form({}), call, "The ticket is yours.")
 
     def exclude_view(self, request, object_id):
-        ticket, user = self.ticket_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id), request.user
 
         def call(data):
             services.ticket_exclude(ticket=ticket, actor=user, cause=data["cause"], reason=data["reason"])
@@ -485,7 +454,7 @@ class TicketAdmin(admin.ModelAdmin):
         return self.run(request, ticket, "exclude", form, call, "The ticket is excluded from the SLA.")
 
     def escalate_view(self, request, object_id):
-        ticket, user = self.ticket_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id), request.user
 
         def call(data):
             services.ticket_escalate_now(ticket=ticket, actor=user)
@@ -493,7 +462,7 @@ class TicketAdmin(admin.ModelAdmin):
         return self.run(request, ticket, "escalate", forms.Form({}), call, "Escalated one level up.")
 
     def acknowledge_view(self, request, object_id, request_id):
-        ticket, user = self.ticket_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id), request.user
         escalation = get_object_or_404(EscalationRequest, pk=request_id, ticket=ticket)
 
         def call(data):

@@ -1,0 +1,44 @@
+"""Staff operations on an admin change page (reply, approve, reopen...): each a POST-only URL
+whose small form is validated, whose service is called, and whose refusal shows the page again
+with the form's input kept and the reason. Shared by the ticket and credit admins."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import reverse
+
+
+class OperationsMixin:
+    # The service's refusal: an exception with a message for staff and an optional `field`.
+    refusal: type[Exception] = Exception
+
+    def object_to_change(self, request, object_id):
+        obj = self.get_object(request, str(object_id))  # objects hidden from this user are not found
+        if obj is None:
+            raise Http404(f"No such {self.opts.verbose_name}.")
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def refused(self, request, obj, name: str, form, error: Exception | None = None):
+        """The page again with the refused form (its input kept) and why."""
+        if error is not None:
+            field = getattr(error, "field", None)
+            form.add_error(field if field in form.fields else None, str(error))
+        text = " ".join(m for errors in form.errors.values() for m in errors)
+        self.message_user(request, text, messages.ERROR)
+        request.method = "GET"  # render the page; the POST has been handled
+        return self.change_view(request, str(obj.pk), extra_context={"bound_forms": {name: form}})
+
+    def run(self, request, obj, name: str, form, call, text, anchor: str = ""):
+        """Validate the operation's form, call its service with the cleaned data, and say how it
+        went (`text` may depend on the data)."""
+        if not form.is_valid():
+            return self.refused(request, obj, name, form)
+        try:
+            call(form.cleaned_data)
+        except self.refusal as exc:
+            return self.refused(request, obj, name, form, exc)
+        self.message_user(request, text(form.cleaned_data) if callable(text) else text, messages.SUCCESS)
+        change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        return HttpResponseRedirect(reverse(change, args=[obj.pk]) + anchor)
