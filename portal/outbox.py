@@ -4,7 +4,8 @@
   a no-op), rendered now, with its Message-ID fixed now; after commit a worker is asked to send.
 - `outbox_claim` takes due rows with a lease (skip_locked on PostgreSQL; a conditional update with
   a claim token everywhere, so two senders never hold one row), `outbox_deliver` sends them.
-- A row whose sender died is taken again when its lease runs out; a sent row never is.
+- A row whose sender died is taken again when its lease runs out; a sent row never is. The lease
+  is renewed row by row as a batch is sent, so a slow batch never outlives it.
 - Failures back off in the database (next_attempt_at), swept every minute: no long countdowns.
 """
 
@@ -132,6 +133,8 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
     try:
         for msg in messages:
             started = now_fn()
+            if not _still_ours(msg, started):
+                continue  # its lease ran out while earlier rows of the batch were sent; another sender has it
             mail = EmailMultiAlternatives(
                 subject=msg.subject, body=msg.body_text, from_email=settings.DEFAULT_FROM_EMAIL,
                 to=[msg.to], headers={"Message-ID": msg.message_id}, connection=connection,
@@ -158,6 +161,19 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
         except Exception:  # noqa: BLE001
             log.debug("outbox: closing the mail connection failed", exc_info=True)
     return sent
+
+
+def _still_ours(msg: OutboxMessage, now: datetime) -> bool:
+    """Renew the row's lease just before sending it, if no other sender has claimed it since. A
+    batch is claimed with one lease, but its rows are sent one after another: behind a slow SMTP
+    server the last rows' lease runs out before their turn, a sweep claims them again, and both
+    senders would send them (the crash drill tests/drills/test_worker_kills.py found it)."""
+    return (
+        OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token, status=Status.SENDING).update(
+            lease_until=now + settings.OUTBOX_LEASE
+        )
+        == 1
+    )
 
 
 def _failed(msg: OutboxMessage, started: datetime, finished: datetime, exc: Exception, worker: str) -> None:

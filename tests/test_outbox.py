@@ -1,6 +1,7 @@
 """The one email outbox: written with the change, sent once, retried with backoff, never lost."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -252,7 +253,10 @@ def test_a_real_worker_sends_through_redis(real_worker, smtp_sink):
     outbox_enqueue(email=reset_email(key="via-redis"))  # autocommit: on_commit runs at once
     received = smtp_sink.wait_for(1, timeout=30)
     assert len(received) == 1
-    row = OutboxMessage.objects.get(key="via-redis")
+    # The sink has the message a moment before the worker records it as sent: wait for the row.
+    deadline = time.monotonic() + 10
+    while (row := OutboxMessage.objects.get(key="via-redis")).status != "sent" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert received[0]["Message-ID"] == row.message_id
     assert row.status == "sent"
     assert OutboxAttempt.objects.get(message=row).worker  # the worker recorded its attempt

@@ -1,0 +1,90 @@
+"""Drill 7: every task run twice with the same arguments leaves the same database and mailbox as
+running it once. In-process (pytest-django, the test database of DATABASE_URL), clock frozen, so
+that "the same arguments" includes the same moment: a retry, a redelivery after a lost worker, a
+second beat.
+
+Each task runs against a world in which it has work to do (a window whose notice is due, a P1 ticket
+filed two hours ago, October ended, pending outbox rows): the first run must change something, the
+second nothing. A new task fails test_every_task_is_covered until it is added to TASKS.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.core import mail
+
+from portal.celery import app
+from portal.models import OutboxMessage, SweepHeartbeat
+
+pytestmark = [pytest.mark.drill, pytest.mark.django_db]
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+APPS = {"portal", "contracts", "tickets", "credits"}
+# What a task may change on every run, by design: the heartbeat counts the sweep's runs and when it
+# last ran (that is what /healthz reads).
+EXEMPT = {SweepHeartbeat}
+
+# Each task with the arguments it is called with (beat's sweeps take none).
+TASKS = {
+    "portal.tasks.outbox_send": lambda: (OutboxMessage.objects.filter(status="pending").order_by("id")[0].key,),
+    "portal.tasks.outbox_sweep": lambda: (),
+    "contracts.tasks.send_maintenance_notices": lambda: (),
+    "tickets.tasks.escalate_due_tickets": lambda: (),
+    "tickets.tasks.check_sla_deadlines": lambda: (),
+    "credits.tasks.close_month": lambda: (),
+}
+
+
+def project_tasks() -> set[str]:
+    app.loader.import_default_modules()
+    return {name for name in app.tasks if name.split(".")[0] in APPS}
+
+
+def test_every_task_is_covered():
+    assert project_tasks() == set(TASKS), "add the new task to TASKS (with the arguments it is called with)"
+
+
+@pytest.fixture
+def world(acme_contract, alice, bob):
+    """Work for every task at T0: a window whose notice is due, a P1 ticket filed two hours before
+    (due at escalation level 3, both its clocks breached, its receipt emails pending in the outbox),
+    and October ended for Acme's contract (it started in January)."""
+    from contracts.maintenance import window_publish
+    from tickets.services import ticket_open
+
+    service = acme_contract.services.get()
+    window_publish(title="Storage upgrade", description="Disks swapped.", services=[service],
+                   starts_at=T0 + timedelta(hours=47), ends_at=T0 + timedelta(hours=49), now=T0 - timedelta(days=1))  # fmt: skip
+    ticket_open(user=alice, contract=acme_contract, service=service, priority="P1", subject="Backups fail",
+                description="Nothing since midnight.", now=T0 - timedelta(hours=2))  # fmt: skip
+    assert OutboxMessage.objects.filter(status="pending").exists()
+
+
+def snapshot():
+    rows = {
+        model._meta.label: list(model.objects.order_by("pk").values())
+        for model in apps.get_models()
+        if model._meta.app_label in APPS and model not in EXEMPT
+    }
+    mails = [(m.to, m.subject, m.extra_headers.get("Message-ID"), m.body) for m in mail.outbox]
+    return rows, mails
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_a_task_run_twice_leaves_what_running_it_once_left(name, world, mailoutbox):
+    task = app.tasks[name]
+    args = TASKS[name]()
+    with time_machine.travel(T0, tick=False):
+        before = snapshot()
+        task.apply(args=args).get()
+        once = snapshot()
+        task.apply(args=args).get()
+        twice = snapshot()
+    assert once != before, f"{name} had nothing to do: the drill proves nothing"
+    for label in once[0]:
+        assert twice[0][label] == once[0][label], f"{name} run twice changed {label}"
+    assert twice[1] == once[1], f"{name} run twice changed the mailbox"

@@ -1,0 +1,36 @@
+"""The bug drill 1 found, pinned in-process: a batch is claimed with one lease but sent row by row;
+behind a slow SMTP server the lease of its last rows ran out, a sweep claimed them again, and both
+senders sent them. Each row's lease is now renewed just before it is sent, and only if the row is
+still the sender's."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from portal.models import OutboxMessage
+from portal.outbox import Email, outbox_claim, outbox_deliver, outbox_enqueue
+
+pytestmark = [pytest.mark.drill, pytest.mark.django_db]
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def email(key):
+    return Email(key=key, to=f"{key}@example.com", template="password_reset",
+                 context={"user": None, "reset_url": "https://x.test/r/abc"})  # fmt: skip
+
+
+def test_rows_claimed_again_while_a_slow_batch_was_sent_go_out_once(settings, mailoutbox):
+    with time_machine.travel(NOW, tick=False):
+        for key in ("a", "b", "c"):
+            outbox_enqueue(email=email(key))
+        slow = outbox_claim(now=NOW, limit=3)  # one sender takes the batch ...
+    later = NOW + settings.OUTBOX_LEASE + timedelta(seconds=1)
+    with time_machine.travel(later, tick=False):
+        # ... and is still on its first row when the lease runs out: a sweep takes the batch.
+        sweep = outbox_claim(now=later, limit=3)
+        assert len(sweep) == 3
+        assert outbox_deliver(messages=sweep) == 3
+        assert outbox_deliver(messages=slow) == 0  # the slow sender's rows are no longer its own
+    assert sorted(m.to[0] for m in mailoutbox) == ["a@example.com", "b@example.com", "c@example.com"]
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
