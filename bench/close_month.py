@@ -2,15 +2,27 @@
 baseline measured in the same run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sla_bench .venv/bin/python bench/close_month.py
+    DATABASE_URL=... BENCH_SERVICES=50 .venv/bin/python bench/close_month.py    # the heavy case
 
-The database named by DATABASE_URL is created if missing and its portal tables are emptied:
-never point it at real data. Prints time, queries and peak RSS of close_month for every contract,
-and the naive way (one contract at a time, with its own queries) on a sample, per contract.
+The database named by DATABASE_URL (its name must contain "sla_bench", e.g. sla_bench_h2) is
+created if missing and its portal tables are emptied: never point it at real data. Prints time,
+queries and peak RSS of close_month for every contract, and the naive way (one contract at a time,
+with its own queries) on a sample, per contract.
+
+Options (environment): BENCH_CONTRACTS (10,000), BENCH_OUTAGES in the month (12,500),
+BENCH_SERVICES (1,000; outages per contract-month = OUTAGES / SERVICES, so 50 is the heavy case
+of 250), BENCH_RUNS (1: the median of that many runs), BENCH_SAMPLE (300: the naive loop's
+contracts), BENCH_PROFILE=path: run close_month under cProfile, write its stats there and print the
+top of the profile (the timing is then the profiler's, not the figure to report).
 """
 
+import cProfile
 import os
+import pstats
 import random
+import re
 import resource
+import statistics
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -18,15 +30,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-if "sla_bench" not in os.environ.get("DATABASE_URL", ""):
-    sys.exit("Set DATABASE_URL to a scratch PostgreSQL database named sla_bench (it is emptied).")
+url = os.environ.get("DATABASE_URL", "")
+DB_NAME = url.rsplit("/", 1)[-1].split("?", 1)[0]
+if not url.startswith("postgres") or "sla_bench" not in DB_NAME or not re.fullmatch(r"\w+", DB_NAME):
+    sys.exit("Set DATABASE_URL to a scratch PostgreSQL database whose name contains sla_bench (it is emptied).")
 
 import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
 
-url = os.environ["DATABASE_URL"]
 with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'sla_bench'").fetchone():
-        conn.execute("CREATE DATABASE sla_bench")
+    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
 
 import django  # noqa: E402
 
@@ -57,7 +71,9 @@ from credits.models import MonthlyUptime  # noqa: E402
 CONTRACTS = int(os.environ.get("BENCH_CONTRACTS", 10_000))
 OUTAGES = int(os.environ.get("BENCH_OUTAGES", 12_500))  # ~ a month's share of 300,000 over two years
 SERVICES = int(os.environ.get("BENCH_SERVICES", 1000))  # outages per contract-month = OUTAGES / SERVICES
-SAMPLE = 300
+RUNS = int(os.environ.get("BENCH_RUNS", 1))
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+SAMPLE = int(os.environ.get("BENCH_SAMPLE", 300))
 MONTH = date(2026, 10, 1)
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -101,6 +117,16 @@ def build():
         c.execute("ANALYZE")
 
 
+def profiled(func, **kwargs):
+    """func(**kwargs) under cProfile: the stats go to PROFILE and the top of them to stdout."""
+    profile = cProfile.Profile()
+    result = profile.runcall(func, **kwargs)
+    profile.dump_stats(PROFILE)
+    pstats.Stats(profile).sort_stats("tottime").print_stats(15)
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+    return result
+
+
 def naive(sample):
     """One contract at a time: its own version lookup, outages and maintenance queries."""
     for contract in sample:
@@ -119,15 +145,25 @@ def main():
     )
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queries = QueryCount()
-    with connection.execute_wrapper(queries):
-        t = time.perf_counter()
-        closed = close_month(month=MONTH, now=NOW)
-        ours = time.perf_counter() - t
+    times, queries = [], QueryCount()
+    for run in range(RUNS):
+        if run:  # the next run closes every contract again
+            with connection.cursor() as c:
+                c.execute("TRUNCATE credits_monthlyuptime CASCADE")
+        queries.n = 0
+        with connection.execute_wrapper(queries):
+            t = time.perf_counter()
+            closed = profiled(close_month, month=MONTH, now=NOW) if PROFILE else close_month(month=MONTH, now=NOW)
+            times.append(time.perf_counter() - t)
+    ours = statistics.median(times)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert closed == CONTRACTS == MonthlyUptime.objects.filter(month=MONTH).count(), closed
-    print(f"close_month: {ours:.2f} s for {closed:,} contracts ({ours / closed * 1e3:.3f} ms each), "
-          f"{queries.n} queries, peak RSS {rss / 1024:.0f} MB (before the run {rss0 / 1024:.0f} MB)")  # fmt: skip
+    with connection.cursor() as c:
+        c.execute("SELECT pg_total_relation_size('credits_monthlyuptime')")
+        size = c.fetchone()[0]
+    print(f"close_month: {ours:.2f} s for {closed:,} contracts ({ours / closed * 1e3:.3f} ms each; median of "
+          f"{RUNS}: {', '.join(f'{x:.1f}' for x in times)} s), {queries.n} queries, peak RSS {rss / 1024:.0f} MB "
+          f"(before the run {rss0 / 1024:.0f} MB); the monthly uptime table: {size / 2**20:.0f} MB")  # fmt: skip
     t = time.perf_counter()
     again = close_month(month=MONTH, now=NOW)
     print(f"close_month again: {time.perf_counter() - t:.2f} s, {again} closed (nothing changes)")

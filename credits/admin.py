@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from django import forms
@@ -35,6 +35,7 @@ from tickets.models import Ticket
 
 from . import exports, services
 from .models import Claim, ClaimAttachment, ClaimEvent, MonthlyUptime
+from .selectors import breakdown_lines
 from .services import ClaimError
 
 # Awaiting review first, then approved (to be credited), credited, rejected.
@@ -90,28 +91,19 @@ def admin_link(name: str, pk, text: str):
 
 
 def breakdown_rows(month: MonthlyUptime) -> list[dict]:
-    """The month's breakdown (a JSON list written by credits.closing) in the page's terms: what,
-    when (contract time), why, and its minutes counted as downtime or excluded."""
+    """The month's breakdown (credits.selectors.breakdown_lines: the minutes as closed, titles and
+    times read now) in the page's terms: what, when (contract time), why, and its minutes counted
+    as downtime or excluded."""
     tz, rows = month.sla_version.timezone, []
-    for item in month.breakdown or []:
-        if item.get("kind") == "outage":
-            excluded = bool(item.get("excluded"))
-            start, end = item.get("start"), item.get("end")
-            rows.append({
-                "kind": "Outage", "link": admin_link("contracts_outage_change", item.get("id"), item.get("title", "")),
-                "when": f"{in_tz(datetime.fromisoformat(start), tz)} – {in_tz(datetime.fromisoformat(end), tz)}" if start and end else "—",
-                "cause": item.get("cause_label") or item.get("cause", ""),
-                "counted": 0 if excluded else item.get("minutes", 0), "excluded": item.get("minutes", 0) if excluded else 0,
-                "reason": item.get("reason", ""),
-            })  # fmt: skip
-        else:
-            rows.append({
-                "kind": "Maintenance",
-                "link": admin_link("contracts_maintenancewindow_change", item.get("id"), item.get("title", "")),
-                "when": "—", "cause": "Scheduled maintenance",
-                "counted": item.get("minutes_counted", 0), "excluded": item.get("minutes_kept", 0),
-                "reason": item.get("reason", ""),
-            })  # fmt: skip
+    for line in breakdown_lines(row=month):
+        outage = line.kind == "outage"
+        change = "contracts_outage_change" if outage else "contracts_maintenancewindow_change"
+        end = "ongoing" if line.ongoing else in_tz(line.end, tz)
+        rows.append({
+            "kind": "Outage" if outage else "Maintenance", "link": admin_link(change, line.id, line.title),
+            "when": f"{in_tz(line.start, tz)} – {end}" if line.start else "—", "cause": line.cause_label,
+            "counted": line.down_minutes, "excluded": line.excluded_minutes, "reason": line.reason,
+        })  # fmt: skip
     return rows
 
 

@@ -100,13 +100,18 @@ class ClaimStatusField(serializers.ChoiceField):
 
 @extend_schema_serializer(component_name="UptimeBreakdownLine")
 class BreakdownLineOutputSerializer(serializers.Serializer):
+    """One line of a month's breakdown (credits.selectors.BreakdownLine): its minutes as the month
+    counted them; its title, cause and times as the outage or window stands now."""
+
     kind = serializers.ChoiceField(choices=[("outage", "Outage"), ("maintenance", "Maintenance window")])
     title = serializers.CharField()
     cause = serializers.CharField(help_text="The outage's cause code; empty for maintenance.")
     cause_label = serializers.CharField()
-    start = serializers.DateTimeField(allow_null=True)
-    end = serializers.DateTimeField(allow_null=True)
-    ongoing = serializers.BooleanField(help_text="Still going on (the month so far only).")
+    start = serializers.DateTimeField(allow_null=True, help_text="Null: the outage or window was deleted since.")
+    end = serializers.DateTimeField(allow_null=True, help_text="Null: not ended yet.")
+    ongoing = serializers.BooleanField(
+        help_text="Still going on: at as_of for live figures; for a closed month, an outage that has not ended yet."
+    )
     down_minutes = serializers.IntegerField(help_text="Minutes of the month it made down.")
     excluded_minutes = serializers.IntegerField(help_text="Minutes of the month it touched that are excluded.")
     reason = serializers.CharField(help_text="Why its minutes count, or are excluded.")

@@ -5,11 +5,20 @@ month are loaded once for the run; maintenance windows, notices and SLA versions
 so 10,000 contracts take a few hundred queries and bounded memory. Each closed month is one row
 (unique per contract and month): running again changes nothing; a reopened month is closed again
 with fresh figures.
+
+A row's breakdown is compact (a month with 250 outages would otherwise store 60 KB of titles and
+times per contract): what the month counted, by id, and nothing the outage or window says about
+itself. Readers (credits.selectors.breakdown_lines) read titles, causes and times by id at display
+time, in one query per kind. Each kind's lines are packed into one string (`pack`): as jsonb, 750
+numbers cost three times as much to write as one string of them (bench/RESULTS.md).
+
+    {"outages": "outage id,minutes of the month it touches,1 if excluded else 0;...",
+     "maintenance": "window id,minutes within the rules (excluded),minutes counted as down;..."}
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -85,6 +94,26 @@ class OutageIndex:
         return sorted(seen.values(), key=lambda o: (o.start, o.id))
 
 
+class Breakdown(dict):
+    """A month's breakdown, as stored (see the module's docstring). `spans` holds the outages it
+    names as this computation saw them (an ongoing one cut at its moment): not stored, it lets live
+    figures show their lines without reading the outages again."""
+
+    def __init__(self, outages=(), maintenance=(), spans=None):
+        super().__init__(outages=pack(outages), maintenance=pack(maintenance))
+        self.spans: dict[int, OutageSpan] = spans or {}
+
+
+def pack(lines: Iterable[Sequence[int]]) -> str:
+    """[(12, 500, 0), (13, 20, 1)] -> "12,500,0;13,20,1": a breakdown's lines of one kind."""
+    return ";".join(",".join(map(str, line)) for line in lines)
+
+
+def unpack(text: str) -> list[tuple[int, ...]]:
+    """pack's inverse: "12,500,0;13,20,1" -> [(12, 500, 0), (13, 20, 1)]; "" -> []."""
+    return [tuple(map(int, line.split(","))) for line in text.split(";")] if text else []
+
+
 def contract_month(
     contract: Contract, month: date, *, outages, maintenance, versions: Versions, now: datetime, cache=None
 ):
@@ -127,7 +156,7 @@ def contract_month(
 def _uptime(contract, month, version, versions, start, end, outages, parts):
     down: list[Interval] = []
     excluded: list[Interval] = []
-    breakdown = []
+    lines, windows, spans = [], [], {}
     for o in outages:
         if o.start >= end or o.end <= start:
             continue
@@ -136,12 +165,8 @@ def _uptime(contract, month, version, versions, start, end, outages, parts):
         is_excluded = o.cause != Cause.UNPLANNED and o.cause in (terms.exclusion_causes or [])
         (excluded if is_excluded else down).append((o.start, o.end))
         s, e = round_out(max(o.start, start), min(o.end, end))
-        breakdown.append({
-            "kind": "outage", "id": o.id, "title": o.title, "cause": o.cause, "cause_label": Cause(o.cause).label,
-            "start": o.start.isoformat(), "end": o.end.isoformat(), "minutes": minutes([(s, e)]),
-            "excluded": is_excluded,
-            "reason": f"Excluded: {Cause(o.cause).label}" if is_excluded else "Counted as downtime",
-        })  # fmt: skip
+        lines.append((o.id, minutes([(s, e)]), int(is_excluded)))
+        spans[o.id] = o
     for part in parts:
         kept = [(s, e) for s, e in part.kept if s < end and e > start]
         broken = [(s, e) for s, e in part.broken if s < end and e > start]
@@ -149,15 +174,13 @@ def _uptime(contract, month, version, versions, start, end, outages, parts):
             continue
         excluded += kept
         down += broken
-        breakdown.append({
-            "kind": "maintenance", "id": part.window_id, "title": part.title,
-            "minutes_kept": minutes(round_out(max(s, start), min(e, end)) for s, e in kept),
-            "minutes_counted": minutes(round_out(max(s, start), min(e, end)) for s, e in broken),
-            "reason": "Within the maintenance rules: excluded" if not broken
-            else "Outside the maintenance rules (notice, off-peak hours or annual cap): counted as downtime"
-            if not kept else "Partly within the maintenance rules: the rest counts as downtime",
-        })  # fmt: skip
-    return monthly_uptime(month.year, month.month, version.timezone, down=down, excluded=excluded), breakdown
+        windows.append((
+            part.window_id,
+            minutes(round_out(max(s, start), min(e, end)) for s, e in kept),
+            minutes(round_out(max(s, start), min(e, end)) for s, e in broken),
+        ))  # fmt: skip
+    up = monthly_uptime(month.year, month.month, version.timezone, down=down, excluded=excluded)
+    return up, Breakdown(lines, windows, spans)
 
 
 def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[list[Contract]]:
@@ -166,7 +189,10 @@ def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[lis
     qs = (
         Contract.objects.filter(starts_on__lt=nxt)
         .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=month))
-        .exclude(monthly_uptimes__month=month, monthly_uptimes__status=Status.CLOSED)
+        # A subquery, not exclude(monthly_uptimes__month=..., monthly_uptimes__status=...): across a
+        # many-valued relation Django may match the two conditions on different rows, and a
+        # reopened October beside a closed September would then never be closed again.
+        .exclude(pk__in=MonthlyUptime.objects.filter(month=month, status=Status.CLOSED).values("contract_id"))
         .order_by("pk")
     )
     if contract_ids is not None:

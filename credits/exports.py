@@ -1,7 +1,7 @@
 """CSV exports of claims and monthly uptime, for finance and account managers.
 
 Streamed: rows are read with iterator(chunk_size=CHUNK) over one joined query (a fixed number of
-queries, however many rows) and written out a chunk at a time. Every cell is guarded against CSV
+queries, however many rows; a month's breakdown is not read) and written out a chunk at a time. Every cell is guarded against CSV
 ("formula") injection: a spreadsheet runs a cell that starts with = + - @ (or a tab or carriage
 return), and organisation and contract names, or a decision's reason, are typed by people.
 """
@@ -87,7 +87,9 @@ def csv_response(name: str, header: list[str], rows: Iterable[list]) -> Streamin
 
 
 def claim_rows(queryset) -> Iterator[list]:
-    qs = queryset.select_related("contract__organisation", "monthly_uptime", "decided_by")
+    qs = queryset.select_related("contract__organisation", "monthly_uptime", "decided_by").defer(
+        "monthly_uptime__breakdown"
+    )
     for c in qs.iterator(chunk_size=CHUNK):
         m = c.monthly_uptime
         yield [
@@ -100,7 +102,7 @@ def claim_rows(queryset) -> Iterator[list]:
 
 
 def uptime_rows(queryset) -> Iterator[list]:
-    for m in queryset.select_related("contract__organisation").iterator(chunk_size=CHUNK):
+    for m in queryset.select_related("contract__organisation").defer("breakdown").iterator(chunk_size=CHUNK):
         yield [
             m.contract.organisation.name, m.contract.reference, m.contract.name, m.month, m.total_minutes,
             m.down_minutes, m.excluded_minutes, number(m.uptime_percent), number(m.guarantee),

@@ -18,7 +18,7 @@ from contracts.maintenance import WindowPart, contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
 
-from .closing import OutageSpan, contract_month, previous_month
+from .closing import OutageSpan, contract_month, previous_month, unpack
 from .models import Claim, ClaimAttachment, MonthlyUptime
 from .uptime import MINUTE, clip, month_bounds
 
@@ -95,6 +95,7 @@ class BreakdownLine:
     down_minutes: int
     excluded_minutes: int
     reason: str
+    id: int | None = None  # the outage's or the window's
 
 
 @dataclass(frozen=True)
@@ -135,59 +136,107 @@ class MonthFigures:
         return CreditKind(self.credit_kind).label if self.credit_kind in CreditKind.values else self.credit_kind
 
 
-def _lines(breakdown: list[dict], windows: dict[int, tuple[datetime, datetime]], *, as_of=None) -> tuple:
+@dataclass(frozen=True)
+class LineDetails:
+    """What the outages and windows a breakdown names say about themselves (the stored breakdown
+    keeps only ids and minutes: credits.closing)."""
+
+    outages: dict[int, tuple[str, str, datetime, datetime | None]]  # id: title, cause, start, end
+    windows: dict[int, tuple[str, datetime, datetime]]  # id: title, start, end
+
+
+def _parts(breakdown) -> tuple[list, list]:
+    """(outage lines, maintenance lines) of a stored breakdown (closing.pack); none for an empty one."""
+    if not isinstance(breakdown, dict):
+        return [], []
+    return unpack(breakdown.get("outages") or ""), unpack(breakdown.get("maintenance") or "")
+
+
+def _line_details(breakdowns: Iterable[dict]) -> LineDetails:
+    """The details of every outage and window the breakdowns name: one query for the outages and
+    one for the windows, or none where there are none to read. Outages that live figures carry
+    (closing.Breakdown.spans: as they stood when computed) are not read again."""
+    outages: dict[int, tuple[str, str, datetime, datetime | None]] = {}
+    outage_ids, window_ids = set(), set()
+    for bd in breakdowns:
+        lines, windows = _parts(bd)
+        spans = getattr(bd, "spans", {})
+        for oid, *_ in lines:
+            if oid in spans:
+                o = spans[oid]
+                outages[oid] = (o.title, o.cause, o.start, o.end)
+            else:
+                outage_ids.add(oid)
+        window_ids.update(wid for wid, *_ in windows)
+    outage_ids -= outages.keys()
+    if outage_ids:
+        rows = Outage.objects.filter(pk__in=outage_ids).values_list("pk", "title", "cause", "starts_at", "ends_at")
+        outages.update((pk, (title, cause, s, e)) for pk, title, cause, s, e in rows)
+    windows = {}
+    if window_ids:
+        rows = MaintenanceWindow.objects.filter(pk__in=window_ids).values_list("pk", "title", "starts_at", "ends_at")
+        windows = {pk: (title, s, e) for pk, title, s, e in rows}
+    return LineDetails(outages, windows)
+
+
+def _maintenance_reason(kept: int, counted: int) -> str:
+    if not counted:
+        return "Within the maintenance rules: excluded"
+    if not kept:
+        return "Outside the maintenance rules (notice, off-peak hours or annual cap): counted as downtime"
+    return "Partly within the maintenance rules: the rest counts as downtime"
+
+
+def _lines(breakdown: dict, details: LineDetails, *, as_of: datetime | None = None) -> tuple[BreakdownLine, ...]:
+    """A stored breakdown as lines: the minutes as the month counted them; titles, causes and times
+    as `details` has them. An outage with no end yet (or, live, one running at `as_of`) is
+    ongoing."""
+    outage_lines, window_lines = _parts(breakdown)
     lines = []
-    for b in breakdown:
-        if b.get("kind") == "maintenance":
-            start, end = windows.get(b.get("id"), (None, None))
-            lines.append(
-                BreakdownLine(
-                    kind="maintenance",
-                    title=b.get("title", ""),
-                    cause="",
-                    cause_label="Scheduled maintenance",
-                    start=start,
-                    end=end,
-                    ongoing=False,
-                    down_minutes=b.get("minutes_counted", 0),
-                    excluded_minutes=b.get("minutes_kept", 0),
-                    reason=b.get("reason", ""),
-                )
-            )
-            continue
-        cause = b.get("cause", "")
-        start = datetime.fromisoformat(b["start"]) if b.get("start") else None
-        end = datetime.fromisoformat(b["end"]) if b.get("end") else None
-        minutes = b.get("minutes", 0)
+    for oid, minutes, excluded in outage_lines:
+        title, cause, start, end = details.outages.get(oid) or (f"Outage {oid} (deleted)", "", None, None)
+        label = Cause(cause).label if cause in Cause.values else cause
         lines.append(
             BreakdownLine(
                 kind="outage",
-                title=b.get("title", ""),
+                title=title,
                 cause=cause,
-                cause_label=b.get("cause_label") or (Cause(cause).label if cause in Cause.values else cause),
+                cause_label=label,
                 start=start,
                 end=end,
-                ongoing=as_of is not None and end is not None and end >= as_of,
-                down_minutes=0 if b.get("excluded") else minutes,
-                excluded_minutes=minutes if b.get("excluded") else 0,
-                reason=b.get("reason", ""),
+                ongoing=start is not None and (end is None or (as_of is not None and end >= as_of)),
+                down_minutes=0 if excluded else minutes,
+                excluded_minutes=minutes if excluded else 0,
+                reason=(f"Excluded: {label}" if label else "Excluded") if excluded else "Counted as downtime",
+                id=oid,
+            )
+        )
+    for wid, kept, counted in window_lines:
+        title, start, end = details.windows.get(wid) or (f"Maintenance window {wid} (deleted)", None, None)
+        lines.append(
+            BreakdownLine(
+                kind="maintenance",
+                title=title,
+                cause="",
+                cause_label="Scheduled maintenance",
+                start=start,
+                end=end,
+                ongoing=False,
+                down_minutes=counted,
+                excluded_minutes=kept,
+                reason=_maintenance_reason(kept, counted),
+                id=wid,
             )
         )
     return tuple(lines)
 
 
-def _window_times(breakdowns: Iterable[list[dict]]) -> dict[int, tuple[datetime, datetime]]:
-    """Start and end of the maintenance windows the breakdowns name: one query, or none."""
-    ids = {b["id"] for bd in breakdowns for b in bd if b.get("kind") == "maintenance" and b.get("id")}
-    if not ids:
-        return {}
-    return {
-        pk: (s, e)
-        for pk, s, e in MaintenanceWindow.objects.filter(pk__in=ids).values_list("pk", "starts_at", "ends_at")
-    }
+def breakdown_lines(*, row: MonthlyUptime) -> tuple[BreakdownLine, ...]:
+    """A closed month's breakdown lines (the admin's month and claim pages): at most two queries."""
+    return _lines(row.breakdown, _line_details([row.breakdown]))
 
 
-def _from_row(row: MonthlyUptime, windows: dict) -> MonthFigures:
+def _from_row(row: MonthlyUptime, details: LineDetails) -> MonthFigures:
     return MonthFigures(
         month=row.month,
         state=MonthFigures.CLOSED,
@@ -207,7 +256,7 @@ def _from_row(row: MonthlyUptime, windows: dict) -> MonthFigures:
         flagged=row.flagged,
         closed_at=row.closed_at,
         as_of=None,
-        lines=_lines(row.breakdown, windows),
+        lines=_lines(row.breakdown, details),
     )
 
 
@@ -264,7 +313,7 @@ def _live(contract: Contract, month: date, versions: Versions, now: datetime, st
     figures = contract_month(contract, month, outages=outages, maintenance=maintenance, versions=versions, now=now)
     if figures is None:
         return None
-    windows = _window_times([figures["breakdown"]])
+    details = _line_details([figures["breakdown"]])
     return MonthFigures(
         month=month,
         state=state,
@@ -284,7 +333,7 @@ def _live(contract: Contract, month: date, versions: Versions, now: datetime, st
         flagged=figures["flagged"],
         closed_at=None,
         as_of=now,
-        lines=_lines(figures["breakdown"], windows, as_of=now if state == MonthFigures.SO_FAR else None),
+        lines=_lines(figures["breakdown"], details, as_of=now if state == MonthFigures.SO_FAR else None),
     )
 
 
@@ -328,7 +377,7 @@ def contract_month_figures(*, contract: Contract, month: date, now: datetime) ->
             .first()
         )
         if row is not None:
-            return _from_row(row, _window_times([row.breakdown]))
+            return _from_row(row, _line_details([row.breakdown]))
         figures = _live(contract, month, versions, now, MonthFigures.NOT_CLOSED)
     if figures is None:
         raise MonthUnavailable(f"No SLA terms were in force at the end of {month:%B %Y}.")
@@ -378,12 +427,12 @@ def contract_uptime(*, contract: Contract, now: datetime, months: int = HISTORY_
         claimable_months(contracts=[contract], now=now, versions=versions, claimed=claims.keys())[contract.pk]
     )
     closed = [r for r in rows.values() if r.status == MonthlyUptime.Status.CLOSED]
-    windows = _window_times(r.breakdown for r in closed)
+    details = _line_details(r.breakdown for r in closed)
     history = []
     for i in range(months):
         month = add_months(first, i)
         row = rows.get(month)
-        figures = _from_row(row, windows) if row is not None and row.status == MonthlyUptime.Status.CLOSED else None
+        figures = _from_row(row, details) if row is not None and row.status == MonthlyUptime.Status.CLOSED else None
         if figures is not None:
             note = ""
         elif row is not None:
@@ -438,3 +487,92 @@ def claimable_months(
                 months.append(month)
             month = previous_month(month)
     return out
+
+
+# --- Many contracts at once (the customer dashboard) ----------------------------------------------
+def months_so_far(
+    *, contracts: list[Contract], now: datetime, versions: Versions | None = None
+) -> dict[int, MonthFigures | None]:
+    """month_so_far for many contracts (services prefetched), the same figures, in a fixed number of
+    queries whatever their number: the outages of all their services in one query, whether any
+    downtime window touches their months in another, and, only then, the windows of all of them
+    judged at once (contracts_maintenance_parts). {contract id: figures, or None where no SLA
+    version is shown}."""
+    from .closing import OutageIndex
+
+    if not contracts:
+        return {}
+    versions = versions or Versions({c.sla_id for c in contracts})
+    months: dict[int, tuple[date, datetime, datetime]] = {}
+    for c in contracts:
+        version = versions.shown(c.sla_id, now)
+        if version is not None:
+            month = local_month(now, version.timezone)
+            months[c.pk] = (month, *month_bounds(month.year, month.month, version.timezone))
+    running = [c for c in contracts if c.pk in months and months[c.pk][1] < now]
+    sids = sorted({s.pk for c in running for s in c.services.all()})
+    if not sids:
+        lo = hi = now
+    else:
+        lo = min(months[c.pk][1] for c in running)
+        hi = max(months[c.pk][2] for c in running)
+    until = min(hi, now)
+    outages = OutageIndex(_contract_outages(sids, lo, until, now) if sids else [])
+    has_windows = bool(sids) and (
+        MaintenanceWindow.objects.filter(
+            services__in=sids,
+            starts_at__lt=until,
+            ends_at__gt=lo,
+            status=MaintenanceWindow.Status.SCHEDULED,
+            impact=MaintenanceWindow.Impact.DOWNTIME,
+        ).exists()
+    )
+    parts = contracts_maintenance_parts(running, lo, hi, now) if has_windows else {}
+    computed: dict[int, dict] = {}
+    for c in contracts:
+        if c.pk not in months:
+            continue
+        month, start, end = months[c.pk]
+        mine = min(end, now)
+        maintenance = {
+            c.pk: [
+                WindowPart(p.window_id, p.title, tuple(clip(p.kept, start, mine)), tuple(clip(p.broken, start, mine)))
+                for p in parts.get(c.pk, ())
+            ]
+        }
+        figures = contract_month(c, month, outages=outages, maintenance=maintenance, versions=versions, now=now)
+        if figures is not None:
+            computed[c.pk] = figures
+    details = _line_details(f["breakdown"] for f in computed.values())
+    out: dict[int, MonthFigures | None] = {c.pk: None for c in contracts}
+    for pk, figures in computed.items():
+        out[pk] = MonthFigures(
+            month=months[pk][0],
+            state=MonthFigures.SO_FAR,
+            timezone=figures["sla_version"].timezone,
+            period_start=figures["period_start"],
+            period_end=figures["period_end"],
+            total_minutes=figures["total_minutes"],
+            elapsed_minutes=int((min(now, figures["period_end"]) - figures["period_start"]) // MINUTE),
+            down_minutes=figures["down_minutes"],
+            excluded_minutes=figures["excluded_minutes"],
+            uptime_percent=figures["uptime_percent"],
+            guarantee=figures["guarantee"],
+            tier_percent=figures["tier_percent"],
+            credit_amount=figures["credit_amount"],
+            currency=figures["currency"],
+            credit_kind=figures["credit_kind"],
+            flagged=figures["flagged"],
+            closed_at=None,
+            as_of=now,
+            lines=_lines(figures["breakdown"], details, as_of=now),
+        )
+    return out
+
+
+def claim_deadline(*, version, month: date) -> datetime:
+    """When claims for `month` close under `version`: the month's end plus the claim window's days,
+    local time (credits.services.claim_window's rule, without its query)."""
+    _, end = month_bounds(month.year, month.month, version.timezone)
+    zone = ZoneInfo(version.timezone)
+    return (end.astimezone(zone).replace(tzinfo=None) + timedelta(days=version.claim_window_days)).replace(tzinfo=zone)

@@ -1,15 +1,20 @@
 """The month-end run: figures per contract-month from outages (by cause) and maintenance, once."""
 
+import importlib
+import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from hypothesis import given
+from hypothesis import strategies as st
 
 from contracts.models import Outage
-from credits.closing import close_month, months_to_close
+from credits.closing import close_month, months_to_close, pack, unpack
 from credits.models import MonthlyUptime
+from credits.selectors import breakdown_lines
 
 from .factories import ContractFactory
 
@@ -28,14 +33,16 @@ def outage(contract, start, end, cause="unplanned", title="Storage down"):
 def test_a_month_is_closed_once_with_its_uptime_tier_and_credit(acme_contract):
     # 446.4 minutes is 1% of October (44640 min): 500 minutes down -> 98.88% -> the 10% tier.
     start = datetime(2026, 10, 10, 2, 0, tzinfo=NBO)
-    outage(acme_contract, start, start + timedelta(minutes=500))
+    o = outage(acme_contract, start, start + timedelta(minutes=500))
     assert close_month(month=OCT, now=AFTER) == 1
     m = MonthlyUptime.objects.get(contract=acme_contract, month=OCT)
     assert (m.total_minutes, m.down_minutes, m.excluded_minutes) == (44640, 500, 0)
     assert m.uptime_percent == Decimal("98.87992832")
     assert (m.tier_percent, m.credit_amount, m.currency) == (Decimal("10"), Decimal("15000.00"), "KES")
     assert not m.flagged and m.credit_kind == "refund"
-    assert m.breakdown[0]["minutes"] == 500 and m.breakdown[0]["reason"] == "Counted as downtime"
+    assert m.breakdown == {"outages": f"{o.pk},500,0", "maintenance": ""}  # id, minutes, excluded
+    (line,) = breakdown_lines(row=m)
+    assert (line.title, line.down_minutes, line.reason) == ("Storage down", 500, "Counted as downtime")
     # Running again changes nothing.
     before = list(MonthlyUptime.objects.values())
     assert close_month(month=OCT, now=AFTER + timedelta(hours=1)) == 0
@@ -55,7 +62,7 @@ def test_excluded_causes_are_shown_not_counted(acme_contract):
     close_month(month=OCT, now=AFTER)
     m = MonthlyUptime.objects.get()
     assert (m.down_minutes, m.excluded_minutes) == (60, 120)
-    reasons = {b["title"]: b["reason"] for b in m.breakdown}
+    reasons = {line.title: line.reason for line in breakdown_lines(row=m)}
     assert reasons == {"DDoS": "Excluded: Distributed denial of service attack", "Storage down": "Counted as downtime"}
 
 
@@ -91,6 +98,15 @@ def test_a_reopened_month_is_closed_again_with_fresh_figures(acme_contract):
     assert close_month(month=OCT, now=AFTER) == 1
     m = MonthlyUptime.objects.get()
     assert (m.status, m.down_minutes, m.excluded_minutes, m.tier_percent) == ("closed", 0, 500, None)
+
+
+def test_a_reopened_month_is_closed_again_when_another_month_of_the_contract_is_closed(acme_contract):
+    sep = date(2026, 9, 1)
+    close_month(month=sep, now=AFTER)
+    close_month(month=OCT, now=AFTER)
+    MonthlyUptime.objects.filter(month=OCT).update(status="reopened")
+    assert close_month(month=OCT, now=AFTER) == 1
+    assert set(MonthlyUptime.objects.values_list("month", "status")) == {(sep, "closed"), (OCT, "closed")}
 
 
 def test_months_to_close():
@@ -135,7 +151,143 @@ def test_maintenance_keeping_the_rules_is_excluded_and_the_rest_is_downtime(acme
     close_month(month=OCT, now=AFTER)
     m = MonthlyUptime.objects.get()
     assert (m.down_minutes, m.excluded_minutes) == (60, 60)
-    assert m.breakdown == [{
-        "kind": "maintenance", "id": w.pk, "title": "Storage upgrade", "minutes_kept": 60, "minutes_counted": 60,
-        "reason": "Partly within the maintenance rules: the rest counts as downtime",
-    }]  # fmt: skip
+    assert m.breakdown == {"outages": "", "maintenance": f"{w.pk},60,60"}  # id, minutes kept, minutes counted
+    (line,) = breakdown_lines(row=m)
+    assert (line.kind, line.title, line.start, line.end) == ("maintenance", "Storage upgrade", w.starts_at, w.ends_at)
+    assert (line.excluded_minutes, line.down_minutes) == (60, 60)
+    assert line.reason == "Partly within the maintenance rules: the rest counts as downtime"
+
+
+# --- The stored breakdown: compact, read at display time -----------------------------------------
+def many_outages(contract, n, cause="unplanned"):
+    start = datetime(2026, 10, 3, 2, 0, tzinfo=NBO)
+    return [
+        outage(contract, start + timedelta(hours=2 * i), start + timedelta(hours=2 * i, minutes=10), cause, f"Disk {i}")
+        for i in range(n)
+    ]
+
+
+def test_the_breakdown_stores_ids_and_minutes_only_and_is_shared_by_contracts_alike(acme, acme_contract):
+    twin = ContractFactory(organisation=acme, services=list(acme_contract.services.all()))
+    outages = many_outages(acme_contract, 250)
+    close_month(month=OCT, now=AFTER)
+    rows = list(MonthlyUptime.objects.order_by("contract_id"))
+    assert [r.contract_id for r in rows] == [acme_contract.pk, twin.pk]
+    assert (
+        rows[0].breakdown
+        == rows[1].breakdown
+        == {"outages": ";".join(f"{o.pk},10,0" for o in outages), "maintenance": ""}
+    )
+    stored = json.dumps(rows[0].breakdown)
+    assert "Disk" not in stored and "unplanned" not in stored and "2026-10" not in stored
+    assert len(stored) < 250 * 12  # ~9 bytes a line, against ~250 with titles, causes, times and reasons
+
+
+def test_a_breakdown_reads_titles_causes_and_times_in_a_fixed_number_of_queries(
+    acme_contract, django_assert_num_queries
+):
+    from contracts.maintenance import maintenance_notices_send_due, window_publish
+
+    start = datetime(2026, 10, 20, 23, 0, tzinfo=NBO)
+    w = window_publish(
+        title="Storage upgrade", description="x", services=acme_contract.services.all(),
+        starts_at=start, ends_at=start + timedelta(hours=1), now=datetime(2026, 10, 1, 9, 0, tzinfo=NBO),
+    )  # fmt: skip
+    maintenance_notices_send_due(now=w.notice_due_at)
+    many_outages(acme_contract, 3, cause="ddos")
+    close_month(month=OCT, now=AFTER)
+    small = MonthlyUptime.objects.get()
+    with django_assert_num_queries(2):  # the outages, the windows
+        lines = breakdown_lines(row=small)
+    assert [(line.kind, line.title) for line in lines] == [
+        ("outage", "Disk 0"), ("outage", "Disk 1"), ("outage", "Disk 2"), ("maintenance", "Storage upgrade"),
+    ]  # fmt: skip
+    assert (lines[0].cause_label, lines[0].excluded_minutes, lines[0].down_minutes) == (
+        "Distributed denial of service attack", 10, 0,
+    )  # fmt: skip
+    assert lines[0].reason == "Excluded: Distributed denial of service attack"
+    assert lines[0].start == datetime(2026, 10, 3, 2, 0, tzinfo=NBO) and not lines[0].ongoing
+    assert lines[3].reason == "Within the maintenance rules: excluded" and lines[3].excluded_minutes == 60
+
+    MonthlyUptime.objects.all().delete()
+    many_outages(acme_contract, 60, cause="ddos")
+    close_month(month=OCT, now=AFTER)
+    large = MonthlyUptime.objects.get()
+    with django_assert_num_queries(2):
+        assert len(breakdown_lines(row=large)) == 3 + 60 + 1
+
+
+def test_a_month_without_outages_or_windows_reads_nothing_more(acme_contract, django_assert_num_queries):
+    close_month(month=OCT, now=AFTER)
+    m = MonthlyUptime.objects.get()
+    with django_assert_num_queries(0):
+        assert breakdown_lines(row=m) == ()
+
+
+def test_lines_show_the_outage_as_it_stands_and_the_minutes_as_closed(acme_contract):
+    start = datetime(2026, 10, 10, 2, 0, tzinfo=NBO)
+    kept, gone = (
+        outage(acme_contract, start, start + timedelta(minutes=30)),
+        outage(acme_contract, start + timedelta(days=1), start + timedelta(days=1, minutes=20), title="Gone"),
+    )
+    close_month(month=OCT, now=AFTER)
+    Outage.objects.filter(pk=kept.pk).update(title="Storage down (corrected title)", ends_at=None)
+    gone_pk = gone.pk
+    gone.delete()
+    lines = breakdown_lines(row=MonthlyUptime.objects.get())
+    assert [(line.title, line.down_minutes, line.end, line.ongoing) for line in lines] == [
+        ("Storage down (corrected title)", 30, None, True),  # still to be reopened: the minutes are as closed
+        (f"Outage {gone_pk} (deleted)", 20, None, False),
+    ]
+
+
+@given(st.lists(st.tuples(*[st.integers(min_value=0, max_value=2**63 - 1)] * 3), max_size=300))
+def test_pack_and_unpack_are_inverses(lines):
+    assert unpack(pack(lines)) == lines
+
+
+def _migration():
+    return importlib.import_module("credits.migrations.0002_compact_breakdown")
+
+
+def test_the_migration_converts_verbose_breakdowns_and_back(acme_contract):
+    from django.apps import apps
+
+    from contracts.maintenance import maintenance_notices_send_due, window_publish
+
+    start = datetime(2026, 10, 10, 2, 0, tzinfo=NBO)
+    o = outage(acme_contract, start, start + timedelta(minutes=120), cause="ddos", title="DDoS")
+    w = window_publish(
+        title="Storage upgrade", description="x", services=acme_contract.services.all(),
+        starts_at=datetime(2026, 10, 20, 5, 0, tzinfo=NBO), ends_at=datetime(2026, 10, 20, 7, 0, tzinfo=NBO),
+        now=datetime(2026, 10, 1, 9, 0, tzinfo=NBO),
+    )  # fmt: skip
+    maintenance_notices_send_due(now=w.notice_due_at)
+    close_month(month=OCT, now=AFTER)
+    o.refresh_from_db()  # its times in UTC, as the database gives them
+    compact = MonthlyUptime.objects.get().breakdown
+    assert compact == {"outages": f"{o.pk},120,1", "maintenance": f"{w.pk},60,60"}
+    close_month(month=date(2026, 9, 1), now=AFTER)  # nothing happened in September
+    empty = MonthlyUptime.objects.get(month=date(2026, 9, 1))
+    assert empty.breakdown == {"outages": "", "maintenance": ""}
+
+    _migration().verbose(apps, None)  # backwards: the list the month-end run used to write
+    assert MonthlyUptime.objects.get(pk=empty.pk).breakdown == []
+    assert MonthlyUptime.objects.exclude(pk=empty.pk).get().breakdown == [
+        {
+            "kind": "outage", "id": o.pk, "title": "DDoS", "cause": "ddos",
+            "cause_label": "Distributed denial of service attack", "start": o.starts_at.isoformat(),
+            "end": o.ends_at.isoformat(), "minutes": 120, "excluded": True,
+            "reason": "Excluded: Distributed denial of service attack",
+        },
+        {
+            "kind": "maintenance", "id": w.pk, "title": "Storage upgrade", "minutes_kept": 60, "minutes_counted": 60,
+            "reason": "Partly within the maintenance rules: the rest counts as downtime",
+        },
+    ]  # fmt: skip
+    MonthlyUptime.objects.filter(pk=empty.pk).update(breakdown=[])
+    _migration().compact(apps, None)
+    assert MonthlyUptime.objects.exclude(pk=empty.pk).get().breakdown == compact
+    assert MonthlyUptime.objects.get(pk=empty.pk).breakdown == {"outages": "", "maintenance": ""}
+    _migration().compact(apps, None)  # again: nothing left to convert
+    assert MonthlyUptime.objects.exclude(pk=empty.pk).get().breakdown == compact

@@ -357,6 +357,35 @@ def test_months_list_is_read_only_and_gap_months_stand_out(staff_client, claim, 
     assert 'value="delete_selected"' not in html
 
 
+def test_the_month_page_reads_its_breakdowns_titles_now_in_a_fixed_number_of_queries(staff_client, backup):
+    close_month(month=OCT, now=NOW)
+    month = MonthlyUptime.objects.get(contract=backup)
+    month_url = reverse("admin:credits_monthlyuptime_change", args=[month.pk])
+    flood = Outage.objects.get(title="Flood of requests")
+    Outage.objects.filter(pk=flood.pk).update(title="Flood of requests (renamed after closing)")
+
+    def page():
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.get(month_url)
+        assert response.status_code == 200
+        return response.content.decode(), len(queries)
+
+    page()  # the first page of a session caches what every page needs
+    html, small = page()
+    link = reverse("admin:contracts_outage_change", args=[flood.pk])
+    assert f'<a href="{link}">Flood of requests (renamed after closing)</a>' in html
+    assert "2026-10-20 02:00 (UTC+03:00) – 2026-10-20 03:00 (UTC+03:00)" in html
+    assert "<td>0</td><td>60</td><td>Excluded: Distributed denial of service attack</td>" in html
+
+    MonthlyUptime.objects.all().delete()
+    for day in range(1, 29):
+        down(backup.services.get(), 5, day=day, title=f"Blip {day}")
+    close_month(month=OCT, now=NOW)
+    month_url = reverse("admin:credits_monthlyuptime_change", args=[MonthlyUptime.objects.get(contract=backup).pk])
+    html, large = page()
+    assert html.count("Blip ") == 28 and large == small
+
+
 # --- Changelist actions --------------------------------------------------------------------------
 def act(client, action, objects, url=QUEUE + "?status=all", **extra):
     data = {"action": action, "_selected_action": [str(o.pk) for o in objects], **extra}

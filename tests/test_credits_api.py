@@ -101,6 +101,40 @@ def test_a_closed_month_gives_its_figures_and_breakdown(alice, bad_october):
     ]  # fmt: skip
 
 
+def test_a_closed_months_lines_read_the_outages_as_they_stand_in_a_fixed_number_of_queries(
+    alice, acme_contract, django_assert_num_queries
+):
+    # Still going on when October closed, and since: the line says so, with no end.
+    outage(acme_contract, datetime(2026, 10, 31, 20, 0, tzinfo=NBO), None, title="Agent cannot reach storage")
+    close_month(month=OCT, now=datetime(2026, 11, 1, 1, 0, tzinfo=NBO))
+    client = client_for(alice)
+
+    def lines():
+        client.get(uptime_url(acme_contract), {"month": "2026-10"})  # the first request warms what every one needs
+        with django_assert_num_queries(QUERIES_CLOSED_MONTH):
+            return client.get(uptime_url(acme_contract), {"month": "2026-10"}).json()["breakdown"]
+
+    (line,) = lines()
+    assert (line["title"], line["start"], line["end"], line["ongoing"]) == (
+        "Agent cannot reach storage", "2026-10-31T17:00:00Z", None, True,
+    )  # fmt: skip
+    assert (line["down_minutes"], line["reason"]) == (240, "Counted as downtime")  # October's last 4 hours
+    Outage.objects.update(title="Storage agent unreachable", ends_at=datetime(2026, 11, 1, 2, 0, tzinfo=NBO))
+    (line,) = lines()
+    assert (line["title"], line["end"], line["ongoing"], line["down_minutes"]) == (
+        "Storage agent unreachable", "2026-10-31T23:00:00Z", False, 240,
+    )  # fmt: skip
+
+    MonthlyUptime.objects.all().delete()
+    for day in range(1, 21):
+        outage(acme_contract, datetime(2026, 10, day, 2, 0, tzinfo=NBO), 5, title=f"Blip {day}")
+    close_month(month=OCT, now=datetime(2026, 11, 1, 1, 0, tzinfo=NBO))
+    assert len(lines()) == 21
+
+
+QUERIES_CLOSED_MONTH = 6  # the contract, its services, SLA versions, credit tiers, the month, its outages by id
+
+
 def test_the_current_month_gives_its_figures_so_far(alice, acme_contract):
     outage(acme_contract, datetime(2026, 11, 2, 0, 0, tzinfo=NBO), None, title="Agent cannot reach storage")
     data = client_for(alice).get(uptime_url(acme_contract), {"month": "2026-11"}).json()
