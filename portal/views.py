@@ -1,13 +1,11 @@
 from django.contrib.auth.decorators import login_required
-from django.db.models import F
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
-from contracts.selectors import contracts_for_user
-from tickets.models import Ticket
-from tickets.selectors import tickets_for_user
+from .dashboard import customer_dashboard
 
 
 @login_required
@@ -16,18 +14,8 @@ def dashboard(request):
     if not request.user.is_customer:
         # Staff work in the admin; the customer portal shows one organisation's data.
         return redirect("admin:index")
-    contracts = contracts_for_user(user=request.user).select_related("sla").prefetch_related("services")
-    open_tickets = (
-        tickets_for_user(user=request.user)
-        .filter(status__in=Ticket.ACTIVE)
-        .select_related("contract", "sla_version")
-        .order_by(F("next_deadline").asc(nulls_last=True), "-filed_at")
-    )
-    return render(
-        request,
-        "portal/dashboard.html",
-        {"contracts": contracts, "open_tickets": open_tickets[:10], "open_count": open_tickets.count()},
-    )
+    board = customer_dashboard(user=request.user, now=timezone.now())
+    return render(request, "portal/dashboard.html", {"board": board, "now": board.now})
 
 
 @require_GET
