@@ -7,4 +7,7 @@ from . import views
 urlpatterns = [
     path("<int:pk>/", views.contract_detail, name="contract-detail"),
     path("<int:pk>/uptime/", contract_uptime_page, name="contract-uptime"),
+    path("<int:pk>/statement/", views.contract_statement_pick, name="contract-statement-pick"),
+    path("<int:pk>/statement/<str:month>/", views.contract_statement_page, name="contract-statement"),
+    path("<int:pk>/statement/<str:month>.pdf", views.contract_statement_pdf, name="contract-statement-pdf"),
 ]
