@@ -355,6 +355,25 @@ def contracts_maintenance_parts(
     return out
 
 
+def contracts_window_judgements(
+    contracts: list[Contract], *, since: datetime, now: datetime
+) -> list[tuple[MaintenanceWindow, list[ContractJudgement]]]:
+    """Every scheduled downtime window ending after `since` that touches the contracts' services
+    (services prefetched, organisation selected), soonest first, with one row per contract it
+    touches: window_judgements for many windows at once, in a fixed number of queries."""
+    if not contracts:
+        return []
+    windows, sent, versions = _load(contracts, since=_year_floor(since), only_counting=True)
+    drafts = [draft_of(w) for w in windows]
+    judged = {c.pk: _judge_contract(c, drafts, sent, versions, now) for c in contracts}
+    out = []
+    for w, d in zip(windows, drafts, strict=True):
+        if w.ends_at > since:
+            rows = [_row(c, d, judged[c.pk], sent, versions, now) for c in contracts if d.service_ids & _service_ids(c)]
+            out.append((w, rows))
+    return out
+
+
 def contracts_maintenance_exclusions(
     contracts: list[Contract], start: datetime, end: datetime, now: datetime | None = None
 ) -> dict[int, tuple[list[Interval], list[Interval]]]:

@@ -248,6 +248,9 @@ FILL = {
     ("attachment-download", "attachment_id"): lambda w, r: w.b.attachment.pk,
     ("claim-attachment", "attachment_id"): lambda w, r: w.b.claim_attachment.pk,
     ("maintenance-ical", "token"): lambda w, r: w.b.ical_token,
+    # The SLA statement of B's contract for a month it ran in (October, closed and claimed).
+    ("contract-statement", "month"): lambda w, r: "2026-10",
+    ("contract-statement-pdf", "month"): lambda w, r: "2026-10",
     # Public: a reset link for B's user, with a token that is not valid (the real one is a secret).
     ("password_reset_confirm", "uidb64"): lambda w, r: urlsafe_base64_encode(force_bytes(w.b.user.pk)),
     ("password_reset_confirm", "token"): lambda w, r: "cr5a3x-0123456789abcdef0123456789abcdef",
@@ -258,11 +261,14 @@ FILL = {
     ("admin:view_on_site", "object_id"): lambda w, r: w.b.ticket.pk,
     ("admin:auth_user_password_change", "id"): lambda w, r: w.b.user.pk,
     ("admin:app_list", "app_label"): lambda w, r: "tickets",
+    ("admin:compliance_contract", "contract_id"): lambda w, r: w.b.contract.pk,  # the compliance report's detail
     "object_id": lambda w, r: _admin_object(w, r),
     "url": lambda w, r: "no-such-page/",
 }
 # What a missing object looks like, per argument (for "the same answer as an id never used").
-MISSING = {"token": "x" * 43, "uidb64": "MTIzNDU2Nzg5", "app_label": "tickets", "url": "no-such-page/"}
+MISSING = {
+    "token": "x" * 43, "uidb64": "MTIzNDU2Nzg5", "app_label": "tickets", "url": "no-such-page/", "month": "2026-10",
+}  # fmt: skip
 
 
 def _admin_object(w: World, route: Route):
@@ -525,6 +531,8 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
         "/maintenance/": client,
         f"/contracts/{a.contract.pk}/": client,
         f"/contracts/{a.contract.pk}/uptime/": client,
+        f"/contracts/{a.contract.pk}/statement/2026-10/": client,
+        f"/contracts/{a.contract.pk}/statement/2026-11/": client,
         f"/tickets/{a.ticket.pk}/": client,
         f"/claims/{a.claim.pk}/": client,
         "/account/": client,
