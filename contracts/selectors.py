@@ -42,9 +42,10 @@ def version_with_terms(*, version_id: int) -> SLAVersion:
     )
 
 
-def level_contact(*, level: EscalationLevel, organisation) -> tuple[str, str]:
+def level_contact(*, level: EscalationLevel, organisation, staff_by_role=None) -> tuple[str, str]:
     """Who the customer reaches at a level, and how: the level's own contact, else the
-    organisation's own manager for that role, else the vendor's staff member with the role."""
+    organisation's own manager for that role, else the vendor's staff member with the role
+    (`staff_by_role(role)`, which a sweep passes to look staff up once per batch)."""
     from django.contrib.auth import get_user_model
 
     if level.contact:
@@ -54,7 +55,9 @@ def level_contact(*, level: EscalationLevel, organisation) -> tuple[str, str]:
         person = organisation.account_manager
     elif level.staff_role == "cloud_solutions_manager":
         person = organisation.solutions_manager
-    if person is None:
+    if person is None and staff_by_role is not None:
+        person = staff_by_role(level.staff_role)
+    elif person is None:
         person = (
             get_user_model()
             .objects.filter(is_staff=True, is_active=True, staff_role=level.staff_role)

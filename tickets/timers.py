@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
@@ -36,24 +36,55 @@ def _take(field: str, now: datetime, batch: int) -> list[Ticket]:
     return list(
         due(field, now)
         .select_for_update(skip_locked=True, of=("self",))
-        .select_related("organisation", "contract", "created_by", "assignee")[:batch]
+        # sla_version: the breach emails show its timezone (else a query per ticket).
+        .select_related("organisation", "contract", "created_by", "assignee", "sla_version")[:batch]
     )
 
 
 class StaffDirectory:
-    """Staff by role, loaded once per sweep."""
+    """Staff by role, loaded once per sweep (in one query, on first use)."""
 
     def __init__(self):
         self._by_role = None
 
-    def emails(self, role: str) -> list[str]:
+    def people(self, role: str) -> list:
         if self._by_role is None:
             self._by_role = {}
             for user in (
                 get_user_model().objects.filter(is_staff=True, is_active=True).exclude(staff_role="").order_by("id")
             ):
-                self._by_role.setdefault(user.staff_role, []).append(user.email)
+                self._by_role.setdefault(user.staff_role, []).append(user)
         return self._by_role.get(role, [])
+
+    def emails(self, role: str) -> list[str]:
+        return [u.email for u in self.people(role)]
+
+    def first(self, role: str):
+        """The staff member a level without a contact of its own names (contracts.selectors.level_contact)."""
+        return next(iter(self.people(role)), None)
+
+
+def _save_columns(tickets: list[Ticket], fields: list[str]) -> None:
+    """Write a batch's clock columns in one statement. On PostgreSQL: UPDATE ... FROM unnest() of one
+    array per column. Django's bulk_update builds a CASE with one WHEN per ticket and column, and
+    building it in Python cost more than the rest of the batch (about 1 ms a ticket at 500)."""
+    if connection.vendor != "postgresql":
+        Ticket.objects.bulk_update(tickets, fields)
+        return
+    qn, meta = connection.ops.quote_name, Ticket._meta
+    columns = [meta.pk] + [meta.get_field(f) for f in fields]
+    names = [qn(c.column) for c in columns]
+    arrays = [[c.get_db_prep_value(getattr(t, c.attname), connection) for t in tickets] for c in columns]
+    unnest = ", ".join(
+        f"%s::{c.rel_db_type(connection) if c.primary_key else c.db_type(connection)}[]" for c in columns
+    )
+    sets = ", ".join(f"{n} = v.{n}" for n in names[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(meta.db_table)} SET {sets} FROM unnest({unnest}) AS v({', '.join(names)}) "
+            f"WHERE {qn(meta.db_table)}.{names[0]} = v.{names[0]}",
+            arrays,
+        )
 
 
 def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> int:
@@ -122,7 +153,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                     )
                     t.top_alert_sent = True
                 t.next_escalation_due = step.next_due
-            Ticket.objects.bulk_update(tickets, ["escalation_level", "top_alert_sent", "next_escalation_due"])
+            _save_columns(tickets, ["escalation_level", "top_alert_sent", "next_escalation_due"])
             TicketEvent.objects.bulk_create(events)
             notify.send(emails, now)
         if len(tickets) < batch:
@@ -133,7 +164,8 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
 def _customer_contact(level, organisation, staff) -> str:
     from contracts.selectors import level_contact
 
-    return level_contact(level=level, organisation=organisation)[1]
+    # The sweep's staff directory answers the fallback: no query per ticket.
+    return level_contact(level=level, organisation=organisation, staff_by_role=staff.first)[1]
 
 
 CROSSING_ROWS = {
@@ -195,7 +227,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                 t.next_sla_check_at = min(filter(None, [nxt, *pending_acks]), default=None)
             # ignore_conflicts: the unique (ticket, clock, kind) makes a crossing once, whatever races.
             SLACrossing.objects.bulk_create(rows, ignore_conflicts=True)
-            Ticket.objects.bulk_update(tickets, ["breached", "warned", "next_sla_check_at"])
+            _save_columns(tickets, ["breached", "warned", "next_sla_check_at"])
             TicketEvent.objects.bulk_create(events)
             notify.send(emails, now)
             recorded += len(rows)
