@@ -157,6 +157,38 @@ class SLAFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """The queue opens on the work still to do (new, open, waiting): the partial index
+    ticket_queue_active serves it in deadline order however many tickets were ever filed."""
+
+    title = "status"
+    parameter_name = "status"
+    ACTIVE = "active"
+    ALL = "all"
+
+    def lookups(self, request, model_admin):
+        return [(self.ACTIVE, "Active (new, open, waiting)"), *Ticket.Status.choices, (self.ALL, "All")]
+
+    def value(self):
+        return super().value() or self.ACTIVE
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.ACTIVE:
+            return queryset.filter(status__in=Ticket.ACTIVE)
+        if value in Ticket.Status.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
 class TicketChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
@@ -182,8 +214,9 @@ class TicketAdmin(OperationsMixin, admin.ModelAdmin):
         "number", "subject", "organisation", "priority_code", "status", "sla", "deadline", "level", "assignee_name",
     ]  # fmt: skip
     list_display_links = ["number", "subject"]
-    list_filter = [SLAFilter, "status", "priority", "escalation_level", "assignee", "kind", "organisation"]
+    list_filter = [StatusFilter, SLAFilter, "priority", "escalation_level", "assignee", "kind", "organisation"]
     list_select_related = ["organisation", "assignee"]
+    show_full_result_count = False  # "N of M": M would count every ticket ever filed
     search_fields = ["subject", "organisation__name"]
     search_help_text = "Subject, organisation, or ticket number (42 or #42)."
     ordering = [NEXT_DEADLINE]

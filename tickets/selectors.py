@@ -16,6 +16,7 @@ from .attainment import Attainment, TicketTimes, attainment
 from .models import Ticket, TicketMessage
 from .services import resolved_moment, ticket_history
 from .terms import TermsCache
+from .timers import StaffDirectory
 
 MONTH_SLACK = timedelta(days=2)  # a month in any timezone lies within its UTC month +- 2 days
 
@@ -68,6 +69,9 @@ def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, Clo
     terms.load({t.sla_version_id for t in tickets})
     out = {}
     contacts: dict[tuple[int, int], tuple[str, str]] = {}
+    # A level without a contact of its own falls back to the staff member with its role: looked up
+    # once for the page (one query on first use), not once per organisation or SLA version.
+    staff = StaffDirectory()
     for t in tickets:
         targets = terms.targets(t.sla_version_id, t.priority)
         history = ticket_history(t, list(t.pauses.all()))
@@ -84,8 +88,9 @@ def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, Clo
         levels = terms.levels(t.sla_version_id)
         level = levels[t.escalation_level - 1] if levels and t.escalation_level <= len(levels) else None
         if level and (level.pk, t.organisation_id) not in contacts:
-            # Once per level and organisation: level_contact may look a staff member up.
-            contacts[level.pk, t.organisation_id] = level_contact(level=level, organisation=t.organisation)
+            contacts[level.pk, t.organisation_id] = level_contact(
+                level=level, organisation=t.organisation, staff_by_role=staff.first
+            )
         instruction, contact = contacts[level.pk, t.organisation_id] if level else ("", "")
         unmet = [d.resolution_target_at, d.resolution_due] + (
             [d.first_response_due] if t.first_response_at is None else []
