@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: help run test lint fmt migrate seed worker beat web bench clean
+.PHONY: help run test lint fmt migrate seed worker beat web bench drill clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -37,9 +37,12 @@ fmt: $(VENV)/.installed ## Format the code
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: $(VENV)/.installed ## Benchmarks (print figures beside a baseline measured in the same run; close_month needs PostgreSQL)
-	$(PY) bench/clock.py
-	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sla_bench} $(PY) bench/close_month.py
+bench: $(VENV)/.installed ## Benchmarks beside the peer, django-helpdesk (PostgreSQL; bench/run.py; installs wrk if missing)
+	command -v wrk >/dev/null || apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/run.py
+
+drill: $(VENV)/.installed ## Crash drills, the long ones too: real worker, beat, Redis, PostgreSQL and SMTP killed and restarted (own throwaway servers)
+	$(PY) -m pytest tests/drills -m drill $(PYTEST_ARGS)
 
 clean: ## Remove the embedded state (SQLite, broker, mail) under var/
 	rm -rf var/

@@ -19,7 +19,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
-from django.db.models import F
+from django.db.models import F, Max
 from django.http import FileResponse, Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -29,6 +29,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from contracts.choices import Cause
+from contracts.models import EscalationLevel
 from portal.admin_operations import OperationsMixin
 from portal.roles import StaffRole
 from portal.templatetags.portal_tags import duration, in_tz
@@ -189,6 +190,22 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class LevelFilter(admin.SimpleListFilter):
+    """Escalation level. Its choices come from the SLA terms' ladders (a few rows), not from a
+    SELECT DISTINCT over every ticket (which the plain field filter runs: 0.2 s at a million)."""
+
+    title = "escalation level"
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        top = EscalationLevel.objects.aggregate(top=Max("level"))["top"] or 1
+        return [(str(n), f"Level {n}") for n in range(1, top + 1)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(escalation_level=int(value)) if value and value.isdigit() else queryset
+
+
 class TicketChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
@@ -214,8 +231,11 @@ class TicketAdmin(OperationsMixin, admin.ModelAdmin):
         "number", "subject", "organisation", "priority_code", "status", "sla", "deadline", "level", "assignee_name",
     ]  # fmt: skip
     list_display_links = ["number", "subject"]
-    list_filter = [StatusFilter, SLAFilter, "priority", "escalation_level", "assignee", "kind", "organisation"]
+    # No organisation filter: a thousand organisations make a sidebar nobody scrolls; the search
+    # box finds an organisation by name.
+    list_filter = [StatusFilter, SLAFilter, "priority", LevelFilter, "assignee", "kind"]
     list_select_related = ["organisation", "assignee"]
+    list_per_page = 50  # a screen or two of work; each row carries its live clocks
     show_full_result_count = False  # "N of M": M would count every ticket ever filed
     search_fields = ["subject", "organisation__name"]
     search_help_text = "Subject, organisation, or ticket number (42 or #42)."

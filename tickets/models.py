@@ -87,7 +87,7 @@ class Ticket(models.Model):
             # index a page at a time instead of sorting a million rows.
             models.Index(fields=["next_deadline", "-id"], name="ticket_queue_active", condition=Q(status__in=["new", "open", "waiting"])),  # Ticket.ACTIVE
             # A customer's ticket list: newest first within the organisation.
-            models.Index(fields=["organisation", "-filed_at", "-id"], name="ticket_org_filed"),
+            models.Index(fields=["organisation", "kind", "-filed_at", "-id"], name="ticket_org_filed"),
         ]  # fmt: skip
 
     def __str__(self):

@@ -19,6 +19,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='ticket',
-            index=models.Index(fields=['organisation', '-filed_at', '-id'], name='ticket_org_filed'),
+            index=models.Index(fields=['organisation', 'kind', '-filed_at', '-id'], name='ticket_org_filed'),
         ),
     ]
