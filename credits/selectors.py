@@ -313,7 +313,11 @@ def _live(contract: Contract, month: date, versions: Versions, now: datetime, st
     figures = contract_month(contract, month, outages=outages, maintenance=maintenance, versions=versions, now=now)
     if figures is None:
         return None
-    details = _line_details([figures["breakdown"]])
+    return _live_figures(figures, month, state, now, _line_details([figures["breakdown"]]))
+
+
+def _live_figures(figures: dict, month: date, state: str, now: datetime, details) -> MonthFigures:
+    """MonthFigures from closing.contract_month's figures, computed at `now` (not closed)."""
     return MonthFigures(
         month=month,
         state=state,
@@ -546,27 +550,7 @@ def months_so_far(
     details = _line_details(f["breakdown"] for f in computed.values())
     out: dict[int, MonthFigures | None] = {c.pk: None for c in contracts}
     for pk, figures in computed.items():
-        out[pk] = MonthFigures(
-            month=months[pk][0],
-            state=MonthFigures.SO_FAR,
-            timezone=figures["sla_version"].timezone,
-            period_start=figures["period_start"],
-            period_end=figures["period_end"],
-            total_minutes=figures["total_minutes"],
-            elapsed_minutes=int((min(now, figures["period_end"]) - figures["period_start"]) // MINUTE),
-            down_minutes=figures["down_minutes"],
-            excluded_minutes=figures["excluded_minutes"],
-            uptime_percent=figures["uptime_percent"],
-            guarantee=figures["guarantee"],
-            tier_percent=figures["tier_percent"],
-            credit_amount=figures["credit_amount"],
-            currency=figures["currency"],
-            credit_kind=figures["credit_kind"],
-            flagged=figures["flagged"],
-            closed_at=None,
-            as_of=now,
-            lines=_lines(figures["breakdown"], details, as_of=now),
-        )
+        out[pk] = _live_figures(figures, months[pk][0], MonthFigures.SO_FAR, now, details)
     return out
 
 
