@@ -80,6 +80,10 @@ def ensure(*, rebuild: bool = False) -> dict:
     found = None if rebuild else marker()
     if found and found["params"] == SIZES:
         print(f"dataset: present (built in {found['built_seconds']:.0f} s), reused")
+        setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # a reused dataset gets the indexes added since it was built
         return found
     create_database(drop=True)
     setup()
