@@ -31,8 +31,9 @@ from tickets.security import REPORTS_CONTRACT
 from tickets.selectors import contract_attainment
 
 from .exports import amount, csv_response, number
+from .forms import MonthField
 from .models import Claim, MonthlyUptime
-from .selectors import MonthFigures, MonthUnavailable, _last_day, add_months, contract_month_figures, month_from_text
+from .selectors import MonthFigures, MonthUnavailable, _last_day, add_months, contract_month_figures
 
 PAGE_SIZE = 25
 CSV_CHUNK = 500
@@ -53,18 +54,12 @@ class MonthInput(forms.DateInput):
         return f"{value:%Y-%m}" if isinstance(value, date) else value
 
 
-class ReportMonthField(forms.CharField):
+class ReportMonthField(MonthField):
     widget = MonthInput
 
-    def to_python(self, value) -> date | None:
-        value = super().to_python(value)
-        if value in self.empty_values:
-            return None
-        try:
-            return month_from_text(value)
-        except ValueError as exc:
-            # Quoted: a browser's month picker cannot show what it was given.
-            raise ValidationError(f"“{value[:20]}” is not a month. {exc}", code="invalid") from None
+    def invalid_message(self, value: str, exc: ValueError) -> str:
+        # Quoted: a browser's month picker cannot show what it was given.
+        return f"“{value[:20]}” is not a month. {exc}"
 
 
 def default_month(now: datetime) -> date:

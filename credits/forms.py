@@ -34,7 +34,10 @@ class MonthField(forms.CharField):
         try:
             return month_from_text(value)
         except ValueError as exc:
-            raise ValidationError(str(exc), code="invalid") from None
+            raise ValidationError(self.invalid_message(value, exc), code="invalid") from None
+
+    def invalid_message(self, value: str, exc: ValueError) -> str:
+        return str(exc)
 
 
 class TicketChoiceField(forms.ModelMultipleChoiceField):

@@ -281,6 +281,18 @@ def _contract_outages(sids: list[int], lo: datetime, hi: datetime, now: datetime
     ]
 
 
+def _downtime_windows(sids: list[int], lo: datetime, hi: datetime) -> bool:
+    """Whether any scheduled downtime window of these services overlaps [lo, hi): one query, so
+    the maintenance rules are judged only for a month that has one (the common case has none)."""
+    return MaintenanceWindow.objects.filter(
+        services__in=sids,
+        starts_at__lt=hi,
+        ends_at__gt=lo,
+        status=MaintenanceWindow.Status.SCHEDULED,
+        impact=MaintenanceWindow.Impact.DOWNTIME,
+    ).exists()
+
+
 def _live(contract: Contract, month: date, versions: Versions, now: datetime, state: str) -> MonthFigures | None:
     """contract_month for `month` as it stands at `now`: what has not happened yet (the rest of an
     ongoing outage, a maintenance window still to come) is not downtime yet. None where no SLA
@@ -293,17 +305,7 @@ def _live(contract: Contract, month: date, versions: Versions, now: datetime, st
     sids = [s.pk for s in contract.services.all()]
     outages = _contract_outages(sids, start, until, now) if sids and until > start else []
     maintenance: dict[int, list[WindowPart]] = {}
-    has_windows = (
-        sids
-        and until > start
-        and MaintenanceWindow.objects.filter(
-            services__in=sids,
-            starts_at__lt=until,
-            ends_at__gt=start,
-            status=MaintenanceWindow.Status.SCHEDULED,
-            impact=MaintenanceWindow.Impact.DOWNTIME,
-        ).exists()
-    )
+    has_windows = bool(sids) and until > start and _downtime_windows(sids, start, until)
     if has_windows:
         parts = contracts_maintenance_parts([contract], start, end, now).get(contract.pk, [])
         maintenance[contract.pk] = [
@@ -522,15 +524,7 @@ def months_so_far(
         hi = max(months[c.pk][2] for c in running)
     until = min(hi, now)
     outages = OutageIndex(_contract_outages(sids, lo, until, now) if sids else [])
-    has_windows = bool(sids) and (
-        MaintenanceWindow.objects.filter(
-            services__in=sids,
-            starts_at__lt=until,
-            ends_at__gt=lo,
-            status=MaintenanceWindow.Status.SCHEDULED,
-            impact=MaintenanceWindow.Impact.DOWNTIME,
-        ).exists()
-    )
+    has_windows = bool(sids) and _downtime_windows(sids, lo, until)
     parts = contracts_maintenance_parts(running, lo, hi, now) if has_windows else {}
     computed: dict[int, dict] = {}
     for c in contracts:

@@ -1,4 +1,7 @@
+import glob
 import os
+import pwd
+import shutil
 import socket
 import subprocess
 import sys
@@ -35,10 +38,34 @@ def _browser_available() -> bool:
     return Path("/usr/bin/chromium").exists()
 
 
+def pg_bindir() -> Path | None:
+    """The newest PostgreSQL server binaries (initdb, pg_ctl) on the machine."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _servers_available() -> bool:
+    """The crash drills start their own PostgreSQL and Redis: the binaries, and (as root) the unix
+    user postgres that initdb runs as."""
+    bindir = pg_bindir()
+    if bindir is None or not (bindir / "pg_ctl").exists() or shutil.which("redis-server") is None:
+        return False
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return False
+    return True
+
+
 NEEDS = {
     "postgres": (_postgres_available, "PostgreSQL (set DATABASE_URL=postgres://...)"),
     "redis": (_redis_available, "Redis (set REDIS_URL=redis://...)"),
     "browser": (_browser_available, "Chromium at /usr/bin/chromium"),
+    "servers": (_servers_available, "PostgreSQL server binaries, the unix user postgres and redis-server"),
 }
 
 

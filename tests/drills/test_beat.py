@@ -19,7 +19,7 @@ import pytest
 from .conftest import wait_until
 from .test_broker_and_database import assert_each_stored_message_arrived_once
 
-pytestmark = pytest.mark.drill
+pytestmark = [pytest.mark.drill, pytest.mark.servers]
 PERIOD = 3.0  # a one-minute sweep under fastbeat's 0.05
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import wait_until
 
-pytestmark = pytest.mark.drill
+pytestmark = [pytest.mark.drill, pytest.mark.servers]
 
 SWEEPS = {
     "tickets-escalate": "tickets.tasks.escalate_due_tickets",

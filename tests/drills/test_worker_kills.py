@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import wait_until
 
-pytestmark = pytest.mark.drill
+pytestmark = [pytest.mark.drill, pytest.mark.servers]
 
 
 @pytest.mark.drill_long
