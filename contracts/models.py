@@ -161,6 +161,16 @@ class ClosedDate(models.Model):
         return f"{self.date} {self.reason}".strip()
 
 
+class TermsRevision(models.Model):
+    """One row whose token changes, in the same transaction, with every change to SLA terms or
+    working calendars (contracts.terms_revision). Processes keep compiled terms while it holds."""
+
+    token = models.UUIDField()
+
+    def __str__(self):
+        return str(self.token)
+
+
 class SLA(models.Model):
     """A named agreement whose terms are versioned. A template is one the vendor copies for new
     contracts; a contract may also point at a template directly."""

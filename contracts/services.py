@@ -11,6 +11,7 @@ from django.utils import timezone
 from portal.audit import audit
 from portal.outbox import Email, outbox_enqueue_many
 
+from . import terms_revision
 from .models import SLA, CreditTier, EscalationDwell, EscalationLevel, PriorityTerm, SLAVersion
 
 COPIED_FIELDS = (
@@ -88,6 +89,7 @@ def _copy_terms(source: SLAVersion, target: SLAVersion) -> None:
         )
         for t in source.credit_tiers.all()
     )  # fmt: skip
+    terms_revision.bump()  # written in bulk: no signal said so
 
 
 @transaction.atomic

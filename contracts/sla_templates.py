@@ -254,5 +254,8 @@ def current_models() -> dict:
 def install_after_migrate(sender, using="default", plan=None, **kwargs):
     from django.db import transaction
 
+    from .terms_revision import bump
+
     with transaction.atomic(using=using):
         install(current_models())
+        bump()  # installed in bulk: no signal said so

@@ -93,10 +93,14 @@ def _fast_password_hasher(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the cache: each test starts with none."""
+    """Throttle counters live in the cache, SLA terms in the process (tickets.terms): each test
+    starts with neither, so its query counts are a cold process's."""
     from django.core.cache import cache
 
+    from tickets import terms
+
     cache.clear()
+    terms.forget()
     yield
 
 

@@ -1,10 +1,18 @@
 """Load SLA terms for tickets in a fixed number of queries, and turn them into clocks.Targets.
-One TermsCache lives for one request or one sweep batch: no stale global state."""
+
+One TermsCache lives for one request or one sweep batch. Loaded versions (with their priorities,
+calendars, levels and dwells) are also kept for the process while the terms revision holds
+(contracts.terms_revision): a TermsCache reads the revision once, one row, and loads only the
+versions this process has not loaded under it. A change to any term or calendar replaces the
+revision in its own transaction, so no process serves terms older than the revision it read."""
 
 from __future__ import annotations
 
+import threading
+
 from django.db.models import Prefetch
 
+from contracts import terms_revision
 from contracts.calendars import clock_for
 from contracts.models import EscalationLevel, PriorityTerm, SLAVersion
 
@@ -13,12 +21,47 @@ from .clocks import Targets
 CALENDAR_PREFETCH = ("hours", "closed_dates")
 
 
+_UNREAD = object()
+# The process's versions, valid under _shared_revision only. Shared objects are read, never changed.
+_shared: dict[int, SLAVersion] = {}
+_shared_revision: object = _UNREAD
+_lock = threading.Lock()
+
+
+def _kept(revision) -> dict[int, SLAVersion]:
+    """The process's versions under `revision` (emptied when the revision moved on)."""
+    global _shared, _shared_revision
+    if revision is None:
+        return {}  # no revision row (a database being set up): keep nothing across requests
+    with _lock:
+        if _shared_revision != revision:
+            _shared, _shared_revision = {}, revision
+        return _shared
+
+
+def forget() -> None:
+    """Drop the process's versions (tests that count a cold process's queries)."""
+    global _shared, _shared_revision
+    with _lock:
+        _shared, _shared_revision = {}, _UNREAD
+
+
 class TermsCache:
     def __init__(self):
         self._versions: dict[int, SLAVersion] = {}
+        self._revision = _UNREAD
 
     def load(self, version_ids) -> None:
         missing = {v for v in version_ids if v not in self._versions}
+        if not missing:
+            return
+        if self._revision is _UNREAD:
+            self._revision = terms_revision.current()
+        kept = _kept(self._revision)
+        for pk in list(missing):
+            if pk in kept:
+                self._versions[pk] = kept[pk]
+                missing.discard(pk)
         if not missing:
             return
         versions = (
@@ -38,6 +81,10 @@ class TermsCache:
         )
         for version in versions:
             self._versions[version.pk] = version
+            if self._revision is not None:
+                with _lock:
+                    if _shared_revision == self._revision:
+                        kept[version.pk] = version
 
     def version(self, version_id: int) -> SLAVersion:
         self.load([version_id])

@@ -1,0 +1,65 @@
+"""The revision of SLA terms and working calendars: a token in one row, replaced (in the change's
+own transaction) whenever a version, its priorities, escalation levels, dwells or credit tiers, an
+SLA, or a working calendar with its hours and closed dates is saved or deleted.
+
+Readers keep compiled terms for as long as the token they read holds (tickets.terms): reading it
+is one indexed row, against the nine queries that load a version's terms. Saves and deletes bump
+it through signals (connected in contracts.apps); code that writes these models in bulk
+(bulk_create, QuerySet.update) calls `bump()` itself. A token is a fresh UUID, never a counter,
+so a rolled-back change can never leave a process holding terms under a token that comes back.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import connection
+from django.utils import timezone
+
+from .models import (
+    SLA,
+    ClosedDate,
+    CreditTier,
+    EscalationDwell,
+    EscalationLevel,
+    PriorityTerm,
+    SLAVersion,
+    TermsRevision,
+    WorkingCalendar,
+    WorkingHours,
+)
+
+WATCHED = (SLA, SLAVersion, PriorityTerm, EscalationLevel, EscalationDwell, CreditTier, WorkingCalendar,
+           WorkingHours, ClosedDate)  # fmt: skip
+
+
+def bump() -> None:
+    """A new token: every process reloads terms on its next read."""
+    if not TermsRevision.objects.filter(pk=1).update(token=uuid.uuid4()):
+        TermsRevision.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4()})
+
+
+def current() -> str | None:
+    """The token now, or None when there is none yet (then nothing may be kept across reads)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT token FROM {TermsRevision._meta.db_table} WHERE id = 1")  # noqa: S608
+        row = cursor.fetchone()
+    return str(row[0]) if row else None
+
+
+def on_change(sender, instance, **kwargs) -> None:
+    if kwargs.get("raw"):
+        return  # loaddata: the fixture's rows, no side effects
+    if sender in (WorkingHours, ClosedDate):
+        # Compiled clocks are kept per (calendar, updated_at) (contracts.calendars): a calendar's
+        # hours or closed dates changing is the calendar changing.
+        WorkingCalendar.objects.filter(pk=instance.calendar_id).update(updated_at=timezone.now())
+    bump()
+
+
+def connect() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    for model in WATCHED:
+        post_save.connect(on_change, sender=model, dispatch_uid=f"terms-revision-save-{model.__name__}")
+        post_delete.connect(on_change, sender=model, dispatch_uid=f"terms-revision-delete-{model.__name__}")
