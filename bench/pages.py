@@ -31,7 +31,9 @@ from common import RESULTS, ROOT, counted, db_url, median, setup, table  # noqa:
 
 RUNS = int(os.environ.get("BENCH_PAGE_RUNS", 20))
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", 20))
-WORKERS = int(os.environ.get("BENCH_WORKERS", 2))  # as the peer is served (bench/helpdesk/run.py)
+WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
+# BENCH_PAGES=page,queue: only the pages whose label holds one of the words (a quick rerun).
+ONLY = set(filter(None, os.environ.get("BENCH_PAGES", "").split(",")))  # as the peer is served (bench/helpdesk/run.py)
 # The peer, django-helpdesk 2.6.1 (issue 9).
 PEER = {"list_rps": 7, "view_rps": 163, "list_ms": 265, "view_ms": 7.5}
 
@@ -62,7 +64,7 @@ def client_for(email: str):
     from portal.models import User
 
     client = Client()
-    client.force_login(User.objects.get(email=email), backend="django.contrib.auth.backends.ModelBackend")
+    client.force_login(User.objects.get(email=email), backend="portal.backends.PortalBackend")
     return client
 
 
@@ -159,14 +161,15 @@ def main():
     dataset.ensure()
     setup()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    measured = pages()
+    measured = [m for m in pages() if not ONLY or any(word in m[0] for word in ONLY)]
     clients = {who: client_for(who) for _, who, _ in measured}
     print(f"pages in-process (median of {RUNS}, DEBUG off):")
     local = {label: in_process(label, clients[who], path) for label, who, path in measured}
     cookies = {who: f"sessionid={c.cookies['sessionid'].value}" for who, c in clients.items()}
     print(f"pages under gunicorn ({WORKERS} sync workers), wrk -t2 -c8 -d{WRK_SECONDS}s:")
     served = under_gunicorn(measured, cookies)
-    out = {label: {**local[label], **served.get(label, {}), "path": path} for label, _, path in measured}
+    out = json.loads((RESULTS / "pages.json").read_text()) if ONLY and (RESULTS / "pages.json").exists() else {}
+    out.update({label: {**local[label], **served.get(label, {}), "path": path} for label, _, path in measured})
     (RESULTS / "pages.json").write_text(json.dumps(out, indent=1))
     print()
     print(report(out))

@@ -37,6 +37,18 @@ def messages_for_customer(ticket: Ticket) -> QuerySet[TicketMessage]:
     return ticket.messages.filter(internal=False).select_related("author").prefetch_related("attachments")
 
 
+def conversation_for_customer(ticket: Ticket) -> tuple[list, list[TicketMessage]]:
+    """The files attached to the ticket itself, and the conversation with each message's files as
+    `m.files`: two queries, whatever the number of messages."""
+    conversation = list(ticket.messages.filter(internal=False).select_related("author"))
+    files: dict[int | None, list] = {}
+    for a in ticket.attachments.all():
+        files.setdefault(a.message_id, []).append(a)
+    for m in conversation:
+        m.files = files.get(m.pk, [])
+    return files.get(None, []), conversation
+
+
 @dataclass(frozen=True)
 class ClockView:
     state: str  # Ticket.SLAState value
@@ -55,9 +67,11 @@ class ClockView:
     timezone: str
 
 
-def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, ClockView]:
+def ticket_clock_views(
+    tickets, *, now: datetime | None = None, terms: TermsCache | None = None
+) -> dict[int, ClockView]:
     """Clock views for many tickets in a fixed number of queries (pauses prefetched, terms loaded
-    once per SLA version)."""
+    once per SLA version; pass `terms` to share them with the caller)."""
     now = now or timezone.now()
     tickets = list(tickets)
     if not tickets:
@@ -65,7 +79,7 @@ def ticket_clock_views(tickets, *, now: datetime | None = None) -> dict[int, Clo
     prefetch_related_objects(
         tickets, "pauses", "crossings", "organisation__account_manager", "organisation__solutions_manager"
     )
-    terms = TermsCache()
+    terms = terms or TermsCache()
     terms.load({t.sla_version_id for t in tickets})
     out = {}
     contacts: dict[tuple[int, int], tuple[str, str]] = {}

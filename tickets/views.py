@@ -14,14 +14,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from contracts.models import PriorityTerm
 from contracts.selectors import contracts_for_user
 from portal.roles import StaffRole
 
 from . import services
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
 from .models import Attachment, Ticket
-from .selectors import at_risk_or_breached, messages_for_customer, ticket_clock_views, tickets_for_user
+from .selectors import at_risk_or_breached, conversation_for_customer, ticket_clock_views, tickets_for_user
+from .terms import TermsCache
 
 PAGE_SIZE = 25
 
@@ -119,14 +119,17 @@ def _render_new(request, form: TicketForm, status: int = 200):
 
 # --- One ticket ---------------------------------------------------------------------------------
 def _own_ticket(request, pk: int) -> Ticket:
-    return get_object_or_404(
-        _tickets(request).select_related("created_by", "sla_version__escalation_ack_calendar"), pk=pk
-    )
+    # The organisation and its managers too: the clock view names whom to call.
+    related = ("created_by", "sla_version__escalation_ack_calendar", "organisation__account_manager",
+               "organisation__solutions_manager")  # fmt: skip
+    return get_object_or_404(_tickets(request).select_related(*related), pk=pk)
 
 
 def _render_detail(request, ticket: Ticket, *, reply_form=None, escalate_form=None, status: int = 200):
     now = timezone.now()
-    clock = ticket_clock_views([ticket], now=now)[ticket.pk]
+    terms = TermsCache()
+    clock = ticket_clock_views([ticket], now=now, terms=terms)[ticket.pk]
+    filed_attachments, conversation = conversation_for_customer(ticket)
     requests = list(ticket.escalation_requests.order_by("-requested_at", "-pk"))
     pending = next((r for r in requests if r.acknowledged_at is None), None)
     return render(
@@ -138,11 +141,9 @@ def _render_detail(request, ticket: Ticket, *, reply_form=None, escalate_form=No
             "clock": clock,
             "state_label": Ticket.SLAState(clock.state).label,
             "now": now,
-            "term": PriorityTerm.objects.filter(version_id=ticket.sla_version_id, priority=ticket.priority)
-            .select_related("calendar", "resolution_calendar")
-            .first(),
-            "conversation": messages_for_customer(ticket),
-            "filed_attachments": ticket.attachments.filter(message__isnull=True),
+            "term": terms.term(ticket.sla_version_id, ticket.priority),
+            "conversation": conversation,
+            "filed_attachments": filed_attachments,
             "pending_request": pending,
             "last_acknowledged": None if pending else next(iter(requests), None),
             "reply_form": reply_form or ReplyForm(),
