@@ -181,9 +181,27 @@ def test_queue_queries_do_not_grow_with_the_tickets(staff_client, acme_contract,
     shown_3, queries_3 = count()
     make_tickets(27, contracts, staff)
     shown_30, queries_30 = count()
-    assert (shown_3, shown_30) == (3, 30)
+    assert (shown_3, shown_30) == (3, 25)  # a page holds 25
     assert Ticket.objects.filter(escalation_level=4).count() == 10  # its contact is looked up too
     assert queries_30 == queries_3
+
+
+def test_the_queue_counts_only_up_to_its_cap(staff_client, acme_contract, alice, globex, charlie, sam, monkeypatch):
+    from tickets.admin import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "CAP", 5)
+    klart = ContractFactory(organisation=globex, sla=SLA.objects.get(template_key="klart-ai"), contacts=[charlie])
+    contracts, staff = [(acme_contract, alice), (klart, charlie)], [sam, StaffFactory(staff_role="support_lead")]
+    make_tickets(5, contracts, staff)
+    page = staff_client.get(QUEUE).content.decode()
+    assert "5 tickets" in page and "More than" not in page
+    make_tickets(3, contracts, staff)
+    with CaptureQueriesContext(connection) as queries:
+        page = staff_client.get(QUEUE).content.decode()
+    assert "More than 5 tickets: filter or search to narrow them." in page
+    assert "Select all matching tickets (more than 5)" in page
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    assert len(counts) == 1 and "LIMIT 6" in counts[0]  # the count stops at the cap
 
 
 # --- Who sees the queue --------------------------------------------------------------------------
