@@ -1,6 +1,7 @@
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -9,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from .models import AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
-from .outbox import outbox_retry_now
+from .outbox import outbox_render, outbox_retry_now
 
 
 @admin.register(User)
@@ -42,16 +43,30 @@ class OutboxAttemptInline(admin.TabularInline):
 class OutboxMessageAdmin(admin.ModelAdmin):
     """Staff see every notification, its attempts, and can put a failed one back in the queue."""
 
-    list_display = ["key", "to", "subject", "status", "attempts", "created_at", "sent_at", "next_attempt_at"]
+    list_display = ["key", "to", "subject_shown", "status", "attempts", "created_at", "sent_at", "next_attempt_at"]
     list_filter = ["status", "template"]
     search_fields = ["key", "to", "subject", "message_id"]
     date_hierarchy = "created_at"
     inlines = [OutboxAttemptInline]
     actions = ["retry_now"]
-    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields] + ["preview"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Subject", ordering="subject")
+    def subject_shown(self, obj):
+        # A row is rendered by the worker that first sends it (portal.outbox): until then, its template.
+        return obj.subject or f"({obj.template}: rendered when sent)"
+
+    @admin.display(description="Preview (text part)")
+    def preview(self, obj):
+        """The text part as sent, or as it will be sent: rendered from the frozen context."""
+        try:
+            subject, text, _ = outbox_render(obj)
+        except Exception as exc:  # noqa: BLE001 - shown to staff, as the sender would record it
+            return f"Cannot be rendered: {type(exc).__name__}: {exc}"
+        return format_html("<strong>{}</strong><pre>{}</pre>", subject, text)
 
     def has_change_permission(self, request, obj=None):
         return False

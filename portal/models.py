@@ -50,6 +50,8 @@ class User(AbstractUser):
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
+    # What the email templates read of a person, frozen with each email (portal.snapshot).
+    EMAIL_FIELDS = ("name", "email", "organisation", "is_staff")
     objects = UserManager()
 
     class Meta:
@@ -86,7 +88,8 @@ def _new_message_id() -> str:
 
 class OutboxMessage(models.Model):
     """One notification to one recipient. Written in the same transaction as the change that
-    causes it, rendered then, with its Message-ID fixed then: a retry resends the same message."""
+    causes it, with its context frozen then (portal.snapshot) and its Message-ID fixed then;
+    rendered by the worker that first sends it and stored, so a retry resends the same message."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -100,8 +103,11 @@ class OutboxMessage(models.Model):
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     template = models.CharField(max_length=100)
     to = models.EmailField()
-    subject = models.CharField(max_length=300)
-    body_text = models.TextField()
+    # The template's context as it was when the row was written (portal.snapshot, JSON).
+    context = models.TextField(blank=True)
+    # Empty until the row is first rendered, by the worker that sends it.
+    subject = models.CharField(max_length=300, blank=True)
+    body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

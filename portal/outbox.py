@@ -1,12 +1,15 @@
 """The one email outbox: every notification of the product goes through here.
 
 - `outbox_enqueue` writes a row in the caller's transaction (a unique key makes a second enqueue
-  a no-op), rendered now, with its Message-ID fixed now; after commit a worker is asked to send.
+  a no-op), with its Message-ID fixed now and its context frozen now (portal.snapshot: what the
+  email will say is decided with the change that causes it); after commit a worker is asked to send.
 - `outbox_claim` takes due rows with a lease (skip_locked on PostgreSQL; a conditional update with
-  a claim token everywhere, so two senders never hold one row), `outbox_deliver` sends them.
+  a claim token everywhere, so two senders never hold one row), `outbox_deliver` renders each row
+  from its frozen context (once: the rendering is stored with the row's lease) and sends it.
 - A row whose sender died is taken again when its lease runs out; a sent row never is. The lease
   is renewed row by row as a batch is sent, so a slow batch never outlives it.
 - Failures back off in the database (next_attempt_at), swept every minute: no long countdowns.
+  A row that cannot be rendered fails like one that cannot be sent, and says why.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from .models import OutboxAttempt, OutboxMessage
+from .snapshot import freeze, thaw
 
 log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
@@ -53,12 +57,18 @@ def render(template: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def _row(email: Email, now: datetime) -> OutboxMessage:
-    subject, text, html = render(email.template, email.context)
+def _row(email: Email, now: datetime, memo: dict) -> OutboxMessage:
     return OutboxMessage(
-        key=email.key, to=email.to, template=email.template, subject=subject[:300],
-        body_text=text, body_html=html, next_attempt_at=now,
+        key=email.key, to=email.to, template=email.template, context=freeze(email.context, memo), next_attempt_at=now
     )  # fmt: skip
+
+
+def outbox_render(msg: OutboxMessage) -> tuple[str, str, str]:
+    """Subject, text and HTML of a row: as rendered when it was first sent, else from its context."""
+    if msg.body_text:
+        return msg.subject, msg.body_text, msg.body_html
+    subject, text, html = render(msg.template, thaw(msg.context))
+    return subject[:300], text, html
 
 
 def outbox_enqueue(*, email: Email, now: datetime | None = None) -> bool:
@@ -78,7 +88,8 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> 
     if not fresh:
         return 0
     # ignore_conflicts: a concurrent writer of the same key wins quietly; the unique key decides.
-    OutboxMessage.objects.bulk_create([_row(e, now) for e in fresh.values()], ignore_conflicts=True)
+    memo: dict = {}  # an object several emails mention is frozen once
+    OutboxMessage.objects.bulk_create([_row(e, now, memo) for e in fresh.values()], ignore_conflicts=True)
     new_keys = list(fresh)
     transaction.on_commit(lambda: _dispatch(new_keys))
     return len(fresh)
@@ -133,8 +144,15 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
     try:
         for msg in messages:
             started = now_fn()
-            if not _still_ours(msg, started):
+            try:
+                rendered = None if msg.body_text else outbox_render(msg)
+            except Exception as exc:  # noqa: BLE001 - a template or context that fails is this row's failure
+                _failed(msg, started, now_fn(), exc, worker)
+                continue
+            if not _still_ours(msg, started, rendered):
                 continue  # its lease ran out while earlier rows of the batch were sent; another sender has it
+            if rendered:
+                msg.subject, msg.body_text, msg.body_html = rendered
             mail = EmailMultiAlternatives(
                 subject=msg.subject, body=msg.body_text, from_email=settings.DEFAULT_FROM_EMAIL,
                 to=[msg.to], headers={"Message-ID": msg.message_id}, connection=connection,
@@ -163,15 +181,17 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
     return sent
 
 
-def _still_ours(msg: OutboxMessage, now: datetime) -> bool:
-    """Renew the row's lease just before sending it, if no other sender has claimed it since. A
-    batch is claimed with one lease, but its rows are sent one after another: behind a slow SMTP
-    server the last rows' lease runs out before their turn, a sweep claims them again, and both
-    senders would send them (the crash drill tests/drills/test_worker_kills.py found it)."""
+def _still_ours(msg: OutboxMessage, now: datetime, rendered: tuple[str, str, str] | None = None) -> bool:
+    """Renew the row's lease just before sending it, if no other sender has claimed it since, and
+    store its rendering if it was rendered now (a retry sends the same text). A batch is claimed
+    with one lease, but its rows are sent one after another: behind a slow SMTP server the last
+    rows' lease runs out before their turn, a sweep claims them again, and both senders would send
+    them (the crash drill tests/drills/test_worker_kills.py found it)."""
+    fields = {"lease_until": now + settings.OUTBOX_LEASE}
+    if rendered:
+        fields.update(zip(("subject", "body_text", "body_html"), rendered, strict=True))
     return (
-        OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token, status=Status.SENDING).update(
-            lease_until=now + settings.OUTBOX_LEASE
-        )
+        OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token, status=Status.SENDING).update(**fields)
         == 1
     )
 
