@@ -221,6 +221,9 @@ class SLAVersion(models.Model):
     )
     exclusion_causes = models.JSONField(default=list, blank=True, validators=[validate_exclusion_causes])
 
+    # What the email templates read of a version, frozen with each email (portal.snapshot).
+    EMAIL_FIELDS = ("sla", "number", "effective_from", "published_at", "change_summary", "timezone")
+
     class Meta:
         ordering = ["sla", "-effective_from"]
         verbose_name = "SLA version"

@@ -1,12 +1,12 @@
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.utils.html import format_html
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from .models import AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User

@@ -30,22 +30,23 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import DEFERRED
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # the C encoder
 
 
 def freeze(context: dict, memo: dict | None = None) -> str:
     """The context as JSON text. `memo` (one dict for many calls) shares the work of freezing an
     object that several emails of a batch mention."""
-    return _frozen(context, {} if memo is None else memo, root=True)
+    return _encode(_frozen(context, {} if memo is None else memo, root=True))
 
 
 def thaw(text: str) -> dict:
     return _thawed(json.loads(text)) if text else {}
 
 
-def _frozen(value, memo: dict, root: bool) -> str:
+def _frozen(value, memo: dict, root: bool):
+    """JSON-ready data: built as dicts and lists, encoded once (freeze)."""
     if value is None or isinstance(value, (bool, int, float, str)):
-        return _dumps(value)
+        return value
     if isinstance(value, models.Model):
         key = (id(value), root)
         if key not in memo:
@@ -55,10 +56,10 @@ def _frozen(value, memo: dict, root: bool) -> str:
         for k in value:
             if not isinstance(k, str) or k.startswith("$"):
                 raise TypeError(f"An email context's keys are names, not {k!r}.")
-        return "{" + ",".join(_dumps(k) + ":" + _frozen(v, memo, root) for k, v in value.items()) + "}"
+        return {k: _frozen(v, memo, root) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_frozen(v, memo, root) for v in value) + "]"
-    return _dumps(_tagged(value))
+        return [_frozen(v, memo, root) for v in value]
+    return _tagged(value)
 
 
 def _tagged(value) -> dict:
@@ -90,29 +91,30 @@ def _fields(model: type[models.Model]) -> list:
     return cached
 
 
-def _instance(obj: models.Model, memo: dict, root: bool) -> str:
+def _instance(obj: models.Model, memo: dict, root: bool) -> dict:
     model = obj.__class__._meta.concrete_model  # __class__: a lazy request.user answers as its User
     fields = _fields(model)
-    values = ",".join(_dumps(f.attname) + ":" + _value(f.value_from_object(obj)) for f in fields)
-    related = []
+    out = {"$": "m", "m": model._meta.label_lower, "f": {f.attname: _value(f.value_from_object(obj)) for f in fields}}
     if root:
+        related = {}
         for name, other in obj._state.fields_cache.items():
             try:
                 field = model._meta.get_field(name)
             except FieldDoesNotExist:
                 continue  # a reverse one-to-one's cache: not a field of this model
             if field.concrete and field.is_relation and field in fields:  # forward, and named
-                related.append(_dumps(name) + ":" + ("null" if other is None else _frozen(other, memo, False)))
-    out = '{"$":"m","m":' + _dumps(model._meta.label_lower) + ',"f":{' + values + "}"
-    return out + (',"r":{' + ",".join(related) + "}}" if related else "}")
+                related[name] = None if other is None else _frozen(other, memo, False)
+        if related:
+            out["r"] = related
+    return out
 
 
-def _value(value) -> str:
+def _value(value):
     if value is None or isinstance(value, (bool, int, float, str)):
-        return _dumps(value)
+        return value
     if isinstance(value, (dict, list)):  # a JSONField's value: JSON already, kept as it is
-        return _dumps({"$": "json", "v": value})
-    return _dumps(_tagged(value))
+        return {"$": "json", "v": value}
+    return _tagged(value)
 
 
 _THAW = {

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from portal.models import OutboxAttempt, OutboxMessage
 from portal.outbox import Email, outbox_claim, outbox_deliver, outbox_enqueue, outbox_send_due, outbox_send_key
+from portal.snapshot import thaw
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
@@ -271,3 +273,38 @@ def test_text_parts_are_not_html_escaped_but_the_html_part_is():
     )
     assert "Hello Rita & Dan <ops>," in text and "https://x.test/?a=1&b=2" in text
     assert "Rita &amp; Dan &lt;ops&gt;" in html
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatch):
+    """A sweep's batch goes through COPY on PostgreSQL (portal.outbox._copy_rows): the same rows,
+    defaults and unique keys as bulk_create; a key another writer holds is skipped."""
+    from django.db import transaction
+
+    from portal import outbox
+    from portal.models import new_message_id
+    from portal.snapshot import freeze
+
+    monkeypatch.setattr("portal.outbox._dispatch", lambda keys: None)
+    emails = [reset_email(key=f"many:{i}", to=f"p{i}@acme.example") for i in range(outbox.COPY_FROM + 10)]
+    with time_machine.travel(NOW, tick=False), transaction.atomic():
+        assert outbox.outbox_enqueue_many(emails=emails[:7]) == 7  # below the threshold: bulk_create
+        with CaptureQueriesContext(connection) as ctx:
+            assert outbox.outbox_enqueue_many(emails=emails) == outbox.COPY_FROM + 3
+        assert any(q["sql"].startswith("COPY outbox_incoming") for q in ctx.captured_queries)
+        # Another writer's row for a key the copy brings: ON CONFLICT keeps the first.
+        OutboxMessage.objects.create(
+            key="late", to="other@acme.example", template="password_reset", next_attempt_at=NOW
+        )
+        outbox._copy_rows([("late", new_message_id(), "password_reset", "p@acme.example", freeze({}))], NOW)
+        assert outbox.outbox_enqueue_many(emails=emails) == 0  # every key is there now
+    rows = OutboxMessage.objects.filter(key__startswith="many:")
+    assert rows.count() == outbox.COPY_FROM + 10
+    assert OutboxMessage.objects.get(key="late").to == "other@acme.example"
+    single, copied = rows.get(key="many:0"), rows.get(key="many:8")
+    same = ["template", "status", "attempts", "next_attempt_at", "created_at", "subject", "body_text", "last_error",
+            "lease_until", "sent_at", "claim_token"]  # fmt: skip
+    assert [getattr(copied, f) for f in same] == [getattr(single, f) for f in same]
+    assert thaw(copied.context) == thaw(single.context) == {"user": None, "reset_url": "https://x.test/r/abc"}
+    assert copied.to == "p8@acme.example" and copied.message_id != single.message_id

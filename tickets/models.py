@@ -34,9 +34,10 @@ class Ticket(models.Model):
         EXCLUDED = "excluded", "Excluded from SLA"
 
     ACTIVE = (Status.NEW, Status.OPEN, Status.WAITING)
-    # What the email templates read of a ticket, frozen with each email (portal.snapshot).
-    EMAIL_FIELDS = ("kind", "priority", "subject", "description", "status", "first_response_due", "resolution_target_at",
-                    "resolution_due", "organisation", "contract", "sla_version", "assignee", "created_by")  # fmt: skip
+    # What the email templates read of a ticket, frozen with each email (portal.snapshot). Not the
+    # description: only the filing emails show it (read when they are rendered; it does not change).
+    EMAIL_FIELDS = ("priority", "subject", "status", "first_response_due", "resolution_target_at", "resolution_due",
+                    "organisation", "contract", "sla_version", "assignee")  # fmt: skip
 
     organisation = models.ForeignKey("contracts.Organisation", on_delete=models.PROTECT, related_name="tickets")
     contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="tickets")

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+import portal.models
+
 
 class Migration(migrations.Migration):
 
@@ -13,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='outboxmessage',
             name='context',
-            field=models.TextField(blank=True),
+            field=portal.models.ContextField(blank=True),
         ),
         migrations.AlterField(
             model_name='outboxmessage',
