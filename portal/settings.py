@@ -127,7 +127,7 @@ SESSION_COOKIE_HTTPONLY = True
 # --- I18N / time ------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"  # everything is stored in UTC; pages convert to the contract's timezone
-USE_I18N = True
+USE_I18N = False
 USE_TZ = True
 
 # --- Static and media -------------------------------------------------------------------------

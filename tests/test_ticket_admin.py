@@ -498,3 +498,21 @@ def test_requests_and_crossings_are_read_only(staff_client, p1, model):
         crossing = SLACrossing.objects.get(ticket=p1)
         page = staff_client.get(reverse("admin:tickets_slacrossing_change", args=[crossing.pk]))
         assert page.status_code == 200 and 'type="submit"' not in page.content.decode().split('id="content-main"')[1]
+
+
+def test_the_queue_checkbox_is_django_s_own(acme_contract, alice, sam):
+    """tickets.admin writes the action checkbox out for speed: it must stay Django's markup."""
+    from django.contrib import admin as django_admin
+
+    from tickets.admin import TicketAdmin
+
+    ticket = file(acme_contract, alice, "P3", subject='Backups "fail" <again>')
+    ours = TicketAdmin(Ticket, django_admin.site).action_checkbox(ticket)
+    assert ours == django_admin.ModelAdmin.action_checkbox(TicketAdmin(Ticket, django_admin.site), ticket)
+
+
+def test_the_queue_links_each_row_to_its_ticket(staff_client, acme_contract, alice):
+    tickets = [file(acme_contract, alice, "P3", subject=f"Row {i}") for i in range(3)]
+    page = staff_client.get(QUEUE).content.decode()
+    for t in tickets:
+        assert page.count(f'href="{reverse("admin:tickets_ticket_change", args=[t.pk])}') == 2  # number and subject

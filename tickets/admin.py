@@ -226,6 +226,14 @@ class CappedPaginator(Paginator):
 
 
 class TicketChangeList(ChangeList):
+    _change_url = None
+
+    def url_for_result(self, result) -> str:
+        # One reverse() for the page, not two per row (the number and the subject link).
+        if self._change_url is None:
+            self._change_url = super().url_for_result(Ticket(pk=0))
+        return self._change_url.replace("/0/", f"/{result.pk}/", 1)
+
     def get_results(self, request):
         super().get_results(request)
         # The page's clocks in one batch (a fixed number of queries, however many rows).
@@ -298,6 +306,14 @@ class TicketAdmin(OperationsMixin, admin.ModelAdmin):
         return qs, duplicates
 
     # --- Columns ----------------------------------------------------------------------------------
+    def action_checkbox(self, obj):
+        """Django's own checkbox, written out: its widget is rendered through the form templates,
+        a tenth of the queue's time for 25 rows. The same markup (tests/test_ticket_admin.py)."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME, obj.pk, f"Select this object for an action - {obj}",
+        )  # fmt: skip
+
     def clock(self, obj: Ticket) -> ClockView:
         if getattr(obj, "sla_clock", None) is None:
             obj.sla_clock = ticket_clock_views([obj])[obj.pk]
