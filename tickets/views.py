@@ -119,15 +119,20 @@ def _render_new(request, form: TicketForm, status: int = 200):
 
 # --- One ticket ---------------------------------------------------------------------------------
 def _own_ticket(request, pk: int) -> Ticket:
-    # The organisation and its managers too: the clock view names whom to call.
-    related = ("created_by", "sla_version__escalation_ack_calendar", "organisation__account_manager",
-               "organisation__solutions_manager")  # fmt: skip
-    return get_object_or_404(_tickets(request).select_related(*related), pk=pk)
+    ticket = get_object_or_404(
+        tickets_for_user(user=request.user).select_related("contract", "service", "created_by"), pk=pk
+    )
+    # Its organisation is the user's, read with the user: joining it again (and its managers)
+    # tripled the time PostgreSQL spent planning the query.
+    Ticket.organisation.field.set_cached_value(ticket, request.user.organisation)
+    return ticket
 
 
 def _render_detail(request, ticket: Ticket, *, reply_form=None, escalate_form=None, status: int = 200):
     now = timezone.now()
     terms = TermsCache()
+    # The SLA version with its calendars, as the terms cache holds it: no join, no query.
+    Ticket.sla_version.field.set_cached_value(ticket, terms.version(ticket.sla_version_id))
     clock = ticket_clock_views([ticket], now=now, terms=terms)[ticket.pk]
     filed_attachments, conversation = conversation_for_customer(ticket)
     requests = list(ticket.escalation_requests.order_by("-requested_at", "-pk"))

@@ -1,7 +1,9 @@
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django import template
+from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
 
@@ -48,3 +50,16 @@ def money(value, currency: str) -> str:
 
     amount = value.quantize(minor_unit_exponent(currency))
     return f"{currency} {amount:,}"
+
+
+@register.simple_tag(takes_context=True)
+def countdown(context, moment: datetime | None) -> str:
+    """A countdown to `moment` from the page's `now`, in words, with the instant for the script that
+    ticks it live (static/js). A tag, not an included template: a ticket page shows five of them."""
+    if not moment:
+        return ""
+    now = context["now"]
+    words = f"in {timeuntil(moment, now)}" if moment > now else f"passed {timesince(moment, now)} ago"
+    return format_html(
+        '<time class="countdown" datetime="{}" data-countdown>{}</time>', moment.astimezone(UTC).isoformat(), words
+    )
