@@ -6,7 +6,7 @@ per second under gunicorn with wrk.
 For a customer of the big organisation (5% of the tickets: about 50,000, 5,000 open): the ticket
 list, a ticket page, the dashboard; for staff, the queue (the admin's ticket changelist, sorted by
 the nearest deadline as staff open it). In-process: django.test.Client with DEBUG off, the median
-of BENCH_PAGE_RUNS requests and the queries of one (CaptureQueriesContext). Then gunicorn (3 sync
+of BENCH_PAGE_RUNS requests and the queries of one (CaptureQueriesContext). Then gunicorn (2 sync
 workers, the production profile with plain http allowed on 127.0.0.1) and
 `wrk -t2 -c8 -d20s` with the user's session cookie on each page: requests per second and the
 median latency. Writes var/bench/pages.json for bench/run.py.

@@ -99,6 +99,10 @@ def summary() -> str:
             grows = f"{one['queries']:.0f} q for 1,000, {esc['queries']:.0f} q for {due:,}"
             row("escalation queries grow with batches (500 tickets each)", grows, "", None,
                 "batches, not tickets", esc["queries"] <= one["queries"] * due / 1000 + 5)  # fmt: skip
+        sent = sweeps.get("send_escalation_rows")
+        if sent:  # rendering moved from the sweep to the worker: its cost, shown beside
+            row(f"the worker: render and send the rows of 1,000 due ({sent['rows']:,.0f} rows, in-memory mail)",
+                f"{sent['per_row_ms']:.2f} ms and {sent['queries'] / sent['rows']:.1f} q a row", "", None, "", None)  # fmt: skip
     if pages:
         queue = pages.get("staff queue (admin changelist)", {})
         view = pages.get("customer ticket page", {})
