@@ -86,6 +86,17 @@ def _services_required_in_ci(request):
                 pytest.fail(f"CI: this test needs {what}, which is not available")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _sessions_in_the_database():
+    """With Redis, production reads sessions from the cache (settings.SESSION_ENGINE): tests count
+    the same queries with or without Redis by keeping them in the database; test_accounts checks
+    the cached engine."""
+    from django.test import override_settings
+
+    with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.db"):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

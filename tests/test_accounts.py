@@ -102,3 +102,18 @@ def test_a_user_creates_replaces_and_revokes_their_api_token(client, alice):
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
     assert actions == ["token.created", "token.created", "token.revoked"]
     assert all(first not in str(e.after) for e in AuditEntry.objects.all())  # the secret is never logged
+
+
+def test_with_a_shared_cache_a_page_reads_its_session_from_it_and_logout_ends_it(settings, client, alice):
+    """settings: with Redis, sessions are cached_db: read from the cache (no query), written
+    through to the database, and a logout deletes both."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    client.post("/accounts/login/", {"username": alice.email, "password": PASSWORD})
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/account/").status_code == 200
+    assert not [q for q in queries.captured_queries if "django_session" in q["sql"]]
+    client.post("/accounts/logout/")
+    assert client.get("/account/").status_code == 302  # the session is gone from the cache too
