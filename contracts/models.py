@@ -64,6 +64,9 @@ class Organisation(models.Model):
     # The secret of the organisation's iCal feed of maintenance windows; revoked by replacing it.
     ical_token = models.CharField(max_length=64, blank=True, editable=False)
 
+    # What the email templates read of an organisation, frozen with each email (portal.snapshot).
+    EMAIL_FIELDS = ("name",)
+
     class Meta:
         ordering = ["name"]
 
@@ -371,6 +374,9 @@ class Contract(models.Model):
         related_name="contact_for",
         help_text="Customer users who receive this contract's notifications.",
     )
+
+    # What the email templates read of a contract, frozen with each email (portal.snapshot).
+    EMAIL_FIELDS = ("organisation", "reference", "name")
 
     class Meta:
         ordering = ["organisation", "reference"]

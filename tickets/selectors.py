@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
 
 from django.db.models import QuerySet, prefetch_related_objects
 from django.utils import timezone
@@ -14,8 +13,8 @@ from contracts.selectors import Versions, level_contact
 
 from . import clocks
 from .attainment import Attainment, TicketTimes, attainment
-from .models import SLACrossing, Ticket, TicketMessage, TicketPause
-from .services import resolved_moment, ticket_history
+from .models import SLACrossing, Ticket, TicketMessage
+from .services import pauses_by_ticket, resolved_moment, ticket_history
 from .terms import TermsCache
 from .timers import StaffDirectory
 
@@ -68,21 +67,11 @@ class ClockView:
     timezone: str
 
 
-class _Pause(NamedTuple):
-    reason: str
-    started_at: datetime
-    ended_at: datetime | None
-
-
-def _pauses_and_breaches(ids: list[int]) -> tuple[dict[int, list[_Pause]], set[int]]:
-    """The tickets' pauses as plain rows, and which tickets have a breach recorded: two queries
-    of values, not model instances (half of a queue page's clock time went into building them)."""
-    pauses: dict[int, list[_Pause]] = {}
-    rows = TicketPause.objects.filter(ticket_id__in=ids).order_by("started_at", "id")
-    for ticket_id, *pause in rows.values_list("ticket_id", "reason", "started_at", "ended_at"):
-        pauses.setdefault(ticket_id, []).append(_Pause(*pause))
+def _pauses_and_breaches(ids: list[int]) -> tuple[dict, set[int]]:
+    """The tickets' pauses as plain rows, and which tickets have a breach recorded: two queries of
+    values, not model instances."""
     breached = SLACrossing.objects.filter(ticket_id__in=ids, kind=SLACrossing.Kind.BREACH)
-    return pauses, set(breached.values_list("ticket_id", flat=True).distinct())
+    return pauses_by_ticket(ids), set(breached.values_list("ticket_id", flat=True).distinct())
 
 
 def ticket_clock_views(

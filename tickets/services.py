@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,6 +38,22 @@ def ticket_history(ticket: Ticket, pauses=None) -> clocks.History:
         resolved=tuple((p.started_at, p.ended_at) for p in pauses if p.reason == TicketPause.Reason.RESOLVED),
         first_response_at=ticket.first_response_at,
     )
+
+
+class PauseRow(NamedTuple):
+    reason: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+def pauses_by_ticket(ids) -> dict[int, list[PauseRow]]:
+    """Many tickets' pauses, for ticket_history, as plain rows in one query: building a model
+    instance and a related manager per pause was a fifth of a sweep's or a queue page's clocks."""
+    pauses: dict[int, list[PauseRow]] = {}
+    rows = TicketPause.objects.filter(ticket_id__in=ids).order_by("started_at", "id")
+    for ticket_id, *pause in rows.values_list("ticket_id", "reason", "started_at", "ended_at"):
+        pauses.setdefault(ticket_id, []).append(PauseRow(*pause))
+    return pauses
 
 
 def resolved_moment(ticket: Ticket) -> datetime | None:

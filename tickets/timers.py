@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from . import clocks, notify
 from .models import SLACrossing, Ticket, TicketEvent
-from .services import resolved_moment, ticket_history
+from .services import pauses_by_ticket, resolved_moment, ticket_history
 from .terms import TermsCache
 
 BATCH = 500
@@ -31,14 +31,14 @@ def due(field: str, now: datetime):
     return Ticket.objects.filter(**{f"{field}__lte": now}).order_by(field)
 
 
-def _take(field: str, now: datetime, batch: int) -> list[Ticket]:
+# What the sweeps' emails read with a ticket: its organisation, contract (and contacts), filer and
+# SLA version (the emails show its timezone); the breach emails also name the assignee.
+ESCALATION_RELATED = ("organisation", "contract", "created_by", "sla_version")
+
+
+def _take(field: str, now: datetime, batch: int, related=ESCALATION_RELATED) -> list[Ticket]:
     # skip_locked: a second sweep running at the same time takes other tickets, never these.
-    return list(
-        due(field, now)
-        .select_for_update(skip_locked=True, of=("self",))
-        # sla_version: the breach emails show its timezone (else a query per ticket).
-        .select_related("organisation", "contract", "created_by", "assignee", "sla_version")[:batch]
-    )
+    return list(due(field, now).select_for_update(skip_locked=True, of=("self",)).select_related(*related)[:batch])
 
 
 class StaffDirectory:
@@ -96,18 +96,15 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
             if not tickets:
                 break
             prefetch_related_objects(
-                tickets,
-                "pauses",
-                "contract__contacts",
-                "organisation__account_manager",
-                "organisation__solutions_manager",
+                tickets, "contract__contacts", "organisation__account_manager", "organisation__solutions_manager"
             )
+            pauses = pauses_by_ticket([t.pk for t in tickets])
             terms.load({t.sla_version_id for t in tickets})
             events, emails = [], []
             for t in tickets:
                 levels = terms.levels(t.sla_version_id)
                 targets = terms.targets(t.sla_version_id, t.priority)
-                d = clocks.deadlines(targets, ticket_history(t, list(t.pauses.all())))
+                d = clocks.deadlines(targets, ticket_history(t, pauses.get(t.pk, ())))
                 step = clocks.escalation_at(
                     d.escalation_dues, current=t.escalation_level, alerted=t.top_alert_sent, now=now
                 )
@@ -180,7 +177,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
     terms, staff, recorded = TermsCache(), StaffDirectory(), 0
     while True:
         with transaction.atomic():
-            tickets = _take("next_sla_check_at", now, batch)
+            tickets = _take("next_sla_check_at", now, batch, (*ESCALATION_RELATED, "assignee"))
             if not tickets:
                 break
             prefetch_related_objects(tickets, "pauses", "crossings", "escalation_requests", "contract__contacts")
