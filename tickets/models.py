@@ -74,6 +74,8 @@ class Ticket(models.Model):
     top_alert_sent = models.BooleanField(default=False)
     next_escalation_due = models.DateTimeField(null=True, blank=True)
     next_sla_check_at = models.DateTimeField(null=True, blank=True)
+    # Set in the transaction that records any breach crossing (an escalation acknowledgement's too):
+    # the clock views read it rather than the crossings.
     breached = models.BooleanField(default=False)
     warned = models.BooleanField(default=False)
     # The nearest pending deadline: the staff queue sorts by it.

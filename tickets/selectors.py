@@ -13,7 +13,7 @@ from contracts.selectors import Versions, level_contact
 
 from . import clocks
 from .attainment import Attainment, TicketTimes, attainment
-from .models import SLACrossing, Ticket, TicketMessage
+from .models import Ticket, TicketMessage
 from .services import pauses_by_ticket, resolved_moment, ticket_history
 from .terms import TermsCache
 from .timers import StaffDirectory
@@ -67,13 +67,6 @@ class ClockView:
     timezone: str
 
 
-def _pauses_and_breaches(ids: list[int]) -> tuple[dict, set[int]]:
-    """The tickets' pauses as plain rows, and which tickets have a breach recorded: two queries of
-    values, not model instances."""
-    breached = SLACrossing.objects.filter(ticket_id__in=ids, kind=SLACrossing.Kind.BREACH)
-    return pauses_by_ticket(ids), set(breached.values_list("ticket_id", flat=True).distinct())
-
-
 def ticket_clock_views(
     tickets, *, now: datetime | None = None, terms: TermsCache | None = None
 ) -> dict[int, ClockView]:
@@ -84,7 +77,7 @@ def ticket_clock_views(
     if not tickets:
         return {}
     prefetch_related_objects(tickets, "organisation__account_manager", "organisation__solutions_manager")
-    pauses, breached = _pauses_and_breaches([t.pk for t in tickets])
+    pauses = pauses_by_ticket([t.pk for t in tickets])
     terms = terms or TermsCache()
     terms.load({t.sla_version_id for t in tickets})
     out = {}
@@ -98,8 +91,9 @@ def ticket_clock_views(
         d = clocks.deadlines(targets, history)
         resolved_at = resolved_moment(t)
         state = clocks.state_at(targets, d, history, resolved_at=resolved_at, excluded=t.is_excluded, now=now)
-        if state not in (clocks.State.BREACHED, clocks.State.EXCLUDED) and t.pk in breached:
-            state = clocks.State.BREACHED  # an acknowledgement breach counts too
+        if state not in (clocks.State.BREACHED, clocks.State.EXCLUDED) and t.breached:
+            # A breach the sweep recorded (an acknowledgement's too): it sets `breached` with the row.
+            state = clocks.State.BREACHED
         left = clocks.time_left(targets, d, history, now=now) if resolved_at is None else None
         levels = terms.levels(t.sla_version_id)
         level = levels[t.escalation_level - 1] if levels and t.escalation_level <= len(levels) else None
