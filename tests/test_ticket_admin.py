@@ -516,3 +516,16 @@ def test_the_queue_links_each_row_to_its_ticket(staff_client, acme_contract, ali
     page = staff_client.get(QUEUE).content.decode()
     for t in tickets:
         assert page.count(f'href="{reverse("admin:tickets_ticket_change", args=[t.pk])}') == 2  # number and subject
+
+
+def test_the_queue_filters_by_assignee(staff_client, acme_contract, alice, sam):
+    lena = StaffFactory(email="lena@vendor.example", name="Lena Lead", staff_role="support_lead")
+    mine, theirs = (file(acme_contract, alice, "P3", subject=s) for s in ("For Sam", "For Lena"))
+    with time_machine.travel(FRI_1600 + timedelta(minutes=1), tick=False):
+        ticket_assign(ticket=mine, actor=sam, assignee=sam)
+        ticket_assign(ticket=theirs, actor=sam, assignee=lena)
+    page = staff_client.get(QUEUE).content.decode()
+    assert "Lena Lead" in page and f"assignee__id__exact={lena.pk}" in page
+    shown = staff_client.get(QUEUE, {"assignee__id__exact": lena.pk}).context["cl"].result_list
+    assert [t.subject for t in shown] == ["For Lena"]
+    assert staff_client.get(QUEUE, {"assignee__id__exact": "x"}).status_code == 200  # ignored, not a 500
