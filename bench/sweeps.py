@@ -112,32 +112,43 @@ def _shift_until(ticket, pauses, targets, due_now) -> tuple:
     raise RuntimeError(f"could not make ticket {ticket.pk} due")
 
 
-def make_escalations_due(n: int, seed: int):
-    """n random open tickets made due for their next escalation; returns what to put back."""
+def _make_due(candidates, n: int, seed: int, column: str, kept: tuple[str, ...], next_due, prefetch=()):
+    """n random tickets of `candidates`, each with its filing moved back until `next_due(ticket)`,
+    a function of (deadlines, history), gives a moment <= NOW; `column` set to that moment. Returns
+    what to put back: (id, filed_at, *kept columns) per ticket."""
     from tickets.models import Ticket
     from tickets.terms import TermsCache
 
-    ids = list(Ticket.objects.filter(next_escalation_due__isnull=False).values_list("id", flat=True))
-    chosen = random.Random(seed).sample(ids, n)
-    tickets = list(Ticket.objects.filter(id__in=chosen).prefetch_related("pauses"))
+    chosen = random.Random(seed).sample(list(candidates.values_list("id", flat=True)), n)
+    tickets = list(Ticket.objects.filter(id__in=chosen).prefetch_related("pauses", *prefetch))
     terms = TermsCache()
     terms.load({t.sla_version_id for t in tickets})
     rows, back = [], []
     for t in tickets:
-        targets = terms.targets(t.sla_version_id, t.priority)
+        filed, due = _shift_until(t, list(t.pauses.all()), terms.targets(t.sla_version_id, t.priority), next_due(t))
+        rows.append((t.pk, filed, due))
+        back.append((t.pk, t.filed_at, *(getattr(t, name) for name in kept)))
+    _update(rows, ["filed_at", column])
+    return back
 
-        def next_move(d, history, t=t):
+
+def make_escalations_due(n: int, seed: int):
+    """n random open tickets made due for their next escalation; returns what to put back."""
+    from tickets.models import Ticket
+
+    def next_move(t):
+        def due(d, history):
             # The column as ticket_recompute stores it: the due of the ticket's next move.
             dues = d.escalation_dues
             if t.escalation_level < len(dues):
                 return dues[t.escalation_level - 1]
             return None if t.top_alert_sent else dues[-1]
 
-        filed, due = _shift_until(t, list(t.pauses.all()), targets, next_move)
-        rows.append((t.pk, filed, due))
-        back.append((t.pk, t.filed_at, t.next_escalation_due, t.escalation_level, t.top_alert_sent))
-    _update(rows, ["filed_at", "next_escalation_due"])
-    return back
+        return due
+
+    candidates = Ticket.objects.filter(next_escalation_due__isnull=False)
+    kept = ("next_escalation_due", "escalation_level", "top_alert_sent")
+    return _make_due(candidates, n, seed, "next_escalation_due", kept, next_move)
 
 
 def put_escalations_back(back) -> None:
@@ -148,31 +159,21 @@ def make_checks_due(n: int, seed: int):
     """n random open tickets made due for an SLA crossing not yet recorded; returns what to put back."""
     from tickets import clocks
     from tickets.models import Ticket
-    from tickets.terms import TermsCache
     from tickets.timers import CROSSING_ROWS
 
-    ids = list(
-        Ticket.objects.filter(next_sla_check_at__isnull=False, status__in=Ticket.ACTIVE).values_list("id", flat=True)
-    )
-    chosen = random.Random(seed).sample(ids, n)
-    tickets = list(Ticket.objects.filter(id__in=chosen).prefetch_related("pauses", "crossings"))
-    terms = TermsCache()
-    terms.load({t.sla_version_id for t in tickets})
-    rows, back = [], []
-    for t in tickets:
-        targets = terms.targets(t.sla_version_id, t.priority)
+    def next_crossing(t):
         seen = {(c.clock, c.kind) for c in t.crossings.all()}
 
-        def next_crossing(d, history, seen=seen):
+        def due(d, history):
             crossed = clocks.crossings_due(d, history, resolved_at=None, now=NOW)
             new = [at for c, at in crossed.items() if CROSSING_ROWS[c][:2] not in seen]
             return min(new) if new else clocks.next_check(d, history, resolved_at=None, now=NOW)
 
-        filed, due = _shift_until(t, list(t.pauses.all()), targets, next_crossing)
-        rows.append((t.pk, filed, due))
-        back.append((t.pk, t.filed_at, t.next_sla_check_at, t.breached, t.warned))
-    _update(rows, ["filed_at", "next_sla_check_at"])
-    return back
+        return due
+
+    candidates = Ticket.objects.filter(next_sla_check_at__isnull=False, status__in=Ticket.ACTIVE)
+    kept = ("next_sla_check_at", "breached", "warned")
+    return _make_due(candidates, n, seed, "next_sla_check_at", kept, next_crossing, prefetch=("crossings",))
 
 
 def put_checks_back(back) -> None:

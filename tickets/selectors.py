@@ -70,7 +70,7 @@ class ClockView:
 def ticket_clock_views(
     tickets, *, now: datetime | None = None, terms: TermsCache | None = None
 ) -> dict[int, ClockView]:
-    """Clock views for many tickets in a fixed number of queries (pauses prefetched, terms loaded
+    """Clock views for many tickets in a fixed number of queries (pauses read as rows, terms loaded
     once per SLA version; pass `terms` to share them with the caller)."""
     now = now or timezone.now()
     tickets = list(tickets)

@@ -180,11 +180,12 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
             tickets = _take("next_sla_check_at", now, batch, (*ESCALATION_RELATED, "assignee"))
             if not tickets:
                 break
-            prefetch_related_objects(tickets, "pauses", "crossings", "escalation_requests", "contract__contacts")
+            prefetch_related_objects(tickets, "crossings", "escalation_requests", "contract__contacts")
+            pauses = pauses_by_ticket([t.pk for t in tickets])
             terms.load({t.sla_version_id for t in tickets})
             rows, events, emails = [], [], []
             for t in tickets:
-                history = ticket_history(t, list(t.pauses.all()))
+                history = ticket_history(t, pauses.get(t.pk, ()))
                 d = clocks.deadlines(terms.targets(t.sla_version_id, t.priority), history)
                 resolved_at = resolved_moment(t)
                 seen = {(c.clock, c.kind) for c in t.crossings.all()}
