@@ -5,6 +5,7 @@ from credits.views import contract_uptime_page
 from . import views
 
 urlpatterns = [
+    path("", views.contract_list, name="contract-list"),
     path("<int:pk>/", views.contract_detail, name="contract-detail"),
     path("<int:pk>/uptime/", contract_uptime_page, name="contract-uptime"),
     path("<int:pk>/statement/", views.contract_statement_pick, name="contract-statement-pick"),

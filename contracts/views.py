@@ -21,6 +21,17 @@ ATTAINMENT_MONTHS = 12
 
 @login_required
 @require_GET
+def contract_list(request):
+    """The navigation's "Contracts": straight to the contract when there is one, else the list.
+    The navigation links here rather than reading the organisation's contracts on every page."""
+    contracts = list(contracts_for_user(user=request.user).select_related("sla").order_by("name", "pk"))
+    if len(contracts) == 1:
+        return redirect("contract-detail", pk=contracts[0].pk)
+    return render(request, "contracts/contract_list.html", {"contracts": contracts})
+
+
+@login_required
+@require_GET
 def contract_detail(request, pk: int):
     # Scoped to the user's organisation: another organisation's contract is a 404, never a 403.
     contract = get_object_or_404(

@@ -263,7 +263,7 @@ def test_a_customer_claims_a_credit_and_a_late_claim_is_refused(
         visit(page, screenshot, "15-claim-late")
 
         # The other customer pages: the contract's terms, maintenance (with a calendar feed), the account.
-        nav_to(page, "Contract")
+        nav_to(page, "Contracts")
         expect_heading(page, "Cloud Backup for Acme")
         visit(page, screenshot, "16-contract")
         nav_to(page, "Maintenance")

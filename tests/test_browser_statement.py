@@ -83,7 +83,7 @@ def test_a_customer_reads_the_attainment_chart_and_downloads_a_months_statement(
     logged_in_page, screenshot, alice, kaluari, last_month
 ):
     page = logged_in_page(alice)
-    nav_to(page, "Contract")
+    nav_to(page, "Contracts")
     expect_heading(page, "Cloud Backup for Acme")
     section = page.locator("#attainment")
     assert text(section.get_by_role("heading", level=2)) == "Tickets within SLA, last 7 months"

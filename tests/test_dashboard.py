@@ -407,4 +407,4 @@ def test_the_dashboard_takes_a_fixed_number_of_queries_whatever_its_size(
     assert all(card.figures and card.figures.excluded_minutes == 60 for card in big.contracts)
 
 
-QUERIES = 30
+QUERIES = 29

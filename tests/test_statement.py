@@ -343,8 +343,8 @@ def test_the_selector_reads_a_month_in_a_fixed_number_of_queries(acme_contract, 
     assert s.total.filed == 6 and len(s.figures.lines) == 4
 
 
-STATEMENT_QUERIES = 17
-CONTRACT_PAGE_QUERIES = 16  # after the statement: the SLA terms are loaded (tickets.terms)
+STATEMENT_QUERIES = 16
+CONTRACT_PAGE_QUERIES = 15  # after the statement: the SLA terms are loaded (tickets.terms)
 SELECTOR_QUERIES = 12
 
 

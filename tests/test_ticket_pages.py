@@ -158,7 +158,13 @@ def test_with_several_contracts_the_form_follows_the_chosen_one_and_keeps_what_w
     html = html_of(client.get(reverse("ticket-new")))
     assert "Choose a contract to see its services and priorities." in html and 'name="priority"' not in html
     assert 'name="action" value="refresh" formnovalidate' in html
-    assert f'<a href="{reverse("dashboard")}#contracts-h">Contracts</a>' in html  # several: "Contracts"
+    assert f'<a href="{reverse("contract-list")}">Contracts</a>' in html
+    # With several, "Contracts" lists the organisation's own, and no other organisation's.
+    other = ContractFactory(name="Globex's contract")
+    listed = html_of(client.get(reverse("contract-list")))
+    assert f'href="{reverse("contract-detail", args=[klart.pk])}">Klart AI for Acme</a>' in listed
+    assert f'href="{reverse("contract-detail", args=[acme_contract.pk])}">{acme_contract.name}</a>' in listed
+    assert "Globex&#x27;s contract" not in listed and str(other.reference) not in listed
 
     response = client.post(
         reverse("ticket-new"),
@@ -544,6 +550,9 @@ def test_dashboard_lists_open_tickets_and_a_file_a_ticket_link_per_contract(clie
     assert "Agent crashes" in html and "Old question" not in html
     assert "2026-12-11 16:15 (UTC+03:00)" in html
     assert f'href="{reverse("ticket-detail", args=[open_one.pk])}"' in html
-    # Navigation: one contract, so "Contract" goes straight to it.
+    # Navigation: "Contracts" lists them, or goes straight to the only one.
     assert f'<a href="{reverse("ticket-list")}">Tickets</a>' in html
-    assert f'<a href="{reverse("contract-detail", args=[acme_contract.pk])}">Contract</a>' in html
+    assert f'<a href="{reverse("contract-list")}">Contracts</a>' in html
+    response = client.get(reverse("contract-list"))
+    assert response.status_code == 302 and response["Location"] == reverse("contract-detail", args=[acme_contract.pk])
+
