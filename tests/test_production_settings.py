@@ -75,3 +75,31 @@ def test_no_page_template_has_an_inline_script_or_loads_from_another_host():
         if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text) or re.search(r"""(?:src|href)=["']https?://""", text):
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_on_postgresql_a_repeated_statement_is_prepared_once_per_connection():
+    """Server-side binding with psycopg's prepare threshold: the ticket page's queries are planned
+    once per connection instead of on every request (bench/RESULTS.md)."""
+    from django.db import connection
+
+    from tickets.models import Ticket
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall()]
+
+    for pk in range(1, 8):  # the same statement with other parameters
+        list(Ticket.objects.filter(pk=pk).select_related("contract"))
+    assert [s for s in prepared() if 'FROM "tickets_ticket"' in s and "$1" in s]
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler():
+    code = "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))"
+    url = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/sla_portal"}
+    on = manage("shell", "-c", code, env=url)
+    off = manage("shell", "-c", code, env={**url, "DB_PREPARED_STATEMENTS": "false"})
+    assert "'server_side_binding': True, 'prepare_threshold': 5" in on.stdout, on.stderr
+    assert "server_side_binding" not in off.stdout and "prepare_threshold" not in off.stdout, off.stderr
