@@ -14,6 +14,8 @@ from __future__ import annotations
 import uuid
 
 from django.db import connection
+from django.db.models import UUIDField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from .models import (
@@ -44,7 +46,13 @@ def current() -> str | None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT token FROM {TermsRevision._meta.db_table} WHERE id = 1")  # noqa: S608
         row = cursor.fetchone()
-    return str(row[0]) if row else None
+    return str(uuid.UUID(str(row[0]))) if row else None  # one spelling on every backend, as column() reads
+
+
+def column() -> RawSQL:
+    """The token as a column of another query (`.annotate(terms_revision=column())`): read in the
+    same statement, and so the same snapshot, as the rows it goes with; pass it to TermsCache."""
+    return RawSQL(f"SELECT token FROM {TermsRevision._meta.db_table} WHERE id = 1", (), UUIDField())  # noqa: S611
 
 
 def on_change(sender, instance, **kwargs) -> None:

@@ -269,7 +269,7 @@ PAGES = {
     "ticket list, open": Page("alice", url("ticket-list", query="?status=open"), 15),
     "ticket list, P1": Page("alice", url("ticket-list", query="?priority=P1"), 15),
     "ticket list, at risk": Page("alice", url("ticket-list", query="?sla=at_risk"), 17),
-    "ticket page": Page("alice", url("ticket-detail", "ticket"), 14),
+    "ticket page": Page("alice", url("ticket-detail", "ticket"), 13),
     "ticket form": Page("alice", url("ticket-new"), 6),
     "ticket form, a contract": Page("alice", lambda w: reverse("ticket-new") + f"?contract={w.contract.pk}", 9),
     "maintenance list": Page("alice", url("maintenance-list"), 9),

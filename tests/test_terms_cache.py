@@ -127,3 +127,19 @@ def test_without_a_revision_row_nothing_is_kept(version):
     assert queries == 7
     terms_revision.bump()  # the next change creates the row again
     assert terms_revision.current() is not None
+
+
+def test_a_revision_read_with_other_rows_is_the_same_token_and_costs_no_query(version):
+    """The ticket page reads the token as a column of its ticket query (terms_revision.column())."""
+    annotated = SLAVersion.objects.annotate(rev=terms_revision.column()).get(pk=version.pk).rev
+    assert str(annotated) == terms_revision.current()
+    load(version.pk)  # kept for the process under that token
+    with CaptureQueriesContext(connection) as ctx:
+        assert TermsCache(revision=annotated).term(version.pk, "P1").first_response == timedelta(minutes=15)
+    assert len(ctx.captured_queries) == 0
+    # A token from before a change is not the process's any more: the terms are read again, new.
+    PriorityTerm.objects.filter(version=version, priority="P1").update(first_response=timedelta(minutes=20))
+    terms_revision.bump()
+    fresh = SLAVersion.objects.annotate(rev=terms_revision.column()).get(pk=version.pk).rev
+    assert fresh != annotated
+    assert TermsCache(revision=fresh).term(version.pk, "P1").first_response == timedelta(minutes=20)

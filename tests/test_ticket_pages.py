@@ -17,7 +17,7 @@ from django.urls import reverse
 from contracts.models import SLA
 from portal.models import OutboxMessage
 from tickets.models import Attachment, EscalationRequest, Ticket, TicketMessage
-from tickets.services import ticket_open, ticket_reply, ticket_set_status
+from tickets.services import ticket_open, ticket_reply, ticket_request_escalation, ticket_set_status
 
 from .factories import ContractFactory
 
@@ -556,3 +556,23 @@ def test_dashboard_lists_open_tickets_and_a_file_a_ticket_link_per_contract(clie
     response = client.get(reverse("contract-list"))
     assert response.status_code == 302 and response["Location"] == reverse("contract-detail", args=[acme_contract.pk])
 
+
+def test_the_ticket_page_skips_the_queries_for_what_a_ticket_does_not_have(client, alice, sam, acme_contract, frozen):
+    """Pauses, files and escalation requests are read only when the ticket has some (with_presence):
+    three queries fewer for a ticket with none, and the same page for one with all three."""
+    ticket = file(acme_contract, alice, priority="P3")
+    ticket_reply(ticket=ticket, author=sam, body="Looking into it.")
+    client.force_login(alice)
+    url = reverse("ticket-detail", args=[ticket.pk])
+    bare = _list_queries(client, url)
+    html = html_of(client.get(url))
+    assert "Looking into it." in html and 'class="files"' not in html and "You asked to escalate" not in html
+
+    ticket_set_status(ticket=ticket, actor=sam, status="waiting")  # a pause
+    ticket_reply(
+        ticket=ticket, author=alice, body="Here is the log.", files=[SimpleUploadedFile("job.log", b"failed\n")]
+    )
+    ticket_request_escalation(ticket=ticket, user=alice, reason="Still failing.")
+    assert _list_queries(client, url) == bare + 3
+    html = html_of(client.get(url))
+    assert ">job.log</a>" in html and "You asked to escalate" in html and "Still failing." in html

@@ -47,9 +47,11 @@ def forget() -> None:
 
 
 class TermsCache:
-    def __init__(self):
+    def __init__(self, revision=_UNREAD):
+        """`revision`: the terms revision when the caller read it with its own rows
+        (contracts.terms_revision.column()); else it is read on first need."""
         self._versions: dict[int, SLAVersion] = {}
-        self._revision = _UNREAD
+        self._revision = revision if revision is _UNREAD or revision is None else str(revision)
 
     def load(self, version_ids) -> None:
         missing = {v for v in version_ids if v not in self._versions}

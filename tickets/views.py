@@ -14,13 +14,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from contracts import terms_revision
 from contracts.selectors import contracts_for_user
 from portal.roles import StaffRole
 
 from . import services
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
 from .models import Attachment, Ticket
-from .selectors import at_risk_or_breached, conversation_for_customer, ticket_clock_views, tickets_for_user
+from .selectors import (
+    at_risk_or_breached,
+    conversation_for_customer,
+    ticket_clock_views,
+    tickets_for_user,
+    with_presence,
+)
 from .terms import TermsCache
 
 PAGE_SIZE = 25
@@ -120,7 +127,10 @@ def _render_new(request, form: TicketForm, status: int = 200):
 # --- One ticket ---------------------------------------------------------------------------------
 def _own_ticket(request, pk: int) -> Ticket:
     ticket = get_object_or_404(
-        tickets_for_user(user=request.user).select_related("contract", "service", "created_by"), pk=pk
+        with_presence(tickets_for_user(user=request.user))
+        .select_related("contract", "service", "created_by")
+        .annotate(terms_revision=terms_revision.column()),  # with the ticket: no query of its own
+        pk=pk,
     )
     # Its organisation is the user's, read with the user: joining it again (and its managers)
     # tripled the time PostgreSQL spent planning the query.
@@ -130,12 +140,14 @@ def _own_ticket(request, pk: int) -> Ticket:
 
 def _render_detail(request, ticket: Ticket, *, reply_form=None, escalate_form=None, status: int = 200):
     now = timezone.now()
-    terms = TermsCache()
+    terms = TermsCache(revision=ticket.terms_revision)
     # The SLA version with its calendars, as the terms cache holds it: no join, no query.
     Ticket.sla_version.field.set_cached_value(ticket, terms.version(ticket.sla_version_id))
     clock = ticket_clock_views([ticket], now=now, terms=terms)[ticket.pk]
     filed_attachments, conversation = conversation_for_customer(ticket)
-    requests = list(ticket.escalation_requests.order_by("-requested_at", "-pk"))
+    requests = (
+        list(ticket.escalation_requests.order_by("-requested_at", "-pk")) if ticket.has_escalation_requests else []
+    )
     pending = next((r for r in requests if r.acknowledged_at is None), None)
     return render(
         request,
