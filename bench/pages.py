@@ -53,9 +53,40 @@ def pages() -> list[tuple[str, str, str]]:
     return [
         ("customer ticket list", org, "/tickets/"),
         ("customer ticket page", org, f"/tickets/{ticket.pk}/"),
+        ("customer ticket page, with pauses, files and an escalation", org, f"/tickets/{with_everything().pk}/"),
         ("customer dashboard", org, "/"),
         ("staff queue (admin changelist)", dataset.STAFF_EMAIL, "/admin/tickets/ticket/"),
     ]
+
+
+def with_everything():
+    """An open ticket of the big organisation with what most of the dataset's open tickets lack:
+    a pause, a file on a reply and an acknowledged escalation request (made once, then reused), so
+    that the page's figures are shown for a ticket that needs every query too (tickets.selectors.
+    with_presence skips the queries for what a ticket does not have)."""
+    from datetime import timedelta
+
+    from tickets.models import Attachment, EscalationRequest, Ticket, TicketPause
+
+    open_tickets = Ticket.objects.filter(organisation__slug="bench-org-0000", status=Ticket.Status.OPEN)
+    ticket = open_tickets.order_by("-filed_at")[1]
+    if not ticket.escalation_requests.exists():
+        at, message = ticket.filed_at, ticket.messages.first()
+        TicketPause.objects.create(
+            ticket=ticket,
+            reason=TicketPause.Reason.WAITING,
+            started_at=at + timedelta(minutes=1),
+            ended_at=at + timedelta(minutes=2),
+        )
+        Attachment.objects.create(
+            ticket=ticket, message=message, file="bench/job.log", original_name="job.log", content_type="text/plain",
+            size=2048, uploaded_by=message.author, uploaded_at=message.created_at,
+        )  # fmt: skip
+        EscalationRequest.objects.create(
+            ticket=ticket, requested_by=ticket.created_by, requested_at=at + timedelta(minutes=3), reason="Urgent.",
+            ack_due=at + timedelta(minutes=33), acknowledged_at=at + timedelta(minutes=4), acknowledged_by=message.author,
+        )  # fmt: skip
+    return ticket
 
 
 def client_for(email: str):
