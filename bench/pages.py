@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -139,9 +140,9 @@ def wrk_install() -> str:
     return wrk
 
 
-def wrk(url: str, cookie: str) -> dict:
+def wrk(url: str, cookie: str, seconds: int = WRK_SECONDS) -> dict:
     out = subprocess.run(
-        [wrk_install(), "-t2", "-c8", f"-d{WRK_SECONDS}s", "--timeout", "60s", "--latency", "-H", f"Cookie: {cookie}", url],
+        [wrk_install(), "-t2", "-c8", f"-d{seconds}s", "--timeout", "60s", "--latency", "-H", f"Cookie: {cookie}", url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -151,7 +152,10 @@ def wrk(url: str, cookie: str) -> dict:
     return {"rps": rps, "p50_ms": float(p50.group(1)) * scale, "non_2xx": int(errors.group(1)) if errors else 0}
 
 
-def under_gunicorn(measured: list[tuple[str, str, str]], cookies: dict[str, str]) -> dict:
+@contextmanager
+def gunicorn(workers: int = WORKERS):
+    """Our project under gunicorn (sync workers, the production profile) on a free port: yields
+    the port, stops the server on the way out."""
     static_root = RESULTS / "static"
     env = production_env(static_root)
     python = sys.executable
@@ -160,10 +164,9 @@ def under_gunicorn(measured: list[tuple[str, str, str]], cookies: dict[str, str]
     log = (RESULTS / "pages-gunicorn.log").open("w")
     server = subprocess.Popen(
         [str(Path(python).parent / "gunicorn"), "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
-         str(WORKERS), "--worker-class", "sync", "--timeout", "120"],
+         str(workers), "--worker-class", "sync", "--timeout", "120"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    out = {}
     try:
         for _ in range(100):
             try:
@@ -171,18 +174,27 @@ def under_gunicorn(measured: list[tuple[str, str, str]], cookies: dict[str, str]
                 break
             except OSError:
                 time.sleep(0.2)
-        for label, who, path in measured:
-            url = f"http://127.0.0.1:{port}{path}"
-            subprocess.run(  # warm every worker
-                [wrk_install(), "-t1", "-c3", "-d2s", "-H", f"Cookie: {cookies[who]}", url], capture_output=True
-            )
-            out[label] = wrk(url, cookies[who])
-            print(f"  {label}: {out[label]['rps']:.1f} req/s, median {out[label]['p50_ms']:.1f} ms"
-                  + (f", {out[label]['non_2xx']} non-2xx!" if out[label]["non_2xx"] else ""), flush=True)  # fmt: skip
+        yield port
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def warm(url: str, cookie: str) -> None:
+    """A few requests on every worker first: templates, URL resolver, the terms, prepared statements."""
+    subprocess.run([wrk_install(), "-t1", "-c3", "-d2s", "-H", f"Cookie: {cookie}", url], capture_output=True)
+
+
+def under_gunicorn(measured: list[tuple[str, str, str]], cookies: dict[str, str]) -> dict:
+    out = {}
+    with gunicorn() as port:
+        for label, who, path in measured:
+            url = f"http://127.0.0.1:{port}{path}"
+            warm(url, cookies[who])
+            out[label] = wrk(url, cookies[who])
+            print(f"  {label}: {out[label]['rps']:.1f} req/s, median {out[label]['p50_ms']:.1f} ms"
+                  + (f", {out[label]['non_2xx']} non-2xx!" if out[label]["non_2xx"] else ""), flush=True)  # fmt: skip
     return out
 
 

@@ -5,9 +5,10 @@
 In order: the SLA clock (bench/clock.py), the month-end run (bench/close_month.py, in its own
 scratch database BENCH_CLOSE_MONTH_DATABASE_URL, default sla_bench), the large dataset
 (bench/dataset.py, reused when present), the sweeps and the pages on it, and django-helpdesk
-(bench/helpdesk/run.py, when it is there). Then a table of ours beside the peer's figures
-measured in the same run (var/bench/helpdesk.json), or beside its published figures (issue 9)
-when the peer was not measured, with the ratio and the goal.
+(bench/helpdesk/run.py, when it is there), then our pages and the peer's under wrk in alternation
+(bench/versus.py: the machine's speed moves within a run). Then a table of ours beside the peer's
+figures measured in the same run (var/bench/helpdesk.json, var/bench/versus.json), or beside its
+published figures (issue 9) when the peer was not measured, with the ratio and the goal.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def run_all() -> None:
     peer = HERE / "helpdesk" / "run.py"
     if peer.exists():
         step("django-helpdesk (the peer)", [str(peer.relative_to(ROOT))])
+        step("ours and the peer in alternation", ["bench/versus.py"])
 
 
 def load(name: str) -> dict | None:
@@ -65,7 +67,7 @@ def ratio(ours: float | None, theirs: float | None, *, higher_is_better: bool) -
 
 
 def summary() -> str:
-    sweeps, pages = load("sweeps.json"), load("pages.json")
+    sweeps, pages, versus = load("sweeps.json"), load("pages.json"), load("versus.json") or {}
     peer, source = load("helpdesk.json"), "measured in this run"
     if not peer:
         peer, source = PUBLISHED, "published in issue 9 (not measured here)"
@@ -107,17 +109,25 @@ def summary() -> str:
         queue = pages.get("staff queue (admin changelist)", {})
         view = pages.get("customer ticket page", {})
         listing = pages.get("customer ticket list", {})
+        for label, what in (("staff queue (admin changelist)", "staff queue vs the peer's staff list endpoint"),
+                            ("customer ticket page", "customer ticket page vs the peer's customer view")):  # fmt: skip
+            v = versus.get(label)
+            if v:  # bench/versus.py: both served at once, wrk on ours then on the peer's, in rounds
+                row(f"{what}, req/s in alternation (median of {len(v['rounds'])} rounds: "
+                    + ", ".join(f"{x['ratio']:.2f}x" for x in v["rounds"]) + ")",
+                    f"{v['ours_rps']:.1f}", f"{v['peer_rps']:.1f}", v["ratio"], f">= {v['goal']:g}x",
+                    v["ratio"] >= v["goal"])  # fmt: skip
         if peer.get("list_rps"):
             r = ratio(queue.get("rps"), peer["list_rps"], higher_is_better=True)
-            row("staff queue vs the peer's staff list endpoint, req/s", f"{queue.get('rps', 0):.1f}",
-                f"{peer['list_rps']}", r, ">= 10x", r is not None and r >= 10)  # fmt: skip
+            row("staff queue vs the peer's staff list endpoint, req/s, minutes apart", f"{queue.get('rps', 0):.1f}",
+                f"{peer['list_rps']}", r, "" if versus else ">= 10x", None if versus else r is not None and r >= 10)  # fmt: skip
         row("staff queue vs the peer's list endpoint, in-process",
             f"{queue.get('ms', 0):.0f} ms, {queue.get('queries')} q", f"{peer['list_ms']} ms, {peer['list_queries']} q",
             ratio(queue.get("ms"), peer["list_ms"], higher_is_better=False), "", None)  # fmt: skip
         if peer.get("view_rps"):
             r = ratio(view.get("rps"), peer["view_rps"], higher_is_better=True)
-            row("customer ticket page vs the peer's customer view, req/s", f"{view.get('rps', 0):.1f}",
-                f"{peer['view_rps']}", r, ">= 1.5x", r is not None and r >= 1.5)  # fmt: skip
+            row("customer ticket page vs the peer's customer view, req/s, minutes apart", f"{view.get('rps', 0):.1f}",
+                f"{peer['view_rps']}", r, "" if versus else ">= 1.5x", None if versus else r is not None and r >= 1.5)  # fmt: skip
         row("customer ticket page vs the peer's customer view, in-process",
             f"{view.get('ms', 0):.1f} ms, {view.get('queries')} q", f"{peer['view_ms']} ms, {peer['view_queries']} q",
             ratio(view.get("ms"), peer["view_ms"], higher_is_better=False), "", None)  # fmt: skip
