@@ -35,6 +35,9 @@ WATCHED = (SLA, SLAVersion, PriorityTerm, EscalationLevel, EscalationDwell, Cred
            WorkingHours, ClosedDate)  # fmt: skip
 
 
+TOKEN_SQL = f"SELECT token FROM {TermsRevision._meta.db_table} WHERE id = 1"  # noqa: S608 - a constant
+
+
 def bump() -> None:
     """A new token: every process reloads terms on its next read."""
     if not TermsRevision.objects.filter(pk=1).update(token=uuid.uuid4()):
@@ -44,7 +47,7 @@ def bump() -> None:
 def current() -> str | None:
     """The token now, or None when there is none yet (then nothing may be kept across reads)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT token FROM {TermsRevision._meta.db_table} WHERE id = 1")  # noqa: S608
+        cursor.execute(TOKEN_SQL)
         row = cursor.fetchone()
     return str(uuid.UUID(str(row[0]))) if row else None  # one spelling on every backend, as column() reads
 
@@ -52,7 +55,7 @@ def current() -> str | None:
 def column() -> RawSQL:
     """The token as a column of another query (`.annotate(terms_revision=column())`): read in the
     same statement, and so the same snapshot, as the rows it goes with; pass it to TermsCache."""
-    return RawSQL(f"SELECT token FROM {TermsRevision._meta.db_table} WHERE id = 1", (), UUIDField())  # noqa: S611
+    return RawSQL(TOKEN_SQL, (), UUIDField())
 
 
 def on_change(sender, instance, **kwargs) -> None:

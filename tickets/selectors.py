@@ -41,14 +41,19 @@ def messages_for_customer(ticket: Ticket) -> QuerySet[TicketMessage]:
 def with_presence(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """Tickets that say, as columns of their own query, whether they have pauses, attachments and
     escalation requests: a page then skips the query that would find none (most tickets have
-    none of at least one; each query costs more in Django than its EXISTS in PostgreSQL)."""
+    none of at least one; each query costs more in Django than its EXISTS in PostgreSQL).
+
+    The flags are what the query read: code that adds pauses, files or requests to a ticket reads
+    it again before showing it (the views redirect after every change). For a queryset whose
+    ticket table is not aliased (the SQL names it)."""
     ticket = f"{Ticket._meta.db_table}.id"
-    # Written out: Django building three Exists() subqueries cost more than the queries they save.
+    # Written out (table names only, no input): Django building three Exists() subqueries cost
+    # more than the queries they save.
     return qs.annotate(
         **{
             flag: RawSQL(
                 f"EXISTS (SELECT 1 FROM {model._meta.db_table} x WHERE x.ticket_id = {ticket})", (), BooleanField()
-            )  # noqa: S611
+            )
             for flag, model in (
                 ("has_pauses", TicketPause),
                 ("has_attachments", Attachment),
