@@ -51,6 +51,7 @@ class TermsCache:
         """`revision`: the terms revision when the caller read it with its own rows
         (contracts.terms_revision.column()); else it is read on first need."""
         self._versions: dict[int, SLAVersion] = {}
+        self._targets: dict[tuple[int, str], Targets] = {}  # a page of tickets shares a few
         self._revision = revision if revision is _UNREAD or revision is None else str(revision)
 
     def load(self, version_ids) -> None:
@@ -102,6 +103,12 @@ class TermsCache:
         return list(self.version(version_id).escalation_levels.all())
 
     def targets(self, version_id: int, priority: str) -> Targets:
+        key = (version_id, priority)
+        if key not in self._targets:
+            self._targets[key] = self._targets_of(version_id, priority)
+        return self._targets[key]
+
+    def _targets_of(self, version_id: int, priority: str) -> Targets:
         term = self.term(version_id, priority)
         if term is None:
             raise LookupError(f"SLA version {version_id} has no terms for priority {priority}")
