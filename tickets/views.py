@@ -22,6 +22,7 @@ from . import services
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
 from .models import Attachment, Ticket
 from .selectors import (
+    SHOWN_PERSON,
     at_risk_or_breached,
     conversation_for_customer,
     ticket_clock_views,
@@ -125,13 +126,21 @@ def _render_new(request, form: TicketForm, status: int = 200):
 
 
 # --- One ticket ---------------------------------------------------------------------------------
-def _own_ticket(request, pk: int) -> Ticket:
+# The ticket page's own read: every column of the ticket, and of its contract, service and filer
+# what the page shows (the POST views read them whole: the services use more).
+SHOWN_WITH_TICKET = (
+    *(f.name for f in Ticket._meta.concrete_fields),
+    "contract__name", "contract__reference", "service__name",
+    *(f"created_by__{f}" for f in SHOWN_PERSON),
+)  # fmt: skip
+
+
+def _own_ticket(request, pk: int, *, to_show: bool = False) -> Ticket:
+    qs = with_presence(tickets_for_user(user=request.user)).select_related("contract", "service", "created_by")
     ticket = get_object_or_404(
-        with_presence(tickets_for_user(user=request.user))
-        .select_related("contract", "service", "created_by")
-        .annotate(terms_revision=terms_revision.column()),  # with the ticket: no query of its own
+        (qs.only(*SHOWN_WITH_TICKET) if to_show else qs).annotate(terms_revision=terms_revision.column()),
         pk=pk,
-    )
+    )  # the terms revision with the ticket: no query of its own
     # Its organisation is the user's, read with the user: joining it again (and its managers)
     # tripled the time PostgreSQL spent planning the query.
     Ticket.organisation.field.set_cached_value(ticket, request.user.organisation)
@@ -175,7 +184,7 @@ def _render_detail(request, ticket: Ticket, *, reply_form=None, escalate_form=No
 @login_required
 @require_GET
 def ticket_detail(request, pk: int):
-    return _render_detail(request, _own_ticket(request, pk))
+    return _render_detail(request, _own_ticket(request, pk, to_show=True))
 
 
 @login_required
