@@ -325,10 +325,10 @@ class TicketChangeList(ChangeList):
         return out
 
     def fast_columns(self) -> bool:
-        """Whether every column of the page is one rows() knows (else Django renders the rows)."""
-        return all(name in self.COLUMN_VALUES for name in self.list_display) and set(self.list_display_links) <= {
-            "number", "subject"
-        }  # fmt: skip
+        """Whether every column of the page is one rows() knows (else Django renders the rows).
+        With no links named (None or empty) Django links none or the first column: its own path."""
+        links = self.list_display_links
+        return bool(links) and all(name in self.COLUMN_VALUES for name in (*self.list_display, *links))
 
 
 class AdminMedia:
