@@ -271,7 +271,7 @@ class TicketChangeList(ChangeList):
     # --- The rows ----------------------------------------------------------------------------------
     # Django's items_for_result decides, for every cell of every row, what kind of column it is
     # (lookup_field, the field's class, its link, its CSS classes) and builds each cell with two
-    # format_html calls: half of the queue's time for 25 rows of 10 cells. Here each column's
+    # format_html calls: a sixth of the queue's time for 25 rows of 10 cells. Here each column's
     # decisions are taken once per page and a row is one string, with the same markup
     # (tests/test_ticket_admin.py compares the two on tickets of every kind).
     COLUMN_VALUES = {
