@@ -65,7 +65,7 @@ def with_presence(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
 
 # What a page shows of a person beside what they wrote (get_full_name, the staff badge): the other
 # twelve columns of a user (the password hash among them), read and turned into Python for every
-# message and filer, were a tenth of the columns Django compiled for the ticket page.
+# message and filer, were a fifth of the columns Django compiled for the ticket page.
 SHOWN_PERSON = ("name", "email", "is_staff")
 
 
