@@ -1,6 +1,7 @@
 from functools import lru_cache
 
-from django.urls import get_script_prefix, reverse
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 # The layout's links (templates/base.html) and the section each marks as the current page, by the
 # name of the URL being served: reversed once per process, not nine times on every page (a tenth
@@ -17,9 +18,10 @@ LINKS = (*NAV, "logout", "status")
 
 
 @lru_cache(maxsize=8)
-def nav_urls(script_prefix: str) -> dict[str, str]:
-    """{"ticket_list": "/tickets/", ...}: the names as a template can spell them."""
-    return {name.replace("-", "_"): reverse(name) for name in LINKS}
+def nav_urls(script_prefix: str, urlconf: str) -> dict[str, str]:
+    """{"ticket_list": "/tickets/", ...}: the names as a template can spell them. Kept per script
+    prefix and URLconf, what reverse() depends on besides the name."""
+    return {name.replace("-", "_"): reverse(name, urlconf=urlconf) for name in LINKS}
 
 
 def nav_section(url_name: str | None) -> str | None:
@@ -36,6 +38,6 @@ def portal(request):
     match = getattr(request, "resolver_match", None)
     return {
         "current_organisation": organisation,
-        "nav": nav_urls(get_script_prefix()),
+        "nav": nav_urls(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF),
         "nav_current": nav_section(match.url_name if match else None),
     }

@@ -4,7 +4,7 @@ user is (aria-current), from the name of the URL being served."""
 import re
 
 import pytest
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 
 from portal.context_processors import NAV, nav_section, nav_urls
 
@@ -27,10 +27,22 @@ def test_each_page_marks_its_section(url_name, current):
     assert nav_section(url_name) == current
 
 
-def test_the_links_are_the_urls_reversed():
-    urls = nav_urls("/")
+def test_the_links_are_the_urls_reversed(settings):
+    urls = nav_urls("/", settings.ROOT_URLCONF)
     assert urls["ticket_list"] == reverse("ticket-list") and urls["logout"] == reverse("logout")
     assert {k.replace("_", "-") for k in urls} == {*NAV, "logout", "status"}
+
+
+def test_the_links_follow_the_script_prefix(client, alice):
+    """Served under a path (the WSGI handler sets the prefix from SCRIPT_NAME; Django's test client
+    does not), the links carry it, as {% url %} did."""
+    client.force_login(alice)
+    set_script_prefix("/portal/")
+    try:
+        page = client.get("/account/").content.decode()
+    finally:
+        set_script_prefix("/")
+    assert '<a href="/portal/account/" aria-current="page">' in page and 'action="/portal/accounts/logout/"' in page
 
 
 def current_links(html: str) -> list[str]:
