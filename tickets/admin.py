@@ -280,7 +280,7 @@ class TicketChangeList(ChangeList):
         "subject": lambda admin_, t: t.subject,
         "organisation": lambda admin_, t: str(t.organisation),
         "priority_code": lambda admin_, t: admin_.priority_code(t),
-        "status": lambda admin_, t: Ticket.Status(t.status).label if t.status in Ticket.Status.values else None,
+        "status": lambda admin_, t: t.get_status_display(),
         "sla": lambda admin_, t: admin_.sla(t),
         "deadline": lambda admin_, t: admin_.deadline(t),
         "level": lambda admin_, t: admin_.level(t),
