@@ -29,9 +29,10 @@ run: seed ## Serve the portal at http://127.0.0.1:8000 with a Celery worker and 
 test: $(VENV)/.installed ## Run the whole test suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed ## ruff (with the DJ and DTZ rule sets)
+lint: $(VENV)/.installed ## ruff (with the DJ and DTZ rule sets) and the import layers (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: $(VENV)/.installed ## Format the code
 	$(VENV)/bin/ruff check --fix .

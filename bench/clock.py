@@ -1,4 +1,4 @@
-"""Benchmark contracts.clock against businesstimedelta (and a naive day loop).
+"""Benchmark portal.domain.working_time against businesstimedelta (and a naive day loop).
 
 Run from the repo root:  .venv/bin/python bench/clock.py
 
@@ -21,7 +21,7 @@ import businesstimedelta  # noqa: E402
 import holidays  # noqa: E402
 import pytz  # noqa: E402
 
-from contracts.clock import WorkingCalendar  # noqa: E402
+from portal.domain.working_time import WorkingCalendar  # noqa: E402
 
 N = 100_000
 N_PEER = 10_000
@@ -99,7 +99,7 @@ def main():
     ours_add, ours_add_rate = rate(cal.add, starts, durations, repeat=3)
     ours_el, ours_el_rate = rate(cal.elapsed, starts, ends, repeat=3)
     print(f"\ncontracts.clock   add     {N:>7,} cases: {ours_add_rate:>12,.0f} ops/s   (best of 3)")
-    print(f"contracts.clock   elapsed {N:>7,} cases: {ours_el_rate:>12,.0f} ops/s   (best of 3)")
+    print(f"portal.domain.working_time   elapsed {N:>7,} cases: {ours_el_rate:>12,.0f} ops/s   (best of 3)")
 
     # ---- businesstimedelta -----------------------------------------------------
     # It needs pytz zones, and each rule has its own tz (HolidayRule defaults to
@@ -168,7 +168,7 @@ def main():
         _, peer = rate(peer_add, few[:100], [d] * 100)
         _, loop = rate(naive.add, few[:1000], [d] * 1000)
         print(
-            f"  {label:<20} contracts.clock {1e6 / ours:6.2f} us/op   naive loop {1e6 / loop:8.1f} us/op"
+            f"  {label:<20} portal.domain.working_time {1e6 / ours:6.2f} us/op   naive loop {1e6 / loop:8.1f} us/op"
             f"   businesstimedelta {1e6 / peer:9.1f} us/op (100 cases)"
         )
 

@@ -13,7 +13,7 @@ messages, filing events and recorded SLA crossings; 300,000 outages and 10,000 m
 (9,800 past, with their notices, 200 upcoming) on random services.
 
 Every ticket's clock columns are derived as the product derives them (tickets.services.
-ticket_recompute, tickets.clocks) at the dataset's present, bench/common.NOW, as if every sweep had
+ticket_recompute, tickets.deadlines) at the dataset's present, bench/common.NOW, as if every sweep had
 run then: the escalation level a ticket has reached, its top alert, its crossings recorded, its
 next escalation and SLA check due after NOW (or none). Nothing is due at NOW: the sweeps' "due"
 scenarios make tickets due themselves and put them back.
@@ -155,8 +155,8 @@ def directory() -> People:
     from django.contrib.auth.hashers import make_password
 
     from contracts.models import SLA, Contract, Organisation, Service, SLAVersion
+    from portal.core.roles import CustomerRole, StaffRole
     from portal.models import User
-    from portal.roles import CustomerRole, StaffRole
 
     rng = random.Random(1)
     hashed = make_password(PASSWORD)  # hashed once: 3,000 hashes would take minutes
@@ -239,8 +239,8 @@ def _filed_times(rng: random.Random, n: int, start: datetime, end: datetime) -> 
 def tickets(people: People) -> None:
     from django.db import connection
 
-    from tickets.terms import TermsCache
-    from tickets.timers import CROSSING_ROWS
+    from tickets.sweeps import CROSSING_ROWS
+    from tickets.terms_cache import TermsCache
 
     rng = random.Random(2026)
     n, n_open = SIZES["tickets"], SIZES["open"]
@@ -317,7 +317,7 @@ def tickets(people: People) -> None:
 def _open(rng, pk, filed, version, priority, staff_id, msgs, targets, terms):
     """An open ticket: new, answered, or waiting on the customer; its columns from the product's
     own ticket_recompute, at the level the escalation sweep would have moved it to by NOW."""
-    from tickets import clocks
+    from tickets import deadlines
     from tickets.models import Ticket, TicketPause
     from tickets.services import ticket_history, ticket_recompute
 
@@ -333,13 +333,13 @@ def _open(rng, pk, filed, version, priority, staff_id, msgs, targets, terms):
             start = t.first_response_at + (NOW - t.first_response_at) / 2
             ps.append(TicketPause(reason=TicketPause.Reason.WAITING, started_at=start))
     history = ticket_history(t, ps)
-    d = clocks.deadlines(targets, history)
-    step = clocks.escalation_at(d.escalation_dues, current=1, alerted=False, now=NOW)
+    d = deadlines.deadlines(targets, history)
+    step = deadlines.escalation_at(d.escalation_dues, current=1, alerted=False, now=NOW)
     t.escalation_level, t.top_alert_sent = step.level, step.top_alert_due
     ticket_recompute(t, now=NOW, terms=terms, pauses=ps)
     # As check_sla_deadlines leaves it: every crossing up to NOW recorded, the next check after NOW.
-    crossed = clocks.crossings_due(d, history, resolved_at=None, now=NOW)
-    t.next_sla_check_at = clocks.next_check(d, history, resolved_at=None, now=NOW)
+    crossed = deadlines.crossings_due(d, history, resolved_at=None, now=NOW)
+    t.next_sla_check_at = deadlines.next_check(d, history, resolved_at=None, now=NOW)
     columns = {f: getattr(t, f) for f in OPEN_FIELDS}
     return columns, [(p.reason, p.started_at, p.ended_at) for p in ps], crossed
 
@@ -354,7 +354,7 @@ OPEN_FIELDS = [
 def _closed(rng, pk, filed, priority, creator, staff_id, msgs, targets):
     """A resolved or closed ticket. 900,000 of them: the clocks module directly, without model
     instances (ticket_recompute for an inactive ticket: the deadlines, paused, no timers left)."""
-    from tickets import clocks
+    from tickets import deadlines
 
     fr = filed + timedelta(minutes=rng.uniform(2, FIRST_REPLY[priority]))
     msgs.append((pk, staff_id, "We are looking into it.", False, fr))
@@ -369,10 +369,10 @@ def _closed(rng, pk, filed, priority, creator, staff_id, msgs, targets):
     if rng.random() < 0.9 and resolved + timedelta(days=3) < NOW:
         status, closed = "closed", resolved + timedelta(days=3)
     excluded = rng.random() < 0.003
-    history = clocks.History(filed_at=filed, waiting=waiting, resolved=((resolved, None),), first_response_at=fr)
-    d = clocks.deadlines(targets, history)
-    step = clocks.escalation_at(d.escalation_dues, current=1, alerted=False, now=resolved)
-    crossed = {} if excluded else clocks.crossings_due(d, history, resolved_at=resolved, now=NOW)
+    history = deadlines.History(filed_at=filed, waiting=waiting, resolved=((resolved, None),), first_response_at=fr)
+    d = deadlines.deadlines(targets, history)
+    step = deadlines.escalation_at(d.escalation_dues, current=1, alerted=False, now=resolved)
+    crossed = {} if excluded else deadlines.crossings_due(d, history, resolved_at=resolved, now=NOW)
     columns = {
         "status": status, "first_response_at": fr, "resolved_at": resolved, "closed_at": closed,
         "excluded_cause": "force_majeure" if excluded else "",
@@ -380,7 +380,7 @@ def _closed(rng, pk, filed, priority, creator, staff_id, msgs, targets):
         "first_response_due": d.first_response_due, "resolution_target_at": d.resolution_target_at,
         "resolution_due": d.resolution_due, "paused": history.paused_at(NOW),
         "escalation_level": step.level, "top_alert_sent": step.top_alert_due, "next_escalation_due": None,
-        "next_sla_check_at": None if excluded else clocks.next_check(d, history, resolved_at=resolved, now=NOW),
+        "next_sla_check_at": None if excluded else deadlines.next_check(d, history, resolved_at=resolved, now=NOW),
         "next_deadline": None,
     }  # fmt: skip
     pauses = [("waiting", a, b) for a, b in waiting] + [("resolved", resolved, None)]

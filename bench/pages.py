@@ -96,7 +96,7 @@ def client_for(email: str):
     from portal.models import User
 
     client = Client()
-    client.force_login(User.objects.get(email=email), backend="portal.backends.PortalBackend")
+    client.force_login(User.objects.get(email=email), backend="portal.core.backends.PortalBackend")
     return client
 
 

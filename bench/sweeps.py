@@ -3,9 +3,9 @@ queries of each run beside it.
 
     .venv/bin/python bench/sweeps.py [--profile]
 
-- escalation (tickets.timers.escalate_due_tickets) with nothing due among the open tickets, then
+- escalation (tickets.sweeps.escalate_due_tickets) with nothing due among the open tickets, then
   with 1,000 and 10,000 due;
-- SLA deadlines (tickets.timers.check_sla_deadlines) the same way;
+- SLA deadlines (tickets.sweeps.check_sla_deadlines) the same way;
 - maintenance notices (contracts.maintenance.maintenance_notices_send_due) with 10,000 windows on
   record, nothing due and 100 windows due.
 
@@ -95,7 +95,7 @@ def _update(rows: list[tuple], columns: list[str]) -> None:
 def _shift_until(ticket, pauses, targets, due_now) -> tuple:
     """Move the ticket's filing back until `due_now(deadlines, history)` gives a moment <= NOW; returns
     (new filed_at, that moment)."""
-    from tickets import clocks
+    from tickets import deadlines
     from tickets.services import ticket_history
 
     filed = ticket.filed_at
@@ -103,7 +103,7 @@ def _shift_until(ticket, pauses, targets, due_now) -> tuple:
     for _ in range(60):
         ticket.filed_at = filed - step
         history = ticket_history(ticket, pauses)
-        moment = due_now(clocks.deadlines(targets, history), history)
+        moment = due_now(deadlines.deadlines(targets, history), history)
         if moment is not None and moment <= NOW:
             new = ticket.filed_at
             ticket.filed_at = filed
@@ -117,7 +117,7 @@ def _make_due(candidates, n: int, seed: int, column: str, kept: tuple[str, ...],
     a function of (deadlines, history), gives a moment <= NOW; `column` set to that moment. Returns
     what to put back: (id, filed_at, *kept columns) per ticket."""
     from tickets.models import Ticket
-    from tickets.terms import TermsCache
+    from tickets.terms_cache import TermsCache
 
     chosen = random.Random(seed).sample(list(candidates.values_list("id", flat=True)), n)
     tickets = list(Ticket.objects.filter(id__in=chosen).prefetch_related("pauses", *prefetch))
@@ -157,17 +157,17 @@ def put_escalations_back(back) -> None:
 
 def make_checks_due(n: int, seed: int):
     """n random open tickets made due for an SLA crossing not yet recorded; returns what to put back."""
-    from tickets import clocks
+    from tickets import deadlines
     from tickets.models import Ticket
-    from tickets.timers import CROSSING_ROWS
+    from tickets.sweeps import CROSSING_ROWS
 
     def next_crossing(t):
         seen = {(c.clock, c.kind) for c in t.crossings.all()}
 
         def due(d, history):
-            crossed = clocks.crossings_due(d, history, resolved_at=None, now=NOW)
+            crossed = deadlines.crossings_due(d, history, resolved_at=None, now=NOW)
             new = [at for c, at in crossed.items() if CROSSING_ROWS[c][:2] not in seen]
-            return min(new) if new else clocks.next_check(d, history, resolved_at=None, now=NOW)
+            return min(new) if new else deadlines.next_check(d, history, resolved_at=None, now=NOW)
 
         return due
 
@@ -277,7 +277,7 @@ def main():
     undo(quiet=False)
     from contracts.maintenance import maintenance_notices_send_due
     from tickets.models import Ticket
-    from tickets.timers import BATCH, check_sla_deadlines, escalate_due_tickets
+    from tickets.sweeps import BATCH, check_sla_deadlines, escalate_due_tickets
 
     if "--profile" in sys.argv:
         return profile(escalate_due_tickets)
@@ -317,13 +317,13 @@ def sending(out, escalate_due_tickets, n: int = 1000):
     """The worker's side of the escalation sweep's emails: the rows one run of `n` due wrote, each
     rendered from its frozen context, sent (to the in-memory backend: no SMTP in the figure) and
     marked sent with its attempt, batch by batch as outbox_send_due does. Rendering moved here
-    from the sweep (portal.snapshot): this is where its cost is now paid, outside the sweep's
+    from the sweep (portal.core.snapshot): this is where its cost is now paid, outside the sweep's
     transaction and its row locks."""
     from django.conf import settings
     from django.test.utils import override_settings
 
+    from portal.core.delivery import outbox_claim, outbox_deliver
     from portal.models import OutboxMessage
-    from portal.outbox import outbox_claim, outbox_deliver
 
     times, queries, sent = [], [], []
     for i in range(max(1, REPEATS // 2)):

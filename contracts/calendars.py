@@ -1,4 +1,4 @@
-"""Turn a WorkingCalendar row into the pure clock (contracts.clock.WorkingCalendar), cached per
+"""Turn a WorkingCalendar row into the pure clock (portal.domain.working_time.WorkingCalendar), cached per
 process: a clock precomputes its working spans lazily, so reusing it makes every deadline cheap.
 The cache key holds the row's updated_at, so an edit is picked up without a restart."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from .clock import WorkingCalendar as Clock
+from portal.domain.working_time import WorkingCalendar as Clock
 
 _cache: dict[tuple, Clock] = {}
 _lock = threading.Lock()

@@ -25,11 +25,11 @@ from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
-from credits.uptime import clip, merge, subtract
-from portal.outbox import Email, outbox_enqueue_many
-from portal.templatetags.portal_tags import duration, in_tz
+from portal.core.outbox import Email, outbox_enqueue_many
+from portal.domain.formats import duration, in_tz
+from portal.domain.maintenance_rules import Interval, Judgement, Rules, Window, judge
+from portal.domain.uptime import clip, merge, subtract
 
-from .maintenance_rules import Interval, Judgement, Rules, Window, judge
 from .models import Contract, MaintenanceNotice, MaintenanceWindow, Organisation, Service, SLAVersion
 from .selectors import Versions
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from icalendar import Calendar, Event
 
-from portal.roles import CustomerRole
+from portal.core.roles import CustomerRole
 
 from .maintenance import (
     PAST_DAYS,

@@ -13,7 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from portal.roles import StaffRole
+from portal.core.roles import StaffRole
 
 from .choices import Cause, Channel, CreditKind, Priority
 
@@ -64,7 +64,7 @@ class Organisation(models.Model):
     # The secret of the organisation's iCal feed of maintenance windows; revoked by replacing it.
     ical_token = models.CharField(max_length=64, blank=True, editable=False)
 
-    # What the email templates read of an organisation, frozen with each email (portal.snapshot).
+    # What the email templates read of an organisation, frozen with each email (portal.core.snapshot).
     EMAIL_FIELDS = ("name",)
 
     class Meta:
@@ -224,7 +224,7 @@ class SLAVersion(models.Model):
     )
     exclusion_causes = models.JSONField(default=list, blank=True, validators=[validate_exclusion_causes])
 
-    # What the email templates read of a version, frozen with each email (portal.snapshot).
+    # What the email templates read of a version, frozen with each email (portal.core.snapshot).
     EMAIL_FIELDS = ("sla", "number", "effective_from", "published_at", "change_summary", "timezone")
 
     class Meta:
@@ -342,7 +342,7 @@ class CreditTier(models.Model):
 
     def __str__(self):
         # Not via as_tier(): the admin prints rows whose values are being refused (lower > upper).
-        from credits.tiers import Range
+        from portal.domain.tiers import Range
 
         return f"{Range(self.lower, self.upper, self.lower_inclusive, self.upper_inclusive)} → {self.percent}%"
 
@@ -353,7 +353,7 @@ class CreditTier(models.Model):
             raise ValidationError({"upper": "A tier needs at least one bound."})
 
     def as_tier(self):
-        from credits.tiers import Tier
+        from portal.domain.tiers import Tier
 
         return Tier(self.lower, self.upper, self.percent, self.lower_inclusive, self.upper_inclusive)
 
@@ -375,7 +375,7 @@ class Contract(models.Model):
         help_text="Customer users who receive this contract's notifications.",
     )
 
-    # What the email templates read of a contract, frozen with each email (portal.snapshot).
+    # What the email templates read of a contract, frozen with each email (portal.core.snapshot).
     EMAIL_FIELDS = ("organisation", "reference", "name")
 
     class Meta:

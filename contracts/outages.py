@@ -3,7 +3,7 @@ read behind the public status page.
 
 The status page counts every outage, whatever its cause, and every downtime maintenance window
 as down: it shows what happened, not what a contract excludes. Its days are UTC days, and its
-arithmetic is credits.uptime's, never written again here."""
+arithmetic is portal.domain.uptime's, never written again here."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from credits.uptime import Interval, Uptime, daily_uptime, day_bounds, period_uptime
-from portal.audit import audit
+from portal.core.audit import audit
+from portal.domain import formats
+from portal.domain.dates import day_bounds
+from portal.domain.uptime import Interval, Uptime, daily_uptime, period_uptime
 
 from .choices import Cause
 from .models import MaintenanceWindow, Outage, OutageCauseChange, OutageUpdate, Service
@@ -182,7 +183,7 @@ def percent_text(uptime: Uptime) -> str:
     """Rounded for display only: 1410/1440 -> "97.92"."""
     if uptime.down_minutes == 0:
         return "100"
-    return str(uptime.percent.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return formats.rounded(uptime.percent, 2)
 
 
 def _plural(n: int, word: str) -> str:

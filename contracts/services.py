@@ -8,8 +8,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from portal.audit import audit
-from portal.outbox import Email, outbox_enqueue_many
+from portal.core.audit import audit
+from portal.core.outbox import Email, outbox_enqueue_many
 
 from . import terms_revision
 from .models import SLA, CreditTier, EscalationDwell, EscalationLevel, PriorityTerm, SLAVersion

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from portal.heartbeat import recorded
+from portal.core.heartbeat import recorded
 
 from . import maintenance
 

@@ -2,7 +2,7 @@
 own transaction) whenever a version, its priorities, escalation levels, dwells or credit tiers, an
 SLA, or a working calendar with its hours and closed dates is saved or deleted.
 
-Readers keep compiled terms for as long as the token they read holds (tickets.terms): reading it
+Readers keep compiled terms for as long as the token they read holds (tickets.terms_cache): reading it
 is one indexed row, against the nine queries that load a version's terms. Saves and deletes bump
 it through signals (connected in contracts.apps); code that writes these models in bulk
 (bulk_create, QuerySet.update) calls `bump()` itself. A token is a fresh UUID, never a counter,

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,9 +28,10 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from portal.admin_operations import OperationsMixin
-from portal.templatetags.portal_tags import in_tz, money, percent
-from tickets.admin import sees_security
+from portal.core.admin_operations import OperationsMixin
+from portal.core.roles import sees_security
+from portal.domain import formats
+from portal.domain.formats import in_tz, money, percent
 from tickets.models import Ticket
 
 from . import exports, services
@@ -60,13 +61,11 @@ def gap_badge(flagged: bool):
 
 def uptime_text(value: Decimal | None) -> str:
     """98.880%: three decimals, as the customer's email shows it (the exact figure is a tooltip)."""
-    if value is None:
-        return "—"
-    return f"{value.quantize(Decimal('0.001'), rounding=ROUND_HALF_UP)}%"
+    return formats.percent(value, places=3)
 
 
 def uptime_html(value: Decimal):
-    return format_html('<span title="{}">{}</span>', f"{value.normalize():f}%", uptime_text(value))
+    return format_html('<span title="{}">{}</span>', formats.percent(value), uptime_text(value))
 
 
 def contract_html(contract):
@@ -124,7 +123,7 @@ def month_context(month: MonthlyUptime) -> dict:
         "month": month,
         "tz": month.sla_version.timezone,
         "uptime": uptime_text(month.uptime_percent),
-        "uptime_exact": f"{month.uptime_percent.normalize():f}%",
+        "uptime_exact": formats.percent(month.uptime_percent),
         "gap": gap_badge(month.flagged),
         "month_status": badge("month", month.status, month.get_status_display()),
         "breakdown": breakdown_rows(month),

@@ -18,6 +18,8 @@ from rest_framework.settings import api_settings
 from contracts.choices import CreditKind
 from contracts.models import Contract
 from contracts.selectors import contracts_for_user
+from portal.domain.dates import MONTH_FORMAT, month_from_text
+from portal.domain.formats import amount
 from tickets.api.base import (
     UNAUTHENTICATED,
     VALIDATION_ERROR,
@@ -32,16 +34,8 @@ from tickets.selectors import tickets_for_user
 
 from .forms import OWN_CONTRACTS, OWN_TICKETS
 from .models import Claim, ClaimAttachment
-from .selectors import (
-    MONTH_FORMAT,
-    MonthFigures,
-    MonthUnavailable,
-    claims_for_user,
-    contract_month_figures,
-    month_from_text,
-)
+from .selectors import MonthFigures, MonthUnavailable, claims_for_user, contract_month_figures
 from .services import ClaimError, claim_submit
-from .tiers import minor_unit_exponent
 
 TAGS = ["credits"]
 CONTRACT_NOT_FOUND = OpenApiResponse(
@@ -57,11 +51,6 @@ CLAIM_NOT_FOUND = OpenApiResponse(
 def claim_error(exc: ClaimError) -> serializers.ValidationError:
     """A rule the service refused, as a 400 on the field it names (or the whole request)."""
     return serializers.ValidationError({exc.field or api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]})
-
-
-def _money(amount, currency: str) -> str | None:
-    """In the currency's minor unit: '15000.00' KES, '1500' JPY."""
-    return None if amount is None else str(amount.quantize(minor_unit_exponent(currency)))
 
 
 @extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-10"})
@@ -155,7 +144,7 @@ class UptimeOutputSerializer(serializers.Serializer):
         return self.context["contract"].pk
 
     def get_credit_amount(self, figures: MonthFigures) -> str | None:
-        return _money(figures.credit_amount, figures.currency)
+        return amount(figures.credit_amount, figures.currency)
 
 
 @extend_schema_serializer(component_name="ClaimAttachment")
@@ -203,12 +192,12 @@ class ClaimOutputSerializer(serializers.Serializer):
         return [t.pk for t in claim.tickets.all()]
 
     def get_eligible_amount(self, claim: Claim) -> str | None:
-        return _money(claim.eligible_amount, claim.currency)
+        return amount(claim.eligible_amount, claim.currency)
 
     def get_amount(self, claim: Claim) -> str | None:
         if claim.status not in (Claim.Status.APPROVED, Claim.Status.SETTLED):
             return None
-        return _money(claim.amount, claim.currency)
+        return amount(claim.amount, claim.currency)
 
 
 def _claims(user):

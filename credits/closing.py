@@ -30,22 +30,15 @@ from contracts.choices import Cause
 from contracts.maintenance import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
+from portal.domain.dates import month_bounds, previous_month
+from portal.domain.tiers import credit_amount, credit_percent
+from portal.domain.uptime import Interval, minutes, monthly_uptime, round_out
 
 from .models import Claim, MonthlyUptime
-from .tiers import credit_amount, credit_percent
-from .uptime import Interval, minutes, month_bounds, monthly_uptime, round_out
 
 CHUNK = 500
 SLACK = timedelta(days=2)  # widest UTC offsets: a month in any timezone lies within its UTC month +- 2 days
 Status = MonthlyUptime.Status
-
-
-def month_start(year: int, month: int) -> date:
-    return date(year, month, 1)
-
-
-def previous_month(d: date) -> date:
-    return (d.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
 @dataclass(frozen=True)

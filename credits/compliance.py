@@ -26,6 +26,7 @@ from django.db.models import Q, QuerySet
 
 from contracts.models import SLA, Contract, Organisation
 from contracts.selectors import Versions
+from portal.domain.dates import add_months, last_day
 from tickets.attainment import ALL, Attainment, totals
 from tickets.security import REPORTS_CONTRACT
 from tickets.selectors import contract_attainment
@@ -33,7 +34,7 @@ from tickets.selectors import contract_attainment
 from .exports import amount, csv_response, number
 from .forms import MonthField
 from .models import Claim, MonthlyUptime
-from .selectors import MonthFigures, MonthUnavailable, _last_day, add_months, contract_month_figures
+from .selectors import MonthFigures, MonthUnavailable, contract_month_figures
 
 PAGE_SIZE = 25
 CSV_CHUNK = 500
@@ -149,9 +150,7 @@ class ComplianceRow:
 
 def report_contracts(*, month: date, organisation: Organisation | None = None, sla: SLA | None = None) -> QuerySet:
     """The customer contracts that ran in `month`, by organisation and reference."""
-    qs = Contract.objects.filter(starts_on__lte=_last_day(month)).filter(
-        Q(ends_on__isnull=True) | Q(ends_on__gte=month)
-    )
+    qs = Contract.objects.filter(starts_on__lte=last_day(month)).filter(Q(ends_on__isnull=True) | Q(ends_on__gte=month))
     qs = qs.exclude(reference=REPORTS_CONTRACT)
     if organisation is not None:
         qs = qs.filter(organisation=organisation)

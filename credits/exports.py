@@ -16,8 +16,10 @@ from decimal import Decimal
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from portal.domain import formats
+from portal.domain.formats import amount
+
 from .models import Claim, MonthlyUptime
-from .tiers import minor_unit_exponent
 
 CHUNK = 500
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -51,12 +53,7 @@ def cell(value) -> str:
 
 def number(value: Decimal | None) -> str | None:
     """99.8 for 99.800, 10 for 10.000: a stored figure without its padding (never 1E+1)."""
-    return None if value is None else f"{value.normalize():f}"
-
-
-def amount(value: Decimal | None, currency: str) -> str | None:
-    """15000.00 for KES: in the currency's minor unit, without thousands separators."""
-    return None if value is None else str(value.quantize(minor_unit_exponent(currency)))
+    return None if value is None else formats.number(value)
 
 
 class _Echo:

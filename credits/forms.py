@@ -11,11 +11,12 @@ from django.core.exceptions import ValidationError
 
 from contracts.models import Contract
 from contracts.selectors import contracts_for_user
+from portal.domain.dates import month_from_text
 from tickets.forms import ContractChoiceField, MultipleFileField, attachments_help
 from tickets.models import Ticket
 from tickets.selectors import tickets_for_user
 
-from .selectors import claimable_months, month_from_text
+from .selectors import claimable_months
 
 OWN_CONTRACTS = "Choose one of your organisation's contracts."
 OWN_TICKETS = "Link only your organisation's tickets."

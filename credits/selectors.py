@@ -4,7 +4,6 @@ credits.closing.contract_month the month-end run uses (never a second copy of th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -17,14 +16,19 @@ from contracts.choices import Cause, CreditKind
 from contracts.maintenance import WindowPart, contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
+from portal.domain.dates import (
+    add_months,
+    last_day,
+    local_month,
+    month_bounds,
+    previous_month,
+)
+from portal.domain.uptime import MINUTE, clip
 
-from .closing import OutageSpan, contract_month, previous_month, unpack
+from .closing import OutageSpan, contract_month, unpack
 from .models import Claim, ClaimAttachment, MonthlyUptime
-from .uptime import MINUTE, clip, month_bounds
 
 HISTORY_MONTHS = 12
-MONTH_FORMAT = "Enter the month as YYYY-MM, e.g. 2026-10."
-_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 
 
 # --- Scoping ------------------------------------------------------------------------------------
@@ -45,35 +49,9 @@ def claim_attachments_for_user(*, user) -> QuerySet[ClaimAttachment]:
 
 
 # --- Months -------------------------------------------------------------------------------------
-def month_from_text(text: str) -> date:
-    """'2026-10' -> date(2026, 10, 1); ValueError(MONTH_FORMAT) for anything else. Years are kept
-    where every timezone's month bounds are representable."""
-    match = _MONTH_RE.fullmatch((text or "").strip())
-    if not match:
-        raise ValueError(MONTH_FORMAT)
-    year, month = int(match[1]), int(match[2])
-    if not (1 <= month <= 12 and 1970 <= year <= 9998):
-        raise ValueError(MONTH_FORMAT)
-    return date(year, month, 1)
-
-
-def local_month(moment: datetime, tz: str) -> date:
-    """The first day of the month `moment` falls in, in the timezone `tz`."""
-    return moment.astimezone(ZoneInfo(tz)).date().replace(day=1)
-
-
-def add_months(month: date, n: int) -> date:
-    index = month.year * 12 + month.month - 1 + n
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _last_day(month: date) -> date:
-    return add_months(month, 1) - timedelta(days=1)
-
-
 def _not_covered(contract: Contract, month: date) -> str:
     """Why the contract has no figures for the month, or '' where it ran in it."""
-    if contract.starts_on > _last_day(month):
+    if contract.starts_on > last_day(month):
         return f"The contract had not started in {month:%B %Y}."
     if contract.ends_on is not None and contract.ends_on < month:
         return f"The contract had ended before {month:%B %Y}."

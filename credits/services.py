@@ -10,14 +10,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contracts.selectors import version_in_force
-from portal.audit import audit
-from portal.outbox import Email, outbox_enqueue_many
-from portal.templatetags.portal_tags import in_tz
+from portal.core.audit import audit
+from portal.core.outbox import Email, outbox_enqueue_many
+from portal.domain.dates import month_bounds
+from portal.domain.formats import in_tz, minor_unit_exponent
 
 from .closing import close_month
 from .models import Claim, ClaimAttachment, ClaimEvent, MonthlyUptime, MonthReopening
-from .tiers import minor_unit_exponent
-from .uptime import month_bounds
 
 Status = Claim.Status
 

@@ -2,7 +2,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from portal.heartbeat import recorded
+from portal.core.heartbeat import recorded
 
 from .closing import close_month as close
 from .closing import months_to_close

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from contracts.selectors import contracts_for_user
+from portal.domain import formats
 
 from .forms import ClaimForm, ClaimMonthForm
 from .models import Claim
@@ -87,7 +88,7 @@ def _chart(history: list[HistoryMonth], guarantee: Decimal) -> Chart:
             f = h.figures
             top_y = min(y(f.uptime_percent), base - 1)  # a bar at the floor still shows
             level = "met" if not f.below_guarantee else "flagged" if f.flagged else "below"
-            pct = f"{f.uptime_percent.normalize():f}"
+            pct = formats.number(f.uptime_percent)
             title = f"{name}: {pct}% uptime"
             if f.tier_percent is not None:
                 title += f", {f.tier_percent.normalize():f}% credit tier"

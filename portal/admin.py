@@ -1,16 +1,11 @@
-from urllib.parse import urlencode
-
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
-from django.views.decorators.http import require_GET
+
+from portal.core.delivery import outbox_render, outbox_retry_now
+from portal.core.heartbeat import health
 
 from .models import AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
-from .outbox import outbox_render, outbox_retry_now
 
 
 @admin.register(User)
@@ -56,7 +51,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="Subject", ordering="subject")
     def subject_shown(self, obj):
-        # A row is rendered by the worker that first sends it (portal.outbox): until then, its template.
+        # A row is rendered by the worker that first sends it (portal.core.outbox): until then, its template.
         return obj.subject or f"({obj.template}: rendered when sent)"
 
     @admin.display(description="Preview (text part)")
@@ -106,8 +101,6 @@ class SweepHeartbeatAdmin(admin.ModelAdmin):
 
     @admin.display(boolean=True)
     def healthy(self, obj):
-        from .heartbeat import health
-
         return health()["sweeps"].get(obj.name, {}).get("healthy", False)
 
     def has_add_permission(self, request):
@@ -115,126 +108,3 @@ class SweepHeartbeatAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-# --- Staff pages of their own: the dashboard and the SLA compliance report ----------------------
-# Reads come from portal.staff_dashboard and credits.compliance; these views only shape them for the
-# templates. They are added to the admin site's URLs (below), so admin_view makes them staff-only
-# exactly as every admin page is: anyone else is sent to the admin's login.
-def _staff_page(request, template: str, title: str, status: int = 200, **context):
-    return TemplateResponse(
-        request, template, {**admin.site.each_context(request), "title": title, **context}, status=status
-    )
-
-
-@require_GET
-def staff_dashboard_view(request):
-    from tickets.admin import sees_security, wall_left
-
-    from .staff_dashboard import staff_dashboard
-
-    now = timezone.now()
-    board = staff_dashboard(now=now, include_security=sees_security(request.user))
-    changelist = {
-        name: reverse(f"admin:{name}_changelist")
-        for name in ("tickets_slacrossing", "tickets_ticket", "contracts_maintenancewindow", "credits_monthlyuptime",
-                     "credits_claim", "portal_sweepheartbeat")
-    }  # fmt: skip
-    links = {
-        "breaches": changelist["tickets_slacrossing"]
-        + "?"
-        + urlencode({"kind__exact": "breach", "at__gte": board.week_start.isoformat()}),
-        "tickets": changelist["tickets_ticket"],  # the queue: nearest deadline first
-        "windows": changelist["contracts_maintenancewindow"] + "?" + urlencode({"status__exact": "scheduled", "impact__exact": "downtime"}),
-        "flagged": changelist["credits_monthlyuptime"] + "?" + urlencode({"flagged__exact": "1"}),
-        "reopened": changelist["credits_monthlyuptime"] + "?" + urlencode({"status__exact": "reopened"}),
-        "claims": changelist["credits_claim"],
-        "sweeps": changelist["portal_sweepheartbeat"],
-    }  # fmt: skip
-    return _staff_page(
-        request, "admin/staff_dashboard.html", "Staff dashboard",
-        board=board, links=links, at_risk=[(r, wall_left(r.due - now)) for r in board.at_risk.rows],
-    )  # fmt: skip
-
-
-def _compliance_form(request, now):
-    from credits.compliance import ComplianceForm, default_month
-
-    data = request.GET.copy()
-    if not data.get("month"):
-        data["month"] = f"{default_month(now):%Y-%m}"  # shown in the month picker
-    return ComplianceForm(data, now=now)
-
-
-@require_GET
-def compliance_view(request):
-    from credits.compliance import compliance_report
-
-    now = timezone.now()
-    form = _compliance_form(request, now)
-    if not form.is_valid():
-        return _staff_page(request, "admin/compliance/report.html", "SLA compliance report", status=400, form=form)
-    data = form.cleaned_data
-    report = compliance_report(
-        month=data["month"], now=now, organisation=data["organisation"], sla=data["sla"], page=request.GET.get("page")
-    )
-    query = {k: v for k, v in request.GET.items() if k != "page"}
-    query["month"] = f"{data['month']:%Y-%m}"
-    return _staff_page(
-        request, "admin/compliance/report.html", f"SLA compliance report: {data['month']:%B %Y}",
-        form=form, report=report, query=urlencode(query),
-        export_url=reverse("admin:compliance_export") + "?" + urlencode(query),
-    )  # fmt: skip
-
-
-@require_GET
-def compliance_export_view(request):
-    from credits.compliance import compliance_csv_response
-
-    now = timezone.now()
-    form = _compliance_form(request, now)
-    if not form.is_valid():
-        return _staff_page(request, "admin/compliance/report.html", "SLA compliance report", status=400, form=form)
-    data = form.cleaned_data
-    return compliance_csv_response(month=data["month"], now=now, organisation=data["organisation"], sla=data["sla"])
-
-
-@require_GET
-def compliance_contract_view(request, contract_id: int):
-    from contracts.models import Contract
-    from credits.compliance import contract_compliance
-
-    now = timezone.now()
-    contract = get_object_or_404(Contract, pk=contract_id)
-    form = _compliance_form(request, now)
-    if not form.is_valid():
-        return _staff_page(
-            request, "admin/compliance/contract.html", f"SLA compliance: {contract.reference}", status=400,
-            form=form, month_fields=[form["month"]], contract=contract,
-        )  # fmt: skip
-    month = form.cleaned_data["month"]
-    detail = contract_compliance(contract=contract, month=month, now=now)
-    return _staff_page(
-        request, "admin/compliance/contract.html", f"SLA compliance: {contract.reference}, {month:%B %Y}",
-        form=form, month_fields=[form["month"]], contract=contract, detail=detail, row=detail.row, month=month,
-        report_url=reverse("admin:compliance") + "?" + urlencode({"month": f"{month:%Y-%m}"}),
-    )  # fmt: skip
-
-
-def _with_staff_pages(site_urls):
-    def get_urls():
-        view = admin.site.admin_view
-        return [
-            path("dashboard/", view(staff_dashboard_view), name="staff_dashboard"),
-            path("compliance/", view(compliance_view), name="compliance"),
-            path("compliance/export/", view(compliance_export_view), name="compliance_export"),
-            path("compliance/<int:contract_id>/", view(compliance_contract_view), name="compliance_contract"),
-            *site_urls(),
-        ]
-
-    return get_urls
-
-
-# The default site's own URLs with ours in front (portal/urls.py mounts admin.site.urls, which reads
-# get_urls once, after every admin module is loaded).
-admin.site.get_urls = _with_staff_pages(admin.site.get_urls)

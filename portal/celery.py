@@ -14,6 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["portal.core"])  # the outbox's tasks live in the ground package
 
 # The beat schedule, in one place. A sweep that has not run by its next tick is dropped
 # (expires) rather than queued twice.
@@ -26,7 +27,7 @@ app.conf.beat_schedule = {
         "options": {"expires": 3000},
     },
     "outbox-sweep": {
-        "task": "portal.tasks.outbox_sweep",
+        "task": "portal.core.tasks.outbox_sweep",
         "schedule": EVERY_MINUTE,
         "options": {"expires": 55},
     },

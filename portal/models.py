@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
 
-from .roles import CustomerRole, StaffRole
+from portal.core.roles import CustomerRole, StaffRole
 
 
 class UserManager(BaseUserManager):
@@ -50,7 +50,7 @@ class User(AbstractUser):
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
-    # What the email templates read of a person, frozen with each email (portal.snapshot).
+    # What the email templates read of a person, frozen with each email (portal.core.snapshot).
     EMAIL_FIELDS = ("name", "email", "organisation", "is_staff")
     objects = UserManager()
 
@@ -83,7 +83,7 @@ class User(AbstractUser):
 
 
 class ContextField(models.TextField):
-    """An outbox row's frozen context: JSON text (portal.snapshot). Its placeholder makes Django
+    """An outbox row's frozen context: JSON text (portal.core.snapshot). Its placeholder makes Django
     insert many rows with VALUES rather than UNNEST(%s::text[]): psycopg quotes each element of
     a text array in Python, escaping every quote of the JSON with a regular expression, which took
     half of an escalation sweep's time (bench/RESULTS.md)."""
@@ -101,7 +101,7 @@ _new_message_id = new_message_id  # the name migration 0001 refers to
 
 class OutboxMessage(models.Model):
     """One notification to one recipient. Written in the same transaction as the change that
-    causes it, with its context frozen then (portal.snapshot) and its Message-ID fixed then;
+    causes it, with its context frozen then (portal.core.snapshot) and its Message-ID fixed then;
     rendered by the worker that first sends it and stored, so a retry resends the same message."""
 
     class Status(models.TextChoices):
@@ -116,7 +116,7 @@ class OutboxMessage(models.Model):
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     template = models.CharField(max_length=100)
     to = models.EmailField()
-    # The template's context as it was when the row was written (portal.snapshot, JSON).
+    # The template's context as it was when the row was written (portal.core.snapshot, JSON).
     context = ContextField(blank=True)
     # Empty until the row is first rendered, by the worker that sends it.
     subject = models.CharField(max_length=300, blank=True)
@@ -161,7 +161,7 @@ class OutboxAttempt(models.Model):
 
 class AuditEntry(models.Model):
     """Append-only: who did what that matters, when, from where, before and after. Written by
-    portal.audit.audit() in the transaction of the change; never updated or deleted."""
+    portal.core.audit.audit() in the transaction of the change; never updated or deleted."""
 
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")

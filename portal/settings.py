@@ -31,7 +31,7 @@ else:
     DEBUG = env.bool("DEBUG", default=True)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.site.apps.StaffAdminConfig",  # django.contrib.admin with the staff site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,12 +61,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "portal.audit.AuditContextMiddleware",
+    "portal.core.audit.AuditContextMiddleware",
     # Last, as django-axes asks: it answers a locked-out login with its lockout page.
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "portal.urls"
+ROOT_URLCONF = "portal.site.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [
@@ -79,7 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.context_processors.portal",
+                "portal.site.context_processors.portal",
             ],
         },
     },
@@ -107,7 +107,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses a locked-out account or address first
-    "portal.backends.PortalBackend",  # ModelBackend, with the organisation read with the user
+    "portal.core.backends.PortalBackend",  # ModelBackend, with the organisation read with the user
 ]
 # Login throttling: 5 failures lock the account, and separately the address, for 30 minutes.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -159,7 +159,7 @@ MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="sla-portal.local")
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 else:
-    EMAIL_BACKEND = "portal.mail.FileAndConsoleBackend"
+    EMAIL_BACKEND = "portal.core.mail.FileAndConsoleBackend"
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 EMAIL_TIMEOUT = 30
 
@@ -204,7 +204,7 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Cache (DRF throttles; Redis in production so that every process counts together) -------------
 CACHES = {
-    "default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": REDIS_URL}  # Django's, a client per pool
+    "default": {"BACKEND": "portal.core.cache.RedisCache", "LOCATION": REDIS_URL}  # Django's, a client per pool
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
@@ -225,7 +225,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     # Writes are throttled per user (reads are not: they are scoped and cheap).
-    "DEFAULT_THROTTLE_CLASSES": ["portal.throttles.WriteRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.core.throttles.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"writes": env.str("API_WRITE_RATE", default="120/minute")},
 }
 SPECTACULAR_SETTINGS = {

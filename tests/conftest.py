@@ -104,14 +104,14 @@ def _fast_password_hasher(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the cache, SLA terms in the process (tickets.terms): each test
+    """Throttle counters live in the cache, SLA terms in the process (tickets.terms_cache): each test
     starts with neither, so its query counts are a cold process's."""
     from django.core.cache import cache
 
-    from tickets import terms
+    from tickets import terms_cache
 
     cache.clear()
-    terms.forget()
+    terms_cache.forget()
     yield
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 import factory
 
 from contracts.models import SLA, Contract, Organisation, Service
+from portal.core.roles import CustomerRole, StaffRole
 from portal.models import User
-from portal.roles import CustomerRole, StaffRole
 
 PASSWORD = "correct-horse-battery-staple"
 

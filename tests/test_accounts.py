@@ -63,7 +63,7 @@ def test_api_writes_are_throttled_per_user(settings, acme_contract, alice, bob):
     from rest_framework.settings import api_settings
     from rest_framework.test import APIClient
 
-    from portal.throttles import WriteRateThrottle
+    from portal.core.throttles import WriteRateThrottle
 
     WriteRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "writes": "3/minute"}
     try:

@@ -15,7 +15,7 @@ from tickets.attainment import ALL, Attainment, Outcome, TicketTimes, attainment
 from tickets.models import SLACrossing, Ticket
 from tickets.selectors import contract_attainment
 from tickets.services import ticket_exclude, ticket_open, ticket_reply, ticket_set_status
-from tickets.timers import check_sla_deadlines
+from tickets.sweeps import check_sla_deadlines
 
 from .factories import ContractFactory
 

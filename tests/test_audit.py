@@ -47,7 +47,7 @@ def test_an_admin_action_records_where_it_came_from(client, acme_contract):
 
     client.force_login(sam)
     # Through a request: the middleware hands the client's address to the audit log.
-    from portal.audit import AuditContextMiddleware
+    from portal.core.audit import AuditContextMiddleware
 
     def view(request):
         outage_set_cause(outage=o, actor=sam, cause="ddos")

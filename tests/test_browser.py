@@ -30,7 +30,7 @@ from contracts.models import Outage
 from credits.closing import close_month
 from credits.models import Claim
 from credits.services import claim_window
-from portal.templatetags.portal_tags import in_tz
+from portal.domain.formats import in_tz
 from tickets.models import Ticket
 from tickets.services import ticket_open
 

@@ -22,10 +22,10 @@ from contracts.maintenance import window_publish
 from contracts.models import Outage
 from credits.closing import close_month
 from credits.services import claim_submit
-from portal.staff_dashboard import week_start
+from portal.site.staff_dashboard import week_start
 from tickets.models import SLACrossing, Ticket
 from tickets.services import ticket_open, ticket_reply, ticket_set_status
-from tickets.timers import check_sla_deadlines
+from tickets.sweeps import check_sla_deadlines
 
 from .factories import ContractFactory, ServiceFactory
 from .test_browser import assert_accessible

@@ -1,11 +1,11 @@
-"""portal.cache.RedisCache: Django's Redis cache, keeping one client per connection pool."""
+"""portal.core.cache.RedisCache: Django's Redis cache, keeping one client per connection pool."""
 
 import threading
 
 import pytest
 from django.conf import settings
 
-from portal.cache import RedisCache
+from portal.core.cache import RedisCache
 
 pytestmark = pytest.mark.redis
 

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from portal.celery import app
-from portal.heartbeat import SWEEPS
+from portal.core.heartbeat import SWEEPS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def test_no_countdown_or_eta_longer_than_half_the_visibility_timeout():
 def test_sweeps_record_heartbeats_and_healthz_reports_a_late_one(client):
     from contracts.tasks import send_maintenance_notices
     from credits.tasks import close_month
-    from portal.tasks import outbox_sweep
+    from portal.core.tasks import outbox_sweep
     from tickets.tasks import check_sla_deadlines, escalate_due_tickets
 
     t0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""contracts.clock: table tests and property tests.
+"""portal.domain.working_time: table tests and property tests.
 
 No Django here: runs with ``pytest -p no:django``.  The brute-force
 differential tests live in test_clock_reference.py.
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.clock import WorkingCalendar
+from portal.domain.working_time import WorkingCalendar
 
 UTC = timezone.utc
 NAIROBI = ZoneInfo("Africa/Nairobi")

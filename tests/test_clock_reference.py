@@ -1,4 +1,4 @@
-"""Differential tests: contracts.clock against a brute-force minute walker.
+"""Differential tests: portal.domain.working_time against a brute-force minute walker.
 
 The reference shares no code with the implementation: it steps through real
 instants (UTC) one minute at a time, converts each to local time with zoneinfo
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from contracts.clock import WorkingCalendar
+from portal.domain.working_time import WorkingCalendar
 
 UTC = timezone.utc
 MINUTE = timedelta(minutes=1)

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from contracts.lint import PriorityTargets, lint_terms
 from contracts.sla_templates import TEMPLATES
-from credits.tiers import Tier
+from portal.domain.lint import PriorityTargets, lint_terms
+from portal.domain.tiers import Tier
 
 H = lambda n: timedelta(hours=n)  # noqa: E731
 

@@ -3,7 +3,7 @@
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from contracts.maintenance_rules import Rules, Window, judge
+from portal.domain.maintenance_rules import Rules, Window, judge
 
 NBO = ZoneInfo("Africa/Nairobi")
 RULES = Rules(tz="Africa/Nairobi", notice=timedelta(hours=48), offpeak_start=time(22), offpeak_end=time(6),

@@ -1,4 +1,4 @@
-"""The layout's navigation (portal.context_processors): its links, and the one that says where the
+"""The layout's navigation (portal.site.context_processors): its links, and the one that says where the
 user is (aria-current), from the name of the URL being served."""
 
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 from django.urls import reverse, set_script_prefix
 
-from portal.context_processors import NAV, nav_section, nav_urls
+from portal.site.context_processors import NAV, nav_section, nav_urls
 
 pytestmark = pytest.mark.django_db
 

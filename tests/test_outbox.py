@@ -10,9 +10,10 @@ from django.core import mail
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
+from portal.core.delivery import outbox_claim, outbox_deliver, outbox_send_due, outbox_send_key
+from portal.core.outbox import Email, outbox_enqueue
+from portal.core.snapshot import thaw
 from portal.models import OutboxAttempt, OutboxMessage
-from portal.outbox import Email, outbox_claim, outbox_deliver, outbox_enqueue, outbox_send_due, outbox_send_key
-from portal.snapshot import thaw
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
@@ -123,7 +124,7 @@ def test_it_gives_up_after_the_last_attempt_and_staff_can_requeue(settings):
     with time_machine.travel(moment + timedelta(days=1), tick=False):
         assert outbox_send_due() == 0  # a failed row is not retried on its own
 
-    from portal.outbox import outbox_retry_now
+    from portal.core.delivery import outbox_retry_now
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert outbox_retry_now(ids=[row.id]) == 1
@@ -171,7 +172,7 @@ def test_claims_are_disjoint(settings):
 
 
 def test_the_sweep_task_sends_what_was_never_handed_to_a_worker(mailoutbox):
-    from portal.tasks import outbox_sweep
+    from portal.core.tasks import outbox_sweep
 
     # Written without its on-commit hook ever running (the broker was down, or the web process died).
     outbox_enqueue(email=reset_email(key="a"))
@@ -224,7 +225,7 @@ def test_two_writers_of_the_same_key_at_once_give_one_email(mailoutbox):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_at_once_send_each_row_once(mailoutbox, monkeypatch):
-    monkeypatch.setattr("portal.outbox._dispatch", lambda keys: None)  # the broker is down: rows wait
+    monkeypatch.setattr("portal.core.outbox._dispatch", lambda keys: None)  # the broker is down: rows wait
     for i in range(40):
         outbox_enqueue(email=reset_email(key=f"k{i}"))
     barrier = threading.Barrier(2)
@@ -265,8 +266,8 @@ def test_a_real_worker_sends_through_redis(real_worker, smtp_sink):
 
 
 def test_text_parts_are_not_html_escaped_but_the_html_part_is():
+    from portal.core.delivery import render
     from portal.models import User
-    from portal.outbox import render
 
     subject, text, html = render(
         "password_reset", {"user": User(name="Rita & Dan <ops>"), "reset_url": "https://x.test/?a=1&b=2"}
@@ -278,15 +279,15 @@ def test_text_parts_are_not_html_escaped_but_the_html_part_is():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatch):
-    """A sweep's batch goes through COPY on PostgreSQL (portal.outbox._copy_rows): the same rows,
+    """A sweep's batch goes through COPY on PostgreSQL (portal.core.outbox._copy_rows): the same rows,
     defaults and unique keys as bulk_create; a key another writer holds is skipped."""
     from django.db import transaction
 
-    from portal import outbox
+    from portal.core import outbox
+    from portal.core.snapshot import freeze
     from portal.models import new_message_id
-    from portal.snapshot import freeze
 
-    monkeypatch.setattr("portal.outbox._dispatch", lambda keys: None)
+    monkeypatch.setattr("portal.core.outbox._dispatch", lambda keys: None)
     emails = [reset_email(key=f"many:{i}", to=f"p{i}@acme.example") for i in range(outbox.COPY_FROM + 10)]
     with time_machine.travel(NOW, tick=False), transaction.atomic():
         assert outbox.outbox_enqueue_many(emails=emails[:7]) == 7  # below the threshold: bulk_create

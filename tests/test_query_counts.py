@@ -44,7 +44,7 @@ from contracts.services import sla_copy
 from credits.closing import close_month
 from credits.models import ClaimEvent, MonthReopening
 from credits.services import claim_approve, claim_submit
-from portal.audit import audit
+from portal.core.audit import audit
 from tickets.attachments import validate_upload
 from tickets.models import SLACrossing, Ticket
 from tickets.services import (
@@ -56,7 +56,7 @@ from tickets.services import (
     ticket_request_escalation,
     ticket_set_status,
 )
-from tickets.timers import check_sla_deadlines, escalate_due_tickets
+from tickets.sweeps import check_sla_deadlines, escalate_due_tickets
 
 from .factories import ContractFactory, OrganisationFactory, ServiceFactory, StaffFactory, UserFactory
 
@@ -326,7 +326,7 @@ class Measured:
 
 
 def measure(w: World) -> dict[str, Measured]:
-    from tickets import terms
+    from tickets import terms_cache
 
     clients = {"anonymous": Client(), "token": Client(HTTP_AUTHORIZATION=f"Token {w.api_token}")}
     for who in ("alice", "sam"):
@@ -336,7 +336,7 @@ def measure(w: World) -> dict[str, Measured]:
     for name, page in PAGES.items():
         url = page.url(w)
         ContentType.objects.clear_cache()  # each page pays for the content types it needs
-        terms.forget()  # and for loading the SLA terms, as the first request of a process does
+        terms_cache.forget()  # and for loading the SLA terms, as the first request of a process does
         with time_machine.travel(NOW, tick=False), CaptureQueriesContext(connection) as ctx:
             try:
                 response = clients[page.who].get(url)

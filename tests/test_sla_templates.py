@@ -13,8 +13,8 @@ from contracts.choices import Cause, Channel, CreditKind, Priority
 from contracts.models import SLA, Contract, SLAVersion, WorkingCalendar
 from contracts.selectors import version_with_terms
 from contracts.sla_templates import CALENDARS, MODEL_NAMES, current_models, install
-from portal import demo
 from portal.models import User
+from portal.site import demo
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Email contexts frozen with the change and rendered by the worker (portal.snapshot, portal.outbox):
+"""Email contexts frozen with the change and rendered by the worker (portal.core.snapshot, portal.core.outbox):
 the email says what was true when it was written, renders without touching the database, and a
 context that cannot be rendered fails its row, not the change."""
 
@@ -12,13 +12,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from portal import outbox
+from portal.core import delivery
+from portal.core.delivery import outbox_claim, outbox_deliver, outbox_render
+from portal.core.outbox import Email, outbox_enqueue
+from portal.core.snapshot import freeze, thaw
 from portal.models import OutboxAttempt, OutboxMessage, User
-from portal.outbox import Email, outbox_claim, outbox_deliver, outbox_enqueue, outbox_render
-from portal.snapshot import freeze, thaw
 from tickets.models import Ticket
 from tickets.services import ticket_open
-from tickets.timers import check_sla_deadlines, escalate_due_tickets
+from tickets.sweeps import check_sla_deadlines, escalate_due_tickets
 
 from .factories import StaffFactory
 
@@ -117,7 +118,7 @@ def test_a_retry_sends_the_text_rendered_the_first_time(ticket, alice, settings,
     def render_again(*args, **kwargs):
         raise AssertionError("a row rendered once is not rendered again")
 
-    monkeypatch.setattr(outbox, "render", render_again)
+    monkeypatch.setattr(delivery, "render", render_again)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     outbox_deliver(messages=outbox_claim(now=datetime.now(UTC) + timedelta(hours=2), limit=10))
     assert [m.subject for m in mailoutbox] == [row.subject]

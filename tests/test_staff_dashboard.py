@@ -17,11 +17,11 @@ from contracts.models import Outage
 from credits.closing import close_month
 from credits.services import claim_submit
 from portal.models import SweepHeartbeat
-from portal.staff_dashboard import staff_dashboard, week_start
+from portal.site.staff_dashboard import staff_dashboard, week_start
 from tickets.models import SLACrossing, Ticket
 from tickets.security import security_report_submit
 from tickets.services import ticket_open, ticket_reply, ticket_set_status
-from tickets.timers import check_sla_deadlines
+from tickets.sweeps import check_sla_deadlines
 
 from .factories import ContractFactory, OrganisationFactory, ServiceFactory, StaffFactory, UserFactory
 
@@ -151,9 +151,9 @@ def test_a_ticket_due_in_90_minutes_is_at_risk_and_one_due_in_3_hours_is_not(sta
 
 
 def test_each_list_is_capped_with_the_count_beside_it(staff_client, monkeypatch, acme_contract, alice):
-    import portal.staff_dashboard
+    import portal.site.staff_dashboard
 
-    monkeypatch.setattr(portal.staff_dashboard, "LIMIT", 2)
+    monkeypatch.setattr(portal.site.staff_dashboard, "LIMIT", 2)
     for minutes in (1, 2, 3):
         file(acme_contract, alice, "P1", NOW - minutes * MIN, f"Stopped {minutes} min ago")
     html = staff_client.get(DASHBOARD).content.decode()

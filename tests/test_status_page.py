@@ -13,7 +13,7 @@ from django.urls import reverse
 from contracts.choices import Cause
 from contracts.models import MaintenanceWindow, Outage, OutageUpdate
 from contracts.outages import bar_level, percent_text
-from credits.uptime import period_uptime
+from portal.domain.uptime import period_uptime
 
 from .factories import ServiceFactory
 

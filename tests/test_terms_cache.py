@@ -1,4 +1,4 @@
-"""SLA terms kept across requests while the terms revision holds (tickets.terms,
+"""SLA terms kept across requests while the terms revision holds (tickets.terms_cache,
 contracts.terms_revision): one row read instead of nine queries, and never an old term after a
 change, whichever way the change is made."""
 
@@ -20,15 +20,15 @@ from contracts.models import (
     WorkingHours,
 )
 from contracts.services import sla_version_draft
-from tickets import terms
-from tickets.terms import TermsCache
+from tickets import terms_cache
+from tickets.terms_cache import TermsCache
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def version():
-    terms.forget()
+    terms_cache.forget()
     return SLA.objects.get(template_key="kaluari-cloud-backup").versions.get(number=1)
 
 

@@ -26,7 +26,7 @@ from tickets.services import (
     ticket_request_escalation,
     ticket_set_status,
 )
-from tickets.timers import check_sla_deadlines, escalate_due_tickets
+from tickets.sweeps import check_sla_deadlines, escalate_due_tickets
 
 from .factories import ContractFactory, StaffFactory
 

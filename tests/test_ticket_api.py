@@ -21,7 +21,7 @@ from contracts.models import SLA
 from portal.models import OutboxMessage
 from tickets.models import Attachment, EscalationRequest, Ticket, TicketEvent, TicketMessage
 from tickets.services import ticket_open, ticket_reply, ticket_set_status
-from tickets.timers import escalate_due_tickets
+from tickets.sweeps import escalate_due_tickets
 
 from .factories import ContractFactory
 

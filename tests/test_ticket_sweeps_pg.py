@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from portal.models import OutboxMessage
 from tickets.models import Ticket, TicketEvent
 from tickets.services import ticket_open
-from tickets.timers import due, escalate_due_tickets
+from tickets.sweeps import due, escalate_due_tickets
 
 pytestmark = [pytest.mark.postgres]
 NBO = ZoneInfo("Africa/Nairobi")

@@ -9,11 +9,11 @@ import time_machine
 from django.core import mail
 
 from contracts.models import SLA
+from portal.core.delivery import outbox_render
 from portal.models import OutboxMessage
-from portal.outbox import outbox_render
 from tickets.models import SLACrossing, Ticket, TicketEvent
 from tickets.services import ticket_open, ticket_reply, ticket_set_status
-from tickets.timers import check_sla_deadlines, escalate_due_tickets
+from tickets.sweeps import check_sla_deadlines, escalate_due_tickets
 
 from .factories import ContractFactory, StaffFactory
 

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits.tiers import Range, Tier, coverage, credit_amount, credit_percent, minor_unit_exponent
+from portal.domain.formats import minor_unit_exponent
+from portal.domain.tiers import Range, Tier, coverage, credit_amount, credit_percent
 
 D = Decimal
 

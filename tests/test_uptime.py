@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits.uptime import month_bounds, monthly_uptime, period_uptime, round_out
+from portal.domain.dates import month_bounds
+from portal.domain.uptime import monthly_uptime, period_uptime, round_out
 
 NBO = ZoneInfo("Africa/Nairobi")
 M = timedelta(minutes=1)

@@ -17,8 +17,8 @@ from django.urls import reverse
 from contracts.maintenance import maintenance_notices_send_due, window_publish
 from contracts.models import SLA, Outage
 from credits.closing import close_month
-from credits.selectors import add_months
 from credits.services import claim_submit
+from portal.domain.dates import add_months
 
 from .factories import ContractFactory
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
@@ -35,9 +35,9 @@ from django.views.decorators.http import require_POST
 
 from contracts.choices import Cause
 from contracts.models import EscalationLevel
-from portal.admin_operations import OperationsMixin
-from portal.roles import StaffRole
-from portal.templatetags.portal_tags import duration, in_tz
+from portal.core.admin_operations import OperationsMixin
+from portal.core.roles import sees_security
+from portal.domain.formats import duration, in_tz, wall_left
 
 from . import services
 from .attachments import validate_uploads
@@ -49,33 +49,12 @@ NEXT_DEADLINE = F("next_deadline").asc(nulls_last=True)  # nearest or most overd
 QUEUE_ORDER = (NEXT_DEADLINE, "-id")  # the order of the partial index ticket_queue_active
 
 
-def sees_security(user) -> bool:
-    return getattr(user, "staff_role", "") == StaffRole.SECURITY
-
-
 def cause_label(cause: str) -> str:
     return dict(Cause.choices).get(cause, cause)
 
 
 def sla_badge(state: str):
     return format_html('<span class="sla-badge sla-{}">{}</span>', state, Ticket.SLAState(state).label)
-
-
-def wall_left(delta: timedelta) -> str:
-    """The countdown's text, as static/js/admin-countdown.js writes it: in 14 min / 3 min overdue."""
-    seconds = int(abs(delta.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        text = f"{days} d {hours} h"
-    elif hours:
-        text = f"{hours} h {minutes} min"
-    elif minutes:
-        text = f"{minutes} min"
-    else:
-        text = f"{secs} s"
-    return f"in {text}" if delta.total_seconds() >= 0 else f"{text} overdue"
 
 
 def countdown(due: datetime, tz: str, now: datetime, note: str = ""):

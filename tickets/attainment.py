@@ -2,7 +2,7 @@
 month of filing. Pure: it reads the clock columns tickets.services.ticket_recompute stores
 (deadlines derived from the ticket's history), so it agrees with the crossings the sweeps record.
 
-A clock is *missed* exactly when tickets.clocks.crossings_due would record a crossing: its deadline
+A clock is *missed* exactly when tickets.deadlines.crossings_due would record a crossing: its deadline
 has passed and the ticket had not been answered (resolved) by then. It is *met* once it can no
 longer be missed: answered (resolved) in time. Otherwise it is *pending*. A deadline of None means
 the clock is paused with no end in sight (e.g. resolved before the deadline came): not missed.

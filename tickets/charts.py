@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from portal.domain import formats
+
 from .attainment import Attainment
 
 WIDTH, HEIGHT = 360, 170
@@ -30,8 +32,7 @@ def rate_text(rate: Decimal | None) -> str:
     """75.00 -> '75%', 66.67 -> '66.67%'."""
     if rate is None:
         return "—"
-    text = f"{rate.normalize():f}"
-    return f"{text}%"
+    return f"{formats.number(rate)}%"
 
 
 def share(met: int, missed: int) -> Decimal | None:

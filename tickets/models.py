@@ -1,5 +1,5 @@
 """Tickets, their history (pauses, messages, events, SLA crossings, escalation requests) and the
-clock columns the sweeps read. Deadlines are derived by tickets.clocks from the history and
+clock columns the sweeps read. Deadlines are derived by tickets.deadlines from the history and
 stored here only so that indexed sweeps and sorted queues can find them."""
 
 import os
@@ -34,7 +34,7 @@ class Ticket(models.Model):
         EXCLUDED = "excluded", "Excluded from SLA"
 
     ACTIVE = (Status.NEW, Status.OPEN, Status.WAITING)
-    # What the email templates read of a ticket, frozen with each email (portal.snapshot). Not the
+    # What the email templates read of a ticket, frozen with each email (portal.core.snapshot). Not the
     # description: only the filing emails show it (read when they are rendered; it does not change).
     EMAIL_FIELDS = ("priority", "subject", "status", "first_response_due", "resolution_target_at", "resolution_due",
                     "organisation", "contract", "sla_version", "assignee")  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from portal.outbox import Email, outbox_enqueue_many
+from portal.core.outbox import Email, outbox_enqueue_many
 
 
 def customer_recipients(ticket) -> list:

@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from contracts.models import SLA, Contract, Organisation, Service
 from contracts.selectors import version_in_force
-from portal.outbox import Email, outbox_enqueue_many
-from portal.roles import CustomerRole
+from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.roles import CustomerRole
+from tickets.terms_cache import TermsCache
 
 from .models import Ticket
 from .services import TicketError, has_control_characters, ticket_create
-from .terms import TermsCache
 
 REPORTS_ORG = ("security-reports", "Vulnerability reports (bug bounty)")
 REPORTS_SERVICE = ("security", "Security")

@@ -11,20 +11,16 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from contracts.selectors import Versions, level_contact
+from portal.domain.dates import add_months
+from tickets.sweeps import StaffDirectory
+from tickets.terms_cache import TermsCache
 
-from . import clocks
+from . import deadlines
 from .attainment import Attainment, TicketTimes, attainment
 from .models import Attachment, EscalationRequest, Ticket, TicketMessage, TicketPause
 from .services import pauses_by_ticket, resolved_moment, ticket_history
-from .terms import TermsCache
-from .timers import StaffDirectory
 
 MONTH_SLACK = timedelta(days=2)  # a month in any timezone lies within its UTC month +- 2 days
-
-
-def add_months(month: date, n: int) -> date:
-    index = month.year * 12 + month.month - 1 + n
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def tickets_for_user(*, user) -> QuerySet[Ticket]:
@@ -130,13 +126,13 @@ def ticket_clock_views(
     for t in tickets:
         targets = terms.targets(t.sla_version_id, t.priority)
         history = ticket_history(t, pauses.get(t.pk, ()))
-        d = clocks.deadlines(targets, history)
+        d = deadlines.deadlines(targets, history)
         resolved_at = resolved_moment(t)
-        state = clocks.state_at(targets, d, history, resolved_at=resolved_at, excluded=t.is_excluded, now=now)
-        if state not in (clocks.State.BREACHED, clocks.State.EXCLUDED) and t.breached:
+        state = deadlines.state_at(targets, d, history, resolved_at=resolved_at, excluded=t.is_excluded, now=now)
+        if state not in (deadlines.State.BREACHED, deadlines.State.EXCLUDED) and t.breached:
             # A breach the sweep recorded (an acknowledgement's too): it sets `breached` with the row.
-            state = clocks.State.BREACHED
-        left = clocks.time_left(targets, d, history, now=now) if resolved_at is None else None
+            state = deadlines.State.BREACHED
+        left = deadlines.time_left(targets, d, history, now=now) if resolved_at is None else None
         levels = terms.levels(t.sla_version_id)
         level = levels[t.escalation_level - 1] if levels and t.escalation_level <= len(levels) else None
         if level and (level.pk, t.organisation_id) not in contacts:
@@ -157,7 +153,7 @@ def ticket_clock_views(
             time_left=left[0] if left else None,
             next_deadline=min(pending, default=None) if resolved_at is None else None,
             paused=history.paused_at(now),
-            breached=state == clocks.State.BREACHED,
+            breached=state == deadlines.State.BREACHED,
             escalation_level=t.escalation_level,
             level_instruction=instruction,
             level_contact=contact,

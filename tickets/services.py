@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from contracts.choices import Priority
 from contracts.selectors import version_in_force
-from portal.audit import audit
+from portal.core.audit import audit
+from tickets.terms_cache import TermsCache
 
-from . import clocks, notify
+from . import deadlines, notify
 from .models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketEvent, TicketMessage, TicketPause
-from .terms import TermsCache
 
 Status = Ticket.Status
 
@@ -30,9 +30,9 @@ class TicketError(Exception):
 
 
 # --- Clock columns ------------------------------------------------------------------------------
-def ticket_history(ticket: Ticket, pauses=None) -> clocks.History:
+def ticket_history(ticket: Ticket, pauses=None) -> deadlines.History:
     pauses = list(ticket.pauses.all()) if pauses is None else pauses
-    return clocks.History(
+    return deadlines.History(
         filed_at=ticket.filed_at,
         waiting=tuple((p.started_at, p.ended_at) for p in pauses if p.reason == TicketPause.Reason.WAITING),
         resolved=tuple((p.started_at, p.ended_at) for p in pauses if p.reason == TicketPause.Reason.RESOLVED),
@@ -48,7 +48,7 @@ class PauseRow(NamedTuple):
 
 def pauses_by_ticket(ids) -> dict[int, list[PauseRow]]:
     """Many tickets' pauses, for ticket_history, as plain rows in one query: building a model
-    instance and a related manager per pause was a fifth of a sweep's or a queue page's clocks."""
+    instance and a related manager per pause was a fifth of a sweep's or a queue page's deadlines."""
     pauses: dict[int, list[PauseRow]] = {}
     rows = TicketPause.objects.filter(ticket_id__in=ids).order_by("started_at", "id")
     for ticket_id, *pause in rows.values_list("ticket_id", "reason", "started_at", "ended_at"):
@@ -65,7 +65,7 @@ def ticket_recompute(ticket: Ticket, *, now: datetime, terms: TermsCache | None 
     terms = terms or TermsCache()
     targets = terms.targets(ticket.sla_version_id, ticket.priority)
     history = ticket_history(ticket, pauses)
-    d = clocks.deadlines(targets, history)
+    d = deadlines.deadlines(targets, history)
     resolved_at = resolved_moment(ticket)
     active = ticket.status in Ticket.ACTIVE and not ticket.is_excluded
 
@@ -77,11 +77,11 @@ def ticket_recompute(ticket: Ticket, *, now: datetime, terms: TermsCache | None 
     # moment is fine: the sweep takes it at once). Resolved, closed or excluded: no timers.
     ticket.next_escalation_due = _earliest_pending(d.escalation_dues, ticket) if active else None
     ticket.next_sla_check_at = (
-        clocks.next_check(d, history, resolved_at=resolved_at, now=now) if not ticket.is_excluded else None
+        deadlines.next_check(d, history, resolved_at=resolved_at, now=now) if not ticket.is_excluded else None
     )
     if ticket.next_sla_check_at is None and not ticket.is_excluded:
         # A crossing may already be due but unrecorded (e.g. recomputed after the fact).
-        crossed = clocks.crossings_due(d, history, resolved_at=resolved_at, now=now)
+        crossed = deadlines.crossings_due(d, history, resolved_at=resolved_at, now=now)
         if crossed and not _recorded(ticket, crossed):
             ticket.next_sla_check_at = min(crossed.values())
     # The nearest unmet deadline, past or future: the staff queue sorts by it (most overdue first).
@@ -111,11 +111,11 @@ def _recorded(ticket: Ticket, crossed) -> bool:
     return set(SLACrossing.objects.filter(ticket=ticket).values_list("clock", "kind")) >= names
 
 
-def _crossing_key(c: clocks.Crossing) -> tuple[str, str]:
+def _crossing_key(c: deadlines.Crossing) -> tuple[str, str]:
     return {
-        clocks.Crossing.FIRST_RESPONSE_BREACH: ("first_response", SLACrossing.Kind.BREACH),
-        clocks.Crossing.RESOLUTION_WARNING: ("resolution", SLACrossing.Kind.WARNING),
-        clocks.Crossing.RESOLUTION_BREACH: ("resolution", SLACrossing.Kind.BREACH),
+        deadlines.Crossing.FIRST_RESPONSE_BREACH: ("first_response", SLACrossing.Kind.BREACH),
+        deadlines.Crossing.RESOLUTION_WARNING: ("resolution", SLACrossing.Kind.WARNING),
+        deadlines.Crossing.RESOLUTION_BREACH: ("resolution", SLACrossing.Kind.BREACH),
     }[c]
 
 

@@ -3,18 +3,18 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from portal.heartbeat import recorded
+from portal.core.heartbeat import recorded
 
-from . import timers
+from . import sweeps
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
 @recorded("tickets-escalate")
 def escalate_due_tickets() -> int:
-    return timers.escalate_due_tickets()
+    return sweeps.escalate_due_tickets()
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
 @recorded("tickets-sla-deadlines")
 def check_sla_deadlines() -> int:
-    return timers.check_sla_deadlines()
+    return sweeps.check_sla_deadlines()

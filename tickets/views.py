@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from contracts import terms_revision
 from contracts.selectors import contracts_for_user
-from portal.roles import StaffRole
+from portal.core.roles import StaffRole
+from tickets.terms_cache import TermsCache
 
 from . import services
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
@@ -29,7 +30,6 @@ from .selectors import (
     tickets_for_user,
     with_presence,
 )
-from .terms import TermsCache
 
 PAGE_SIZE = 25
 

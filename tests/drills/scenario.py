@@ -131,7 +131,7 @@ def tickets(*, count: int, filed_minutes_ago: float, spread_seconds: float = 0, 
 def outbox(*, count: int, dispatch: bool = True) -> dict:
     """`count` pending outbox rows, written the product's way; with dispatch=False nobody is told
     (the rows wait for a sweep, as when the broker was down at commit)."""
-    from portal import outbox as box
+    from portal.core import outbox as box
 
     if not dispatch:
         box._dispatch = lambda keys: None

@@ -84,7 +84,7 @@ def test_redis_shut_down_without_saving_mid_batch_loses_nothing_the_next_sweep_c
                           [window["windows"][0]]) == 10  # fmt: skip
     # ... and its emails go out with the next outbox sweep.
     outbox_before = drill.heartbeat_runs().get("outbox-sweep", 0)
-    drill.send_task("portal.tasks.outbox_sweep")
+    drill.send_task("portal.core.tasks.outbox_sweep")
     wait_until(
         lambda: drill.db.value("SELECT count(*) FROM portal_outboxmessage WHERE status <> 'sent'") == 0,
         60,

@@ -30,8 +30,8 @@ EXEMPT = {SweepHeartbeat}
 
 # Each task with the arguments it is called with (beat's sweeps take none).
 TASKS = {
-    "portal.tasks.outbox_send": lambda: (OutboxMessage.objects.filter(status="pending").order_by("id")[0].key,),
-    "portal.tasks.outbox_sweep": lambda: (),
+    "portal.core.tasks.outbox_send": lambda: (OutboxMessage.objects.filter(status="pending").order_by("id")[0].key,),
+    "portal.core.tasks.outbox_sweep": lambda: (),
     "contracts.tasks.send_maintenance_notices": lambda: (),
     "tickets.tasks.escalate_due_tickets": lambda: (),
     "tickets.tasks.check_sla_deadlines": lambda: (),

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from portal.core.delivery import outbox_claim, outbox_deliver
+from portal.core.outbox import Email, outbox_enqueue
 from portal.models import OutboxMessage
-from portal.outbox import Email, outbox_claim, outbox_deliver, outbox_enqueue
 
 pytestmark = [pytest.mark.drill, pytest.mark.django_db]
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

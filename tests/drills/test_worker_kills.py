@@ -101,8 +101,8 @@ def test_a_pool_child_killed_mid_task_runs_the_task_again(drill):
     assert [mid for mid, _, _ in drill.sink.received] == [message_id] == [drill.sink.stalled]
     assert (status, attempts) == ("sent", 2)
     log = worker.text()
-    received = re.findall(r"Task portal\.tasks\.outbox_send\[([0-9a-f-]+)\] received", log)
+    received = re.findall(r"Task portal\.core\.tasks\.outbox_send\[([0-9a-f-]+)\] received", log)
     assert len(received) == 2 and received[0] == received[1], log  # the same task, delivered again
     assert "signal 9 (SIGKILL)" in log, log
-    assert len(re.findall(r"Task portal\.tasks\.outbox_send\[[0-9a-f-]+\] succeeded", log)) == 1, log
+    assert len(re.findall(r"Task portal\.core\.tasks\.outbox_send\[[0-9a-f-]+\] succeeded", log)) == 1, log
     assert worker.alive() and worker.children() != [child]

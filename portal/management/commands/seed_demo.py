@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from portal.demo import ADMIN, DEMO_PASSWORD, ORGANISATIONS, STAFF, seed_demo
+from portal.site.demo import ADMIN, DEMO_PASSWORD, ORGANISATIONS, STAFF, seed_demo
 
 
 class Command(BaseCommand):

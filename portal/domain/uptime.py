@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
-from zoneinfo import ZoneInfo
+
+from portal.domain.dates import day_bounds, month_bounds
 
 Interval = tuple[datetime, datetime]
 MINUTE = timedelta(minutes=1)
@@ -112,28 +113,11 @@ def period_uptime(
     )  # fmt: skip
 
 
-def month_bounds(year: int, month: int, tz: str) -> Interval:
-    zone = ZoneInfo(tz)
-    nxt = date(year + (month == 12), month % 12 + 1, 1)
-    return (
-        datetime(year, month, 1, tzinfo=zone).astimezone(UTC),
-        datetime(nxt.year, nxt.month, 1, tzinfo=zone).astimezone(UTC),
-    )
-
-
 def monthly_uptime(
     year: int, month: int, tz: str, *, down: Iterable[Interval] = (), excluded: Iterable[Interval] = ()
 ) -> Uptime:
     start, end = month_bounds(year, month, tz)
     return period_uptime(start, end, down=down, excluded=excluded)
-
-
-def day_bounds(day: date, tz: str) -> Interval:
-    zone = ZoneInfo(tz)
-    return (
-        datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC),
-        datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC),
-    )
 
 
 def daily_uptime(

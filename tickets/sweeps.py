@@ -18,10 +18,10 @@ from django.db import connection, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from . import clocks, notify
-from .models import SLACrossing, Ticket, TicketEvent
-from .services import pauses_by_ticket, resolved_moment, ticket_history
-from .terms import TermsCache
+from tickets import deadlines, notify
+from tickets.models import SLACrossing, Ticket, TicketEvent
+from tickets.services import pauses_by_ticket, resolved_moment, ticket_history
+from tickets.terms_cache import TermsCache
 
 BATCH = 500
 
@@ -104,8 +104,8 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
             for t in tickets:
                 levels = terms.levels(t.sla_version_id)
                 targets = terms.targets(t.sla_version_id, t.priority)
-                d = clocks.deadlines(targets, ticket_history(t, pauses.get(t.pk, ())))
-                step = clocks.escalation_at(
+                d = deadlines.deadlines(targets, ticket_history(t, pauses.get(t.pk, ())))
+                step = deadlines.escalation_at(
                     d.escalation_dues, current=t.escalation_level, alerted=t.top_alert_sent, now=now
                 )
                 if step.passed:
@@ -166,9 +166,9 @@ def _customer_contact(level, organisation, staff) -> str:
 
 
 CROSSING_ROWS = {
-    clocks.Crossing.FIRST_RESPONSE_BREACH: ("first_response", SLACrossing.Kind.BREACH),
-    clocks.Crossing.RESOLUTION_WARNING: ("resolution", SLACrossing.Kind.WARNING),
-    clocks.Crossing.RESOLUTION_BREACH: ("resolution", SLACrossing.Kind.BREACH),
+    deadlines.Crossing.FIRST_RESPONSE_BREACH: ("first_response", SLACrossing.Kind.BREACH),
+    deadlines.Crossing.RESOLUTION_WARNING: ("resolution", SLACrossing.Kind.WARNING),
+    deadlines.Crossing.RESOLUTION_BREACH: ("resolution", SLACrossing.Kind.BREACH),
 }
 
 
@@ -186,7 +186,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
             rows, events, emails = [], [], []
             for t in tickets:
                 history = ticket_history(t, pauses.get(t.pk, ()))
-                d = clocks.deadlines(terms.targets(t.sla_version_id, t.priority), history)
+                d = deadlines.deadlines(terms.targets(t.sla_version_id, t.priority), history)
                 resolved_at = resolved_moment(t)
                 seen = {(c.clock, c.kind) for c in t.crossings.all()}
                 found = (
@@ -194,7 +194,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                     if t.is_excluded
                     else [
                         (*CROSSING_ROWS[c], at)
-                        for c, at in clocks.crossings_due(d, history, resolved_at=resolved_at, now=now).items()
+                        for c, at in deadlines.crossings_due(d, history, resolved_at=resolved_at, now=now).items()
                     ]
                 )
                 pending_acks = []
@@ -221,7 +221,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                         t.breached = True
                     else:
                         t.warned = True
-                nxt = None if t.is_excluded else clocks.next_check(d, history, resolved_at=resolved_at, now=now)
+                nxt = None if t.is_excluded else deadlines.next_check(d, history, resolved_at=resolved_at, now=now)
                 t.next_sla_check_at = min(filter(None, [nxt, *pending_acks]), default=None)
             # ignore_conflicts: the unique (ticket, clock, kind) makes a crossing once, whatever races.
             SLACrossing.objects.bulk_create(rows, ignore_conflicts=True)

@@ -10,8 +10,8 @@ from django.db import transaction
 
 from contracts.models import SLA, Contract, CreditTier, Organisation, Service
 from contracts.services import sla_copy
+from portal.core.roles import CustomerRole, StaffRole
 from portal.models import User
-from portal.roles import CustomerRole, StaffRole
 
 DEMO_PASSWORD = "sla-demo-2026"
 

@@ -3,13 +3,13 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from . import outbox
-from .heartbeat import recorded
+from portal.core import delivery
+from portal.core.heartbeat import recorded
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
 def outbox_send(key: str) -> int:
-    return outbox.outbox_send_key(key=key)
+    return delivery.outbox_send_key(key=key)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=3)
@@ -17,4 +17,4 @@ def outbox_send(key: str) -> int:
 def outbox_sweep() -> int:
     """Every minute: rows never handed to a worker, rows whose backoff has passed, rows whose
     sender died (lease ran out)."""
-    return outbox.outbox_send_due()
+    return delivery.outbox_send_due()

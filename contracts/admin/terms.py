@@ -3,11 +3,11 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from portal.audit import audit, plain
+from portal.core.audit import audit, plain
+from portal.domain.lint import PriorityTargets, lint_terms
 
-from .choices import Cause
-from .lint import PriorityTargets, lint_terms
-from .models import (
+from ..choices import Cause
+from ..models import (
     SLA,
     ClosedDate,
     Contract,
@@ -16,12 +16,11 @@ from .models import (
     EscalationLevel,
     Organisation,
     PriorityTerm,
-    Service,
     SLAVersion,
     WorkingCalendar,
     WorkingHours,
 )
-from .services import PublishError, sla_version_draft, sla_version_publish, version_terms_snapshot
+from ..services import PublishError, sla_version_draft, sla_version_publish, version_terms_snapshot
 
 
 @admin.register(Organisation)
@@ -30,13 +29,6 @@ class OrganisationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["account_manager", "solutions_manager"]
-
-
-@admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug"]
-    search_fields = ["name"]
-    prepopulated_fields = {"slug": ["name"]}
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -205,7 +197,3 @@ class ContractAdmin(admin.ModelAdmin):
     search_fields = ["reference", "name", "organisation__name"]
     filter_horizontal = ["services", "contacts"]
     list_select_related = ["organisation", "sla"]
-
-
-from . import admin_maintenance  # noqa: E402,F401,I001
-from . import admin_outages  # noqa: E402,F401

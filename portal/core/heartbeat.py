@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.db.models import F
 from django.utils import timezone
 
-from .models import SweepHeartbeat
+from portal.models import SweepHeartbeat
 
 GRACE = timedelta(minutes=3)
 # Every sweep beat runs, with its period (portal/celery.py holds the schedule).
@@ -25,7 +25,7 @@ SWEEPS = {
 def recorded(name: str):
     """Decorate a task body: record its start and its end (with its result) in one row."""
     if name not in SWEEPS:
-        raise ValueError(f"unknown sweep {name!r}: add it to portal.heartbeat.SWEEPS")
+        raise ValueError(f"unknown sweep {name!r}: add it to portal.core.heartbeat.SWEEPS")
 
     def wrap(fn):
         @functools.wraps(fn)

@@ -3,13 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import account_views, security_views, views
-from .forms import EmailAuthenticationForm, OutboxPasswordResetForm
+from portal.site import account_views, security_views, views
+from portal.site.forms import EmailAuthenticationForm, OutboxPasswordResetForm
 
-admin.site.site_header = "SLA Portal – staff"
-admin.site.site_title = "SLA Portal staff"
-admin.site.index_title = "Contracts, tickets, outages and credits"
-handler404 = "portal.views.page_not_found"
+handler404 = "portal.site.views.page_not_found"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -23,13 +20,13 @@ urlpatterns = [
     path("account/", account_views.account, name="account"),
     path("account/token/", account_views.token_create, name="token-create"),
     path("account/token/revoke/", account_views.token_revoke, name="token-revoke"),
-    path("contracts/", include("contracts.urls")),
+    path("contracts/", include("portal.site.contract_urls")),
     path("tickets/", include("tickets.urls")),
     path("claims/", include("credits.urls")),
     path("maintenance/", include("contracts.maintenance_urls")),
     path("status/", include("contracts.status_urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("portal.api_urls")),
+    path("api/v1/", include("portal.site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", views.healthz, name="healthz"),

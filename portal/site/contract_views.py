@@ -9,12 +9,11 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from credits.selectors import MONTH_FORMAT, add_months, local_month, month_from_text
+from contracts.selectors import contracts_for_user, escalation_ladder, version_in_force, version_with_terms
 from credits.statement import MonthUnavailable, contract_statement, render_pdf
+from portal.domain.dates import MONTH_FORMAT, add_months, local_month, month_from_text
 from tickets.charts import attainment_charts, attainment_table
 from tickets.selectors import contract_attainment
-
-from .selectors import contracts_for_user, escalation_ladder, version_in_force, version_with_terms
 
 ATTAINMENT_MONTHS = 12
 

@@ -1,5 +1,5 @@
-"""Outages in the admin, and the Service admin's webhook token rotation. Imported at the bottom of
-contracts/admin.py. Thin: the cause and the token change only through contracts.outages."""
+"""Services (with their Alertmanager webhook token) and outages in the admin. Thin: the cause and
+the token change only through contracts.outages."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -7,18 +7,17 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from .admin import ServiceAdmin
-from .choices import Cause
-from .models import Outage, OutageCauseChange, OutageUpdate, Service
-from .outages import outage_set_cause, service_rotate_webhook_token
+from ..choices import Cause
+from ..models import Outage, OutageCauseChange, OutageUpdate, Service
+from ..outages import outage_set_cause, service_rotate_webhook_token
+
 
 # --- Service: the webhook token ----------------------------------------------------------------
-admin.site.unregister(Service)
-
-
 @admin.register(Service)
-class ServiceWithWebhookAdmin(ServiceAdmin):
-    list_display = [*ServiceAdmin.list_display, "has_webhook_token"]
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "has_webhook_token"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
     actions = ["rotate_webhook_token"]
 
     @admin.display(description="Webhook token", boolean=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from .models import AuditEntry
+from portal.models import AuditEntry
 
 _client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_client_ip", default=None)
 

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.urls import reverse
 
-from .outbox import Email, outbox_enqueue
+from portal.core.outbox import Email, outbox_enqueue
 
 
 class EmailAuthenticationForm(AuthenticationForm):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from babel.numbers import get_currency_precision
+from portal.domain.formats import minor_unit_exponent, percent_number
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
@@ -38,7 +38,7 @@ class Tier:
         return self.upper is None or uptime < self.upper or (uptime == self.upper and self.upper_inclusive)
 
     def __str__(self) -> str:
-        return f"{Range(self.lower, self.upper, self.lower_inclusive, self.upper_inclusive)} → {fmt_percent(self.percent)}%"
+        return f"{Range(self.lower, self.upper, self.lower_inclusive, self.upper_inclusive)} → {percent_number(self.percent)}%"
 
 
 def credit_percent(uptime_percent: Decimal, tiers) -> Decimal | None:
@@ -46,11 +46,6 @@ def credit_percent(uptime_percent: Decimal, tiers) -> Decimal | None:
     Kaluari's 98.0%), the one better for the customer. None where no tier matches."""
     matching = [t.percent for t in tiers if t.contains(uptime_percent)]
     return max(matching) if matching else None
-
-
-def minor_unit_exponent(currency: str) -> Decimal:
-    """Decimal('0.01') for KES, Decimal('1') for JPY, Decimal('0.001') for BHD (CLDR via Babel)."""
-    return Decimal(1).scaleb(-get_currency_precision(currency.upper()))
 
 
 def credit_amount(percent: Decimal, invoice_amount: Decimal, currency: str) -> Decimal:
@@ -67,15 +62,9 @@ class Range:
     upper_inclusive: bool = True
 
     def __str__(self) -> str:
-        lo = "(-∞" if self.lower is None else ("[" if self.lower_inclusive else "(") + fmt_percent(self.lower)
-        hi = "+∞)" if self.upper is None else fmt_percent(self.upper) + ("]" if self.upper_inclusive else ")")
+        lo = "(-∞" if self.lower is None else ("[" if self.lower_inclusive else "(") + percent_number(self.lower)
+        hi = "+∞)" if self.upper is None else percent_number(self.upper) + ("]" if self.upper_inclusive else ")")
         return f"{lo}, {hi}"
-
-
-def fmt_percent(value) -> str:
-    """99.800 -> '99.8', 98 -> '98.0': as the SLA documents write percentages."""
-    text = f"{Decimal(value).normalize():f}"
-    return text if "." in text else f"{text}.0"
 
 
 @dataclass(frozen=True)

@@ -12,3 +12,8 @@ class StaffRole(models.TextChoices):
     ACCOUNT_MANAGER = "account_manager", "Account manager"
     CLOUD_SOLUTIONS_MANAGER = "cloud_solutions_manager", "Cloud solutions manager"
     SECURITY = "security", "Security"
+
+
+def sees_security(user) -> bool:
+    """Vulnerability reports are shown to security staff only."""
+    return getattr(user, "staff_role", "") == StaffRole.SECURITY

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
-from .dashboard import customer_dashboard
+from portal.site.dashboard import customer_dashboard
 
 
 @login_required
@@ -21,7 +21,7 @@ def dashboard(request):
 @require_GET
 def healthz(request):
     """The database answers, and every beat sweep ran within its period plus three minutes."""
-    from .heartbeat import health
+    from portal.core.heartbeat import health
 
     report = health()
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

@@ -1,8 +1,7 @@
 from django.urls import path
 
 from credits.views import contract_uptime_page
-
-from . import views
+from portal.site import contract_views as views
 
 urlpatterns = [
     path("", views.contract_list, name="contract-list"),

@@ -15,8 +15,7 @@ from django.db.models import Prefetch
 from contracts import terms_revision
 from contracts.calendars import clock_for
 from contracts.models import EscalationLevel, PriorityTerm, SLAVersion
-
-from .clocks import Targets
+from tickets.deadlines import Targets
 
 CALENDAR_PREFETCH = ("hours", "closed_dates")
 

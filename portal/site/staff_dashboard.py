@@ -9,7 +9,7 @@
   contracts.maintenance (notice, off-peak hours, annual cap);
 - months for review: closed months flagged (below the guarantee, in a gap of the credit table) in
   the last 12 months, and reopened months; claims awaiting review;
-- the sweeps' heartbeats (portal.heartbeat.health).
+- the sweeps' heartbeats (portal.core.heartbeat.health).
 
 Each list holds at most LIMIT rows with the total count beside it; the whole dashboard is a fixed
 number of queries whatever the data's size. Vulnerability reports appear only for security staff.
@@ -26,10 +26,9 @@ from django.db.models import Q
 from contracts.maintenance import contracts_window_judgements
 from contracts.models import Contract, MaintenanceWindow
 from credits.models import Claim, MonthlyUptime
-from credits.selectors import add_months
+from portal.core.heartbeat import health
+from portal.domain.dates import add_months, month_bounds, week_start
 from tickets.models import SLACrossing, Ticket
-
-from .heartbeat import health
 
 LIMIT = 25
 AT_RISK_HORIZON = timedelta(hours=2)
@@ -37,16 +36,9 @@ REVIEW_MONTHS = 12
 CLOCK_LABELS = {"first_response": "First response", "resolution": "Resolution"}
 
 
-def week_start(now: datetime) -> datetime:
-    """Monday 00:00 UTC of the week `now` is in."""
-    day = now.astimezone(UTC).date()
-    return datetime.combine(day - timedelta(days=day.weekday()), datetime.min.time(), tzinfo=UTC)
-
-
 def month_start(now: datetime) -> datetime:
     """The first day of `now`'s month, 00:00 UTC."""
-    day = now.astimezone(UTC).date()
-    return datetime(day.year, day.month, 1, tzinfo=UTC)
+    return month_bounds(now.astimezone(UTC).year, now.astimezone(UTC).month, "UTC")[0]
 
 
 def clock_label(clock: str) -> str:

@@ -8,8 +8,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from .maintenance import window_cancel, window_draft, window_judgements, window_publish, window_update
-from .models import MaintenanceWindow
+from ..maintenance import window_cancel, window_draft, window_judgements, window_publish, window_update
+from ..models import MaintenanceWindow
 
 FIELDS = ["title", "services", "starts_at", "ends_at", "impact", "description"]
 STATE_FIELDS = ["status", "revision", "published_at", "notice_due_at", "reminder_due_at", "cancelled_at", "created_by"]

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from credits.tiers import Tier, coverage, fmt_percent
+from portal.domain.formats import percent_number
+from portal.domain.tiers import Tier, coverage
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def lint_terms(
         cov = coverage(tiers, guarantee)
         for gap in cov.gaps:
             warnings.append(
-                f"Credit table gap: uptime in {gap} is below the {fmt_percent(guarantee)}% guarantee but earns no credit; "
+                f"Credit table gap: uptime in {gap} is below the {percent_number(guarantee)}% guarantee but earns no credit; "
                 "such months are flagged for staff review."
             )
         for overlap in cov.overlaps:
@@ -43,7 +44,7 @@ def lint_terms(
             )
         for tier in tiers:
             if tier.lower is not None and tier.lower >= guarantee:
-                warnings.append(f"Credit tier {tier} starts at or above the {fmt_percent(guarantee)}% guarantee.")
+                warnings.append(f"Credit tier {tier} starts at or above the {percent_number(guarantee)}% guarantee.")
     else:
         warnings.append("No credit tiers: a month below the guarantee earns no credit.")
 

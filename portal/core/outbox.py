@@ -1,0 +1,129 @@
+"""The one email outbox, the writing side: every notification of the product is written here.
+
+- `outbox_enqueue` writes a row in the caller's transaction (a unique key makes a second enqueue
+  a no-op), with its Message-ID fixed now and its context frozen now (portal.core.snapshot: what the
+  email will say is decided with the change that causes it); after commit a worker is asked to send
+  it (portal.core.tasks). The sending side is portal.core.delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from portal.core.snapshot import freeze
+from portal.core.tasks import outbox_send, outbox_sweep
+from portal.models import OutboxMessage, new_message_id
+
+log = logging.getLogger(__name__)
+Status = OutboxMessage.Status
+
+
+@dataclass(frozen=True)
+class Email:
+    key: str
+    to: str
+    template: str
+    context: dict = field(default_factory=dict)
+
+
+def _row(email: Email, now: datetime, memo: dict) -> OutboxMessage:
+    return OutboxMessage(
+        key=email.key, to=email.to, template=email.template, context=freeze(email.context, memo), next_attempt_at=now
+    )  # fmt: skip
+
+
+def outbox_enqueue(*, email: Email, now: datetime | None = None) -> bool:
+    """Write one notification; False if its key was already written (nothing changes then)."""
+    return outbox_enqueue_many(emails=[email], now=now) == 1
+
+
+def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> int:
+    """Write many notifications in one insert; keys already present are skipped. Returns how many
+    keys were new. Call it inside the transaction of the change that causes the emails."""
+    if not emails:
+        return 0
+    now = now or timezone.now()
+    keys = {e.key for e in emails}
+    existing = set(OutboxMessage.objects.filter(key__in=keys).values_list("key", flat=True))
+    fresh = {e.key: e for e in emails if e.key not in existing}  # a key twice in one call counts once
+    if not fresh:
+        return 0
+    memo: dict = {}  # an object several emails mention is frozen once
+    if connection.vendor == "postgresql" and len(fresh) >= COPY_FROM:
+        _copy_rows([(e.key, new_message_id(), e.template, e.to, freeze(e.context, memo)) for e in fresh.values()], now)
+    else:
+        # ignore_conflicts: a concurrent writer of the same key wins quietly; the unique key decides.
+        OutboxMessage.objects.bulk_create([_row(e, now, memo) for e in fresh.values()], ignore_conflicts=True)
+    new_keys = list(fresh)
+    transaction.on_commit(lambda: _dispatch(new_keys))
+    return len(fresh)
+
+
+# From this many rows on PostgreSQL, an insert goes through COPY (a sweep's batch: a thousand or more).
+COPY_FROM = 200
+_COPIED = ("key", "message_id", "template", "to", "context", "next_attempt_at")
+
+
+def _copy_rows(rows: list[tuple[str, str, str, str, str]], now: datetime) -> None:
+    """Insert many rows as bulk_create(ignore_conflicts=True) would, faster: COPY into a temporary
+    table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. Building a statement with a
+    parameter per column and row cost more than the sweep's own work (bench/RESULTS.md). `rows`
+    are (key, message_id, template, to, context); the other columns take the model's defaults, as
+    an unsaved row has them. The COPY is shown to the connection's execute wrappers and query log
+    like any query, so counts stay honest."""
+    table, opts = OutboxMessage._meta.db_table, OutboxMessage._meta
+    copied = [opts.get_field(name) for name in _COPIED]
+    rest = [f for f in opts.concrete_fields if f not in copied and not f.primary_key]
+    prototype = OutboxMessage(created_at=now)  # auto_now_add: the moment of writing, as bulk_create sets it
+    defaults = [f.get_db_prep_save(getattr(prototype, f.attname), connection) for f in rest]
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS outbox_incoming ({', '.join(q(f.column) + ' text' for f in copied)})"
+            " ON COMMIT DELETE ROWS"
+        )
+        copy_sql = f"COPY outbox_incoming ({', '.join(q(f.column) for f in copied)}) FROM STDIN"
+
+        def copy(sql, params, many, context):
+            with cursor.cursor.copy(sql) as out:
+                at = now.isoformat()
+                for row in rows:
+                    out.write_row((*row, at))
+
+        _with_wrappers(copy, copy_sql, cursor)
+        casts = {f.column: f.db_type(connection).split("(")[0] for f in copied}
+        cursor.execute(
+            f"INSERT INTO {q(table)} ({', '.join(q(f.column) for f in copied + rest)}) "
+            f"SELECT {', '.join(f'{q(f.column)}::{casts[f.column]}' for f in copied)}, "
+            f"{', '.join(['%s'] * len(rest))} FROM outbox_incoming ON CONFLICT DO NOTHING",
+            defaults,
+        )
+        cursor.execute("DELETE FROM outbox_incoming")  # a second call in this transaction starts empty
+
+
+def _with_wrappers(run, sql: str, cursor) -> None:
+    """Run `run` as Django runs a query: through the execute wrappers, and into the query log."""
+    executor = run
+    for wrapper in reversed(connection.execute_wrappers):
+        executor = partial(wrapper, executor)
+    started = time.monotonic()
+    executor(sql, None, False, {"connection": connection, "cursor": cursor})
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+
+
+def _dispatch(keys: list[str]) -> None:
+    try:
+        if len(keys) == 1:
+            outbox_send.delay(keys[0])
+        else:
+            outbox_sweep.delay()
+    except Exception:  # the broker is down: the periodic sweep will find the rows
+        log.warning("outbox: could not hand %d message(s) to a worker; the sweep will", len(keys), exc_info=True)

@@ -1,0 +1,64 @@
+"""Month and day arithmetic, in one place. A month is named by its first day (a `date`); its bounds
+are the instants of 00:00 on its first day and on the next month's first day in a timezone, so a
+DST month is an hour longer or shorter. Pure Python (no Django)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+MONTH_FORMAT = "Enter the month as YYYY-MM, e.g. 2026-10."
+_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+
+
+def add_months(month: date, n: int) -> date:
+    """The first day of the month n months after `month`'s (n may be negative)."""
+    index = month.year * 12 + month.month - 1 + n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def previous_month(day: date) -> date:
+    return add_months(day, -1)
+
+
+def last_day(month: date) -> date:
+    return add_months(month, 1) - timedelta(days=1)
+
+
+def local_month(moment: datetime, tz: str) -> date:
+    """The first day of the month `moment` falls in, in the timezone `tz`."""
+    return moment.astimezone(ZoneInfo(tz)).date().replace(day=1)
+
+
+def month_from_text(text: str) -> date:
+    """'2026-10' -> date(2026, 10, 1); ValueError(MONTH_FORMAT) for anything else. Years are kept
+    where every timezone's month bounds are representable."""
+    match = _MONTH_RE.fullmatch((text or "").strip())
+    if not match:
+        raise ValueError(MONTH_FORMAT)
+    year, month = int(match[1]), int(match[2])
+    if not (1 <= month <= 12 and 1970 <= year <= 9998):
+        raise ValueError(MONTH_FORMAT)
+    return date(year, month, 1)
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    """00:00 of `day` in `tz`, as a UTC instant."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def month_bounds(year: int, month: int, tz: str) -> tuple[datetime, datetime]:
+    """[first day 00:00, next month's first day 00:00) in `tz`, as UTC instants."""
+    first = date(year, month, 1)
+    return local_midnight(first, tz), local_midnight(add_months(first, 1), tz)
+
+
+def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    """[00:00, next day 00:00) of a local day, as UTC instants (23 or 25 hours on a DST change)."""
+    return local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
+
+
+def week_start(moment: datetime) -> datetime:
+    """Monday 00:00 UTC of the week `moment` is in."""
+    return local_midnight(moment.astimezone(UTC).date() - timedelta(days=moment.astimezone(UTC).weekday()), "UTC")

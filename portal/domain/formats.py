@@ -1,0 +1,97 @@
+"""How the product writes figures for people: durations as the SLAs write them, moments in a
+contract's timezone, percentages and money. One home for each; the template filters
+(portal/templatetags/portal_tags.py), the admin, the exports and the emails all call these.
+Pure Python (no Django)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from babel.numbers import get_currency_precision
+
+NOTHING = "—"
+
+
+def minor_unit_exponent(currency: str) -> Decimal:
+    """Decimal('0.01') for KES, Decimal('1') for JPY, Decimal('0.001') for BHD (CLDR via Babel)."""
+    return Decimal(1).scaleb(-get_currency_precision(currency.upper()))
+
+
+def duration(value: timedelta | None) -> str:
+    """15 min, 1 h, 4 h 30 min, 36 h: how SLAs write durations (hours are not folded into days,
+    because '36 working hours' is not '1.5 days')."""
+    if value is None:
+        return NOTHING
+    minutes = int(value.total_seconds() // 60)
+    hours, mins = divmod(minutes, 60)
+    if hours and mins:
+        return f"{hours} h {mins} min"
+    if hours:
+        return f"{hours} h"
+    return f"{mins} min"
+
+
+def wall_left(delta: timedelta) -> str:
+    """A countdown's text, as static/js/admin-countdown.js writes it: in 14 min / 3 min overdue."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = f"{days} d {hours} h"
+    elif hours:
+        text = f"{hours} h {minutes} min"
+    elif minutes:
+        text = f"{minutes} min"
+    else:
+        text = f"{secs} s"
+    return f"in {text}" if delta.total_seconds() >= 0 else f"{text} overdue"
+
+
+def in_tz(value: datetime | None, tz: str) -> str:
+    """A moment in the contract's timezone, with its offset: 2026-12-14 11:00 (UTC+03:00)."""
+    if value is None:
+        return NOTHING
+    local = value.astimezone(ZoneInfo(tz))
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def number(value) -> str:
+    """99.800 -> '99.8', 10.000 -> '10': a stored figure without its padding (never 1E+1)."""
+    return f"{Decimal(str(value)).normalize():f}"
+
+
+def percent_number(value) -> str:
+    """99.800 -> '99.8', 98 -> '98.0': a percentage as the SLA documents write it, without the sign."""
+    text = number(value)
+    return text if "." in text else f"{text}.0"
+
+
+def percent(value, places: int | None = None) -> str:
+    """'98.0%' as the SLA documents write it; with `places`, rounded half-up for display only
+    (98.8803 -> '98.880%' with 3). The exact figure is never rounded before a tier is chosen."""
+    if value is None:
+        return NOTHING
+    if places is not None:
+        return f"{rounded(value, places)}%"
+    return f"{percent_number(value)}%"
+
+
+def rounded(value, places: int) -> str:
+    """Half-up to `places` decimals: 97.9166 -> '97.92' with 2."""
+    return str(Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def amount(value: Decimal | None, currency: str) -> str | None:
+    """15000.00 for KES, 1500 for JPY: in the currency's minor unit, without separators."""
+    return None if value is None else str(value.quantize(minor_unit_exponent(currency)))
+
+
+def money(value: Decimal | None, currency: str) -> str:
+    """150000.0000 KES -> 'KES 150,000.00', in the currency's minor unit."""
+    if value is None:
+        return NOTHING
+    return f"{currency} {value.quantize(minor_unit_exponent(currency)):,}"

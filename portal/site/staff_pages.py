@@ -1,0 +1,112 @@
+"""The staff pages of our own: the dashboard and the SLA compliance report. Reads come from
+portal.site.staff_dashboard and credits.compliance; these views only shape them for the templates.
+They are mounted by the staff site (portal.site.admin_site), so they are staff-only exactly as every
+admin page is: anyone else is sent to the admin's login."""
+
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from contracts.models import Contract
+from credits.compliance import (
+    ComplianceForm,
+    compliance_csv_response,
+    compliance_report,
+    contract_compliance,
+    default_month,
+)
+from portal.core.roles import sees_security
+from portal.domain.formats import wall_left
+from portal.site.staff_dashboard import staff_dashboard
+
+
+def _staff_page(request, template: str, title: str, status: int = 200, **context):
+    return TemplateResponse(
+        request, template, {**admin.site.each_context(request), "title": title, **context}, status=status
+    )
+
+
+@require_GET
+def staff_dashboard_view(request):
+    now = timezone.now()
+    board = staff_dashboard(now=now, include_security=sees_security(request.user))
+    changelist = {
+        name: reverse(f"admin:{name}_changelist")
+        for name in ("tickets_slacrossing", "tickets_ticket", "contracts_maintenancewindow", "credits_monthlyuptime",
+                     "credits_claim", "portal_sweepheartbeat")
+    }  # fmt: skip
+    links = {
+        "breaches": changelist["tickets_slacrossing"]
+        + "?"
+        + urlencode({"kind__exact": "breach", "at__gte": board.week_start.isoformat()}),
+        "tickets": changelist["tickets_ticket"],  # the queue: nearest deadline first
+        "windows": changelist["contracts_maintenancewindow"] + "?" + urlencode({"status__exact": "scheduled", "impact__exact": "downtime"}),
+        "flagged": changelist["credits_monthlyuptime"] + "?" + urlencode({"flagged__exact": "1"}),
+        "reopened": changelist["credits_monthlyuptime"] + "?" + urlencode({"status__exact": "reopened"}),
+        "claims": changelist["credits_claim"],
+        "sweeps": changelist["portal_sweepheartbeat"],
+    }  # fmt: skip
+    return _staff_page(
+        request, "admin/staff_dashboard.html", "Staff dashboard",
+        board=board, links=links, at_risk=[(r, wall_left(r.due - now)) for r in board.at_risk.rows],
+    )  # fmt: skip
+
+
+def _compliance_form(request, now):
+    data = request.GET.copy()
+    if not data.get("month"):
+        data["month"] = f"{default_month(now):%Y-%m}"  # shown in the month picker
+    return ComplianceForm(data, now=now)
+
+
+@require_GET
+def compliance_view(request):
+    now = timezone.now()
+    form = _compliance_form(request, now)
+    if not form.is_valid():
+        return _staff_page(request, "admin/compliance/report.html", "SLA compliance report", status=400, form=form)
+    data = form.cleaned_data
+    report = compliance_report(
+        month=data["month"], now=now, organisation=data["organisation"], sla=data["sla"], page=request.GET.get("page")
+    )
+    query = {k: v for k, v in request.GET.items() if k != "page"}
+    query["month"] = f"{data['month']:%Y-%m}"
+    return _staff_page(
+        request, "admin/compliance/report.html", f"SLA compliance report: {data['month']:%B %Y}",
+        form=form, report=report, query=urlencode(query),
+        export_url=reverse("admin:compliance_export") + "?" + urlencode(query),
+    )  # fmt: skip
+
+
+@require_GET
+def compliance_export_view(request):
+    now = timezone.now()
+    form = _compliance_form(request, now)
+    if not form.is_valid():
+        return _staff_page(request, "admin/compliance/report.html", "SLA compliance report", status=400, form=form)
+    data = form.cleaned_data
+    return compliance_csv_response(month=data["month"], now=now, organisation=data["organisation"], sla=data["sla"])
+
+
+@require_GET
+def compliance_contract_view(request, contract_id: int):
+    now = timezone.now()
+    contract = get_object_or_404(Contract, pk=contract_id)
+    form = _compliance_form(request, now)
+    if not form.is_valid():
+        return _staff_page(
+            request, "admin/compliance/contract.html", f"SLA compliance: {contract.reference}", status=400,
+            form=form, month_fields=[form["month"]], contract=contract,
+        )  # fmt: skip
+    month = form.cleaned_data["month"]
+    detail = contract_compliance(contract=contract, month=month, now=now)
+    return _staff_page(
+        request, "admin/compliance/contract.html", f"SLA compliance: {contract.reference}, {month:%B %Y}",
+        form=form, month_fields=[form["month"]], contract=contract, detail=detail, row=detail.row, month=month,
+        report_url=reverse("admin:compliance") + "?" + urlencode({"month": f"{month:%Y-%m}"}),
+    )  # fmt: skip
