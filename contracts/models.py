@@ -1,7 +1,7 @@
 """Organisations, services, working calendars, versioned SLA terms and contracts.
 
 Models hold data and derive values from their own row; state changes live in services.py,
-reads in selectors.py, rules in pure modules (clock.py, lint.py, credits/tiers.py)."""
+reads in selectors.py, rules in the pure modules of portal/domain."""
 
 import zoneinfo
 from datetime import timedelta

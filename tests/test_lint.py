@@ -1,4 +1,4 @@
-"""contracts/lint.py: warnings about SLA terms that are legal but probably wrong. Pure Python: the
+"""portal/domain/lint.py: warnings about SLA terms that are legal but probably wrong. Pure Python: the
 terms are built from the shipped template data, not read from the database."""
 
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""credits/tiers.py: which tier a month's uptime falls in, what it is worth, and where a credit
+"""portal/domain/tiers.py: which tier a month's uptime falls in, what it is worth, and where a credit
 table has gaps and overlaps. Pure Python: no database."""
 
 from decimal import Decimal
