@@ -193,7 +193,7 @@ def test_queue_queries_do_not_grow_with_the_tickets(staff_client, acme_contract,
 
 
 def test_the_queue_counts_only_up_to_its_cap(staff_client, acme_contract, alice, globex, charlie, sam, monkeypatch):
-    from tickets.admin import CappedPaginator
+    from tickets.admin.queue import CappedPaginator
 
     monkeypatch.setattr(CappedPaginator, "CAP", 5)
     klart = ContractFactory(organisation=globex, sla=SLA.objects.get(template_key="klart-ai"), contacts=[charlie])
@@ -518,7 +518,7 @@ def test_the_queue_checkbox_is_django_s_own(acme_contract, alice, sam):
     """tickets.admin writes the action checkbox out for speed: it must stay Django's markup."""
     from django.contrib import admin as django_admin
 
-    from tickets.admin import TicketAdmin
+    from tickets.admin.ticket import TicketAdmin
 
     ticket = file(acme_contract, alice, "P3", subject='Backups "fail" <again>')
     ours = TicketAdmin(Ticket, django_admin.site).action_checkbox(ticket)

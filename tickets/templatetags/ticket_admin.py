@@ -1,4 +1,4 @@
-"""The staff queue's rows (tickets.admin.TicketChangeList.rows), in Django's results template."""
+"""The staff queue's rows (tickets.admin.queue.TicketChangeList.rows), in Django's results template."""
 
 from django import template
 from django.contrib.admin.templatetags.admin_list import result_headers, result_hidden_fields

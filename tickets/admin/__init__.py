@@ -1,0 +1,16 @@
+"""The staff side of tickets, in the Django admin, by responsibility:
+
+- ticket.TicketAdmin: the staff queue (its changelist: queue, its filters: filters) and the
+  read-only ticket page;
+- operations: the ticket page's staff operations, each a POST form calling one service;
+- forms, display: the operations' forms; the SLA badge, countdown and audit-trail wording;
+- readonly: escalation requests and SLA crossings, read-only lists.
+
+Each admin registers itself where it is defined; importing this package registers them all.
+"""
+
+from .queue import CappedPaginator, TicketChangeList
+from .readonly import EscalationRequestAdmin, SLACrossingAdmin
+from .ticket import TicketAdmin
+
+__all__ = ["CappedPaginator", "EscalationRequestAdmin", "SLACrossingAdmin", "TicketAdmin", "TicketChangeList"]

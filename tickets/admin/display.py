@@ -1,0 +1,49 @@
+"""How the staff side shows a ticket's SLA: the badge, the countdown, an exclusion's cause, an
+event of the audit trail, and the media (countdown script, badge styles) of the ticket admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils.html import format_html
+
+from contracts.choices import Cause
+from portal.domain.formats import in_tz, wall_left
+
+from ..models import Ticket, TicketEvent
+
+
+def cause_label(cause: str) -> str:
+    return dict(Cause.choices).get(cause, cause)
+
+
+def sla_badge(state: str):
+    return format_html('<span class="sla-badge sla-{}">{}</span>', state, Ticket.SLAState(state).label)
+
+
+def countdown(due: datetime, tz: str, now: datetime, note: str = ""):
+    return format_html(
+        '<time datetime="{}" data-countdown title="{}">{}</time><br><small class="sla-due">{}</small>',
+        due.isoformat(),
+        note,
+        wall_left(due - now),
+        in_tz(due, tz),
+    )
+
+
+class AdminMedia:
+    css = {"all": ["admin-extra/tickets.css"]}
+    js = ["js/admin-countdown.js"]
+
+
+def event_summary(event: TicketEvent) -> str:
+    data = dict(event.data or {})
+    if "old" in data and "new" in data:
+        return f"{data.pop('old')} → {data.pop('new')}"
+    if event.kind == TicketEvent.Kind.ASSIGNED:
+        return data.get("assignee") or "unassigned"
+    if event.kind == TicketEvent.Kind.EXCLUDED:
+        return f"{cause_label(data.get('cause', ''))}: {data.get('reason', '')}"
+    if event.kind == TicketEvent.Kind.ESCALATED:
+        return f"level {data.get('from')} → {data.get('to')}" + ("" if event.actor_id is None else " (by staff)")
+    return ", ".join(f"{k}: {v}" for k, v in data.items())

@@ -1,0 +1,118 @@
+"""The sidebar filters of the staff queue and of the escalation requests."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.db.models import Max
+
+from contracts.models import EscalationLevel
+
+from ..models import Ticket
+
+
+class SLAFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [("breached", "Breached"), ("warned", "Target passed"), ("unassigned", "Unassigned (active)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "breached":
+            return queryset.filter(breached=True)
+        if self.value() == "warned":
+            return queryset.filter(warned=True)
+        if self.value() == "unassigned":
+            return queryset.filter(assignee__isnull=True, status__in=Ticket.ACTIVE)
+        return queryset
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """The queue opens on the work still to do (new, open, waiting): the partial index
+    ticket_queue_active serves it in deadline order however many tickets were ever filed."""
+
+    title = "status"
+    parameter_name = "status"
+    ACTIVE = "active"
+    ALL = "all"
+
+    def lookups(self, request, model_admin):
+        return [(self.ACTIVE, "Active (new, open, waiting)"), *Ticket.Status.choices, (self.ALL, "All")]
+
+    def value(self):
+        return super().value() or self.ACTIVE
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.ACTIVE:
+            return queryset.filter(status__in=Ticket.ACTIVE)
+        if value in Ticket.Status.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+class LevelFilter(admin.SimpleListFilter):
+    """Escalation level. Its choices come from the SLA terms' ladders (a few rows), not from a
+    SELECT DISTINCT over every ticket (which the plain field filter runs: 0.2 s at a million)."""
+
+    title = "escalation level"
+    parameter_name = "level"
+
+    def lookups(self, request, model_admin):
+        top = EscalationLevel.objects.aggregate(top=Max("level"))["top"] or 1
+        return [(str(n), f"Level {n}") for n in range(1, top + 1)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(escalation_level=int(value)) if value and value.isdigit() else queryset
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    """The staff a ticket can be assigned to, from one query of names (Django's related-field
+    filter builds a model instance per person on every page of the queue)."""
+
+    title = "assignee"
+    parameter_name = "assignee__id__exact"
+
+    def lookups(self, request, model_admin):
+        staff = get_user_model().objects.filter(is_staff=True).order_by("name", "email")
+        return [(str(pk), name or email) for pk, name, email in staff.values_list("pk", "name", "email")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(assignee_id=int(value)) if value and value.isdigit() else queryset
+
+
+class PendingFilter(admin.SimpleListFilter):
+    """Pending requests unless asked otherwise."""
+
+    title = "acknowledgement"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "Pending"), ("acknowledged", "Acknowledged"), ("all", "All")]
+
+    def choices(self, changelist):
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "pending") == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or "pending"
+        if value == "pending":
+            return queryset.filter(acknowledged_at__isnull=True)
+        if value == "acknowledged":
+            return queryset.filter(acknowledged_at__isnull=False)
+        return queryset

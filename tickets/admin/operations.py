@@ -1,0 +1,135 @@
+"""The staff operations on a ticket page: one POST-only URL each (CSRF-checked, staff-only through
+admin_view, the change permission), whose small form is validated and whose one service in
+tickets.services is called (portal.core.admin_operations runs them). Nothing here changes a
+ticket by itself. Also the download of a ticket's attachment."""
+
+from __future__ import annotations
+
+from django import forms
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from portal.core.admin_operations import OperationsMixin
+
+from .. import services
+from ..models import Attachment, EscalationRequest, Ticket
+from ..services import TicketError
+from .forms import AssignForm, ExcludeForm, PriorityForm, ReplyForm, StatusForm
+
+OPERATIONS = ["reply", "status", "priority", "assign", "take", "exclude", "escalate"]
+
+
+class TicketOperations(OperationsMixin):
+    """The operations' URLs and views, mixed into TicketAdmin."""
+
+    refusal = TicketError
+
+    def op_url(self, name: str, ticket: Ticket, *args) -> str:
+        return reverse(f"admin:tickets_ticket_{name}", args=[ticket.pk, *args])
+
+    # --- The operations: POST only, CSRF-checked and staff-only (admin_view), change permission ---
+    def get_urls(self):
+        def post(view):
+            return self.admin_site.admin_view(require_POST(view))
+
+        ops = [path(f"<int:object_id>/{name}/", post(getattr(self, f"{name}_view")), name=f"tickets_ticket_{name}") for name in OPERATIONS]  # fmt: skip
+        return [
+            *ops,
+            path(
+                "<int:object_id>/escalations/<int:request_id>/acknowledge/",
+                post(self.acknowledge_view),
+                name="tickets_ticket_acknowledge",
+            ),
+            path(
+                "<int:object_id>/attachments/<int:attachment_id>/",
+                self.admin_site.admin_view(self.attachment_view),
+                name="tickets_ticket_attachment",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reply_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+
+        def call(data):
+            services.ticket_reply(
+                ticket=ticket, author=user, body=data["body"], internal=data["internal"], files=data["attachments"]
+            )
+
+        def text(data):
+            return "Internal note added." if data["internal"] else "Reply sent to the customer."
+
+        return self.run(request, ticket, "reply", ReplyForm(request.POST, request.FILES), call, text, "#conversation")
+
+    def status_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+
+        def call(data):
+            services.ticket_set_status(ticket=ticket, actor=user, status=data["status"])
+
+        return self.run(request, ticket, "status", StatusForm(request.POST), call, "Status changed.")
+
+    def priority_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+
+        def call(data):
+            services.ticket_change_priority(ticket=ticket, actor=user, priority=data["priority"])
+
+        form = PriorityForm(request.POST, ticket=ticket)
+        return self.run(request, ticket, "priority", form, call, "Priority changed; the clocks were recomputed.")
+
+    def assign_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+
+        def call(data):
+            services.ticket_assign(ticket=ticket, actor=user, assignee=data["assignee"])
+
+        return self.run(request, ticket, "assign", AssignForm(request.POST), call, "Assignee changed.")
+
+    def take_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+
+        def call(data):
+            services.ticket_assign(ticket=ticket, actor=user, assignee=user)
+
+        return self.run(request, ticket, "take", forms.Form({}), call, "The ticket is yours.")
+
+    def exclude_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+
+        def call(data):
+            services.ticket_exclude(ticket=ticket, actor=user, cause=data["cause"], reason=data["reason"])
+
+        form = ExcludeForm(request.POST, causes=ticket.sla_version.exclusion_causes or [])
+        return self.run(request, ticket, "exclude", form, call, "The ticket is excluded from the SLA.")
+
+    def escalate_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+
+        def call(data):
+            services.ticket_escalate_now(ticket=ticket, actor=user)
+
+        return self.run(request, ticket, "escalate", forms.Form({}), call, "Escalated one level up.")
+
+    def acknowledge_view(self, request, object_id, request_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+        escalation = get_object_or_404(EscalationRequest, pk=request_id, ticket=ticket)
+
+        def call(data):
+            services.escalation_acknowledge(request=escalation, actor=user)
+
+        return self.run(request, ticket, "acknowledge", forms.Form({}), call, "Escalation request acknowledged.")
+
+    def attachment_view(self, request, object_id, attachment_id):
+        ticket = self.get_object(request, str(object_id))
+        if ticket is None or not self.has_view_permission(request, ticket):
+            raise Http404("No such ticket.")
+        attachment = get_object_or_404(Attachment, pk=attachment_id, ticket=ticket)
+        return FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=attachment.original_name,
+            content_type=attachment.content_type,
+        )

@@ -1,0 +1,247 @@
+"""The Ticket admin: the changelist is the staff queue, sorted by the nearest (or most overdue)
+deadline, with an SLA badge and a live countdown; the ticket page is read-only, its clocks and
+history, with one small form per operation (tickets.admin.operations). Vulnerability reports
+(kind=security) exist here only for staff whose role is "security"; superuser status alone does
+not show them."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.http import HttpResponseNotAllowed
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from contracts.choices import Cause
+from portal.core.roles import sees_security
+from portal.domain.formats import duration, in_tz
+
+from .. import services
+from ..models import Ticket
+from ..selectors import ClockView, ticket_clock_views
+from ..services import TicketError
+from .display import AdminMedia, cause_label, countdown, event_summary, sla_badge
+from .filters import AssigneeFilter, LevelFilter, SLAFilter, StatusFilter
+from .forms import AssignForm, ExcludeForm, PriorityForm, ReplyForm, StatusForm
+from .operations import OPERATIONS, TicketOperations
+from .queue import NEXT_DEADLINE, QUEUE_ORDER, CappedPaginator, TicketChangeList
+
+
+@admin.register(Ticket)
+class TicketAdmin(TicketOperations, admin.ModelAdmin):
+    list_display = [
+        "number", "subject", "organisation", "priority_code", "status", "sla", "deadline", "level", "assignee_name",
+    ]  # fmt: skip
+    list_display_links = ["number", "subject"]
+    # No organisation filter: a thousand organisations make a sidebar nobody scrolls; the search
+    # box finds an organisation by name.
+    list_filter = [StatusFilter, SLAFilter, "priority", LevelFilter, AssigneeFilter, "kind"]
+    list_select_related = ["organisation", "assignee"]
+    list_per_page = 25  # a screen of work, as the peer's queue (bench/RESULTS.md); each row carries its live clocks
+    paginator = CappedPaginator
+    show_full_result_count = False  # "N of M": M would count every ticket ever filed
+    search_fields = ["subject", "organisation__name"]
+    search_help_text = "Subject, organisation, or ticket number (42 or #42)."
+    ordering = [NEXT_DEADLINE]
+    actions = ["take", "resolve", "escalate_now", "exclude_from_sla"]
+    change_form_template = "admin/tickets/ticket/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["number", "subject", "organisation", "contract", "service", "kind", "created_by", "filed"]}),
+        ("Request", {"fields": ["description", "steps_to_reproduce"]}),
+        ("Handling", {"fields": ["status", "priority", "assignee", "escalation_level", "sla_version", "exclusion"]}),
+    ]  # fmt: skip
+    Media = AdminMedia
+
+    # --- Who sees what; nothing is added, deleted or edited as raw fields ------------------------
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs if sees_security(request.user) else qs.exclude(kind=Ticket.Kind.SECURITY)
+
+    def get_list_filter(self, request):
+        # The kind filter only means something to those who see vulnerability reports.
+        return [f for f in self.list_filter if f != "kind" or sees_security(request.user)]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f for _, opts in self.fieldsets for f in opts["fields"]]
+
+    def has_add_permission(self, request):
+        return False  # customers file tickets (tickets.services.ticket_open)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the audit trail stays
+
+    def get_changelist(self, request, **kwargs):
+        return TicketChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        if request.GET.get(StatusFilter.parameter_name, StatusFilter.ACTIVE) in (StatusFilter.ACTIVE, *Ticket.ACTIVE):
+            paginator.count_order = QUEUE_ORDER  # counted in the partial index's order (CappedPaginator)
+        return paginator
+
+    def get_search_results(self, request, queryset, search_term):
+        qs, duplicates = super().get_search_results(request, queryset, search_term)
+        number = search_term.strip().lstrip("#")
+        if number.isdigit():
+            qs |= queryset.filter(pk=int(number))
+        return qs, duplicates
+
+    # --- Columns ----------------------------------------------------------------------------------
+    def action_checkbox(self, obj):
+        """Django's own checkbox, written out: its widget is rendered through the form templates,
+        a tenth of the queue's time for 25 rows. The same markup (tests/test_ticket_admin.py)."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME, obj.pk, f"Select this object for an action - {obj}",
+        )  # fmt: skip
+
+    def clock(self, obj: Ticket) -> ClockView:
+        if getattr(obj, "sla_clock", None) is None:
+            obj.sla_clock = ticket_clock_views([obj])[obj.pk]
+        return obj.sla_clock
+
+    @admin.display(description="Number", ordering="pk")
+    def number(self, obj):
+        return obj.number
+
+    @admin.display(description="Priority", ordering="priority")
+    def priority_code(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.get_priority_display(), obj.priority)
+
+    @admin.display(description="SLA")
+    def sla(self, obj):
+        return sla_badge(self.clock(obj).state)
+
+    @admin.display(description="Next deadline", ordering=NEXT_DEADLINE)
+    def deadline(self, obj):
+        cv = self.clock(obj)
+        if cv.state in (Ticket.SLAState.MET, Ticket.SLAState.EXCLUDED):
+            return "—"
+        if cv.paused:
+            return "Paused"
+        due = cv.next_deadline or obj.next_deadline  # the next pending one, else the most overdue
+        if due is None:
+            return "—"
+        note = f"{duration(cv.time_left)} of working time left" if cv.time_left is not None else ""
+        return countdown(due, cv.timezone, timezone.now(), note)
+
+    @admin.display(description="Level", ordering="escalation_level")
+    def level(self, obj):
+        return obj.escalation_level
+
+    @admin.display(description="Assignee", ordering="assignee__name")
+    def assignee_name(self, obj):
+        return obj.assignee.get_full_name() if obj.assignee_id else "—"
+
+    @admin.display(description="Filed")
+    def filed(self, obj):
+        return in_tz(obj.filed_at, obj.sla_version.timezone)
+
+    @admin.display(description="Excluded from the SLA")
+    def exclusion(self, obj):
+        return f"{cause_label(obj.excluded_cause)}: {obj.excluded_reason}" if obj.is_excluded else "No"
+
+    # --- Changelist actions -------------------------------------------------------------------
+    def _each(self, request, tickets, done: str, call) -> None:
+        ok = 0
+        for ticket in tickets:
+            try:
+                call(ticket)
+            except TicketError as exc:
+                self.message_user(request, f"{ticket.number}: {exc}", messages.ERROR)
+            else:
+                ok += 1
+        if ok:
+            self.message_user(request, f"{ok} ticket(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Take (assign to me)", permissions=["change"])
+    def take(self, request, queryset):
+        user = request.user
+        self._each(
+            request, queryset, "assigned to you", lambda t: services.ticket_assign(ticket=t, actor=user, assignee=user)
+        )
+
+    @admin.action(description="Resolve", permissions=["change"])
+    def resolve(self, request, queryset):
+        user, resolved = request.user, Ticket.Status.RESOLVED
+        self._each(
+            request, queryset, "resolved", lambda t: services.ticket_set_status(ticket=t, actor=user, status=resolved)
+        )
+
+    @admin.action(description="Escalate now (one level up)", permissions=["change"])
+    def escalate_now(self, request, queryset):
+        user = request.user
+        self._each(
+            request, queryset, "escalated one level", lambda t: services.ticket_escalate_now(ticket=t, actor=user)
+        )
+
+    @admin.action(description="Exclude from the SLA…", permissions=["change"])
+    def exclude_from_sla(self, request, queryset):
+        tickets = list(queryset.select_related("organisation", "sla_version"))
+        # Only the causes every selected ticket's SLA version allows (the service checks again).
+        allowed = set.intersection(*(set(t.sla_version.exclusion_causes or []) for t in tickets))
+        causes = [c for c in Cause.values if c in allowed]
+        if not causes:
+            self.message_user(request, "These tickets' SLAs share no exclusion cause.", messages.ERROR)
+            return None
+        form = ExcludeForm(request.POST if "apply" in request.POST else None, causes=causes)
+        if form.is_valid():
+            cause, reason, user = form.cleaned_data["cause"], form.cleaned_data["reason"], request.user
+            self._each(
+                request, tickets, "excluded from the SLA",
+                lambda t: services.ticket_exclude(ticket=t, actor=user, cause=cause, reason=reason),
+            )  # fmt: skip
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Exclude from the SLA",
+            "opts": self.opts,
+            "tickets": tickets,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/tickets/ticket/exclude_selected.html", context)
+
+    # --- The ticket page: read-only, with the operations' forms -------------------------------
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST":
+            return HttpResponseNotAllowed(["GET"])  # no raw editing: every change is an operation below
+        extra = dict(extra_context or {})
+        bound = extra.pop("bound_forms", {})
+        ticket = self.get_object(request, unquote(object_id))
+        if ticket is not None:
+            extra.update(self.page_context(request, ticket, bound))
+        return super().change_view(request, object_id, form_url, extra)
+
+    def page_context(self, request, ticket: Ticket, bound: dict) -> dict:
+        cv = self.clock(ticket)
+        op_forms = {
+            "reply": ReplyForm(),
+            "status": StatusForm(initial={"status": ticket.status}),
+            "priority": PriorityForm(ticket=ticket, initial={"priority": ticket.priority}),
+            "assign": AssignForm(initial={"assignee": ticket.assignee_id}),
+            "exclude": ExcludeForm(causes=ticket.sla_version.exclusion_causes or []),
+            **bound,
+        }
+        url = self.op_url
+        requests = ticket.escalation_requests.select_related("requested_by", "acknowledged_by")
+        return {
+            "ticket": ticket,
+            "clock": cv,
+            "badge": sla_badge(cv.state),
+            "open_pause": next((p for p in ticket.pauses.all() if p.ended_at is None), None),
+            "conversation": ticket.messages.select_related("author").prefetch_related("attachments"),
+            "attachments": [
+                (a, url("attachment", ticket, a.pk)) for a in ticket.attachments.select_related("uploaded_by")
+            ],
+            "events": [(e, event_summary(e)) for e in ticket.events.select_related("actor")],
+            "crossings": ticket.crossings.all(),
+            "pauses": ticket.pauses.all(),
+            "escalation_requests": [(r, url("acknowledge", ticket, r.pk)) for r in requests],
+            "op_forms": op_forms,
+            "op_urls": {name: url(name, ticket) for name in OPERATIONS},
+            "can_operate": self.has_change_permission(request, ticket),
+        }
