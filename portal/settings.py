@@ -116,6 +116,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 # The login form posts the email as "username" (Django's AuthenticationForm); axes would look for "email".
 AXES_USERNAME_FORM_FIELD = "username"
+# Failures are counted, and locks kept, under the address as the login matches it (case-folded):
+# BOB@ACME.EXAMPLE is bob@acme.example's account, so it is bob's lock that refuses it.
+AXES_USERNAME_CALLABLE = "portal.core.backends.lockout_username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"

@@ -117,3 +117,33 @@ def test_with_a_shared_cache_a_page_reads_its_session_from_it_and_logout_ends_it
     assert not [q for q in queries.captured_queries if "django_session" in q["sql"]]
     client.post("/accounts/logout/")
     assert client.get("/account/").status_code == 302  # the session is gone from the cache too
+
+
+def test_the_account_lock_holds_for_every_spelling_of_the_address(client, bob):
+    """Five failures for bob@acme.example from five addresses; BOB@ACME.EXAMPLE with the right
+    password logged in (the lock was kept per spelling), and that success cleared the lock."""
+    for i in range(5):
+        assert login(client, "bob@acme.example", "wrong", ip=f"203.0.113.{i + 1}").status_code in (200, 429)
+    for spelling in ("BOB@ACME.EXAMPLE", "Bob@Acme.Example", " bob@acme.example "):
+        assert login(client, spelling, PASSWORD, ip="203.0.113.50").status_code == 429, spelling
+    # None of those cleared the lock: the stored spelling is still refused, from yet another address.
+    assert login(client, bob.email, PASSWORD, ip="203.0.113.51").status_code == 429
+    bob.refresh_from_db()
+    assert bob.last_login is None
+
+
+def test_failures_under_several_spellings_add_up_to_one_lock(client, bob):
+    for i, spelling in enumerate(["bob@acme.example", "BOB@acme.example", "bob@ACME.example", "Bob@Acme.Example"]):
+        assert login(client, spelling, "wrong", ip=f"203.0.113.{i + 1}").status_code == 200
+    assert login(client, "BOB@ACME.EXAMPLE", "wrong", ip="203.0.113.9").status_code == 429  # the fifth locks
+    assert login(client, bob.email, PASSWORD, ip="203.0.113.10").status_code == 429
+
+
+def test_a_success_under_another_spelling_resets_the_accounts_failures(client, bob):
+    for i in range(4):
+        assert login(client, "bob@acme.example", "wrong", ip=f"203.0.113.{i + 1}").status_code == 200
+    assert login(client, "BOB@ACME.EXAMPLE", PASSWORD, ip="203.0.113.20").status_code == 302  # 4 < 5: not locked
+    client.logout()
+    for i in range(4):  # the count started again: four more failures do not lock
+        assert login(client, "Bob@Acme.Example", "wrong", ip=f"203.0.113.{i + 30}").status_code == 200
+    assert login(client, "bob@acme.example", PASSWORD, ip="203.0.113.40").status_code == 302
