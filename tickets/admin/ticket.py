@@ -89,14 +89,6 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
         return qs, duplicates
 
     # --- Columns ----------------------------------------------------------------------------------
-    def action_checkbox(self, obj):
-        """Django's own checkbox, written out: its widget is rendered through the form templates,
-        a tenth of the queue's time for 25 rows. The same markup (tests/test_ticket_admin.py)."""
-        return format_html(
-            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
-            helpers.ACTION_CHECKBOX_NAME, obj.pk, f"Select this object for an action - {obj}",
-        )  # fmt: skip
-
     def clock(self, obj: Ticket) -> ClockView:
         if getattr(obj, "sla_clock", None) is None:
             obj.sla_clock = ticket_clock_views([obj])[obj.pk]
