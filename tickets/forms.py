@@ -183,8 +183,6 @@ class TicketForm(forms.Form):
 
 # --- On a ticket --------------------------------------------------------------------------------
 class ReplyForm(forms.Form):
-    same_when_blank = True  # portal_tags.form_field: nothing in it comes from the data
-
     body = forms.CharField(label="Your reply", max_length=20000, widget=forms.Textarea(attrs={"rows": 5}))
     attachments = MultipleFileField(required=False)
 
@@ -195,8 +193,6 @@ class ReplyForm(forms.Form):
 
 
 class EscalateForm(forms.Form):
-    same_when_blank = True
-
     reason = forms.CharField(
         label="Why should this ticket be escalated?",
         max_length=5000,
