@@ -207,7 +207,7 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Cache (DRF throttles; Redis in production so that every process counts together) -------------
 CACHES = {
-    "default": {"BACKEND": "portal.core.cache.RedisCache", "LOCATION": REDIS_URL}  # Django's, a client per pool
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
