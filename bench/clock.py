@@ -21,7 +21,7 @@ import businesstimedelta  # noqa: E402
 import holidays  # noqa: E402
 import pytz  # noqa: E402
 
-from portal.domain.working_time import WorkingCalendar  # noqa: E402
+from portal.domain.working_time import WorkingTime  # noqa: E402
 
 N = 100_000
 N_PEER = 10_000
@@ -91,7 +91,7 @@ def main():
     print(f"Calendar: {TZ}, Mon-Fri {OPEN:%H:%M}-{CLOSE:%H:%M}, Kenyan public holidays")
     starts, durations, ends = make_cases(N)
 
-    cal = WorkingCalendar.business_hours(TZ, open=OPEN, close=CLOSE, days=DAYS, country="KE")
+    cal = WorkingTime.business_hours(TZ, open=OPEN, close=CLOSE, days=DAYS, country="KE")
     t = clock.perf_counter()
     cal.elapsed(datetime(2025, 12, 1, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC))  # build the blocks
     print(f"cold start (build ~2 years of spans, expand KE holidays): {(clock.perf_counter() - t) * 1e3:.1f} ms")

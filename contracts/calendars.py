@@ -1,4 +1,4 @@
-"""Turn a WorkingCalendar row into the pure clock (portal.domain.working_time.WorkingCalendar), cached per
+"""Turn a WorkingCalendar row into the pure clock (portal.domain.working_time.WorkingTime), cached per
 process: a clock precomputes its working spans lazily, so reusing it makes every deadline cheap.
 The cache key holds the row's updated_at, so an edit is picked up without a restart."""
 
@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import threading
 
-from portal.domain.working_time import WorkingCalendar as Clock
+from portal.domain.working_time import WorkingTime
 
-_cache: dict[tuple, Clock] = {}
+_cache: dict[tuple, WorkingTime] = {}
 _lock = threading.Lock()
 
 
-def clock_for(calendar) -> Clock:
+def clock_for(calendar) -> WorkingTime:
     """`calendar` is a contracts.models.WorkingCalendar with `hours` and `closed_dates` readable
     (prefetch them when building many)."""
     key = (calendar.pk, calendar.updated_at)
@@ -20,19 +20,19 @@ def clock_for(calendar) -> Clock:
     if clock is not None:
         return clock
     if calendar.always_open:
-        clock = Clock.always_open(tz=calendar.timezone)
+        clock = WorkingTime.always_open(tz=calendar.timezone)
     else:
         week: dict[int, list] = {}
         for h in calendar.hours.all():
             week.setdefault(h.weekday, []).append((h.opens, h.closes))
         extra = [c.date for c in calendar.closed_dates.all()]
         if calendar.holiday_country:
-            clock = Clock.for_country(
+            clock = WorkingTime.for_country(
                 calendar.timezone, week, country=calendar.holiday_country,
                 subdiv=calendar.holiday_subdivision or None, extra_closed=extra,
             )  # fmt: skip
         else:
-            clock = Clock(tz=calendar.timezone, week=week, holidays=frozenset(extra))
+            clock = WorkingTime(tz=calendar.timezone, week=week, holidays=frozenset(extra))
     with _lock:
         _cache[key] = clock
     return clock

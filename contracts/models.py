@@ -92,7 +92,8 @@ class Service(models.Model):
 
 class WorkingCalendar(models.Model):
     """Timezone + weekly working hours + public holidays (the `holidays` package) + extra closed
-    dates. 24x7 is a calendar too. contracts.calendars turns a row into a clock.WorkingCalendar."""
+    dates. 24x7 is a calendar too. contracts.calendars turns a row into the pure clock
+    (portal.domain.working_time.WorkingTime)."""
 
     name = models.CharField(max_length=200, unique=True)
     timezone = models.CharField(max_length=64, validators=[validate_timezone])

@@ -23,7 +23,8 @@ from portal.domain.dates import (
     month_bounds,
     previous_month,
 )
-from portal.domain.uptime import MINUTE, clip
+from portal.domain.intervals import clip
+from portal.domain.uptime import MINUTE
 
 from .closing import OutageSpan, contract_month, unpack
 from .models import Claim, ClaimAttachment, MonthlyUptime

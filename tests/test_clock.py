@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.domain.working_time import WorkingCalendar
+from portal.domain.working_time import WorkingTime
 
 UTC = timezone.utc
 NAIROBI = ZoneInfo("Africa/Nairobi")
@@ -31,10 +31,10 @@ def weekdays(*intervals, days=range(5)):
 
 
 # Kaluari: Mon-Fri 08:00-17:00 Nairobi, Kenyan public holidays.
-KALUARI = WorkingCalendar.for_country("Africa/Nairobi", weekdays((time(8), time(17))), "KE")
-KALUARI_24X7 = WorkingCalendar.always_open(tz="Africa/Nairobi")
+KALUARI = WorkingTime.for_country("Africa/Nairobi", weekdays((time(8), time(17))), "KE")
+KALUARI_24X7 = WorkingTime.always_open(tz="Africa/Nairobi")
 # Klart: Mon-Fri 09:00-17:00 Berlin, public holidays of Berlin.
-KLART = WorkingCalendar.business_hours("Europe/Berlin", open=time(9), close=time(17), country="DE", subdiv="BE")
+KLART = WorkingTime.business_hours("Europe/Berlin", open=time(9), close=time(17), country="DE", subdiv="BE")
 
 
 # ---- table tests -----------------------------------------------------------------
@@ -81,24 +81,24 @@ def test_deadline_table(cal, start, duration, due):
 
 
 def test_spring_forward_interval_holds_nothing():
-    cal = WorkingCalendar("Europe/Berlin", {6: [(time(2), time(3))]})
+    cal = WorkingTime("Europe/Berlin", {6: [(time(2), time(3))]})
     day = (datetime(2026, 3, 29, tzinfo=BERLIN), datetime(2026, 3, 30, tzinfo=BERLIN))
     assert cal.elapsed(*day) == timedelta(0)
-    ny = WorkingCalendar("America/New_York", {6: [(time(2), time(3))]})
+    ny = WorkingTime("America/New_York", {6: [(time(2), time(3))]})
     assert ny.elapsed(datetime(2026, 3, 8, tzinfo=NEW_YORK), datetime(2026, 3, 9, tzinfo=NEW_YORK)) == timedelta(0)
     # ...while an ordinary Sunday holds one hour, and 01:30-03:30 on the day holds 1 h.
     assert cal.elapsed(datetime(2026, 3, 22, tzinfo=BERLIN), datetime(2026, 3, 23, tzinfo=BERLIN)) == H
-    wide = WorkingCalendar("Europe/Berlin", {6: [(time(1, 30), time(3, 30))]})
+    wide = WorkingTime("Europe/Berlin", {6: [(time(1, 30), time(3, 30))]})
     assert wide.elapsed(*day) == H
 
 
 def test_fall_back_interval_holds_two_hours():
-    ny = WorkingCalendar("America/New_York", {6: [(time(1), time(2))]})
+    ny = WorkingTime("America/New_York", {6: [(time(1), time(2))]})
     day = (datetime(2026, 11, 1, tzinfo=NEW_YORK), datetime(2026, 11, 2, tzinfo=NEW_YORK))
     assert ny.elapsed(*day) == 2 * H
     # 00:00-01:30: first pass 00:00-01:30 plus second pass 01:00-01:30.
-    assert WorkingCalendar("America/New_York", {6: [(time(0), time(1, 30))]}).elapsed(*day) == 2 * H
-    berlin = WorkingCalendar("Europe/Berlin", {6: [(time(2), time(3))]})
+    assert WorkingTime("America/New_York", {6: [(time(0), time(1, 30))]}).elapsed(*day) == 2 * H
+    berlin = WorkingTime("Europe/Berlin", {6: [(time(2), time(3))]})
     assert berlin.elapsed(datetime(2026, 10, 25, tzinfo=BERLIN), datetime(2026, 10, 26, tzinfo=BERLIN)) == 2 * H
     # The deadline lands in the second pass: 90 minutes from 01:00 EDT is 01:30 EST.
     due = ny.add(datetime(2026, 11, 1, 1, tzinfo=NEW_YORK), 90 * M)
@@ -107,7 +107,7 @@ def test_fall_back_interval_holds_two_hours():
 
 
 def test_24x7_across_dst_counts_real_time():
-    cal = WorkingCalendar.always_open("America/New_York")
+    cal = WorkingTime.always_open("America/New_York")
     start = datetime(2026, 11, 1, tzinfo=NEW_YORK)
     assert cal.elapsed(start, datetime(2026, 11, 2, tzinfo=NEW_YORK)) == 25 * H
     assert cal.add(start, 24 * H) == datetime(2026, 11, 1, 23, tzinfo=NEW_YORK)
@@ -132,15 +132,15 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="before it starts"):
         KALUARI.elapsed(nbo(2026, 12, 11), nbo(2026, 12, 12), pauses=[(nbo(2026, 12, 11, 9), nbo(2026, 12, 11, 8))])
     with pytest.raises(ValueError, match="overnight"):
-        WorkingCalendar("UTC", {0: [(time(22), time(6))]})
+        WorkingTime("UTC", {0: [(time(22), time(6))]})
     with pytest.raises(ValueError, match="weekday"):
-        WorkingCalendar("UTC", {7: [(time(8), time(9))]})
+        WorkingTime("UTC", {7: [(time(8), time(9))]})
     with pytest.raises(TypeError):
         KALUARI.add(nbo(2026, 12, 11, 16), 3600)
 
 
 def test_week_without_open_time_raises_instead_of_looping():
-    cal = WorkingCalendar("UTC", {})
+    cal = WorkingTime("UTC", {})
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(ValueError, match="no open time"):
         cal.add(start, M)
@@ -153,7 +153,7 @@ def test_week_without_open_time_raises_instead_of_looping():
 
 def test_years_of_holidays_raise_instead_of_looping():
     closed = frozenset(date(2026, 1, 1) + timedelta(days=i) for i in range(365 * 6))
-    cal = WorkingCalendar("UTC", weekdays((time(8), time(17))), closed)
+    cal = WorkingTime("UTC", weekdays((time(8), time(17))), closed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(ValueError, match="no open time"):
         cal.add(start, M)
@@ -161,7 +161,7 @@ def test_years_of_holidays_raise_instead_of_looping():
         cal.next_open(start)
     # A single closed year is fine.
     one_year = frozenset(date(2026, 1, 1) + timedelta(days=i) for i in range(365))
-    short = WorkingCalendar("UTC", weekdays((time(8), time(17))), one_year)
+    short = WorkingTime("UTC", weekdays((time(8), time(17))), one_year)
     assert short.add(start, M) == datetime(2027, 1, 1, 8, 1, tzinfo=UTC)  # Friday
 
 
@@ -224,7 +224,7 @@ def test_is_open_and_next_open_at_boundaries(moment, is_open, next_open):
 
 
 def test_interval_ending_at_midnight_joins_the_next_day():
-    cal = WorkingCalendar("Europe/Berlin", {0: [(time(20), time(0))], 1: [(time(0), time(4))]})
+    cal = WorkingTime("Europe/Berlin", {0: [(time(20), time(0))], 1: [(time(0), time(4))]})
     start = datetime(2026, 12, 14, 20, tzinfo=BERLIN)
     assert cal.add(start, 8 * H) == datetime(2026, 12, 15, 4, tzinfo=BERLIN)
     assert cal.is_open(datetime(2026, 12, 14, 23, 59, 59, 999999, tzinfo=BERLIN))
@@ -241,7 +241,7 @@ def test_sub_second_exactness_and_input_timezone_independence():
 def test_calendar_is_immutable_and_lazy_holidays_work():
     with pytest.raises(AttributeError):
         KALUARI._tz = UTC
-    cal = WorkingCalendar.for_country(
+    cal = WorkingTime.for_country(
         "Africa/Nairobi", weekdays((time(8), time(17))), "KE", extra_closed=[date(2026, 12, 14)]
     )
     assert cal.add(nbo(2026, 12, 11, 16), 4 * H) == nbo(2026, 12, 15, 11)
@@ -255,12 +255,12 @@ CALENDARS = [
     KALUARI,
     KLART,
     KALUARI_24X7,
-    WorkingCalendar.for_country(
+    WorkingTime.for_country(
         "America/New_York",
         {wd: [(time(1, 30), time(3, 30)), (time(8), time(12)), (time(13), time(0))] for wd in range(7)},
         "US",
     ),
-    WorkingCalendar("Europe/Berlin", {6: [(time(0), time(3))], 2: [(time(8), time(17, 30))]}),
+    WorkingTime("Europe/Berlin", {6: [(time(0), time(3))], 2: [(time(8), time(17, 30))]}),
 ]
 ZONES = [UTC, NAIROBI, BERLIN, NEW_YORK]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -345,7 +345,7 @@ def test_next_open(cal, moment):
 
 
 def test_ambiguous_input_moments_respect_fold():
-    cal = WorkingCalendar.always_open("UTC")
+    cal = WorkingTime.always_open("UTC")
     first = datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)  # EDT, 05:30Z
     second = first.replace(fold=1)  # EST, 06:30Z
     assert cal.next_open(first) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)

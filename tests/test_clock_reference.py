@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from portal.domain.working_time import WorkingCalendar
+from portal.domain.working_time import WorkingTime
 
 UTC = timezone.utc
 MINUTE = timedelta(minutes=1)
@@ -97,9 +97,9 @@ def _calendars():
         for name, week in WEEKS.items():
             # Alternate a frozen set and the lazy holidays object to exercise both.
             if name in ("split-day", "24x7"):
-                cal = WorkingCalendar.for_country(tz, week, country, subdiv=subdiv)
+                cal = WorkingTime.for_country(tz, week, country, subdiv=subdiv)
             else:
-                cal = WorkingCalendar(tz, week, closed)
+                cal = WorkingTime(tz, week, closed)
             cals.append((f"{tz}/{name}", tz, cal, Reference(tz, week, closed), ZONES[tz][2]))
     return cals
 
@@ -211,7 +211,7 @@ def test_exotic_transitions(tz):
             transitions.append(t)
     assert len(transitions) == 2
     week = {wd: [(time(0), time(0, 30)), (time(1, 30), time(3, 30)), (time(23, 30), time(0))] for wd in range(7)}
-    cal, ref = WorkingCalendar(tz, week), Reference(tz, week, frozenset())
+    cal, ref = WorkingTime(tz, week), Reference(tz, week, frozenset())
     for _ in range(150):
         start = rng.choice(transitions) + timedelta(minutes=rng.randrange(-1500, 300))
         _check_case(rng, tz, cal, ref, start, rng.randrange(2 * 1440), [], MINUTE)

@@ -11,10 +11,12 @@ Every other moment of the window is ordinary downtime.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from portal.domain.intervals import intersect, merge, subtract
 
 Interval = tuple[datetime, datetime]
 ZERO = timedelta(0)
@@ -86,41 +88,7 @@ def offpeak_intervals(rules: Rules, start: datetime, end: datetime) -> list[Inte
         if a < b:
             out.append((a, b))
         day += timedelta(days=1)
-    return _merge(out)
-
-
-def _merge(intervals: Iterable[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for s, e in sorted(intervals):
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
-
-
-def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        s, e = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if s < e:
-            out.append((s, e))
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def _subtract(whole: Interval, parts: Sequence[Interval]) -> list[Interval]:
-    out, cursor = [], whole[0]
-    for s, e in parts:
-        if s > cursor:
-            out.append((cursor, s))
-        cursor = max(cursor, e)
-    if cursor < whole[1]:
-        out.append((cursor, whole[1]))
-    return out
+    return merge(out)
 
 
 def _year_start(year: int, tz: ZoneInfo) -> datetime:
@@ -151,7 +119,7 @@ def judge(windows: Sequence[Window], rules: Rules) -> dict[object, Judgement]:
             out[w.key] = Judgement(w.key, (), (), False, ZERO, ZERO)
             continue
         notice_ok = w.notified_at is not None and _utc(w.notified_at) <= start - rules.notice
-        offpeak = _intersect([(start, end)], offpeak_intervals(rules, start, end))
+        offpeak = intersect([(start, end)], offpeak_intervals(rules, start, end))
         offpeak_total = sum((e - s for s, e in offpeak), ZERO)
         kept: list[Interval] = []
         capped = ZERO
@@ -163,11 +131,11 @@ def judge(windows: Sequence[Window], rules: Rules) -> dict[object, Judgement]:
                     kept.append((s, s + take))
                     used[year] = used.get(year, ZERO) + take
                 capped += (e - s) - take
-        kept = _merge(kept)
+        kept = merge(kept)
         out[w.key] = Judgement(
             key=w.key,
             kept=tuple(kept),
-            broken=tuple(_subtract((start, end), kept)),
+            broken=tuple(subtract([(start, end)], kept)),
             notice_ok=notice_ok,
             offpeak=offpeak_total,
             capped=capped,

@@ -2,7 +2,8 @@
 
 - Every interval is first rounded outward to whole minutes (start down, end up): any minute an
   outage touches is a down minute.
-- Overlapping intervals are merged, never counted twice; intervals are clipped to the period.
+- Overlapping intervals are merged, never counted twice; intervals are clipped to the period
+  (portal.domain.intervals).
 - A minute inside an excluded interval is excluded, not down, even where a counted outage
   overlaps it.
 - A month runs from 00:00 on its first day to 00:00 on the next month's first day in the
@@ -18,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 
 from portal.domain.dates import day_bounds, month_bounds
+from portal.domain.intervals import clip, merge, subtract
 
 Interval = tuple[datetime, datetime]
 MINUTE = timedelta(minutes=1)
@@ -36,40 +38,6 @@ def round_out(start: datetime, end: datetime) -> Interval:
     s = _EPOCH + ((start - _EPOCH) // MINUTE) * MINUTE
     e = _EPOCH + -((_EPOCH - end) // MINUTE) * MINUTE  # ceiling
     return s, e
-
-
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for s, e in sorted(i for i in intervals if i[0] < i[1]):
-        if out and s <= out[-1][1]:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return out
-
-
-def clip(intervals: Iterable[Interval], lo: datetime, hi: datetime) -> list[Interval]:
-    return [(max(s, lo), min(e, hi)) for s, e in intervals if s < hi and e > lo]
-
-
-def subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
-    """Merged intervals a minus merged intervals b."""
-    out: list[Interval] = []
-    j = 0
-    for s, e in a:
-        cursor = s
-        while j < len(b) and b[j][1] <= cursor:
-            j += 1
-        k = j
-        while k < len(b) and b[k][0] < e:
-            if b[k][0] > cursor:
-                out.append((cursor, b[k][0]))
-            cursor = max(cursor, b[k][1])
-            k += 1
-        if cursor < e:
-            out.append((cursor, e))
-    return out
 
 
 def total(intervals: Iterable[Interval]) -> timedelta:

@@ -2,8 +2,8 @@
 
 Every deadline in the product (first response, resolution, escalation dwell,
 acknowledgement of an escalation request) is computed here.  Pure Python, no
-Django: the Django layer builds a :class:`WorkingCalendar` per contract and
-caches it per process.
+Django: contracts.calendars builds a :class:`WorkingTime` from a working
+calendar (the model contracts.models.WorkingCalendar).
 
 Model
 -----
@@ -32,7 +32,9 @@ from bisect import bisect_left, bisect_right
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
-__all__ = ["WorkingCalendar"]
+from portal.domain.intervals import merge
+
+__all__ = ["WorkingTime"]
 
 _US = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -63,8 +65,8 @@ def _to_us(moment: datetime, what: str = "moment") -> int:
 def _to_dt(us: int) -> datetime:
     """Microseconds since the epoch -> aware UTC datetime (exact)."""
     if -_FLOAT_EXACT < us < _FLOAT_EXACT:
-        # 2.5x faster than epoch + timedelta.  us / 1e6 is within 0.25 us of the
-        # true value for |t| < 2**32 s, and fromtimestamp rounds to the nearest us.
+        # us / 1e6 is within 0.25 us of the true value for |t| < 2**32 s, and
+        # fromtimestamp rounds to the nearest us (faster than epoch + timedelta).
         return _fromtimestamp(us / 1e6, timezone.utc)
     return _EPOCH + timedelta(microseconds=us)
 
@@ -101,13 +103,7 @@ def _normalize_week(week) -> tuple:
                     "split overnight shifts into two days"
                 )
             ivs.append((o, c))
-        merged: list[list[int]] = []
-        for o, c in sorted(ivs):
-            if merged and o <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], c)
-            else:
-                merged.append([o, c])
-        days.append(tuple((o, c) for o, c in merged))
+        days.append(tuple(merge(ivs)))
     return tuple(days)
 
 
@@ -133,7 +129,7 @@ def _cum(block: tuple, t: int) -> int:
     return cum[i] + (t if t < end else end) - starts[i]
 
 
-class WorkingCalendar:
+class WorkingTime:
     """Opening hours in a timezone, minus closed dates; immutable and reusable.
 
     ``week`` maps weekday (Monday=0) to ``[(open, close), ...]`` local wall
@@ -167,20 +163,20 @@ class WorkingCalendar:
         object.__setattr__(self, "_empty", not any(norm))
 
     def __setattr__(self, name, value):
-        raise AttributeError("WorkingCalendar is immutable")
+        raise AttributeError("WorkingTime is immutable")
 
     def __repr__(self) -> str:
-        return f"WorkingCalendar(tz={self._tz!s}, week={self._week}, holidays={self._holidays!r})"
+        return f"WorkingTime(tz={self._tz!s}, week={self._week}, holidays={self._holidays!r})"
 
     # ---- constructors --------------------------------------------------------
 
     @classmethod
-    def always_open(cls, tz="UTC") -> WorkingCalendar:
+    def always_open(cls, tz="UTC") -> WorkingTime:
         """24x7, no holidays."""
         return cls(tz, {wd: [(time(0), time(0))] for wd in range(7)})
 
     @classmethod
-    def for_country(cls, tz, week, country, subdiv=None, extra_closed=()) -> WorkingCalendar:
+    def for_country(cls, tz, week, country, subdiv=None, extra_closed=()) -> WorkingTime:
         """``week`` closed on the public holidays of ``country`` (``holidays`` package,
         lazily expanded per year) and on the dates in ``extra_closed``."""
         import holidays as holidays_pkg  # imported here: only this constructor needs it
@@ -199,7 +195,7 @@ class WorkingCalendar:
         country=None,
         subdiv=None,
         extra_closed=(),
-    ) -> WorkingCalendar:
+    ) -> WorkingTime:
         """Same hours on each of ``days`` (default Mon-Fri 08:00-17:00)."""
         week = {wd: [(open, close)] for wd in days}
         if country:
@@ -227,7 +223,7 @@ class WorkingCalendar:
         if b < a:
             raise ValueError(f"end ({end}) is before start ({start})")
         work = self._work(a, b)
-        for p0, p1 in self._merge_pauses(pauses) if pauses else ():
+        for p0, p1 in self._pauses(pauses) if pauses else ():
             lo, hi = max(p0, a), min(p1, b)
             if lo < hi:
                 work -= self._work(lo, hi)
@@ -251,7 +247,7 @@ class WorkingCalendar:
         if self._empty:
             raise ValueError("this calendar's week has no open time; a positive duration never elapses")
         # Walk the merged pauses in order; each one costs one or two lookups.
-        for p0, p1 in self._merge_pauses(pauses) if pauses else ():
+        for p0, p1 in self._pauses(pauses) if pauses else ():
             if p1 <= t:
                 continue
             if p0 > t:
@@ -292,7 +288,8 @@ class WorkingCalendar:
 
     # ---- internals --------------------------------------------------------------
 
-    def _merge_pauses(self, pauses) -> list:
+    @staticmethod
+    def _pauses(pauses) -> list:
         """Pauses -> sorted, disjoint [(start_us, end_us)]; open-ended ends become _FOREVER."""
         spans = []
         for p0, p1 in pauses:
@@ -300,17 +297,8 @@ class WorkingCalendar:
             b = _FOREVER if p1 is None else _to_us(p1, "pause end")
             if b < a:
                 raise ValueError(f"pause ends ({p1}) before it starts ({p0})")
-            if a < b:
-                spans.append((a, b))
-        spans.sort()
-        merged: list = []
-        for a, b in spans:
-            if merged and a <= merged[-1][1]:
-                if b > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], b)
-            else:
-                merged.append((a, b))
-        return merged
+            spans.append((a, b))
+        return merge(spans)
 
     def _work(self, a: int, b: int) -> int:
         """Working microseconds in [a, b) (a <= b), ignoring pauses."""
