@@ -6,7 +6,7 @@ queries of each run beside it.
 - escalation (tickets.sweeps.escalate_due_tickets) with nothing due among the open tickets, then
   with 1,000 and 10,000 due;
 - SLA deadlines (tickets.sweeps.check_sla_deadlines) the same way;
-- maintenance notices (contracts.maintenance.maintenance_notices_send_due) with 10,000 windows on
+- maintenance notices (contracts.maintenance.sweep.maintenance_notices_send_due) with 10,000 windows on
   record, nothing due and 100 windows due.
 
 Every sweep runs at the dataset's present (common.NOW), at which nothing is due. A "due" run
@@ -275,7 +275,7 @@ def main():
     dataset.ensure()
     setup()
     undo(quiet=False)
-    from contracts.maintenance import maintenance_notices_send_due
+    from contracts.maintenance.sweep import maintenance_notices_send_due
     from tickets.models import Ticket
     from tickets.sweeps import BATCH, check_sla_deadlines, escalate_due_tickets
 

@@ -20,14 +20,8 @@ from icalendar import Calendar, Event
 
 from portal.core.roles import CustomerRole
 
-from .maintenance import (
-    PAST_DAYS,
-    organisation_by_ical_token,
-    organisation_ical_revoke,
-    organisation_ical_rotate,
-    organisation_maintenance,
-    organisation_windows,
-)
+from .maintenance.ical import organisation_by_ical_token, organisation_ical_revoke, organisation_ical_rotate
+from .maintenance.selectors import PAST_DAYS, organisation_maintenance, organisation_windows
 from .models import MaintenanceWindow
 
 

@@ -5,10 +5,10 @@ from django.db import OperationalError
 
 from portal.core.heartbeat import recorded
 
-from . import maintenance
+from .maintenance import sweep
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
 @recorded("maintenance-notices")
 def send_maintenance_notices() -> int:
-    return maintenance.maintenance_notices_send_due()
+    return sweep.maintenance_notices_send_due()

@@ -27,7 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contracts.choices import Cause
-from contracts.maintenance import contracts_maintenance_parts
+from contracts.maintenance.selectors import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
 from portal.domain.dates import month_bounds, previous_month

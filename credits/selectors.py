@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q, QuerySet
 
 from contracts.choices import Cause, CreditKind
-from contracts.maintenance import WindowPart, contracts_maintenance_parts
+from contracts.maintenance.selectors import WindowPart, contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
 from portal.domain.dates import (

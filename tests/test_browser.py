@@ -25,7 +25,7 @@ from django.templatetags.static import static
 from django.utils import timezone
 from playwright.sync_api import Error as PlaywrightError
 
-from contracts.maintenance import window_publish
+from contracts.maintenance.services import window_publish
 from contracts.models import Outage
 from credits.closing import close_month
 from credits.models import Claim

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from contracts.maintenance import window_publish
+from contracts.maintenance.services import window_publish
 from contracts.models import Outage
 from credits.closing import close_month
 from tickets.services import ticket_open

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from contracts.maintenance import window_publish
+from contracts.maintenance.services import window_publish
 from contracts.models import Outage
 from credits.closing import close_month
 from credits.services import claim_submit

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from contracts.maintenance import maintenance_notices_send_due, window_publish
+from contracts.maintenance.services import window_publish
+from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import Outage
 from credits.closing import close_month
 from tickets.models import Ticket

@@ -139,7 +139,8 @@ def test_query_count_is_bounded_by_chunks(acme, django_assert_max_num_queries, m
 
 
 def test_maintenance_keeping_the_rules_is_excluded_and_the_rest_is_downtime(acme_contract):
-    from contracts.maintenance import maintenance_notices_send_due, window_publish
+    from contracts.maintenance.services import window_publish
+    from contracts.maintenance.sweep import maintenance_notices_send_due
 
     published = datetime(2026, 10, 1, 9, 0, tzinfo=NBO)
     start = datetime(2026, 10, 10, 5, 0, tzinfo=NBO)  # 05:00-07:00: one hour after off-peak ends
@@ -186,7 +187,8 @@ def test_the_breakdown_stores_ids_and_minutes_only_and_is_shared_by_contracts_al
 def test_a_breakdown_reads_titles_causes_and_times_in_a_fixed_number_of_queries(
     acme_contract, django_assert_num_queries
 ):
-    from contracts.maintenance import maintenance_notices_send_due, window_publish
+    from contracts.maintenance.services import window_publish
+    from contracts.maintenance.sweep import maintenance_notices_send_due
 
     start = datetime(2026, 10, 20, 23, 0, tzinfo=NBO)
     w = window_publish(
@@ -253,7 +255,8 @@ def _migration():
 def test_the_migration_converts_verbose_breakdowns_and_back(acme_contract):
     from django.apps import apps
 
-    from contracts.maintenance import maintenance_notices_send_due, window_publish
+    from contracts.maintenance.services import window_publish
+    from contracts.maintenance.sweep import maintenance_notices_send_due
 
     start = datetime(2026, 10, 10, 2, 0, tzinfo=NBO)
     o = outage(acme_contract, start, start + timedelta(minutes=120), cause="ddos", title="DDoS")

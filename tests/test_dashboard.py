@@ -16,7 +16,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from contracts.maintenance import maintenance_notices_send_due, window_cancel, window_publish
+from contracts.maintenance.services import window_cancel, window_publish
+from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import SLA, Outage
 from contracts.selectors import Versions
 from credits.closing import close_month

@@ -42,7 +42,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
-from contracts.maintenance import organisation_ical_rotate, window_publish
+from contracts.maintenance.ical import organisation_ical_rotate
+from contracts.maintenance.services import window_publish
 from contracts.models import Contract, MaintenanceWindow, Organisation, Outage, Service
 from credits.models import Claim, ClaimAttachment, MonthlyUptime
 from credits.services import claim_submit

@@ -12,7 +12,9 @@ import time_machine
 from django.contrib.messages import WARNING
 from django.urls import reverse
 
-from contracts.maintenance import NOTICE_LEAD, maintenance_notices_send_due, window_publish
+from contracts.maintenance.judging import NOTICE_LEAD
+from contracts.maintenance.services import window_publish
+from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import MaintenanceNotice, MaintenanceWindow
 from portal.models import OutboxMessage
 

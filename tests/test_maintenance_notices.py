@@ -12,14 +12,10 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from contracts.maintenance import NOTICE_LEAD as LEAD
-from contracts.maintenance import (
-    contract_maintenance_exclusions,
-    maintenance_notices_send_due,
-    window_cancel,
-    window_publish,
-    window_update,
-)
+from contracts.maintenance.judging import NOTICE_LEAD as LEAD
+from contracts.maintenance.selectors import contract_maintenance_exclusions
+from contracts.maintenance.services import window_cancel, window_publish, window_update
+from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import SLA, MaintenanceNotice, MaintenanceWindow
 from portal.models import OutboxMessage
 
@@ -293,7 +289,7 @@ def test_cancelling_before_any_notice_tells_nobody(acme_contract, backup, sweep)
 
 
 def test_a_cancelled_window_cannot_be_changed(acme_contract, backup):
-    from contracts.maintenance import MaintenanceError
+    from contracts.maintenance.services import MaintenanceError
 
     w = publish(PUBLISHED, [backup])
     window_cancel(window=w)

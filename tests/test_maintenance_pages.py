@@ -12,7 +12,8 @@ import time_machine
 from django.urls import reverse
 from icalendar import Calendar
 
-from contracts.maintenance import maintenance_notices_send_due, window_cancel, window_publish
+from contracts.maintenance.services import window_cancel, window_publish
+from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import SLA, Organisation
 
 from .factories import ContractFactory, ServiceFactory
@@ -187,7 +188,7 @@ def test_the_feed_holds_only_the_organisations_windows_and_parses_back(client, a
 
 
 def test_a_change_raises_the_sequence_and_keeps_the_uid(client, alice, windows):
-    from contracts.maintenance import window_update
+    from contracts.maintenance.services import window_update
 
     w = windows["acme_only"]
     rotate(client, alice)

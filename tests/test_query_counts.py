@@ -32,12 +32,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from contracts.maintenance import (
-    maintenance_notices_send_due,
-    organisation_ical_rotate,
-    window_cancel,
-    window_publish,
-)
+from contracts.maintenance.ical import organisation_ical_rotate
+from contracts.maintenance.services import window_cancel, window_publish
+from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import SLA, Outage, OutageUpdate
 from contracts.outages import outage_set_cause
 from contracts.services import sla_copy

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from contracts.maintenance import window_publish
+from contracts.maintenance.services import window_publish
 from contracts.models import Outage
 from credits.closing import close_month
 from credits.services import claim_submit
@@ -200,7 +200,7 @@ def test_a_window_with_too_little_notice_appears_and_one_that_keeps_the_rules_do
 
 
 def test_a_cancelled_window_and_one_of_last_month_are_left_out(staff_client, acme_contract):
-    from contracts.maintenance import window_cancel
+    from contracts.maintenance.services import window_cancel
 
     service = acme_contract.services.get()
     with time_machine.travel(datetime(2026, 10, 20, tzinfo=UTC), tick=False):

@@ -14,7 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from contracts.maintenance import maintenance_notices_send_due, window_publish
+from contracts.maintenance.services import window_publish
+from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import SLA, Outage
 from credits.closing import close_month
 from credits.services import claim_submit

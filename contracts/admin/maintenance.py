@@ -8,7 +8,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from ..maintenance import window_cancel, window_draft, window_judgements, window_publish, window_update
+from ..maintenance.judging import window_draft
+from ..maintenance.selectors import window_judgements
+from ..maintenance.services import window_cancel, window_publish, window_update
 from ..models import MaintenanceWindow
 
 FIELDS = ["title", "services", "starts_at", "ends_at", "impact", "description"]

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.db.models import F
 
-from contracts.maintenance import WindowView, organisation_maintenance
+from contracts.maintenance.selectors import WindowView, organisation_maintenance
 from contracts.models import Contract, MaintenanceWindow, Service
 from contracts.selectors import Versions, contracts_for_user
 from credits.models import Claim, MonthlyUptime

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
-from contracts.maintenance import contracts_window_judgements
+from contracts.maintenance.selectors import contracts_window_judgements
 from contracts.models import Contract, MaintenanceWindow
 from credits.models import Claim, MonthlyUptime
 from portal.core.heartbeat import health

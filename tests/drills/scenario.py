@@ -80,7 +80,7 @@ def window(*, service: str = "drill-backup", ahead_minutes: float = 48 * 60 + 1,
     just past the 48-hour horizon (and its 5-minute lead), so each notice is due at once."""
     from django.utils import timezone
 
-    from contracts.maintenance import window_publish
+    from contracts.maintenance.services import window_publish
 
     now = timezone.now()
     start = now + timedelta(minutes=ahead_minutes)
@@ -97,7 +97,7 @@ def overdue_window(*, service: str = "drill-backup", due_minutes_ago: float) -> 
     inside the horizon): its notice has been overdue that long."""
     from django.utils import timezone
 
-    from contracts.maintenance import window_publish
+    from contracts.maintenance.services import window_publish
 
     published = timezone.now() - timedelta(minutes=due_minutes_ago)
     start = published + timedelta(hours=47)

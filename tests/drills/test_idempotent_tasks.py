@@ -53,7 +53,7 @@ def world(acme_contract, alice, bob):
     """Work for every task at T0: a window whose notice is due, a P1 ticket filed two hours before
     (due at escalation level 3, both its clocks breached, its receipt emails pending in the outbox),
     and October ended for Acme's contract (it started in January)."""
-    from contracts.maintenance import window_publish
+    from contracts.maintenance.services import window_publish
     from tickets.services import ticket_open
 
     service = acme_contract.services.get()

@@ -1,0 +1,230 @@
+"""Judging maintenance windows by a contract's rules: which part of a window keeps them (notice,
+off-peak hours, annual cap) and which counts as ordinary downtime.
+
+The rules are the pure `portal.domain.maintenance_rules.judge`; this module feeds it one contract's
+downtime windows of the calendar years concerned, each with the moment its notice went out: the
+sent_at of the announce/update notice of the window's current revision to that contract, or, while
+that notice is yet to go out, the moment it would: max(now, start - notice).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from portal.domain.formats import duration, in_tz
+from portal.domain.maintenance_rules import Judgement, Rules, Window, judge
+
+from ..models import Contract, MaintenanceNotice, MaintenanceWindow, Service, SLAVersion
+from ..selectors import Versions
+
+DEFAULT_NOTICE = timedelta(hours=48)  # when no SLA version says otherwise
+# How long before the notice horizon (start - notice) the sweep sends the notice. Beat sweeps once
+# a minute, so a notice due exactly at the horizon goes out up to a minute after it: "short" by
+# seconds, and its window would then count as downtime. Sending 5 minutes early ("no later than
+# 48 hours before") makes every on-time notice keep the rule, whatever second beat runs at.
+NOTICE_LEAD = timedelta(minutes=5)
+
+Impact = MaintenanceWindow.Impact
+Status = MaintenanceWindow.Status
+Kind = MaintenanceNotice.Kind
+NOTICE_KINDS = (Kind.ANNOUNCE, Kind.UPDATE)
+
+
+def service_ids(obj) -> frozenset[int]:
+    """A window's or contract's services (prefetched)."""
+    return frozenset(s.pk for s in obj.services.all())
+
+
+def ids_of(services: Iterable) -> frozenset[int]:
+    return frozenset(s.pk if isinstance(s, Service) else int(s) for s in services)
+
+
+def rules_of(version: SLAVersion) -> Rules:
+    return Rules(
+        tz=version.timezone,
+        notice=version.maintenance_notice,
+        offpeak_start=version.offpeak_start,
+        offpeak_end=version.offpeak_end,
+        annual_cap=version.maintenance_annual_cap,
+    )
+
+
+# --- Judging ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WindowDraft:
+    """A window as it is, or as staff propose it (unsaved, or a saved one with edited values)."""
+
+    starts_at: datetime
+    ends_at: datetime
+    impact: str
+    service_ids: frozenset[int]
+    pk: int | None = None
+    revision: int = 1
+    status: str = Status.SCHEDULED
+    fresh_notice: bool = True  # a new window or a new revision: its notice is yet to go out
+
+    @property
+    def key(self):
+        return self.pk if self.pk is not None else "new"
+
+    @property
+    def counts(self) -> bool:
+        return self.status == Status.SCHEDULED and self.impact == Impact.DOWNTIME
+
+
+def draft_of(window: MaintenanceWindow) -> WindowDraft:
+    return WindowDraft(
+        starts_at=window.starts_at, ends_at=window.ends_at, impact=window.impact,
+        service_ids=service_ids(window), pk=window.pk, revision=window.revision, status=window.status,
+        fresh_notice=False,
+    )  # fmt: skip
+
+
+def window_draft(*, pk: int | None, starts_at: datetime, ends_at: datetime, impact: str, services) -> WindowDraft:
+    """Staff's proposed values (the admin preview). On a saved window, a change of time, impact or
+    services would be a new revision with a new notice; any other change keeps the sent one."""
+    sids = ids_of(services)
+    if pk is None:
+        return WindowDraft(starts_at=starts_at, ends_at=ends_at, impact=impact, service_ids=sids)
+    stored = MaintenanceWindow.objects.prefetch_related("services").get(pk=pk)
+    fresh = is_new_revision(stored, service_ids(stored), starts_at, ends_at, impact, sids)
+    return WindowDraft(
+        starts_at=starts_at, ends_at=ends_at, impact=impact, service_ids=sids, pk=pk,
+        revision=stored.revision + int(fresh), status=stored.status, fresh_notice=fresh,
+    )  # fmt: skip
+
+
+def is_new_revision(stored: MaintenanceWindow, stored_sids, starts_at, ends_at, impact, sids) -> bool:
+    return (stored.starts_at, stored.ends_at, stored.impact, stored_sids) != (starts_at, ends_at, impact, sids)
+
+
+def _notified_at(d: WindowDraft, contract_id: int, version: SLAVersion, sent: dict, now: datetime) -> datetime:
+    if not d.fresh_notice and (at := sent.get((d.pk, contract_id, d.revision))) is not None:
+        return at
+    return max(now, d.starts_at - version.maintenance_notice - NOTICE_LEAD)
+
+
+def judge_contract(contract: Contract, drafts: list[WindowDraft], sent: dict, versions: Versions, now: datetime):
+    """{draft key: (Judgement or None, version)} for the contract's counting windows among `drafts`.
+    Each window is judged by the version in force at its start; the cap counts the year's earlier
+    windows under those same terms (a change of terms mid-year does not reset the cap)."""
+    sids = service_ids(contract)
+    mine = [d for d in drafts if d.counts and d.service_ids & sids]
+    groups: dict[SLAVersion | None, list[WindowDraft]] = defaultdict(list)
+    for d in mine:
+        groups[versions.at(contract.sla_id, d.starts_at)].append(d)
+    out = {}
+    for version, group in groups.items():
+        if version is None:
+            out.update({d.key: (None, None) for d in group})
+            continue
+        windows = [
+            Window(d.key, d.starts_at, d.ends_at, _notified_at(d, contract.pk, version, sent, now)) for d in mine
+        ]
+        judged = judge(windows, rules_of(version))
+        out.update({d.key: (judged[d.key], version) for d in group})
+    return out
+
+
+def _minutes(td: timedelta, *, up: bool = False) -> int:
+    seconds = td.total_seconds() / 60
+    return math.ceil(seconds) if up else math.floor(seconds)
+
+
+@dataclass(frozen=True)
+class ContractJudgement:
+    """One row of the admin's table (and of the customer's page): what a window costs a contract."""
+
+    contract: Contract
+    version: SLAVersion | None
+    timezone: str
+    starts_at: datetime
+    ends_at: datetime
+    notified_at: datetime | None  # when its notice went out, or would
+    notice_sent: bool
+    judgement: Judgement | None
+    note: str = ""  # why nothing is judged (cancelled, not downtime, no SLA version)
+
+    @property
+    def notice_ok(self) -> bool | None:
+        return None if self.judgement is None else self.judgement.notice_ok
+
+    @property
+    def offpeak_minutes(self) -> int | None:
+        return None if self.judgement is None else _minutes(self.judgement.offpeak)
+
+    @property
+    def kept_minutes(self) -> int:
+        return 0 if self.judgement is None else _minutes(self.judgement.kept_duration)
+
+    @property
+    def downtime_minutes(self) -> int:
+        if self.judgement is None:
+            return _minutes(self.ends_at - self.starts_at, up=True) if self.note == NO_VERSION else 0
+        return _minutes(self.judgement.broken_duration, up=True)
+
+    @property
+    def keeps_rules(self) -> bool:
+        return self.downtime_minutes == 0
+
+    @property
+    def notice_lead(self) -> timedelta | None:
+        return None if self.notified_at is None else self.starts_at - self.notified_at
+
+    @property
+    def notice_description(self) -> str:
+        """e.g. "goes out 2026-10-08 05:00 (UTC+03:00), 72 h before the start (48 h needed)"."""
+        if self.notified_at is None or self.version is None:
+            return ""
+        lead = self.notice_lead
+        when = "after the start" if lead < timedelta(0) else f"{duration(lead)} before the start"
+        verb = "sent" if self.notice_sent else "goes out"
+        return f"{verb} {in_tz(self.notified_at, self.timezone)}, {when} ({duration(self.version.maintenance_notice)} needed)"
+
+    @property
+    def reasons(self) -> list[str]:
+        j, v = self.judgement, self.version
+        if j is None:
+            return [self.note] if self.note else []
+        out = []
+        if not j.notice_ok:
+            out.append(f"notice shorter than {duration(v.maintenance_notice)}")
+        if j.offpeak < self.ends_at - self.starts_at:
+            out.append("outside off-peak hours")
+        if j.capped:
+            out.append(f"annual cap of {duration(v.maintenance_annual_cap)} used up")
+        return out
+
+    @property
+    def summary(self) -> str:
+        if self.judgement is None and self.note != NO_VERSION:
+            return f"Nothing counted as downtime ({self.note})"
+        n = self.downtime_minutes
+        if n == 0:
+            return "Keeps every rule: nothing counted as downtime"
+        return f"{n} minute{'' if n == 1 else 's'} counted as downtime ({', '.join(self.reasons)})"
+
+
+NO_VERSION = "no SLA version in force at its start"
+
+
+def judgement_row(contract, d: WindowDraft, judged: dict, sent: dict, versions: Versions, now) -> ContractJudgement:
+    judgement, version = judged.get(d.key, (None, None))
+    shown = version or versions.shown(contract.sla_id, d.starts_at)
+    if d.status == Status.CANCELLED:
+        note = "cancelled"
+    elif d.impact != Impact.DOWNTIME:
+        note = f"impact: {Impact(d.impact).label.lower()}"
+    else:
+        note = "" if version else NO_VERSION
+    notified = _notified_at(d, contract.pk, shown, sent, now) if shown and d.status == Status.SCHEDULED else None
+    return ContractJudgement(
+        contract=contract, version=shown, timezone=shown.timezone if shown else "UTC",
+        starts_at=d.starts_at, ends_at=d.ends_at, notified_at=notified,
+        notice_sent=not d.fresh_notice and (d.pk, contract.pk, d.revision) in sent,
+        judgement=judgement, note=note,
+    )  # fmt: skip

@@ -1,0 +1,139 @@
+"""The writes of maintenance windows: publish, update (a change of time, impact or services is a new
+revision, announced anew) and cancel. Every email goes through the outbox in the transaction of the
+change; the notices and reminders themselves go out from the sweep (sweep.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.core.outbox import outbox_enqueue_many
+
+from ..models import Contract, MaintenanceNotice, MaintenanceWindow
+from ..selectors import Versions
+from .emails import notice_emails
+from .judging import (
+    DEFAULT_NOTICE,
+    NOTICE_KINDS,
+    NOTICE_LEAD,
+    Impact,
+    Kind,
+    Status,
+    ids_of,
+    is_new_revision,
+    service_ids,
+)
+
+REMINDER_BEFORE = timedelta(hours=1)
+
+
+class MaintenanceError(Exception):
+    pass
+
+
+def _check(starts_at: datetime, ends_at: datetime, sids: frozenset[int]) -> None:
+    if ends_at <= starts_at:
+        raise MaintenanceError("The window must end after it starts.")
+    if not sids:
+        raise MaintenanceError("A window needs at least one service.")
+
+
+def _notice_lead(sids: frozenset[int], at: datetime) -> timedelta:
+    """The longest notice any affected contract's terms ask for."""
+    sla_ids = set(Contract.objects.filter(services__in=sids).values_list("sla_id", flat=True))
+    versions = Versions(sla_ids)
+    return max((v.maintenance_notice for s in sla_ids if (v := versions.at(s, at))), default=DEFAULT_NOTICE)
+
+
+def _schedule(window: MaintenanceWindow, sids: frozenset[int], now: datetime, *, told: bool) -> None:
+    """A new revision: its notice is due when it enters the notice horizon, or at once if it already
+    has or if customers were told of an earlier revision (they must hear of the change now); its
+    reminder an hour before the start. A window recorded after it ended is not announced."""
+    window.published_at = now
+    if window.ends_at <= now:
+        window.notice_due_at = window.reminder_due_at = None
+        return
+    horizon = window.starts_at - _notice_lead(sids, window.starts_at) - NOTICE_LEAD
+    window.notice_due_at = now if told else max(now, horizon)
+    reminder = window.starts_at - REMINDER_BEFORE
+    window.reminder_due_at = reminder if reminder > window.notice_due_at else None
+
+
+@transaction.atomic
+def window_publish(
+    *, title: str, description: str, services, starts_at: datetime, ends_at: datetime,
+    impact: str = Impact.DOWNTIME, actor=None, now: datetime | None = None,
+) -> MaintenanceWindow:  # fmt: skip
+    """Schedule a window. Its notices go out from the sweep (send_maintenance_notices)."""
+    now = now or timezone.now()
+    sids = ids_of(services)
+    _check(starts_at, ends_at, sids)
+    window = MaintenanceWindow(
+        title=title, description=description, starts_at=starts_at, ends_at=ends_at, impact=impact,
+        revision=1, created_by=actor,
+    )  # fmt: skip
+    _schedule(window, sids, now, told=False)
+    window.save()
+    window.services.set(sids)
+    return window
+
+
+@transaction.atomic
+def window_update(
+    *, window: MaintenanceWindow, title: str, description: str, services, starts_at: datetime,
+    ends_at: datetime, impact: str, now: datetime | None = None,
+) -> MaintenanceWindow:  # fmt: skip
+    """Change a window. A change of start, end, impact or services is a new revision, announced
+    anew; a change of the title or description alone sends nothing."""
+    now = now or timezone.now()
+    sids = ids_of(services)
+    _check(starts_at, ends_at, sids)
+    current = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
+    if current.status == Status.CANCELLED:
+        raise MaintenanceError("A cancelled window cannot be changed; schedule a new one.")
+    old_sids = frozenset(current.services.values_list("pk", flat=True))
+    new_revision = is_new_revision(current, old_sids, starts_at, ends_at, impact, sids)
+    current.title, current.description = title, description
+    current.starts_at, current.ends_at, current.impact = starts_at, ends_at, impact
+    fields = ["title", "description", "starts_at", "ends_at", "impact"]
+    if new_revision:
+        current.revision += 1
+        told = current.notices.filter(kind__in=NOTICE_KINDS).exists()
+        _schedule(current, sids, now, told=told)
+        fields += ["revision", "published_at", "notice_due_at", "reminder_due_at"]
+    current.save(update_fields=fields)
+    if sids != old_sids:
+        current.services.set(sids)
+    return current
+
+
+@transaction.atomic
+def window_cancel(*, window: MaintenanceWindow, now: datetime | None = None) -> int:
+    """Cancel a window and tell at once every contract's contacts who were told of it (except a
+    contract already told that the window no longer touches its services). Returns the emails
+    queued; cancelling again does nothing."""
+    now = now or timezone.now()
+    current = MaintenanceWindow.objects.select_for_update().prefetch_related("services").get(pk=window.pk)
+    if current.status == Status.CANCELLED:
+        return 0
+    current.status, current.cancelled_at = Status.CANCELLED, now
+    current.notice_due_at = current.reminder_due_at = None
+    current.save(update_fields=["status", "cancelled_at", "notice_due_at", "reminder_due_at"])
+    window.status, window.cancelled_at = current.status, current.cancelled_at
+    window.notice_due_at = window.reminder_due_at = None
+    told = set(current.notices.filter(kind__in=NOTICE_KINDS).values_list("contract_id", "revision"))
+    contracts = Contract.objects.filter(pk__in={c for c, _ in told}).prefetch_related("services", "contacts")
+    wsids = service_ids(current)
+    versions = Versions({c.sla_id for c in contracts})
+    records, emails = [], []
+    for c in contracts:
+        if (c.pk, current.revision) in told and not wsids & service_ids(c):
+            continue  # its last notice said the window no longer touches its services
+        records.append(
+            MaintenanceNotice(window=current, contract=c, revision=current.revision, kind=Kind.CANCEL, sent_at=now)
+        )
+        emails += notice_emails(current, c, Kind.CANCEL, versions.shown(c.sla_id, current.starts_at))
+    MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)
+    return outbox_enqueue_many(emails=emails, now=now)
