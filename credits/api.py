@@ -32,9 +32,10 @@ from tickets.api.base import (
 from tickets.models import Ticket
 from tickets.selectors import tickets_for_user
 
+from .figures import MonthFigures, MonthUnavailable, contract_month_figures
 from .forms import OWN_CONTRACTS, OWN_TICKETS
 from .models import Claim, ClaimAttachment
-from .selectors import MonthFigures, MonthUnavailable, claims_for_user, contract_month_figures
+from .selectors import claims_for_user
 from .services import ClaimError, claim_submit
 
 TAGS = ["credits"]
@@ -89,7 +90,7 @@ class ClaimStatusField(serializers.ChoiceField):
 
 @extend_schema_serializer(component_name="UptimeBreakdownLine")
 class BreakdownLineOutputSerializer(serializers.Serializer):
-    """One line of a month's breakdown (credits.selectors.BreakdownLine): its minutes as the month
+    """One line of a month's breakdown (credits.figures.BreakdownLine): its minutes as the month
     counted them; its title, cause and times as the outage or window stands now."""
 
     kind = serializers.ChoiceField(choices=[("outage", "Outage"), ("maintenance", "Maintenance window")])

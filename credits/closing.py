@@ -8,7 +8,7 @@ with fresh figures.
 
 A row's breakdown is compact (a month with 250 outages would otherwise store 60 KB of titles and
 times per contract): what the month counted, by id, and nothing the outage or window says about
-itself. Readers (credits.selectors.breakdown_lines) read titles, causes and times by id at display
+itself. Readers (credits.figures.breakdown_lines) read titles, causes and times by id at display
 time, in one query per kind. Each kind's lines are packed into one string (`pack`): as jsonb, 750
 numbers cost three times as much to write as one string of them (bench/RESULTS.md).
 

@@ -5,7 +5,7 @@ and excluded minutes, the credit tier and amount, and the claim filed for it, as
 Figures come from the closed MonthlyUptime rows only: a month without a row (the live month, or an
 ended one the hourly run has not reached yet) is "not closed yet", never computed live for every
 contract; a reopened month shows the figures it was closed with, marked as reopened. One contract's
-detail page computes its month live (credits.selectors.contract_month_figures).
+detail page computes its month live (credits.figures.contract_month_figures).
 
 Every page of the report, and the CSV a chunk of contracts at a time, is a fixed number of queries
 whatever the number of contracts and tickets. The CSV goes through credits.exports.csv_response,
@@ -32,9 +32,9 @@ from tickets.security import REPORTS_CONTRACT
 from tickets.selectors import contract_attainment
 
 from .exports import amount, csv_response, number
+from .figures import MonthFigures, MonthUnavailable, contract_month_figures
 from .forms import MonthField
 from .models import Claim, MonthlyUptime
-from .selectors import MonthFigures, MonthUnavailable, contract_month_figures
 
 PAGE_SIZE = 25
 CSV_CHUNK = 500

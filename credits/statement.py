@@ -5,7 +5,7 @@ and the claim filed for the month.
 
 Figures come from the same reads as the uptime page and the staff compliance report: the month's
 closed figures, or the month so far / an ended month not closed yet, clearly labelled
-(credits.selectors.contract_month_figures), and tickets.selectors.contract_attainment. A fixed
+(credits.figures.contract_month_figures), and tickets.selectors.contract_attainment. A fixed
 number of queries whatever the number of tickets, outages and windows."""
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from tickets.attainment import ALL, Attainment, totals
 from tickets.charts import share_text
 from tickets.selectors import contract_attainment
 
+from .figures import MonthFigures, MonthUnavailable, contract_month_figures
 from .models import Claim
-from .selectors import MonthFigures, MonthUnavailable, claim_deadline, contract_month_figures
+from .selectors import claim_deadline
 
 __all__ = ["MonthUnavailable", "Statement", "contract_statement"]
 

@@ -20,13 +20,7 @@ from portal.domain import formats
 
 from .forms import ClaimForm, ClaimMonthForm
 from .models import Claim
-from .selectors import (
-    HistoryMonth,
-    claim_attachments_for_user,
-    claimable_months,
-    claims_for_user,
-    contract_uptime,
-)
+from .selectors import HistoryMonth, claim_attachments_for_user, claimable_months, claims_for_user, contract_uptime
 from .services import ClaimError, claim_check, claim_submit
 
 PAGE_SIZE = 25

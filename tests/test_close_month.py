@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from contracts.models import Outage
 from credits.closing import close_month, months_to_close, pack, unpack
+from credits.figures import breakdown_lines
 from credits.models import MonthlyUptime
-from credits.selectors import breakdown_lines
 
 from .factories import ContractFactory
 

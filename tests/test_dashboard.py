@@ -21,8 +21,9 @@ from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import SLA, Outage
 from contracts.selectors import Versions
 from credits.closing import close_month
+from credits.figures import month_so_far, months_so_far
 from credits.models import Claim
-from credits.selectors import claim_deadline, month_so_far, months_so_far
+from credits.selectors import claim_deadline
 from credits.services import claim_reject, claim_submit, claim_window
 from tickets.models import Ticket
 from tickets.services import ticket_open, ticket_set_status

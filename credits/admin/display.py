@@ -11,8 +11,8 @@ from django.utils.html import format_html
 from portal.domain import formats
 from portal.domain.formats import in_tz, money
 
+from ..figures import breakdown_lines
 from ..models import ClaimEvent, MonthlyUptime
-from ..selectors import breakdown_lines
 
 
 def badge(kind: str, value: str, label: str, title: str = ""):
@@ -56,7 +56,7 @@ def admin_link(name: str, pk, text: str):
 
 
 def breakdown_rows(month: MonthlyUptime) -> list[dict]:
-    """The month's breakdown (credits.selectors.breakdown_lines: the minutes as closed, titles and
+    """The month's breakdown (credits.figures.breakdown_lines: the minutes as closed, titles and
     times read now) in the page's terms: what, when (contract time), why, and its minutes counted
     as downtime or excluded."""
     tz, rows = month.sla_version.timezone, []

@@ -18,16 +18,10 @@ from django.db.models import F
 from contracts.maintenance.selectors import WindowView, organisation_maintenance
 from contracts.models import Contract, MaintenanceWindow, Service
 from contracts.selectors import Versions, contracts_for_user
+from credits.figures import MonthFigures, months_so_far
 from credits.models import Claim, MonthlyUptime
-from credits.selectors import (
-    MonthFigures,
-    add_months,
-    claim_deadline,
-    claimable_months,
-    claims_for_user,
-    local_month,
-    months_so_far,
-)
+from credits.selectors import claim_deadline, claimable_months, claims_for_user
+from portal.domain.dates import add_months, local_month
 from tickets.models import Ticket
 from tickets.selectors import ClockView, ticket_clock_views, tickets_for_user
 
