@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
+from portal.domain.intervals import clip, merge, subtract
 from portal.domain.maintenance_rules import Interval
-from portal.domain.uptime import clip, merge, subtract
 
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow, Service
 from ..selectors import Versions
