@@ -9,8 +9,9 @@ with fresh figures.
 A row's breakdown is compact (a month with 250 outages would otherwise store 60 KB of titles and
 times per contract): what the month counted, by id, and nothing the outage or window says about
 itself. Readers (credits.figures.breakdown_lines) read titles, causes and times by id at display
-time, in one query per kind. Each kind's lines are packed into one string (`pack`): as jsonb, 750
-numbers cost three times as much to write as one string of them (bench/RESULTS.md).
+time, in one query per kind. Each kind's lines are packed into one string (`pack`): as jsonb,
+PostgreSQL would parse and store every number on its own; a string is written as it is
+(bench/RESULTS.md, the month-end run).
 
     {"outages": "outage id,minutes of the month it touches,1 if excluded else 0;...",
      "maintenance": "window id,minutes within the rules (excluded),minutes counted as down;..."}

@@ -85,8 +85,8 @@ class User(AbstractUser):
 class ContextField(models.TextField):
     """An outbox row's frozen context: JSON text (portal.core.snapshot). Its placeholder makes Django
     insert many rows with VALUES rather than UNNEST(%s::text[]): psycopg quotes each element of
-    a text array in Python, escaping every quote of the JSON with a regular expression, which took
-    half of an escalation sweep's time (bench/RESULTS.md)."""
+    a text array in Python, escaping every quote of the JSON with a regular expression, for every
+    row a sweep writes (bench/RESULTS.md, session 3)."""
 
     def get_placeholder(self, value, compiler, connection):
         return "%s"

@@ -73,8 +73,9 @@ _COPIED = ("key", "message_id", "template", "to", "context", "next_attempt_at")
 
 def _copy_rows(rows: list[tuple[str, str, str, str, str]], now: datetime) -> None:
     """Insert many rows as bulk_create(ignore_conflicts=True) would, faster: COPY into a temporary
-    table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. Building a statement with a
-    parameter per column and row cost more than the sweep's own work (bench/RESULTS.md). `rows`
+    table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. A statement with a parameter per
+    column and row has Django and psycopg handle every value of a sweep's batch one by one; COPY
+    streams them (bench/RESULTS.md, session 3). `rows`
     are (key, message_id, template, to, context); the other columns take the model's defaults, as
     an unsaved row has them. The COPY is shown to the connection's execute wrappers and query log
     like any query, so counts stay honest."""

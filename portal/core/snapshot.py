@@ -2,8 +2,9 @@
 
 An email says what was true when its cause happened (a notice for a maintenance window's second
 revision shows that revision's times, even if a third is saved before a worker sends it), but
-rendering its three templates inside the sweep's transaction was over half of an escalation
-sweep's time (bench/RESULTS.md). So the row stores the context as data, taken in the change's
+rendering its three templates inside the sweep's transaction would keep the transaction, and the
+rows it locks, open for work that needs neither (bench/RESULTS.md, session 3). So the row stores
+the context as data, taken in the change's
 transaction, and the worker renders it (portal.core.outbox):
 
 - None, bool, int, float and str as themselves; lists, tuples and dicts with str keys as lists and

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 
 # The layout's links (templates/base.html) and the section each marks as the current page, by the
-# name of the URL being served: reversed once per process, not nine times on every page (a tenth
-# of the ticket page's rendering).
+# name of the URL being served: reversed once per process rather than nine times on every page,
+# since they do not change while the process runs.
 NAV = {
     "dashboard": ("dashboard",),
     "ticket-list": ("ticket-",),

@@ -15,17 +15,17 @@ QUEUE_ORDER = (NEXT_DEADLINE, "-id")  # the order of the partial index ticket_qu
 
 
 class CappedPaginator(Paginator):
-    """Counts the matching tickets only up to CAP + 1. The queue's count of every active ticket
-    (100,000 at scale) took longer in PostgreSQL than the rest of the page; staff who need a
-    ticket beyond the first thousand filter or search for it. The pagination and the actions'
+    """Counts the matching tickets only up to CAP + 1. A full count reads every active ticket, so
+    it grows with the backlog while the rest of the page does not; staff who need a ticket beyond
+    the first thousand filter or search for it. The pagination and the actions'
     "select all" say "more than 1,000" then (templates/admin/tickets/ticket/)."""
 
     CAP = 1000
     # The order in which an index finds the first CAP + 1 rows (TicketAdmin.get_paginator sets the
     # queue's own where the partial index ticket_queue_active serves the filter). Unordered, the
-    # count was a sequential scan that stops at the 1,001st active ticket: 0.5 ms when PostgreSQL
-    # happened to start it near the newest tickets (synchronised scans), 230 ms from the start of
-    # the table at 1,000,000 tickets, where the first active ticket is 900,000 rows in.
+    # count is a sequential scan that stops at the 1,001st active ticket: quick only when PostgreSQL
+    # happens to start it near the newest tickets (synchronised scans); from the table's first page
+    # it reads every closed ticket filed before the first active one (bench/RESULTS.md, session 5).
     count_order: tuple = ()
 
     @cached_property
