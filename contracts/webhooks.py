@@ -1,15 +1,17 @@
 """POST /api/v1/hooks/alertmanager/: Prometheus Alertmanager's webhook (payload version "4").
 
 Authentication is a per-service bearer token (Service.webhook_token_hash, rotated in the admin),
-checked before the body is read. A token authenticates one service: a notification whose alerts
-name any other service is refused as a whole with 401 (the token does not authenticate that
-service; nothing of the notification is stored). A body that is not a valid notification is a
-400 with a JSON message; an alert naming no known service is a 400 too. Either way nothing is
-stored: the writes happen after every check, in one transaction (contracts.outages). A body not
-sent as application/json is DRF's 415 (Alertmanager always sends JSON).
+checked before the body is read: no token or an unknown one is a 401. A body that is not a version 4
+notification (not JSON, not an object, no list of alerts, a wrong version or status) is a 400 with a
+JSON message, and nothing is stored. A body not sent as application/json is DRF's 415 (Alertmanager
+always sends JSON).
 
-Alertmanager retries on 5xx and connection errors, not on 4xx, so a refusal is final and a
-repeat delivery of an accepted alert is answered 200 and changes nothing."""
+Alertmanager does not retry a 4xx (it retries on 5xx and connection errors), so a refusal is final:
+a notification is never refused as a whole for one of its alerts. Each alert is taken or refused
+on its own, and the answer is a 200 that lists the refused alerts and why (contracts.outages): one
+that is malformed, names no service or a service the token does not cover, or would open an outage
+with implausible times. The others are stored, in one transaction. A repeat delivery of an accepted
+alert is answered 200 and changes nothing."""
 
 from __future__ import annotations
 
@@ -29,14 +31,14 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed, ParseError, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .models import Outage, Service
-from .outages import AlertEvent, outage_record_alerts, service_for_webhook_token
+from .outages import ALERT_MAX_AGE, AlertEvent, AlertRefusal, outage_record_alerts, service_for_webhook_token
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +174,66 @@ class AlertSerializer(serializers.Serializer):
         return value
 
 
+@extend_schema_serializer(component_name="AlertmanagerRefusal")
+class RefusalSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The alert's place in `alerts`, from 0.")
+    fingerprint = serializers.CharField(help_text="As sent (empty when it was not a string).")
+    service = serializers.CharField(help_text="The `service` label as sent (empty when it was not a string).")
+    reason = serializers.CharField()
+
+
+class AnyValue(serializers.Field):
+    """An alert as sent, checked on its own by AlertSerializer (a bad alert loses no other)."""
+
+    def to_internal_value(self, data):
+        return data
+
+
+def _error_text(errors) -> str:
+    """DRF's errors of one alert as one line: "startsAt: Not an RFC 3339 timestamp ...; fingerprint: ..."."""
+    if isinstance(errors, dict):
+        return "; ".join(f"{name}: {_error_text(value)}" for name, value in errors.items())
+    if isinstance(errors, list):
+        return " ".join(_error_text(value) for value in errors)
+    return str(errors)
+
+
+def _label(alert, name: str) -> str:
+    """A label or field of an alert as sent, for the refusal's report (whatever its type)."""
+    value = alert.get(name) if isinstance(alert, dict) else None
+    if name == "service":
+        labels = alert.get("labels") if isinstance(alert, dict) else None
+        value = labels.get("service") if isinstance(labels, dict) else None
+    return value[:100] if isinstance(value, str) else ""
+
+
+def read_alerts(alerts: list) -> tuple[list[AlertEvent], list[AlertRefusal]]:
+    """Each alert of a notification checked on its own: the well formed as AlertEvents, the others
+    refused with DRF's messages."""
+    events, refused = [], []
+    for index, raw in enumerate(alerts):
+        serializer = AlertSerializer(data=raw)
+        if not serializer.is_valid():
+            reason = _error_text(serializer.errors)
+            refused.append(AlertRefusal(index, _label(raw, "fingerprint"), _label(raw, "service"), reason))
+            continue
+        a = serializer.validated_data
+        firing = a["status"] == "firing"
+        events.append(
+            AlertEvent(
+                index=index,
+                service=a["labels"]["service"],
+                firing=firing,
+                fingerprint=a["fingerprint"],
+                starts_at=a["startsAt"],
+                # Alertmanager's zero time 0001-01-01T00:00:00Z: not ended. A firing alert's end is not used.
+                ends_at=None if firing or a["endsAt"].year < 2000 else a["endsAt"],
+                title=_title(a),
+            )
+        )
+    return events, refused
+
+
 class AlertmanagerWebhookApi(APIView):
     """Alertmanager's notifications open and close outages of the token's service."""
 
@@ -201,6 +263,12 @@ class AlertmanagerWebhookApi(APIView):
                 raise serializers.ValidationError(f"Only version “{PAYLOAD_VERSION}” notifications are accepted.")
             return value
 
+    class EnvelopeSerializer(InputSerializer):
+        """The notification as the view reads it: InputSerializer (the schema) with its alerts
+        left to read_alerts, one by one."""
+
+        alerts = serializers.ListField(child=AnyValue(allow_null=True), allow_empty=False)
+
     @extend_schema_serializer(component_name="AlertmanagerResult")
     class OutputSerializer(serializers.Serializer):
         opened = serializers.ListField(child=serializers.IntegerField(), help_text="Outages opened (firing).")
@@ -209,6 +277,7 @@ class AlertmanagerWebhookApi(APIView):
             child=serializers.IntegerField(), help_text="Closed outages created from resolved alerts never seen firing."
         )
         unchanged = serializers.IntegerField(help_text="Alerts already recorded (repeat deliveries).")
+        refused = RefusalSerializer(many=True, help_text="The alerts not taken, and why; every other one was taken.")
 
     def get_authenticate_header(self, request):
         # Without it DRF turns a 401 into a 403: it has no authentication class to name.
@@ -228,9 +297,12 @@ class AlertmanagerWebhookApi(APIView):
         description=(
             "Prometheus Alertmanager's webhook notification (version 4). A firing alert opens an outage of the "
             "service named by its `service` label; a resolved alert closes it (or records a closed one if its "
-            "firing notification never arrived). An alert is known by its fingerprint and startsAt, so a repeat "
-            "delivery changes nothing. The bearer token authenticates one service: every alert must name it. "
-            "The whole notification is accepted or refused; a refused one stores nothing."
+            "firing notification never arrived). An alert is known by its fingerprint and startsAt within its "
+            "service, so a repeat delivery changes nothing. The bearer token covers one service. Each alert is "
+            "taken or refused on its own, and the answer (200) lists the refused ones with the reason: a malformed "
+            "alert, a `service` label that names no service or one the token does not cover, or a new outage whose "
+            f"times are implausible (starting more than {ALERT_MAX_AGE.days} days ago or in the future, a resolved "
+            "alert ending in the future or not after its start). An alert of an open outage is always taken."
         ),
         tags=["hooks"],
         request=InputSerializer,
@@ -238,13 +310,11 @@ class AlertmanagerWebhookApi(APIView):
             200: OutputSerializer,
             400: OpenApiResponse(
                 response=OpenApiTypes.OBJECT,
-                description="Not a version 4 notification: not JSON, larger than 1 MB, a missing field, a bad "
-                "timestamp, or an alert whose `service` label names no service. `{field: [messages]}` or `{detail}`.",
+                description="Not a version 4 notification: not JSON, larger than 1 MB, a missing or wrong version "
+                "or status, no list of alerts. Nothing is stored. `{field: [messages]}` or `{detail}`.",
             ),
             401: OpenApiResponse(
-                response=OpenApiTypes.OBJECT,
-                description="No bearer token, an unknown one, or one that does not authenticate the service named "
-                "by every alert. `{detail}`.",
+                response=OpenApiTypes.OBJECT, description="No bearer token, or an unknown one. `{detail}`."
             ),
         },
         examples=[OpenApiExample("A firing alert", value=EXAMPLE, request_only=True)],
@@ -252,37 +322,25 @@ class AlertmanagerWebhookApi(APIView):
     def post(self, request):
         service = self.authenticate_service(request)
         check_body_size(request)
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.EnvelopeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        alerts = serializer.validated_data["alerts"]
-
-        others = {a["labels"]["service"] for a in alerts} - {service.slug}
-        if others:
-            known = set(Service.objects.filter(slug__in=others).values_list("slug", flat=True))
-            if unknown := sorted(others - known):
-                raise ValidationError({"alerts": [f"No service has the slug “{slug}” (an alert's `service` label)." for slug in unknown]})  # fmt: skip
-            log.warning("Alertmanager webhook: the token of %s was used for %s", service.slug, sorted(known))
-            raise AuthenticationFailed(
-                f"This token authenticates “{service.slug}” only; an alert names another service."
-            )
-
-        result = outage_record_alerts(
-            service=service,
-            alerts=[
-                AlertEvent(
-                    firing=a["status"] == "firing",
-                    fingerprint=a["fingerprint"],
-                    starts_at=a["startsAt"],
-                    ends_at=None if a["status"] == "firing" else a["endsAt"],
-                    title=_title(a),
-                )
-                for a in alerts
-            ],
-        )
+        notification = serializer.validated_data
+        if notification.get("truncatedAlerts"):
+            log.warning("Alertmanager webhook for %s: %d alerts were truncated by Alertmanager (max_alerts)",
+                        service.slug, notification["truncatedAlerts"])  # fmt: skip
+        events, malformed = read_alerts(notification["alerts"])
+        result = outage_record_alerts(service=service, alerts=events)
+        result.refused = sorted([*malformed, *result.refused], key=lambda r: r.index)
         log.info(
-            "Alertmanager webhook for %s: opened %s, closed %s, recorded %s, unchanged %d",
-            service.slug, result.opened, result.closed, result.recorded, result.unchanged,
+            "Alertmanager webhook for %s: %d alerts; opened %d, closed %d, recorded %d, unchanged %d, refused %d",
+            service.slug, len(notification["alerts"]), len(result.opened), len(result.closed), len(result.recorded),
+            result.unchanged, len(result.refused),
         )  # fmt: skip
+        for refusal in result.refused[:20]:  # Alertmanager does not log the answer: the refusals are told here
+            log.warning(
+                "Alertmanager webhook for %s refused alert %d (service %r, fingerprint %r): %s",
+                service.slug, refusal.index, refusal.service, refusal.fingerprint, refusal.reason,
+            )  # fmt: skip
         return Response(self.OutputSerializer(result).data)
 
 

@@ -39,7 +39,17 @@ def plain(value):
 def audit(
     *, actor, action: str, target, before: dict | None = None, after: dict | None = None, now: datetime | None = None
 ) -> AuditEntry:
-    return AuditEntry.objects.create(
+    entry = audit_entry(actor=actor, action=action, target=target, before=before, after=after, now=now)
+    entry.save()
+    return entry
+
+
+def audit_entry(
+    *, actor, action: str, target, before: dict | None = None, after: dict | None = None, now: datetime | None = None
+) -> AuditEntry:
+    """The entry audit() writes, unsaved: for changes written in bulk, whose entries are written
+    with them in one `AuditEntry.objects.bulk_create` (the Alertmanager webhook's outages)."""
+    return AuditEntry(
         at=now or timezone.now(),
         actor=actor if getattr(actor, "pk", None) else None,
         actor_email=getattr(actor, "email", "") or "",
