@@ -41,12 +41,21 @@ class MonthField(forms.CharField):
         return str(exc)
 
 
+def _fits_an_id(text: str) -> bool:
+    try:
+        return -(2**63) <= int(text) < 2**63
+    except ValueError:
+        return False
+
+
 class TicketChoiceField(forms.ModelMultipleChoiceField):
     def clean(self, value):
         # An id beyond the database's integer range is no ticket of theirs. Django guards `pk=` but
-        # not the `pk__in=` this field queries with: SQLite raised OverflowError (a 500).
+        # not the `pk__in=` this field queries with: SQLite raised OverflowError (a 500). Read as the
+        # database's integer field reads it (int(): a sign, spaces, other scripts' digits); what
+        # int() refuses ("²", which str.isdigit() calls a digit) is no id either.
         for pk in value or ():
-            if isinstance(pk, str) and pk.strip().lstrip("-").isdigit() and not -(2**63) <= int(pk) < 2**63:
+            if isinstance(pk, str) and not _fits_an_id(pk):
                 raise ValidationError(
                     self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
                 )

@@ -455,6 +455,31 @@ def test_the_claim_api_refuses_bad_fields(world, note, broken):
     assert_api_refused(post_json(api(world), "/api/v1/claims/", sent), before, sent)
 
 
+@pytest.mark.parametrize(
+    "pk",
+    ["²", "+" + "1" * 25, "1" * 25, "-" + "1" * 25, "١" * 25, "1²", "⁹⁹"],
+    ids=[
+        "superscript-2",
+        "plus-25-digits",
+        "25-digits",
+        "minus-25-digits",
+        "25-arabic-indic-digits",
+        "1-squared",
+        "superscript-99",
+    ],
+)
+def test_the_claim_forms_ticket_ids_that_are_no_id_are_a_400_with_the_fields_message(world, pk):
+    """`str.isdigit()` then `int()`: "²" is a digit to the one and no number to the other (a 500), and
+    "+" with 25 digits passed the range check and overflowed SQLite's integer (a 500)."""
+    client = Client()
+    client.force_login(world["alice"])
+    sent = {**claim_body(world, note="x"), "action": "submit", "tickets": [world["ticket"].pk, pk]}
+    before = rows()
+    response = client.post("/claims/new/", sent)
+    assert_form_refused(response, before, sent)
+    assert response.context["form"].errors["tickets"] == ["Link only your organisation's tickets."]
+
+
 # --- The Alertmanager webhook ---------------------------------------------------------------------
 ALERT_BREAKERS = {
     "status": st.sampled_from(["pending", "", None, 1, HTML[0]]),
