@@ -267,3 +267,32 @@ def test_a_window_under_way_is_upcoming_and_in_progress(client, alice, acme_cont
     publish("Running now", [backup], NOW - H)
     upcoming = section(page(client, alice), "upcoming-h")
     assert "Running now" in upcoming and "In progress" in upcoming
+
+
+def test_line_breaks_and_controls_in_names_leave_a_valid_feed(client, alice, windows, backup):
+    """An organisation's name with a CR/LF broke the feed: icalendar refuses an unescaped line break
+    in X-WR-CALNAME (a 500), and a lone CR or another control character went out raw. Names are
+    one line (their breaks folded into a space); a description keeps its lines, escaped."""
+    Organisation.objects.filter(pk=alice.organisation_id).update(name="Acme\r\nSavings\rLtd\x0b\x00")
+    backup.name = "Cloud\nBackup\u2028EU"
+    backup.save()
+    w = windows["acme_only"]
+    type(w).objects.filter(pk=w.pk).update(
+        title="Storage\r\nupgrade\x85now", description="Line one\r\nLine two\rthree\x07"
+    )
+    rotate(client, alice)
+    response = feed(client, alice.organisation.ical_token)
+    assert response.status_code == 200
+    raw = response.content
+    lines = raw.split(b"\r\n")
+    assert lines[-1] == b""  # every line ends in CRLF ...
+    for line in lines[:-1]:  # ... and holds no other line break or control character (RFC 5545 3.1, 3.3.11)
+        text = line.decode()
+        assert not any(ord(c) < 32 and c != "\t" or ord(c) == 127 or c in "\x85\u2028\u2029" for c in text), line
+    cal = Calendar.from_ical(raw)
+    assert str(cal["X-WR-CALNAME"]) == "Acme Savings Ltd: maintenance"
+    [event] = [e for e in cal.walk("VEVENT") if str(e["UID"]).startswith(f"maintenance-{w.pk}@")]
+    assert str(event["SUMMARY"]) == "Maintenance: Storage upgrade now"
+    description = str(event["DESCRIPTION"])
+    assert description.startswith("Services: Cloud Backup EU\n")
+    assert "Line one\nLine two\nthree\n" in description
