@@ -3,7 +3,13 @@
 Streamed: rows are read with iterator(chunk_size=CHUNK) over one joined query (a fixed number of
 queries, however many rows; a month's breakdown is not read) and written out a chunk at a time. Every cell is guarded against CSV
 ("formula") injection: a spreadsheet runs a cell that starts with = + - @ (or a tab or carriage
-return), and organisation and contract names, or a decision's reason, are typed by people.
+return), and organisation and contract names, or a decision's reason, are typed by people. Every
+cell is quoted too: a spreadsheet whose locale separates with `;` split an unquoted `Globex;=1+1`
+into two cells, the second a formula the guard never saw.
+
+A UTF-8 byte order mark leads the file when asked for (`bom=True`; `?bom=1` where the request
+reaches, `with_bom()`), else when the CSV_UTF8_BOM setting is on (off by default): Excel on Windows
+reads a CSV without one in the machine's code page and garbles every name that is not ASCII.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
@@ -23,6 +30,7 @@ from .models import Claim, MonthlyUptime
 
 CHUNK = 500
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+BOM = "\ufeff"
 
 CLAIM_COLUMNS = [
     "id", "organisation", "contract_reference", "contract_name", "month", "status", "uptime_percent", "guarantee",
@@ -63,9 +71,9 @@ class _Echo:
         return value
 
 
-def _lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
+def _lines(header: list[str], rows: Iterable[list], bom: bool = False) -> Iterator[str]:
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
+    yield (BOM if bom else "") + writer.writerow(header)
     chunk: list[str] = []
     for row in rows:
         chunk.append(writer.writerow([cell(v) for v in row]))
@@ -76,11 +84,53 @@ def _lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
         yield "".join(chunk)
 
 
-def csv_response(name: str, header: list[str], rows: Iterable[list]) -> StreamingHttpResponse:
+def csv_response(
+    name: str, header: list[str], rows: Iterable[list], *, bom: bool | None = None
+) -> StreamingHttpResponse:
+    """`bom`: lead with a UTF-8 byte order mark; None follows the CSV_UTF8_BOM setting."""
+    if bom is None:
+        bom = getattr(settings, "CSV_UTF8_BOM", False)
     filename = f"{name}-{timezone.now():%Y%m%d-%H%M}.csv"
-    response = StreamingHttpResponse(_lines(header, rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(_lines(header, rows, bom), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.has_bom = bom
     return response
+
+
+def bom_asked(request) -> bool | None:
+    """`?bom=1` asks for a byte order mark, `?bom=0` for none; None (no answer) leaves it to the setting."""
+    value = request.GET.get("bom", "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return None
+
+
+def with_bom(response: StreamingHttpResponse, bom: bool | None) -> StreamingHttpResponse:
+    """A csv_response() with a byte order mark added or left out as `bom` asks (None: as it is),
+    for a view that gets its response from code that does not know the request."""
+    if bom is None or bom == response.has_bom:
+        return response
+    content = response.streaming_content
+    if bom:
+        response.streaming_content = _prefixed(content)
+    else:
+        response.streaming_content = _unprefixed(content)
+    response.has_bom = bom
+    return response
+
+
+def _prefixed(content: Iterable[bytes]) -> Iterator[bytes]:
+    yield BOM.encode()
+    yield from content
+
+
+def _unprefixed(content: Iterable[bytes]) -> Iterator[bytes]:
+    first = True
+    for part in content:
+        yield part.removeprefix(BOM.encode()) if first else part
+        first = False
 
 
 def claim_rows(queryset) -> Iterator[list]:

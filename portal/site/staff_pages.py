@@ -20,6 +20,7 @@ from credits.compliance import (
     contract_compliance,
     default_month,
 )
+from credits.exports import bom_asked, with_bom
 from portal.core.roles import sees_security
 from portal.domain.formats import wall_left
 from portal.site.staff_dashboard import staff_dashboard
@@ -90,7 +91,8 @@ def compliance_export_view(request):
     if not form.is_valid():
         return _staff_page(request, "admin/compliance/report.html", "SLA compliance report", status=400, form=form)
     data = form.cleaned_data
-    return compliance_csv_response(month=data["month"], now=now, organisation=data["organisation"], sla=data["sla"])
+    response = compliance_csv_response(month=data["month"], now=now, organisation=data["organisation"], sla=data["sla"])
+    return with_bom(response, bom_asked(request))  # ?bom=1: for Excel (credits.exports)
 
 
 @require_GET
