@@ -55,13 +55,14 @@ def test_no_countdown_or_eta_longer_than_half_the_visibility_timeout():
 
 
 @pytest.mark.django_db
-def test_sweeps_record_heartbeats_and_healthz_reports_a_late_one(client):
+def test_sweeps_record_heartbeats_and_healthz_reports_a_late_one(client, sam):
     from contracts.tasks import send_maintenance_notices
     from credits.tasks import close_month
     from portal.core.tasks import outbox_sweep
     from tickets.tasks import check_sla_deadlines, escalate_due_tickets
 
     t0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    client.force_login(sam)  # the details are for staff (test_healthz_tells_anyone_else_only_ok_or_not)
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["status"] == "unhealthy"  # never ran
     with time_machine.travel(t0, tick=False):
@@ -76,6 +77,51 @@ def test_sweeps_record_heartbeats_and_healthz_reports_a_late_one(client):
         assert response.status_code == 503
         sweeps = response.json()["sweeps"]
         assert not sweeps["outbox-sweep"]["healthy"] and sweeps["credits-close-month"]["healthy"]
+
+
+def _run_every_sweep():
+    from contracts.tasks import send_maintenance_notices
+    from credits.tasks import close_month
+    from portal.core.tasks import outbox_sweep
+    from tickets.tasks import check_sla_deadlines, escalate_due_tickets
+
+    for task in (outbox_sweep, escalate_due_tickets, check_sla_deadlines, send_maintenance_notices, close_month):
+        task.delay()
+
+
+@pytest.mark.django_db
+def test_healthz_tells_anyone_else_only_ok_or_not(client, alice, sam):
+    """The sweeps' names, their last runs and results were shown to anyone: only staff see them now."""
+    t0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    with time_machine.travel(t0, tick=False):
+        _run_every_sweep()
+    for minutes, status, code in ((1, "ok", 200), (5, "unhealthy", 503)):
+        with time_machine.travel(t0 + timedelta(minutes=minutes), tick=False):
+            client.logout()
+            anonymous = client.get("/healthz")
+            assert (anonymous.status_code, anonymous.json()) == (code, {"status": status})
+            assert "no-store" in anonymous["Cache-Control"]  # a cache must not hand staff's answer to others
+            client.force_login(alice)  # a customer is anyone too
+            assert (client.get("/healthz").status_code, client.get("/healthz").json()) == (code, {"status": status})
+            client.force_login(sam)
+            staff = client.get("/healthz")
+            assert staff.status_code == code and staff.json()["status"] == status
+            assert set(staff.json()["sweeps"]) == set(SWEEPS)
+            assert staff.json()["sweeps"]["outbox-sweep"]["last_finished_at"] == "2026-11-22T12:00:00+00:00"
+
+
+@pytest.mark.django_db
+def test_healthz_is_a_503_when_the_database_does_not_answer(client, monkeypatch):
+    from django.db import OperationalError
+
+    from portal.core import heartbeat
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(heartbeat.SweepHeartbeat.objects, "all", unreachable)
+    response = client.get("/healthz")
+    assert (response.status_code, response.json()) == (503, {"status": "unhealthy"})
 
 
 def test_beat_starts_every_sweep_once_when_it_starts(monkeypatch):

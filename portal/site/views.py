@@ -20,11 +20,19 @@ def dashboard(request):
 
 @require_GET
 def healthz(request):
-    """The database answers, and every beat sweep ran within its period plus three minutes."""
-    from portal.core.heartbeat import health
+    """200 when the database answers and every beat sweep ran within its period plus three minutes,
+    else 503: `{"status": "ok"}` or `{"status": "unhealthy"}` to anyone (a load balancer, a probe),
+    with the details (each sweep's last run and result) to staff only."""
+    from portal.core.heartbeat import health, public
 
     report = health()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    status = 200 if report["status"] == "ok" else 503
+    # The user is read only once the database has answered: a probe must get its 503, not a 500.
+    if report["database"] != "ok" or not (request.user.is_authenticated and request.user.is_staff):
+        report = public(report)
+    response = JsonResponse(report, status=status)
+    response["Cache-Control"] = "no-store"  # staff's answer is never a cache's answer to anyone else
+    return response
 
 
 def page_not_found(request, exception):
