@@ -240,6 +240,28 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- security.txt (RFC 9116) ----------------------------------------------------------------------
+# Its Expires: the date the file's contacts are promised until, renewed deliberately (RFC 9116 asks
+# for less than a year ahead), never "a year from now" on every request. An ISO 8601 date-time with
+# its offset, e.g. 2027-06-30T00:00:00Z. Required in production; the embedded default is a year from
+# when the process starts. A system check (portal/site/checks.py) warns 30 days before it passes
+# and is an error once it has.
+if PRODUCTION:
+    SECURITY_TXT_EXPIRES = env.str("SECURITY_TXT_EXPIRES", default="")
+    if not SECURITY_TXT_EXPIRES:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SECURITY_TXT_EXPIRES is required in production: when /.well-known/security.txt expires, an ISO "
+            "8601 date-time under a year ahead, e.g. 2027-06-30T00:00:00Z"
+        )
+else:
+    from datetime import UTC, datetime
+
+    SECURITY_TXT_EXPIRES = env.str(
+        "SECURITY_TXT_EXPIRES", default=f"{datetime.now(UTC) + timedelta(days=365):%Y-%m-%dT%H:%M:%SZ}"
+    )
+
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ clean, security headers on every page, hashed static files served by whitenoise.
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ PRODUCTION = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": "x" * 20 + "-production-secret-for-the-deploy-check-0123456789abcdef",
     "ALLOWED_HOSTS": "portal.example.com",
+    "SECURITY_TXT_EXPIRES": f"{datetime.now(UTC) + timedelta(days=180):%Y-%m-%dT%H:%M:%SZ}",
 }
 
 
@@ -36,12 +38,18 @@ def test_check_deploy_reports_nothing_in_production():
     assert "System check identified no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "SECURITY_TXT_EXPIRES"])
 def test_production_secrets_have_no_default(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     result = manage("check", env=env)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_an_expired_security_txt_is_an_error_of_the_checks_in_production():
+    result = manage("check", env={**PRODUCTION, "SECURITY_TXT_EXPIRES": "2020-01-01T00:00:00Z"})
+    assert result.returncode != 0
+    assert "portal.E002" in result.stderr and "security.txt expired at 2020-01-01T00:00:00Z" in result.stderr
 
 
 def test_static_files_are_hashed_and_compressed_in_production(tmp_path):

@@ -1,12 +1,13 @@
 """The bug bounty: security.txt and vulnerability reports seen only by security staff."""
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core import mail
+from django.utils import timezone
 
 from tickets.models import Ticket
 
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.django_db
 STO = ZoneInfo("Europe/Stockholm")
 
 
-def test_security_txt_follows_rfc_9116(client):
+def test_security_txt_follows_rfc_9116(client, settings):
+    settings.SECURITY_TXT_EXPIRES = "2027-11-22T12:00:00Z"
     with time_machine.travel(datetime(2026, 11, 22, 12, 0, tzinfo=ZoneInfo("UTC")), tick=False):
         response = client.get("/.well-known/security.txt")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/plain")
@@ -28,6 +30,56 @@ def test_security_txt_follows_rfc_9116(client):
     assert fields["Policy"] == "http://127.0.0.1:8000/security/policy/"
     assert fields["Preferred-Languages"] == "en"
     assert fields["Canonical"] == "http://127.0.0.1:8000/.well-known/security.txt"
+
+
+def security_txt_expires(client) -> str:
+    lines = client.get("/.well-known/security.txt").content.decode().splitlines()
+    return next(line.removeprefix("Expires: ") for line in lines if line.startswith("Expires: "))
+
+
+def test_security_txt_expires_when_configured_whenever_it_is_asked(client, settings):
+    """Its Expires was a year from each request: a promise that nobody renewed, never expiring."""
+    settings.SECURITY_TXT_EXPIRES = "2027-06-30T02:00:00+02:00"
+    for now in (datetime(2026, 11, 22, 12, 0, tzinfo=STO), datetime(2027, 3, 1, 8, 30, tzinfo=STO)):
+        with time_machine.travel(now, tick=False):
+            assert security_txt_expires(client) == "2027-06-30T00:00:00Z"  # in UTC, as RFC 9116 writes it
+
+
+def test_the_embedded_default_expires_within_a_year():
+
+    from portal.site.security_views import expires_at
+
+    assert timedelta(days=300) < expires_at() - timezone.now() <= timedelta(days=365)
+
+
+@pytest.mark.parametrize(
+    ("expires", "level", "check_id"),
+    [
+        ("2027-03-01T00:00:00Z", None, None),  # 99 days ahead
+        ("2026-12-22T12:00:00Z", "WARNING", "portal.W001"),  # 30 days
+        ("2026-11-23T12:00:00+01:00", "WARNING", "portal.W001"),
+        ("2026-11-22T12:00:00Z", "ERROR", "portal.E002"),  # passed
+        ("2020-01-01T00:00:00Z", "ERROR", "portal.E002"),
+        ("2028-01-01T00:00:00Z", "WARNING", "portal.W002"),  # over a year ahead
+        ("2027-06-30", "ERROR", "portal.E001"),  # a date, not a date-time
+        ("2027-06-30T00:00:00", "ERROR", "portal.E001"),  # no offset
+        ("2027-13-30T00:00:00Z", "ERROR", "portal.E001"),
+        ("", "ERROR", "portal.E001"),
+    ],
+)
+def test_a_system_check_warns_30_days_ahead_and_errors_once_it_passed(settings, expires, level, check_id):
+    from django.core import checks
+
+    settings.SECURITY_TXT_EXPIRES = expires
+    with time_machine.travel(datetime(2026, 11, 22, 12, 0, tzinfo=ZoneInfo("UTC")), tick=False):
+        found = [m for m in checks.run_checks(tags=[checks.Tags.security]) if m.id.startswith("portal.")]
+    if level is None:
+        assert found == []
+    else:
+        [message] = found
+        assert (message.id, message.is_serious(), "SECURITY_TXT_EXPIRES" in message.msg) == (
+            check_id, level == "ERROR", True
+        )  # fmt: skip
 
 
 def test_a_report_without_login_creates_a_security_ticket_and_a_receipt(

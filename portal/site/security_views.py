@@ -1,28 +1,46 @@
 """The bug bounty's public side: /.well-known/security.txt (RFC 9116), the policy, and a
 "report a vulnerability" form that needs no login."""
 
-from datetime import timedelta
+from datetime import UTC, datetime
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tickets.security import security_report_submit
 from tickets.services import TicketError
 
 
+def expires_at() -> datetime | None:
+    """settings.SECURITY_TXT_EXPIRES as an aware datetime in UTC; None when it is not an ISO 8601
+    date-time with its offset (portal/site/checks.py says so at start-up)."""
+    value = getattr(settings, "SECURITY_TXT_EXPIRES", None)
+    try:
+        parsed = parse_datetime(value.strip()) if isinstance(value, str) else None
+    except ValueError:  # well formed but impossible, e.g. month 13
+        return None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
 @require_GET
 def security_txt(request):
+    """The file is the same whenever it is asked for: its Expires is the configured date (it was a
+    year from each request, a promise renewed by nobody)."""
     base = settings.PORTAL_BASE_URL.rstrip("/")
-    expires = (timezone.now() + timedelta(days=365)).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expires = expires_at()
+    if expires is None:
+        raise ImproperlyConfigured("SECURITY_TXT_EXPIRES is not an ISO 8601 date-time with its offset.")
     lines = [
         f"Contact: {base}{reverse('security-report')}",
         f"Contact: mailto:{settings.SECURITY_CONTACT_EMAIL}",
-        f"Expires: {expires}",
+        f"Expires: {expires:%Y-%m-%dT%H:%M:%SZ}",
         f"Policy: {base}{reverse('security-policy')}",
         "Preferred-Languages: en",
         f"Canonical: {base}/.well-known/security.txt",

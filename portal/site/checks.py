@@ -1,0 +1,48 @@
+"""System checks of the portal's own configuration, registered by portal.site.apps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.checks import Error, Tags, Warning, register
+from django.utils import timezone
+
+from portal.site.security_views import expires_at
+
+SECURITY_TXT_WARN = timedelta(days=30)
+SECURITY_TXT_MAX_AHEAD = timedelta(days=366)  # RFC 9116: less than a year ahead (and a leap day)
+HINT = "Set SECURITY_TXT_EXPIRES to a date-time under a year ahead, e.g. 2027-06-30T00:00:00Z, and deploy."
+
+
+@register(Tags.security)
+def security_txt_expires(app_configs=None, **kwargs):
+    """/.well-known/security.txt's Expires (settings.SECURITY_TXT_EXPIRES): an error once it has
+    passed (RFC 9116: an expired file is to be treated as stale) or when it is not a date-time, a
+    warning within 30 days of it, or when it is more than a year ahead."""
+    expires = expires_at()
+    if expires is None:
+        return [
+            Error("SECURITY_TXT_EXPIRES is not an ISO 8601 date-time with its offset.", hint=HINT, id="portal.E001")
+        ]
+    now = timezone.now()
+    when = f"{expires:%Y-%m-%dT%H:%M:%SZ}"
+    if expires <= now:
+        return [Error(f"security.txt expired at {when} (SECURITY_TXT_EXPIRES).", hint=HINT, id="portal.E002")]
+    if expires - now <= SECURITY_TXT_WARN:
+        return [
+            Warning(
+                f"security.txt expires at {when}, in {(expires - now).days} days (SECURITY_TXT_EXPIRES).",
+                hint=HINT,
+                id="portal.W001",
+            )
+        ]
+    if expires - now > SECURITY_TXT_MAX_AHEAD:
+        return [
+            Warning(
+                f"security.txt expires at {when}, more than a year ahead (SECURITY_TXT_EXPIRES); RFC 9116 asks for "
+                "less, so that a stale file is noticed.",
+                hint=HINT,
+                id="portal.W002",
+            )
+        ]
+    return []
