@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -127,6 +128,7 @@ def production_env(static_root: Path) -> dict:
         "DJANGO_ENV": "production",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",  # plain http on 127.0.0.1; cookies stay Secure-flagged
+        "SECURITY_TXT_EXPIRES": f"{datetime.now(UTC) + timedelta(days=180):%Y-%m-%dT%H:%M:%SZ}",  # required
         "DATABASE_URL": db_url(),
         "STATIC_ROOT": str(static_root),
         "LOG_LEVEL": "WARNING",
