@@ -1,11 +1,14 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils import timezone
 from django.utils.html import format_html
+from knox.models import AuthToken
 
+from portal.core.api_tokens import token_revoke
 from portal.core.delivery import outbox_render, outbox_retry_now
 from portal.core.heartbeat import health
 
-from .models import AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
+from .models import ApiToken, AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
 
 
 @admin.register(User)
@@ -108,3 +111,50 @@ class SweepHeartbeatAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# knox's own admin lists digests and lets staff mint a token for anyone (shown in a message): gone.
+if admin.site.is_registered(AuthToken):
+    admin.site.unregister(AuthToken)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Customers' API tokens by prefix (the first 15 characters, as the customer's Account page
+    shows it): staff with the permissions find and revoke one, audited. Nobody reads a secret here
+    (only its digest is stored) and nobody mints one: tokens are made by their owner."""
+
+    list_display = ["prefix", "user", "organisation", "created", "expiry_shown"]
+    list_select_related = ["user__organisation"]
+    search_fields = ["^token_key", "user__email", "user__organisation__name"]
+    search_help_text = "A token's prefix (its first characters), its owner's email or organisation"
+    list_filter = ["user__organisation"]
+    ordering = ["-created"]
+    fields = ["prefix", "user", "organisation", "created", "expiry_shown"]
+    readonly_fields = fields
+
+    @admin.display(description="Prefix", ordering="token_key")
+    def prefix(self, obj):
+        return f"{obj.token_key}…"
+
+    @admin.display(description="Organisation", ordering="user__organisation__name")
+    def organisation(self, obj):
+        return obj.user.organisation or "-"
+
+    @admin.display(description="Expires", ordering="expiry")
+    def expiry_shown(self, obj):
+        if obj.expiry is None:
+            return "never"
+        return f"{obj.expiry:%Y-%m-%d %H:%M} UTC" + (" (expired)" if obj.expiry <= timezone.now() else "")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        token_revoke(actor=request.user, tokens=[obj])
+
+    def delete_queryset(self, request, queryset):
+        token_revoke(actor=request.user, tokens=queryset.select_related("user"))

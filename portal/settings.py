@@ -39,7 +39,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # hashed API tokens; before "portal", whose admin replaces knox's (portal/admin.py)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -220,7 +220,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "portal.core.api_tokens.CustomerTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -261,6 +261,23 @@ else:
     SECURITY_TXT_EXPIRES = env.str(
         "SECURITY_TXT_EXPIRES", default=f"{datetime.now(UTC) + timedelta(days=365):%Y-%m-%dT%H:%M:%SZ}"
     )
+
+# --- API tokens (django-rest-knox) -----------------------------------------------------------------
+# Stored as a SHA-512 digest and a 15-character lookup key; the secret is shown once, on the Account
+# page. Every token starts with API_TOKEN_PREFIX so that it can be recognised (in a leak, by a
+# secret scanner). A new token expires after API_TOKEN_TTL_DAYS unless its owner chooses otherwise
+# (0: no expiry by default). Staff hold none (portal/core/api_tokens.py).
+API_TOKEN_PREFIX = "slap_"
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=90)
+API_TOKENS_PER_USER = 5
+REST_KNOX = {
+    "SECURE_HASH_ALGORITHM": "hashlib.sha512",  # what portal/migrations/0005 hashed the DRF tokens with
+    "AUTH_TOKEN_CHARACTER_LENGTH": 64,
+    "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS) if API_TOKEN_TTL_DAYS else None,
+    "TOKEN_PREFIX": API_TOKEN_PREFIX,
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

@@ -1,6 +1,8 @@
 """Accounts: login throttling per account and per address, password reset that reveals nothing,
 API write throttles per user."""
 
+import re
+
 import pytest
 from django.core import mail
 
@@ -79,26 +81,30 @@ def test_api_writes_are_throttled_per_user(settings, acme_contract, alice, bob):
         WriteRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
 
 
-def test_a_user_creates_replaces_and_revokes_their_api_token(client, alice):
-    from rest_framework.authtoken.models import Token
+def test_a_user_creates_and_revokes_api_tokens_shown_once_and_stored_hashed(client, alice):
+    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
     from portal.models import AuditEntry
 
     client.force_login(alice)
     assert client.get("/account/token/").status_code == 405
-    client.post("/account/token/")
-    first = Token.objects.get(user=alice).key
+    client.post("/account/token/", {"expires": "90"})
     page = client.get("/account/").content.decode()
-    assert first in page  # shown once ...
+    (first,) = re.findall(r'id="new-token" type="text" readonly value="([^"]+)"', page)  # shown once ...
     assert first not in client.get("/account/").content.decode()  # ... and never again in full
+    row = AuthToken.objects.get(user=alice)
+    assert first.startswith("slap_") and row.token_key == first[:15] and first not in row.digest  # a digest
+    assert f"<code>{row.token_key}…</code>" in client.get("/account/").content.decode()  # known by its prefix
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {first}")
     assert api.get("/api/v1/tickets/").status_code == 200
-    client.post("/account/token/")  # replace
+    client.post("/account/token/", {"expires": "never"})  # a second one, for a rotation
+    second = AuthToken.objects.exclude(pk=row.pk).get(user=alice)
+    assert second.expiry is None and 89 <= (row.expiry - row.created).days <= 90
+    client.post("/account/token/revoke/", {"prefix": row.token_key})
     assert api.get("/api/v1/tickets/").status_code == 401
-    client.post("/account/token/revoke/")
-    assert not Token.objects.filter(user=alice).exists()
+    assert list(AuthToken.objects.filter(user=alice)) == [second]
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
     assert actions == ["token.created", "token.created", "token.revoked"]
     assert all(first not in str(e.after) for e in AuditEntry.objects.all())  # the secret is never logged

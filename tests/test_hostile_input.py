@@ -26,7 +26,7 @@ from django.test import Client
 from django.utils.html import escape
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from contracts.models import Contract, Organisation, Outage, OutageUpdate
 from contracts.outages import service_rotate_webhook_token
@@ -161,7 +161,7 @@ def world(settings, tmp_path, acme_contract, alice, globex_contract, charlie) ->
         "contract": acme_contract,
         "service": service,
         "ticket": ticket,
-        "token": Token.objects.create(user=alice).key,
+        "token": AuthToken.objects.create(user=alice)[1],
         "webhook_token": service_rotate_webhook_token(service=service),
         FOREIGN_CONTRACT.name: globex_contract.pk,
         FOREIGN_TICKET.name: theirs.pk,

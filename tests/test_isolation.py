@@ -40,7 +40,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from contracts.maintenance.ical import organisation_ical_rotate
 from contracts.maintenance.services import window_publish
@@ -78,6 +78,7 @@ class Org:
     window: MaintenanceWindow
     outage: Outage
     ical_token: str
+    api_token: str
     # Strings that only this organisation's people may ever see.
     secrets: list[str] = field(default_factory=list)
     # B-only maintenance and outages are public on /status/, but never in A's own lists or feed.
@@ -121,15 +122,15 @@ def _organisation(sam, *, slug, org_name, person, email, reference, contract_nam
         starts_at=NOW + timedelta(days=5), ends_at=NOW + timedelta(days=5, hours=2),
     )  # fmt: skip
     token = organisation_ical_rotate(organisation=organisation)
-    Token.objects.create(user=user)
+    _, api_token = AuthToken.objects.create(user=user)
     return Org(
         organisation=organisation, user=user, contract=contract, service=service, ticket=ticket, reply=reply,
         attachment=ticket.attachments.get(), escalation=escalation, claim=claim,
-        claim_attachment=claim.attachments.get(), window=window, outage=outage, ical_token=token,
+        claim_attachment=claim.attachments.get(), window=window, outage=outage, ical_token=token, api_token=api_token,
         secrets=[
             org_name, reference, contract_name, person, email, ticket.subject, f"{marker} ticket description",
             f"{marker} staff answer", f"{marker} customer reply", f"{marker} escalation reason",
-            f"{marker} claim note", f"{marker.lower()}-logs.txt", f"{marker.lower()}-evidence.txt", token,
+            f"{marker} claim note", f"{marker.lower()}-logs.txt", f"{marker.lower()}-evidence.txt", token, api_token,
         ],
         scoped=[window.title, f"{marker} window details", outage.title],
     )  # fmt: skip
@@ -403,7 +404,7 @@ def b_state(w: World) -> dict:
     return {
         "organisation": list(Organisation.objects.filter(pk=b.organisation.pk).values()),
         "user": list(User.objects.filter(pk=b.user.pk).values("password", "is_active", "email", "name")),
-        "token": list(Token.objects.filter(user=b.user).values_list("key", flat=True)),
+        "token": list(AuthToken.objects.filter(user=b.user).values_list("digest", flat=True)),
         "contract": list(Contract.objects.filter(pk=b.contract.pk).values()),
         "tickets": list(Ticket.objects.filter(organisation=b.organisation).order_by("pk").values()),
         "messages": list(TicketMessage.objects.filter(ticket__organisation=b.organisation).order_by("pk").values()),
@@ -515,7 +516,7 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
     a, b = world.a, world.b
     client = Client()
     client.force_login(a.user)
-    api = Client(headers={"Authorization": f"Token {Token.objects.get(user=a.user).key}"})
+    api = Client(headers={"Authorization": f"Token {a.api_token}"})
     pages = {
         "/": client,
         "/tickets/": client,
@@ -585,7 +586,7 @@ def test_writes_naming_another_organisations_objects_are_refused_like_unknown_id
     """Filing a ticket or a claim on B's contract, or linking B's ticket to A's claim, is refused
     with the message of an id that was never used: the answer confirms nothing, and nothing is stored."""
     a, b = world.a, world.b
-    api = Client(headers={"Authorization": f"Token {Token.objects.get(user=a.user).key}"})
+    api = Client(headers={"Authorization": f"Token {a.api_token}"})
     client = Client()
     client.force_login(a.user)
     before = (b_state(world), Ticket.objects.count(), Claim.objects.count())

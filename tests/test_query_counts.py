@@ -30,7 +30,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from contracts.maintenance.ical import organisation_ical_rotate
 from contracts.maintenance.services import window_cancel, window_publish
@@ -121,7 +121,7 @@ class World:
         self.acme_tickets = [self.ticket]
         organisation_ical_rotate(organisation=acme)
         self.ical_token = acme.ical_token
-        self.api_token = Token.objects.create(user=alice).key
+        _, self.api_token = AuthToken.objects.create(user=alice)
 
     @staticmethod
     def _outage(title, start, minutes, services, **fields):

@@ -25,7 +25,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from contracts.models import Outage
 from contracts.outages import service_rotate_webhook_token
@@ -85,7 +85,7 @@ def seeded(db, settings, tmp_path):
         )  # fmt: skip
         webhook_token = service_rotate_webhook_token(service=backup)
     return {
-        "token": Token.objects.create(user=alice).key,
+        "token": AuthToken.objects.create(user=alice)[1],
         "webhook_token": webhook_token,
         "service": backup.pk,
         "claimable_contract": claimable.pk,

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from contracts.models import SLA
@@ -267,9 +267,9 @@ def test_anonymous_requests_get_401_with_a_challenge(acme_contract, alice):
 
 def test_token_authentication(acme_contract, alice):
     ticket = file(acme_contract, alice)
-    token = Token.objects.create(user=alice)
+    _, token = AuthToken.objects.create(user=alice)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert [t["id"] for t in client.get(LIST).json()["results"]] == [ticket.pk]
     assert client.post(f"{detail(ticket)}replies/", {"body": "More logs"}, format="json").status_code == 201
     client.credentials(HTTP_AUTHORIZATION="Token not-a-token")

@@ -1,47 +1,91 @@
-"""The user's own account: who they are, their password, and their API token (create, replace,
-revoke). The token is shown in full once, right after it is made."""
+"""The user's own account: who they are, their password, and their API tokens (create, revoke).
 
+A token is shown in full once, right after it is made (only its digest is stored: django-rest-knox,
+portal.core.api_tokens); afterwards by its prefix. Staff hold no API tokens."""
+
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
-from rest_framework.authtoken.models import Token
 
-from portal.core.audit import audit
+from portal.core import api_tokens
+from portal.core.api_tokens import TokenRefused, holds_no_tokens, tokens_of
+
+NEVER = "never"
+
+
+def expiry_choices() -> list[tuple[str, str]]:
+    default = settings.API_TOKEN_TTL_DAYS
+    days = sorted({30, 90, 365} | ({default} if default else set()))
+    choices = [(str(d), f"in {d} days" + (" (default)" if d == default else "")) for d in days]
+    return [*choices, (NEVER, "never" + (" (default)" if not default else ""))]
+
+
+class TokenCreateForm(forms.Form):
+    expires = forms.ChoiceField(label="Expires", choices=expiry_choices)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expires"].initial = str(settings.API_TOKEN_TTL_DAYS or NEVER)
+
+    def ttl(self) -> timedelta | None:
+        value = self.cleaned_data["expires"]
+        return None if value == NEVER else timedelta(days=int(value))
 
 
 @login_required
 @require_GET
 def account(request):
-    token = Token.objects.filter(user=request.user).first()
-    new_key = request.session.pop("new_api_token", None)
-    return render(request, "portal/account.html", {"token": token, "new_key": new_key})
+    new_token = request.session.pop("new_api_token", None)
+    tokens = list(tokens_of(request.user))
+    now = timezone.now()
+    for token in tokens:
+        token.expired = token.expiry is not None and token.expiry <= now  # refused, deleted when next used
+    context = {
+        "staff": holds_no_tokens(request.user),
+        "tokens": tokens,
+        "new_token": new_token,
+        "form": TokenCreateForm(),
+        "limit": settings.API_TOKENS_PER_USER,
+    }
+    response = render(request, "portal/account.html", context)
+    if new_token:
+        add_never_cache_headers(response)  # the secret must not stay in a cache
+    return response
 
 
 @login_required
 @require_POST
-@transaction.atomic
 def token_create(request):
-    replaced = Token.objects.filter(user=request.user).delete()[0] > 0
-    token = Token.objects.create(user=request.user)
-    audit(
-        actor=request.user,
-        action="token.created",
-        target=request.user,
-        after={"replaced_previous": replaced, "prefix": token.key[:6]},
-    )
-    request.session["new_api_token"] = token.key  # shown once on the next page
-    messages.success(request, "Your new API token is below. Copy it now: it will not be shown again in full.")
+    form = TokenCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose when the token expires.")
+        return redirect("account")
+    try:
+        _, secret = api_tokens.token_create(user=request.user, ttl=form.ttl())
+    except TokenRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("account")
+    request.session["new_api_token"] = secret  # shown once on the next page, then gone from the session
+    messages.success(request, "Your new API token is below. Copy it now: it will not be shown again.")
     return redirect("account")
 
 
 @login_required
 @require_POST
-@transaction.atomic
 def token_revoke(request):
-    deleted = Token.objects.filter(user=request.user).delete()[0]
-    if deleted:
-        audit(actor=request.user, action="token.revoked", target=request.user)
-        messages.success(request, "Your API token is revoked: requests that use it are refused from now on.")
+    prefix = request.POST.get("prefix", "")
+    revoked = (
+        api_tokens.token_revoke(actor=request.user, tokens=tokens_of(request.user).filter(token_key=prefix))
+        if prefix
+        else 0
+    )
+    if revoked:
+        messages.success(request, f"The token {prefix}… is revoked: requests that use it are refused from now on.")
     return redirect("account")

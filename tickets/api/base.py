@@ -11,13 +11,15 @@ from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import APIException, NotFound, ParseError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
+
+from portal.core.api_tokens import CustomerTokenAuthentication
 
 from ..models import Ticket
 from ..selectors import tickets_for_user
@@ -42,11 +44,12 @@ class NestingSafeJSONParser(JSONParser):
 
 
 class CustomerApi(APIView):
-    """Base of every customer API view. Token authentication comes first so that an anonymous
-    request gets 401 with `WWW-Authenticate: Token` (DRF answers with the first class's header;
-    session first would give a bare 403). Session requests still pass DRF's CSRF check."""
+    """Base of every customer API view. Token authentication (hashed, customers only:
+    portal.core.api_tokens) comes first so that an anonymous request gets 401 with
+    `WWW-Authenticate: Token` (DRF answers with the first class's header; session first would give
+    a bare 403). Session requests still pass DRF's CSRF check."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [CustomerTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     parser_classes = [NestingSafeJSONParser]
 
