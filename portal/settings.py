@@ -40,6 +40,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "knox",  # hashed API tokens; before "portal", whose admin replaces knox's (portal/admin.py)
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -58,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the staff site's second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -278,6 +282,16 @@ REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Token",
     "AUTO_REFRESH": False,
 }
+
+# --- Staff second factor (django-otp) ---------------------------------------------------------------
+# The staff site asks for a TOTP code (or a recovery code) after the password. Required in
+# production: a staff member without a device is sent to enrolment and cannot use the admin until
+# enrolled. Optional in the embedded default: a staff member with a device must use it, one without
+# signs in with the password alone.
+STAFF_OTP_REQUIRED = env.bool("STAFF_OTP_REQUIRED", default=PRODUCTION)
+STAFF_OTP_RECOVERY_CODES = 10
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="SLA Portal")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the device admins never show a key, a QR code or a recovery code
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

@@ -97,6 +97,17 @@ def _sessions_in_the_database():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _staff_second_factor_optional():
+    """Staff test clients sign in with force_login, without a device: the second factor is optional
+    in tests, as in the embedded default, whatever STAFF_OTP_REQUIRED the environment sets.
+    tests/test_staff_otp.py and test_browser_otp.py turn it on where they test it."""
+    from django.test import override_settings
+
+    with override_settings(STAFF_OTP_REQUIRED=False):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -245,6 +245,8 @@ PK_BY_MOUNT = {
     "api/v1/contracts/": lambda w: w.b.contract.pk,
     "api/v1/tickets/": lambda w: w.b.ticket.pk,
     "api/v1/claims/": lambda w: w.b.claim.pk,
+    # django-otp's device admin: a TOTP device's setup page and QR code (B's user's: any device will do).
+    "admin/otp_totp/totpdevice/": lambda w: _totp_device(w).pk,
 }
 FILL = {
     ("attachment-download", "attachment_id"): lambda w, r: w.b.attachment.pk,
@@ -271,6 +273,12 @@ FILL = {
 MISSING = {
     "token": "x" * 43, "uidb64": "MTIzNDU2Nzg5", "app_label": "tickets", "url": "no-such-page/", "month": "2026-10",
 }  # fmt: skip
+
+
+def _totp_device(w: World):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.get_or_create(user=w.b.user, defaults={"name": "B's phone"})[0]
 
 
 def _admin_object(w: World, route: Route):

@@ -1,19 +1,53 @@
-"""The staff site: Django's admin with the staff pages of our own (dashboard, compliance report).
+"""The staff site: Django's admin with the staff pages of our own (dashboard, compliance report) and
+a second factor at sign-in (django-otp: portal.core.staff_otp, portal.site.staff_otp).
 
 It is the project's default admin site (`portal.site.apps.StaffAdminConfig.default_site`), so every
 app registers its ModelAdmins on `django.contrib.admin.site` as usual and never imports the roof."""
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
-from django.urls import path
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django_otp.admin import OTPAdminSite
+
+from portal.core import staff_otp
+from portal.site import staff_otp as otp_pages
+from portal.site.staff_otp import StaffLoginForm
 
 
-class StaffAdminSite(admin.AdminSite):
+class StaffAdminSite(OTPAdminSite):
     site_header = "SLA Portal – staff"
     site_title = "SLA Portal staff"
     index_title = "Contracts, tickets, outages and credits"
+    login_template = "admin/staff_login.html"
+    login_form = StaffLoginForm
+
+    def __init__(self, name="admin"):
+        super().__init__(name)  # OTPAdminSite names itself "otpadmin"; our URLs are "admin:..."
+
+    def has_permission(self, request):
+        """Active staff, and the second factor: a session verified by a device, or (where it is
+        optional) a staff member who has none."""
+        return admin.AdminSite.has_permission(self, request) and staff_otp.may_use_staff_site(request.user)
+
+    def login(self, request, extra_context=None):
+        """After the password, a staff member who must enrol goes to enrolment."""
+        if request.method == "GET" and staff_otp.must_enrol(request.user):
+            return self._to_enrolment(request)
+        response = super().login(request, extra_context)
+        if request.method == "POST" and response.status_code == 302 and staff_otp.must_enrol(request.user):
+            return self._to_enrolment(request)
+        return response
+
+    def _to_enrolment(self, request):
+        target = reverse("admin:staff_otp", current_app=self.name)
+        following = request.POST.get("next") or request.GET.get("next")
+        return HttpResponseRedirect(f"{target}?{urlencode({'next': following})}" if following else target)
 
     def get_urls(self):
-        # The staff pages go through admin_view: staff-only exactly as every admin page is.
+        # The staff pages go through admin_view: staff-only exactly as every admin page is. The
+        # enrolment page cannot (who enrols is not allowed in yet): it checks for itself.
         from portal.site import staff_pages
 
         view = self.admin_view
@@ -23,6 +57,12 @@ class StaffAdminSite(admin.AdminSite):
             path("compliance/export/", view(staff_pages.compliance_export_view), name="compliance_export"),
             path(
                 "compliance/<int:contract_id>/", view(staff_pages.compliance_contract_view), name="compliance_contract"
+            ),
+            path("two-factor/", otp_pages.enrol_view(self), name="staff_otp"),
+            path(
+                "two-factor/recovery-codes/",
+                view(otp_pages.recovery_codes_view(self)),
+                name="staff_otp_recovery_codes",
             ),
             *super().get_urls(),
         ]
