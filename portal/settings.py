@@ -103,8 +103,18 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_PREPAR
     # tickets, bench/RESULTS.md). Off behind a pooler that cannot carry prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Several processes (web, worker, beat) share the file: wait for the lock, don't fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Web, worker and beat share the file. A deferred transaction (SQLite's default) reads under a
+    # shared lock and upgrades when it first writes; when another connection holds or has taken the
+    # write lock meanwhile, SQLite cannot wait (waiting would deadlock, or the snapshot is stale) and
+    # fails at once with "database is locked", whatever the timeout. So every transaction takes the
+    # write lock as it begins (IMMEDIATE): a second writer waits up to `timeout` seconds for it
+    # instead. WAL lets readers go on beside the writer; synchronous=NORMAL is WAL's safe setting
+    # (a power cut may lose the last commits, never corrupt the file). tests/test_embedded_sqlite.py
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts ---------------------------------------------------------------------------------
