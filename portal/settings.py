@@ -170,9 +170,25 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 # --- Email ------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SLA Portal <sla-portal@vendor.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
-# The domain used in Message-IDs that the outbox fixes when a row is written.
-MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="sla-portal.local")
+# Where emails, the iCal feed and security.txt link to, and the domain of the Message-IDs the
+# outbox fixes when a row is written. In production both are required (links in a sent email
+# cannot be corrected later); in the embedded default scripts/run.sh sets PORTAL_BASE_URL to where
+# the server listens (PORT_BIND).
+if PRODUCTION:
+    from django.core.exceptions import ImproperlyConfigured
+
+    PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="").rstrip("/")
+    MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="")
+    if not PORTAL_BASE_URL.startswith("https://") or len(PORTAL_BASE_URL) <= len("https://"):
+        raise ImproperlyConfigured(
+            "PORTAL_BASE_URL is required in production: the portal's public https:// address, e.g. "
+            f"https://portal.example.com (got {PORTAL_BASE_URL!r})"
+        )
+    if not MESSAGE_ID_DOMAIN:
+        raise ImproperlyConfigured("MESSAGE_ID_DOMAIN is required in production: e.g. portal.example.com")
+else:
+    PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+    MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="sla-portal.local")
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 else:
