@@ -192,6 +192,7 @@ else:
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 else:
+    # One .eml file per message under var/mail/ and a line on the console (portal/core/mail.py).
     EMAIL_BACKEND = "portal.core.mail.FileAndConsoleBackend"
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 EMAIL_TIMEOUT = 30
