@@ -1,0 +1,139 @@
+"""scripts/run.sh, what `make run` starts: web, worker and beat on the embedded default. Its one
+useful line comes last, its links follow PORT_BIND (in the web and in the worker's emails), and
+Ctrl-C stops every process it started (runserver and the server it reloads, the worker and its
+pool children, beat) within seconds. About 15 s."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from . import embedded_default
+from .conftest import ROOT, free_port
+from .embedded_default import embedded_env, forget_queue
+
+embedded, migrated_sqlite = embedded_default.embedded, embedded_default.migrated_sqlite  # the fixtures
+
+
+def _proc_table() -> dict[int, tuple[int, int, str]]:
+    """{pid: (ppid, pgid, state)} of every process, from /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry)] = (int(fields[1]), int(fields[2]), fields[0])
+    return table
+
+
+def _descendants(root: int) -> set[int]:
+    table = _proc_table()
+    found, frontier = set(), {root}
+    while frontier:
+        children = {pid for pid, (ppid, _, _) in table.items() if ppid in frontier}
+        frontier = children - found
+        found |= children
+    return found
+
+
+def _http(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers or {}), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir() or shutil.which("setsid") is None, reason="needs Linux")
+def test_run_sh_links_to_its_port_prints_its_banner_last_and_stops_everything_on_ctrl_c(embedded):
+    port = free_port()
+    log_path = embedded / "run.log"
+    queue = f"run-sh-{uuid.uuid4().hex[:8]}"  # on the checkout's filesystem broker, beside any `make run`
+    env = embedded_env(embedded, PORT_BIND=f"127.0.0.1:{port}", CELERY_QUEUE=queue,
+                       BEAT_SCHEDULE=str(embedded / "beat-schedule"))  # fmt: skip
+    with open(log_path, "wb") as log:
+        script = subprocess.Popen(["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while "SLA portal: " not in log_path.read_text(errors="replace"):
+            assert script.poll() is None, log_path.read_text(errors="replace")[-4000:]
+            assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-4000:]
+            time.sleep(0.2)
+        started = _descendants(script.pid)
+        out = log_path.read_text(errors="replace")
+        banner = out.index(f"SLA portal: {base}/")
+        assert " ready." in out[:banner] and "beat: Starting" in out[:banner]  # worker and beat first
+        assert _http(f"{base}/healthz")[0] == 200  # the banner waited for the sweeps to run
+
+        # Links follow PORT_BIND, in the web (security.txt) and in the worker (the emails it renders).
+        status, text = _http(f"{base}/.well-known/security.txt")
+        assert status == 200 and f"Contact: {base}/security/report/" in text
+        _submit_report(base)
+        mail = embedded / "mail"
+        deadline = time.monotonic() + 30
+        while len(list(mail.glob("*.eml"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        texts = [p.read_text(errors="replace") for p in mail.glob("*.eml")]
+        assert len(texts) == 2 and all(base in t and ":8000" not in t for t in texts)
+
+        # Ctrl-C: the script and every process it started (runserver and the server it reloads, the
+        # worker and its pool children, beat) are gone within 10 s.
+        started = _descendants(script.pid)
+        table = _proc_table()
+        assert len(started) >= 6, table  # worker + 2 pool children, beat, runserver + its server
+        groups = {table[pid][1] for pid in started if pid in table}
+        stopping = time.monotonic()
+        os.kill(script.pid, signal.SIGINT)
+        script.wait(timeout=15)
+        left = started
+        while left and time.monotonic() - stopping < 10:
+            time.sleep(0.1)
+            left = {pid for pid, (_, pgid, state) in _proc_table().items()
+                    if state != "Z" and (pid in started or pgid in groups)}  # fmt: skip
+        took = time.monotonic() - stopping
+        assert not left, f"still running {took:.1f} s after Ctrl-C: {sorted(left)}"
+        assert "SLA portal stopped." in log_path.read_text(errors="replace")
+    finally:
+        for pid in started | ({script.pid} if script.poll() is None else set()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if script.poll() is None:
+            script.wait(timeout=10)
+        forget_queue(queue)
+
+
+def _submit_report(base: str) -> None:
+    import http.cookiejar
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(f"{base}/security/report/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "email": "reporter@example.com", "summary": "XSS", "details": "steps"}
+    ).encode()
+    request = urllib.request.Request(
+        f"{base}/security/report/", data=data, headers={"Referer": f"{base}/security/report/"}
+    )
+    with opener.open(request, timeout=30) as response:
+        assert response.status == 200 and "/security/report/done/" in response.url
