@@ -128,6 +128,8 @@ def production_env(static_root: Path) -> dict:
         "DJANGO_ENV": "production",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",  # plain http on 127.0.0.1; cookies stay Secure-flagged
+        "PORTAL_BASE_URL": "https://portal.example.com",  # required: what emails link to
+        "MESSAGE_ID_DOMAIN": "portal.example.com",
         "SECURITY_TXT_EXPIRES": f"{datetime.now(UTC) + timedelta(days=180):%Y-%m-%dT%H:%M:%SZ}",  # required
         "DATABASE_URL": db_url(),
         "STATIC_ROOT": str(static_root),

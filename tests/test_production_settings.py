@@ -15,11 +15,13 @@ PRODUCTION = {
     "SECRET_KEY": "x" * 20 + "-production-secret-for-the-deploy-check-0123456789abcdef",
     "ALLOWED_HOSTS": "portal.example.com",
     "SECURITY_TXT_EXPIRES": f"{datetime.now(UTC) + timedelta(days=180):%Y-%m-%dT%H:%M:%SZ}",
+    "PORTAL_BASE_URL": "https://portal.example.com",
+    "MESSAGE_ID_DOMAIN": "portal.example.com",
 }
 
 
 def manage(*args, env=None, tmp_path=None):
-    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ENV", "SECRET_KEY", "ALLOWED_HOSTS")}
+    base = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
     if tmp_path is not None:
         base["STATIC_ROOT"] = str(tmp_path / "static")
     return subprocess.run(
@@ -38,7 +40,9 @@ def test_check_deploy_reports_nothing_in_production():
     assert "System check identified no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "SECURITY_TXT_EXPIRES"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "ALLOWED_HOSTS", "SECURITY_TXT_EXPIRES", "PORTAL_BASE_URL", "MESSAGE_ID_DOMAIN"]
+)
 def test_production_secrets_have_no_default(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     result = manage("check", env=env)
