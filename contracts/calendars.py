@@ -1,12 +1,45 @@
-"""Turn a WorkingCalendar row into the pure clock (portal.domain.working_time.WorkingTime), cached per
-process: a clock precomputes its working spans lazily, so reusing it makes every deadline cheap.
-The cache key holds the row's updated_at, so an edit is picked up without a restart."""
+"""Working calendars as clocks, and the edits that move deadlines.
+
+- clock_for: a WorkingCalendar row as the pure clock (portal.domain.working_time.WorkingTime),
+  kept per process under the row's (id, updated_at): a clock builds its working spans lazily, so
+  reusing it makes every deadline cheap. An edit changes updated_at, so it is picked up at once.
+- terms_moved: the signal an edit of a calendar, or of a version's clock terms, sends in the
+  edit's transaction (calendars_edited, terms_edited). tickets recomputes the deadlines of the
+  open tickets the edit touches once it commits (tickets.tasks.recompute_deadlines). The admin
+  calls these; code that edits calendars or terms elsewhere calls them too.
+"""
 
 from __future__ import annotations
 
 import threading
 
+from django.dispatch import Signal
+from django.utils import timezone
+
 from portal.domain.working_time import WorkingTime
+
+from . import terms_revision
+from .models import WorkingCalendar
+
+# Sent with calendar_ids=[...] and version_ids=[...] (either may be empty).
+terms_moved = Signal()
+
+
+def calendars_edited(calendar_ids) -> None:
+    """After saving calendars, their hours or closed dates: clocks are built anew and the open
+    tickets on them get their deadlines again."""
+    calendar_ids = sorted(set(calendar_ids))
+    WorkingCalendar.objects.filter(pk__in=calendar_ids).update(updated_at=timezone.now())
+    terms_revision.bump()  # written in bulk: every process reads the calendars again
+    terms_moved.send(sender=WorkingCalendar, calendar_ids=calendar_ids, version_ids=[])
+
+
+def terms_edited(version_ids) -> None:
+    """After saving a version's priority terms, ladder or acknowledgement time: the open tickets
+    judged by it get their deadlines again."""
+    terms_revision.bump()
+    terms_moved.send(sender=WorkingCalendar, calendar_ids=[], version_ids=sorted(set(version_ids)))
+
 
 _cache: dict[tuple, WorkingTime] = {}
 _lock = threading.Lock()
@@ -34,5 +67,7 @@ def clock_for(calendar) -> WorkingTime:
         else:
             clock = WorkingTime(tz=calendar.timezone, week=week, holidays=frozenset(extra))
     with _lock:
+        for old in [k for k in _cache if k[0] == calendar.pk]:
+            del _cache[old]  # the calendar as it was before an edit
         _cache[key] = clock
     return clock

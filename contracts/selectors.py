@@ -69,6 +69,14 @@ def level_contact(*, level: EscalationLevel, organisation, staff_by_role=None) -
     return level.instruction, f"{person.get_full_name()}, {person.phone or person.email}"
 
 
+def levels_by_version(version_ids) -> dict[int, list[EscalationLevel]]:
+    """Each version's escalation ladder, level 1 first, in one query."""
+    out: dict[int, list[EscalationLevel]] = {pk: [] for pk in version_ids}
+    for level in EscalationLevel.objects.filter(version_id__in=list(out)).order_by("version_id", "level"):
+        out[level.version_id].append(level)
+    return out
+
+
 def escalation_ladder(*, version: SLAVersion, organisation) -> list[dict]:
     """The ladder as shown to a customer: each level with its channel, contact and dwell per priority."""
     dwells: dict[int, dict[str, object]] = {}

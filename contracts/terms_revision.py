@@ -1,11 +1,13 @@
 """The revision of SLA terms and working calendars: a token in one row, replaced (in the change's
-own transaction) whenever a version, its priorities, escalation levels, dwells or credit tiers, an
-SLA, or a working calendar with its hours and closed dates is saved or deleted.
+own transaction) whenever a version, its priorities, escalation levels or dwells, an SLA, or a
+working calendar with its hours and closed dates is saved or deleted: what tickets.terms_cache
+keeps (credit tiers are not among them).
 
 Readers keep compiled terms for as long as the token they read holds (tickets.terms_cache): reading it
-is one indexed row, against the nine queries that load a version's terms. Saves and deletes bump
-it through signals (connected in contracts.apps); code that writes these models in bulk
-(bulk_create, QuerySet.update) calls `bump()` itself. A token is a fresh UUID, never a counter,
+is one indexed row, against the six queries that load a version's terms (what that saves a page:
+bench/RESULTS.md, session 6). Saves and deletes bump it through signals (connected in
+contracts.apps); code that writes these models in bulk (bulk_create, QuerySet.update) calls `bump()`
+itself, and so does contracts.calendars after an edit. A token is a fresh UUID, never a counter,
 so a rolled-back change can never leave a process holding terms under a token that comes back.
 """
 
@@ -21,7 +23,6 @@ from django.utils import timezone
 from .models import (
     SLA,
     ClosedDate,
-    CreditTier,
     EscalationDwell,
     EscalationLevel,
     PriorityTerm,
@@ -31,8 +32,7 @@ from .models import (
     WorkingHours,
 )
 
-WATCHED = (SLA, SLAVersion, PriorityTerm, EscalationLevel, EscalationDwell, CreditTier, WorkingCalendar,
-           WorkingHours, ClosedDate)  # fmt: skip
+WATCHED = (SLA, SLAVersion, PriorityTerm, EscalationLevel, EscalationDwell, WorkingCalendar, WorkingHours, ClosedDate)
 
 
 TOKEN_SQL = f"SELECT token FROM {TermsRevision._meta.db_table} WHERE id = 1"  # noqa: S608 - a constant

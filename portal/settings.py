@@ -236,6 +236,13 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# --- SLA clocks --------------------------------------------------------------------------------
+# "At risk": a ticket from the moment less than this share of its nearest clock's allowance is left,
+# per priority. The vendor's rule, not the SLA's terms; one rule for the staff queue, the staff
+# dashboard and the customer's pages (tickets.deadlines). Each ticket stores its at-risk moment:
+# after changing a share, `manage.py recompute_deadlines` recomputes the open tickets.
+SLA_AT_RISK_SHARE = {"P1": 0.25, "P2": 0.25, "P3": 0.25, "P4": 0.25, "STD": 0.25}
+
 # --- Cache (DRF throttles; Redis in production so that every process counts together) -------------
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}

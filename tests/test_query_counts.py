@@ -262,11 +262,13 @@ def url(name: str, *objects: str, query: str = ""):
 QUEUE = "admin:tickets_ticket_changelist"
 PAGES = {
     # Customer pages (Alice, a customer admin at Acme; the feed and the status page need no login).
-    "ticket list": Page("alice", url("ticket-list"), 15),
-    "ticket list, open": Page("alice", url("ticket-list", query="?status=open"), 15),
-    "ticket list, P1": Page("alice", url("ticket-list", query="?priority=P1"), 15),
-    "ticket list, at risk": Page("alice", url("ticket-list", query="?sla=at_risk"), 17),
-    "ticket page": Page("alice", url("ticket-detail", "ticket"), 13),
+    # The ticket pages read the clock columns stored on the tickets: their pauses are never read, and
+    # "at risk" is a filter of the tickets' query (tickets.deadlines), not their clocks computed one by one.
+    "ticket list": Page("alice", url("ticket-list"), 14),
+    "ticket list, open": Page("alice", url("ticket-list", query="?status=open"), 14),
+    "ticket list, P1": Page("alice", url("ticket-list", query="?priority=P1"), 14),
+    "ticket list, at risk": Page("alice", url("ticket-list", query="?sla=at_risk"), 14),
+    "ticket page": Page("alice", url("ticket-detail", "ticket"), 12),
     "ticket form": Page("alice", url("ticket-new"), 6),
     "ticket form, a contract": Page("alice", lambda w: reverse("ticket-new") + f"?contract={w.contract.pk}", 9),
     "maintenance list": Page("alice", url("maintenance-list"), 9),
@@ -284,11 +286,11 @@ PAGES = {
     "status page": Page("anonymous", url("status"), 5),
     # The staff admin (Sam). Each counts the one query of the second factor (portal.core.staff_otp:
     # whether Sam has a device; in production, django-otp loading the device that verified the session).
-    "queue": Page("sam", url(QUEUE), 17),
-    "queue, breached": Page("sam", url(QUEUE, query="?sla=breached"), 16),
-    "queue, sorted by assignee": Page("sam", url(QUEUE, query="?o=9"), 17),
-    "queue, searched": Page("sam", url(QUEUE, query="?q=P"), 17),
-    "ticket change page": Page("sam", url("admin:tickets_ticket_change", "ticket"), 34),
+    "queue": Page("sam", url(QUEUE), 16),
+    "queue, breached": Page("sam", url(QUEUE, query="?sla=breached"), 15),
+    "queue, sorted by assignee": Page("sam", url(QUEUE, query="?o=9"), 16),
+    "queue, searched": Page("sam", url(QUEUE, query="?q=P"), 16),
+    "ticket change page": Page("sam", url("admin:tickets_ticket_change", "ticket"), 33),
     "escalation requests": Page("sam", url("admin:tickets_escalationrequest_changelist", query="?state=all"), 7),
     "SLA crossings": Page("sam", url("admin:tickets_slacrossing_changelist"), 9),
     "claim changelist": Page("sam", url("admin:credits_claim_changelist"), 8),
@@ -303,9 +305,9 @@ PAGES = {
     "outbox changelist": Page("sam", url("admin:portal_outboxmessage_changelist"), 9),
     "audit log": Page("sam", url("admin:portal_auditentry_changelist"), 10),
     # The API (Alice's token). There is no maintenance endpoint in portal/api_urls.py.
-    "API tickets": Page("token", url("api-ticket-list"), 13),
-    "API tickets, open": Page("token", url("api-ticket-list", query="?status=open"), 13),
-    "API ticket": Page("token", url("api-ticket-detail", "ticket"), 11, grows=False),
+    "API tickets": Page("token", url("api-ticket-list"), 12),
+    "API tickets, open": Page("token", url("api-ticket-list", query="?status=open"), 12),
+    "API ticket": Page("token", url("api-ticket-detail", "ticket"), 10, grows=False),
     "API replies": Page("token", url("api-ticket-replies", "ticket"), 5),
     "API attachments": Page("token", url("api-ticket-attachments", "ticket"), 4),
     "API claims": Page("token", url("api-claim-list"), 5),

@@ -1,23 +1,34 @@
-"""A ticket's SLA clocks, from its history: pure Python, no Django.
+"""A ticket's SLA clocks: the one derivation of its deadlines, and the rules that read them.
 
-Everything here is recomputed from stored facts (when the ticket was filed, when it waited on
-the customer, when it was resolved and reopened, when staff first replied publicly), so a
-deadline can always be recomputed and gives the same answer.
+`ticket_deadlines()` derives every clock column of a ticket (tickets.models.Ticket) from its terms
+(tickets.terms.Terms.targets: the priority's allowances and calendars), its history
+(filed, waiting on the customer, resolved and reopened, first public reply) and its escalation
+requests. The services (on every change), the recompute task (after an edit of a calendar or of
+terms) and nothing else call it; the stored columns are then the truth that the sweeps, the pages,
+the API and every email read. Reading them never derives a deadline again.
 
 - First response and resolution run on the priority's calendars and pause while the ticket
   waits on the customer or sits resolved (reopening resumes the clock where it stopped).
 - Escalation: the ticket starts at level 1; level k+1 is reached when the dwell times of levels
   1..k have passed on the priority's clock (pausing with it); after the last level's dwell, one
-  "unresolved at the top level" alert.
+  "unresolved at the top level" alert. Every level's moment is stored (`escalation_dues`), so a
+  sweep that was down for hours brings a ticket to its level in one step.
+- At risk: from the moment only a share of the nearest pending clock's allowance is left (the
+  vendor-wide setting SLA_AT_RISK_SHARE, per priority), stored as `at_risk_at`; `sla_state()` and
+  the query filters at the end say the same rule for a page's tickets and for a whole table.
+
+Everything above the query filters is pure Python, without Django.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
+
+from django.db.models import F, Q
 
 Interval = tuple[datetime, datetime | None]  # end None: still open
 
@@ -38,6 +49,10 @@ class Targets:
     clock: Clock  # first response and escalation dwell
     resolution_clock: Clock
     dwells: tuple[timedelta, ...] = ()  # dwell at level 1, 2, ... for this priority
+    # An escalation request's acknowledgement (Klart: 4 working hours on its own calendar); None:
+    # the priority's first-response time on its clock.
+    ack_time: timedelta | None = None
+    ack_clock: Clock | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,142 @@ def deadlines(targets: Targets, history: History) -> Deadlines:
     )
 
 
+def at_risk_moment(targets: Targets, history: History, *, share: float) -> datetime | None:
+    """When only `share` of a pending clock's allowance is left: the first response's while nobody
+    has replied, and the resolution target's. Passing the target warns (and a missed first
+    response breaches), which outranks being at risk, so the limit's share never shows."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"the at-risk share is a fraction of the allowance, got {share!r}")
+    pauses, start = history.pauses, history.filed_at
+    moments = [targets.resolution_clock.add(start, targets.resolution_target * (1 - share), pauses)]
+    if history.first_response_at is None:
+        moments.append(targets.clock.add(start, targets.first_response * (1 - share), pauses))
+    return min(filter(None, moments), default=None)
+
+
+def ack_due(targets: Targets, requested_at: datetime) -> datetime | None:
+    """When staff must acknowledge an escalation request made at `requested_at`."""
+    if targets.ack_time and targets.ack_clock is not None:
+        return targets.ack_clock.add(requested_at, targets.ack_time)
+    return targets.clock.add(requested_at, targets.first_response)
+
+
+# --- The stored columns ------------------------------------------------------------------------
+class Stored(Protocol):
+    """What the rules below read of a ticket: its stored columns (a tickets.models.Ticket)."""
+
+    first_response_due: datetime | None
+    first_response_at: datetime | None
+    resolution_target_at: datetime | None
+    resolution_due: datetime | None
+    resolved_at: datetime | None  # set while resolved or closed, cleared on reopen
+    at_risk_at: datetime | None
+    paused: bool
+    breached: bool
+    warned: bool
+    excluded_cause: str
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Every clock column ticket_deadlines derives, by its name on tickets.models.Ticket."""
+
+    first_response_due: datetime | None
+    resolution_target_at: datetime | None
+    resolution_due: datetime | None
+    at_risk_at: datetime | None
+    paused: bool
+    escalation_dues: tuple[datetime | None, ...]
+    next_escalation_due: datetime | None
+    next_sla_check_at: datetime | None
+    next_deadline: datetime | None
+    ack_dues: dict  # pending escalation request's key -> when it must be acknowledged
+
+    FIELDS = (
+        "first_response_due", "resolution_target_at", "resolution_due", "at_risk_at", "paused",
+        "escalation_dues", "next_escalation_due", "next_sla_check_at", "next_deadline",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Stored-column-shaped view of fresh deadlines (for the rules that read stored columns)."""
+
+    first_response_due: datetime | None
+    first_response_at: datetime | None
+    resolution_target_at: datetime | None
+    resolution_due: datetime | None
+    resolved_at: datetime | None
+
+
+def ticket_deadlines(
+    targets: Targets,
+    history: History,
+    *,
+    now: datetime,
+    at_risk_share: float,
+    escalation_level: int,
+    top_alert_sent: bool,
+    resolved_at: datetime | None,
+    excluded: bool,
+    pending_requests: Iterable[tuple[object, datetime]] = (),
+    recorded: Iterable[tuple[str, str]] = (),
+) -> Columns:
+    """Every clock column of a ticket. `resolved_at`: the latest resolution while it is resolved or
+    closed, else None; `pending_requests`: (key, requested_at) of its unacknowledged escalation
+    requests (their acknowledgement's clock, `ack:<key>`, is swept with the others); `recorded`:
+    the (clock, kind) crossings already recorded, which stand whatever this derivation says."""
+    d = deadlines(targets, history)
+    active = resolved_at is None and not excluded
+    ack_dues = {key: ack_due(targets, at) for key, at in pending_requests}
+    recorded = set(recorded)
+    moments = Moments(
+        d.first_response_due, history.first_response_at, d.resolution_target_at, d.resolution_due, resolved_at
+    )
+    # The sweep of crossings looks at the ticket again at the next moment one could happen, or at
+    # once for one that has happened and is not recorded (a deadline an edit moved into the past).
+    checks = [] if excluded else [m for c, m in pending_moments(moments, now=now) if CROSSING_ROWS[c] not in recorded]
+    if not excluded:
+        checks += [m for c, m in crossings_due(moments, now=now).items() if CROSSING_ROWS[c] not in recorded]
+    checks += [m for key, m in ack_dues.items() if m is not None and (f"ack:{key}", "breach") not in recorded]
+    unmet = [d.resolution_target_at, d.resolution_due]
+    if history.first_response_at is None:
+        unmet.append(d.first_response_due)
+    return Columns(
+        first_response_due=d.first_response_due,
+        resolution_target_at=d.resolution_target_at,
+        resolution_due=d.resolution_due,
+        at_risk_at=at_risk_moment(targets, history, share=at_risk_share) if active else None,
+        paused=history.paused_at(now),
+        escalation_dues=d.escalation_dues,
+        # Only the escalation sweep moves the level; this says when its next move is due (a past
+        # moment is fine: the sweep takes it at once). Resolved, closed or excluded: no timers.
+        next_escalation_due=next_escalation(d.escalation_dues, escalation_level, top_alert_sent) if active else None,
+        next_sla_check_at=min(checks, default=None),
+        # The nearest unmet deadline, past or future: the staff queue sorts by it (most overdue first).
+        next_deadline=min(filter(None, unmet), default=None) if active else None,
+        ack_dues=ack_dues,
+    )
+
+
+def next_escalation(dues: Sequence[datetime | None], level: int, top_alert_sent: bool) -> datetime | None:
+    """When a ticket at `level` next moves (or, at the top, is alerted about)."""
+    if not dues:
+        return None
+    if level < len(dues):
+        return dues[level - 1]
+    return None if top_alert_sent else dues[-1]
+
+
+def dues_to_json(dues: Sequence[datetime | None]) -> list[str | None]:
+    """The escalation dues as the JSON column holds them: ISO moments, exact to the microsecond."""
+    return [None if d is None else d.isoformat() for d in dues]
+
+
+def dues_from_json(stored: Sequence[str | None]) -> tuple[datetime | None, ...]:
+    return tuple(None if d is None else datetime.fromisoformat(d) for d in stored or ())
+
+
 @dataclass(frozen=True)
 class EscalationStep:
     level: int  # the level the ticket should be at now
@@ -118,32 +269,51 @@ class Crossing(StrEnum):
     RESOLUTION_BREACH = "resolution_breach"
 
 
-def crossings_due(
-    d: Deadlines, history: History, *, resolved_at: datetime | None, now: datetime
-) -> dict[Crossing, datetime]:
+# The (clock, kind) of the SLACrossing row each crossing records.
+CROSSING_ROWS = {
+    Crossing.FIRST_RESPONSE_BREACH: ("first_response", "breach"),
+    Crossing.RESOLUTION_WARNING: ("resolution", "warning"),
+    Crossing.RESOLUTION_BREACH: ("resolution", "breach"),
+}
+
+
+def _clocks(t) -> tuple:
+    return (
+        (Crossing.FIRST_RESPONSE_BREACH, t.first_response_due, t.first_response_at),
+        (Crossing.RESOLUTION_WARNING, t.resolution_target_at, t.resolved_at),
+        (Crossing.RESOLUTION_BREACH, t.resolution_due, t.resolved_at),
+    )
+
+
+def crossings_due(t: Stored, *, now: datetime) -> dict[Crossing, datetime]:
     """The crossings that have happened by `now`, with the moment each happened. A clock that was
     met (a response, a resolution) before its deadline never crosses it."""
-    out: dict[Crossing, datetime] = {}
-    responded = history.first_response_at
-    if d.first_response_due and d.first_response_due <= now and (responded is None or responded > d.first_response_due):
-        out[Crossing.FIRST_RESPONSE_BREACH] = d.first_response_due
-    for moment, crossing in (
-        (d.resolution_target_at, Crossing.RESOLUTION_WARNING),
-        (d.resolution_due, Crossing.RESOLUTION_BREACH),
-    ):
-        if moment and moment <= now and (resolved_at is None or resolved_at > moment):
-            out[crossing] = moment
-    return out
+    return {c: due for c, due, done in _clocks(t) if due is not None and due <= now and (done is None or done > due)}
 
 
-def next_check(d: Deadlines, history: History, *, resolved_at: datetime | None, now: datetime) -> datetime | None:
-    """The next moment a crossing could happen (for the indexed sweep column)."""
-    candidates = []
-    if history.first_response_at is None and d.first_response_due and d.first_response_due > now:
-        candidates.append(d.first_response_due)
-    if resolved_at is None:
-        candidates += [m for m in (d.resolution_target_at, d.resolution_due) if m and m > now]
-    return min(candidates, default=None)
+def pending_moments(t: Stored, *, now: datetime) -> list[tuple[Crossing, datetime]]:
+    """The crossings still ahead of `now`, each with its moment (for the indexed sweep column)."""
+    return [(c, due) for c, due, done in _clocks(t) if done is None and due is not None and due > now]
+
+
+def next_check(t: Stored, *, now: datetime) -> datetime | None:
+    """The next moment a crossing could happen."""
+    return min((m for _, m in pending_moments(t, now=now)), default=None)
+
+
+def nearest_pending(t: Stored, *, now: datetime) -> tuple[datetime, str] | None:
+    """The nearest deadline still ahead and its clock ("first_response" or "resolution"): the one
+    whose working time left a page shows. The resolution limit counts once the target has passed."""
+    if t.resolved_at is not None:
+        return None
+    pending = []
+    if t.first_response_at is None and t.first_response_due and t.first_response_due > now:
+        pending.append((t.first_response_due, "first_response"))
+    if t.resolution_target_at and t.resolution_target_at > now:
+        pending.append((t.resolution_target_at, "resolution"))
+    elif t.resolution_due and t.resolution_due > now:
+        pending.append((t.resolution_due, "resolution"))
+    return min(pending, default=None)
 
 
 class State(StrEnum):
@@ -156,41 +326,61 @@ class State(StrEnum):
     EXCLUDED = "excluded"
 
 
-AT_RISK_SHARE = 0.25  # at risk when less than a quarter of a clock's allowance is left
-
-
-def state_at(
-    targets: Targets, d: Deadlines, history: History, *, resolved_at: datetime | None, excluded: bool, now: datetime
-) -> State:
-    if excluded:
+def sla_state(t: Stored, *, now: datetime) -> State:
+    """A ticket's SLA state at `now`, from its stored columns. A breach or warning the sweep
+    recorded (`breached`, `warned`; an acknowledgement's breach too) stands even where a later
+    recompute moved the deadline."""
+    if t.excluded_cause:
         return State.EXCLUDED
-    crossed = crossings_due(d, history, resolved_at=resolved_at, now=now)
-    if Crossing.FIRST_RESPONSE_BREACH in crossed or Crossing.RESOLUTION_BREACH in crossed:
+    crossed = crossings_due(t, now=now)
+    if t.breached or Crossing.FIRST_RESPONSE_BREACH in crossed or Crossing.RESOLUTION_BREACH in crossed:
         return State.BREACHED
-    if resolved_at is not None:
+    if t.resolved_at is not None:
         return State.MET
-    if history.paused_at(now):
+    if t.paused:
         return State.PAUSED
-    if Crossing.RESOLUTION_WARNING in crossed:
+    if t.warned or Crossing.RESOLUTION_WARNING in crossed:
         return State.WARNED
-    left = time_left(targets, d, history, now=now)
-    if left is not None:
-        remaining, allowance = left
-        if remaining < allowance * AT_RISK_SHARE:
-            return State.AT_RISK
+    if t.at_risk_at is not None and t.at_risk_at <= now:
+        return State.AT_RISK
     return State.ON_TRACK
 
 
-def time_left(targets: Targets, d: Deadlines, history: History, *, now: datetime) -> tuple[timedelta, timedelta] | None:
-    """Working time left to the nearest pending deadline, and that clock's whole allowance."""
-    pending = []
-    if history.first_response_at is None and d.first_response_due and d.first_response_due > now:
-        pending.append((d.first_response_due, targets.clock, targets.first_response))
-    if d.resolution_target_at and d.resolution_target_at > now:
-        pending.append((d.resolution_target_at, targets.resolution_clock, targets.resolution_target))
-    elif d.resolution_due and d.resolution_due > now:
-        pending.append((d.resolution_due, targets.resolution_clock, targets.resolution_limit))
-    if not pending:
-        return None
-    due, clock, allowance = min(pending, key=lambda p: p[0])
-    return clock.elapsed(now, due, history.pauses), allowance
+# --- The same rules as query filters -------------------------------------------
+# sla_state() for a page's tickets; these for a table (the staff dashboard, the customer's filter).
+# tests/test_sla_state.py checks that both agree on tickets in every state.
+def breached_q(now: datetime) -> Q:
+    """Tickets that sla_state() calls breached."""
+    return Q(excluded_cause="") & (
+        Q(breached=True)
+        | Q(first_response_due__lte=now, first_response_at__isnull=True)
+        | Q(first_response_due__lte=now, first_response_at__gt=F("first_response_due"))
+        | Q(resolution_due__lte=now, resolved_at__isnull=True)
+        | Q(resolution_due__lte=now, resolved_at__gt=F("resolution_due"))
+    )
+
+
+def _not_breached(now: datetime) -> Q:
+    return (
+        Q(excluded_cause="", breached=False)
+        & (Q(first_response_due__isnull=True) | Q(first_response_due__gt=now) | Q(first_response_at__lte=F("first_response_due")))
+        & (Q(resolution_due__isnull=True) | Q(resolution_due__gt=now))
+    )  # fmt: skip
+
+
+def warned_q(now: datetime) -> Q:
+    """Tickets that sla_state() calls warned (target passed)."""
+    return (
+        _not_breached(now)
+        & Q(resolved_at__isnull=True, paused=False)
+        & (Q(warned=True) | Q(resolution_target_at__lte=now))
+    )
+
+
+def at_risk_q(now: datetime) -> Q:
+    """Tickets that sla_state() calls at risk."""
+    return (
+        _not_breached(now)
+        & Q(resolved_at__isnull=True, paused=False, warned=False, at_risk_at__lte=now)
+        & (Q(resolution_target_at__isnull=True) | Q(resolution_target_at__gt=now))
+    )

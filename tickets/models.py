@@ -1,6 +1,7 @@
 """Tickets, their history (pauses, messages, events, SLA crossings, escalation requests) and the
-clock columns the sweeps read. Deadlines are derived by tickets.deadlines from the history and
-stored here only so that indexed sweeps and sorted queues can find them."""
+clock columns. Deadlines are derived by tickets.deadlines.ticket_deadlines from the terms and the
+history and stored here: the stored columns are the truth every sweep, page, API answer and
+email reads."""
 
 import os
 import uuid
@@ -65,13 +66,19 @@ class Ticket(models.Model):
     excluded_reason = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # --- Derived clock columns (tickets.services.ticket_recompute writes them) ---------------
+    # --- Clock columns: derived by tickets.deadlines.ticket_deadlines alone (on every change and
+    # after an edit that moves deadlines); everything else reads them and never derives again.
     first_response_due = models.DateTimeField(null=True, blank=True)
     resolution_target_at = models.DateTimeField(null=True, blank=True)
     resolution_due = models.DateTimeField(null=True, blank=True)
+    # From when only the at-risk share (settings.SLA_AT_RISK_SHARE) of the nearest clock is left.
+    at_risk_at = models.DateTimeField(null=True, blank=True)
     paused = models.BooleanField(default=False)
     escalation_level = models.PositiveSmallIntegerField(default=1)
     top_alert_sent = models.BooleanField(default=False)
+    # When each level's dwell passes (ISO moments, null: paused with no end in sight): the escalation
+    # sweep takes a ticket to the level it should be at from these.
+    escalation_dues = models.JSONField(default=list, blank=True)
     next_escalation_due = models.DateTimeField(null=True, blank=True)
     next_sla_check_at = models.DateTimeField(null=True, blank=True)
     # Set in the transaction that records any breach crossing (an escalation acknowledgement's too):
@@ -83,6 +90,13 @@ class Ticket(models.Model):
 
     class Meta:
         ordering = ["-filed_at"]
+        # Beyond add/change/delete/view (docs/decisions.md, "Who may do what").
+        permissions = [
+            ("exclude_ticket", "Can exclude a ticket from the SLA"),
+            ("change_priority", "Can change a ticket's priority"),
+            ("handle_escalation", "Can escalate a ticket and acknowledge escalation requests"),
+            ("view_security_report", "Can see vulnerability reports"),
+        ]
         indexes = [
             # The sweeps: only rows with a due time are in these indexes.
             models.Index(fields=["next_escalation_due"], name="ticket_escalation_due", condition=Q(next_escalation_due__isnull=False)),
@@ -92,6 +106,9 @@ class Ticket(models.Model):
             # The staff queue: active tickets in deadline order (the admin adds -pk), read from the
             # index a page at a time instead of sorting a million rows.
             models.Index(fields=["next_deadline", "-id"], name="ticket_queue_active", condition=Q(status__in=["new", "open", "waiting"])),  # Ticket.ACTIVE
+            # The staff dashboard's tickets at risk: active, counting, neither breached nor warned, not
+            # paused (tickets.deadlines.at_risk_q), from their at-risk moment.
+            models.Index(fields=["at_risk_at"], name="ticket_at_risk", condition=Q(status__in=["new", "open", "waiting"], excluded_cause="", breached=False, warned=False, paused=False, at_risk_at__isnull=False)),
             # A customer's ticket list: newest first within the organisation.
             models.Index(fields=["organisation", "kind", "-filed_at", "-id"], name="ticket_org_filed"),
         ]  # fmt: skip

@@ -17,8 +17,7 @@ from tickets.terms_cache import TermsCache
 
 from . import deadlines
 from .attainment import Attainment, TicketTimes, attainment
-from .models import Attachment, EscalationRequest, Ticket, TicketMessage, TicketPause
-from .services import pauses_by_ticket, resolved_moment, ticket_history
+from .models import Attachment, EscalationRequest, Ticket, TicketMessage
 
 MONTH_SLACK = timedelta(days=2)  # a month in any timezone lies within its UTC month +- 2 days
 
@@ -35,23 +34,23 @@ def messages_for_customer(ticket: Ticket) -> QuerySet[TicketMessage]:
 
 
 def with_presence(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
-    """Tickets that say, as columns of their own query, whether they have pauses, attachments and
-    escalation requests: a page then skips the query that would find none (most tickets have
-    none of at least one; each query costs more in Django than its EXISTS in PostgreSQL).
+    """Tickets that say, as columns of their own query, whether they have attachments and escalation
+    requests: a page then skips the query that would find none (most tickets have neither; each
+    query costs more in Django than its EXISTS in PostgreSQL). Pauses are never read by a page: the
+    clock columns stored on the ticket already count them.
 
-    The flags are what the query read: code that adds pauses, files or requests to a ticket reads
+    The flags are what the query read: code that adds files or requests to a ticket reads
     it again before showing it (the views redirect after every change). For a queryset whose
     ticket table is not aliased (the SQL names it)."""
     ticket = f"{Ticket._meta.db_table}.id"
-    # Written out (table names only, no input): Django building three Exists() subqueries cost
-    # more than the queries they save.
+    # Written out (table names only, no input): Django building Exists() subqueries cost more than
+    # the queries they save.
     return qs.annotate(
         **{
             flag: RawSQL(
                 f"EXISTS (SELECT 1 FROM {model._meta.db_table} x WHERE x.ticket_id = {ticket})", (), BooleanField()
             )
             for flag, model in (
-                ("has_pauses", TicketPause),
                 ("has_attachments", Attachment),
                 ("has_escalation_requests", EscalationRequest),
             )
@@ -60,8 +59,8 @@ def with_presence(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
 
 
 # What a page shows of a person beside what they wrote (get_full_name, the staff badge): the other
-# twelve columns of a user (the password hash among them), read and turned into Python for every
-# message and filer, were a fifth of the columns Django compiled for the ticket page.
+# twelve columns of a user (the password hash among them) were read and turned into Python for every
+# message and filer (bench/RESULTS.md, session 6).
 SHOWN_PERSON = ("name", "email", "is_staff")
 
 
@@ -103,19 +102,19 @@ class ClockView:
 def ticket_clock_views(
     tickets, *, now: datetime | None = None, terms: TermsCache | None = None
 ) -> dict[int, ClockView]:
-    """Clock views for many tickets in a fixed number of queries (pauses read as rows, terms loaded
-    once per SLA version; pass `terms` to share them with the caller)."""
+    """Clock views for many tickets in a fixed number of queries: their stored clock columns (no
+    deadline is derived here), their state by tickets.deadlines.sla_state, and the working time
+    left to the nearest pending deadline on that deadline's calendar (terms loaded once per SLA
+    version; pass `terms` to share them with the caller)."""
     now = now or timezone.now()
     tickets = list(tickets)
     if not tickets:
         return {}
     # The organisations' own managers, whom a level may name (level_contact): looked for only where
-    # an organisation has one (prefetching two empty relations cost a ticket page 1.3 ms).
+    # an organisation has one (prefetching two empty relations cost the ticket page: bench/RESULTS.md).
     prefetch_related_objects(tickets, "organisation")
     if any(t.organisation.account_manager_id or t.organisation.solutions_manager_id for t in tickets):
         prefetch_related_objects(tickets, "organisation__account_manager", "organisation__solutions_manager")
-    paused_ever = [t.pk for t in tickets if getattr(t, "has_pauses", True)]  # see with_presence
-    pauses = pauses_by_ticket(paused_ever) if paused_ever else {}
     terms = terms or TermsCache()
     terms.load({t.sla_version_id for t in tickets})
     out = {}
@@ -124,15 +123,14 @@ def ticket_clock_views(
     # once for the page (one query on first use), not once per organisation or SLA version.
     staff = StaffDirectory()
     for t in tickets:
-        targets = terms.targets(t.sla_version_id, t.priority)
-        history = ticket_history(t, pauses.get(t.pk, ()))
-        d = deadlines.deadlines(targets, history)
-        resolved_at = resolved_moment(t)
-        state = deadlines.state_at(targets, d, history, resolved_at=resolved_at, excluded=t.is_excluded, now=now)
-        if state not in (deadlines.State.BREACHED, deadlines.State.EXCLUDED) and t.breached:
-            # A breach the sweep recorded (an acknowledgement's too): it sets `breached` with the row.
-            state = deadlines.State.BREACHED
-        left = deadlines.time_left(targets, d, history, now=now) if resolved_at is None else None
+        state = deadlines.sla_state(t, now=now)
+        nearest = deadlines.nearest_pending(t, now=now) if not t.paused else None
+        left = None
+        if nearest is not None:
+            due, clock = nearest
+            targets = terms.targets(t.sla_version_id, t.priority)
+            # Every pause of an unpaused ticket has ended: none lies between now and the deadline.
+            left = (targets.clock if clock == "first_response" else targets.resolution_clock).elapsed(now, due)
         levels = terms.levels(t.sla_version_id)
         level = levels[t.escalation_level - 1] if levels and t.escalation_level <= len(levels) else None
         if level and (level.pk, t.organisation_id) not in contacts:
@@ -140,19 +138,15 @@ def ticket_clock_views(
                 level=level, organisation=t.organisation, staff_by_role=staff.first
             )
         instruction, contact = contacts[level.pk, t.organisation_id] if level else ("", "")
-        unmet = [d.resolution_target_at, d.resolution_due] + (
-            [d.first_response_due] if t.first_response_at is None else []
-        )
-        pending = [m for m in unmet if m and m > now]
         out[t.pk] = ClockView(
             state=state.value,
-            first_response_due=d.first_response_due,
+            first_response_due=t.first_response_due,
             first_response_at=t.first_response_at,
-            resolution_target_at=d.resolution_target_at,
-            resolution_due=d.resolution_due,
-            time_left=left[0] if left else None,
-            next_deadline=min(pending, default=None) if resolved_at is None else None,
-            paused=history.paused_at(now),
+            resolution_target_at=t.resolution_target_at,
+            resolution_due=t.resolution_due,
+            time_left=left,
+            next_deadline=nearest[0] if nearest else None,
+            paused=t.paused,
             breached=state == deadlines.State.BREACHED,
             escalation_level=t.escalation_level,
             level_instruction=instruction,
@@ -163,12 +157,13 @@ def ticket_clock_views(
     return out
 
 
-def at_risk_or_breached(qs: QuerySet[Ticket], *, now: datetime | None = None) -> list[Ticket]:
-    """Active tickets whose state is at risk, warned or breached (a filter for the lists)."""
-    tickets = list(qs.filter(status__in=Ticket.ACTIVE))
-    views = ticket_clock_views(tickets, now=now)
-    keep = {Ticket.SLAState.AT_RISK, Ticket.SLAState.WARNED, Ticket.SLAState.BREACHED}
-    return [t for t in tickets if views[t.pk].state in keep]
+def at_risk_or_breached(qs: QuerySet[Ticket], *, now: datetime | None = None) -> QuerySet[Ticket]:
+    """Active tickets whose state is at risk, warned or breached (a filter for the lists): the rules
+    of tickets.deadlines.sla_state as a query on the stored columns."""
+    now = now or timezone.now()
+    return qs.filter(status__in=Ticket.ACTIVE).filter(
+        deadlines.breached_q(now) | deadlines.warned_q(now) | deadlines.at_risk_q(now)
+    )
 
 
 def contract_attainment(

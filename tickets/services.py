@@ -1,5 +1,7 @@
-"""Writes for tickets. Each function changes state, records events and pauses, recomputes the
-clock columns from the history and queues its emails in the same transaction."""
+"""Writes for tickets. Each function changes state, records events and pauses, derives the clock
+columns again (tickets.deadlines.ticket_deadlines, through ticket_recompute) and queues its emails
+in the same transaction. tickets_recompute does the same for many tickets after an edit of a
+calendar or of SLA terms (tickets.tasks.recompute_deadlines)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ import unicodedata
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from contracts.choices import Priority
+from contracts.models import PriorityTerm
 from contracts.selectors import version_in_force
 from portal.core.audit import audit
 from tickets.terms_cache import TermsCache
@@ -47,8 +52,8 @@ class PauseRow(NamedTuple):
 
 
 def pauses_by_ticket(ids) -> dict[int, list[PauseRow]]:
-    """Many tickets' pauses, for ticket_history, as plain rows in one query: building a model
-    instance and a related manager per pause was a fifth of a sweep's or a queue page's deadlines."""
+    """Many tickets' pauses, for ticket_history, as plain rows in one query (a model instance and a
+    related manager per pause cost more than deriving the deadlines: bench/RESULTS.md, session 6)."""
     pauses: dict[int, list[PauseRow]] = {}
     rows = TicketPause.objects.filter(ticket_id__in=ids).order_by("started_at", "id")
     for ticket_id, *pause in rows.values_list("ticket_id", "reason", "started_at", "ended_at"):
@@ -60,68 +65,144 @@ def resolved_moment(ticket: Ticket) -> datetime | None:
     return ticket.resolved_at if ticket.status in (Status.RESOLVED, Status.CLOSED) else None
 
 
-def ticket_recompute(ticket: Ticket, *, now: datetime, terms: TermsCache | None = None, pauses=None) -> list[str]:
-    """Derive the clock columns from the ticket's history; returns the fields it set (not saved)."""
+def at_risk_share(priority: str) -> float:
+    """The vendor-wide at-risk share of a priority's allowance (settings.SLA_AT_RISK_SHARE)."""
+    return settings.SLA_AT_RISK_SHARE[priority]
+
+
+class Recomputed(NamedTuple):
+    fields: list[str]  # the ticket's columns, set on it (not saved)
+    requests: list[EscalationRequest]  # pending requests whose ack_due moved (set, not saved)
+
+
+def ticket_recompute(
+    ticket: Ticket, *, now: datetime, terms: TermsCache | None = None, pauses=None, requests=None, recorded=None
+) -> Recomputed:
+    """Set the ticket's clock columns (and its pending escalation requests' ack_due) from
+    tickets.deadlines.ticket_deadlines. `pauses`, `requests` (pending ones) and `recorded` ((clock,
+    kind) of its crossings) are read when not given."""
     terms = terms or TermsCache()
-    targets = terms.targets(ticket.sla_version_id, ticket.priority)
-    history = ticket_history(ticket, pauses)
-    d = deadlines.deadlines(targets, history)
-    resolved_at = resolved_moment(ticket)
-    active = ticket.status in Ticket.ACTIVE and not ticket.is_excluded
-
-    ticket.first_response_due = d.first_response_due
-    ticket.resolution_target_at = d.resolution_target_at
-    ticket.resolution_due = d.resolution_due
-    ticket.paused = history.paused_at(now)
-    # Only escalate_due_tickets moves the level; here we say when the next move is due (a past
-    # moment is fine: the sweep takes it at once). Resolved, closed or excluded: no timers.
-    ticket.next_escalation_due = _earliest_pending(d.escalation_dues, ticket) if active else None
-    ticket.next_sla_check_at = (
-        deadlines.next_check(d, history, resolved_at=resolved_at, now=now) if not ticket.is_excluded else None
+    if requests is None:
+        requests = list(ticket.escalation_requests.filter(acknowledged_at__isnull=True)) if ticket.pk else []
+    if recorded is None:
+        recorded = SLACrossing.objects.filter(ticket=ticket).values_list("clock", "kind") if ticket.pk else ()
+    columns = deadlines.ticket_deadlines(
+        terms.targets(ticket.sla_version_id, ticket.priority),
+        ticket_history(ticket, pauses),
+        now=now,
+        at_risk_share=at_risk_share(ticket.priority),
+        escalation_level=ticket.escalation_level,
+        top_alert_sent=ticket.top_alert_sent,
+        resolved_at=resolved_moment(ticket),
+        excluded=ticket.is_excluded,
+        pending_requests=[(r.pk, r.requested_at) for r in requests],
+        recorded=recorded,
     )
-    if ticket.next_sla_check_at is None and not ticket.is_excluded:
-        # A crossing may already be due but unrecorded (e.g. recomputed after the fact).
-        crossed = deadlines.crossings_due(d, history, resolved_at=resolved_at, now=now)
-        if crossed and not _recorded(ticket, crossed):
-            ticket.next_sla_check_at = min(crossed.values())
-    # The nearest unmet deadline, past or future: the staff queue sorts by it (most overdue first).
-    unmet = [d.resolution_target_at, d.resolution_due]
-    if ticket.first_response_at is None:
-        unmet.append(d.first_response_due)
-    ticket.next_deadline = min(filter(None, unmet), default=None) if active else None
-    return [
-        "first_response_due", "resolution_target_at", "resolution_due", "paused", "next_escalation_due",
-        "next_sla_check_at", "next_deadline",
-    ]  # fmt: skip
+    for name in deadlines.Columns.FIELDS:
+        setattr(ticket, name, getattr(columns, name))
+    ticket.escalation_dues = deadlines.dues_to_json(columns.escalation_dues)
+    moved = []
+    for r in requests:
+        if r.ack_due != columns.ack_dues[r.pk]:
+            r.ack_due = columns.ack_dues[r.pk]
+            moved.append(r)
+    return Recomputed(list(deadlines.Columns.FIELDS), moved)
 
 
-def _earliest_pending(dues, ticket: Ticket) -> datetime | None:
-    levels = len(dues)
-    if levels == 0:
-        return None
-    if ticket.escalation_level < levels:
-        return dues[ticket.escalation_level - 1]
-    return None if ticket.top_alert_sent else dues[-1]
+def save_columns(tickets: list[Ticket], fields) -> None:
+    """Write many tickets' columns in one statement. On PostgreSQL: UPDATE ... FROM unnest() of one
+    array per column. Django's bulk_update builds a CASE with one WHEN per ticket and column, which
+    cost more in Python than the rest of a sweep's batch (bench/RESULTS.md, session 3)."""
+    if not tickets:
+        return
+    if connection.vendor != "postgresql":
+        Ticket.objects.bulk_update(tickets, fields)
+        return
+    qn, meta = connection.ops.quote_name, Ticket._meta
+    columns = [meta.pk] + [meta.get_field(f) for f in fields]
+    names = [qn(c.column) for c in columns]
+    arrays = [[c.get_db_prep_value(getattr(t, c.attname), connection) for t in tickets] for c in columns]
+    unnest = ", ".join(
+        f"%s::{c.rel_db_type(connection) if c.primary_key else c.db_type(connection)}[]" for c in columns
+    )
+    sets = ", ".join(f"{n} = v.{n}" for n in names[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(meta.db_table)} SET {sets} FROM unnest({unnest}) AS v({', '.join(names)}) "
+            f"WHERE {qn(meta.db_table)}.{names[0]} = v.{names[0]}",
+            arrays,
+        )
 
 
-def _recorded(ticket: Ticket, crossed) -> bool:
-    if ticket.pk is None:
-        return False
-    names = {_crossing_key(c) for c in crossed}
-    return set(SLACrossing.objects.filter(ticket=ticket).values_list("clock", "kind")) >= names
+RECOMPUTE_BATCH = 500
 
 
-def _crossing_key(c: deadlines.Crossing) -> tuple[str, str]:
-    return {
-        deadlines.Crossing.FIRST_RESPONSE_BREACH: ("first_response", SLACrossing.Kind.BREACH),
-        deadlines.Crossing.RESOLUTION_WARNING: ("resolution", SLACrossing.Kind.WARNING),
-        deadlines.Crossing.RESOLUTION_BREACH: ("resolution", SLACrossing.Kind.BREACH),
-    }[c]
+def tickets_recompute(ids, *, now: datetime | None = None) -> int:
+    """Recompute the clock columns of these tickets where they are still active, in batches of
+    RECOMPUTE_BATCH, each in its own transaction with its tickets locked (a service changing one
+    at the same time is waited for, then recomputed after it). Recorded crossings stand. Running
+    it twice changes nothing. Returns how many tickets it recomputed."""
+    ids, done = sorted(set(ids)), 0
+    for i in range(0, len(ids), RECOMPUTE_BATCH):
+        done += _recompute_batch(ids[i : i + RECOMPUTE_BATCH], now=now or timezone.now())
+    return done
 
 
-def _save(ticket: Ticket, fields, *, now: datetime) -> None:
-    fields = set(fields) | set(ticket_recompute(ticket, now=now)) | {"updated_at"}
-    ticket.save(update_fields=sorted(fields))
+@transaction.atomic
+def _recompute_batch(ids, *, now: datetime) -> int:
+    tickets = list(
+        Ticket.objects.filter(pk__in=ids, status__in=Ticket.ACTIVE).select_for_update(of=("self",)).order_by("pk")
+    )
+    if not tickets:
+        return 0
+    ids = [t.pk for t in tickets]
+    pauses = pauses_by_ticket(ids)
+    requests: dict[int, list[EscalationRequest]] = {}
+    for r in EscalationRequest.objects.filter(ticket_id__in=ids, acknowledged_at__isnull=True):
+        requests.setdefault(r.ticket_id, []).append(r)
+    recorded: dict[int, list[tuple[str, str]]] = {}
+    for ticket_id, *row in SLACrossing.objects.filter(ticket_id__in=ids).values_list("ticket_id", "clock", "kind"):
+        recorded.setdefault(ticket_id, []).append(tuple(row))
+    terms = TermsCache()
+    terms.load({t.sla_version_id for t in tickets})
+    moved = []
+    for t in tickets:
+        moved += ticket_recompute(
+            t, now=now, terms=terms, pauses=pauses.get(t.pk, ()), requests=requests.get(t.pk, []),
+            recorded=recorded.get(t.pk, ()),
+        ).requests  # fmt: skip
+    save_columns(tickets, deadlines.Columns.FIELDS)
+    EscalationRequest.objects.bulk_update(moved, ["ack_due"])
+    return len(tickets)
+
+
+def tickets_active_ids() -> list[int]:
+    return list(Ticket.objects.filter(status__in=Ticket.ACTIVE).values_list("pk", flat=True))
+
+
+def tickets_touched(*, calendar_ids=(), version_ids=()) -> list[int]:
+    """The active tickets whose deadlines an edit of these calendars or SLA versions can move: those
+    on a (version, priority) whose clocks run on one of the calendars, those whose version's
+    escalation requests are acknowledged on one of them, and those on one of the versions."""
+    touched = Q(sla_version_id__in=list(version_ids))
+    if calendar_ids:
+        terms = PriorityTerm.objects.filter(
+            Q(calendar_id__in=calendar_ids) | Q(resolution_calendar_id__in=calendar_ids)
+        ).values_list("version_id", "priority")
+        for version_id, priority in terms:
+            touched |= Q(sla_version_id=version_id, priority=priority)
+        touched |= Q(
+            sla_version__escalation_ack_calendar_id__in=calendar_ids,
+            escalation_requests__acknowledged_at__isnull=True,
+        )
+    return list(Ticket.objects.filter(touched, status__in=Ticket.ACTIVE).values_list("pk", flat=True).distinct())
+
+
+def _save(ticket: Ticket, fields, *, now: datetime, terms: TermsCache | None = None) -> None:
+    """Save the changed fields with the clock columns derived again (every change may move them)."""
+    recomputed = ticket_recompute(ticket, now=now, terms=terms)
+    ticket.save(update_fields=sorted(set(fields) | set(recomputed.fields) | {"updated_at"}))
+    EscalationRequest.objects.bulk_update(recomputed.requests, ["ack_due"])
 
 
 def _event(ticket, kind, *, now, actor=None, **data) -> TicketEvent:
@@ -339,7 +420,7 @@ def ticket_change_priority(*, ticket: Ticket, actor, priority: str, now: datetim
         after={"priority": priority},
         now=now,
     )
-    _save(ticket, ["priority"], now=now)
+    _save(ticket, ["priority"], now=now, terms=terms)
     return ticket
 
 
@@ -385,20 +466,12 @@ def ticket_request_escalation(*, ticket: Ticket, user, reason: str, now: datetim
     if ticket.escalation_requests.filter(acknowledged_at__isnull=True).exists():
         raise TicketError("Your earlier escalation request is still waiting for acknowledgement.")
     terms = TermsCache()
-    version = terms.version(ticket.sla_version_id)
-    if version.escalation_ack_time:
-        from contracts.calendars import clock_for
-
-        ack_due = clock_for(version.escalation_ack_calendar).add(now, version.escalation_ack_time)
-    else:
-        targets = terms.targets(ticket.sla_version_id, ticket.priority)
-        ack_due = targets.clock.add(now, targets.first_response)
     request = EscalationRequest.objects.create(
-        ticket=ticket, requested_by=user, requested_at=now, reason=reason, ack_due=ack_due
-    )
+        ticket=ticket, requested_by=user, requested_at=now, reason=reason,
+        ack_due=deadlines.ack_due(terms.targets(ticket.sla_version_id, ticket.priority), now),
+    )  # fmt: skip
     _event(ticket, TicketEvent.Kind.ESCALATION_REQUESTED, now=now, actor=user, request=request.pk)
-    ticket.next_sla_check_at = min(filter(None, [ticket.next_sla_check_at, ack_due]), default=None)
-    ticket.save(update_fields=["next_sla_check_at", "updated_at"])
+    _save(ticket, [], now=now, terms=terms)  # the sweep of crossings looks at the request's ack_due
     staff = notify.queue_or_assignee(ticket) + [u.email for u in notify.staff_with_role("support_lead")]
     ctx = {"request": request}
     notify.send(

@@ -1,11 +1,12 @@
-"""Beat runs these every minute; each is safe to run twice and on two machines at once."""
+"""Beat runs the sweeps every minute; each is safe to run twice and on two machines at once. The
+recompute runs after an edit that moves deadlines, once the edit has committed."""
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
 from portal.core.heartbeat import recorded
 
-from . import sweeps
+from . import services, sweeps
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
@@ -18,3 +19,24 @@ def escalate_due_tickets() -> int:
 @recorded("tickets-sla-deadlines")
 def check_sla_deadlines() -> int:
     return sweeps.check_sla_deadlines()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
+def recompute_deadlines(calendar_ids=(), version_ids=(), everything: bool = False) -> int:
+    """The deadlines of the open tickets an edit of these calendars or SLA versions touches (or of
+    every open ticket), in batches (tickets.services.tickets_recompute). Running it twice, or again
+    after a failed batch, gives the same columns; recorded breaches stand."""
+    if everything:
+        ids = services.tickets_active_ids()
+    else:
+        ids = services.tickets_touched(calendar_ids=calendar_ids, version_ids=version_ids)
+    return services.tickets_recompute(ids)
+
+
+def on_terms_moved(sender, *, calendar_ids=(), version_ids=(), **kwargs) -> None:
+    """contracts.calendars.terms_moved: enqueued once the edit commits (never for a rolled-back one,
+    and never before the worker can read it)."""
+    calendar_ids, version_ids = list(calendar_ids), list(version_ids)
+    transaction.on_commit(
+        lambda: recompute_deadlines.delay(calendar_ids=calendar_ids, version_ids=version_ids), robust=True
+    )

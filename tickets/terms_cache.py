@@ -1,10 +1,14 @@
-"""Load SLA terms for tickets in a fixed number of queries, and turn them into clocks.Targets.
+"""Load SLA terms for tickets in a fixed number of queries, and turn them into tickets.deadlines.Targets.
 
-One TermsCache lives for one request or one sweep batch. Loaded versions (with their priorities,
-calendars, levels and dwells) are also kept for the process while the terms revision holds
-(contracts.terms_revision): a TermsCache reads the revision once, one row, and loads only the
-versions this process has not loaded under it. A change to any term or calendar replaces the
-revision in its own transaction, so no process serves terms older than the revision it read."""
+One TermsCache lives for one request, one service call or one recompute batch: the services and the
+recompute task derive deadlines from its targets; pages read the stored deadlines and take from it
+only the timezone, the escalation level's contact and the calendar whose working time is left (the
+sweeps need none of it). Loaded versions (with their priorities, calendars, levels and dwells) are
+also kept for the process while the terms revision holds (contracts.terms_revision): a TermsCache
+reads the revision once, one row, and loads only the versions this process has not loaded under it.
+A change to any term or calendar replaces the revision in its own transaction, so no process serves
+terms older than the revision it read. Session 6 of bench/RESULTS.md measured what keeping them
+saves a page."""
 
 from __future__ import annotations
 
@@ -125,4 +129,6 @@ class TermsCache:
             clock=clock_for(term.calendar),
             resolution_clock=clock_for(term.resolution_clock),
             dwells=dwells,
+            ack_time=version.escalation_ack_time,
+            ack_clock=clock_for(version.escalation_ack_calendar) if version.escalation_ack_time else None,
         )

@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 from portal.core.audit import audit, plain
 from portal.domain.lint import PriorityTargets, lint_terms
 
+from ..calendars import calendars_edited, terms_edited
 from ..choices import Cause
 from ..models import (
     SLA,
@@ -21,6 +22,9 @@ from ..models import (
     WorkingHours,
 )
 from ..services import PublishError, sla_version_draft, sla_version_publish, version_terms_snapshot
+
+# The terms of a version that move its tickets' deadlines.
+CLOCK_TERMS = {"priorities", "escalation_levels", "escalation_dwells", "escalation_ack_time", "escalation_ack_calendar"}
 
 
 @admin.register(Organisation)
@@ -47,6 +51,11 @@ class WorkingCalendarAdmin(admin.ModelAdmin):
     list_filter = ["always_open", "holiday_country", "timezone"]
     search_fields = ["name"]
     inlines = [WorkingHoursInline, ClosedDateInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:
+            calendars_edited([form.instance.pk])  # the open tickets on it get their deadlines again
 
 
 class PriorityTermInline(admin.TabularInline):
@@ -141,6 +150,8 @@ class SLAVersionAdmin(admin.ModelAdmin):
                 actor=request.user, action="sla_terms.edited" if change else "sla_terms.created", target=form.instance,
                 before={k: before.get(k) for k in changed}, after={k: after[k] for k in changed},
             )  # fmt: skip
+            if change and changed & CLOCK_TERMS:
+                terms_edited([form.instance.pk])  # the open tickets judged by it get their deadlines again
         for warning in version_warnings(form.instance):
             self.message_user(request, warning, messages.WARNING)
 

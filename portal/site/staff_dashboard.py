@@ -2,8 +2,9 @@
 
 - SLA breaches this week: breach crossings whose moment falls since Monday 00:00 **UTC** of this
   week (the admin works in UTC; each moment is shown in its contract's timezone);
-- tickets at risk in the next two hours: active tickets, not paused (a ticket waiting on the
-  customer has its clocks stopped), not breached, whose nearest deadline falls in (now, now + 2 h];
+- tickets at risk: active tickets with less than the at-risk share (settings.SLA_AT_RISK_SHARE) of
+  their nearest clock's allowance left, not paused, breached or past their target: the state the
+  staff queue's badge and the customer's pages show (tickets.deadlines);
 - maintenance that breaks a contract's rules: scheduled downtime windows ending after the first day
   of this month (UTC), upcoming ones included, judged for every contract they touch by
   contracts.maintenance (notice, off-peak hours, annual cap);
@@ -18,9 +19,10 @@ number of queries whatever the data's size. Vulnerability reports appear only fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Q
 
 from contracts.maintenance.selectors import contracts_window_judgements
@@ -28,10 +30,10 @@ from contracts.models import Contract, MaintenanceWindow
 from credits.models import Claim, MonthlyUptime
 from portal.core.heartbeat import health
 from portal.domain.dates import add_months, month_bounds, week_start
+from tickets.deadlines import at_risk_q
 from tickets.models import SLACrossing, Ticket
 
 LIMIT = 25
-AT_RISK_HORIZON = timedelta(hours=2)
 REVIEW_MONTHS = 12
 CLOCK_LABELS = {"first_response": "First response", "resolution": "Resolution"}
 
@@ -140,10 +142,10 @@ class Dashboard:
     now: datetime
     week_start: datetime
     month_start: datetime
-    at_risk_until: datetime
     review_since: date
     breaches: Section
     at_risk: Section
+    at_risk_shares: list[tuple[str, str]]  # (priority, percent of the allowance left)
     windows: Section
     windows_count: int  # distinct windows among the broken rows
     review_months: Section
@@ -195,14 +197,9 @@ def _next_clock(t: Ticket) -> str:
 
 
 def tickets_at_risk(*, now: datetime, include_security: bool) -> Section:
-    qs = _tickets(include_security).filter(
-        status__in=Ticket.ACTIVE,
-        paused=False,
-        breached=False,
-        excluded_cause="",
-        next_deadline__gt=now,
-        next_deadline__lte=now + AT_RISK_HORIZON,
-    )
+    """The tickets whose state is at risk, the rule of the queue's badge and the customer's pages
+    (tickets.deadlines.at_risk_q), served by the partial index ticket_at_risk."""
+    qs = _tickets(include_security).filter(at_risk_q(now), status__in=Ticket.ACTIVE)
     rows = [
         AtRiskRow(
             ticket_id=t.pk,
@@ -323,10 +320,10 @@ def staff_dashboard(*, now: datetime, include_security: bool = False) -> Dashboa
         now=now,
         week_start=week_start(now),
         month_start=month_start(now),
-        at_risk_until=now + AT_RISK_HORIZON,
         review_since=since,
         breaches=breaches_this_week(now=now, include_security=include_security),
         at_risk=tickets_at_risk(now=now, include_security=include_security),
+        at_risk_shares=[(p, f"{share * 100:g}") for p, share in settings.SLA_AT_RISK_SHARE.items()],
         windows=windows,
         windows_count=windows_count,
         review_months=review,

@@ -36,7 +36,21 @@ TASKS = {
     "tickets.tasks.escalate_due_tickets": lambda: (),
     "tickets.tasks.check_sla_deadlines": lambda: (),
     "credits.tasks.close_month": lambda: (),
+    "tickets.tasks.recompute_deadlines": lambda: ([], [_p1_first_response_edited()]),
 }
+
+
+def _p1_first_response_edited() -> int:
+    """The P1 first response of the ticket's SLA version made 30 minutes long, as an admin edit of
+    the terms is (its recompute is the task under test); returns the version's id."""
+    from contracts.calendars import terms_edited
+    from contracts.models import PriorityTerm
+    from tickets.models import Ticket
+
+    version_id = Ticket.objects.get().sla_version_id
+    PriorityTerm.objects.filter(version_id=version_id, priority="P1").update(first_response=timedelta(minutes=30))
+    terms_edited([version_id])
+    return version_id
 
 
 def project_tasks() -> set[str]:
