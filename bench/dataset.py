@@ -13,7 +13,7 @@ messages, filing events and recorded SLA crossings; 300,000 outages and 10,000 m
 (9,800 past, with their notices, 200 upcoming) on random services.
 
 Every ticket's clock columns are derived as the product derives them (tickets.services.
-ticket_recompute, tickets.deadlines) at the dataset's present, bench/common.NOW, as if every sweep had
+ticket_recompute, tickets.deadlines.ticket_deadlines) at the dataset's present, bench/common.NOW, as if every sweep had
 run then: the escalation level a ticket has reached, its top alert, its crossings recorded, its
 next escalation and SLA check due after NOW (or none). Nothing is due at NOW: the sweeps' "due"
 scenarios make tickets due themselves and put them back.
@@ -46,7 +46,7 @@ SIZES = {
     "outages": int(os.environ.get("BENCH_OUTAGES", 300_000)),
     "windows": 10_000,
     "upcoming_windows": 200,
-    "version": 1,  # bump when the shape of the data changes: the marker then asks for a rebuild
+    "version": 2,  # bump when the shape of the data changes: the marker then asks for a rebuild
 }
 BIG_SHARE = 0.05  # of all tickets (and of the open ones) belong to organisation 0
 PASSWORD = "sla-demo-2026"
@@ -223,6 +223,7 @@ TICKET_COLUMNS = [
     "first_response_at", "resolved_at", "closed_at", "excluded_cause", "excluded_reason", "updated_at",
     "first_response_due", "resolution_target_at", "resolution_due", "paused", "escalation_level",
     "top_alert_sent", "next_escalation_due", "next_sla_check_at", "breached", "warned", "next_deadline",
+    "at_risk_at", "escalation_dues",
 ]  # fmt: skip
 SUBJECTS = [
     "Backup job fails with a timeout", "Restore is slow", "Agent cannot reach the vault",
@@ -301,7 +302,7 @@ def tickets(people: People) -> None:
             c["closed_at"] or c["resolved_at"] or NOW,
             c["first_response_due"], c["resolution_target_at"], c["resolution_due"], c["paused"],
             c["escalation_level"], c["top_alert_sent"], c["next_escalation_due"], c["next_sla_check_at"],
-            "breach" in kinds, "warning" in kinds, c["next_deadline"],
+            "breach" in kinds, "warning" in kinds, c["next_deadline"], c["at_risk_at"], json.dumps(c["escalation_dues"]),
         ))  # fmt: skip
         pauses += [(pk, *p) for p in ps]
         messages += msgs
@@ -332,14 +333,13 @@ def _open(rng, pk, filed, version, priority, staff_id, msgs, targets, terms):
             t.status = Ticket.Status.WAITING
             start = t.first_response_at + (NOW - t.first_response_at) / 2
             ps.append(TicketPause(reason=TicketPause.Reason.WAITING, started_at=start))
-    history = ticket_history(t, ps)
-    d = deadlines.deadlines(targets, history)
+    d = deadlines.deadlines(targets, ticket_history(t, ps))
     step = deadlines.escalation_at(d.escalation_dues, current=1, alerted=False, now=NOW)
     t.escalation_level, t.top_alert_sent = step.level, step.top_alert_due
     ticket_recompute(t, now=NOW, terms=terms, pauses=ps)
     # As check_sla_deadlines leaves it: every crossing up to NOW recorded, the next check after NOW.
-    crossed = deadlines.crossings_due(d, history, resolved_at=None, now=NOW)
-    t.next_sla_check_at = deadlines.next_check(d, history, resolved_at=None, now=NOW)
+    crossed = deadlines.crossings_due(t, now=NOW)
+    t.next_sla_check_at = deadlines.next_check(t, now=NOW)
     columns = {f: getattr(t, f) for f in OPEN_FIELDS}
     return columns, [(p.reason, p.started_at, p.ended_at) for p in ps], crossed
 
@@ -347,7 +347,7 @@ def _open(rng, pk, filed, version, priority, staff_id, msgs, targets, terms):
 OPEN_FIELDS = [
     "status", "first_response_at", "resolved_at", "closed_at", "excluded_cause", "excluded_reason",
     "first_response_due", "resolution_target_at", "resolution_due", "paused", "escalation_level", "top_alert_sent",
-    "next_escalation_due", "next_sla_check_at", "next_deadline",
+    "next_escalation_due", "next_sla_check_at", "next_deadline", "at_risk_at", "escalation_dues",
 ]  # fmt: skip
 
 
@@ -372,7 +372,8 @@ def _closed(rng, pk, filed, priority, creator, staff_id, msgs, targets):
     history = deadlines.History(filed_at=filed, waiting=waiting, resolved=((resolved, None),), first_response_at=fr)
     d = deadlines.deadlines(targets, history)
     step = deadlines.escalation_at(d.escalation_dues, current=1, alerted=False, now=resolved)
-    crossed = {} if excluded else deadlines.crossings_due(d, history, resolved_at=resolved, now=NOW)
+    moments = deadlines.Moments(d.first_response_due, fr, d.resolution_target_at, d.resolution_due, resolved)
+    crossed = {} if excluded else deadlines.crossings_due(moments, now=NOW)
     columns = {
         "status": status, "first_response_at": fr, "resolved_at": resolved, "closed_at": closed,
         "excluded_cause": "force_majeure" if excluded else "",
@@ -380,8 +381,8 @@ def _closed(rng, pk, filed, priority, creator, staff_id, msgs, targets):
         "first_response_due": d.first_response_due, "resolution_target_at": d.resolution_target_at,
         "resolution_due": d.resolution_due, "paused": history.paused_at(NOW),
         "escalation_level": step.level, "top_alert_sent": step.top_alert_due, "next_escalation_due": None,
-        "next_sla_check_at": None if excluded else deadlines.next_check(d, history, resolved_at=resolved, now=NOW),
-        "next_deadline": None,
+        "next_sla_check_at": None if excluded else deadlines.next_check(moments, now=NOW),
+        "next_deadline": None, "at_risk_at": None, "escalation_dues": deadlines.dues_to_json(d.escalation_dues),
     }  # fmt: skip
     pauses = [("waiting", a, b) for a, b in waiting] + [("resolved", resolved, None)]
     return columns, pauses, crossed

@@ -73,16 +73,24 @@ class Marks:
                 c.execute(f"DELETE FROM {m._meta.db_table} WHERE id > %s", [self.ids[name]])
 
 
+COLUMN_TYPES = {
+    "filed_at": "timestamptz", "next_escalation_due": "timestamptz", "next_sla_check_at": "timestamptz",
+    "escalation_level": "smallint", "top_alert_sent": "boolean", "breached": "boolean", "warned": "boolean",
+    "first_response_due": "timestamptz", "resolution_target_at": "timestamptz", "resolution_due": "timestamptz",
+    "at_risk_at": "timestamptz", "paused": "boolean", "escalation_dues": "jsonb", "next_deadline": "timestamptz",
+}  # fmt: skip
+
+
 def _update(rows: list[tuple], columns: list[str]) -> None:
     """UPDATE tickets_ticket from (id, *values) rows in one statement."""
     from django.db import connection
 
     if not rows:
         return
-    types = {"filed_at": "timestamptz", "next_escalation_due": "timestamptz", "next_sla_check_at": "timestamptz",
-             "escalation_level": "smallint", "top_alert_sent": "boolean", "breached": "boolean", "warned": "boolean"}  # fmt: skip
-    arrays = [[r[0] for r in rows]] + [[r[i + 1] for r in rows] for i in range(len(columns))]
-    unnest = ", ".join(f"%s::{t}[]" for t in ["bigint"] + [types[c] for c in columns])
+    arrays = [[r[0] for r in rows]] + [
+        [json.dumps(r[i + 1]) if COLUMN_TYPES[c] == "jsonb" else r[i + 1] for r in rows] for i, c in enumerate(columns)
+    ]
+    unnest = ", ".join(f"%s::{t}[]" for t in ["bigint"] + [COLUMN_TYPES[c] for c in columns])
     sets = ", ".join(f"{c} = v.{c}" for c in columns)
     with connection.cursor() as c:
         c.execute(
@@ -114,22 +122,31 @@ def _shift_until(ticket, pauses, targets, due_now) -> tuple:
 
 def _make_due(candidates, n: int, seed: int, column: str, kept: tuple[str, ...], next_due, prefetch=()):
     """n random tickets of `candidates`, each with its filing moved back until `next_due(ticket)`,
-    a function of (deadlines, history), gives a moment <= NOW; `column` set to that moment. Returns
-    what to put back: (id, filed_at, *kept columns) per ticket."""
+    a function of (deadlines, history), gives a moment <= NOW, and its clock columns derived again
+    by the product (tickets.services.ticket_recompute: the sweeps read the stored columns), with
+    `column` set to that moment. Returns what to put back: (id, filed_at, *columns) per ticket."""
+    from tickets.deadlines import Columns
     from tickets.models import Ticket
+    from tickets.services import ticket_recompute
     from tickets.terms_cache import TermsCache
 
     chosen = random.Random(seed).sample(list(candidates.values_list("id", flat=True)), n)
-    tickets = list(Ticket.objects.filter(id__in=chosen).prefetch_related("pauses", *prefetch))
+    tickets = list(Ticket.objects.filter(id__in=chosen).prefetch_related("pauses", "crossings", *prefetch))
     terms = TermsCache()
     terms.load({t.sla_version_id for t in tickets})
+    columns = [*Columns.FIELDS, *(k for k in kept if k not in Columns.FIELDS)]
     rows, back = [], []
     for t in tickets:
-        filed, due = _shift_until(t, list(t.pauses.all()), terms.targets(t.sla_version_id, t.priority), next_due(t))
-        rows.append((t.pk, filed, due))
-        back.append((t.pk, t.filed_at, *(getattr(t, name) for name in kept)))
-    _update(rows, ["filed_at", column])
-    return back
+        pauses = list(t.pauses.all())
+        filed, due = _shift_until(t, pauses, terms.targets(t.sla_version_id, t.priority), next_due(t))
+        back.append((t.pk, t.filed_at, *(getattr(t, name) for name in columns)))
+        t.filed_at = filed
+        recorded = [(c.clock, c.kind) for c in t.crossings.all()]
+        ticket_recompute(t, now=NOW, terms=terms, pauses=pauses, requests=[], recorded=recorded)
+        setattr(t, column, due)
+        rows.append((t.pk, filed, *(getattr(t, name) for name in columns)))
+    _update(rows, ["filed_at", *columns])
+    return back, columns
 
 
 def make_escalations_due(n: int, seed: int):
@@ -152,7 +169,8 @@ def make_escalations_due(n: int, seed: int):
 
 
 def put_escalations_back(back) -> None:
-    _update(back, ["filed_at", "next_escalation_due", "escalation_level", "top_alert_sent"])
+    rows, columns = back
+    _update(rows, ["filed_at", *columns])
 
 
 def make_checks_due(n: int, seed: int):
@@ -165,19 +183,23 @@ def make_checks_due(n: int, seed: int):
         seen = {(c.clock, c.kind) for c in t.crossings.all()}
 
         def due(d, history):
-            crossed = deadlines.crossings_due(d, history, resolved_at=None, now=NOW)
+            moments = deadlines.Moments(
+                d.first_response_due, history.first_response_at, d.resolution_target_at, d.resolution_due, None
+            )
+            crossed = deadlines.crossings_due(moments, now=NOW)
             new = [at for c, at in crossed.items() if CROSSING_ROWS[c][:2] not in seen]
-            return min(new) if new else deadlines.next_check(d, history, resolved_at=None, now=NOW)
+            return min(new) if new else deadlines.next_check(moments, now=NOW)
 
         return due
 
     candidates = Ticket.objects.filter(next_sla_check_at__isnull=False, status__in=Ticket.ACTIVE)
     kept = ("next_sla_check_at", "breached", "warned")
-    return _make_due(candidates, n, seed, "next_sla_check_at", kept, next_crossing, prefetch=("crossings",))
+    return _make_due(candidates, n, seed, "next_sla_check_at", kept, next_crossing)
 
 
 def put_checks_back(back) -> None:
-    _update(back, ["filed_at", "next_sla_check_at", "breached", "warned"])
+    rows, columns = back
+    _update(rows, ["filed_at", *columns])
 
 
 def make_windows_due(n: int, seed: int):
