@@ -85,6 +85,7 @@ class Service(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("rotate_webhook_token", "Can rotate a service's Alertmanager webhook token")]
 
     def __str__(self):
         return self.name
@@ -238,6 +239,9 @@ class SLAVersion(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["sla", "effective_from"])]
+        # Publishing emails every contact and puts the terms in force: superusers only, unless the
+        # matrix gives it to a role (docs/decisions.md, "Staff roles are permissions").
+        permissions = [("publish_slaversion", "Can publish an SLA version")]
 
     def __str__(self):
         return f"{self.sla} v{self.number}"
@@ -496,6 +500,8 @@ class Outage(models.Model):
             models.UniqueConstraint(fields=["fingerprint", "starts_at"], condition=~Q(fingerprint=""), name="outage_alert_once"),
             models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="outage_ends_after_start"),
         ]  # fmt: skip
+        # A cause other than "unplanned" may exclude the outage's minutes from a contract's uptime.
+        permissions = [("change_outage_cause", "Can change an outage's cause")]
 
     def __str__(self):
         return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} UTC)"

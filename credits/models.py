@@ -43,6 +43,10 @@ class MonthlyUptime(models.Model):
         ordering = ["-month", "contract"]
         verbose_name = "monthly uptime"
         constraints = [models.UniqueConstraint(fields=["contract", "month"], name="one_close_per_contract_month")]
+        permissions = [
+            ("reopen_monthlyuptime", "Can reopen a closed month"),
+            ("view_compliance", "Can view the SLA compliance report"),
+        ]
         indexes = [
             models.Index(fields=["month", "status"]),
             models.Index(fields=["flagged"], name="uptime_flagged", condition=Q(flagged=True)),
@@ -101,6 +105,10 @@ class Claim(models.Model):
     class Meta:
         ordering = ["-submitted_at"]
         constraints = [models.UniqueConstraint(fields=["contract", "month"], name="one_claim_per_contract_month")]
+        permissions = [
+            ("decide_claim", "Can approve, adjust or reject a claim"),
+            ("settle_claim", "Can mark a claim as credited or refunded"),
+        ]
         indexes = [models.Index(fields=["status", "submitted_at"])]
 
     def __str__(self):

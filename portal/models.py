@@ -135,6 +135,7 @@ class OutboxMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("retry_outboxmessage", "Can put failed emails back in the queue")]
         indexes = [
             # The sweep's two questions: which pending rows are due, which leases ran out.
             models.Index(fields=["next_attempt_at"], name="outbox_pending_due", condition=Q(status="pending")),
@@ -204,6 +205,8 @@ class SweepHeartbeat(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The staff dashboard (portal.site.staff_pages) is a page of its own; its permission lives here.
+        permissions = [("view_staff_dashboard", "Can view the staff dashboard")]
 
     def __str__(self):
         return f"{self.name} at {self.last_finished_at or self.last_started_at:%Y-%m-%d %H:%M:%S}"

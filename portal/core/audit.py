@@ -11,6 +11,7 @@ from django.utils import timezone
 from portal.models import AuditEntry
 
 _client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_client_ip", default=None)
+_request: contextvars.ContextVar = contextvars.ContextVar("audit_request", default=None)
 
 
 class AuditContextMiddleware:
@@ -20,10 +21,19 @@ class AuditContextMiddleware:
     def __call__(self, request):
         # REMOTE_ADDR is the peer; behind a proxy the deployment sets it from X-Forwarded-For.
         token = _client_ip.set(request.META.get("REMOTE_ADDR") or None)
+        request_token = _request.set(request)
         try:
             return self.get_response(request)
         finally:
+            _request.reset(request_token)
             _client_ip.reset(token)
+
+
+def current_actor():
+    """Who is signed in to the request being served (None outside a request, or anonymous): the
+    actor of changes audited where no caller names one (portal.core.staff_access's signals)."""
+    user = getattr(_request.get(), "user", None)
+    return user if getattr(user, "is_authenticated", False) else None
 
 
 def plain(value):

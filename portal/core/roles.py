@@ -1,3 +1,12 @@
+"""Customer roles, and staff roles as sets of permissions.
+
+A staff role is a Group of the same name holding exactly the permissions below (docs/decisions.md,
+"Who may do what", is this matrix in words). The groups are created and kept to this matrix after
+every migration (portal.core.staff_access.role_groups_sync, run by a post_migrate receiver and by
+`manage.py sync_staff_roles`). A staff member's group is the truth; `User.staff_role`, which routes
+escalation emails, follows it. Superusers have every permission, except that superuser status
+alone never shows vulnerability reports (sees_security)."""
+
 from django.db import models
 
 
@@ -14,6 +23,99 @@ class StaffRole(models.TextChoices):
     SECURITY = "security", "Security"
 
 
+SECURITY_PERMISSION = "tickets.view_security_report"
+
+
+def _view(app: str, *models: str) -> list[str]:
+    return [f"{app}.view_{m}" for m in models]
+
+
+# --- The matrix ------------------------------------------------------------------------------------
+# Work tickets: the queue, the ticket page, public replies and internal notes, status, assignment.
+TICKET_WORK = [
+    *_view("tickets", "ticket", "escalationrequest", "slacrossing"),
+    "tickets.change_ticket",
+]
+# Support leads also exclude tickets from the SLA, change priorities and handle escalations
+# (escalate now, acknowledge a customer's escalation request).
+TICKET_LEAD = ["tickets.exclude_ticket", "tickets.change_priority", "tickets.handle_escalation"]
+# What the people working tickets read for context: the terms, contracts and their contacts,
+# outages with their timeline and cause history, maintenance, the outbox, the sweeps.
+CONTEXT_READ = [
+    *_view("contracts", "organisation", "contract", "service", "sla", "slaversion", "priorityterm",
+           "escalationlevel", "escalationdwell", "credittier", "workingcalendar", "workinghours", "closeddate"),
+    *_view("contracts", "outage", "outageupdate", "outagecausechange", "maintenancewindow"),
+    *_view("portal", "outboxmessage", "outboxattempt", "sweepheartbeat"),
+    "portal.view_staff_dashboard",
+]  # fmt: skip
+# Support leads also record outages and their public timeline (not their cause), schedule, change
+# and cancel maintenance, keep a calendar's closed dates (a calendar of published terms has nothing
+# else to change), put failed emails back in the queue and read the compliance report.
+LEAD_OPERATIONS = [
+    "contracts.add_outage", "contracts.change_outage", "contracts.add_outageupdate", "contracts.change_outageupdate",
+    "contracts.add_maintenancewindow", "contracts.change_maintenancewindow",
+    "contracts.change_workingcalendar", "contracts.add_closeddate", "contracts.change_closeddate",
+    "contracts.delete_closeddate",
+    "portal.retry_outboxmessage", "credits.view_compliance",
+]  # fmt: skip
+# Account and cloud solutions managers also keep contracts and contacts (organisations, contracts,
+# customer users), draft SLA terms with new calendars if need be (never publish them), set an
+# outage's cause (which excludes its minutes from uptime), and decide claims and reopen months.
+MANAGER_OPERATIONS = [
+    "contracts.add_organisation", "contracts.change_organisation", "contracts.add_contract", "contracts.change_contract",
+    "portal.view_user", "portal.change_user",
+    "contracts.add_sla", "contracts.change_sla", "contracts.add_slaversion", "contracts.change_slaversion",
+    *[f"contracts.{op}_{m}" for m in ("priorityterm", "escalationlevel", "escalationdwell", "credittier", "workinghours") for op in ("add", "change", "delete")],
+    "contracts.add_workingcalendar",
+    "contracts.change_outage_cause",
+    *_view("credits", "claim", "monthlyuptime"), "credits.decide_claim", "credits.reopen_monthlyuptime",
+]  # fmt: skip
+# Security staff work vulnerability reports (tickets only they see, with their attachments and
+# emails; the dashboard's ticket sections show them), read the audit log, watch and lift login
+# lockouts, revoke customers' API tokens and rotate a service's webhook token.
+SECURITY_OPERATIONS = [
+    SECURITY_PERMISSION,
+    "portal.view_staff_dashboard",
+    "portal.view_auditentry",
+    *_view("portal", "outboxmessage", "outboxattempt"),
+    "axes.view_accessattempt", "axes.delete_accessattempt", "axes.view_accesslog", "axes.view_accessfailurelog",
+    "portal.view_apitoken", "portal.delete_apitoken",
+    "contracts.view_service", "contracts.rotate_webhook_token",
+]  # fmt: skip
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    StaffRole.SUPPORT_AGENT: [*TICKET_WORK, *CONTEXT_READ],
+    StaffRole.SUPPORT_LEAD: [*TICKET_WORK, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS],
+    StaffRole.ACCOUNT_MANAGER: [
+        *TICKET_WORK, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS, "credits.settle_claim",
+    ],
+    StaffRole.CLOUD_SOLUTIONS_MANAGER: [*TICKET_WORK, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS],
+    StaffRole.SECURITY: [*TICKET_WORK, *SECURITY_OPERATIONS],
+}  # fmt: skip
+
+
+def role_group_name(role: str) -> str:
+    """The Group that is the role: named as the role is shown ("Support agent")."""
+    return StaffRole(role).label
+
+
+def role_of_group(name: str) -> str | None:
+    return next((role.value for role in StaffRole if role.label == name), None)
+
+
 def sees_security(user) -> bool:
-    """Vulnerability reports are shown to security staff only."""
-    return getattr(user, "staff_role", "") == StaffRole.SECURITY
+    """Vulnerability reports are shown to staff who hold the security permission through their role
+    (or granted to them by name): superuser status alone does not show them."""
+    if not (getattr(user, "is_authenticated", False) and user.is_active and user.is_staff):
+        return False
+    if not user.is_superuser:
+        return user.has_perm(SECURITY_PERMISSION)  # read with the user's other permissions, cached
+    cached = getattr(user, "_sees_security", None)
+    if cached is None:
+        from django.contrib.auth.models import Permission
+        from django.db.models import Q
+
+        app, codename = SECURITY_PERMISSION.split(".")
+        held = Permission.objects.filter(content_type__app_label=app, codename=codename)
+        cached = user._sees_security = held.filter(Q(user=user) | Q(group__user=user)).exists()
+    return cached
