@@ -32,9 +32,11 @@ def claims_for_user(*, user) -> QuerySet[Claim]:
 
 
 def claim_attachments_for_user(*, user) -> QuerySet[ClaimAttachment]:
-    """Claim files a user may download: staff any (they review claims), a customer their
-    organisation's."""
+    """Claim files a user may download: staff who may view claims any (they review them), a
+    customer their organisation's."""
     if getattr(user, "is_staff", False):
+        if not (user.is_active and user.has_perm("credits.view_claim")):
+            return ClaimAttachment.objects.none()
         return ClaimAttachment.objects.all()
     return ClaimAttachment.objects.filter(claim__in=claims_for_user(user=user))
 

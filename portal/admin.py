@@ -1,5 +1,12 @@
+from collections.abc import Callable
+
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 from knox.models import AuthToken
@@ -7,12 +14,36 @@ from knox.models import AuthToken
 from portal.core.api_tokens import token_revoke
 from portal.core.delivery import outbox_render, outbox_retry_now
 from portal.core.heartbeat import health
+from portal.core.roles import role_of_group, sees_security
+from portal.core.staff_access import AccessChange, audit_user_deleted
 
 from .models import ApiToken, AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
+
+# Who may be staff, with which role and permissions: superusers only, and never for themselves.
+ACCESS_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+
+
+class UserChangeForm(BaseUserChangeForm):
+    def clean(self):
+        data = super().clean()
+        groups = data.get("groups")
+        if groups is not None:
+            roles = [g.name for g in groups if role_of_group(g.name)]
+            if len(roles) > 1:
+                self.add_error("groups", f"A staff member has one role; {' and '.join(roles)} are roles.")
+            elif roles and not data.get("is_staff", self.instance.is_staff):
+                self.add_error("groups", f"{roles[0]} is a staff role: only staff have one.")
+        return data
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    """Superusers manage staff, their roles (a role is a group: staff_role follows it) and
+    permissions; staff with the user permissions (account and cloud solutions managers) keep
+    customer users only. Nobody changes their own access here. Every change of access is audited
+    (portal.core.staff_access)."""
+
+    form = UserChangeForm
     ordering = ["email"]
     list_display = ["email", "name", "organisation", "customer_role", "staff_role", "is_staff", "is_active"]
     list_filter = ["is_staff", "is_active", "staff_role", "customer_role", "organisation"]
@@ -21,10 +52,91 @@ class UserAdmin(BaseUserAdmin):
         (None, {"fields": ["email", "password"]}),
         ("Person", {"fields": ["name", "phone"]}),
         ("Customer", {"fields": ["organisation", "customer_role"]}),
-        ("Vendor staff", {"fields": ["is_staff", "staff_role", "is_superuser", "groups", "user_permissions"]}),
+        ("Vendor staff", {
+            "fields": ["is_staff", "groups", "staff_role", "is_superuser", "user_permissions"],
+            "description": "A staff member's role is their role group (one of them); the role follows it.",
+        }),
         ("Status", {"fields": ["is_active", "last_login", "date_joined"]}),
-    ]
+    ]  # fmt: skip
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
+    readonly_fields = ["staff_role", "last_login", "date_joined"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk == request.user.pk:
+            return [*fields, *ACCESS_FIELDS, "is_active"]
+        return fields if request.user.is_superuser else [*fields, *ACCESS_FIELDS]
+
+    def manages(self, request, obj) -> bool:
+        """Staff and superuser accounts are managed by superusers only."""
+        return obj is None or request.user.is_superuser or not (obj.is_staff or obj.is_superuser)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.manages(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.pk == request.user.pk:
+            return False
+        return super().has_delete_permission(request, obj) and self.manages(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Another person's password is set by a superuser only (customers reset theirs by email).
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    # The whole save (the fields, then the groups and permissions) is one audit entry.
+    def save_model(self, request, obj, form, change):
+        form.access_change = AccessChange(obj, actor=request.user)
+        try:
+            super().save_model(request, obj, form, change)
+        except BaseException:
+            form.access_change.abandon()
+            raise
+
+    def save_related(self, request, form, formsets, change):
+        try:
+            super().save_related(request, form, formsets, change)
+        except BaseException:
+            form.access_change.abandon()
+            raise
+        form.access_change.done(follow_role=True)
+
+    def delete_model(self, request, obj):
+        audit_user_deleted(actor=request.user, user=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            audit_user_deleted(actor=request.user, user=user)
+        super().delete_queryset(request, queryset)
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin):
+    """The staff roles' groups hold the matrix's permissions (portal.core.roles), put back after
+    every migration: read-only here. Other groups are the superusers' to make."""
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and role_of_group(obj.name):
+            return ["name", "permissions"]
+        return super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and role_of_group(obj.name):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+# Outbox rows only staff who see vulnerability reports may read (their bodies tell the report): the
+# bug bounty's own emails; the apps above add theirs (tickets: the emails about a report's ticket).
+SECURITY_EMAILS: list[Callable[[], Q]] = [
+    lambda: Q(template__startswith="security_report") | Q(key__startswith="security-report:")
+]
 
 
 class OutboxAttemptInline(admin.TabularInline):
@@ -49,8 +161,22 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     actions = ["retry_now"]
     readonly_fields = [f.name for f in OutboxMessage._meta.fields] + ["preview"]
 
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if sees_security(request.user):
+            return qs
+        hidden = getattr(request, "_security_emails", None)
+        if hidden is None:  # once per request: the changelist asks for its queryset more than once
+            hidden = request._security_emails = Q()
+            for condition in SECURITY_EMAILS:
+                hidden |= condition()
+        return qs.exclude(hidden)
+
     def has_add_permission(self, request):
         return False
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("portal.retry_outboxmessage")
 
     @admin.display(description="Subject", ordering="subject")
     def subject_shown(self, obj):
@@ -69,7 +195,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry failed messages now")
+    @admin.action(description="Retry failed messages now", permissions=["retry"])
     def retry_now(self, request, queryset):
         count = outbox_retry_now(ids=list(queryset.values_list("id", flat=True)))
         self.message_user(request, f"{count} message(s) queued again.", messages.SUCCESS)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from portal.core.roles import StaffRole
+
 from .factories import ContractFactory, OrganisationFactory, StaffFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +170,32 @@ def charlie(globex):
 
 @pytest.fixture
 def sam(db):
+    """A support agent: works tickets (docs/decisions.md, "Staff roles are permissions")."""
     return StaffFactory(email="sam@vendor.example", name="Sam Support", phone="+254 728 999 222")
+
+
+@pytest.fixture
+def lena(db):
+    """A support lead: also exclusions, priorities, escalations, outages, maintenance, compliance."""
+    return StaffFactory(email="lena@vendor.example", name="Lena Lead", staff_role=StaffRole.SUPPORT_LEAD)
+
+
+@pytest.fixture
+def ayo(db):
+    """An account manager: also contracts, contacts, SLA drafts, outage causes, claims."""
+    return StaffFactory(email="ayo@vendor.example", name="Ayo AM", staff_role=StaffRole.ACCOUNT_MANAGER)
+
+
+@pytest.fixture
+def sol(db):
+    """Security staff: vulnerability reports, the audit log, lockouts, API tokens."""
+    return StaffFactory(email="sol@vendor.example", name="Sol Security", staff_role=StaffRole.SECURITY)
+
+
+@pytest.fixture
+def ada(db):
+    """The superuser: staff, roles, publishing SLA terms."""
+    return StaffFactory(email="admin@vendor.example", name="Ada Admin", staff_role="", is_superuser=True)
 
 
 @pytest.fixture

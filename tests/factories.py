@@ -1,13 +1,15 @@
 """Test data through the same shapes the product uses. Alice and Bob at one customer (Acme),
-Charlie at another (Globex), Sam on support."""
+Charlie at another (Globex), Sam on support. Staff are in their role's group (its permissions, as
+in production), superusers only where a test says so."""
 
 from datetime import date
 from decimal import Decimal
 
 import factory
+from django.contrib.auth.models import Group
 
 from contracts.models import SLA, Contract, Organisation, Service
-from portal.core.roles import CustomerRole, StaffRole
+from portal.core.roles import CustomerRole, StaffRole, role_group_name
 from portal.models import User
 
 PASSWORD = "correct-horse-battery-staple"
@@ -41,11 +43,21 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class StaffFactory(UserFactory):
+    """A staff member with a role (support agent unless given another, or "" for none), in the role's
+    group as production keeps them (portal.core.staff_access): its permissions and no more."""
+
     organisation = None
     customer_role = ""
     is_staff = True
-    is_superuser = True
+    is_superuser = False
     staff_role = StaffRole.SUPPORT_AGENT
+
+    @factory.post_generation
+    def _role_group(obj, create, extracted, **kwargs):
+        if create and obj.staff_role:
+            # The membership as test data (the through row), not an audited change of access.
+            group = Group.objects.get(name=role_group_name(obj.staff_role))
+            obj.groups.through.objects.get_or_create(user_id=obj.pk, group_id=group.pk)
 
 
 class ServiceFactory(factory.django.DjangoModelFactory):

@@ -150,8 +150,9 @@ def fast_hasher(settings):
 
 
 @pytest.fixture
-def staff_client(client, sam):
-    client.force_login(sam)
+def staff_client(client, ada):
+    # Editing a published version's terms and publishing are a superuser's (tests/test_roles.py).
+    client.force_login(ada)
     return client
 
 

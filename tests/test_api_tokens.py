@@ -89,11 +89,11 @@ def test_the_api_refuses_a_staff_members_token(sam):
     assert response.status_code == 401 and response.json() == {"detail": "Staff accounts cannot use API tokens."}
 
 
-# --- The staff admin ------------------------------------------------------------------------------
-def test_staff_find_and_revoke_a_customers_token_by_prefix_but_never_read_or_mint_one(client, sam, alice, bob):
+# --- The staff admin (security staff: the API tokens' permissions) ----------------------------------
+def test_staff_find_and_revoke_a_customers_token_by_prefix_but_never_read_or_mint_one(client, sol, alice, bob):
     token, secret = token_create(user=alice, ttl=None)
     other, _ = token_create(user=bob, ttl=timedelta(days=30))
-    client.force_login(sam)
+    client.force_login(sol)
     listing = client.get(ADMIN_TOKENS, {"q": token.token_key[:9]}).content.decode()
     assert f"{token.token_key}…" in listing and other.token_key not in listing
     assert alice.email in listing and "Acme Savings" in listing
@@ -114,17 +114,17 @@ def test_staff_find_and_revoke_a_customers_token_by_prefix_but_never_read_or_min
     assert api(secret).get(TICKETS).status_code == 401
     entries = AuditEntry.objects.filter(action="token.revoked")
     assert sorted(((e.actor_id, e.target_id, e.after) for e in entries), key=lambda e: int(e[1])) == [
-        (sam.pk, str(alice.pk), {"prefix": token.token_key, "by_staff": True}),
-        (sam.pk, str(bob.pk), {"prefix": other.token_key, "by_staff": True}),
+        (sol.pk, str(alice.pk), {"prefix": token.token_key, "by_staff": True}),
+        (sol.pk, str(bob.pk), {"prefix": other.token_key, "by_staff": True}),
     ]
 
 
-def test_staff_revoke_one_token_from_its_page(client, sam, alice):
+def test_staff_revoke_one_token_from_its_page(client, sol, alice):
     token, _ = token_create(user=alice, ttl=None)
-    client.force_login(sam)
+    client.force_login(sol)
     client.post(f"{ADMIN_TOKENS}{token.pk}/delete/", {"post": "yes"})
     assert not AuthToken.objects.exists()
-    assert AuditEntry.objects.get(action="token.revoked").actor == sam
+    assert AuditEntry.objects.get(action="token.revoked").actor == sol
 
 
 def test_the_schema_names_the_token_scheme(client):

@@ -62,9 +62,9 @@ def test_an_admin_action_records_where_it_came_from(client, acme_contract):
 
 
 def test_sla_terms_edited_in_the_admin_are_audited_with_before_and_after(client):
-    sam = StaffFactory(email="sam@vendor.example")
+    ada = StaffFactory(email="admin@vendor.example", is_superuser=True, staff_role="")  # a published version
     version = SLA.objects.get(template_key="kaluari-cloud-backup").versions.get()
-    client.force_login(sam)
+    client.force_login(ada)
     url = f"/admin/contracts/slaversion/{version.pk}/change/"
     from tests.test_admin import get_change_form  # the admin form helper: what a browser would submit
 
@@ -74,13 +74,13 @@ def test_sla_terms_edited_in_the_admin_are_audited_with_before_and_after(client)
     assert response.status_code == 302
     entry = AuditEntry.objects.get(action="sla_terms.edited")
     assert entry.before == {"uptime_guarantee": "99.800"} and entry.after == {"uptime_guarantee": "99.500"}
-    assert entry.actor_email == sam.email and entry.ip == "127.0.0.1"
+    assert entry.actor_email == ada.email and entry.ip == "127.0.0.1"
 
 
-def test_the_log_cannot_be_edited_or_deleted_in_the_admin_or_the_orm(client, ticket, sam):
+def test_the_log_cannot_be_edited_or_deleted_in_the_admin_or_the_orm(client, ticket, sam, sol, ada):
     ticket_change_priority(ticket=ticket, actor=sam, priority="P1")
     entry = AuditEntry.objects.get()
-    client.force_login(sam)  # a superuser
+    client.force_login(sol)  # security staff read the log; nobody edits it, a superuser neither (below)
     change = f"/admin/portal/auditentry/{entry.pk}/change/"
     page = client.get(change)
     assert page.status_code == 200 and b'name="_save"' not in page.content  # read-only view
@@ -89,6 +89,9 @@ def test_the_log_cannot_be_edited_or_deleted_in_the_admin_or_the_orm(client, tic
     assert client.get("/admin/portal/auditentry/add/").status_code == 403
     response = client.post("/admin/portal/auditentry/", {"action": "delete_selected", "_selected_action": [entry.pk]})
     assert AuditEntry.objects.filter(pk=entry.pk).exists(), response.status_code
+    client.force_login(ada)
+    assert client.post(change, {"action": "forged"}).status_code == 403
+    assert client.get(f"/admin/portal/auditentry/{entry.pk}/delete/").status_code == 403
     entry.action = "forged"
     with pytest.raises(PermissionError):
         entry.save()

@@ -1,11 +1,13 @@
 """Proven in a real browser, staff side: Playwright drives Debian's Chromium against the live server.
 
-A support agent logs in, opens the staff dashboard from the admin's header (a breach, a ticket at
-risk with a live countdown, a maintenance window with too little notice, a month in a gap of the
-credit table and a claim to review, the sweeps' heartbeats), then the SLA compliance report: picks
+An account manager logs in (every section is theirs to see), opens the staff dashboard from the
+admin's header (a breach, a ticket at risk with a live countdown, a maintenance window with too
+little notice, a month in a gap of the credit table and a claim to review, the sweeps' heartbeats),
+then the SLA compliance report: picks
 last month with the month picker, filters by organisation, opens one contract's detail, downloads
-the CSV, and gets a clear error for a month that is not one. Each step leaves a screenshot in
-var/screenshots/ and passes axe-core (no serious or critical violation) and the CSP. The live
+the CSV, and gets a clear error for a month that is not one. A support agent sees only his role's
+sections of the admin. Each step leaves a screenshot in var/screenshots/ and passes axe-core (no
+serious or critical violation) and the CSP. The live
 server runs on the real clock, so the data is built relative to timezone.now()."""
 
 import calendar
@@ -114,8 +116,8 @@ def world(acme, alice, bob, globex, charlie, sam):
     return {"month": month, "backup": backup, "claim": claim, "late": late, "risky": risky, "window": window}
 
 
-def test_staff_see_the_dashboard_and_the_compliance_report(logged_in_page, screenshot, sam, world, globex, tmp_path):
-    page = logged_in_page(sam)
+def test_staff_see_the_dashboard_and_the_compliance_report(logged_in_page, screenshot, ayo, world, globex, tmp_path):
+    page = logged_in_page(ayo)
     page.wait_for_url(re.compile(r"/admin/$"))
     assert page.locator("#staff-pages").get_by_role("link", name="Staff dashboard").is_visible()
     visit(page, screenshot, "30-admin-index")
@@ -199,3 +201,21 @@ def test_staff_see_the_dashboard_and_the_compliance_report(logged_in_page, scree
     assert "Please correct the error below." in text(page.locator("#content"))
     assert page.locator("#compliance-table").count() == 0
     visit(page, screenshot, "35-compliance-bad-month")
+
+
+def test_a_support_agent_sees_only_his_sections_of_the_admin(logged_in_page, screenshot, sam):
+    """Sam's admin index: tickets, the contracts' context to read, the outbox and the sweeps, the
+    staff dashboard; no claims, users, audit log or compliance report (docs/decisions.md)."""
+    page = logged_in_page(sam)
+    page.wait_for_url(re.compile(r"/admin/$"))
+    visit(page, screenshot, "32-admin-index-support-agent")
+    page.screenshot(path="/tmp/sam-admin.png", full_page=True)
+    sections = {caption.text_content().strip() for caption in page.locator("#content-main .module caption").all()}
+    assert sections == {"Staff pages", "Contracts", "Portal: accounts and email outbox", "Tickets"}
+    main = text(page.locator("#content-main"))
+    shown = ["Staff dashboard", "Tickets", "Escalation requests", "Outages", "Maintenance windows", "Outbox messages"]
+    hidden = ["SLA compliance report", "Claims", "Monthly uptime", "Users", "Audit entries", "API tokens", "Groups"]
+    assert all(name in main for name in shown) and not any(name in main for name in hidden)
+    header = page.locator("#user-tools")
+    assert header.get_by_role("link", name="Dashboard").count() == 1
+    assert header.get_by_role("link", name="Compliance").count() == 0

@@ -75,8 +75,8 @@ def parse_csv(response):
 
 
 @pytest.fixture
-def staff_client(client, sam):
-    client.force_login(sam)
+def staff_client(client, ayo):
+    client.force_login(ayo)
     return client
 
 
@@ -108,7 +108,7 @@ def gap_contract(acme, alice):
 
 # --- The queue -----------------------------------------------------------------------------------
 def test_queue_lists_awaiting_claims_oldest_first_and_gap_months_stand_out(
-    staff_client, claim, gap_contract, alice, sam
+    staff_client, claim, gap_contract, alice, ayo
 ):
     gap = submit(gap_contract, alice, NOW - timedelta(days=2))  # older: first
     response = staff_client.get(QUEUE)
@@ -122,7 +122,7 @@ def test_queue_lists_awaiting_claims_oldest_first_and_gap_months_stand_out(
     assert "Awaiting review" in other_row and "Acme Savings" in other_row and "2026-10" in other_row
     assert "admin-extra/credits.css" in html
 
-    claim_approve(claim=claim, actor=sam)  # decided: out of the default queue
+    claim_approve(claim=claim, actor=ayo)  # decided: out of the default queue
     assert [c.pk for c in staff_client.get(QUEUE).context["cl"].result_list] == [gap.pk]
     everything = staff_client.get(QUEUE, {"status": "all"}).context["cl"].result_list
     assert [c.pk for c in everything] == [gap.pk, claim.pk]
@@ -211,16 +211,16 @@ def test_claim_page_shows_the_months_figures_breakdown_and_what_the_customer_sen
 
 
 def test_approve_at_the_eligible_amount_emails_the_customer_and_is_audited(
-    staff_client, claim, alice, bob, sam, mailoutbox, django_capture_on_commit_callbacks
+    staff_client, claim, alice, bob, ayo, mailoutbox, django_capture_on_commit_callbacks
 ):
     mailoutbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(op_url("approve", claim))
     assert response.status_code == 302 and response["Location"] == change_url(claim)
     claim.refresh_from_db()
-    assert (claim.status, claim.amount, claim.decided_by, claim.decided_at) == ("approved", Decimal("15000"), sam, NOW)
+    assert (claim.status, claim.amount, claim.decided_by, claim.decided_at) == ("approved", Decimal("15000"), ayo, NOW)
     event = ClaimEvent.objects.get(claim=claim, kind=ClaimEvent.Kind.APPROVED)
-    assert (event.actor, event.data) == (sam, {"amount": "15000.0000"})
+    assert (event.actor, event.data) == (ayo, {"amount": "15000.0000"})
     approved = [m for m in mailoutbox if m.subject == "Service-credit claim approved: KES 15,000.00 for October 2026"]
     assert sorted(m.to[0] for m in approved) == [alice.email, bob.email]
 
@@ -237,7 +237,7 @@ def test_a_gap_month_has_nothing_to_approve_at_the_eligible_amount(staff_client,
     assert Claim.objects.get(pk=claim.pk).status == Claim.Status.SUBMITTED
 
 
-def test_an_adjusted_amount_needs_a_reason_and_is_audited(staff_client, claim, sam):
+def test_an_adjusted_amount_needs_a_reason_and_is_audited(staff_client, claim, ayo):
     response = staff_client.post(op_url("adjust", claim), {"amount": "12000", "reason": " "})
     assert response.status_code == 200
     assert (ERROR, "Say why the amount differs from the eligible credit.") in messages_of(response)
@@ -255,12 +255,12 @@ def test_an_adjusted_amount_needs_a_reason_and_is_audited(staff_client, claim, s
     claim.refresh_from_db()
     assert (claim.status, claim.amount, claim.decision_reason) == ("approved", Decimal("12000"), reason)
     adjusted = ClaimEvent.objects.get(claim=claim, kind=ClaimEvent.Kind.ADJUSTED)
-    assert (adjusted.actor, adjusted.data) == (sam, {"from": "15000.0000", "to": "12000.00", "reason": reason})
+    assert (adjusted.actor, adjusted.data) == (ayo, {"from": "15000.0000", "to": "12000.00", "reason": reason})
     assert f"KES 15,000.00 → KES 12,000.00: {reason}" in response.content.decode()
 
 
 def test_reject_with_a_reason_emails_the_customer(
-    staff_client, claim, alice, sam, mailoutbox, django_capture_on_commit_callbacks
+    staff_client, claim, alice, ayo, mailoutbox, django_capture_on_commit_callbacks
 ):
     response = staff_client.post(op_url("reject", claim), {"reason": ""})
     assert (ERROR, "Say why the claim is rejected: the customer is told.") in messages_of(response)
@@ -272,23 +272,23 @@ def test_reject_with_a_reason_emails_the_customer(
         response = staff_client.post(op_url("reject", claim), {"reason": reason})
     assert response.status_code == 302
     claim.refresh_from_db()
-    assert (claim.status, claim.amount, claim.decided_by) == ("rejected", None, sam)
+    assert (claim.status, claim.amount, claim.decided_by) == ("rejected", None, ayo)
     assert ClaimEvent.objects.get(claim=claim, kind=ClaimEvent.Kind.REJECTED).data == {"reason": reason}
     rejected = next(m for m in mailoutbox if m.to == [alice.email] and "rejected" in m.subject)
     assert f"Reason: {reason}" in rejected.body
 
 
-def test_settle_an_approved_claim(staff_client, claim, sam):
+def test_settle_an_approved_claim(staff_client, claim, ayo):
     response = staff_client.post(op_url("settle", claim))  # not approved yet: refused, no 500
     assert response.status_code == 200
     assert (ERROR, "Only an approved claim can be marked as credited or refunded.") in messages_of(response)
 
-    claim_approve(claim=claim, actor=sam)
+    claim_approve(claim=claim, actor=ayo)
     response = staff_client.post(op_url("settle", claim), follow=True)
     assert (SUCCESS, "Marked as credited / refunded.") in messages_of(response)
     claim.refresh_from_db()
     assert (claim.status, claim.settled_at) == ("settled", NOW)
-    assert ClaimEvent.objects.get(claim=claim, kind=ClaimEvent.Kind.SETTLED).actor == sam
+    assert ClaimEvent.objects.get(claim=claim, kind=ClaimEvent.Kind.SETTLED).actor == ayo
 
 
 def test_every_operation_rejects_get(staff_client, claim):
@@ -301,9 +301,9 @@ def test_every_operation_rejects_get(staff_client, claim):
     assert not MonthReopening.objects.exists()
 
 
-def test_operations_check_csrf_and_the_change_permission(client, claim, sam):
+def test_operations_check_csrf_and_the_change_permission(client, claim, ayo):
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(sam)
+    browser.force_login(ayo)
     assert browser.post(op_url("approve", claim)).status_code == 403
 
     viewer = StaffFactory(email="viewer@vendor.example", is_superuser=False)
@@ -317,7 +317,7 @@ def test_operations_check_csrf_and_the_change_permission(client, claim, sam):
 
 
 # --- Monthly uptime ------------------------------------------------------------------------------
-def test_reopen_a_month_is_audited_and_holds_its_claims(staff_client, claim, sam):
+def test_reopen_a_month_is_audited_and_holds_its_claims(staff_client, claim, ayo):
     month = claim.monthly_uptime
     month_url = reverse("admin:credits_monthlyuptime_change", args=[month.pk])
     page = staff_client.get(month_url).content.decode()
@@ -331,7 +331,7 @@ def test_reopen_a_month_is_audited_and_holds_its_claims(staff_client, claim, sam
     response = staff_client.post(op_url("reopen", month), {"reason": reason}, follow=True)
     assert (SUCCESS, "Reopened: the next month-end run closes it again with fresh figures.") in messages_of(response)
     reopening = MonthReopening.objects.get(monthly_uptime=month)
-    assert (reopening.actor, reopening.reason, reopening.at) == (sam, reason, NOW)
+    assert (reopening.actor, reopening.reason, reopening.at) == (ayo, reason, NOW)
     assert reopening.previous["credit_amount"] == "15000.0000"
     assert MonthlyUptime.objects.get(pk=month.pk).status == "reopened"
     assert reason in response.content.decode() and 'id="reopen-form"' not in response.content.decode()
@@ -414,13 +414,13 @@ def test_approve_settle_and_reject_actions(staff_client, claim, gap_contract, al
 
 
 # --- CSV exports ---------------------------------------------------------------------------------
-def test_claims_export_as_csv_with_formula_injection_guarded(staff_client, acme, alice, sam, gap_contract):
+def test_claims_export_as_csv_with_formula_injection_guarded(staff_client, acme, alice, ayo, gap_contract):
     evil = ContractFactory(
         organisation=acme, reference="KAL-0003", name="=HYPERLINK(\"http://evil.example\",\"Click\")",
         contacts=[alice], services=[gap_contract.services.get()],
     )  # fmt: skip
     gap, other = submit(gap_contract, alice), submit(evil, alice, NOW - timedelta(hours=1))
-    claim_approve(claim=other, actor=sam, amount=Decimal("500"), reason="+1 goodwill")
+    claim_approve(claim=other, actor=ayo, amount=Decimal("500"), reason="+1 goodwill")
 
     response = act(staff_client, "export_csv", [gap, other])
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -436,7 +436,7 @@ def test_claims_export_as_csv_with_formula_injection_guarded(staff_client, acme,
     approved = exported["KAL-0003"]
     assert approved["contract_name"] == '\'=HYPERLINK("http://evil.example","Click")'
     assert approved["decision_reason"] == "'+1 goodwill"
-    assert (approved["status"], approved["amount"], approved["decided_by"]) == ("approved", "500.00", sam.email)
+    assert (approved["status"], approved["amount"], approved["decided_by"]) == ("approved", "500.00", ayo.email)
     assert approved["decided_at"] == "2026-11-03T07:00:00+00:00"
 
     # The link beside the list exports the list as filtered and searched on screen.

@@ -29,8 +29,8 @@ def _frozen():
 
 
 @pytest.fixture
-def staff_client(client, sam):
-    client.force_login(sam)
+def staff_client(client, ayo):
+    client.force_login(ayo)
     return client
 
 

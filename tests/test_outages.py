@@ -30,8 +30,14 @@ def frozen():
 
 
 @pytest.fixture
-def staff_client(client, sam):
-    client.force_login(sam)
+def staff_client(client, ayo):
+    client.force_login(ayo)  # an account manager: records outages and sets their cause
+    return client
+
+
+@pytest.fixture
+def security_client(client, sol):
+    client.force_login(sol)  # security staff rotate a service's webhook token
     return client
 
 
@@ -61,7 +67,7 @@ def change_form(client, outage) -> dict[str, list[str]]:
 
 
 # --- The cause, audited ----------------------------------------------------------------------------
-def test_changing_the_cause_in_the_admin_is_audited(staff_client, sam, incident):
+def test_changing_the_cause_in_the_admin_is_audited(staff_client, ayo, incident):
     data = change_form(staff_client, incident)
     assert data["cause"] == ["unplanned"]
     data["cause"] = ["ddos"]
@@ -71,7 +77,7 @@ def test_changing_the_cause_in_the_admin_is_audited(staff_client, sam, incident)
     incident.refresh_from_db()
     assert incident.cause == Cause.DDOS
     change = OutageCauseChange.objects.get()
-    assert (change.outage, change.actor, change.at, change.old, change.new) == (incident, sam, NOW, "unplanned", "ddos")
+    assert (change.outage, change.actor, change.at, change.old, change.new) == (incident, ayo, NOW, "unplanned", "ddos")
 
 
 def test_a_second_change_records_its_own_old_cause(staff_client, incident):
@@ -91,7 +97,7 @@ def test_saving_without_changing_the_cause_records_nothing(staff_client, inciden
     assert not OutageCauseChange.objects.exists()
 
 
-def test_an_outage_recorded_with_an_excluded_cause_is_audited(staff_client, sam, backup):
+def test_an_outage_recorded_with_an_excluded_cause_is_audited(staff_client, ayo, backup):
     data = {
         "title": ["Upstream DNS provider down"],
         "services": [str(backup.pk)],
@@ -115,23 +121,23 @@ def test_an_outage_recorded_with_an_excluded_cause_is_audited(staff_client, sam,
     assert outage.cause == Cause.THIRD_PARTY and outage.source == Outage.Source.STAFF
     assert list(outage.services.all()) == [backup]
     assert list(outage.updates.values_list("body", flat=True)) == ["Our DNS provider is investigating."]
-    assert list(outage.cause_changes.values_list("actor", "old", "new")) == [(sam.pk, "unplanned", "third_party")]
+    assert list(outage.cause_changes.values_list("actor", "old", "new")) == [(ayo.pk, "unplanned", "third_party")]
 
 
-def test_the_change_page_shows_the_cause_changes_read_only(staff_client, sam, incident):
-    outage_set_cause(outage=incident, actor=sam, cause=Cause.FORCE_MAJEURE, now=NOW - timedelta(minutes=5))
+def test_the_change_page_shows_the_cause_changes_read_only(staff_client, ayo, incident):
+    outage_set_cause(outage=incident, actor=ayo, cause=Cause.FORCE_MAJEURE, now=NOW - timedelta(minutes=5))
     response = staff_client.get(change_url(incident))
     html = response.content.decode()
     section = re.search(r'id="cause_changes-group".*?</fieldset>', html, re.S).group(0)
-    assert "Unplanned outage" in section and "Force majeure" in section and "Sam Support" in section
+    assert "Unplanned outage" in section and "Force majeure" in section and "Ayo AM" in section
     assert "<select" not in section and '<input type="text"' not in section
     data = form_data(html, "outage_form")
     # Only the row's hidden keys are submitted: nothing of the change itself is a form field.
     assert {k for k in data if k.startswith("cause_changes-0-")} == {"cause_changes-0-id", "cause_changes-0-outage"}
 
 
-def test_the_audit_cannot_be_edited_through_the_form(staff_client, sam, incident):
-    outage_set_cause(outage=incident, actor=sam, cause=Cause.FORCE_MAJEURE)
+def test_the_audit_cannot_be_edited_through_the_form(staff_client, ayo, incident):
+    outage_set_cause(outage=incident, actor=ayo, cause=Cause.FORCE_MAJEURE)
     data = change_form(staff_client, incident)
     data["cause_changes-0-new"] = ["ddos"]  # forged
     data["cause_changes-0-DELETE"] = ["on"]
@@ -139,34 +145,34 @@ def test_the_audit_cannot_be_edited_through_the_form(staff_client, sam, incident
     assert list(OutageCauseChange.objects.values_list("old", "new")) == [("unplanned", "force_majeure")]
 
 
-def test_set_cause_to_the_same_cause_records_nothing(sam, incident):
-    assert outage_set_cause(outage=incident, actor=sam, cause=Cause.UNPLANNED, now=NOW) is None
+def test_set_cause_to_the_same_cause_records_nothing(ayo, incident):
+    assert outage_set_cause(outage=incident, actor=ayo, cause=Cause.UNPLANNED, now=NOW) is None
     assert not OutageCauseChange.objects.exists()
 
 
-def test_set_cause_refuses_an_unknown_cause(sam, incident):
+def test_set_cause_refuses_an_unknown_cause(ayo, incident):
     with pytest.raises(OutageError):
-        outage_set_cause(outage=incident, actor=sam, cause="gremlins", now=NOW)
+        outage_set_cause(outage=incident, actor=ayo, cause="gremlins", now=NOW)
     incident.refresh_from_db()
     assert incident.cause == Cause.UNPLANNED and not OutageCauseChange.objects.exists()
 
 
-def test_set_cause_compares_with_the_stored_cause_not_a_stale_copy(sam, incident):
+def test_set_cause_compares_with_the_stored_cause_not_a_stale_copy(ayo, incident):
     stale = Outage.objects.get(pk=incident.pk)
-    outage_set_cause(outage=incident, actor=sam, cause=Cause.DDOS, now=NOW)
-    outage_set_cause(outage=stale, actor=sam, cause=Cause.THIRD_PARTY, now=NOW)
+    outage_set_cause(outage=incident, actor=ayo, cause=Cause.DDOS, now=NOW)
+    outage_set_cause(outage=stale, actor=ayo, cause=Cause.THIRD_PARTY, now=NOW)
     assert list(OutageCauseChange.objects.values_list("old", "new")) == [("unplanned", "ddos"), ("ddos", "third_party")]
 
 
 # --- The change list ---------------------------------------------------------------------------------
 @pytest.fixture
-def listed(backup, incident, sam):
+def listed(backup, incident, ayo):
     ongoing = Outage.objects.create(
         title="Restores hanging", starts_at=NOW - timedelta(minutes=30), source=Outage.Source.ALERTMANAGER,
         fingerprint="c5d9d2a1e0f4b8a7",
     )  # fmt: skip
     ongoing.services.set([backup])
-    outage_set_cause(outage=incident, actor=sam, cause=Cause.DDOS, now=NOW)
+    outage_set_cause(outage=incident, actor=ayo, cause=Cause.DDOS, now=NOW)
     return incident, ongoing
 
 
@@ -202,8 +208,8 @@ def rotate(client, *services):
     )
 
 
-def test_rotating_a_token_stores_its_hash_and_shows_it_once(staff_client, sam, backup):
-    response = rotate(staff_client, backup)
+def test_rotating_a_token_stores_its_hash_and_shows_it_once(security_client, backup):
+    response = rotate(security_client, backup)
     ((level, message),) = messages_of(response)
     assert level == SUCCESS
     token = re.search(r"\(cloud-backup\): (\S+) — copy it now", message).group(1)
@@ -217,20 +223,20 @@ def test_rotating_a_token_stores_its_hash_and_shows_it_once(staff_client, sam, b
     assert LogEntry.objects.get(object_id=str(backup.pk)).get_change_message() == "Rotated the webhook token."
 
     # Shown once: the next page carries no message, and nowhere the token.
-    again = staff_client.get(reverse("admin:contracts_service_changelist"))
+    again = security_client.get(reverse("admin:contracts_service_changelist"))
     assert token not in again.content.decode()
 
 
-def test_rotating_again_replaces_the_token(staff_client, backup):
-    first = re.search(r": (\S+) — copy", messages_of(rotate(staff_client, backup))[0][1]).group(1)
-    second = re.search(r": (\S+) — copy", messages_of(rotate(staff_client, backup))[0][1]).group(1)
+def test_rotating_again_replaces_the_token(security_client, backup):
+    first = re.search(r": (\S+) — copy", messages_of(rotate(security_client, backup))[0][1]).group(1)
+    second = re.search(r": (\S+) — copy", messages_of(rotate(security_client, backup))[0][1]).group(1)
     assert first != second
     assert service_for_webhook_token(token=first) is None
     assert service_for_webhook_token(token=second) == backup
 
 
-def test_each_selected_service_gets_its_own_token(staff_client):
+def test_each_selected_service_gets_its_own_token(security_client):
     services = [ServiceFactory(name=f"S{i}", slug=f"s{i}") for i in range(3)]
-    response = rotate(staff_client, *services)
+    response = rotate(security_client, *services)
     assert len(messages_of(response)) == 3
     assert len(set(Service.objects.values_list("webhook_token_hash", flat=True))) == 3

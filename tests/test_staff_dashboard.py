@@ -42,8 +42,8 @@ def _frozen():
 
 
 @pytest.fixture
-def staff_client(client, sam):
-    client.force_login(sam)
+def staff_client(client, ayo):
+    client.force_login(ayo)  # an account manager: every section (each is shown as its list's permission allows)
     return client
 
 
@@ -322,8 +322,9 @@ def test_a_fixed_number_of_queries_whatever_the_size(staff_client, sam, django_a
     board = staff_dashboard(now=NOW)
     assert (board.breaches.count, board.at_risk.count, board.windows.count) == (2 * n, n, n)
     assert (board.review_months.count, board.claims.count) == (n, n)
-    # session, user and whether Sam has a second-factor device (portal.core.staff_otp), then:
-    # breaches 2, at risk 2, maintenance 7, months 2, claims 2, heartbeats 1
-    with django_assert_num_queries(19):
+    # session, user, their permissions (their own, their role's) and whether Ayo has a second-factor
+    # device (portal.core.staff_otp), then: breaches 2, at risk 2, maintenance 7, months 2, claims 2,
+    # heartbeats 1
+    with django_assert_num_queries(21):
         response = staff_client.get(DASHBOARD)
     assert response.status_code == 200

@@ -74,8 +74,17 @@ def queue_rows(html):
 
 @pytest.fixture
 def staff_client(client, sam):
+    """Sam, a support agent: works tickets."""
     with time_machine.travel(at(14, 0), tick=False):  # the session lasts 12 hours from then
         client.force_login(sam)
+    return client
+
+
+@pytest.fixture
+def lead_client(client, lena):
+    """Lena, a support lead: also priorities, exclusions and escalations (tests/test_roles.py)."""
+    with time_machine.travel(at(14, 0), tick=False):
+        client.force_login(lena)
     return client
 
 
@@ -255,11 +264,11 @@ def test_vulnerability_reports_stay_out_of_the_request_list(staff_client, acme_c
 
 
 # --- The ticket page -----------------------------------------------------------------------------
-def test_ticket_page_shows_clocks_in_contract_time_and_the_history(staff_client, p1, alice, sam):
+def test_ticket_page_shows_clocks_in_contract_time_and_the_history(lead_client, p1, alice, lena):
     with time_machine.travel(at(16, 3), tick=False):
-        staff_client.post(op_url("reply", p1), {"body": "Looking into it.", "internal": "on"})
+        lead_client.post(op_url("reply", p1), {"body": "Looking into it.", "internal": "on"})
         ticket_request_escalation(ticket=p1, user=alice, reason="Production is down.")
-        response = staff_client.get(change_url(p1))
+        response = lead_client.get(change_url(p1))
     html = response.content.decode()
     assert response.status_code == 200
     assert "2026-12-11 16:15 (UTC+03:00)" in html  # first response due, Nairobi time
@@ -269,7 +278,7 @@ def test_ticket_page_shows_clocks_in_contract_time_and_the_history(staff_client,
     request = EscalationRequest.objects.get(ticket=p1)
     assert op_url("acknowledge", p1, request.pk) in html
     assert 'id="ticket_form"' not in html  # no form that saves the ticket's fields
-    assert staff_client.post(change_url(p1), {"subject": "Changed"}).status_code == 405
+    assert lead_client.post(change_url(p1), {"subject": "Changed"}).status_code == 405
     assert Ticket.objects.get(pk=p1.pk).subject == "Backups fail"
 
 
@@ -326,22 +335,22 @@ def test_status_waiting_pauses_the_clocks(staff_client, p1):
     assert '<span class="sla-badge sla-paused">Paused</span>' in response.content.decode()
 
 
-def test_priority_change_recomputes_the_clocks_and_is_audited(staff_client, acme_contract, alice, sam):
+def test_priority_change_recomputes_the_clocks_and_is_audited(lead_client, acme_contract, alice, lena):
     t = file(acme_contract, alice, "P3")
     assert t.first_response_due == datetime(2026, 12, 14, 11, 0, tzinfo=NBO)  # 4 business hours
     with time_machine.travel(at(16, 5), tick=False):
-        response = staff_client.post(op_url("priority", t), {"priority": "P1"})
+        response = lead_client.post(op_url("priority", t), {"priority": "P1"})
     assert response.status_code == 302
     t.refresh_from_db()
     assert t.priority == "P1"
     assert t.first_response_due == at(16, 15)  # 15 minutes, 24x7, from filing
     event = TicketEvent.objects.get(ticket=t, kind=TicketEvent.Kind.PRIORITY)
-    assert (event.actor, event.data, event.at) == (sam, {"old": "P3", "new": "P1"}, at(16, 5))
+    assert (event.actor, event.data, event.at) == (lena, {"old": "P3", "new": "P1"}, at(16, 5))
 
 
-def test_priority_outside_the_contract_is_refused(staff_client, p1):
+def test_priority_outside_the_contract_is_refused(lead_client, p1):
     with time_machine.travel(at(16, 5), tick=False):
-        response = staff_client.post(op_url("priority", p1), {"priority": "STD"})
+        response = lead_client.post(op_url("priority", p1), {"priority": "STD"})
     assert response.status_code == 200
     assert [level for level, _ in messages_of(response)] == [ERROR]
     assert Ticket.objects.get(pk=p1.pk).priority == "P1"
@@ -361,29 +370,29 @@ def test_assign_and_take(staff_client, p1, sam):
     assert TicketEvent.objects.filter(ticket=p1, kind=TicketEvent.Kind.ASSIGNED).count() == 2
 
 
-def test_exclude_needs_a_cause_from_the_contract_and_a_reason(staff_client, p1):
+def test_exclude_needs_a_cause_from_the_contract_and_a_reason(lead_client, p1):
     with time_machine.travel(at(16, 5), tick=False):
         # Kaluari's list does not have "customer modification" (Klart's does).
-        response = staff_client.post(op_url("exclude", p1), {"cause": "customer_modification", "reason": "Edited it."})
+        response = lead_client.post(op_url("exclude", p1), {"cause": "customer_modification", "reason": "Edited it."})
         assert response.status_code == 200
         assert (ERROR, "Choose a cause from the contract's exclusion list.") in messages_of(response)
-        response = staff_client.post(op_url("exclude", p1), {"cause": "force_majeure", "reason": " "})
+        response = lead_client.post(op_url("exclude", p1), {"cause": "force_majeure", "reason": " "})
         assert [level for level, _ in messages_of(response)] == [ERROR]
         assert not Ticket.objects.get(pk=p1.pk).is_excluded
 
-        response = staff_client.post(op_url("exclude", p1), {"cause": "force_majeure", "reason": "Flooded DC."})
+        response = lead_client.post(op_url("exclude", p1), {"cause": "force_majeure", "reason": "Flooded DC."})
         assert response.status_code == 302
         p1.refresh_from_db()
         assert (p1.excluded_cause, p1.excluded_reason) == ("force_majeure", "Flooded DC.")
         assert p1.next_deadline is None and p1.next_escalation_due is None
         assert TicketEvent.objects.filter(ticket=p1, kind=TicketEvent.Kind.EXCLUDED).exists()
-        rows = queue_rows(staff_client.get(QUEUE).content.decode())
+        rows = queue_rows(lead_client.get(QUEUE).content.decode())
     assert rows == [(p1.pk, "Excluded from SLA")]
 
 
-def test_escalate_now_moves_one_level_and_tells_the_next_contact_once(staff_client, p1, alice, bob):
+def test_escalate_now_moves_one_level_and_tells_the_next_contact_once(lead_client, p1, alice, bob):
     with time_machine.travel(at(16, 5), tick=False):
-        response = staff_client.post(op_url("escalate", p1))
+        response = lead_client.post(op_url("escalate", p1))
     assert response.status_code == 302
     p1.refresh_from_db()
     assert p1.escalation_level == 2
@@ -391,7 +400,7 @@ def test_escalate_now_moves_one_level_and_tells_the_next_contact_once(staff_clie
     assert event.data == {"from": 1, "to": 2, "passed": [2]}
     keys = set(OutboxMessage.objects.filter(key__contains=":escalation:").values_list("key", flat=True))
     assert keys == {
-        f"ticket:{p1.pk}:escalation:2:staff:to:support-queue@vendor.example",
+        f"ticket:{p1.pk}:escalation:2:staff:to:lena@vendor.example",  # level 2's role: a support lead
         f"ticket:{p1.pk}:escalation:2:customer:user:{alice.pk}",
         f"ticket:{p1.pk}:escalation:2:customer:user:{bob.pk}",
     }
@@ -403,14 +412,14 @@ def test_escalate_now_moves_one_level_and_tells_the_next_contact_once(staff_clie
     assert Ticket.objects.get(pk=p1.pk).escalation_level == 3
 
 
-def test_acknowledge_an_escalation_request_from_the_ticket_page(staff_client, p1, alice, sam):
+def test_acknowledge_an_escalation_request_from_the_ticket_page(lead_client, p1, alice, lena):
     with time_machine.travel(at(16, 3), tick=False):
         request = ticket_request_escalation(ticket=p1, user=alice, reason="Production is down.")
     with time_machine.travel(at(16, 6), tick=False):
-        response = staff_client.post(op_url("acknowledge", p1, request.pk), follow=True)
+        response = lead_client.post(op_url("acknowledge", p1, request.pk), follow=True)
     assert (SUCCESS, "Escalation request acknowledged.") in messages_of(response)
     request.refresh_from_db()
-    assert (request.acknowledged_at, request.acknowledged_by) == (at(16, 6), sam)
+    assert (request.acknowledged_at, request.acknowledged_by) == (at(16, 6), lena)
     assert TicketEvent.objects.filter(ticket=p1, kind=TicketEvent.Kind.ESCALATION_ACKNOWLEDGED).count() == 1
 
 
@@ -433,7 +442,7 @@ def test_operations_check_csrf(p1, sam):
 
 
 def test_operations_need_the_change_permission(client, p1):
-    viewer = StaffFactory(email="viewer@vendor.example", is_superuser=False)
+    viewer = StaffFactory(email="viewer@vendor.example", staff_role="")  # no role: only what is given below
     viewer.user_permissions.set(Permission.objects.filter(codename="view_ticket"))
     with time_machine.travel(at(16, 5), tick=False):
         client.force_login(viewer)
@@ -448,58 +457,58 @@ def act(client, action, tickets, **extra):
     return client.post(QUEUE + "?status=all", data, follow=True)  # every ticket, not only the active
 
 
-def test_take_resolve_and_escalate_actions(staff_client, acme_contract, alice, sam):
+def test_take_resolve_and_escalate_actions(lead_client, acme_contract, alice, lena):
     a, b = file(acme_contract, alice, "P1"), file(acme_contract, alice, "P2")
     with time_machine.travel(at(16, 5), tick=False):
-        response = act(staff_client, "take", [a, b])
+        response = act(lead_client, "take", [a, b])
         assert (SUCCESS, "2 ticket(s) assigned to you.") in messages_of(response)
-        assert set(Ticket.objects.values_list("assignee", flat=True)) == {sam.pk}
+        assert set(Ticket.objects.values_list("assignee", flat=True)) == {lena.pk}
 
-        response = act(staff_client, "escalate_now", [a])
+        response = act(lead_client, "escalate_now", [a])
         assert Ticket.objects.get(pk=a.pk).escalation_level == 2
 
-        response = act(staff_client, "resolve", [a, b])
+        response = act(lead_client, "resolve", [a, b])
         assert (SUCCESS, "2 ticket(s) resolved.") in messages_of(response)
         assert set(Ticket.objects.values_list("status", flat=True)) == {Ticket.Status.RESOLVED}
 
-        response = act(staff_client, "escalate_now", [b])  # resolved: refused, no 500
+        response = act(lead_client, "escalate_now", [b])  # resolved: refused, no 500
     assert (ERROR, f"#{b.pk}: Only an open ticket that counts for the SLA can be escalated.") in messages_of(response)
 
 
-def test_exclude_action_asks_for_cause_and_reason(staff_client, acme_contract, alice):
+def test_exclude_action_asks_for_cause_and_reason(lead_client, acme_contract, alice):
     a, b = file(acme_contract, alice, "P1"), file(acme_contract, alice, "P3")
     with time_machine.travel(at(16, 5), tick=False):
-        page = act(staff_client, "exclude_from_sla", [a, b])
+        page = act(lead_client, "exclude_from_sla", [a, b])
         assert page.status_code == 200
         html = page.content.decode()
         assert 'id="exclude-selected-form"' in html and 'value="ddos"' in html
         assert 'value="customer_modification"' not in html  # not on Kaluari's list
 
-        refused = act(staff_client, "exclude_from_sla", [a, b], apply="yes", cause="ddos", reason="")
+        refused = act(lead_client, "exclude_from_sla", [a, b], apply="yes", cause="ddos", reason="")
         assert refused.status_code == 200 and not Ticket.objects.exclude(excluded_cause="").exists()
 
-        done = act(staff_client, "exclude_from_sla", [a, b], apply="yes", cause="ddos", reason="Attack on the DC.")
+        done = act(lead_client, "exclude_from_sla", [a, b], apply="yes", cause="ddos", reason="Attack on the DC.")
     assert (SUCCESS, "2 ticket(s) excluded from the SLA.") in messages_of(done)
     assert set(Ticket.objects.values_list("excluded_cause", flat=True)) == {"ddos"}
 
 
 # --- Escalation requests and SLA crossings -------------------------------------------------------
-def test_escalation_requests_list_pending_by_ack_due_and_acknowledge(staff_client, acme_contract, alice, bob, sam):
+def test_escalation_requests_list_pending_by_ack_due_and_acknowledge(lead_client, acme_contract, alice, bob, lena):
     p3, p1 = file(acme_contract, alice, "P3"), file(acme_contract, bob, "P1")
     with time_machine.travel(at(16, 3), tick=False):
         late = ticket_request_escalation(ticket=p3, user=alice, reason="Restore is blocking us.")  # Monday
         soon = ticket_request_escalation(ticket=p1, user=bob, reason="Production is down.")  # 16:18
     url = reverse("admin:tickets_escalationrequest_changelist")
     with time_machine.travel(at(16, 5), tick=False):
-        response = staff_client.get(url)
+        response = lead_client.get(url)
         assert [r.pk for r in response.context["cl"].result_list] == [soon.pk, late.pk]
         assert "data-countdown" in response.content.decode()
-        response = staff_client.post(url, {"action": "acknowledge", "_selected_action": [soon.pk]}, follow=True)
+        response = lead_client.post(url, {"action": "acknowledge", "_selected_action": [soon.pk]}, follow=True)
         assert (SUCCESS, "1 escalation request(s) acknowledged.") in messages_of(response)
         assert [r.pk for r in response.context["cl"].result_list] == [late.pk]  # pending only
-        everything = staff_client.get(url, {"state": "all"})
+        everything = lead_client.get(url, {"state": "all"})
     assert {r.pk for r in everything.context["cl"].result_list} == {soon.pk, late.pk}
-    assert EscalationRequest.objects.get(pk=soon.pk).acknowledged_by == sam
+    assert EscalationRequest.objects.get(pk=soon.pk).acknowledged_by == lena
 
 
 @pytest.mark.parametrize("model", ["escalationrequest", "slacrossing"])

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from contracts import terms_revision
 from contracts.selectors import contracts_for_user
-from portal.core.roles import StaffRole
+from portal.core.roles import sees_security
 from tickets.terms_cache import TermsCache
 
 from . import services
@@ -249,11 +249,14 @@ def ticket_status(request, pk: int):
 
 # --- Attachments --------------------------------------------------------------------------------
 def _downloadable(user):
-    """Attachments a user may download: staff any (vulnerability reports: security staff and
-    superusers only); a customer those of their organisation's tickets, never an internal note's."""
+    """Attachments a user may download: staff who may view tickets any (vulnerability reports':
+    staff who see them, portal.core.roles.sees_security); a customer those of their organisation's
+    tickets, never an internal note's."""
     if user.is_staff:
+        if not (user.is_active and user.has_perm("tickets.view_ticket")):
+            return Attachment.objects.none()
         qs = Attachment.objects.all()
-        if not (user.is_superuser or user.staff_role == StaffRole.SECURITY):
+        if not sees_security(user):
             qs = qs.exclude(ticket__kind=Ticket.Kind.SECURITY)
         return qs
     return Attachment.objects.filter(ticket__in=tickets_for_user(user=user)).filter(

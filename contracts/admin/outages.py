@@ -1,6 +1,8 @@
 """Services (with their Alertmanager webhook token) and outages in the admin. Thin: the cause and
 the token change only through contracts.outages."""
 
+import copy
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
@@ -24,7 +26,10 @@ class ServiceAdmin(admin.ModelAdmin):
     def has_webhook_token(self, obj):
         return bool(obj.webhook_token_hash)
 
-    @admin.action(description="Rotate webhook token (the old one stops working)", permissions=["change"])
+    def has_rotate_webhook_token_permission(self, request):
+        return request.user.has_perm("contracts.rotate_webhook_token")
+
+    @admin.action(description="Rotate webhook token (the old one stops working)", permissions=["rotate_webhook_token"])
     def rotate_webhook_token(self, request, queryset):
         for service in queryset:
             token = service_rotate_webhook_token(service=service)
@@ -118,6 +123,15 @@ class OutageAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("services").annotate(updates_total=Count("updates"))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "cause" in form.base_fields and not request.user.has_perm("contracts.change_outage_cause"):
+            # The cause decides whether contracts exclude the outage's minutes: its own permission.
+            # Disabled, the field keeps the outage's cause (unplanned for a new one) whatever is posted.
+            form.base_fields["cause"] = copy.copy(form.base_fields["cause"])
+            form.base_fields["cause"].disabled = True
+        return form
 
     @admin.display(description="Services")
     def service_names(self, obj):

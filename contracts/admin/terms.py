@@ -58,24 +58,45 @@ class WorkingCalendarAdmin(admin.ModelAdmin):
             calendars_edited([form.instance.pk])  # the open tickets on it get their deadlines again
 
 
-class PriorityTermInline(admin.TabularInline):
+PUBLISH = "contracts.publish_slaversion"
+
+
+def may_edit_version(request, version) -> bool:
+    """A published version's terms are edited only by who may publish (superusers: no role is given
+    it): for everyone else a published version is read-only, and changes are a new draft."""
+    return version is None or not version.is_published or request.user.has_perm(PUBLISH)
+
+
+class TermsInline(admin.TabularInline):
+    """A version's rows of terms: their own permissions, and read-only in a published version for
+    whoever may not publish."""
+
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return may_edit_version(request, obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return may_edit_version(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return may_edit_version(request, obj) and super().has_delete_permission(request, obj)
+
+
+class PriorityTermInline(TermsInline):
     model = PriorityTerm
-    extra = 0
 
 
-class EscalationLevelInline(admin.TabularInline):
+class EscalationLevelInline(TermsInline):
     model = EscalationLevel
-    extra = 0
 
 
-class EscalationDwellInline(admin.TabularInline):
+class EscalationDwellInline(TermsInline):
     model = EscalationDwell
-    extra = 0
 
 
-class CreditTierInline(admin.TabularInline):
+class CreditTierInline(TermsInline):
     model = CreditTier
-    extra = 0
 
 
 class SLAVersionForm(forms.ModelForm):
@@ -127,6 +148,15 @@ class SLAVersionAdmin(admin.ModelAdmin):
         ),
     ]
 
+    def has_change_permission(self, request, obj=None):
+        return may_edit_version(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return may_edit_version(request, obj) and super().has_delete_permission(request, obj)
+
+    def has_publish_permission(self, request):
+        return request.user.has_perm(PUBLISH)
+
     @admin.display(description="Contract lint")
     def contract_lint(self, obj):
         if obj is None or obj.pk is None:
@@ -155,7 +185,7 @@ class SLAVersionAdmin(admin.ModelAdmin):
         for warning in version_warnings(form.instance):
             self.message_user(request, warning, messages.WARNING)
 
-    @admin.action(description="Publish (emails the contacts of every contract on the SLA)")
+    @admin.action(description="Publish (emails the contacts of every contract on the SLA)", permissions=["publish"])
     def publish(self, request, queryset):
         for version in queryset:
             try:
@@ -165,7 +195,7 @@ class SLAVersionAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{version} published; {sent} contact(s) notified.", messages.SUCCESS)
 
-    @admin.action(description="New draft version (a copy, effective in 30 days)")
+    @admin.action(description="New draft version (a copy, effective in 30 days)", permissions=["add"])
     def new_draft(self, request, queryset):
         for version in queryset:
             draft = sla_version_draft(sla=version.sla, effective_from=timezone.now() + timezone.timedelta(days=30))

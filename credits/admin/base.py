@@ -23,6 +23,8 @@ class OperationsAdmin(OperationsMixin, admin.ModelAdmin):
 
     refusal = ClaimError
     operations: list[str] = []
+    # Each operation's permission ("app.codename"); an operation not named needs the change permission.
+    permissions: dict[str, str] = {}
     list_title = ""
     Media = AdminMedia
 
@@ -64,7 +66,8 @@ class OperationsAdmin(OperationsMixin, admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is not None:
             extra.update(self.page_context(request, obj, bound))
-            extra["can_operate"] = self.has_change_permission(request, obj)
+            extra["can"] = {name: self.may_operate(request, obj, name) for name in self.operations}
+            extra["can_operate"] = any(extra["can"].values())
             extra["op_urls"] = {name: self.op_url(name, obj) for name in self.operations}
         return super().change_view(request, object_id, form_url, extra)
 
@@ -72,6 +75,14 @@ class OperationsAdmin(OperationsMixin, admin.ModelAdmin):
         raise NotImplementedError
 
     # --- The operations -----------------------------------------------------------------------
+    def may_operate(self, request, obj, name: str) -> bool:
+        perm = self.permissions.get(name)
+        return request.user.has_perm(perm) if perm else self.has_change_permission(request, obj)
+
+    def operation_object(self, request, object_id, name: str):
+        """The object of operation `name`: a 404 if hidden, a 403 without the operation's permission."""
+        return self.object_to_change(request, object_id, self.permissions.get(name))
+
     def label(self, obj) -> str:
         return str(obj)
 

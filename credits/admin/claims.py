@@ -52,6 +52,12 @@ class ClaimAdmin(OperationsAdmin):
     actions = ["approve_eligible", "settle", "reject_selected", "export_csv"]
     change_form_template = "admin/credits/claim/change_form.html"
     operations = ["approve", "adjust", "reject", "settle"]
+    permissions = {
+        "approve": "credits.decide_claim",
+        "adjust": "credits.decide_claim",
+        "reject": "credits.decide_claim",
+        "settle": "credits.settle_claim",
+    }
     list_title = "Service-credit claims: the review queue"
     fieldsets = [
         (None, {"fields": ["contract_link", "month_column", "status_badge", "submitted_by_at"]}),
@@ -194,7 +200,7 @@ class ClaimAdmin(OperationsAdmin):
 
     # --- The operations: POST only, CSRF-checked and staff-only (admin_view), change permission ---
     def approve_view(self, request, object_id):
-        claim, user = self.object_to_change(request, object_id), request.user
+        claim, user = self.operation_object(request, object_id, "approve"), request.user
 
         def call(data):
             services.claim_approve(claim=claim, actor=user)
@@ -202,7 +208,7 @@ class ClaimAdmin(OperationsAdmin):
         return self.run(request, claim, "approve", forms.Form({}), call, "Approved at the eligible amount.")
 
     def adjust_view(self, request, object_id):
-        claim, user = self.object_to_change(request, object_id), request.user
+        claim, user = self.operation_object(request, object_id, "adjust"), request.user
 
         def call(data):
             services.claim_approve(claim=claim, actor=user, amount=data["amount"], reason=data["reason"])
@@ -210,7 +216,7 @@ class ClaimAdmin(OperationsAdmin):
         return self.run(request, claim, "adjust", AdjustForm(request.POST), call, "Approved at the adjusted amount.")
 
     def reject_view(self, request, object_id):
-        claim, user = self.object_to_change(request, object_id), request.user
+        claim, user = self.operation_object(request, object_id, "reject"), request.user
 
         def call(data):
             services.claim_reject(claim=claim, actor=user, reason=data["reason"])
@@ -218,7 +224,7 @@ class ClaimAdmin(OperationsAdmin):
         return self.run(request, claim, "reject", RejectForm(request.POST), call, "Rejected; the customer is told why.")
 
     def settle_view(self, request, object_id):
-        claim, user = self.object_to_change(request, object_id), request.user
+        claim, user = self.operation_object(request, object_id, "settle"), request.user
 
         def call(data):
             services.claim_settle(claim=claim, actor=user)
@@ -226,12 +232,18 @@ class ClaimAdmin(OperationsAdmin):
         return self.run(request, claim, "settle", forms.Form({}), call, "Marked as credited / refunded.")
 
     # --- Changelist actions -------------------------------------------------------------------
-    @admin.action(description="Approve at the eligible amount", permissions=["change"])
+    def has_decide_permission(self, request):
+        return request.user.has_perm(self.permissions["approve"])
+
+    def has_settle_permission(self, request):
+        return request.user.has_perm(self.permissions["settle"])
+
+    @admin.action(description="Approve at the eligible amount", permissions=["decide"])
     def approve_eligible(self, request, queryset):
         user = request.user
         self.each(request, queryset, "claim(s) approved", lambda c: services.claim_approve(claim=c, actor=user))
 
-    @admin.action(description="Mark as credited/refunded", permissions=["change"])
+    @admin.action(description="Mark as credited/refunded", permissions=["settle"])
     def settle(self, request, queryset):
         user = request.user
         self.each(
@@ -241,7 +253,7 @@ class ClaimAdmin(OperationsAdmin):
             lambda c: services.claim_settle(claim=c, actor=user),
         )
 
-    @admin.action(description="Reject with a reason…", permissions=["change"])
+    @admin.action(description="Reject with a reason…", permissions=["decide"])
     def reject_selected(self, request, queryset):
         claims = list(queryset)
         form = BulkRejectForm(request.POST if "apply" in request.POST else None)

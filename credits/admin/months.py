@@ -31,6 +31,7 @@ class MonthlyUptimeAdmin(OperationsAdmin):
     actions = ["export_csv"]
     change_form_template = "admin/credits/monthlyuptime/change_form.html"
     operations = ["reopen"]
+    permissions = {"reopen": "credits.reopen_monthlyuptime"}
     list_title = "Monthly uptime: closed months per contract"
     fieldsets = [(None, {"fields": ["contract_column", "month_column", "status_badge", "sla_version", "closed"]})]
 
@@ -93,7 +94,7 @@ class MonthlyUptimeAdmin(OperationsAdmin):
         }
 
     def reopen_view(self, request, object_id):
-        month, user = self.object_to_change(request, object_id), request.user
+        month, user = self.operation_object(request, object_id, "reopen"), request.user
 
         def call(data):
             services.month_reopen(monthly_uptime=month, actor=user, reason=data["reason"])

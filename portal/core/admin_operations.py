@@ -12,11 +12,14 @@ class OperationsMixin:
     # The service's refusal: an exception with a message for staff and an optional `field`.
     refusal: type[Exception] = Exception
 
-    def object_to_change(self, request, object_id):
+    def object_to_change(self, request, object_id, permission: str | None = None):
+        """The object an operation acts on: a 404 if this user cannot see it, a 403 unless they hold
+        the operation's own permission ("app.codename"), or by default may change the object."""
         obj = self.get_object(request, str(object_id))  # objects hidden from this user are not found
         if obj is None:
             raise Http404(f"No such {self.opts.verbose_name}.")
-        if not self.has_change_permission(request, obj):
+        allowed = request.user.has_perm(permission) if permission else self.has_change_permission(request, obj)
+        if not allowed:
             raise PermissionDenied
         return obj
 

@@ -1,11 +1,15 @@
 """The staff pages of our own: the dashboard and the SLA compliance report. Reads come from
 portal.site.staff_dashboard and credits.compliance; these views only shape them for the templates.
 They are mounted by the staff site (portal.site.admin_site), so they are staff-only exactly as every
-admin page is: anyone else is sent to the admin's login."""
+admin page is: anyone else is sent to the admin's login. Each needs its permission besides (a 403
+without it): the dashboard portal.view_staff_dashboard, the compliance report credits.view_compliance;
+the dashboard's sections of months, claims, maintenance and sweeps are shown to whoever may open
+their lists."""
 
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -32,7 +36,12 @@ def _staff_page(request, template: str, title: str, status: int = 200, **context
     )
 
 
+DASHBOARD = "portal.view_staff_dashboard"
+COMPLIANCE = "credits.view_compliance"
+
+
 @require_GET
+@permission_required(DASHBOARD, raise_exception=True)
 def staff_dashboard_view(request):
     now = timezone.now()
     board = staff_dashboard(now=now, include_security=sees_security(request.user))
@@ -66,6 +75,7 @@ def _compliance_form(request, now):
 
 
 @require_GET
+@permission_required(COMPLIANCE, raise_exception=True)
 def compliance_view(request):
     now = timezone.now()
     form = _compliance_form(request, now)
@@ -85,6 +95,7 @@ def compliance_view(request):
 
 
 @require_GET
+@permission_required(COMPLIANCE, raise_exception=True)
 def compliance_export_view(request):
     now = timezone.now()
     form = _compliance_form(request, now)
@@ -96,6 +107,7 @@ def compliance_export_view(request):
 
 
 @require_GET
+@permission_required(COMPLIANCE, raise_exception=True)
 def compliance_contract_view(request, contract_id: int):
     now = timezone.now()
     contract = get_object_or_404(Contract, pk=contract_id)

@@ -22,13 +22,14 @@ def dashboard(request):
 def healthz(request):
     """200 when the database answers and every beat sweep ran within its period plus three minutes,
     else 503: `{"status": "ok"}` or `{"status": "unhealthy"}` to anyone (a load balancer, a probe),
-    with the details (each sweep's last run and result) to staff only."""
+    with the details (each sweep's last run and result) to staff who may read the sweeps' heartbeats."""
     from portal.core.heartbeat import health, public
 
     report = health()
     status = 200 if report["status"] == "ok" else 503
     # The user is read only once the database has answered: a probe must get its 503, not a 500.
-    if report["database"] != "ok" or not (request.user.is_authenticated and request.user.is_staff):
+    user = request.user
+    if report["database"] != "ok" or not (user.is_staff and user.has_perm("portal.view_sweepheartbeat")):
         report = public(report)
     response = JsonResponse(report, status=status)
     response["Cache-Control"] = "no-store"  # staff's answer is never a cache's answer to anyone else

@@ -4,11 +4,13 @@
   read-only ticket page;
 - operations: the ticket page's staff operations, each a POST form calling one service;
 - forms, display: the operations' forms; the SLA badge, countdown and audit-trail wording;
-- readonly: escalation requests and SLA crossings, read-only lists.
+- readonly: escalation requests and SLA crossings, read-only lists;
+- outbox: the emails of vulnerability reports' tickets, hidden in the outbox admin as the reports are.
 
 Each admin registers itself where it is defined; importing this package registers them all.
 """
 
+from . import outbox  # noqa: F401 - registers the outbox rows of vulnerability reports
 from .queue import CappedPaginator, TicketChangeList
 from .readonly import EscalationRequestAdmin, SLACrossingAdmin
 from .ticket import TicketAdmin

@@ -1,7 +1,7 @@
 """The staff operations on a ticket page: one POST-only URL each (CSRF-checked, staff-only through
-admin_view, the change permission), whose small form is validated and whose one service in
-tickets.services is called (portal.core.admin_operations runs them). Nothing here changes a
-ticket by itself. Also the download of a ticket's attachment."""
+admin_view, each with its permission: PERMISSIONS), whose small form is validated and whose one
+service in tickets.services is called (portal.core.admin_operations runs them). Nothing here
+changes a ticket by itself. Also the download of a ticket's attachment."""
 
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ from ..services import TicketError
 from .forms import AssignForm, ExcludeForm, PriorityForm, ReplyForm, StatusForm
 
 OPERATIONS = ["reply", "status", "priority", "assign", "take", "exclude", "escalate"]
+# Each operation's permission; the others (reply or internal note, status, assign, take) are the
+# ticket's change permission: working tickets.
+PERMISSIONS = {
+    "priority": "tickets.change_priority",
+    "exclude": "tickets.exclude_ticket",
+    "escalate": "tickets.handle_escalation",
+    "acknowledge": "tickets.handle_escalation",
+}
 
 
 class TicketOperations(OperationsMixin):
@@ -72,7 +80,7 @@ class TicketOperations(OperationsMixin):
         return self.run(request, ticket, "status", StatusForm(request.POST), call, "Status changed.")
 
     def priority_view(self, request, object_id):
-        ticket, user = self.object_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id, PERMISSIONS["priority"]), request.user
 
         def call(data):
             services.ticket_change_priority(ticket=ticket, actor=user, priority=data["priority"])
@@ -97,7 +105,7 @@ class TicketOperations(OperationsMixin):
         return self.run(request, ticket, "take", forms.Form({}), call, "The ticket is yours.")
 
     def exclude_view(self, request, object_id):
-        ticket, user = self.object_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id, PERMISSIONS["exclude"]), request.user
 
         def call(data):
             services.ticket_exclude(ticket=ticket, actor=user, cause=data["cause"], reason=data["reason"])
@@ -106,7 +114,7 @@ class TicketOperations(OperationsMixin):
         return self.run(request, ticket, "exclude", form, call, "The ticket is excluded from the SLA.")
 
     def escalate_view(self, request, object_id):
-        ticket, user = self.object_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id, PERMISSIONS["escalate"]), request.user
 
         def call(data):
             services.ticket_escalate_now(ticket=ticket, actor=user)
@@ -114,7 +122,7 @@ class TicketOperations(OperationsMixin):
         return self.run(request, ticket, "escalate", forms.Form({}), call, "Escalated one level up.")
 
     def acknowledge_view(self, request, object_id, request_id):
-        ticket, user = self.object_to_change(request, object_id), request.user
+        ticket, user = self.object_to_change(request, object_id, PERMISSIONS["acknowledge"]), request.user
         escalation = get_object_or_404(EscalationRequest, pk=request_id, ticket=ticket)
 
         def call(data):
@@ -123,7 +131,7 @@ class TicketOperations(OperationsMixin):
         return self.run(request, ticket, "acknowledge", forms.Form({}), call, "Escalation request acknowledged.")
 
     def attachment_view(self, request, object_id, attachment_id):
-        ticket = self.get_object(request, str(object_id))
+        ticket = self.get_object(request, str(object_id))  # vulnerability reports: security staff only
         if ticket is None or not self.has_view_permission(request, ticket):
             raise Http404("No such ticket.")
         attachment = get_object_or_404(Attachment, pk=attachment_id, ticket=ticket)

@@ -14,6 +14,7 @@ from .. import services
 from ..models import EscalationRequest, SLACrossing, Ticket
 from .display import AdminMedia, countdown
 from .filters import PendingFilter
+from .operations import PERMISSIONS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -57,7 +58,7 @@ class EscalationRequestAdmin(ReadOnlyAdmin):
         return countdown(obj.ack_due, obj.ticket.sla_version.timezone, timezone.now())
 
     def has_acknowledge_permission(self, request):
-        return request.user.has_perm("tickets.change_ticket")
+        return request.user.has_perm(PERMISSIONS["acknowledge"])
 
     @admin.action(description="Acknowledge", permissions=["acknowledge"])
     def acknowledge(self, request, queryset):

@@ -25,7 +25,7 @@ from ..services import TicketError
 from .display import AdminMedia, cause_label, countdown, event_summary, sla_badge
 from .filters import AssigneeFilter, LevelFilter, SLAFilter, StatusFilter
 from .forms import AssignForm, ExcludeForm, PriorityForm, ReplyForm, StatusForm
-from .operations import OPERATIONS, TicketOperations
+from .operations import OPERATIONS, PERMISSIONS, TicketOperations
 from .queue import NEXT_DEADLINE, QUEUE_ORDER, CappedPaginator, TicketChangeList
 
 
@@ -71,6 +71,13 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the audit trail stays
+
+    # The actions' permissions beyond change (docs/decisions.md, "Who may do what").
+    def has_handle_escalation_permission(self, request):
+        return request.user.has_perm(PERMISSIONS["escalate"])
+
+    def has_exclude_permission(self, request):
+        return request.user.has_perm(PERMISSIONS["exclude"])
 
     def get_changelist(self, request, **kwargs):
         return TicketChangeList
@@ -162,14 +169,14 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             request, queryset, "resolved", lambda t: services.ticket_set_status(ticket=t, actor=user, status=resolved)
         )
 
-    @admin.action(description="Escalate now (one level up)", permissions=["change"])
+    @admin.action(description="Escalate now (one level up)", permissions=["handle_escalation"])
     def escalate_now(self, request, queryset):
         user = request.user
         self._each(
             request, queryset, "escalated one level", lambda t: services.ticket_escalate_now(ticket=t, actor=user)
         )
 
-    @admin.action(description="Exclude from the SLA…", permissions=["change"])
+    @admin.action(description="Exclude from the SLA…", permissions=["exclude"])
     def exclude_from_sla(self, request, queryset):
         tickets = list(queryset.select_related("organisation", "sla_version"))
         # Only the causes every selected ticket's SLA version allows (the service checks again).
@@ -236,4 +243,6 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "op_forms": op_forms,
             "op_urls": {name: url(name, ticket) for name in OPERATIONS},
             "can_operate": self.has_change_permission(request, ticket),
+            # What this user may do beyond working the ticket: each form is shown only to them.
+            "can": {name: request.user.has_perm(perm) for name, perm in PERMISSIONS.items()},
         }
