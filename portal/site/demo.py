@@ -11,6 +11,7 @@ from django.db import transaction
 from contracts.models import SLA, Contract, CreditTier, Organisation, Service
 from contracts.services import sla_copy
 from portal.core.roles import CustomerRole, StaffRole
+from portal.core.staff_access import staff_role_assign
 from portal.models import User
 
 DEMO_PASSWORD = "sla-demo-2026"
@@ -65,8 +66,10 @@ def seed_demo() -> dict:
     staff = {
         role: _user(email, name=name, staff_role=role, phone=phone, is_staff=True) for email, name, role, phone in STAFF
     }
-    # Staff work in the admin: give the demo staff full rights so the admin is usable at once.
-    User.objects.filter(pk__in=[u.pk for u in staff.values()]).update(is_superuser=True)
+    # Each staff member has their role (its group's permissions) and no more: only the admin is a
+    # superuser (demo data from before roles were groups made them all superusers: undone).
+    for role, user in staff.items():
+        staff_role_assign(user=user, role=role, superuser=False)
     _user(ADMIN[0], name=ADMIN[1], is_staff=True, is_superuser=True)
     services = {}
     for name, slug, description in SERVICES:
