@@ -2,7 +2,8 @@
 every contract the window touches: whether it keeps that contract's notice, off-peak and annual-cap
 rules, and how many minutes it would count as ordinary downtime. The change page shows the same
 table for the saved window. Saving goes through contracts.maintenance (window_publish,
-window_update), cancelling through window_cancel: the admin holds no rules of its own."""
+window_update), cancelling through window_cancel, deleting through window_delete: the admin holds no
+rules of its own."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from ..maintenance.judging import window_draft
 from ..maintenance.selectors import window_judgements
-from ..maintenance.services import window_cancel, window_publish, window_update
+from ..maintenance.services import window_cancel, window_delete, window_publish, window_update
 from ..models import MaintenanceWindow
 
 FIELDS = ["title", "services", "starts_at", "ends_at", "impact", "description"]
@@ -79,6 +80,9 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
         if obj is not None and obj.notices.exists():
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        window_delete(window=obj)  # a closed month it counted in is judged again
 
     def get_actions(self, request):
         actions = super().get_actions(request)

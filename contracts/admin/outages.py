@@ -1,5 +1,6 @@
-"""Services (with their Alertmanager webhook token) and outages in the admin. Thin: the cause and
-the token change only through contracts.outages."""
+"""Services (with their Alertmanager webhook token) and outages in the admin. Thin: outages are
+recorded, changed and deleted, and the token rotated, only through contracts.outages (which audits
+them and judges again the closed months they touch)."""
 
 import copy
 
@@ -11,7 +12,14 @@ from django.utils.html import format_html_join
 
 from ..choices import Cause
 from ..models import Outage, OutageCauseChange, OutageUpdate, Service
-from ..outages import outage_set_cause, service_rotate_webhook_token
+from ..outages import (
+    OutageError,
+    outage_cause_check,
+    outage_delete,
+    outage_record,
+    outage_update,
+    service_rotate_webhook_token,
+)
 
 
 # --- Service: the webhook token ----------------------------------------------------------------
@@ -98,8 +106,24 @@ class OutageCauseChangeInline(admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class OutageForm(forms.ModelForm):
+    class Meta:
+        model = Outage
+        fields = ["title", "services", "starts_at", "ends_at", "cause", "description"]
+
+    def clean_cause(self):
+        # The service's rule, as a form error: "scheduled downtime" only on an outage that has it.
+        cause = self.cleaned_data["cause"]
+        try:
+            outage_cause_check(cause=cause, old=self.instance.cause if self.instance.pk else None)
+        except OutageError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return cause
+
+
 @admin.register(Outage)
 class OutageAdmin(admin.ModelAdmin):
+    form = OutageForm
     list_display = ["title", "service_names", "starts_at", "ends_display", "cause", "source", "updates_count"]
     list_filter = ["cause", "source", OngoingFilter, "services"]
     search_fields = ["title", "description", "fingerprint", "services__name", "services__slug"]
@@ -114,7 +138,8 @@ class OutageAdmin(admin.ModelAdmin):
             {
                 "fields": ["cause"],
                 "description": "Every cause but “unplanned” may be excluded from uptime by a contract. "
-                "A change is recorded below with who made it and when.",
+                "A change is recorded below with who made it and when. Planned work is a maintenance window, "
+                "not an outage.",
             },
         ),
         ("Public description", {"fields": ["description"]}),
@@ -146,16 +171,28 @@ class OutageAdmin(admin.ModelAdmin):
         return obj.updates_total
 
     def save_model(self, request, obj, form, change):
-        # The cause is written only by outage_set_cause, which records the change. A new outage is
-        # saved as unplanned first, so choosing an excluded cause when recording it is audited too;
-        # a changed one is saved without its cause, so this form never overwrites a newer cause.
-        cause = obj.cause
+        # Through contracts.outages: the cause is written only as an audited change (a form that
+        # did not change it never overwrites a newer one), and closed months are judged again.
+        data = form.cleaned_data
+        fields = {f: data[f] for f in ("title", "services", "starts_at", "ends_at", "description")}
         if change:
-            obj.save(
-                update_fields=[f.name for f in obj._meta.concrete_fields if not f.primary_key and f.name != "cause"]
-            )
+            cause = data["cause"] if "cause" in form.changed_data else None
+            saved = outage_update(outage=obj, cause=cause, actor=request.user, now=timezone.now(), **fields)
         else:
-            obj.cause = Cause.UNPLANNED
-            obj.save()
-        if (change and "cause" in form.changed_data) or (not change and cause != Cause.UNPLANNED):
-            outage_set_cause(outage=obj, actor=request.user, cause=cause, now=timezone.now())
+            cause = data.get("cause", Cause.UNPLANNED)  # a role that may not set the cause does not see it
+            saved = outage_record(cause=cause, actor=request.user, now=timezone.now(), **fields)
+        for f in Outage._meta.concrete_fields:  # the admin goes on with `obj` (its log, the inlines)
+            setattr(obj, f.attname, getattr(saved, f.attname))
+        obj._state.adding, obj._state.db = False, saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        """The services are set by save_model's service call; the timeline inlines are saved as usual."""
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request, obj):
+        outage_delete(outage=obj, actor=request.user, now=timezone.now())
+
+    def delete_queryset(self, request, queryset):
+        for outage in queryset:
+            outage_delete(outage=outage, actor=request.user, now=timezone.now())

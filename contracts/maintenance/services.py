@@ -1,6 +1,7 @@
 """The writes of maintenance windows: publish, update (a change of time, impact or services is a new
-revision, announced anew) and cancel. Every email goes through the outbox in the transaction of the
-change; the notices and reminders themselves go out from the sweep (sweep.py)."""
+revision, announced anew), cancel and delete. Every email goes through the outbox in the transaction
+of the change; the notices and reminders themselves go out from the sweep (sweep.py). A change that
+moves what a window counts as judges again the closed months it touches (contracts.evidence)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from portal.core.outbox import outbox_enqueue_many
 
+from ..evidence import MAINTENANCE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
 from .emails import notice_emails
@@ -38,6 +40,20 @@ def _check(starts_at: datetime, ends_at: datetime, sids: frozenset[int]) -> None
         raise MaintenanceError("The window must end after it starts.")
     if not sids:
         raise MaintenanceError("A window needs at least one service.")
+
+
+def _evidence(
+    status: str, impact: str, sids: frozenset[int], starts_at: datetime, ends_at: datetime
+) -> Evidence | None:
+    """What a window counts as for uptime: scheduled downtime only."""
+    if status != Status.SCHEDULED or impact != Impact.DOWNTIME:
+        return None
+    return Evidence(sids, starts_at, ends_at)
+
+
+def _moved(window: MaintenanceWindow, what: str, before: Evidence | None, after: Evidence | None, now) -> None:
+    reason = f"Maintenance window {window.pk} “{window.title}” {what}"
+    evidence_changed([EvidenceChange(MAINTENANCE, window.pk, reason, before, after)], now=now)
 
 
 def _notice_lead(sids: frozenset[int], at: datetime) -> timedelta:
@@ -77,6 +93,7 @@ def window_publish(
     _schedule(window, sids, now, told=False)
     window.save()
     window.services.set(sids)
+    _moved(window, "published", None, _evidence(window.status, impact, sids, starts_at, ends_at), now)
     return window
 
 
@@ -94,6 +111,7 @@ def window_update(
     if current.status == Status.CANCELLED:
         raise MaintenanceError("A cancelled window cannot be changed; schedule a new one.")
     old_sids = frozenset(current.services.values_list("pk", flat=True))
+    before = _evidence(current.status, current.impact, old_sids, current.starts_at, current.ends_at)
     new_revision = is_new_revision(current, old_sids, starts_at, ends_at, impact, sids)
     current.title, current.description = title, description
     current.starts_at, current.ends_at, current.impact = starts_at, ends_at, impact
@@ -106,6 +124,7 @@ def window_update(
     current.save(update_fields=fields)
     if sids != old_sids:
         current.services.set(sids)
+    _moved(current, "changed", before, _evidence(current.status, impact, sids, starts_at, ends_at), now)
     return current
 
 
@@ -118,6 +137,9 @@ def window_cancel(*, window: MaintenanceWindow, now: datetime | None = None) -> 
     current = MaintenanceWindow.objects.select_for_update().prefetch_related("services").get(pk=window.pk)
     if current.status == Status.CANCELLED:
         return 0
+    wsids = service_ids(current)
+    _moved(current, "cancelled", _evidence(current.status, current.impact, wsids, current.starts_at, current.ends_at),
+           None, now)  # fmt: skip
     current.status, current.cancelled_at = Status.CANCELLED, now
     current.notice_due_at = current.reminder_due_at = None
     current.save(update_fields=["status", "cancelled_at", "notice_due_at", "reminder_due_at"])
@@ -125,7 +147,6 @@ def window_cancel(*, window: MaintenanceWindow, now: datetime | None = None) -> 
     window.notice_due_at = window.reminder_due_at = None
     told = set(current.notices.filter(kind__in=NOTICE_KINDS).values_list("contract_id", "revision"))
     contracts = Contract.objects.filter(pk__in={c for c, _ in told}).prefetch_related("services", "contacts")
-    wsids = service_ids(current)
     versions = Versions({c.sla_id for c in contracts})
     records, emails = [], []
     for c in contracts:
@@ -137,3 +158,18 @@ def window_cancel(*, window: MaintenanceWindow, now: datetime | None = None) -> 
         emails += notice_emails(current, c, Kind.CANCEL, versions.shown(c.sla_id, current.starts_at))
     MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)
     return outbox_enqueue_many(emails=emails, now=now)
+
+
+@transaction.atomic
+def window_delete(*, window: MaintenanceWindow, now: datetime | None = None) -> None:
+    """Delete a window nobody was told of (one that was is cancelled instead, which tells them). A
+    closed month it counted in is judged again without it."""
+    now = now or timezone.now()
+    current = MaintenanceWindow.objects.select_for_update().prefetch_related("services").get(pk=window.pk)
+    if current.notices.exists():
+        raise MaintenanceError("Customers were told of this window: cancel it (which tells them) instead.")
+    before = _evidence(current.status, current.impact, service_ids(current), current.starts_at, current.ends_at)
+    pk = current.pk
+    current.delete()
+    current.pk = pk  # named in the reason
+    _moved(current, "deleted", before, None, now)
