@@ -4,7 +4,9 @@ It streams contracts in chunks and does a fixed number of queries per chunk (out
 month are loaded once for the run; maintenance windows, notices and SLA versions once per chunk),
 so 10,000 contracts take a few hundred queries and bounded memory. Each closed month is one row
 (unique per contract and month): running again changes nothing; a reopened month is closed again
-with fresh figures.
+with fresh figures and the invoice frozen on its row when it was first closed (what follows is
+credits.rejudging: the audit, the customers' email, the claims). The hourly sweep (close_due) closes
+every ended month of the last HISTORY_MONTHS, not only the last one, and every reopened month.
 
 A row's breakdown is compact (a month with 250 outages would otherwise store 60 KB of titles and
 times per contract): what the month counted, by id, and nothing the outage or window says about
@@ -22,20 +24,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import DateField, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest, Least, TruncMonth
 from django.utils import timezone
 
 from contracts.choices import Cause
 from contracts.maintenance.selectors import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
-from portal.domain.dates import month_bounds, previous_month
+from portal.domain.dates import add_months, month_bounds, previous_month
 from portal.domain.tiers import credit_amount, credit_percent
 from portal.domain.uptime import Interval, minutes, monthly_uptime, round_out
 
-from .models import Claim, MonthlyUptime
+from .models import MonthlyUptime
+from .rejudging import credit_moved, months_rejudged
 
 CHUNK = 500
 SLACK = timedelta(days=2)  # widest UTC offsets: a month in any timezone lies within its UTC month +- 2 days
@@ -109,13 +114,15 @@ def unpack(text: str) -> list[tuple[int, ...]]:
 
 
 def contract_month(
-    contract: Contract, month: date, *, outages, maintenance, versions: Versions, now: datetime, cache=None
-):
+    contract: Contract, month: date, *, outages, maintenance, versions: Versions, now: datetime, cache=None,
+    invoice: tuple[Decimal, str] | None = None,
+):  # fmt: skip
     """The figures of one contract-month, or None where no SLA version is in force at its end.
 
     `outages` is an OutageIndex (or a plain list). Contracts on the same SLA and services with no
     maintenance of their own have the same uptime: `cache` (a dict kept for one run) computes it
-    once for all of them; only the credit differs (each contract's invoice)."""
+    once for all of them; only the credit differs (each contract's invoice). `invoice` (amount,
+    currency): the month's own, frozen when it was first closed; else the contract's."""
     first = versions.shown(contract.sla_id, now)
     if first is None:
         return None
@@ -137,13 +144,15 @@ def contract_month(
             cache[key] = (up, breakdown)
     tiers = [t.as_tier() for t in version.credit_tiers.all()]
     tier = credit_percent(up.percent, tiers)
-    amount = credit_amount(tier, contract.monthly_invoice_amount, contract.currency) if tier else None
+    invoice_amount, currency = invoice or (contract.monthly_invoice_amount, contract.currency)
+    amount = credit_amount(tier, invoice_amount, currency) if tier else None
     return {
         "sla_version": version, "period_start": up.start, "period_end": up.end,
         "total_minutes": up.total_minutes, "down_minutes": up.down_minutes, "excluded_minutes": up.excluded_minutes,
         "uptime_percent": round(up.percent, 8), "guarantee": version.uptime_guarantee, "tier_percent": tier,
-        "credit_amount": amount, "currency": contract.currency, "credit_kind": version.credit_kind,
-        "flagged": up.percent < version.uptime_guarantee and tier is None, "breakdown": breakdown,
+        "credit_amount": amount, "invoice_amount": invoice_amount, "currency": currency,
+        "credit_kind": version.credit_kind, "flagged": up.percent < version.uptime_guarantee and tier is None,
+        "breakdown": breakdown,
     }  # fmt: skip
 
 
@@ -180,6 +189,7 @@ def _uptime(contract, month, version, versions, start, end, outages, parts):
 def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[list[Contract]]:
     """Contracts running in the month whose month is not closed (or was reopened), in chunks."""
     nxt = (month + timedelta(days=32)).replace(day=1)
+    reopened = MonthlyUptime.objects.filter(contract=OuterRef("pk"), month=month, status=Status.REOPENED).order_by()
     qs = (
         Contract.objects.filter(starts_on__lt=nxt)
         .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=month))
@@ -187,6 +197,11 @@ def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[lis
         # many-valued relation Django may match the two conditions on different rows, and a
         # reopened October beside a closed September would then never be closed again.
         .exclude(pk__in=MonthlyUptime.objects.filter(month=month, status=Status.CLOSED).values("contract_id"))
+        # A candidate's row, if it has one, is reopened: its invoice as frozen when it was first closed.
+        .annotate(
+            frozen_amount=Subquery(reopened.values("invoice_amount")[:1]),
+            frozen_currency=Subquery(reopened.values("currency")[:1]),
+        )
         .order_by("pk")
     )
     if contract_ids is not None:
@@ -201,8 +216,19 @@ def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[lis
         yield chunk
 
 
+def _ended(c: Contract, month: date, versions: Versions, now: datetime) -> bool:
+    """Whether the month has ended in the contract's timezone and has terms in force at its end
+    (contract_month gives no figures otherwise: no outage needs reading for it)."""
+    v = versions.shown(c.sla_id, now)
+    if v is None:
+        return False
+    end = month_bounds(month.year, month.month, v.timezone)[1]
+    return end <= now and versions.at(c.sla_id, end - timedelta(microseconds=1)) is not None
+
+
 def close_month(*, month: date, now: datetime | None = None, contract_ids=None, progress=None) -> int:
-    """Close `month` for every contract whose month has ended in its timezone. Returns how many
+    """Close `month` for every contract whose month has ended in its timezone, and close again the
+    reopened ones (with the invoice frozen when they were first closed). Returns how many
     contract-months were closed."""
     now = now or timezone.now()
     month = month.replace(day=1)
@@ -210,25 +236,26 @@ def close_month(*, month: date, now: datetime | None = None, contract_ids=None, 
     lo, hi = utc_start - SLACK, utc_end + SLACK
     if lo >= now:
         return 0
-    outages = OutageIndex(_outages(lo, hi, now))
+    outages = None  # read once, when a first contract's month is to be closed
+    windows = None
     cache: dict = {}  # one uptime per (SLA, services, version) without maintenance of its own
     closed = 0
     for chunk in _candidates(month, contract_ids):
         versions = Versions(c.sla_id for c in chunk)
-        ended = []
-        for c in chunk:
-            v = versions.shown(c.sla_id, now)
-            if v is not None and month_bounds(month.year, month.month, v.timezone)[1] <= now:
-                ended.append(c)
-        maintenance = contracts_maintenance_parts(ended, lo, hi, now) if _any_windows(lo, hi) else {}
+        ended = [c for c in chunk if _ended(c, month, versions, now)]
+        if ended and outages is None:
+            outages, windows = OutageIndex(_outages(lo, hi, now)), _any_windows(lo, hi)
+        maintenance = contracts_maintenance_parts(ended, lo, hi, now) if ended and windows else {}
         rows = []
         for c in ended:
+            frozen = (c.frozen_amount, c.frozen_currency) if c.frozen_amount is not None else None
             figures = contract_month(
-                c, month, outages=outages, maintenance=maintenance, versions=versions, now=now, cache=cache
-            )
+                c, month, outages=outages, maintenance=maintenance, versions=versions, now=now, cache=cache,
+                invoice=frozen,
+            )  # fmt: skip
             if figures is not None:
                 rows.append(MonthlyUptime(contract=c, month=month, closed_at=now, status=Status.CLOSED, **figures))
-        closed += _store(rows, month)
+        closed += _store(rows, month, now)
         if progress:
             progress(len(chunk))
     return closed
@@ -243,7 +270,7 @@ def _any_windows(lo: datetime, hi: datetime) -> bool:
 
 
 @transaction.atomic
-def _store(rows: list[MonthlyUptime], month: date) -> int:
+def _store(rows: list[MonthlyUptime], month: date, now: datetime) -> int:
     if not rows:
         return 0
     fields = [f.name for f in MonthlyUptime._meta.concrete_fields if f.name not in ("id", "contract", "month")]
@@ -257,21 +284,68 @@ def _store(rows: list[MonthlyUptime], month: date) -> int:
     again = []
     for r in rows:
         if r.contract_id in reopened:
-            r.pk = reopened[r.contract_id].pk
-            again.append(r)
+            old = reopened[r.contract_id]
+            r.pk = old.pk
+            # The month's own invoice: a second closing between reading the candidates and this lock
+            # cannot have changed it, but the row has the last word.
+            r.invoice_amount, r.currency = old.invoice_amount, old.currency
+            r.credit_changed_at = now if credit_moved(old, r) else old.credit_changed_at
+            again.append((old, r))
     # ignore_conflicts: a second run (or a second beat) that got here first wins quietly.
     created = MonthlyUptime.objects.bulk_create(fresh, ignore_conflicts=True)
     if again:
-        MonthlyUptime.objects.bulk_update(again, fields)
-        # Claims awaiting review follow the corrected figure (decided ones keep what was decided).
-        for r in again:
-            Claim.objects.filter(monthly_uptime_id=r.pk, status=Claim.Status.SUBMITTED).update(
-                eligible_amount=r.credit_amount, amount=r.credit_amount
-            )
+        MonthlyUptime.objects.bulk_update([r for _, r in again], fields)
+        months_rejudged(pairs=again, now=now)  # audited; customers told, claims followed or flagged
     return len(created) + len(again)
 
 
 EARLIEST_OFFSET = timedelta(hours=14)  # the first timezone to end a month (UTC+14)
+HISTORY_MONTHS = 12  # the months the uptime page shows: the sweep closes every ended one of them
+
+
+def close_due(*, now: datetime | None = None) -> int:
+    """The hourly sweep: close every ended month of every contract, since its start, within the last
+    HISTORY_MONTHS months (a contract created today with a start in January gets January to last
+    month), and close again every reopened month, whatever its age. Idempotent, and cheap when
+    nothing is due: one question of the contracts (whose first or last month of rows is behind what
+    has ended, each answered from the index on contract and month) and one of the reopened months
+    (a partial index); nothing else is read then."""
+    now = now or timezone.now()
+    months = months_to_close(now)
+    first, last = add_months(months[0], 1 - HISTORY_MONTHS), months[-1]
+    due = [add_months(first, i) for i in range(HISTORY_MONTHS - 1)] + months
+    closed = 0
+    behind = contracts_behind(first=first, last=last)
+    if behind:
+        closed += sum(close_month(month=m, now=now, contract_ids=behind) for m in due)
+    reopened: dict[date, list[int]] = {}
+    for month, contract_id in MonthlyUptime.objects.filter(status=Status.REOPENED).values_list("month", "contract_id"):
+        reopened.setdefault(month, []).append(contract_id)
+    for month, ids in sorted(reopened.items()):
+        closed += close_month(month=month, now=now, contract_ids=ids)
+    return closed
+
+
+def contracts_behind(*, first: date, last: date) -> list[int]:
+    """The contracts running in [first, last] (months) whose rows do not reach from their first
+    month in it (its start, or `first`) to their last (their end, or `last`): a new contract, one
+    whose start moved earlier, one whose last month has not been closed (or has not ended in its
+    timezone yet: close_month tells). One query, two index lookups per contract."""
+    rows = MonthlyUptime.objects.filter(contract=OuterRef("pk")).order_by()
+    never = Value(date(1, 1, 1))
+    expected_last = Least(Value(last), Coalesce(TruncMonth("ends_on", output_field=DateField()), Value(last)))
+    qs = (
+        Contract.objects.filter(starts_on__lt=add_months(last, 1))
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=first))
+        .annotate(
+            last_row=Coalesce(Subquery(rows.order_by("-month").values("month")[:1]), never),
+            first_row=Subquery(rows.order_by("month").values("month")[:1]),
+            expected_first=Greatest(TruncMonth("starts_on", output_field=DateField()), Value(first)),
+            expected_last=expected_last,
+        )
+        .filter(Q(last_row__lt=F("expected_last")) | Q(first_row__gt=F("expected_first")))
+    )
+    return list(qs.order_by("pk").values_list("pk", flat=True))
 
 
 def months_to_close(now: datetime) -> list[date]:

@@ -246,10 +246,12 @@ def _downtime_windows(sids: list[int], lo: datetime, hi: datetime) -> bool:
     ).exists()
 
 
-def _live(contract: Contract, month: date, versions: Versions, now: datetime, state: str) -> MonthFigures | None:
+def _live(
+    contract: Contract, month: date, versions: Versions, now: datetime, state: str, invoice=None
+) -> MonthFigures | None:
     """contract_month for `month` as it stands at `now`: what has not happened yet (the rest of an
     ongoing outage, a maintenance window still to come) is not downtime yet. None where no SLA
-    version is in force at the month's end."""
+    version is in force at the month's end. `invoice`: a reopened month's own (amount, currency)."""
     version = versions.shown(contract.sla_id, now)
     if version is None:
         return None
@@ -265,7 +267,9 @@ def _live(contract: Contract, month: date, versions: Versions, now: datetime, st
             WindowPart(p.window_id, p.title, tuple(clip(p.kept, start, until)), tuple(clip(p.broken, start, until)))
             for p in parts
         ]
-    figures = contract_month(contract, month, outages=outages, maintenance=maintenance, versions=versions, now=now)
+    figures = contract_month(
+        contract, month, outages=outages, maintenance=maintenance, versions=versions, now=now, invoice=invoice
+    )
     if figures is None:
         return None
     return _live_figures(figures, month, state, now, line_details([figures["breakdown"]]))
@@ -330,14 +334,12 @@ def contract_month_figures(*, contract: Contract, month: date, now: datetime) ->
     if month == current:
         figures = month_so_far(contract=contract, now=now, versions=versions)
     else:
-        row = (
-            MonthlyUptime.objects.filter(contract=contract, month=month, status=MonthlyUptime.Status.CLOSED)
-            .select_related("sla_version")
-            .first()
-        )
-        if row is not None:
+        row = MonthlyUptime.objects.filter(contract=contract, month=month).select_related("sla_version").first()
+        if row is not None and row.status == MonthlyUptime.Status.CLOSED:
             return figures_of_row(row, line_details([row.breakdown]))
-        figures = _live(contract, month, versions, now, MonthFigures.NOT_CLOSED)
+        # Not closed yet, or reopened (to be closed again with its own invoice): as it would close now.
+        invoice = (row.invoice_amount, row.currency) if row is not None else None
+        figures = _live(contract, month, versions, now, MonthFigures.NOT_CLOSED, invoice)
     if figures is None:
         raise MonthUnavailable(f"No SLA terms were in force at the end of {month:%B %Y}.")
     return figures

@@ -12,8 +12,9 @@ from contracts.choices import CreditKind
 
 class MonthlyUptime(models.Model):
     """A contract's month, closed by the month-end run: its uptime, the tier and the credit it is
-    eligible for, and a breakdown per outage and maintenance window. Closing again (after staff
-    reopen it) replaces the figures."""
+    eligible for, and a breakdown per outage and maintenance window. Closing again (after it was
+    reopened: by staff, or because evidence that touches it changed) replaces the figures, but
+    never the invoice amount and currency frozen when it was first closed."""
 
     class Status(models.TextChoices):
         CLOSED = "closed", "Closed"
@@ -33,11 +34,19 @@ class MonthlyUptime(models.Model):
     guarantee = models.DecimalField(max_digits=6, decimal_places=3)
     tier_percent = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
     credit_amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    invoice_amount = models.DecimalField(
+        max_digits=14, decimal_places=4,
+        help_text="The month's invoice, frozen when the month is first closed: closing it again uses this amount "
+        "and currency, whatever the contract's are by then.",
+    )  # fmt: skip
     currency = models.CharField(max_length=3)
     credit_kind = models.CharField(max_length=20, choices=CreditKind.choices)
     flagged = models.BooleanField(default=False, help_text="Below the guarantee but in a gap of the credit table.")
     breakdown = models.JSONField(default=list, blank=True)
     closed_at = models.DateTimeField()
+    credit_changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When closing it again last changed its tier or credit (staff review it)."
+    )
 
     class Meta:
         ordering = ["-month", "contract"]
@@ -50,6 +59,10 @@ class MonthlyUptime(models.Model):
         indexes = [
             models.Index(fields=["month", "status"]),
             models.Index(fields=["flagged"], name="uptime_flagged", condition=Q(flagged=True)),
+            models.Index(
+                fields=["credit_changed_at"], name="uptime_credit_changed", condition=Q(credit_changed_at__isnull=False)
+            ),
+            models.Index(fields=["month"], name="uptime_reopened", condition=Q(status="reopened")),
         ]
 
     def __str__(self):
@@ -61,7 +74,8 @@ class MonthlyUptime(models.Model):
 
 
 class MonthReopening(models.Model):
-    """Audit: staff reopened a closed month (an outage was corrected)."""
+    """Audit: a closed month reopened, by staff (an outage was corrected) or, with no actor, because
+    evidence that touches it changed (the reason names it: credits.evidence)."""
 
     monthly_uptime = models.ForeignKey(MonthlyUptime, on_delete=models.CASCADE, related_name="reopenings")
     at = models.DateTimeField()
@@ -101,6 +115,11 @@ class Claim(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    figure_changed_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When its month was judged again to another tier or credit after the claim was decided: the "
+        "claim is not changed; staff review it.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-submitted_at"]
@@ -109,7 +128,12 @@ class Claim(models.Model):
             ("decide_claim", "Can approve, adjust or reject a claim"),
             ("settle_claim", "Can mark a claim as credited or refunded"),
         ]
-        indexes = [models.Index(fields=["status", "submitted_at"])]
+        indexes = [
+            models.Index(fields=["status", "submitted_at"]),
+            models.Index(
+                fields=["figure_changed_at"], name="claim_figure_changed", condition=Q(figure_changed_at__isnull=False)
+            ),
+        ]
 
     def __str__(self):
         return f"Claim {self.pk}: {self.contract.reference} {self.month:%Y-%m} ({self.get_status_display()})"
@@ -133,7 +157,8 @@ class ClaimAttachment(models.Model):
 
 
 class ClaimEvent(models.Model):
-    """Audit of a claim: submitted, approved, rejected, adjusted, settled."""
+    """Audit of a claim: submitted, approved, rejected, adjusted, settled; its month judged again
+    (refigured while awaiting review, flagged once decided)."""
 
     class Kind(models.TextChoices):
         SUBMITTED = "submitted", "Submitted"
@@ -141,6 +166,8 @@ class ClaimEvent(models.Model):
         REJECTED = "rejected", "Rejected"
         ADJUSTED = "adjusted", "Amount adjusted"
         SETTLED = "settled", "Credited / refunded"
+        REFIGURED = "refigured", "Eligible amount follows the month judged again"
+        FLAGGED = "flagged", "Month judged again after the decision"
 
     claim = models.ForeignKey(Claim, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices)

@@ -14,12 +14,11 @@ from django.db.models import QuerySet
 
 from contracts.models import Contract
 from contracts.selectors import Versions
-from portal.domain.dates import add_months, local_month, month_bounds, previous_month
+from portal.domain.dates import add_months, days_after_month, local_month, month_bounds, previous_month
 
+from .closing import HISTORY_MONTHS
 from .figures import MonthFigures, figures_of_row, line_details, month_so_far, not_covered
 from .models import Claim, ClaimAttachment, MonthlyUptime
-
-HISTORY_MONTHS = 12
 
 
 # --- Scoping ------------------------------------------------------------------------------------
@@ -95,7 +94,7 @@ def contract_uptime(*, contract: Contract, now: datetime, months: int = HISTORY_
         if figures is not None:
             note = ""
         elif row is not None:
-            note = "Reopened by staff: to be closed again"
+            note = "Reopened: to be closed again with the corrected evidence"
         else:
             note = not_covered(contract, month) or "Not closed yet"
         history.append(HistoryMonth(month, figures, note, claims.get(month), month in claimable))
@@ -151,6 +150,4 @@ def claimable_months(
 def claim_deadline(*, version, month: date) -> datetime:
     """When claims for `month` close under `version`: the month's end plus the claim window's days,
     local time (credits.services.claim_window's rule, without its query)."""
-    _, end = month_bounds(month.year, month.month, version.timezone)
-    zone = ZoneInfo(version.timezone)
-    return (end.astimezone(zone).replace(tzinfo=None) + timedelta(days=version.claim_window_days)).replace(tzinfo=zone)
+    return days_after_month(month, version.timezone, version.claim_window_days).astimezone(ZoneInfo(version.timezone))

@@ -10,10 +10,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from contracts.selectors import version_in_force
-from portal.core.audit import audit
+from portal.core.audit import audit, audit_entry
 from portal.core.outbox import Email, outbox_enqueue_many
 from portal.domain.dates import month_bounds
 from portal.domain.formats import in_tz, minor_unit_exponent
+from portal.models import AuditEntry
 
 from .closing import close_month
 from .models import Claim, ClaimAttachment, ClaimEvent, MonthlyUptime, MonthReopening
@@ -211,23 +212,49 @@ def claim_settle(*, claim: Claim, actor, now: datetime | None = None) -> Claim:
 
 @transaction.atomic
 def month_reopen(*, monthly_uptime: MonthlyUptime, actor, reason: str, now: datetime | None = None) -> MonthlyUptime:
-    """Staff reopen a closed month (an outage was corrected); the next run closes it again."""
+    """Reopen a closed month; the next run (or a claim's preview) closes it again. Staff (`actor`)
+    reopen after a correction, and not over an approved or settled claim. The system (`actor`
+    None) reopens it when evidence that touches it changed (credits.evidence), whatever its claims:
+    a decided claim is flagged when the month closes again, never changed; a month already reopened
+    is left as it is."""
     now = now or timezone.now()
     m = MonthlyUptime.objects.select_for_update().get(pk=monthly_uptime.pk)
     if m.status != MonthlyUptime.Status.CLOSED:
+        if actor is None:
+            return m
         raise ClaimError("This month is already reopened.")
     if not reason.strip():
         raise ClaimError("Say why the month is reopened.", field="reason")
-    if m.claims.filter(status__in=[Status.APPROVED, Status.SETTLED]).exists():
+    if actor is not None and m.claims.filter(status__in=[Status.APPROVED, Status.SETTLED]).exists():
         raise ClaimError("A claim on this month is already approved; reject or settle it before reopening.")
-    previous = {
-        "uptime_percent": str(m.uptime_percent), "down_minutes": m.down_minutes, "excluded_minutes": m.excluded_minutes,
-        "tier_percent": str(m.tier_percent) if m.tier_percent is not None else None,
-        "credit_amount": str(m.credit_amount) if m.credit_amount is not None else None,
-    }  # fmt: skip
-    MonthReopening.objects.create(monthly_uptime=m, at=now, actor=actor, reason=reason, previous=previous)
-    audit(actor=actor, action="month.reopened", target=m, before={"status": "closed", **previous},
-          after={"status": "reopened", "reason": reason}, now=now)  # fmt: skip
-    m.status = MonthlyUptime.Status.REOPENED
-    m.save(update_fields=["status"])
+    months_reopen(monthly_uptimes=[m], reasons={m.pk: reason}, actor=actor, now=now)
     return m
+
+
+def months_reopen(*, monthly_uptimes: list[MonthlyUptime], reasons: dict[int, str], actor, now: datetime) -> int:
+    """month_reopen's writes for many closed months, read with select_for_update by the caller, in a
+    fixed number of queries: a reopening (with the figures before) and an audit entry each, and the
+    status. Returns how many were reopened."""
+    rows = [m for m in monthly_uptimes if m.status == MonthlyUptime.Status.CLOSED]
+    if not rows:
+        return 0
+    reopenings, entries = [], []
+    for m in rows:
+        previous = {
+            "uptime_percent": str(m.uptime_percent), "down_minutes": m.down_minutes,
+            "excluded_minutes": m.excluded_minutes,
+            "tier_percent": str(m.tier_percent) if m.tier_percent is not None else None,
+            "credit_amount": str(m.credit_amount) if m.credit_amount is not None else None,
+        }  # fmt: skip
+        reopenings.append(
+            MonthReopening(monthly_uptime=m, at=now, actor=actor, reason=reasons[m.pk], previous=previous)
+        )
+        entries.append(
+            audit_entry(actor=actor, action="month.reopened", target=m, before={"status": "closed", **previous},
+                        after={"status": "reopened", "reason": reasons[m.pk]}, now=now)
+        )  # fmt: skip
+        m.status = MonthlyUptime.Status.REOPENED
+    MonthReopening.objects.bulk_create(reopenings)
+    AuditEntry.objects.bulk_create(entries)
+    MonthlyUptime.objects.filter(pk__in=[m.pk for m in rows]).update(status=MonthlyUptime.Status.REOPENED)
+    return len(rows)

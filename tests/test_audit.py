@@ -114,5 +114,5 @@ def test_claims_and_reopened_months_are_audited(acme_contract, alice, sam):
     close_month(month=claim.month, now=datetime(2026, 11, 4, tzinfo=NBO))
     claim_approve(claim=claim, actor=sam, amount=claim.eligible_amount - 1, reason="goodwill")
     assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == [
-        "month.reopened", "claim.adjusted", "claim.approved",
+        "month.reopened", "month.rejudged", "claim.adjusted", "claim.approved",
     ]  # fmt: skip

@@ -277,7 +277,7 @@ PAGES = {
     "maintenance iCal feed": Page("anonymous", lambda w: reverse("maintenance-ical", args=[w.ical_token]), 5),
     "contract list": Page("alice", url("contract-list"), 3),
     "contract page": Page("alice", url("contract-detail", "contract"), 15, grows=False),
-    "uptime page": Page("alice", url("contract-uptime", "contract"), 11),
+    "uptime page": Page("alice", url("contract-uptime", "contract"), 12),
     "claim list": Page("alice", url("claim-list"), 8),
     "claim page": Page("alice", url("claim-detail", "claim"), 6),
     "claim form": Page("alice", url("claim-new"), 7),

@@ -54,6 +54,12 @@ def month_bounds(year: int, month: int, tz: str) -> tuple[datetime, datetime]:
     return local_midnight(first, tz), local_midnight(add_months(first, 1), tz)
 
 
+def days_after_month(month: date, tz: str, days: int) -> datetime:
+    """`days` days after the month's end, local time, as a UTC instant: the close of a claim window
+    (October ends at 1 November 00:00, so 30 days after it is 1 December 00:00 local time)."""
+    return local_midnight(add_months(month, 1) + timedelta(days=days), tz)
+
+
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     """[00:00, next day 00:00) of a local day, as UTC instants (23 or 25 hours on a DST change)."""
     return local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)

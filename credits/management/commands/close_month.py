@@ -5,17 +5,26 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from contracts.models import Contract
-from credits.closing import close_month
+from credits.closing import close_due, close_month
 
 
 class Command(BaseCommand):
-    help = "Close a month by hand (what the hourly beat task does): uptime, tier and credit per contract."
+    help = (
+        "Close a month by hand: uptime, tier and credit per contract. Without --month, what the hourly beat "
+        "task does: every ended month not closed yet (the last 12), and every reopened one."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-10")
+        parser.add_argument("--month", help="YYYY-MM, e.g. 2026-10")
         parser.add_argument("--contract", type=int, action="append", help="only this contract id (repeatable)")
 
-    def handle(self, *args, month, contract=None, **options):
+    def handle(self, *args, month=None, contract=None, **options):
+        if month is None:
+            if contract:
+                raise CommandError("--contract needs --month.")
+            closed = close_due(now=timezone.now())
+            self.stdout.write(self.style.SUCCESS(f"{closed} contract-month(s) closed."))
+            return
         try:
             year, mon = (int(p) for p in month.split("-"))
             first = date(year, mon, 1)
