@@ -9,7 +9,8 @@
   of this month (UTC), upcoming ones included, judged for every contract they touch by
   contracts.maintenance (notice, off-peak hours, annual cap);
 - months for review: closed months flagged (below the guarantee, in a gap of the credit table) in
-  the last 12 months, and reopened months; claims awaiting review;
+  the last 12 months, reopened months, and months judged again in the last 12 months whose tier or
+  credit changed, with the claim decided before it (flagged, never changed); claims awaiting review;
 - the sweeps' heartbeats (portal.core.heartbeat.health).
 
 Each list holds at most LIMIT rows with the total count beside it; the whole dashboard is a fixed
@@ -23,7 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from contracts.maintenance.selectors import contracts_window_judgements
 from contracts.models import Contract, MaintenanceWindow
@@ -113,6 +114,9 @@ class ReviewMonthRow:
     guarantee: Decimal
     flagged: bool
     reopened: bool
+    credit_changed: bool  # judged again to another tier or credit (credits.rejudging)
+    claim_id: int | None  # a claim decided before that: flagged for staff
+    claim_status: str
 
 
 @dataclass(frozen=True)
@@ -257,7 +261,14 @@ def maintenance_breaking_rules(*, now: datetime) -> tuple[Section, int]:
 
 def months_for_review(*, now: datetime) -> tuple[Section, date]:
     since = add_months(month_start(now).date(), -REVIEW_MONTHS)
-    qs = MonthlyUptime.objects.filter(Q(flagged=True, month__gte=since) | Q(status=MonthlyUptime.Status.REOPENED))
+    changed_since = month_bounds(since.year, since.month, "UTC")[0]
+    qs = MonthlyUptime.objects.filter(
+        Q(flagged=True, month__gte=since)
+        | Q(status=MonthlyUptime.Status.REOPENED)
+        | Q(credit_changed_at__gte=changed_since)
+    )
+    decided = Claim.objects.filter(monthly_uptime=OuterRef("pk"), figure_changed_at__isnull=False)
+    statuses = dict(Claim.Status.choices)
     rows = [
         ReviewMonthRow(
             monthly_uptime_id=m.pk,
@@ -268,9 +279,16 @@ def months_for_review(*, now: datetime) -> tuple[Section, date]:
             guarantee=m.guarantee,
             flagged=m.flagged,
             reopened=m.status == MonthlyUptime.Status.REOPENED,
+            credit_changed=m.credit_changed_at is not None and m.credit_changed_at >= changed_since,
+            claim_id=m.decided_claim,
+            claim_status=statuses.get(m.decided_claim_status, "").lower(),
         )
         for m in qs.select_related("contract__organisation")
         .defer("breakdown")
+        .annotate(
+            decided_claim=Subquery(decided.values("pk")[:1]),
+            decided_claim_status=Subquery(decided.values("status")[:1]),
+        )
         .order_by("-month", "contract__reference")[:LIMIT]
     ]
     return Section(rows, qs.count()), since
