@@ -5,12 +5,16 @@ class ContractsConfig(AppConfig):
     name = "contracts"
 
     def ready(self):
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_migrate, pre_delete
 
         from . import terms_revision
+        from .models import TERMS_ROWS, SLAVersion, WorkingHours, refuse_published_delete
         from .sla_templates import install_after_migrate
 
         # The SLA templates the product ships are (re)installed after every migrate, idempotently,
         # with the current models: a fresh database always has them.
         post_migrate.connect(install_after_migrate, sender=self)
         terms_revision.connect()
+        # Published terms are never deleted, by a queryset or a cascade either (save() refuses edits).
+        for model in (SLAVersion, *TERMS_ROWS, WorkingHours):
+            pre_delete.connect(refuse_published_delete, sender=model, dispatch_uid=f"published-terms-{model.__name__}")

@@ -37,6 +37,32 @@ def validate_exclusion_causes(value) -> None:
         raise ValidationError("Exclusion causes must be a list of known causes (not 'unplanned').")
 
 
+class PublishedTermsError(PermissionError):
+    """A published SLA version, a row of its terms, or the working hours or timezone of a calendar a
+    published version uses, was to be changed or deleted. Published terms never change behind the
+    customers' backs: a change is a new draft version, published with a summary and an email."""
+
+
+def refuse_published_version(version_ids, refused: str = "its terms cannot change") -> None:
+    """PublishedTermsError when any of these versions is published (read from the database, not
+    from an instance that may be stale)."""
+    ids = {pk for pk in version_ids if pk is not None}
+    published = SLAVersion.objects.filter(pk__in=ids, published_at__isnull=False).order_by("number").first()
+    if published is not None:
+        raise PublishedTermsError(f"{published} is published: {refused}. Make a new draft version.")
+
+
+def refuse_frozen_calendar(calendar_ids, what: str = "its working hours") -> None:
+    """PublishedTermsError when a published version uses any of these calendars."""
+    ids = {pk for pk in calendar_ids if pk is not None}
+    frozen = WorkingCalendar.objects.filter(pk__in=ids).in_published_terms().first() if ids else None
+    if frozen is not None:
+        raise PublishedTermsError(
+            f"“{frozen}” is a calendar of published SLA terms: {what} cannot change (its closed dates can). "
+            "Make a new calendar and use it in a new draft version."
+        )
+
+
 class Organisation(models.Model):
     """A customer of the vendor."""
 
@@ -91,6 +117,20 @@ class Service(models.Model):
         return self.name
 
 
+class WorkingCalendarQuerySet(models.QuerySet):
+    def in_published_terms(self):
+        """The calendars a published version uses: its business hours, its acknowledgement clock or
+        a clock of one of its priorities. Their hours and timezone are frozen."""
+        versions = SLAVersion.objects.filter(published_at__isnull=False)
+        terms = PriorityTerm.objects.filter(version__published_at__isnull=False)
+        return self.filter(
+            Q(pk__in=versions.values("business_calendar"))
+            | Q(pk__in=versions.exclude(escalation_ack_calendar=None).values("escalation_ack_calendar"))
+            | Q(pk__in=terms.values("calendar"))
+            | Q(pk__in=terms.exclude(resolution_calendar=None).values("resolution_calendar"))
+        )
+
+
 class WorkingCalendar(models.Model):
     """Timezone + weekly working hours + public holidays (the `holidays` package) + extra closed
     dates. 24x7 is a calendar too. contracts.calendars turns a row into the pure clock
@@ -103,11 +143,23 @@ class WorkingCalendar(models.Model):
     holiday_subdivision = models.CharField(max_length=10, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = WorkingCalendarQuerySet.as_manager()
+
+    # What makes the clock, frozen while a published version uses the calendar (the name is not).
+    CLOCK_FIELDS = ("timezone", "always_open", "holiday_country", "holiday_subdivision")
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            stored = WorkingCalendar.objects.filter(pk=self.pk).values(*self.CLOCK_FIELDS).first()
+            if stored and any(stored[f] != getattr(self, f) for f in self.CLOCK_FIELDS):
+                refuse_frozen_calendar([self.pk], "its timezone and public holidays")
+        super().save(*args, **kwargs)
 
     def clean(self):
         if self.holiday_subdivision and not self.holiday_country:
@@ -144,6 +196,11 @@ class WorkingHours(models.Model):
 
     def __str__(self):
         return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+    def save(self, *args, **kwargs):
+        stored = WorkingHours.objects.filter(pk=self.pk).values_list("calendar_id", flat=True) if self.pk else []
+        refuse_frozen_calendar([self.calendar_id, *stored])
+        super().save(*args, **kwargs)
 
     def clean(self):
         if self.closes is not None and self.opens is not None:
@@ -246,6 +303,13 @@ class SLAVersion(models.Model):
     def __str__(self):
         return f"{self.sla} v{self.number}"
 
+    def save(self, *args, **kwargs):
+        # A version created published (a template, a contract's own copy) is written once; a
+        # draft is saved until it is published (contracts.services.sla_version_publish), never after.
+        if self.pk is not None:
+            refuse_published_version([self.pk])
+        super().save(*args, **kwargs)
+
     @property
     def is_published(self) -> bool:
         return self.published_at is not None
@@ -253,6 +317,13 @@ class SLAVersion(models.Model):
     def clean(self):
         if self.escalation_ack_time and not self.escalation_ack_calendar_id:
             raise ValidationError({"escalation_ack_calendar": "An acknowledgement time needs a calendar."})
+
+
+def terms_row_versions(row) -> list:
+    """The version a row of terms belongs to, and the one it belonged to when it was read."""
+    if row.pk is None:
+        return [row.version_id]
+    return [row.version_id, *type(row).objects.filter(pk=row.pk).values_list("version_id", flat=True)]
 
 
 class PriorityTerm(models.Model):
@@ -286,6 +357,10 @@ class PriorityTerm(models.Model):
     def __str__(self):
         return f"{self.version} {self.priority}"
 
+    def save(self, *args, **kwargs):
+        refuse_published_version(terms_row_versions(self))
+        super().save(*args, **kwargs)
+
     @property
     def resolution_clock(self):
         return self.resolution_calendar or self.calendar
@@ -313,6 +388,10 @@ class EscalationLevel(models.Model):
     def __str__(self):
         return f"Level {self.level}: {self.instruction}"
 
+    def save(self, *args, **kwargs):
+        refuse_published_version(terms_row_versions(self))
+        super().save(*args, **kwargs)
+
 
 class EscalationDwell(models.Model):
     """How long a ticket of a priority stays at a level before it moves up (on the priority's clock)."""
@@ -328,6 +407,10 @@ class EscalationDwell(models.Model):
 
     def __str__(self):
         return f"Level {self.level} {self.priority}: {self.dwell}"
+
+    def save(self, *args, **kwargs):
+        refuse_published_version(terms_row_versions(self))
+        super().save(*args, **kwargs)
 
 
 class CreditTier(models.Model):
@@ -351,6 +434,10 @@ class CreditTier(models.Model):
 
         return f"{Range(self.lower, self.upper, self.lower_inclusive, self.upper_inclusive)} → {self.percent}%"
 
+    def save(self, *args, **kwargs):
+        refuse_published_version(terms_row_versions(self))
+        super().save(*args, **kwargs)
+
     def clean(self):
         if self.lower is not None and self.upper is not None and self.lower > self.upper:
             raise ValidationError({"lower": "The lower bound is above the upper bound."})
@@ -361,6 +448,20 @@ class CreditTier(models.Model):
         from portal.domain.tiers import Tier
 
         return Tier(self.lower, self.upper, self.percent, self.lower_inclusive, self.upper_inclusive)
+
+
+TERMS_ROWS = (PriorityTerm, EscalationLevel, EscalationDwell, CreditTier)
+
+
+def refuse_published_delete(sender, instance, **kwargs) -> None:
+    """pre_delete (contracts.apps): a published version, a row of its terms, or a working hour of a
+    calendar it uses is never deleted, however the delete comes (instance, queryset, cascade)."""
+    if sender is SLAVersion:
+        refuse_published_version([instance.pk], "it cannot be deleted")
+    elif sender in TERMS_ROWS:
+        refuse_published_version([instance.version_id])
+    elif sender is WorkingHours:
+        refuse_frozen_calendar([instance.calendar_id])
 
 
 class Contract(models.Model):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
+from portal.domain.terms_changes import Change, Clock, Level, Terms, changes
+
+from .choices import Cause, Priority
 from .models import Contract, EscalationLevel, PriorityTerm, SLAVersion
 
 
@@ -28,18 +32,19 @@ def version_in_force(*, sla_id: int, at: datetime) -> SLAVersion | None:
     )
 
 
+def versions_with_terms() -> QuerySet[SLAVersion]:
+    """Versions with their matrices loaded in a fixed number of queries, however many."""
+    return SLAVersion.objects.select_related("sla", "business_calendar", "escalation_ack_calendar").prefetch_related(
+        Prefetch("priorities", queryset=PriorityTerm.objects.select_related("calendar", "resolution_calendar")),
+        Prefetch("escalation_levels", queryset=EscalationLevel.objects.order_by("level")),
+        "escalation_dwells",
+        "credit_tiers",
+    )
+
+
 def version_with_terms(*, version_id: int) -> SLAVersion:
     """A version with its matrices loaded in a fixed number of queries."""
-    return (
-        SLAVersion.objects.select_related("sla", "business_calendar", "escalation_ack_calendar")
-        .prefetch_related(
-            Prefetch("priorities", queryset=PriorityTerm.objects.select_related("calendar", "resolution_calendar")),
-            Prefetch("escalation_levels", queryset=EscalationLevel.objects.order_by("level")),
-            "escalation_dwells",
-            "credit_tiers",
-        )
-        .get(pk=version_id)
-    )
+    return versions_with_terms().get(pk=version_id)
 
 
 def level_contact(*, level: EscalationLevel, organisation, staff_by_role=None) -> tuple[str, str]:
@@ -119,3 +124,116 @@ class Versions:
         """The version whose timezone a page or an email uses: in force then, else the first."""
         versions = self._by_sla.get(sla_id)
         return self.at(sla_id, moment) or (versions[0] if versions else None)
+
+
+# --- What a version changes, who is told, and the history a customer sees ---------------------------
+def _priority_name(code: str) -> str:
+    return "Standard" if code == Priority.STANDARD else code
+
+
+def version_terms(version: SLAVersion) -> Terms:
+    """A version's terms as the pure comparison reads them (load it with versions_with_terms)."""
+    return Terms(
+        guarantee=version.uptime_guarantee,
+        timezone=version.timezone,
+        business_hours=version.business_calendar.name,
+        credit_kind=version.get_credit_kind_display(),
+        claim_window_days=version.claim_window_days,
+        exclusion_causes=tuple(Cause(c).label for c in version.exclusion_causes or []),
+        clocks={
+            _priority_name(p.priority): Clock(
+                p.calendar.name, p.resolution_clock.name, p.first_response, p.resolution_target, p.resolution_limit
+            )
+            for p in version.priorities.all()
+        },
+        levels={lv.level: Level(lv.instruction, lv.get_channel_display(), lv.contact) for lv in version.escalation_levels.all()},
+        dwells={(d.level, _priority_name(d.priority)): d.dwell for d in version.escalation_dwells.all()},
+        tiers=tuple(t.as_tier() for t in version.credit_tiers.all()),
+        maintenance_notice=version.maintenance_notice,
+        offpeak=(version.offpeak_start, version.offpeak_end),
+        maintenance_annual_cap=version.maintenance_annual_cap,
+        escalation_ack=version.escalation_ack_time,
+        escalation_ack_calendar=version.escalation_ack_calendar.name if version.escalation_ack_calendar else "",
+    )  # fmt: skip
+
+
+def version_changes(*, version: SLAVersion, previous: SLAVersion | None) -> list[Change]:
+    """What `version` changes against the version in force before it (nothing for a first version)."""
+    return changes(version_terms(previous), version_terms(version)) if previous is not None else []
+
+
+def version_recipients(*, version: SLAVersion) -> list[tuple[object, list[Contract]]]:
+    """Who is told when the version is published: each active contact of a contract on its SLA, once,
+    with their contracts on it (by email address)."""
+    by_contact: dict = {}
+    contracts = version.sla.contracts.select_related("organisation").prefetch_related("contacts").order_by("reference")
+    for contract in contracts:
+        for contact in contract.contacts.all():
+            if contact.is_active:
+                by_contact.setdefault(contact, []).append(contract)
+    return sorted(by_contact.items(), key=lambda pair: pair[0].email)
+
+
+@dataclass
+class Preview:
+    """A draft as its publication would tell it: the version it follows, what changes, who is told."""
+
+    version: SLAVersion
+    previous: SLAVersion | None
+    changes: list[Change]
+    recipients: list = field(default_factory=list)
+
+
+def version_preview(*, version: SLAVersion) -> Preview:
+    """The draft against the published version in force just before it takes effect."""
+    loaded = versions_with_terms().get(pk=version.pk)
+    previous = (
+        versions_with_terms()
+        .filter(sla_id=version.sla_id, published_at__isnull=False, effective_from__lt=version.effective_from)
+        .exclude(pk=version.pk)
+        .order_by("-effective_from", "-number")
+        .first()
+    )
+    return Preview(
+        version=loaded,
+        previous=previous,
+        changes=version_changes(version=loaded, previous=previous),
+        recipients=version_recipients(version=loaded),
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A published version in a contract's history."""
+
+    version: SLAVersion
+    changes: list[Change]
+    state: str  # "in force", "upcoming" or "superseded"
+
+
+@dataclass
+class Timeline:
+    in_force: SLAVersion | None
+    upcoming: list[Entry]  # the soonest first
+    history: list[Entry]  # every published version, the latest first
+
+
+def sla_timeline(*, sla_id: int, at: datetime) -> Timeline:
+    """Every published version of the SLA with its terms and what it changed against the one before,
+    in the queries of one versions_with_terms(): the contract page's terms, upcoming and history."""
+    versions = list(
+        versions_with_terms().filter(sla_id=sla_id, published_at__isnull=False).order_by("effective_from", "number")
+    )
+    in_force = None
+    for v in versions:
+        if v.effective_from <= at:
+            in_force = v
+    entries = []
+    for i, v in enumerate(versions):
+        state = "in force" if v is in_force else ("upcoming" if v.effective_from > at else "superseded")
+        entries.append(Entry(v, version_changes(version=v, previous=versions[i - 1] if i else None), state))
+    return Timeline(
+        in_force=in_force,
+        upcoming=[e for e in entries if e.state == "upcoming"],
+        history=entries[::-1],
+    )

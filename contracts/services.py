@@ -3,16 +3,31 @@ transaction as the change that causes them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
 
 from portal.core.audit import audit
 from portal.core.outbox import Email, outbox_enqueue_many
+from portal.domain.dates import local_midnight
+from portal.domain.formats import in_tz
 
-from . import terms_revision
-from .models import SLA, CreditTier, EscalationDwell, EscalationLevel, PriorityTerm, SLAVersion
+from . import selectors, terms_revision
+from .calendars import calendars_edited
+from .models import (
+    SLA,
+    ClosedDate,
+    CreditTier,
+    EscalationDwell,
+    EscalationLevel,
+    PriorityTerm,
+    SLAVersion,
+    WorkingCalendar,
+)
 
 COPIED_FIELDS = (
     "uptime_guarantee", "timezone", "business_calendar", "credit_kind", "claim_window_days", "maintenance_notice",
@@ -25,39 +40,80 @@ class PublishError(Exception):
     pass
 
 
+class DraftError(ValueError):
+    """A draft's effective date that cannot be: one that has begun, or not after the published versions'."""
+
+
+def effective_problem(*, sla_id: int, effective_from: datetime, tz: str, now: datetime, draft_pk=None) -> str | None:
+    """Why a version of this SLA cannot take effect at `effective_from`, or None. Never in the past
+    (a change judged past tickets and months again behind the customers' backs), and after every
+    published version of the SLA (so the versions take effect in the order they were published)."""
+    if effective_from <= now:
+        return (
+            f"The effective date must be in the future: 00:00 of {effective_from.astimezone(ZoneInfo(tz)):%Y-%m-%d} "
+            f"({tz}) has passed. Choose a later date."
+        )
+    latest = (
+        SLAVersion.objects.filter(sla_id=sla_id, published_at__isnull=False)
+        .exclude(pk=draft_pk)
+        .order_by("-effective_from", "-number")
+        .first()
+    )
+    if latest is not None and effective_from <= latest.effective_from:
+        return (
+            f"The effective date must be after that of {latest} (published, effective "
+            f"{in_tz(latest.effective_from, latest.timezone)}). Choose a later date."
+        )
+    return None
+
+
 @transaction.atomic
 def sla_version_publish(*, version: SLAVersion, now: datetime | None = None, actor=None) -> int:
-    """Publish a draft version and email every contact of every contract on its SLA, once each.
-    Returns how many emails were queued."""
+    """Publish a draft version and email every contact of every contract on its SLA, once each, with
+    what it changes against the version before it. Returns how many emails were queued."""
     now = now or timezone.now()
     version = SLAVersion.objects.select_for_update(of=("self",)).select_related("sla").get(pk=version.pk)
     if version.published_at is not None:
         raise PublishError(f"{version} is already published.")
     if not version.priorities.exists():
         raise PublishError(f"{version} has no priority terms; add at least one before publishing.")
+    problem = effective_problem(
+        sla_id=version.sla_id, effective_from=version.effective_from, tz=version.timezone, now=now, draft_pk=version.pk
+    )
+    if problem:
+        raise PublishError(f"{version} cannot be published: {problem}")
+    preview = selectors.version_preview(version=version)
     version.published_at = now
     version.save(update_fields=["published_at"])
     audit(
         actor=actor,
         action="sla_version.published",
         target=version,
-        after={"effective_from": version.effective_from},
+        after={
+            "effective_from": version.effective_from,
+            "changes_against": preview.previous.number if preview.previous else None,
+            "changes": [str(c) for c in preview.changes],
+        },
         now=now,
     )
-
-    contracts_by_contact: dict = {}
-    for contract in version.sla.contracts.prefetch_related("contacts").select_related("organisation"):
-        for contact in contract.contacts.all():
-            if contact.is_active:
-                contracts_by_contact.setdefault(contact, []).append(contract)
+    changes = [asdict(c) for c in preview.changes]
+    previous = preview.previous.number if preview.previous else None
+    effective_on = version.effective_from.astimezone(ZoneInfo(version.timezone)).date()
     emails = [
         Email(
             key=f"sla-version:{version.pk}:contact:{contact.pk}",
             to=contact.email,
             template="sla_version_published",
-            context={"version": version, "contact": contact, "contracts": contracts},
-        )
-        for contact, contracts in contracts_by_contact.items()
+            context={
+                "version": version,
+                "contact": contact,
+                "contracts": contracts,
+                "changes": changes,
+                "previous_number": previous,
+                "effective_on": effective_on,
+            },
+        )  # fmt: skip
+        for contact, contracts in preview.recipients
     ]
     return outbox_enqueue_many(emails=emails, now=now)
 
@@ -93,16 +149,27 @@ def _copy_terms(source: SLAVersion, target: SLAVersion) -> None:
 
 
 @transaction.atomic
-def sla_version_draft(*, sla: SLA, effective_from: datetime) -> SLAVersion:
-    """A new unpublished version that starts as a copy of the latest one."""
+def sla_version_draft(*, sla: SLA, effective_on: date, now: datetime | None = None, actor=None) -> SLAVersion:
+    """A new unpublished version, a copy of the latest one, taking effect at 00:00 of `effective_on`
+    in the version's timezone: a date that has not begun there, after every published version's.
+    DraftError otherwise."""
+    now = now or timezone.now()
     latest = sla.versions.order_by("-number").first()
     if latest is None:
         raise PublishError(f"{sla} has no version to copy.")
+    effective_from = local_midnight(effective_on, latest.timezone)
+    problem = effective_problem(sla_id=sla.pk, effective_from=effective_from, tz=latest.timezone, now=now)
+    if problem:
+        raise DraftError(problem)
     draft = SLAVersion.objects.create(
         sla=sla, number=latest.number + 1, effective_from=effective_from,
         **{f: getattr(latest, f) for f in COPIED_FIELDS},
     )  # fmt: skip
     _copy_terms(latest, draft)
+    audit(
+        actor=actor, action="sla_version.drafted", target=draft,
+        after={"copied_from": latest.number, "effective_from": effective_from}, now=now,
+    )  # fmt: skip
     return draft
 
 
@@ -143,3 +210,46 @@ def version_terms_snapshot(version: SLAVersion) -> dict:
             )
         ),
     }  # fmt: skip
+
+
+# --- A calendar's extra closed dates: the one part of published terms that stays editable ----------
+def calendar_closed_dates(calendar: WorkingCalendar) -> dict[str, str]:
+    """The calendar's extra closed dates as {ISO date: reason}: the audit log's before and after."""
+    rows = ClosedDate.objects.filter(calendar=calendar).order_by("date").values_list("date", "reason")
+    return {day.isoformat(): reason for day, reason in rows}
+
+
+def calendar_closed_dates_audit(
+    *, calendar: WorkingCalendar, before: Mapping[str, str], actor, now: datetime | None = None
+) -> bool:
+    """After the closed dates were saved (the admin's inline): one audit entry with the dates that
+    changed, as they were and as they are. False when none did."""
+    after = calendar_closed_dates(calendar)
+    changed = sorted(d for d in before.keys() | after.keys() if before.get(d) != after.get(d))
+    if not changed:
+        return False
+    audit(
+        actor=actor, action="calendar.closed_dates_edited", target=calendar,
+        before={"closed_dates": {d: before[d] for d in changed if d in before}},
+        after={"closed_dates": {d: after[d] for d in changed if d in after}}, now=now,
+    )  # fmt: skip
+    return True
+
+
+@transaction.atomic
+def calendar_set_closed_dates(
+    *, calendar: WorkingCalendar, closed: Mapping[date, str], actor, now: datetime | None = None
+) -> bool:
+    """Make the calendar's extra closed dates exactly `closed` ({date: reason}); allowed on a calendar
+    of published terms (public holidays announced late, a national day of mourning). Audited, and the
+    open tickets whose deadlines it moves are recomputed once it commits. False when nothing changed."""
+    before = calendar_closed_dates(calendar)
+    wanted = {day.isoformat(): reason for day, reason in closed.items()}
+    ClosedDate.objects.filter(calendar=calendar).exclude(date__in=list(closed)).delete()
+    for day, reason in closed.items():
+        if before.get(day.isoformat()) != reason:
+            ClosedDate.objects.update_or_create(calendar=calendar, date=day, defaults={"reason": reason})
+    if before == wanted or not calendar_closed_dates_audit(calendar=calendar, before=before, actor=actor, now=now):
+        return False
+    calendars_edited([calendar.pk])  # the deadlines work's recompute of the open tickets on the calendar
+    return True

@@ -1,9 +1,12 @@
-"""The Django admin as staff: editing SLA terms (validation and contract lint), publishing a new
-version (one email per contact, sent on commit), and every changelist loading."""
+"""The Django admin as staff: editing a draft of SLA terms (validation, contract lint, its effective
+date), published terms read-only and refused, a new draft from a chosen date, publishing a version
+after a confirmation of what changes and who is told (one email per contact, sent on commit), and
+every changelist loading."""
 
 import re
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
@@ -16,7 +19,7 @@ from contracts.models import SLAVersion
 from contracts.services import sla_version_draft
 from portal.models import OutboxMessage
 
-from .factories import ContractFactory
+from .factories import ContractFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -150,9 +153,33 @@ def fast_hasher(settings):
 
 
 @pytest.fixture
-def staff_client(client, ada):
-    # Editing a published version's terms and publishing are a superuser's (tests/test_roles.py).
-    client.force_login(ada)
+def staff_client(client, sam):
+    """A support agent: reads SLA terms."""
+    client.force_login(sam)
+    return client
+
+
+@pytest.fixture
+def ayo(db):
+    return StaffFactory(email="ayo@vendor.example", name="Ayo Account", staff_role="account_manager")
+
+
+@pytest.fixture
+def manager_client(client, ayo):
+    """An account manager: keeps SLA drafts (new draft, edit an unpublished version), never publishes."""
+    client.force_login(ayo)
+    return client
+
+
+@pytest.fixture
+def superuser(db):
+    return StaffFactory(email="admin@vendor.example", name="Ada Admin", is_superuser=True, staff_role="")
+
+
+@pytest.fixture
+def admin_client_(client, superuser):
+    """A superuser: publishes SLA terms."""
+    client.force_login(superuser)
     return client
 
 
@@ -167,7 +194,13 @@ def frozen():
         yield
 
 
-# --- The change page and its contract lint ------------------------------------------------------
+@pytest.fixture
+def kaluari_draft(kaluari, frozen):
+    """Version 2 of the Kaluari terms, a draft from 1 April (Nairobi time)."""
+    return sla_version_draft(sla=kaluari.sla, effective_on=date(2026, 4, 1))
+
+
+# --- A draft's change page and its contract lint ----------------------------------------------------
 def num(value: str) -> str:
     """A pattern for a number however many trailing zeros it is shown with (90, 90.0, 90.000)."""
     whole, _, frac = value.partition(".")
@@ -186,97 +219,272 @@ def test_change_page_shows_contract_lint(staff_client, kaluari):
     assert re.match(r"Credit table overlap: uptime in \[{}, {}\] ".format(*overlap), items[2]), items[2]
 
 
-def test_unchanged_form_saves_and_changes_nothing(staff_client, kaluari):
+def test_unchanged_form_saves_and_changes_nothing(manager_client, kaluari_draft):
     # The helper submits what a browser would: the round trip is clean.
-    before = version_snapshot(kaluari)
-    data = get_change_form(staff_client, kaluari)
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
+    assert data["effective_on"] == ["01/04/2026"]  # the admin's locale (en-GB); ISO dates are taken too
     assert int(data["priorities-TOTAL_FORMS"][0]) == 4
     assert int(data["credit_tiers-TOTAL_FORMS"][0]) == 3
     assert len(data["exclusion_causes"]) == 13
-    response = staff_client.post(change_url(kaluari), data)
+    response = manager_client.post(change_url(kaluari_draft), data)
     assert response.status_code == 302, response.context and response.context["errors"]
-    assert version_snapshot(kaluari) == before
+    assert version_snapshot(kaluari_draft) == before
 
 
-def test_tier_upside_down_is_refused(staff_client, kaluari):
-    before = version_snapshot(kaluari)
-    data = get_change_form(staff_client, kaluari)
+def test_tier_upside_down_is_refused(manager_client, kaluari_draft):
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
     row = inline_index(data, "credit_tiers", "percent", "10.000")  # [98.0, 99.0] -> 10%
     data[f"credit_tiers-{row}-lower"] = ["99.5"]
     data["uptime_guarantee"] = ["99.7"]  # a valid change in the same submission: not saved either
-    response = staff_client.post(change_url(kaluari), data)
+    response = manager_client.post(change_url(kaluari_draft), data)
     assert response.status_code == 200
     form = inline_formset(response, "credit_tiers").forms[row]
     assert form.errors == {"lower": ["The lower bound is above the upper bound."]}
     assert "The lower bound is above the upper bound." in response.content.decode()
-    assert version_snapshot(kaluari) == before
+    assert version_snapshot(kaluari_draft) == before
 
 
-def test_negative_duration_is_refused(staff_client, kaluari):
-    before = version_snapshot(kaluari)
-    data = get_change_form(staff_client, kaluari)
+def test_negative_duration_is_refused(manager_client, kaluari_draft):
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
     row = inline_index(data, "priorities", "priority", "P1")
     data[f"priorities-{row}-first_response"] = ["-1:00:00"]
-    response = staff_client.post(change_url(kaluari), data)
+    response = manager_client.post(change_url(kaluari_draft), data)
     assert response.status_code == 200
     form = inline_formset(response, "priorities").forms[row]
     assert form.errors == {"first_response": ["A duration cannot be negative."]}
     assert "A duration cannot be negative." in response.content.decode()
-    assert version_snapshot(kaluari) == before
+    assert version_snapshot(kaluari_draft) == before
 
 
-def test_negative_maintenance_notice_is_refused(staff_client, kaluari):
-    before = version_snapshot(kaluari)
-    data = get_change_form(staff_client, kaluari)
+def test_negative_maintenance_notice_is_refused(manager_client, kaluari_draft):
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
     data["maintenance_notice"] = ["-2 00:00:00"]
-    response = staff_client.post(change_url(kaluari), data)
+    response = manager_client.post(change_url(kaluari_draft), data)
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"maintenance_notice": ["A duration cannot be negative."]}
-    assert version_snapshot(kaluari) == before
+    assert version_snapshot(kaluari_draft) == before
 
 
 @pytest.mark.parametrize("value", ["101", "-0.5"])
-def test_guarantee_outside_0_100_is_refused(staff_client, kaluari, value):
-    before = version_snapshot(kaluari)
-    data = get_change_form(staff_client, kaluari)
+def test_guarantee_outside_0_100_is_refused(manager_client, kaluari_draft, value):
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
     data["uptime_guarantee"] = [value]
-    response = staff_client.post(change_url(kaluari), data)
+    response = manager_client.post(change_url(kaluari_draft), data)
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert list(errors) == ["uptime_guarantee"]
     assert "Ensure this value is" in errors["uptime_guarantee"][0]
-    assert version_snapshot(kaluari) == before
+    assert version_snapshot(kaluari_draft) == before
 
 
-def test_tier_percent_above_100_is_refused(staff_client, kaluari):
-    before = version_snapshot(kaluari)
-    data = get_change_form(staff_client, kaluari)
+def test_tier_percent_above_100_is_refused(manager_client, kaluari_draft):
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
     row = inline_index(data, "credit_tiers", "percent", "50.000")
     data[f"credit_tiers-{row}-percent"] = ["150"]
-    response = staff_client.post(change_url(kaluari), data)
+    response = manager_client.post(change_url(kaluari_draft), data)
     assert response.status_code == 200
     assert list(inline_formset(response, "credit_tiers").forms[row].errors) == ["percent"]
-    assert version_snapshot(kaluari) == before
+    assert version_snapshot(kaluari_draft) == before
 
 
-def test_valid_save_with_target_after_limit_warns(staff_client, kaluari):
-    data = get_change_form(staff_client, kaluari)
+def test_valid_save_with_target_after_limit_warns(manager_client, kaluari_draft):
+    data = get_change_form(manager_client, kaluari_draft)
     row = inline_index(data, "priorities", "priority", "P3")
     data[f"priorities-{row}-resolution_target"] = ["1 02:00:00"]  # 26 h; the limit is 24 h
-    response = staff_client.post(change_url(kaluari), data, follow=True)
+    response = manager_client.post(change_url(kaluari_draft), data, follow=True)
     assert response.redirect_chain[0][1] == 302
-    assert kaluari.priorities.get(priority="P3").resolution_target == timedelta(hours=26)
+    assert kaluari_draft.priorities.get(priority="P3").resolution_target == timedelta(hours=26)
     warnings = [text for level, text in messages_of(response) if level == WARNING]
     assert "P3: the resolution target (1 day, 2:00:00) is after its limit (1 day, 0:00:00)." in warnings
     assert len(warnings) == 4  # ... beside the table's two gaps and one overlap
     assert any(level == SUCCESS for level, _ in messages_of(response))
 
 
-# --- Publishing a version ------------------------------------------------------------------------
-def publish(client, *versions):
+@pytest.mark.parametrize(
+    ("day", "error"),
+    [
+        ("2026-03-10", "must be in the future: 00:00 of 2026-03-10 (Africa/Nairobi) has passed"),  # today
+        ("2026-03-01", "must be in the future: 00:00 of 2026-03-01 (Africa/Nairobi) has passed"),
+        ("2026-13-01", "Enter a valid date."),
+    ],
+)
+def test_a_drafts_effective_date_is_never_in_the_past(manager_client, kaluari_draft, day, error):
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
+    data["effective_on"] = [day]
+    response = manager_client.post(change_url(kaluari_draft), data)
+    assert response.status_code == 200
+    (message,) = response.context["adminform"].form.errors["effective_on"]
+    assert error in message
+    assert version_snapshot(kaluari_draft) == before
+
+
+def test_a_drafts_effective_date_is_midnight_in_its_timezone(manager_client, kaluari_draft):
+    data = get_change_form(manager_client, kaluari_draft)
+    data["effective_on"] = ["2026-05-04"]
+    data["timezone"] = ["Europe/Stockholm"]  # summer time: 00:00 is 22:00 UTC the day before
+    assert manager_client.post(change_url(kaluari_draft), data).status_code == 302
+    kaluari_draft.refresh_from_db()
+    assert kaluari_draft.effective_from == datetime(2026, 5, 3, 22, 0, tzinfo=UTC)
+
+
+# --- A published version: read-only for everyone, refused in every way ----------------------------------
+def published_page(client, version) -> str:
+    response = client.get(change_url(version))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_published_version_is_read_only_even_for_a_superuser(admin_client_, kaluari):
+    html = published_page(admin_client_, kaluari)
+    assert 'name="_save"' not in html and 'name="uptime_guarantee"' not in html
+    assert "Published terms never change" in html
+    assert 'name="priorities-0-first_response"' not in html  # the inlines are read-only too
+    assert 'name="credit_tiers-0-DELETE"' not in html
+    assert 'class="deletelink"' not in html
+    assert 'value="new_draft"' in html and 'value="publish"' not in html  # "New draft…", never "Publish…"
+
+
+def test_a_change_post_to_a_published_version_is_refused(admin_client_, manager_client, kaluari, kaluari_draft):
+    """The page a manager got for a draft, posted to the published version (terms and inlines)."""
+    before = version_snapshot(kaluari)
+    data = get_change_form(manager_client, kaluari_draft)
+    data["uptime_guarantee"] = ["50"]
+    row = inline_index(data, "credit_tiers", "percent", "50.000")
+    data[f"credit_tiers-{row}-percent"] = ["5"]
+    for client in (manager_client, admin_client_):
+        assert client.post(change_url(kaluari), data).status_code == 403
+    assert version_snapshot(kaluari) == before
+
+
+def test_an_inline_post_to_a_published_version_is_refused(admin_client_, kaluari):
+    before = version_snapshot(kaluari)
+    term = kaluari.priorities.get(priority="P1")
+    data = {
+        "priorities-TOTAL_FORMS": ["1"], "priorities-INITIAL_FORMS": ["1"],
+        "priorities-0-id": [str(term.pk)], "priorities-0-version": [str(kaluari.pk)],
+        "priorities-0-first_response": ["9:00:00"], "priorities-0-DELETE": ["on"],
+    }  # fmt: skip
+    assert admin_client_.post(change_url(kaluari), data).status_code == 403
+    assert version_snapshot(kaluari) == before
+
+
+def test_a_published_version_is_not_deleted(admin_client_, kaluari):
+    delete = reverse("admin:contracts_slaversion_delete", args=[kaluari.pk])
+    assert admin_client_.get(delete).status_code == 403
+    assert admin_client_.post(delete, {"post": "yes"}).status_code == 403
+    changelist = reverse("admin:contracts_slaversion_changelist")
+    selected = {"action": "delete_selected", "_selected_action": [str(kaluari.pk)]}
+    assert "Cannot delete SLA version" in admin_client_.post(changelist, selected).content.decode()
+    assert admin_client_.post(changelist, {**selected, "post": "yes"}).status_code == 403
+    # Nor the SLA that holds it (a superuser may delete an SLA with only drafts).
+    sla_delete = reverse("admin:contracts_sla_delete", args=[kaluari.sla_id])
+    assert "Cannot delete SLA" in admin_client_.get(sla_delete).content.decode()
+    assert admin_client_.post(sla_delete, {"post": "yes"}).status_code == 403
+    assert SLAVersion.objects.filter(pk=kaluari.pk).exists()
+
+
+def test_a_calendar_of_published_terms_keeps_its_clock_and_takes_closed_dates(
+    client, superuser, kaluari, acme_contract, alice, django_capture_on_commit_callbacks
+):
+    """Kaluari's business hours: the timezone and hours posted are not taken (read-only); the closed
+    date is saved, audited and the open tickets on the calendar recomputed."""
+    from contracts.models import WorkingCalendar
+    from portal.models import AuditEntry
+    from tickets.models import Ticket
+    from tickets.services import ticket_open
+
+    monday_1400 = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+    with time_machine.travel(monday_1400, tick=False), django_capture_on_commit_callbacks(execute=True):
+        ticket = ticket_open(
+            user=alice, contract=acme_contract, service=acme_contract.services.get(), priority="P3",
+            subject="Restores are slow", description="Since Friday.",
+        )  # fmt: skip
+    assert ticket.first_response_due == datetime(2026, 12, 8, 6, 0, tzinfo=UTC)  # Tuesday 09:00 Nairobi
+    calendar = kaluari.business_calendar
+    url = reverse("admin:contracts_workingcalendar_change", args=[calendar.pk])
+    with time_machine.travel(monday_1400, tick=False):
+        client.force_login(superuser)  # signed in on the frozen day: a session from today would have expired
+        html = client.get(url).content.decode()
+    assert "Published SLA versions use this calendar" in html
+    assert 'name="timezone"' not in html and 'name="hours-0-opens"' not in html
+    data = form_data(html, "workingcalendar_form")
+    data.update({
+        "timezone": ["UTC"], "hours-TOTAL_FORMS": ["6"], "hours-5-weekday": ["5"], "hours-5-opens": ["09:00"],
+        "hours-5-closes": ["12:00"], "hours-5-calendar": [str(calendar.pk)],
+        "closed_dates-TOTAL_FORMS": ["1"], "closed_dates-0-date": ["2026-12-08"],
+        "closed_dates-0-reason": ["Staff day"], "closed_dates-0-calendar": [str(calendar.pk)],
+    })  # fmt: skip
+    with time_machine.travel(monday_1400, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    calendar = WorkingCalendar.objects.get(pk=calendar.pk)
+    assert calendar.timezone == "Africa/Nairobi" and sorted(calendar.hours.values_list("weekday", flat=True)) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert list(calendar.closed_dates.values_list("date", "reason")) == [(date(2026, 12, 8), "Staff day")]
+    entry = AuditEntry.objects.get(action="calendar.closed_dates_edited")
+    assert (entry.before, entry.after) == ({"closed_dates": {}}, {"closed_dates": {"2026-12-08": "Staff day"}})
+    assert entry.actor_email == "admin@vendor.example"
+    assert Ticket.objects.get(pk=ticket.pk).first_response_due == datetime(2026, 12, 9, 6, 0, tzinfo=UTC)
+
+
+# --- A new draft: a date to choose ------------------------------------------------------------------
+def action(client, name: str, *versions, **data):
     return client.post(
         reverse("admin:contracts_slaversion_changelist"),
-        {"action": "publish", "_selected_action": [str(v.pk) for v in versions]},
+        {"action": name, "_selected_action": [str(v.pk) for v in versions], **data},
+    )
+
+
+def test_a_new_draft_asks_for_its_effective_date(manager_client, kaluari, frozen):
+    page = action(manager_client, "new_draft", kaluari)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="effective_on"' in html and "00:00 of the date you choose, Africa/Nairobi time" in html
+    assert not SLAVersion.objects.filter(published_at=None).exists()  # nothing made by asking
+
+    response = action(manager_client, "new_draft", kaluari, apply="yes", effective_on="2026-04-01")
+    draft = SLAVersion.objects.get(published_at=None)
+    assert response.status_code == 302 and response["Location"] == change_url(draft)
+    assert (draft.number, draft.effective_from) == (2, datetime(2026, 3, 31, 21, 0, tzinfo=UTC))  # 00:00 Nairobi
+
+
+@pytest.mark.parametrize(
+    ("day", "error"),
+    [
+        ("2026-03-10", "00:00 of 2026-03-10 (Africa/Nairobi) has passed"),
+        ("2025-01-01", "00:00 of 2025-01-01 (Africa/Nairobi) has passed"),
+        ("", "This field is required."),
+        ("soon", "Enter a valid date."),
+    ],
+)
+def test_a_new_draft_in_the_past_is_a_400(manager_client, kaluari, frozen, day, error):
+    response = action(manager_client, "new_draft", kaluari, apply="yes", effective_on=day)
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert not SLAVersion.objects.filter(published_at=None).exists()
+
+
+# --- Publishing a version: a confirmation first ----------------------------------------------------------
+def publish(client, *versions, confirm=True):
+    return client.post(
+        reverse("admin:contracts_slaversion_changelist"),
+        {
+            "action": "publish",
+            "_selected_action": [str(v.pk) for v in versions],
+            **({"apply": "yes"} if confirm else {}),
+        },
         follow=True,
     )
 
@@ -287,14 +495,44 @@ def draft(kaluari, acme_contract, globex_contract, alice, frozen):
     ContractFactory(
         organisation=acme_contract.organisation, reference="KAL-0002", name="Archive for Acme", contacts=[alice]
     )
-    return sla_version_draft(sla=kaluari.sla, effective_from=FROZEN + timedelta(days=30))
+    draft = sla_version_draft(sla=kaluari.sla, effective_on=date(2026, 4, 9))
+    draft.uptime_guarantee = Decimal("99.5")
+    draft.save()
+    draft.priorities.filter(priority="P1").update(first_response=timedelta(minutes=30))
+    return draft
+
+
+def test_publish_shows_what_changes_and_who_is_told_before_anything_is_sent(
+    admin_client_, draft, alice, bob, charlie, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = publish(admin_client_, draft, confirm=False)
+    assert response.status_code == 200 and callbacks == []
+    html = response.content.decode()
+    assert "Takes effect</strong> 2026-04-09 00:00 (UTC+03:00) (Africa/Nairobi), after version 1" in html
+    assert re.search(r"Monthly uptime guarantee</th><td>99.8%</td><td><strong>99.5%</strong>", html)
+    assert re.search(r"P1 first response</th><td>15 min \(24x7 \(Africa/Nairobi\)\)</td><td><strong>30 min", html)
+    assert "Who is told (3 contacts, one email each)" in html
+    assert "Alice Achieng &lt;alice@acme.example&gt;: KAL-0001 Cloud Backup for Acme (Acme Savings); KAL-0002" in html
+    assert "charlie@globex.example" in html and 'name="apply" value="yes"' in html
+    draft.refresh_from_db()
+    assert draft.published_at is None
+    assert not OutboxMessage.objects.exists() and mailoutbox == []
+
+
+def test_publish_needs_the_publish_permission(manager_client, draft):
+    response = publish(manager_client, draft)
+    draft.refresh_from_db()
+    assert draft.published_at is None
+    assert not OutboxMessage.objects.exists()
+    assert response.status_code == 200  # the changelist, where the action is not offered
 
 
 def test_publish_queues_one_email_per_contact_and_sends_on_commit(
-    staff_client, draft, alice, bob, charlie, mailoutbox, django_capture_on_commit_callbacks
+    admin_client_, draft, alice, bob, charlie, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = publish(staff_client, draft)
+        response = publish(admin_client_, draft)
         # Queued in the transaction of the publish; nothing sent before it commits.
         rows = OutboxMessage.objects.filter(key__startswith=f"sla-version:{draft.pk}:")
         assert sorted(rows.values_list("key", "to")) == sorted(
@@ -310,42 +548,59 @@ def test_publish_queues_one_email_per_contact_and_sends_on_commit(
     assert sorted(m.to[0] for m in mailoutbox) == sorted(u.email for u in (alice, bob, charlie))
     assert set(rows.values_list("status", flat=True)) == {OutboxMessage.Status.SENT}
     to_alice = next(m for m in mailoutbox if m.to == [alice.email])
-    assert to_alice.subject == "Updated SLA terms: Kaluari Cloud Backup SLA (template) (version 2)"
+    assert (
+        to_alice.subject
+        == "Updated SLA terms from 2026-04-09: Kaluari Cloud Backup SLA (template) (version 2): 2 changes"
+    )
+    assert "- Monthly uptime guarantee: 99.8% → 99.5%" in to_alice.body
+    assert "- P1 first response: 15 min (24x7 (Africa/Nairobi)) → 30 min (24x7 (Africa/Nairobi))" in to_alice.body
     assert "KAL-0001" in to_alice.body and "KAL-0002" in to_alice.body
     assert to_alice.extra_headers["Message-ID"] == rows.get(to=alice.email).message_id
     to_charlie = next(m for m in mailoutbox if m.to == [charlie.email])
     assert "KLA-0001" in to_charlie.body and "KAL-0001" not in to_charlie.body
+    assert "- Monthly uptime guarantee: 99.8% → 99.5%" in to_charlie.body
 
 
 def test_publishing_again_is_refused_and_sends_nothing(
-    staff_client, draft, mailoutbox, django_capture_on_commit_callbacks
+    admin_client_, draft, mailoutbox, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        publish(staff_client, draft)
+        publish(admin_client_, draft)
     assert len(mailoutbox) == 3
     rows_before = OutboxMessage.objects.count()
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = publish(staff_client, draft)
-    assert (ERROR, f"{draft} is already published.") in messages_of(response)
-    assert not any(level == SUCCESS for level, _ in messages_of(response))
-    assert callbacks == []
+    for confirm in (False, True):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = publish(admin_client_, draft, confirm=confirm)
+        assert (ERROR, f"{draft} is already published.") in messages_of(response)
+        assert not any(level == SUCCESS for level, _ in messages_of(response))
+        assert callbacks == []
     assert OutboxMessage.objects.count() == rows_before
     assert len(mailoutbox) == 3
 
 
 def test_publishing_the_published_template_is_refused(
-    staff_client, kaluari, acme_contract, mailoutbox, django_capture_on_commit_callbacks, frozen
+    admin_client_, kaluari, acme_contract, mailoutbox, django_capture_on_commit_callbacks, frozen
 ):
     published_at = kaluari.published_at
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = publish(staff_client, kaluari)
+        response = publish(admin_client_, kaluari, confirm=False)
     assert messages_of(response) == [(ERROR, f"{kaluari} is already published.")]
     assert callbacks == []
     assert not OutboxMessage.objects.exists()
     assert mailoutbox == []
     kaluari.refresh_from_db()
     assert kaluari.published_at == published_at
+
+
+def test_a_draft_whose_date_has_passed_cannot_be_confirmed(admin_client_, draft, mailoutbox):
+    with time_machine.travel(datetime(2026, 4, 9, 6, 0, tzinfo=UTC), tick=False):
+        page = publish(admin_client_, draft, confirm=False).content.decode()
+        assert "00:00 of 2026-04-09 (Africa/Nairobi) has passed" in page and 'value="Publish and email' not in page
+        response = publish(admin_client_, draft)
+    assert any(level == ERROR and "has passed" in text for level, text in messages_of(response))
+    draft.refresh_from_db()
+    assert draft.published_at is None and mailoutbox == []
 
 
 # --- Every changelist loads ----------------------------------------------------------------------
@@ -366,8 +621,9 @@ def test_the_registry_covers_the_contracts_and_portal_models():
 
 
 @pytest.mark.parametrize(("model", "model_admin"), registered(), ids=[m._meta.label for m, _ in registered()])
-def test_changelist_loads(staff_client, acme_contract, globex_contract, model, model_admin):
+def test_changelist_loads(admin_client_, acme_contract, globex_contract, model, model_admin):
+    # A superuser opens every list (who else may: tests/test_roles.py).
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-    assert staff_client.get(url).status_code == 200
+    assert admin_client_.get(url).status_code == 200
     if model_admin.search_fields:
-        assert staff_client.get(url, {"q": "acme"}).status_code == 200
+        assert admin_client_.get(url, {"q": "acme"}).status_code == 200

@@ -62,19 +62,26 @@ def test_an_admin_action_records_where_it_came_from(client, acme_contract):
 
 
 def test_sla_terms_edited_in_the_admin_are_audited_with_before_and_after(client):
-    ada = StaffFactory(email="admin@vendor.example", is_superuser=True, staff_role="")  # a published version
-    version = SLA.objects.get(template_key="kaluari-cloud-backup").versions.get()
-    client.force_login(ada)
+    """A draft's terms (a published version's never change: tests/test_sla_versions.py)."""
+    from contracts.services import sla_version_draft
+
+    ayo = StaffFactory(email="ayo@vendor.example", staff_role="account_manager")
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=NBO)
+    version = sla_version_draft(
+        sla=SLA.objects.get(template_key="kaluari-cloud-backup"), effective_on=datetime(2026, 12, 1).date(), now=now
+    )
     url = f"/admin/contracts/slaversion/{version.pk}/change/"
     from tests.test_admin import get_change_form  # the admin form helper: what a browser would submit
 
-    data = get_change_form(client, version)
-    data["uptime_guarantee"] = "99.500"
-    response = client.post(url, data)
+    with time_machine.travel(now, tick=False):
+        client.force_login(ayo)
+        data = get_change_form(client, version)
+        data["uptime_guarantee"] = "99.500"
+        response = client.post(url, data)
     assert response.status_code == 302
     entry = AuditEntry.objects.get(action="sla_terms.edited")
     assert entry.before == {"uptime_guarantee": "99.800"} and entry.after == {"uptime_guarantee": "99.500"}
-    assert entry.actor_email == ada.email and entry.ip == "127.0.0.1"
+    assert entry.actor_email == ayo.email and entry.ip == "127.0.0.1"
 
 
 def test_the_log_cannot_be_edited_or_deleted_in_the_admin_or_the_orm(client, ticket, sam, sol, ada):

@@ -214,35 +214,38 @@ def test_install_again_creates_nothing():
 
 
 def test_staff_edits_survive_a_reinstall():
+    """Staff change a template as they change any terms: a new version, published (its first
+    version never changes), and the closed dates of its calendar."""
+    from contracts.models import ClosedDate
+    from contracts.services import sla_version_draft, sla_version_publish
+
     version = SLAVersion.objects.get(sla__template_key="kaluari-cloud-backup")
-    version.uptime_guarantee = Decimal("99.5")
-    version.save()
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    v2 = sla_version_draft(sla=version.sla, effective_on=datetime(2026, 4, 1).date(), now=now)
+    v2.uptime_guarantee = Decimal("99.5")
+    v2.save()
+    v2.credit_tiers.filter(percent=Decimal("50")).update(percent=Decimal("40"))
+    v2.escalation_levels.filter(level=2).update(contact="+254 700 000 000")
+    v2.priorities.filter(priority=Priority.P4).delete()
+    sla_version_publish(version=v2, now=now)
     version.sla.summary = "Edited by staff."
     version.sla.save()
-    tier = version.credit_tiers.get(percent=Decimal("50"))
-    tier.percent = Decimal("40")
-    tier.save()
-    level = version.escalation_levels.get(level=2)
-    level.contact = "+254 700 000 000"
-    level.save()
-    version.priorities.filter(priority=Priority.P4).delete()
     business = version.business_calendar
-    business.hours.filter(weekday=4).delete()  # Fridays off
-    business.holiday_country = "UG"
-    business.save()
+    ClosedDate.objects.create(calendar=business, date=datetime(2026, 12, 24).date(), reason="Christmas Eve")
     before = row_counts(current_models())
 
     assert install(current_models()) == []
 
-    version.refresh_from_db()
-    assert version.uptime_guarantee == Decimal("99.5")
-    assert version.sla.summary == "Edited by staff."
-    assert sorted(t.percent for t in version.credit_tiers.all()) == [Decimal("10"), Decimal("25"), Decimal("40")]
-    assert version.escalation_levels.get(level=2).contact == "+254 700 000 000"
-    assert not version.priorities.filter(priority=Priority.P4).exists()
+    v2.refresh_from_db()
+    assert v2.uptime_guarantee == Decimal("99.5")
+    assert v2.sla.summary == "Edited by staff."
+    assert sorted(t.percent for t in v2.credit_tiers.all()) == [Decimal("10"), Decimal("25"), Decimal("40")]
+    assert v2.escalation_levels.get(level=2).contact == "+254 700 000 000"
+    assert not v2.priorities.filter(priority=Priority.P4).exists()
+    assert SLAVersion.objects.get(pk=version.pk).uptime_guarantee == Decimal("99.8")  # version 1 as shipped
     business.refresh_from_db()
-    assert business.holiday_country == "UG"
-    assert [h[0] for h in hours_of(business)] == [0, 1, 2, 3]
+    assert business.closed_dates.get().reason == "Christmas Eve"
+    assert hours_of(business) == MON_FRI_8_17
     assert row_counts(current_models()) == before
 
 
@@ -258,9 +261,10 @@ def test_renamed_shipped_calendar_is_not_installed_again():
     assert not WorkingCalendar.objects.filter(name=CALENDARS["nairobi-24x7"]["name"]).exists()
 
 
-def test_install_recreates_a_deleted_template():
-    sla = SLA.objects.get(template_key="klart-ai")
-    sla.delete()
+def test_install_recreates_a_missing_template():
+    # A published version is never deleted, nor the SLA holding it: here the template was unmarked
+    # and renamed (the shipped calendars it used are still there, and are used again).
+    SLA.objects.filter(template_key="klart-ai").update(template_key="", name="Klart AI SLA (2024 copy)")
     created = install(current_models())
     assert [s.template_key for s in created] == ["klart-ai"]
     assert template_version("klart-ai").priorities.get().first_response == H(4)

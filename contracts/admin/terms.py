@@ -1,10 +1,20 @@
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AdminDateWidget
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from portal.core.audit import audit, plain
+from portal.domain.dates import local_midnight
 from portal.domain.lint import PriorityTargets, lint_terms
+from portal.domain.terms_changes import by_section
 
 from ..calendars import calendars_edited, terms_edited
 from ..choices import Cause
@@ -20,8 +30,19 @@ from ..models import (
     SLAVersion,
     WorkingCalendar,
     WorkingHours,
+    validate_timezone,
 )
-from ..services import PublishError, sla_version_draft, sla_version_publish, version_terms_snapshot
+from ..selectors import version_preview
+from ..services import (
+    DraftError,
+    PublishError,
+    calendar_closed_dates,
+    calendar_closed_dates_audit,
+    effective_problem,
+    sla_version_draft,
+    sla_version_publish,
+    version_terms_snapshot,
+)
 
 # The terms of a version that move its tickets' deadlines.
 CLOCK_TERMS = {"priorities", "escalation_levels", "escalation_dwells", "escalation_ack_time", "escalation_ack_calendar"}
@@ -35,9 +56,30 @@ class OrganisationAdmin(admin.ModelAdmin):
     autocomplete_fields = ["account_manager", "solutions_manager"]
 
 
+def calendar_frozen(calendar) -> bool:
+    """A calendar a published version uses: its hours and timezone are part of those terms (asked
+    once per calendar object: the admin asks for every field and inline of the page)."""
+    if calendar is None or calendar.pk is None:
+        return False
+    if not hasattr(calendar, "_in_published_terms"):
+        calendar._in_published_terms = WorkingCalendar.objects.filter(pk=calendar.pk).in_published_terms().exists()
+    return calendar._in_published_terms
+
+
 class WorkingHoursInline(admin.TabularInline):
+    """Read-only on a calendar of published terms (a change of hours is a new calendar on a new draft)."""
+
     model = WorkingHours
     extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return not calendar_frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not calendar_frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not calendar_frozen(obj) and super().has_delete_permission(request, obj)
 
 
 class ClosedDateInline(admin.TabularInline):
@@ -52,8 +94,37 @@ class WorkingCalendarAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     inlines = [WorkingHoursInline, ClosedDateInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if calendar_frozen(obj):
+            fields += ["published_terms", *WorkingCalendar.CLOCK_FIELDS]
+        return fields
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not calendar_frozen(obj):
+            return fields
+        first = ["name", "published_terms", *WorkingCalendar.CLOCK_FIELDS]
+        return [*first, *(f for f in fields if f not in first)]
+
+    @admin.display(description="Published terms")
+    def published_terms(self, obj):
+        return (
+            "Published SLA versions use this calendar: its timezone, holidays and working hours are frozen "
+            "(a change is a new calendar, used by a new draft version). Its closed dates can be edited: "
+            "each edit is audited and the open tickets on the calendar get their deadlines again."
+        )
+
+    def save_model(self, request, obj, form, change):
+        # The closed dates as they were, for the audit log's before (the inlines are saved after this).
+        request._closed_dates_before = calendar_closed_dates(obj) if change else {}
+        super().save_model(request, obj, form, change)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        calendar_closed_dates_audit(
+            calendar=form.instance, before=getattr(request, "_closed_dates_before", {}), actor=request.user
+        )
         if change:
             calendars_edited([form.instance.pk])  # the open tickets on it get their deadlines again
 
@@ -62,14 +133,13 @@ PUBLISH = "contracts.publish_slaversion"
 
 
 def may_edit_version(request, version) -> bool:
-    """A published version's terms are edited only by who may publish (superusers: no role is given
-    it): for everyone else a published version is read-only, and changes are a new draft."""
-    return version is None or not version.is_published or request.user.has_perm(PUBLISH)
+    """A published version is read-only for everyone, superusers and publishers included (and
+    refused by the models too: contracts.models.PublishedTermsError): changes are a new draft."""
+    return version is None or not version.is_published
 
 
 class TermsInline(admin.TabularInline):
-    """A version's rows of terms: their own permissions, and read-only in a published version for
-    whoever may not publish."""
+    """A version's rows of terms: their own permissions, and read-only in a published version."""
 
     extra = 0
 
@@ -99,7 +169,23 @@ class CreditTierInline(TermsInline):
     model = CreditTier
 
 
+EFFECTIVE_HELP = (
+    "The version takes effect at 00:00 of this date in its timezone: a date that has not begun there, "
+    "after every published version's."
+)
+
+
+def effective_date_error(*, sla, day, tz: str, draft_pk=None) -> str | None:
+    """Why a version of `sla` cannot take effect at 00:00 of `day` in `tz`, or None."""
+    return effective_problem(
+        sla_id=sla.pk, effective_from=local_midnight(day, tz), tz=tz, now=timezone.now(), draft_pk=draft_pk
+    )
+
+
 class SLAVersionForm(forms.ModelForm):
+    """A draft's terms. Its effective moment is chosen as a date (00:00 in the version's timezone)."""
+
+    effective_on = forms.DateField(label="Effective date", widget=AdminDateWidget, help_text=EFFECTIVE_HELP)
     exclusion_causes = forms.MultipleChoiceField(
         choices=[c for c in Cause.choices if c[0] != Cause.UNPLANNED],
         widget=forms.CheckboxSelectMultiple,
@@ -109,7 +195,53 @@ class SLAVersionForm(forms.ModelForm):
 
     class Meta:
         model = SLAVersion
-        exclude: list[str] = []
+        fields = [
+            "sla", "number", "change_summary", "uptime_guarantee", "timezone", "credit_kind", "claim_window_days",
+            "exclusion_causes", "business_calendar", "escalation_ack_time", "escalation_ack_calendar",
+            "maintenance_notice", "offpeak_start", "offpeak_end", "maintenance_annual_cap",
+        ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        version = self.instance
+        if version.pk and version.effective_from and "effective_on" in self.fields:
+            self.initial.setdefault(
+                "effective_on", version.effective_from.astimezone(ZoneInfo(version.timezone)).date()
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        day = cleaned.get("effective_on")
+        tz = cleaned.get("timezone", self.instance.timezone)
+        sla = cleaned.get("sla") or (self.instance.sla if self.instance.sla_id else None)
+        try:
+            validate_timezone(tz)
+        except ValidationError:
+            return cleaned  # the timezone field says why
+        if day is not None and sla is not None:
+            problem = effective_date_error(sla=sla, day=day, tz=tz, draft_pk=self.instance.pk)
+            if problem:
+                self.add_error("effective_on", problem)
+            else:
+                self.instance.effective_from = local_midnight(day, tz)
+        return cleaned
+
+
+class DraftForm(forms.Form):
+    """The "New draft version" action: when the copy takes effect."""
+
+    effective_on = forms.DateField(label="Effective date", widget=AdminDateWidget, help_text=EFFECTIVE_HELP)
+
+    def __init__(self, *args, sla, tz: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sla, self.tz = sla, tz
+
+    def clean_effective_on(self):
+        day = self.cleaned_data["effective_on"]
+        problem = effective_date_error(sla=self.sla, day=day, tz=self.tz)
+        if problem:
+            raise ValidationError(problem)
+        return day
 
 
 def version_warnings(version: SLAVersion) -> list[str]:
@@ -136,7 +268,7 @@ class SLAVersionAdmin(admin.ModelAdmin):
     inlines = [PriorityTermInline, EscalationLevelInline, EscalationDwellInline, CreditTierInline]
     actions = ["publish", "new_draft"]
     fieldsets = [
-        (None, {"fields": ["sla", "number", "effective_from", "published_at", "change_summary", "contract_lint"]}),
+        (None, {"fields": ["sla", "number", "effective_on", "published_at", "change_summary", "contract_lint"]}),
         (
             "Uptime and credits",
             {"fields": ["uptime_guarantee", "timezone", "credit_kind", "claim_window_days", "exclusion_causes"]},
@@ -156,6 +288,28 @@ class SLAVersionAdmin(admin.ModelAdmin):
 
     def has_publish_permission(self, request):
         return request.user.has_perm(PUBLISH)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.is_published:
+            # Read-only: the moment itself, as stored (the date field is for drafts).
+            first = [f if f != "effective_on" else "effective_from" for f in fieldsets[0][1]["fields"]]
+            fieldsets = [(None, {**fieldsets[0][1], "fields": first}), *fieldsets[1:]]
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "sla", "number"] if obj is not None else fields  # a draft stays the copy it was made as
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.update(
+            {
+                "may_publish": obj is not None and not obj.is_published and self.has_publish_permission(request),
+                "may_draft": obj is not None and self.has_add_permission(request),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="Contract lint")
     def contract_lint(self, obj):
@@ -185,21 +339,83 @@ class SLAVersionAdmin(admin.ModelAdmin):
         for warning in version_warnings(form.instance):
             self.message_user(request, warning, messages.WARNING)
 
-    @admin.action(description="Publish (emails the contacts of every contract on the SLA)", permissions=["publish"])
-    def publish(self, request, queryset):
-        for version in queryset:
-            try:
-                sent = sla_version_publish(version=version, actor=request.user)
-            except PublishError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.message_user(request, f"{version} published; {sent} contact(s) notified.", messages.SUCCESS)
+    def _page(self, request, template: str, title: str, status: int = 200, **context):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+            **context,
+        }
+        return TemplateResponse(request, f"admin/contracts/slaversion/{template}", context, status=status)
 
-    @admin.action(description="New draft version (a copy, effective in 30 days)", permissions=["add"])
+    @admin.action(description="Publish… (confirm, then the contacts of every contract on the SLA are emailed)", permissions=["publish"])  # fmt: skip
+    def publish(self, request, queryset):
+        """First a confirmation page: what each version changes against the one before it and who is
+        told. Only its POST (apply=yes) publishes."""
+        versions = list(queryset.select_related("sla").order_by("sla__name", "number"))
+        if request.POST.get("apply") == "yes":
+            for version in versions:
+                try:
+                    sent = sla_version_publish(version=version, actor=request.user)
+                except PublishError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                else:
+                    self.message_user(request, f"{version} published; {sent} contact(s) notified.", messages.SUCCESS)
+            return None
+        previews = []
+        for version in versions:
+            if version.is_published:
+                self.message_user(request, f"{version} is already published.", messages.ERROR)
+                continue
+            problem = effective_problem(
+                sla_id=version.sla_id, effective_from=version.effective_from, tz=version.timezone,
+                now=timezone.now(), draft_pk=version.pk,
+            )  # fmt: skip
+            preview = version_preview(version=version)
+            previews.append(
+                {
+                    "preview": preview,
+                    "sections": by_section(preview.changes),
+                    "problem": problem,
+                    "warnings": version_warnings(preview.version),
+                }
+            )
+        if not previews:
+            return None
+        return self._page(
+            request, "publish_confirm.html", "Publish SLA terms", previews=previews,
+            publishable=all(p["problem"] is None for p in previews),
+        )  # fmt: skip
+
+    @admin.action(description="New draft version… (a copy, from a date you choose)", permissions=["add"])
     def new_draft(self, request, queryset):
-        for version in queryset:
-            draft = sla_version_draft(sla=version.sla, effective_from=timezone.now() + timezone.timedelta(days=30))
-            self.message_user(request, f"Draft {draft} created.", messages.SUCCESS)
+        """A copy of the SLA's latest version, taking effect at 00:00 (its timezone) of a chosen date."""
+        slas = {v.sla for v in queryset.select_related("sla")}
+        if len(slas) != 1:
+            self.message_user(request, "Choose versions of one SLA: a draft copies its latest version.", messages.ERROR)
+            return None
+        (sla,) = slas
+        latest = sla.versions.order_by("-number").first()
+        form = DraftForm(request.POST if "apply" in request.POST else None, sla=sla, tz=latest.timezone)
+        if form.is_valid():
+            try:
+                draft = sla_version_draft(sla=sla, effective_on=form.cleaned_data["effective_on"], actor=request.user)
+            except DraftError as exc:
+                form.add_error("effective_on", str(exc))
+            else:
+                self.message_user(
+                    request,
+                    f"Draft {draft} created, effective {draft.effective_from.astimezone(ZoneInfo(draft.timezone)):%Y-%m-%d %H:%M} "
+                    f"({draft.timezone}). Edit its terms, then publish it.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:contracts_slaversion_change", args=[draft.pk]))
+        return self._page(
+            request, "new_draft.html", "New draft version", status=400 if form.is_bound else 200,
+            sla=sla, latest=latest, selected=list(queryset), form=form,
+        )  # fmt: skip
 
 
 class SLAVersionInline(admin.TabularInline):
