@@ -80,3 +80,70 @@ def test_logout_rejects_get_and_works_by_post(client, alice):
     assert client.get(reverse("logout")).status_code == 405
     assert client.post(reverse("logout")).status_code == 302
     assert client.get(reverse("dashboard")).status_code == 302
+
+
+# --- The terms in force, the version to come and the history -------------------------------------
+def test_the_contract_page_shows_the_terms_in_force_the_upcoming_version_and_the_history(
+    client, alice, charlie, acme_contract, globex_contract
+):
+    import re
+    from datetime import UTC, date, datetime, timedelta
+    from decimal import Decimal
+
+    import time_machine
+
+    from contracts.services import sla_version_draft, sla_version_publish
+
+    sla = acme_contract.sla
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    v2 = sla_version_draft(sla=sla, effective_on=date(2026, 11, 10), now=now)
+    v2.uptime_guarantee = Decimal("99.5")
+    v2.change_summary = "A lower guarantee while storage moves."
+    v2.save()
+    sla_version_publish(version=v2, now=now)
+    v3 = sla_version_draft(sla=sla, effective_on=date(2027, 1, 1), now=now)
+    v3.priorities.filter(priority="P1").update(first_response=timedelta(minutes=30))
+    sla_version_publish(version=v3, now=now + timedelta(days=1))
+    v4 = sla_version_draft(sla=sla, effective_on=date(2027, 2, 1), now=now)  # a draft: never shown
+    v4.uptime_guarantee = Decimal("12.3")
+    v4.save()
+
+    with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=False):
+        client.force_login(alice)
+        response = client.get(reverse("contract-detail", args=[acme_contract.pk]))
+        assert response.status_code == 200
+        html = response.content.decode()
+        text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+        # In force: version 2, its guarantee.
+        assert "version 2 in force since 2026-11-10 00:00 (UTC+03:00)" in text
+        assert "Monthly uptime guarantee: 99.5%" in text
+        # Upcoming: version 3, its date and what changes.
+        assert "New terms from 2027-01-01 00:00 (UTC+03:00): version 3" in text
+        assert "Published 2026-11-03 12:00 (UTC+03:00)" in text
+        assert (
+            "What changes against version 2 Term Until then From 2027-01-01 00:00 (UTC+03:00) Support clocks "
+            "P1 first response 15 min (24x7 (Africa/Nairobi)) 30 min (24x7 (Africa/Nairobi))"
+        ) in text
+        # History: every published version, the latest first, with what each changed.
+        history = " ".join(re.sub(r"<[^>]+>", " ", html.split('id="history"')[1].split("</section>")[0]).split())
+        assert re.findall(r'id="history-v(\d)"', html) == ["3", "2", "1"]
+        assert (
+            "3 upcoming 2026-11-03 12:00 (UTC+03:00) 2027-01-01 00:00 (UTC+03:00) Support clocks "
+            "P1 first response: 15 min (24x7 (Africa/Nairobi)) → 30 min (24x7 (Africa/Nairobi))"
+        ) in history
+        assert (
+            "2 in force 2026-11-02 12:00 (UTC+03:00) 2026-11-10 00:00 (UTC+03:00) Uptime guarantee and credits "
+            "Monthly uptime guarantee: 99.8% → 99.5% A lower guarantee while storage moves."
+        ) in history
+        assert "1 superseded 2025-01-01 00:00 (UTC+03:00) 2025-01-01 00:00 (UTC+03:00) The first version." in history
+        assert "12.3" not in html and "version 4" not in text
+        # Another organisation's contract is still a 404, whatever its history.
+        client.force_login(charlie)
+        assert client.get(reverse("contract-detail", args=[acme_contract.pk])).status_code == 404
+
+
+def test_a_contract_page_without_upcoming_terms_shows_the_first_version_alone(client, alice, acme_contract):
+    client.force_login(alice)
+    html = client.get(reverse("contract-detail", args=[acme_contract.pk])).content.decode()
+    assert "New terms from" not in html
+    assert 'id="history-v1"' in html and "The first version." in html

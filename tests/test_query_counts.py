@@ -276,7 +276,7 @@ PAGES = {
     "maintenance list": Page("alice", url("maintenance-list"), 9),
     "maintenance iCal feed": Page("anonymous", lambda w: reverse("maintenance-ical", args=[w.ical_token]), 5),
     "contract list": Page("alice", url("contract-list"), 3),
-    "contract page": Page("alice", url("contract-detail", "contract"), 15, grows=False),
+    "contract page": Page("alice", url("contract-detail", "contract"), 14, grows=False),
     "uptime page": Page("alice", url("contract-uptime", "contract"), 12),
     "claim list": Page("alice", url("claim-list"), 8),
     "claim page": Page("alice", url("claim-detail", "claim"), 6),

@@ -345,7 +345,7 @@ def test_the_selector_reads_a_month_in_a_fixed_number_of_queries(acme_contract, 
 
 
 STATEMENT_QUERIES = 16
-CONTRACT_PAGE_QUERIES = 15  # after the statement: the SLA terms are loaded (tickets.terms_cache)
+CONTRACT_PAGE_QUERIES = 14  # after the statement: the SLA terms are loaded (tickets.terms_cache)
 SELECTOR_QUERIES = 12
 
 

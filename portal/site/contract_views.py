@@ -9,9 +9,10 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from contracts.selectors import contracts_for_user, escalation_ladder, version_in_force, version_with_terms
+from contracts.selectors import contracts_for_user, escalation_ladder, sla_timeline
 from credits.statement import MonthUnavailable, contract_statement, render_pdf
 from portal.domain.dates import MONTH_FORMAT, add_months, local_month, month_from_text
+from portal.domain.terms_changes import by_section
 from tickets.charts import attainment_charts, attainment_table
 from tickets.selectors import contract_attainment
 
@@ -37,10 +38,11 @@ def contract_detail(request, pk: int):
         contracts_for_user(user=request.user).select_related("organisation", "sla").prefetch_related("services"), pk=pk
     )
     now = timezone.now()
-    version = version_in_force(sla_id=contract.sla_id, at=now)
+    # The terms in force, those published to come and the history, from one read of the versions.
+    timeline = sla_timeline(sla_id=contract.sla_id, at=now)
+    version = timeline.in_force
     if version is None:
         raise Http404("This contract has no SLA version in force yet.")
-    version = version_with_terms(version_id=version.pk)
     return render(
         request,
         "contracts/contract_detail.html",
@@ -50,6 +52,8 @@ def contract_detail(request, pk: int):
             "priorities": version.priorities.all(),
             "ladder": escalation_ladder(version=version, organisation=contract.organisation),
             "tiers": version.credit_tiers.all(),
+            "upcoming": [{"entry": e, "sections": by_section(e.changes)} for e in timeline.upcoming],
+            "history": [{"entry": e, "sections": by_section(e.changes)} for e in timeline.history],
             **_attainment(contract, version, now),
         },
     )
