@@ -35,12 +35,12 @@ class Migration(migrations.Migration):
             model_name="ticket",
             index=models.Index(
                 condition=models.Q(
-                    ("status__in", ["new", "open", "waiting"]),
-                    ("excluded_cause", ""),
-                    ("breached", False),
-                    ("warned", False),
-                    ("paused", False),
                     ("at_risk_at__isnull", False),
+                    ("breached", False),
+                    ("excluded_cause", ""),
+                    ("paused", False),
+                    ("status__in", ["new", "open", "waiting"]),
+                    ("warned", False),
                 ),
                 fields=["at_risk_at"],
                 name="ticket_at_risk",
