@@ -3,7 +3,8 @@ transaction as the change that causes them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -11,13 +12,13 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
-from portal.core.audit import audit
+from portal.core.audit import audit, plain
 from portal.core.outbox import Email, outbox_enqueue_many
 from portal.domain.dates import local_midnight
 from portal.domain.formats import in_tz
 
 from . import selectors, terms_revision
-from .calendars import calendars_edited
+from .calendars import calendars_edited, terms_edited
 from .models import (
     SLA,
     ClosedDate,
@@ -34,6 +35,8 @@ COPIED_FIELDS = (
     "offpeak_start", "offpeak_end", "maintenance_annual_cap", "escalation_ack_time", "escalation_ack_calendar",
     "exclusion_causes",
 )  # fmt: skip
+# The terms of a version that move its tickets' deadlines.
+CLOCK_TERMS = {"priorities", "escalation_levels", "escalation_dwells", "escalation_ack_time", "escalation_ack_calendar"}
 
 
 class PublishError(Exception):
@@ -253,3 +256,28 @@ def calendar_set_closed_dates(
         return False
     calendars_edited([calendar.pk])  # the deadlines work's recompute of the open tickets on the calendar
     return True
+
+
+@contextmanager
+def sla_terms_edit(*, version: SLAVersion, actor, created: bool) -> Iterator[None]:
+    """Around the saving of a version's terms (its fields and its inlines: priorities, ladder,
+    dwells, credit tiers): the terms as stored before; once saved, an audit entry of those that
+    changed, before and after; and when a term that moves deadlines changed on an existing version,
+    the open tickets judged by it get their deadlines again. Nothing is recorded if the saving fails.
+
+        with sla_terms_edit(version=version, actor=user, created=False):
+            ...  # save the version and its inlines
+    """
+    with transaction.atomic():
+        before = {} if created else version_terms_snapshot(SLAVersion.objects.get(pk=version.pk))
+        yield
+        after = version_terms_snapshot(version)
+        changed = {k for k in after if plain(before.get(k)) != plain(after[k])}
+        if not changed:
+            return
+        audit(
+            actor=actor, action="sla_terms.created" if created else "sla_terms.edited", target=version,
+            before={k: before.get(k) for k in changed}, after={k: after[k] for k in changed},
+        )  # fmt: skip
+        if not created and changed & CLOCK_TERMS:
+            terms_edited([version.pk])

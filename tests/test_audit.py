@@ -84,6 +84,28 @@ def test_sla_terms_edited_in_the_admin_are_audited_with_before_and_after(client)
     assert entry.actor_email == ayo.email and entry.ip == "127.0.0.1"
 
 
+def test_sla_terms_edit_records_what_changed_and_nothing_when_the_saving_fails(sam):
+    from datetime import date
+
+    from contracts.services import sla_terms_edit, sla_version_draft
+
+    version = sla_version_draft(sla=SLA.objects.get(template_key="kaluari-cloud-backup"), effective_on=date(2027, 1, 1))
+    edits = AuditEntry.objects.filter(action="sla_terms.edited")
+    with sla_terms_edit(version=version, actor=sam, created=False):
+        pass  # nothing changed: no entry
+    assert not edits.exists()
+    with pytest.raises(RuntimeError), sla_terms_edit(version=version, actor=sam, created=False):
+        version.claim_window_days = 45
+        version.save(update_fields=["claim_window_days"])
+        raise RuntimeError("the inlines did not validate")
+    version.refresh_from_db()
+    assert version.claim_window_days != 45 and not edits.exists()  # rolled back, not recorded
+    with sla_terms_edit(version=version, actor=sam, created=False):
+        before, version.claim_window_days = version.claim_window_days, 45
+        version.save(update_fields=["claim_window_days"])
+    assert [(e.before, e.after) for e in edits] == [({"claim_window_days": before}, {"claim_window_days": 45})]
+
+
 def test_the_log_cannot_be_edited_or_deleted_in_the_admin_or_the_orm(client, ticket, sam, sol, ada):
     ticket_change_priority(ticket=ticket, actor=sam, priority="P1")
     entry = AuditEntry.objects.get()

@@ -11,12 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from portal.core.audit import audit, plain
 from portal.domain.dates import local_midnight
 from portal.domain.lint import PriorityTargets, lint_terms
 from portal.domain.terms_changes import by_section
 
-from ..calendars import calendars_edited, terms_edited
+from ..calendars import calendars_edited
 from ..choices import Cause
 from ..models import (
     SLA,
@@ -39,13 +38,10 @@ from ..services import (
     calendar_closed_dates,
     calendar_closed_dates_audit,
     effective_problem,
+    sla_terms_edit,
     sla_version_draft,
     sla_version_publish,
-    version_terms_snapshot,
 )
-
-# The terms of a version that move its tickets' deadlines.
-CLOCK_TERMS = {"priorities", "escalation_levels", "escalation_dwells", "escalation_ack_time", "escalation_ack_calendar"}
 
 
 @admin.register(Organisation)
@@ -321,21 +317,12 @@ class SLAVersionAdmin(admin.ModelAdmin):
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in found)))
 
     def save_model(self, request, obj, form, change):
-        # The terms as they were, for the audit log's before (inlines are saved after this).
-        request._terms_before = version_terms_snapshot(SLAVersion.objects.get(pk=obj.pk)) if change else {}
-        super().save_model(request, obj, form, change)
+        pass  # saved with its inlines in save_related, inside contracts.services.sla_terms_edit (the audit)
 
     def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        before, after = getattr(request, "_terms_before", {}), version_terms_snapshot(form.instance)
-        if plain(before) != plain(after):
-            changed = {k for k in after if plain(before.get(k)) != plain(after[k])}
-            audit(
-                actor=request.user, action="sla_terms.edited" if change else "sla_terms.created", target=form.instance,
-                before={k: before.get(k) for k in changed}, after={k: after[k] for k in changed},
-            )  # fmt: skip
-            if change and changed & CLOCK_TERMS:
-                terms_edited([form.instance.pk])  # the open tickets judged by it get their deadlines again
+        with sla_terms_edit(version=form.instance, actor=request.user, created=not change):
+            super().save_model(request, form.instance, form, change)
+            super().save_related(request, form, formsets, change)
         for warning in version_warnings(form.instance):
             self.message_user(request, warning, messages.WARNING)
 
