@@ -1,0 +1,154 @@
+"""Downtime evidence: maintenance windows with their notices, and outages with their updates and
+cause changes."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from ..choices import Cause
+from .terms import Contract, Service
+
+
+# --- Maintenance and outages ------------------------------------------------------------------
+class MaintenanceWindow(models.Model):
+    """Scheduled maintenance. A change of time or services starts a new revision (a new notice);
+    notices go out through contracts.tasks.send_maintenance_notices."""
+
+    class Impact(models.TextChoices):
+        DOWNTIME = "downtime", "Downtime (services unavailable)"
+        DEGRADED = "degraded", "Degraded performance"
+        NONE = "none", "No expected impact"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        CANCELLED = "cancelled", "Cancelled"
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(help_text="What customers are told.")
+    services = models.ManyToManyField(Service, related_name="maintenance_windows")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    impact = models.CharField(max_length=10, choices=Impact.choices, default=Impact.DOWNTIME)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    published_at = models.DateTimeField(editable=False, help_text="When the window (this revision) was saved.")
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The sweep's due-times: when the next notice / the reminder is to go out.
+    notice_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reminder_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [
+            models.Index(fields=["notice_due_at"], name="maint_notice_due", condition=Q(notice_due_at__isnull=False)),
+            models.Index(
+                fields=["reminder_due_at"], name="maint_reminder_due", condition=Q(reminder_due_at__isnull=False)
+            ),
+            models.Index(fields=["starts_at", "ends_at"]),
+            models.Index(fields=["ends_at"], name="maint_ends"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="maint_ends_after_start")
+        ]
+
+    def __str__(self):
+        return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} UTC)"
+
+    def clean(self):
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The window must end after it starts."})
+
+
+class MaintenanceNotice(models.Model):
+    """A notice that went out for one revision of a window to one contract (its contacts get the
+    emails through the outbox). Its moment decides whether the window kept the notice rule."""
+
+    class Kind(models.TextChoices):
+        ANNOUNCE = "announce", "Announcement"
+        UPDATE = "update", "Updated notice"
+        CANCEL = "cancel", "Cancellation"
+        REMINDER = "reminder", "Reminder (1 hour before)"
+
+    window = models.ForeignKey(MaintenanceWindow, on_delete=models.CASCADE, related_name="notices")
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="maintenance_notices")
+    revision = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    sent_at = models.DateTimeField()
+    short_notice = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["window", "contract", "revision", "kind"], name="maint_notice_once")
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} r{self.revision} of {self.window_id} to {self.contract_id}"
+
+
+class Outage(models.Model):
+    """A stretch in which services were down. Its cause decides whether a contract excludes it."""
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Recorded by staff"
+        ALERTMANAGER = "alertmanager", "Monitoring (Alertmanager)"
+
+    title = models.CharField(max_length=200)
+    services = models.ManyToManyField(Service, related_name="outages")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Blank while ongoing.")
+    cause = models.CharField(max_length=40, choices=Cause.choices, default=Cause.UNPLANNED)
+    description = models.TextField(blank=True, help_text="Public: shown on the status page and to customers.")
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
+    fingerprint = models.CharField(max_length=100, blank=True, help_text="Alertmanager's alert fingerprint.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        # "Overlaps [a, b)": starts before b and ends after a (or is ongoing).
+        indexes = [models.Index(fields=["starts_at", "ends_at"]), models.Index(fields=["ends_at"], name="outage_ends")]
+        constraints = [
+            models.UniqueConstraint(fields=["fingerprint", "starts_at"], condition=~Q(fingerprint=""), name="outage_alert_once"),
+            models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="outage_ends_after_start"),
+        ]  # fmt: skip
+        # A cause other than "unplanned" may exclude the outage's minutes from a contract's uptime.
+        permissions = [("change_outage_cause", "Can change an outage's cause")]
+
+    def __str__(self):
+        return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} UTC)"
+
+    def clean(self):
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The outage must end after it starts."})
+
+
+class OutageUpdate(models.Model):
+    """A public timeline entry of an outage."""
+
+    outage = models.ForeignKey(Outage, on_delete=models.CASCADE, related_name="updates")
+    at = models.DateTimeField()
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M}: {self.body[:40]}"
+
+
+class OutageCauseChange(models.Model):
+    """Audit of an outage's cause: a change decides what counts against uptime."""
+
+    outage = models.ForeignKey(Outage, on_delete=models.CASCADE, related_name="cause_changes")
+    at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    old = models.CharField(max_length=40, choices=Cause.choices)
+    new = models.CharField(max_length=40, choices=Cause.choices)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self):
+        return f"{self.old} → {self.new} at {self.at:%Y-%m-%d %H:%M}"
