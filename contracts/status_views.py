@@ -1,6 +1,6 @@
 """The public status page. Anyone may read it, and shared caches may keep it for 30 seconds, so it
 is the same for every visitor: it is rendered without the request (no user, no session, no
-organisation in the context, no `Vary: Cookie`) from contracts.outages.status_page."""
+organisation in the context, no `Vary: Cookie`) from contracts.outages.status.status_page."""
 
 from django.http import HttpResponse
 from django.template.loader import render_to_string
@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
-from .outages import status_page
+from .outages.status import status_page
 
 
 @require_safe

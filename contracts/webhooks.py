@@ -38,7 +38,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .models import Outage, Service
-from .outages import ALERT_MAX_AGE, AlertEvent, AlertRefusal, outage_record_alerts, service_for_webhook_token
+from .outages.alerts import ALERT_MAX_AGE, AlertEvent, AlertRefusal, outage_record_alerts, service_for_webhook_token
 
 log = logging.getLogger(__name__)
 

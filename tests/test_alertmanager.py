@@ -16,10 +16,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from contracts import outages
 from contracts.choices import Cause
 from contracts.models import Outage, OutageCauseChange, OutageUpdate
-from contracts.outages import service_rotate_webhook_token
+from contracts.outages import alerts as outages
+from contracts.outages.alerts import service_rotate_webhook_token
 from contracts.webhooks import MAX_BODY
 from portal.models import AuditEntry
 

@@ -43,7 +43,7 @@ def test_an_admin_action_records_where_it_came_from(client, acme_contract):
     o = Outage.objects.create(
         title="Storage", starts_at=datetime(2026, 10, 1, tzinfo=NBO), ends_at=datetime(2026, 10, 1, 1, tzinfo=NBO)
     )
-    from contracts.outages import outage_set_cause
+    from contracts.outages.services import outage_set_cause
 
     client.force_login(sam)
     # Through a request: the middleware hands the client's address to the audit log.

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from knox.models import AuthToken
 
 from contracts.models import Contract, Organisation, Outage, OutageUpdate
-from contracts.outages import service_rotate_webhook_token
+from contracts.outages.alerts import service_rotate_webhook_token
 from contracts.webhooks import EXAMPLE, MAX_BODY
 from credits.closing import close_month
 from credits.models import Claim, ClaimAttachment, ClaimEvent, MonthlyUptime

@@ -13,7 +13,8 @@ from django.urls import reverse
 
 from contracts.choices import Cause
 from contracts.models import Outage, OutageCauseChange, Service
-from contracts.outages import OutageError, outage_set_cause, service_for_webhook_token
+from contracts.outages.alerts import service_for_webhook_token
+from contracts.outages.services import OutageError, outage_set_cause
 
 from .factories import ServiceFactory
 from .test_admin import form_data, messages_of

@@ -36,7 +36,7 @@ from contracts.maintenance.ical import organisation_ical_rotate
 from contracts.maintenance.services import window_cancel, window_publish
 from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import SLA, Outage, OutageUpdate
-from contracts.outages import outage_set_cause
+from contracts.outages.services import outage_set_cause
 from contracts.services import sla_copy
 from credits.closing import close_month
 from credits.models import ClaimEvent, MonthReopening

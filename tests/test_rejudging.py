@@ -26,15 +26,8 @@ from contracts.choices import Cause
 from contracts.evidence import OUTAGE, Evidence, EvidenceChange
 from contracts.maintenance.services import window_delete, window_publish
 from contracts.models import Contract, Outage
-from contracts.outages import (
-    AlertEvent,
-    OutageError,
-    outage_delete,
-    outage_record,
-    outage_record_alerts,
-    outage_set_cause,
-    outage_update,
-)
+from contracts.outages.alerts import AlertEvent, outage_record_alerts
+from contracts.outages.services import OutageError, outage_delete, outage_record, outage_set_cause, outage_update
 from credits.closing import close_due
 from credits.evidence import months_reopen_for_evidence
 from credits.models import ClaimEvent, MonthlyUptime, MonthReopening

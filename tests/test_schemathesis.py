@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from knox.models import AuthToken
 
 from contracts.models import Outage
-from contracts.outages import service_rotate_webhook_token
+from contracts.outages.alerts import service_rotate_webhook_token
 from credits.services import claim_submit
 from portal.wsgi import application
 from tickets.services import ticket_open, ticket_reply

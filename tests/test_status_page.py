@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from contracts.choices import Cause
 from contracts.models import MaintenanceWindow, Outage, OutageUpdate
-from contracts.outages import bar_level, percent_text
+from contracts.outages.status import bar_level, percent_text
 from portal.domain.uptime import period_uptime
 
 from .factories import ServiceFactory

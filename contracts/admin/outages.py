@@ -12,14 +12,8 @@ from django.utils.html import format_html_join
 
 from ..choices import Cause
 from ..models import Outage, OutageCauseChange, OutageUpdate, Service
-from ..outages import (
-    OutageError,
-    outage_cause_check,
-    outage_delete,
-    outage_record,
-    outage_update,
-    service_rotate_webhook_token,
-)
+from ..outages.alerts import service_rotate_webhook_token
+from ..outages.services import OutageError, outage_cause_check, outage_delete, outage_record, outage_update
 
 
 # --- Service: the webhook token ----------------------------------------------------------------

@@ -1,0 +1,228 @@
+"""The read behind the public status page.
+
+It counts every outage, whatever its cause, and every downtime maintenance window as down: it shows
+what happened, not what a contract excludes. Its days are UTC days, and its arithmetic is
+portal.domain.uptime's, never written again here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Prefetch, Q
+
+from portal.domain import formats
+from portal.domain.dates import day_bounds
+from portal.domain.uptime import Interval, Uptime, daily_uptime, period_uptime
+
+from ..models import MaintenanceWindow, Outage, OutageUpdate, Service
+
+# --- The public status page -----------------------------------------------------------------------
+STATUS_DAYS = 90
+UPCOMING = timedelta(days=14)
+
+
+class State:
+    """A service's state now, most severe first."""
+
+    OUTAGE = "outage"
+    MAINTENANCE = "maintenance"
+    DEGRADED = "degraded"
+    OPERATIONAL = "operational"
+    LABELS = {
+        OUTAGE: "Outage",
+        MAINTENANCE: "Under maintenance",
+        DEGRADED: "Degraded performance",
+        OPERATIONAL: "Operational",
+    }
+    SEVERITY = [OUTAGE, MAINTENANCE, DEGRADED, OPERATIONAL]
+
+
+def bar_level(uptime: Uptime) -> str:
+    """The colour band of a day: 100% (green), >= 99% (yellow), >= 95% (orange), below (red)."""
+    if uptime.down_minutes == 0:
+        return "full"
+    percent = uptime.percent
+    if percent >= 99:
+        return "minor"
+    if percent >= 95:
+        return "partial"
+    return "major"
+
+
+def percent_text(uptime: Uptime) -> str:
+    """Rounded for display only: 1410/1440 -> "97.92"."""
+    if uptime.down_minutes == 0:
+        return "100"
+    return formats.rounded(uptime.percent, 2)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class DayBar:
+    day: date
+    uptime: Uptime
+    outages: int
+    maintenance: int
+
+    @property
+    def level(self) -> str:
+        return bar_level(self.uptime)
+
+    @property
+    def percent(self) -> str:
+        return percent_text(self.uptime)
+
+    @property
+    def label(self) -> str:
+        """The bar's hover text, e.g. "2026-11-01: 99.93% up, 1 outage"."""
+        parts = [f"{self.day.isoformat()}: {self.percent}% up"]
+        if self.outages or not self.maintenance:
+            parts.append(_plural(self.outages, "outage") if self.outages else "no outages")
+        if self.maintenance:
+            parts.append(_plural(self.maintenance, "maintenance window"))
+        return ", ".join(parts)
+
+
+@dataclass
+class ServiceStatus:
+    service: Service
+    state: str
+    bars: list[DayBar]
+    overall: Uptime
+
+    @property
+    def state_label(self) -> str:
+        return State.LABELS[self.state]
+
+    @property
+    def overall_percent(self) -> str:
+        return percent_text(self.overall)
+
+    @property
+    def bad_days(self) -> list[DayBar]:
+        return [bar for bar in self.bars if bar.uptime.down_minutes]
+
+
+@dataclass
+class StatusPage:
+    now: datetime
+    first_day: date
+    services: list[ServiceStatus]
+    incidents: list[Outage]  # each with .service_list and .timeline (newest first)
+    maintenance: list[MaintenanceWindow]  # in progress or starting within 14 days; with .service_list
+
+    @property
+    def state(self) -> str:
+        states = {s.state for s in self.services}
+        return next((s for s in State.SEVERITY if s in states), State.OPERATIONAL)
+
+
+def _service_state(now: datetime, outages: Sequence[Outage], windows: Sequence[MaintenanceWindow]) -> str:
+    if any(o.starts_at <= now and (o.ends_at is None or o.ends_at > now) for o in outages):
+        return State.OUTAGE
+    current = [w for w in windows if w.starts_at <= now < w.ends_at]
+    if any(w.impact == MaintenanceWindow.Impact.DOWNTIME for w in current):
+        return State.MAINTENANCE
+    if any(w.impact == MaintenanceWindow.Impact.DEGRADED for w in current):
+        return State.DEGRADED
+    return State.OPERATIONAL
+
+
+def _days_touched(start: datetime, end: datetime, first: date, last: date) -> range:
+    """Ordinals of the UTC days in [first, last] that [start, end) touches."""
+    lo = max(start.astimezone(UTC).date(), first)
+    hi = min((end - timedelta(microseconds=1)).astimezone(UTC).date(), last)
+    return range(lo.toordinal(), hi.toordinal() + 1)
+
+
+def _bars(days: list[date], outages: Sequence[Interval], windows: Sequence[Interval]) -> list[DayBar]:
+    counts = {kind: dict.fromkeys((d.toordinal() for d in days), 0) for kind in ("outages", "maintenance")}
+    for kind, intervals in (("outages", outages), ("maintenance", windows)):
+        for start, end in intervals:
+            for ordinal in _days_touched(start, end, days[0], days[-1]):
+                counts[kind][ordinal] += 1
+    uptimes = daily_uptime(days, "UTC", down=[*outages, *windows])
+    return [
+        DayBar(
+            day=d, uptime=u, outages=counts["outages"][d.toordinal()], maintenance=counts["maintenance"][d.toordinal()]
+        )
+        for d, u in zip(days, uptimes, strict=True)
+    ]
+
+
+def status_page(*, now: datetime) -> StatusPage:
+    """Every service's state now, its last 90 UTC days, the active incidents and the maintenance
+    ahead: in a fixed number of queries whatever the history's size (services; outages and their
+    services; windows and their services; the active incidents' updates), bucketed in Python.
+    Nothing here knows a customer: no organisation or contract is read."""
+    today = now.astimezone(UTC).date()
+    days = [today - timedelta(days=n) for n in range(STATUS_DAYS - 1, -1, -1)]
+    since = day_bounds(days[0], "UTC")[0]
+
+    services = list(Service.objects.only("pk", "name", "slug"))
+    outages = list(
+        Outage.objects.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=since), starts_at__lte=now)
+        .only("pk", "title", "description", "starts_at", "ends_at")
+        .prefetch_related(Prefetch("services", queryset=Service.objects.only("pk", "name")))
+        .order_by("starts_at")
+    )
+    windows = list(
+        MaintenanceWindow.objects.filter(
+            status=MaintenanceWindow.Status.SCHEDULED, ends_at__gt=since, starts_at__lt=now + UPCOMING
+        )
+        .only("pk", "title", "description", "starts_at", "ends_at", "impact")
+        .prefetch_related(Prefetch("services", queryset=Service.objects.only("pk", "name")))
+        .order_by("starts_at")
+    )
+
+    by_service: dict[int, tuple[list[Outage], list[MaintenanceWindow]]] = {s.pk: ([], []) for s in services}
+    for outage in outages:
+        outage.service_list = list(outage.services.all())
+        for s in outage.service_list:
+            by_service[s.pk][0].append(outage)
+    for window in windows:
+        window.service_list = list(window.services.all())
+        for s in window.service_list:
+            by_service[s.pk][1].append(window)
+
+    period = (since, day_bounds(today, "UTC")[1])
+    statuses = []
+    for service in services:
+        own_outages, own_windows = by_service[service.pk]
+        # An ongoing outage is down until now; nothing after now has happened yet.
+        down = [(o.starts_at, min(o.ends_at or now, now)) for o in own_outages]
+        maintenance = [
+            (w.starts_at, min(w.ends_at, now))
+            for w in own_windows
+            if w.impact == MaintenanceWindow.Impact.DOWNTIME and w.starts_at < now
+        ]
+        statuses.append(
+            ServiceStatus(
+                service=service,
+                state=_service_state(now, own_outages, own_windows),
+                bars=_bars(days, [i for i in down if i[0] < i[1]], [i for i in maintenance if i[0] < i[1]]),
+                overall=period_uptime(*period, down=[*down, *maintenance]),
+            )
+        )
+
+    incidents = [o for o in outages if o.ends_at is None or o.ends_at > now]
+    updates: dict[int, list[OutageUpdate]] = {o.pk: [] for o in incidents}
+    if incidents:
+        for update in OutageUpdate.objects.filter(outage_id__in=list(updates)).order_by("-at", "-pk"):
+            updates[update.outage_id].append(update)
+    for outage in incidents:
+        outage.timeline = updates[outage.pk]
+    incidents.sort(key=lambda o: o.starts_at, reverse=True)
+
+    return StatusPage(
+        now=now,
+        first_day=days[0],
+        services=statuses,
+        incidents=incidents,
+        maintenance=[w for w in windows if w.ends_at > now],
+    )
