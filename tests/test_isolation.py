@@ -44,7 +44,8 @@ from knox.models import AuthToken
 
 from contracts.maintenance.ical import organisation_ical_rotate
 from contracts.maintenance.services import window_publish
-from contracts.models import Contract, MaintenanceWindow, Organisation, Outage, Service
+from contracts.models import Contract, Invitation, MaintenanceWindow, Organisation, Outage, Service
+from contracts.people.invitations import invitation_create
 from credits.models import Claim, ClaimAttachment, MonthlyUptime
 from credits.services import claim_submit
 from portal.models import User
@@ -79,6 +80,7 @@ class Org:
     outage: Outage
     ical_token: str
     api_token: str
+    invitation: Invitation
     # Strings that only this organisation's people may ever see.
     secrets: list[str] = field(default_factory=list)
     # B-only maintenance and outages are public on /status/, but never in A's own lists or feed.
@@ -123,11 +125,15 @@ def _organisation(sam, *, slug, org_name, person, email, reference, contract_nam
     )  # fmt: skip
     token = organisation_ical_rotate(organisation=organisation)
     _, api_token = AuthToken.objects.create(user=user)
+    invitation, _ = invitation_create(
+        organisation=organisation, email=f"invitee@{slug}.example", role="member", actor=user
+    )
     return Org(
         organisation=organisation, user=user, contract=contract, service=service, ticket=ticket, reply=reply,
         attachment=ticket.attachments.get(), escalation=escalation, claim=claim,
         claim_attachment=claim.attachments.get(), window=window, outage=outage, ical_token=token, api_token=api_token,
-        secrets=[
+        invitation=invitation,
+        secrets=[f"invitee@{slug}.example",
             org_name, reference, contract_name, person, email, ticket.subject, f"{marker} ticket description",
             f"{marker} staff answer", f"{marker} customer reply", f"{marker} escalation reason",
             f"{marker} claim note", f"{marker.lower()}-logs.txt", f"{marker.lower()}-evidence.txt", token, api_token,
@@ -245,6 +251,8 @@ PK_BY_MOUNT = {
     "api/v1/contracts/": lambda w: w.b.contract.pk,
     "api/v1/tickets/": lambda w: w.b.ticket.pk,
     "api/v1/claims/": lambda w: w.b.claim.pk,
+    "people/": lambda w: w.b.user.pk,
+    "people/invitations/": lambda w: w.b.invitation.pk,
     # django-otp's device admin: a TOTP device's setup page and QR code (B's user's: any device will do).
     "admin/otp_totp/totpdevice/": lambda w: _totp_device(w).pk,
 }
@@ -252,6 +260,8 @@ FILL = {
     ("attachment-download", "attachment_id"): lambda w, r: w.b.attachment.pk,
     ("claim-attachment", "attachment_id"): lambda w, r: w.b.claim_attachment.pk,
     ("maintenance-ical", "token"): lambda w, r: w.b.ical_token,
+    # Public: an invitation link whose signature does not hold (the real one is a secret).
+    ("invitation-accept", "token"): lambda w, r: "eyJpIjoxLCJuIjoiMCJ9:1xO8Uy:forgedsignature",
     # The SLA statement of B's contract for a month it ran in (October, closed and claimed).
     ("contract-statement", "month"): lambda w, r: "2026-10",
     ("contract-statement-pdf", "month"): lambda w, r: "2026-10",
@@ -358,6 +368,7 @@ PUBLIC = {
     "security-policy": {200},
     "security-report": {200},
     "security-report-done": {200},
+    "invitation-accept": {400},  # "this invitation link is not valid"
     "maintenance-ical": {200},  # a valid token: the feed's URL is its secret (see CAPABILITIES)
     "api-schema": {200},
     "api-docs": {200},
@@ -424,6 +435,10 @@ def b_state(w: World) -> dict:
         "outages": list(Outage.objects.order_by("pk").values()),
         "services": list(Service.objects.order_by("pk").values()),
         "uptime": list(MonthlyUptime.objects.filter(contract=b.contract).values()),
+        "people": list(
+            User.objects.filter(organisation=b.organisation).order_by("pk").values("customer_role", "is_active")
+        ),
+        "invitations": list(Invitation.objects.filter(organisation=b.organisation).values()),
     }
 
 
@@ -546,6 +561,7 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
         f"/tickets/{a.ticket.pk}/": client,
         f"/claims/{a.claim.pk}/": client,
         "/account/": client,
+        "/people/": client,
         "/api/v1/tickets/": api,
         "/api/v1/tickets/?status=waiting": api,
         "/api/v1/tickets/?priority=P3&limit=1&offset=0": api,

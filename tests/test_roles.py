@@ -26,7 +26,16 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from contracts.maintenance.services import window_publish
-from contracts.models import SLA, MaintenanceWindow, Outage, OutageUpdate, Service, SLAVersion, WorkingCalendar
+from contracts.models import (
+    SLA,
+    Invitation,
+    MaintenanceWindow,
+    Outage,
+    OutageUpdate,
+    Service,
+    SLAVersion,
+    WorkingCalendar,
+)
 from contracts.services import sla_copy
 from credits.closing import close_month
 from credits.models import Claim, MonthlyUptime
@@ -141,6 +150,8 @@ OPERATIONS = {
     "claim:reject": {*MANAGERS, SU},
     "claim:settle": {AM, SU},
     "month:reopen": {*MANAGERS, SU},
+    "people:invite": {*MANAGERS, SU},
+    "people:deactivate": {*MANAGERS, SU},
 }
 STAFF_PAGES = {
     "dashboard": {*WORK, SEC, SU},
@@ -155,6 +166,7 @@ STAFF_PAGES = {
     "security_attachment_site": {SEC},
     "claim_attachment_admin": {*MANAGERS, SU},
     "claim_attachment_site": {*MANAGERS, SU},
+    "organisation_people": {*MANAGERS, SU},
 }
 
 ROLE_OF = {
@@ -534,6 +546,16 @@ OPERATION_CASES = {
         {"reason": "A cause was corrected."},
         lambda w, role: MonthlyUptime.objects.get(pk=w.october.pk).status == MonthlyUptime.Status.REOPENED,
     ),
+    "people:invite": lambda w: (
+        reverse("admin:contracts_organisation_people", args=[w.contract.organisation_id]),
+        {"op": "invite", "email": "erin@acme.example", "role": "member"},
+        lambda w, role: Invitation.objects.filter(email="erin@acme.example").exists(),
+    ),
+    "people:deactivate": lambda w: (
+        reverse("admin:contracts_organisation_people", args=[w.contract.organisation_id]),
+        {"op": "deactivate", "member": w.contract.organisation.users.get(customer_role="member").pk},
+        lambda w, role: not w.contract.organisation.users.get(customer_role="member").is_active,
+    ),
 }
 
 
@@ -576,6 +598,7 @@ STAFF_PAGE_URLS = {
         "admin:credits_claim_attachment", args=[w.claim.pk, w.claim.attachments.get().pk]
     ),
     "claim_attachment_site": lambda w: reverse("claim-attachment", args=[w.claim.pk, w.claim.attachments.get().pk]),
+    "organisation_people": lambda w: reverse("admin:contracts_organisation_people", args=[w.contract.organisation_id]),
 }
 
 

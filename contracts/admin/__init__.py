@@ -1,4 +1,4 @@
 """The contracts app in the admin: SLA terms and contracts, services and outages, maintenance
-windows. Each module registers its own admins."""
+windows, organisations and their people. Each module registers its own admins."""
 
-from . import maintenance, outages, terms  # noqa: F401
+from . import maintenance, outages, people, terms  # noqa: F401

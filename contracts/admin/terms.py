@@ -24,7 +24,6 @@ from ..models import (
     CreditTier,
     EscalationDwell,
     EscalationLevel,
-    Organisation,
     PriorityTerm,
     SLAVersion,
     WorkingCalendar,
@@ -42,14 +41,6 @@ from ..services import (
     sla_version_draft,
     sla_version_publish,
 )
-
-
-@admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "account_manager", "solutions_manager", "created_at"]
-    search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
-    autocomplete_fields = ["account_manager", "solutions_manager"]
 
 
 def calendar_frozen(calendar) -> bool:

@@ -5,6 +5,7 @@ Models hold data and derive values from their own row; state changes live in ser
 reads in selectors.py, rules in the pure modules of portal/domain."""
 
 from .downtime import MaintenanceNotice, MaintenanceWindow, Outage, OutageCauseChange, OutageUpdate
+from .people import Invitation
 from .terms import (
     PERCENT,
     SLA,
@@ -38,6 +39,7 @@ __all__ = [
     "CreditTier",
     "EscalationDwell",
     "EscalationLevel",
+    "Invitation",
     "MaintenanceNotice",
     "MaintenanceWindow",
     "Organisation",

@@ -95,6 +95,7 @@ class Organisation(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("manage_people", "Can manage a customer's people: invite, change roles, deactivate")]
 
     def __str__(self):
         return self.name

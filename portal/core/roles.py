@@ -59,11 +59,12 @@ LEAD_OPERATIONS = [
     "portal.retry_outboxmessage", "credits.view_compliance",
 ]  # fmt: skip
 # Account and cloud solutions managers also keep contracts and contacts (organisations, contracts,
-# customer users), draft SLA terms with new calendars if need be (never publish them), set an
-# outage's cause (which excludes its minutes from uptime), and decide claims and reopen months.
+# customer users, and a customer's people as its admins do: invite, role, deactivate), draft SLA
+# terms with new calendars if need be (never publish them), set an outage's cause (which excludes
+# its minutes from uptime), and decide claims and reopen months.
 MANAGER_OPERATIONS = [
     "contracts.add_organisation", "contracts.change_organisation", "contracts.add_contract", "contracts.change_contract",
-    "portal.view_user", "portal.change_user",
+    "portal.view_user", "portal.change_user", "contracts.manage_people",
     "contracts.add_sla", "contracts.change_sla", "contracts.add_slaversion", "contracts.change_slaversion",
     *[f"contracts.{op}_{m}" for m in ("priorityterm", "escalationlevel", "escalationdwell", "credittier", "workinghours") for op in ("add", "change", "delete")],
     "contracts.add_workingcalendar",

@@ -12,6 +12,7 @@ NAV = {
     "maintenance-list": ("maintenance-list",),
     "claim-list": ("claim-", "contract-uptime"),
     "contract-list": ("contract-detail", "contract-list"),
+    "people": ("people",),
     "account": ("account",),
 }
 LINKS = (*NAV, "logout", "status")

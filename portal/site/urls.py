@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal.site import account_views, security_views, views
+from portal.site import account_views, people_views, security_views, views
 from portal.site.forms import EmailAuthenticationForm, OutboxPasswordResetForm
 
 handler404 = "portal.site.views.page_not_found"
@@ -20,6 +20,8 @@ urlpatterns = [
     path("account/", account_views.account, name="account"),
     path("account/token/", account_views.token_create, name="token-create"),
     path("account/token/revoke/", account_views.token_revoke, name="token-revoke"),
+    path("people/", include("portal.site.people_urls")),
+    path("invitation/<str:token>/", people_views.invitation_accept, name="invitation-accept"),
     path("contracts/", include("portal.site.contract_urls")),
     path("tickets/", include("tickets.urls")),
     path("claims/", include("credits.urls")),

@@ -1,0 +1,47 @@
+"""The forms of the People pages and of accepting an invitation."""
+
+from django import forms
+
+from portal.core.roles import CustomerRole
+
+ROLE_CHOICES = [(CustomerRole.MEMBER, "Member"), (CustomerRole.ADMIN, "Admin (manages people and contacts)")]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email address", max_length=254)
+    role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial=CustomerRole.MEMBER)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "invite_%s")
+        super().__init__(*args, **kwargs)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(
+        choices=ROLE_CHOICES, error_messages={"invalid_choice": "Choose admin or member.", "required": "Choose a role."}
+    )
+
+
+class AcceptForm(forms.Form):
+    """The invitee's name and password (checked by the password validators in the service)."""
+
+    name = forms.CharField(label="Your name", max_length=150)
+    password1 = forms.CharField(
+        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters, not a common password, not like your name or address.",
+    )  # fmt: skip
+    password2 = forms.CharField(
+        label="Password again", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name or any(ord(ch) < 32 for ch in name):
+            raise forms.ValidationError("Enter your name on one line.")
+        return name
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
+            self.add_error("password2", "The two passwords differ.")
+        return data
