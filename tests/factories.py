@@ -40,6 +40,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
+            if obj.organisation_id:
+                # A customer is a support contact of their organisation's contracts, as the data
+                # migration made everyone and as an invitation does by default; tests of the
+                # designation take it away.
+                for contract in Contract.objects.filter(organisation_id=obj.organisation_id):
+                    contract.support_contacts.add(obj)
 
 
 class StaffFactory(UserFactory):
@@ -91,3 +97,9 @@ class ContractFactory(factory.django.DjangoModelFactory):
     def contacts(obj, create, extracted, **kwargs):
         if create and extracted:
             obj.contacts.set(extracted)
+
+    @factory.post_generation
+    def support_contacts(obj, create, extracted, **kwargs):
+        """Everyone of the organisation unless given (who may open tickets on it)."""
+        if create:
+            obj.support_contacts.set(extracted if extracted is not None else obj.organisation.users.all())

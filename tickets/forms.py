@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from contracts.choices import Priority
 from contracts.models import Contract, PriorityTerm, Service
-from contracts.selectors import contracts_for_user, version_in_force
+from contracts.people.support import openable_contracts
+from contracts.selectors import version_in_force
 
 from .attachments import ALLOWED_BINARY, MAX_FILES, TEXT_SUFFIXES, validate_upload
 from .models import Ticket
@@ -102,7 +103,8 @@ class TicketForm(forms.Form):
 
     def __init__(self, *args, user, now: datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        contracts = contracts_for_user(user=user).select_related("sla").order_by("name", "pk")
+        # Only the contracts the user is a designated support contact of (contracts.people.support).
+        contracts = openable_contracts(user=user).select_related("sla").order_by("name", "pk")
         self.fields["contract"].queryset = contracts
         self.fields["attachments"].help_text = attachments_help()
         self.chosen_contract = self._chosen(contracts)

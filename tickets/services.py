@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from contracts.choices import Priority
 from contracts.models import PriorityTerm
+from contracts.people.support import support_contact_check
 from contracts.selectors import version_in_force
 from portal.core.audit import audit
 from tickets.terms_cache import TermsCache
@@ -232,6 +233,7 @@ def ticket_open(
     now = now or timezone.now()
     if user.organisation_id != contract.organisation_id:
         raise TicketError("Choose one of your organisation's contracts.", field="contract")
+    support_contact_check(user=user, contract=contract)  # NotASupportContact: whom to ask
     if has_control_characters(subject):
         # The subject goes into email headers: no line breaks or other control characters.
         raise TicketError("The subject must be a single line without control characters.", field="subject")

@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from contracts import terms_revision
+from contracts.people.selectors import admins_of
+from contracts.people.support import NotASupportContact, openable_contracts
 from contracts.selectors import contracts_for_user
 from portal.core.roles import sees_security
 from tickets.terms_cache import TermsCache
@@ -99,7 +101,7 @@ def ticket_new(request):
         if form.is_valid():
             try:
                 ticket = services.ticket_open(user=request.user, **form.service_kwargs())
-            except services.TicketError as exc:
+            except (services.TicketError, NotASupportContact) as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, str(exc))
             else:
                 messages.success(
@@ -111,18 +113,36 @@ def ticket_new(request):
     # a single contract there is nothing to pick.
     contract_id = request.GET.get("contract")
     if contract_id is None:
-        contracts = list(contracts_for_user(user=request.user)[:2])
+        contracts = list(openable_contracts(user=request.user)[:2])
         contract_id = contracts[0].pk if len(contracts) == 1 else None
     return _render_new(request, TicketForm(initial={"contract": contract_id}, user=request.user, now=now))
 
 
 def _render_new(request, form: TicketForm, status: int = 200):
-    return render(
-        request,
-        "tickets/ticket_new.html",
-        {"form": form, "several_contracts": len(form.fields["contract"].queryset) > 1},
-        status=status,
-    )
+    """The form, offering the contracts the user may open tickets on (contracts.people.support);
+    instead, the page that says why not and whom to ask, for someone who may open none."""
+    openable = list(form.fields["contract"].queryset)
+    if not openable and (refused := _may_not_open(request)):
+        return refused
+    # The organisation's other contracts: named with whom to ask, not offered.
+    others = list(contracts_for_user(user=request.user).exclude(pk__in=[c.pk for c in openable]))
+    context = {
+        "form": form,
+        "several_contracts": len(openable) > 1,
+        "not_openable": others,
+        "admins": admins_of(organisation_id=request.user.organisation_id) if others else [],
+    }
+    return render(request, "tickets/ticket_new.html", context, status=status)
+
+
+def _may_not_open(request):
+    """The page instead of the form for a customer who is a support contact of none of their
+    organisation's contracts: why, and whom to ask (a 403). None for someone with no contract at all."""
+    contracts = list(contracts_for_user(user=request.user).order_by("name", "pk"))
+    if not contracts:
+        return None
+    context = {"contracts": contracts, "admins": admins_of(organisation_id=request.user.organisation_id)}
+    return render(request, "tickets/may_not_open.html", context, status=403)
 
 
 # --- One ticket ---------------------------------------------------------------------------------

@@ -430,5 +430,5 @@ class ContractAdmin(admin.ModelAdmin):
     ]
     list_filter = ["organisation", "sla", "currency"]
     search_fields = ["reference", "name", "organisation__name"]
-    filter_horizontal = ["services", "contacts"]
+    filter_horizontal = ["services", "contacts", "support_contacts"]
     list_select_related = ["organisation", "sla"]

@@ -29,6 +29,8 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The contracts the new person becomes a support contact of (may open tickets on) when accepting.
+    support_contracts = models.ManyToManyField("contracts.Contract", blank=True, related_name="+")
 
     class Meta:
         ordering = ["-created_at", "-pk"]

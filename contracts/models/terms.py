@@ -481,6 +481,14 @@ class Contract(models.Model):
         related_name="contact_for",
         help_text="Customer users who receive this contract's notifications.",
     )
+    # Kaluari: "Clients shall designate one or more support contacts that are authorized to engage
+    # Support Services". Only they open tickets on the contract (contracts.people.support).
+    support_contacts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="support_contact_for",
+        help_text="Customer users who may open tickets on this contract (its designated support contacts).",
+    )
 
     # What the email templates read of a contract, frozen with each email (portal.core.snapshot).
     EMAIL_FIELDS = ("organisation", "reference", "name")

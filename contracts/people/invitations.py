@@ -59,10 +59,12 @@ def _address_taken(email: str, organisation: Organisation) -> str | None:
 
 @transaction.atomic
 def invitation_create(
-    *, organisation: Organisation, email: str, role: str, actor, now: datetime | None = None
+    *, organisation: Organisation, email: str, role: str, actor, support_contracts=None, now: datetime | None = None
 ) -> tuple[Invitation, str]:
     """Invite `email`; an open invitation to the same address is replaced (its link stops working).
-    Returns the invitation and its token. The email goes through the outbox."""
+    The new person becomes a support contact of `support_contracts` (all the organisation's
+    contracts when not given) on accepting. Returns the invitation and its token. The email goes
+    through the outbox."""
     now = now or timezone.now()
     email = get_user_model().objects.normalize_email(email).strip().lower()
     if role not in CustomerRole.values:
@@ -77,9 +79,14 @@ def invitation_create(
         organisation=organisation, email=email, role=role, invited_by=actor, nonce=secrets.token_hex(16),
         created_at=now, expires_at=now + VALID_FOR,
     )  # fmt: skip
+    contracts = list(organisation.contracts.all() if support_contracts is None else support_contracts)
+    if any(c.organisation_id != organisation.pk for c in contracts):
+        raise PeopleError("Choose among your organisation's contracts.", field="support_contracts")
+    invitation.support_contracts.set(contracts)
     audit(
         actor=actor, action="people.invited", target=invitation, now=now,
-        after={"email": email, "role": role, "organisation": organisation.name, "replaced": replaced},
+        after={"email": email, "role": role, "organisation": organisation.name, "replaced": replaced,
+               "support_contact_of": sorted(c.reference for c in contracts)},
     )  # fmt: skip
     outbox_enqueue(
         email=Email(
@@ -168,6 +175,8 @@ def invitation_accept(*, token: str, name: str, password: str, now: datetime | N
         raise InvitationRefused(f"{invitation.email} already has an account. Log in instead.") from None
     invitation.accepted_at, invitation.accepted_by = now, user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    for contract in invitation.support_contracts.all():
+        contract.support_contacts.add(user)
     audit(
         actor=user, action="people.invitation_accepted", target=user, now=now,
         after={"organisation": invitation.organisation.name, "role": invitation.role, "invitation": invitation.pk},

@@ -98,6 +98,8 @@ def seed_demo() -> dict:
         )  # fmt: skip
         contract.services.set([services[s] for s in c["services"]])
         contract.contacts.set(users)
+        # Alice and Bob (Charlie and Dana) may all open tickets: Alice, an admin, can take Bob's right away.
+        contract.support_contacts.set(users)
     return {"staff": staff}
 
 

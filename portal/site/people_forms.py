@@ -2,6 +2,7 @@
 
 from django import forms
 
+from contracts.models import Contract
 from portal.core.roles import CustomerRole
 
 ROLE_CHOICES = [(CustomerRole.MEMBER, "Member"), (CustomerRole.ADMIN, "Admin (manages people and contacts)")]
@@ -10,10 +11,21 @@ ROLE_CHOICES = [(CustomerRole.MEMBER, "Member"), (CustomerRole.ADMIN, "Admin (ma
 class InviteForm(forms.Form):
     email = forms.EmailField(label="Email address", max_length=254)
     role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial=CustomerRole.MEMBER)
+    support_contracts = forms.ModelMultipleChoiceField(
+        label="May open tickets on",
+        queryset=Contract.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The contracts they will be a designated support contact of (you can change it later).",
+        error_messages={"invalid_choice": "Choose among your organisation's contracts."},
+    )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, organisation_id: int, **kwargs):
         kwargs.setdefault("auto_id", "invite_%s")
         super().__init__(*args, **kwargs)
+        contracts = Contract.objects.filter(organisation_id=organisation_id).order_by("name", "pk")
+        self.fields["support_contracts"].queryset = contracts
+        self.fields["support_contracts"].initial = [c.pk for c in contracts]
 
 
 class RoleForm(forms.Form):
@@ -45,3 +57,21 @@ class AcceptForm(forms.Form):
         if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
             self.add_error("password2", "The two passwords differ.")
         return data
+
+
+PEOPLE_ONLY = {
+    "invalid_choice": "Choose among your organisation's people.",
+    "invalid_pk_value": "Choose among your organisation's people.",
+}
+
+
+class ContactsForm(forms.Form):
+    """A contract's designations among the organisation's active people."""
+
+    support = forms.ModelMultipleChoiceField(queryset=None, required=False, error_messages=PEOPLE_ONLY)
+    notified = forms.ModelMultipleChoiceField(queryset=None, required=False, error_messages=PEOPLE_ONLY)
+
+    def __init__(self, *args, people, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["support"].queryset = people
+        self.fields["notified"].queryset = people

@@ -9,16 +9,18 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from contracts.people import PeopleError, members
 from contracts.people import invitations as inv
 from contracts.people.selectors import invitation_of, member_of, open_invitations, people_of
+from contracts.people.support import contract_contacts_set
+from contracts.selectors import contracts_for_user
 from portal.core.roles import CustomerRole
 
-from .people_forms import AcceptForm, InviteForm, RoleForm
+from .people_forms import AcceptForm, ContactsForm, InviteForm, RoleForm
 
 
 def is_customer_admin(user) -> bool:
@@ -39,7 +41,7 @@ def _render(request, *, invite_form=None, error: str | None = None, status: int 
         "people": list(people_of(organisation_id=org_id)),
         "admin": admin,
         "invitations": list(open_invitations(organisation_id=org_id, now=timezone.now())) if admin else [],
-        "invite_form": invite_form or InviteForm(),
+        "invite_form": invite_form or InviteForm(organisation_id=org_id),
         "error": error,
     }
     return render(request, "portal/people.html", context, status=status)
@@ -57,12 +59,13 @@ def people(request):
 @require_POST
 def invite(request):
     _admin_only(request)
-    form = InviteForm(request.POST)
+    form = InviteForm(request.POST, organisation_id=request.user.organisation_id)
     if form.is_valid():
         try:
             inv.invitation_create(
                 organisation=request.user.organisation, email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"], actor=request.user,
+                support_contracts=form.cleaned_data["support_contracts"],
             )  # fmt: skip
         except PeopleError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
@@ -145,3 +148,42 @@ def invitation_accept(request, token: str):
             return redirect("dashboard")
     status = 400 if request.method == "POST" else 200
     return render(request, "portal/invitation_accept.html", {"invitation": invitation, "form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contract_contacts(request, pk: int):
+    """Who may open tickets on a contract (its support contacts) and who receives its notifications:
+    customer admins edit both; members read them."""
+    contract = get_object_or_404(contracts_for_user(user=request.user), pk=pk)
+    active = people_of(organisation_id=contract.organisation_id).filter(is_active=True)
+    admin = is_customer_admin(request.user)
+    status, error = 200, None
+    if request.method == "POST":
+        _admin_only(request)
+        form = ContactsForm(request.POST, people=active)
+        if form.is_valid():
+            try:
+                contract_contacts_set(
+                    contract=contract, support_contacts=form.cleaned_data["support"],
+                    notification_contacts=form.cleaned_data["notified"], actor=request.user,
+                )  # fmt: skip
+            except PeopleError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            else:
+                messages.success(request, f"The contacts of {contract.reference} are saved.")
+                return redirect("contract-contacts", pk=contract.pk)
+        status = 400
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+        chosen = {"support": request.POST.getlist("support"), "notified": request.POST.getlist("notified")}
+    else:
+        chosen = {
+            "support": [str(pk) for pk in contract.support_contacts.values_list("pk", flat=True)],
+            "notified": [str(pk) for pk in contract.contacts.values_list("pk", flat=True)],
+        }
+    rows = [
+        {"person": p, "support": str(p.pk) in chosen["support"], "notified": str(p.pk) in chosen["notified"]}
+        for p in active
+    ]
+    context = {"contract": contract, "rows": rows, "admin": admin, "error": error}
+    return render(request, "portal/contract_contacts.html", context, status=status)

@@ -140,6 +140,10 @@ NOT_FOUND = OpenApiResponse(
     response=ErrorSerializer,
     description="No such ticket in your organisation (another organisation's ticket looks the same).",
 )
+NOT_SUPPORT_CONTACT = OpenApiResponse(
+    response=ErrorSerializer,
+    description="You are not a designated support contact of this contract: `detail` says whom to ask.",
+)
 UNAUTHENTICATED = OpenApiResponse(response=ErrorSerializer, description="No or invalid credentials.")
 UNSUPPORTED_MEDIA_TYPE = OpenApiResponse(
     response=ErrorSerializer, description="The body is not of the documented media type (or has none)."

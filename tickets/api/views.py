@@ -8,11 +8,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from contracts.choices import Priority
 from contracts.models import Contract, Service
+from contracts.people.support import NotASupportContact
 from contracts.selectors import contracts_for_user
 
 from ..attachments import validate_upload
@@ -28,6 +30,7 @@ from ..services import (
 )
 from .base import (
     NOT_FOUND,
+    NOT_SUPPORT_CONTACT,
     TICKET_ERRORS,
     UNAUTHENTICATED,
     UNSUPPORTED_MEDIA_TYPE,
@@ -99,8 +102,9 @@ class TicketListCreateApi(PaginatedApi):
         operation_id="tickets_create",
         tags=TAGS,
         summary="File a ticket",
+        description="Only a designated support contact of the contract may file one (403 otherwise, saying whom to ask).",
         request=InputSerializer,
-        responses={201: TicketOutputSerializer, 400: VALIDATION_ERROR, 401: UNAUTHENTICATED},
+        responses={201: TicketOutputSerializer, 400: VALIDATION_ERROR, 401: UNAUTHENTICATED, 403: NOT_SUPPORT_CONTACT},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data, context={"request": request})
@@ -114,6 +118,8 @@ class TicketListCreateApi(PaginatedApi):
             )  # fmt: skip
         except TicketError as exc:
             raise ticket_error(exc) from exc
+        except NotASupportContact as exc:
+            raise PermissionDenied(str(exc)) from exc
         return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data, status=status.HTTP_201_CREATED)
 
 

@@ -1,0 +1,86 @@
+"""Designated contacts per contract: its **support contacts** may open tickets on it (Kaluari:
+"designate one or more support contacts that are authorized to engage Support Services"), its
+**notification contacts** (`Contract.contacts`) receive its notifications. Customer admins set both
+on the contract's contacts page.
+
+`support_contact_check` is the one rule of who may open a ticket, for every channel that files one
+(the portal's form, the API, and the email channel): an active person of the contract's
+organisation designated on the contract. A person who loses the right keeps the tickets they filed
+(they still reply to them and close them) but opens no new one."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from portal.core.audit import audit
+
+from ..models import Contract
+from . import PeopleError
+from .selectors import admins_of
+
+
+class NotASupportContact(PeopleError):
+    """Refused: the person may not open tickets on the contract; the message says whom to ask."""
+
+    def __init__(self, message: str, admins: list):
+        super().__init__(message, field="contract")
+        self.admins = admins
+
+
+def whom_to_ask(admins: list) -> str:
+    if not admins:
+        return "your organisation's admin, or us"
+    return ", ".join(f"{a.get_full_name()} ({a.email})" for a in admins)
+
+
+def support_contact_check(*, user, contract: Contract) -> None:
+    """None when `user` may open tickets on `contract`; else NotASupportContact with why and whom to ask."""
+    if (
+        user.is_active
+        and user.organisation_id == contract.organisation_id
+        and contract.support_contacts.filter(pk=user.pk).exists()
+    ):
+        return
+    admins = admins_of(organisation_id=contract.organisation_id)
+    raise NotASupportContact(
+        f"You are not a designated support contact of {contract.reference} ({contract.name}), so you cannot "
+        f"open tickets on it. Your organisation's admins designate who may: ask {whom_to_ask(admins)}.",
+        admins,
+    )
+
+
+def openable_contracts(*, user) -> QuerySet[Contract]:
+    """The contracts `user` may open tickets on (the ticket form offers these only)."""
+    if not (user.is_authenticated and user.is_active and user.organisation_id):
+        return Contract.objects.none()
+    return Contract.objects.filter(organisation_id=user.organisation_id, support_contacts=user)
+
+
+def _emails(users) -> list[str]:
+    return sorted(u.email for u in users)
+
+
+@transaction.atomic
+def contract_contacts_set(*, contract: Contract, support_contacts, notification_contacts, actor) -> None:
+    """Designate who may open tickets and who is notified, from the organisation's active people
+    (the designations of deactivated people are kept as they are). At least one support contact."""
+    Contract.objects.select_for_update().filter(pk=contract.pk).first()
+    support, notified = list(support_contacts), list(notification_contacts)
+    if any(u.organisation_id != contract.organisation_id or not u.is_active for u in support + notified):
+        raise PeopleError("Choose among your organisation's active people.")
+    if not support:
+        raise PeopleError("Designate at least one support contact: nobody could open tickets otherwise.", "support")
+    before_support, before_notified = list(contract.support_contacts.all()), list(contract.contacts.all())
+    keep_support = [u for u in before_support if not u.is_active]
+    keep_notified = [u for u in before_notified if not u.is_active]
+    contract.support_contacts.set(support + keep_support)
+    contract.contacts.set(notified + keep_notified)
+    before = {"support_contacts": _emails(before_support), "contacts": _emails(before_notified)}
+    after = {"support_contacts": _emails(support + keep_support), "contacts": _emails(notified + keep_notified)}
+    if before != after:
+        changed = [k for k in before if before[k] != after[k]]
+        audit(
+            actor=actor, action="contract.contacts_changed", target=contract,
+            before={k: before[k] for k in changed}, after={k: after[k] for k in changed},
+        )  # fmt: skip
