@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import logging
 import socket
-import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
+from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew
 from portal.core.snapshot import thaw
 from portal.models import OutboxAttempt, OutboxMessage
 
@@ -59,25 +59,10 @@ def _due(now: datetime) -> Q:
 
 def outbox_claim(*, now: datetime, limit: int, keys: list[str] | None = None) -> list[OutboxMessage]:
     """Lease up to `limit` due rows to this caller. Safe against any number of concurrent callers."""
-    token = uuid.uuid4()
-    with transaction.atomic():
-        candidates = OutboxMessage.objects.select_for_update(skip_locked=True).filter(_due(now))
-        if keys is not None:
-            candidates = candidates.filter(key__in=keys)
-        ids = list(candidates.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        # Conditional: only rows still due are taken (SQLite has no row locks; this is the guard).
-        OutboxMessage.objects.filter(_due(now), id__in=ids).update(
-            status=Status.SENDING, lease_until=now + settings.OUTBOX_LEASE,
-            attempts=F("attempts") + 1, claim_token=token,
-        )  # fmt: skip
-    return list(OutboxMessage.objects.filter(claim_token=token, status=Status.SENDING).order_by("id"))
-
-
-def backoff(attempts: int) -> timedelta:
-    """1, 2, 4, ... minutes, at most an hour."""
-    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+    return lease_claim(
+        OutboxMessage, due=_due(now), now=now, limit=limit, lease=settings.OUTBOX_LEASE,
+        filters=Q(key__in=keys) if keys is not None else None,
+    )  # fmt: skip
 
 
 def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int:
@@ -133,13 +118,8 @@ def _still_ours(msg: OutboxMessage, now: datetime, rendered: tuple[str, str, str
     with one lease, but its rows are sent one after another: behind a slow SMTP server the last
     rows' lease runs out before their turn, a sweep claims them again, and both senders would send
     them (the crash drill tests/drills/test_worker_kills.py found it)."""
-    fields = {"lease_until": now + settings.OUTBOX_LEASE}
-    if rendered:
-        fields.update(zip(("subject", "body_text", "body_html"), rendered, strict=True))
-    return (
-        OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token, status=Status.SENDING).update(**fields)
-        == 1
-    )
+    fields = dict(zip(("subject", "body_text", "body_html"), rendered, strict=True)) if rendered else {}
+    return lease_renew(msg, now=now, lease=settings.OUTBOX_LEASE, **fields)
 
 
 def _failed(msg: OutboxMessage, started: datetime, finished: datetime, exc: Exception, worker: str) -> None:
@@ -164,13 +144,11 @@ def outbox_send_key(*, key: str) -> int:
 
 def outbox_send_due(*, batch: int | None = None, max_batches: int = 50) -> int:
     """Send everything due now, batch by batch (the sweep)."""
-    total = 0
-    for _ in range(max_batches):
-        claimed = outbox_claim(now=timezone.now(), limit=batch or settings.OUTBOX_BATCH)
-        if not claimed:
-            break
-        total += outbox_deliver(messages=claimed)
-    return total
+    return lease_drain(
+        lambda now: outbox_claim(now=now, limit=batch or settings.OUTBOX_BATCH),
+        lambda claimed: outbox_deliver(messages=claimed),
+        rounds=max_batches,
+    )
 
 
 def outbox_retry_now(*, ids: list[int]) -> int:

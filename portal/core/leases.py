@@ -1,0 +1,69 @@
+"""Leases on queue rows: what the email outbox (portal.core.delivery) and the webhook deliveries
+(portal.core.webhook_delivery) share to hand each due row to exactly one sender.
+
+A queue row has `status` (pending / sending / ...), `attempts`, `next_attempt_at`, `lease_until`
+and `claim_token`. `lease_claim` takes due rows with select_for_update(skip_locked) on PostgreSQL
+and, everywhere, a conditional update that re-checks `due` and stamps a claim token: two senders
+never hold one row (SQLite has no row locks; the condition is the guard). `lease_renew` extends the
+lease of one row just before it is sent, if it is still the caller's: a batch is claimed with one
+lease but sent row by row, and a slow batch must never outlive it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+SENDING = "sending"
+
+
+def lease_claim(
+    model: type[models.Model], *, due: Q, now: datetime, limit: int, lease: timedelta, order_by=("next_attempt_at",),
+    filters: Q | None = None,
+) -> list:  # fmt: skip
+    """Lease up to `limit` rows matching `due` (and `filters`) to this caller: status `sending`,
+    one more attempt, a lease until now + `lease`. Safe against any number of concurrent callers."""
+    token = uuid.uuid4()
+    with transaction.atomic():
+        candidates = model.objects.select_for_update(skip_locked=True, of=("self",)).filter(due)
+        if filters is not None:
+            candidates = candidates.filter(filters)
+        ids = list(candidates.order_by(*order_by).values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        model.objects.filter(due, id__in=ids).update(
+            status=SENDING, lease_until=now + lease, attempts=F("attempts") + 1, claim_token=token
+        )
+    return list(model.objects.filter(claim_token=token, status=SENDING).order_by("id"))
+
+
+def lease_renew(row: models.Model, *, now: datetime, lease: timedelta, **fields) -> bool:
+    """Extend the lease of a claimed row (and store `fields` with it) if no other sender has
+    claimed it since; False means another sender has it now, and this one must not send it."""
+    return (
+        type(row)
+        .objects.filter(id=row.id, claim_token=row.claim_token, status=SENDING)
+        .update(lease_until=now + lease, **fields)
+        == 1
+    )
+
+
+def lease_drain(claim, deliver, *, rounds: int) -> int:
+    """The sweep: claim (`claim(now)` -> rows) and deliver (`deliver(rows)` -> how many went) round
+    by round until nothing is due or `rounds` have run. Returns how many went."""
+    total = 0
+    for _ in range(rounds):
+        claimed = claim(timezone.now())
+        if not claimed:
+            break
+        total += deliver(claimed)
+    return total
+
+
+def backoff(attempts: int, *, cap_minutes: int = 60) -> timedelta:
+    """1, 2, 4, ... minutes after the 1st, 2nd, 3rd, ... failed attempt, at most `cap_minutes`."""
+    return timedelta(minutes=min(cap_minutes, 2 ** max(0, attempts - 1)))
