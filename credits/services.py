@@ -6,15 +6,18 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from contracts.selectors import version_in_force
 from portal.core.audit import audit, audit_entry
 from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.domain.dates import month_bounds
 from portal.domain.formats import in_tz, minor_unit_exponent
-from portal.models import AuditEntry
+from portal.models import AuditEntry, WebhookEvent
 
 from .closing import close_month
 from .models import Claim, ClaimAttachment, ClaimEvent, MonthlyUptime, MonthReopening
@@ -124,6 +127,23 @@ def claim_submit(
     return claim
 
 
+def _claim_decided(claim: Claim, now: datetime) -> None:
+    """The `claim.decided` webhook event (docs/webhooks.md), in the decision's transaction."""
+    data = {
+        "claim": {
+            "id": claim.pk, "url": settings.PORTAL_BASE_URL + reverse("claim-detail", args=[claim.pk]),
+            "contract": claim.contract_id, "month": claim.month.strftime("%Y-%m"), "status": claim.status,
+            "eligible_amount": claim.eligible_amount, "amount": claim.amount, "currency": claim.currency,
+            "credit_kind": claim.credit_kind, "decision_reason": claim.decision_reason, "decided_at": claim.decided_at,
+        }
+    }  # fmt: skip
+    event = HookEvent(
+        organisation_id=claim.contract.organisation_id, event=WebhookEvent.CLAIM_DECIDED,
+        key=f"claim:{claim.pk}:decided:{claim.status}", data=data,
+    )  # fmt: skip
+    webhooks_emit(events=[event], now=now)
+
+
 def _locked(claim: Claim) -> Claim:
     return (
         Claim.objects.select_for_update(of=("self",))
@@ -174,6 +194,7 @@ def claim_approve(
     audit(actor=actor, action="claim.approved", target=claim, before={"status": Status.SUBMITTED},
           after={"status": Status.APPROVED, "amount": amount}, now=now)  # fmt: skip
     outbox_enqueue_many(emails=_customer_emails(claim, "claim_approved", "approved", {}), now=now)
+    _claim_decided(claim, now)
     return claim
 
 
@@ -194,6 +215,7 @@ def claim_reject(*, claim: Claim, actor, reason: str, now: datetime | None = Non
     audit(actor=actor, action="claim.rejected", target=claim, before={"status": Status.SUBMITTED},
           after={"status": Status.REJECTED, "reason": reason}, now=now)  # fmt: skip
     outbox_enqueue_many(emails=_customer_emails(claim, "claim_rejected", "rejected", {}), now=now)
+    _claim_decided(claim, now)
     return claim
 
 

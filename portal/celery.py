@@ -15,6 +15,7 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["portal.core"])  # the outbox's tasks live in the ground package
+app.autodiscover_tasks(["portal.core"], related_name="webhook_tasks")
 
 # The beat schedule, in one place. A sweep that has not run by its next tick is dropped
 # (expires) rather than queued twice.
@@ -28,6 +29,11 @@ app.conf.beat_schedule = {
     },
     "outbox-sweep": {
         "task": "portal.core.tasks.outbox_sweep",
+        "schedule": EVERY_MINUTE,
+        "options": {"expires": 55},
+    },
+    "webhooks-sweep": {
+        "task": "portal.core.webhook_tasks.webhooks_sweep",
         "schedule": EVERY_MINUTE,
         "options": {"expires": 55},
     },

@@ -222,3 +222,98 @@ class ApiToken(AuthToken):
 
     def __str__(self):
         return f"{self.token_key}… of {self.user.email}"
+
+
+# --- Outbound webhooks: a customer's endpoints and the deliveries to them (portal.core.webhooks) ----
+class WebhookEvent(models.TextChoices):
+    """What an endpoint can subscribe to (docs/webhooks.md describes each payload)."""
+
+    TICKET_FILED = "ticket.filed", "Ticket filed"
+    TICKET_UPDATED = "ticket.updated", "Ticket updated (status, priority, public reply, escalation request)"
+    TICKET_BREACHED = "ticket.breached", "Ticket breached an SLA deadline"
+    TICKET_ESCALATED = "ticket.escalated", "Ticket escalated to a higher level"
+    INCIDENT_UPDATED = "incident.updated", "Incident updated"
+    CLAIM_DECIDED = "claim.decided", "Service-credit claim decided"
+    PING = "ping", "Test event (sent from the portal on request)"
+
+
+class WebhookEndpoint(models.Model):
+    """An HTTPS address of a customer organisation that receives signed deliveries of the events it
+    chose. The secret signs every delivery (HMAC-SHA256); after a rotation the previous one signs
+    too until `previous_secret_until`, so a receiver can switch without losing a delivery."""
+
+    organisation = models.ForeignKey("contracts.Organisation", on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField("URL", max_length=500)
+    description = models.CharField(max_length=100, blank=True)
+    events = models.JSONField(default=list, help_text="WebhookEvent values this endpoint receives.")
+    secret = models.CharField(max_length=80, editable=False)
+    previous_secret = models.CharField(max_length=80, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Failed attempts since the last success: at WEBHOOK_DISABLE_AFTER_FAILURES the endpoint is disabled.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()
+    # What an email about the endpoint reads of it (never the secrets; portal.core.snapshot).
+    EMAIL_FIELDS = ("url", "description", "disabled_reason", "disabled_at", "consecutive_failures")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: a queue row like the email outbox's (leased by one sender at a
+    time, retried with backoff), sent in order per endpoint and parked after WEBHOOK_MAX_ATTEMPTS
+    so that it stops holding the later ones back. At least once: a receiver dedupes by delivery_id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        PARKED = "parked", "Parked (gave up)"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    # The cause, e.g. "ticket:12:filed": one delivery per endpoint and cause, however often it is emitted.
+    key = models.CharField(max_length=200)
+    delivery_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    # The JSON body sent (envelope and data), fixed when the event happened.
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_response = models.TextField(blank=True, help_text="The start of the last response's body.")
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [models.UniqueConstraint(fields=["endpoint", "key"], name="webhook_delivery_once")]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="webhook_pending_due", condition=Q(status="pending")),
+            models.Index(fields=["lease_until"], name="webhook_sending_lease", condition=Q(status="sending")),
+            # "Is an earlier delivery of this endpoint still in the queue?" (sent in order).
+            models.Index(
+                fields=["endpoint", "id"], name="webhook_endpoint_queue", condition=Q(status__in=["pending", "sending"])
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event} {self.delivery_id} → {self.endpoint_id} ({self.status})"
+
+    @property
+    def error_detail(self) -> str:
+        """The last error, unless it only repeats the status code shown beside it."""
+        return "" if self.last_error == f"HTTP {self.last_status_code}" else self.last_error

@@ -201,6 +201,26 @@ EMAIL_TIMEOUT = 30
 OUTBOX_LEASE = timedelta(seconds=env.int("OUTBOX_LEASE_SECONDS", default=120))
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_BATCH = 100
+# Outbound webhooks (portal.core.webhooks, docs/webhooks.md). Every delivery goes to a public
+# address checked after resolution (no private, loopback, link-local, multicast or reserved one),
+# over HTTPS, with bounded time and response size; redirects are not followed.
+# WEBHOOK_ALLOWED_HOSTS names hosts exempt from the address check (tests, a local receiver in
+# development); production refuses it. WEBHOOK_CA_FILE: a CA bundle to trust instead of the system's.
+WEBHOOK_ALLOWED_HOSTS = [h.lower() for h in env.list("WEBHOOK_ALLOWED_HOSTS", default=[])]
+if PRODUCTION and WEBHOOK_ALLOWED_HOSTS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEBHOOK_ALLOWED_HOSTS is for tests and development: production checks every address")
+WEBHOOK_CA_FILE = env.str("WEBHOOK_CA_FILE", default="") or None
+WEBHOOK_CONNECT_TIMEOUT = 5.0  # seconds to open the connection (TLS handshake included)
+WEBHOOK_READ_TIMEOUT = 10.0  # seconds of silence while waiting for the response
+WEBHOOK_TOTAL_TIMEOUT = 20.0  # seconds for the whole exchange, however the receiver drips it
+WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024  # read at most this much of a response; the rest is dropped
+WEBHOOK_LEASE = timedelta(seconds=60)  # longer than the total timeout: a live sender never loses its row
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)  # then parked (1+2+...+60 min: about 2 h)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=24)  # failed attempts in a row
+WEBHOOK_SECRET_GRACE = timedelta(hours=24)  # the previous secret still signs this long after a rotation
+WEBHOOK_BATCH = 50
 # Where notices for the support queue go (new tickets, unassigned tickets).
 SECURITY_CONTACT_EMAIL = env.str("SECURITY_CONTACT_EMAIL", default="security@vendor.example")
 SUPPORT_QUEUE_EMAIL = env.str("SUPPORT_QUEUE_EMAIL", default="support-queue@vendor.example")

@@ -408,3 +408,15 @@ def screenshot():
         return path
 
     return take
+
+
+# --- A real HTTPS receiver for webhook deliveries (tests/webhook_receiver.py) ------------------
+@pytest.fixture
+def receiver(tmp_path, settings):
+    from . import webhook_receiver
+
+    r, server = webhook_receiver.start(tmp_path)
+    settings.WEBHOOK_ALLOWED_HOSTS = ["localhost"]
+    settings.WEBHOOK_CA_FILE = str(r.cert)
+    yield r
+    webhook_receiver.stop(r, server)

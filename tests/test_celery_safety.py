@@ -56,18 +56,12 @@ def test_no_countdown_or_eta_longer_than_half_the_visibility_timeout():
 
 @pytest.mark.django_db
 def test_sweeps_record_heartbeats_and_healthz_reports_a_late_one(client, sam):
-    from contracts.tasks import send_maintenance_notices
-    from credits.tasks import close_month
-    from portal.core.tasks import outbox_sweep
-    from tickets.tasks import check_sla_deadlines, escalate_due_tickets
-
     t0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     client.force_login(sam)  # the details are for staff (test_healthz_tells_anyone_else_only_ok_or_not)
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["status"] == "unhealthy"  # never ran
     with time_machine.travel(t0, tick=False):
-        for task in (outbox_sweep, escalate_due_tickets, check_sla_deadlines, send_maintenance_notices, close_month):
-            task.delay()
+        _run_every_sweep()
     with time_machine.travel(t0 + timedelta(minutes=3), tick=False):
         report = client.get("/healthz").json()
         assert report["status"] == "ok", report
@@ -83,9 +77,17 @@ def _run_every_sweep():
     from contracts.tasks import send_maintenance_notices
     from credits.tasks import close_month
     from portal.core.tasks import outbox_sweep
+    from portal.core.webhook_tasks import webhooks_sweep
     from tickets.tasks import check_sla_deadlines, escalate_due_tickets
 
-    for task in (outbox_sweep, escalate_due_tickets, check_sla_deadlines, send_maintenance_notices, close_month):
+    for task in (
+        outbox_sweep,
+        webhooks_sweep,
+        escalate_due_tickets,
+        check_sla_deadlines,
+        send_maintenance_notices,
+        close_month,
+    ):
         task.delay()
 
 

@@ -56,6 +56,12 @@ def test_an_expired_security_txt_is_an_error_of_the_checks_in_production():
     assert "portal.E002" in result.stderr and "security.txt expired at 2020-01-01T00:00:00Z" in result.stderr
 
 
+def test_production_refuses_to_exempt_any_webhook_host_from_the_address_check():
+    result = manage("check", env={**PRODUCTION, "WEBHOOK_ALLOWED_HOSTS": "localhost"})
+    assert result.returncode != 0
+    assert "WEBHOOK_ALLOWED_HOSTS is for tests and development" in result.stderr
+
+
 def test_static_files_are_hashed_and_compressed_in_production(tmp_path):
     result = manage("collectstatic", "--noinput", env=PRODUCTION, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr

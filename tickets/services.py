@@ -21,7 +21,7 @@ from contracts.selectors import version_in_force
 from portal.core.audit import audit
 from tickets.terms_cache import TermsCache
 
-from . import deadlines, notify
+from . import deadlines, hooks, notify
 from .models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketEvent, TicketMessage, TicketPause
 
 Status = Ticket.Status
@@ -260,6 +260,7 @@ def ticket_open(
         ),
         now,
     )
+    hooks.emit([hooks.ticket_filed(ticket)], now)
     return ticket
 
 
@@ -335,15 +336,21 @@ def ticket_reply(
         emails = []  # internal notes email nobody
     _save(ticket, fields, now=now)
     notify.send(emails, now)
+    if not internal:
+        author_kind = "staff" if staff else "customer"
+        message_data = {"id": message.pk, "author": author_kind, "body": body, "created_at": now}
+        hooks.emit(
+            [hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "reply", message=message_data)], now
+        )
     return message
 
 
-def _set_status(ticket: Ticket, status: str, *, actor, now: datetime) -> None:
+def _set_status(ticket: Ticket, status: str, *, actor, now: datetime) -> TicketEvent | None:
     """Move to a status and keep the pauses in step: waiting pauses the clocks until the customer
     replies; resolved (or closed) stops them until a reopen resumes them where they stopped."""
     old = ticket.status
     if old == status:
-        return
+        return None
     if old == Status.WAITING:
         TicketPause.objects.filter(ticket=ticket, reason=TicketPause.Reason.WAITING, ended_at__isnull=True).update(
             ended_at=now
@@ -364,7 +371,7 @@ def _set_status(ticket: Ticket, status: str, *, actor, now: datetime) -> None:
     if status == Status.CLOSED:
         ticket.closed_at = now
     ticket.status = status
-    _event(ticket, TicketEvent.Kind.STATUS, now=now, actor=actor, old=old, new=status)
+    return _event(ticket, TicketEvent.Kind.STATUS, now=now, actor=actor, old=old, new=status)
 
 
 CUSTOMER_MOVES = {
@@ -387,16 +394,16 @@ def ticket_set_status(*, ticket: Ticket, actor, status: str, now: datetime | Non
     old = ticket.status
     if old == status:
         return ticket
-    _set_status(ticket, status, actor=actor, now=now)
+    event = _set_status(ticket, status, actor=actor, now=now)
     _save(ticket, ["status", "resolved_at", "closed_at"], now=now)
     notify.send(
         notify.to_customers(
-            ticket,
-            f"ticket:{ticket.pk}:status:{TicketEvent.objects.filter(ticket=ticket).latest('id').pk}",
-            "ticket_status",
-            {"old": Status(old).label},
+            ticket, f"ticket:{ticket.pk}:status:{event.pk}", "ticket_status", {"old": Status(old).label}
         ),
         now,
+    )
+    hooks.emit(
+        [hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:status:{event.pk}", "status", old=old, new=status)], now
     )
     return ticket
 
@@ -413,7 +420,7 @@ def ticket_change_priority(*, ticket: Ticket, actor, priority: str, now: datetim
     if old == priority:
         return ticket
     ticket.priority = priority
-    _event(ticket, TicketEvent.Kind.PRIORITY, now=now, actor=actor, old=old, new=priority)
+    event = _event(ticket, TicketEvent.Kind.PRIORITY, now=now, actor=actor, old=old, new=priority)
     audit(
         actor=actor,
         action="ticket.priority_changed",
@@ -423,6 +430,10 @@ def ticket_change_priority(*, ticket: Ticket, actor, priority: str, now: datetim
         now=now,
     )
     _save(ticket, ["priority"], now=now, terms=terms)
+    hooks.emit(
+        [hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:priority:{event.pk}", "priority", old=old, new=priority)],
+        now,
+    )
     return ticket
 
 
@@ -452,8 +463,10 @@ def ticket_exclude(*, ticket: Ticket, actor, cause: str, reason: str, now: datet
         before={"cause": ticket.excluded_cause, "reason": ticket.excluded_reason}, after={"cause": cause, "reason": reason}, now=now,
     )  # fmt: skip
     ticket.excluded_cause, ticket.excluded_reason = cause, reason
-    _event(ticket, TicketEvent.Kind.EXCLUDED, now=now, actor=actor, cause=cause, reason=reason)
+    event = _event(ticket, TicketEvent.Kind.EXCLUDED, now=now, actor=actor, cause=cause, reason=reason)
     _save(ticket, ["excluded_cause", "excluded_reason"], now=now)
+    key = f"ticket:{ticket.pk}:excluded:{event.pk}"
+    hooks.emit([hooks.ticket_updated(ticket, key, "excluded", cause=cause, reason=reason)], now)
     return ticket
 
 
@@ -483,6 +496,8 @@ def ticket_request_escalation(*, ticket: Ticket, user, reason: str, now: datetim
         ),
         now,
     )
+    key = f"ticket:{ticket.pk}:esc-request:{request.pk}"
+    hooks.emit([hooks.ticket_updated(ticket, key, "escalation_requested", reason=reason, ack_due=request.ack_due)], now)
     return request
 
 
@@ -499,6 +514,8 @@ def _acknowledge(ticket, request, actor, now) -> None:
             ),
             now,
         )
+        key = f"ticket:{ticket.pk}:esc-ack:{request.pk}"
+        hooks.emit([hooks.ticket_updated(ticket, key, "escalation_acknowledged")], now)
 
 
 @transaction.atomic
@@ -537,6 +554,7 @@ def ticket_escalate_now(*, ticket: Ticket, actor, now: datetime | None = None) -
         + notify.to_customers(ticket, f"{key}:customer", "ticket_escalated", {**ctx, "contact": contact}),
         now,
     )
+    hooks.emit([hooks.ticket_escalated(ticket, old, new.level)], now)
     return ticket
 
 

@@ -19,7 +19,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from contracts.selectors import levels_by_version
-from tickets import deadlines, notify
+from tickets import deadlines, hooks, notify
 from tickets.models import SLACrossing, Ticket, TicketEvent
 from tickets.services import save_columns
 
@@ -76,7 +76,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                 tickets, "contract__contacts", "organisation__account_manager", "organisation__solutions_manager"
             )
             ladders = levels_by_version({t.sla_version_id for t in tickets})
-            events, emails = [], []
+            events, emails, moves = [], [], []
             for t in tickets:
                 levels = ladders[t.sla_version_id]
                 step = deadlines.escalation_at(
@@ -109,6 +109,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                         "ticket_escalated",
                         {**ctx, "contact": _customer_contact(new, t.organisation, staff)},
                     )
+                    moves.append((t, t.escalation_level, step.level))
                     t.escalation_level = step.level
                     moved += 1
                 if step.top_alert_due:
@@ -128,6 +129,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
             save_columns(tickets, ["escalation_level", "top_alert_sent", "next_escalation_due"])
             TicketEvent.objects.bulk_create(events)
             notify.send(emails, now)
+            hooks.emit([hooks.ticket_escalated(t, old, new) for t, old, new in moves], now)
         if len(tickets) < batch:
             break
     return moved
@@ -152,7 +154,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
             if not tickets:
                 break
             prefetch_related_objects(tickets, "crossings", "escalation_requests", "contract__contacts")
-            rows, events, emails = [], [], []
+            rows, events, emails, breaches = [], [], [], []
             for t in tickets:
                 seen = {(c.clock, c.kind) for c in t.crossings.all()}
                 # The stored deadlines, as the services and the recompute task derived them.
@@ -181,6 +183,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                     seen.add((clock, kind))
                     if kind == SLACrossing.Kind.BREACH:
                         t.breached = True
+                        breaches.append((t, clock, at))
                     else:
                         t.warned = True
                 ahead = [] if t.is_excluded else deadlines.pending_moments(t, now=now)
@@ -192,6 +195,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
             save_columns(tickets, ["breached", "warned", "next_sla_check_at"])
             TicketEvent.objects.bulk_create(events)
             notify.send(emails, now)
+            hooks.emit([hooks.ticket_breached(t, clock, at) for t, clock, at in breaches], now)
             recorded += len(rows)
         if len(tickets) < batch:
             break

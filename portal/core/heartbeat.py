@@ -17,6 +17,7 @@ GRACE = timedelta(minutes=3)
 # Every sweep beat runs, with its period (portal/celery.py holds the schedule).
 SWEEPS = {
     "outbox-sweep": timedelta(minutes=1),
+    "webhooks-sweep": timedelta(minutes=1),
     "tickets-escalate": timedelta(minutes=1),
     "tickets-sla-deadlines": timedelta(minutes=1),
     "maintenance-notices": timedelta(minutes=1),

@@ -1,0 +1,160 @@
+"""Outbound webhooks, the sending side (the worker's): claim due deliveries, sign, POST, record.
+
+- Claimed with a lease like the email outbox's rows (portal.core.leases): never sent by two
+  senders at once; a row whose sender died is taken again when its lease runs out.
+- In order per endpoint: a delivery is due only when no earlier delivery of its endpoint is still
+  pending or being sent, so each claim takes at most the head of each endpoint's queue. A parked
+  or delivered one no longer holds the queue.
+- At least once: only a 2xx marks a delivery delivered; anything else (an error, a timeout, a lost
+  response, a 3xx: redirects are not followed) is retried with backoff (1, 2, 4, ... minutes, at
+  most an hour), and after WEBHOOK_MAX_ATTEMPTS the delivery is parked.
+- An endpoint with WEBHOOK_DISABLE_AFTER_FAILURES failed attempts in a row is disabled, and its
+  organisation's customer admins are emailed through the outbox.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew
+from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.roles import CustomerRole
+from portal.core.safe_http import Refused, post
+from portal.core.webhook_signing import body_bytes, signature_header, signing_secrets
+from portal.models import WebhookDelivery, WebhookEndpoint
+
+log = logging.getLogger(__name__)
+Status = WebhookDelivery.Status
+EXCERPT = 1000  # characters of a response kept on the delivery
+USER_AGENT = "SLA-Portal-Webhooks/1"
+
+
+def _due(now: datetime) -> Q:
+    waiting = Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
+    earlier = WebhookDelivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"), id__lt=OuterRef("id"), status__in=[Status.PENDING, Status.SENDING]
+    )
+    return (waiting & ~Exists(earlier)) | Q(status=Status.SENDING, lease_until__lt=now)
+
+
+def webhook_claim(*, now: datetime, limit: int) -> list[WebhookDelivery]:
+    """Lease up to `limit` due deliveries (at most one per endpoint: its queue's head)."""
+    claimed = lease_claim(
+        WebhookDelivery, due=_due(now), now=now, limit=limit, lease=settings.WEBHOOK_LEASE, order_by=("id",)
+    )
+    endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in claimed})
+    for d in claimed:
+        d.endpoint = endpoints[d.endpoint_id]
+    return claimed
+
+
+def webhook_deliver(*, deliveries: list[WebhookDelivery], now_fn=timezone.now) -> int:
+    """Send claimed deliveries; returns how many were acknowledged."""
+    acknowledged = 0
+    for delivery in deliveries:
+        started = now_fn()
+        if not lease_renew(delivery, now=started, lease=settings.WEBHOOK_LEASE):
+            continue  # its lease ran out while earlier rows were sent; another sender has it
+        endpoint = delivery.endpoint
+        body = body_bytes(delivery.payload)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-SLA-Event": delivery.event,
+            "X-SLA-Delivery": str(delivery.delivery_id),
+            "X-SLA-Attempt": str(delivery.attempts),
+            "X-SLA-Signature": signature_header(signing_secrets(endpoint, started), int(started.timestamp()), body),
+        }
+        try:
+            response = post(endpoint.url, body, headers)
+        except Refused as exc:
+            _failed(delivery, now_fn(), error=str(exc))
+            continue
+        except (OSError, http.client.HTTPException) as exc:
+            _failed(delivery, now_fn(), error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            continue
+        excerpt = response.body.decode("utf-8", "replace")[:EXCERPT]
+        if response.truncated:
+            excerpt += f"\n[response cut at {settings.WEBHOOK_MAX_RESPONSE_BYTES // 1024} KB]"
+        if 200 <= response.status < 300:
+            _delivered(delivery, now_fn(), response.status, excerpt)
+            acknowledged += 1
+        else:
+            error = f"HTTP {response.status}"
+            if 300 <= response.status < 400:
+                error += f": redirects are not followed (Location: {response.location[:200] or 'none'})"
+            _failed(delivery, now_fn(), error=error, status_code=response.status, excerpt=excerpt)
+    return acknowledged
+
+
+def _delivered(delivery: WebhookDelivery, now: datetime, code: int, excerpt: str) -> None:
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(id=delivery.id, claim_token=delivery.claim_token).update(
+            status=Status.DELIVERED, delivered_at=now, lease_until=None, last_attempt_at=now,
+            last_status_code=code, last_response=excerpt, last_error="",
+        )  # fmt: skip
+        WebhookEndpoint.objects.filter(id=delivery.endpoint_id).update(consecutive_failures=0, last_success_at=now)
+
+
+def _failed(delivery: WebhookDelivery, now: datetime, *, error: str, status_code=None, excerpt: str = "") -> None:
+    parked = delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
+    log.warning(
+        "webhooks: delivery %s to endpoint %s failed (attempt %d%s): %s",
+        delivery.delivery_id, delivery.endpoint_id, delivery.attempts, ", parked" if parked else "", error,
+    )  # fmt: skip
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(id=delivery.id, claim_token=delivery.claim_token).update(
+            status=Status.PARKED if parked else Status.PENDING, next_attempt_at=now + backoff(delivery.attempts),
+            lease_until=None, last_attempt_at=now, last_status_code=status_code, last_response=excerpt,
+            last_error=error[:500],
+        )  # fmt: skip
+        WebhookEndpoint.objects.filter(id=delivery.endpoint_id).update(
+            consecutive_failures=F("consecutive_failures") + 1
+        )
+        _disable_if_failing(delivery.endpoint_id, now, error)
+
+
+def _disable_if_failing(endpoint_id: int, now: datetime, error: str) -> None:
+    """Disable the endpoint once its failures in a row reach the threshold, and tell its admins."""
+    reason = (f"Disabled after {settings.WEBHOOK_DISABLE_AFTER_FAILURES} failed attempts in a row; the last: {error}")[
+        :300
+    ]
+    disabled = WebhookEndpoint.objects.filter(
+        id=endpoint_id, enabled=True, consecutive_failures__gte=settings.WEBHOOK_DISABLE_AFTER_FAILURES
+    ).update(enabled=False, disabled_reason=reason, disabled_at=now)
+    if not disabled:
+        return
+    endpoint = WebhookEndpoint.objects.select_related("organisation").get(id=endpoint_id)
+    admins = get_user_model().objects.filter(
+        organisation_id=endpoint.organisation_id, customer_role=CustomerRole.ADMIN, is_active=True
+    )
+    outbox_enqueue_many(
+        emails=[
+            Email(
+                key=f"webhook:{endpoint.pk}:disabled:{now.isoformat()}:user:{admin.pk}",
+                to=admin.email,
+                template="webhook_disabled",
+                context={"endpoint": endpoint, "recipient": admin, "organisation": endpoint.organisation},
+            )
+            for admin in admins
+        ],
+        now=now,
+    )
+
+
+def webhooks_send_due(*, batch: int | None = None, max_rounds: int = 200) -> int:
+    """Send everything due now, round by round (the sweep): each round takes the head of every
+    endpoint's queue, so an endpoint's deliveries go one after another, in order."""
+    return lease_drain(
+        lambda now: webhook_claim(now=now, limit=batch or settings.WEBHOOK_BATCH),
+        lambda claimed: webhook_deliver(deliveries=claimed),
+        rounds=max_rounds,
+    )

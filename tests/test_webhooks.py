@@ -1,0 +1,282 @@
+"""Outbound webhooks against a real HTTPS receiver (tests/webhook_receiver.py): signed deliveries in
+order per endpoint, retried with backoff after a failure or a lost response (each id delivered until
+acknowledged), parked so that later ones go on, never held by two senders, a failing endpoint
+disabled with an email to its organisation's customer admins; and the events the ticket services,
+the sweeps and claim decisions record."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from credits.services import claim_reject, claim_submit
+from portal.core.delivery import outbox_render
+from portal.core.webhook_delivery import webhook_claim, webhook_deliver, webhooks_send_due
+from portal.core.webhooks import (
+    HookEvent,
+    webhook_endpoint_create,
+    webhook_endpoint_enable,
+    webhook_secret_rotate,
+    webhooks_emit,
+)
+from portal.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
+from tickets.services import ticket_escalate_now, ticket_open, ticket_reply, ticket_set_status
+from tickets.sweeps import check_sla_deadlines, escalate_due_tickets
+
+from .factories import StaffFactory
+
+pytestmark = pytest.mark.django_db
+NBO = ZoneInfo("Africa/Nairobi")
+T0 = datetime(2026, 12, 11, 16, 0, tzinfo=NBO)  # a Friday afternoon
+TICKET_EVENTS = ["ticket.filed", "ticket.updated", "ticket.breached", "ticket.escalated"]
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def endpoint(receiver, alice, clock):
+    ep, _ = webhook_endpoint_create(actor=alice, url=receiver.url, events=[*TICKET_EVENTS, "claim.decided"])
+    return ep
+
+
+def verify(secret: str, header: str, body: bytes, now: float, tolerance: int = 300) -> bool:
+    """The receiver's check, as docs/webhooks.md gives it."""
+    items = [part.split("=", 1) for part in header.split(",")]
+    timestamp = next(v for k, v in items if k == "t")
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    fresh = abs(now - int(timestamp)) <= tolerance
+    return fresh and any(hmac.compare_digest(expected, v) for k, v in items if k == "v1")
+
+
+def file(contract, user, priority="P3", subject="Backups fail"):
+    return ticket_open(
+        user=user, contract=contract, service=contract.services.get(), priority=priority,
+        subject=subject, description="Nothing backs up since last night.",
+    )  # fmt: skip
+
+
+def emit(endpoint, n: int) -> list[WebhookDelivery]:
+    webhooks_emit(
+        events=[
+            HookEvent(organisation_id=endpoint.organisation_id, event="ticket.updated", key=f"k:{i}", data={"n": i})
+            for i in range(n)
+        ]
+    )
+    return list(WebhookDelivery.objects.filter(endpoint=endpoint).order_by("id"))
+
+
+# --- Delivered, signed, in order ------------------------------------------------------------------
+def test_ticket_events_arrive_signed_and_in_order(receiver, endpoint, acme_contract, alice, sam, clock):
+    ticket = file(acme_contract, alice)
+    ticket_reply(ticket=ticket, author=sam, body="Looking at it now.")
+    ticket_reply(ticket=ticket, author=sam, body="Internal: check the agent", internal=True)  # reports nothing
+    ticket_set_status(ticket=ticket, actor=sam, status="waiting")
+    assert webhooks_send_due() == 3
+    bodies = [json.loads(r.body) for r in receiver.received]
+    assert [(b["event"], b["data"].get("change", {}).get("kind")) for b in bodies] == [
+        ("ticket.filed", None), ("ticket.updated", "reply"), ("ticket.updated", "status"),
+    ]  # fmt: skip
+    assert bodies[1]["data"]["change"]["message"]["body"] == "Looking at it now."
+    assert bodies[1]["data"]["ticket"]["status"] == "open" and bodies[2]["data"]["ticket"]["status"] == "waiting"
+    assert bodies[0]["data"]["ticket"]["url"].endswith(f"/tickets/{ticket.pk}/")
+    for got in receiver.received:
+        assert got.path == "/hooks/sla"
+        assert got.headers["content-type"] == "application/json"
+        assert got.headers["x-sla-delivery"] == json.loads(got.body)["id"]
+        assert got.headers["x-sla-event"] == json.loads(got.body)["event"]
+        assert verify(endpoint.secret, got.headers["x-sla-signature"], got.body, now=T0.timestamp())
+        assert not verify("whsec_wrong", got.headers["x-sla-signature"], got.body, now=T0.timestamp())
+        assert not verify(endpoint.secret, got.headers["x-sla-signature"], got.body + b" ", now=T0.timestamp())
+    assert set(WebhookDelivery.objects.values_list("status", "last_status_code")) == {("delivered", 204)}
+    endpoint.refresh_from_db()
+    assert endpoint.last_success_at == T0 and endpoint.consecutive_failures == 0
+
+
+def test_other_organisations_unsubscribed_and_disabled_endpoints_get_nothing(
+    receiver, alice, charlie, acme_contract, globex_contract, clock
+):
+    only_claims, _ = webhook_endpoint_create(actor=alice, url=receiver.url, events=["claim.decided"])
+    globex_hooks, _ = webhook_endpoint_create(actor=charlie, url=receiver.url, events=TICKET_EVENTS)
+    file(acme_contract, alice)
+    assert not WebhookDelivery.objects.exists()
+    file(globex_contract, charlie)
+    assert list(WebhookDelivery.objects.values_list("endpoint", "event")) == [(globex_hooks.pk, "ticket.filed")]
+    WebhookEndpoint.objects.filter(pk=globex_hooks.pk).update(enabled=False)
+    file(globex_contract, charlie, subject="Second")
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_one_delivery_per_endpoint_and_cause(endpoint):
+    event = HookEvent(organisation_id=endpoint.organisation_id, event="ticket.updated", key="ticket:1:x", data={})
+    webhooks_emit(events=[event])
+    webhooks_emit(events=[event, event])
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_the_sweep_is_handed_the_deliveries_when_the_change_commits(
+    receiver, endpoint, acme_contract, alice, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        file(acme_contract, alice)
+    assert [json.loads(r.body)["event"] for r in receiver.received] == ["ticket.filed"]
+
+
+# --- Failures: retried, in order, parked, at least once -------------------------------------------
+def test_a_failure_is_retried_with_backoff_and_holds_the_later_deliveries(receiver, endpoint, clock):
+    first, second = emit(endpoint, 2)
+    receiver.script = [500]
+    assert webhooks_send_due() == 0  # the first failed; the second waits behind it
+    first.refresh_from_db()
+    assert (first.status, first.attempts, first.last_status_code) == ("pending", 1, 500)
+    assert first.next_attempt_at == T0 + timedelta(minutes=1) and '"try later"' in first.last_response
+    assert WebhookDelivery.objects.get(pk=second.pk).attempts == 0
+    clock.shift(timedelta(seconds=59))
+    assert webhooks_send_due() == 0 and len(receiver.received) == 1
+    clock.shift(timedelta(seconds=1))
+    assert webhooks_send_due() == 2
+    ids = [r.headers["x-sla-delivery"] for r in receiver.received]
+    assert ids == [str(first.delivery_id), str(first.delivery_id), str(second.delivery_id)]
+    assert receiver.received[0].body == receiver.received[1].body  # the same bytes on every attempt
+    assert receiver.received[1].headers["x-sla-attempt"] == "2"
+
+
+def test_a_response_lost_in_transit_means_the_same_id_again(receiver, endpoint, clock):
+    (delivery,) = emit(endpoint, 1)
+    receiver.script = ["drop"]
+    assert webhooks_send_due() == 0
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and delivery.last_error  # e.g. RemoteDisconnected
+    clock.shift(timedelta(minutes=1))
+    assert webhooks_send_due() == 1
+    assert [r.headers["x-sla-delivery"] for r in receiver.received] == [str(delivery.delivery_id)] * 2
+
+
+def test_a_delivery_that_keeps_failing_is_parked_and_the_next_goes_on(receiver, endpoint, clock, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 3
+    first, second = emit(endpoint, 2)
+    receiver.script = [500, 500, 500]
+    for minutes in (0, 1, 2):
+        clock.move_to(T0 + timedelta(minutes=sum(2**i for i in range(minutes))))
+        webhooks_send_due()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.attempts) == ("parked", 3)
+    assert (second.status, second.attempts) == ("delivered", 1)
+    assert [r.headers["x-sla-delivery"] for r in receiver.received] == [str(first.delivery_id)] * 3 + [
+        str(second.delivery_id)
+    ]
+
+
+def test_redirects_are_not_followed(receiver, endpoint, clock):
+    (delivery,) = emit(endpoint, 1)
+    receiver.script = ["redirect"]
+    assert webhooks_send_due() == 0
+    delivery.refresh_from_db()
+    assert delivery.last_status_code == 302
+    assert delivery.last_error == "HTTP 302: redirects are not followed (Location: https://10.0.0.5/internal)"
+    assert len(receiver.received) == 1
+
+
+def test_a_failing_endpoint_is_disabled_and_its_admins_emailed(receiver, endpoint, alice, bob, clock, settings):
+    settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
+    first, second = emit(endpoint, 2)
+    receiver.default = 503
+    for minutes in (0, 1, 3):
+        clock.move_to(T0 + timedelta(minutes=minutes))
+        webhooks_send_due()
+    endpoint.refresh_from_db()
+    assert not endpoint.enabled and endpoint.disabled_at == T0 + timedelta(minutes=3)
+    assert endpoint.disabled_reason == "Disabled after 3 failed attempts in a row; the last: HTTP 503"
+    mails = list(OutboxMessage.objects.filter(template="webhook_disabled"))
+    assert [m.to for m in mails] == [alice.email]  # customer admins only
+    subject, text, html = outbox_render(mails[0])
+    assert subject == f"Webhook endpoint disabled: {receiver.url}"
+    assert "it failed 3 times in a row" in text and "HTTP 503" in text and "/webhooks/" in text
+    # Disabled: nothing is sent, and nothing new is recorded for it.
+    clock.shift(timedelta(hours=2))
+    assert webhooks_send_due() == 0 and len(receiver.received) == 3
+    assert emit(endpoint, 3)[-1].pk == second.pk
+    # Enabled again: the waiting deliveries go out, in order.
+    receiver.default = "ok"
+    webhook_endpoint_enable(endpoint=endpoint, actor=alice)
+    assert webhooks_send_due() == 2
+    assert [r.headers["x-sla-delivery"] for r in receiver.received[3:]] == [
+        str(first.delivery_id),
+        str(second.delivery_id),
+    ]
+
+
+def test_a_delivery_is_never_held_by_two_senders(receiver, endpoint, clock, settings):
+    first, _second = emit(endpoint, 2)
+    claimed = webhook_claim(now=T0, limit=10)
+    assert [d.pk for d in claimed] == [first.pk]  # the head of the endpoint's queue, alone
+    assert webhook_claim(now=T0, limit=10) == []  # leased; the next waits behind it
+    # The sender died: when its lease runs out the delivery is anyone's again (at least once).
+    later = T0 + settings.WEBHOOK_LEASE + timedelta(seconds=1)
+    retaken = webhook_claim(now=later, limit=10)
+    assert [d.pk for d in retaken] == [first.pk] and retaken[0].attempts == 2
+    assert webhook_deliver(deliveries=claimed) == 0  # the stale sender finds it is no longer its row
+    assert receiver.received == []
+    assert webhook_deliver(deliveries=retaken) == 1
+
+
+def test_a_rotated_secret_signs_beside_the_previous_one_for_the_grace(receiver, endpoint, alice, clock):
+    old = endpoint.secret
+    new = webhook_secret_rotate(endpoint=endpoint, actor=alice)
+    assert new != old and new.startswith("whsec_")
+    emit(endpoint, 1)
+    webhooks_send_due()
+    header, body = receiver.received[0].headers["x-sla-signature"], receiver.received[0].body
+    assert header.count("v1=") == 2
+    assert verify(new, header, body, now=T0.timestamp()) and verify(old, header, body, now=T0.timestamp())
+    clock.shift(timedelta(hours=24, seconds=1))
+    webhooks_emit(
+        events=[HookEvent(organisation_id=endpoint.organisation_id, event="ticket.updated", key="late", data={})]
+    )
+    webhooks_send_due()
+    header, body = receiver.received[1].headers["x-sla-signature"], receiver.received[1].body
+    assert header.count("v1=") == 1 and not verify(old, header, body, now=(T0 + timedelta(hours=24)).timestamp())
+
+
+# --- What the services and sweeps report ----------------------------------------------------------
+def test_breaches_and_escalations_are_reported_once(endpoint, acme_contract, alice, clock):
+    StaffFactory(email="lena@vendor.example", staff_role="support_lead")
+    ticket = file(acme_contract, alice, priority="P1")
+    for _ in range(2):  # a sweep run twice reports once
+        clock.move_to(T0 + timedelta(minutes=16))
+        escalate_due_tickets()
+        check_sla_deadlines()
+    rows = {d.key: d for d in WebhookDelivery.objects.all()}
+    assert set(rows) == {
+        f"ticket:{ticket.pk}:filed", f"ticket:{ticket.pk}:escalation:2", f"ticket:{ticket.pk}:crossing:first_response:breach",
+    }  # fmt: skip
+    breach = rows[f"ticket:{ticket.pk}:crossing:first_response:breach"].payload
+    assert breach["event"] == "ticket.breached" and breach["data"]["ticket"]["breached"] is True
+    assert breach["data"]["breach"]["clock"] == "first_response"
+    escalation = rows[f"ticket:{ticket.pk}:escalation:2"].payload["data"]
+    assert escalation["escalation"] == {"from": 1, "to": 2} and escalation["ticket"]["escalation_level"] == 2
+    lead = StaffFactory(email="lead2@vendor.example", staff_role="support_lead")
+    ticket_escalate_now(ticket=ticket, actor=lead)
+    assert WebhookDelivery.objects.get(key=f"ticket:{ticket.pk}:escalation:3").payload["data"]["escalation"] == {
+        "from": 2, "to": 3,
+    }  # fmt: skip
+
+
+def test_a_claim_decision_is_reported(endpoint, acme_contract, alice, ayo):
+    with time_machine.travel(datetime(2026, 11, 3, 10, 0, tzinfo=NBO), tick=False):
+        claim = claim_submit(contract=acme_contract, month=date(2026, 10, 1), user=alice, note="Outage")
+        claim_reject(claim=claim, actor=ayo, reason="No downtime was recorded in October.")
+    payload = WebhookDelivery.objects.get(event="claim.decided").payload
+    assert payload["data"]["claim"]["status"] == "rejected"
+    assert payload["data"]["claim"]["decision_reason"] == "No downtime was recorded in October."
+    assert payload["data"]["claim"]["month"] == "2026-10"
