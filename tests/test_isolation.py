@@ -48,7 +48,7 @@ from contracts.models import Contract, Invitation, MaintenanceWindow, Organisati
 from contracts.people.invitations import invitation_create
 from credits.models import Claim, ClaimAttachment, MonthlyUptime
 from credits.services import claim_submit
-from portal.models import User
+from portal.models import User, WebhookEndpoint
 from tickets.models import Attachment, EscalationRequest, Ticket, TicketMessage
 from tickets.security import security_report_submit
 from tickets.services import ticket_open, ticket_reply, ticket_request_escalation
@@ -81,6 +81,7 @@ class Org:
     ical_token: str
     api_token: str
     invitation: Invitation
+    webhook: WebhookEndpoint
     # Strings that only this organisation's people may ever see.
     secrets: list[str] = field(default_factory=list)
     # B-only maintenance and outages are public on /status/, but never in A's own lists or feed.
@@ -128,12 +129,16 @@ def _organisation(sam, *, slug, org_name, person, email, reference, contract_nam
     invitation, _ = invitation_create(
         organisation=organisation, email=f"invitee@{slug}.example", role="member", actor=user
     )
+    webhook = WebhookEndpoint.objects.create(
+        organisation=organisation, url=f"https://hooks.{slug}.example/{marker}", events=["ticket.filed"],
+        secret=f"whsec_{marker}secret", created_at=NOW,
+    )  # fmt: skip
     return Org(
         organisation=organisation, user=user, contract=contract, service=service, ticket=ticket, reply=reply,
         attachment=ticket.attachments.get(), escalation=escalation, claim=claim,
         claim_attachment=claim.attachments.get(), window=window, outage=outage, ical_token=token, api_token=api_token,
-        invitation=invitation,
-        secrets=[f"invitee@{slug}.example",
+        invitation=invitation, webhook=webhook,
+        secrets=[f"invitee@{slug}.example", webhook.url, webhook.secret,
             org_name, reference, contract_name, person, email, ticket.subject, f"{marker} ticket description",
             f"{marker} staff answer", f"{marker} customer reply", f"{marker} escalation reason",
             f"{marker} claim note", f"{marker.lower()}-logs.txt", f"{marker.lower()}-evidence.txt", token, api_token,
@@ -248,6 +253,7 @@ PK_BY_MOUNT = {
     "contracts/": lambda w: w.b.contract.pk,
     "tickets/": lambda w: w.b.ticket.pk,
     "claims/": lambda w: w.b.claim.pk,
+    "webhooks/": lambda w: w.b.webhook.pk,
     "api/v1/contracts/": lambda w: w.b.contract.pk,
     "api/v1/tickets/": lambda w: w.b.ticket.pk,
     "api/v1/claims/": lambda w: w.b.claim.pk,

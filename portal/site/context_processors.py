@@ -14,6 +14,7 @@ NAV = {
     "contract-list": ("contract-detail", "contract-list"),
     "people": ("people",),
     "account": ("account",),
+    "webhook-list": ("webhook-",),  # customer admins only (templates/base.html)
 }
 LINKS = (*NAV, "logout", "status")
 

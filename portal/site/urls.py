@@ -26,6 +26,7 @@ urlpatterns = [
     path("tickets/", include("tickets.urls")),
     path("claims/", include("credits.urls")),
     path("maintenance/", include("contracts.maintenance_urls")),
+    path("webhooks/", include("portal.site.webhook_urls")),
     path("status/", include("contracts.status_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.site.api_urls")),
