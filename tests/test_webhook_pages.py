@@ -10,6 +10,9 @@ from unittest import mock
 
 import pytest
 from django.urls import reverse
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from portal.core import safe_http
 from portal.core.webhooks import webhook_endpoint_create
@@ -162,3 +165,23 @@ def test_actions_refuse_get(client, alice, endpoint):
     for name in ("webhook-rotate", "webhook-enable", "webhook-disable", "webhook-test", "webhook-delete"):
         assert client.get(reverse(name, args=[endpoint.pk])).status_code == 405
     assert WebhookEndpoint.objects.get().secret == endpoint.secret
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    url=st.one_of(
+        st.text(max_size=600),
+        st.builds(lambda host, rest: f"https://{host}/{rest}", st.text(max_size=80), st.text(max_size=80)),
+        st.sampled_from(["https://[::1", "https://exa mple.com/", "https://a\x00b.example/", "https://" + "a" * 600]),
+    ),
+    description=st.text(max_size=200),
+    events=st.lists(st.sampled_from(["ticket.filed", "claim.decided", "ping", "", "x" * 50]), max_size=4),
+)
+def test_hostile_input_is_a_400_or_a_registration_never_a_500(client, alice, url, description, events):
+    client.force_login(alice)
+    response = client.post(reverse("webhook-list"), {"url": url, "description": description, "events": events})
+    assert response.status_code in (302, 400)
+    if response.status_code == 302:  # registered: then it is an https URL at a (mocked) public address
+        endpoint = WebhookEndpoint.objects.latest("id")
+        assert endpoint.url.lower().startswith("https://")
+        assert "ping" not in endpoint.events and len(endpoint.url) <= 500

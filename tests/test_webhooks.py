@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import transaction
 
 from credits.services import claim_reject, claim_submit
 from portal.core.delivery import outbox_render
@@ -280,3 +281,11 @@ def test_a_claim_decision_is_reported(endpoint, acme_contract, alice, ayo):
     assert payload["data"]["claim"]["status"] == "rejected"
     assert payload["data"]["claim"]["decision_reason"] == "No downtime was recorded in October."
     assert payload["data"]["claim"]["month"] == "2026-10"
+
+
+def test_a_change_that_rolls_back_reports_nothing(endpoint, acme_contract, alice):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        file(acme_contract, alice)
+        assert WebhookDelivery.objects.count() == 1  # written with the change ...
+        raise RuntimeError("the change fails after the ticket was filed")
+    assert not WebhookDelivery.objects.exists()  # ... and gone with it
