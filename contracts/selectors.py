@@ -12,7 +12,7 @@ from django.db.models import Prefetch, QuerySet
 from portal.domain.terms_changes import Change, Clock, Level, Terms, changes
 
 from .choices import Cause, Priority
-from .models import Contract, EscalationLevel, PriorityTerm, SLAVersion
+from .models import Contract, EscalationLevel, MaintenanceWindow, Outage, PriorityTerm, Service, SLAVersion
 
 
 def contracts_for_user(*, user) -> QuerySet[Contract]:
@@ -21,6 +21,56 @@ def contracts_for_user(*, user) -> QuerySet[Contract]:
     if not getattr(user, "is_authenticated", False) or not user.organisation_id:
         return Contract.objects.none()
     return Contract.objects.filter(organisation_id=user.organisation_id)
+
+
+def services_for_user(*, user) -> QuerySet[Service]:
+    """The services the user's organisation has under any of its contracts."""
+    contracts = contracts_for_user(user=user)
+    return Service.objects.filter(pk__in=contracts.values("services"))
+
+
+def windows_for_user(*, user) -> QuerySet[MaintenanceWindow]:
+    """The maintenance windows that touch a service of the user's organisation."""
+    return MaintenanceWindow.objects.filter(
+        pk__in=MaintenanceWindow.services.through.objects.filter(service__in=services_for_user(user=user)).values(
+            "maintenancewindow"
+        )
+    )
+
+
+def outages_for_user(*, user) -> QuerySet[Outage]:
+    """The outages that touch a service of the user's organisation: those its contracts' uptime
+    counts (or excludes by their cause)."""
+    return Outage.objects.filter(
+        pk__in=Outage.services.through.objects.filter(service__in=services_for_user(user=user)).values("outage")
+    )
+
+
+def terms_in_force(*, sla_ids: Iterable[int], at: datetime) -> dict[int, SLAVersion]:
+    """Per SLA, the published version in force at `at` with its matrices loaded: a fixed number of
+    queries however many SLAs (versions_with_terms)."""
+    out: dict[int, SLAVersion] = {}
+    versions = versions_with_terms().filter(sla_id__in=set(sla_ids), published_at__isnull=False, effective_from__lte=at)
+    for version in versions.order_by("effective_from", "number"):
+        out[version.sla_id] = version
+    return out
+
+
+def staff_by_role_once():
+    """level_contact's `staff_by_role`, each role looked up once (a list of many contracts asks the
+    same few roles again and again)."""
+    from django.contrib.auth import get_user_model
+
+    found: dict[str, object] = {}
+
+    def lookup(role: str):
+        if role not in found:
+            found[role] = (
+                get_user_model().objects.filter(is_staff=True, is_active=True, staff_role=role).order_by("id").first()
+            )
+        return found[role]
+
+    return lookup
 
 
 def version_in_force(*, sla_id: int, at: datetime) -> SLAVersion | None:

@@ -11,24 +11,29 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from contracts.choices import CreditKind
 from contracts.models import Contract
 from contracts.selectors import contracts_for_user
-from portal.domain.dates import MONTH_FORMAT, month_from_text
-from portal.domain.formats import amount
-from tickets.api.base import (
-    UNAUTHENTICATED,
+from portal.core.api import (
     VALIDATION_ERROR,
     CustomerApi,
-    ErrorSerializer,
+    ListQuery,
     PaginatedApi,
     StrictInputSerializer,
+    id_filter,
     multi_line,
+    not_found,
+    one_or_404,
+    ordered,
+    ordering_field,
 )
+from portal.domain.dates import MONTH_FORMAT, month_from_text
+from portal.domain.formats import amount
+from tickets.api.base import FileUploadInput
 from tickets.models import Ticket
 from tickets.selectors import tickets_for_user
 
@@ -36,17 +41,18 @@ from .figures import MonthFigures, MonthUnavailable, contract_month_figures
 from .forms import OWN_CONTRACTS, OWN_TICKETS
 from .models import Claim, ClaimAttachment
 from .selectors import claims_for_user
-from .services import ClaimError, claim_submit
+from .services import ClaimError, claim_attach, claim_submit
 
 TAGS = ["credits"]
-CONTRACT_NOT_FOUND = OpenApiResponse(
-    response=ErrorSerializer,
-    description="No such contract in your organisation (another organisation's contract looks the same).",
-)
-CLAIM_NOT_FOUND = OpenApiResponse(
-    response=ErrorSerializer,
-    description="No such claim in your organisation (another organisation's claim looks the same).",
-)
+CONTRACT_NOT_FOUND = not_found("contract")
+CLAIM_NOT_FOUND = not_found("claim")
+# The choice sets of figures that are not model fields (named components: settings.ENUM_NAME_OVERRIDES).
+MONTH_STATES = [
+    (MonthFigures.CLOSED, "Closed by the month-end run"),
+    (MonthFigures.SO_FAR, "The current month, up to as_of"),
+    (MonthFigures.NOT_CLOSED, "Ended, not closed yet: computed as the month-end run will close it"),
+]
+BREAKDOWN_KINDS = [("outage", "Outage"), ("maintenance", "Maintenance window")]
 
 
 def claim_error(exc: ClaimError) -> serializers.ValidationError:
@@ -75,25 +81,12 @@ class MonthField(serializers.Field):
 
 
 # --- Output -------------------------------------------------------------------------------------
-# The claim's status, described inline: an enum property named `status` beside the ticket's would
-# be renamed by drf-spectacular's enum naming, with a warning (and --fail-on-warn fails on it).
-@extend_schema_field(
-    {
-        "allOf": [{"type": "string", "enum": Claim.Status.values}],
-        "description": "; ".join(f"`{value}`: {label}" for value, label in Claim.Status.choices),
-    }
-)
-class ClaimStatusField(serializers.ChoiceField):
-    def __init__(self, **kwargs):
-        super().__init__(choices=Claim.Status.choices, **kwargs)
-
-
 @extend_schema_serializer(component_name="UptimeBreakdownLine")
 class BreakdownLineOutputSerializer(serializers.Serializer):
     """One line of a month's breakdown (credits.figures.BreakdownLine): its minutes as the month
     counted them; its title, cause and times as the outage or window stands now."""
 
-    kind = serializers.ChoiceField(choices=[("outage", "Outage"), ("maintenance", "Maintenance window")])
+    kind = serializers.ChoiceField(choices=BREAKDOWN_KINDS)
     title = serializers.CharField()
     cause = serializers.CharField(help_text="The outage's cause code; empty for maintenance.")
     cause_label = serializers.CharField()
@@ -111,13 +104,7 @@ class BreakdownLineOutputSerializer(serializers.Serializer):
 class UptimeOutputSerializer(serializers.Serializer):
     contract = serializers.SerializerMethodField()
     month = MonthField(read_only=True, help_text="YYYY-MM.")  # documented as YYYY-MM, not as a date
-    state = serializers.ChoiceField(
-        choices=[
-            (MonthFigures.CLOSED, "Closed by the month-end run"),
-            (MonthFigures.SO_FAR, "The current month, up to as_of"),
-            (MonthFigures.NOT_CLOSED, "Ended, not closed yet: computed as the month-end run will close it"),
-        ],
-    )
+    state = serializers.ChoiceField(choices=MONTH_STATES)
     timezone = serializers.CharField(help_text="The contract's timezone: the month runs in it.")
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
@@ -169,7 +156,7 @@ class ClaimOutputSerializer(serializers.Serializer):
     contract = serializers.IntegerField(source="contract_id")
     contract_reference = serializers.CharField(source="contract.reference")
     month = MonthField(read_only=True, help_text="YYYY-MM.")  # documented as YYYY-MM, not as a date
-    status = ClaimStatusField()
+    status = serializers.ChoiceField(choices=Claim.Status.choices)
     submitted_at = serializers.DateTimeField()
     submitted_by = serializers.CharField(source="submitted_by.get_full_name")
     note = serializers.CharField()
@@ -229,15 +216,12 @@ class ContractUptimeApi(CustomerApi):
                 description="`{month: [message]}`: the month is missing or not YYYY-MM, has not started yet, "
                 "or the contract did not run in it.",
             ),
-            401: UNAUTHENTICATED,
             404: CONTRACT_NOT_FOUND,
         },
     )
     def get(self, request, pk: int):
         # Scoping first: another organisation's contract is a 404 whatever the query says.
-        contract = contracts_for_user(user=request.user).prefetch_related("services").filter(pk=pk).first()
-        if contract is None:
-            raise NotFound()
+        contract = one_or_404(contracts_for_user(user=request.user).prefetch_related("services").filter(pk=pk))
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         try:
@@ -268,6 +252,16 @@ class OwnTicketField(serializers.PrimaryKeyRelatedField):
 class ClaimListCreateApi(PaginatedApi):
     """Your organisation's claims, newest first; filing a claim."""
 
+    @extend_schema_serializer(component_name="ClaimQuery")
+    class QuerySerializer(ListQuery):
+        status = serializers.ChoiceField(choices=Claim.Status.choices, required=False)
+        contract = id_filter("A contract's id.")
+        ordering = ordering_field(
+            ["submitted_at", "-submitted_at", "month", "-month"], default="-submitted_at", name="ClaimOrdering"
+        )
+
+    query_serializer = QuerySerializer
+
     @extend_schema_serializer(component_name="ClaimCreate")
     class InputSerializer(StrictInputSerializer):
         contract = OwnContractField(queryset=Contract.objects.none())
@@ -286,11 +280,15 @@ class ClaimListCreateApi(PaginatedApi):
     @extend_schema(
         operation_id="claims_list",
         tags=TAGS,
-        summary="Your organisation's claims, newest first",
-        responses={200: ClaimOutputSerializer(many=True), 401: UNAUTHENTICATED},
+        summary="Your organisation's claims (newest first unless `ordering` says otherwise)",
+        parameters=[QuerySerializer],
+        responses={200: ClaimOutputSerializer(many=True), 400: VALIDATION_ERROR},
     )
     def get(self, request):
-        paginator, page = self.paginate(_claims(request.user).order_by("-submitted_at", "-id"))
+        query = self.list_query()
+        ordering = query.pop("ordering")
+        claims = _claims(request.user).filter(**{"contract_id" if k == "contract" else k: v for k, v in query.items()})
+        paginator, page = self.paginate(ordered(claims, ordering))
         return paginator.get_paginated_response(
             ClaimOutputSerializer(page, many=True, context={"request": request}).data
         )
@@ -307,7 +305,6 @@ class ClaimListCreateApi(PaginatedApi):
                 description="`{field: [messages]}`: e.g. `month` has not ended yet, its claims closed (with the "
                 "moment), or it was already claimed; `contract` or `tickets` not your organisation's.",
             ),
-            401: UNAUTHENTICATED,
         },
     )
     def post(self, request):
@@ -334,10 +331,40 @@ class ClaimDetailApi(CustomerApi):
         operation_id="claims_retrieve",
         tags=TAGS,
         summary="A claim with its figures, decision and evidence",
-        responses={200: ClaimOutputSerializer, 401: UNAUTHENTICATED, 404: CLAIM_NOT_FOUND},
+        responses={200: ClaimOutputSerializer, 404: CLAIM_NOT_FOUND},
     )
     def get(self, request, pk: int):
-        claim = _claims(request.user).filter(pk=pk).first()
-        if claim is None:
-            raise NotFound()
+        claim = one_or_404(_claims(request.user).filter(pk=pk))
         return Response(ClaimOutputSerializer(claim, context={"request": request}).data)
+
+
+# --- /claims/{id}/attachments/ ------------------------------------------------------------------
+class ClaimAttachmentsApi(CustomerApi):
+    """Evidence added to a claim that awaits review (the portal takes files when the claim is filed;
+    the API files the claim first, then its files, one a request)."""
+
+    @extend_schema_serializer(component_name="ClaimAttachmentUpload")
+    class InputSerializer(FileUploadInput):
+        pass
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="claim_attachments_create",
+        tags=TAGS,
+        summary="Add an evidence file to a claim awaiting review (multipart, field `file`)",
+        request={"multipart/form-data": InputSerializer},
+        responses={201: ClaimAttachmentOutputSerializer, 400: VALIDATION_ERROR, 404: CLAIM_NOT_FOUND},
+    )
+    def post(self, request, pk: int):
+        claim = one_or_404(claims_for_user(user=request.user).filter(pk=pk))
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            [attachment] = claim_attach(claim=claim, user=request.user, files=[serializer.validated_data["file"]])
+        except ClaimError as exc:
+            raise claim_error(exc) from exc
+        return Response(
+            ClaimAttachmentOutputSerializer(attachment, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )

@@ -151,3 +151,10 @@ def claim_deadline(*, version, month: date) -> datetime:
     """When claims for `month` close under `version`: the month's end plus the claim window's days,
     local time (credits.services.claim_window's rule, without its query)."""
     return days_after_month(month, version.timezone, version.claim_window_days).astimezone(ZoneInfo(version.timezone))
+
+
+def months_for_user(*, user) -> QuerySet[MonthlyUptime]:
+    """The closed (or reopened) months a customer may see: their organisation's contracts' only."""
+    if not getattr(user, "is_authenticated", False) or not user.organisation_id:
+        return MonthlyUptime.objects.none()
+    return MonthlyUptime.objects.filter(contract__organisation_id=user.organisation_id)

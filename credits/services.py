@@ -117,11 +117,7 @@ def claim_submit(
     except IntegrityError:  # a second claim filed at the same moment
         raise ClaimError(f"A claim for {month:%B %Y} was already filed for this contract.", field="month") from None
     claim.tickets.set(tickets)
-    for f in files:
-        ClaimAttachment.objects.create(
-            claim=claim, file=f, original_name=f.name[:255], content_type=getattr(f, "checked_type", "application/octet-stream"),
-            size=f.size, uploaded_by=user, uploaded_at=now,
-        )  # fmt: skip
+    _add_files(claim, files, user, now)
     ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.SUBMITTED, at=now, actor=user)
     outbox_enqueue_many(emails=_customer_emails(claim, "claim_received", "received", {"uptime": closed}), now=now)
     return claim
@@ -142,6 +138,39 @@ def _claim_decided(claim: Claim, now: datetime) -> None:
         key=f"claim:{claim.pk}:decided:{claim.status}", data=data,
     )  # fmt: skip
     webhooks_emit(events=[event], now=now)
+
+
+def _add_files(claim: Claim, files, user, now: datetime) -> list[ClaimAttachment]:
+    """Each upload already checked by tickets.attachments.validate_upload (its `checked_type`)."""
+    return [
+        ClaimAttachment.objects.create(
+            claim=claim,
+            file=f,
+            original_name=f.name[:255],
+            content_type=getattr(f, "checked_type", "application/octet-stream"),
+            size=f.size,
+            uploaded_by=user,
+            uploaded_at=now,
+        )  # fmt: skip
+        for f in files
+    ]
+
+
+@transaction.atomic
+def claim_attach(*, claim: Claim, user, files, now: datetime | None = None) -> list[ClaimAttachment]:
+    """Evidence added to a filed claim (the API's upload; the portal takes files when filing), by
+    someone of its organisation, while it awaits review: a decided claim's evidence is what it was
+    decided on."""
+    now = now or timezone.now()
+    claim = _locked(claim)
+    if user.organisation_id != claim.contract.organisation_id:
+        raise ClaimError("Choose one of your organisation's claims.")
+    if claim.status != Status.SUBMITTED:
+        raise ClaimError(
+            f"This claim is {claim.get_status_display().lower()}: evidence can be added only while it awaits review.",
+            field="file",
+        )
+    return _add_files(claim, files, user, now)
 
 
 def _locked(claim: Claim) -> Claim:

@@ -292,7 +292,33 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "SLA Portal API",
     "VERSION": "1.0.0",
+    "DESCRIPTION": "Your organisation's contracts (with the SLA terms in force), services, maintenance windows, "
+    "outages, months (uptime and credit), tickets and claims. Authenticate with an API token from the Account "
+    "page: `Authorization: Token <token>`. Every list takes `limit` and `offset` (the answer is `{count, next, "
+    "previous, results}`), its own filters and `ordering` (a field, `-` first for descending).",
+    "SERVERS": [{"url": PORTAL_BASE_URL, "description": "This portal"}],
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema endpoint is not an operation of the API
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every enum is a named component (portal.core.api_schema names query parameters' too): a client
+    # generated from the schema gets one type per choice set, named for what it is.
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatus": "tickets.models.Ticket.Status",
+        "SlaState": "tickets.models.Ticket.SLAState",
+        "Priority": "contracts.choices.Priority",
+        "Cause": "contracts.choices.Cause",
+        "CreditKind": "contracts.choices.CreditKind",
+        "EscalationChannel": "contracts.choices.Channel",
+        "MaintenanceImpact": "contracts.models.MaintenanceWindow.Impact",
+        "MaintenanceStatus": "contracts.models.MaintenanceWindow.Status",
+        "ClaimStatus": "credits.models.Claim.Status",
+        "MonthStatus": "credits.models.MonthlyUptime.Status",
+        "MonthState": "credits.api.MONTH_STATES",
+        "BreakdownKind": "credits.api.BREAKDOWN_KINDS",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.core.api_schema.postprocess_api",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

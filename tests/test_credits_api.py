@@ -288,7 +288,7 @@ def test_unknown_fields_are_refused(alice, bad_october):
 def test_the_schema_documents_the_credits_paths_and_their_errors(client):
     paths = client.get(reverse("api-schema"), {"format": "json"}).json()["paths"]
     uptime = paths["/api/v1/contracts/{id}/uptime/"]["get"]
-    assert set(uptime["responses"]) == {"200", "400", "401", "404"}
+    assert set(uptime["responses"]) == {"200", "400", "401", "403", "404"}
     assert [p["name"] for p in uptime["parameters"]] == ["id", "month"]
-    assert set(paths["/api/v1/claims/"]["post"]["responses"]) == {"201", "400", "401"}
-    assert set(paths["/api/v1/claims/{id}/"]["get"]["responses"]) == {"200", "401", "404"}
+    assert set(paths["/api/v1/claims/"]["post"]["responses"]) == {"201", "400", "401", "403", "413", "415", "429"}
+    assert set(paths["/api/v1/claims/{id}/"]["get"]["responses"]) == {"200", "401", "403", "404"}

@@ -259,6 +259,9 @@ PK_BY_MOUNT = {
     "api/v1/claims/": lambda w: w.b.claim.pk,
     "people/": lambda w: w.b.user.pk,
     "people/invitations/": lambda w: w.b.invitation.pk,
+    "api/v1/services/": lambda w: w.b.service.pk,
+    "api/v1/maintenance-windows/": lambda w: w.b.window.pk,
+    "api/v1/outages/": lambda w: w.b.outage.pk,
     # django-otp's device admin: a TOTP device's setup page and QR code (B's user's: any device will do).
     "admin/otp_totp/totpdevice/": lambda w: _totp_device(w).pk,
 }
@@ -580,6 +583,21 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
         f"/api/v1/claims/{a.claim.pk}/": api,
         f"/api/v1/contracts/{a.contract.pk}/uptime/?month=2026-10": api,
         f"/api/v1/contracts/{a.contract.pk}/uptime/?month=2026-11": api,
+        "/api/v1/contracts/": api,
+        f"/api/v1/contracts/?service={b.service.pk}": api,
+        f"/api/v1/contracts/{a.contract.pk}/": api,
+        "/api/v1/services/": api,
+        f"/api/v1/services/?contract={b.contract.pk}": api,
+        f"/api/v1/services/{a.service.pk}/": api,
+        "/api/v1/maintenance-windows/": api,
+        f"/api/v1/maintenance-windows/?service={b.service.pk}": api,
+        f"/api/v1/maintenance-windows/?contract={b.contract.pk}": api,
+        f"/api/v1/maintenance-windows/{world.shared_window.pk}/": api,
+        "/api/v1/outages/": api,
+        f"/api/v1/outages/?service={b.service.pk}&ongoing=false": api,
+        f"/api/v1/outages/{a.outage.pk}/": api,
+        "/api/v1/months/": api,
+        f"/api/v1/months/?contract={b.contract.pk}": api,
     }
     failures = []
     for path, who in pages.items():
@@ -595,6 +613,15 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
     assert a.ticket.subject in body_of(api.get("/api/v1/tickets/"))
     assert "Acmeling claim note" in body_of(api.get("/api/v1/claims/"))
     assert a.window.title in body_of(client.get("/maintenance/"))
+    assert [c["reference"] for c in api.get("/api/v1/contracts/").json()["results"]] == [a.contract.reference]
+    assert [s["id"] for s in api.get("/api/v1/services/").json()["results"]] == [a.service.pk]
+    windows = api.get("/api/v1/maintenance-windows/").json()["results"]
+    assert {w["title"]: w["services"] for w in windows} == {
+        a.window.title: [a.service.pk],
+        world.shared_window.title: [a.service.pk],  # never B's service
+    }
+    assert [o["title"] for o in api.get("/api/v1/outages/").json()["results"]] == [a.outage.title]
+    assert [m["contract"] for m in api.get("/api/v1/months/").json()["results"]] == [a.contract.pk]
     uptime = api.get(f"/api/v1/contracts/{a.contract.pk}/uptime/?month=2026-10").json()
     assert [line["title"] for line in uptime["breakdown"]] == [a.outage.title]
 

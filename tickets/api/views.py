@@ -4,7 +4,6 @@ serializer per operation that takes one."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -16,8 +15,19 @@ from contracts.choices import Priority
 from contracts.models import Contract, Service
 from contracts.people.support import NotASupportContact
 from contracts.selectors import contracts_for_user
+from portal.core.api import (
+    VALIDATION_ERROR,
+    CustomerApi,
+    ListQuery,
+    PaginatedApi,
+    StrictInputSerializer,
+    id_filter,
+    multi_line,
+    ordered,
+    ordering_field,
+    single_line,
+)
 
-from ..attachments import validate_upload
 from ..models import Ticket
 from ..selectors import messages_for_customer, tickets_for_user
 from ..services import (
@@ -28,20 +38,7 @@ from ..services import (
     ticket_request_escalation,
     ticket_set_status,
 )
-from .base import (
-    NOT_FOUND,
-    NOT_SUPPORT_CONTACT,
-    TICKET_ERRORS,
-    UNAUTHENTICATED,
-    UNSUPPORTED_MEDIA_TYPE,
-    VALIDATION_ERROR,
-    CustomerApi,
-    PaginatedApi,
-    StrictInputSerializer,
-    multi_line,
-    single_line,
-    ticket_error,
-)
+from .base import NOT_FOUND, NOT_SUPPORT_CONTACT, FileUploadInput, own_ticket, ticket_error
 from .outputs import (
     AttachmentOutputSerializer,
     EscalationRequestOutputSerializer,
@@ -65,10 +62,17 @@ class OwnContractField(serializers.PrimaryKeyRelatedField):
 class TicketListCreateApi(PaginatedApi):
     """Your organisation's tickets (paginated, filterable by status and priority); filing a ticket."""
 
-    @extend_schema_serializer(component_name="TicketFilter")
-    class FilterSerializer(serializers.Serializer):
+    @extend_schema_serializer(component_name="TicketQuery")
+    class QuerySerializer(ListQuery):
         status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
         priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+        contract = id_filter("A contract's id.")
+        service = id_filter("A service's id.")
+        ordering = ordering_field(
+            ["created_at", "-created_at", "priority", "-priority"], default="-created_at", name="TicketOrdering"
+        )
+
+    query_serializer = QuerySerializer
 
     @extend_schema_serializer(component_name="TicketCreate")
     class InputSerializer(StrictInputSerializer):
@@ -87,14 +91,16 @@ class TicketListCreateApi(PaginatedApi):
     @extend_schema(
         operation_id="tickets_list",
         tags=TAGS,
-        summary="Your organisation's tickets, newest first",
-        parameters=[FilterSerializer],
-        responses={200: TicketOutputSerializer(many=True), 400: VALIDATION_ERROR, 401: UNAUTHENTICATED},
+        summary="Your organisation's tickets (newest first unless `ordering` says otherwise)",
+        parameters=[QuerySerializer],
+        responses={200: TicketOutputSerializer(many=True), 400: VALIDATION_ERROR},
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        tickets = tickets_for_user(user=request.user).filter(**filters.validated_data).order_by("-filed_at", "-id")
+        query = self.list_query()
+        ordering = query.pop("ordering")
+        filters = {{"contract": "contract_id", "service": "service_id"}.get(k, k): v for k, v in query.items()}
+        tickets = tickets_for_user(user=request.user).filter(**filters)
+        tickets = ordered(tickets, ordering, fields={"created_at": "filed_at"})
         paginator, page = self.paginate(tickets)
         return paginator.get_paginated_response(TicketOutputSerializer(ticket_rows(page), many=True).data)
 
@@ -104,7 +110,7 @@ class TicketListCreateApi(PaginatedApi):
         summary="File a ticket",
         description="Only a designated support contact of the contract may file one (403 otherwise, saying whom to ask).",
         request=InputSerializer,
-        responses={201: TicketOutputSerializer, 400: VALIDATION_ERROR, 401: UNAUTHENTICATED, 403: NOT_SUPPORT_CONTACT},
+        responses={201: TicketOutputSerializer, 400: VALIDATION_ERROR, 403: NOT_SUPPORT_CONTACT},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data, context={"request": request})
@@ -138,10 +144,10 @@ class TicketDetailApi(CustomerApi):
         operation_id="tickets_retrieve",
         tags=TAGS,
         summary="A ticket with its clock",
-        responses={200: TicketOutputSerializer, 401: UNAUTHENTICATED, 404: NOT_FOUND},
+        responses={200: TicketOutputSerializer, 404: NOT_FOUND},
     )
     def get(self, request, pk: int):
-        ticket = self.get_ticket(pk)
+        ticket = own_ticket(request, pk)
         return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data)
 
     @extend_schema(
@@ -149,10 +155,10 @@ class TicketDetailApi(CustomerApi):
         tags=TAGS,
         summary="Close or reopen a ticket",
         request=InputSerializer,
-        responses={200: TicketOutputSerializer, **TICKET_ERRORS},
+        responses={200: TicketOutputSerializer, 400: VALIDATION_ERROR, 404: NOT_FOUND},
     )
     def patch(self, request, pk: int):
-        ticket = self.get_ticket(pk)
+        ticket = own_ticket(request, pk)
         serializer = self.InputSerializer(data=request.data, partial=True)  # PATCH: absent means unchanged
         serializer.is_valid(raise_exception=True)
         if "status" in serializer.validated_data:
@@ -173,15 +179,23 @@ class TicketRepliesApi(PaginatedApi):
     class InputSerializer(StrictInputSerializer):
         body = serializers.CharField(max_length=20000, validators=[multi_line])
 
+    @extend_schema_serializer(component_name="ReplyQuery")
+    class QuerySerializer(ListQuery):
+        ordering = ordering_field(["created_at", "-created_at"], default="created_at", name="ReplyOrdering")
+
+    query_serializer = QuerySerializer
+
     @extend_schema(
         operation_id="ticket_replies_list",
         tags=TAGS,
-        summary="The conversation (internal notes never appear)",
-        responses={200: ReplyOutputSerializer(many=True), 401: UNAUTHENTICATED, 404: NOT_FOUND},
+        summary="The conversation, oldest first (internal notes never appear)",
+        parameters=[QuerySerializer],
+        responses={200: ReplyOutputSerializer(many=True), 400: VALIDATION_ERROR, 404: NOT_FOUND},
     )
     def get(self, request, pk: int):
-        ticket = self.get_ticket(pk)
-        paginator, page = self.paginate(messages_for_customer(ticket))
+        ticket = own_ticket(request, pk)
+        query = self.list_query()
+        paginator, page = self.paginate(ordered(messages_for_customer(ticket), query["ordering"]))
         return paginator.get_paginated_response(
             ReplyOutputSerializer(page, many=True, context={"request": request}).data
         )
@@ -191,10 +205,10 @@ class TicketRepliesApi(PaginatedApi):
         tags=TAGS,
         summary="Reply on a ticket",
         request=InputSerializer,
-        responses={201: ReplyOutputSerializer, **TICKET_ERRORS},
+        responses={201: ReplyOutputSerializer, 400: VALIDATION_ERROR, 404: NOT_FOUND},
     )
     def post(self, request, pk: int):
-        ticket = self.get_ticket(pk)
+        ticket = own_ticket(request, pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -211,28 +225,28 @@ class TicketAttachmentsApi(PaginatedApi):
     """Files on a ticket; uploads are checked on their content and refused with a message."""
 
     @extend_schema_serializer(component_name="AttachmentUpload")
-    class InputSerializer(StrictInputSerializer):
-        file = serializers.FileField(help_text="Images, PDF, ZIP/GZip or text; the type is decided on the content.")
+    class InputSerializer(FileUploadInput):
+        pass
 
-        def validate_file(self, upload):
-            try:
-                upload.checked_type = validate_upload(upload)
-            except DjangoValidationError as exc:
-                raise serializers.ValidationError(exc.messages) from exc
-            return upload
+    @extend_schema_serializer(component_name="AttachmentQuery")
+    class QuerySerializer(ListQuery):
+        ordering = ordering_field(["uploaded_at", "-uploaded_at"], default="uploaded_at", name="AttachmentOrdering")
 
+    query_serializer = QuerySerializer
     parser_classes = [MultiPartParser]
 
     @extend_schema(
         operation_id="ticket_attachments_list",
         tags=TAGS,
-        summary="The ticket's files (files on internal notes never appear)",
-        responses={200: AttachmentOutputSerializer(many=True), 401: UNAUTHENTICATED, 404: NOT_FOUND},
+        summary="The ticket's files, oldest first (files on internal notes never appear)",
+        parameters=[QuerySerializer],
+        responses={200: AttachmentOutputSerializer(many=True), 400: VALIDATION_ERROR, 404: NOT_FOUND},
     )
     def get(self, request, pk: int):
-        ticket = self.get_ticket(pk)
+        ticket = own_ticket(request, pk)
+        query = self.list_query()
         attachments = ticket.attachments.filter(Q(message__isnull=True) | Q(message__internal=False))
-        paginator, page = self.paginate(attachments)
+        paginator, page = self.paginate(ordered(attachments, query["ordering"]))
         return paginator.get_paginated_response(
             AttachmentOutputSerializer(page, many=True, context={"request": request}).data
         )
@@ -242,10 +256,10 @@ class TicketAttachmentsApi(PaginatedApi):
         tags=TAGS,
         summary="Upload a file (multipart, field `file`)",
         request={"multipart/form-data": InputSerializer},
-        responses={201: AttachmentOutputSerializer, **TICKET_ERRORS, 415: UNSUPPORTED_MEDIA_TYPE},
+        responses={201: AttachmentOutputSerializer, 400: VALIDATION_ERROR, 404: NOT_FOUND},
     )
     def post(self, request, pk: int):
-        ticket = self.get_ticket(pk)
+        ticket = own_ticket(request, pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -270,10 +284,10 @@ class TicketEscalateApi(CustomerApi):
         tags=TAGS,
         summary="Ask to escalate; staff must acknowledge by `ack_due`",
         request=InputSerializer,
-        responses={201: EscalationRequestOutputSerializer, **TICKET_ERRORS},
+        responses={201: EscalationRequestOutputSerializer, 400: VALIDATION_ERROR, 404: NOT_FOUND},
     )
     def post(self, request, pk: int):
-        ticket = self.get_ticket(pk)
+        ticket = own_ticket(request, pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
