@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connections, transaction
 
 from credits.services import claim_reject, claim_submit
 from portal.core.delivery import outbox_render
@@ -289,3 +290,45 @@ def test_a_change_that_rolls_back_reports_nothing(endpoint, acme_contract, alice
         assert WebhookDelivery.objects.count() == 1  # written with the change ...
         raise RuntimeError("the change fails after the ticket was filed")
     assert not WebhookDelivery.objects.exists()  # ... and gone with it
+
+
+# --- PostgreSQL: two sweeps at once ---------------------------------------------------------------
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_send_each_delivery_once_and_in_order(receiver, alice, charlie, monkeypatch):
+    monkeypatch.setattr("portal.core.webhooks._dispatch", lambda: None)  # the broker is down: rows wait
+    endpoints = [
+        WebhookEndpoint.objects.create(
+            organisation=user.organisation,
+            url=receiver.url,
+            events=["ticket.updated"],
+            secret=f"whsec_{n}",
+            created_at=T0,
+        )  # fmt: skip
+        for n, user in enumerate([alice, alice, charlie])
+    ]
+    for endpoint in endpoints:
+        emit(endpoint, 6)
+    barrier = threading.Barrier(2)
+    sent, errors = [], []
+
+    def sweep():
+        try:
+            barrier.wait(timeout=10)
+            sent.append(webhooks_send_due(batch=2))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sum(sent) == 18
+    ids = [r.headers["x-sla-delivery"] for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 18  # each once
+    for endpoint in endpoints:
+        mine = [str(d) for d in endpoint.deliveries.order_by("id").values_list("delivery_id", flat=True)]
+        assert [i for i in ids if i in mine] == mine  # in order per endpoint
