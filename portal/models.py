@@ -9,6 +9,7 @@ from django.db.models import Q
 from knox.models import AuthToken
 
 from portal.core.roles import CustomerRole, StaffRole
+from portal.core.validators import validate_timezone
 
 
 class UserManager(BaseUserManager):
@@ -43,6 +44,9 @@ class User(AbstractUser):
     email = models.EmailField("email address", unique=True)
     name = models.CharField(max_length=150, blank=True)
     phone = models.CharField(max_length=40, blank=True, help_text="Shown to customers when a channel says 'call'.")
+    # Where the person is: their pages show times in the contract's timezone and, where it differs,
+    # in this one beside it (portal_tags.when). Empty: the contract's only.
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
     organisation = models.ForeignKey(
         "contracts.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="users"
     )

@@ -79,3 +79,24 @@ def test_alice_invites_erin_who_files_a_ticket_and_bob_loses_the_right_to_open_t
     visit(bob_page, screenshot, "32-may-not-open-tickets")
     assert Ticket.objects.count() == 1
     assert csp_violations == []
+
+
+def test_bob_sets_his_timezone_and_sees_his_own_time_beside_the_contracts(
+    logged_in_page, screenshot, bob, acme_contract, csp_violations
+):
+    from tickets.services import ticket_open
+
+    ticket = ticket_open(user=bob, contract=acme_contract, service=acme_contract.services.get(), priority="P3",
+                         subject="Restore fails", description="Since last night.")  # fmt: skip
+    page = logged_in_page(bob)
+    nav_to(page, "Account")
+    page.get_by_label("Phone").fill("+254 700 111 222")
+    page.get_by_label("Your timezone").fill("Europe/Berlin")
+    page.get_by_role("button", name="Save your details").click()
+    page.wait_for_load_state("load")
+    assert "Your details are saved" in text(page.locator(".messages"))
+    visit(page, screenshot, "33-account-details")
+    page.goto(f"/tickets/{ticket.pk}/")
+    assert "your time, Europe/Berlin" in text(page.locator("main"))
+    visit(page, screenshot, "34-ticket-own-time")
+    assert csp_violations == []

@@ -74,7 +74,7 @@ def test_sweeps_record_heartbeats_and_healthz_reports_a_late_one(client, sam):
 
 
 def _run_every_sweep():
-    from contracts.tasks import send_maintenance_notices
+    from contracts.tasks import request_contacts_reviews, send_maintenance_notices
     from credits.tasks import close_month
     from portal.core.tasks import outbox_sweep
     from portal.core.webhook_tasks import webhooks_sweep
@@ -87,6 +87,7 @@ def _run_every_sweep():
         check_sla_deadlines,
         send_maintenance_notices,
         close_month,
+        request_contacts_reviews,
     ):
         task.delay()
 

@@ -28,7 +28,8 @@ class StaffInviteForm(forms.Form):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "account_manager", "solutions_manager", "created_at"]
+    list_display = ["name", "slug", "account_manager", "solutions_manager", "contacts_reviewed_at", "created_at"]
+    readonly_fields = ["contacts_reviewed_at", "contacts_reviewed_by"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["account_manager", "solutions_manager"]

@@ -3,7 +3,6 @@
 Models hold data and derive values from their own row; state changes live in services.py,
 reads in selectors.py, rules in the pure modules of portal/domain."""
 
-import zoneinfo
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from portal.core.roles import StaffRole
+from portal.core.validators import validate_timezone as validate_ground_timezone
 
 from ..choices import Cause, Channel, CreditKind, Priority
 
@@ -21,10 +21,8 @@ PERCENT = [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))]
 
 
 def validate_timezone(value: str) -> None:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"“{value}” is not a known IANA timezone (e.g. Africa/Nairobi).") from None
+    """portal.core.validators' rule, under the name the migrations of these fields refer to."""
+    validate_ground_timezone(value)
 
 
 def validate_positive_duration(value: timedelta) -> None:
@@ -89,6 +87,16 @@ class Organisation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # The secret of the organisation's iCal feed of maintenance windows; revoked by replacing it.
     ical_token = models.CharField(max_length=64, blank=True, editable=False)
+    # Its details as its customer admins keep them (Klart: "maintain up-to-date contact information").
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    # When a customer admin last confirmed that its people and contacts are up to date, and the
+    # quarter ("2026Q4") whose review request was last sent (contracts.people.review's sweep).
+    contacts_reviewed_at = models.DateTimeField(null=True, blank=True)
+    contacts_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    review_requested_for = models.CharField(max_length=6, blank=True, editable=False)
 
     # What the email templates read of an organisation, frozen with each email (portal.core.snapshot).
     EMAIL_FIELDS = ("name",)

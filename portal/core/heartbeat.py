@@ -22,6 +22,7 @@ SWEEPS = {
     "tickets-sla-deadlines": timedelta(minutes=1),
     "maintenance-notices": timedelta(minutes=1),
     "credits-close-month": timedelta(hours=1),
+    "people-contacts-review": timedelta(hours=1),
 }
 
 

@@ -1,4 +1,5 @@
-"""The user's own account: who they are, their password, and their API tokens (create, revoke).
+"""The user's own account: who they are (name, phone, timezone: portal.site.organisation_views
+saves them), their password, and their API tokens (create, revoke).
 
 A token is shown in full once, right after it is made (only its digest is stored: django-rest-knox,
 portal.core.api_tokens); afterwards by its prefix. Staff hold no API tokens."""
@@ -16,6 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.core import api_tokens
 from portal.core.api_tokens import TokenRefused, holds_no_tokens, tokens_of
+from portal.site.people_forms import ProfileForm
+
+PROFILE = ("name", "phone", "timezone")
 
 NEVER = "never"
 
@@ -42,6 +46,11 @@ class TokenCreateForm(forms.Form):
 @login_required
 @require_GET
 def account(request):
+    return account_page(request)
+
+
+def account_page(request, *, profile_form=None, status: int = 200):
+    """The page; with a profile form that did not validate, its errors (a 400)."""
     new_token = request.session.pop("new_api_token", None)
     tokens = list(tokens_of(request.user))
     now = timezone.now()
@@ -53,8 +62,9 @@ def account(request):
         "new_token": new_token,
         "form": TokenCreateForm(),
         "limit": settings.API_TOKENS_PER_USER,
+        "profile_form": profile_form or ProfileForm(initial={k: getattr(request.user, k) for k in PROFILE}),
     }
-    response = render(request, "portal/account.html", context)
+    response = render(request, "portal/account.html", context, status=status)
     if new_token:
         add_never_cache_headers(response)  # the secret must not stay in a cache
     return response

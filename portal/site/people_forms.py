@@ -4,6 +4,7 @@ from django import forms
 
 from contracts.models import Contract
 from portal.core.roles import CustomerRole
+from portal.core.validators import validate_timezone
 
 ROLE_CHOICES = [(CustomerRole.MEMBER, "Member"), (CustomerRole.ADMIN, "Admin (manages people and contacts)")]
 
@@ -75,3 +76,37 @@ class ContactsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["support"].queryset = people
         self.fields["notified"].queryset = people
+
+
+class ProfileForm(forms.Form):
+    """One's own contact details (Klart: "maintain up-to-date contact information")."""
+
+    name = forms.CharField(label="Name", max_length=150)
+    phone = forms.CharField(
+        label="Phone", max_length=40, required=False, help_text="Where we can call you, e.g. +254 700 000 000."
+    )
+    timezone = forms.CharField(
+        label="Your timezone", max_length=64, required=False, validators=[validate_timezone],
+        help_text="An IANA timezone such as Europe/Berlin: times are then shown in yours beside the contract's.",
+    )  # fmt: skip
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name or any(ord(ch) < 32 for ch in name):
+            raise forms.ValidationError("Enter your name on one line.")
+        return name
+
+    def clean_phone(self):
+        phone = self.cleaned_data["phone"].strip()
+        if phone and not all(ch.isdigit() or ch in "+-() ./x" for ch in phone):
+            raise forms.ValidationError("Use digits, spaces and + - ( ) only.")
+        return phone
+
+
+class OrganisationForm(forms.Form):
+    name = forms.CharField(label="Organisation name", max_length=200)
+    address = forms.CharField(
+        label="Address", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    phone = forms.CharField(label="Phone", max_length=40, required=False)
+    clean_phone = ProfileForm.clean_phone

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal.site import account_views, people_views, security_views, views
+from portal.site import account_views, organisation_views, people_views, security_views, views
 from portal.site.forms import EmailAuthenticationForm, OutboxPasswordResetForm
 
 handler404 = "portal.site.views.page_not_found"
@@ -18,6 +18,9 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("account/", account_views.account, name="account"),
+    path("account/profile/", organisation_views.profile, name="account-profile"),
+    path("organisation/", organisation_views.organisation, name="organisation"),
+    path("organisation/review/", organisation_views.organisation_review, name="organisation-review"),
     path("account/token/", account_views.token_create, name="token-create"),
     path("account/token/revoke/", account_views.token_revoke, name="token-revoke"),
     path("people/", include("portal.site.people_urls")),

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
 from django.utils.html import format_html
@@ -27,3 +28,23 @@ def countdown(context, moment: datetime | None) -> str:
     return format_html(
         '<time class="countdown" datetime="{}" data-countdown>{}</time>', moment.astimezone(UTC).isoformat(), words
     )
+
+
+@register.simple_tag(takes_context=True)
+def when(context, moment: datetime | None, tz: str) -> str:
+    """A moment as the contract's timezone shows it (formats.in_tz) and, where the viewer's own
+    timezone (User.timezone) shows another time, that one beside it: "2026-12-14 11:00 (UTC+03:00)
+    (09:00 your time, Europe/Berlin)". The one way customer pages show a contract's moments to a
+    person elsewhere."""
+    shown = formats.in_tz(moment, tz)
+    own = getattr(context.get("user"), "timezone", "")
+    if moment is None or not own or own == tz:
+        return shown
+    try:
+        mine, theirs = moment.astimezone(ZoneInfo(own)), moment.astimezone(ZoneInfo(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        return shown
+    if mine.replace(tzinfo=None) == theirs.replace(tzinfo=None):
+        return shown
+    fmt = "%H:%M" if mine.date() == theirs.date() else "%Y-%m-%d %H:%M"
+    return format_html('{} <span class="own-tz">({} your time, {})</span>', shown, mine.strftime(fmt), own)
