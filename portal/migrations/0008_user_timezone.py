@@ -5,15 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0006_staff_permissions'),
+        ("portal", "0007_webhooks"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='timezone',
+            model_name="user",
+            name="timezone",
             field=models.CharField(blank=True, max_length=64, validators=[portal.core.validators.validate_timezone]),
         ),
     ]
