@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
+from portal.core.notify_rules import Kind, Preferences, Recipient, for_contract, members_prefetch
 from portal.domain.terms_changes import Change, Clock, Level, Terms, changes
 
 from .choices import Cause, Priority
@@ -212,16 +213,22 @@ def version_changes(*, version: SLAVersion, previous: SLAVersion | None) -> list
     return changes(version_terms(previous), version_terms(version)) if previous is not None else []
 
 
-def version_recipients(*, version: SLAVersion) -> list[tuple[object, list[Contract]]]:
-    """Who is told when the version is published: each active contact of a contract on its SLA, once,
-    with their contracts on it (by email address)."""
-    by_contact: dict = {}
-    contracts = version.sla.contracts.select_related("organisation").prefetch_related("contacts").order_by("reference")
+def version_recipients(*, version: SLAVersion) -> list[tuple[Recipient, list[Contract]]]:
+    """Who is told when the version is published: each person the email rule lets through for a
+    contract on its SLA (portal.core.notify_rules: its designated contacts, and members who chose SLA
+    changes), once, with their contracts on it; by email address."""
+    by_person: dict = {}
+    prefs = Preferences()
+    contracts = list(
+        version.sla.contracts.select_related("organisation")
+        .prefetch_related("contacts", members_prefetch())
+        .order_by("reference")
+    )
+    prefs.load(u.pk for contract in contracts for u in contract.organisation.users.all())
     for contract in contracts:
-        for contact in contract.contacts.all():
-            if contact.is_active:
-                by_contact.setdefault(contact, []).append(contract)
-    return sorted(by_contact.items(), key=lambda pair: pair[0].email)
+        for r in for_contract(Kind.SLA_CHANGE, contract, prefs=prefs):
+            by_person.setdefault(r.user.pk, (r, []))[1].append(contract)
+    return sorted(by_person.values(), key=lambda pair: pair[0].user.email)
 
 
 @dataclass

@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.core.audit import audit, plain
-from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.outbox import outbox_enqueue_many
+from portal.core.unsubscribe import email_to
 from portal.domain.dates import local_midnight
 from portal.domain.formats import in_tz
 
@@ -103,20 +104,20 @@ def sla_version_publish(*, version: SLAVersion, now: datetime | None = None, act
     previous = preview.previous.number if preview.previous else None
     effective_on = version.effective_from.astimezone(ZoneInfo(version.timezone)).date()
     emails = [
-        Email(
-            key=f"sla-version:{version.pk}:contact:{contact.pk}",
-            to=contact.email,
+        email_to(
+            recipient,
+            key=f"sla-version:{version.pk}:contact:{recipient.user.pk}",
             template="sla_version_published",
             context={
                 "version": version,
-                "contact": contact,
+                "contact": recipient.user,
                 "contracts": contracts,
                 "changes": changes,
                 "previous_number": previous,
                 "effective_on": effective_on,
             },
         )  # fmt: skip
-        for contact, contracts in preview.recipients
+        for recipient, contracts in preview.recipients
     ]
     return outbox_enqueue_many(emails=emails, now=now)
 

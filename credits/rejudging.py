@@ -16,7 +16,9 @@ from datetime import datetime
 from contracts.models import Contract
 from contracts.selectors import Versions
 from portal.core.audit import audit_entry
-from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.notify_rules import Kind, Preferences, for_contract, members_prefetch
+from portal.core.outbox import outbox_enqueue_many
+from portal.core.unsubscribe import email_to
 from portal.domain.dates import days_after_month
 from portal.models import AuditEntry
 
@@ -91,8 +93,10 @@ def _tell_customers(moved, claims: dict[int, Claim], now: datetime) -> None:
         c.pk: c
         for c in Contract.objects.filter(pk__in={after.contract_id for _, after in moved})
         .select_related("organisation")
-        .prefetch_related("contacts")
+        .prefetch_related("contacts", members_prefetch())
     }
+    prefs = Preferences()
+    prefs.load(u.pk for c in contracts.values() for u in c.organisation.users.all())
     versions = Versions({c.sla_id for c in contracts.values()})
     stamp = f"{now.timestamp():.6f}"  # one email per closing again, whatever the number of them
     emails = []
@@ -109,10 +113,10 @@ def _tell_customers(moved, claims: dict[int, Claim], now: datetime) -> None:
             "deadline": deadline, "claims_open": now < deadline,
             "claim_id": claim.pk if claim else None, "claim_status": claim.status if claim else "",
         }  # fmt: skip
+        # The claim's submitter is told whatever they chose: their claim's figure moved.
         emails += [
-            Email(key=f"month:{after.pk}:rejudged:{stamp}:user:{u.pk}", to=u.email, template="month_rejudged",
-                  context={**context, "recipient": u})
-            for u in contract.contacts.all()
-            if u.is_active and u.organisation_id == contract.organisation_id
+            email_to(r, key=f"month:{after.pk}:rejudged:{stamp}:user:{r.user.pk}", template="month_rejudged",
+                     context=context)
+            for r in for_contract(Kind.CREDIT, contract, prefs=prefs, owner_id=claim.submitted_by_id if claim else None)
         ]  # fmt: skip
     outbox_enqueue_many(emails=emails, now=now)

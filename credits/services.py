@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from contracts.selectors import version_in_force
 from portal.core.audit import audit, audit_entry
+from portal.core.notify_rules import Kind, for_contract
 from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.unsubscribe import email_to
 from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.domain.dates import month_bounds
 from portal.domain.formats import in_tz, minor_unit_exponent
@@ -80,19 +82,12 @@ def claim_check(*, contract, month: date, now: datetime | None = None) -> Monthl
 
 
 def _customer_emails(claim: Claim, template: str, key: str, context: dict) -> list[Email]:
-    people = {claim.submitted_by_id: claim.submitted_by}
-    for contact in claim.contract.contacts.all():
-        people.setdefault(contact.pk, contact)
+    """The claim's email to each person the email rule lets through (portal.core.notify_rules:
+    mandatory for its submitter, chosen by the contract's designated contacts and members)."""
     return [
-        Email(
-            key=f"claim:{claim.pk}:{key}:user:{u.pk}",
-            to=u.email,
-            template=template,
-            context={"claim": claim, "recipient": u, **context},
-        )  # fmt: skip
-        for u in people.values()
-        if u.is_active and u.organisation_id == claim.contract.organisation_id
-    ]
+        email_to(r, key=f"claim:{claim.pk}:{key}:user:{r.user.pk}", template=template, context={"claim": claim, **context})
+        for r in for_contract(Kind.CREDIT, claim.contract, owner_id=claim.submitted_by_id)
+    ]  # fmt: skip
 
 
 @transaction.atomic

@@ -87,6 +87,30 @@ class User(AbstractUser):
         return (self.name or self.email).split(" ")[0]
 
 
+class NotificationPreference(models.Model):
+    """A user's own choice for one kind of email (portal.core.notify_rules.Kind). No row: the kind's
+    default applies (notify_rules decides it). Written from the preferences page or an unsubscribe
+    link; `via` says which."""
+
+    class Via(models.TextChoices):
+        PAGE = "page", "Preferences page"
+        LINK = "link", "Unsubscribe link in an email"
+        ONE_CLICK = "one_click", "One-click unsubscribe (mail client)"
+        API = "api", "API"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_preferences")
+    kind = models.CharField(max_length=30)
+    enabled = models.BooleanField()
+    updated_at = models.DateTimeField()
+    via = models.CharField(max_length=10, choices=Via.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="one_preference_per_user_and_kind")]
+
+    def __str__(self):
+        return f"{self.user_id}: {self.kind} {'on' if self.enabled else 'off'}"
+
+
 class ContextField(models.TextField):
     """An outbox row's frozen context: JSON text (portal.core.snapshot). Its placeholder makes Django
     insert many rows with VALUES rather than UNNEST(%s::text[]): psycopg quotes each element of
@@ -135,6 +159,8 @@ class OutboxMessage(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Headers of this message beyond the outbox's own (List-Unsubscribe of an optional email).
+    headers = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:

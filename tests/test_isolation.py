@@ -34,6 +34,7 @@ import time_machine
 from django.apps import apps
 from django.contrib.admin import site as admin_site
 from django.contrib.contenttypes.models import ContentType
+from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -277,6 +278,8 @@ FILL = {
     # Public: a reset link for B's user, with a token that is not valid (the real one is a secret).
     ("password_reset_confirm", "uidb64"): lambda w, r: urlsafe_base64_encode(force_bytes(w.b.user.pk)),
     ("password_reset_confirm", "token"): lambda w, r: "cr5a3x-0123456789abcdef0123456789abcdef",
+    # Public: an unsubscribe link for B's user, forged (a real one is a secret sent to B only).
+    ("unsubscribe", "token"): lambda w, r: signing.dumps({"u": w.b.user.pk, "c": "maintenance"}, salt="forged"),
     ("admin:tickets_ticket_attachment", "attachment_id"): lambda w, r: w.b.attachment.pk,
     ("admin:credits_claim_attachment", "attachment_id"): lambda w, r: w.b.claim_attachment.pk,
     ("admin:tickets_ticket_acknowledge", "request_id"): lambda w, r: w.b.escalation.pk,
@@ -372,6 +375,7 @@ PUBLIC = {
     "password_reset_done": {200},
     "password_reset_confirm": {200},  # "this link is invalid"
     "password_reset_complete": {200},
+    "unsubscribe": {400},  # a forged link: "this link is not valid", nothing changed
     "status": {200},
     "security-txt": {200},
     "security-policy": {200},

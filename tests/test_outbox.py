@@ -289,6 +289,7 @@ def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatc
 
     monkeypatch.setattr("portal.core.outbox._dispatch", lambda keys: None)
     emails = [reset_email(key=f"many:{i}", to=f"p{i}@acme.example") for i in range(outbox.COPY_FROM + 10)]
+    emails[150] = Email(**{**emails[150].__dict__, "headers": {"List-Unsubscribe": "<https://x.test/u/150/>"}})
     with time_machine.travel(NOW, tick=False), transaction.atomic():
         assert outbox.outbox_enqueue_many(emails=emails[:7]) == 7  # below the threshold: bulk_create
         with CaptureQueriesContext(connection) as ctx:
@@ -298,11 +299,13 @@ def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatc
         OutboxMessage.objects.create(
             key="late", to="other@acme.example", template="password_reset", next_attempt_at=NOW
         )
-        outbox._copy_rows([("late", new_message_id(), "password_reset", "p@acme.example", freeze({}))], NOW)
+        outbox._copy_rows([("late", new_message_id(), "password_reset", "p@acme.example", freeze({}), "{}")], NOW)
         assert outbox.outbox_enqueue_many(emails=emails) == 0  # every key is there now
     rows = OutboxMessage.objects.filter(key__startswith="many:")
     assert rows.count() == outbox.COPY_FROM + 10
     assert OutboxMessage.objects.get(key="late").to == "other@acme.example"
+    assert OutboxMessage.objects.get(key="many:150").headers == {"List-Unsubscribe": "<https://x.test/u/150/>"}
+    assert OutboxMessage.objects.get(key="many:151").headers == {}
     single, copied = rows.get(key="many:0"), rows.get(key="many:8")
     same = ["template", "status", "attempts", "next_attempt_at", "created_at", "subject", "body_text", "last_error",
             "lease_until", "sent_at", "claim_token"]  # fmt: skip

@@ -203,7 +203,7 @@ def test_the_preview_names_the_contacts_and_compares_with_the_version_before(
     assert [str(c) for c in preview.changes] == [
         "Claim window: 30 days after the month's end → 45 days after the month's end"
     ]
-    assert [(c.email, [k.reference for k in ks]) for c, ks in preview.recipients] == [
+    assert [(r.user.email, [k.reference for k in ks]) for r, ks in preview.recipients] == [
         ("alice@acme.example", ["KAL-0001"]), ("charlie@globex.example", ["KLA-0001"]),
     ]  # fmt: skip
 

@@ -298,7 +298,8 @@ def test_public_reply_answers_the_clock_and_emails_the_customer(
         ("agent.log", "text/plain")
     ]
     replies = [m for m in mailoutbox if m.subject == f"[#{p1.pk}] Reply from support: Backups fail"]
-    assert sorted(m.to[0] for m in replies) == [alice.email, bob.email]
+    # The filer; Bob, the contract's other contact, only if he chose every ticket of Acme.
+    assert [m.to[0] for m in replies] == [alice.email]
     assert "We are on it." in replies[0].body
 
 

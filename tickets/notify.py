@@ -1,20 +1,56 @@
 """Who hears about a ticket, and the outbox emails for each ticket event. Keys make every email
-once per event and recipient."""
+once per event and recipient. Which customers get which email is portal.core.notify_rules' rule."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from contracts.choices import Priority
+from portal.core.notify_rules import About, Kind, Preferences, Recipient, recipients
 from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.unsubscribe import email_to
 
 
-def customer_recipients(ticket) -> list:
-    """The filer and the contract's contacts (active users of the ticket's organisation)."""
-    people = {ticket.created_by_id: ticket.created_by}
-    for contact in ticket.contract.contacts.all():
-        people.setdefault(contact.pk, contact)
-    return [u for u in people.values() if u.is_active and u.organisation_id == ticket.organisation_id]
+class Audience:
+    """Who may hear about tickets, loaded once for a batch: each organisation's active members,
+    each ticket's participants (customers who wrote on it or asked to escalate it), and everyone's
+    email choices. The rule itself is portal.core.notify_rules."""
+
+    def __init__(self, tickets=()):
+        self.prefs = Preferences()
+        self._members: dict[int, list] = {}
+        self._participants: dict[int, frozenset] = {}
+        self.load(tickets)
+
+    def load(self, tickets) -> None:
+        from .models import EscalationRequest, TicketMessage
+
+        orgs = {t.organisation_id for t in tickets} - set(self._members)
+        if orgs:
+            for org in orgs:
+                self._members[org] = []
+            for u in get_user_model().objects.filter(organisation_id__in=orgs, is_active=True).order_by("id"):
+                self._members[u.organisation_id].append(u)
+            self.prefs.load(u.pk for org in orgs for u in self._members[org])
+        fresh = [t.pk for t in tickets if t.pk not in self._participants]
+        if fresh:
+            found = {pk: set() for pk in fresh}
+            writers = TicketMessage.objects.filter(ticket_id__in=fresh, internal=False, author__is_staff=False)
+            for ticket_id, user_id in writers.values_list("ticket_id", "author_id"):
+                found[ticket_id].add(user_id)
+            askers = EscalationRequest.objects.filter(ticket_id__in=fresh)
+            for ticket_id, user_id in askers.values_list("ticket_id", "requested_by_id"):
+                found[ticket_id].add(user_id)
+            self._participants.update((pk, frozenset(ids)) for pk, ids in found.items())
+
+    def recipients(self, ticket, kind: Kind) -> list[Recipient]:
+        self.load([ticket])
+        about = About(
+            organisation_id=ticket.organisation_id, contract=ticket.contract, owner_id=ticket.created_by_id,
+            participant_ids=self._participants[ticket.pk], p1=ticket.priority == Priority.P1,
+        )  # fmt: skip
+        return recipients(kind, users=self._members[ticket.organisation_id], about=about, prefs=self.prefs)
 
 
 def staff_with_role(role: str) -> list:
@@ -44,15 +80,12 @@ def queue_or_assignee(ticket) -> list[str]:
     return [settings.SUPPORT_QUEUE_EMAIL]
 
 
-def to_customers(ticket, key: str, template: str, context: dict) -> list[Email]:
+def to_customers(ticket, key: str, template: str, context: dict, *, kind: Kind, audience=None) -> list[Email]:
+    """The ticket's email of `kind` to each customer the rule lets through (portal.core.notify_rules)."""
+    audience = audience or Audience()
     return [
-        Email(
-            key=f"{key}:user:{u.pk}",
-            to=u.email,
-            template=template,
-            context={**context, "ticket": ticket, "recipient": u},
-        )
-        for u in customer_recipients(ticket)
+        email_to(r, key=f"{key}:user:{r.user.pk}", template=template, context={**context, "ticket": ticket})
+        for r in audience.recipients(ticket, kind)
     ]
 
 

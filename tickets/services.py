@@ -19,6 +19,7 @@ from contracts.models import PriorityTerm
 from contracts.people.support import support_contact_check
 from contracts.selectors import version_in_force
 from portal.core.audit import audit
+from portal.core.notify_rules import Kind
 from tickets.terms_cache import TermsCache
 
 from . import deadlines, hooks, notify
@@ -254,7 +255,7 @@ def ticket_open(
     )  # fmt: skip
     ctx = {"version": version, "term": terms.term(version.pk, priority)}
     notify.send(
-        notify.to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx)
+        notify.to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx, kind=Kind.TICKET_FILED)
         + notify.to_addresses(
             [notify.settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
         ),
@@ -319,7 +320,7 @@ def ticket_reply(
         for request in ticket.escalation_requests.filter(acknowledged_at__isnull=True):
             _acknowledge(ticket, request, author, now)
         emails = notify.to_customers(
-            ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "ticket_reply", {"message": message}
+            ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "ticket_reply", {"message": message}, kind=Kind.TICKET
         )
     elif not staff:
         if ticket.status == Status.WAITING:
@@ -398,7 +399,11 @@ def ticket_set_status(*, ticket: Ticket, actor, status: str, now: datetime | Non
     _save(ticket, ["status", "resolved_at", "closed_at"], now=now)
     notify.send(
         notify.to_customers(
-            ticket, f"ticket:{ticket.pk}:status:{event.pk}", "ticket_status", {"old": Status(old).label}
+            ticket,
+            f"ticket:{ticket.pk}:status:{event.pk}",
+            "ticket_status",
+            {"old": Status(old).label},
+            kind=Kind.TICKET,
         ),
         now,
     )
@@ -490,7 +495,9 @@ def ticket_request_escalation(*, ticket: Ticket, user, reason: str, now: datetim
     staff = notify.queue_or_assignee(ticket) + [u.email for u in notify.staff_with_role("support_lead")]
     ctx = {"request": request}
     notify.send(
-        notify.to_customers(ticket, f"ticket:{ticket.pk}:esc-request:{request.pk}", "escalation_requested", ctx)
+        notify.to_customers(
+            ticket, f"ticket:{ticket.pk}:esc-request:{request.pk}", "escalation_requested", ctx, kind=Kind.TICKET
+        )
         + notify.to_addresses(
             staff, f"ticket:{ticket.pk}:esc-request-staff:{request.pk}", "escalation_requested_staff", ctx, ticket
         ),
@@ -510,7 +517,11 @@ def _acknowledge(ticket, request, actor, now) -> None:
         _event(ticket, TicketEvent.Kind.ESCALATION_ACKNOWLEDGED, now=now, actor=actor, request=request.pk)
         notify.send(
             notify.to_customers(
-                ticket, f"ticket:{ticket.pk}:esc-ack:{request.pk}", "escalation_acknowledged", {"request": request}
+                ticket,
+                f"ticket:{ticket.pk}:esc-ack:{request.pk}",
+                "escalation_acknowledged",
+                {"request": request},
+                kind=Kind.TICKET,
             ),
             now,
         )
@@ -551,7 +562,9 @@ def ticket_escalate_now(*, ticket: Ticket, actor, now: datetime | None = None) -
         notify.to_addresses(
             notify.level_staff_emails(new, ticket.organisation), f"{key}:staff", "ticket_escalated_staff", ctx, ticket
         )
-        + notify.to_customers(ticket, f"{key}:customer", "ticket_escalated", {**ctx, "contact": contact}),
+        + notify.to_customers(
+            ticket, f"{key}:customer", "ticket_escalated", {**ctx, "contact": contact}, kind=Kind.ESCALATION
+        ),
         now,
     )
     hooks.emit([hooks.ticket_escalated(ticket, old, new.level)], now)

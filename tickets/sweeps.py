@@ -19,6 +19,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from contracts.selectors import levels_by_version
+from portal.core.notify_rules import Kind
 from tickets import deadlines, hooks, notify
 from tickets.models import SLACrossing, Ticket, TicketEvent
 from tickets.services import save_columns
@@ -76,6 +77,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                 tickets, "contract__contacts", "organisation__account_manager", "organisation__solutions_manager"
             )
             ladders = levels_by_version({t.sla_version_id for t in tickets})
+            audience = notify.Audience(tickets)
             events, emails, moves = [], [], []
             for t in tickets:
                 levels = ladders[t.sla_version_id]
@@ -108,6 +110,8 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                         f"{key}:customer",
                         "ticket_escalated",
                         {**ctx, "contact": _customer_contact(new, t.organisation, staff)},
+                        kind=Kind.ESCALATION,
+                        audience=audience,
                     )
                     moves.append((t, t.escalation_level, step.level))
                     t.escalation_level = step.level
@@ -155,6 +159,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                 break
             prefetch_related_objects(tickets, "crossings", "escalation_requests", "contract__contacts")
             rows, events, emails, breaches = [], [], [], []
+            audience = notify.Audience(tickets)
             for t in tickets:
                 seen = {(c.clock, c.kind) for c in t.crossings.all()}
                 # The stored deadlines, as the services and the recompute task derived them.
@@ -179,7 +184,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                             data={"clock": clock, "kind": kind, "deadline": at.isoformat()},
                         )
                     )
-                    emails += _crossing_emails(t, clock, kind, at, staff)
+                    emails += _crossing_emails(t, clock, kind, at, staff, audience)
                     seen.add((clock, kind))
                     if kind == SLACrossing.Kind.BREACH:
                         t.breached = True
@@ -202,7 +207,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
     return recorded
 
 
-def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: StaffDirectory) -> list:
+def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: StaffDirectory, audience) -> list:
     key = f"ticket:{t.pk}:crossing:{clock}:{kind}"
     ctx = {"clock": clock, "clock_label": _clock_label(clock), "kind": kind, "deadline": at}
     if kind == SLACrossing.Kind.WARNING:
@@ -210,7 +215,7 @@ def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: Staf
     # A breach: the assignee, the support lead(s) and the customer's contacts.
     staff_emails = _assignee_or_queue(t) + staff.emails("support_lead")
     return notify.to_addresses(staff_emails, f"{key}:staff", "ticket_breach_staff", ctx, t) + notify.to_customers(
-        t, f"{key}:customer", "ticket_breach", ctx
+        t, f"{key}:customer", "ticket_breach", ctx, kind=Kind.BREACH, audience=audience
     )
 
 

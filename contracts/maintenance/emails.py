@@ -1,12 +1,14 @@
-"""The emails of a maintenance notice, reminder or cancellation to a contract's contacts: one outbox
-row per contact, keyed maintenance:<window>:r<revision>:<kind>:contract:<contract>:user:<user>, so
+"""The emails of a maintenance notice, reminder or cancellation about a contract: one outbox row per
+person, keyed maintenance:<window>:r<revision>:<kind>:contract:<contract>:user:<user>, so
 that each goes out once."""
 
 from __future__ import annotations
 
+from portal.core.notify_rules import Kind as Rule
+from portal.core.notify_rules import for_contract, members_prefetch
 from portal.core.outbox import Email
+from portal.core.unsubscribe import email_to
 
-from ..models import Contract
 from .judging import DEFAULT_NOTICE, Kind, service_ids
 
 TEMPLATES = {
@@ -17,13 +19,16 @@ TEMPLATES = {
 }
 
 
-def _contacts(contract: Contract) -> list:
-    return [u for u in contract.contacts.all() if u.is_active and u.organisation_id == contract.organisation_id]
+def recipients_prefetch() -> tuple:
+    """What notice_emails reads of a contract: its services, designated contacts and members."""
+    return ("services", "contacts", members_prefetch())
 
 
 def notice_emails(
-    window, contract, kind: str, version, *, short_notice: bool = False, affected: bool = True
+    window, contract, kind: str, version, *, short_notice: bool = False, affected: bool = True, prefs=None
 ) -> list[Email]:
+    """The notice to each person the email rule lets through (portal.core.notify_rules: mandatory for
+    the contract's designated contacts, chosen by its other members)."""
     csids = service_ids(contract)
     ctx = {
         "window": window,
@@ -37,6 +42,6 @@ def notice_emails(
     }
     prefix = f"maintenance:{window.pk}:r{window.revision}:{kind}:contract:{contract.pk}"
     return [
-        Email(key=f"{prefix}:user:{u.pk}", to=u.email, template=TEMPLATES[kind], context={**ctx, "recipient": u})
-        for u in _contacts(contract)
+        email_to(r, key=f"{prefix}:user:{r.user.pk}", template=TEMPLATES[kind], context=ctx)
+        for r in for_contract(Rule.MAINTENANCE, contract, prefs=prefs)
     ]

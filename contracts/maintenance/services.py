@@ -15,7 +15,7 @@ from portal.core.outbox import outbox_enqueue_many
 from ..evidence import MAINTENANCE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
-from .emails import notice_emails
+from .emails import notice_emails, recipients_prefetch
 from .judging import (
     DEFAULT_NOTICE,
     NOTICE_KINDS,
@@ -146,7 +146,7 @@ def window_cancel(*, window: MaintenanceWindow, now: datetime | None = None) -> 
     window.status, window.cancelled_at = current.status, current.cancelled_at
     window.notice_due_at = window.reminder_due_at = None
     told = set(current.notices.filter(kind__in=NOTICE_KINDS).values_list("contract_id", "revision"))
-    contracts = Contract.objects.filter(pk__in={c for c, _ in told}).prefetch_related("services", "contacts")
+    contracts = Contract.objects.filter(pk__in={c for c, _ in told}).prefetch_related(*recipients_prefetch())
     versions = Versions({c.sla_id for c in contracts})
     records, emails = [], []
     for c in contracts:

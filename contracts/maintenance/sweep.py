@@ -9,11 +9,12 @@ from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
+from portal.core.notify_rules import Preferences
 from portal.core.outbox import outbox_enqueue_many
 
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
-from .emails import notice_emails
+from .emails import notice_emails, recipients_prefetch
 from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, Status, service_ids
 
 BATCH = 200
@@ -67,7 +68,7 @@ def _batch_context(windows: list[MaintenanceWindow]):
         Contract.objects.filter(Q(services__in=sids) | Q(pk__in=told))
         .distinct()
         .order_by("pk")
-        .prefetch_related("services", "contacts")
+        .prefetch_related(*recipients_prefetch())
     )
     by_service: dict[int, list[Contract]] = defaultdict(list)
     for c in contracts:
@@ -76,13 +77,20 @@ def _batch_context(windows: list[MaintenanceWindow]):
     return notices, {c.pk: c for c in contracts}, by_service, Versions({c.sla_id for c in contracts})
 
 
+def _preferences(contracts: dict[int, Contract]) -> Preferences:
+    """Every member's email choices for the batch, in one query."""
+    prefs = Preferences()
+    prefs.load(u.pk for c in contracts.values() for u in c.organisation.users.all())
+    return prefs
+
+
 def _affected(window, by_service) -> dict[int, Contract]:
     return {c.pk: c for s in service_ids(window) for c in by_service.get(s, ())}
 
 
 def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
     notices, contracts, by_service, versions = _batch_context(windows)
-    records, emails = [], []
+    records, emails, prefs = [], [], _preferences(contracts)
     for w in windows:
         affected = _affected(w, by_service)
         told_before = {c for wid, c, rev in notices if wid == w.pk and rev < w.revision}
@@ -103,6 +111,7 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
                 version or versions.shown(c.sla_id, w.starts_at),
                 short_notice=short,
                 affected=pk in affected,
+                prefs=prefs,
             )
     # ignore_conflicts: the unique (window, contract, revision, kind) makes a notice once.
     MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)
@@ -112,7 +121,7 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
 
 def _send_reminders(windows: list[MaintenanceWindow], now: datetime) -> int:
     notices, contracts, by_service, versions = _batch_context(windows)
-    records, emails = [], []
+    records, emails, prefs = [], [], _preferences(contracts)
     for w in windows:
         if w.status != Status.SCHEDULED or now > w.starts_at + REMINDER_GRACE:
             continue  # too late to remind: the due-time is simply cleared
@@ -123,7 +132,7 @@ def _send_reminders(windows: list[MaintenanceWindow], now: datetime) -> int:
             records.append(
                 MaintenanceNotice(window=w, contract=c, revision=w.revision, kind=Kind.REMINDER, sent_at=now)
             )
-            emails += notice_emails(w, c, Kind.REMINDER, versions.shown(c.sla_id, w.starts_at))
+            emails += notice_emails(w, c, Kind.REMINDER, versions.shown(c.sla_id, w.starts_at), prefs=prefs)
     MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)
     outbox_enqueue_many(emails=emails, now=now)
     return len(records)

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.template import Context
 from django.template.loader import get_template, render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew
@@ -41,6 +42,11 @@ def render(template: str, context: dict) -> tuple[str, str, str]:
     ctx = {"base_url": settings.PORTAL_BASE_URL, **context}
     subject = " ".join(_render_plain(f"email/{template}/subject.txt", ctx).split())
     text = _render_plain(f"email/{template}/body.txt", ctx).strip() + "\n"
+    if ctx.get("unsubscribe_url"):  # an optional email (portal.core.notify_rules): how to stop it
+        text += (
+            f"\n-- \nStop emails of this kind ({ctx['unsubscribe_label']}): {ctx['unsubscribe_url']}\n"
+            f"All your email choices: {ctx['base_url']}{reverse('notification-preferences')}\n"
+        )
     html = render_to_string(f"email/{template}/body.html", ctx)
     return subject, text, html
 
@@ -86,7 +92,7 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
                 msg.subject, msg.body_text, msg.body_html = rendered
             mail = EmailMultiAlternatives(
                 subject=msg.subject, body=msg.body_text, from_email=settings.DEFAULT_FROM_EMAIL,
-                to=[msg.to], headers={"Message-ID": msg.message_id}, connection=connection,
+                to=[msg.to], headers={**msg.headers, "Message-ID": msg.message_id}, connection=connection,
             )  # fmt: skip
             if msg.body_html:
                 mail.attach_alternative(msg.body_html, "text/html")

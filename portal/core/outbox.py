@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -31,11 +32,14 @@ class Email:
     to: str
     template: str
     context: dict = field(default_factory=dict)
+    # Headers of its own (notify_rules: List-Unsubscribe of an optional email); Message-ID is the outbox's.
+    headers: dict = field(default_factory=dict)
 
 
 def _row(email: Email, now: datetime, memo: dict) -> OutboxMessage:
     return OutboxMessage(
-        key=email.key, to=email.to, template=email.template, context=freeze(email.context, memo), next_attempt_at=now
+        key=email.key, to=email.to, template=email.template, context=freeze(email.context, memo), next_attempt_at=now,
+        headers=email.headers,
     )  # fmt: skip
 
 
@@ -57,7 +61,10 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> 
         return 0
     memo: dict = {}  # an object several emails mention is frozen once
     if connection.vendor == "postgresql" and len(fresh) >= COPY_FROM:
-        _copy_rows([(e.key, new_message_id(), e.template, e.to, freeze(e.context, memo)) for e in fresh.values()], now)
+        _copy_rows(
+            [(e.key, new_message_id(), e.template, e.to, freeze(e.context, memo), json.dumps(e.headers)) for e in fresh.values()],
+            now,
+        )  # fmt: skip
     else:
         # ignore_conflicts: a concurrent writer of the same key wins quietly; the unique key decides.
         OutboxMessage.objects.bulk_create([_row(e, now, memo) for e in fresh.values()], ignore_conflicts=True)
@@ -68,15 +75,15 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> 
 
 # From this many rows on PostgreSQL, an insert goes through COPY (a sweep's batch: a thousand or more).
 COPY_FROM = 200
-_COPIED = ("key", "message_id", "template", "to", "context", "next_attempt_at")
+_COPIED = ("key", "message_id", "template", "to", "context", "headers", "next_attempt_at")
 
 
-def _copy_rows(rows: list[tuple[str, str, str, str, str]], now: datetime) -> None:
+def _copy_rows(rows: list[tuple[str, str, str, str, str, str]], now: datetime) -> None:
     """Insert many rows as bulk_create(ignore_conflicts=True) would, faster: COPY into a temporary
     table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. A statement with a parameter per
     column and row has Django and psycopg handle every value of a sweep's batch one by one; COPY
     streams them (bench/RESULTS.md, session 3). `rows`
-    are (key, message_id, template, to, context); the other columns take the model's defaults, as
+    are (key, message_id, template, to, context, headers as JSON); the other columns take the model's defaults, as
     an unsaved row has them. The COPY is shown to the connection's execute wrappers and query log
     like any query, so counts stay honest."""
     table, opts = OutboxMessage._meta.db_table, OutboxMessage._meta

@@ -13,7 +13,7 @@ NAV = {
     "claim-list": ("claim-", "contract-uptime"),
     "contract-list": ("contract-detail", "contract-list"),
     "people": ("people",),
-    "account": ("account",),
+    "account": ("account", "notification-preferences"),
     "webhook-list": ("webhook-",),  # customer admins only (templates/base.html)
 }
 LINKS = (*NAV, "logout", "status")

@@ -4,7 +4,9 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.urls import reverse
 
-from portal.core.outbox import Email, outbox_enqueue
+from portal.core.notify_rules import Kind, recipients
+from portal.core.outbox import outbox_enqueue
+from portal.core.unsubscribe import email_to
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -24,11 +26,12 @@ class OutboxPasswordResetForm(PasswordResetForm):
         reset_url = f"{context['protocol']}://{context['domain']}" + reverse(
             "password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}
         )
-        outbox_enqueue(
-            email=Email(
-                key=f"password-reset:{user.pk}:{uuid.uuid4().hex}",
-                to=to_email,
-                template="password_reset",
-                context={"user": user, "reset_url": reset_url},
+        for recipient in recipients(Kind.ACCOUNT, users=[user]):  # mandatory: never an unsubscribe link
+            outbox_enqueue(
+                email=email_to(
+                    recipient,
+                    key=f"password-reset:{user.pk}:{uuid.uuid4().hex}",
+                    template="password_reset",
+                    context={"user": user, "reset_url": reset_url},
+                )
             )
-        )

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from portal.site import account_views, organisation_views, people_views, security_views, views
+from portal.site import account_views, notification_views, organisation_views, people_views, security_views, views
 from portal.site.forms import EmailAuthenticationForm, OutboxPasswordResetForm
 
 handler404 = "portal.site.views.page_not_found"
@@ -22,6 +22,8 @@ urlpatterns = [
     path("organisation/", organisation_views.organisation, name="organisation"),
     path("organisation/review/", organisation_views.organisation_review, name="organisation-review"),
     path("account/token/", account_views.token_create, name="token-create"),
+    path("account/emails/", notification_views.notification_preferences, name="notification-preferences"),
+    path("email/unsubscribe/<str:token>/", notification_views.unsubscribe, name="unsubscribe"),
     path("account/token/revoke/", account_views.token_revoke, name="token-revoke"),
     path("people/", include("portal.site.people_urls")),
     path("invitation/<str:token>/", people_views.invitation_accept, name="invitation-accept"),

@@ -1,0 +1,87 @@
+"""One-click unsubscribe (RFC 8058): a signed token bound to one person and one choice, the headers
+of an optional email, and the service that turns the choice off (or on again) and says so.
+
+The token is django.core.signing with a salt of its own, timestamped: it is refused after
+UNSUBSCRIBE_MAX_AGE (docs/decisions.md). It names the person by id and the choice by its value;
+nothing else, so it changes exactly that preference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.core.notify_rules import Choice, Recipient
+from portal.core.outbox import Email
+from portal.models import NotificationPreference
+
+SALT = "portal.unsubscribe"
+# Long enough for an email read weeks later, short enough that an old leaked link stops working.
+UNSUBSCRIBE_MAX_AGE = timedelta(days=180)
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def token_for(user, choice: Choice) -> str:
+    return signing.dumps({"u": user.pk, "c": str(choice)}, salt=SALT)
+
+
+def unsubscribe_url(user, choice: Choice) -> str:
+    return settings.PORTAL_BASE_URL + reverse("unsubscribe", args=[token_for(user, choice)])
+
+
+class BadToken(Exception):
+    """A token that was forged, altered, expired, or names no one any more."""
+
+
+@dataclass(frozen=True)
+class Target:
+    user: object
+    choice: Choice
+
+
+def token_read(token: str) -> Target:
+    """The person and choice a token names, or BadToken saying why (its age by the clock)."""
+    try:
+        data = signing.loads(token, salt=SALT, max_age=UNSUBSCRIBE_MAX_AGE)
+    except signing.SignatureExpired:
+        raise BadToken("This link has expired. Change your email choices on your preferences page.") from None
+    except signing.BadSignature:
+        raise BadToken("This link is not valid. Copy the whole link from the email, or sign in.") from None
+    try:
+        choice = Choice(data["c"])
+        user = get_user_model().objects.get(pk=int(data["u"]), is_active=True)
+    except (KeyError, TypeError, ValueError, get_user_model().DoesNotExist):
+        raise BadToken("This link no longer names an account of ours.") from None
+    return Target(user, choice)
+
+
+@transaction.atomic
+def preference_set(
+    *, user, choice: Choice, enabled: bool, via: str, now: datetime | None = None
+) -> NotificationPreference:
+    """Record a person's choice for one kind of email (the preferences page, a link, the API)."""
+    now = now or timezone.now()
+    pref, _ = NotificationPreference.objects.update_or_create(
+        user=user, kind=str(Choice(choice)), defaults={"enabled": enabled, "updated_at": now, "via": via}
+    )
+    return pref
+
+
+def email_to(recipient: Recipient, *, key: str, template: str, context: dict) -> Email:
+    """The outbox email for one recipient the rule let through: an optional one carries the
+    List-Unsubscribe headers (RFC 2369, RFC 8058) and its link in the footer; a mandatory one none."""
+    user, choice = recipient.user, recipient.choice
+    context = {**context, "recipient": user}
+    headers = {}
+    if choice is not None:
+        url = unsubscribe_url(user, choice)
+        headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK}
+        context |= {"unsubscribe_url": url, "unsubscribe_label": choice.label}
+    return Email(key=key, to=user.email, template=template, context=context, headers=headers)
