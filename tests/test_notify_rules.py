@@ -15,11 +15,12 @@ from contracts.maintenance.services import window_cancel, window_publish
 from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import Outage
 from contracts.outages.services import outage_record
+from contracts.people.invitations import invitation_create
 from contracts.services import sla_version_draft, sla_version_publish
 from credits.closing import close_due
 from credits.services import claim_approve, claim_reject, claim_submit
 from portal.core.notify_rules import About, Choice, Kind, may_email, recipients
-from portal.core.unsubscribe import preference_set, token_read
+from portal.core.unsubscribe import email_to_address, preference_set, token_read
 from portal.models import NotificationPreference, OutboxMessage
 from tickets.services import (
     escalation_acknowledge,
@@ -297,6 +298,14 @@ def test_a_password_reset_goes_whatever_one_chose(client, alice):
     client.post(reverse("password_reset"), {"email": alice.email})
     got = rows(f"password-reset:{alice.pk}:")
     assert set(got) == {alice.email} and mandatory(got[alice.email])
+
+
+def test_an_invitation_goes_to_its_address_without_a_link(acme, alice):
+    invitation, _ = invitation_create(organisation=acme, email="erin@acme.example", role="member", actor=alice)
+    got = rows(f"invitation:{invitation.pk}:")
+    assert set(got) == {"erin@acme.example"} and mandatory(got["erin@acme.example"])
+    with pytest.raises(ValueError, match="goes to a person"):
+        email_to_address(Kind.MAINTENANCE, key="x", to="erin@acme.example", template="people_invitation", context={})
 
 
 # --- What is sent -------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from django.db import connections, transaction
 
 from credits.services import claim_reject, claim_submit
 from portal.core.delivery import outbox_render
+from portal.core.notify_rules import Choice
+from portal.core.unsubscribe import preference_set
 from portal.core.webhook_delivery import webhook_claim, webhook_deliver, webhooks_send_due
 from portal.core.webhooks import (
     HookEvent,
@@ -191,6 +193,8 @@ def test_redirects_are_not_followed(receiver, endpoint, clock):
 
 def test_a_failing_endpoint_is_disabled_and_its_admins_emailed(receiver, endpoint, alice, bob, clock, settings):
     settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
+    for choice in Choice:  # an account email: it goes whatever Alice turned off (portal.core.notify_rules)
+        preference_set(user=alice, choice=choice, enabled=False, via="page")
     first, second = emit(endpoint, 2)
     receiver.default = 503
     for minutes in (0, 1, 3):
@@ -201,6 +205,7 @@ def test_a_failing_endpoint_is_disabled_and_its_admins_emailed(receiver, endpoin
     assert endpoint.disabled_reason == "Disabled after 3 failed attempts in a row; the last: HTTP 503"
     mails = list(OutboxMessage.objects.filter(template="webhook_disabled"))
     assert [m.to for m in mails] == [alice.email]  # customer admins only
+    assert mails[0].headers == {}  # no unsubscribe link on a mandatory email
     subject, text, html = outbox_render(mails[0])
     assert subject == f"Webhook endpoint disabled: {receiver.url}"
     assert "it failed 3 times in a row" in text and "HTTP 503" in text and "/webhooks/" in text

@@ -21,8 +21,10 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from portal.core.audit import audit
-from portal.core.outbox import Email, outbox_enqueue
+from portal.core.notify_rules import Kind
+from portal.core.outbox import outbox_enqueue
 from portal.core.roles import CustomerRole
+from portal.core.unsubscribe import email_to_address
 from portal.domain.formats import in_tz
 
 from ..models import Invitation, Organisation
@@ -88,8 +90,9 @@ def invitation_create(
         after={"email": email, "role": role, "organisation": organisation.name, "replaced": replaced,
                "support_contact_of": sorted(c.reference for c in contracts)},
     )  # fmt: skip
-    outbox_enqueue(
-        email=Email(
+    outbox_enqueue(  # mandatory (portal.core.notify_rules): no account, no choices yet
+        email=email_to_address(
+            Kind.ACCOUNT,
             key=f"invitation:{invitation.pk}:{invitation.nonce}",
             to=email,
             template="people_invitation",

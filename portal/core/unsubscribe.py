@@ -18,7 +18,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.core.notify_rules import Choice, Recipient
+from portal.core.notify_rules import Choice, Kind, Recipient
 from portal.core.outbox import Email
 from portal.models import NotificationPreference
 
@@ -85,3 +85,11 @@ def email_to(recipient: Recipient, *, key: str, template: str, context: dict) ->
         headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK}
         context |= {"unsubscribe_url": url, "unsubscribe_label": choice.label}
     return Email(key=key, to=user.email, template=template, context=context, headers=headers)
+
+
+def email_to_address(kind: Kind, *, key: str, to: str, template: str, context: dict) -> Email:
+    """An email to an address with no account behind it yet (an invitation): only a kind no one
+    can turn off goes there, and it carries no unsubscribe link."""
+    if kind != Kind.ACCOUNT:
+        raise ValueError(f"An email of kind {kind} goes to a person (notify_rules.recipients), not an address.")
+    return Email(key=key, to=to, template=template, context=context)

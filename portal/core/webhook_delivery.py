@@ -25,9 +25,11 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew
-from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.notify_rules import About, Kind, recipients
+from portal.core.outbox import outbox_enqueue_many
 from portal.core.roles import CustomerRole
 from portal.core.safe_http import Refused, post
+from portal.core.unsubscribe import email_to
 from portal.core.webhook_signing import body_bytes, signature_header, signing_secrets
 from portal.models import WebhookDelivery, WebhookEndpoint
 
@@ -136,15 +138,18 @@ def _disable_if_failing(endpoint_id: int, now: datetime, error: str) -> None:
     admins = get_user_model().objects.filter(
         organisation_id=endpoint.organisation_id, customer_role=CustomerRole.ADMIN, is_active=True
     )
+    # Mandatory (portal.core.notify_rules, an account email): nothing else tells the admins that
+    # the integration they set up has stopped.
+    about = About(organisation_id=endpoint.organisation_id)
     outbox_enqueue_many(
         emails=[
-            Email(
-                key=f"webhook:{endpoint.pk}:disabled:{now.isoformat()}:user:{admin.pk}",
-                to=admin.email,
+            email_to(
+                r,
+                key=f"webhook:{endpoint.pk}:disabled:{now.isoformat()}:user:{r.user.pk}",
                 template="webhook_disabled",
-                context={"endpoint": endpoint, "recipient": admin, "organisation": endpoint.organisation},
+                context={"endpoint": endpoint, "organisation": endpoint.organisation},
             )
-            for admin in admins
+            for r in recipients(Kind.ACCOUNT, users=admins, about=about)
         ],
         now=now,
     )
