@@ -16,6 +16,7 @@ from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import Outage
 from contracts.outages.services import outage_record
 from contracts.people.invitations import invitation_create
+from contracts.people.review import contacts_review_request_due
 from contracts.services import sla_version_draft, sla_version_publish
 from credits.closing import close_due
 from credits.services import claim_approve, claim_reject, claim_submit
@@ -306,6 +307,16 @@ def test_an_invitation_goes_to_its_address_without_a_link(acme, alice):
     assert set(got) == {"erin@acme.example"} and mandatory(got["erin@acme.example"])
     with pytest.raises(ValueError, match="goes to a person"):
         email_to_address(Kind.MAINTENANCE, key="x", to="erin@acme.example", template="people_invitation", context={})
+
+
+def test_the_quarterly_contact_review_goes_to_the_admins_who_kept_it(acme, alice, bob):
+    erin = UserFactory(email="erin@acme.example", organisation=acme, customer_role="admin")
+    off(erin, Choice.CONTACT_REVIEW)
+    on(bob, Choice.CONTACT_REVIEW)  # a member: the review asks admins only, whatever he chose
+    with time_machine.travel(datetime(2026, 10, 1, 0, 30, tzinfo=NBO), tick=False):
+        contacts_review_request_due()
+    got = rows(f"contacts-review:{acme.pk}:")
+    assert set(got) == {alice.email} and optional(got[alice.email], alice, Choice.CONTACT_REVIEW)
 
 
 # --- What is sent -------------------------------------------------------------------------------------

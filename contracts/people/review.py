@@ -17,8 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.core.audit import audit
-from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.notify_rules import About, Kind, recipients
+from portal.core.outbox import outbox_enqueue_many
 from portal.core.roles import CustomerRole
+from portal.core.unsubscribe import email_to
 
 from ..models import Organisation
 from . import PeopleError
@@ -77,20 +79,21 @@ def _request_one(pk: int, quarter: str, now: datetime) -> int:
     summary = review_summary(organisation)
     admins = people_of(organisation_id=pk).filter(customer_role=CustomerRole.ADMIN, is_active=True)
     url = settings.PORTAL_BASE_URL + reverse("organisation-review")
+    # Each admin who has not turned contact reviews off (portal.core.notify_rules).
     emails = [
-        Email(
-            key=f"contacts-review:{pk}:{quarter}:user:{admin.pk}",
-            to=admin.email,
+        email_to(
+            r,
+            key=f"contacts-review:{pk}:{quarter}:user:{r.user.pk}",
             template="contacts_review",
             context={
                 "organisation_name": organisation.name,
                 "quarter": quarter,
                 "review_url": url,
-                "recipient_name": admin.get_full_name(),
+                "recipient_name": r.user.get_full_name(),
                 **summary,
             },
         )  # fmt: skip
-        for admin in admins
+        for r in recipients(Kind.CONTACT_REVIEW, users=admins, about=About(organisation_id=pk))
     ]
     organisation.review_requested_for = quarter
     organisation.save(update_fields=["review_requested_for"])
