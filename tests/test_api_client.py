@@ -84,7 +84,9 @@ def generated(live_server, world, tmp_path):
         sys.path.insert(0, str(tmp_path))
         try:
             package = importlib.import_module(name)
-            yield package, package.AuthenticatedClient(base_url=live_server.url, token=world["token"], prefix="Token")
+            client = package.AuthenticatedClient(base_url=live_server.url, token=world["token"], prefix="Token")
+            with client:  # closes its keep-alive connection before the live server stops
+                yield package, client
         finally:
             sys.path.remove(str(tmp_path))
             for module in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
