@@ -14,7 +14,8 @@ from knox.models import AuthToken
 from portal.core.api_tokens import token_revoke
 from portal.core.delivery import outbox_render, outbox_retry_now
 from portal.core.heartbeat import health
-from portal.core.roles import role_of_group, sees_security
+from portal.core.people import is_last_active_admin
+from portal.core.roles import CustomerRole, role_of_group, sees_security
 from portal.core.staff_access import AccessChange, audit_user_deleted
 
 from .models import ApiToken, AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
@@ -26,6 +27,15 @@ ACCESS_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 class UserChangeForm(BaseUserChangeForm):
     def clean(self):
         data = super().clean()
+        stays_admin = data.get("customer_role", self.instance.customer_role) == CustomerRole.ADMIN
+        if (
+            self.instance.pk
+            and is_last_active_admin(self.instance)
+            and not (stays_admin and data.get("is_active", True))
+        ):
+            self.add_error(
+                None, "This is the organisation's only active admin: make someone else an admin first (People…)."
+            )
         groups = data.get("groups")
         if groups is not None:
             roles = [g.name for g in groups if role_of_group(g.name)]

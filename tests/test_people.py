@@ -258,3 +258,25 @@ def test_a_manager_runs_a_customers_people_from_the_admin_and_an_agent_cannot(cl
     charlie = UserFactory(email="charlie@globex.example")
     assert client.post(url, {"op": "deactivate", "member": charlie.pk}).status_code == 404
     assert client.post(url, {"op": "invite", "email": "bad"}).status_code == 400
+
+
+def test_the_user_admin_keeps_the_last_active_admin_too(rf, alice, bob, ayo):
+    from django.contrib import admin
+
+    model_admin = admin.site._registry[User]
+    request = rf.post("/admin/")
+    request.user = ayo
+    Form = model_admin.get_form(request, alice, change=True)
+
+    def data(**changes):
+        initial = Form(instance=alice).initial
+        fields = {k: v for k, v in initial.items() if k in Form.base_fields and v is not None}
+        fields.update(changes)
+        return {k: v for k, v in fields.items() if v is not False}
+
+    refused = Form(data(is_active=False), instance=alice)
+    assert not refused.is_valid() and "only active admin" in str(refused.non_field_errors())
+    refused = Form(data(customer_role="member"), instance=alice)
+    assert not refused.is_valid()
+    member_set_role(member=bob, role="admin", actor=alice)
+    assert Form(data(customer_role="member"), instance=alice).is_valid()

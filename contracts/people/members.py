@@ -5,9 +5,9 @@ deactivates or demotes themselves here (another admin does, so that nobody locks
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from portal.core.people import is_last_active_admin
 from portal.core.roles import CustomerRole
 from portal.core.staff_access import AccessChange
 
@@ -21,17 +21,8 @@ def _lock_organisation(member) -> None:
     Organisation.objects.select_for_update().filter(pk=member.organisation_id).first()
 
 
-def _other_active_admins(member) -> int:
-    return (
-        get_user_model()
-        .objects.filter(organisation_id=member.organisation_id, customer_role=CustomerRole.ADMIN, is_active=True)
-        .exclude(pk=member.pk)
-        .count()
-    )
-
-
 def _refuse_last_admin(member, what: str) -> None:
-    if member.customer_role == CustomerRole.ADMIN and member.is_active and not _other_active_admins(member):
+    if is_last_active_admin(member):
         raise PeopleError(
             f"{member.get_full_name()} is the organisation's only admin: make someone else an admin before you {what}."
         )
