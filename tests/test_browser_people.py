@@ -63,6 +63,7 @@ def test_alice_invites_erin_who_files_a_ticket_and_bob_loses_the_right_to_open_t
     page.get_by_role("link", name="Support and notification contacts").click()
     expect_heading(page, f"Contacts of Cloud Backup for Acme ({kaluari.reference})")
     page.get_by_label("Bob Barasa may open tickets").uncheck()
+    visit(page, screenshot, "32-contract-contacts")
     page.get_by_role("button", name="Save the contacts").click()
     page.wait_for_load_state("load")
     assert "The contacts of KAL-0001 are saved" in text(page.locator(".messages"))
@@ -76,7 +77,7 @@ def test_alice_invites_erin_who_files_a_ticket_and_bob_loses_the_right_to_open_t
     why = text(bob_page.locator("main"))
     assert "have not designated you on Cloud Backup for Acme (KAL-0001)" in why
     assert "Alice Achieng · alice@acme.example" in why
-    visit(bob_page, screenshot, "32-may-not-open-tickets")
+    visit(bob_page, screenshot, "33-may-not-open-tickets")
     assert Ticket.objects.count() == 1
     assert csp_violations == []
 
@@ -95,8 +96,8 @@ def test_bob_sets_his_timezone_and_sees_his_own_time_beside_the_contracts(
     page.get_by_role("button", name="Save your details").click()
     page.wait_for_load_state("load")
     assert "Your details are saved" in text(page.locator(".messages"))
-    visit(page, screenshot, "33-account-details")
+    visit(page, screenshot, "34-account-details")
     page.goto(f"/tickets/{ticket.pk}/")
     assert "your time, Europe/Berlin" in text(page.locator("main"))
-    visit(page, screenshot, "34-ticket-own-time")
+    visit(page, screenshot, "35-ticket-own-time")
     assert csp_violations == []
