@@ -46,6 +46,7 @@ def test_a_get_shows_a_confirmation_and_changes_nothing(client, bob):
         b"Stop sending <strong>bob@acme.example</strong> emails about <strong>maintenance</strong>?" in response.content
     )
     assert b"Stop these emails</button>" in response.content
+    assert "no-store" in response["Cache-Control"]
     assert chosen(bob) == {}
 
 

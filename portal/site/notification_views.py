@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -62,6 +63,7 @@ def notification_preferences(request):
 
 
 @csrf_exempt
+@never_cache  # it names a person; no shared cache keeps it
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token: str):
     try:
