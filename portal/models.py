@@ -159,7 +159,8 @@ class OutboxMessage(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    # Headers of this message beyond the outbox's own (List-Unsubscribe of an optional email).
+    # Headers of this message beyond the outbox's own (List-Unsubscribe of an optional email; a
+    # vulnerability report's reply address and threading: Reply-To, In-Reply-To, References).
     headers = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
 

@@ -1,5 +1,6 @@
 """The one email outbox: written with the change, sent once, retried with backoff, never lost."""
 
+import dataclasses
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -289,7 +290,8 @@ def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatc
 
     monkeypatch.setattr("portal.core.outbox._dispatch", lambda keys: None)
     emails = [reset_email(key=f"many:{i}", to=f"p{i}@acme.example") for i in range(outbox.COPY_FROM + 10)]
-    emails[150] = Email(**{**emails[150].__dict__, "headers": {"List-Unsubscribe": "<https://x.test/u/150/>"}})
+    # Headers of its own (a reply address) and a Message-ID fixed by the caller ride the copy too.
+    emails[9] = dataclasses.replace(emails[9], headers={"Reply-To": "r+9@x.test"}, message_id="<fixed-9@x.test>")
     with time_machine.travel(NOW, tick=False), transaction.atomic():
         assert outbox.outbox_enqueue_many(emails=emails[:7]) == 7  # below the threshold: bulk_create
         with CaptureQueriesContext(connection) as ctx:
@@ -312,3 +314,7 @@ def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatc
     assert [getattr(copied, f) for f in same] == [getattr(single, f) for f in same]
     assert thaw(copied.context) == thaw(single.context) == {"user": None, "reset_url": "https://x.test/r/abc"}
     assert copied.to == "p8@acme.example" and copied.message_id != single.message_id
+    assert copied.headers == single.headers == {}
+    assert (rows.get(key="many:9").headers, rows.get(key="many:9").message_id) == (
+        {"Reply-To": "r+9@x.test"}, "<fixed-9@x.test>"
+    )  # fmt: skip

@@ -37,8 +37,8 @@ class Ticket(models.Model):
     ACTIVE = (Status.NEW, Status.OPEN, Status.WAITING)
     # What the email templates read of a ticket, frozen with each email (portal.core.snapshot). Not the
     # description: only the filing emails show it (read when they are rendered; it does not change).
-    EMAIL_FIELDS = ("priority", "subject", "status", "first_response_due", "resolution_target_at", "resolution_due",
-                    "organisation", "contract", "sla_version", "assignee")  # fmt: skip
+    EMAIL_FIELDS = ("kind", "priority", "subject", "status", "first_response_due", "resolution_target_at",
+                    "resolution_due", "organisation", "contract", "sla_version", "assignee")  # fmt: skip
 
     organisation = models.ForeignKey("contracts.Organisation", on_delete=models.PROTECT, related_name="tickets")
     contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="tickets")
@@ -114,11 +114,17 @@ class Ticket(models.Model):
         ]  # fmt: skip
 
     def __str__(self):
-        return f"#{self.pk} {self.subject}"
+        return f"#{self.pk} {self.subject_line}"
 
     @property
     def number(self) -> str:
         return f"#{self.pk}"
+
+    @property
+    def subject_line(self) -> str:
+        """The subject as emails' subjects and the audit log name the ticket: a vulnerability
+        report's own words never (a subject is shown in inboxes, logs and phones' notifications)."""
+        return "Vulnerability report" if self.kind == self.Kind.SECURITY else self.subject
 
     @property
     def is_active(self) -> bool:
@@ -269,3 +275,33 @@ class EscalationRequest(models.Model):
 
     def __str__(self):
         return f"Escalation request on {self.ticket_id} at {self.requested_at:%Y-%m-%d %H:%M}"
+
+
+class SecurityReport(models.Model):
+    """Who reported a vulnerability: an address, not an account. The ticket's filer is the reports'
+    own account, which never logs in (tickets.security), so a report sent with a customer's address
+    is not theirs. The conversation with the reporter is email: `thread` holds the Message-IDs of
+    the report's emails to and from the reporter, in order (tickets.security_mail threads them)."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="security_report")
+    reporter_email = models.EmailField(max_length=254)
+    reporter_name = models.CharField(max_length=150, blank=True)
+    submitted_at = models.DateTimeField()
+    # What the public form's limits count (tickets.security): the address lowercased without its
+    # +tag (one mailbox), and a keyed hash of the submitter's IP address (never the address itself).
+    address_key = models.CharField(max_length=254)
+    source_key = models.CharField(max_length=64, blank=True)
+    # [{"id": "<Message-ID>", "at": ISO time, "in": true when the reporter wrote it, "from": ...}]
+    thread = models.JSONField(default=list, blank=True)
+
+    # What the email templates read of a report (portal.core.snapshot).
+    EMAIL_FIELDS = ("ticket", "reporter_email", "reporter_name")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["address_key", "submitted_at"], name="security_report_address"),
+            models.Index(fields=["source_key", "submitted_at"], name="security_report_source"),
+        ]
+
+    def __str__(self):
+        return f"Vulnerability report #{self.ticket_id}"

@@ -1,5 +1,9 @@
 """Who hears about a ticket, and the outbox emails for each ticket event. Keys make every email
-once per event and recipient. Which customers get which email is portal.core.notify_rules' rule."""
+once per event and recipient. Which customers get which email is portal.core.notify_rules' rule.
+
+A vulnerability report is sealed: its staff emails (breaches, warnings, escalations, replies)
+go to security staff alone, whoever the event would name for a support ticket, and no customer
+hears of it (the reporter is written to by tickets.security_mail, from their own address)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from django.contrib.auth import get_user_model
 from contracts.choices import Priority
 from portal.core.notify_rules import About, Kind, Preferences, Recipient, recipients
 from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.roles import StaffRole
 from portal.core.unsubscribe import email_to
 
 
@@ -81,7 +86,10 @@ def queue_or_assignee(ticket) -> list[str]:
 
 
 def to_customers(ticket, key: str, template: str, context: dict, *, kind: Kind, audience=None) -> list[Email]:
-    """The ticket's email of `kind` to each customer the rule lets through (portal.core.notify_rules)."""
+    """The ticket's email of `kind` to each customer the rule lets through (portal.core.notify_rules);
+    nobody for a vulnerability report."""
+    if ticket.kind == "security":
+        return []
     audience = audience or Audience()
     return [
         email_to(r, key=f"{key}:user:{r.user.pk}", template=template, context={**context, "ticket": ticket})
@@ -89,7 +97,17 @@ def to_customers(ticket, key: str, template: str, context: dict, *, kind: Kind, 
     ]
 
 
-def to_addresses(emails, key: str, template: str, context: dict, ticket) -> list[Email]:
+def security_staff_emails(role_emails=None) -> list[str]:
+    """Who hears about a vulnerability report: staff whose role is security (the role follows the
+    role's group), else the security contact address. `role_emails(role)` as level_staff_emails."""
+    role_emails = role_emails or (lambda role: [u.email for u in staff_with_role(role)])
+    return role_emails(StaffRole.SECURITY) or [settings.SECURITY_CONTACT_EMAIL]
+
+
+def to_addresses(emails, key: str, template: str, context: dict, ticket, role_emails=None) -> list[Email]:
+    """Staff emails about a ticket; a vulnerability report's go to security staff instead."""
+    if ticket.kind == "security":
+        emails = security_staff_emails(role_emails)
     return [
         Email(
             key=f"{key}:to:{addr}", to=addr, template=template, context={**context, "ticket": ticket, "recipient": None}

@@ -22,7 +22,7 @@ from portal.core.audit import audit
 from portal.core.notify_rules import Kind
 from tickets.terms_cache import TermsCache
 
-from . import deadlines, hooks, notify
+from . import deadlines, hooks, notify, security_mail
 from .models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketEvent, TicketMessage, TicketPause
 
 Status = Ticket.Status
@@ -322,6 +322,8 @@ def ticket_reply(
         emails = notify.to_customers(
             ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "ticket_reply", {"message": message}, kind=Kind.TICKET
         )
+        if ticket.kind == Ticket.Kind.SECURITY:  # the reporter is an address, not a customer
+            emails += security_mail.reply_to_reporter(ticket, message, now=now)
     elif not staff:
         if ticket.status == Status.WAITING:
             _set_status(ticket, Status.OPEN, actor=author, now=now)

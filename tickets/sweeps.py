@@ -104,6 +104,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                         "ticket_escalated_staff",
                         ctx,
                         t,
+                        staff.emails,
                     )
                     emails += notify.to_customers(
                         t,
@@ -127,6 +128,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                         "ticket_top_alert",
                         {"level": top},
                         t,
+                        staff.emails,
                     )
                     t.top_alert_sent = True
                 t.next_escalation_due = step.next_due
@@ -211,12 +213,13 @@ def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: Staf
     key = f"ticket:{t.pk}:crossing:{clock}:{kind}"
     ctx = {"clock": clock, "clock_label": _clock_label(clock), "kind": kind, "deadline": at}
     if kind == SLACrossing.Kind.WARNING:
-        return notify.to_addresses(_assignee_or_queue(t), f"{key}:staff", "ticket_warning", ctx, t)
-    # A breach: the assignee, the support lead(s) and the customer's contacts.
+        return notify.to_addresses(_assignee_or_queue(t), f"{key}:staff", "ticket_warning", ctx, t, staff.emails)
+    # A breach: the assignee, the support lead(s) and the customer's contacts (a vulnerability
+    # report's: security staff alone, notify.to_addresses).
     staff_emails = _assignee_or_queue(t) + staff.emails("support_lead")
-    return notify.to_addresses(staff_emails, f"{key}:staff", "ticket_breach_staff", ctx, t) + notify.to_customers(
-        t, f"{key}:customer", "ticket_breach", ctx, kind=Kind.BREACH, audience=audience
-    )
+    return notify.to_addresses(
+        staff_emails, f"{key}:staff", "ticket_breach_staff", ctx, t, staff.emails
+    ) + notify.to_customers(t, f"{key}:customer", "ticket_breach", ctx, kind=Kind.BREACH, audience=audience)
 
 
 def _assignee_or_queue(t: Ticket) -> list[str]:

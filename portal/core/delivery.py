@@ -92,7 +92,7 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
                 msg.subject, msg.body_text, msg.body_html = rendered
             mail = EmailMultiAlternatives(
                 subject=msg.subject, body=msg.body_text, from_email=settings.DEFAULT_FROM_EMAIL,
-                to=[msg.to], headers={**msg.headers, "Message-ID": msg.message_id}, connection=connection,
+                to=[msg.to], headers=_headers(msg), connection=connection,
             )  # fmt: skip
             if msg.body_html:
                 mail.attach_alternative(msg.body_html, "text/html")
@@ -116,6 +116,12 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
         except Exception:  # noqa: BLE001
             log.debug("outbox: closing the mail connection failed", exc_info=True)
     return sent
+
+
+def _headers(msg: OutboxMessage) -> dict[str, str]:
+    """Every email is automatic mail (RFC 3834: an out-of-office must not answer it) with the
+    Message-ID fixed when its row was written; a row adds its own (a reply address, threading)."""
+    return {"Auto-Submitted": "auto-generated", **(msg.headers or {}), "Message-ID": msg.message_id}
 
 
 def _still_ours(msg: OutboxMessage, now: datetime, rendered: tuple[str, str, str] | None = None) -> bool:

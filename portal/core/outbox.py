@@ -32,14 +32,17 @@ class Email:
     to: str
     template: str
     context: dict = field(default_factory=dict)
-    # Headers of its own (notify_rules: List-Unsubscribe of an optional email); Message-ID is the outbox's.
+    # Headers of its own (notify_rules: List-Unsubscribe of an optional email; a report's Reply-To,
+    # In-Reply-To, References); Message-ID is the outbox's.
     headers: dict = field(default_factory=dict)
+    # Fixed by a caller whose later emails refer to this one (threading); a new one otherwise.
+    message_id: str = ""
 
 
 def _row(email: Email, now: datetime, memo: dict) -> OutboxMessage:
     return OutboxMessage(
         key=email.key, to=email.to, template=email.template, context=freeze(email.context, memo), next_attempt_at=now,
-        headers=email.headers,
+        message_id=email.message_id or new_message_id(), headers=email.headers,
     )  # fmt: skip
 
 
@@ -62,9 +65,19 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> 
     memo: dict = {}  # an object several emails mention is frozen once
     if connection.vendor == "postgresql" and len(fresh) >= COPY_FROM:
         _copy_rows(
-            [(e.key, new_message_id(), e.template, e.to, freeze(e.context, memo), json.dumps(e.headers)) for e in fresh.values()],
+            [
+                (
+                    e.key,
+                    e.message_id or new_message_id(),
+                    e.template,
+                    e.to,
+                    freeze(e.context, memo),
+                    json.dumps(e.headers),
+                )
+                for e in fresh.values()
+            ],
             now,
-        )  # fmt: skip
+        )
     else:
         # ignore_conflicts: a concurrent writer of the same key wins quietly; the unique key decides.
         OutboxMessage.objects.bulk_create([_row(e, now, memo) for e in fresh.values()], ignore_conflicts=True)

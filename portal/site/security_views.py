@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tickets.security import security_report_submit
+from tickets.security import ReportLimited, security_report_submit
 from tickets.services import TicketError
 
 
@@ -70,19 +70,26 @@ class ReportForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def security_report(request):
     form = ReportForm(request.POST or None)
+    status, retry_after = (400 if request.method == "POST" else 200), None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             ticket = security_report_submit(
-                email=data["email"], name=data["name"], summary=data["summary"], details=data["details"]
-            )
+                email=data["email"], name=data["name"], summary=data["summary"], details=data["details"],
+                source=request.META.get("REMOTE_ADDR"),
+            )  # fmt: skip
+        except ReportLimited as exc:  # the form's limit per address and per submitter
+            form.add_error(None, str(exc))
+            status, retry_after = 429, exc.retry_after
         except TicketError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
             request.session["security_report"] = ticket.number
             return redirect("security-report-done")
-    status = 400 if request.method == "POST" else 200
-    return render(request, "portal/security_report.html", {"form": form}, status=status)
+    response = render(request, "portal/security_report.html", {"form": form}, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(max(1, int(retry_after.total_seconds())))
+    return response
 
 
 @require_GET

@@ -63,8 +63,16 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
         # The kind filter only means something to those who see vulnerability reports.
         return [f for f in self.list_filter if f != "kind" or sees_security(request.user)]
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or obj.kind != Ticket.Kind.SECURITY:
+            return self.fieldsets
+        # A report is from an address, not from the account that files every report.
+        (name, first), *rest = self.fieldsets
+        fields = ["reporter" if f == "created_by" else f for f in first["fields"]]
+        return [(name, {**first, "fields": fields}), *rest]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f for _, opts in self.fieldsets for f in opts["fields"]]
+        return [f for _, opts in self.get_fieldsets(request, obj) for f in opts["fields"]]
 
     def has_add_permission(self, request):
         return False  # customers file tickets (tickets.services.ticket_open)
@@ -133,6 +141,14 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     @admin.display(description="Assignee", ordering="assignee__name")
     def assignee_name(self, obj):
         return obj.assignee.get_full_name() if obj.assignee_id else "—"
+
+    @admin.display(description="Reporter")
+    def reporter(self, obj):
+        report = getattr(obj, "security_report", None)
+        if report is None:
+            return "—"
+        who = f"{report.reporter_name} <{report.reporter_email}>" if report.reporter_name else report.reporter_email
+        return f"{who} (an address, not an account; public replies are emailed there)"
 
     @admin.display(description="Filed")
     def filed(self, obj):

@@ -1,0 +1,115 @@
+"""A vulnerability report's email with its reporter, who is an address and no portal user.
+
+- Every email to the reporter carries the report's **reply address**, `security+r<number>.<token>@`
+  the security contact's domain (settings.SECURITY_CONTACT_EMAIL plus-addressed): the token is an
+  HMAC of the report's number under the SECRET_KEY (20 base32 letters, 100 bits, lower case since
+  mail systems may fold case), so nobody can make one up; `report_id_of_address` reads it back,
+  under SECRET_KEY_FALLBACKS too, so rotating the key keeps old addresses working for a while.
+- The emails thread: the receipt starts the thread, and each later email (a staff reply) answers
+  the thread's latest message, ours or the reporter's, with In-Reply-To and References (the first
+  message and the last ones). The thread is kept on the report (SecurityReport.thread), written
+  under the ticket's lock.
+- Subjects are fixed ("Your vulnerability report #17"): the reporter's words go into no subject,
+  since the form lets anyone send a receipt to any address.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import datetime
+from email.utils import getaddresses
+
+from django.conf import settings
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from portal.core.outbox import Email
+from portal.models import new_message_id
+
+from .models import SecurityReport
+
+TOKEN_LENGTH = 20
+REFERENCES_KEPT = 10  # the first message and the 9 latest: a header that does not grow without end
+_SALT = "tickets.security_mail.reply_address"
+_REPLY = re.compile(r"(?P<local>[^@+\s]+)\+r(?P<number>[0-9]{1,12})\.(?P<token>[a-z2-7]+)@(?P<domain>[^@\s]+)", re.I)
+
+
+def _contact() -> tuple[str, str]:
+    local, _, domain = settings.SECURITY_CONTACT_EMAIL.rpartition("@")
+    return local.lower(), domain.lower()
+
+
+def _token(number: int, secret: str) -> str:
+    digest = salted_hmac(_SALT, str(number), secret=secret, algorithm="sha256").digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:TOKEN_LENGTH]
+
+
+def reply_address(ticket_id: int) -> str:
+    """The report's own reply address: security+r17.<token>@vendor.example."""
+    local, domain = _contact()
+    return f"{local}+r{ticket_id}.{_token(ticket_id, settings.SECRET_KEY)}@{domain}"
+
+
+def report_id_of_address(address: str) -> int | None:
+    """The report a reply address names (an address as it comes: "Name <addr>" too), or None when
+    it is no reply address of ours or its token is wrong."""
+    bare = addresses([address])
+    found = _REPLY.fullmatch(bare[0]) if len(bare) == 1 else None
+    if found is None or (found["local"].lower(), found["domain"].lower()) != _contact():
+        return None
+    number, token = int(found["number"]), found["token"].lower()
+    for secret in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]:
+        if constant_time_compare(token, _token(number, secret)):
+            return number
+    return None
+
+
+def addresses(values) -> list[str]:
+    """The bare addresses of header values (To, Cc, Delivered-To...): "Eve <e@x>, f@y" -> [e@x, f@y]."""
+    return [addr for _, addr in getaddresses(list(values)) if addr]
+
+
+def is_security_address(address: str) -> bool:
+    """The security contact address or one of its plus-addresses: mail to it is security mail,
+    which the inbound channel gives to the reports (tickets.security), never to general triage."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    contact_local, contact_domain = _contact()
+    return domain == contact_domain and (local == contact_local or local.startswith(contact_local + "+"))
+
+
+def message_ids(value: str) -> list[str]:
+    """The Message-IDs of an In-Reply-To or References header, as <...> tokens."""
+    return re.findall(r"<[^<>\s]+>", value or "")
+
+
+def thread_ids(report: SecurityReport) -> list[str]:
+    return [m["id"] for m in report.thread if m.get("id")]
+
+
+def to_reporter(report: SecurityReport, *, key: str, template: str, context: dict, now: datetime) -> Email:
+    """An email to the reporter, threaded after the thread's latest message, with the report's reply
+    address. Appends it to `report.thread`: the caller saves the report (under the ticket's lock)."""
+    message_id = new_message_id()
+    headers = {"Reply-To": reply_address(report.ticket_id)}
+    earlier = thread_ids(report)
+    if earlier:
+        kept = earlier if len(earlier) <= REFERENCES_KEPT else [earlier[0], *earlier[-(REFERENCES_KEPT - 1) :]]
+        headers.update({"In-Reply-To": earlier[-1], "References": " ".join(kept)})
+    report.thread.append({"id": message_id, "at": now.isoformat()})
+    return Email(
+        key=f"security-report:{report.ticket_id}:reporter:{key}", to=report.reporter_email, template=template,
+        context={**context, "number": f"#{report.ticket_id}"}, headers=headers, message_id=message_id,
+    )  # fmt: skip
+
+
+def reply_to_reporter(ticket, message, *, now: datetime) -> list[Email]:
+    """A staff member's public reply on a report, emailed to its reporter (tickets.services.ticket_reply)."""
+    report = SecurityReport.objects.filter(ticket_id=ticket.pk).first()
+    if report is None:
+        return []
+    email = to_reporter(
+        report, key=f"reply:{message.pk}", template="security_report_reply", now=now,
+        context={"body": message.body, "author": message.author.get_short_name()},
+    )  # fmt: skip
+    report.save(update_fields=["thread"])
+    return [email]
