@@ -290,6 +290,7 @@ def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatc
 
     monkeypatch.setattr("portal.core.outbox._dispatch", lambda keys: None)
     emails = [reset_email(key=f"many:{i}", to=f"p{i}@acme.example") for i in range(outbox.COPY_FROM + 10)]
+    emails[150] = Email(**{**emails[150].__dict__, "headers": {"List-Unsubscribe": "<https://x.test/u/150/>"}})
     # Headers of its own (a reply address) and a Message-ID fixed by the caller ride the copy too.
     emails[9] = dataclasses.replace(emails[9], headers={"Reply-To": "r+9@x.test"}, message_id="<fixed-9@x.test>")
     with time_machine.travel(NOW, tick=False), transaction.atomic():
