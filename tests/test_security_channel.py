@@ -362,3 +362,14 @@ def test_the_outbox_admin_hides_a_reports_emails_however_often_a_request_asks(rf
     first, second = outbox_admin.get_queryset(request), outbox_admin.get_queryset(request)
     assert first.count() == second.count() == 0
     assert Row.objects.filter(template__startswith="security_report").count() == 2
+
+
+def test_any_staff_email_of_a_report_goes_to_security_staff_whoever_it_names(ayo, sol):
+    """Klart's terms (the reports') have no escalation ladder, so a report never escalates; were one
+    added, its emails would go through the same door as breaches and warnings."""
+    from tickets import notify
+
+    ticket = report()
+    [email] = notify.to_addresses([ayo.email, "support@vendor.example"], "k", "ticket_escalated_staff", {}, ticket)
+    assert email.to == sol.email
+    assert notify.to_customers(ticket, "k", "ticket_reply", {}, kind=None) == []
