@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from contracts.models import Contract
 from contracts.selectors import contracts_for_user
+from portal.core.ids import IdMultipleChoiceField
 from portal.domain.dates import month_from_text
 from tickets.forms import ContractChoiceField, MultipleFileField, attachments_help
 from tickets.models import Ticket
@@ -41,25 +42,8 @@ class MonthField(forms.CharField):
         return str(exc)
 
 
-def _fits_an_id(text: str) -> bool:
-    try:
-        return -(2**63) <= int(text) < 2**63
-    except ValueError:
-        return False
-
-
-class TicketChoiceField(forms.ModelMultipleChoiceField):
-    def clean(self, value):
-        # An id beyond the database's integer range is no ticket of theirs. Django guards `pk=` but
-        # not the `pk__in=` this field queries with: SQLite raised OverflowError (a 500). Read as the
-        # database's integer field reads it (int(): a sign, spaces, other scripts' digits); what
-        # int() refuses ("²", which str.isdigit() calls a digit) is no id either.
-        for pk in value or ():
-            if isinstance(pk, str) and not _fits_an_id(pk):
-                raise ValidationError(
-                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
-                )
-        return super().clean(value)
+class TicketChoiceField(IdMultipleChoiceField):
+    """An id beyond the integer range, or one int() refuses ("²"), is no ticket of theirs."""
 
     def label_from_instance(self, obj: Ticket) -> str:
         return f"{obj.number} {obj.subject} (filed {obj.filed_at:%Y-%m-%d})"

@@ -183,8 +183,8 @@ def listed(backup, incident, ayo):
         ({}, {"Backups failing", "Restores hanging"}),
         ({"ongoing": "yes"}, {"Restores hanging"}),
         ({"ongoing": "no"}, {"Backups failing"}),
-        ({"cause": "ddos"}, {"Backups failing"}),
-        ({"source": "alertmanager"}, {"Restores hanging"}),
+        ({"cause__exact": "ddos"}, {"Backups failing"}),  # the sidebar's links
+        ({"source__exact": "alertmanager"}, {"Restores hanging"}),
         ({"q": "c5d9d2a1"}, {"Restores hanging"}),
         ({"q": "nairobi"}, {"Backups failing"}),
     ],

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.core.outbox import outbox_enqueue_many
+from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 
 from ..evidence import MAINTENANCE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
@@ -36,6 +37,8 @@ class MaintenanceError(Exception):
 
 
 def _check(starts_at: datetime, ends_at: datetime, sids: frozenset[int]) -> None:
+    if not (in_evidence_years(starts_at) and in_evidence_years(ends_at)):
+        raise MaintenanceError(EVIDENCE_YEARS_MESSAGE)
     if ends_at <= starts_at:
         raise MaintenanceError("The window must end after it starts.")
     if not sids:

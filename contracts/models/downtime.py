@@ -6,11 +6,25 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
+
 from ..choices import Cause
 from .terms import Contract, Service
 
 
 # --- Maintenance and outages ------------------------------------------------------------------
+def evidence_clean(evidence, what: str) -> None:
+    errors = {
+        name: EVIDENCE_YEARS_MESSAGE
+        for name in ("starts_at", "ends_at")
+        if not in_evidence_years(getattr(evidence, name))
+    }
+    if not errors and evidence.starts_at and evidence.ends_at and evidence.ends_at <= evidence.starts_at:
+        errors["ends_at"] = f"The {what} must end after it starts."
+    if errors:
+        raise ValidationError(errors)
+
+
 class MaintenanceWindow(models.Model):
     """Scheduled maintenance. A change of time or services starts a new revision (a new notice);
     notices go out through contracts.tasks.send_maintenance_notices."""
@@ -57,8 +71,7 @@ class MaintenanceWindow(models.Model):
         return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} UTC)"
 
     def clean(self):
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise ValidationError({"ends_at": "The window must end after it starts."})
+        evidence_clean(self, "window")
 
 
 class MaintenanceNotice(models.Model):
@@ -120,8 +133,7 @@ class Outage(models.Model):
         return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} UTC)"
 
     def clean(self):
-        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise ValidationError({"ends_at": "The outage must end after it starts."})
+        evidence_clean(self, "outage")
 
 
 class OutageUpdate(models.Model):

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.core.audit import audit
+from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 
 from ..choices import Cause
 from ..evidence import OUTAGE, Evidence, EvidenceChange, evidence_changed
@@ -45,6 +46,8 @@ def _service_ids(services) -> frozenset[int]:
 
 
 def _check(starts_at: datetime, ends_at: datetime | None, sids: frozenset[int]) -> None:
+    if not (in_evidence_years(starts_at) and in_evidence_years(ends_at)):
+        raise OutageError(EVIDENCE_YEARS_MESSAGE)
     if ends_at is not None and ends_at <= starts_at:
         raise OutageError("The outage must end after it starts.")
     if not sids:

@@ -5,13 +5,13 @@ filtered (a link beside the list) or of the selected rows (an action)."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponseNotAllowed
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from portal.core.admin_lookups import RefusedLookup, refused_page
 from portal.core.admin_operations import OperationsMixin
 
 from ..services import ClaimError
@@ -108,8 +108,8 @@ class OperationsAdmin(OperationsMixin, admin.ModelAdmin):
             raise PermissionDenied
         try:
             cl = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseRedirect(reverse(f"admin:{self.url_name('changelist')}") + "?e=1")
+        except RefusedLookup as refused:  # the staff site's lists refuse what they do not offer
+            return refused_page(self, request, refused)
         return self.csv_response(cl.queryset)
 
     @admin.action(description="Export selected as CSV", permissions=["view"])

@@ -12,6 +12,17 @@ MONTH_FORMAT = "Enter the month as YYYY-MM, e.g. 2026-10."
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 
 
+# Downtime evidence (outages, maintenance windows) lies within these years: a time outside them is a
+# typing mistake, and years 1 and 9999 overflowed datetime as soon as the rules moved them by a
+# timezone's offset or a notice's hours (a 500 in the admin's preview).
+EVIDENCE_YEARS = range(2000, 2100)
+EVIDENCE_YEARS_MESSAGE = f"Enter a time in the years {EVIDENCE_YEARS.start} to {EVIDENCE_YEARS.stop - 1}."
+
+
+def in_evidence_years(moment: datetime | None) -> bool:
+    return moment is None or moment.astimezone(UTC).year in EVIDENCE_YEARS
+
+
 def add_months(month: date, n: int) -> date:
     """The first day of the month n months after `month`'s (n may be negative)."""
     index = month.year * 12 + month.month - 1 + n

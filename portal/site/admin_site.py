@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django_otp.admin import OTPAdminSite
 
 from portal.core import staff_otp
+from portal.core.admin_lookups import CheckedListAdmin
 from portal.site import staff_otp as otp_pages
 from portal.site.staff_otp import StaffLoginForm
 
@@ -25,6 +26,16 @@ class StaffAdminSite(OTPAdminSite):
 
     def __init__(self, name="admin"):
         super().__init__(name)  # OTPAdminSite names itself "otpadmin"; our URLs are "admin:..."
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every list takes only the filters it offers and refuses the rest with a 400 that says why
+        (portal.core.admin_lookups), the installed apps' lists (axes, django-otp, auth) too."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, CheckedListAdmin):
+            admin_class = type(
+                admin_class.__name__, (CheckedListAdmin, admin_class), {"__module__": admin_class.__module__}
+            )
+        super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request):
         """Active staff, and the second factor: a session verified by a device, or (where it is

@@ -67,8 +67,12 @@ def staff_dashboard_view(request):
     )  # fmt: skip
 
 
-def _compliance_form(request, now):
+def _compliance_form(request, now, only=None):
+    """The report's form on the query string; `only`: the fields a page shows (the others are not
+    read, so that a page never refuses a value it does not show)."""
     data = request.GET.copy()
+    for name in set(data) - set(only or data):
+        del data[name]
     if not data.get("month"):
         data["month"] = f"{default_month(now):%Y-%m}"  # shown in the month picker
     return ComplianceForm(data, now=now)
@@ -111,7 +115,7 @@ def compliance_export_view(request):
 def compliance_contract_view(request, contract_id: int):
     now = timezone.now()
     contract = get_object_or_404(Contract, pk=contract_id)
-    form = _compliance_form(request, now)
+    form = _compliance_form(request, now, only=["month"])
     if not form.is_valid():
         return _staff_page(
             request, "admin/compliance/contract.html", f"SLA compliance: {contract.reference}", status=400,

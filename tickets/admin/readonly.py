@@ -77,6 +77,7 @@ class SLACrossingAdmin(ReadOnlyAdmin):
     search_fields = ["ticket__subject", "ticket__organisation__name"]
     date_hierarchy = "at"
     ordering = ["-at"]
+    linked_lookups = frozenset({"at__gte"})  # the staff dashboard: this week's breaches
 
     @admin.display(description="Priority", ordering="ticket__priority")
     def priority(self, obj):

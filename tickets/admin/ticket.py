@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from contracts.choices import Cause
+from portal.core.ids import as_id
 from portal.core.roles import sees_security
 from portal.domain.formats import duration, in_tz
 
@@ -44,6 +45,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     show_full_result_count = False  # "N of M": M would count every ticket ever filed
     search_fields = ["subject", "organisation__name"]
     search_help_text = "Subject, organisation, or ticket number (42 or #42)."
+    linked_lookups = frozenset({"organisation__id__exact"})  # a contract's compliance page: its organisation's tickets
     ordering = [NEXT_DEADLINE]
     actions = ["take", "resolve", "escalate_now", "exclude_from_sla"]
     change_form_template = "admin/tickets/ticket/change_form.html"
@@ -98,9 +100,9 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         qs, duplicates = super().get_search_results(request, queryset, search_term)
-        number = search_term.strip().lstrip("#")
-        if number.isdigit():
-            qs |= queryset.filter(pk=int(number))
+        number = as_id(search_term.strip().lstrip("#"))  # not isdigit(): "²" is a digit to it, no number to int()
+        if number is not None:
+            qs |= queryset.filter(pk=number)
         return qs, duplicates
 
     # --- Columns ----------------------------------------------------------------------------------
