@@ -253,6 +253,8 @@ def claim_settle(*, claim: Claim, actor, now: datetime | None = None) -> Claim:
     claim.status, claim.settled_at = Status.SETTLED, now
     claim.save(update_fields=["status", "settled_at"])
     ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.SETTLED, at=now, actor=actor)
+    audit(actor=actor, action="claim.settled", target=claim, now=now, before={"status": Status.APPROVED},
+          after={"status": Status.SETTLED, "amount": claim.amount, "currency": claim.currency, "credit_kind": claim.credit_kind})  # fmt: skip
     return claim
 
 

@@ -82,7 +82,7 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def delete_model(self, request, obj):
-        window_delete(window=obj)  # a closed month it counted in is judged again
+        window_delete(window=obj, actor=request.user)  # a closed month it counted in is judged again
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -101,7 +101,11 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         fields = {f: form.cleaned_data[f] for f in FIELDS}  # the services are known: the form is valid
-        saved = window_update(window=obj, **fields) if change else window_publish(actor=request.user, **fields)
+        saved = (
+            window_update(window=obj, actor=request.user, **fields)
+            if change
+            else window_publish(actor=request.user, **fields)
+        )
         for f in MaintenanceWindow._meta.concrete_fields:  # the admin goes on with `obj`
             setattr(obj, f.attname, getattr(saved, f.attname))
         obj._state.adding, obj._state.db = False, saved._state.db
@@ -119,5 +123,5 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
             if window.status == MaintenanceWindow.Status.CANCELLED:
                 self.message_user(request, f"“{window}” was already cancelled.", messages.WARNING)
                 continue
-            sent = window_cancel(window=window)
+            sent = window_cancel(window=window, actor=request.user)
             self.message_user(request, f"“{window}” is cancelled; {sent} email(s) queued.", messages.SUCCESS)

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from portal.core.admin_audit import AuditedAdmin
 from portal.core.roles import CustomerRole
 
 from ..models import Organisation
@@ -27,7 +28,8 @@ class StaffInviteForm(forms.Form):
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(admin.ModelAdmin):
+class OrganisationAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit_action = "organisation"  # its account and solutions managers: escalation levels 3 and 4
     list_display = ["name", "slug", "account_manager", "solutions_manager", "contacts_reviewed_at", "created_at"]
     readonly_fields = ["contacts_reviewed_at", "contacts_reviewed_by"]
     search_fields = ["name", "slug"]

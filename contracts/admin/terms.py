@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from portal.core.admin_audit import AuditedAdmin
+from portal.core.audit import row_state
 from portal.domain.dates import local_midnight
 from portal.domain.lint import PriorityTargets, lint_terms
 from portal.domain.terms_changes import by_section
@@ -75,11 +77,17 @@ class ClosedDateInline(admin.TabularInline):
 
 
 @admin.register(WorkingCalendar)
-class WorkingCalendarAdmin(admin.ModelAdmin):
+class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
     list_display = ["name", "timezone", "always_open", "holiday_country", "holiday_subdivision"]
     list_filter = ["always_open", "holiday_country", "timezone"]
     search_fields = ["name"]
     inlines = [WorkingHoursInline, ClosedDateInline]
+    audit_action = "calendar"
+
+    def audit_state(self, obj):
+        """Its fields and working hours (its closed dates: calendar.closed_dates_edited)."""
+        hours = [str(h) for h in obj.hours.all()] if obj.pk else []  # by weekday
+        return {**row_state(obj), "working_hours": hours}
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -417,7 +425,8 @@ class SLAAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contract)
-class ContractAdmin(admin.ModelAdmin):
+class ContractAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit_action = "contract"  # its invoice amount, currency, contacts, services, SLA, dates
     list_display = [
         "reference",
         "name",

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from portal.core.audit import audit, row_state
 from portal.core.outbox import outbox_enqueue_many
 from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 
@@ -59,6 +60,11 @@ def _moved(window: MaintenanceWindow, what: str, before: Evidence | None, after:
     evidence_changed([EvidenceChange(MAINTENANCE, window.pk, reason, before, after)], now=now)
 
 
+def _audited(window: MaintenanceWindow) -> dict:
+    """What the audit log records of a window (`actor` None: the system, e.g. a command)."""
+    return row_state(window)
+
+
 def _notice_lead(sids: frozenset[int], at: datetime) -> timedelta:
     """The longest notice any affected contract's terms ask for."""
     sla_ids = set(Contract.objects.filter(services__in=sids).values_list("sla_id", flat=True))
@@ -96,6 +102,8 @@ def window_publish(
     _schedule(window, sids, now, told=False)
     window.save()
     window.services.set(sids)
+    audit(actor=actor, action="maintenance.published", target=window, now=now,
+          after=_audited(MaintenanceWindow.objects.get(pk=window.pk)))  # fmt: skip
     _moved(window, "published", None, _evidence(window.status, impact, sids, starts_at, ends_at), now)
     return window
 
@@ -103,7 +111,7 @@ def window_publish(
 @transaction.atomic
 def window_update(
     *, window: MaintenanceWindow, title: str, description: str, services, starts_at: datetime,
-    ends_at: datetime, impact: str, now: datetime | None = None,
+    ends_at: datetime, impact: str, actor=None, now: datetime | None = None,
 ) -> MaintenanceWindow:  # fmt: skip
     """Change a window. A change of start, end, impact or services is a new revision, announced
     anew; a change of the title or description alone sends nothing."""
@@ -115,6 +123,7 @@ def window_update(
         raise MaintenanceError("A cancelled window cannot be changed; schedule a new one.")
     old_sids = frozenset(current.services.values_list("pk", flat=True))
     before = _evidence(current.status, current.impact, old_sids, current.starts_at, current.ends_at)
+    stated = _audited(current)
     new_revision = is_new_revision(current, old_sids, starts_at, ends_at, impact, sids)
     current.title, current.description = title, description
     current.starts_at, current.ends_at, current.impact = starts_at, ends_at, impact
@@ -127,12 +136,16 @@ def window_update(
     current.save(update_fields=fields)
     if sids != old_sids:
         current.services.set(sids)
+    after = _audited(MaintenanceWindow.objects.get(pk=current.pk))  # as stored, as `stated`
+    if changed := [k for k in after if stated[k] != after[k]]:
+        audit(actor=actor, action="maintenance.changed", target=current, now=now,
+              before={k: stated[k] for k in changed}, after={k: after[k] for k in changed})  # fmt: skip
     _moved(current, "changed", before, _evidence(current.status, impact, sids, starts_at, ends_at), now)
     return current
 
 
 @transaction.atomic
-def window_cancel(*, window: MaintenanceWindow, now: datetime | None = None) -> int:
+def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None = None) -> int:
     """Cancel a window and tell at once every contract's contacts who were told of it (except a
     contract already told that the window no longer touches its services). Returns the emails
     queued; cancelling again does nothing."""
@@ -146,6 +159,8 @@ def window_cancel(*, window: MaintenanceWindow, now: datetime | None = None) -> 
     current.status, current.cancelled_at = Status.CANCELLED, now
     current.notice_due_at = current.reminder_due_at = None
     current.save(update_fields=["status", "cancelled_at", "notice_due_at", "reminder_due_at"])
+    audit(actor=actor, action="maintenance.cancelled", target=current, now=now,
+          before={"status": Status.SCHEDULED}, after={"status": Status.CANCELLED, "cancelled_at": now})  # fmt: skip
     window.status, window.cancelled_at = current.status, current.cancelled_at
     window.notice_due_at = window.reminder_due_at = None
     told = set(current.notices.filter(kind__in=NOTICE_KINDS).values_list("contract_id", "revision"))
@@ -164,7 +179,7 @@ def window_cancel(*, window: MaintenanceWindow, now: datetime | None = None) -> 
 
 
 @transaction.atomic
-def window_delete(*, window: MaintenanceWindow, now: datetime | None = None) -> None:
+def window_delete(*, window: MaintenanceWindow, actor=None, now: datetime | None = None) -> None:
     """Delete a window nobody was told of (one that was is cancelled instead, which tells them). A
     closed month it counted in is judged again without it."""
     now = now or timezone.now()
@@ -172,6 +187,7 @@ def window_delete(*, window: MaintenanceWindow, now: datetime | None = None) -> 
     if current.notices.exists():
         raise MaintenanceError("Customers were told of this window: cancel it (which tells them) instead.")
     before = _evidence(current.status, current.impact, service_ids(current), current.starts_at, current.ends_at)
+    audit(actor=actor, action="maintenance.deleted", target=current, before=_audited(current), now=now)
     pk = current.pk
     current.delete()
     current.pk = pk  # named in the reason

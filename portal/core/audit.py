@@ -4,8 +4,11 @@ request came from is taken from the request being served (AuditContextMiddleware
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from portal.models import AuditEntry
@@ -71,3 +74,43 @@ def audit_entry(
         before=plain(before or {}),
         after=plain(after or {}),
     )
+
+
+def row_state(obj) -> dict:
+    """A row's fields and many-to-many relations as the audit log shows them: a relation by its text
+    (a contact's address, a service's name), a figure as written."""
+    state = {}
+    for field in obj._meta.concrete_fields:
+        if not field.primary_key:
+            state[field.name] = getattr(obj, field.name if field.is_relation else field.attname)
+    for field in obj._meta.many_to_many:
+        state[field.name] = sorted(str(o) for o in getattr(obj, field.name).all()) if obj.pk else []
+    return plain(state)
+
+
+@contextmanager
+def audited_edit(*, target, actor, action: str, state: Callable[[object], dict] = row_state) -> Iterator[None]:
+    """Around the saving of a row and what belongs to it (its many-to-many relations, an admin's
+    inlines): one entry `<action>.created` or `<action>.changed` with what changed, before and after
+    as stored (read back, so that 150000 and 150000.00 are no change), in the saving's transaction;
+    none if nothing changed or the saving failed.
+
+        with audited_edit(target=contract, actor=user, action="contract"):
+            ...  # save the contract and its relations
+    """
+    with transaction.atomic():
+        created, rows = target.pk is None, type(target)._default_manager
+        before = {} if created else state(rows.get(pk=target.pk))
+        yield
+        after = state(rows.get(pk=target.pk))
+        changed = [k for k in after if before.get(k) != after[k]]
+        if changed:
+            audit(
+                actor=actor, action=f"{action}.{'created' if created else 'changed'}", target=target,
+                before={k: before[k] for k in changed if k in before}, after={k: after[k] for k in changed},
+            )  # fmt: skip
+
+
+def audit_deleted(*, actor, action: str, target, state: Callable[[object], dict] = row_state) -> AuditEntry:
+    """Before the row is deleted, in the deletion's transaction: `<action>.deleted` with what it was."""
+    return audit(actor=actor, action=f"{action}.deleted", target=target, before=state(target))
