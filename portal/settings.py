@@ -304,6 +304,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TicketStatus": "tickets.models.Ticket.Status",
         "SlaState": "tickets.models.Ticket.SLAState",
+        "TicketChannel": "tickets.models.Ticket.Channel",
         "Priority": "contracts.choices.Priority",
         "Cause": "contracts.choices.Cause",
         "CreditKind": "contracts.choices.CreditKind",

@@ -43,6 +43,7 @@ from credits.models import ClaimEvent, MonthReopening
 from credits.services import claim_approve, claim_submit
 from portal.core.audit import audit
 from tickets.attachments import validate_upload
+from tickets.channels import ticket_call_log
 from tickets.models import SLACrossing, Ticket
 from tickets.services import (
     escalation_acknowledge,
@@ -119,10 +120,17 @@ class World:
                 contract=acme_contract, month=OCT, user=alice, note="Backups failed.", tickets=[self.ticket],
                 files=[upload()],
             )  # fmt: skip
+            self._call(self.ticket, internal=False)
         self.acme_tickets = [self.ticket]
         organisation_ical_rotate(organisation=acme)
         self.ical_token = acme.ical_token
         _, self.api_token = AuthToken.objects.create(user=alice)
+
+    def _call(self, ticket, internal: bool) -> None:
+        ticket_call_log(
+            ticket=ticket, actor=self.sam, direction="outbound", contact=self.alice, started_at=BUILT,
+            duration=timedelta(minutes=4), notes="Called about the restore.", internal=internal,
+        )  # fmt: skip
 
     @staticmethod
     def _outage(title, start, minutes, services, **fields):
@@ -215,6 +223,8 @@ class World:
             escalation_acknowledge(request=request, actor=lena if k % 2 else sam)
             SLACrossing.objects.create(ticket=t, clock=f"ack:{request.pk}", kind="warning", at=BUILT, recorded_at=BUILT)
             ticket_assign(ticket=t, actor=sam, assignee=lena if k % 2 else sam)
+            self._call(t, internal=False)
+            self._call(t, internal=True)
 
             # Claims: on Acme's new contract (awaiting review) and the new customer's (approved).
             # The latest of Acme's is the one whose pages are counted: its month's breakdown names
@@ -270,7 +280,8 @@ PAGES = {
     "ticket list, open": Page("alice", url("ticket-list", query="?status=open"), 14),
     "ticket list, P1": Page("alice", url("ticket-list", query="?priority=P1"), 14),
     "ticket list, at risk": Page("alice", url("ticket-list", query="?sla=at_risk"), 14),
-    "ticket page": Page("alice", url("ticket-detail", "ticket"), 12),
+    # +1: the calls shown to the customer (asked only of a ticket that has some).
+    "ticket page": Page("alice", url("ticket-detail", "ticket"), 13),
     # +1: the organisation's contracts the user is not a support contact of (named, not offered).
     "ticket form": Page("alice", url("ticket-new"), 7),
     "ticket form, a contract": Page("alice", lambda w: reverse("ticket-new") + f"?contract={w.contract.pk}", 10),
@@ -295,7 +306,8 @@ PAGES = {
     "queue, breached": Page("sam", url(QUEUE, query="?sla=breached"), 17),
     "queue, sorted by assignee": Page("sam", url(QUEUE, query="?o=9"), 18),
     "queue, searched": Page("sam", url(QUEUE, query="?q=P"), 18),
-    "ticket change page": Page("sam", url("admin:tickets_ticket_change", "ticket"), 35),
+    # +2: the calls, and the organisation's people the call form offers.
+    "ticket change page": Page("sam", url("admin:tickets_ticket_change", "ticket"), 37),
     "escalation requests": Page("sam", url("admin:tickets_escalationrequest_changelist", query="?state=all"), 9),
     "SLA crossings": Page("sam", url("admin:tickets_slacrossing_changelist"), 11),
     "claim changelist": Page("ayo", url("admin:credits_claim_changelist"), 10),

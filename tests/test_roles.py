@@ -140,6 +140,8 @@ OPERATIONS = {
     "ticket:status": {*WORK, SEC, SU},
     "ticket:assign": {*WORK, SEC, SU},
     "ticket:take": {*WORK, SEC, SU},
+    "ticket:call": {*WORK, SEC, SU},
+    "ticket:file": {*WORK, SU},  # security staff work vulnerability reports, not customers' calls
     "ticket:priority": {*LEADS, SU},
     "ticket:exclude": {*LEADS, SU},
     "ticket:escalate": {*LEADS, SU},
@@ -500,6 +502,32 @@ OPERATION_CASES = {
     "ticket:take": _ticket_op(
         "take", lambda w: {}, lambda w, role: Ticket.objects.get(pk=w.ticket.pk).assignee_id == w.people[role].pk
     ),
+    "ticket:call": _ticket_op(
+        "call",
+        lambda w: {
+            "direction": "outbound",
+            "contact_name": "Alice, +254 700 000 001",
+            "started_at": "2026-11-03T10:00",
+            "duration": "5",
+            "answered": "on",
+            "notes": "Restarted the agent together.",
+        },
+        lambda w, role: Ticket.objects.get(pk=w.ticket.pk).first_response_at == NOW,
+    ),  # fmt: skip
+    "ticket:file": lambda w: (
+        reverse("admin:tickets_ticket_file"),
+        {
+            "channel": "phone",
+            "customer": w.alice.pk,
+            "contract": w.contract.pk,
+            "service": w.contract.services.get().pk,
+            "priority": "P3",
+            "subject": "Restore slow",
+            "description": "Called about a slow restore.",
+            "reached_at": "2026-11-03T09:30",
+        },
+        lambda w, role: Ticket.objects.filter(channel="phone", filed_at=NOW - timedelta(minutes=30)).exists(),
+    ),  # fmt: skip
     "ticket:priority": _ticket_op(
         "priority", lambda w: {"priority": "P1"}, lambda w, role: Ticket.objects.get(pk=w.ticket.pk).priority == "P1"
     ),
@@ -634,6 +662,7 @@ SAM_SECTIONS = {
 def test_sam_has_exactly_the_support_agents_permissions_and_sees_only_his_sections(client, sam):
     expected = {
         "tickets.view_ticket", "tickets.change_ticket", "tickets.view_escalationrequest", "tickets.view_slacrossing",
+        "tickets.file_for_customer",
         "contracts.view_organisation", "contracts.view_contract", "contracts.view_service", "contracts.view_sla",
         "contracts.view_slaversion", "contracts.view_priorityterm", "contracts.view_escalationlevel",
         "contracts.view_escalationdwell", "contracts.view_credittier", "contracts.view_workingcalendar",

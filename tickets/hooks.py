@@ -33,6 +33,7 @@ def ticket_data(ticket: Ticket) -> dict:
         "contract": ticket.contract_id,
         "service": ticket.service_id,
         "filed_at": ticket.filed_at,
+        "channel": ticket.channel,
         "first_response_due": ticket.first_response_due,
         "first_response_at": ticket.first_response_at,
         "resolution_target": ticket.resolution_target_at,

@@ -25,6 +25,14 @@ class Ticket(models.Model):
         SUPPORT = "support", "Support request"
         SECURITY = "security", "Vulnerability report"
 
+    class Channel(models.TextChoices):
+        """How the customer reached us: the portal's form, the API, an email, a phone call."""
+
+        PORTAL = "portal", "Portal"
+        API = "api", "API"
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone"
+
     class SLAState(models.TextChoices):
         ON_TRACK = "on_track", "On track"
         AT_RISK = "at_risk", "At risk"
@@ -48,6 +56,7 @@ class Ticket(models.Model):
         help_text="The version in force when the ticket was filed: its clocks are judged by it.",
     )  # fmt: skip
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SUPPORT)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PORTAL)
     priority = models.CharField(max_length=3, choices=Priority.choices)
     subject = models.CharField(max_length=200)
     description = models.TextField(max_length=20000)
@@ -96,6 +105,7 @@ class Ticket(models.Model):
             ("change_priority", "Can change a ticket's priority"),
             ("handle_escalation", "Can escalate a ticket and acknowledge escalation requests"),
             ("view_security_report", "Can see vulnerability reports"),
+            ("file_for_customer", "Can file a ticket for a customer who called or emailed a person"),
         ]
         indexes = [
             # The sweeps: only rows with a due time are in these indexes.
@@ -219,6 +229,7 @@ class TicketEvent(models.Model):
         ESCALATION_REQUESTED = "escalation_requested", "Customer asked to escalate"
         ESCALATION_ACKNOWLEDGED = "escalation_acknowledged", "Escalation request acknowledged"
         CROSSING = "crossing", "SLA deadline crossed"
+        CALL = "call", "Call logged"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -233,6 +244,41 @@ class TicketEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class TicketCall(models.Model):
+    """A phone call about a ticket, logged by staff. A public one shows on the customer's page; an
+    outbound one that answered the customer is the ticket's first response at `started_at`
+    (tickets.channels.ticket_call_log)."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound (the customer called us)"
+        OUTBOUND = "outbound", "Outbound (we called the customer)"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="calls")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    # With whom: one of the organisation's people, or a name and number as given on the phone.
+    contact = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    contact_name = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    duration = models.DurationField()
+    notes = models.TextField(max_length=20000, blank=True)
+    internal = models.BooleanField(default=False, help_text="Staff only: not shown to the customer.")
+    answered = models.BooleanField(default=False, help_text="An outbound call that answered the customer.")
+    logged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    logged_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} call on {self.ticket_id} at {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def with_whom(self) -> str:
+        return self.contact.get_full_name() if self.contact_id else self.contact_name
 
 
 class SLACrossing(models.Model):

@@ -118,3 +118,15 @@ def to_addresses(emails, key: str, template: str, context: dict, ticket, role_em
 
 def send(emails: list[Email], now) -> int:
     return outbox_enqueue_many(emails=emails, now=now)
+
+
+def ticket_filed(ticket, *, ctx: dict, now) -> int:
+    """The receipt to the customer's side and the new ticket to the support queue, however it was
+    filed (the portal, the API, staff for a caller)."""
+    return send(
+        to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx, kind=Kind.TICKET_FILED)
+        + to_addresses(
+            [settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
+        ),
+        now,
+    )

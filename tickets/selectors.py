@@ -17,7 +17,7 @@ from tickets.terms_cache import TermsCache
 
 from . import deadlines
 from .attainment import Attainment, TicketTimes, attainment
-from .models import Attachment, EscalationRequest, Ticket, TicketMessage
+from .models import Attachment, EscalationRequest, Ticket, TicketCall, TicketMessage
 
 MONTH_SLACK = timedelta(days=2)  # a month in any timezone lies within its UTC month +- 2 days
 
@@ -35,7 +35,7 @@ def messages_for_customer(ticket: Ticket) -> QuerySet[TicketMessage]:
 
 def with_presence(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """Tickets that say, as columns of their own query, whether they have attachments and escalation
-    requests: a page then skips the query that would find none (most tickets have neither; each
+    requests (and calls shown to the customer): a page then skips the query that would find none (most tickets have neither; each
     query costs more in Django than its EXISTS in PostgreSQL). Pauses are never read by a page: the
     clock columns stored on the ticket already count them.
 
@@ -48,11 +48,14 @@ def with_presence(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     return qs.annotate(
         **{
             flag: RawSQL(
-                f"EXISTS (SELECT 1 FROM {model._meta.db_table} x WHERE x.ticket_id = {ticket})", (), BooleanField()
+                f"EXISTS (SELECT 1 FROM {model._meta.db_table} x WHERE x.ticket_id = {ticket}{also})",
+                (),
+                BooleanField(),
             )
-            for flag, model in (
-                ("has_attachments", Attachment),
-                ("has_escalation_requests", EscalationRequest),
+            for flag, model, also in (
+                ("has_attachments", Attachment, ""),
+                ("has_escalation_requests", EscalationRequest, ""),
+                ("has_calls", TicketCall, " AND NOT x.internal"),  # the calls shown to the customer
             )
         }
     )
@@ -64,10 +67,11 @@ def with_presence(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
 SHOWN_PERSON = ("name", "email", "is_staff")
 
 
-def conversation_for_customer(ticket: Ticket) -> tuple[list, list[TicketMessage]]:
+def conversation_for_customer(ticket: Ticket) -> tuple[list, list[TicketMessage | TicketCall]]:
     """The files attached to the ticket itself, and the conversation with each message's files as
-    `m.files`: two queries, whatever the number of messages (one when the ticket says, through
-    with_presence, that it has no files)."""
+    `m.files` and the calls shown to the customer in their place in time (`is_call`): three queries,
+    whatever the number of messages and calls (one fewer for each the ticket says, through
+    with_presence, that it has none of)."""
     conversation = list(
         ticket.messages.filter(internal=False)
         .select_related("author")
@@ -77,8 +81,21 @@ def conversation_for_customer(ticket: Ticket) -> tuple[list, list[TicketMessage]
     for a in ticket.attachments.all() if getattr(ticket, "has_attachments", True) else ():
         files.setdefault(a.message_id, []).append(a)
     for m in conversation:
-        m.files = files.get(m.pk, [])
+        m.files, m.is_call, m.at = files.get(m.pk, []), False, m.created_at
+    if getattr(ticket, "has_calls", True):
+        calls = ticket.calls.filter(internal=False).select_related("contact", "logged_by")
+        for c in calls.only(*CALL_SHOWN):
+            c.is_call, c.at = True, c.started_at
+            conversation.append(c)
+        conversation.sort(key=lambda item: item.at)
     return files.get(None, []), conversation
+
+
+# What the customer's page shows of a call (not when it was typed in).
+CALL_SHOWN = (
+    "ticket_id", "direction", "contact", "contact_name", "started_at", "duration", "notes", "answered", "logged_by",
+    *(f"contact__{f}" for f in SHOWN_PERSON), *(f"logged_by__{f}" for f in SHOWN_PERSON),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

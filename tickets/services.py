@@ -230,17 +230,35 @@ def has_control_characters(text: str) -> bool:
 def ticket_open(
     *, user, contract, service, priority: str | None, subject: str, description: str,
     steps_to_reproduce: str = "", files=(), now: datetime | None = None, kind: str = Ticket.Kind.SUPPORT,
+    channel: str = Ticket.Channel.PORTAL,
 ) -> Ticket:  # fmt: skip
     now = now or timezone.now()
     if user.organisation_id != contract.organisation_id:
         raise TicketError("Choose one of your organisation's contracts.", field="contract")
     support_contact_check(user=user, contract=contract)  # NotASupportContact: whom to ask
+    version, terms, priority = filing_terms(
+        contract=contract, service=service, priority=priority, subject=subject, at=now
+    )
+    ticket = ticket_create(
+        user=user, contract=contract, service=service, version=version, terms=terms, priority=priority,
+        subject=subject, description=description, steps_to_reproduce=steps_to_reproduce, kind=kind, now=now, files=files,
+        channel=channel,
+    )  # fmt: skip
+    notify.ticket_filed(ticket, ctx={"version": version, "term": terms.term(version.pk, priority)}, now=now)
+    hooks.emit([hooks.ticket_filed(ticket)], now)
+    return ticket
+
+
+def filing_terms(*, contract, service, priority: str | None, subject: str, at: datetime):
+    """What filing a ticket on `contract` at `at` checks, whoever files it: a one-line subject, a
+    service of the contract, SLA terms in force then and one of their priorities (Klart's single
+    one when none is given). Returns (version, terms, priority)."""
     if has_control_characters(subject):
         # The subject goes into email headers: no line breaks or other control characters.
         raise TicketError("The subject must be a single line without control characters.", field="subject")
     if not contract.services.filter(pk=service.pk).exists():
         raise TicketError("This service is not covered by the contract.", field="service")
-    version = version_in_force(sla_id=contract.sla_id, at=now)
+    version = version_in_force(sla_id=contract.sla_id, at=at)
     if version is None:
         raise TicketError("This contract has no SLA terms in force yet.", field="contract")
     terms = TermsCache()
@@ -249,35 +267,26 @@ def ticket_open(
         priority = offered[0]  # Klart: one pair of targets, no choice
     if priority not in offered:
         raise TicketError(f"Choose one of: {', '.join(offered)}.", field="priority")
-    ticket = ticket_create(
-        user=user, contract=contract, service=service, version=version, terms=terms, priority=priority,
-        subject=subject, description=description, steps_to_reproduce=steps_to_reproduce, kind=kind, now=now, files=files,
-    )  # fmt: skip
-    ctx = {"version": version, "term": terms.term(version.pk, priority)}
-    notify.send(
-        notify.to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx, kind=Kind.TICKET_FILED)
-        + notify.to_addresses(
-            [notify.settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
-        ),
-        now,
-    )
-    hooks.emit([hooks.ticket_filed(ticket)], now)
-    return ticket
+    return version, terms, priority
 
 
 def ticket_create(
-    *, user, contract, service, version, terms, priority, subject, description, steps_to_reproduce, kind, now, files=()
-) -> Ticket:
-    """The row, its clocks, its filing event and files: shared by ticket_open and the
-    vulnerability-report form. Callers check the request and send their own emails."""
+    *, user, contract, service, version, terms, priority, subject, description, steps_to_reproduce, kind, now, files=(),
+    channel=Ticket.Channel.PORTAL, filed_at: datetime | None = None, actor=None,
+) -> Ticket:  # fmt: skip
+    """The row, its clocks, its filing event and files: shared by ticket_open, the vulnerability-report
+    form and staff filing for a caller (whose clock starts at `filed_at`, when the customer reached
+    us, and whose event names the staff member, `actor`). Callers check the request and send their
+    own emails."""
+    filed_at = filed_at or now
     ticket = Ticket(
         organisation_id=contract.organisation_id, contract=contract, service=service, sla_version=version,
         priority=priority, subject=subject, description=description, steps_to_reproduce=steps_to_reproduce,
-        created_by=user, filed_at=now, kind=kind,
+        created_by=user, filed_at=filed_at, kind=kind, channel=channel,
     )  # fmt: skip
     ticket_recompute(ticket, now=now, terms=terms, pauses=[])
     ticket.save()
-    _event(ticket, TicketEvent.Kind.FILED, now=now, actor=user, priority=priority)
+    _event(ticket, TicketEvent.Kind.FILED, now=now, actor=actor or user, priority=priority, channel=channel)
     for f in files:
         _attach(ticket, None, f, user, now)
     return ticket

@@ -23,25 +23,28 @@ class OperationsMixin:
             raise PermissionDenied
         return obj
 
-    def refused(self, request, obj, name: str, form, error: Exception | None = None):
-        """The page again with the refused form (its input kept) and why."""
+    def refused(self, request, obj, name: str, form, error: Exception | None = None, status: int = 200):
+        """The page again with the refused form (its input kept) and why, answered with `status`."""
         if error is not None:
             field = getattr(error, "field", None)
             form.add_error(field if field in form.fields else None, str(error))
         text = " ".join(m for errors in form.errors.values() for m in errors)
         self.message_user(request, text, messages.ERROR)
         request.method = "GET"  # render the page; the POST has been handled
-        return self.change_view(request, str(obj.pk), extra_context={"bound_forms": {name: form}})
+        response = self.change_view(request, str(obj.pk), extra_context={"bound_forms": {name: form}})
+        response.status_code = status
+        return response
 
-    def run(self, request, obj, name: str, form, call, text, anchor: str = ""):
+    def run(self, request, obj, name: str, form, call, text, anchor: str = "", refused_status: int = 200):
         """Validate the operation's form, call its service with the cleaned data, and say how it
-        went (`text` may depend on the data)."""
+        went (`text` may depend on the data). A refusal answers `refused_status` (the older
+        operations answer 200; newer ones a 400, as the customer's forms do)."""
         if not form.is_valid():
-            return self.refused(request, obj, name, form)
+            return self.refused(request, obj, name, form, status=refused_status)
         try:
             call(form.cleaned_data)
         except self.refusal as exc:
-            return self.refused(request, obj, name, form, exc)
+            return self.refused(request, obj, name, form, exc, status=refused_status)
         self.message_user(request, text(form.cleaned_data) if callable(text) else text, messages.SUCCESS)
         change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
         return HttpResponseRedirect(reverse(change, args=[obj.pk]) + anchor)

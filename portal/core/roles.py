@@ -31,11 +31,14 @@ def _view(app: str, *models: str) -> list[str]:
 
 
 # --- The matrix ------------------------------------------------------------------------------------
-# Work tickets: the queue, the ticket page, public replies and internal notes, status, assignment.
+# Work tickets: the queue, the ticket page, public replies and internal notes, calls, status, assignment.
 TICKET_WORK = [
     *_view("tickets", "ticket", "escalationrequest", "slacrossing"),
     "tickets.change_ticket",
 ]
+# Those who answer customers' calls file tickets for them (not security staff, whose tickets are
+# vulnerability reports).
+FILE_FOR_CUSTOMER = ["tickets.file_for_customer"]
 # Support leads also exclude tickets from the SLA, change priorities and handle escalations
 # (escalate now, acknowledge a customer's escalation request).
 TICKET_LEAD = ["tickets.exclude_ticket", "tickets.change_priority", "tickets.handle_escalation"]
@@ -85,12 +88,15 @@ SECURITY_OPERATIONS = [
 ]  # fmt: skip
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    StaffRole.SUPPORT_AGENT: [*TICKET_WORK, *CONTEXT_READ],
-    StaffRole.SUPPORT_LEAD: [*TICKET_WORK, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS],
+    StaffRole.SUPPORT_AGENT: [*TICKET_WORK, *FILE_FOR_CUSTOMER, *CONTEXT_READ],
+    StaffRole.SUPPORT_LEAD: [*TICKET_WORK, *FILE_FOR_CUSTOMER, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS],
     StaffRole.ACCOUNT_MANAGER: [
-        *TICKET_WORK, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS, "credits.settle_claim",
+        *TICKET_WORK, *FILE_FOR_CUSTOMER, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS,
+        "credits.settle_claim",
     ],
-    StaffRole.CLOUD_SOLUTIONS_MANAGER: [*TICKET_WORK, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS],
+    StaffRole.CLOUD_SOLUTIONS_MANAGER: [
+        *TICKET_WORK, *FILE_FOR_CUSTOMER, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS,
+    ],
     StaffRole.SECURITY: [*TICKET_WORK, *SECURITY_OPERATIONS],
 }  # fmt: skip
 

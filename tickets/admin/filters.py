@@ -125,3 +125,18 @@ class PendingFilter(admin.SimpleListFilter):
         if value == "acknowledged":
             return queryset.filter(acknowledged_at__isnull=False)
         return queryset
+
+
+class ChannelFilter(admin.SimpleListFilter):
+    """How tickets reached us (portal, API, email, phone). Its choices are the channels themselves:
+    no query; a value that is not a channel filters nothing."""
+
+    title = "channel"
+    parameter_name = "channel"
+
+    def lookups(self, request, model_admin):
+        return Ticket.Channel.choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(channel=value) if value in Ticket.Channel.values else queryset

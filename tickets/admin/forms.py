@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from contracts.choices import Priority
+from contracts.models import Contract, Service
+from contracts.selectors import version_in_force
 
 from ..attachments import validate_uploads
-from ..models import Ticket
+from ..models import Ticket, TicketCall
 from .display import cause_label
 
 
@@ -65,3 +73,96 @@ class ExcludeForm(forms.Form):
     def __init__(self, *args, causes, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cause"].choices = [(c, cause_label(c)) for c in causes]
+
+
+# --- Phone: a call on a ticket, a ticket filed for a caller --------------------------------------
+def aware_in(value: datetime | None, tz: str) -> datetime | None:
+    """A moment typed as wall time in `tz` (the contract's), whatever the server's own zone."""
+    if value is None:
+        return None
+    naive = timezone.make_naive(value, timezone.get_current_timezone()) if timezone.is_aware(value) else value
+    return naive.replace(tzinfo=ZoneInfo(tz))
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self):
+        super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+def person_label(user) -> str:
+    return f"{user.get_full_name()} <{user.email}>"
+
+
+class CallForm(forms.Form):
+    direction = forms.ChoiceField(choices=TicketCall.Direction.choices, initial=TicketCall.Direction.OUTBOUND)
+    contact = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, empty_label="— someone else (below) —",
+        label="With", help_text="One of the organisation's people…",
+    )  # fmt: skip
+    contact_name = forms.CharField(
+        max_length=200, required=False, label="or name and number", help_text="…or whoever it was, as they said."
+    )
+    started_at = forms.DateTimeField(widget=LocalDateTimeInput(), label="Started")
+    duration = forms.IntegerField(min_value=0, max_value=12 * 60, label="Duration (minutes)")
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=20000, required=False)
+    answered = forms.BooleanField(
+        required=False, label="This call answered the customer (outbound): it is the first response at its start"
+    )
+    internal = forms.BooleanField(required=False, label="Internal (staff only: the customer does not see the call)")
+
+    def __init__(self, *args, ticket: Ticket, tz: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tz = tz
+        self.fields["started_at"].label = f"Started ({tz})"
+        people = get_user_model().objects.filter(organisation_id=ticket.organisation_id, is_active=True, is_staff=False)
+        self.fields["contact"].queryset = people.order_by("name", "email")
+        self.fields["contact"].label_from_instance = person_label
+
+    def clean_started_at(self):
+        return aware_in(self.cleaned_data["started_at"], self.tz)
+
+    def clean_duration(self):
+        return timedelta(minutes=self.cleaned_data["duration"])
+
+
+class FileForCustomerForm(forms.Form):
+    """A ticket filed by staff for a caller (or for an email that reached a person, not support)."""
+
+    channel = forms.ChoiceField(choices=Ticket.Channel.choices, initial=Ticket.Channel.PHONE)
+    customer = forms.ModelChoiceField(
+        queryset=get_user_model()
+        .objects.filter(is_active=True, is_staff=False, organisation__isnull=False)
+        .select_related("organisation")
+        .order_by("organisation__name", "name", "email"),
+        help_text="The person the ticket is for: they get the receipt and see it in the portal.",
+    )
+    contract = forms.ModelChoiceField(
+        queryset=Contract.objects.select_related("organisation").order_by("organisation__name", "reference")
+    )
+    service = forms.ModelChoiceField(queryset=Service.objects.order_by("name"), help_text="Covered by the contract.")
+    priority = forms.ChoiceField(choices=[("", "—"), *Priority.choices], required=False)
+    subject = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=20000)
+    reached_at = forms.DateTimeField(
+        widget=LocalDateTimeInput(), label="The customer reached us at",
+        help_text="In the contract's SLA timezone. The clocks start then: not in the future, at most 7 days ago.",
+    )  # fmt: skip
+    override = forms.BooleanField(
+        required=False,
+        label="File it although they are not a designated support contact of the contract (audited)",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].label_from_instance = lambda u: f"{u.organisation.name}: {person_label(u)}"
+        self.fields["contract"].label_from_instance = lambda c: f"{c.organisation.name}: {c.reference} {c.name}"
+
+    def clean(self):
+        data = super().clean()
+        contract, reached = data.get("contract"), data.get("reached_at")
+        if contract is not None and reached is not None:
+            version = version_in_force(sla_id=contract.sla_id, at=timezone.now())
+            data["reached_at"] = aware_in(reached, version.timezone if version else "UTC")
+        return data

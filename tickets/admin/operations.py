@@ -6,26 +6,30 @@ changes a ticket by itself. Also the download of a ticket's attachment."""
 from __future__ import annotations
 
 from django import forms
-from django.http import FileResponse, Http404
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.core.admin_operations import OperationsMixin
 
-from .. import services
+from .. import channels, services
 from ..models import Attachment, EscalationRequest, Ticket
 from ..services import TicketError
-from .forms import AssignForm, ExcludeForm, PriorityForm, ReplyForm, StatusForm
+from .forms import AssignForm, CallForm, ExcludeForm, FileForCustomerForm, PriorityForm, ReplyForm, StatusForm
 
-OPERATIONS = ["reply", "status", "priority", "assign", "take", "exclude", "escalate"]
-# Each operation's permission; the others (reply or internal note, status, assign, take) are the
-# ticket's change permission: working tickets.
+OPERATIONS = ["reply", "call", "status", "priority", "assign", "take", "exclude", "escalate"]
+# Each operation's permission; the others (reply or internal note, a call, status, assign, take) are
+# the ticket's change permission: working tickets. Filing a ticket for a caller is a page of its own.
 PERMISSIONS = {
     "priority": "tickets.change_priority",
     "exclude": "tickets.exclude_ticket",
     "escalate": "tickets.handle_escalation",
     "acknowledge": "tickets.handle_escalation",
+    "file": "tickets.file_for_customer",
 }
 
 
@@ -45,6 +49,11 @@ class TicketOperations(OperationsMixin):
         ops = [path(f"<int:object_id>/{name}/", post(getattr(self, f"{name}_view")), name=f"tickets_ticket_{name}") for name in OPERATIONS]  # fmt: skip
         return [
             *ops,
+            path(
+                "file/",
+                self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.file_view)),
+                name="tickets_ticket_file",
+            ),
             path(
                 "<int:object_id>/escalations/<int:request_id>/acknowledge/",
                 post(self.acknowledge_view),
@@ -70,6 +79,64 @@ class TicketOperations(OperationsMixin):
             return "Internal note added." if data["internal"] else "Reply sent to the customer."
 
         return self.run(request, ticket, "reply", ReplyForm(request.POST, request.FILES), call, text, "#conversation")
+
+    def call_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+        tz = ticket.sla_version.timezone
+
+        def call(data):
+            logged = channels.ticket_call_log(
+                ticket=ticket, actor=user, direction=data["direction"], contact=data["contact"],
+                contact_name=data["contact_name"], started_at=data["started_at"], duration=data["duration"],
+                notes=data["notes"], internal=data["internal"], answered=data["answered"],
+            )  # fmt: skip
+            data["breach_stands"] = logged.answered and logged.ticket.breached
+
+        def text(data):
+            done = "Call logged" + ("" if data["internal"] else ": the customer sees it on the ticket")
+            if data["answered"]:
+                done += ". It counts as the first response at its start unless someone answered earlier"
+                if data["breach_stands"]:
+                    done += "; the first-response breach already recorded stands"
+            return done + "."
+
+        form = CallForm(request.POST, ticket=ticket, tz=tz)
+        return self.run(request, ticket, "call", form, call, text, "#conversation", refused_status=400)
+
+    def file_view(self, request):
+        """A ticket filed for a customer who called (or emailed a person): the form, then the new
+        ticket's page. A refusal is the form again with its reasons (400)."""
+        if not request.user.has_perm(PERMISSIONS["file"]):
+            raise PermissionDenied
+        form = FileForCustomerForm(request.POST or None)
+        status = 200
+        if request.method == "POST":
+            status = 400
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    ticket = channels.ticket_file_for_customer(
+                        actor=request.user, customer=data["customer"], contract=data["contract"],
+                        service=data["service"], priority=data["priority"] or None, subject=data["subject"],
+                        description=data["description"], channel=data["channel"], reached_at=data["reached_at"],
+                        override=data["override"],
+                    )  # fmt: skip
+                except TicketError as exc:
+                    form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+                else:
+                    self.message_user(
+                        request, f"Ticket {ticket.number} filed for {data['customer'].get_full_name()}; "
+                        "they are emailed the receipt.", messages.SUCCESS,
+                    )  # fmt: skip
+                    return HttpResponseRedirect(reverse("admin:tickets_ticket_change", args=[ticket.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "File a ticket for a customer",
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/tickets/ticket/file_for_customer.html", context, status=status)
 
     def status_view(self, request, object_id):
         ticket, user = self.object_to_change(request, object_id), request.user

@@ -6,11 +6,15 @@ not show them."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.http import HttpResponseNotAllowed
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -24,10 +28,15 @@ from ..models import Ticket
 from ..selectors import ClockView, ticket_clock_views
 from ..services import TicketError
 from .display import AdminMedia, cause_label, countdown, event_summary, sla_badge
-from .filters import AssigneeFilter, LevelFilter, SLAFilter, StatusFilter
-from .forms import AssignForm, ExcludeForm, PriorityForm, ReplyForm, StatusForm
+from .filters import AssigneeFilter, ChannelFilter, LevelFilter, SLAFilter, StatusFilter
+from .forms import AssignForm, CallForm, ExcludeForm, PriorityForm, ReplyForm, StatusForm
 from .operations import OPERATIONS, PERMISSIONS, TicketOperations
 from .queue import NEXT_DEADLINE, QUEUE_ORDER, CappedPaginator, TicketChangeList
+
+
+def wall_now(tz: str) -> datetime:
+    """Now as the wall clock of `tz` reads it (a form's initial value, typed in that zone)."""
+    return timezone.now().astimezone(ZoneInfo(tz)).replace(tzinfo=None, second=0, microsecond=0)
 
 
 @admin.register(Ticket)
@@ -38,7 +47,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     list_display_links = ["number", "subject"]
     # No organisation filter: a thousand organisations make a sidebar nobody scrolls; the search
     # box finds an organisation by name.
-    list_filter = [StatusFilter, SLAFilter, "priority", LevelFilter, AssigneeFilter, "kind"]
+    list_filter = [StatusFilter, SLAFilter, "priority", ChannelFilter, LevelFilter, AssigneeFilter, "kind"]
     list_select_related = ["organisation", "assignee"]
     list_per_page = 25  # a screen of work, as the peer's queue (bench/RESULTS.md); each row carries its live clocks
     paginator = CappedPaginator
@@ -50,7 +59,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     actions = ["take", "resolve", "escalate_now", "exclude_from_sla"]
     change_form_template = "admin/tickets/ticket/change_form.html"
     fieldsets = [
-        (None, {"fields": ["number", "subject", "organisation", "contract", "service", "kind", "created_by", "filed"]}),
+        (None, {"fields": ["number", "subject", "organisation", "contract", "service", "kind", "channel", "created_by", "filed"]}),
         ("Request", {"fields": ["description", "steps_to_reproduce"]}),
         ("Handling", {"fields": ["status", "priority", "assignee", "escalation_level", "sla_version", "exclusion"]}),
     ]  # fmt: skip
@@ -88,6 +97,11 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     def has_exclude_permission(self, request):
         return request.user.has_perm(PERMISSIONS["exclude"])
+
+    def changelist_view(self, request, extra_context=None):
+        can_file = request.user.has_perm(PERMISSIONS["file"])
+        extra = {**(extra_context or {}), "file_url": reverse("admin:tickets_ticket_file") if can_file else None}
+        return super().changelist_view(request, extra)
 
     def get_changelist(self, request, **kwargs):
         return TicketChangeList
@@ -237,6 +251,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
         cv = self.clock(ticket)
         op_forms = {
             "reply": ReplyForm(),
+            "call": CallForm(ticket=ticket, tz=cv.timezone, initial={"started_at": wall_now(cv.timezone)}),
             "status": StatusForm(initial={"status": ticket.status}),
             "priority": PriorityForm(ticket=ticket, initial={"priority": ticket.priority}),
             "assign": AssignForm(initial={"assignee": ticket.assignee_id}),
@@ -251,6 +266,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "badge": sla_badge(cv.state),
             "open_pause": next((p for p in ticket.pauses.all() if p.ended_at is None), None),
             "conversation": ticket.messages.select_related("author").prefetch_related("attachments"),
+            "calls": ticket.calls.select_related("contact", "logged_by"),
             "attachments": [
                 (a, url("attachment", ticket, a.pk)) for a in ticket.attachments.select_related("uploaded_by")
             ],

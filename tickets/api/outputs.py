@@ -38,7 +38,12 @@ class TicketOutputSerializer(serializers.Serializer):
     steps_to_reproduce = serializers.CharField(source="ticket.steps_to_reproduce")
     contract = serializers.IntegerField(source="ticket.contract_id")
     service = serializers.IntegerField(source="ticket.service_id")
-    created_at = serializers.DateTimeField(source="ticket.filed_at")
+    created_at = serializers.DateTimeField(
+        source="ticket.filed_at", help_text="When the customer reached us: the clocks start then."
+    )
+    channel = serializers.ChoiceField(
+        source="ticket.channel", choices=Ticket.Channel.choices, help_text="How the ticket reached support."
+    )
     # The clock, as of this response.
     sla_state = serializers.ChoiceField(source="clock.state", choices=Ticket.SLAState.choices)
     time_left_seconds = serializers.SerializerMethodField(

@@ -120,7 +120,7 @@ class TicketListCreateApi(PaginatedApi):
             ticket = ticket_open(
                 user=request.user, contract=data["contract"], service=data["service"],
                 priority=data.get("priority") or None, subject=data["subject"], description=data["description"],
-                steps_to_reproduce=data["steps_to_reproduce"],
+                steps_to_reproduce=data["steps_to_reproduce"], channel=Ticket.Channel.API,
             )  # fmt: skip
         except TicketError as exc:
             raise ticket_error(exc) from exc
