@@ -128,8 +128,8 @@ class PendingFilter(admin.SimpleListFilter):
 
 
 class ChannelFilter(admin.SimpleListFilter):
-    """How tickets reached us (portal, API, email, phone). Its choices are the channels themselves:
-    no query; a value that is not a channel filters nothing."""
+    """How tickets reached us (portal, API, email, phone). Its choices are the channels themselves
+    (no query); a value that is not one is refused with a message (the list's 400)."""
 
     title = "channel"
     parameter_name = "channel"
@@ -139,4 +139,8 @@ class ChannelFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        return queryset.filter(channel=value) if value in Ticket.Channel.values else queryset
+        if value is None:
+            return queryset
+        if value not in Ticket.Channel.values:
+            raise IncorrectLookupParameters(f"“{value}” is no channel this list can be filtered by.")
+        return queryset.filter(channel=value)
