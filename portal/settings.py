@@ -313,6 +313,7 @@ SPECTACULAR_SETTINGS = {
         "MaintenanceStatus": "contracts.models.MaintenanceWindow.Status",
         "ClaimStatus": "credits.models.Claim.Status",
         "MonthStatus": "credits.models.MonthlyUptime.Status",
+        "EmailChoiceKind": "portal.core.notify_rules.Choice",
         "MonthState": "credits.api.MONTH_STATES",
         "BreakdownKind": "credits.api.BREAKDOWN_KINDS",
     },

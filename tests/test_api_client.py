@@ -3,7 +3,8 @@ requirements.txt) works against the running portal with no hand edits: generated
 without a warning, imported, and used by Alice (Acme, a customer admin) with a real knox token
 against pytest-django's live server: every list operation the client has (found by name, so a
 list added later is called too), a ticket filed and worked (reply, file, escalate, close), a claim
-filed with its evidence, a month read, and another organisation's contract a 404.
+filed with its evidence, a month read, an email choice set, and another organisation's contract a
+404.
 
 Time is frozen (ticking) at 2026-11-03 10:00 in Nairobi for the test and the server's thread:
 October has ended and its claims are open."""
@@ -161,6 +162,17 @@ def test_the_generated_client_lists_every_collection_files_a_ticket_and_a_claim_
     assert [(line.kind, line.title) for line in month.parsed.breakdown] == [(m.BreakdownKind.OUTAGE, "Storage down")]
     so_far = operation(package, "contracts_uptime_retrieve").sync_detailed(contract.pk, client=client, month="2026-11")
     assert so_far.parsed.state == m.MonthState.SO_FAR
+
+    # Email choices: read, and one turned off (a designated contact's maintenance notices still come).
+    choices = operation(package, "notification_preferences_set").sync_detailed(
+        client=client, body=m.EmailChoiceUpdateRequest(choice=m.EmailChoiceKind.MAINTENANCE, enabled=False)
+    )
+    assert choices.status_code == 200, choices.content
+    rows = {row.choice: row for row in choices.parsed.choices}
+    assert (rows[m.EmailChoiceKind.MAINTENANCE].enabled, rows[m.EmailChoiceKind.MAINTENANCE].chosen) == (False, True)
+    assert "always" in rows[m.EmailChoiceKind.MAINTENANCE].always
+    read = operation(package, "notification_preferences_retrieve").sync_detailed(client=client)
+    assert [row.choice for row in read.parsed.choices] == list(rows)
 
     # Every list the client has answers with a page of typed rows (the nested ones on the ticket).
     api = importlib.import_module(f"{package.__name__}.api").__path__[0]

@@ -8,6 +8,8 @@ need no session and no CSRF token: the signed token is the proof, and it can cha
 preference it names.
 """
 
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -29,21 +31,40 @@ def shown_choices(user) -> list[Choice]:
     return [c for c in Choice if c != Choice.CONTACT_REVIEW or user.customer_role == "admin"]
 
 
+@dataclass(frozen=True)
+class ChoiceRow:
+    """One choice as a person has it: on or off (their own choice, else the default as it applies to
+    them), what it covers and what of it always comes (the page and the API show the same)."""
+
+    choice: Choice
+    enabled: bool
+    chosen: bool
+    covers: str
+    always: str
+
+
+def choice_rows(user) -> list[ChoiceRow]:
+    prefs = Preferences()
+    prefs.load([user.pk])
+    designated = ", ".join(c.reference for c in user.contact_for.order_by("reference"))
+    rows = []
+    for choice in shown_choices(user):
+        covers, always = EXPLAINED[choice]
+        on, chosen = effective(user, choice, prefs, designated=bool(designated))
+        if choice == Choice.MAINTENANCE and designated:
+            always = f"You are a designated contact of {designated}: " + always[0].lower() + always[1:]
+        rows.append(ChoiceRow(choice, on, chosen, covers, always))
+    return rows
+
+
 class PreferencesForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        prefs = Preferences()
-        prefs.load([user.pk])
-        designated = ", ".join(c.reference for c in user.contact_for.order_by("reference"))
-        for choice in shown_choices(user):
-            covers, always = EXPLAINED[choice]
-            on, _ = effective(user, choice, prefs, designated=bool(designated))
-            if choice == Choice.MAINTENANCE and designated:
-                always = f"You are a designated contact of {designated}: " + always[0].lower() + always[1:]
-            self.fields[choice.value] = forms.BooleanField(
-                label=choice.label, required=False, initial=on, help_text=covers
+        for row in choice_rows(user):
+            self.fields[row.choice.value] = forms.BooleanField(
+                label=row.choice.label, required=False, initial=row.enabled, help_text=row.covers
             )
-            self.fields[choice.value].always = always
+            self.fields[row.choice.value].always = row.always
 
 
 @login_required
