@@ -42,6 +42,9 @@ KALUARI_EXCLUSIONS = [
     Cause.FORCE_MAJEURE, Cause.TARGETED_ATTACK, Cause.DDOS, Cause.REQUEST_BURST, Cause.FAIR_USAGE,
 ]  # fmt: skip
 
+# Klart's document names no address: the one its template ships with (staff change it in a new version).
+KLART_SUPPORT = "support@klart.ai"
+
 TEMPLATES = {
     "kaluari-cloud-backup": {
         "name": "Kaluari Cloud Backup SLA (template)",
@@ -62,6 +65,7 @@ TEMPLATES = {
             "escalation_ack_time": None,
             "escalation_ack_calendar": None,
             "exclusion_causes": [c.value for c in KALUARI_EXCLUSIONS],
+            "email_priority": Priority.P3,
         },
         "priorities": [
             # priority, meaning, calendar, first response, resolution target, resolution limit
@@ -152,7 +156,11 @@ TEMPLATES = {
                 "stockholm-weekdays",
             ),
         ],  # fmt: skip
-        "levels": [],
+        # Level 1 is email (PRODUCT.md, "Support channels": Klart's template gets an address); no
+        # dwell, so nothing escalates from it.
+        "levels": [
+            (1, Channel.EMAIL, "Email support with a description of the request", KLART_SUPPORT, "support_agent")
+        ],
         "dwells": [],
         "tiers": [],  # "set per contract"
     },

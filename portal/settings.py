@@ -227,6 +227,15 @@ SUPPORT_QUEUE_EMAIL = env.str("SUPPORT_QUEUE_EMAIL", default="support-queue@vend
 # Attachments: at most this many bytes each, of these types (checked on content).
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 
+# --- Email in (tickets.inbound; README, "Email in") -------------------------------------------
+# A larger message is refused (its header kept, the sender told why) rather than stored.
+INBOUND_MAX_BYTES = env.int("INBOUND_MAX_BYTES", default=25 * 1024 * 1024)
+# The authserv-id of our own receiving MTA: only its Authentication-Results header is believed
+# (DMARC). Empty: no header is believed, and held senders get no polite answer.
+INBOUND_AUTHSERV_ID = env.str("INBOUND_AUTHSERV_ID", default="")
+# At most this many tickets and replies per sender in the window; more is held for staff.
+INBOUND_RATE_LIMIT = (env.int("INBOUND_RATE_PER_HOUR", default=20), timedelta(hours=1))
+
 # --- Celery -----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

@@ -195,8 +195,16 @@ def test_offpeak_window_is_22_to_06_local(key):
 def test_klart_escalation_is_acknowledged_within_four_working_hours(klart):
     assert klart.escalation_ack_time == H(4)
     assert klart.escalation_ack_calendar == klart.priorities.get().calendar
-    assert not klart.escalation_levels.exists()
+    # One rung, email (its support address: tickets come in there), with no dwell: nothing escalates.
+    assert list(klart.escalation_levels.values_list("level", "channel", "contact")) == [
+        (1, "email", "support@klart.ai")
+    ]
     assert not klart.escalation_dwells.exists()
+
+
+def test_email_tickets_are_p3_on_kaluari_and_the_one_priority_on_klart(klart):
+    assert template_version("kaluari-cloud-backup").email_priority == "P3"
+    assert klart.email_priority == ""  # blank: its least urgent (its only) priority
 
 
 # --- The installer ------------------------------------------------------------------------------

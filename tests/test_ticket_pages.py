@@ -419,11 +419,13 @@ def test_an_escalation_request_needs_a_reason_and_an_open_ticket(client, alice, 
     assert not EscalationRequest.objects.exists()
 
 
-def test_klart_shows_no_ladder_but_its_acknowledgement_time(client, charlie, klart_contract, frozen):
+def test_klart_shows_its_one_email_rung_and_its_acknowledgement_time(client, charlie, klart_contract, frozen):
     ticket = file(klart_contract, charlie, priority=None)
     client.force_login(charlie)
     html = html_of(client.get(reverse("ticket-detail", args=[ticket.pk])))
-    assert "This contract has no escalation ladder" in html
+    # Level 1 is email (its support address takes tickets in); with no dwell it never moves on.
+    assert "Email support with a description of the request — support@klart.ai" in html
+    assert "Next escalation step" not in html
     assert "We acknowledge an escalation request within 4 h" in html
     assert "(UTC+01:00)" in html  # Stockholm time in December
 

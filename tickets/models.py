@@ -230,6 +230,7 @@ class TicketEvent(models.Model):
         ESCALATION_ACKNOWLEDGED = "escalation_acknowledged", "Escalation request acknowledged"
         CROSSING = "crossing", "SLA deadline crossed"
         CALL = "call", "Call logged"
+        AUTOMATIC_MAIL = "automatic_mail", "Automatic email received (not a reply)"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -351,3 +352,66 @@ class SecurityReport(models.Model):
 
     def __str__(self):
         return f"Vulnerability report #{self.ticket_id}"
+
+
+class InboundMessage(models.Model):
+    """One email that reached us (tickets.inbound): its raw bytes, stored once, and what became of
+    it, written in the transaction of its effect. The unique keys (the hash of its bytes; its
+    sender and Message-ID) make the same message, ingested twice, by two callers at once or after
+    a crash, one ticket or one reply. A held message waits in the staff triage list."""
+
+    class Outcome(models.TextChoices):
+        FILED = "filed", "Filed as a new ticket"
+        REPLIED = "replied", "Added to a ticket as a reply"
+        HELD = "held", "Held for staff"
+        AUTOMATIC = "automatic", "Automatic message (not answered)"
+        REFUSED = "refused", "Refused"
+        DISCARDED = "discarded", "Discarded by staff"
+
+    class Source(models.TextChoices):
+        PIPE = "pipe", "MTA pipe (ingest_email)"
+        IMAP = "imap", "IMAP mailbox"
+        WEBHOOK = "webhook", "Provider webhook"
+
+    sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    sender = models.CharField(max_length=254, blank=True, help_text="The From address, lower case.")
+    message_id = models.CharField(max_length=255, blank=True)
+    return_path = models.CharField(max_length=254, blank=True)
+    recipients = models.TextField(blank=True, help_text="The addresses it was sent to (envelope first).")
+    subject = models.CharField(max_length=300, blank=True)
+    received_at = models.DateTimeField(help_text="When our side first received it: the ticket's clock starts here.")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    source_ref = models.CharField(max_length=300, blank=True)
+    size = models.PositiveIntegerField()
+    # The message as it came (only its header when it was refused for its size).
+    raw = models.BinaryField(editable=False)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why it was held, refused or taken as automatic.")
+    organisation = models.ForeignKey(
+        "contracts.Organisation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound")
+    ticket_message = models.ForeignKey(
+        TicketMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        permissions = [("triage_inboundmessage", "Can triage held email: attach, file or discard")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "message_id"], condition=~Q(message_id=""), name="inbound_sender_message_id_once"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["received_at"], name="inbound_held", condition=Q(outcome="held")),
+            models.Index(fields=["sender", "received_at"], name="inbound_sender_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.sender or '(no sender)'}: {self.subject[:80]}"

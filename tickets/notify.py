@@ -7,6 +7,8 @@ hears of it (the reporter is written to by tickets.security_mail, from their own
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
@@ -120,11 +122,20 @@ def send(emails: list[Email], now) -> int:
     return outbox_enqueue_many(emails=emails, now=now)
 
 
-def ticket_filed(ticket, *, ctx: dict, now) -> int:
+def ticket_filed(ticket, *, ctx: dict, now, filer_receipt: bool = True, filer_headers: dict | None = None) -> int:
     """The receipt to the customer's side and the new ticket to the support queue, however it was
-    filed (the portal, the API, staff for a caller)."""
+    filed (the portal, the API, staff for a caller, email). By email, the filer's own receipt answers
+    their message (`filer_headers`: threading, auto-replied), or is not sent (`filer_receipt=False`:
+    a monitoring system's automatic message)."""
+    receipts = to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx, kind=Kind.TICKET_FILED)
+    if not filer_receipt or filer_headers:
+        filer = ticket.created_by.email
+        own = [e for e in receipts if e.to == filer] if filer_receipt else []
+        receipts = [e for e in receipts if e.to != filer] + [
+            replace(e, headers={**e.headers, **filer_headers}) for e in own
+        ]
     return send(
-        to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx, kind=Kind.TICKET_FILED)
+        receipts
         + to_addresses(
             [settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
         ),

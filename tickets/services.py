@@ -230,8 +230,12 @@ def has_control_characters(text: str) -> bool:
 def ticket_open(
     *, user, contract, service, priority: str | None, subject: str, description: str,
     steps_to_reproduce: str = "", files=(), now: datetime | None = None, kind: str = Ticket.Kind.SUPPORT,
-    channel: str = Ticket.Channel.PORTAL,
+    channel: str = Ticket.Channel.PORTAL, refused_files=(), receipt: bool = True, receipt_headers: dict | None = None,
 ) -> Ticket:  # fmt: skip
+    """File a ticket (the form, the API, email: tickets.inbound). `now` is when the customer reached
+    us: the clock starts there. Email: `refused_files` (sentences) are listed in the receipt;
+    `receipt=False` sends the filer none (a monitoring system's automatic message);
+    `receipt_headers` make the filer's receipt an answer to their own message (threading)."""
     now = now or timezone.now()
     if user.organisation_id != contract.organisation_id:
         raise TicketError("Choose one of your organisation's contracts.", field="contract")
@@ -244,7 +248,8 @@ def ticket_open(
         subject=subject, description=description, steps_to_reproduce=steps_to_reproduce, kind=kind, now=now, files=files,
         channel=channel,
     )  # fmt: skip
-    notify.ticket_filed(ticket, ctx={"version": version, "term": terms.term(version.pk, priority)}, now=now)
+    ctx = {"version": version, "term": terms.term(version.pk, priority), "refused_files": list(refused_files)}
+    notify.ticket_filed(ticket, ctx=ctx, now=now, filer_receipt=receipt, filer_headers=receipt_headers)
     hooks.emit([hooks.ticket_filed(ticket)], now)
     return ticket
 

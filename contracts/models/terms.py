@@ -291,6 +291,11 @@ class SLAVersion(models.Model):
         WorkingCalendar, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     exclusion_causes = models.JSONField(default=list, blank=True, validators=[validate_exclusion_causes])
+    # A ticket that comes in by email (level 1 of the ladder) gets this priority unless its subject
+    # names one ([P1]..[P4]). Blank: the version's least urgent priority.
+    email_priority = models.CharField(
+        max_length=3, choices=Priority.choices, blank=True, help_text="Priority of a ticket filed by email."
+    )
 
     # What the email templates read of a version, frozen with each email (portal.core.snapshot).
     EMAIL_FIELDS = ("sla", "number", "effective_from", "published_at", "change_summary", "timezone")

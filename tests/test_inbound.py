@@ -1,0 +1,286 @@
+"""Email in: one service (tickets.inbound.service.ingest) stores each message once with its effect;
+a support contact's message to the contract's level-1 address files a ticket whose clock starts when
+our side received it; replies thread back; strangers, automatic mail and hostile mail never change
+a ticket and never crash. Alice and Bob are of Acme (Kaluari: support@kaluari.com), Charlie of Globex."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import pytest
+import time_machine
+
+from portal.core.delivery import outbox_send_due
+from portal.models import OutboxMessage
+from tickets.inbound.service import ingest
+from tickets.models import InboundMessage, Ticket, TicketEvent
+from tickets.services import ticket_reply
+
+pytestmark = pytest.mark.django_db
+
+RECEIVED = datetime(2026, 11, 3, 7, 0, tzinfo=UTC)  # 10:00 in Nairobi, a Tuesday
+LATER = RECEIVED + timedelta(hours=2)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def mail(*, sender="alice@acme.example", to="support@kaluari.com", subject="Restore fails", body="It fails.",
+         message_id="<m1@acme.example>", received=RECEIVED, headers=None, files=(), html=None) -> bytes:  # fmt: skip
+    msg = EmailMessage()
+    msg["Return-Path"] = f"<{sender}>"
+    msg["Received"] = f"from mx.acme.example by mx.vendor.example; {format_datetime(received)}"
+    msg["From"] = f"Alice <{sender}>" if "@" in sender else sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = "Mon, 01 Jan 2001 00:00:00 +0000"  # a sender's Date never starts a clock
+    if message_id:
+        msg["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    if html is not None and body is None:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(body)
+        if html is not None:
+            msg.add_alternative(html, subtype="html")
+    for name, data, ctype in files:
+        maintype, _, subtype = ctype.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return msg.as_bytes()
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(LATER, tick=False):
+        yield
+
+
+def take(raw: bytes, received=RECEIVED):
+    return ingest(raw, received_at=received, source="pipe")
+
+
+def sent(mailoutbox):
+    outbox_send_due()
+    return {m.to[0]: m for m in mailoutbox}
+
+
+# --- Filing --------------------------------------------------------------------------------------
+def test_a_support_contacts_email_files_a_ticket_on_the_clock_of_its_receipt(frozen, acme_contract, alice, bob, mailoutbox):  # fmt: skip
+    outcome = take(mail(files=[("screen.png", PNG, "image/png")]))
+    assert outcome.kind == "filed"
+    ticket = Ticket.objects.get(pk=outcome.ticket_id)
+    assert (ticket.contract, ticket.created_by, ticket.subject, ticket.priority) == (
+        acme_contract,
+        alice,
+        "Restore fails",
+        "P3",
+    )
+    assert ticket.description == "It fails."
+    assert (ticket.filed_at, ticket.channel) == (RECEIVED, "email")  # not the Date header, not now
+    assert [a.original_name for a in ticket.attachments.all()] == ["screen.png"]
+    row = InboundMessage.objects.get()
+    assert (row.outcome, row.ticket, row.source, bytes(row.raw)[:11]) == ("filed", ticket, "pipe", b"Return-Path")
+    receipt = sent(mailoutbox)["alice@acme.example"]
+    assert receipt.extra_headers["Auto-Submitted"] == "auto-replied"
+    assert receipt.extra_headers["In-Reply-To"] == "<m1@acme.example>"
+    assert receipt.extra_headers["References"] == "<m1@acme.example>"
+
+
+def test_the_subject_names_the_priority_and_the_text_of_an_html_only_message_is_read(frozen, acme_contract, alice):
+    raw = mail(
+        subject="[P1] Backups down",
+        body=None,
+        html="<html><style>p{}</style><p>All <b>down</b></p><ul><li>a</li></ul></html>",
+    )
+    ticket = Ticket.objects.get(pk=take(raw).ticket_id)
+    assert (ticket.subject, ticket.priority) == ("Backups down", "P1")
+    assert ticket.description == "All down\n\n- a"
+
+
+def test_the_same_message_twice_is_one_ticket(frozen, acme_contract, alice):
+    raw = mail()
+    assert take(raw).kind == "filed"
+    again = take(raw)
+    assert again.kind == "duplicate"
+    # The same Message-ID from the same sender with other bytes (another way in) is the same message.
+    assert take(mail(body="It fails (copy)."), received=LATER).kind == "duplicate"
+    assert Ticket.objects.count() == 1 and InboundMessage.objects.count() == 1
+
+
+def test_a_refused_file_is_listed_on_the_ticket_and_in_the_receipt(frozen, acme_contract, alice, mailoutbox):
+    lying = ("invoice.pdf", b"MZ\x90\x00" + b"\x00" * 200, "application/pdf")  # a Windows program
+    ticket = Ticket.objects.get(pk=take(mail(files=[lying])).ticket_id)
+    assert ticket.attachments.count() == 0
+    assert "Not attached" in ticket.description and "invoice.pdf" in ticket.description
+    assert "invoice.pdf" in sent(mailoutbox)["alice@acme.example"].body
+
+
+def test_an_auto_generated_message_from_a_support_contact_files_without_a_receipt(frozen, acme_contract, alice):
+    outcome = take(mail(headers={"Auto-Submitted": "auto-generated"}))
+    assert outcome.kind == "filed"
+    assert not OutboxMessage.objects.filter(to="alice@acme.example").exists()
+
+
+# --- Who may write -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "who, reason",
+    [
+        ("stranger@elsewhere.example", "not a customer"),
+        ("charlie@globex.example", "contracts has this support address"),
+        ("bob@acme.example", "deactivated"),
+    ],
+)
+def test_others_are_held_for_staff(frozen, acme_contract, alice, bob, charlie, who, reason):
+    bob.is_active = False
+    bob.save()
+    outcome = take(mail(sender=who))
+    assert outcome.kind == "held" and reason in outcome.reason
+    assert Ticket.objects.count() == 0
+
+
+def test_a_customer_who_may_not_open_tickets_is_held_but_may_answer_her_own(frozen, acme_contract, alice, bob):
+    filed = Ticket.objects.get(pk=take(mail(sender="bob@acme.example", message_id="<b1@acme.example>")).ticket_id)
+    acme_contract.support_contacts.set([alice])
+    assert take(mail(sender="bob@acme.example", message_id="<b2@acme.example>")).kind == "held"
+    reply = take(
+        mail(sender="bob@acme.example", subject=f"Re: [{filed.number}] Restore fails", message_id="<b3@acme.example>")
+    )
+    assert (reply.kind, reply.ticket_id) == ("replied", filed.pk)
+
+
+def test_dmarc_failure_from_our_own_mta_holds_and_is_not_answered(frozen, settings, acme_contract, alice):
+    settings.INBOUND_AUTHSERV_ID = "mx.vendor.example"
+    forged = {"Authentication-Results": "mx.vendor.example; spf=fail; dmarc=fail header.from=acme.example"}
+    outcome = take(mail(headers=forged))
+    assert outcome.kind == "held" and "DMARC" in outcome.reason
+    # Somebody else's header saying "pass" is not believed: no answer goes out to anyone.
+    other = {"Authentication-Results": "mx.evil.example; dmarc=pass"}
+    assert take(mail(sender="eve@evil.example", headers=other, message_id="<e@x>")).kind == "held"
+    assert not OutboxMessage.objects.filter(template="inbound_held").exists()
+
+
+def test_a_held_sender_whose_dmarc_passed_gets_one_polite_answer_a_day(frozen, settings, acme_contract, mailoutbox):
+    settings.INBOUND_AUTHSERV_ID = "mx.vendor.example"
+    ok = {"Authentication-Results": "mx.vendor.example; dmarc=pass header.from=other.example"}
+    for n in range(3):
+        assert take(mail(sender="pat@other.example", headers=ok, message_id=f"<p{n}@x>")).kind == "held"
+    answer = sent(mailoutbox)["pat@other.example"]
+    assert len(mailoutbox) == 1 and answer.extra_headers["Auto-Submitted"] == "auto-replied"
+    assert answer.extra_headers["In-Reply-To"] == "<p0@x>"
+
+
+# --- Replies -------------------------------------------------------------------------------------
+def test_a_reply_to_our_email_lands_on_its_ticket_and_restarts_a_paused_clock(frozen, acme_contract, alice, sam):
+    from tickets.services import ticket_set_status
+
+    ticket = Ticket.objects.get(pk=take(mail()).ticket_id)
+    ticket_reply(ticket=ticket, author=sam, body="Which backup set?", now=LATER)
+    ticket_set_status(ticket=ticket, actor=sam, status="waiting", now=LATER)
+    ours = OutboxMessage.objects.filter(key__startswith=f"ticket:{ticket.pk}:reply:", to=alice.email).get()
+    answer = mail(subject="Re: whatever", body="The nightly one.", message_id="<m2@acme.example>",
+                  headers={"In-Reply-To": ours.message_id}, received=LATER)  # fmt: skip
+    outcome = take(answer, received=LATER)
+    assert (outcome.kind, outcome.ticket_id) == ("replied", ticket.pk)
+    ticket.refresh_from_db()
+    assert ticket.status == "open" and not ticket.paused
+    assert ticket.messages.filter(author=alice, body="The nightly one.").exists()
+
+
+def test_an_out_of_office_is_recorded_on_the_ticket_and_changes_nothing(frozen, acme_contract, alice, sam):
+    ticket = Ticket.objects.get(pk=take(mail()).ticket_id)
+    ticket_reply(ticket=ticket, author=sam, body="Which backup set?", now=LATER)
+    ours = OutboxMessage.objects.filter(key__startswith=f"ticket:{ticket.pk}:reply:", to=alice.email).get()
+    ooo = mail(subject="Out of office", message_id="<ooo@acme.example>",
+               headers={"In-Reply-To": ours.message_id, "Auto-Submitted": "auto-replied"})  # fmt: skip
+    outcome = take(ooo, received=LATER)
+    assert (outcome.kind, outcome.ticket_id) == ("automatic", ticket.pk)
+    assert ticket.messages.filter(author=alice).count() == 0
+    assert TicketEvent.objects.filter(ticket=ticket, kind="automatic_mail").exists()
+    assert not OutboxMessage.objects.filter(template__startswith="inbound").exists()
+
+
+def test_another_organisations_sender_cannot_answer_into_a_ticket(
+    frozen, acme_contract, globex_contract, alice, charlie
+):
+    ticket = Ticket.objects.get(pk=take(mail()).ticket_id)
+    outcome = take(mail(sender="charlie@globex.example", subject=f"Re: [{ticket.number}] x", message_id="<c@x>",
+                        headers={"In-Reply-To": "<m1@acme.example>"}))  # fmt: skip
+    assert outcome.kind == "held" and "not of the ticket's organisation" in outcome.reason
+    assert ticket.messages.count() == 0
+
+
+# --- Loops, noise and hostile mail ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "sender, headers",
+    [
+        ("alice@acme.example", {"Auto-Submitted": "auto-replied"}),
+        ("alice@acme.example", {"Precedence": "bulk"}),
+        ("mailer-daemon@acme.example", {}),
+        ("support@kaluari.com", {}),
+    ],
+)
+def test_automatic_mail_is_never_filed_nor_answered(frozen, acme_contract, alice, sender, headers):
+    assert take(mail(sender=sender, headers=headers)).kind == "automatic"
+    assert Ticket.objects.count() == 0 and not OutboxMessage.objects.exists()
+
+
+def test_a_null_return_path_is_automatic(frozen, acme_contract, alice):
+    raw = mail().replace(b"Return-Path: <alice@acme.example>", b"Return-Path: <>")
+    assert take(raw).kind == "automatic"
+
+
+def test_a_flood_from_one_sender_is_held_after_the_limit(frozen, settings, acme_contract, alice):
+    settings.INBOUND_RATE_LIMIT = (3, timedelta(hours=1))
+    kinds = [take(mail(message_id=f"<f{n}@acme.example>", body=f"n{n}")).kind for n in range(5)]
+    assert kinds == ["filed"] * 3 + ["held"] * 2
+
+
+def test_hostile_mail_is_held_or_refused_never_a_crash(frozen, settings, acme_contract, alice, mailoutbox):
+    settings.INBOUND_MAX_BYTES = 1024 * 1024
+    big = take(mail(files=[("dump.zip", b"PK\x03\x04" + b"\x00" * (2 * 1024 * 1024), "application/zip")]))
+    assert big.kind == "refused" and "limit" in big.reason
+    assert len(bytes(InboundMessage.objects.get(pk=big.inbound_id).raw)) < 65536
+    malformed = b"From: alice@acme.example\r\nTo: support@kaluari.com\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n\x00\xff garbage"
+    assert take(malformed).kind in ("held", "filed", "refused")
+    crlf = mail(subject="=?utf-8?q?Hi=0D=0ABcc:_eve@evil.example?=", message_id="<crlf@acme.example>")
+    ticket = Ticket.objects.get(pk=take(crlf).ticket_id)
+    assert "\n" not in ticket.subject and "\r" not in ticket.subject
+    spoof = take(
+        mail(sender="eve@evil.example", message_id="<spoof@x>").replace(
+            b"From: Alice <eve@evil.example>", b'From: "alice@acme.example" <eve@evil.example>'
+        )
+    )
+    assert spoof.kind == "held"
+    many = ", ".join(f"u{n}@x.example" for n in range(10_000))
+    assert take(mail(to=f"support@kaluari.com, {many}", message_id="<many@acme.example>")).kind == "filed"
+
+
+def test_a_message_without_any_text_part_files_with_its_files(frozen, acme_contract, alice):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = (
+        "alice@acme.example",
+        "support@kaluari.com",
+        "Logs",
+        "<nt@x>",
+    )
+    msg["Return-Path"] = "<alice@acme.example>"
+    msg.add_attachment(b"line one\n", maintype="text", subtype="plain", filename="app.log")
+    ticket = Ticket.objects.get(pk=take(msg.as_bytes()).ticket_id)
+    assert ticket.description == "(The message had no text.)"
+    assert [a.original_name for a in ticket.attachments.all()] == ["app.log"]
+
+
+# --- Security mail -------------------------------------------------------------------------------
+def test_security_mail_goes_to_the_reports_never_to_triage(frozen, acme_contract, alice):
+    from tickets import security_mail
+
+    first = take(mail(sender="eve@research.example", to="security@vendor.example", subject="XSS in search"))
+    report = Ticket.objects.get(pk=first.ticket_id)
+    assert (first.kind, report.kind) == ("filed", "security")
+    address = security_mail.reply_address(report.pk)
+    answer = take(mail(sender="eve@research.example", to=address, subject="Re: report", body="More details.",
+                       message_id="<m2@research.example>"), received=LATER)  # fmt: skip
+    assert (answer.kind, answer.ticket_id) == ("replied", report.pk)
+    assert report.messages.get().body == "More details."
+    assert not InboundMessage.objects.filter(outcome="held").exists()

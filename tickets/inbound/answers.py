@@ -1,0 +1,53 @@
+"""The emails a sender gets back from the inbound channel, through the outbox: at most one polite
+answer a day to a sender whose message was held (only when our MTA says DMARC passed, and only to
+the return path), and the refusal of a message over the size limit. Both are automatic replies
+(RFC 3834) and never go to automatic mail, so two systems never answer each other forever."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from portal.core.outbox import Email, outbox_enqueue
+
+from ..models import InboundMessage
+from .parse import Envelope
+
+
+def answer_headers(env: Envelope) -> dict:
+    """Our answer to a sender's own message: a reply to it (it starts the thread), automatic
+    (RFC 3834: auto-replied), so that their auto-responder does not answer it."""
+    headers = {"Auto-Submitted": "auto-replied"}
+    if env.message_id:
+        headers |= {"In-Reply-To": env.message_id, "References": env.message_id}
+    return headers
+
+
+def _answerable(env: Envelope) -> bool:
+    return bool(env.return_path and env.return_path != "?" and not env.automatic and env.dmarc_failed is False)
+
+
+def held_answer(row: InboundMessage, env: Envelope) -> bool:
+    """How to reach support, once a day per return path (the outbox key holds the day)."""
+    if not _answerable(env):
+        return False
+    return outbox_enqueue(
+        email=Email(
+            key=f"inbound:held-answer:{env.return_path}:{row.received_at:%Y-%m-%d}", to=env.return_path,
+            template="inbound_held", context={"subject": env.subject, "portal": settings.PORTAL_BASE_URL},
+            headers=answer_headers(env),
+        ),
+        now=row.received_at,
+    )  # fmt: skip
+
+
+def refusal(row: InboundMessage, env: Envelope, reason: str) -> bool:
+    """A message we refused (its size): the sender is told why, once per message."""
+    if not _answerable(env):
+        return False
+    return outbox_enqueue(
+        email=Email(
+            key=f"inbound:refused:{row.sha256}", to=env.return_path, template="inbound_refused",
+            context={"subject": env.subject, "reason": reason}, headers=answer_headers(env),
+        ),
+        now=row.received_at,
+    )  # fmt: skip

@@ -1,0 +1,250 @@
+"""Reading an inbound message: who sent it, to whom, when we received it, whether it is automatic
+mail, what our own MTA's Authentication-Results says, its text and its files. Pure functions of
+the parsed message (Python's email package with the default policy); nothing here writes."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+
+# Headers that name where a message was delivered, the envelope's first (Postfix's pipe adds
+# Delivered-To with flags=D; X-Original-To is the address before aliases).
+RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
+AUTOMATIC_SENDERS = ("mailer-daemon", "postmaster")
+BULK_PRECEDENCE = ("bulk", "list", "junk")
+MAX_RECIPIENTS = 100  # addresses read from the headers: 10,000 in To is not 10,000 look-ups
+
+
+def parse(raw: bytes) -> EmailMessage:
+    """The message, however malformed: the email package records defects instead of raising."""
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def header(msg: EmailMessage, name: str) -> str:
+    """A header's text with encoded words decoded and line breaks folded away (a subject's CR/LF
+    never reaches a ticket or an email we send); empty when absent or unreadable."""
+    try:
+        value = msg.get(name)
+    except Exception:  # noqa: BLE001 - a header the parser cannot decode counts as absent
+        return ""
+    return " ".join(str(value or "").split())
+
+
+def addresses(values) -> list[str]:
+    """Bare, lower-case addresses of header values ("Eve <E@x>, f@y" -> [e@x, f@y])."""
+    found = []
+    for _, addr in getaddresses([str(v) for v in values if v]):
+        addr = addr.strip().lower()
+        if "@" in addr and addr not in found:
+            found.append(addr)
+        if len(found) >= MAX_RECIPIENTS:
+            break
+    return found
+
+
+def all_headers(msg: EmailMessage, name: str) -> list[str]:
+    try:
+        return [str(v) for v in (msg.get_all(name) or [])]
+    except Exception:  # noqa: BLE001
+        return []
+
+
+@dataclass
+class Envelope:
+    sender: str  # the From address ("" when there is none or several)
+    return_path: str  # "" for the null return path <>, None-like "?" when absent
+    recipients: list[str]
+    message_id: str
+    subject: str
+    in_reply_to: str
+    references: str
+    # Set by tickets.inbound.route: what our MTA said of DMARC (None: nothing), why it is automatic.
+    dmarc_failed: bool | None = None
+    automatic: str = ""
+
+
+def envelope(msg: EmailMessage) -> Envelope:
+    # A display name is never trusted: "support@kaluari.com" <eve@evil.example> is eve@evil.example.
+    senders = addresses(all_headers(msg, "From"))
+    return_paths = all_headers(msg, "Return-Path")
+    if return_paths:
+        rp = return_paths[0].strip()
+        return_path = "" if rp in ("<>", "") else (addresses([rp]) or ["?"])[0]
+    else:
+        return_path = "?"
+    recipients = []
+    for name in RECIPIENT_HEADERS:
+        for addr in addresses(all_headers(msg, name)):
+            if addr not in recipients and len(recipients) < MAX_RECIPIENTS:
+                recipients.append(addr)
+    message_id = (re.findall(r"<[^<>\s]{1,250}>", header(msg, "Message-ID")) or [""])[0]
+    return Envelope(
+        sender=senders[0] if len(senders) == 1 else "",
+        return_path=return_path,
+        recipients=recipients,
+        message_id=message_id,
+        subject=header(msg, "Subject")[:300],
+        in_reply_to=header(msg, "In-Reply-To"),
+        references=header(msg, "References"),
+    )
+
+
+def received_at(msg: EmailMessage) -> datetime | None:
+    """The moment in the topmost Received header (our own MTA's, added last): an MTA retrying after
+    a temporary failure keeps the message and its headers, so a retry does not move it."""
+    for value in all_headers(msg, "Received")[:1]:
+        stamp = value.rpartition(";")[2].strip()
+        try:
+            at = parsedate_to_datetime(stamp)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if at is not None and at.tzinfo is not None:
+            return at.astimezone(UTC)
+    return None
+
+
+def automatic_reason(msg: EmailMessage, env: Envelope, own_addresses: set[str]) -> str:
+    """Why a message is automatic mail that is never answered (RFC 3834 and the usual signs), or ""."""
+    auto = header(msg, "Auto-Submitted").lower()
+    if auto and auto != "no" and not auto.startswith("auto-generated"):
+        return f"Auto-Submitted: {auto}"
+    precedence = header(msg, "Precedence").lower()
+    if precedence in BULK_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    if env.return_path == "":
+        return "null return path"
+    local = env.sender.partition("@")[0]
+    if local in AUTOMATIC_SENDERS or env.return_path.partition("@")[0] in AUTOMATIC_SENDERS:
+        return "sent by a mail system (mailer-daemon or postmaster)"
+    if env.sender in own_addresses:
+        return "sent from our own address"
+    if (
+        header(msg, "X-Autoreply")
+        or header(msg, "X-Autorespond")
+        or "auto_reply" in header(msg, "X-Auto-Response-Suppress").lower()
+    ):
+        return "an auto-reply"
+    return ""
+
+
+def is_auto_generated(msg: EmailMessage) -> bool:
+    return header(msg, "Auto-Submitted").lower().startswith("auto-generated")
+
+
+def dmarc_failed(msg: EmailMessage, authserv_id: str) -> bool | None:
+    """What our own MTA said of DMARC: True (failed), False (passed), None (it said nothing, or no
+    authserv-id is configured). Authentication-Results of other hosts are ignored: anyone can write one."""
+    if not authserv_id:
+        return None
+    for value in all_headers(msg, "Authentication-Results"):
+        text = " ".join(value.split())
+        if text.split(";", 1)[0].strip().split(" ")[0].lower() != authserv_id.lower():
+            continue
+        found = re.search(r"\bdmarc=(\w+)", text, re.I)
+        if found:
+            return found.group(1).lower() != "pass"
+    return None
+
+
+class _Text(HTMLParser):
+    BLOCKS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "pre", "hr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style", "head", "title"):
+            self.skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+        if tag == "li":
+            self.parts.append("- ")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style", "head", "title"):
+            self.skip = max(0, self.skip - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body: tags dropped, blocks as lines, no scripts or styles."""
+    parser = _Text()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # noqa: BLE001 - whatever was read so far is the text
+        pass
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+@dataclass
+class File:
+    name: str
+    content: bytes
+    claimed_type: str
+
+
+@dataclass
+class Content:
+    text: str
+    files: list[File] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # parts refused or unreadable, said to the sender
+
+
+def content(msg: EmailMessage, *, max_file_bytes: int) -> Content:
+    """The message's text (its plain part, else its HTML part as text) and its attachments. A part
+    that cannot be decoded is named in `problems`, never raised."""
+    out = Content(text="")
+    try:
+        body = msg.get_body(preferencelist=("plain", "html"))
+    except Exception:  # noqa: BLE001
+        body = None
+    if body is not None:
+        try:
+            text = body.get_content()
+            out.text = html_to_text(text) if body.get_content_subtype() == "html" else text
+        except Exception as exc:  # noqa: BLE001
+            out.problems.append(f"the text could not be read ({type(exc).__name__})")
+    try:
+        parts = list(msg.iter_attachments()) if msg.is_multipart() else []
+    except Exception:  # noqa: BLE001
+        parts, out.problems = [], [*out.problems, "the attachments could not be read"]
+    for n, part in enumerate(parts, 1):
+        name = _filename(part, n)
+        try:
+            data = part.get_payload(decode=True) or b""
+        except Exception:  # noqa: BLE001
+            out.problems.append(f"“{name}” could not be decoded")
+            continue
+        if len(data) > max_file_bytes:
+            out.problems.append(
+                f"“{name}” is {len(data) // 1024} KB; the limit is {max_file_bytes // (1024 * 1024)} MB"
+            )
+            continue
+        out.files.append(File(name, data, part.get_content_type()))
+    out.text = out.text.replace("\x00", "").strip()
+    return out
+
+
+def _filename(part, n: int) -> str:
+    try:
+        name = part.get_filename() or ""
+    except Exception:  # noqa: BLE001
+        name = ""
+    name = " ".join(name.replace("/", "_").replace("\\", "_").split())[:200]
+    return name or f"attachment-{n}"

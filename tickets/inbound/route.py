@@ -1,0 +1,270 @@
+"""What an inbound message is, and its effect: security mail, a reply to a ticket, a new ticket,
+an automatic message, or held for staff. Called by tickets.inbound.service inside the transaction
+that stores the message; sets the row's outcome, reason and links (the service saves it)."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from contracts.choices import Channel
+from contracts.models import Contract, EscalationLevel
+from contracts.people import PeopleError
+from contracts.people.support import support_contact_check
+from contracts.selectors import version_in_force
+from portal.models import OutboxMessage
+
+from .. import security, security_mail
+from ..attachments import MAX_FILES, validate_upload
+from ..models import InboundMessage, Ticket, TicketEvent
+from ..services import PRIORITY_ORDER, TicketError, ticket_open, ticket_reply
+from ..terms_cache import TermsCache
+from . import answers, parse
+
+Outcome = InboundMessage.Outcome
+PRIORITY_TAG = re.compile(r"\[(P[1-4])\]", re.I)
+NUMBER_TAG = re.compile(r"\[#(\d{1,12})\]")
+
+
+def own_addresses() -> set[str]:
+    """Addresses that are ours: mail from them is never answered (a loop)."""
+    ours = {settings.SUPPORT_QUEUE_EMAIL, settings.SECURITY_CONTACT_EMAIL, settings.DEFAULT_FROM_EMAIL}
+    ours |= set(
+        EscalationLevel.objects.filter(channel=Channel.EMAIL).exclude(contact="").values_list("contact", flat=True)
+    )
+    return set(parse.addresses(ours))
+
+
+def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_big: bool) -> None:
+    automatic = parse.automatic_reason(msg, env, own_addresses())
+    env.automatic = automatic
+    if too_big:
+        return _refuse(row, env, automatic, f"The message is {row.size // (1024 * 1024)} MB; the limit is "
+                       f"{settings.INBOUND_MAX_BYTES // (1024 * 1024)} MB.")  # fmt: skip
+    env.dmarc_failed = dmarc_failed = parse.dmarc_failed(msg, settings.INBOUND_AUTHSERV_ID)
+    body = parse.content(msg, max_file_bytes=settings.ATTACHMENT_MAX_BYTES)
+    if any(security_mail.is_security_address(a) for a in env.recipients):
+        return _security(row, env, body, automatic)
+    if not env.sender:
+        return _hold(row, env, "It has no single sender address (From).", answer=False)
+    ticket = match_ticket(env)
+    if ticket is not None:
+        return _reply(row, msg, env, body, ticket, automatic, dmarc_failed)
+    if automatic:
+        row.outcome, row.reason = Outcome.AUTOMATIC, automatic
+        return None
+    if dmarc_failed:
+        return _hold(row, env, "Its sender failed DMARC: the From address may be forged.", answer=False)
+    return _new_ticket(row, msg, env, body, dmarc_failed)
+
+
+# --- Outcomes --------------------------------------------------------------------------------------
+def _hold(row: InboundMessage, env: parse.Envelope, reason: str, *, answer: bool = True) -> None:
+    row.outcome, row.reason = Outcome.HELD, reason[:300]
+    if answer:
+        answers.held_answer(row, env)
+
+
+def _refuse(row: InboundMessage, env: parse.Envelope, automatic: str, reason: str) -> None:
+    row.outcome, row.reason = Outcome.REFUSED, reason[:300]
+    if not automatic:
+        answers.refusal(row, env, reason)
+
+
+# --- Security mail ---------------------------------------------------------------------------------
+def _security(row, env, body, automatic) -> None:
+    """Mail to the security address goes to the vulnerability reports, never to general triage:
+    an answer to a report is put on it; anything else is a new report."""
+    report = security.security_report_find(
+        recipients=env.recipients, in_reply_to=env.in_reply_to, references=env.references, sender=env.sender
+    )
+    if automatic:
+        row.outcome, row.reason, row.ticket = Outcome.AUTOMATIC, automatic, report.ticket if report else None
+        return
+    text = body.text or "(The message had no text.)"
+    if report is not None:
+        message = security.security_report_receive(
+            report=report, sender=env.sender, body=text[:20000], message_id=env.message_id, received_at=row.received_at
+        )
+        row.outcome, row.ticket, row.ticket_message = Outcome.REPLIED, report.ticket, message
+        return
+    try:
+        ticket = security.security_report_submit(
+            email=env.sender, name="", summary=_subject(env.subject), details=text[:20000], now=row.received_at
+        )
+    except TicketError as exc:
+        row.outcome, row.reason = Outcome.REFUSED, str(exc)[:300]
+        return
+    row.outcome, row.ticket = Outcome.FILED, ticket
+
+
+# --- Replies -------------------------------------------------------------------------------------
+def match_ticket(env: parse.Envelope) -> Ticket | None:
+    """The ticket a message answers: by a Message-ID of ours it answers (In-Reply-To, References:
+    the outbox's emails of the ticket, or the customer's own message that filed it), else by a
+    [#number] in the subject when the sender is a person of the ticket's organisation."""
+    ids = security_mail.message_ids(env.in_reply_to) + security_mail.message_ids(env.references)
+    if ids:
+        for key in OutboxMessage.objects.filter(message_id__in=ids[-50:], key__startswith="ticket:").values_list(
+            "key", flat=True
+        ):
+            ticket = Ticket.objects.filter(pk=int(key.split(":")[1]), kind=Ticket.Kind.SUPPORT).first()
+            if ticket is not None:
+                return ticket
+        origin = InboundMessage.objects.filter(message_id__in=ids[-50:], ticket__kind=Ticket.Kind.SUPPORT)
+        origin = origin.exclude(ticket=None).select_related("ticket").first()
+        if origin is not None:
+            return origin.ticket
+    number = NUMBER_TAG.search(env.subject)
+    if number:
+        return Ticket.objects.filter(
+            pk=int(number.group(1)), kind=Ticket.Kind.SUPPORT, organisation__users__email__iexact=env.sender
+        ).first()
+    return None
+
+
+def _person(address: str):
+    return get_user_model().objects.filter(email__iexact=address).select_related("organisation").first()
+
+
+def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed) -> None:
+    row.ticket = ticket
+    if automatic:
+        # An out-of-office answering one of our emails: recorded on the ticket, never a reply (no
+        # clock restarts, nobody is answered).
+        row.outcome, row.reason = Outcome.AUTOMATIC, automatic
+        TicketEvent.objects.create(
+            ticket=ticket, kind=TicketEvent.Kind.AUTOMATIC_MAIL, at=row.received_at,
+            data={"from": env.sender, "subject": env.subject, "reason": automatic, "inbound": row.pk},
+        )  # fmt: skip
+        return
+    if dmarc_failed:
+        return _hold(row, env, "Its sender failed DMARC: the From address may be forged.", answer=False)
+    person = _person(env.sender)
+    if person is None:
+        return _hold(row, env, f"An unknown sender answered ticket {ticket.number}.")
+    if not person.is_active:
+        return _hold(row, env, f"{person.email} is deactivated.")
+    if person.organisation_id != ticket.organisation_id:
+        return _hold(row, env, f"{person.email} is not of the ticket's organisation ({ticket.organisation}).")
+    if _flooding(env.sender, row):
+        return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
+    files, refused = _uploads(body)
+    text = _with_refused(body.text or "(The message had no text.)", refused + body.problems)
+    try:
+        message = ticket_reply(ticket=ticket, author=person, body=text[:20000], files=files, now=row.received_at)
+    except TicketError as exc:
+        return _hold(row, env, f"Not added to ticket {ticket.number}: {exc}")
+    row.outcome, row.ticket_message, row.organisation_id = Outcome.REPLIED, message, ticket.organisation_id
+    return None
+
+
+# --- New tickets -----------------------------------------------------------------------------------
+def _flooding(sender: str, row: InboundMessage) -> bool:
+    limit, window = settings.INBOUND_RATE_LIMIT
+    recent = InboundMessage.objects.filter(
+        sender=sender, received_at__gt=row.received_at - window, outcome__in=[Outcome.FILED, Outcome.REPLIED]
+    )
+    return recent.count() >= limit
+
+
+def _contracts_for(person, recipients: list[str], at) -> list[Contract]:
+    """The person's organisation's contracts whose SLA version in force names one of the addresses
+    the message was sent to as its level-1 email contact."""
+    found = []
+    for contract in Contract.objects.filter(organisation_id=person.organisation_id).order_by("reference"):
+        version = version_in_force(sla_id=contract.sla_id, at=at)
+        if version is None:
+            continue
+        level = version.escalation_levels.filter(level=1, channel=Channel.EMAIL).first()
+        if level is not None and level.contact.strip().lower() in recipients:
+            found.append((contract, version))
+    return found
+
+
+def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
+    person = _person(env.sender)
+    if person is None or not person.organisation_id:
+        return _hold(row, env, "The sender is not a customer of ours.")
+    if not person.is_active:
+        return _hold(row, env, f"{person.email} is deactivated.")
+    row.organisation_id = person.organisation_id
+    matching = _contracts_for(person, env.recipients, row.received_at)
+    if not matching:
+        return _hold(row, env, "None of the organisation's contracts has this support address.")
+    allowed = []
+    for contract, version in matching:
+        try:
+            support_contact_check(user=person, contract=contract)
+        except PeopleError:
+            continue
+        allowed.append((contract, version))
+    if not allowed:
+        return _hold(row, env, f"{person.email} may not open tickets on {matching[0][0].reference}.")
+    if len(allowed) > 1:
+        refs = ", ".join(c.reference for c, _ in allowed)
+        return _hold(row, env, f"Several contracts have this support address ({refs}).", answer=False)
+    if _flooding(env.sender, row):
+        return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
+    contract, version = allowed[0]
+    service = contract.services.order_by("name").first()
+    if service is None:
+        return _hold(row, env, f"{contract.reference} covers no service.", answer=False)
+    subject, priority = _priority(env.subject, version)
+    files, refused = _uploads(body)
+    refused += body.problems
+    receipt = not parse.is_auto_generated(msg)
+    ticket = ticket_open(
+        user=person, contract=contract, service=service, priority=priority, subject=subject,
+        description=_with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,
+        now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
+        receipt_headers=answers.answer_headers(env) if receipt else None,
+    )  # fmt: skip
+    row.outcome, row.ticket = Outcome.FILED, ticket
+    return None
+
+
+def _subject(subject: str) -> str:
+    clean = "".join(ch for ch in subject if ch.isprintable()).strip()
+    return clean[:200] or "(no subject)"
+
+
+def _priority(subject: str, version) -> tuple[str, str]:
+    """The ticket's subject and priority: a [P1]..[P4] tag the version offers, else its email
+    default, else its least urgent priority."""
+    offered = [p.priority for p in TermsCache().version(version.pk).priorities.all()]
+    tag = PRIORITY_TAG.search(subject)
+    if tag and tag.group(1).upper() in offered:
+        return _subject(PRIORITY_TAG.sub("", subject, count=1)), tag.group(1).upper()
+    if version.email_priority in offered:
+        return _subject(subject), version.email_priority
+    ordered = sorted(offered, key=lambda p: PRIORITY_ORDER.index(p) if p in PRIORITY_ORDER else 0)
+    return _subject(subject), ordered[-1]
+
+
+def _uploads(body: parse.Content) -> tuple[list, list[str]]:
+    """The attachments that pass the upload checks, and a sentence for each one refused."""
+    accepted, refused = [], []
+    for f in body.files:
+        if len(accepted) >= MAX_FILES:
+            refused.append(f"“{f.name}”: at most {MAX_FILES} files are attached")
+            continue
+        upload = SimpleUploadedFile(f.name, f.content, content_type=f.claimed_type)
+        try:
+            upload.checked_type = validate_upload(upload)
+        except ValidationError as exc:
+            refused.append(" ".join(exc.messages))
+            continue
+        accepted.append(upload)
+    return accepted, refused
+
+
+def _with_refused(text: str, refused: list[str]) -> str:
+    if not refused:
+        return text
+    return text + "\n\n[Not attached: " + "; ".join(refused) + "]"

@@ -1,0 +1,107 @@
+"""The one ingest service: store the raw message once, with its effect, in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from ..models import InboundMessage
+from . import parse, route
+
+log = logging.getLogger(__name__)
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a message: an InboundMessage outcome, or "duplicate" (stored before)."""
+
+    kind: str
+    inbound_id: int | None
+    ticket_id: int | None = None
+    reason: str = ""
+
+    @property
+    def taken(self) -> bool:
+        """Every outcome is a message we keep or knowingly refused: the caller may let it go."""
+        return True
+
+
+def _outcome(row: InboundMessage, kind: str | None = None) -> Outcome:
+    return Outcome(kind or row.outcome, row.pk, row.ticket_id, row.reason)
+
+
+def _head(raw: bytes) -> bytes:
+    """The header of a message refused for its size: what staff need to see who sent what."""
+    end = raw.find(b"\r\n\r\n")
+    end = raw.find(b"\n\n") if end < 0 else end
+    return raw[: min(end if end >= 0 else 65536, 65536)]
+
+
+def _existing(digest: str, env: parse.Envelope | None) -> InboundMessage | None:
+    row = InboundMessage.objects.filter(sha256=digest).first()
+    if row is None and env is not None and env.message_id:
+        row = InboundMessage.objects.filter(sender=env.sender, message_id=env.message_id).first()
+    return row
+
+
+def ingest(raw: bytes, *, received_at: datetime, source: str, source_ref: str = "") -> Outcome:
+    """Take one RFC 5322 message. Returns its Outcome; raises only when it could not be stored
+    (the database is unreachable): the caller keeps the message and tries again later (the pipe
+    exits 75, the poller leaves it in the mailbox). `received_at` is when our side first received
+    it: a new ticket's clock starts there, whenever it is filed."""
+    digest = hashlib.sha256(raw).hexdigest()
+    found = InboundMessage.objects.filter(sha256=digest).first()
+    if found is not None:
+        return _outcome(found, DUPLICATE)
+    too_big = len(raw) > settings.INBOUND_MAX_BYTES
+    stored = _head(raw) if too_big else raw
+    try:
+        msg = parse.parse(stored)
+        env = parse.envelope(msg)
+    except Exception:  # noqa: BLE001 - unreadable as a message: kept, held for staff
+        log.exception("inbound: a message could not be parsed; held for staff")
+        msg, env = None, parse.Envelope("", "?", [], "", "", "", "")
+    row = InboundMessage(
+        sha256=digest, sender=env.sender, message_id=env.message_id,
+        return_path=env.return_path if env.return_path != "?" else "", recipients=", ".join(env.recipients)[:5000],
+        subject=env.subject, received_at=received_at, source=source, source_ref=source_ref[:300], size=len(raw),
+        raw=stored, created_at=timezone.now(), outcome=InboundMessage.Outcome.HELD,
+    )  # fmt: skip
+    try:
+        with transaction.atomic():
+            row.save()  # first: a concurrent twin waits here for us, then fails on the unique keys
+            if msg is None:
+                row.reason = "It could not be read as an email."
+            else:
+                route.route(row, msg, env, too_big=too_big)
+            row.save()
+        return _outcome(row)
+    except IntegrityError:
+        twin = _existing(digest, env)
+        if twin is not None:
+            return _outcome(twin, DUPLICATE)
+        error = "IntegrityError"
+    except DatabaseError:
+        raise  # could not be stored: the caller keeps the message
+    except Exception as exc:  # noqa: BLE001 - whatever the message did to us, it is kept for staff
+        log.exception("inbound: processing %s failed; held for staff", env.message_id or digest)
+        error = type(exc).__name__
+    # Its effect failed: the message is kept, held for staff, without any effect.
+    row.pk, row.ticket, row.ticket_message, row.organisation = None, None, None, None
+    row.outcome, row.reason = InboundMessage.Outcome.HELD, f"It could not be processed ({error}); see the log."
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        twin = _existing(digest, env)
+        if twin is None:
+            raise
+        return _outcome(twin, DUPLICATE)
+    return _outcome(row)
