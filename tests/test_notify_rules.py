@@ -93,13 +93,17 @@ def file(contract, user, priority="P3", at=FRI_1600):
 def test_defaults_follow_the_persons_part(only_alice, alice, bob, charlie):
     ticket_about = About(organisation_id=only_alice.organisation_id, contract=only_alice, owner_id=alice.pk)
     assert [r.user for r in recipients(Kind.TICKET, users=[alice, bob, charlie], about=ticket_about)] == [alice]
-    assert may_email(alice, Kind.MAINTENANCE, only_alice) and not may_email(bob, Kind.MAINTENANCE, only_alice)
+    # Maintenance and incidents: every member by default (they use the services); Bob may turn them off.
+    assert may_email(alice, Kind.MAINTENANCE, only_alice) and may_email(bob, Kind.MAINTENANCE, only_alice)
+    assert may_email(bob, Kind.INCIDENT, only_alice)
     assert may_email(alice, Kind.SLA_CHANGE, only_alice) and not may_email(bob, Kind.SLA_CHANGE, only_alice)
     assert not may_email(charlie, Kind.MAINTENANCE, only_alice)  # another organisation, whatever he chose
     on(charlie, Choice.MAINTENANCE)
     assert not may_email(charlie, Kind.MAINTENANCE, only_alice)
-    on(bob, Choice.MAINTENANCE)  # a member may choose a per-contract kind: for every contract of Acme
-    assert may_email(bob, Kind.MAINTENANCE, only_alice)
+    on(bob, Choice.SLA_CHANGE)  # a member may choose a per-contract kind: for every contract of Acme
+    assert may_email(bob, Kind.SLA_CHANGE, only_alice)
+    off(bob, Choice.MAINTENANCE)
+    assert not may_email(bob, Kind.MAINTENANCE, only_alice)
 
 
 def test_what_cannot_be_turned_off(only_alice, alice, bob):

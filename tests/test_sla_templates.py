@@ -330,7 +330,9 @@ def test_seed_demo_contracts_use_the_shipped_templates(fast_hasher, frozen):
     demo.seed_demo()
     acme = Contract.objects.get(reference="KAL-0001")
     assert acme.sla.template_key == "kaluari-cloud-backup"
-    assert sorted(acme.contacts.values_list("email", flat=True)) == ["alice@acme.example", "bob@acme.example"]
+    # Alice, the admin, is the notification contact; both may open tickets.
+    assert sorted(acme.contacts.values_list("email", flat=True)) == ["alice@acme.example"]
+    assert sorted(acme.support_contacts.values_list("email", flat=True)) == ["alice@acme.example", "bob@acme.example"]
     globex = Contract.objects.get(reference="KLA-0001")
     assert not globex.sla.is_template
     version = globex.sla.versions.get()

@@ -13,8 +13,9 @@ one-click unsubscribe link (RFC 8058) that turns off exactly that kind for that 
   decision and re-judging of a claim one filed oneself.
 - Otherwise the person's own choice for the kind, and without a choice the default: updates on
   one's own tickets (filed or taken part in) on, on the organisation's other tickets off; breaches
-  and escalations on for the ticket's own people and the contract's designated contacts; every
-  per-contract kind on for the contract's designated contacts and off for the other members.
+  and escalations on for the ticket's own people and the contract's designated contacts;
+  maintenance and incidents on for every member (they use the services, and may turn them off
+  unless designated); SLA changes and credits on for the designated contacts, off for the others.
   A choice made is for every contract of the organisation: "on" brings a member who is not a
   designated contact the kind for all of them.
 """
@@ -96,6 +97,8 @@ GOVERNED_BY = {
 }
 # Kinds about one contract: on by default for its designated contacts only.
 PER_CONTRACT = {Kind.MAINTENANCE, Kind.INCIDENT, Kind.SLA_CHANGE, Kind.CREDIT, Kind.BREACH, Kind.ESCALATION}
+# Of those, what every member gets by default: what happens to the services they use.
+EVERY_MEMBER = {Kind.MAINTENANCE, Kind.INCIDENT}
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def _choice_and_default(user, kind: Kind, about: About, designated: set[int]) ->
     if kind in (Kind.BREACH, Kind.ESCALATION):
         return choice, involved or user.pk in designated
     if kind in PER_CONTRACT:
-        return choice, user.pk in designated
+        return choice, kind in EVERY_MEMBER or user.pk in designated
     return choice, True
 
 

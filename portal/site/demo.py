@@ -97,8 +97,9 @@ def seed_demo() -> dict:
             monthly_invoice_amount=c["amount"], currency=c["currency"],
         )  # fmt: skip
         contract.services.set([services[s] for s in c["services"]])
-        contract.contacts.set(users)
-        # Alice and Bob (Charlie and Dana) may all open tickets: Alice, an admin, can take Bob's right away.
+        # The admins (Alice, Charlie) are the notification contacts; Alice and Bob (Charlie and Dana)
+        # may all open tickets: Alice, an admin, can take Bob's right away.
+        contract.contacts.set([u for u in users if u.customer_role == CustomerRole.ADMIN])
         contract.support_contacts.set(users)
     return {"staff": staff}
 
