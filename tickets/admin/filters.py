@@ -17,7 +17,7 @@ def chosen(list_filter: admin.SimpleListFilter, what: str) -> int:
     list's 400, portal.core.admin_lookups), not read with int() ("²" was a 500) nor ignored."""
     value = list_filter.value()
     if value not in {str(key) for key, _ in list_filter.lookup_choices}:
-        raise IncorrectLookupParameters(f"“{value}” is no {what} this list can be filtered by.")
+        raise IncorrectLookupParameters(f"“{value}” is none of the {what} it offers.")
     return int(value)
 
 
@@ -83,7 +83,7 @@ class LevelFilter(admin.SimpleListFilter):
         return [(str(n), f"Level {n}") for n in range(1, top + 1)]
 
     def queryset(self, request, queryset):
-        return queryset.filter(escalation_level=chosen(self, "escalation level")) if self.value() else queryset
+        return queryset.filter(escalation_level=chosen(self, "escalation levels")) if self.value() else queryset
 
 
 class AssigneeFilter(admin.SimpleListFilter):
@@ -98,7 +98,7 @@ class AssigneeFilter(admin.SimpleListFilter):
         return [(str(pk), name or email) for pk, name, email in staff.values_list("pk", "name", "email")]
 
     def queryset(self, request, queryset):
-        return queryset.filter(assignee_id=chosen(self, "staff member")) if self.value() else queryset
+        return queryset.filter(assignee_id=chosen(self, "staff members")) if self.value() else queryset
 
 
 class PendingFilter(admin.SimpleListFilter):
