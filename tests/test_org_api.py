@@ -240,7 +240,7 @@ LISTS = [
     "/api/v1/contracts/", "/api/v1/services/", "/api/v1/maintenance-windows/", "/api/v1/outages/", "/api/v1/months/",
     "/api/v1/tickets/", "/api/v1/claims/", "/api/v1/tickets/{ticket}/replies/", "/api/v1/tickets/{ticket}/attachments/",
 ]  # fmt: skip
-# The queries of each list, whatever its rows: the token and its user are 2 more with token auth.
+# The queries of each list, whatever its rows (a token request adds 1: the token with its user).
 QUERIES = {
     "/api/v1/contracts/": 10,  # count, page, services, versions and their 6 matrices, 1 staff role (level 4)
     "/api/v1/services/": 3,  # count, page, which contract covers which service
