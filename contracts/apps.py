@@ -7,7 +7,10 @@ class ContractsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate, pre_delete
 
+        from portal.core.email_parts import register_attachment
+
         from . import terms_revision
+        from .maintenance.ical import NOTICE_FILENAME, notice_attachment
         from .models import TERMS_ROWS, SLAVersion, WorkingHours, refuse_published_delete
         from .sla_templates import install_after_migrate
 
@@ -18,3 +21,5 @@ class ContractsConfig(AppConfig):
         # Published terms are never deleted, by a queryset or a cascade either (save() refuses edits).
         for model in (SLAVersion, *TERMS_ROWS, WorkingHours):
             pre_delete.connect(refuse_published_delete, sender=model, dispatch_uid=f"published-terms-{model.__name__}")
+        # A maintenance email carries the window as an .ics, rendered when it is sent.
+        register_attachment(NOTICE_FILENAME, notice_attachment)

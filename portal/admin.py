@@ -20,7 +20,7 @@ from portal.core.people import is_last_active_admin
 from portal.core.roles import CustomerRole, role_of_group, sees_security
 from portal.core.staff_access import AccessChange, audit_user_deleted
 
-from .models import ApiToken, AuditEntry, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
+from .models import ApiToken, AuditEntry, BouncedAddress, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
 
 # Who may be staff, with which role and permissions: superusers only, and never for themselves.
 ACCESS_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
@@ -180,8 +180,11 @@ class OutboxAttemptInline(admin.TabularInline):
 class OutboxMessageAdmin(admin.ModelAdmin):
     """Staff see every notification, its attempts, and can put a failed one back in the queue."""
 
-    list_display = ["key", "to", "subject_shown", "status", "attempts", "created_at", "sent_at", "next_attempt_at"]
-    list_filter = ["status", TemplateFilter]
+    list_display = [
+        "key", "to", "subject_shown", "status", "attempts", "created_at", "sent_at", "next_attempt_at", "bounce_status",
+    ]  # fmt: skip
+    # "Bounced": the emails a delivery status notification came back for (portal.core.bounces).
+    list_filter = ["status", ("bounced_at", admin.EmptyFieldListFilter), TemplateFilter]
     search_fields = ["key", "to", "subject", "message_id"]
     date_hierarchy = "created_at"
     inlines = [OutboxAttemptInline]
@@ -325,3 +328,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         token_revoke(actor=request.user, tokens=queryset.select_related("user"))
+
+
+@admin.register(BouncedAddress)
+class BouncedAddressAdmin(admin.ModelAdmin):
+    """The addresses our email bounced from (portal.core.bounces), newest first: staff correct the
+    person's address or ask the customer to. Written by the bounce recogniser only."""
+
+    list_display = ["address", "bounces", "last_status", "last_detail", "last_bounced_at", "first_bounced_at"]
+    search_fields = ["address"]
+    date_hierarchy = "last_bounced_at"
+    readonly_fields = [f.name for f in BouncedAddress._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

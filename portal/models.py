@@ -162,7 +162,13 @@ class OutboxMessage(models.Model):
     # Headers of this message beyond the outbox's own (List-Unsubscribe of an optional email; a
     # vulnerability report's reply address and threading: Reply-To, In-Reply-To, References).
     headers = models.JSONField(default=dict, blank=True)
+    # Names of the attachments rendered with it at each send from its context (portal.core.email_parts).
+    attachments = models.JSONField(default=list, blank=True)
     last_error = models.TextField(blank=True)
+    # A delivery status notification came back for it (portal.core.bounces): when, its status, why.
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    bounce_status = models.CharField(max_length=20, blank=True, help_text="e.g. 5.1.1 (RFC 3463)")
+    bounce_detail = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -171,6 +177,8 @@ class OutboxMessage(models.Model):
             # The sweep's two questions: which pending rows are due, which leases ran out.
             models.Index(fields=["next_attempt_at"], name="outbox_pending_due", condition=Q(status="pending")),
             models.Index(fields=["lease_until"], name="outbox_sending_lease", condition=Q(status="sending")),
+            # Staff's list of bounced emails.
+            models.Index(fields=["bounced_at"], name="outbox_bounced", condition=Q(bounced_at__isnull=False)),
         ]
 
     def __str__(self):
@@ -190,6 +198,26 @@ class OutboxAttempt(models.Model):
 
     def __str__(self):
         return f"{self.message.message_id} at {self.started_at:%Y-%m-%d %H:%M:%S}: {'ok' if self.ok else self.error}"
+
+
+class BouncedAddress(models.Model):
+    """An address our email bounced from (portal.core.bounces): staff see it to correct it."""
+
+    address = models.EmailField(unique=True)
+    first_bounced_at = models.DateTimeField()
+    last_bounced_at = models.DateTimeField(db_index=True)
+    # How many of our emails to it bounced (each outbox row counts once).
+    bounces = models.PositiveIntegerField(default=0)
+    last_status = models.CharField(max_length=20, blank=True)
+    last_detail = models.CharField(max_length=500, blank=True)
+    last_message = models.ForeignKey(OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-last_bounced_at"]
+        verbose_name_plural = "bounced addresses"
+
+    def __str__(self):
+        return f"{self.address} ({self.last_status or 'bounced'})"
 
 
 class AuditEntry(models.Model):

@@ -196,6 +196,18 @@ else:
     EMAIL_BACKEND = "portal.core.mail.FileAndConsoleBackend"
     EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 EMAIL_TIMEOUT = 30
+# The envelope sender (return path) of every email: BOUNCE_ADDRESS with the outbox row in a signed
+# token after a "+" (VERP: bounces+<token>@domain, portal.core.bounces), so a bounce names its
+# email. Route that address's plus-addresses to the ingest. Default: bounces@ the From's domain.
+BOUNCE_ADDRESS = env.str("BOUNCE_ADDRESS", default="") or (
+    "bounces@" + DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].rstrip(">").strip()
+)
+# DKIM: every email is signed when a private key (PEM text, or a file) is configured; the public
+# key is published at <selector>._domainkey.<domain> (portal.core.dkim_signing).
+DKIM_PRIVATE_KEY = env.str("DKIM_PRIVATE_KEY", default="", multiline=True)
+DKIM_PRIVATE_KEY_FILE = env.str("DKIM_PRIVATE_KEY_FILE", default="")
+DKIM_SELECTOR = env.str("DKIM_SELECTOR", default="portal")
+DKIM_DOMAIN = env.str("DKIM_DOMAIN", default="") or DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].rstrip(">").strip()
 
 # Outbox: how long a sender holds a claimed row, and how often a row is tried.
 OUTBOX_LEASE = timedelta(seconds=env.int("OUTBOX_LEASE_SECONDS", default=120))

@@ -42,7 +42,7 @@ from credits.models import Claim, MonthlyUptime
 from credits.services import claim_approve, claim_submit
 from portal.core.audit import audit
 from portal.core.roles import StaffRole
-from portal.models import ApiToken, AuditEntry, OutboxMessage, SweepHeartbeat, User
+from portal.models import ApiToken, AuditEntry, BouncedAddress, OutboxMessage, SweepHeartbeat, User
 from tickets.models import EscalationRequest, SLACrossing, Ticket, TicketMessage
 from tickets.security import security_report_submit
 from tickets.services import ticket_open, ticket_request_escalation
@@ -76,6 +76,7 @@ PAGES = {
     "portal.outboxmessage": {"view": {*WORK, SEC, SU}, "add": NOBODY, "edit": NOBODY},
     "portal.auditentry": {"view": {SEC, SU}, "add": NOBODY, "edit": NOBODY},
     "portal.sweepheartbeat": {"view": {*WORK, SU}, "add": NOBODY, "edit": NOBODY},
+    "portal.bouncedaddress": {"view": {*WORK, SU}, "add": NOBODY, "edit": NOBODY},
     "portal.apitoken": {"view": {SEC, SU}, "add": NOBODY, "edit": NOBODY},
     "contracts.maintenancewindow": {"view": {*WORK, SU}, "add": {*LEADS, SU}, "edit": {*LEADS, SU}},
     "contracts.service": {"view": {*WORK, SEC, SU}, "add": {SU}, "edit": {SU}},
@@ -107,6 +108,7 @@ ACTIONS = {
     "portal.outboxmessage": {"delete_selected": {SU}, "retry_now": {*LEADS, SU}},
     "portal.auditentry": {},
     "portal.sweepheartbeat": {"delete_selected": {SU}},
+    "portal.bouncedaddress": {"delete_selected": {SU}},
     "portal.apitoken": {"delete_selected": {SEC, SU}},
     "contracts.maintenancewindow": {"cancel_windows": {*LEADS, SU}},
     "contracts.service": {"delete_selected": {SU}, "rotate_webhook_token": {SEC, SU}},
@@ -304,6 +306,9 @@ class World:
             "portal.outboxmessage": self.failed_email,
             "portal.auditentry": audit(actor=p[SU], action="test.done", target=self.alice),
             "portal.sweepheartbeat": SweepHeartbeat.objects.create(name="escalations", last_started_at=NOW),
+            "portal.bouncedaddress": BouncedAddress.objects.create(
+                address="gone@acme.example", first_bounced_at=NOW, last_bounced_at=NOW, bounces=1, last_status="5.1.1"
+            ),
             "portal.apitoken": ApiToken.objects.get(pk=token.pk),
             "contracts.maintenancewindow": self.window,
             "contracts.service": Service.objects.get(slug="cloud-backup"),
@@ -655,7 +660,7 @@ SAM_SECTIONS = {
         "Services",
         "Working calendars",
     },  # fmt: skip
-    "Portal: accounts and email outbox": {"Outbox messages", "Sweep heartbeats"},
+    "Portal: accounts and email outbox": {"Outbox messages", "Sweep heartbeats", "Bounced addresses"},
 }
 
 
@@ -669,7 +674,7 @@ def test_sam_has_exactly_the_support_agents_permissions_and_sees_only_his_sectio
         "contracts.view_workinghours", "contracts.view_closeddate", "contracts.view_outage",
         "contracts.view_outageupdate", "contracts.view_outagecausechange", "contracts.view_maintenancewindow",
         "portal.view_outboxmessage", "portal.view_outboxattempt", "portal.view_sweepheartbeat",
-        "portal.view_staff_dashboard",
+        "portal.view_bouncedaddress", "portal.view_staff_dashboard",
     }  # fmt: skip
     assert not sam.is_superuser and list(sam.groups.values_list("name", flat=True)) == ["Support agent"]
     assert sam.get_all_permissions() == expected

@@ -311,30 +311,44 @@ def _attach(ticket, message, upload, user, now) -> Attachment:
 
 @transaction.atomic
 def ticket_reply(
-    *, ticket: Ticket, author, body: str, internal: bool = False, files=(), now: datetime | None = None
+    *,
+    ticket: Ticket,
+    author,
+    body: str,
+    internal: bool = False,
+    files=(),
+    status: str | None = None,
+    now: datetime | None = None,
 ) -> TicketMessage:
+    """A reply (or a staff internal note). Staff may move the ticket's status with it (`status`,
+    e.g. waiting on customer): the customer then gets one email, the reply saying the new status,
+    not a reply and a status email."""
     now = now or timezone.now()
     ticket = _locked(ticket)
     staff = author.is_staff
     if internal and not staff:
         raise TicketError("Only staff can write internal notes.", field="internal")
+    if status and (not staff or status not in Status.values):
+        raise TicketError("Only staff set a status with a reply." if not staff else "Unknown status.", field="status")
     if not staff and ticket.status == Status.CLOSED:
         raise TicketError("This ticket is closed; reopen it to reply.")
     message = TicketMessage.objects.create(ticket=ticket, author=author, body=body, internal=internal, created_at=now)
     for f in files:
         _attach(ticket, message, f, author, now)
-    fields = []
+    fields, old, moved = [], ticket.status, None
     if staff and not internal:
         if ticket.first_response_at is None:
             ticket.first_response_at = now
             fields.append("first_response_at")
-        if ticket.status == Status.NEW:
-            _set_status(ticket, Status.OPEN, actor=author, now=now)  # audited like any move
-            fields.append("status")
+        target = status or (Status.OPEN if ticket.status == Status.NEW else None)
+        if target:
+            moved = _set_status(ticket, target, actor=author, now=now)  # audited like any move
+            fields += ["status", "resolved_at", "closed_at"]
         for request in ticket.escalation_requests.filter(acknowledged_at__isnull=True):
             _acknowledge(ticket, request, author, now)
+        context = {"message": message, **({"old": Status(old).label} if status and moved else {})}
         emails = notify.to_customers(
-            ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "ticket_reply", {"message": message}, kind=Kind.TICKET
+            ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "ticket_reply", context, kind=Kind.TICKET
         )
         if ticket.kind == Ticket.Kind.SECURITY:  # the reporter is an address, not a customer
             emails += security_mail.reply_to_reporter(ticket, message, now=now)
@@ -349,17 +363,33 @@ def ticket_reply(
             {"message": message},
             ticket,
         )
-    else:
-        emails = []  # internal notes email nobody
-    _save(ticket, fields, now=now)
+    else:  # internal notes email nobody; a status set with one is told as any status change
+        moved = _set_status(ticket, status, actor=author, now=now) if status else None
+        fields += ["status", "resolved_at", "closed_at"] if moved else []
+        emails = _status_emails(ticket, moved, old) if moved else []
+    _save(ticket, list(dict.fromkeys(fields)), now=now)
     notify.send(emails, now)
+    updates = []
     if not internal:
         author_kind = "staff" if staff else "customer"
         message_data = {"id": message.pk, "author": author_kind, "body": body, "created_at": now}
-        hooks.emit(
-            [hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "reply", message=message_data)], now
+        updates.append(
+            hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "reply", message=message_data)
         )
+    if status and moved:
+        updates.append(_status_hook(ticket, moved, old))
+    hooks.emit(updates, now)
     return message
+
+
+def _status_emails(ticket: Ticket, event: TicketEvent, old: str) -> list:
+    return notify.to_customers(
+        ticket, f"ticket:{ticket.pk}:status:{event.pk}", "ticket_status", {"old": Status(old).label}, kind=Kind.TICKET
+    )
+
+
+def _status_hook(ticket: Ticket, event: TicketEvent, old: str):
+    return hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:status:{event.pk}", "status", old=old, new=ticket.status)
 
 
 def _set_status(ticket: Ticket, status: str, *, actor, now: datetime) -> TicketEvent | None:
@@ -413,19 +443,8 @@ def ticket_set_status(*, ticket: Ticket, actor, status: str, now: datetime | Non
         return ticket
     event = _set_status(ticket, status, actor=actor, now=now)
     _save(ticket, ["status", "resolved_at", "closed_at"], now=now)
-    notify.send(
-        notify.to_customers(
-            ticket,
-            f"ticket:{ticket.pk}:status:{event.pk}",
-            "ticket_status",
-            {"old": Status(old).label},
-            kind=Kind.TICKET,
-        ),
-        now,
-    )
-    hooks.emit(
-        [hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:status:{event.pk}", "status", old=old, new=status)], now
-    )
+    notify.send(_status_emails(ticket, event, old), now)
+    hooks.emit([_status_hook(ticket, event, old)], now)
     return ticket
 
 

@@ -4,11 +4,14 @@ that each goes out once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from portal.core.notify_rules import Kind as Rule
 from portal.core.notify_rules import for_contract, members_prefetch
 from portal.core.outbox import Email
 from portal.core.unsubscribe import email_to
 
+from .ical import NOTICE_FILENAME
 from .judging import DEFAULT_NOTICE, Kind, service_ids
 
 TEMPLATES = {
@@ -28,7 +31,8 @@ def notice_emails(
     window, contract, kind: str, version, *, short_notice: bool = False, affected: bool = True, prefs=None
 ) -> list[Email]:
     """The notice to each person the email rule lets through (portal.core.notify_rules: mandatory for
-    the contract's designated contacts, chosen by its other members)."""
+    the contract's designated contacts, chosen by its other members), each with the window as an
+    .ics (ical.notice_attachment: the same event as the feed's, at this revision)."""
     csids = service_ids(contract)
     ctx = {
         "window": window,
@@ -42,6 +46,6 @@ def notice_emails(
     }
     prefix = f"maintenance:{window.pk}:r{window.revision}:{kind}:contract:{contract.pk}"
     return [
-        email_to(r, key=f"{prefix}:user:{r.user.pk}", template=TEMPLATES[kind], context=ctx)
+        replace(email_to(r, key=f"{prefix}:user:{r.user.pk}", template=TEMPLATES[kind], context=ctx), attachments=(NOTICE_FILENAME,))
         for r in for_contract(Rule.MAINTENANCE, contract, prefs=prefs)
-    ]
+    ]  # fmt: skip

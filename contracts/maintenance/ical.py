@@ -1,12 +1,20 @@
-"""The secret of an organisation's iCal feed of maintenance windows (contracts/maintenance_views.py
-writes the feed from selectors.organisation_windows)."""
+"""Maintenance windows as iCalendar: the secret of an organisation's feed, the feed itself
+(contracts/maintenance_views.py serves it from selectors.organisation_windows), and the .ics a
+notice carries. Both calendars take each window's event from `window_event`, so a window has one
+UID and one SEQUENCE (its revision) wherever a calendar meets it: the notice's file and the feed
+update the same event."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from datetime import UTC, datetime
 
-from ..models import Organisation
+from django.conf import settings
+from django.urls import reverse
+from icalendar import Calendar, Event
+
+from ..models import MaintenanceWindow, Organisation
 
 ICAL_TOKEN_BYTES = 32
 ICAL_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")  # secrets.token_urlsafe's alphabet
@@ -31,3 +39,85 @@ def organisation_ical_rotate(*, organisation: Organisation) -> str:
 def organisation_ical_revoke(*, organisation: Organisation) -> None:
     organisation.ical_token = ""
     organisation.save(update_fields=["ical_token"])
+
+
+# Line breaks as Python's str.splitlines() knows them (CR, LF, VT, FF, FS, GS, RS, NEL, LS, PS).
+_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
+# Other control characters, which RFC 5545 allows in no text value (3.3.11); a tab is a space here.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+
+
+def _one_line(text: str) -> str:
+    """A name as one line: its line breaks (and tabs) folded into a space, control characters
+    dropped. An organisation's name with a CR/LF made icalendar refuse X-WR-CALNAME (a 500), and a
+    lone CR went out raw in a summary."""
+    return " ".join(_CONTROLS.sub("", _BREAKS.sub(" ", text.replace("\t", " "))).split())
+
+
+def _lines(text: str) -> str:
+    """A description keeps its lines, as LF (icalendar escapes them); control characters dropped."""
+    return _CONTROLS.sub("", _BREAKS.sub("\n", text))
+
+
+def window_identity(window: MaintenanceWindow) -> tuple[str, int]:
+    """(UID, SEQUENCE) of a window's event: the UID stable for the window, the sequence its revision,
+    one more once it is cancelled (RFC 5545 3.8.7.4: a change of STATUS is a new sequence, so a
+    calendar that imported the notice's file takes the cancellation)."""
+    cancelled = window.status == MaintenanceWindow.Status.CANCELLED
+    return f"maintenance-{window.pk}@{settings.MESSAGE_ID_DOMAIN}", window.revision + (1 if cancelled else 0)
+
+
+def window_event(window: MaintenanceWindow, services, *, stamp: datetime) -> Event:
+    """One window as a VEVENT, times in UTC. Names are one line, descriptions lines of text:
+    nothing raw that RFC 5545 forbids in a value."""
+    cancelled = window.status == MaintenanceWindow.Status.CANCELLED
+    page = settings.PORTAL_BASE_URL + reverse("maintenance-list")
+    uid, sequence = window_identity(window)
+    event = Event()
+    event.add("uid", uid)
+    event.add("sequence", sequence)
+    event.add("dtstamp", stamp.astimezone(UTC))
+    event.add("last-modified", (window.cancelled_at or window.published_at).astimezone(UTC))
+    event.add("dtstart", window.starts_at.astimezone(UTC))
+    event.add("dtend", window.ends_at.astimezone(UTC))
+    event.add("summary", f"{'Cancelled: ' if cancelled else ''}Maintenance: {_one_line(window.title)}")
+    event.add(
+        "description",
+        f"Services: {', '.join(_one_line(s.name) for s in services)}\n"
+        f"Impact: {window.get_impact_display()}\n\n{_lines(window.description)}\n\n{page}",
+    )
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("transp", "TRANSPARENT")
+    event.add("url", page)
+    return event
+
+
+def _calendar(name: str = "") -> Calendar:
+    cal = Calendar()
+    cal.add("prodid", "-//SLA Portal//Maintenance//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    if name:
+        cal.add("x-wr-calname", name)
+    return cal
+
+
+def feed_calendar(organisation: Organisation, windows, now: datetime) -> bytes:
+    """An organisation's feed: one VEVENT per (window, services)."""
+    cal = _calendar(f"{_one_line(organisation.name)}: maintenance")
+    for window, services in windows:
+        cal.add_component(window_event(window, services, stamp=now))
+    return cal.to_ical()
+
+
+NOTICE_FILENAME = "maintenance.ics"
+
+
+def notice_attachment(context: dict, written_at: datetime) -> tuple[str, bytes, str]:
+    """The .ics of a maintenance email (registered as "maintenance.ics", portal.core.email_parts):
+    the window as its notice saw it (the frozen context: that revision's times and SEQUENCE),
+    METHOD:PUBLISH, stamped with the moment the email was written, so a retry sends the same bytes."""
+    cal = _calendar()
+    cal.add("method", "PUBLISH")
+    cal.add_component(window_event(context["window"], context["services"], stamp=written_at))
+    return NOTICE_FILENAME, cal.to_ical(), "text/calendar"

@@ -7,16 +7,22 @@
   is renewed row by row as a batch is sent, so a slow batch never outlives it.
 - Failures back off in the database (next_attempt_at), swept every minute: no long countdowns.
   A row that cannot be rendered fails like one that cannot be sent, and says why.
+- Every email is automatic mail (RFC 3834 `Auto-Submitted: auto-generated`, unless its row says
+  `auto-replied`: a receipt answering a person's own message), dated in UTC (`+0000`) when it is
+  sent, with the envelope sender naming its row (VERP, portal.core.bounces), its attachments
+  rendered from its context (portal.core.email_parts) and a DKIM signature when a key is
+  configured (portal.core.dkim_signing).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import Q
 from django.template import Context
@@ -24,6 +30,9 @@ from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.core.bounces import verp_address
+from portal.core.dkim_signing import SignedEmail
+from portal.core.email_parts import render_attachments
 from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew
 from portal.core.snapshot import thaw
 from portal.models import OutboxAttempt, OutboxMessage
@@ -83,6 +92,7 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
             started = now_fn()
             try:
                 rendered = None if msg.body_text else outbox_render(msg)
+                attachments = _attachments(msg)
             except Exception as exc:  # noqa: BLE001 - a template or context that fails is this row's failure
                 _failed(msg, started, now_fn(), exc, worker)
                 continue
@@ -90,12 +100,14 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
                 continue  # its lease ran out while earlier rows of the batch were sent; another sender has it
             if rendered:
                 msg.subject, msg.body_text, msg.body_html = rendered
-            mail = EmailMultiAlternatives(
-                subject=msg.subject, body=msg.body_text, from_email=settings.DEFAULT_FROM_EMAIL,
-                to=[msg.to], headers=_headers(msg), connection=connection,
+            mail = SignedEmail(
+                subject=msg.subject, body=msg.body_text, from_email=verp_address(msg.pk),
+                to=[msg.to], headers=_headers(msg, started), connection=connection,
             )  # fmt: skip
             if msg.body_html:
                 mail.attach_alternative(msg.body_html, "text/html")
+            for filename, content, mimetype in attachments:
+                mail.attach(filename, content, mimetype)
             try:
                 mail.send()
             except Exception as exc:  # noqa: BLE001 - any failure of the transport is retried
@@ -118,10 +130,24 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
     return sent
 
 
-def _headers(msg: OutboxMessage) -> dict[str, str]:
-    """Every email is automatic mail (RFC 3834: an out-of-office must not answer it) with the
-    Message-ID fixed when its row was written; a row adds its own (a reply address, threading)."""
-    return {"Auto-Submitted": "auto-generated", **(msg.headers or {}), "Message-ID": msg.message_id}
+def _headers(msg: OutboxMessage, now: datetime) -> dict[str, str]:
+    """Automatic mail (RFC 3834: an out-of-office must not answer it) unless the row says otherwise
+    (`Auto-Submitted: auto-replied`), the
+    row's own headers (unsubscribe, reply address, threading), From as configured (the envelope
+    sender is the row's return path), the moment of sending in UTC and the row's Message-ID."""
+    return {
+        "Auto-Submitted": "auto-generated",
+        **(msg.headers or {}),
+        "From": settings.DEFAULT_FROM_EMAIL,
+        "Date": format_datetime(now.astimezone(UTC)),
+        "Message-ID": msg.message_id,
+    }
+
+
+def _attachments(msg: OutboxMessage) -> list[tuple[str, bytes, str]]:
+    if not msg.attachments:
+        return []
+    return render_attachments(msg.attachments, thaw(msg.context), msg.created_at)
 
 
 def _still_ours(msg: OutboxMessage, now: datetime, rendered: tuple[str, str, str] | None = None) -> bool:

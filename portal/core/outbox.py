@@ -33,16 +33,24 @@ class Email:
     template: str
     context: dict = field(default_factory=dict)
     # Headers of its own (notify_rules: List-Unsubscribe of an optional email; a report's Reply-To,
-    # In-Reply-To, References); Message-ID is the outbox's.
+    # In-Reply-To, References; AUTO_REPLIED for a receipt answering a person's own message);
+    # Message-ID, Date and From are the outbox's.
     headers: dict = field(default_factory=dict)
     # Fixed by a caller whose later emails refer to this one (threading); a new one otherwise.
     message_id: str = ""
+    # Names of attachments rendered at each send from the context (portal.core.email_parts).
+    attachments: tuple[str, ...] = ()
+
+
+# RFC 3834: an email answering a person's own message (the receipt of a ticket they emailed) says
+# so; every other email is `auto-generated` (portal.core.delivery).
+AUTO_REPLIED = {"Auto-Submitted": "auto-replied"}
 
 
 def _row(email: Email, now: datetime, memo: dict) -> OutboxMessage:
     return OutboxMessage(
         key=email.key, to=email.to, template=email.template, context=freeze(email.context, memo), next_attempt_at=now,
-        message_id=email.message_id or new_message_id(), headers=email.headers,
+        message_id=email.message_id or new_message_id(), headers=email.headers, attachments=list(email.attachments),
     )  # fmt: skip
 
 
@@ -73,6 +81,7 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> 
                     e.to,
                     freeze(e.context, memo),
                     json.dumps(e.headers),
+                    json.dumps(list(e.attachments)),
                 )
                 for e in fresh.values()
             ],
@@ -88,15 +97,15 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> 
 
 # From this many rows on PostgreSQL, an insert goes through COPY (a sweep's batch: a thousand or more).
 COPY_FROM = 200
-_COPIED = ("key", "message_id", "template", "to", "context", "headers", "next_attempt_at")
+_COPIED = ("key", "message_id", "template", "to", "context", "headers", "attachments", "next_attempt_at")
 
 
-def _copy_rows(rows: list[tuple[str, str, str, str, str, str]], now: datetime) -> None:
+def _copy_rows(rows: list[tuple[str, str, str, str, str, str, str]], now: datetime) -> None:
     """Insert many rows as bulk_create(ignore_conflicts=True) would, faster: COPY into a temporary
     table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. A statement with a parameter per
     column and row has Django and psycopg handle every value of a sweep's batch one by one; COPY
     streams them (bench/RESULTS.md, session 3). `rows`
-    are (key, message_id, template, to, context, headers as JSON); the other columns take the model's defaults, as
+    are (key, message_id, template, to, context, headers and attachments as JSON); the other columns take the model's defaults, as
     an unsaved row has them. The COPY is shown to the connection's execute wrappers and query log
     like any query, so counts stay honest."""
     table, opts = OutboxMessage._meta.db_table, OutboxMessage._meta

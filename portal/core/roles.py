@@ -43,12 +43,13 @@ FILE_FOR_CUSTOMER = ["tickets.file_for_customer"]
 # (escalate now, acknowledge a customer's escalation request).
 TICKET_LEAD = ["tickets.exclude_ticket", "tickets.change_priority", "tickets.handle_escalation"]
 # What the people working tickets read for context: the terms, contracts and their contacts,
-# outages with their timeline and cause history, maintenance, the outbox, the sweeps.
+# outages with their timeline and cause history, maintenance, the outbox and the addresses it
+# bounced from, the sweeps.
 CONTEXT_READ = [
     *_view("contracts", "organisation", "contract", "service", "sla", "slaversion", "priorityterm",
            "escalationlevel", "escalationdwell", "credittier", "workingcalendar", "workinghours", "closeddate"),
     *_view("contracts", "outage", "outageupdate", "outagecausechange", "maintenancewindow"),
-    *_view("portal", "outboxmessage", "outboxattempt", "sweepheartbeat"),
+    *_view("portal", "outboxmessage", "outboxattempt", "sweepheartbeat", "bouncedaddress"),
     "portal.view_staff_dashboard",
 ]  # fmt: skip
 # Support leads also record outages and their public timeline (not their cause), schedule, change

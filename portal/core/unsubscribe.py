@@ -76,13 +76,16 @@ def preference_set(
 
 def email_to(recipient: Recipient, *, key: str, template: str, context: dict) -> Email:
     """The outbox email for one recipient the rule let through: an optional one carries the
-    List-Unsubscribe headers (RFC 2369, RFC 8058) and its link in the footer; a mandatory one none."""
+    List-Unsubscribe header (RFC 2369), List-Unsubscribe-Post too where the link is https (RFC 8058),
+    and its link in the footer; a mandatory one none."""
     user, choice = recipient.user, recipient.choice
     context = {**context, "recipient": user}
     headers = {}
     if choice is not None:
         url = unsubscribe_url(user, choice)
-        headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": ONE_CLICK}
+        headers = {"List-Unsubscribe": f"<{url}>"}
+        if url.startswith("https://"):  # RFC 8058: the one-click POST is for an https URI only
+            headers["List-Unsubscribe-Post"] = ONE_CLICK
         context |= {"unsubscribe_url": url, "unsubscribe_label": choice.label}
     return Email(key=key, to=user.email, template=template, context=context, headers=headers)
 

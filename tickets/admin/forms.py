@@ -42,6 +42,11 @@ class ReplyForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=20000)
     internal = forms.BooleanField(required=False, label="Internal note (staff only: the customer is not told)")
     attachments = AttachmentsField()
+    status = forms.ChoiceField(
+        required=False, label="And set the status to",
+        choices=[("", "— leave as it is —"), *Ticket.Status.choices],
+        help_text="The customer gets one email: the reply, saying the new status.",
+    )  # fmt: skip
 
 
 class StatusForm(forms.Form):

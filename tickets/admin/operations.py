@@ -72,11 +72,13 @@ class TicketOperations(OperationsMixin):
 
         def call(data):
             services.ticket_reply(
-                ticket=ticket, author=user, body=data["body"], internal=data["internal"], files=data["attachments"]
-            )
+                ticket=ticket, author=user, body=data["body"], internal=data["internal"], files=data["attachments"],
+                status=data["status"] or None,
+            )  # fmt: skip
 
         def text(data):
-            return "Internal note added." if data["internal"] else "Reply sent to the customer."
+            done = "Internal note added." if data["internal"] else "Reply sent to the customer."
+            return f"{done} Status: {Ticket.Status(data['status']).label.lower()}." if data["status"] else done
 
         return self.run(request, ticket, "reply", ReplyForm(request.POST, request.FILES), call, text, "#conversation")
 
