@@ -106,6 +106,14 @@ def security_staff_emails(role_emails=None) -> list[str]:
     return role_emails(StaffRole.SECURITY) or [settings.SECURITY_CONTACT_EMAIL]
 
 
+def status_emails(ticket, event, old: str) -> list[Email]:
+    """A status change told to the ticket's customers (`old`: the status it left)."""
+    label = ticket.Status(old).label
+    return to_customers(
+        ticket, f"ticket:{ticket.pk}:status:{event.pk}", "ticket_status", {"old": label}, kind=Kind.TICKET
+    )
+
+
 def to_addresses(emails, key: str, template: str, context: dict, ticket, role_emails=None) -> list[Email]:
     """Staff emails about a ticket; a vulnerability report's go to security staff instead."""
     if ticket.kind == "security":

@@ -366,7 +366,7 @@ def ticket_reply(
     else:  # internal notes email nobody; a status set with one is told as any status change
         moved = _set_status(ticket, status, actor=author, now=now) if status else None
         fields += ["status", "resolved_at", "closed_at"] if moved else []
-        emails = _status_emails(ticket, moved, old) if moved else []
+        emails = notify.status_emails(ticket, moved, old) if moved else []
     _save(ticket, list(dict.fromkeys(fields)), now=now)
     notify.send(emails, now)
     updates = []
@@ -380,12 +380,6 @@ def ticket_reply(
         updates.append(_status_hook(ticket, moved, old))
     hooks.emit(updates, now)
     return message
-
-
-def _status_emails(ticket: Ticket, event: TicketEvent, old: str) -> list:
-    return notify.to_customers(
-        ticket, f"ticket:{ticket.pk}:status:{event.pk}", "ticket_status", {"old": Status(old).label}, kind=Kind.TICKET
-    )
 
 
 def _status_hook(ticket: Ticket, event: TicketEvent, old: str):
@@ -443,7 +437,7 @@ def ticket_set_status(*, ticket: Ticket, actor, status: str, now: datetime | Non
         return ticket
     event = _set_status(ticket, status, actor=actor, now=now)
     _save(ticket, ["status", "resolved_at", "closed_at"], now=now)
-    notify.send(_status_emails(ticket, event, old), now)
+    notify.send(notify.status_emails(ticket, event, old), now)
     hooks.emit([_status_hook(ticket, event, old)], now)
     return ticket
 

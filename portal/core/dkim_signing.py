@@ -31,7 +31,8 @@ def _key(text: str, path: str) -> bytes | None:
 
 
 def signing_key() -> bytes | None:
-    """The configured private key (PEM), or None: emails go out unsigned."""
+    """The configured private key (PEM), or None: emails go out unsigned. A key file is read once
+    per process: restart the workers after rotating it (publish the new selector first)."""
     return _key(settings.DKIM_PRIVATE_KEY, settings.DKIM_PRIVATE_KEY_FILE)
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.core.checks import Error, Tags, Warning, register
 from django.utils import timezone
 
+from portal.core.dkim_signing import dkim_header, signing_key
 from portal.site.security_views import expires_at
 
 SECURITY_TXT_WARN = timedelta(days=30)
@@ -43,6 +44,25 @@ def security_txt_expires(app_configs=None, **kwargs):
                 "less, so that a stale file is noticed.",
                 hint=HINT,
                 id="portal.W002",
+            )
+        ]
+    return []
+
+
+@register(Tags.security)
+def dkim_key_usable(app_configs=None, **kwargs):
+    """A configured DKIM key (DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE) that cannot be read or
+    cannot sign is an error now, not a failure of every email later."""
+    try:
+        key = signing_key()
+        if key is not None:
+            dkim_header(b"From: check@example.invalid\r\nSubject: check\r\n\r\ncheck\r\n", key)
+    except Exception as exc:  # noqa: BLE001 - any reason the key is unusable is reported
+        return [
+            Error(
+                f"The DKIM key cannot sign: {type(exc).__name__}: {exc}",
+                hint="Set DKIM_PRIVATE_KEY (PEM text) or DKIM_PRIVATE_KEY_FILE (a readable PEM file), or neither.",
+                id="portal.E191",
             )
         ]
     return []
