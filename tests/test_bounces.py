@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 2, 9, 10, tzinfo=UTC)
 SAMPLES = Path(__file__).parent / "bounces"
+POLICY = email.policy.default  # as the email ingest parses (tickets.inbound.parse)
 
 
 def sent(key="ticket:1:reply:1:user:1", to="alice@acme.example") -> OutboxMessage:
@@ -36,7 +37,7 @@ def sent(key="ticket:1:reply:1:user:1", to="alice@acme.example") -> OutboxMessag
 def sample(name: str, row: OutboxMessage, *, verp: str | None = None):
     text = (SAMPLES / name).read_text()
     text = text.replace("{verp}", verp or verp_address(row.pk)).replace("{to}", row.to)
-    return email.message_from_bytes(text.replace("{message_id}", row.message_id).encode(), policy=email.policy.compat32)
+    return email.message_from_bytes(text.replace("{message_id}", row.message_id).encode(), policy=POLICY)
 
 
 # --- The return path --------------------------------------------------------------------------------
@@ -92,7 +93,13 @@ def test_the_return_path_reaches_the_smtp_server_as_mail_from(settings):
 
 
 # --- Recognising what comes back ---------------------------------------------------------------------
-def test_a_postfix_dsn_marks_the_row_and_the_address():
+@pytest.fixture(params=["default", "compat32"])
+def policy(request, monkeypatch):
+    """Each sample read as the ingest reads it (email.policy.default) and as the older API does."""
+    monkeypatch.setattr(f"{__name__}.POLICY", getattr(email.policy, request.param))
+
+
+def test_a_postfix_dsn_marks_the_row_and_the_address(policy):
     row, other = sent(), sent(key="ticket:1:reply:1:user:2", to="bob@acme.example")
     bounce = bounce_receive(message=sample("postfix_dsn.eml", row), now=LATER)
     assert (bounce.outcome, bounce.row, bounce.address, bounce.status) == (Outcome.FAILED, row, row.to, "5.1.1")
@@ -121,7 +128,7 @@ def test_the_same_bounce_taken_twice_counts_once():
     assert entry.bounces == 2 and entry.last_message == second
 
 
-def test_an_exim_dsn_without_our_return_path_is_found_by_the_returned_messages_id():
+def test_an_exim_dsn_without_our_return_path_is_found_by_the_returned_messages_id(policy):
     row = sent(to="charlie@globex.example")
     bounce = bounce_receive(message=sample("exim_dsn_returned_message.eml", row), now=LATER)
     assert (bounce.outcome, bounce.row, bounce.status) == (Outcome.FAILED, row, "5.2.2")
@@ -130,7 +137,7 @@ def test_an_exim_dsn_without_our_return_path_is_found_by_the_returned_messages_i
 
 
 @pytest.mark.parametrize(("name", "status"), [("qmail_bounce.eml", "5.1.1"), ("exchange_ndr_text.eml", "5.1.10")])
-def test_non_standard_bounces_are_read_by_their_return_path(name, status):
+def test_non_standard_bounces_are_read_by_their_return_path(name, status, policy):
     row = sent()
     bounce = bounce_receive(message=sample(name, row), now=LATER)
     assert (bounce.outcome, bounce.row, bounce.address, bounce.status) == (Outcome.FAILED, row, row.to, status)
@@ -138,7 +145,7 @@ def test_non_standard_bounces_are_read_by_their_return_path(name, status):
     assert row.bounce_status == status and BouncedAddress.objects.get().address == row.to
 
 
-def test_a_delay_and_an_out_of_office_are_recognised_and_mark_nothing():
+def test_a_delay_and_an_out_of_office_are_recognised_and_mark_nothing(policy):
     row = sent()
     delayed = bounce_receive(message=sample("delayed_dsn.eml", row), now=LATER)
     assert (delayed.outcome, delayed.row, delayed.status) == (Outcome.DELAYED, row, "4.4.1")
@@ -180,3 +187,24 @@ def test_staff_see_the_bounced_emails_and_addresses(client, sam):
     assert bounced.status_code == 200 and list(bounced.context["cl"].result_list) == [row]
     assert sam.has_perm("portal.view_bouncedaddress") and not sam.has_perm("portal.delete_bouncedaddress")
     assert Permission.objects.filter(codename="view_bouncedaddress").exists()
+
+
+# --- Through the email ingest ---------------------------------------------------------------------------
+def test_a_bounce_piped_to_the_ingest_marks_the_email_and_files_nothing():
+    from tickets.inbound.service import ingest
+    from tickets.models import InboundMessage, Ticket
+
+    row = sent()
+    raw = sample("postfix_dsn.eml", row).as_bytes()
+    outcome = ingest(raw, received_at=LATER, source="pipe")
+    assert (outcome.kind, outcome.ticket_id) == ("automatic", None)
+    assert outcome.reason == f"Bounce (failed 5.1.1) of {row.key}"
+    row.refresh_from_db()
+    assert row.bounced_at == LATER and BouncedAddress.objects.get().address == row.to
+    assert not Ticket.objects.exists() and InboundMessage.objects.get().outcome == "automatic"
+    assert ingest(raw, received_at=LATER, source="pipe").kind == "duplicate"  # and counted once
+    assert BouncedAddress.objects.get().bounces == 1
+    # An out-of-office answering the return path is taken too, and marks nothing.
+    away = ingest(sample("out_of_office.eml", row).as_bytes(), received_at=LATER, source="pipe")
+    assert away.kind == "automatic" and away.reason.startswith("Bounce (other)")
+    assert not Ticket.objects.exists() and OutboxMessage.objects.filter(key__startswith="inbound:").count() == 0

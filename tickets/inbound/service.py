@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from portal.core.bounces import bounce_receive
+
 from ..models import InboundMessage
 from . import parse, route
 
@@ -51,6 +53,18 @@ def _existing(digest: str, env: parse.Envelope | None) -> InboundMessage | None:
     return row
 
 
+def _bounce(row: InboundMessage, msg, env: parse.Envelope) -> bool:
+    """A bounce of one of our emails, or anything else sent to our bounce address (portal.core.bounces:
+    a failure marks the email and its address for staff): taken as automatic, never filed or answered."""
+    bounce = bounce_receive(message=msg, recipients=env.recipients, now=row.received_at)
+    if bounce is None:
+        return False
+    about = f" of {bounce.row.key}" if bounce.row is not None else ""
+    row.outcome = InboundMessage.Outcome.AUTOMATIC
+    row.reason = f"Bounce ({bounce.outcome}{' ' + bounce.status if bounce.status else ''}){about}"[:300]
+    return True
+
+
 def ingest(raw: bytes, *, received_at: datetime, source: str, source_ref: str = "") -> Outcome:
     """Take one RFC 5322 message. Returns its Outcome; raises only when it could not be stored
     (the database is unreachable): the caller keeps the message and tries again later (the pipe
@@ -79,7 +93,7 @@ def ingest(raw: bytes, *, received_at: datetime, source: str, source_ref: str = 
             row.save()  # first: a concurrent twin waits here for us, then fails on the unique keys
             if msg is None:
                 row.reason = "It could not be read as an email."
-            else:
+            elif not _bounce(row, msg, env):
                 route.route(row, msg, env, too_big=too_big)
             row.save()
         return _outcome(row)
