@@ -166,6 +166,21 @@ class TemplateFilter(admin.SimpleListFilter):
         return queryset.filter(template=self.value()) if self.value() else queryset
 
 
+class BouncedFilter(admin.SimpleListFilter):
+    """The emails a delivery status notification came back for (portal.core.bounces), or not."""
+
+    title = "bounced"
+    parameter_name = "bounced"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Bounced"), ("no", "Not bounced")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(bounced_at__isnull=self.value() == "no")
+        return queryset
+
+
 class OutboxAttemptInline(admin.TabularInline):
     model = OutboxAttempt
     extra = 0
@@ -183,8 +198,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     list_display = [
         "key", "to", "subject_shown", "status", "attempts", "created_at", "sent_at", "next_attempt_at", "bounce_status",
     ]  # fmt: skip
-    # "Bounced": the emails a delivery status notification came back for (portal.core.bounces).
-    list_filter = ["status", ("bounced_at", admin.EmptyFieldListFilter), TemplateFilter]
+    list_filter = ["status", BouncedFilter, TemplateFilter]
     search_fields = ["key", "to", "subject", "message_id"]
     date_hierarchy = "created_at"
     inlines = [OutboxAttemptInline]
