@@ -52,6 +52,11 @@ app.conf.beat_schedule = {
         "schedule": EVERY_MINUTE,
         "options": {"expires": 55},
     },
+    "inbound-imap": {
+        "task": "tickets.tasks.poll_mailbox",
+        "schedule": EVERY_MINUTE,
+        "options": {"expires": 55},
+    },
     "people-contacts-review": {
         "task": "contracts.tasks.request_contacts_reviews",
         "schedule": EVERY_HOUR,

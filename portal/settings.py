@@ -10,6 +10,8 @@ from pathlib import Path
 
 import environ
 
+from portal.domain.mail_urls import imap_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -247,6 +249,20 @@ INBOUND_MAX_BYTES = env.int("INBOUND_MAX_BYTES", default=25 * 1024 * 1024)
 INBOUND_AUTHSERV_ID = env.str("INBOUND_AUTHSERV_ID", default="")
 # At most this many tickets and replies per sender in the window; more is held for staff.
 INBOUND_RATE_LIMIT = (env.int("INBOUND_RATE_PER_HOUR", default=20), timedelta(hours=1))
+# --- Email in (README "Email in": the pipe, an IMAP mailbox, a provider's webhook) -------------------
+# INBOUND_IMAP_URL: the mailbox beat polls every minute (tickets.mailbox_poll), imap:// or
+# imaps://user:password@host:port/Folder (portal.domain.mail_urls). Unset: no mailbox is polled.
+# A message is moved to INBOUND_IMAP_PROCESSED_FOLDER once the ingest service has stored it; at most
+# INBOUND_IMAP_BATCH messages are read per run (the next minute takes the rest).
+try:
+    INBOUND_IMAP = imap_url(env.str("INBOUND_IMAP_URL", default=""))
+except ValueError as _exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"INBOUND_IMAP_URL: {_exc}") from None
+INBOUND_IMAP_PROCESSED_FOLDER = env.str("INBOUND_IMAP_PROCESSED_FOLDER", default="Processed")
+INBOUND_IMAP_BATCH = env.int("INBOUND_IMAP_BATCH", default=200)
+INBOUND_IMAP_TIMEOUT = 60.0  # seconds the server may stay silent before a run gives up
 
 # --- Celery -----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -63,11 +63,18 @@ def _servers_available() -> bool:
     return True
 
 
+def _dovecot_available() -> bool:
+    from .dovecot import dovecot_binary
+
+    return dovecot_binary() is not None
+
+
 NEEDS = {
     "postgres": (_postgres_available, "PostgreSQL (set DATABASE_URL=postgres://...)"),
     "redis": (_redis_available, "Redis (set REDIS_URL=redis://...)"),
     "browser": (_browser_available, "Chromium at /usr/bin/chromium"),
     "servers": (_servers_available, "PostgreSQL server binaries, the unix user postgres and redis-server"),
+    "dovecot": (_dovecot_available, "Dovecot (apt-get install -y dovecot-imapd)"),
 }
 
 
@@ -138,6 +145,16 @@ def _celery_eager():
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def dovecot():
+    """A throwaway Dovecot IMAP server on a free port (tests/dovecot.py), stopped after the test.
+    Mark the test `dovecot`: skipped without dovecot-imapd, failed in CI."""
+    from .dovecot import dovecot_server
+
+    with dovecot_server() as server:
+        yield server
 
 
 # --- People ---------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def _run_every_sweep():
     from credits.tasks import close_month
     from portal.core.tasks import outbox_sweep
     from portal.core.webhook_tasks import webhooks_sweep
-    from tickets.tasks import check_sla_deadlines, escalate_due_tickets
+    from tickets.tasks import check_sla_deadlines, escalate_due_tickets, poll_mailbox
 
     for task in (
         outbox_sweep,
@@ -88,6 +88,7 @@ def _run_every_sweep():
         send_maintenance_notices,
         close_month,
         request_contacts_reviews,
+        poll_mailbox,
     ):
         task.delay()
 

@@ -2,11 +2,13 @@
 recompute runs after an edit that moves deadlines, once the edit has committed."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError, transaction
 
 from portal.core.heartbeat import recorded
 
-from . import services, sweeps
+from . import mailbox_poll, services, sweeps
+from .inbound.service import ingest
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
@@ -19,6 +21,24 @@ def escalate_due_tickets() -> int:
 @recorded("tickets-sla-deadlines")
 def check_sla_deadlines() -> int:
     return sweeps.check_sla_deadlines()
+
+
+@shared_task
+@recorded("inbound-imap")
+def poll_mailbox() -> str:
+    """The inbound mailbox (INBOUND_IMAP_URL), every minute. No retry of its own: the next minute is
+    one, and a mailbox that keeps failing (unreachable, a message that cannot be stored) leaves the
+    heartbeat stale, which /healthz and the staff dashboard show."""
+    if settings.INBOUND_IMAP is None:
+        return "off: INBOUND_IMAP_URL is not set"
+    result = mailbox_poll.poll(
+        config=settings.INBOUND_IMAP,
+        processed_folder=settings.INBOUND_IMAP_PROCESSED_FOLDER,
+        batch=settings.INBOUND_IMAP_BATCH,
+        ingest=ingest,
+        timeout=settings.INBOUND_IMAP_TIMEOUT,
+    )
+    return str(result)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)

@@ -23,6 +23,7 @@ SWEEPS = {
     "maintenance-notices": timedelta(minutes=1),
     "credits-close-month": timedelta(hours=1),
     "people-contacts-review": timedelta(hours=1),
+    "inbound-imap": timedelta(minutes=1),  # the inbound mailbox (a no-op without INBOUND_IMAP_URL)
 }
 
 
