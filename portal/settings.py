@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    "anymail",
     "portal",
     "contracts",
     "tickets",
@@ -263,6 +264,9 @@ except ValueError as _exc:
 INBOUND_IMAP_PROCESSED_FOLDER = env.str("INBOUND_IMAP_PROCESSED_FOLDER", default="Processed")
 INBOUND_IMAP_BATCH = env.int("INBOUND_IMAP_BATCH", default=200)
 INBOUND_IMAP_TIMEOUT = 60.0  # seconds the server may stay silent before a run gives up
+# A provider's inbound webhook (django-anymail; Postmark at /anymail/postmark/inbound/), protected by
+# HTTP basic auth with this "user:password". Unset: the webhook answers 404.
+ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
 
 # --- Celery -----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -387,6 +387,7 @@ PUBLIC = {
     "api-docs": {200},
     "healthz": {200, 503},  # 503: a beat sweep is late (none ran in a test database)
     "alertmanager-webhook": {401},  # POST only; its own bearer token, not a login
+    "inbound-postmark": {401, 404},  # POST only; basic auth (ANYMAIL_WEBHOOK_SECRET); 404 while unset
     "admin:login": {200},
     "admin:logout": {200, 302},  # POST only (Django 5)
 }

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from portal.site import account_views, notification_views, organisation_views, people_views, security_views, views
 from portal.site.forms import EmailAuthenticationForm, OutboxPasswordResetForm
+from tickets.provider_inbound import PostmarkInbound
 
 handler404 = "portal.site.views.page_not_found"
 
@@ -38,6 +39,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", views.healthz, name="healthz"),
+    # A mail provider's inbound webhook (README "Email in"); anymail's own path for Postmark.
+    path("anymail/postmark/inbound/", PostmarkInbound.as_view(), name="inbound-postmark"),
     path(".well-known/security.txt", security_views.security_txt, name="security-txt"),
     path("security/policy/", security_views.security_policy, name="security-policy"),
     path("security/report/", security_views.security_report, name="security-report"),
