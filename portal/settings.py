@@ -250,7 +250,6 @@ INBOUND_MAX_BYTES = env.int("INBOUND_MAX_BYTES", default=25 * 1024 * 1024)
 INBOUND_AUTHSERV_ID = env.str("INBOUND_AUTHSERV_ID", default="")
 # At most this many tickets and replies per sender in the window; more is held for staff.
 INBOUND_RATE_LIMIT = (env.int("INBOUND_RATE_PER_HOUR", default=20), timedelta(hours=1))
-# --- Email in (README "Email in": the pipe, an IMAP mailbox, a provider's webhook) -------------------
 # INBOUND_IMAP_URL: the mailbox beat polls every minute (tickets.mailbox_poll), imap:// or
 # imaps://user:password@host:port/Folder (portal.domain.mail_urls). Unset: no mailbox is polled.
 # A message is moved to INBOUND_IMAP_PROCESSED_FOLDER once the ingest service has stored it; at most
