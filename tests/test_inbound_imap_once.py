@@ -6,11 +6,13 @@ whose Kaluari contract's level-1 address is support@kaluari.com."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.db import connection
 
 from portal.domain.mail_urls import imap_url
 from portal.models import SweepHeartbeat
@@ -65,6 +67,14 @@ def test_the_beat_task_files_new_messages_on_the_clock_of_their_internaldate(mai
     assert (beat.last_finished_at, beat.last_result) == (NOW, "filed 2; moved 2")
 
 
+def test_a_held_message_is_moved_like_any_taken_one(mailbox):
+    stranger = message(1).replace(b"alice@acme.example", b"mallory@elsewhere.example")
+    mailbox.append(stranger, internaldate=RECEIVED)
+    assert tasks.poll_mailbox() == "held 1; moved 1"
+    assert not Ticket.objects.exists() and InboundMessage.objects.get().outcome == "held"
+    assert mailbox.count("INBOX") == 0 and mailbox.count("Processed") == 1
+
+
 def test_the_same_message_delivered_twice_is_one_ticket(mailbox):
     mailbox.append(message(1), internaldate=RECEIVED)
     mailbox.append(message(1), internaldate=RECEIVED)
@@ -107,6 +117,39 @@ def test_two_pollers_at_once_take_each_message_once(mailbox):
     assert seconds == ["filed 2; moved 2"] and str(first) == "duplicate 2; moved 2"
     assert Ticket.objects.count() == 2 and InboundMessage.objects.count() == 2
     assert mailbox.count("INBOX") == 0 and mailbox.count("Processed") == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_pollers_in_two_threads_file_each_message_once(dovecot, acme_contract, alice):
+    """Two runs at once for real: both have fetched every message before either hands one over."""
+    for n in range(1, 6):
+        dovecot.append(message(n), internaldate=RECEIVED)
+    both_fetched, local, results, errors = threading.Barrier(2), threading.local(), [], []
+
+    def ingest_once_both_fetched(raw, **kwargs):
+        if not getattr(local, "waited", False):
+            local.waited = True
+            both_fetched.wait(timeout=20)
+        return ingest(raw, **kwargs)
+
+    def run():
+        try:
+            results.append(poll(dovecot, ingest=ingest_once_both_fetched))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert sum(r.outcomes["filed"] for r in results) == 5 and sum(r.outcomes["duplicate"] for r in results) == 5
+    assert Ticket.objects.count() == 5 and InboundMessage.objects.count() == 5
+    assert dovecot.count("INBOX") == 0 and dovecot.count("Processed") == 5
 
 
 def test_a_new_uidvalidity_reads_every_message_again_and_files_none_twice(mailbox):
