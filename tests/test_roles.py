@@ -43,7 +43,8 @@ from credits.services import claim_approve, claim_submit
 from portal.core.audit import audit
 from portal.core.roles import StaffRole
 from portal.models import ApiToken, AuditEntry, BouncedAddress, OutboxMessage, SweepHeartbeat, User
-from tickets.models import EscalationRequest, SLACrossing, Ticket, TicketMessage
+from tickets.inbound.service import ingest
+from tickets.models import EscalationRequest, InboundMessage, SLACrossing, Ticket, TicketMessage
 from tickets.security import security_report_submit
 from tickets.services import ticket_open, ticket_request_escalation
 
@@ -92,6 +93,7 @@ PAGES = {
     "tickets.slacrossing": {"view": {*WORK, SEC, SU}, "add": NOBODY, "edit": NOBODY},
     "tickets.ticket": {"view": {*WORK, SEC, SU}, "add": NOBODY, "edit": NOBODY},  # worked by operations
     "tickets.ticket:security": {"view": {SEC}, "add": NOBODY, "edit": NOBODY},  # superuser status alone: no
+    "tickets.inboundmessage": {"view": {*WORK, SU}, "add": NOBODY, "edit": NOBODY},  # triaged by operations
     "credits.claim": {"view": {*MANAGERS, SU}, "add": NOBODY, "edit": NOBODY},  # decided by operations
     "credits.monthlyuptime": {"view": {*MANAGERS, SU}, "add": NOBODY, "edit": NOBODY},
 }
@@ -120,6 +122,7 @@ ACTIONS = {
     "contracts.contract": {"delete_selected": {SU}},
     "tickets.escalationrequest": {"acknowledge": {*LEADS, SU}},
     "tickets.slacrossing": {},
+    "tickets.inboundmessage": {},
     "tickets.ticket": {
         "take": {*WORK, SEC, SU},
         "resolve": {*WORK, SEC, SU},
@@ -144,6 +147,9 @@ OPERATIONS = {
     "ticket:take": {*WORK, SEC, SU},
     "ticket:call": {*WORK, SEC, SU},
     "ticket:file": {*WORK, SU},  # security staff work vulnerability reports, not customers' calls
+    "inbound:attach": {*WORK, SU},
+    "inbound:file": {*WORK, SU},
+    "inbound:discard": {*WORK, SU},
     "ticket:priority": {*LEADS, SU},
     "ticket:exclude": {*LEADS, SU},
     "ticket:escalate": {*LEADS, SU},
@@ -229,6 +235,15 @@ class World:
             size=8, uploaded_by=report.created_by, uploaded_at=NOW,
         )  # fmt: skip
         return report
+
+    @cached_property
+    def held(self) -> InboundMessage:
+        """An email held for staff: its sender is nobody we know."""
+        raw = (
+            b"From: pat@other.example\r\nTo: support@kaluari.com\r\nSubject: Restore help\r\n"
+            b"Message-ID: <held@other.example>\r\n\r\nCan you help?\r\n"
+        )
+        return InboundMessage.objects.get(pk=ingest(raw, received_at=NOW, source="pipe").inbound_id)
 
     @cached_property
     def october(self) -> MonthlyUptime:
@@ -323,6 +338,7 @@ class World:
             "tickets.slacrossing": crossing,
             "tickets.ticket": self.ticket,
             "tickets.ticket:security": self.security_ticket,
+            "tickets.inboundmessage": self.held,
             "credits.claim": self.claim,
             "credits.monthlyuptime": self.october,
         }
@@ -554,6 +570,21 @@ OPERATION_CASES = {
         {"body": "Thanks, confirmed."},
         lambda w, role: TicketMessage.objects.filter(ticket=w.security_ticket).exists(),
     ),
+    "inbound:attach": lambda w: (
+        reverse("admin:tickets_inboundmessage_attach", args=[w.held.pk]),
+        {"ticket": w.ticket.pk},
+        lambda w, role: InboundMessage.objects.get(pk=w.held.pk).outcome == "replied",
+    ),
+    "inbound:file": lambda w: (
+        reverse("admin:tickets_inboundmessage_file", args=[w.held.pk]),
+        {"contract": w.contract.pk, "person": w.alice.email},
+        lambda w, role: InboundMessage.objects.get(pk=w.held.pk).outcome == "filed",
+    ),
+    "inbound:discard": lambda w: (
+        reverse("admin:tickets_inboundmessage_discard", args=[w.held.pk]),
+        {},
+        lambda w, role: InboundMessage.objects.get(pk=w.held.pk).outcome == "discarded",
+    ),
     "claim:approve": lambda w: (
         reverse("admin:credits_claim_approve", args=[w.claim.pk]),
         {},
@@ -649,7 +680,7 @@ def test_staff_pages_and_downloads_for_each_role(client, world, page, role):
 
 # --- Sam, a support agent -------------------------------------------------------------------------
 SAM_SECTIONS = {
-    "Tickets": {"Tickets", "Escalation requests", "SLA crossings"},
+    "Tickets": {"Tickets", "Escalation requests", "SLA crossings", "Inbound messages"},
     "Contracts": {
         "Contracts",
         "Maintenance windows",
@@ -667,7 +698,7 @@ SAM_SECTIONS = {
 def test_sam_has_exactly_the_support_agents_permissions_and_sees_only_his_sections(client, sam):
     expected = {
         "tickets.view_ticket", "tickets.change_ticket", "tickets.view_escalationrequest", "tickets.view_slacrossing",
-        "tickets.file_for_customer",
+        "tickets.file_for_customer", "tickets.view_inboundmessage", "tickets.triage_inboundmessage",
         "contracts.view_organisation", "contracts.view_contract", "contracts.view_service", "contracts.view_sla",
         "contracts.view_slaversion", "contracts.view_priorityterm", "contracts.view_escalationlevel",
         "contracts.view_escalationdwell", "contracts.view_credittier", "contracts.view_workingcalendar",

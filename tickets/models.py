@@ -74,6 +74,9 @@ class Ticket(models.Model):
     excluded_cause = models.CharField(max_length=40, choices=Cause.choices, blank=True)
     excluded_reason = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The Message-ID of the customer's own email that filed it: the ticket's emails thread from it
+    # (tickets.mail_thread). Empty when it came another way.
+    email_origin = models.CharField(max_length=255, blank=True, editable=False)
 
     # --- Clock columns: derived by tickets.deadlines.ticket_deadlines alone (on every change and
     # after an edit that moves deadlines); everything else reads them and never derives again.
@@ -382,6 +385,8 @@ class InboundMessage(models.Model):
     received_at = models.DateTimeField(help_text="When our side first received it: the ticket's clock starts here.")
     source = models.CharField(max_length=10, choices=Source.choices)
     source_ref = models.CharField(max_length=300, blank=True)
+    # Sent to the security address: only security staff see it (tickets.security takes it).
+    security = models.BooleanField(default=False)
     size = models.PositiveIntegerField()
     # The message as it came (only its header when it was refused for its size).
     raw = models.BinaryField(editable=False)

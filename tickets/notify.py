@@ -18,6 +18,8 @@ from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.roles import StaffRole
 from portal.core.unsubscribe import email_to
 
+from . import mail_thread
+
 
 class Audience:
     """Who may hear about tickets, loaded once for a batch: each organisation's active members,
@@ -93,10 +95,11 @@ def to_customers(ticket, key: str, template: str, context: dict, *, kind: Kind, 
     if ticket.kind == "security":
         return []
     audience = audience or Audience()
-    return [
+    emails = [
         email_to(r, key=f"{key}:user:{r.user.pk}", template=template, context={**context, "ticket": ticket})
         for r in audience.recipients(ticket, kind)
     ]
+    return [replace(e, headers={**mail_thread.headers(ticket, e.to), **e.headers}) for e in emails]
 
 
 def security_staff_emails(role_emails=None) -> list[str]:
@@ -116,12 +119,17 @@ def status_emails(ticket, event, old: str) -> list[Email]:
 
 def to_addresses(emails, key: str, template: str, context: dict, ticket, role_emails=None) -> list[Email]:
     """Staff emails about a ticket; a vulnerability report's go to security staff instead."""
-    if ticket.kind == "security":
+    security = ticket.kind == "security"
+    if security:
         emails = security_staff_emails(role_emails)
     return [
         Email(
-            key=f"{key}:to:{addr}", to=addr, template=template, context={**context, "ticket": ticket, "recipient": None}
-        )
+            key=f"{key}:to:{addr}",
+            to=addr,
+            template=template,
+            context={**context, "ticket": ticket, "recipient": None},
+            headers={} if security else mail_thread.headers(ticket, addr),
+        )  # fmt: skip
         for addr in dict.fromkeys(emails)
     ]
 
@@ -130,18 +138,23 @@ def send(emails: list[Email], now) -> int:
     return outbox_enqueue_many(emails=emails, now=now)
 
 
+def _root(ticket, email: Email, extra: dict) -> Email:
+    """The filer's receipt starts the ticket's thread (tickets.mail_thread): the root Message-ID,
+    answering only the customer's own message when there is one."""
+    kept = {k: v for k, v in email.headers.items() if k not in mail_thread.THREAD_HEADERS}
+    headers = {**kept, **mail_thread.root_headers(ticket, email.to), **extra}
+    return replace(email, headers=headers, message_id=mail_thread.root_id(ticket))
+
+
 def ticket_filed(ticket, *, ctx: dict, now, filer_receipt: bool = True, filer_headers: dict | None = None) -> int:
     """The receipt to the customer's side and the new ticket to the support queue, however it was
     filed (the portal, the API, staff for a caller, email). By email, the filer's own receipt answers
     their message (`filer_headers`: threading, auto-replied), or is not sent (`filer_receipt=False`:
     a monitoring system's automatic message)."""
     receipts = to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx, kind=Kind.TICKET_FILED)
-    if not filer_receipt or filer_headers:
-        filer = ticket.created_by.email
-        own = [e for e in receipts if e.to == filer] if filer_receipt else []
-        receipts = [e for e in receipts if e.to != filer] + [
-            replace(e, headers={**e.headers, **filer_headers}) for e in own
-        ]
+    filer = ticket.created_by.email
+    own = [e for e in receipts if e.to == filer] if filer_receipt else []
+    receipts = [e for e in receipts if e.to != filer] + [_root(ticket, e, filer_headers or {}) for e in own]
     return send(
         receipts
         + to_addresses(

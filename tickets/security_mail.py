@@ -1,10 +1,9 @@
 """A vulnerability report's email with its reporter, who is an address and no portal user.
 
 - Every email to the reporter carries the report's **reply address**, `security+r<number>.<token>@`
-  the security contact's domain (settings.SECURITY_CONTACT_EMAIL plus-addressed): the token is an
-  HMAC of the report's number under the SECRET_KEY (20 base32 letters, 100 bits, lower case since
-  mail systems may fold case), so nobody can make one up; `report_id_of_address` reads it back,
-  under SECRET_KEY_FALLBACKS too, so rotating the key keeps old addresses working for a while.
+  the security contact's domain (settings.SECURITY_CONTACT_EMAIL plus-addressed), in the one scheme
+  of portal.core.reply_address (the token an HMAC of the report's number), so nobody can make one
+  up; `report_id_of_address` reads it back.
 - The emails thread: the receipt starts the thread, and each later email (a staff reply) answers
   the thread's latest message, ours or the reporter's, with In-Reply-To and References (the first
   message and the last ones). The thread is kept on the report (SecurityReport.thread), written
@@ -15,23 +14,20 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from datetime import datetime
 from email.utils import getaddresses
 
 from django.conf import settings
-from django.utils.crypto import constant_time_compare, salted_hmac
 
+from portal.core import reply_address as reply_address_scheme
 from portal.core.outbox import Email
 from portal.models import new_message_id
 
 from .models import SecurityReport
 
-TOKEN_LENGTH = 20
 REFERENCES_KEPT = 10  # the first message and the 9 latest: a header that does not grow without end
 _SALT = "tickets.security_mail.reply_address"
-_REPLY = re.compile(r"(?P<local>[^@+\s]+)\+r(?P<number>[0-9]{1,12})\.(?P<token>[a-z2-7]+)@(?P<domain>[^@\s]+)", re.I)
 
 
 def _contact() -> tuple[str, str]:
@@ -39,29 +35,20 @@ def _contact() -> tuple[str, str]:
     return local.lower(), domain.lower()
 
 
-def _token(number: int, secret: str) -> str:
-    digest = salted_hmac(_SALT, str(number), secret=secret, algorithm="sha256").digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:TOKEN_LENGTH]
-
-
 def reply_address(ticket_id: int) -> str:
-    """The report's own reply address: security+r17.<token>@vendor.example."""
-    local, domain = _contact()
-    return f"{local}+r{ticket_id}.{_token(ticket_id, settings.SECRET_KEY)}@{domain}"
+    """The report's own reply address: security+r17.<token>@vendor.example (portal.core.reply_address)."""
+    return reply_address_scheme.make(
+        mailbox=settings.SECURITY_CONTACT_EMAIL, tag="r", number=ticket_id, salt=_SALT, value=str(ticket_id)
+    )
 
 
 def report_id_of_address(address: str) -> int | None:
     """The report a reply address names (an address as it comes: "Name <addr>" too), or None when
     it is no reply address of ours or its token is wrong."""
-    bare = addresses([address])
-    found = _REPLY.fullmatch(bare[0]) if len(bare) == 1 else None
-    if found is None or (found["local"].lower(), found["domain"].lower()) != _contact():
+    parsed = reply_address_scheme.parse(address)
+    if parsed is None or parsed.tag != "r" or (parsed.local, parsed.domain) != _contact():
         return None
-    number, token = int(found["number"]), found["token"].lower()
-    for secret in [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]:
-        if constant_time_compare(token, _token(number, secret)):
-            return number
-    return None
+    return parsed.number if reply_address_scheme.verify(parsed, salt=_SALT, value=str(parsed.number)) else None
 
 
 def addresses(values) -> list[str]:

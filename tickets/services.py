@@ -196,11 +196,13 @@ def ticket_open(
     *, user, contract, service, priority: str | None, subject: str, description: str,
     steps_to_reproduce: str = "", files=(), now: datetime | None = None, kind: str = Ticket.Kind.SUPPORT,
     channel: str = Ticket.Channel.PORTAL, refused_files=(), receipt: bool = True, receipt_headers: dict | None = None,
+    email_origin: str = "",
 ) -> Ticket:  # fmt: skip
     """File a ticket (the form, the API, email: tickets.inbound). `now` is when the customer reached
     us: the clock starts there. Email: `refused_files` (sentences) are listed in the receipt;
     `receipt=False` sends the filer none (a monitoring system's automatic message);
-    `receipt_headers` make the filer's receipt an answer to their own message (threading)."""
+    `email_origin`, the Message-ID of their message, starts the ticket's thread (tickets.mail_thread);
+    `receipt_headers` are added to the filer's receipt (Auto-Submitted: auto-replied)."""
     now = now or timezone.now()
     if user.organisation_id != contract.organisation_id:
         raise TicketError("Choose one of your organisation's contracts.", field="contract")
@@ -211,7 +213,7 @@ def ticket_open(
     ticket = ticket_create(
         user=user, contract=contract, service=service, version=version, terms=terms, priority=priority,
         subject=subject, description=description, steps_to_reproduce=steps_to_reproduce, kind=kind, now=now, files=files,
-        channel=channel,
+        channel=channel, email_origin=email_origin,
     )  # fmt: skip
     ctx = {"version": version, "term": terms.term(version.pk, priority), "refused_files": list(refused_files)}
     notify.ticket_filed(ticket, ctx=ctx, now=now, filer_receipt=receipt, filer_headers=receipt_headers)
@@ -242,7 +244,7 @@ def filing_terms(*, contract, service, priority: str | None, subject: str, at: d
 
 def ticket_create(
     *, user, contract, service, version, terms, priority, subject, description, steps_to_reproduce, kind, now, files=(),
-    channel=Ticket.Channel.PORTAL, filed_at: datetime | None = None, actor=None,
+    channel=Ticket.Channel.PORTAL, filed_at: datetime | None = None, actor=None, email_origin: str = "",
 ) -> Ticket:  # fmt: skip
     """The row, its clocks, its filing event and files: shared by ticket_open, the vulnerability-report
     form and staff filing for a caller (whose clock starts at `filed_at`, when the customer reached
@@ -252,7 +254,7 @@ def ticket_create(
     ticket = Ticket(
         organisation_id=contract.organisation_id, contract=contract, service=service, sla_version=version,
         priority=priority, subject=subject, description=description, steps_to_reproduce=steps_to_reproduce,
-        created_by=user, filed_at=filed_at, kind=kind, channel=channel,
+        created_by=user, filed_at=filed_at, kind=kind, channel=channel, email_origin=email_origin,
     )  # fmt: skip
     ticket_recompute(ticket, now=now, terms=terms, pauses=[])
     ticket.save()

@@ -39,6 +39,8 @@ TICKET_WORK = [
 # Those who answer customers' calls file tickets for them (not security staff, whose tickets are
 # vulnerability reports).
 FILE_FOR_CUSTOMER = ["tickets.file_for_customer"]
+# They also triage email in: the list of held messages, each attached to a ticket, filed or discarded.
+EMAIL_TRIAGE = ["tickets.view_inboundmessage", "tickets.triage_inboundmessage"]
 # Support leads also exclude tickets from the SLA, change priorities and handle escalations
 # (escalate now, acknowledge a customer's escalation request).
 TICKET_LEAD = ["tickets.exclude_ticket", "tickets.change_priority", "tickets.handle_escalation"]
@@ -89,14 +91,14 @@ SECURITY_OPERATIONS = [
 ]  # fmt: skip
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    StaffRole.SUPPORT_AGENT: [*TICKET_WORK, *FILE_FOR_CUSTOMER, *CONTEXT_READ],
-    StaffRole.SUPPORT_LEAD: [*TICKET_WORK, *FILE_FOR_CUSTOMER, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS],
+    StaffRole.SUPPORT_AGENT: [*TICKET_WORK, *FILE_FOR_CUSTOMER, *EMAIL_TRIAGE, *CONTEXT_READ],
+    StaffRole.SUPPORT_LEAD: [*TICKET_WORK, *FILE_FOR_CUSTOMER, *EMAIL_TRIAGE, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS],
     StaffRole.ACCOUNT_MANAGER: [
-        *TICKET_WORK, *FILE_FOR_CUSTOMER, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS,
+        *TICKET_WORK, *FILE_FOR_CUSTOMER, *EMAIL_TRIAGE, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS,
         "credits.settle_claim",
     ],
     StaffRole.CLOUD_SOLUTIONS_MANAGER: [
-        *TICKET_WORK, *FILE_FOR_CUSTOMER, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS,
+        *TICKET_WORK, *FILE_FOR_CUSTOMER, *EMAIL_TRIAGE, *TICKET_LEAD, *CONTEXT_READ, *LEAD_OPERATIONS, *MANAGER_OPERATIONS,
     ],
     StaffRole.SECURITY: [*TICKET_WORK, *SECURITY_OPERATIONS],
 }  # fmt: skip

@@ -5,12 +5,13 @@
 - operations: the ticket page's staff operations, each a POST form calling one service;
 - forms, display: the operations' forms; the SLA badge, countdown and audit-trail wording;
 - readonly: escalation requests and SLA crossings, read-only lists;
+- inbound: the triage list of email in (held messages: attach, file, discard);
 - outbox: the emails of vulnerability reports' tickets, hidden in the outbox admin as the reports are.
 
 Each admin registers itself where it is defined; importing this package registers them all.
 """
 
-from . import outbox  # noqa: F401 - registers the outbox rows of vulnerability reports
+from . import inbound, outbox  # noqa: F401 - register email in's triage list and the reports' outbox rows
 from .queue import CappedPaginator, TicketChangeList
 from .readonly import EscalationRequestAdmin, SLACrossingAdmin
 from .ticket import TicketAdmin

@@ -10,7 +10,9 @@ from email.message import EmailMessage
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from mailparser_reply import EmailReplyParser
 
 from contracts.choices import Channel
 from contracts.models import Contract, EscalationLevel
@@ -19,9 +21,9 @@ from contracts.people.support import support_contact_check
 from contracts.selectors import version_in_force
 from portal.models import OutboxMessage
 
-from .. import security, security_mail
+from .. import mail_thread, security, security_mail
 from ..attachments import MAX_FILES, validate_upload
-from ..models import InboundMessage, Ticket, TicketEvent
+from ..models import Attachment, InboundMessage, Ticket, TicketEvent
 from ..services import PRIORITY_ORDER, TicketError, ticket_open, ticket_reply
 from ..terms_cache import TermsCache
 from . import answers, parse
@@ -29,6 +31,8 @@ from . import answers, parse
 Outcome = InboundMessage.Outcome
 PRIORITY_TAG = re.compile(r"\[(P[1-4])\]", re.I)
 NUMBER_TAG = re.compile(r"\[#(\d{1,12})\]")
+REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "sv"]
+ROOT_ID = re.compile(r"<ticket-(\d{1,12})\.\d{14}@[^<>\s]+>")
 
 
 def own_addresses() -> set[str]:
@@ -48,7 +52,7 @@ def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_bi
                        f"{settings.INBOUND_MAX_BYTES // (1024 * 1024)} MB.")  # fmt: skip
     env.dmarc_failed = dmarc_failed = parse.dmarc_failed(msg, settings.INBOUND_AUTHSERV_ID)
     body = parse.content(msg, max_file_bytes=settings.ATTACHMENT_MAX_BYTES)
-    if any(security_mail.is_security_address(a) for a in env.recipients):
+    if row.security:
         return _security(row, env, body, automatic)
     if not env.sender:
         return _hold(row, env, "It has no single sender address (From).", answer=False)
@@ -105,10 +109,22 @@ def _security(row, env, body, automatic) -> None:
 
 # --- Replies -------------------------------------------------------------------------------------
 def match_ticket(env: parse.Envelope) -> Ticket | None:
-    """The ticket a message answers: by a Message-ID of ours it answers (In-Reply-To, References:
-    the outbox's emails of the ticket, or the customer's own message that filed it), else by a
-    [#number] in the subject when the sender is a person of the ticket's organisation."""
+    """The ticket a message answers: by the ticket's reply address it was sent to (its token made
+    for this sender), else by a Message-ID of ours it answers (In-Reply-To, References: the ticket's
+    thread root, the outbox's emails of the ticket, or the customer's own message that filed it),
+    else by a [#number] in the subject when the sender is a person of the ticket's organisation."""
+    for address in env.recipients:
+        number = mail_thread.ticket_of_address(address, env.sender)
+        if number is not None:
+            ticket = Ticket.objects.filter(pk=number, kind=Ticket.Kind.SUPPORT).first()
+            if ticket is not None:
+                return ticket
     ids = security_mail.message_ids(env.in_reply_to) + security_mail.message_ids(env.references)
+    for mid in ids:
+        root = ROOT_ID.fullmatch(mid)
+        ticket = Ticket.objects.filter(pk=int(root.group(1)), kind=Ticket.Kind.SUPPORT).first() if root else None
+        if ticket is not None and mail_thread.root_id(ticket) == mid:
+            return ticket
     if ids:
         for key in OutboxMessage.objects.filter(message_id__in=ids[-50:], key__startswith="ticket:").values_list(
             "key", flat=True
@@ -155,13 +171,36 @@ def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed) ->
     if _flooding(env.sender, row):
         return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
     files, refused = _uploads(body)
-    text = _with_refused(body.text or "(The message had no text.)", refused + body.problems)
+    text = _with_refused(latest_reply(body.text) or "(The message had no text.)", refused + body.problems)
     try:
         message = ticket_reply(ticket=ticket, author=person, body=text[:20000], files=files, now=row.received_at)
     except TicketError as exc:
         return _hold(row, env, f"Not added to ticket {ticket.number}: {exc}")
+    keep_original(row, message, person)
     row.outcome, row.ticket_message, row.organisation_id = Outcome.REPLIED, message, ticket.organisation_id
     return None
+
+
+def latest_reply(text: str) -> str:
+    """The reply without the quoted history and the signature (mail-parser-reply, maintained; the
+    full message is kept as a file beside it)."""
+    if not text:
+        return ""
+    try:
+        replies = EmailReplyParser(languages=REPLY_LANGUAGES).read(text=text).replies
+    except Exception:  # noqa: BLE001 - a text the parser cannot split is kept whole
+        return text.strip()
+    first = (replies[0].body or replies[0].content).strip() if replies else ""
+    return first or text.strip()
+
+
+def keep_original(row: InboundMessage, message, person) -> None:
+    """The whole message as it came, an .eml file on the reply (what the stripping left out)."""
+    Attachment.objects.create(
+        ticket_id=message.ticket_id, message=message, file=ContentFile(bytes(row.raw), name="original.eml"),
+        original_name="original.eml", content_type="message/rfc822", size=len(row.raw), uploaded_by=person,
+        uploaded_at=row.received_at,
+    )  # fmt: skip
 
 
 # --- New tickets -----------------------------------------------------------------------------------
@@ -215,7 +254,7 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     service = contract.services.order_by("name").first()
     if service is None:
         return _hold(row, env, f"{contract.reference} covers no service.", answer=False)
-    subject, priority = _priority(env.subject, version)
+    subject, priority = priority_of(env.subject, version)
     files, refused = _uploads(body)
     refused += body.problems
     receipt = not parse.is_auto_generated(msg)
@@ -223,7 +262,7 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
         user=person, contract=contract, service=service, priority=priority, subject=subject,
         description=_with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,
         now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
-        receipt_headers=answers.answer_headers(env) if receipt else None,
+        receipt_headers=answers.answer_headers(env) if receipt else None, email_origin=env.message_id,
     )  # fmt: skip
     row.outcome, row.ticket = Outcome.FILED, ticket
     return None
@@ -234,7 +273,7 @@ def _subject(subject: str) -> str:
     return clean[:200] or "(no subject)"
 
 
-def _priority(subject: str, version) -> tuple[str, str]:
+def priority_of(subject: str, version) -> tuple[str, str]:
     """The ticket's subject and priority: a [P1]..[P4] tag the version offers, else its email
     default, else its least urgent priority."""
     offered = [p.priority for p in TermsCache().version(version.pk).priorities.all()]

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from portal.core.bounces import bounce_receive
 
+from .. import security_mail
 from ..models import InboundMessage
 from . import parse, route
 
@@ -87,6 +88,7 @@ def ingest(raw: bytes, *, received_at: datetime, source: str, source_ref: str = 
         return_path=env.return_path if env.return_path != "?" else "", recipients=", ".join(env.recipients)[:5000],
         subject=env.subject, received_at=received_at, source=source, source_ref=source_ref[:300], size=len(raw),
         raw=stored, created_at=timezone.now(), outcome=InboundMessage.Outcome.HELD,
+        security=any(security_mail.is_security_address(a) for a in env.recipients),
     )  # fmt: skip
     try:
         with transaction.atomic():

@@ -1,0 +1,119 @@
+"""The staff triage list of email in: held messages first (attach to a ticket, file for a person of
+an organisation, discard: each a POST operation calling tickets.inbound.triage, audited), and every
+other message read-only. Messages to the security address are shown to security staff only."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.http import HttpResponseNotAllowed
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from contracts.models import Contract
+from portal.core.admin_operations import OperationsMixin
+from portal.core.roles import sees_security
+
+from ..inbound import parse, triage
+from ..models import InboundMessage, Ticket
+from ..services import TicketError
+from .readonly import ReadOnlyAdmin
+
+PERMISSION = "tickets.triage_inboundmessage"
+OPERATIONS = ["attach", "file", "discard"]
+
+
+class AttachForm(forms.Form):
+    ticket = forms.IntegerField(min_value=1, label="Ticket number", help_text="e.g. 123 for ticket #123")
+
+    def clean_ticket(self):
+        ticket = Ticket.objects.filter(pk=self.cleaned_data["ticket"], kind=Ticket.Kind.SUPPORT).first()
+        if ticket is None:
+            raise forms.ValidationError("No support ticket has this number.")
+        return ticket
+
+
+class FileForm(forms.Form):
+    contract = forms.ModelChoiceField(queryset=Contract.objects.select_related("organisation"))
+    person = forms.EmailField(label="For (the customer's email address)")
+
+    def clean_person(self):
+        person = get_user_model().objects.filter(email__iexact=self.cleaned_data["person"], is_active=True).first()
+        if person is None or not person.organisation_id:
+            raise forms.ValidationError("No active customer has this address.")
+        return person
+
+
+class DiscardForm(forms.Form):
+    pass
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
+    refusal = TicketError
+    list_display = ["received_at", "sender", "subject", "outcome", "reason", "ticket_link"]
+    list_filter = ["outcome", "source"]
+    list_select_related = ["ticket"]
+    search_fields = ["sender", "subject", "message_id"]
+    date_hierarchy = "received_at"
+    fields = ["received_at", "source", "source_ref", "sender", "return_path", "recipients", "subject",
+              "message_id", "size", "outcome", "reason", "organisation", "ticket", "handled_at", "handled_by"]  # fmt: skip
+    readonly_fields = fields
+    change_form_template = "admin/tickets/inboundmessage/change_form.html"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)  # without reports' tickets for who does not see them
+        return qs if sees_security(request.user) else qs.exclude(security=True)
+
+    @admin.display(description="Ticket", ordering="ticket")
+    def ticket_link(self, obj):
+        return super().ticket_link(obj) if obj.ticket_id else "—"
+
+    def get_urls(self):
+        def post(view):
+            return self.admin_site.admin_view(require_POST(view))
+
+        name = "tickets_inboundmessage_"
+        ops = [path(f"<int:object_id>/{op}/", post(getattr(self, f"{op}_view")), name=name + op) for op in OPERATIONS]
+        return [*ops, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST":
+            return HttpResponseNotAllowed(["GET"])  # every change is an operation below
+        extra = dict(extra_context or {})
+        bound = extra.pop("bound_forms", {})
+        row = self.get_object(request, unquote(object_id))
+        if row is not None:
+            text = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=0).text
+            forms_ = {"attach": AttachForm(), "file": FileForm(), "discard": DiscardForm(), **bound}
+            extra.update(
+                text=text[:20000], op_forms=forms_, can_triage=row.outcome == "held" and request.user.has_perm(PERMISSION),
+                op_urls={op: reverse(f"admin:tickets_inboundmessage_{op}", args=[row.pk]) for op in OPERATIONS},
+            )  # fmt: skip
+        return super().change_view(request, object_id, form_url, extra)
+
+    def attach_view(self, request, object_id):
+        row, user = self.object_to_change(request, object_id, PERMISSION), request.user
+
+        def call(data):
+            triage.triage_attach(inbound=row, ticket=data["ticket"], actor=user)
+
+        return self.run(request, row, "attach", AttachForm(request.POST), call, "Attached to the ticket.")
+
+    def file_view(self, request, object_id):
+        row, user = self.object_to_change(request, object_id, PERMISSION), request.user
+
+        def call(data):
+            triage.triage_file(inbound=row, contract=data["contract"], person=data["person"], actor=user)
+
+        return self.run(request, row, "file", FileForm(request.POST), call, "Filed as a ticket.")
+
+    def discard_view(self, request, object_id):
+        row, user = self.object_to_change(request, object_id, PERMISSION), request.user
+
+        def call(data):
+            triage.triage_discard(inbound=row, actor=user)
+
+        return self.run(request, row, "discard", DiscardForm(request.POST), call, "Discarded.")

@@ -1,0 +1,105 @@
+"""Staff triage of held email (the admin's list of held messages): attach one to a ticket, file
+it as a ticket for a person of an organisation, or discard it. Each decision is audited and
+taken once (the row is locked and must still be held)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from contracts.people import PeopleError
+from portal.core.audit import audit
+
+from ..models import InboundMessage, Ticket
+from ..services import TicketError, ticket_open, ticket_reply
+from . import parse, route
+
+Outcome = InboundMessage.Outcome
+
+
+def _held(inbound: InboundMessage) -> InboundMessage:
+    row = InboundMessage.objects.select_for_update().get(pk=inbound.pk)
+    if row.outcome != Outcome.HELD:
+        raise TicketError(f"This message is no longer held ({row.get_outcome_display().lower()}).")
+    row.held_as = {"outcome": row.outcome, "reason": row.reason}  # the audit's "before"
+    return row
+
+
+def _decided(row: InboundMessage, *, actor, now: datetime, action: str, after: dict) -> None:
+    before = row.held_as
+    row.handled_at, row.handled_by = now, actor
+    row.save()
+    audit(actor=actor, action=action, target=row, before=before, after={"outcome": row.outcome, **after}, now=now)
+
+
+def _text(row: InboundMessage) -> tuple[str, parse.Content]:
+    body = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=0)  # files stay in the original
+    return route.latest_reply(body.text) or "(The message had no text.)", body
+
+
+@transaction.atomic
+def triage_discard(*, inbound: InboundMessage, actor, now: datetime | None = None) -> InboundMessage:
+    now = now or timezone.now()
+    row = _held(inbound)
+    row.outcome = Outcome.DISCARDED
+    _decided(row, actor=actor, now=now, action="inbound.discarded", after={})
+    return row
+
+
+@transaction.atomic
+def triage_attach(*, inbound: InboundMessage, ticket: Ticket, actor, now: datetime | None = None) -> InboundMessage:
+    """Put a held message on a ticket: as the customer's reply when its sender is an active person of
+    the ticket's organisation (a portal reply's effects: a paused clock restarts, the assignee is
+    told), else as an internal note quoting it. The whole message is kept as a file on it."""
+    now = now or timezone.now()
+    row = _held(inbound)
+    if ticket.kind != Ticket.Kind.SUPPORT:
+        raise TicketError("Held email is attached to support tickets only.", field="ticket")
+    text, _ = _text(row)
+    person = get_user_model().objects.filter(email__iexact=row.sender, is_active=True).first()
+    if person is not None and person.organisation_id == ticket.organisation_id:
+        message = ticket_reply(ticket=ticket, author=person, body=text[:20000], now=now)
+    else:
+        note = f"Email from {row.sender or 'an unknown sender'} (“{row.subject}”), attached by staff:\n\n{text}"
+        message = ticket_reply(ticket=ticket, author=actor, body=note[:20000], internal=True, now=now)
+    route.keep_original(row, message, message.author)
+    row.outcome, row.ticket, row.ticket_message, row.organisation_id = (
+        Outcome.REPLIED,
+        ticket,
+        message,
+        ticket.organisation_id,
+    )
+    _decided(row, actor=actor, now=now, action="inbound.attached", after={"ticket": ticket.pk})
+    return row
+
+
+@transaction.atomic
+def triage_file(*, inbound: InboundMessage, contract, person, actor, now: datetime | None = None) -> InboundMessage:
+    """File a held message as a ticket for `person` on `contract`: its clock starts when we received
+    the message, however late staff decide (the designated-support-contact rule applies)."""
+    now = now or timezone.now()
+    row = _held(inbound)
+    if person.organisation_id != contract.organisation_id or not person.is_active:
+        raise TicketError("Choose an active person of the contract's organisation.", field="person")
+    text, _ = _text(row)
+    service = contract.services.order_by("name").first()
+    if service is None:
+        raise TicketError(f"{contract.reference} covers no service.", field="contract")
+    version = contract.sla.versions.filter(published_at__isnull=False, effective_from__lte=row.received_at)
+    version = version.order_by("-effective_from").first()
+    if version is None:
+        raise TicketError(f"{contract.reference} had no terms in force when the message came.", field="contract")
+    subject, priority = route.priority_of(row.subject, version)
+    try:
+        ticket = ticket_open(
+            user=person, contract=contract, service=service, priority=priority, subject=subject,
+            description=text[:20000], now=row.received_at, channel=Ticket.Channel.EMAIL, email_origin=row.message_id,
+        )  # fmt: skip
+    except PeopleError as exc:  # not a designated support contact: the message says whom to ask
+        raise TicketError(str(exc), field="person") from None
+    row.outcome, row.ticket, row.organisation_id = Outcome.FILED, ticket, contract.organisation_id
+    _decided(row, actor=actor, now=now, action="inbound.filed", after={"ticket": ticket.pk, "for": person.email})
+    return row
