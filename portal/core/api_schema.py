@@ -7,7 +7,10 @@ documented once here rather than by hand on each view.
   asking for what only a customer admin may do);
 - 404: on every operation whose path names an object (scoped to the organisation);
 - 413 and 415: on every operation that takes a body;
-- 429: on every write (portal.core.throttles.WriteRateThrottle; reads are not throttled)."""
+- 429: on every write (portal.core.throttles.WriteRateThrottle; reads are not throttled).
+403, 413 and 429 are the customers' API's answers (portal.core.api.CustomerApi and its throttle):
+an operation that takes other credentials (the monitoring webhook's bearer token) gets only 401
+and, with a body, 415."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from inflection import camelize
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 WRITES = {"post", "put", "patch", "delete"}
+CUSTOMER_SCHEMES = {"tokenAuth", "cookieAuth"}
 STANDARD = {
     "401": "No credentials, or a token that is unknown, expired or revoked (`WWW-Authenticate: Token`).",
     "403": "Authenticated but refused: a session request without its CSRF token, or an action your role "
@@ -32,14 +36,19 @@ def _error(code: str) -> dict:
 
 
 def _applies(code: str, path: str, method: str, operation: dict) -> bool:
-    needs_credentials = any(requirement for requirement in operation.get("security", [{}]))
-    if code in ("401", "403"):
-        return needs_credentials
+    schemes = {name for requirement in operation.get("security", [{}]) for name in requirement}
+    customers = bool(schemes & CUSTOMER_SCHEMES)
+    if code == "401":
+        return bool(schemes)
+    if code == "403":
+        return customers
     if code == "404":
         return "{" in path
-    if code in ("413", "415"):
+    if code == "415":
         return "requestBody" in operation
-    return code == "429" and method in WRITES and needs_credentials
+    if code == "413":
+        return "requestBody" in operation and customers
+    return code == "429" and method in WRITES and customers
 
 
 def _enum_components(result: dict) -> dict[frozenset, str]:

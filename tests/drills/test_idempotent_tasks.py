@@ -37,6 +37,8 @@ TASKS = {
     "tickets.tasks.check_sla_deadlines": lambda: (),
     "credits.tasks.close_month": lambda: (),
     "tickets.tasks.recompute_deadlines": lambda: ([], [_p1_first_response_edited()]),
+    "contracts.tasks.request_contacts_reviews": lambda: (),
+    "portal.core.webhook_tasks.webhooks_sweep": lambda: (),
 }
 
 
@@ -63,18 +65,24 @@ def test_every_task_is_covered():
 
 
 @pytest.fixture
-def world(acme_contract, alice, bob):
+def world(acme_contract, alice, bob, receiver):
     """Work for every task at T0: a window whose notice is due, a P1 ticket filed two hours before
-    (due at escalation level 3, both its clocks breached, its receipt emails pending in the outbox),
-    and October ended for Acme's contract (it started in January)."""
+    (due at escalation level 3, both its clocks breached, its receipt emails pending in the outbox,
+    its "filed" delivery due to Alice's webhook endpoint, a real HTTPS receiver), October ended for
+    Acme's contract (it started in January), and Acme's admin not asked this quarter to review her
+    people."""
     from contracts.maintenance.services import window_publish
+    from portal.core.webhooks import webhook_endpoint_create
     from tickets.services import ticket_open
 
+    with time_machine.travel(T0 - timedelta(hours=3), tick=False):
+        webhook_endpoint_create(actor=alice, url=receiver.url, events=["ticket.filed"])
     service = acme_contract.services.get()
     window_publish(title="Storage upgrade", description="Disks swapped.", services=[service],
                    starts_at=T0 + timedelta(hours=47), ends_at=T0 + timedelta(hours=49), now=T0 - timedelta(days=1))  # fmt: skip
-    ticket_open(user=alice, contract=acme_contract, service=service, priority="P1", subject="Backups fail",
-                description="Nothing since midnight.", now=T0 - timedelta(hours=2))  # fmt: skip
+    with time_machine.travel(T0 - timedelta(hours=2), tick=False):
+        ticket_open(user=alice, contract=acme_contract, service=service, priority="P1", subject="Backups fail",
+                    description="Nothing since midnight.", now=T0 - timedelta(hours=2))  # fmt: skip
     assert OutboxMessage.objects.filter(status="pending").exists()
 
 
