@@ -63,9 +63,10 @@ def customers(*, contracts: int, contacts: int, service: str = "drill-backup") -
     by_org = {}
     for u in users:
         by_org.setdefault(u.organisation_id, []).append(u)
-    Contract.contacts.through.objects.bulk_create(
-        [Contract.contacts.through(contract=c, user=u) for c in cons for u in by_org[c.organisation_id]]
-    )
+    for designation in (Contract.contacts, Contract.support_contacts):  # notified, and may open tickets
+        designation.through.objects.bulk_create(
+            [designation.through(contract=c, user=u) for c in cons for u in by_org[c.organisation_id]]
+        )
     return {"service": svc.pk, "contracts": [c.pk for c in cons], "recipients": sorted(u.email for u in users)}
 
 

@@ -39,6 +39,7 @@ TASKS = {
     "tickets.tasks.recompute_deadlines": lambda: ([], [_p1_first_response_edited()]),
     "contracts.tasks.request_contacts_reviews": lambda: (),
     "portal.core.webhook_tasks.webhooks_sweep": lambda: (),
+    "tickets.tasks.poll_mailbox": lambda: (),  # with a message in a real Dovecot mailbox (below)
 }
 
 
@@ -96,8 +97,25 @@ def snapshot():
     return rows, mails
 
 
+@pytest.fixture
+def inbound_mail(request, settings, alice):
+    """For the mailbox poller: a throwaway Dovecot mailbox with Alice's email to support in it."""
+    if request.node.callspec.params["name"] != "tickets.tasks.poll_mailbox":
+        return
+    from portal.domain.mail_urls import imap_url
+
+    server = request.getfixturevalue("dovecot")
+    settings.INBOUND_IMAP = imap_url(server.url())
+    settings.INBOUND_IMAP_PROCESSED_FOLDER = "Processed"
+    server.append(
+        b"From: Alice Achieng <alice@acme.example>\r\nTo: support@kaluari.com\r\n"
+        b"Subject: Restores fail\r\nMessage-ID: <restores@acme.example>\r\n\r\nNo restore since noon.\r\n",
+        internaldate=T0 - timedelta(minutes=5),
+    )
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
-def test_a_task_run_twice_leaves_what_running_it_once_left(name, world, mailoutbox):
+def test_a_task_run_twice_leaves_what_running_it_once_left(name, world, inbound_mail, mailoutbox):
     task = app.tasks[name]
     args = TASKS[name]()
     with time_machine.travel(T0, tick=False):
