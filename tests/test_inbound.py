@@ -236,24 +236,54 @@ def test_a_flood_from_one_sender_is_held_after_the_limit(frozen, settings, acme_
     assert kinds == ["filed"] * 3 + ["held"] * 2
 
 
-def test_hostile_mail_is_held_or_refused_never_a_crash(frozen, settings, acme_contract, alice, mailoutbox):
-    settings.INBOUND_MAX_BYTES = 1024 * 1024
-    big = take(mail(files=[("dump.zip", b"PK\x03\x04" + b"\x00" * (2 * 1024 * 1024), "application/zip")]))
-    assert big.kind == "refused" and "limit" in big.reason
-    assert len(bytes(InboundMessage.objects.get(pk=big.inbound_id).raw)) < 65536
-    malformed = b"From: alice@acme.example\r\nTo: support@kaluari.com\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n\x00\xff garbage"
-    assert take(malformed).kind in ("held", "filed", "refused")
+def test_a_50_mb_message_is_refused_and_its_sender_told_once(frozen, settings, acme_contract, alice, mailoutbox):
+    settings.INBOUND_AUTHSERV_ID = "mx.vendor.example"
+    passed = {"Authentication-Results": "mx.vendor.example; dmarc=pass header.from=acme.example"}
+    raw = mail(headers=passed, files=[("dump.zip", b"PK\x03\x04" + b"\x00" * (50 * 1024 * 1024), "application/zip")])
+    big = take(raw)
+    assert big.kind == "refused" and "the limit is 25 MB" in big.reason
+    row = InboundMessage.objects.get(pk=big.inbound_id)
+    assert row.size == len(raw) and len(bytes(row.raw)) < 65536  # its header kept for staff, not 50 MB
+    assert take(raw).kind == "duplicate"
+    refusal = sent(mailoutbox)["alice@acme.example"]
+    assert len(mailoutbox) == 1 and "the limit is 25 MB" in refusal.body
+    assert refusal.extra_headers["Auto-Submitted"] == "auto-replied"
+    assert Ticket.objects.count() == 0
+
+
+def test_hostile_mail_is_held_never_a_crash(frozen, acme_contract, alice):
+    malformed = (
+        b"From: alice@acme.example\r\nTo: support@kaluari.com\r\nMessage-ID: <mal@acme.example>\r\n"
+        b"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n\x00\xff garbage"
+    )
+    outcome = take(malformed)
+    assert outcome.kind == "held" and "MIME structure is broken" in outcome.reason
+    assert take(b"\xff\xfe\x00not a message at all").kind == "held"
     crlf = mail(subject="=?utf-8?q?Hi=0D=0ABcc:_eve@evil.example?=", message_id="<crlf@acme.example>")
     ticket = Ticket.objects.get(pk=take(crlf).ticket_id)
     assert "\n" not in ticket.subject and "\r" not in ticket.subject
-    spoof = take(
-        mail(sender="eve@evil.example", message_id="<spoof@x>").replace(
-            b"From: Alice <eve@evil.example>", b'From: "alice@acme.example" <eve@evil.example>'
-        )
+    # A display name that spoofs a customer's address is only a name: the address is eve's.
+    spoofed = mail(sender="eve@evil.example", message_id="<spoof@x>").replace(
+        b"From: Alice <eve@evil.example>", b'From: "alice@acme.example" <eve@evil.example>'
     )
-    assert spoof.kind == "held"
+    spoof = take(spoofed)
+    assert spoof.kind == "held" and InboundMessage.objects.get(pk=spoof.inbound_id).sender == "eve@evil.example"
     many = ", ".join(f"u{n}@x.example" for n in range(10_000))
     assert take(mail(to=f"support@kaluari.com, {many}", message_id="<many@acme.example>")).kind == "filed"
+    assert Ticket.objects.count() == 2
+
+
+def test_a_message_whose_processing_fails_is_kept_held_for_staff(frozen, monkeypatch, acme_contract, alice):
+    from tickets.inbound import route
+
+    def explode(row, *args, **kwargs):
+        TicketEvent.objects.all().delete()  # a write that the failure's rollback undoes
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(route, "route", explode)
+    outcome = take(mail())
+    assert outcome.kind == "held" and "RuntimeError" in outcome.reason
+    assert bytes(InboundMessage.objects.get().raw) == mail()
 
 
 def test_a_message_without_any_text_part_files_with_its_files(frozen, acme_contract, alice):

@@ -12,6 +12,7 @@ import pytest
 import time_machine
 
 from portal.core import reply_address
+from portal.core.delivery import outbox_send_due
 from portal.models import OutboxMessage
 from tickets import mail_thread, security_mail
 from tickets.models import Ticket
@@ -113,3 +114,33 @@ def test_the_report_addresses_use_the_same_ground_scheme(settings):
     assert security_mail.report_id_of_address(address) == 17
     settings.SECRET_KEY_FALLBACKS, settings.SECRET_KEY = [settings.SECRET_KEY], "rotated-" + "x" * 50
     assert security_mail.report_id_of_address(address) == 17  # an old address survives a key rotation
+
+
+def test_every_email_of_a_ticket_forms_one_thread(frozen, acme_contract, alice, bob, sam, mailoutbox):
+    """As a mail client builds threads (RFC 5322 References and In-Reply-To, JWZ's idea reduced to
+    its core): every message Alice receives about the ticket, and her own, fall in one thread."""
+    ticket, first = _emailed_ticket(mailoutbox)
+    ticket_reply(ticket=ticket, author=sam, body="Which backup set?", now=LATER)
+    ticket_set_status(ticket=ticket, actor=sam, status="waiting", now=LATER)
+    address = first["alice@acme.example"].extra_headers["Reply-To"]
+    take(mail(to=address, body="The nightly one.", message_id="<r1@acme.example>"), received=LATER)
+    ticket_reply(ticket=ticket, author=sam, body="Fixed.", now=LATER + timedelta(minutes=1))
+    ticket_set_status(ticket=ticket, actor=sam, status="resolved", now=LATER + timedelta(minutes=2))
+    outbox_send_due()
+    hers = [m.extra_headers for m in mailoutbox if m.to == ["alice@acme.example"]]
+    assert len(hers) >= 3  # the receipt and both answers (status emails follow her choices)
+    parent: dict[str, str] = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    messages = [{"Message-ID": "<m1@acme.example>"}, {"Message-ID": "<r1@acme.example>", "In-Reply-To": address}]
+    for h in hers + messages[:1]:
+        for other in [h.get("In-Reply-To", ""), *h.get("References", "").split()]:
+            if other.startswith("<"):
+                parent[find(h["Message-ID"])] = find(other)
+    # Her reply answered our email by its reply address (mail clients add In-Reply-To; ours did not here).
+    roots = {find(h["Message-ID"]) for h in hers} | {find("<m1@acme.example>")}
+    assert roots == {"<m1@acme.example>"}

@@ -9,6 +9,7 @@ import email.policy
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import errors
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
@@ -122,7 +123,7 @@ def automatic_reason(msg: EmailMessage, env: Envelope, own_addresses: set[str]) 
     local = env.sender.partition("@")[0]
     if local in AUTOMATIC_SENDERS or env.return_path.partition("@")[0] in AUTOMATIC_SENDERS:
         return "sent by a mail system (mailer-daemon or postmaster)"
-    if env.sender in own_addresses:
+    if re.sub(r"\+[^@]*@", "@", env.sender) in own_addresses:  # ours, or one of our reply addresses
         return "sent from our own address"
     if (
         header(msg, "X-Autoreply")
@@ -130,6 +131,25 @@ def automatic_reason(msg: EmailMessage, env: Envelope, own_addresses: set[str]) 
         or "auto_reply" in header(msg, "X-Auto-Response-Suppress").lower()
     ):
         return "an auto-reply"
+    return ""
+
+
+# Defects that leave the structure of a message unknown: its text and files cannot be trusted.
+BROKEN = (
+    errors.NoBoundaryInMultipartDefect, errors.StartBoundaryNotFoundDefect, errors.CloseBoundaryNotFoundDefect,
+    errors.MultipartInvariantViolationDefect, errors.MissingHeaderBodySeparatorDefect,
+)  # fmt: skip
+
+
+def broken(msg: EmailMessage) -> str:
+    """Why a message's MIME structure cannot be read, or ""."""
+    try:
+        for part in msg.walk():
+            for defect in getattr(part, "defects", []):
+                if isinstance(defect, BROKEN):
+                    return f"Its MIME structure is broken ({type(defect).__name__})."
+    except Exception as exc:  # noqa: BLE001
+        return f"Its MIME structure is broken ({type(exc).__name__})."
     return ""
 
 

@@ -47,15 +47,17 @@ def own_addresses() -> set[str]:
 def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_big: bool) -> None:
     automatic = parse.automatic_reason(msg, env, own_addresses())
     env.automatic = automatic
+    env.dmarc_failed = dmarc_failed = parse.dmarc_failed(msg, settings.INBOUND_AUTHSERV_ID)
     if too_big:
         return _refuse(row, env, automatic, f"The message is {row.size // (1024 * 1024)} MB; the limit is "
                        f"{settings.INBOUND_MAX_BYTES // (1024 * 1024)} MB.")  # fmt: skip
-    env.dmarc_failed = dmarc_failed = parse.dmarc_failed(msg, settings.INBOUND_AUTHSERV_ID)
     body = parse.content(msg, max_file_bytes=settings.ATTACHMENT_MAX_BYTES)
     if row.security:
         return _security(row, env, body, automatic)
     if not env.sender:
         return _hold(row, env, "It has no single sender address (From).", answer=False)
+    if not automatic and (damage := parse.broken(msg)):
+        return _hold(row, env, damage, answer=False)
     ticket = match_ticket(env)
     if ticket is not None:
         return _reply(row, msg, env, body, ticket, automatic, dmarc_failed)
