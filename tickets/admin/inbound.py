@@ -19,6 +19,7 @@ from portal.core.roles import sees_security
 from ..inbound import parse, triage
 from ..models import InboundMessage, Ticket
 from ..services import TicketError
+from .display import AdminMedia
 from .readonly import ReadOnlyAdmin
 
 PERMISSION = "tickets.triage_inboundmessage"
@@ -62,6 +63,7 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
               "message_id", "size", "outcome", "reason", "organisation", "ticket", "handled_at", "handled_by"]  # fmt: skip
     readonly_fields = fields
     change_form_template = "admin/tickets/inboundmessage/change_form.html"
+    Media = AdminMedia  # the ticket pages' styles: operation forms, underlined breadcrumbs
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)  # without reports' tickets for who does not see them
