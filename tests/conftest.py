@@ -128,10 +128,11 @@ def _fresh_cache():
     starts with neither, so its query counts are a cold process's."""
     from django.core.cache import cache
 
-    from tickets import terms_cache
+    from tickets import mail_thread, terms_cache
 
     cache.clear()
     terms_cache.forget()
+    mail_thread.forget()
     yield
 
 

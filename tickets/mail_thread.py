@@ -22,14 +22,26 @@ TAG = "t"
 THREAD_HEADERS = ("In-Reply-To", "References")
 
 
+# A version's support address, kept for the process: a ticket's version is published, and published
+# terms never change (contracts.models refuses it), so a sweep's thousand emails ask the database once.
+_mailboxes: dict[int, str] = {}
+
+
+def forget() -> None:
+    """Drop the kept addresses (tests, whose rolled-back versions may reuse an id)."""
+    _mailboxes.clear()
+
+
 def support_mailbox(ticket) -> str:
-    """The address customers write to about the ticket: its SLA version's level-1 email contact
-    (read once per ticket object: an event's emails to several people ask once)."""
-    found = getattr(ticket, "_support_mailbox", None)
+    """The address customers write to about the ticket: its SLA version's level-1 email contact."""
+    found = _mailboxes.get(ticket.sla_version_id)
     if found is None:
-        levels = TermsCache().levels(ticket.sla_version_id)
+        version = TermsCache().version(ticket.sla_version_id)
+        levels = version.escalation_levels.all()
         emails = [lv.contact for lv in levels if lv.level == 1 and lv.channel == "email" and "@" in lv.contact]
-        found = ticket._support_mailbox = emails[0] if emails else settings.SUPPORT_QUEUE_EMAIL
+        found = emails[0] if emails else settings.SUPPORT_QUEUE_EMAIL
+        if version.published_at:
+            _mailboxes[ticket.sla_version_id] = found
     return found
 
 
