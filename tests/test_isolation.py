@@ -280,6 +280,9 @@ FILL = {
     ("password_reset_confirm", "token"): lambda w, r: "cr5a3x-0123456789abcdef0123456789abcdef",
     # Public: an unsubscribe link for B's user, forged (a real one is a secret sent to B only).
     ("unsubscribe", "token"): lambda w, r: signing.dumps({"u": w.b.user.pk, "c": "maintenance"}, salt="forged"),
+    # Public: a status page subscriber's links, forged (the real ones are secrets sent to the address).
+    ("status-subscription-confirm", "token"): lambda w, r: signing.dumps({"s": 1, "r": 1}, salt="forged"),
+    ("status-subscription-manage", "token"): lambda w, r: signing.dumps({"s": 1}, salt="forged"),
     ("admin:tickets_ticket_attachment", "attachment_id"): lambda w, r: w.b.attachment.pk,
     ("admin:credits_claim_attachment", "attachment_id"): lambda w, r: w.b.claim_attachment.pk,
     ("admin:tickets_ticket_acknowledge", "request_id"): lambda w, r: w.b.escalation.pk,
@@ -377,6 +380,10 @@ PUBLIC = {
     "password_reset_complete": {200},
     "unsubscribe": {400},  # a forged link: "this link is not valid", nothing changed
     "status": {200},
+    "status-subscribe": {200},  # the form; its POST changes nothing until the address confirms
+    "status-subscribe-sent": {200},
+    "status-subscription-confirm": {400},  # a forged link: "this link is not valid", nothing changed
+    "status-subscription-manage": {400},
     "security-txt": {200},
     "security-policy": {200},
     "security-report": {200},

@@ -20,10 +20,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from contracts.models import SLA, Contract, Organisation, Service
 from contracts.selectors import version_in_force
+from portal.core import form_limits
+from portal.core.form_limits import address_key
 from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.roles import CustomerRole
 from portal.models import OutboxMessage
@@ -80,36 +81,22 @@ def reports_account(organisation: Organisation):
     return user
 
 
-def address_key(email: str) -> str:
-    """One mailbox, however it is spelt: lower case, without a +tag (eve+1@x is eve@x)."""
-    local, _, domain = email.strip().lower().rpartition("@")
-    return f"{local.split('+', 1)[0]}@{domain}"
-
-
 def source_key(source: str | None) -> str:
-    """A submitter's IP address as the limit counts it: a keyed hash, never the address itself."""
-    if not source:
-        return ""
-    return salted_hmac("tickets.security.source", source, algorithm="sha256").hexdigest()[:32]
+    return form_limits.source_key(source, purpose="tickets.security.source")
 
 
 def _check_limits(*, address: str, source: str, now: datetime) -> None:
-    for field, value, (limit, window), whom in (
+    limits = (
         ("address_key", address, PER_ADDRESS, "this email address"),
         ("source_key", source, PER_SOURCE, "your network address"),
-    ):
-        if not value:
-            continue
-        recent = SecurityReport.objects.filter(**{field: value, "submitted_at__gt": now - window})
-        times = list(recent.order_by("-submitted_at").values_list("submitted_at", flat=True)[:limit])
-        if len(times) >= limit:
-            retry = times[-1] + window - now
-            raise ReportLimited(
-                f"We have received {limit} reports from {whom} in the last {window.days * 24} hours. "
-                f"Please try again in {max(1, round(retry.total_seconds() / 3600))} hour(s), or add to a report "
-                "you sent by answering its receipt.",
-                retry_after=retry,
-            )
+    )
+    if hit := form_limits.exceeded(SecurityReport.objects.all(), at="submitted_at", limits=limits, now=now):
+        raise ReportLimited(
+            f"We have received {hit.limit} reports from {hit.whom} in the last {hit.window.days * 24} hours. "
+            f"Please try again in {max(1, round(hit.retry_after.total_seconds() / 3600))} hour(s), or add to a "
+            "report you sent by answering its receipt.",
+            retry_after=hit.retry_after,
+        )
 
 
 @transaction.atomic

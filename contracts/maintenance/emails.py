@@ -10,7 +10,10 @@ from portal.core.notify_rules import Kind as Rule
 from portal.core.notify_rules import for_contract, members_prefetch
 from portal.core.outbox import Email
 from portal.core.unsubscribe import email_to
+from portal.models import OutboxMessage
 
+from ..models import StatusSubscriber
+from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
 from .ical import NOTICE_FILENAME
 from .judging import DEFAULT_NOTICE, Kind, service_ids
 
@@ -49,3 +52,27 @@ def notice_emails(
         replace(email_to(r, key=f"{prefix}:user:{r.user.pk}", template=TEMPLATES[kind], context=ctx), attachments=(NOTICE_FILENAME,))
         for r in for_contract(Rule.MAINTENANCE, contract, prefs=prefs)
     ]  # fmt: skip
+
+
+def subscriber_notice_emails(window, kind: str, *, members: list[Email], subscribers=None) -> list[Email]:
+    """The same notice to the status page's subscribers who follow one of the window's services
+    (contracts.subscribers), keyed maintenance:<window>:r<revision>:<kind>:subscriber:<pk>; none to
+    an address that `members` (the members' emails of this notice) already reaches. `subscribers`:
+    who gets it (by default those following the window's services now)."""
+    services = list(window.services.all())
+    if subscribers is None:
+        sids = [s.pk for s in services]
+        subscribers = following(subscribers_for(sids), sids)
+    return subscriber_emails(
+        subscribers=subscribers, key=f"maintenance:{window.pk}:r{window.revision}:{kind}",
+        template="status_maintenance", skip=addresses(members),
+        context={"window": window, "kind": kind, "services": [s.name for s in services]},
+    )  # fmt: skip
+
+
+def subscribers_told(window) -> list:
+    """The subscribers (still subscribed) who were sent a notice of any revision of the window: its
+    cancellation goes to them, whatever its services are now."""
+    keys = OutboxMessage.objects.filter(key__startswith=f"maintenance:{window.pk}:r", key__contains=":subscriber:")
+    ids = {int(k.rsplit(":", 1)[1]) for k in keys.values_list("key", flat=True)}
+    return list(StatusSubscriber.objects.filter(pk__in=ids, confirmed_at__isnull=False, unsubscribed_at__isnull=True))

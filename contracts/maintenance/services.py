@@ -17,7 +17,7 @@ from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 from ..evidence import MAINTENANCE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
-from .emails import notice_emails, recipients_prefetch
+from .emails import notice_emails, recipients_prefetch, subscriber_notice_emails, subscribers_told
 from .judging import (
     DEFAULT_NOTICE,
     NOTICE_KINDS,
@@ -174,6 +174,8 @@ def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None
             MaintenanceNotice(window=current, contract=c, revision=current.revision, kind=Kind.CANCEL, sent_at=now)
         )
         emails += notice_emails(current, c, Kind.CANCEL, versions.shown(c.sla_id, current.starts_at))
+    told_subscribers = subscribers_told(current)
+    emails += subscriber_notice_emails(current, Kind.CANCEL, members=emails, subscribers=told_subscribers)
     MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)
     return outbox_enqueue_many(emails=emails, now=now)
 

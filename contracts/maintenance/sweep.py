@@ -14,7 +14,8 @@ from portal.core.outbox import outbox_enqueue_many
 
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
-from .emails import notice_emails, recipients_prefetch
+from ..subscribers.emails import following, subscribers_for
+from .emails import notice_emails, recipients_prefetch, subscriber_notice_emails
 from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, Status, service_ids
 
 BATCH = 200
@@ -88,12 +89,18 @@ def _affected(window, by_service) -> dict[int, Contract]:
     return {c.pk: c for s in service_ids(window) for c in by_service.get(s, ())}
 
 
+def _subscribers(windows: list[MaintenanceWindow]) -> list:
+    """The status page's subscribers who follow a service of the batch, in two queries."""
+    return subscribers_for(s.pk for w in windows for s in w.services.all())
+
+
 def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
     notices, contracts, by_service, versions = _batch_context(windows)
-    records, emails, prefs = [], [], _preferences(contracts)
+    records, emails, prefs, subscribers = [], [], _preferences(contracts), _subscribers(windows)
     for w in windows:
         affected = _affected(w, by_service)
         told_before = {c for wid, c, rev in notices if wid == w.pk and rev < w.revision}
+        members: list = []
         for pk in sorted(affected.keys() | told_before):
             c = contracts[pk]
             version = versions.at(c.sla_id, w.starts_at)
@@ -104,7 +111,7 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
             records.append(
                 MaintenanceNotice(window=w, contract=c, revision=w.revision, kind=kind, sent_at=now, short_notice=short)
             )
-            emails += notice_emails(
+            members += notice_emails(
                 w,
                 c,
                 kind,
@@ -113,26 +120,37 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
                 affected=pk in affected,
                 prefs=prefs,
             )
+        # Subscribers hear of a revision as an update once any contract was told of an earlier one.
+        kind = Kind.UPDATE if w.revision > 1 and _told_any(w, notices) else Kind.ANNOUNCE
+        followers = following(subscribers, service_ids(w))
+        emails += members + subscriber_notice_emails(w, kind, members=members, subscribers=followers)
     # ignore_conflicts: the unique (window, contract, revision, kind) makes a notice once.
     MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)
     outbox_enqueue_many(emails=emails, now=now)
     return len(records)
 
 
+def _told_any(window, notices) -> bool:
+    return any(wid == window.pk and rev < window.revision for wid, _, rev in notices)
+
+
 def _send_reminders(windows: list[MaintenanceWindow], now: datetime) -> int:
     notices, contracts, by_service, versions = _batch_context(windows)
-    records, emails, prefs = [], [], _preferences(contracts)
+    records, emails, prefs, subscribers = [], [], _preferences(contracts), _subscribers(windows)
     for w in windows:
         if w.status != Status.SCHEDULED or now > w.starts_at + REMINDER_GRACE:
             continue  # too late to remind: the due-time is simply cleared
         affected = _affected(w, by_service)
         # Reminded: the contracts told of this revision that it still touches.
+        members: list = []
         for pk in sorted({c for wid, c, rev in notices if wid == w.pk and rev == w.revision} & affected.keys()):
             c = contracts[pk]
             records.append(
                 MaintenanceNotice(window=w, contract=c, revision=w.revision, kind=Kind.REMINDER, sent_at=now)
             )
-            emails += notice_emails(w, c, Kind.REMINDER, versions.shown(c.sla_id, w.starts_at), prefs=prefs)
+            members += notice_emails(w, c, Kind.REMINDER, versions.shown(c.sla_id, w.starts_at), prefs=prefs)
+        followers = following(subscribers, service_ids(w))
+        emails += members + subscriber_notice_emails(w, Kind.REMINDER, members=members, subscribers=followers)
     MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)
     outbox_enqueue_many(emails=emails, now=now)
     return len(records)

@@ -6,6 +6,7 @@ reads in selectors.py, rules in the pure modules of portal/domain."""
 
 from .downtime import MaintenanceNotice, MaintenanceWindow, Outage, OutageCauseChange, OutageUpdate
 from .people import Invitation
+from .subscribers import StatusSubscriber, SubscriptionRequest
 from .terms import (
     PERCENT,
     SLA,
@@ -34,6 +35,8 @@ from .terms import (
 )
 
 __all__ = [
+    "StatusSubscriber",
+    "SubscriptionRequest",
     "ClosedDate",
     "Contract",
     "CreditTier",

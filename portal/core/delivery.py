@@ -51,7 +51,9 @@ def render(template: str, context: dict) -> tuple[str, str, str]:
     ctx = {"base_url": settings.PORTAL_BASE_URL, **context}
     subject = " ".join(_render_plain(f"email/{template}/subject.txt", ctx).split())
     text = _render_plain(f"email/{template}/body.txt", ctx).strip() + "\n"
-    if ctx.get("unsubscribe_url"):  # an optional email (portal.core.notify_rules): how to stop it
+    if ctx.get("manage_url"):  # to a status page subscriber (contracts.subscribers): no account
+        text += f"\n-- \nUnsubscribe or choose your services: {ctx['manage_url']}\n"
+    elif ctx.get("unsubscribe_url"):  # an optional email (portal.core.notify_rules): how to stop it
         text += (
             f"\n-- \nStop emails of this kind ({ctx['unsubscribe_label']}): {ctx['unsubscribe_url']}\n"
             f"All your email choices: {ctx['base_url']}{reverse('notification-preferences')}\n"

@@ -46,14 +46,38 @@ class Target:
     choice: Choice
 
 
+def signed_read(token: str, *, salt: str, max_age: timedelta, expired: str, invalid: str):
+    """What a signed link's token carries, or BadToken with `expired` or `invalid` (its age by the
+    clock). The members' links and the status page subscribers' share it."""
+    try:
+        return signing.loads(token, salt=salt, max_age=max_age)
+    except signing.SignatureExpired:
+        raise BadToken(expired) from None
+    except signing.BadSignature:
+        raise BadToken(invalid) from None
+
+
+def one_click_headers(url: str) -> dict:
+    """List-Unsubscribe (RFC 2369) of an optional email, and List-Unsubscribe-Post where the link is
+    https (RFC 8058: the one-click POST is for an https URI only)."""
+    headers = {"List-Unsubscribe": f"<{url}>"}
+    if url.startswith("https://"):
+        headers["List-Unsubscribe-Post"] = ONE_CLICK
+    return headers
+
+
+def is_one_click(post) -> bool:
+    """Whether a POST is a mail client's one-click unsubscribe (body `List-Unsubscribe=One-Click`)."""
+    return post.get("List-Unsubscribe") == ONE_CLICK.split("=")[1]
+
+
 def token_read(token: str) -> Target:
     """The person and choice a token names, or BadToken saying why (its age by the clock)."""
-    try:
-        data = signing.loads(token, salt=SALT, max_age=UNSUBSCRIBE_MAX_AGE)
-    except signing.SignatureExpired:
-        raise BadToken("This link has expired. Change your email choices on your preferences page.") from None
-    except signing.BadSignature:
-        raise BadToken("This link is not valid. Copy the whole link from the email, or sign in.") from None
+    data = signed_read(
+        token, salt=SALT, max_age=UNSUBSCRIBE_MAX_AGE,
+        expired="This link has expired. Change your email choices on your preferences page.",
+        invalid="This link is not valid. Copy the whole link from the email, or sign in.",
+    )  # fmt: skip
     try:
         choice = Choice(data["c"])
         user = get_user_model().objects.get(pk=int(data["u"]), is_active=True)
@@ -83,9 +107,7 @@ def email_to(recipient: Recipient, *, key: str, template: str, context: dict) ->
     headers = {}
     if choice is not None:
         url = unsubscribe_url(user, choice)
-        headers = {"List-Unsubscribe": f"<{url}>"}
-        if url.startswith("https://"):  # RFC 8058: the one-click POST is for an https URI only
-            headers["List-Unsubscribe-Post"] = ONE_CLICK
+        headers = one_click_headers(url)
         context |= {"unsubscribe_url": url, "unsubscribe_label": choice.label}
     return Email(key=key, to=user.email, template=template, context=context, headers=headers)
 

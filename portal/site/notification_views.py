@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from portal.core.notify_rules import EXPLAINED, Choice, Preferences, effective
-from portal.core.unsubscribe import ONE_CLICK, BadToken, preference_set, token_read
+from portal.core.unsubscribe import BadToken, is_one_click, preference_set, token_read
 from portal.models import NotificationPreference
 
 Via = NotificationPreference.Via
@@ -93,7 +93,7 @@ def unsubscribe(request, token: str):
         return render(request, "portal/unsubscribe_invalid.html", {"reason": str(exc)}, status=400)
     if request.method == "GET":
         return render(request, "portal/unsubscribe.html", {"target": target, "token": token, "always": _always(target)})
-    if request.POST.get("List-Unsubscribe") == ONE_CLICK.split("=")[1]:
+    if is_one_click(request.POST):
         # RFC 8058: the mail client's POST; it shows nobody a page.
         preference_set(user=target.user, choice=target.choice, enabled=False, via=Via.ONE_CLICK)
         return HttpResponse("Unsubscribed.\n", content_type="text/plain")

@@ -1,0 +1,47 @@
+"""Limits of the public forms that need no login (the security report, the status page's
+subscription): how a mailbox and a submitter are counted, and when the next use is allowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from django.utils.crypto import salted_hmac
+
+
+def address_key(email: str) -> str:
+    """One mailbox, however it is spelt: lower case, without a +tag (eve+1@x is eve@x)."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def source_key(source: str | None, *, purpose: str) -> str:
+    """A submitter's IP address as a limit counts it: a keyed hash, never the address itself."""
+    if not source:
+        return ""
+    return salted_hmac(purpose, source, algorithm="sha256").hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Exceeded:
+    """A limit reached: `limit` uses by `whom` in `window`; the next is allowed after `retry_after`."""
+
+    limit: int
+    window: timedelta
+    whom: str
+    retry_after: timedelta
+
+
+def exceeded(uses: QuerySet, *, at: str, limits, now: datetime) -> Exceeded | None:
+    """The first limit a new use would pass, or None. `uses`: the rows of earlier uses, `at` their
+    time field; `limits`: (field, value, (limit, window), whom) each, a limit on the uses with that
+    value of that field (an empty value is not counted)."""
+    for field, value, (limit, window), whom in limits:
+        if not value:
+            continue
+        recent = uses.filter(**{field: value, f"{at}__gt": now - window}).order_by(f"-{at}")
+        times = list(recent.values_list(at, flat=True)[:limit])
+        if len(times) >= limit:
+            return Exceeded(limit, window, whom, times[-1] + window - now)
+    return None
