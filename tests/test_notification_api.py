@@ -36,17 +36,20 @@ def test_each_person_reads_their_own_choices_with_defaults_and_what_always_comes
     assert mine["ticket_mine"]["always"] == "The receipt of a ticket you file yourself always comes."
     bobs = by_choice(api(bob).get(URL))
     assert "contact_review" not in bobs  # customer admins only
-    assert (bobs["maintenance"]["enabled"], bobs["ticket_org"]["enabled"]) == (False, False)
+    # Maintenance reaches every member by default; SLA changes only the designated contacts.
+    assert (bobs["maintenance"]["enabled"], bobs["sla_change"]["enabled"], bobs["ticket_org"]["enabled"]) == (
+        True, False, False,
+    )  # fmt: skip
 
 
 def test_a_change_by_api_is_recorded_as_such_and_the_rule_follows_it(acme_contract, alice, bob):
     acme_contract.contacts.set([alice])
-    assert not may_email(bob, Kind.MAINTENANCE, acme_contract)
-    rows = by_choice(api(bob).post(URL, {"choice": "maintenance", "enabled": True}, format="json"))
-    assert (rows["maintenance"]["enabled"], rows["maintenance"]["chosen"]) == (True, True)
-    assert may_email(bob, Kind.MAINTENANCE, Contract.objects.get(pk=acme_contract.pk))
+    assert not may_email(bob, Kind.SLA_CHANGE, acme_contract)
+    rows = by_choice(api(bob).post(URL, {"choice": "sla_change", "enabled": True}, format="json"))
+    assert (rows["sla_change"]["enabled"], rows["sla_change"]["chosen"]) == (True, True)
+    assert may_email(bob, Kind.SLA_CHANGE, Contract.objects.get(pk=acme_contract.pk))
     assert list(NotificationPreference.objects.values_list("user", "kind", "enabled", "via")) == [
-        (bob.pk, "maintenance", True, "api")
+        (bob.pk, "sla_change", True, "api")
     ]
     # A designated contact turning maintenance off is recorded, and still gets its notices.
     by_choice(api(alice).post(URL, {"choice": "maintenance", "enabled": False}, format="json"))

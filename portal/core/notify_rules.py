@@ -243,4 +243,6 @@ def effective(user, choice: Choice, prefs: Preferences, *, designated: bool) -> 
         return False, False
     if choice in (Choice.TICKET_MINE, Choice.CONTACT_REVIEW, Choice.BREACH):
         return True, False
+    if choice in {GOVERNED_BY[kind] for kind in EVERY_MEMBER}:
+        return True, False
     return designated, False
