@@ -254,7 +254,7 @@ def test_the_manage_page_changes_services_and_unsubscribes_clearly_twice(client,
 def publish(at, services, **kwargs):
     with time_machine.travel(at, tick=False):
         return window_publish(
-            title="Backup storage upgrade", description="Backups are unavailable while we swap disks.",
+            title=kwargs.pop("title", "Backup storage upgrade"), description="Backups are unavailable while we swap disks.",
             services=services, starts_at=START, ends_at=START + 2 * H, **kwargs,
         )  # fmt: skip
 
@@ -324,3 +324,25 @@ def test_a_member_who_turned_maintenance_off_still_gets_the_copy_they_subscribed
     _, msgs = sent(w.notice_due_at, maintenance_notices_send_due)
     assert sorted(m["To"] for m in msgs) == ["alice@acme.example", "dan@acme.example"]
     assert subject(next(m for m in msgs if m["To"] == "dan@acme.example")).startswith("Scheduled maintenance on 11 Oct")
+
+
+def test_subscribers_add_queries_per_batch_not_per_window_or_subscriber(client, sent, acme_contract, backup, assistant):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(n_windows: int) -> int:
+        OutboxMessage.objects.filter(key__startswith="maintenance:").delete()
+        for i in range(n_windows):
+            publish(NOW, [backup], title=f"Window {i}")
+        with CaptureQueriesContext(connection) as ctx, time_machine.travel(START - 40 * H, tick=False):
+            assert maintenance_notices_send_due(batch=5) == n_windows
+        return len([q for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]])
+
+    without = queries(5), queries(10)  # one batch, two batches; no subscriber
+    for i in range(6):
+        subscribed(client, sent, f"s{i}@example.org", [backup, assistant][: 1 + i % 2])
+    with_them = queries(5), queries(10)
+    print("queries per sweep of 5 and 10 windows, without and with 6 subscribers:", without, with_them)
+    # Per batch, the followers and their services: one query more than without (the prefetch).
+    assert with_them[0] == without[0] + 1 and with_them[1] == without[1] + 2
+    assert OutboxMessage.objects.filter(key__contains=":announce:subscriber:").count() == 10 * 6
