@@ -5,7 +5,7 @@ the members' copy of the same notice is skipped: one copy per address."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db.models import Q
@@ -44,11 +44,18 @@ def addresses(emails: Iterable[Email]) -> set[str]:
 
 
 def subscriber_emails(
-    *, subscribers: Iterable[StatusSubscriber], key: str, template: str, context: dict, skip: set[str] = frozenset()
+    *,
+    subscribers: Iterable[StatusSubscriber],
+    key: str,
+    template: str,
+    context: dict,
+    skip: set[str] = frozenset(),
+    thread: Callable[[StatusSubscriber], tuple[str, dict]] | None = None,
 ) -> list[Email]:
     """`key` is the notice's own (e.g. maintenance:<window>:r<rev>:<kind>); each email's is
     `<key>:subscriber:<pk>`, so that each is written once. `skip`: addresses() of the members' emails
-    of the same notice."""
+    of the same notice. `thread`: a subscriber's Message-ID and threading headers, for a sender whose
+    emails form a conversation (an incident's updates)."""
     status_url = settings.PORTAL_BASE_URL + reverse("status")
     out = []
     for sub in subscribers:
@@ -57,6 +64,7 @@ def subscriber_emails(
         url = manage_url(sub)
         ctx = {**context, "email": sub.email, "status_url": status_url, "manage_url": url,
                "unsubscribe_url": url, "unsubscribe_label": LABEL}  # fmt: skip
+        message_id, headers = thread(sub) if thread else ("", {})
         out.append(Email(key=f"{key}:subscriber:{sub.pk}", to=sub.email, template=template, context=ctx,
-                         headers=one_click_headers(url)))  # fmt: skip
+                         headers={**headers, **one_click_headers(url)}, message_id=message_id))  # fmt: skip
     return out
