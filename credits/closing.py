@@ -40,6 +40,7 @@ from portal.domain.tiers import credit_amount, credit_percent
 from portal.domain.uptime import Interval, minutes, monthly_uptime, round_out
 
 from .models import MonthlyUptime
+from .notices import claims_invite, reminders_schedule
 from .rejudging import credit_moved, months_rejudged
 
 CHUNK = 500
@@ -226,10 +227,13 @@ def _ended(c: Contract, month: date, versions: Versions, now: datetime) -> bool:
     return end <= now and versions.at(c.sla_id, end - timedelta(microseconds=1)) is not None
 
 
-def close_month(*, month: date, now: datetime | None = None, contract_ids=None, progress=None) -> int:
+def close_month(
+    *, month: date, now: datetime | None = None, contract_ids=None, progress=None, invite: bool = True
+) -> int:
     """Close `month` for every contract whose month has ended in its timezone, and close again the
     reopened ones (with the invoice frozen when they were first closed). Returns how many
-    contract-months were closed."""
+    contract-months were closed. `invite`: whether a month below the guarantee invites its contacts
+    to claim (credits.notices); not when a claim form closes it on demand (they are claiming)."""
     now = now or timezone.now()
     month = month.replace(day=1)
     utc_start, utc_end = month_bounds(month.year, month.month, "UTC")
@@ -255,7 +259,7 @@ def close_month(*, month: date, now: datetime | None = None, contract_ids=None, 
             )  # fmt: skip
             if figures is not None:
                 rows.append(MonthlyUptime(contract=c, month=month, closed_at=now, status=Status.CLOSED, **figures))
-        closed += _store(rows, month, now)
+        closed += _store(rows, month, now, invite=invite)
         if progress:
             progress(len(chunk))
     return closed
@@ -270,7 +274,7 @@ def _any_windows(lo: datetime, hi: datetime) -> bool:
 
 
 @transaction.atomic
-def _store(rows: list[MonthlyUptime], month: date, now: datetime) -> int:
+def _store(rows: list[MonthlyUptime], month: date, now: datetime, *, invite: bool = True) -> int:
     if not rows:
         return 0
     fields = [f.name for f in MonthlyUptime._meta.concrete_fields if f.name not in ("id", "contract", "month")]
@@ -291,8 +295,13 @@ def _store(rows: list[MonthlyUptime], month: date, now: datetime) -> int:
             r.invoice_amount, r.currency = old.invoice_amount, old.currency
             r.credit_changed_at = now if credit_moved(old, r) else old.credit_changed_at
             again.append((old, r))
+    # Below the guarantee: the claim reminder's moment, and (closed for the first time) the invitation.
+    # A month closed again is told by months_rejudged alone, where its credit moved.
+    invitations = [(r, closes) for r, closes in reminders_schedule(rows, now) if r.contract_id not in reopened]
     # ignore_conflicts: a second run (or a second beat) that got here first wins quietly.
     created = MonthlyUptime.objects.bulk_create(fresh, ignore_conflicts=True)
+    if invite:
+        claims_invite(invitations, now)  # keyed by contract and month: the run that lost writes nothing new
     if again:
         MonthlyUptime.objects.bulk_update([r for _, r in again], fields)
         months_rejudged(pairs=again, now=now)  # audited; customers told, claims followed or flagged

@@ -47,6 +47,11 @@ class MonthlyUptime(models.Model):
     credit_changed_at = models.DateTimeField(
         null=True, blank=True, help_text="When closing it again last changed its tier or credit (staff review it)."
     )
+    claim_reminder_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A month below the guarantee: when its contacts are reminded to claim (7 days before the claim "
+        "window closes), cleared once the reminder is sent or a claim filed.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-month", "contract"]
@@ -63,6 +68,9 @@ class MonthlyUptime(models.Model):
                 fields=["credit_changed_at"], name="uptime_credit_changed", condition=Q(credit_changed_at__isnull=False)
             ),
             models.Index(fields=["month"], name="uptime_reopened", condition=Q(status="reopened")),
+            models.Index(
+                fields=["claim_reminder_at"], name="uptime_claim_reminder", condition=Q(claim_reminder_at__isnull=False)
+            ),
         ]
 
     def __str__(self):

@@ -72,7 +72,7 @@ def claim_check(*, contract, month: date, now: datetime | None = None) -> Monthl
     closed = MonthlyUptime.objects.filter(contract=contract, month=month, status=MonthlyUptime.Status.CLOSED).first()
     if closed is None:
         # The hourly run has not reached this contract yet: close its month now.
-        close_month(month=month, now=now, contract_ids=[contract.pk])
+        close_month(month=month, now=now, contract_ids=[contract.pk], invite=False)
         closed = MonthlyUptime.objects.filter(contract=contract, month=month).first()
         if closed is None:  # close_month skips a month with no SLA version in force at its end
             raise ClaimError(
@@ -255,6 +255,8 @@ def claim_settle(*, claim: Claim, actor, now: datetime | None = None) -> Claim:
     ClaimEvent.objects.create(claim=claim, kind=ClaimEvent.Kind.SETTLED, at=now, actor=actor)
     audit(actor=actor, action="claim.settled", target=claim, now=now, before={"status": Status.APPROVED},
           after={"status": Status.SETTLED, "amount": claim.amount, "currency": claim.currency, "credit_kind": claim.credit_kind})  # fmt: skip
+    tz = claim.monthly_uptime.sla_version.timezone
+    outbox_enqueue_many(emails=_customer_emails(claim, "claim_settled", "settled", {"timezone": tz}), now=now)
     return claim
 
 

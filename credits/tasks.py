@@ -5,11 +5,16 @@ from django.utils import timezone
 from portal.core.heartbeat import recorded
 
 from .closing import close_due
+from .notices import claim_reminders_send
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=3)
 @recorded("credits-close-month")
 def close_month() -> int:
     """Hourly: close every ended contract-month not closed yet (the last 12 months, since each
-    contract's start) and close again every reopened one."""
-    return close_due(now=timezone.now())
+    contract's start) and close again every reopened one; then remind the contacts of each month
+    whose claim window closes in 7 days and that has no claim (credits.notices)."""
+    now = timezone.now()
+    closed = close_due(now=now)
+    claim_reminders_send(now=now)
+    return closed
