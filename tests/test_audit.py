@@ -24,11 +24,11 @@ def ticket(acme_contract, alice):
 
 
 def test_priority_change_and_exclusion_are_audited(ticket, sam):
-    ticket_change_priority(ticket=ticket, actor=sam, priority="P1")
+    ticket_change_priority(ticket=ticket, actor=sam, priority="P1", reason="Production is down.")
     ticket_exclude(ticket=ticket, actor=sam, cause="unsupported_equipment", reason="Windows XP agent")
     entries = list(AuditEntry.objects.order_by("id").values_list("action", "actor_email", "before", "after"))
     assert entries == [
-        ("ticket.priority_changed", sam.email, {"priority": "P3"}, {"priority": "P1"}),
+        ("ticket.priority_changed", sam.email, {"priority": "P3"}, {"priority": "P1", "reason": "Production is down."}),
         (
             "ticket.excluded",
             sam.email,
@@ -107,7 +107,7 @@ def test_sla_terms_edit_records_what_changed_and_nothing_when_the_saving_fails(s
 
 
 def test_the_log_cannot_be_edited_or_deleted_in_the_admin_or_the_orm(client, ticket, sam, sol, ada):
-    ticket_change_priority(ticket=ticket, actor=sam, priority="P1")
+    ticket_change_priority(ticket=ticket, actor=sam, priority="P1", reason="Production is down.")
     entry = AuditEntry.objects.get()
     client.force_login(sol)  # security staff read the log; nobody edits it, a superuser neither (below)
     change = f"/admin/portal/auditentry/{entry.pk}/change/"

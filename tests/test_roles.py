@@ -550,7 +550,9 @@ OPERATION_CASES = {
         lambda w, role: Ticket.objects.filter(channel="phone", filed_at=NOW - timedelta(minutes=30)).exists(),
     ),  # fmt: skip
     "ticket:priority": _ticket_op(
-        "priority", lambda w: {"priority": "P1"}, lambda w, role: Ticket.objects.get(pk=w.ticket.pk).priority == "P1"
+        "priority",
+        lambda w: {"priority": "P1", "reason": "Production is down."},
+        lambda w, role: Ticket.objects.get(pk=w.ticket.pk).priority == "P1",
     ),
     "ticket:exclude": _ticket_op(
         "exclude",

@@ -340,13 +340,17 @@ def test_priority_change_recomputes_the_clocks_and_is_audited(lead_client, acme_
     t = file(acme_contract, alice, "P3")
     assert t.first_response_due == datetime(2026, 12, 14, 11, 0, tzinfo=NBO)  # 4 business hours
     with time_machine.travel(at(16, 5), tick=False):
-        response = lead_client.post(op_url("priority", t), {"priority": "P1"})
+        response = lead_client.post(op_url("priority", t), {"priority": "P1", "reason": "Production is down."})
     assert response.status_code == 302
     t.refresh_from_db()
     assert t.priority == "P1"
     assert t.first_response_due == at(16, 15)  # 15 minutes, 24x7, from filing
     event = TicketEvent.objects.get(ticket=t, kind=TicketEvent.Kind.PRIORITY)
-    assert (event.actor, event.data, event.at) == (lena, {"old": "P3", "new": "P1"}, at(16, 5))
+    assert (event.actor, event.data, event.at) == (
+        lena,
+        {"old": "P3", "new": "P1", "reason": "Production is down."},
+        at(16, 5),
+    )
 
 
 def test_priority_outside_the_contract_is_refused(lead_client, p1):

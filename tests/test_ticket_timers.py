@@ -255,10 +255,14 @@ def test_changing_priority_recomputes_clocks_from_the_start(acme_contract, alice
     sam = StaffFactory(email="sam@vendor.example")
     t = file(acme_contract, alice, "P3", FRI_1600)
     with time_machine.travel(FRI_1600 + timedelta(minutes=5), tick=False):
-        ticket_change_priority(ticket=t, actor=sam, priority="P1")
+        ticket_change_priority(ticket=t, actor=sam, priority="P1", reason="Production is down.")
     t.refresh_from_db()
     assert local(t.first_response_due) == datetime(2026, 12, 11, 16, 15)
-    assert TicketEvent.objects.get(ticket=t, kind="priority").data == {"old": "P3", "new": "P1"}
+    assert TicketEvent.objects.get(ticket=t, kind="priority").data == {
+        "old": "P3",
+        "new": "P1",
+        "reason": "Production is down.",
+    }
 
 
 def test_only_tickets_marked_active_are_in_the_queue(acme_contract, alice):

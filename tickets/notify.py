@@ -162,3 +162,39 @@ def ticket_filed(ticket, *, ctx: dict, now, filer_receipt: bool = True, filer_he
         ),
         now,
     )
+
+
+# --- Changes a customer must know of (issue 20, item 8): once per event and recipient, threaded -----
+DEADLINES = ("first_response_due", "resolution_target_at", "resolution_due")
+
+
+def _assignee(ticket, actor, key: str, ctx: dict) -> list[Email]:
+    """The staff email of a change to the ticket's assignee, unless they made it themselves."""
+    assignee = ticket.assignee
+    if assignee is None or not assignee.is_active or (actor is not None and assignee.pk == actor.pk):
+        return []
+    return to_addresses([assignee.email], key, "ticket_changed_staff", ctx, ticket)
+
+
+def priority_emails(ticket, event, *, actor, old: str, reason: str, before: dict) -> list[Email]:
+    """A priority changed: from and to, the reason, and the deadlines before and after (the stored
+    columns tickets.deadlines wrote), to the ticket's customers and its assignee."""
+    key = f"ticket:{ticket.pk}:priority:{event.pk}"
+    ctx = {"old": Priority(old).label, "old_code": old, "reason": reason, "before": before, "change": "priority"}
+    customers = to_customers(ticket, key, "ticket_priority", ctx, kind=Kind.TICKET)
+    return customers + _assignee(ticket, actor, f"{key}:staff", ctx)
+
+
+def exclusion_emails(ticket, event, *, actor) -> list[Email]:
+    """A ticket excluded from the SLA: the cause and the reason, to its customers and its assignee."""
+    key = f"ticket:{ticket.pk}:excluded:{event.pk}"
+    # Given, not read from the ticket when the email is rendered: the email says what this event said.
+    ctx = {"change": "excluded", "cause": ticket.get_excluded_cause_display(), "reason": ticket.excluded_reason}
+    customers = to_customers(ticket, key, "ticket_excluded", ctx, kind=Kind.TICKET)
+    return customers + _assignee(ticket, actor, f"{key}:staff", ctx)
+
+
+def assignment_emails(ticket, event, *, actor) -> list[Email]:
+    """A ticket assigned: its new assignee is told (not when they took it themselves)."""
+    key = f"ticket:{ticket.pk}:assigned:{event.pk}"
+    return _assignee(ticket, actor, key, {"change": "assigned"})

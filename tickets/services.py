@@ -410,27 +410,25 @@ def ticket_set_status(*, ticket: Ticket, actor, status: str, now: datetime | Non
 
 
 @transaction.atomic
-def ticket_change_priority(*, ticket: Ticket, actor, priority: str, now: datetime | None = None) -> Ticket:
-    """Staff: clocks are recomputed from the ticket's start under the new priority (audited)."""
+def ticket_change_priority(*, ticket: Ticket, actor, priority: str, reason: str, now: datetime | None = None) -> Ticket:
+    """Staff: clocks are recomputed from the ticket's start under the new priority (audited); the
+    customers are told why, and what it does to the deadlines."""
     now = now or timezone.now()
     ticket = _locked(ticket)
     terms = TermsCache()
     if terms.term(ticket.sla_version_id, priority) is None:
         raise TicketError("The contract's SLA has no terms for that priority.", field="priority")
+    if not reason.strip():
+        raise TicketError("Say why the priority changes: the customer is told.", field="reason")
     old = ticket.priority
     if old == priority:
         return ticket
-    ticket.priority = priority
-    event = _event(ticket, TicketEvent.Kind.PRIORITY, now=now, actor=actor, old=old, new=priority)
-    audit(
-        actor=actor,
-        action="ticket.priority_changed",
-        target=ticket,
-        before={"priority": old},
-        after={"priority": priority},
-        now=now,
-    )
+    ticket.priority, deadlines = priority, {f: getattr(ticket, f) for f in notify.DEADLINES}
+    event = _event(ticket, TicketEvent.Kind.PRIORITY, now=now, actor=actor, old=old, new=priority, reason=reason)
+    audit(actor=actor, action="ticket.priority_changed", target=ticket, before={"priority": old},
+          after={"priority": priority, "reason": reason}, now=now)  # fmt: skip
     _save(ticket, ["priority"], now=now, terms=terms)
+    notify.send(notify.priority_emails(ticket, event, actor=actor, old=old, reason=reason, before=deadlines), now)
     hooks.emit(
         [hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:priority:{event.pk}", "priority", old=old, new=priority)],
         now,
@@ -444,9 +442,14 @@ def ticket_assign(*, ticket: Ticket, actor, assignee, now: datetime | None = Non
     ticket = _locked(ticket)
     if assignee is not None and not assignee.is_staff:
         raise TicketError("Tickets are assigned to staff.", field="assignee")
+    if ticket.assignee_id == (assignee.pk if assignee else None):
+        return ticket
     ticket.assignee = assignee
-    _event(ticket, TicketEvent.Kind.ASSIGNED, now=now, actor=actor, assignee=assignee.email if assignee else None)
+    event = _event(
+        ticket, TicketEvent.Kind.ASSIGNED, now=now, actor=actor, assignee=assignee.email if assignee else None
+    )
     _save(ticket, ["assignee"], now=now)
+    notify.send(notify.assignment_emails(ticket, event, actor=actor), now)
     return ticket
 
 
@@ -459,6 +462,8 @@ def ticket_exclude(*, ticket: Ticket, actor, cause: str, reason: str, now: datet
         raise TicketError("Choose a cause from the contract's exclusion list.", field="cause")
     if not reason.strip():
         raise TicketError("Say why the ticket is excluded.", field="reason")
+    if (ticket.excluded_cause, ticket.excluded_reason) == (cause, reason):
+        return ticket
     audit(
         actor=actor, action="ticket.excluded", target=ticket,
         before={"cause": ticket.excluded_cause, "reason": ticket.excluded_reason}, after={"cause": cause, "reason": reason}, now=now,
@@ -466,6 +471,7 @@ def ticket_exclude(*, ticket: Ticket, actor, cause: str, reason: str, now: datet
     ticket.excluded_cause, ticket.excluded_reason = cause, reason
     event = _event(ticket, TicketEvent.Kind.EXCLUDED, now=now, actor=actor, cause=cause, reason=reason)
     _save(ticket, ["excluded_cause", "excluded_reason"], now=now)
+    notify.send(notify.exclusion_emails(ticket, event, actor=actor), now)
     key = f"ticket:{ticket.pk}:excluded:{event.pk}"
     hooks.emit([hooks.ticket_updated(ticket, key, "excluded", cause=cause, reason=reason)], now)
     return ticket

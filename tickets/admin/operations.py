@@ -152,7 +152,7 @@ class TicketOperations(OperationsMixin):
         ticket, user = self.object_to_change(request, object_id, PERMISSIONS["priority"]), request.user
 
         def call(data):
-            services.ticket_change_priority(ticket=ticket, actor=user, priority=data["priority"])
+            services.ticket_change_priority(ticket=ticket, actor=user, priority=data["priority"], reason=data["reason"])
 
         form = PriorityForm(request.POST, ticket=ticket)
         return self.run(request, ticket, "priority", form, call, "Priority changed; the clocks were recomputed.")
