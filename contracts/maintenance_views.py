@@ -5,6 +5,7 @@ organisation whose secret it is."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,11 +16,14 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date, quote_etag
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.core.roles import CustomerRole
 
 from .maintenance.ical import (
+    changed_at,
     feed_calendar,
     organisation_by_ical_token,
     organisation_ical_revoke,
@@ -90,8 +94,18 @@ def maintenance_ical(request, token: str):
     if organisation is None:
         raise Http404("No such calendar feed.")
     now = timezone.now()
-    windows = organisation_windows(organisation_id=organisation.pk, since=now - timedelta(days=PAST_DAYS))
-    response = HttpResponse(feed_calendar(organisation, windows, now), content_type="text/calendar; charset=utf-8")
+    windows = list(organisation_windows(organisation_id=organisation.pk, since=now - timedelta(days=PAST_DAYS)))
+    body = feed_calendar(organisation, windows)
+    # Conditional GET: the feed is the same bytes until an event changes (each is stamped with its
+    # last change), so its hash is a strong ETag; Last-Modified is the latest change of an event in it
+    # (a window that leaves the feed moves the ETag, which a client that sends it is judged by first).
+    etag = quote_etag(hashlib.sha256(body).hexdigest()[:32])
+    last = max((changed_at(w) for w, _ in windows), default=None)
+    conditional = get_conditional_response(request, etag=etag, last_modified=last and int(last.timestamp()))
+    response = conditional or HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["ETag"] = etag
+    if last is not None:
+        response["Last-Modified"] = http_date(last.timestamp())
     response["Content-Disposition"] = 'inline; filename="maintenance.ics"'
     response["Cache-Control"] = "private, max-age=300"
     response["X-Robots-Tag"] = "noindex"

@@ -2,21 +2,30 @@
 (contracts/maintenance_views.py serves it from selectors.organisation_windows), and the .ics a
 notice carries. Both calendars take each window's event from `window_event`, so a window has one
 UID and one SEQUENCE (its revision) wherever a calendar meets it: the notice's file and the feed
-update the same event."""
+update the same event.
+
+The calendar rules (RFC 5545): SEQUENCE is the window's `sequence`, one more on every change a
+calendar shows, the cancellation included, and never lower than the revision numbers served before
+it was stored (for a notice written before then: `window_identity`). In the feed, which carries no
+METHOD, DTSTAMP (and LAST-MODIFIED) is the moment the event last changed, so an unchanged feed is
+the same bytes; the notice's file, METHOD:PUBLISH, is stamped with the moment its email was
+written. The feed names its refresh interval (RFC 7986 REFRESH-INTERVAL, and X-PUBLISHED-TTL for
+Outlook)."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.urls import reverse
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vDuration
 
 from ..models import MaintenanceWindow, Organisation
 
 ICAL_TOKEN_BYTES = 32
+REFRESH = timedelta(hours=1)  # how often a calendar should fetch the feed again
 ICAL_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")  # secrets.token_urlsafe's alphabet
 
 
@@ -60,11 +69,18 @@ def _lines(text: str) -> str:
 
 
 def window_identity(window: MaintenanceWindow) -> tuple[str, int]:
-    """(UID, SEQUENCE) of a window's event: the UID stable for the window, the sequence its revision,
-    one more once it is cancelled (RFC 5545 3.8.7.4: a change of STATUS is a new sequence, so a
-    calendar that imported the notice's file takes the cancellation)."""
+    """(UID, SEQUENCE) of a window's event: the UID stable for the window, the sequence one more on
+    every change (RFC 5545 3.8.7.4: a change of STATUS is a new sequence, so a calendar that imported
+    the notice's file takes the cancellation). Never below what the revision gave before the
+    sequence was stored (its revision, one more once cancelled): a notice frozen then says that."""
     cancelled = window.status == MaintenanceWindow.Status.CANCELLED
-    return f"maintenance-{window.pk}@{settings.MESSAGE_ID_DOMAIN}", window.revision + (1 if cancelled else 0)
+    sequence = max(window.sequence or 0, window.revision + (1 if cancelled else 0))
+    return f"maintenance-{window.pk}@{settings.MESSAGE_ID_DOMAIN}", sequence
+
+
+def changed_at(window: MaintenanceWindow) -> datetime:
+    """When the window's event last changed (its DTSTAMP in the feed)."""
+    return window.changed_at or window.cancelled_at or window.published_at
 
 
 def window_event(window: MaintenanceWindow, services, *, stamp: datetime) -> Event:
@@ -77,7 +93,7 @@ def window_event(window: MaintenanceWindow, services, *, stamp: datetime) -> Eve
     event.add("uid", uid)
     event.add("sequence", sequence)
     event.add("dtstamp", stamp.astimezone(UTC))
-    event.add("last-modified", (window.cancelled_at or window.published_at).astimezone(UTC))
+    event.add("last-modified", changed_at(window).astimezone(UTC))
     event.add("dtstart", window.starts_at.astimezone(UTC))
     event.add("dtend", window.ends_at.astimezone(UTC))
     event.add("summary", f"{'Cancelled: ' if cancelled else ''}Maintenance: {_one_line(window.title)}")
@@ -102,11 +118,14 @@ def _calendar(name: str = "") -> Calendar:
     return cal
 
 
-def feed_calendar(organisation: Organisation, windows, now: datetime) -> bytes:
-    """An organisation's feed: one VEVENT per (window, services)."""
+def feed_calendar(organisation: Organisation, windows) -> bytes:
+    """An organisation's feed: one VEVENT per (window, services), each stamped with its last change;
+    no METHOD (RFC 5545 3.7.2: a calendar published as a file or feed is no scheduling message)."""
     cal = _calendar(f"{_one_line(organisation.name)}: maintenance")
+    cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vDuration(REFRESH))
     for window, services in windows:
-        cal.add_component(window_event(window, services, stamp=now))
+        cal.add_component(window_event(window, services, stamp=changed_at(window)))
     return cal.to_ical()
 
 

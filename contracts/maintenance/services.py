@@ -97,7 +97,7 @@ def window_publish(
     _check(starts_at, ends_at, sids)
     window = MaintenanceWindow(
         title=title, description=description, starts_at=starts_at, ends_at=ends_at, impact=impact,
-        revision=1, created_by=actor,
+        revision=1, sequence=1, changed_at=now, created_by=actor,
     )  # fmt: skip
     _schedule(window, sids, now, told=False)
     window.save()
@@ -140,6 +140,9 @@ def window_update(
     if changed := [k for k in after if stated[k] != after[k]]:
         audit(actor=actor, action="maintenance.changed", target=current, now=now,
               before={k: stated[k] for k in changed}, after={k: after[k] for k in changed})  # fmt: skip
+        # Its calendar event changed: a higher SEQUENCE and a new DTSTAMP (RFC 5545 3.8.7.4).
+        current.sequence, current.changed_at = current.sequence + 1, now
+        current.save(update_fields=["sequence", "changed_at"])
     _moved(current, "changed", before, _evidence(current.status, impact, sids, starts_at, ends_at), now)
     return current
 
@@ -158,7 +161,8 @@ def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None
            None, now)  # fmt: skip
     current.status, current.cancelled_at = Status.CANCELLED, now
     current.notice_due_at = current.reminder_due_at = None
-    current.save(update_fields=["status", "cancelled_at", "notice_due_at", "reminder_due_at"])
+    current.sequence, current.changed_at = current.sequence + 1, now  # a change of STATUS: a new sequence
+    current.save(update_fields=["status", "cancelled_at", "notice_due_at", "reminder_due_at", "sequence", "changed_at"])
     audit(actor=actor, action="maintenance.cancelled", target=current, now=now,
           before={"status": Status.SCHEDULED}, after={"status": Status.CANCELLED, "cancelled_at": now})  # fmt: skip
     window.status, window.cancelled_at = current.status, current.cancelled_at

@@ -48,6 +48,11 @@ class MaintenanceWindow(models.Model):
     revision = models.PositiveIntegerField(default=1, editable=False)
     published_at = models.DateTimeField(editable=False, help_text="When the window (this revision) was saved.")
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Its calendar event's SEQUENCE and DTSTAMP (RFC 5545; contracts.maintenance.ical): one more, and
+    # the moment, on every change a calendar shows (a new revision, a title or description, the
+    # cancellation). Never lowered: it started from each window's revision (+1 once cancelled).
+    sequence = models.PositiveIntegerField(default=1, editable=False)
+    changed_at = models.DateTimeField(null=True, editable=False, help_text="When its event last changed.")
     # The sweep's due-times: when the next notice / the reminder is to go out.
     notice_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     reminder_due_at = models.DateTimeField(null=True, blank=True, editable=False)
