@@ -139,7 +139,7 @@ def test_no_tiers_warns():
 
 
 def test_klart_template_warns_only_that_its_tiers_are_set_per_contract():
-    # One priority, no escalation ladder (and so no dwells to miss), no tiers.
+    # One priority, a one-rung ladder (email support: nowhere to escalate, so no dwells to miss), no tiers.
     assert lint_terms(**terms("klart-ai")) == ["No credit tiers: a month below the guarantee earns no credit."]
 
 

@@ -302,7 +302,7 @@ def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatc
         OutboxMessage.objects.create(
             key="late", to="other@acme.example", template="password_reset", next_attempt_at=NOW
         )
-        outbox._copy_rows([("late", new_message_id(), "password_reset", "p@acme.example", freeze({}), "{}")], NOW)
+        outbox._copy_rows([("late", new_message_id(), "password_reset", "p@acme.example", freeze({}), "{}", "[]")], NOW)
         assert outbox.outbox_enqueue_many(emails=emails) == 0  # every key is there now
     rows = OutboxMessage.objects.filter(key__startswith="many:")
     assert rows.count() == outbox.COPY_FROM + 10

@@ -125,6 +125,13 @@ class CheckedListAdmin:
         except RefusedLookup as refused:
             return refused_page(self, request, refused)
 
+    def get_object(self, request, object_id, from_field=None):
+        """No object has an id with a NUL in it, and PostgreSQL refuses one in a text key (an API
+        token's digest): the admin's "no such object" answer, not the database's error."""
+        if "\x00" in str(object_id):
+            return None
+        return super().get_object(request, object_id, from_field)
+
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         kwargs.setdefault("form_class", IdMultipleChoiceField)
         return super().formfield_for_manytomany(db_field, request, **kwargs)

@@ -100,7 +100,7 @@ COPY_FROM = 200
 _COPIED = ("key", "message_id", "template", "to", "context", "headers", "attachments", "next_attempt_at")
 
 
-def _copy_rows(rows: list[tuple[str, str, str, str, str, str, str]], now: datetime) -> None:
+def _copy_rows(rows: list[tuple[str, ...]], now: datetime) -> None:
     """Insert many rows as bulk_create(ignore_conflicts=True) would, faster: COPY into a temporary
     table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. A statement with a parameter per
     column and row has Django and psycopg handle every value of a sweep's batch one by one; COPY
