@@ -1,8 +1,8 @@
-"""/api/v1/contracts/, services/, maintenance-windows/, outages/: what an organisation has (contracts.api)."""
+"""/api/v1/contracts/, services/, maintenance-windows/, outages/, incidents/: what an organisation has (contracts.api)."""
 
 from django.urls import path
 
-from .api import views
+from .api import incidents, views
 
 urlpatterns = [
     path("contracts/", views.ContractListApi.as_view(), name="api-contract-list"),
@@ -13,4 +13,6 @@ urlpatterns = [
     path("maintenance-windows/<int:pk>/", views.WindowDetailApi.as_view(), name="api-window-detail"),
     path("outages/", views.OutageListApi.as_view(), name="api-outage-list"),
     path("outages/<int:pk>/", views.OutageDetailApi.as_view(), name="api-outage-detail"),
+    path("incidents/", incidents.IncidentListApi.as_view(), name="api-incident-list"),
+    path("incidents/<int:pk>/", incidents.IncidentDetailApi.as_view(), name="api-incident-detail"),
 ]

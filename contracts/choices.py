@@ -38,3 +38,22 @@ class CreditKind(models.TextChoices):
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
     PHONE = "phone", "Phone"
+
+
+class Impact(models.TextChoices):
+    """What an outage does to one of its services (PRODUCT.md, "Incidents and notices"). Major is
+    down for every contract on the service; partial only for the contracts staff scope the outage
+    to; degraded for none (Kaluari counts the minutes a service was unavailable)."""
+
+    DEGRADED = "degraded", "Degraded performance"
+    PARTIAL = "partial", "Partial outage"
+    MAJOR = "major", "Major outage"
+
+
+IMPACT_ORDER = [Impact.DEGRADED, Impact.PARTIAL, Impact.MAJOR]  # least to most severe
+
+
+def worst_impact(impacts) -> str:
+    """The most severe of `impacts` (major when there are none: an outage is down unless told)."""
+    found = [IMPACT_ORDER.index(i) for i in impacts]
+    return IMPACT_ORDER[max(found)] if found else Impact.MAJOR

@@ -35,6 +35,11 @@ class Evidence:
     start: datetime
     end: datetime | None
     cause: str = ""
+    # An outage's impacts other than major ((service id, impact), sorted), the contracts it is scoped
+    # to and whether it affects only them: a change of these moves whose uptime the outage counts in.
+    impacts: tuple = ()
+    contracts: frozenset[int] = frozenset()
+    customer_scoped: bool = False
 
 
 @dataclass(frozen=True)

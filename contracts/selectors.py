@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from portal.core.notify_rules import Kind, Preferences, Recipient, for_contract, members_prefetch
 from portal.domain.terms_changes import Change, Clock, Level, Terms, changes
@@ -41,10 +41,12 @@ def windows_for_user(*, user) -> QuerySet[MaintenanceWindow]:
 
 def outages_for_user(*, user) -> QuerySet[Outage]:
     """The outages that touch a service of the user's organisation: those its contracts' uptime
-    counts (or excludes by their cause)."""
+    counts (or excludes by their cause). A customer-scoped outage only where it is scoped to one of
+    the organisation's contracts: another organisation never sees it."""
+    mine = Outage.contracts.through.objects.filter(contract__organisation_id=user.organisation_id).values("outage")
     return Outage.objects.filter(
         pk__in=Outage.services.through.objects.filter(service__in=services_for_user(user=user)).values("outage")
-    )
+    ).filter(Q(customer_scoped=False) | Q(pk__in=mine))
 
 
 def terms_in_force(*, sla_ids: Iterable[int], at: datetime) -> dict[int, SLAVersion]:

@@ -6,6 +6,7 @@ from django.db import OperationalError
 
 from portal.core.heartbeat import recorded
 
+from .incidents.services import incidents_publish_due
 from .maintenance import sweep
 from .people import review
 
@@ -21,3 +22,10 @@ def send_maintenance_notices() -> int:
 def request_contacts_reviews() -> int:
     """Hourly: each organisation's admins are asked once a quarter to review its people and contacts."""
     return review.contacts_review_request_due()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
+@recorded("incident-drafts")
+def publish_due_incidents() -> int:
+    """Every minute: drafted incidents whose delay has passed are published (their emails go out)."""
+    return incidents_publish_due()

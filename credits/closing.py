@@ -31,7 +31,7 @@ from django.db.models import DateField, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest, Least, TruncMonth
 from django.utils import timezone
 
-from contracts.choices import Cause
+from contracts.choices import Cause, Impact
 from contracts.maintenance.selectors import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
@@ -56,25 +56,61 @@ class OutageSpan:
     start: datetime
     end: datetime  # ongoing: clipped to the run's moment
     services: frozenset[int]
+    # Where it is down (PRODUCT.md, "Incidents and notices"): on `everyone` for every contract on
+    # them (major, not customer-scoped); on `scoped_services` (major or partial) for `contracts` only.
+    everyone: frozenset[int] | None = None  # None: all its services (an outage of major impact)
+    scoped_services: frozenset[int] = frozenset()
+    contracts: frozenset[int] = frozenset()
+
+    def counts_for(self, contract_id: int, sids) -> bool:
+        """Whether the outage is down for this contract (on these services)."""
+        everyone = self.services if self.everyone is None else self.everyone
+        if not everyone.isdisjoint(sids):
+            return True
+        return contract_id in self.contracts and not self.scoped_services.isdisjoint(sids)
+
+
+OUTAGE_COLUMNS = ("id", "title", "cause", "starts_at", "ends_at", "services", "impacts", "customer_scoped")
+
+
+def outage_spans(rows, end_of) -> list[OutageSpan]:
+    """OutageSpans of rows of OUTAGE_COLUMNS (one per outage and service); `end_of(ends_at)` is the
+    end it counts with. The one place an outage's impacts and scope turn into whom it is down for:
+    the contracts it is scoped to are read (one query) only for outages with a scope or an impact
+    other than major, so the common case costs nothing more."""
+    spans: dict[int, dict] = {}
+    for oid, title, cause, start, end, service, impacts, scoped in rows:
+        span = spans.setdefault(oid, {"title": title, "cause": cause, "start": start, "end": end_of(end),
+                                      "services": set(), "impacts": impacts or {}, "scoped": scoped})  # fmt: skip
+        if service is not None:
+            span["services"].add(service)
+    special = [oid for oid, s in spans.items() if s["scoped"] or s["impacts"]]
+    scope: dict[int, set[int]] = {oid: set() for oid in special}
+    for i in range(0, len(special), CHUNK):
+        through = Outage.contracts.through.objects.filter(outage_id__in=special[i : i + CHUNK])
+        for oid, cid in through.values_list("outage_id", "contract_id"):
+            scope[oid].add(cid)
+    out = []
+    for oid, s in spans.items():
+        services = frozenset(s["services"])
+        if oid not in scope:
+            out.append(OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], services))
+            continue
+        impact = {sid: s["impacts"].get(str(sid), Impact.MAJOR) for sid in services}
+        everyone = frozenset() if s["scoped"] else frozenset(k for k, v in impact.items() if v == Impact.MAJOR)
+        scoped = frozenset(k for k, v in impact.items() if v in (Impact.MAJOR, Impact.PARTIAL))
+        out.append(OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], services, everyone, scoped,
+                              frozenset(scope[oid])))  # fmt: skip
+    return out
 
 
 def _outages(lo: datetime, hi: datetime, now: datetime) -> list[OutageSpan]:
-    spans: dict[int, dict] = {}
     rows = (
         Outage.objects.filter(starts_at__lt=hi)
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=lo))
-        .values_list("id", "title", "cause", "starts_at", "ends_at", "services")
+        .values_list(*OUTAGE_COLUMNS)
     )
-    for oid, title, cause, start, end, service in rows.iterator(chunk_size=2000):
-        span = spans.setdefault(
-            oid, {"title": title, "cause": cause, "start": start, "end": end or now, "services": set()}
-        )
-        if service is not None:
-            span["services"].add(service)
-    return [
-        OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], frozenset(s["services"]))
-        for oid, s in spans.items()
-    ]
+    return outage_spans(rows.iterator(chunk_size=2000), lambda end: end or now)
 
 
 class OutageIndex:
@@ -92,6 +128,13 @@ class OutageIndex:
             for o in self._by_service.get(sid, ()):
                 seen.setdefault(o.id, o)
         return sorted(seen.values(), key=lambda o: (o.start, o.id))
+
+    def for_contract(self, contract_id: int, sids: frozenset[int]) -> tuple[list[OutageSpan], bool]:
+        """The outages down for the contract, and whether any of its services' outages is scoped
+        (then its uptime is its own, not shared with contracts on the same SLA and services)."""
+        found = self.for_services(sids)
+        own = any(o.contracts for o in found)
+        return [o for o in found if o.counts_for(contract_id, sids)], own
 
 
 class Breakdown(dict):
@@ -135,12 +178,13 @@ def contract_month(
         start, end = month_bounds(month.year, month.month, version.timezone)
     sids = frozenset(s.pk for s in contract.services.all())
     parts = maintenance.get(contract.pk, ())
-    key = (contract.sla_id, sids, version.pk) if cache is not None and not parts else None
+    index = outages if isinstance(outages, OutageIndex) else OutageIndex(outages)
+    counted, own = index.for_contract(contract.pk, sids)
+    key = (contract.sla_id, sids, version.pk) if cache is not None and not parts and not own else None
     if key is not None and key in cache:
         up, breakdown = cache[key]
     else:
-        index = outages if isinstance(outages, OutageIndex) else OutageIndex(outages)
-        up, breakdown = _uptime(contract, month, version, versions, start, end, index.for_services(sids), parts)
+        up, breakdown = _uptime(contract, month, version, versions, start, end, counted, parts)
         if key is not None:
             cache[key] = (up, breakdown)
     tiers = [t.as_tier() for t in version.credit_tiers.all()]

@@ -41,7 +41,7 @@ def _changed_spans(change: EvidenceChange) -> list[Span]:
     before, after = change.before, change.after
     # An outage counts minute by minute; a window is judged whole (notice, off-peak hours), so any
     # change of it may move all of its minutes.
-    same = before and after and (before.service_ids, before.cause) == (after.service_ids, after.cause)
+    same = before and after and _counting(before) == _counting(after)
     if same and change.kind != MAINTENANCE:
         spans = []
         if before.start != after.start:
@@ -52,6 +52,11 @@ def _changed_spans(change: EvidenceChange) -> list[Span]:
             spans.append((lower, None if None in ends else max(ends)))
         return spans
     return [(e.start, e.end) for e in (before, after) if e is not None]
+
+
+def _counting(evidence) -> tuple:
+    """What decides for whom and whether an outage's minutes count (all but its span)."""
+    return (evidence.service_ids, evidence.cause, evidence.impacts, evidence.contracts, evidence.customer_scoped)
 
 
 def _year_tail(change: EvidenceChange) -> Span | None:

@@ -20,7 +20,7 @@ from portal.domain.dates import last_day, local_month, month_bounds
 from portal.domain.intervals import clip
 from portal.domain.uptime import MINUTE
 
-from .closing import OutageSpan, contract_month, unpack
+from .closing import OUTAGE_COLUMNS, OutageSpan, contract_month, outage_spans, unpack
 from .models import MonthlyUptime
 
 
@@ -216,22 +216,14 @@ def figures_of_row(row: MonthlyUptime, details: LineDetails) -> MonthFigures:
 # --- Live figures -------------------------------------------------------------------------------
 def _contract_outages(sids: list[int], lo: datetime, hi: datetime, now: datetime) -> list[OutageSpan]:
     """The outages of the contract's services overlapping [lo, hi), what is still to come cut at
-    `now`: one query (closing._outages loads every service's, which a run over all contracts needs)."""
-    spans: dict[int, dict] = {}
+    `now`: one query (closing._outages loads every service's, which a run over all contracts needs),
+    and one more only where an outage has a scope or an impact other than major."""
     rows = (
         Outage.objects.filter(services__in=sids, starts_at__lt=hi)
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=lo))
-        .values_list("id", "title", "cause", "starts_at", "ends_at", "services")
+        .values_list(*OUTAGE_COLUMNS)
     )
-    for oid, title, cause, start, end, service in rows:
-        end = now if end is None or end > now else end
-        span = spans.setdefault(oid, {"title": title, "cause": cause, "start": start, "end": end, "services": set()})
-        if service is not None:
-            span["services"].add(service)
-    return [
-        OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], frozenset(s["services"]))
-        for oid, s in spans.items()
-    ]
+    return outage_spans(rows, lambda end: now if end is None or end > now else end)
 
 
 def _downtime_windows(sids: list[int], lo: datetime, hi: datetime) -> bool:

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 
+from contracts.incidents.selectors import incidents_of_month
 from contracts.models import Contract
 from contracts.selectors import Versions
 from portal.domain.dates import add_months, days_after_month, local_month, month_bounds, previous_month
+from tickets.models import Ticket
 
 from .closing import HISTORY_MONTHS
 from .figures import MonthFigures, figures_of_row, line_details, month_so_far, not_covered
@@ -158,3 +160,18 @@ def months_for_user(*, user) -> QuerySet[MonthlyUptime]:
     if not getattr(user, "is_authenticated", False) or not user.organisation_id:
         return MonthlyUptime.objects.none()
     return MonthlyUptime.objects.filter(contract__organisation_id=user.organisation_id)
+
+
+def claim_incidents(*, claim: Claim) -> list[tuple]:
+    """The incidents of the claim's month on its contract, each with the organisation's tickets
+    linked to it: evidence beside the figures (two queries)."""
+    row = claim.monthly_uptime
+    incidents = list(incidents_of_month(contract=claim.contract, start=row.period_start, end=row.period_end))
+    linked: dict[int, list] = {i.pk: [] for i in incidents}
+    if incidents:
+        tickets = Ticket.objects.filter(
+            incident_id__in=list(linked), organisation_id=claim.contract.organisation_id, kind=Ticket.Kind.SUPPORT
+        ).order_by("filed_at", "pk")
+        for t in tickets:
+            linked[t.incident_id].append(t)
+    return [(i, linked[i.pk]) for i in incidents]

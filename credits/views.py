@@ -20,7 +20,14 @@ from portal.domain import formats
 
 from .forms import ClaimForm, ClaimMonthForm
 from .models import Claim
-from .selectors import HistoryMonth, claim_attachments_for_user, claimable_months, claims_for_user, contract_uptime
+from .selectors import (
+    HistoryMonth,
+    claim_attachments_for_user,
+    claim_incidents,
+    claimable_months,
+    claims_for_user,
+    contract_uptime,
+)
 from .services import ClaimError, claim_check, claim_submit
 
 PAGE_SIZE = 25
@@ -256,6 +263,7 @@ def claim_detail(request, pk: int):
             "attachments": claim.attachments.order_by("uploaded_at", "pk"),
             "tickets": claim.tickets.order_by("-filed_at", "-pk"),
             "events": claim.events.order_by("at", "pk"),
+            "incidents": claim_incidents(claim=claim),
         },
     )
 

@@ -52,6 +52,11 @@ app.conf.beat_schedule = {
         "schedule": EVERY_MINUTE,
         "options": {"expires": 55},
     },
+    "incident-drafts": {
+        "task": "contracts.tasks.publish_due_incidents",
+        "schedule": EVERY_MINUTE,
+        "options": {"expires": 55},
+    },
     "inbound-imap": {
         "task": "tickets.tasks.poll_mailbox",
         "schedule": EVERY_MINUTE,

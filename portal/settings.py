@@ -351,6 +351,8 @@ SPECTACULAR_SETTINGS = {
         "EscalationChannel": "contracts.choices.Channel",
         "MaintenanceImpact": "contracts.models.MaintenanceWindow.Impact",
         "MaintenanceStatus": "contracts.models.MaintenanceWindow.Status",
+        "IncidentStatus": "contracts.models.IncidentStatus",
+        "IncidentImpact": "contracts.choices.Impact",
         "ClaimStatus": "credits.models.Claim.Status",
         "MonthStatus": "credits.models.MonthlyUptime.Status",
         "EmailChoiceKind": "portal.core.notify_rules.Choice",

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from contracts.choices import Cause
-from contracts.models import Outage, OutageCauseChange, OutageUpdate
+from contracts.models import Incident, Outage, OutageCauseChange, OutageUpdate
 from contracts.outages import alerts as outages
 from contracts.outages.alerts import service_rotate_webhook_token
 from contracts.webhooks import MAX_BODY
@@ -480,7 +480,15 @@ def test_outages_the_webhook_opens_records_and_closes_are_audited(client, backup
         client, notification(alert("resolved", fingerprint="2" * 16, ends="2026-11-02T09:10:00Z")), backup.token
     ).json()["recorded"][0]
     assert closed == [opened]
-    entries = list(AuditEntry.objects.order_by("pk").values_list("action", "target_id", "before", "after"))
+    entries = list(
+        AuditEntry.objects.filter(action__startswith="outage.")
+        .order_by("pk")
+        .values_list("action", "target_id", "before", "after")
+    )
+    # The outage opened got a drafted incident (contracts.incidents), held for staff once the alert closed it.
+    draft = Incident.objects.get(outage_id=opened)
+    assert AuditEntry.objects.filter(action="incident.drafted_by_alert", target_id=str(draft.pk)).exists()
+    assert draft.published_at is None and draft.publish_due_at is None
     assert [(action, int(pk)) for action, pk, _, _ in entries] == [
         ("outage.opened_by_alert", opened), ("outage.closed_by_alert", opened), ("outage.recorded_by_alert", recorded),
     ]  # fmt: skip
@@ -488,7 +496,7 @@ def test_outages_the_webhook_opens_records_and_closes_are_audited(client, backup
     assert entries[1][3]["ends_at"] == "2026-11-02 09:20:00+00:00"
     assert entries[1][3]["webhook_token_of"] == "cloud-backup"
     post(client, notification(), backup.token)  # a repeat: nothing to audit
-    assert AuditEntry.objects.count() == 3
+    assert AuditEntry.objects.count() == 4
 
 
 # --- A large delivery -----------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def test_every_list_is_paginated_filtered_and_ordered_alike(schema):
         path: operation for path, method, operation in _operations(schema) if operation["operationId"].endswith("_list")
     }
     assert set(lists) == {
-        "/api/v1/contracts/", "/api/v1/services/", "/api/v1/maintenance-windows/", "/api/v1/outages/",
+        "/api/v1/contracts/", "/api/v1/services/", "/api/v1/maintenance-windows/", "/api/v1/outages/", "/api/v1/incidents/",
         "/api/v1/months/", "/api/v1/tickets/", "/api/v1/tickets/{id}/replies/", "/api/v1/tickets/{id}/attachments/",
         "/api/v1/claims/",
     }  # fmt: skip

@@ -43,9 +43,10 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from knox.models import AuthToken
 
+from contracts.incidents.services import incident_open, outage_set_impact
 from contracts.maintenance.ical import organisation_ical_rotate
 from contracts.maintenance.services import window_publish
-from contracts.models import Contract, Invitation, MaintenanceWindow, Organisation, Outage, Service
+from contracts.models import Contract, Incident, Invitation, MaintenanceWindow, Organisation, Outage, Service
 from contracts.people.invitations import invitation_create
 from credits.models import Claim, ClaimAttachment, MonthlyUptime
 from credits.services import claim_submit
@@ -79,6 +80,7 @@ class Org:
     claim_attachment: ClaimAttachment
     window: MaintenanceWindow
     outage: Outage
+    incident: Incident
     ical_token: str
     api_token: str
     invitation: Invitation
@@ -108,6 +110,18 @@ def _organisation(sam, *, slug, org_name, person, email, reference, contract_nam
         title=f"{marker} storage outage", starts_at=start, ends_at=start + timedelta(hours=3)
     )
     outage.services.set([service])
+    incident = incident_open(
+        outage=outage, title=f"{marker} incident title", status="resolved", body=f"{marker} incident update",
+        actor=sam, now=start + timedelta(hours=3),
+    )  # fmt: skip
+    # A customer-scoped outage of this organisation's contract: never public, never another's.
+    private = Outage.objects.create(
+        title=f"{marker} private outage", starts_at=start, ends_at=start + timedelta(hours=1)
+    )
+    private.services.set([service])
+    outage_set_impact(outage=private, impacts={}, contracts=[contract], customer_scoped=True, actor=sam, now=start)
+    incident_open(outage=private, title=f"{marker} private incident", status="resolved", body=f"{marker} private update",
+                  actor=sam, now=start + timedelta(hours=1))  # fmt: skip
     with time_machine.travel(datetime(2026, 10, 20, 9, 0, tzinfo=NBO), tick=False):
         ticket = ticket_open(
             user=user, contract=contract, service=service, priority="P3",
@@ -137,14 +151,16 @@ def _organisation(sam, *, slug, org_name, person, email, reference, contract_nam
     return Org(
         organisation=organisation, user=user, contract=contract, service=service, ticket=ticket, reply=reply,
         attachment=ticket.attachments.get(), escalation=escalation, claim=claim,
-        claim_attachment=claim.attachments.get(), window=window, outage=outage, ical_token=token, api_token=api_token,
+        claim_attachment=claim.attachments.get(), window=window, outage=outage, incident=incident, ical_token=token,
+        api_token=api_token,
         invitation=invitation, webhook=webhook,
         secrets=[f"invitee@{slug}.example", webhook.url, webhook.secret,
             org_name, reference, contract_name, person, email, ticket.subject, f"{marker} ticket description",
             f"{marker} staff answer", f"{marker} customer reply", f"{marker} escalation reason",
             f"{marker} claim note", f"{marker.lower()}-logs.txt", f"{marker.lower()}-evidence.txt", token, api_token,
+            f"{marker} private outage", f"{marker} private incident", f"{marker} private update",
         ],
-        scoped=[window.title, f"{marker} window details", outage.title],
+        scoped=[window.title, f"{marker} window details", outage.title, incident.title, f"{marker} incident update"],
     )  # fmt: skip
 
 
@@ -263,6 +279,7 @@ PK_BY_MOUNT = {
     "api/v1/services/": lambda w: w.b.service.pk,
     "api/v1/maintenance-windows/": lambda w: w.b.window.pk,
     "api/v1/outages/": lambda w: w.b.outage.pk,
+    "incidents/": lambda w: w.b.incident.pk,
     # django-otp's device admin: a TOTP device's setup page and QR code (B's user's: any device will do).
     "admin/otp_totp/totpdevice/": lambda w: _totp_device(w).pk,
 }
@@ -316,7 +333,7 @@ def _admin_object(w: World, route: Route):
     mine = {
         Organisation: w.b.organisation, Contract: w.b.contract, Service: w.b.service, User: w.b.user,
         Ticket: w.b.ticket, Claim: w.b.claim, MaintenanceWindow: w.b.window, Outage: w.b.outage,
-        EscalationRequest: w.b.escalation, MonthlyUptime: w.b.claim.monthly_uptime,
+        EscalationRequest: w.b.escalation, MonthlyUptime: w.b.claim.monthly_uptime, Incident: w.b.incident,
     }  # fmt: skip
     obj = mine.get(model) or model.objects.order_by("pk").first()
     return obj.pk if obj is not None else MISSING_ID
@@ -575,6 +592,8 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
         "/claims/new/": client,
         f"/claims/new/?contract={b.contract.pk}&month=2026-10": client,
         "/maintenance/": client,
+        "/incidents/": client,
+        f"/incidents/{a.incident.pk}/": client,
         f"/contracts/{a.contract.pk}/": client,
         f"/contracts/{a.contract.pk}/uptime/": client,
         f"/contracts/{a.contract.pk}/statement/2026-10/": client,
@@ -632,7 +651,8 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
         a.window.title: [a.service.pk],
         world.shared_window.title: [a.service.pk],  # never B's service
     }
-    assert [o["title"] for o in api.get("/api/v1/outages/").json()["results"]] == [a.outage.title]
+    outages = [o["title"] for o in api.get("/api/v1/outages/").json()["results"]]
+    assert sorted(outages) == sorted([a.outage.title, "Acmeling private outage"])  # A's scoped one: A's own
     assert [m["contract"] for m in api.get("/api/v1/months/").json()["results"]] == [a.contract.pk]
     uptime = api.get(f"/api/v1/contracts/{a.contract.pk}/uptime/?month=2026-10").json()
     assert [line["title"] for line in uptime["breakdown"]] == [a.outage.title]

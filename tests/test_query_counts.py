@@ -318,7 +318,7 @@ PAGES = {
     "maintenance changelist": Page("sam", url("admin:contracts_maintenancewindow_changelist"), 11),
     "maintenance change page": Page("sam", url("admin:contracts_maintenancewindow_change", "window"), 18),
     "outage changelist": Page("sam", url("admin:contracts_outage_changelist"), 12),
-    "outage change page": Page("sam", url("admin:contracts_outage_change", "outage"), 10),
+    "outage change page": Page("sam", url("admin:contracts_outage_change", "outage"), 11),  # + its scoped contracts
     # Sam does not see vulnerability reports' emails: which tickets are reports is one query more.
     "outbox changelist": Page("sam", url("admin:portal_outboxmessage_changelist"), 12),
     "audit log": Page("sol", url("admin:portal_auditentry_changelist"), 12),

@@ -25,9 +25,11 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
+from contracts.incidents.services import incident_open
 from contracts.maintenance.services import window_publish
 from contracts.models import (
     SLA,
+    Incident,
     Invitation,
     MaintenanceWindow,
     Outage,
@@ -82,6 +84,7 @@ PAGES = {
     "contracts.maintenancewindow": {"view": {*WORK, SU}, "add": {*LEADS, SU}, "edit": {*LEADS, SU}},
     "contracts.service": {"view": {*WORK, SEC, SU}, "add": {SU}, "edit": {SU}},
     "contracts.outage": {"view": {*WORK, SU}, "add": {*LEADS, SU}, "edit": {*LEADS, SU}},
+    "contracts.incident": {"view": {*WORK, SU}, "add": {*LEADS, SU}, "edit": {*LEADS, SU}},
     "contracts.organisation": {"view": {*WORK, SU}, "add": {*MANAGERS, SU}, "edit": {*MANAGERS, SU}},
     "contracts.workingcalendar": {"view": {*WORK, SU}, "add": {*MANAGERS, SU}, "edit": {*LEADS, SU}},
     "contracts.slaversion": {"view": {*WORK, SU}, "add": {*MANAGERS, SU}, "edit": {*MANAGERS, SU}},  # a draft
@@ -115,6 +118,7 @@ ACTIONS = {
     "contracts.maintenancewindow": {"cancel_windows": {*LEADS, SU}},
     "contracts.service": {"delete_selected": {SU}, "rotate_webhook_token": {SEC, SU}},
     "contracts.outage": {"delete_selected": {SU}},
+    "contracts.incident": {"delete_selected": {SU}, "publish_selected": {*LEADS, SU}},
     "contracts.organisation": {"delete_selected": {SU}},
     "contracts.workingcalendar": {"delete_selected": {SU}},
     "contracts.slaversion": {"delete_selected": {SU}, "publish": {SU}, "new_draft": {*MANAGERS, SU}},
@@ -128,6 +132,7 @@ ACTIONS = {
         "resolve": {*WORK, SEC, SU},
         "escalate_now": {*LEADS, SU},
         "exclude_from_sla": {*LEADS, SU},
+        "link_to_incident": {*WORK, SEC, SU},
     },  # fmt: skip
     "credits.claim": {
         "approve_eligible": {*MANAGERS, SU},
@@ -146,6 +151,7 @@ OPERATIONS = {
     "ticket:assign": {*WORK, SEC, SU},
     "ticket:take": {*WORK, SEC, SU},
     "ticket:call": {*WORK, SEC, SU},
+    "ticket:incident": {*WORK, SEC, SU},
     "ticket:file": {*WORK, SU},  # security staff work vulnerability reports, not customers' calls
     "inbound:attach": {*WORK, SU},
     "inbound:file": {*WORK, SU},
@@ -246,6 +252,14 @@ class World:
         return InboundMessage.objects.get(pk=ingest(raw, received_at=NOW, source="pipe").inbound_id)
 
     @cached_property
+    def incident(self) -> Incident:
+        """A draft incident on the contract's service (staff publish it, link tickets to it)."""
+        outage = Outage.objects.create(title="Backups failing", starts_at=NOW - timedelta(minutes=30))
+        outage.services.set(self.contract.services.all())
+        return incident_open(outage=outage, title="Backups failing", status="investigating", body="Looking.",
+                             actor=None, publish=False, now=NOW)  # fmt: skip
+
+    @cached_property
     def october(self) -> MonthlyUptime:
         service = self.contract.services.get()
         start = datetime(2026, 10, 10, 2, 0, tzinfo=NBO)
@@ -328,6 +342,7 @@ class World:
             "contracts.maintenancewindow": self.window,
             "contracts.service": Service.objects.get(slug="cloud-backup"),
             "contracts.outage": outage,
+            "contracts.incident": self.incident,
             "contracts.organisation": self.contract.organisation,
             "contracts.workingcalendar": WorkingCalendar.objects.first(),
             "contracts.slaversion": self.draft,
@@ -470,6 +485,14 @@ ACTION_CASES = {
         {"apply": "yes", "effective_on": "2026-12-20"},
         lambda w, role: w.contract.sla.versions.filter(published_at=None).exists(),
     ),
+    "publish_selected": (
+        "contracts.incident", "publish_selected", lambda w: [w.incident], {},
+        lambda w, role: Incident.objects.get(pk=w.incident.pk).published_at is not None,
+    ),
+    "link_to_incident": (
+        "tickets.ticket", "link_to_incident", lambda w: [w.ticket], lambda w: {"incident": w.incident.pk},
+        lambda w, role: Ticket.objects.get(pk=w.ticket.pk).incident_id == w.incident.pk,
+    ),
     "retry_now": (
         "portal.outboxmessage", "retry_now", lambda w: [w.failed_email], {},
         lambda w, role: OutboxMessage.objects.get(pk=w.failed_email.pk).status == OutboxMessage.Status.PENDING,
@@ -486,6 +509,7 @@ ACTION_CASES = {
 def test_an_action_acts_for_the_roles_the_matrix_names_and_does_nothing_for_the_others(client, world, case, role):
     label, action, objs, data, acted = ACTION_CASES[case]
     selected = objs(world)
+    data = data(world) if callable(data) else data  # POST data naming an object of the world
     client = world.client(client, role)
     world.response = post_action(client, label, action, selected, **data)
     allowed = role in ACTIONS[label][action]
@@ -612,6 +636,11 @@ OPERATION_CASES = {
         {"reason": "A cause was corrected."},
         lambda w, role: MonthlyUptime.objects.get(pk=w.october.pk).status == MonthlyUptime.Status.REOPENED,
     ),
+    "ticket:incident": lambda w: (
+        reverse("admin:tickets_ticket_incident", args=[w.ticket.pk]),
+        {"incident": w.incident.pk},
+        lambda w, role: Ticket.objects.get(pk=w.ticket.pk).incident_id == w.incident.pk,
+    ),
     "people:invite": lambda w: (
         reverse("admin:contracts_organisation_people", args=[w.contract.organisation_id]),
         {"op": "invite", "email": "erin@acme.example", "role": "member"},
@@ -685,6 +714,7 @@ SAM_SECTIONS = {
     "Tickets": {"Tickets", "Escalation requests", "SLA crossings", "Inbound messages"},
     "Contracts": {
         "Contracts",
+        "Incidents",
         "Maintenance windows",
         "Organisations",
         "Outages",
@@ -706,6 +736,7 @@ def test_sam_has_exactly_the_support_agents_permissions_and_sees_only_his_sectio
         "contracts.view_escalationdwell", "contracts.view_credittier", "contracts.view_workingcalendar",
         "contracts.view_workinghours", "contracts.view_closeddate", "contracts.view_outage",
         "contracts.view_outageupdate", "contracts.view_outagecausechange", "contracts.view_maintenancewindow",
+        "contracts.view_incident", "contracts.view_incidentupdate",
         "portal.view_outboxmessage", "portal.view_outboxattempt", "portal.view_sweepheartbeat",
         "portal.view_bouncedaddress", "portal.view_staff_dashboard",
     }  # fmt: skip

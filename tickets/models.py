@@ -77,6 +77,10 @@ class Ticket(models.Model):
     # The Message-ID of the customer's own email that filed it: the ticket's emails thread from it
     # (tickets.mail_thread). Empty when it came another way.
     email_origin = models.CharField(max_length=255, blank=True, editable=False)
+    # The incident staff linked it to (tickets.incident_links); the customer sees it on the ticket.
+    incident = models.ForeignKey(
+        "contracts.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
 
     # --- Clock columns: derived by tickets.deadlines.ticket_deadlines alone (on every change and
     # after an edit that moves deadlines); everything else reads them and never derives again.

@@ -10,7 +10,8 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from ..choices import Cause
+from ..choices import Cause, Impact
+from ..incidents.services import IncidentError, outage_set_impact
 from ..models import Outage, OutageCauseChange, OutageUpdate, Service
 from ..outages.alerts import service_rotate_webhook_token
 from ..outages.services import OutageError, outage_cause_check, outage_delete, outage_record, outage_update
@@ -42,6 +43,9 @@ class ServiceAdmin(admin.ModelAdmin):
                 "only its hash is stored, and it will not be shown again.",
                 messages.SUCCESS,
             )
+
+
+IMPACT_FIELDS = ("partial_services", "degraded_services", "contracts", "customer_scoped")
 
 
 # --- Outages ------------------------------------------------------------------------------------
@@ -101,9 +105,43 @@ class OutageCauseChangeInline(admin.TabularInline):
 
 
 class OutageForm(forms.ModelForm):
+    # The impact per service: major unless named here (contracts.incidents.services.outage_set_impact).
+    partial_services = forms.ModelMultipleChoiceField(
+        Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Partial outage: down only for the contracts chosen below.",
+    )  # fmt: skip
+    degraded_services = forms.ModelMultipleChoiceField(
+        Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Degraded performance: not down for any contract.",
+    )  # fmt: skip
+
     class Meta:
         model = Outage
-        fields = ["title", "services", "starts_at", "ends_at", "cause", "description"]
+        fields = ["title", "services", "starts_at", "ends_at", "cause", "description", "contracts", "customer_scoped"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            impacts = self.instance.impacts or {}
+            for name, impact in (("partial_services", Impact.PARTIAL), ("degraded_services", Impact.DEGRADED)):
+                self.initial[name] = [int(k) for k, v in impacts.items() if v == impact]
+
+    def clean(self):
+        data = super().clean()
+        partial, degraded = set(data.get("partial_services") or ()), set(data.get("degraded_services") or ())
+        if partial & degraded:
+            self.add_error("degraded_services", "A service has one impact: partial or degraded, not both.")
+        services = set(data.get("services") or ())
+        if (partial | degraded) - services:
+            self.add_error("partial_services", "An impact can be set only on the outage's own services.")
+        if data.get("customer_scoped") and not data.get("contracts"):
+            self.add_error("contracts", "A customer-scoped outage needs the contracts it affects.")
+        return data
+
+    def impacts(self) -> dict[int, str]:
+        data = self.cleaned_data
+        out = {s.pk: Impact.PARTIAL for s in data.get("partial_services") or ()}
+        return out | {s.pk: Impact.DEGRADED for s in data.get("degraded_services") or ()}
 
     def clean_cause(self):
         # The service's rule, as a form error: "scheduled downtime" only on an outage that has it.
@@ -122,7 +160,7 @@ class OutageAdmin(admin.ModelAdmin):
     list_filter = ["cause", "source", OngoingFilter, "services"]
     search_fields = ["title", "description", "fingerprint", "services__name", "services__slug"]
     date_hierarchy = "starts_at"
-    autocomplete_fields = ["services"]
+    autocomplete_fields = ["services", "contracts"]
     readonly_fields = ["source", "fingerprint", "created_at"]
     inlines = [OutageUpdateInline, OutageCauseChangeInline]
     fieldsets = [
@@ -134,6 +172,14 @@ class OutageAdmin(admin.ModelAdmin):
                 "description": "Every cause but “unplanned” may be excluded from uptime by a contract. "
                 "A change is recorded below with who made it and when. Planned work is a maintenance window, "
                 "not an outage.",
+            },
+        ),
+        (
+            "Impact and scope",
+            {
+                "fields": ["partial_services", "degraded_services", "contracts", "customer_scoped"],
+                "description": "Unnamed services are a major outage: down for every contract on them. A change that "
+                "touches a closed month judges it again.",
             },
         ),
         ("Public description", {"fields": ["description"]}),
@@ -150,6 +196,11 @@ class OutageAdmin(admin.ModelAdmin):
             # Disabled, the field keeps the outage's cause (unplanned for a new one) whatever is posted.
             form.base_fields["cause"] = copy.copy(form.base_fields["cause"])
             form.base_fields["cause"].disabled = True
+        if not request.user.has_perm("contracts.change_outage_impact"):
+            for name in IMPACT_FIELDS:  # whom the outage counts for: its own permission too
+                if name in form.base_fields:
+                    form.base_fields[name] = copy.copy(form.base_fields[name])
+                    form.base_fields[name].disabled = True
         return form
 
     @admin.display(description="Services")
@@ -175,6 +226,14 @@ class OutageAdmin(admin.ModelAdmin):
         else:
             cause = data.get("cause", Cause.UNPLANNED)  # a role that may not set the cause does not see it
             saved = outage_record(cause=cause, actor=request.user, now=timezone.now(), **fields)
+        if set(IMPACT_FIELDS) & set(form.changed_data) and request.user.has_perm("contracts.change_outage_impact"):
+            try:
+                saved = outage_set_impact(
+                    outage=saved, impacts=form.impacts(), contracts=data["contracts"],
+                    customer_scoped=data["customer_scoped"], actor=request.user, now=timezone.now(),
+                )  # fmt: skip
+            except IncidentError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
         for f in Outage._meta.concrete_fields:  # the admin goes on with `obj` (its log, the inlines)
             setattr(obj, f.attname, getattr(saved, f.attname))
         obj._state.adding, obj._state.db = False, saved._state.db

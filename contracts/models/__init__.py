@@ -5,6 +5,7 @@ Models hold data and derive values from their own row; state changes live in ser
 reads in selectors.py, rules in the pure modules of portal/domain."""
 
 from .downtime import MaintenanceNotice, MaintenanceWindow, Outage, OutageCauseChange, OutageUpdate
+from .incidents import Incident, IncidentStatus, IncidentUpdate
 from .people import Invitation
 from .subscribers import StatusSubscriber, SubscriptionRequest
 from .terms import (
@@ -42,6 +43,9 @@ __all__ = [
     "CreditTier",
     "EscalationDwell",
     "EscalationLevel",
+    "Incident",
+    "IncidentStatus",
+    "IncidentUpdate",
     "Invitation",
     "MaintenanceNotice",
     "MaintenanceWindow",

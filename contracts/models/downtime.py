@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 
-from ..choices import Cause
+from ..choices import Cause, Impact
 from .terms import Contract, Service
 
 
@@ -122,6 +122,17 @@ class Outage(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.STAFF)
     fingerprint = models.CharField(max_length=100, blank=True, help_text="Alertmanager's alert fingerprint.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Impact per service id (as a string key) where it is not major: {"3": "partial"}. Absent: major.
+    impacts = models.JSONField(default=dict, blank=True, help_text="Impact per service where it is not a major outage.")
+    # The contracts staff scope the outage to: a partial impact is down for them only; a
+    # customer-scoped outage counts for them only and is shown to them only (never on the status page).
+    contracts = models.ManyToManyField(
+        Contract, blank=True, related_name="scoped_outages",
+        help_text="A partial outage counts as down for these contracts only; a customer-scoped one affects only them.",
+    )  # fmt: skip
+    customer_scoped = models.BooleanField(
+        default=False, help_text="Affects the chosen contracts only: counts and is shown only for them, never public."
+    )
 
     class Meta:
         ordering = ["-starts_at"]
@@ -132,13 +143,20 @@ class Outage(models.Model):
             models.CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")), name="outage_ends_after_start"),
         ]  # fmt: skip
         # A cause other than "unplanned" may exclude the outage's minutes from a contract's uptime.
-        permissions = [("change_outage_cause", "Can change an outage's cause")]
+        permissions = [
+            ("change_outage_cause", "Can change an outage's cause"),
+            ("change_outage_impact", "Can change an outage's impact per service and the contracts it is scoped to"),
+        ]
 
     def __str__(self):
         return f"{self.title} ({self.starts_at:%Y-%m-%d %H:%M} UTC)"
 
     def clean(self):
         evidence_clean(self, "outage")
+
+    def impact_of(self, service_id: int) -> str:
+        """The outage's impact on one of its services (major unless staff said otherwise)."""
+        return (self.impacts or {}).get(str(service_id), Impact.MAJOR)
 
 
 class OutageUpdate(models.Model):

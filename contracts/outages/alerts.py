@@ -18,6 +18,7 @@ from portal.models import AuditEntry
 
 from ..choices import Cause
 from ..evidence import OUTAGE, Evidence, EvidenceChange, evidence_changed
+from ..incidents.services import incidents_draft_for_alerts, incidents_hold_drafts
 from ..models import Outage, Service
 from .services import outage_label
 
@@ -226,6 +227,11 @@ def _record_alerts(alerts: list[tuple[AlertEvent, Service]], via: Service, now: 
         )  # fmt: skip
     AuditEntry.objects.bulk_create(entries, batch_size=ALERT_BATCH)
     evidence_changed(changes, now=now)  # a closed month an alert touches is judged again
+    # Each outage an alert opens gets a drafted incident, published after a delay unless staff do; an
+    # outage closed before its draft went out leaves the draft to staff (a flapping alert).
+    incidents_draft_for_alerts(outages=[o for action, o in outcome if action == "opened"], now=now)
+    if result.closed:
+        incidents_hold_drafts(outage_ids=result.closed)
     return result
 
 

@@ -167,6 +167,7 @@ def status_page(*, now: datetime) -> StatusPage:
     services = list(Service.objects.only("pk", "name", "slug"))
     outages = list(
         Outage.objects.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=since), starts_at__lte=now)
+        .exclude(customer_scoped=True)  # never public: it concerns chosen contracts only
         .only("pk", "title", "description", "starts_at", "ends_at")
         .prefetch_related(Prefetch("services", queryset=Service.objects.only("pk", "name")))
         .order_by("starts_at")

@@ -21,6 +21,7 @@ SWEEPS = {
     "tickets-escalate": timedelta(minutes=1),
     "tickets-sla-deadlines": timedelta(minutes=1),
     "maintenance-notices": timedelta(minutes=1),
+    "incident-drafts": timedelta(minutes=1),
     "credits-close-month": timedelta(hours=1),
     "people-contacts-review": timedelta(hours=1),
     "inbound-imap": timedelta(minutes=1),  # the inbound mailbox (a no-op without INBOUND_IMAP_URL)

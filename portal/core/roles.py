@@ -50,7 +50,7 @@ TICKET_LEAD = ["tickets.exclude_ticket", "tickets.change_priority", "tickets.han
 CONTEXT_READ = [
     *_view("contracts", "organisation", "contract", "service", "sla", "slaversion", "priorityterm",
            "escalationlevel", "escalationdwell", "credittier", "workingcalendar", "workinghours", "closeddate"),
-    *_view("contracts", "outage", "outageupdate", "outagecausechange", "maintenancewindow"),
+    *_view("contracts", "outage", "outageupdate", "outagecausechange", "maintenancewindow", "incident", "incidentupdate"),
     *_view("portal", "outboxmessage", "outboxattempt", "sweepheartbeat", "bouncedaddress"),
     "portal.view_staff_dashboard",
 ]  # fmt: skip
@@ -59,6 +59,7 @@ CONTEXT_READ = [
 # else to change), put failed emails back in the queue and read the compliance report.
 LEAD_OPERATIONS = [
     "contracts.add_outage", "contracts.change_outage", "contracts.add_outageupdate", "contracts.change_outageupdate",
+    "contracts.add_incident", "contracts.change_incident", "contracts.publish_incident", "contracts.change_outage_impact",
     "contracts.add_maintenancewindow", "contracts.change_maintenancewindow",
     "contracts.change_workingcalendar", "contracts.add_closeddate", "contracts.change_closeddate",
     "contracts.delete_closeddate",

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.db.models import F
 
+from contracts.incidents.selectors import IncidentView, open_incidents_for_user
 from contracts.maintenance.selectors import WindowView, organisation_maintenance
 from contracts.models import Contract, MaintenanceWindow, Service
 from contracts.selectors import Versions, contracts_for_user
@@ -93,6 +94,7 @@ class Dashboard:
     pending_claims: list[PendingClaim]  # awaiting a decision, oldest first
     more_pending_claims: bool
     claimable: list[ClaimableMonth]  # months a claim can still be filed for, soonest to close first
+    incidents: list[IncidentView]  # published, not resolved, affecting the organisation: the banner
 
     maintenance_days = MAINTENANCE_DAYS
 
@@ -181,4 +183,5 @@ def customer_dashboard(*, user, now: datetime) -> Dashboard:
         pending_claims=[PendingClaim(c, zone.get(c.contract_id, "UTC")) for c in pending[:CLAIMS_SHOWN]],
         more_pending_claims=len(pending) > CLAIMS_SHOWN,
         claimable=claimable,
+        incidents=open_incidents_for_user(user=user),
     )

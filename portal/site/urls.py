@@ -32,6 +32,7 @@ urlpatterns = [
     path("tickets/", include("tickets.urls")),
     path("claims/", include("credits.urls")),
     path("maintenance/", include("contracts.maintenance_urls")),
+    path("incidents/", include("portal.site.incident_urls")),
     path("webhooks/", include("portal.site.webhook_urls")),
     path("status/", include("contracts.status_urls")),
     path("admin/", admin.site.urls),

@@ -11,7 +11,7 @@
 Each admin registers itself where it is defined; importing this package registers them all.
 """
 
-from . import inbound, outbox  # noqa: F401 - register email in's triage list and the reports' outbox rows
+from . import inbound, incidents, outbox  # noqa: F401 - register triage, incidents (with their tickets), reports' outbox rows
 from .queue import CappedPaginator, TicketChangeList
 from .readonly import EscalationRequestAdmin, SLACrossingAdmin
 from .ticket import TicketAdmin

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -174,3 +175,35 @@ class FileForCustomerForm(forms.Form):
             version = version_in_force(sla_id=contract.sla_id, at=timezone.now())
             data["reached_at"] = aware_in(reached, version.timezone if version else "UTC")
         return data
+
+
+class IncidentLinkForm(forms.Form):
+    """Link the ticket to an incident (empty: unlink)."""
+
+    incident = forms.ModelChoiceField(queryset=None, required=False, empty_label="(not linked)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from ..incident_links import incidents_for_linking
+
+        self.fields["incident"].queryset = incidents_for_linking()
+
+
+class IncidentActionForm(ActionForm):
+    """The queue's action bar, with the incident the "Link to the incident" action links to."""
+
+    incident = forms.ModelChoiceField(queryset=None, required=False, empty_label="(incident to link to)",
+                                      label="Incident")  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from ..incident_links import incidents_for_linking
+
+        self.fields["incident"].queryset = incidents_for_linking()
+
+    def incident_chosen(self):
+        """The incident named beside the action (the action's own choices are the admin's to check)."""
+        try:
+            return self.fields["incident"].clean(self.data.get("incident"))
+        except forms.ValidationError:
+            return None

@@ -16,12 +16,21 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.core.admin_operations import OperationsMixin
 
-from .. import channels, services
+from .. import channels, incident_links, services
 from ..models import Attachment, EscalationRequest, Ticket
 from ..services import TicketError
-from .forms import AssignForm, CallForm, ExcludeForm, FileForCustomerForm, PriorityForm, ReplyForm, StatusForm
+from .forms import (
+    AssignForm,
+    CallForm,
+    ExcludeForm,
+    FileForCustomerForm,
+    IncidentLinkForm,
+    PriorityForm,
+    ReplyForm,
+    StatusForm,
+)
 
-OPERATIONS = ["reply", "call", "status", "priority", "assign", "take", "exclude", "escalate"]
+OPERATIONS = ["reply", "call", "status", "priority", "assign", "take", "exclude", "escalate", "incident"]
 # Each operation's permission; the others (reply or internal note, a call, status, assign, take) are
 # the ticket's change permission: working tickets. Filing a ticket for a caller is a page of its own.
 PERMISSIONS = {
@@ -164,6 +173,17 @@ class TicketOperations(OperationsMixin):
             services.ticket_assign(ticket=ticket, actor=user, assignee=data["assignee"])
 
         return self.run(request, ticket, "assign", AssignForm(request.POST), call, "Assignee changed.")
+
+    def incident_view(self, request, object_id):
+        ticket, user = self.object_to_change(request, object_id), request.user
+
+        def call(data):
+            incident_links.ticket_link_incident(ticket=ticket, incident=data["incident"], actor=user)
+
+        def text(data):
+            return f"Linked to incident “{data['incident']}”." if data["incident"] else "Unlinked from its incident."
+
+        return self.run(request, ticket, "incident", IncidentLinkForm(request.POST), call, text, refused_status=400)
 
     def take_view(self, request, object_id):
         ticket, user = self.object_to_change(request, object_id), request.user

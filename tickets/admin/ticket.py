@@ -24,12 +24,22 @@ from portal.core.roles import sees_security
 from portal.domain.formats import duration, in_tz
 
 from .. import services
+from ..incident_links import incident_suggested, tickets_link_incident
 from ..models import Ticket
 from ..selectors import ClockView, ticket_clock_views
 from ..services import TicketError
 from .display import AdminMedia, cause_label, countdown, event_summary, sla_badge
 from .filters import AssigneeFilter, ChannelFilter, LevelFilter, SLAFilter, StatusFilter
-from .forms import AssignForm, CallForm, ExcludeForm, PriorityForm, ReplyForm, StatusForm
+from .forms import (
+    AssignForm,
+    CallForm,
+    ExcludeForm,
+    IncidentActionForm,
+    IncidentLinkForm,
+    PriorityForm,
+    ReplyForm,
+    StatusForm,
+)
 from .operations import OPERATIONS, PERMISSIONS, TicketOperations
 from .queue import NEXT_DEADLINE, QUEUE_ORDER, CappedPaginator, TicketChangeList
 
@@ -54,9 +64,10 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     show_full_result_count = False  # "N of M": M would count every ticket ever filed
     search_fields = ["subject", "organisation__name"]
     search_help_text = "Subject, organisation, or ticket number (42 or #42)."
-    linked_lookups = frozenset({"organisation__id__exact"})  # a contract's compliance page: its organisation's tickets
+    linked_lookups = frozenset({"organisation__id__exact", "incident__id__exact"})  # compliance page; an incident
     ordering = [NEXT_DEADLINE]
-    actions = ["take", "resolve", "escalate_now", "exclude_from_sla"]
+    actions = ["take", "resolve", "escalate_now", "exclude_from_sla", "link_to_incident"]
+    action_form = IncidentActionForm
     change_form_template = "admin/tickets/ticket/change_form.html"
     fieldsets = [
         (None, {"fields": ["number", "subject", "organisation", "contract", "service", "kind", "channel", "created_by", "filed"]}),
@@ -194,6 +205,17 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             request, queryset, "assigned to you", lambda t: services.ticket_assign(ticket=t, actor=user, assignee=user)
         )
 
+    @admin.action(description="Link to the incident chosen beside", permissions=["change"])
+    def link_to_incident(self, request, queryset):
+        incident = IncidentActionForm(request.POST).incident_chosen()
+        if incident is None:
+            self.message_user(request, "Choose the incident to link the tickets to.", messages.ERROR)
+            return
+        linked, refused = tickets_link_incident(tickets=list(queryset), incident=incident, actor=request.user)
+        self.message_user(request, f"{linked} ticket(s) linked to “{incident}”.", messages.SUCCESS)
+        for reason in refused[:10]:
+            self.message_user(request, reason, messages.WARNING)
+
     @admin.action(description="Resolve", permissions=["change"])
     def resolve(self, request, queryset):
         user, resolved = request.user, Ticket.Status.RESOLVED
@@ -249,6 +271,8 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     def page_context(self, request, ticket: Ticket, bound: dict) -> dict:
         cv = self.clock(ticket)
+        suggestion = incident_suggested(ticket)
+        suggested = suggestion.pk if suggestion else None
         op_forms = {
             "reply": ReplyForm(),
             "call": CallForm(ticket=ticket, tz=cv.timezone, initial={"started_at": wall_now(cv.timezone)}),
@@ -256,6 +280,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "priority": PriorityForm(ticket=ticket, initial={"priority": ticket.priority}),
             "assign": AssignForm(initial={"assignee": ticket.assignee_id}),
             "exclude": ExcludeForm(causes=ticket.sla_version.exclusion_causes or []),
+            "incident": IncidentLinkForm(initial={"incident": ticket.incident_id or suggested}),
             **bound,
         }
         url = self.op_url
@@ -275,6 +300,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "pauses": ticket.pauses.all(),
             "escalation_requests": [(r, url("acknowledge", ticket, r.pk)) for r in requests],
             "op_forms": op_forms,
+            "incident_suggestion": suggestion,
             "op_urls": {name: url(name, ticket) for name in OPERATIONS},
             "can_operate": self.has_change_permission(request, ticket),
             # What this user may do beyond working the ticket: each form is shown only to them.

@@ -15,7 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from mailparser_reply import EmailReplyParser
 
 from contracts.choices import Channel
-from contracts.models import Contract, EscalationLevel
+from contracts.incidents import mail as incident_mail
+from contracts.models import Contract, EscalationLevel, Incident
 from contracts.people import PeopleError
 from contracts.people.support import support_contact_check
 from contracts.selectors import version_in_force
@@ -23,6 +24,7 @@ from portal.models import OutboxMessage
 
 from .. import mail_thread, security, security_mail
 from ..attachments import MAX_FILES, validate_upload
+from ..incident_links import ticket_link_incident
 from ..models import Attachment, InboundMessage, Ticket, TicketEvent
 from ..services import PRIORITY_ORDER, TicketError, ticket_open, ticket_reply
 from ..terms_cache import TermsCache
@@ -66,6 +68,9 @@ def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_bi
         return None
     if dmarc_failed:
         return _hold(row, env, "Its sender failed DMARC: the From address may be forged.", answer=False)
+    incident = match_incident(env)
+    if incident is not None:
+        return _incident_ticket(row, msg, env, body, incident)
     return _new_ticket(row, msg, env, body, dmarc_failed)
 
 
@@ -226,6 +231,57 @@ def _contracts_for(person, recipients: list[str], at) -> list[Contract]:
         if level is not None and level.contact.strip().lower() in recipients:
             found.append((contract, version))
     return found
+
+
+# --- Replies to incident emails ---------------------------------------------------------------------
+def match_incident(env: parse.Envelope) -> Incident | None:
+    """The incident an email answers: by its reply address (the token made for this sender), else
+    by one of our incident emails' Message-IDs it answers."""
+    for address in env.recipients:
+        number = incident_mail.incident_of_address(address, env.sender)
+        if number is not None:
+            return Incident.objects.filter(pk=number).select_related("outage").first()
+    ids = security_mail.message_ids(env.in_reply_to) + security_mail.message_ids(env.references)
+    number = incident_mail.incident_of_message_ids(ids)
+    return Incident.objects.filter(pk=number).select_related("outage").first() if number else None
+
+
+def _incident_ticket(row, msg, env, body, incident: Incident) -> None:
+    """A reply to an incident email files a ticket on the sender's contract that the incident
+    affects (the first, by reference, they may open tickets on), linked to the incident."""
+    person = _person(env.sender)
+    if person is None or not person.organisation_id or not person.is_active:
+        return _hold(row, env, "A reply to an incident email from someone who is not an active customer of ours.")
+    row.organisation_id = person.organisation_id
+    outage = incident.outage
+    sids = set(outage.services.values_list("pk", flat=True))
+    contracts = Contract.objects.filter(organisation_id=person.organisation_id, services__in=sids).distinct()
+    if outage.customer_scoped:
+        contracts = contracts.filter(pk__in=outage.contracts.values("pk"))
+    for contract in contracts.order_by("reference", "pk"):
+        try:
+            support_contact_check(user=person, contract=contract)
+        except PeopleError:
+            continue
+        version = version_in_force(sla_id=contract.sla_id, at=row.received_at)
+        service = contract.services.filter(pk__in=sids).order_by("name").first()
+        if version is None or service is None:
+            continue
+        if _flooding(env.sender, row):
+            return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
+        subject, priority = priority_of(env.subject, version)
+        files, refused = _uploads(body)
+        receipt = not parse.is_auto_generated(msg)
+        ticket = ticket_open(
+            user=person, contract=contract, service=service, priority=priority, subject=subject,
+            description=_with_refused(body.text or "(The message had no text.)", refused + body.problems)[:20000],
+            files=files, now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
+            receipt_headers=answers.answer_headers(env) if receipt else None, email_origin=env.message_id,
+        )  # fmt: skip
+        ticket_link_incident(ticket=ticket, incident=incident, actor=None, now=row.received_at)
+        row.outcome, row.ticket = Outcome.FILED, ticket
+        return None
+    return _hold(row, env, f"{person.email} may open tickets on none of the contracts the incident affects.")
 
 
 def _new_ticket(row, msg, env, body, dmarc_failed) -> None:

@@ -1,0 +1,120 @@
+"""Publishing an incident update: `update_publish`, the one function that publishes an update and
+sends what it sends (customers' emails through the outbox, the `incident.updated` webhook). Every
+way an update goes out (staff publishing, posting, the delay's sweep) ends here; senders to other
+audiences (the status page's subscribers) belong here too, so that a person is told once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.core.notify_rules import Kind, Preferences, for_contract, members_prefetch
+from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.unsubscribe import email_to
+from portal.core.webhooks import HookEvent, webhooks_emit
+from portal.models import WebhookEvent
+
+from ..models import Contract, Incident, IncidentUpdate
+from . import mail
+
+TEMPLATE = "incident_update"
+
+
+def affected_contracts(incident: Incident, now: datetime):
+    """The contracts running today that cover a service of the incident's outage (only its scoped
+    contracts when the outage is customer-scoped)."""
+    outage = incident.outage
+    today = now.date()
+    contracts = Contract.objects.filter(
+        pk__in=Contract.services.through.objects.filter(service__in=outage.services.values("pk")).values("contract_id"),
+        starts_on__lte=today,
+    ).filter(Q(ends_on__isnull=True) | Q(ends_on__gte=today))
+    if outage.customer_scoped:
+        contracts = contracts.filter(pk__in=outage.contracts.values("pk"))
+    return contracts.order_by("pk")
+
+
+def incident_url(incident: Incident) -> str:
+    return reverse("incident-detail", args=[incident.pk])
+
+
+def _context(incident: Incident, update: IncidentUpdate, services: list, contract: Contract) -> dict:
+    return {
+        "incident": {"pk": incident.pk, "title": incident.title, "impact": incident.get_impact_display(),
+                     "started_at": incident.outage.starts_at, "url": incident_url(incident)},
+        "update": {"number": update.number, "status": update.get_status_display(), "body": update.body,
+                   "at": update.published_at, "resolved": update.status == Incident.Status.RESOLVED},
+        "services": [s.name for s in services],
+        "contract": {"reference": contract.reference, "name": contract.name},
+    }  # fmt: skip
+
+
+def update_emails(incident: Incident, update: IncidentUpdate, contracts: list[Contract]) -> list[Email]:
+    """One email per person the rule lets through (notify_rules, Kind.INCIDENT), keyed by update and
+    person: a person on two affected contracts gets one, about the first."""
+    prefs, seen, emails = Preferences(), set(), []
+    all_services = list(incident.outage.services.all())
+    for contract in contracts:
+        covered = {s.pk for s in contract.services.all()}
+        services = [s for s in all_services if s.pk in covered] or all_services
+        ctx = _context(incident, update, services, contract)
+        for r in for_contract(Kind.INCIDENT, contract, prefs=prefs):
+            if r.user.pk in seen:
+                continue
+            seen.add(r.user.pk)
+            e = email_to(r, key=f"incident:{incident.pk}:u{update.number}:user:{r.user.pk}", template=TEMPLATE,
+                         context=ctx)  # fmt: skip
+            headers = {**e.headers, **mail.headers(incident.pk, update.number, r.user.pk, r.user.email)}
+            emails.append(
+                replace(e, headers=headers, message_id=mail.message_id(incident.pk, update.number, r.user.pk))
+            )
+    return emails
+
+
+def _hook(incident: Incident, update: IncidentUpdate, services: list, organisation_id: int) -> HookEvent:
+    return HookEvent(
+        organisation_id=organisation_id, event=WebhookEvent.INCIDENT_UPDATED,
+        key=f"incident:{incident.pk}:update:{update.number}",
+        data={
+            "incident": {"id": incident.pk, "url": incident_url(incident), "title": incident.title,
+                         "status": incident.status, "services": [s.name for s in services],
+                         "started_at": incident.outage.starts_at, "resolved_at": incident.resolved_at},
+            "update": {"id": update.pk, "status": update.status, "body": update.body, "created_at": update.published_at},
+        },
+    )  # fmt: skip
+
+
+@transaction.atomic
+def update_publish(*, update: IncidentUpdate, now: datetime | None = None) -> int:
+    """THE function that publishes an incident update and sends its emails: marks it published
+    (once: an update published already, by another member of staff or the delay's sweep, sends
+    nothing again and returns 0), then, in the same transaction, writes one outbox email per person
+    the notification rule lets through of every contract the incident affects (keyed
+    incident:<id>:u<n>:user:<id>, threaded per incident: contracts.incidents.mail) and the
+    `incident.updated` webhook for each affected organisation. Returns the emails written.
+    Called by contracts.incidents.services for every update that goes out; callers hold no lock
+    it needs (it takes the update's row)."""
+    now = now or timezone.now()
+    claimed = IncidentUpdate.objects.filter(pk=update.pk, published_at__isnull=True).update(published_at=now)
+    if not claimed:
+        return 0
+    update.published_at = now
+    incident = Incident.objects.select_related("outage").get(pk=update.incident_id)
+    if incident.published_at is None:  # a draft's updates go out when the incident is published
+        IncidentUpdate.objects.filter(pk=update.pk).update(published_at=None)
+        update.published_at = None
+        return 0
+    contracts = list(
+        affected_contracts(incident, now).select_related("organisation").prefetch_related("services", "contacts",
+                                                                                          members_prefetch())
+    )  # fmt: skip
+    written = outbox_enqueue_many(emails=update_emails(incident, update, contracts), now=now)
+    services = list(incident.outage.services.all())
+    webhooks_emit(events=[_hook(incident, update, services, org) for org in sorted({c.organisation_id for c in contracts})],
+                  now=now)  # fmt: skip
+    return written
