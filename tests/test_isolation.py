@@ -280,6 +280,7 @@ PK_BY_MOUNT = {
     "api/v1/maintenance-windows/": lambda w: w.b.window.pk,
     "api/v1/outages/": lambda w: w.b.outage.pk,
     "incidents/": lambda w: w.b.incident.pk,
+    "api/v1/incidents/": lambda w: w.b.incident.pk,
     # django-otp's device admin: a TOTP device's setup page and QR code (B's user's: any device will do).
     "admin/otp_totp/totpdevice/": lambda w: _totp_device(w).pk,
 }
@@ -655,7 +656,8 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
     assert sorted(outages) == sorted([a.outage.title, "Acmeling private outage"])  # A's scoped one: A's own
     assert [m["contract"] for m in api.get("/api/v1/months/").json()["results"]] == [a.contract.pk]
     uptime = api.get(f"/api/v1/contracts/{a.contract.pk}/uptime/?month=2026-10").json()
-    assert [line["title"] for line in uptime["breakdown"]] == [a.outage.title]
+    # A's customer-scoped outage counts for A's contract; B's, on B's service, never here.
+    assert sorted(line["title"] for line in uptime["breakdown"]) == sorted([a.outage.title, "Acmeling private outage"])
 
 
 def test_the_ical_feed_of_one_organisation_holds_none_of_anothers_windows(world, client):

@@ -101,11 +101,11 @@ class IncidentAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [(None, {"fields": ["outage", "title", "status", "body", "publish_now"]})]
-        return [
-            (None, {"fields": ["title", "outage_link", "status", "impact", "published_at", "publish_due_at",
-                               "resolved_at"]}),
-            ("Post an update", {"fields": ["new_status", "new_body", "seen_last"]}),
-        ]  # fmt: skip
+        shown = [(None, {"fields": ["title", "outage_link", "status", "impact", "published_at", "publish_due_at",
+                                    "resolved_at"]})]  # fmt: skip
+        if self.has_change_permission(request, obj):  # a reader is not offered a form
+            shown.append(("Post an update", {"fields": ["new_status", "new_body", "seen_last"]}))
+        return shown
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -31,7 +31,10 @@ class IncidentWithTicketsAdmin(IncidentAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
             return fieldsets
-        return [*fieldsets, ("Linked tickets", {"fields": ["linked_tickets", "tickets_body", "tickets_resolve"]})]
+        fields = ["linked_tickets"]
+        if self.has_change_permission(request, obj):
+            fields += ["tickets_body", "tickets_resolve"]
+        return [*fieldsets, ("Linked tickets", {"fields": fields})]
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), *(["linked_tickets"] if obj else [])]
