@@ -14,7 +14,7 @@ from django.conf import settings
 
 from portal.core.roles import StaffRole
 
-from .factories import ContractFactory, OrganisationFactory, StaffFactory, UserFactory
+from .factories import ContractFactory, OrganisationFactory, ServiceFactory, StaffFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI") == "true"
@@ -214,6 +214,18 @@ def sol(db):
 def ada(db):
     """The superuser: staff, roles, publishing SLA terms."""
     return StaffFactory(email="admin@vendor.example", name="Ada Admin", staff_role="", is_superuser=True)
+
+
+@pytest.fixture
+def backup(db):
+    """The Cloud Backup service (Kaluari's); some test files define their own."""
+    return ServiceFactory(name="Cloud Backup", slug="cloud-backup")
+
+
+@pytest.fixture
+def assistant(db):
+    """The AI Assistant service (Klart's)."""
+    return ServiceFactory(name="AI Assistant", slug="ai-assistant")
 
 
 @pytest.fixture

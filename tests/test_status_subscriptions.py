@@ -19,8 +19,6 @@ from contracts.models import StatusSubscriber
 from contracts.subscribers.services import PER_ADDRESS, PER_SOURCE, RESEND_AFTER, manage_token_read, manage_url
 from portal.models import OutboxMessage
 
-from .factories import ServiceFactory
-
 pytestmark = pytest.mark.django_db
 NBO = ZoneInfo("Africa/Nairobi")
 NOW = datetime(2026, 10, 1, 9, 0, tzinfo=NBO)
@@ -32,16 +30,6 @@ BASE = "https://portal.example"
 @pytest.fixture(autouse=True)
 def _https(settings):
     settings.PORTAL_BASE_URL = BASE  # List-Unsubscribe-Post is for an https link only (RFC 8058)
-
-
-@pytest.fixture
-def backup(db):
-    return ServiceFactory(name="Cloud Backup", slug="cloud-backup")
-
-
-@pytest.fixture
-def assistant(db):
-    return ServiceFactory(name="AI Assistant", slug="ai-assistant")
 
 
 @pytest.fixture

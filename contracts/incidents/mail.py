@@ -26,7 +26,8 @@ def _domain() -> str:
     return settings.MESSAGE_ID_DOMAIN or "localhost"
 
 
-def message_id(incident_id: int, number: int, user_id: int) -> str:
+def message_id(incident_id: int, number: int, user_id: int | str) -> str:
+    """`user_id`: a person's id, or s<id> for a status page subscriber (contracts.subscribers)."""
     return f"<incident-{incident_id}.{number}.{user_id}@{_domain()}>"
 
 

@@ -20,6 +20,7 @@ from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.models import WebhookEvent
 
 from ..models import Contract, Incident, IncidentUpdate
+from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
 from . import mail
 
 TEMPLATE = "incident_update"
@@ -76,6 +77,35 @@ def update_emails(incident: Incident, update: IncidentUpdate, contracts: list[Co
     return emails
 
 
+def subscriber_update_emails(
+    incident: Incident, update: IncidentUpdate, services: list, members: list[Email]
+) -> list[Email]:
+    """The update to the status page's subscribers who follow one of its services (none for a
+    customer-scoped outage: it is not public), keyed incident:<id>:u<n>:subscriber:<id>, threaded
+    per incident and subscriber (no reply address: a reply of theirs files no ticket); none to an
+    address a member's copy of this update reaches (contracts.subscribers.emails)."""
+    if incident.outage.customer_scoped:
+        return []
+    sids = [s.pk for s in services]
+
+    def thread(sub) -> tuple[str, dict]:
+        earlier = [mail.message_id(incident.pk, n, f"s{sub.pk}") for n in range(1, update.number)]
+        refs = {"In-Reply-To": earlier[0], "References": " ".join(earlier)} if earlier else {}
+        return mail.message_id(incident.pk, update.number, f"s{sub.pk}"), refs
+
+    context = {
+        "incident": {"pk": incident.pk, "title": incident.title, "impact": incident.get_impact_display(),
+                     "started_at": incident.outage.starts_at},
+        "update": {"number": update.number, "status": update.get_status_display(), "body": update.body,
+                   "at": update.published_at, "resolved": update.status == Incident.Status.RESOLVED},
+        "services": [s.name for s in services],
+    }  # fmt: skip
+    return subscriber_emails(
+        subscribers=following(subscribers_for(sids), sids), key=f"incident:{incident.pk}:u{update.number}",
+        template="status_incident_update", context=context, skip=addresses(members), thread=thread,
+    )  # fmt: skip
+
+
 def _hook(incident: Incident, update: IncidentUpdate, services: list, organisation_id: int) -> HookEvent:
     return HookEvent(
         organisation_id=organisation_id, event=WebhookEvent.INCIDENT_UPDATED,
@@ -95,7 +125,8 @@ def update_publish(*, update: IncidentUpdate, now: datetime | None = None) -> in
     (once: an update published already, by another member of staff or the delay's sweep, sends
     nothing again and returns 0), then, in the same transaction, writes one outbox email per person
     the notification rule lets through of every contract the incident affects (keyed
-    incident:<id>:u<n>:user:<id>, threaded per incident: contracts.incidents.mail) and the
+    incident:<id>:u<n>:user:<id>, threaded per incident: contracts.incidents.mail), the same to the
+    status page's subscribers of its services whom no member's copy reaches, and the
     `incident.updated` webhook for each affected organisation. Returns the emails written.
     Called by contracts.incidents.services for every update that goes out; callers hold no lock
     it needs (it takes the update's row)."""
@@ -113,8 +144,11 @@ def update_publish(*, update: IncidentUpdate, now: datetime | None = None) -> in
         affected_contracts(incident, now).select_related("organisation").prefetch_related("services", "contacts",
                                                                                           members_prefetch())
     )  # fmt: skip
-    written = outbox_enqueue_many(emails=update_emails(incident, update, contracts), now=now)
     services = list(incident.outage.services.all())
+    members = update_emails(incident, update, contracts)
+    written = outbox_enqueue_many(
+        emails=members + subscriber_update_emails(incident, update, services, members), now=now
+    )
     webhooks_emit(events=[_hook(incident, update, services, org) for org in sorted({c.organisation_id for c in contracts})],
                   now=now)  # fmt: skip
     return written
