@@ -47,6 +47,7 @@ from contracts.incidents.services import incident_open, outage_set_impact
 from contracts.maintenance.ical import organisation_ical_rotate
 from contracts.maintenance.services import window_publish
 from contracts.models import Contract, Incident, Invitation, MaintenanceWindow, Organisation, Outage, Service
+from contracts.outages.statuspage import DOCUMENTS
 from contracts.people.invitations import invitation_create
 from credits.models import Claim, ClaimAttachment, MonthlyUptime
 from credits.services import claim_submit
@@ -281,6 +282,8 @@ PK_BY_MOUNT = {
     "api/v1/outages/": lambda w: w.b.outage.pk,
     "incidents/": lambda w: w.b.incident.pk,
     "api/v1/incidents/": lambda w: w.b.incident.pk,
+    # Public: an incident's page on the status page (B's incident is public; a scoped one is a 404).
+    "status/incidents/": lambda w: w.b.incident.pk,
     # django-otp's device admin: a TOTP device's setup page and QR code (B's user's: any device will do).
     "admin/otp_totp/totpdevice/": lambda w: _totp_device(w).pk,
 }
@@ -402,6 +405,10 @@ PUBLIC = {
     "status-subscribe-sent": {200},
     "status-subscription-confirm": {400},  # a forged link: "this link is not valid", nothing changed
     "status-subscription-manage": {400},
+    "status-history": {200},
+    "status-incident": {200},
+    "status-feed": {200},
+    **{f"statuspage-{name.replace('/', '-')}": {200} for name in DOCUMENTS},
     "security-txt": {200},
     "security-policy": {200},
     "security-report": {200},

@@ -291,8 +291,9 @@ def test_a_fixed_number_of_queries_whatever_the_history(client, backup, assistan
         start = NOW - timedelta(days=80) + timedelta(days=i % 90)
         window(services, start, start + timedelta(hours=1))
     window([backup], NOW + timedelta(days=2), NOW + timedelta(days=2, hours=1))
-    # Services; outages and their services; windows and their services; the incidents' updates.
-    with django_assert_num_queries(6):
+    # Services; outages and their services; windows and their services; the incidents (open and of
+    # the last 90 days), their services and their updates.
+    with django_assert_num_queries(8):
         html = page(client)
     assert html.count("<rect ") == 180
     assert "Ongoing" in html and "Investigating." in html

@@ -16,7 +16,7 @@ from portal.domain import formats
 from portal.domain.dates import day_bounds
 from portal.domain.uptime import Interval, Uptime, daily_uptime, period_uptime
 
-from ..models import MaintenanceWindow, Outage, OutageUpdate, Service
+from ..models import MaintenanceWindow, Outage, Service
 
 # --- The public status page -----------------------------------------------------------------------
 STATUS_DAYS = 90
@@ -113,7 +113,6 @@ class StatusPage:
     now: datetime
     first_day: date
     services: list[ServiceStatus]
-    incidents: list[Outage]  # each with .service_list and .timeline (newest first)
     maintenance: list[MaintenanceWindow]  # in progress or starting within 14 days; with .service_list
 
     @property
@@ -156,9 +155,9 @@ def _bars(days: list[date], outages: Sequence[Interval], windows: Sequence[Inter
 
 
 def status_page(*, now: datetime) -> StatusPage:
-    """Every service's state now, its last 90 UTC days, the active incidents and the maintenance
-    ahead: in a fixed number of queries whatever the history's size (services; outages and their
-    services; windows and their services; the active incidents' updates), bucketed in Python.
+    """Every service's state now, its last 90 UTC days and the maintenance ahead: in a fixed number
+    of queries whatever the history's size (services; outages and their services; windows and their
+    services), bucketed in Python. (The incidents are contracts.outages.public's.)
     Nothing here knows a customer: no organisation or contract is read."""
     today = now.astimezone(UTC).date()
     days = [today - timedelta(days=n) for n in range(STATUS_DAYS - 1, -1, -1)]
@@ -211,19 +210,9 @@ def status_page(*, now: datetime) -> StatusPage:
             )
         )
 
-    incidents = [o for o in outages if o.ends_at is None or o.ends_at > now]
-    updates: dict[int, list[OutageUpdate]] = {o.pk: [] for o in incidents}
-    if incidents:
-        for update in OutageUpdate.objects.filter(outage_id__in=list(updates)).order_by("-at", "-pk"):
-            updates[update.outage_id].append(update)
-    for outage in incidents:
-        outage.timeline = updates[outage.pk]
-    incidents.sort(key=lambda o: o.starts_at, reverse=True)
-
     return StatusPage(
         now=now,
         first_day=days[0],
         services=statuses,
-        incidents=incidents,
         maintenance=[w for w in windows if w.ends_at > now],
     )
