@@ -116,9 +116,13 @@ class Incident:
 
 
 # --- The reads --------------------------------------------------------------------------------------
-def _public_outages(now: datetime) -> QuerySet[Outage]:
+def public_outages(*, now: datetime) -> QuerySet[Outage]:
     """Outages the public may see: started by now. (Customer-scoped ones are never public.)"""
     return Outage.objects.filter(starts_at__lte=now)
+
+
+def outage_impact(outage: Outage, service: Service) -> str:
+    return Impact.MAJOR
 
 
 def _build(outages: list[Outage], now: datetime) -> list[Incident]:
@@ -153,7 +157,7 @@ def _with_services(queryset: QuerySet[Outage]) -> QuerySet[Outage]:
 
 def incidents_public(*, now: datetime, since: datetime | None = None, limit: int | None = None) -> list[Incident]:
     """Public incidents, newest first: those still open, and (with `since`) those that ended after it."""
-    queryset = _public_outages(now)
+    queryset = public_outages(now=now)
     if since is not None:
         queryset = queryset.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=min(since, now)))
     queryset = _with_services(queryset.order_by("-starts_at", "-pk"))
@@ -161,13 +165,13 @@ def incidents_public(*, now: datetime, since: datetime | None = None, limit: int
 
 
 def incidents_unresolved(*, now: datetime) -> list[Incident]:
-    queryset = _public_outages(now).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+    queryset = public_outages(now=now).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
     return _build(list(_with_services(queryset.order_by("-starts_at", "-pk"))), now)
 
 
 def incident_public(*, pk: int, now: datetime) -> Incident | None:
     """One public incident, or None (never recorded, not yet started, or not public)."""
-    found = list(_with_services(_public_outages(now).filter(pk=pk)))
+    found = list(_with_services(public_outages(now=now).filter(pk=pk)))
     return _build(found, now)[0] if found else None
 
 
@@ -175,7 +179,7 @@ def incidents_history(*, now: datetime, page: int | str | None) -> tuple[Page, l
     """One page of every public incident, newest first (a bad or too large page number gives the
     nearest page that exists)."""
     paginator = Paginator(
-        _public_outages(now).order_by("-starts_at", "-pk").values_list("pk", flat=True), HISTORY_PER_PAGE
+        public_outages(now=now).order_by("-starts_at", "-pk").values_list("pk", flat=True), HISTORY_PER_PAGE
     )
     found = paginator.get_page(page)
     outages = list(_with_services(Outage.objects.filter(pk__in=list(found.object_list)).order_by("-starts_at", "-pk")))

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.urls import reverse
 
-from ..models import MaintenanceWindow, Service
-from .public import RECENT, Impact, Incident, IncidentStatus, incidents_public
+from ..models import MaintenanceWindow, Outage, Service
+from .public import RECENT, Impact, Incident, IncidentStatus, incidents_public, outage_impact, public_outages
 
 PAGE_ID = "sla-portal"
 PAGE_NAME = "SLA Portal"
@@ -75,6 +75,7 @@ class Snapshot:
     services: list[Service]
     incidents: list[Incident]  # open ones and those resolved in the last 90 days, newest first
     windows: list[MaintenanceWindow]  # the latest 50 scheduled, plus every one in progress or ahead
+    ongoing: list[Outage]  # public outages going on now, with their services
 
     @cached_property
     def latest(self) -> list[Incident]:
@@ -82,13 +83,8 @@ class Snapshot:
         return incidents_public(now=self.now, limit=LATEST)
 
     def component_status(self, service: Service) -> str:
-        statuses = [
-            BY_IMPACT[a.impact]
-            for i in self.incidents
-            if not i.resolved
-            for a in i.affected
-            if a.service.pk == service.pk
-        ]
+        # What the HTML page's state says too: the outages going on now (an incident or not yet).
+        statuses = [BY_IMPACT[outage_impact(o, service)] for o in self.ongoing if service in o.services.all()]
         statuses += [
             BY_WINDOW[w.impact]
             for w in self.windows
@@ -123,7 +119,10 @@ def snapshot(*, now: datetime) -> Snapshot:
         .order_by("-starts_at", "-pk")
     )
     incidents = incidents_public(now=now, since=now - RECENT, limit=None)
-    return Snapshot(now=now, services=services, incidents=incidents, windows=windows)
+    ongoing = list(
+        public_outages(now=now).filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now)).prefetch_related(with_services)
+    )
+    return Snapshot(now=now, services=services, incidents=incidents, windows=windows, ongoing=ongoing)
 
 
 # --- The documents --------------------------------------------------------------------------------
