@@ -375,3 +375,22 @@ def test_an_incident_has_its_own_page(client, busy):
     assert "<h1 " in html and "Old trouble" in html and "Fixed long ago." in html and "Resolved" in html
     assert client.get(reverse("status-incident", args=[987654])).status_code == 404
     assert client.post(reverse("status-incident", args=[busy["old"].pk])).status_code == 405
+
+
+# --- A fixed number of queries ------------------------------------------------------------------------
+@pytest.mark.parametrize("history", [3, 60])
+def test_the_summary_takes_a_fixed_number_of_queries(client, backup, assistant, django_assert_num_queries, history):
+    for n in range(history):
+        start = NOW - timedelta(days=n + 1)
+        publish_incident([(backup, assistant)[n % 2]], start, start + timedelta(hours=1), title=f"Incident {n}",
+                         updates=[(start, "investigating", "Looking."), (start + timedelta(hours=1), "resolved", "Done.")])  # fmt: skip
+        window([backup], start + timedelta(hours=3), start + timedelta(hours=4), title=f"Window {n}")
+    publish_incident([backup], NOW - timedelta(minutes=9), title="Going on",
+                     updates=[(NOW - timedelta(minutes=8), "investigating", "Looking.")])  # fmt: skip
+    # Services; the windows' ids (latest, ahead), the windows and their services; the incidents of
+    # 90 days, their services and updates; the outages going on and their services.
+    with django_assert_num_queries(10):
+        doc = get_json(client, "summary")
+    assert len(doc["components"]) == 2
+    with django_assert_num_queries(13):  # and the latest 50 incidents, their services and updates
+        assert len(get_json(client, "incidents")["incidents"]) == min(history + 1, 50)
