@@ -16,6 +16,7 @@ from contracts.outages.status import bar_level, percent_text
 from portal.domain.uptime import period_uptime
 
 from .factories import ServiceFactory
+from .status_helpers import publish_incident
 
 pytestmark = pytest.mark.django_db
 
@@ -186,9 +187,11 @@ def test_all_operational(client, backup, assistant):
 
 
 def test_an_ongoing_outage(client, backup, assistant):
-    incident = outage([backup], NOW - timedelta(hours=1), title="Backups are failing")
-    OutageUpdate.objects.create(outage=incident, at=NOW - timedelta(minutes=50), body="We are investigating.")
-    OutageUpdate.objects.create(outage=incident, at=NOW - timedelta(minutes=10), body="A fix is being deployed.")
+    publish_incident(
+        [backup], NOW - timedelta(hours=1), title="Backups are failing",
+        updates=[(NOW - timedelta(minutes=50), "investigating", "We are investigating."),
+                 (NOW - timedelta(minutes=10), "identified", "A fix is being deployed.")],
+    )  # fmt: skip
     html = page(client)
     assert state_of(service_block(html, "cloud-backup")) == ("outage", "Outage")
     assert state_of(service_block(html, "ai-assistant")) == ("operational", "Operational")
@@ -285,8 +288,8 @@ def test_a_fixed_number_of_queries_whatever_the_history(client, backup, assistan
         start = NOW - timedelta(days=89) + timedelta(hours=10 * i % (89 * 24))
         incident = outage([services[i % 2]], start, start + timedelta(minutes=5 + i % 50), title=f"Outage {i}")
         OutageUpdate.objects.create(outage=incident, at=start, body="Resolved.")
-    ongoing = outage(services, NOW - timedelta(minutes=10), title="Ongoing")
-    OutageUpdate.objects.create(outage=ongoing, at=NOW, body="Investigating.")
+    publish_incident(services, NOW - timedelta(minutes=10), title="Ongoing",
+                     updates=[(NOW, "investigating", "Investigating.")])  # fmt: skip
     for i in range(max(1, history // 20)):
         start = NOW - timedelta(days=80) + timedelta(days=i % 90)
         window(services, start, start + timedelta(hours=1))

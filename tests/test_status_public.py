@@ -14,8 +14,10 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from contracts.models import MaintenanceWindow
+from contracts.incidents.services import incident_open, incident_publish
+from contracts.models import MaintenanceWindow, Outage
 from contracts.outages.public import HISTORY_PER_PAGE
+from contracts.outages.statuspage import DOCUMENTS as PUBLISHED
 
 from .factories import ServiceFactory
 from .status_helpers import add_update, publish_incident
@@ -184,6 +186,7 @@ def get_json(client, name, **headers):
 
 # --- The JSON -----------------------------------------------------------------------------------------
 def test_every_document_has_statuspages_shape_field_by_field(client, busy):
+    assert set(PUBLISHED) == set(DOCUMENTS)  # we serve every documented one, and no other
     for name in DOCUMENTS:
         check_document(name, get_json(client, name))
 
@@ -394,3 +397,65 @@ def test_the_summary_takes_a_fixed_number_of_queries(client, backup, assistant, 
     assert len(doc["components"]) == 2
     with django_assert_num_queries(13):  # and the latest 50 incidents, their services and updates
         assert len(get_json(client, "incidents")["incidents"]) == min(history + 1, 50)
+
+
+# --- Drafts, impacts, customer scope ----------------------------------------------------------------
+def test_impact_per_service_drives_the_components_and_the_indicator(client, backup, assistant):
+    publish_incident(
+        [backup, assistant], NOW - timedelta(minutes=30), title="Slow restores",
+        impacts={backup: "partial", assistant: "degraded"},
+        updates=[(NOW - timedelta(minutes=25), "investigating", "Restores are slow.")],
+    )  # fmt: skip
+    doc = get_json(client, "summary")
+    assert {c["id"]: c["status"] for c in doc["components"]} == {
+        "cloud-backup": "partial_outage", "ai-assistant": "degraded_performance",
+    }  # fmt: skip
+    assert doc["status"] == {"indicator": "major", "description": "Partial System Outage"}
+    (incident,) = doc["incidents"]
+    assert incident["impact"] == "major"  # its worst: partial
+    assert {a["code"]: a["new_status"] for a in incident["incident_updates"][0]["affected_components"]} == {
+        "cloud-backup": "partial_outage", "ai-assistant": "degraded_performance",
+    }  # fmt: skip
+
+
+def test_a_draft_is_not_public_until_published(client, backup):
+    outage = Outage.objects.create(title="Alert: backup", starts_at=NOW - timedelta(minutes=5))
+    outage.services.set([backup])
+    draft = incident_open(outage=outage, title="Backups may be failing", status="investigating",
+                          body="Drafted from the alert.", actor=None, publish=False)  # fmt: skip
+    assert "Backups may be failing" not in public_texts(client, draft.pk)
+    assert client.get(reverse("status-incident", args=[draft.pk])).status_code == 404
+    incident_publish(incident=draft, actor=None)
+    assert client.get(reverse("status-incident", args=[draft.pk])).status_code == 200
+    assert (
+        "Drafted from the alert."
+        in get_json(client, "incidents/unresolved")["incidents"][0]["incident_updates"][0]["body"]
+    )
+
+
+def public_texts(client, pk) -> str:
+    """Every public page, feed and document, with the incident's own page and the history."""
+    paths = ["/status/", "/status/history/", "/status/feed.atom", f"/status/incidents/{pk}/"]
+    paths += [f"/status/api/v2/{name}.json" for name in DOCUMENTS]
+    return "\n".join(client.get(p).content.decode() for p in paths)
+
+
+def test_a_customer_scoped_incident_appears_nowhere_public(client, backup, acme_contract, alice):
+    scoped = publish_incident(
+        [backup], NOW - timedelta(hours=2), NOW - timedelta(hours=1), title="Acme's tenant was unreachable",
+        scoped_to=[acme_contract],
+        updates=[(NOW - timedelta(hours=2), "investigating", "Acme's tenant does not answer."),
+                 (NOW - timedelta(hours=1), "resolved", "Acme's tenant answers again.")],
+    )  # fmt: skip
+    ongoing = publish_incident(
+        [backup], NOW - timedelta(minutes=20), title="Acme's restores hang", scoped_to=[acme_contract],
+        updates=[(NOW - timedelta(minutes=20), "identified", "A lock on Acme's volume.")],
+    )  # fmt: skip
+    for who in (None, alice):  # logged in or not: the public pages are the same for everyone
+        if who:
+            client.force_login(who)
+        texts = public_texts(client, scoped.pk) + public_texts(client, ongoing.pk)
+        assert "Acme" not in texts
+        assert client.get(f"/status/incidents/{scoped.pk}/").status_code == 404
+    assert {c["status"] for c in get_json(client, "components")["components"]} == {"operational"}
+    assert get_json(client, "status")["status"]["indicator"] == "none"

@@ -16,8 +16,9 @@ from django.conf import settings
 from django.db.models import Prefetch, Q
 from django.urls import reverse
 
-from ..models import MaintenanceWindow, Outage, Service
-from .public import RECENT, Impact, Incident, IncidentStatus, incidents_public, outage_impact, public_outages
+from ..choices import Impact
+from ..models import IncidentStatus, MaintenanceWindow, Outage, Service
+from .public import NO_IMPACT, RECENT, Incident, incidents_public, outage_impact, public_outages
 
 PAGE_ID = "sla-portal"
 PAGE_NAME = "SLA Portal"
@@ -33,13 +34,13 @@ class Component:
     SEVERITY = [MAJOR, PARTIAL, MAINTENANCE, DEGRADED, OPERATIONAL]  # most severe first
 
 
-BY_IMPACT = {Impact.NONE: Component.OPERATIONAL, Impact.DEGRADED: Component.DEGRADED,
+BY_IMPACT = {NO_IMPACT: Component.OPERATIONAL, Impact.DEGRADED: Component.DEGRADED,
              Impact.PARTIAL: Component.PARTIAL, Impact.MAJOR: Component.MAJOR}  # fmt: skip
 BY_WINDOW = {MaintenanceWindow.Impact.DOWNTIME: Component.MAINTENANCE,
              MaintenanceWindow.Impact.DEGRADED: Component.DEGRADED,
              MaintenanceWindow.Impact.NONE: Component.OPERATIONAL}  # fmt: skip
 # An incident's impact (its worst on a service): none, minor, major, critical.
-INCIDENT_IMPACT = {Impact.NONE: "none", Impact.DEGRADED: "minor", Impact.PARTIAL: "major", Impact.MAJOR: "critical"}
+INCIDENT_IMPACT = {NO_IMPACT: "none", Impact.DEGRADED: "minor", Impact.PARTIAL: "major", Impact.MAJOR: "critical"}
 # The page's indicator and its words, from its worst component (Statuspage's own phrases).
 INDICATOR = {
     Component.OPERATIONAL: ("none", "All Systems Operational"),
