@@ -77,7 +77,8 @@ def test_subscribers_of_the_service_get_each_update_threaded_and_a_contact_gets_
     assert to_eve["Auto-Submitted"] == "auto-generated"
     body = to_eve.get_payload()[0].get_payload(decode=True).decode()
     assert "We are looking into failed backups." in body and "Services:  Cloud Backup" in body
-    assert "/incidents/" not in body and "contract" not in body  # the public status page, nothing of a customer's
+    assert f"Follow it on our status page: https://portal.example/status/incidents/{incident_id}/" in body
+    assert "contract" not in body  # nothing of a customer's
     assert "Unsubscribe or choose your services: https://portal.example/status/subscriptions/" in body
     assert first["alice@acme.example"]["Reply-To"] is not None  # the member's copy, answerable
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -95,7 +96,8 @@ def subscriber_update_emails(
 
     context = {
         "incident": {"pk": incident.pk, "title": incident.title, "impact": incident.get_impact_display(),
-                     "started_at": incident.outage.starts_at},
+                     "started_at": incident.outage.starts_at,
+                     "url": settings.PORTAL_BASE_URL + reverse("status-incident", args=[incident.pk])},
         "update": {"number": update.number, "status": update.get_status_display(), "body": update.body,
                    "at": update.published_at, "resolved": update.status == Incident.Status.RESOLVED},
         "services": [s.name for s in services],
