@@ -459,3 +459,20 @@ def test_a_customer_scoped_incident_appears_nowhere_public(client, backup, acme_
         assert client.get(f"/status/incidents/{scoped.pk}/").status_code == 404
     assert {c["status"] for c in get_json(client, "components")["components"]} == {"operational"}
     assert get_json(client, "status")["status"]["indicator"] == "none"
+
+
+@pytest.mark.parametrize(
+    "impact, state, label, component",
+    [
+        ("major", "outage", "Outage", "major_outage"),
+        ("partial", "partial", "Partial outage", "partial_outage"),
+        ("degraded", "degraded", "Degraded performance", "degraded_performance"),
+    ],
+)
+def test_the_page_and_the_json_say_the_same_of_each_impact(client, backup, impact, state, label, component):
+    publish_incident([backup], NOW - timedelta(minutes=30), title="Trouble", impacts={backup: impact},
+                     updates=[(NOW - timedelta(minutes=29), "investigating", "Looking.")])  # fmt: skip
+    html = client.get("/status/").content.decode()
+    assert re.search(rf'<span class="state state-{state}">.*?</span> {label}</span>', html, re.S)
+    assert f'class="banner banner-{state}"' in html
+    assert {c["id"]: c["status"] for c in get_json(client, "components")["components"]} == {"cloud-backup": component}

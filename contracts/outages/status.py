@@ -16,6 +16,7 @@ from portal.domain import formats
 from portal.domain.dates import day_bounds
 from portal.domain.uptime import Interval, Uptime, daily_uptime, period_uptime
 
+from ..choices import Impact
 from ..models import MaintenanceWindow, Outage, Service
 
 # --- The public status page -----------------------------------------------------------------------
@@ -27,16 +28,18 @@ class State:
     """A service's state now, most severe first."""
 
     OUTAGE = "outage"
+    PARTIAL = "partial"
     MAINTENANCE = "maintenance"
     DEGRADED = "degraded"
     OPERATIONAL = "operational"
     LABELS = {
         OUTAGE: "Outage",
+        PARTIAL: "Partial outage",
         MAINTENANCE: "Under maintenance",
         DEGRADED: "Degraded performance",
         OPERATIONAL: "Operational",
     }
-    SEVERITY = [OUTAGE, MAINTENANCE, DEGRADED, OPERATIONAL]
+    SEVERITY = [OUTAGE, PARTIAL, MAINTENANCE, DEGRADED, OPERATIONAL]
 
 
 def bar_level(uptime: Uptime) -> str:
@@ -121,13 +124,22 @@ class StatusPage:
         return next((s for s in State.SEVERITY if s in states), State.OPERATIONAL)
 
 
-def _service_state(now: datetime, outages: Sequence[Outage], windows: Sequence[MaintenanceWindow]) -> str:
-    if any(o.starts_at <= now and (o.ends_at is None or o.ends_at > now) for o in outages):
+def _service_state(
+    now: datetime, service: Service, outages: Sequence[Outage], windows: Sequence[MaintenanceWindow]
+) -> str:
+    """An outage going on says what its impact on this service is (major: outage, partial: partial
+    outage, degraded: degraded performance); then a window in progress."""
+    impacts = {
+        o.impact_of(service.pk) for o in outages if o.starts_at <= now and (o.ends_at is None or o.ends_at > now)
+    }
+    if Impact.MAJOR in impacts:
         return State.OUTAGE
+    if Impact.PARTIAL in impacts:
+        return State.PARTIAL
     current = [w for w in windows if w.starts_at <= now < w.ends_at]
     if any(w.impact == MaintenanceWindow.Impact.DOWNTIME for w in current):
         return State.MAINTENANCE
-    if any(w.impact == MaintenanceWindow.Impact.DEGRADED for w in current):
+    if Impact.DEGRADED in impacts or any(w.impact == MaintenanceWindow.Impact.DEGRADED for w in current):
         return State.DEGRADED
     return State.OPERATIONAL
 
@@ -167,7 +179,7 @@ def status_page(*, now: datetime) -> StatusPage:
     outages = list(
         Outage.objects.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=since), starts_at__lte=now)
         .exclude(customer_scoped=True)  # never public: it concerns chosen contracts only
-        .only("pk", "title", "description", "starts_at", "ends_at")
+        .only("pk", "title", "description", "starts_at", "ends_at", "impacts")
         .prefetch_related(Prefetch("services", queryset=Service.objects.only("pk", "name")))
         .order_by("starts_at")
     )
@@ -204,7 +216,7 @@ def status_page(*, now: datetime) -> StatusPage:
         statuses.append(
             ServiceStatus(
                 service=service,
-                state=_service_state(now, own_outages, own_windows),
+                state=_service_state(now, service, own_outages, own_windows),
                 bars=_bars(days, [i for i in down if i[0] < i[1]], [i for i in maintenance if i[0] < i[1]]),
                 overall=period_uptime(*period, down=[*down, *maintenance]),
             )
