@@ -6,7 +6,8 @@ In order: the SLA clock (bench/clock.py), the month-end run (bench/close_month.p
 scratch database BENCH_CLOSE_MONTH_DATABASE_URL, default sla_bench), the large dataset
 (bench/dataset.py, reused when present), the sweeps and the pages on it, and django-helpdesk
 (bench/helpdesk/run.py, when it is there), then our pages and the peer's under wrk in alternation
-(bench/versus.py: the machine's speed moves within a run). Then a table of ours beside the peer's
+(bench/versus.py: the machine's speed moves within a run), and email in: 1,000 messages through IMAP
+into ours and into the peer's get_email (bench/mail_ingest.py, two throwaway Dovecots). Then a table of ours beside the peer's
 figures measured in the same run (var/bench/helpdesk.json, var/bench/versus.json), or beside its
 published figures (issue 9) when the peer was not measured, with the ratio and the goal.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, ROOT, table  # noqa: E402
+from mail_ingest import per_message  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 # django-helpdesk 2.6.1 as issue 9 publishes it (100,000 tickets, 10,000 open, PostgreSQL).
@@ -53,6 +55,7 @@ def run_all() -> None:
     if peer.exists():
         step("django-helpdesk (the peer)", [str(peer.relative_to(ROOT))])
         step("ours and the peer in alternation", ["bench/versus.py"])
+        step("email in through IMAP, ours and the peer's get_email", ["bench/mail_ingest.py"])
 
 
 def load(name: str) -> dict | None:
@@ -138,6 +141,16 @@ def summary() -> str:
                 f"{peer['view_rps']}", ratio(full.get("rps"), peer["view_rps"], higher_is_better=True), "", None)  # fmt: skip
         row("customer ticket list", f"{listing.get('ms', 0):.0f} ms, {listing.get('queries')} q, "
             f"{listing.get('rps', 0):.1f} req/s", "", None, "", None)  # fmt: skip
+    mail = load("mail_ingest.json")
+    if mail:  # bench/mail_ingest.py: both products on the same mailbox in one run
+        ours, theirs = mail["ours"], mail["peer"]
+        o_ms, o_q = per_message(ours, mail["messages"])
+        p_ms, p_q = per_message(theirs, mail["messages"])
+        threaded = f"{ours['outcome']['replies_on_their_ticket']} and {theirs['outcome']['replies_on_their_ticket']}"
+        r = ratio(o_ms, p_ms, higher_is_better=False)
+        row(f"email in, per message: 1,000 through IMAP (800 new, 200 replies; threaded: {threaded})",
+            f"{o_ms:.1f} ms, {o_q:.1f} q", f"{p_ms:.1f} ms, {p_q:.1f} q (get_email)", r, ">= 10x faster",
+            r is not None and r >= 10)  # fmt: skip
     head = ["measure", "ours", f"django-helpdesk {peer.get('helpdesk_version', '')}", "ratio", "goal", "met"]
     return f"Peer figures {source}.\n\n" + table(head, rows)
 

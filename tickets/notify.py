@@ -53,6 +53,13 @@ class Audience:
                 found[ticket_id].add(user_id)
             self._participants.update((pk, frozenset(ids)) for pk, ids in found.items())
 
+    @classmethod
+    def of_new_ticket(cls, ticket) -> Audience:
+        """For the ticket just filed: nobody has written on it or asked to escalate it yet."""
+        audience = cls()
+        audience._participants[ticket.pk] = frozenset()
+        return audience
+
     def recipients(self, ticket, kind: Kind) -> list[Recipient]:
         self.load([ticket])
         about = About(
@@ -151,7 +158,10 @@ def ticket_filed(ticket, *, ctx: dict, now, filer_receipt: bool = True, filer_he
     filed (the portal, the API, staff for a caller, email). By email, the filer's own receipt answers
     their message (`filer_headers`: threading, auto-replied), or is not sent (`filer_receipt=False`:
     a monitoring system's automatic message)."""
-    receipts = to_customers(ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx, kind=Kind.TICKET_FILED)
+    receipts = to_customers(
+        ticket, f"ticket:{ticket.pk}:filed", "ticket_filed", ctx, kind=Kind.TICKET_FILED,
+        audience=Audience.of_new_ticket(ticket),
+    )  # fmt: skip
     filer = ticket.created_by.email
     own = [e for e in receipts if e.to == filer] if filer_receipt else []
     receipts = [e for e in receipts if e.to != filer] + [_root(ticket, e, filer_headers or {}) for e in own]

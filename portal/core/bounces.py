@@ -236,14 +236,18 @@ def bounce_read(message: Message, *, recipients=()) -> Bounce | None:
     return Bounce(outcome, row, row.to if row is not None else "", status, detail or _one_line(message.get("Subject")))
 
 
-@transaction.atomic
 def bounce_receive(*, message: Message, recipients=(), now: datetime | None = None) -> Bounce | None:
     """Read `message` as a bounce and, for a failure of an email of ours, mark its row and address.
-    Safe to call twice with one bounce: a row is counted once on its address."""
+    Safe to call twice with one bounce: a row is counted once on its address. Every inbound message
+    is read here: only a failure opens a transaction (a savepoint less for all the others)."""
     bounce = bounce_read(message, recipients=recipients)
     if bounce is None or bounce.outcome != Outcome.FAILED or bounce.row is None:
         return bounce
-    now = now or timezone.now()
+    return _mark_failed(bounce, now or timezone.now())
+
+
+@transaction.atomic
+def _mark_failed(bounce: Bounce, now: datetime) -> Bounce:
     first = OutboxMessage.objects.filter(pk=bounce.row.pk, bounced_at__isnull=True).update(
         bounced_at=now, bounce_status=bounce.status, bounce_detail=bounce.detail
     )

@@ -1,0 +1,46 @@
+"""What one inbound message costs in queries (bench/mail_ingest.py measures 1,000 through IMAP
+beside django-helpdesk): a new ticket and a reply answered as a mail client answers our receipt
+(To its Reply-To, In-Reply-To its Message-ID). Counted after a first message has warmed the
+process's caches (the SLA terms), as in a poller that runs all day. Each count is every statement
+the service sends, the transaction's and savepoints' included."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail as sent_mail
+
+from portal.core.delivery import outbox_send_due
+from tickets.models import InboundMessage
+
+from .test_inbound import LATER, frozen, mail, take  # noqa: F401 - frozen: the fixture, used by name
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
+
+NEW_TICKET_QUERIES = 29
+REPLY_QUERIES = 23
+
+
+def receipt_to(address: str):
+    outbox_send_due()
+    return next(m for m in sent_mail.outbox if m.to == [address] and "Auto-Submitted" in m.extra_headers)
+
+
+def test_a_new_ticket_and_a_reply_by_email_cost_a_fixed_number_of_queries(
+    acme_contract, alice, bob, django_assert_num_queries
+):
+    take(mail(sender="bob@acme.example", message_id="<warm@acme.example>", subject="Warm-up"))
+
+    with django_assert_num_queries(NEW_TICKET_QUERIES):
+        filed = take(mail(message_id="<m1@acme.example>"))
+    assert filed.kind == "filed"
+
+    receipt = receipt_to(alice.email).extra_headers
+    answer = mail(
+        to=receipt["Reply-To"], subject="Re: Restore fails", body="The nightly one.\n\nOn Tue, 3 Nov 2026 at 10:00, Support wrote:\n> It fails.",
+        message_id="<m2@acme.example>", received=LATER,
+        headers={"In-Reply-To": receipt["Message-ID"], "References": f"{receipt['References']} {receipt['Message-ID']}"},
+    )  # fmt: skip
+    with django_assert_num_queries(REPLY_QUERIES):
+        replied = take(answer, received=LATER)
+    assert (replied.kind, replied.ticket_id) == ("replied", filed.ticket_id)
+    assert InboundMessage.objects.get(message_id="<m2@acme.example>").ticket_message.body == "The nightly one."
