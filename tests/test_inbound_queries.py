@@ -16,8 +16,8 @@ from .test_inbound import LATER, frozen, mail, take  # noqa: F401 - frozen: the 
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
-NEW_TICKET_QUERIES = 29
-REPLY_QUERIES = 23
+NEW_TICKET_QUERIES = 28
+REPLY_QUERIES = 22
 
 
 def receipt_to(address: str):
