@@ -205,3 +205,44 @@ def test_the_api_lists_the_organisations_incidents_only(client, incident, alice,
     client.force_login(charlie)
     assert client.get("/api/v1/incidents/").json()["results"] == []
     assert client.get(f"/api/v1/incidents/{incident.pk}/").status_code == 404
+
+
+def test_staff_draft_an_incident_in_the_admin_and_publish_it_from_its_page(
+    client, backup, acme_c, alice, bob, lena, sam, django_capture_on_commit_callbacks
+):
+    outage = Outage.objects.create(title="Restore API errors", starts_at=NOW - 10 * MINUTE)
+    outage.services.set([backup])
+    client.force_login(lena)
+    with time_machine.travel(NOW, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:contracts_incident_add"), {
+            "outage": outage.pk, "title": "Restores failing", "status": "investigating",
+            "body": "Restores fail with a timeout.", **_timeline_management_empty(),
+        })  # fmt: skip
+        assert response.status_code == 302, response.content.decode()[:3000]
+    incident = outage.incident
+    assert incident.published_at is None and mail.outbox == []  # publish_now unticked: a draft
+
+    client.force_login(sam)  # an agent reads it and may not change it
+    with time_machine.travel(NOW + MINUTE, tick=False):
+        page = client.get(reverse("admin:contracts_incident_change", args=[incident.pk])).content.decode()
+        assert "Restores fail with a timeout." in page and 'name="publish"' not in page
+        response = client.post(reverse("admin:contracts_incident_change", args=[incident.pk]),
+                               {"title": "Restores failing", "publish": "on", **_timeline_management(incident)})  # fmt: skip
+        assert response.status_code == 403 and mail.outbox == []
+
+    client.force_login(lena)
+    with time_machine.travel(NOW + 2 * MINUTE, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:contracts_incident_change", args=[incident.pk]), {
+            "title": "Restores failing", "new_status": "", "new_body": "", "seen_last": 1, "publish": "on",
+            **_timeline_management(incident),
+        })  # fmt: skip
+        assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.published_at == NOW + 2 * MINUTE
+    assert sorted(m.to[0] for m in mail.outbox) == [alice.email, bob.email]
+    assert all("Restores fail with a timeout." in m.body for m in mail.outbox)
+
+
+def _timeline_management_empty() -> dict:
+    return {"updates-TOTAL_FORMS": 0, "updates-INITIAL_FORMS": 0, "updates-MIN_NUM_FORMS": 0,
+            "updates-MAX_NUM_FORMS": 1000}  # fmt: skip

@@ -103,6 +103,7 @@ def test_staff_publish_an_incident_and_two_updates_alice_and_bob_get_three_threa
         assert third.extra_headers["Auto-Submitted"] == "auto-generated"
         assert "List-Unsubscribe" in first.extra_headers  # incidents are a choice a member may turn off
         assert "Backups run again." in third.body and "Resolved" in third.body
+        assert "Resolved (2026-11-10 13:00 (UTC+03:00))" in third.body  # the contract's timezone (Nairobi)
         assert f"/incidents/{incident.pk}/" in first.body
     assert len(mail.outbox) == 6
     incident.refresh_from_db()

@@ -60,6 +60,8 @@ class IncidentChangeForm(forms.ModelForm):
     new_body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False,
                                label="New update", help_text="Published at once (and emailed) when the incident is.")  # fmt: skip
     seen_last = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    publish = forms.BooleanField(required=False, label="Publish the draft now",
+                                 help_text="Its updates are emailed to every affected contract's contacts.")  # fmt: skip
 
     class Meta:
         model = Incident
@@ -105,6 +107,8 @@ class IncidentAdmin(admin.ModelAdmin):
                                     "resolved_at"]})]  # fmt: skip
         if self.has_change_permission(request, obj):  # a reader is not offered a form
             shown.append(("Post an update", {"fields": ["new_status", "new_body", "seen_last"]}))
+            if obj.published_at is None and request.user.has_perm("contracts.publish_incident"):
+                shown.append(("A draft, seen by staff only", {"fields": ["publish"]}))
         return shown
 
     def get_readonly_fields(self, request, obj=None):
@@ -166,6 +170,10 @@ class IncidentAdmin(admin.ModelAdmin):
                     raise IncidentError("You may not publish updates.")
                 incident_post_update(incident=obj, status=data["new_status"], body=data["new_body"],
                                      after=data.get("seen_last"), actor=request.user, now=now)  # fmt: skip
+            if data.get("publish") and obj.published_at is None:
+                if not request.user.has_perm("contracts.publish_incident"):
+                    raise IncidentError("You may not publish incidents.")
+                incident_publish(incident=obj, actor=request.user, now=now)
         except IncidentError as exc:
             self.message_user(request, str(exc), messages.ERROR)
 

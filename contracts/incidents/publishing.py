@@ -21,6 +21,7 @@ from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.models import WebhookEvent
 
 from ..models import Contract, Incident, IncidentUpdate
+from ..selectors import Versions
 from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
 from . import mail
 
@@ -45,8 +46,9 @@ def incident_url(incident: Incident) -> str:
     return reverse("incident-detail", args=[incident.pk])
 
 
-def _context(incident: Incident, update: IncidentUpdate, services: list, contract: Contract) -> dict:
+def _context(incident: Incident, update: IncidentUpdate, services: list, contract: Contract, tz: str) -> dict:
     return {
+        "tz": tz,  # the contract's timezone, as every email about it
         "incident": {"pk": incident.pk, "title": incident.title, "impact": incident.get_impact_display(),
                      "started_at": incident.outage.starts_at, "url": incident_url(incident)},
         "update": {"number": update.number, "status": update.get_status_display(), "body": update.body,
@@ -61,10 +63,12 @@ def update_emails(incident: Incident, update: IncidentUpdate, contracts: list[Co
     person: a person on two affected contracts gets one, about the first."""
     prefs, seen, emails = Preferences(), set(), []
     all_services = list(incident.outage.services.all())
+    versions = Versions({c.sla_id for c in contracts})
     for contract in contracts:
+        version = versions.shown(contract.sla_id, update.published_at)
         covered = {s.pk for s in contract.services.all()}
         services = [s for s in all_services if s.pk in covered] or all_services
-        ctx = _context(incident, update, services, contract)
+        ctx = _context(incident, update, services, contract, version.timezone if version else "UTC")
         for r in for_contract(Kind.INCIDENT, contract, prefs=prefs):
             if r.user.pk in seen:
                 continue
