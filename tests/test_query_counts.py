@@ -297,7 +297,8 @@ PAGES = {
         "alice", lambda w: reverse("claim-new") + f"?contract={w.contract.pk}&month=2026-10", 7
     ),
     "account page": Page("alice", url("account"), 3, grows=False),
-    "status page": Page("anonymous", url("status"), 5),
+    # The public incidents (with their services and published updates), services, outages, windows.
+    "status page": Page("anonymous", url("status"), 6),
     # The staff admin: Sam (a support agent), Ayo (an account manager: claims and months), Sol (security:
     # the audit log). Each counts their permissions (their own, their role's: 2 queries) and the one
     # query of the second factor (portal.core.staff_otp: whether they have a device; in production,
