@@ -16,7 +16,7 @@ from .test_inbound import LATER, frozen, mail, take  # noqa: F401 - frozen: the 
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
-NEW_TICKET_QUERIES = 28
+NEW_TICKET_QUERIES = 27
 REPLY_QUERIES = 22
 
 

@@ -219,15 +219,15 @@ def _flooding(sender: str, row: InboundMessage) -> bool:
     return recent.count() >= limit
 
 
-def _contracts_for(person, recipients: list[str], at) -> list[Contract]:
+def _contracts_for(person, recipients: list[str], at, terms: TermsCache) -> list[Contract]:
     """The person's organisation's contracts whose SLA version in force names one of the addresses
-    the message was sent to as its level-1 email contact."""
+    the message was sent to as its level-1 email contact (the levels from the process's terms)."""
     found = []
     for contract in Contract.objects.filter(organisation_id=person.organisation_id).order_by("reference"):
         version = version_in_force(sla_id=contract.sla_id, at=at)
         if version is None:
             continue
-        level = version.escalation_levels.filter(level=1, channel=Channel.EMAIL).first()
+        level = next((lv for lv in terms.levels(version.pk) if lv.level == 1 and lv.channel == Channel.EMAIL), None)
         if level is not None and level.contact.strip().lower() in recipients:
             found.append((contract, version))
     return found
@@ -291,7 +291,8 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     if not person.is_active:
         return _hold(row, env, f"{person.email} is deactivated.")
     row.organisation_id = person.organisation_id
-    matching = _contracts_for(person, env.recipients, row.received_at)
+    terms = TermsCache()  # one read of the terms revision for the contracts and the priority
+    matching = _contracts_for(person, env.recipients, row.received_at, terms)
     if not matching:
         return _hold(row, env, "None of the organisation's contracts has this support address.")
     allowed = []
@@ -312,7 +313,7 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     service = contract.services.order_by("name").first()
     if service is None:
         return _hold(row, env, f"{contract.reference} covers no service.", answer=False)
-    subject, priority = priority_of(env.subject, version)
+    subject, priority = priority_of(env.subject, version, terms)
     files, refused = _uploads(body)
     refused += body.problems
     receipt = not parse.is_auto_generated(msg)
@@ -331,10 +332,10 @@ def _subject(subject: str) -> str:
     return clean[:200] or "(no subject)"
 
 
-def priority_of(subject: str, version) -> tuple[str, str]:
+def priority_of(subject: str, version, terms: TermsCache | None = None) -> tuple[str, str]:
     """The ticket's subject and priority: a [P1]..[P4] tag the version offers, else its email
     default, else its least urgent priority."""
-    offered = [p.priority for p in TermsCache().version(version.pk).priorities.all()]
+    offered = [p.priority for p in (terms or TermsCache()).version(version.pk).priorities.all()]
     tag = PRIORITY_TAG.search(subject)
     if tag and tag.group(1).upper() in offered:
         return _subject(PRIORITY_TAG.sub("", subject, count=1)), tag.group(1).upper()
