@@ -51,6 +51,10 @@ class Impact(models.TextChoices):
 
 
 IMPACT_ORDER = [Impact.DEGRADED, Impact.PARTIAL, Impact.MAJOR]  # least to most severe
+# Whom an impact on a service is down for (the one rule: credits.closing.outage_spans for uptime, the
+# public status page's bars): everyone on the service, or only the contracts staff scope it to.
+DOWN_FOR_EVERYONE = frozenset({Impact.MAJOR})
+DOWN_FOR_SCOPED = frozenset({Impact.MAJOR, Impact.PARTIAL})
 
 
 def worst_impact(impacts) -> str:

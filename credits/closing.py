@@ -31,7 +31,7 @@ from django.db.models import DateField, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest, Least, TruncMonth
 from django.utils import timezone
 
-from contracts.choices import Cause, Impact
+from contracts.choices import DOWN_FOR_EVERYONE, DOWN_FOR_SCOPED, Cause, Impact
 from contracts.maintenance.selectors import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
@@ -97,8 +97,8 @@ def outage_spans(rows, end_of) -> list[OutageSpan]:
             out.append(OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], services))
             continue
         impact = {sid: s["impacts"].get(str(sid), Impact.MAJOR) for sid in services}
-        everyone = frozenset() if s["scoped"] else frozenset(k for k, v in impact.items() if v == Impact.MAJOR)
-        scoped = frozenset(k for k, v in impact.items() if v in (Impact.MAJOR, Impact.PARTIAL))
+        everyone = frozenset() if s["scoped"] else frozenset(k for k, v in impact.items() if v in DOWN_FOR_EVERYONE)
+        scoped = frozenset(k for k, v in impact.items() if v in DOWN_FOR_SCOPED)
         out.append(OutageSpan(oid, s["title"], s["cause"], s["start"], s["end"], services, everyone, scoped,
                               frozenset(scope[oid])))  # fmt: skip
     return out

@@ -172,6 +172,31 @@ def test_every_cause_counts_on_the_status_page(client, backup):
     assert "97.92% up, 1 outage" in bar_for(service_block(page(client), "cloud-backup"), "2026-11-01")
 
 
+def test_only_a_major_impact_is_down_on_the_bars_as_in_the_uptime(client, backup, assistant):
+    """Degraded is down for no one and partial only for the contracts staff scope it to (which the
+    public page does not know): neither takes minutes off a bar, though the day names the outage.
+    credits.closing.outage_spans counts the same way (tests/test_incidents.py)."""
+    day = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
+    for sid, impact in ((backup.pk, "degraded"), (assistant.pk, "partial")):
+        outage([backup, assistant], day, day + timedelta(minutes=30), impacts={str(sid): impact})
+    html = page(client)
+    backup_day = bar_for(service_block(html, "cloud-backup"), "2026-11-01")
+    assistant_day = bar_for(service_block(html, "ai-assistant"), "2026-11-01")
+    # Each service is major in one of the two outages (the other's impact), degraded/partial in the other.
+    assert "<title>2026-11-01: 97.92% up, 2 outages</title>" in backup_day
+    assert "<title>2026-11-01: 97.92% up, 2 outages</title>" in assistant_day
+    outage([backup], day + timedelta(hours=2), day + timedelta(hours=3), impacts={str(backup.pk): "degraded"})
+    outage([assistant], day - timedelta(days=1), day - timedelta(days=1, minutes=-30),
+           impacts={str(assistant.pk): "partial"})  # fmt: skip
+    html = page(client)
+    block = service_block(html, "cloud-backup")
+    assert "<title>2026-11-01: 97.92% up, 3 outages</title>" in bar_for(block, "2026-11-01")  # the hour is not down
+    block = service_block(html, "ai-assistant")
+    rect = bar_for(block, "2026-10-31")
+    assert "<title>2026-10-31: 100% up, 1 outage</title>" in rect and "level-full" in rect
+    assert "1 day with downtime" in block
+
+
 def test_history_older_than_90_days_is_not_shown(client, backup):
     outage([backup], datetime(2026, 8, 4, 10, 0, tzinfo=UTC), datetime(2026, 8, 4, 11, 0, tzinfo=UTC))
     block = service_block(page(client), "cloud-backup")

@@ -93,10 +93,6 @@ def public_outages(*, now: datetime) -> QuerySet[Outage]:
     return Outage.objects.filter(starts_at__lte=now, customer_scoped=False)
 
 
-def outage_impact(outage: Outage, service: Service) -> str:
-    return outage.impact_of(service.pk)
-
-
 def _published(now: datetime) -> QuerySet[IncidentRow]:
     return IncidentRow.objects.filter(
         published_at__isnull=False, published_at__lte=now, outage__in=public_outages(now=now)

@@ -1,7 +1,10 @@
 """The read behind the public status page.
 
-It counts every outage, whatever its cause, and every downtime maintenance window as down: it shows
-what happened, not what a contract excludes. Its days are UTC days, and its arithmetic is
+It counts every public outage, whatever its cause, on the services where its impact is down for
+everyone (major: contracts.choices.DOWN_FOR_EVERYONE, the rule the uptime figures follow; a partial
+outage is down only for the contracts staff scope it to, which the public page does not know, and a
+degraded one for no one), and every downtime maintenance window as down: it shows what happened, not
+what a contract excludes. A partial or degraded outage still counts in a day's hover text. Its days are UTC days, and its arithmetic is
 portal.domain.uptime's, never written again here."""
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from portal.domain import formats
 from portal.domain.dates import day_bounds
 from portal.domain.uptime import Interval, Uptime, daily_uptime, period_uptime
 
-from ..choices import Impact
+from ..choices import DOWN_FOR_EVERYONE, Impact
 from ..models import MaintenanceWindow, Outage, Service
 
 # --- The public status page -----------------------------------------------------------------------
@@ -124,13 +127,14 @@ class StatusPage:
         return next((s for s in State.SEVERITY if s in states), State.OPERATIONAL)
 
 
-def _service_state(
-    now: datetime, service: Service, outages: Sequence[Outage], windows: Sequence[MaintenanceWindow]
+def service_state(
+    now: datetime, service_id: int, outages: Sequence[Outage], windows: Sequence[MaintenanceWindow]
 ) -> str:
-    """An outage going on says what its impact on this service is (major: outage, partial: partial
-    outage, degraded: degraded performance); then a window in progress."""
+    """A service's State now from its public outages and windows (the HTML page's and the Statuspage
+    JSON's, one rule): an outage going on says what its impact on this service is (major: outage,
+    partial: partial outage, degraded: degraded performance); then a window in progress."""
     impacts = {
-        o.impact_of(service.pk) for o in outages if o.starts_at <= now and (o.ends_at is None or o.ends_at > now)
+        o.impact_of(service_id) for o in outages if o.starts_at <= now and (o.ends_at is None or o.ends_at > now)
     }
     if Impact.MAJOR in impacts:
         return State.OUTAGE
@@ -151,9 +155,12 @@ def _days_touched(start: datetime, end: datetime, first: date, last: date) -> ra
     return range(lo.toordinal(), hi.toordinal() + 1)
 
 
-def _bars(days: list[date], outages: Sequence[Interval], windows: Sequence[Interval]) -> list[DayBar]:
+def _bars(
+    days: list[date], events: Sequence[Interval], outages: Sequence[Interval], windows: Sequence[Interval]
+) -> list[DayBar]:
+    """`events`: every outage (the hover text counts them); `outages`: the spans down for everyone."""
     counts = {kind: dict.fromkeys((d.toordinal() for d in days), 0) for kind in ("outages", "maintenance")}
-    for kind, intervals in (("outages", outages), ("maintenance", windows)):
+    for kind, intervals in (("outages", events), ("maintenance", windows)):
         for start, end in intervals:
             for ordinal in _days_touched(start, end, days[0], days[-1]):
                 counts[kind][ordinal] += 1
@@ -207,7 +214,12 @@ def status_page(*, now: datetime) -> StatusPage:
     for service in services:
         own_outages, own_windows = by_service[service.pk]
         # An ongoing outage is down until now; nothing after now has happened yet.
-        down = [(o.starts_at, min(o.ends_at or now, now)) for o in own_outages]
+        events = [(o.starts_at, min(o.ends_at or now, now)) for o in own_outages]  # counted, down or not
+        down = [
+            (o.starts_at, min(o.ends_at or now, now))
+            for o in own_outages
+            if o.impact_of(service.pk) in DOWN_FOR_EVERYONE
+        ]
         maintenance = [
             (w.starts_at, min(w.ends_at, now))
             for w in own_windows
@@ -216,8 +228,13 @@ def status_page(*, now: datetime) -> StatusPage:
         statuses.append(
             ServiceStatus(
                 service=service,
-                state=_service_state(now, service, own_outages, own_windows),
-                bars=_bars(days, [i for i in down if i[0] < i[1]], [i for i in maintenance if i[0] < i[1]]),
+                state=service_state(now, service.pk, own_outages, own_windows),
+                bars=_bars(
+                    days,
+                    [i for i in events if i[0] < i[1]],
+                    [i for i in down if i[0] < i[1]],
+                    [i for i in maintenance if i[0] < i[1]],
+                ),
                 overall=period_uptime(*period, down=[*down, *maintenance]),
             )
         )

@@ -18,7 +18,8 @@ from django.urls import reverse
 
 from ..choices import Impact
 from ..models import IncidentStatus, MaintenanceWindow, Outage, Service
-from .public import NO_IMPACT, RECENT, Incident, incidents_public, outage_impact, public_outages
+from .public import NO_IMPACT, RECENT, Incident, incidents_public, public_outages
+from .status import State, service_state
 
 PAGE_ID = "sla-portal"
 PAGE_NAME = "SLA Portal"
@@ -36,6 +37,8 @@ class Component:
 
 BY_IMPACT = {NO_IMPACT: Component.OPERATIONAL, Impact.DEGRADED: Component.DEGRADED,
              Impact.PARTIAL: Component.PARTIAL, Impact.MAJOR: Component.MAJOR}  # fmt: skip
+BY_STATE = {State.OUTAGE: Component.MAJOR, State.PARTIAL: Component.PARTIAL, State.MAINTENANCE: Component.MAINTENANCE,
+            State.DEGRADED: Component.DEGRADED, State.OPERATIONAL: Component.OPERATIONAL}  # fmt: skip
 BY_WINDOW = {MaintenanceWindow.Impact.DOWNTIME: Component.MAINTENANCE,
              MaintenanceWindow.Impact.DEGRADED: Component.DEGRADED,
              MaintenanceWindow.Impact.NONE: Component.OPERATIONAL}  # fmt: skip
@@ -84,14 +87,11 @@ class Snapshot:
         return incidents_public(now=self.now, limit=LATEST)
 
     def component_status(self, service: Service) -> str:
-        # What the HTML page's state says too: the outages going on now (an incident or not yet).
-        statuses = [BY_IMPACT[outage_impact(o, service)] for o in self.ongoing if service in o.services.all()]
-        statuses += [
-            BY_WINDOW[w.impact]
-            for w in self.windows
-            if window_status(w, self.now) == "in_progress" and service.pk in {s.pk for s in w.services.all()}
-        ]
-        return _worst(statuses)
+        # The HTML page's state (one rule, status.service_state): the outages going on now (an
+        # incident or not yet) and the windows in progress.
+        outages = [o for o in self.ongoing if service in o.services.all()]
+        windows = [w for w in self.windows if service.pk in {s.pk for s in w.services.all()}]
+        return BY_STATE[service_state(self.now, service.pk, outages, windows)]
 
     def component_changed_at(self, service: Service) -> datetime:
         """The last moment its status changed (an incident's update, a window starting or ending),
