@@ -40,6 +40,7 @@ TASKS = {
     "contracts.tasks.request_contacts_reviews": lambda: (),
     "portal.core.webhook_tasks.webhooks_sweep": lambda: (),
     "tickets.tasks.poll_mailbox": lambda: (),  # with a message in a real Dovecot mailbox (below)
+    "contracts.tasks.publish_due_incidents": lambda: (),  # with an alert's draft due (below)
 }
 
 
@@ -114,8 +115,22 @@ def inbound_mail(request, settings, alice):
     )
 
 
+@pytest.fixture
+def incident_draft(request, acme_contract):
+    """For the incidents' sweep: an outage Alertmanager opened on Acme's service 40 minutes before
+    T0, whose drafted incident's delay has passed."""
+    if request.node.callspec.params["name"] != "contracts.tasks.publish_due_incidents":
+        return
+    from contracts.incidents.services import incidents_draft_for_alerts
+    from contracts.models import Outage
+
+    outage = Outage.objects.create(title="Backup API errors", starts_at=T0 - timedelta(minutes=40))
+    outage.services.set([acme_contract.services.get()])
+    incidents_draft_for_alerts(outages=[outage], now=T0 - timedelta(minutes=35))
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
-def test_a_task_run_twice_leaves_what_running_it_once_left(name, world, inbound_mail, mailoutbox):
+def test_a_task_run_twice_leaves_what_running_it_once_left(name, world, inbound_mail, incident_draft, mailoutbox):
     task = app.tasks[name]
     args = TASKS[name]()
     with time_machine.travel(T0, tick=False):
