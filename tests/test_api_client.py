@@ -183,7 +183,7 @@ def test_the_generated_client_lists_every_collection_files_a_ticket_and_a_claim_
         if mod.name.endswith("_list")
     )
     assert lists == [
-        "claims_list", "contracts_list", "maintenance_windows_list", "months_list", "outages_list",
+        "claims_list", "contracts_list", "incidents_list", "maintenance_windows_list", "months_list", "outages_list",
         "services_list", "ticket_attachments_list", "ticket_replies_list", "tickets_list",
     ]  # fmt: skip
     pages = {}

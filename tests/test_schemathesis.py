@@ -27,6 +27,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from knox.models import AuthToken
 
+from contracts.incidents.services import incident_open
 from contracts.maintenance.services import window_publish
 from contracts.models import Outage
 from contracts.outages.alerts import service_rotate_webhook_token
@@ -90,6 +91,9 @@ def seeded(db, settings, tmp_path):
             starts_at=NOW + timedelta(days=5), ends_at=NOW + timedelta(days=5, hours=2),
         )  # fmt: skip
         outage = Outage.objects.filter(services=backup).get()
+        incident = incident_open(
+            outage=outage, title="Storage down", status="resolved", body="Restored at 11:00.", actor=sam
+        )
     return {
         "token": AuthToken.objects.create(user=alice)[1],
         "webhook_token": webhook_token,
@@ -102,6 +106,7 @@ def seeded(db, settings, tmp_path):
             "/api/v1/services/": backup.pk,
             "/api/v1/maintenance-windows/": window.pk,
             "/api/v1/outages/": outage.pk,
+            "/api/v1/incidents/": incident.pk,
         },
     }
 
