@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
 
-# --- Statuspage's public API v2, as documented (../shared/STACK.md, "Statuspage v2 JSON") -------------
+# --- Statuspage's public API v2, as Atlassian documents it (the page's /api/v2/ documents) -----------
 PAGE_KEYS = {"id", "name", "url", "time_zone", "updated_at"}
 INDICATORS = {"none", "minor", "major", "critical"}
 COMPONENT_KEYS = {

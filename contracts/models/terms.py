@@ -340,7 +340,19 @@ def terms_row_versions(row) -> list:
     return [row.version_id, *type(row).objects.filter(pk=row.pk).values_list("version_id", flat=True)]
 
 
-class PriorityTerm(models.Model):
+class TermsRow(models.Model):
+    """A row of an SLA version's terms (a priority, a ladder rung, a dwell, a credit tier): refused
+    once its version is published (changes go through a new draft)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        refuse_published_version(terms_row_versions(self))
+        super().save(*args, **kwargs)
+
+
+class PriorityTerm(TermsRow):
     """One row of the priority matrix: what the priority means and its clocks."""
 
     version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="priorities")
@@ -371,16 +383,12 @@ class PriorityTerm(models.Model):
     def __str__(self):
         return f"{self.version} {self.priority}"
 
-    def save(self, *args, **kwargs):
-        refuse_published_version(terms_row_versions(self))
-        super().save(*args, **kwargs)
-
     @property
     def resolution_clock(self):
         return self.resolution_calendar or self.calendar
 
 
-class EscalationLevel(models.Model):
+class EscalationLevel(TermsRow):
     """A rung of the escalation ladder: the channel the customer uses and who is told."""
 
     version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="escalation_levels")
@@ -402,12 +410,8 @@ class EscalationLevel(models.Model):
     def __str__(self):
         return f"Level {self.level}: {self.instruction}"
 
-    def save(self, *args, **kwargs):
-        refuse_published_version(terms_row_versions(self))
-        super().save(*args, **kwargs)
 
-
-class EscalationDwell(models.Model):
+class EscalationDwell(TermsRow):
     """How long a ticket of a priority stays at a level before it moves up (on the priority's clock)."""
 
     version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="escalation_dwells")
@@ -422,12 +426,8 @@ class EscalationDwell(models.Model):
     def __str__(self):
         return f"Level {self.level} {self.priority}: {self.dwell}"
 
-    def save(self, *args, **kwargs):
-        refuse_published_version(terms_row_versions(self))
-        super().save(*args, **kwargs)
 
-
-class CreditTier(models.Model):
+class CreditTier(TermsRow):
     """A range of monthly uptime (each bound inclusive or exclusive, or open) and its credit."""
 
     version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="credit_tiers")
@@ -447,10 +447,6 @@ class CreditTier(models.Model):
         from portal.domain.tiers import Range
 
         return f"{Range(self.lower, self.upper, self.lower_inclusive, self.upper_inclusive)} → {self.percent}%"
-
-    def save(self, *args, **kwargs):
-        refuse_published_version(terms_row_versions(self))
-        super().save(*args, **kwargs)
 
     def clean(self):
         if self.lower is not None and self.upper is not None and self.lower > self.upper:
