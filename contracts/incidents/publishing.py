@@ -64,6 +64,7 @@ def update_emails(incident: Incident, update: IncidentUpdate, contracts: list[Co
     prefs, seen, emails = Preferences(), set(), []
     all_services = list(incident.outage.services.all())
     versions = Versions({c.sla_id for c in contracts})
+    prefs.load(u.pk for c in contracts for u in c.organisation.users.all())  # not one query per contract
     for contract in contracts:
         version = versions.shown(contract.sla_id, update.published_at)
         covered = {s.pk for s in contract.services.all()}

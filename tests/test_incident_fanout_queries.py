@@ -1,0 +1,102 @@
+"""The incident fan-out's costs that bench/incident_fanout.py measured (issue 20, Performance):
+publishing an update runs the same queries for 2 affected contracts as for 6 (it ran one
+preferences query per contract: 10,000 of them for 10,000 contracts), and the worker sends a batch
+over one SMTP connection with a fixed number of queries per message."""
+
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+
+from contracts.incidents.publishing import update_publish
+from contracts.incidents.services import incident_open
+from contracts.models import Incident, Outage
+from portal.core import delivery
+from portal.models import OutboxMessage
+
+from .factories import ContractFactory, OrganisationFactory, ServiceFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def backup(db):
+    return ServiceFactory(name="Cloud Backup", slug="cloud-backup")
+
+
+def customers(service, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        org = OrganisationFactory(name=f"Customer {i}", slug=f"customer-{i}")
+        people = [UserFactory(email=f"p{i}-{k}@c{i}.example", organisation=org) for k in range(3)]
+        ContractFactory(organisation=org, reference=f"KAL-{i:04d}", services=[service], contacts=people)
+
+
+def draft_update(service, lena, title: str):
+    """An incident published with its first update not yet sent: what update_publish takes."""
+    outage = Outage.objects.create(title=title, starts_at=NOW - timedelta(minutes=30))
+    outage.services.set([service])
+    incident = incident_open(outage=outage, title=title, status="investigating", body="Looking.", actor=lena,
+                             publish=False, now=NOW)  # fmt: skip
+    Incident.objects.filter(pk=incident.pk).update(published_at=NOW)
+    return incident.updates.get(number=1)
+
+
+def publish_counted(update) -> tuple[int, int]:
+    with time_machine.travel(NOW, tick=False), CaptureQueriesContext(connection) as q:
+        written = update_publish(update=update, now=NOW)
+    return written, len(q.captured_queries)
+
+
+def test_publishing_an_update_runs_the_same_queries_for_2_contracts_as_for_6(backup, lena):
+    customers(backup, 2)
+    written, small = publish_counted(draft_update(backup, lena, "First"))
+    assert written == 6
+    customers(backup, 4, start=2)
+    written, large = publish_counted(draft_update(backup, lena, "Second"))
+    assert written == 18
+    assert large == small, f"{small} queries for 2 contracts, {large} for 6"
+
+
+@pytest.fixture
+def smtp_backend(smtp_sink):
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
+                           EMAIL_PORT=smtp_sink.port, EMAIL_USE_TLS=False, EMAIL_HOST_USER="",
+                           EMAIL_HOST_PASSWORD=""):  # fmt: skip
+        yield smtp_sink
+
+
+def deliver_counted(count: int) -> tuple[int, int, int]:
+    """Send `count` pending rows as the worker does: (sent, queries, SMTP connections opened)."""
+    import smtplib
+
+    real = smtplib.SMTP.connect
+    with (
+        mock.patch.object(smtplib.SMTP, "connect", autospec=True, side_effect=real) as connect,
+        CaptureQueriesContext(connection) as q,
+    ):
+        sent = delivery.outbox_send_due(batch=count, max_batches=1)
+    return sent, len(q.captured_queries), connect.call_count
+
+
+def test_the_worker_sends_a_batch_over_one_connection_with_fixed_queries_per_message(backup, lena, smtp_backend):
+    customers(backup, 3)  # 9 people
+    update_publish(update=draft_update(backup, lena, "Storage"), now=NOW)
+    assert OutboxMessage.objects.filter(status="pending").count() == 9
+
+    sent3, q3, conns3 = deliver_counted(3)
+    sent6, q6, conns6 = deliver_counted(6)
+    assert (sent3, sent6) == (3, 6)
+    assert conns3 == conns6 == 1  # not one connect, EHLO and QUIT per message
+    per_message = (q6 - q3) / 3
+    # Per message: renew its lease (storing its rendering), mark it sent and record the attempt, the
+    # last two in one transaction (a savepoint and its release inside the test's transaction).
+    assert per_message == 5, f"{q3} queries for 3 messages, {q6} for 6"
+    received = smtp_backend.wait_for(9)
+    assert len(received) == 9
+    assert {m["Message-ID"] for m in received} == set(OutboxMessage.objects.values_list("message_id", flat=True))
+    assert all(m["Auto-Submitted"] == "auto-generated" for m in received)
