@@ -89,6 +89,7 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
     sent = 0
     worker = socket.gethostname()
     connection = get_connection()
+    _open(connection)
     try:
         for msg in messages:
             started = now_fn()
@@ -114,6 +115,7 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
                 mail.send()
             except Exception as exc:  # noqa: BLE001 - any failure of the transport is retried
                 _failed(msg, started, now_fn(), exc, worker)
+                _reopen(connection)  # the server may have dropped it: the next row gets a fresh one
                 continue
             finished = now_fn()
             with transaction.atomic():
@@ -130,6 +132,24 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
         except Exception:  # noqa: BLE001
             log.debug("outbox: closing the mail connection failed", exc_info=True)
     return sent
+
+
+def _open(connection) -> None:
+    """One SMTP connection for the whole batch (unopened, Django's backend connects, greets and
+    quits for every message: a third of a message's time at a local sink, bench/incident_fanout.py).
+    A server that does not answer is each row's failure, as before: the send tries again and fails."""
+    try:
+        connection.open()
+    except Exception:  # noqa: BLE001 - each row's send will report it
+        log.debug("outbox: opening the mail connection failed", exc_info=True)
+
+
+def _reopen(connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001
+        log.debug("outbox: closing the mail connection failed", exc_info=True)
+    _open(connection)
 
 
 def _headers(msg: OutboxMessage, now: datetime) -> dict[str, str]:
