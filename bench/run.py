@@ -51,6 +51,7 @@ def run_all() -> None:
     step("large dataset", ["bench/dataset.py"])
     step("sweeps", ["bench/sweeps.py"])
     step("pages", ["bench/pages.py"])
+    step("incident fan-out to an SMTP sink", ["bench/incident_fanout.py"])
     peer = HERE / "helpdesk" / "run.py"
     if peer.exists():
         step("django-helpdesk (the peer)", [str(peer.relative_to(ROOT))])
