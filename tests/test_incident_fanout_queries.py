@@ -100,3 +100,22 @@ def test_the_worker_sends_a_batch_over_one_connection_with_fixed_queries_per_mes
     assert len(received) == 9
     assert {m["Message-ID"] for m in received} == set(OutboxMessage.objects.values_list("message_id", flat=True))
     assert all(m["Auto-Submitted"] == "auto-generated" for m in received)
+
+
+def test_many_new_rows_are_handed_to_as_many_sweeps_as_they_fill(monkeypatch, settings):
+    """A sweep sends up to 50 batches: 30,900 rows of an incident go to 7 sweeps at once, so that
+    every worker process takes part (one sweep left the second idle until beat's next minute)."""
+    from portal.core import outbox
+
+    sent = []
+    monkeypatch.setattr(outbox.outbox_sweep, "delay", lambda: sent.append("sweep"))
+    monkeypatch.setattr(outbox.outbox_send, "delay", lambda key: sent.append(key))
+    settings.OUTBOX_BATCH = 100
+    outbox._dispatch([f"k{n}" for n in range(30_900)])
+    assert sent == ["sweep"] * 7
+    sent.clear()
+    outbox._dispatch(["k1", "k2"])
+    assert sent == ["sweep"]
+    sent.clear()
+    outbox._dispatch(["k1"])
+    assert sent == ["k1"]

@@ -202,7 +202,10 @@ def outbox_send_key(*, key: str) -> int:
     return outbox_deliver(messages=outbox_claim(now=timezone.now(), limit=1, keys=[key]))
 
 
-def outbox_send_due(*, batch: int | None = None, max_batches: int = 50) -> int:
+SWEEP_BATCHES = 50  # a sweep's batches at most: it ends, and the next sweep goes on
+
+
+def outbox_send_due(*, batch: int | None = None, max_batches: int = SWEEP_BATCHES) -> int:
     """Send everything due now, batch by batch (the sweep)."""
     return lease_drain(
         lambda now: outbox_claim(now=now, limit=batch or settings.OUTBOX_BATCH),
