@@ -95,10 +95,9 @@ GOVERNED_BY = {
     Kind.CREDIT: Choice.CREDIT,
     Kind.CONTACT_REVIEW: Choice.CONTACT_REVIEW,
 }
-# Kinds about one contract: on by default for its designated contacts only.
-PER_CONTRACT = {Kind.MAINTENANCE, Kind.INCIDENT, Kind.SLA_CHANGE, Kind.CREDIT, Kind.BREACH, Kind.ESCALATION}
-# Of those, what every member gets by default: what happens to the services they use.
-EVERY_MEMBER = {Kind.MAINTENANCE, Kind.INCIDENT}
+# What every member gets by default (what happens to the services they use); the other kinds about
+# a contract (SLA changes, credits) by default reach its designated contacts only (_default).
+EVERY_MEMBER_CHOICES = {Choice.MAINTENANCE, Choice.INCIDENT}
 
 
 @dataclass(frozen=True)
@@ -143,16 +142,25 @@ def _mandatory(user, kind: Kind, about: About, designated: set[int]) -> bool:
     )
 
 
+def _default(choice: Choice, *, involved: bool, designated: bool) -> bool:
+    """Whether a person who made no choice gets what `choice` governs: `involved` in the ticket
+    (filed it, wrote on it, asked to escalate it), `designated` a contact of the contract."""
+    if choice == Choice.TICKET_ORG:
+        return False
+    if choice == Choice.BREACH:
+        return involved or designated
+    if choice in (Choice.TICKET_MINE, Choice.CONTACT_REVIEW) or choice in EVERY_MEMBER_CHOICES:
+        return True
+    return designated
+
+
 def _choice_and_default(user, kind: Kind, about: About, designated: set[int]) -> tuple[Choice, bool]:
     involved = user.pk == about.owner_id or user.pk in about.participant_ids
     if kind in (Kind.TICKET, Kind.TICKET_FILED):
-        return (Choice.TICKET_MINE, True) if involved else (Choice.TICKET_ORG, False)
-    choice = GOVERNED_BY[kind]
-    if kind in (Kind.BREACH, Kind.ESCALATION):
-        return choice, involved or user.pk in designated
-    if kind in PER_CONTRACT:
-        return choice, kind in EVERY_MEMBER or user.pk in designated
-    return choice, True
+        choice = Choice.TICKET_MINE if involved else Choice.TICKET_ORG
+    else:
+        choice = GOVERNED_BY[kind]
+    return choice, _default(choice, involved=involved, designated=user.pk in designated)
 
 
 class Preferences:
@@ -242,10 +250,5 @@ def effective(user, choice: Choice, prefs: Preferences, *, designated: bool) -> 
     wanted = prefs.chosen(user.pk, choice)
     if wanted is not None:
         return wanted, True
-    if choice == Choice.TICKET_ORG:
-        return False, False
-    if choice in (Choice.TICKET_MINE, Choice.CONTACT_REVIEW, Choice.BREACH):
-        return True, False
-    if choice in {GOVERNED_BY[kind] for kind in EVERY_MEMBER}:
-        return True, False
-    return designated, False
+    # The page speaks of one's own tickets: "Breaches" on means those of the tickets one is in.
+    return _default(choice, involved=True, designated=designated), False
