@@ -21,52 +21,25 @@ app.autodiscover_tasks(["portal.core"], related_name="webhook_tasks")
 # (expires) rather than queued twice.
 EVERY_MINUTE = 60.0
 EVERY_HOUR = 3600.0
+
+
+def _sweep(task: str, every: float) -> dict:
+    """A beat entry: `task` every `every` seconds, dropped if not started before its next tick."""
+    return {"task": task, "schedule": every, "options": {"expires": 55 if every == EVERY_MINUTE else 3000}}
+
+
+# The one list of sweeps: /healthz's heartbeats (portal.core.heartbeat.SWEEPS) are read from it.
 app.conf.beat_schedule = {
-    "credits-close-month": {
-        "task": "credits.tasks.close_month",
-        "schedule": EVERY_HOUR,
-        "options": {"expires": 3000},
-    },
-    "outbox-sweep": {
-        "task": "portal.core.tasks.outbox_sweep",
-        "schedule": EVERY_MINUTE,
-        "options": {"expires": 55},
-    },
-    "webhooks-sweep": {
-        "task": "portal.core.webhook_tasks.webhooks_sweep",
-        "schedule": EVERY_MINUTE,
-        "options": {"expires": 55},
-    },
-    "tickets-escalate": {
-        "task": "tickets.tasks.escalate_due_tickets",
-        "schedule": EVERY_MINUTE,
-        "options": {"expires": 55},
-    },
-    "tickets-sla-deadlines": {
-        "task": "tickets.tasks.check_sla_deadlines",
-        "schedule": EVERY_MINUTE,
-        "options": {"expires": 55},
-    },
-    "maintenance-notices": {
-        "task": "contracts.tasks.send_maintenance_notices",
-        "schedule": EVERY_MINUTE,
-        "options": {"expires": 55},
-    },
-    "incident-drafts": {
-        "task": "contracts.tasks.publish_due_incidents",
-        "schedule": EVERY_MINUTE,
-        "options": {"expires": 55},
-    },
-    "inbound-imap": {
-        "task": "tickets.tasks.poll_mailbox",
-        "schedule": EVERY_MINUTE,
-        "options": {"expires": 55},
-    },
-    "people-contacts-review": {
-        "task": "contracts.tasks.request_contacts_reviews",
-        "schedule": EVERY_HOUR,
-        "options": {"expires": 3000},
-    },
+    "outbox-sweep": _sweep("portal.core.tasks.outbox_sweep", EVERY_MINUTE),
+    "webhooks-sweep": _sweep("portal.core.webhook_tasks.webhooks_sweep", EVERY_MINUTE),
+    "tickets-escalate": _sweep("tickets.tasks.escalate_due_tickets", EVERY_MINUTE),
+    "tickets-sla-deadlines": _sweep("tickets.tasks.check_sla_deadlines", EVERY_MINUTE),
+    "maintenance-notices": _sweep("contracts.tasks.send_maintenance_notices", EVERY_MINUTE),
+    "incident-drafts": _sweep("contracts.tasks.publish_due_incidents", EVERY_MINUTE),
+    # The inbound mailbox: a no-op without INBOUND_IMAP_URL, so the list is the same everywhere.
+    "inbound-imap": _sweep("tickets.tasks.poll_mailbox", EVERY_MINUTE),
+    "credits-close-month": _sweep("credits.tasks.close_month", EVERY_HOUR),
+    "people-contacts-review": _sweep("contracts.tasks.request_contacts_reviews", EVERY_HOUR),
 }
 
 

@@ -20,13 +20,10 @@ def test_acks_late_reject_on_worker_lost_and_prefetch_one():
     assert app.conf.worker_prefetch_multiplier == 1
 
 
-def test_every_beat_entry_expires_before_its_next_run_and_has_a_heartbeat():
-    names = set()
+def test_every_beat_entry_expires_before_its_next_run():
+    # (Each entry's heartbeat under its name: test_sweeps_record_heartbeats_and_healthz_reports_a_late_one.)
     for name, entry in app.conf.beat_schedule.items():
-        period = entry["schedule"]
-        assert 0 < entry["options"]["expires"] < period, name
-        names.add(name)
-    assert names == set(SWEEPS)
+        assert 0 < entry["options"]["expires"] < entry["schedule"], name
 
 
 def test_no_countdown_or_eta_longer_than_half_the_visibility_timeout():

@@ -11,27 +11,18 @@ from django.db import DatabaseError
 from django.db.models import F
 from django.utils import timezone
 
+from portal.celery import app
 from portal.models import SweepHeartbeat
 
 GRACE = timedelta(minutes=3)
-# Every sweep beat runs, with its period (portal/celery.py holds the schedule).
-SWEEPS = {
-    "outbox-sweep": timedelta(minutes=1),
-    "webhooks-sweep": timedelta(minutes=1),
-    "tickets-escalate": timedelta(minutes=1),
-    "tickets-sla-deadlines": timedelta(minutes=1),
-    "maintenance-notices": timedelta(minutes=1),
-    "incident-drafts": timedelta(minutes=1),
-    "credits-close-month": timedelta(hours=1),
-    "people-contacts-review": timedelta(hours=1),
-    "inbound-imap": timedelta(minutes=1),  # the inbound mailbox (a no-op without INBOUND_IMAP_URL)
-}
+# Every sweep beat runs, with its period: read from the beat schedule, the one list of them.
+SWEEPS = {name: timedelta(seconds=entry["schedule"]) for name, entry in app.conf.beat_schedule.items()}
 
 
 def recorded(name: str):
     """Decorate a task body: record its start and its end (with its result) in one row."""
     if name not in SWEEPS:
-        raise ValueError(f"unknown sweep {name!r}: add it to portal.core.heartbeat.SWEEPS")
+        raise ValueError(f"unknown sweep {name!r}: add it to the beat schedule (portal/celery.py)")
 
     def wrap(fn):
         @functools.wraps(fn)
