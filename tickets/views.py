@@ -110,11 +110,14 @@ def ticket_new(request):
                 return redirect("ticket-detail", pk=ticket.pk)
         return _render_new(request, form, status=400)
     # GET: ?contract=<id> picks the contract (an unknown or foreign id is simply not picked); with
-    # a single contract there is nothing to pick.
+    # a single contract there is nothing to pick; of several, the organisation's default is proposed.
     contract_id = request.GET.get("contract")
     if contract_id is None:
         contracts = list(openable_contracts(user=request.user)[:2])
-        contract_id = contracts[0].pk if len(contracts) == 1 else None
+        if len(contracts) == 1:
+            contract_id = contracts[0].pk
+        elif contracts:
+            contract_id = request.user.organisation.default_contract_id
     return _render_new(request, TicketForm(initial={"contract": contract_id}, user=request.user, now=now))
 
 

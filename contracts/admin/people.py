@@ -17,7 +17,7 @@ from django.utils import timezone
 from portal.core.admin_audit import AuditedAdmin
 from portal.core.roles import CustomerRole
 
-from ..models import Organisation
+from ..models import Contract, Organisation
 from ..people import PeopleError, invitations, members
 from ..people.selectors import member_of, open_invitations, people_of
 
@@ -35,6 +35,13 @@ class OrganisationAdmin(AuditedAdmin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["account_manager", "solutions_manager"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "default_contract" in form.base_fields:  # offered among its own contracts only
+            contracts = Contract.objects.filter(organisation=obj) if obj else Contract.objects.none()
+            form.base_fields["default_contract"].queryset = contracts.order_by("reference")
+        return form
 
     def get_urls(self):
         people = self.admin_site.admin_view(self.people_view)

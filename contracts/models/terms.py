@@ -97,6 +97,18 @@ class Organisation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     review_requested_for = models.CharField(max_length=6, blank=True, editable=False)
+    # The contract an email to support files on when several of the organisation's contracts have
+    # the address it was sent to, and the one the portal's ticket form proposes; set by staff here
+    # and by its customer admins on the contract's contacts page (contracts.people.support).
+    default_contract = models.ForeignKey(
+        "Contract",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Where an email to a support address several of its contracts share files a ticket, "
+        "and the contract the ticket form proposes.",
+    )
 
     # What the email templates read of an organisation, frozen with each email (portal.core.snapshot).
     EMAIL_FIELDS = ("name",)
@@ -107,6 +119,10 @@ class Organisation(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        if self.default_contract_id and self.default_contract.organisation_id != self.pk:
+            raise ValidationError({"default_contract": "Choose one of the organisation's own contracts."})
 
 
 class Service(models.Model):

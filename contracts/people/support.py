@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 
 from portal.core.audit import audit
 
-from ..models import Contract
+from ..models import Contract, Organisation
 from . import PeopleError
 from .selectors import admins_of
 
@@ -55,6 +55,31 @@ def openable_contracts(*, user) -> QuerySet[Contract]:
     if not (user.is_authenticated and user.is_active and user.organisation_id):
         return Contract.objects.none()
     return Contract.objects.filter(organisation_id=user.organisation_id, support_contacts=user)
+
+
+def default_contract_of(*, user, contracts: list[Contract]) -> Contract | None:
+    """Of several contracts `user` may open tickets on, the organisation's default one (None when
+    it is not among them): where an email to an address they share files, what the form proposes."""
+    default_id = user.organisation.default_contract_id if user.organisation_id else None
+    return next((c for c in contracts if c.pk == default_id), None)
+
+
+@transaction.atomic
+def default_contract_set(*, organisation: Organisation, contract: Contract | None, actor) -> None:
+    """Make `contract` (one of the organisation's, or None) its default contract; audited."""
+    org = Organisation.objects.select_for_update().get(pk=organisation.pk)
+    if contract is not None and contract.organisation_id != org.pk:
+        raise PeopleError("Choose one of your organisation's contracts.", "contract")
+    before = Contract.objects.filter(pk=org.default_contract_id).first()
+    if before == contract:
+        return
+    org.default_contract = organisation.default_contract = contract
+    org.save(update_fields=["default_contract"])
+    audit(
+        actor=actor, action="organisation.default_contract_changed", target=org,
+        before={"default_contract": before.reference if before else None},
+        after={"default_contract": contract.reference if contract else None},
+    )  # fmt: skip
 
 
 def _emails(users) -> list[str]:

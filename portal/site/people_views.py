@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from contracts.people import PeopleError, members
 from contracts.people import invitations as inv
 from contracts.people.selectors import invitation_of, member_of, open_invitations, people_of
-from contracts.people.support import contract_contacts_set
+from contracts.people.support import contract_contacts_set, default_contract_set
 from contracts.selectors import contracts_for_user
 from portal.core.roles import CustomerRole
 
@@ -185,5 +185,20 @@ def contract_contacts(request, pk: int):
         {"person": p, "support": str(p.pk) in chosen["support"], "notified": str(p.pk) in chosen["notified"]}
         for p in active
     ]
-    context = {"contract": contract, "rows": rows, "admin": admin, "error": error}
+    context = {
+        "contract": contract, "rows": rows, "admin": admin, "error": error,
+        "is_default": request.user.organisation.default_contract_id == contract.pk,
+    }  # fmt: skip
     return render(request, "portal/contract_contacts.html", context, status=status)
+
+
+@login_required
+@require_POST
+def contract_make_default(request, pk: int):
+    """A customer admin makes the contract the organisation's default: where an email to a support
+    address several of its contracts share files a ticket, and what the ticket form proposes."""
+    contract = get_object_or_404(contracts_for_user(user=request.user), pk=pk)
+    _admin_only(request)
+    default_contract_set(organisation=request.user.organisation, contract=contract, actor=request.user)
+    messages.success(request, f"{contract.reference} is now your organisation's default contract.")
+    return redirect("contract-contacts", pk=contract.pk)

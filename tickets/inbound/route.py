@@ -18,7 +18,7 @@ from contracts.choices import Channel
 from contracts.incidents import mail as incident_mail
 from contracts.models import Contract, EscalationLevel, Incident
 from contracts.people import PeopleError
-from contracts.people.support import support_contact_check
+from contracts.people.support import default_contract_of, support_contact_check
 from contracts.selectors import version_in_force
 from portal.models import OutboxMessage
 
@@ -305,8 +305,12 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     if not allowed:
         return _hold(row, env, f"{person.email} may not open tickets on {matching[0][0].reference}.")
     if len(allowed) > 1:
-        refs = ", ".join(c.reference for c, _ in allowed)
-        return _hold(row, env, f"Several contracts have this support address ({refs}).", answer=False)
+        default = default_contract_of(user=person, contracts=[c for c, _ in allowed])
+        if default is None:
+            refs = ", ".join(c.reference for c, _ in allowed)
+            return _hold(row, env, f"Several contracts have this support address ({refs}) and none is the "
+                         "organisation's default contract.", answer=False)  # fmt: skip
+        allowed = [(c, v) for c, v in allowed if c == default]
     if _flooding(env.sender, row):
         return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
     contract, version = allowed[0]
