@@ -1,6 +1,7 @@
 """The SLA compliance report (staff, the admin's /admin/compliance/): per contract and month, the
-ticket attainment by priority (tickets.selectors.contract_attainment), the month's uptime, downtime
-and excluded minutes, the credit tier and amount, and the claim filed for it, as a page and as CSV.
+ticket attainment by priority with the filers' satisfaction (tickets.selectors.contract_attainment),
+the month's uptime, downtime and excluded minutes, the credit tier and amount, and the claim filed
+for it, as a page and as CSV.
 
 Figures come from the closed MonthlyUptime rows only: a month without a row (the live month, or an
 ended one the hourly run has not reached yet) is "not closed yet", never computed live for every
@@ -242,6 +243,7 @@ COLUMNS = [
     "claim_id", "claim_status", "claim_eligible_amount", "claim_amount", "priority", "tickets_filed", "tickets_excluded", "response_met",
     "response_missed", "response_pending", "response_rate", "resolution_met", "resolution_missed",
     "resolution_pending", "resolution_rate", "resolved_within_limit", "limit_breached", "limit_rate",
+    "tickets_resolved", "rated_good", "rated_bad", "satisfaction_rate",
 ]  # fmt: skip
 
 
@@ -262,6 +264,7 @@ def csv_values(row: ComplianceRow, a: Attainment) -> list:
         priority_label(a.priority), a.filed, a.excluded, a.response_met, a.response_missed, a.response_pending,
         number(a.response_rate), a.resolution_met, a.resolution_missed, a.resolution_pending,
         number(a.resolution_rate), a.within_limit, a.breached, number(a.limit_rate),
+        a.resolved, a.rated_good, a.rated_bad, number(a.satisfaction_rate),
     ]  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """The SLA statement of one contract and month, which a customer reads as a page or downloads as a
 PDF (and can attach to a claim): the month's uptime against the guarantee, every outage and
-maintenance window as it counted, the ticket attainment by priority, the credit tier and amount,
-and the claim filed for the month.
+maintenance window as it counted, the ticket attainment by priority with the filers' satisfaction,
+the credit tier and amount, and the claim filed for the month.
 
 Figures come from the same reads as the uptime page and the staff compliance report: the month's
 closed figures, or the month so far / an ended month not closed yet, clearly labelled
@@ -17,7 +17,7 @@ from contracts.choices import Priority
 from contracts.models import Contract, PriorityTerm, SLAVersion
 from contracts.selectors import Versions
 from tickets.attainment import ALL, Attainment, totals
-from tickets.charts import share_text
+from tickets.charts import satisfaction_text, share_text
 from tickets.selectors import contract_attainment
 
 from .figures import MonthFigures, MonthUnavailable, contract_month_figures
@@ -75,6 +75,11 @@ class Statement:
     @property
     def total_line(self) -> AttainmentLine:
         return AttainmentLine.of(self.total)
+
+    @property
+    def satisfaction(self) -> str:
+        """The filers' ratings of the month's resolved tickets (tickets.satisfaction), in words."""
+        return satisfaction_text(self.total)
 
     @property
     def is_final(self) -> bool:

@@ -112,13 +112,17 @@ def test_attainment_by_priority_uptime_credit_and_claim_per_contract(staff_clien
     assert list(rows) == ["KAL-0001", "KLA-0001"]  # by organisation: Acme, Globex
     claim = october.claims.get()
     p1, p2, total = rows["KAL-0001"]
+    satisfaction = "— 0 good · 0 bad of 1 resolved"  # none rated (tests/test_satisfaction.py rates)
     assert p1 == (
         f"KAL-0001 Acme Savings Kaluari Cloud Backup SLA (template) 98.880% guarantee 99.8% 500 0 excluded KES 15,000.00 10.0% tier "
         f"#{claim.pk} Awaiting review eligible KES 15,000.00 P1 3 (1 excluded) 50.0% 1 met · 1 missed 50.0% 1 met · 1 missed "
-        "50.0% 1 met · 1 breached"
+        f"50.0% 1 met · 1 breached {satisfaction}"
     )
-    assert p2 == "P2 1 0.0% 0 met · 1 missed 100.0% 1 met · 0 missed 100.0% 1 met · 0 breached"
-    assert total == "All 4 (1 excluded) 33.33% 1 met · 2 missed 66.67% 2 met · 1 missed 66.67% 2 met · 1 breached"
+    assert p2 == f"P2 1 0.0% 0 met · 1 missed 100.0% 1 met · 0 missed 100.0% 1 met · 0 breached {satisfaction}"
+    assert total == (
+        "All 4 (1 excluded) 33.33% 1 met · 2 missed 66.67% 2 met · 1 missed 66.67% 2 met · 1 breached "
+        "— 0 good · 0 bad of 2 resolved"
+    )
     # Globex's October has not been closed: no figures are computed for the list; no tickets.
     (globex,) = rows["KLA-0001"]
     assert "Not closed yet" in globex and "All 0 — 0 met · 0 missed" in globex

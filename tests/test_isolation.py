@@ -301,6 +301,8 @@ FILL = {
     ("password_reset_confirm", "token"): lambda w, r: "cr5a3x-0123456789abcdef0123456789abcdef",
     # Public: an unsubscribe link for B's user, forged (a real one is a secret sent to B only).
     ("unsubscribe", "token"): lambda w, r: signing.dumps({"u": w.b.user.pk, "c": "maintenance"}, salt="forged"),
+    # Public: a rating link of B's ticket, forged (a real one is a secret sent to its filer only).
+    ("ticket-rate", "token"): lambda w, r: signing.dumps({"t": w.b.ticket.pk, "u": w.b.user.pk}, salt="forged"),
     # Public: a status page subscriber's links, forged (the real ones are secrets sent to the address).
     ("status-subscription-confirm", "token"): lambda w, r: signing.dumps({"s": 1, "r": 1}, salt="forged"),
     ("status-subscription-manage", "token"): lambda w, r: signing.dumps({"s": 1}, salt="forged"),
@@ -400,6 +402,7 @@ PUBLIC = {
     "password_reset_confirm": {200},  # "this link is invalid"
     "password_reset_complete": {200},
     "unsubscribe": {400},  # a forged link: "this link is not valid", nothing changed
+    "ticket-rate": {400},  # a forged rating link: "this rating link is not valid", nothing recorded
     "status": {200},
     "status-subscribe": {200},  # the form; its POST changes nothing until the address confirms
     "status-subscribe-sent": {200},

@@ -24,6 +24,7 @@ from credits.closing import close_month
 from credits.services import claim_submit
 from credits.statement import contract_statement, static_file, static_prefix
 from tickets.models import Ticket
+from tickets.satisfaction import ticket_rate
 from tickets.services import ticket_exclude, ticket_open, ticket_reply, ticket_set_status
 
 from .factories import ContractFactory
@@ -321,6 +322,8 @@ def _grow(contract, alice, sam, n):
         _window(contract, datetime(2026, 10, 20 + i, 23, 0, tzinfo=NBO), hours=1, title=f"Patch {i}")
         _tickets(contract, alice, sam, datetime(2026, 10, 6 + i, 10, 0, tzinfo=NBO))
         _tickets(contract, alice, sam, datetime(2026, 6 + i, 6, 10, 0, tzinfo=NBO))
+    for ticket in Ticket.objects.filter(contract=contract, resolved_at__isnull=False):  # satisfaction: no query more
+        ticket_rate(ticket=ticket, user=alice, rating="good", now=NOV_3)
 
 
 @pytest.mark.parametrize("n", [1, 6])

@@ -8,6 +8,10 @@ longer be missed: answered (resolved) in time. Otherwise it is *pending*. A dead
 the clock is paused with no end in sight (e.g. resolved before the deadline came): not missed.
 
 Excluded tickets (marked out of the SLA by staff) are counted apart and in no rate.
+
+Satisfaction is counted with them (tickets.satisfaction): of the counted tickets resolved now (resolved
+or closed, not reopened), how many their filer rated good and bad. A reopened ticket's rating counts
+again once it is resolved again.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class TicketTimes:
     resolved_at: datetime | None
     resolution_target_at: datetime | None
     resolution_due: datetime | None
+    rating: str | None = None  # the filer's rating: "good", "bad" or None
 
 
 def outcome(deadline: datetime | None, done_at: datetime | None, *, now: datetime) -> Outcome:
@@ -81,6 +86,9 @@ class Attainment:
     resolution_pending: int = 0
     within_limit: int = 0  # resolved within the limit (no breach)
     breached: int = 0
+    resolved: int = 0  # resolved now (satisfaction's base)
+    rated_good: int = 0
+    rated_bad: int = 0
 
     @property
     def counted(self) -> int:
@@ -98,6 +106,15 @@ class Attainment:
     def limit_rate(self) -> Decimal | None:
         return _rate(self.within_limit, self.breached)
 
+    @property
+    def rated(self) -> int:
+        return self.rated_good + self.rated_bad
+
+    @property
+    def satisfaction_rate(self) -> Decimal | None:
+        """The share rated good of the rated."""
+        return _rate(self.rated_good, self.rated_bad)
+
 
 _COUNTS = [f.name for f in fields(Attainment) if f.name not in ("month", "priority")]
 
@@ -108,12 +125,16 @@ def _tally(t: TicketTimes, now: datetime) -> dict[str, int]:
     response = response_outcome(t, now=now)
     target = outcome(t.resolution_target_at, t.resolved_at, now=now)
     limit = outcome(t.resolution_due, t.resolved_at, now=now)
+    resolved = t.resolved_at is not None and t.resolved_at <= now
     return {
         "filed": 1,
         f"response_{response}": 1,
         f"resolution_{target}": 1,
         "within_limit": int(limit is Outcome.MET),
         "breached": int(limit is Outcome.MISSED),
+        "resolved": int(resolved),
+        "rated_good": int(resolved and t.rating == "good"),
+        "rated_bad": int(resolved and t.rating == "bad"),
     }
 
 

@@ -53,6 +53,17 @@ def share_text(met: int, missed: int, pending: int = 0) -> str:
     return f"{text}, {pending} pending" if pending else text
 
 
+def satisfaction_text(a: Attainment) -> str:
+    """The filers' ratings in words: '8 good, 2 bad (80%) of 10 rated, 25 resolved', 'none rated, 3
+    resolved', 'no ticket resolved'."""
+    if not a.resolved:
+        return "no ticket resolved"
+    if not a.rated:
+        return f"none rated, {a.resolved} resolved"
+    good_bad = f"{a.rated_good} good, {a.rated_bad} bad ({rate_text(a.satisfaction_rate)})"
+    return f"{good_bad} of {a.rated} rated, {a.resolved} resolved"
+
+
 @dataclass(frozen=True)
 class Bar:
     clock: str  # "response" or "resolution": the CSS class says which

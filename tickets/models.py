@@ -238,6 +238,7 @@ class TicketEvent(models.Model):
         CROSSING = "crossing", "SLA deadline crossed"
         CALL = "call", "Call logged"
         AUTOMATIC_MAIL = "automatic_mail", "Automatic email received (not a reply)"
+        RATED = "rated", "Rated by the customer"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -424,3 +425,25 @@ class InboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.sender or '(no sender)'}: {self.subject[:80]}"
+
+
+class TicketRating(models.Model):
+    """The filer's satisfaction with a resolved ticket (tickets.satisfaction): one per ticket,
+    changed in place when the rating link is used again."""
+
+    class Rating(models.TextChoices):
+        GOOD = "good", "Good"
+        BAD = "bad", "Bad"
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="rating")
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    comment = models.TextField(max_length=2000, blank=True)
+    rated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    rated_at = models.DateTimeField(help_text="The first rating.")
+    updated_at = models.DateTimeField(help_text="The latest change (the first rating's moment if none).")
+
+    class Meta:
+        verbose_name = "satisfaction rating"
+
+    def __str__(self):
+        return f"{self.get_rating_display()} on #{self.ticket_id}"

@@ -188,8 +188,8 @@ def contract_attainment(
 ) -> dict[int, dict[tuple[date, str], Attainment]]:
     """Per contract id: (month, priority) -> Attainment of the support tickets filed in the months
     `first`..`last` (first days, inclusive) in the contract's timezone, as the clocks stand at
-    `now`. Three queries whatever the number of contracts and tickets (the SLA versions, their
-    credit tiers, the tickets' clock columns)."""
+    `now`, with their filers' satisfaction. Three queries whatever the number of contracts and
+    tickets (the SLA versions, their credit tiers, the tickets' clock columns and ratings)."""
     contracts = list(contracts)
     if not contracts:
         return {}
@@ -205,7 +205,7 @@ def contract_attainment(
         contract__in=[c.pk for c in contracts], kind=Ticket.Kind.SUPPORT, filed_at__gte=lo, filed_at__lt=hi
     ).values_list(
         "contract_id", "filed_at", "priority", "excluded_cause", "first_response_at", "first_response_due",
-        "resolved_at", "resolution_target_at", "resolution_due",
+        "resolved_at", "resolution_target_at", "resolution_due", "rating__rating",
     )  # fmt: skip
     by_contract: dict[int, list[TicketTimes]] = {c.pk: [] for c in contracts}
     for contract_id, filed, priority, excluded, *times in rows.iterator(chunk_size=5000):

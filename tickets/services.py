@@ -21,7 +21,7 @@ from portal.core.audit import audit
 from portal.core.notify_rules import Kind
 from tickets.terms_cache import TermsCache
 
-from . import deadlines, hooks, notify, security_mail
+from . import deadlines, hooks, notify, satisfaction, security_mail
 from .history import at_risk_share, pauses_by_ticket, resolved_moment, ticket_history
 from .models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketEvent, TicketMessage, TicketPause
 
@@ -379,6 +379,8 @@ def _set_status(ticket: Ticket, status: str, *, actor, now: datetime) -> TicketE
     if status == Status.CLOSED:
         ticket.closed_at = now
     ticket.status = status
+    if status == Status.RESOLVED:  # however it is resolved: the filer is asked to rate it, once a ticket
+        notify.send(satisfaction.rating_request(ticket), now)
     return _event(ticket, TicketEvent.Kind.STATUS, now=now, actor=actor, old=old, new=status)
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import rating_views, views
 
 urlpatterns = [
     path("", views.ticket_list, name="ticket-list"),
@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/escalate/", views.ticket_escalate, name="ticket-escalate"),
     path("<int:pk>/status/", views.ticket_status, name="ticket-status"),
     path("<int:pk>/attachments/<int:attachment_id>/", views.attachment_download, name="attachment-download"),
+    path("rate/<str:token>/", rating_views.ticket_rate_page, name="ticket-rate"),
 ]

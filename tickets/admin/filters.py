@@ -9,7 +9,7 @@ from django.db.models import Max
 
 from contracts.models import EscalationLevel
 
-from ..models import Ticket
+from ..models import Ticket, TicketRating
 
 
 def chosen(list_filter: admin.SimpleListFilter, what: str) -> int:
@@ -144,3 +144,43 @@ class ChannelFilter(admin.SimpleListFilter):
         if value not in Ticket.Channel.values:
             raise IncorrectLookupParameters(f"“{value}” is no channel this list can be filtered by.")
         return queryset.filter(channel=value)
+
+
+class SatisfactionFilter(admin.SimpleListFilter):
+    """The filer's rating (tickets.satisfaction). Rated tickets are resolved or closed, or reopened:
+    each choice lists tickets of every status, not only the active ones the queue opens on."""
+
+    title = "satisfaction"
+    parameter_name = "rating"
+    UNRATED = "unrated"
+
+    def lookups(self, request, model_admin):
+        return [
+            *((v, f"Rated {label.lower()}") for v, label in TicketRating.Rating.choices),
+            (self.UNRATED, "Resolved, not rated"),
+        ]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "All",
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: value, StatusFilter.parameter_name: StatusFilter.ALL}
+                ),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == self.UNRATED:
+            return queryset.filter(rating__isnull=True, resolved_at__isnull=False)
+        if value not in TicketRating.Rating.values:
+            raise IncorrectLookupParameters(f"“{value}” is no rating this list can be filtered by.")
+        return queryset.filter(rating__rating=value)

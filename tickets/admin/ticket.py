@@ -29,7 +29,7 @@ from ..models import Ticket
 from ..selectors import ClockView, ticket_clock_views
 from ..services import TicketError
 from .display import AdminMedia, cause_label, countdown, event_summary, sla_badge
-from .filters import AssigneeFilter, ChannelFilter, LevelFilter, SLAFilter, StatusFilter
+from .filters import AssigneeFilter, ChannelFilter, LevelFilter, SatisfactionFilter, SLAFilter, StatusFilter
 from .forms import (
     AssignForm,
     CallForm,
@@ -57,7 +57,9 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     list_display_links = ["number", "subject"]
     # No organisation filter: a thousand organisations make a sidebar nobody scrolls; the search
     # box finds an organisation by name.
-    list_filter = [StatusFilter, SLAFilter, "priority", ChannelFilter, LevelFilter, AssigneeFilter, "kind"]
+    list_filter = [
+        StatusFilter, SLAFilter, "priority", ChannelFilter, LevelFilter, AssigneeFilter, SatisfactionFilter, "kind",
+    ]  # fmt: skip
     list_select_related = ["organisation", "assignee"]
     list_per_page = 25  # a screen of work, as the peer's queue (bench/RESULTS.md); each row carries its live clocks
     paginator = CappedPaginator
@@ -72,7 +74,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["number", "subject", "organisation", "contract", "service", "kind", "channel", "created_by", "filed"]}),
         ("Request", {"fields": ["description", "steps_to_reproduce"]}),
-        ("Handling", {"fields": ["status", "priority", "assignee", "escalation_level", "sla_version", "exclusion"]}),
+        ("Handling", {"fields": ["status", "priority", "assignee", "escalation_level", "sla_version", "exclusion", "satisfaction"]}),
     ]  # fmt: skip
     Media = AdminMedia
 
@@ -184,6 +186,24 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     @admin.display(description="Excluded from the SLA")
     def exclusion(self, obj):
         return f"{cause_label(obj.excluded_cause)}: {obj.excluded_reason}" if obj.is_excluded else "No"
+
+    @admin.display(description="Customer satisfaction")
+    def satisfaction(self, obj):
+        rating = getattr(obj, "rating", None)  # one row a ticket (tickets.satisfaction)
+        if rating is None:
+            return "Not rated" if obj.kind == Ticket.Kind.SUPPORT else "—"
+        when = in_tz(rating.updated_at, obj.sla_version.timezone)
+        rater = obj.created_by if rating.rated_by_id == obj.created_by_id else rating.rated_by  # the filer, shown above
+        by = rater.get_full_name() or rater.email
+        comment = format_html("<br>“{}”", rating.comment) if rating.comment else ""
+        return format_html(
+            '<strong class="rating rating-{}">{}</strong> by {}, {}{}',
+            rating.rating,
+            rating.get_rating_display(),
+            by,
+            when,
+            comment,
+        )
 
     # --- Changelist actions -------------------------------------------------------------------
     def _each(self, request, tickets, done: str, call) -> None:
