@@ -56,3 +56,10 @@ def test_a_page_shows_its_section_as_current(client, alice):
     page = client.get(reverse("dashboard")).content.decode()
     assert current_links(page) == [reverse("dashboard")]
     assert f'<form method="post" action="{reverse("logout")}">' in page and f'href="{reverse("status")}"' in page
+
+
+def test_the_favicon_is_linked_from_the_portal_the_status_page_and_the_admin(client):
+    for url in (reverse("login"), reverse("admin:login"), reverse("status")):
+        body = client.get(url).content.decode()
+        assert 'rel="icon" href="/static/favicon.svg" type="image/svg+xml"' in body, url
+        assert 'rel="icon" href="/static/favicon.png" type="image/png"' in body, url

@@ -21,6 +21,11 @@ def sla_badge(state: str):
     return format_html('<span class="sla-badge sla-{}">{}</span>', state, Ticket.SLAState(state).label)
 
 
+def cut(text: str):
+    """A cell cut to its column's width by the stylesheet, the whole text on hover."""
+    return format_html('<span class="cut" title="{}">{}</span>', text, text)
+
+
 def countdown(due: datetime, tz: str, now: datetime, note: str = ""):
     return format_html(
         '<time datetime="{}" data-countdown title="{}">{}</time><br><small class="sla-due">{}</small>',

@@ -45,8 +45,8 @@ class TicketChangeList(FastRowsChangeList):
     fast_values = {
         "action_checkbox": lambda admin_, t: admin_.action_checkbox(t),
         "number": lambda admin_, t: t.number,
-        "subject": lambda admin_, t: t.subject,
-        "organisation": lambda admin_, t: str(t.organisation),
+        "subject_line": lambda admin_, t: admin_.subject_line(t),
+        "organisation_name": lambda admin_, t: admin_.organisation_name(t),
         "priority_code": lambda admin_, t: admin_.priority_code(t),
         "status": lambda admin_, t: t.get_status_display(),
         "sla": lambda admin_, t: admin_.sla(t),
@@ -54,7 +54,7 @@ class TicketChangeList(FastRowsChangeList):
         "level": lambda admin_, t: admin_.level(t),
         "assignee_name": lambda admin_, t: admin_.assignee_name(t),
     }
-    fast_classes = {"action_checkbox": "action-checkbox", "organisation": "field-organisation nowrap"}
+    fast_classes = {"action_checkbox": "action-checkbox"}
 
     def get_results(self, request):
         super().get_results(request)
