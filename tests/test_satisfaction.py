@@ -8,6 +8,7 @@ compliance report and the SLA statement beside the attainment.
 Alice (Acme, KAL-0001 on Kaluari) files a P1 on Monday 5 October 2026 at 10:00 in Nairobi; Sam
 answers it at 10:10 and resolves it at 10:40. Clocks are frozen."""
 
+import io
 import re
 from datetime import date, datetime, timedelta
 from html import unescape
@@ -19,6 +20,7 @@ import time_machine
 from django.core import mail, signing
 from django.test import Client
 from django.urls import reverse
+from pypdf import PdfReader
 
 from credits.compliance import compliance_rows, csv_lines
 from credits.statement import contract_statement
@@ -30,6 +32,8 @@ from tickets.models import Ticket, TicketEvent, TicketRating
 from tickets.satisfaction import rating_url, ticket_rate
 from tickets.security import security_report_submit
 from tickets.services import ticket_exclude, ticket_open, ticket_reply, ticket_set_status
+
+from .conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.django_db
 
@@ -258,6 +262,10 @@ def test_the_statement_and_the_compliance_report_show_the_months_satisfaction(cl
         client.force_login(alice)
         page = client.get(reverse("contract-statement", args=[october.pk, "2026-10"])).content.decode()
         assert "Satisfaction: 2 good, 1 bad (66.67%) of 3 rated, 4 resolved" in text_of(page)
+        pdf = client.get(reverse("contract-statement-pdf", args=[october.pk, "2026-10"])).content
+        (SCREENSHOTS / "satisfaction-statement.pdf").write_bytes(pdf)
+        printed = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+        assert "Satisfaction: 2 good, 1 bad (66.67%) of 3 rated, 4 resolved" in printed
         november = contract_statement(contract=october, month=date(2026, 11, 1), now=NOV_3)
         assert november.satisfaction == "no ticket resolved"
 

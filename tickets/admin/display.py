@@ -49,6 +49,9 @@ def event_summary(event: TicketEvent) -> str:
         return data.get("assignee") or "unassigned"
     if event.kind == TicketEvent.Kind.EXCLUDED:
         return f"{cause_label(data.get('cause', ''))}: {data.get('reason', '')}"
+    if event.kind == TicketEvent.Kind.RATED:
+        comment = data.get("comment")
+        return f"{data.get('rating')}: “{comment}”" if comment else str(data.get("rating"))
     if event.kind == TicketEvent.Kind.ESCALATED:
         return f"level {data.get('from')} → {data.get('to')}" + ("" if event.actor_id is None else " (by staff)")
     return ", ".join(f"{k}: {v}" for k, v in data.items())
