@@ -236,7 +236,8 @@ def test_a_refused_file_keeps_the_figures_and_stores_nothing(client, alice, clos
         response = submit(login(client, alice), closed_october, attachments=[exe])
     assert response.status_code == 400
     assert field_errors(response, "attachments") == [
-        "“report.png” is a application/x-msdownload file, which is not accepted."
+        "“report.png” is an executable file, which is not accepted: images (PNG, JPEG, GIF, WebP), PDF, ZIP/GZip, "
+        "or text (.txt, .log, .csv, .json, .xml, .yaml, .yml, .conf, .ini)."
     ]
     assert "Eligible credit KES 15,000.00" in text_of(response)
     assert not Claim.objects.exists() and not ClaimAttachment.objects.exists()

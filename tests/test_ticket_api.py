@@ -377,7 +377,7 @@ def test_a_png_is_accepted_and_listed_with_its_download_link(acme_contract, alic
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("invoice.png", EXE, "“invoice.png” is a application/x-msdownload file, which is not accepted."),
+        ("invoice.png", EXE, "“invoice.png” is an executable file, which is not accepted: images"),
         ("empty.txt", b"", "The submitted file is empty."),
         ("notes.txt", b"\x00\x01\x02binary", "“notes.txt” is not an accepted type"),
     ],

@@ -221,7 +221,9 @@ def test_an_executable_renamed_png_is_refused_on_filing(client, alice, acme_cont
     exe = SimpleUploadedFile("screenshot.png", b"MZ\x90\x00" + b"\x00" * 200, content_type="image/png")
     response = client.post(reverse("ticket-new"), {**form_data(acme_contract), "attachments": [exe]})
     assert response.status_code == 400
-    assert "“screenshot.png” is a application/x-msdownload file, which is not accepted." in html_of(response)
+    assert "“screenshot.png” is an executable file, which is not accepted: images (PNG, JPEG, GIF, WebP)" in html_of(
+        response
+    )
     assert not Ticket.objects.exists() and not Attachment.objects.exists()
 
 
@@ -323,8 +325,11 @@ def test_a_reply_with_a_png_is_stored_and_downloadable_by_bob_not_charlie(
 @pytest.mark.parametrize(
     "content, kind",
     [
-        (b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "application/x-executable"),
-        (b"MZ\x90\x00" + b"\x00" * 200, "application/x-msdownload"),
+        (b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "an executable file"),
+        (b"MZ\x90\x00" + b"\x00" * 200, "an executable file"),
+        (b"Rar!\x1a\x07\x00" + b"\x00" * 200, "a file of type RAR"),
+        (b"{\\rtf1" + b"\x00" * 200, "a file of type RTF"),
+        (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200, "a video (MP4)"),
     ],
 )
 def test_an_executable_renamed_png_is_refused_with_a_message(client, alice, acme_contract, frozen, content, kind):
@@ -334,7 +339,10 @@ def test_an_executable_renamed_png_is_refused_with_a_message(client, alice, acme
     response = client.post(reverse("ticket-reply", args=[ticket.pk]), {"body": "See attached", "attachments": [upload]})
     html = html_of(response)
     assert response.status_code == 400
-    assert f"“photo.png” is a {kind} file, which is not accepted." in html
+    assert (
+        f"“photo.png” is {kind}, which is not accepted: images (PNG, JPEG, GIF, WebP), PDF, ZIP/GZip, or text" in html
+    )
+    assert "application/" not in html and "video/" not in html  # no MIME type reaches the person
     assert 'id="reply_attachments_error"' in html
     assert "Your reply was not sent" in html
     assert not TicketMessage.objects.exists() and not Attachment.objects.exists()

@@ -18,7 +18,27 @@ ALLOWED_BINARY = {
     "application/gzip": ".gz",
 }
 TEXT_SUFFIXES = (".txt", ".log", ".csv", ".json", ".xml", ".yaml", ".yml", ".conf", ".ini")
+ACCEPTED = f"images (PNG, JPEG, GIF, WebP), PDF, ZIP/GZip, or text ({', '.join(TEXT_SUFFIXES)})"
 MAX_FILES = 5
+# A refused type in a person's words, never its MIME type: programs, then filetype's families.
+EXECUTABLES = {
+    "application/x-msdownload", "application/x-executable", "application/x-mach-binary", "application/x-deb",
+    "application/x-rpm", "application/x-google-chrome-extension", "application/wasm", "application/x-shockwave-flash",
+}  # fmt: skip
+FAMILIES = {"image": "an image", "video": "a video", "audio": "a sound file", "font": "a font",
+            "document": "an office document"}  # fmt: skip
+
+
+def kind_in_words(kind) -> str:
+    """“an executable file”, “a video (MP4)”, “a file of type RAR”: what filetype recognised, for the
+    person whose upload it refuses."""
+    if kind.mime in EXECUTABLES:
+        return "an executable file"
+    letters = kind.extension.upper()
+    family = FAMILIES.get(type(kind).__module__.rsplit(".", 1)[-1])
+    if family:
+        return f"{family} ({letters})"
+    return f"a file of type {letters}"
 
 
 def _is_text(head: bytes) -> bool:
@@ -49,13 +69,10 @@ def validate_upload(upload) -> str:
     if kind is not None:
         if kind.mime in ALLOWED_BINARY:
             return kind.mime
-        raise ValidationError(f"“{upload.name}” is a {kind.mime} file, which is not accepted.")
+        raise ValidationError(f"“{upload.name}” is {kind_in_words(kind)}, which is not accepted: {ACCEPTED}.")
     if upload.name.lower().endswith(TEXT_SUFFIXES) and _is_text(head):
         return "text/plain"
-    raise ValidationError(
-        f"“{upload.name}” is not an accepted type: images (PNG, JPEG, GIF, WebP), PDF, ZIP/GZip, or text "
-        f"({', '.join(TEXT_SUFFIXES)})."
-    )
+    raise ValidationError(f"“{upload.name}” is not an accepted type: {ACCEPTED}.")
 
 
 def validate_uploads(uploads) -> list[tuple[object, str]]:
