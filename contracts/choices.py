@@ -10,6 +10,12 @@ class Priority(models.TextChoices):
     STANDARD = "STD", "Standard"
 
 
+def priority_name(code: str) -> str:
+    """A priority in a line of text as its SLA calls it: Kaluari numbers them (P1), Klart's single
+    one is "Standard" (its code STD is the database's, never a person's)."""
+    return Priority(code).label if code == Priority.STANDARD else code
+
+
 class Cause(models.TextChoices):
     """Why a service was down. Every cause but UNPLANNED may be excluded by a contract."""
 

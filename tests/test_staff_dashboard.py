@@ -151,7 +151,7 @@ def test_a_ticket_with_less_than_a_quarter_of_its_clock_left_is_at_risk(staff_cl
     rows = [text(r) for r in re.findall(r"<tr><td>.*?</tr>", at_risk, re.S)]
     assert rows[0].startswith(f"#{fresh.pk} Backups stopped just now Acme Savings P1 First response")
     assert rows[1].startswith(f"#{soon.pk} Agent fails tonight Acme Savings P2 Resolution")
-    assert "P1 25%, P2 25%, P3 25%, P4 25%, STD 25%" in text(at_risk)
+    assert "P1 25%, P2 25%, P3 25%, P4 25%, Standard 25%" in text(at_risk)
     assert "js/admin-countdown.js" in html and "admin-extra/tickets.css" in html
 
 

@@ -134,15 +134,22 @@ def test_the_form_shows_each_priority_with_its_meaning_beside_the_choice(client,
     assert f'<option value="{acme_contract.services.get().pk}" selected>' in html
 
 
-def test_klart_offers_no_priority_choice_and_files_at_its_one_priority(client, charlie, klart_contract, frozen):
+def test_klart_offers_no_priority_choice_and_files_at_its_one_priority(
+    client, charlie, klart_contract, frozen, mailoutbox, django_capture_on_commit_callbacks
+):
     client.force_login(charlie)
     html = html_of(client.get(reverse("ticket-new"), {"contract": klart_contract.pk}))
     assert 'name="priority"' not in html
     assert "<strong>Priority:</strong> Standard. Any service request: acknowledged within 4 business hours" in html
 
-    response = client.post(reverse("ticket-new"), form_data(klart_contract, priority=None))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("ticket-new"), form_data(klart_contract, priority=None))
     assert response.status_code == 302
-    assert Ticket.objects.get().priority == "STD"
+    ticket = Ticket.objects.get()
+    assert ticket.priority == "STD"
+    # Staff read the priority as the SLA calls it, never its code.
+    staff = [m.subject for m in mailoutbox if m.to != [charlie.email]]
+    assert staff and all("New Standard ticket from Globex" in s and "STD" not in s for s in staff), staff
 
 
 def test_with_several_contracts_the_form_follows_the_chosen_one_and_keeps_what_was_typed(

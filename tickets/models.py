@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from contracts.choices import Cause, Priority
+from contracts.choices import Cause, Priority, priority_name
 
 
 class Ticket(models.Model):
@@ -142,6 +142,11 @@ class Ticket(models.Model):
         """The subject as emails' subjects and the audit log name the ticket: a vulnerability
         report's own words never (a subject is shown in inboxes, logs and phones' notifications)."""
         return "Vulnerability report" if self.kind == self.Kind.SECURITY else self.subject
+
+    @property
+    def priority_name(self) -> str:
+        """P1, or Standard (never STD): the priority in a line of text (contracts.choices.priority_name)."""
+        return priority_name(self.priority)
 
     @property
     def is_active(self) -> bool:

@@ -154,7 +154,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     @admin.display(description="Priority", ordering="priority")
     def priority_code(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.get_priority_display(), obj.priority)
+        return format_html('<span title="{}">{}</span>', obj.get_priority_display(), obj.priority_name)
 
     @admin.display(description="SLA")
     def sla(self, obj):
