@@ -47,7 +47,7 @@ KLART_SUPPORT = "support@klart.ai"
 
 TEMPLATES = {
     "kaluari-cloud-backup": {
-        "name": "Kaluari Cloud Backup SLA (template)",
+        "name": "Kaluari Cloud Backup SLA",
         "vendor": "Kaluari Limited",
         "summary": "99.8% monthly uptime; P1-P4 support with a four-level escalation ladder; refunds of the "
         "month's invoice below the guarantee, claimed within 30 days of month end.",
@@ -124,7 +124,7 @@ TEMPLATES = {
         ],
     },
     "klart-ai": {
-        "name": "Klart AI SLA (template)",
+        "name": "Klart AI SLA",
         "vendor": "Klart AI",
         "summary": "99.9% uptime; any request or escalation acknowledged within 4 business hours and resolved "
         "within 24 hours, Monday to Friday excluding public holidays; service credits on the account "

@@ -548,10 +548,7 @@ def test_publish_queues_one_email_per_contact_and_sends_on_commit(
     assert sorted(m.to[0] for m in mailoutbox) == sorted(u.email for u in (alice, bob, charlie))
     assert set(rows.values_list("status", flat=True)) == {OutboxMessage.Status.SENT}
     to_alice = next(m for m in mailoutbox if m.to == [alice.email])
-    assert (
-        to_alice.subject
-        == "Updated SLA terms from 2026-04-09: Kaluari Cloud Backup SLA (template) (version 2): 2 changes"
-    )
+    assert to_alice.subject == "Updated SLA terms from 2026-04-09: Kaluari Cloud Backup SLA (version 2): 2 changes"
     assert "- Monthly uptime guarantee: 99.8% → 99.5%" in to_alice.body
     assert "- P1 first response: 15 min (24x7 (Africa/Nairobi)) → 30 min (24x7 (Africa/Nairobi))" in to_alice.body
     assert "KAL-0001" in to_alice.body and "KAL-0002" in to_alice.body

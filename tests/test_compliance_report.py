@@ -114,7 +114,7 @@ def test_attainment_by_priority_uptime_credit_and_claim_per_contract(staff_clien
     p1, p2, total = rows["KAL-0001"]
     satisfaction = "— 0 good · 0 bad of 1 resolved"  # none rated (tests/test_satisfaction.py rates)
     assert p1 == (
-        f"KAL-0001 Acme Savings Kaluari Cloud Backup SLA (template) 98.880% guarantee 99.8% 500 0 excluded KES 15,000.00 10.0% tier "
+        f"KAL-0001 Acme Savings Kaluari Cloud Backup SLA 98.880% guarantee 99.8% 500 0 excluded KES 15,000.00 10.0% tier "
         f"#{claim.pk} Awaiting review eligible KES 15,000.00 P1 3 (1 excluded) 50.0% 1 met · 1 missed 50.0% 1 met · 1 missed "
         f"50.0% 1 met · 1 breached {satisfaction}"
     )

@@ -326,10 +326,16 @@ def test_seed_demo_twice_changes_nothing(fast_hasher, frozen):
     assert first["contracts.CreditTier"] - empty["contracts.CreditTier"] == 3
 
 
-def test_seed_demo_contracts_use_the_shipped_templates(fast_hasher, frozen):
+def test_seed_demo_contracts_use_the_shipped_templates(fast_hasher, frozen, client):
     demo.seed_demo()
     acme = Contract.objects.get(reference="KAL-0001")
     assert acme.sla.template_key == "kaluari-cloud-backup"
+    # Customers read the SLA's name; "(template)" is the admin's word for staff choosing terms.
+    assert (acme.sla.name, str(acme.sla)) == ("Kaluari Cloud Backup SLA", "Kaluari Cloud Backup SLA (template)")
+    client.force_login(User.objects.get(email="alice@acme.example"))
+    for url in (reverse("dashboard"), reverse("contract-detail", args=[acme.pk])):
+        page = client.get(url).content.decode()
+        assert "Kaluari Cloud Backup SLA" in page and "(template)" not in page, url
     # Alice, the admin, is the notification contact; both may open tickets.
     assert sorted(acme.contacts.values_list("email", flat=True)) == ["alice@acme.example"]
     assert sorted(acme.support_contacts.values_list("email", flat=True)) == ["alice@acme.example", "bob@acme.example"]

@@ -150,10 +150,7 @@ def test_publishing_emails_each_contact_once_with_what_changes(
     assert keys == {f"sla-version:{draft.pk}:contact:{u.pk}" for u in (alice, bob, charlie)}
     assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in (alice, bob, charlie))
     to_alice = next(m for m in mail.outbox if m.to == [alice.email])
-    assert (
-        to_alice.subject
-        == "Updated SLA terms from 2026-12-02: Kaluari Cloud Backup SLA (template) (version 2): 6 changes"
-    )
+    assert to_alice.subject == "Updated SLA terms from 2026-12-02: Kaluari Cloud Backup SLA (version 2): 6 changes"
     summary = [
         "What changes against version 1:",
         "Uptime guarantee and credits",
@@ -187,7 +184,7 @@ def test_a_single_change_is_the_subject(kaluari, acme_contract, alice, bob):
     draft = draft_of(kaluari, date(2026, 12, 1), uptime_guarantee=Decimal("99.9"))
     sla_version_publish(version=draft)
     assert {outbox_render(row)[0] for row in OutboxMessage.objects.all()} == {
-        "Updated SLA terms from 2026-12-01: Kaluari Cloud Backup SLA (template) (version 2): "
+        "Updated SLA terms from 2026-12-01: Kaluari Cloud Backup SLA (version 2): "
         "Monthly uptime guarantee 99.8% → 99.9%"
     }
 

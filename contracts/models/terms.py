@@ -274,7 +274,8 @@ class SLA(models.Model):
         verbose_name_plural = "SLAs"
 
     def __str__(self):
-        return self.name
+        # "(template)" is for staff choosing terms in the admin; customers read the name alone.
+        return f"{self.name} (template)" if self.is_template else self.name
 
 
 class SLAVersion(models.Model):
