@@ -277,16 +277,23 @@ class Timeline:
     history: list[Entry]  # every published version, the latest first
 
 
+def in_force_of(versions: list[SLAVersion], at: datetime) -> SLAVersion | None:
+    """Of an SLA's published versions ordered by (effective_from, number), the one in force at `at`
+    (version_in_force's rule, for versions already read)."""
+    in_force = None
+    for v in versions:
+        if v.effective_from <= at:
+            in_force = v
+    return in_force
+
+
 def sla_timeline(*, sla_id: int, at: datetime) -> Timeline:
     """Every published version of the SLA with its terms and what it changed against the one before,
     in the queries of one versions_with_terms(): the contract page's terms, upcoming and history."""
     versions = list(
         versions_with_terms().filter(sla_id=sla_id, published_at__isnull=False).order_by("effective_from", "number")
     )
-    in_force = None
-    for v in versions:
-        if v.effective_from <= at:
-            in_force = v
+    in_force = in_force_of(versions, at)
     entries = []
     for i, v in enumerate(versions):
         state = "in force" if v is in_force else ("upcoming" if v.effective_from > at else "superseded")

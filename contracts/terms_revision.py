@@ -14,6 +14,9 @@ so a rolled-back change can never leave a process holding terms under a token th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import connection
 from django.db.models import UUIDField
@@ -38,18 +41,41 @@ WATCHED = (SLA, SLAVersion, PriorityTerm, EscalationLevel, EscalationDwell, Work
 TOKEN_SQL = f"SELECT token FROM {TermsRevision._meta.db_table} WHERE id = 1"  # noqa: S608 - a constant
 
 
+# Inside held(): the token as first read there (a list of one), or an empty list before that read.
+_held: ContextVar[list | None] = ContextVar("terms_revision_held", default=None)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Within it, the token is read once (one unit of work that builds several TermsCaches, e.g. a
+    group of inbound messages); a bump() within it is read again."""
+    token = _held.set([])
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
 def bump() -> None:
     """A new token: every process reloads terms on its next read."""
+    if (kept := _held.get()) is not None:
+        kept.clear()
     if not TermsRevision.objects.filter(pk=1).update(token=uuid.uuid4()):
         TermsRevision.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4()})
 
 
 def current() -> str | None:
     """The token now, or None when there is none yet (then nothing may be kept across reads)."""
+    kept = _held.get()
+    if kept:
+        return kept[0]
     with connection.cursor() as cursor:
         cursor.execute(TOKEN_SQL)
         row = cursor.fetchone()
-    return str(uuid.UUID(str(row[0]))) if row else None  # one spelling on every backend, as column() reads
+    token = str(uuid.UUID(str(row[0]))) if row else None  # one spelling on every backend, as column() reads
+    if kept is not None:
+        kept.append(token)
+    return token
 
 
 def column() -> RawSQL:

@@ -17,6 +17,7 @@ from django.db import connection
 from portal.domain.mail_urls import imap_url
 from portal.models import SweepHeartbeat
 from tickets import mailbox_poll, tasks
+from tickets.inbound import route
 from tickets.inbound.service import ingest
 from tickets.models import InboundMessage, Ticket
 
@@ -150,6 +151,34 @@ def test_two_pollers_in_two_threads_file_each_message_once(dovecot, acme_contrac
     assert sum(r.outcomes["filed"] for r in results) == 5 and sum(r.outcomes["duplicate"] for r in results) == 5
     assert Ticket.objects.count() == 5 and InboundMessage.objects.count() == 5
     assert dovecot.count("INBOX") == 0 and dovecot.count("Processed") == 5
+
+
+def test_a_message_failing_in_its_group_is_tried_alone_and_the_others_are_filed(mailbox, monkeypatch):
+    """The poller takes a fetched group in one transaction, a savepoint each: a database error in
+    one message rolls back its savepoint only; it is tried again alone and stays in the inbox."""
+    for n in (1, 2, 3):
+        mailbox.append(message(n), internaldate=RECEIVED)
+    real_route = route.route
+
+    def failing(row, msg, env, **kwargs):
+        if "job 2 " in env.subject:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT * FROM no_such_table")  # a real database error
+        return real_route(row, msg, env, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(route, "route", failing)
+        with pytest.raises(mailbox_poll.MailboxStalled, match="filed 2; moved 2; left in the inbox 1"):
+            tasks.poll_mailbox()
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == [
+        "Restore of job 1 fails",
+        "Restore of job 3 fails",
+    ]
+    assert InboundMessage.objects.count() == 2
+    assert mailbox.count("INBOX") == 1 and mailbox.count("Processed") == 2
+
+    assert tasks.poll_mailbox() == "filed 1; moved 1"
+    assert Ticket.objects.count() == 3 and mailbox.count("INBOX") == 0
 
 
 def test_a_new_uidvalidity_reads_every_message_again_and_files_none_twice(mailbox):

@@ -10,13 +10,14 @@ import pytest
 from django.core import mail as sent_mail
 
 from portal.core.delivery import outbox_send_due
+from tickets.inbound.group import group
 from tickets.models import InboundMessage
 
 from .test_inbound import LATER, frozen, mail, take  # noqa: F401 - frozen: the fixture, used by name
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
-NEW_TICKET_QUERIES = 27
+NEW_TICKET_QUERIES = 23
 REPLY_QUERIES = 22
 
 
@@ -44,3 +45,21 @@ def test_a_new_ticket_and_a_reply_by_email_cost_a_fixed_number_of_queries(
         replied = take(answer, received=LATER)
     assert (replied.kind, replied.ticket_id) == ("replied", filed.ticket_id)
     assert InboundMessage.objects.get(message_id="<m2@acme.example>").ticket_message.body == "The nightly one."
+
+
+GROUP_OF_TEN_QUERIES = 152  # 23 a message alone
+
+
+def test_a_group_of_messages_reads_what_they_share_once(acme_contract, alice, bob, django_assert_num_queries):
+    """The poller's group (tickets.inbound.group): ten new tickets from two senders in one
+    transaction read the stored hashes, the senders, the contracts and the terms revision once."""
+    take(mail(sender="bob@acme.example", message_id="<warm@acme.example>", subject="Warm-up"))
+    raws = [
+        mail(sender=sender, message_id=f"<g{n}@acme.example>", subject=f"Restore of job {n} fails")
+        for n, sender in enumerate(["alice@acme.example", "bob@acme.example"] * 5)
+    ]
+
+    with django_assert_num_queries(GROUP_OF_TEN_QUERIES), group(raws):
+        outcomes = [take(raw) for raw in raws]
+
+    assert [o.kind for o in outcomes] == ["filed"] * 10

@@ -2,12 +2,17 @@
 is handed to the one ingest service with the time the server received it (its IMAP INTERNALDATE)
 and where it lay (mailbox, UIDVALIDITY, UID), then moved to the processed folder.
 
-Exactly once, without a lock: a message is moved only after the service committed it, so a crash
-in between leaves it in the inbox and the next run hands it over again; the service's unique keys
-(the bytes' hash, the sender and Message-ID) answer "duplicate" and the message is moved then. Two
-runs at once (a slow run overlapping the next minute's, two beats) both hand the message over and
-the same keys keep one of it; moving an already moved message is a no-op on the server. A message
-the service could not store stays in the inbox for the next run, and the run ends in an error after
+A fetched group of messages is stored in one transaction (tickets.inbound.group: a savepoint per
+message, what they share read once; bench/RESULTS.md, session 8): a message whose savepoint failed
+is tried again alone once the group is committed, and a group whose commit failed is taken one by one.
+
+Exactly once, without a lock: a message is moved only after the transaction that stored it was
+committed, so a crash in between leaves it in the inbox and the next run hands it over again; the
+service's unique keys (the bytes' hash, the sender and Message-ID) answer "duplicate" and the
+message is moved then. Two runs at once (a slow run overlapping the next minute's, two beats) both
+hand the message over and the same keys keep one of it (the second waits on the first's unique key
+until its group commits); moving an already moved message is a no-op on the server. A message the
+service could not store stays in the inbox for the next run, and the run ends in an error after
 moving the others, so that its heartbeat goes stale and /healthz shows the stalled mailbox.
 
 Read with imap-tools (login, folders, UID MOVE); the fetch asks for INTERNALDATE and the raw bytes
@@ -69,10 +74,15 @@ def connect(config: dict, *, timeout: float) -> BaseMailBox:
     return mailbox
 
 
-def poll(*, config: dict, processed_folder: str, batch: int, ingest, timeout: float = 60.0) -> PollResult:
+def poll(*, config: dict, processed_folder: str, batch: int, ingest, group=None, timeout: float = 60.0) -> PollResult:
     """Read up to `batch` messages of the configured folder, oldest first; `ingest(raw, *,
     received_at, source, source_ref)` stores one and returns an outcome (tickets.ingest).
-    Raises MailboxStalled when a message could not be stored (after moving the others)."""
+    `group(raws)` (by default tickets.inbound.group.group) is a context in which a fetched group's messages
+    are stored in one transaction, each in a savepoint: the group's messages are moved only after
+    its commit, and one that failed is tried again alone. Raises MailboxStalled when a message
+    could not be stored (after moving the others)."""
+    if group is None:
+        from .inbound.group import group
     result = PollResult()
     folder = config["FOLDER"]
     with connect(config, timeout=timeout) as mailbox:
@@ -81,21 +91,20 @@ def poll(*, config: dict, processed_folder: str, batch: int, ingest, timeout: fl
         mailbox.folder.set(folder)
         uidvalidity = _uidvalidity(mailbox)
         uids = sorted(int(u) for u in mailbox.uids("ALL"))[:batch]
-        for group in _groups(mailbox, uids):
-            taken = []
-            for message in _fetch(mailbox, group):
-                source_ref = f"{folder}:{uidvalidity}:{message.uid}"
+        for fetched in _groups(mailbox, uids):
+            messages = _fetch(mailbox, fetched)
+            where = f"{folder}:{uidvalidity}"
+            taken, failed = _take_group(messages, where, ingest, group, result)
+            for message in failed:  # alone, in a transaction of its own
                 try:
-                    outcome = ingest(message.raw, received_at=message.received_at, source=SOURCE, source_ref=source_ref)
+                    kind = _hand_over(message, where, ingest)
                 except Exception:  # noqa: BLE001 - any failure leaves the message for the next run
-                    log.exception("inbound mail %s: not stored, left in the mailbox", source_ref)
+                    log.exception("inbound mail %s:%s: not stored, left in the mailbox", where, message.uid)
+                    kind = None
+                if kind is None:
                     result.left += 1
                     continue
-                if not _stored(outcome):
-                    log.warning("inbound mail %s: not stored (%s), left in the mailbox", source_ref, outcome)
-                    result.left += 1
-                    continue
-                result.outcomes[_kind(outcome)] += 1
+                result.outcomes[kind] += 1
                 taken.append(str(message.uid))
             if taken:
                 _move(mailbox, taken, processed_folder)
@@ -103,6 +112,43 @@ def poll(*, config: dict, processed_folder: str, batch: int, ingest, timeout: fl
     if result.left:
         raise MailboxStalled(str(result))
     return result
+
+
+def _hand_over(message: Fetched, where: str, ingest) -> str | None:
+    """The kind of the message's outcome once stored; None when the service did not store it."""
+    source_ref = f"{where}:{message.uid}"
+    outcome = ingest(message.raw, received_at=message.received_at, source=SOURCE, source_ref=source_ref)
+    if not _stored(outcome):
+        log.warning("inbound mail %s: not stored (%s)", source_ref, outcome)
+        return None
+    return _kind(outcome)
+
+
+def _take_group(messages: list[Fetched], where: str, ingest, group, result: PollResult):
+    """The group's messages handed over in its transaction: the UIDs stored (to move, now that it
+    is committed) and the messages that failed (to try alone). If the transaction fails, every
+    message is tried alone."""
+    if group is None or len(messages) < 2:
+        return [], messages
+    taken, failed, outcomes = [], [], Counter()
+    try:
+        with group([m.raw for m in messages]):
+            for message in messages:
+                try:
+                    kind = _hand_over(message, where, ingest)
+                except Exception:  # noqa: BLE001 - its savepoint is rolled back; tried alone below
+                    log.warning("inbound mail %s:%s: failed in its group", where, message.uid, exc_info=True)
+                    kind = None
+                if kind is None:
+                    failed.append(message)
+                else:
+                    outcomes[kind] += 1
+                    taken.append(str(message.uid))
+    except Exception:  # noqa: BLE001 - the group's transaction failed: each message alone
+        log.exception("inbound mail %s: a group of %d was not committed; taken one by one", where, len(messages))
+        return [], messages
+    result.outcomes.update(outcomes)
+    return taken, failed
 
 
 def _move(mailbox: BaseMailBox, uids: list[str], folder: str) -> None:

@@ -19,6 +19,7 @@ from contracts.people.support import support_contact_check
 from contracts.selectors import version_in_force
 from portal.core.audit import audit
 from portal.core.notify_rules import Kind
+from portal.core.related import among
 from tickets.terms_cache import TermsCache
 
 from . import deadlines, hooks, notify, satisfaction, security_mail
@@ -196,19 +197,20 @@ def ticket_open(
     *, user, contract, service, priority: str | None, subject: str, description: str,
     steps_to_reproduce: str = "", files=(), now: datetime | None = None, kind: str = Ticket.Kind.SUPPORT,
     channel: str = Ticket.Channel.PORTAL, refused_files=(), receipt: bool = True, receipt_headers: dict | None = None,
-    email_origin: str = "",
+    email_origin: str = "", version=None,
 ) -> Ticket:  # fmt: skip
     """File a ticket (the form, the API, email: tickets.inbound). `now` is when the customer reached
     us: the clock starts there. Email: `refused_files` (sentences) are listed in the receipt;
     `receipt=False` sends the filer none (a monitoring system's automatic message);
     `email_origin`, the Message-ID of their message, starts the ticket's thread (tickets.mail_thread);
-    `receipt_headers` are added to the filer's receipt (Auto-Submitted: auto-replied)."""
+    `receipt_headers` are added to the filer's receipt (Auto-Submitted: auto-replied); `version`, the
+    contract's SLA version in force at `now` when the caller has read it (the email channel's group)."""
     now = now or timezone.now()
     if user.organisation_id != contract.organisation_id:
         raise TicketError("Choose one of your organisation's contracts.", field="contract")
     support_contact_check(user=user, contract=contract)  # NotASupportContact: whom to ask
     version, terms, priority = filing_terms(
-        contract=contract, service=service, priority=priority, subject=subject, at=now
+        contract=contract, service=service, priority=priority, subject=subject, at=now, version=version
     )
     ticket = ticket_create(
         user=user, contract=contract, service=service, version=version, terms=terms, priority=priority,
@@ -221,16 +223,17 @@ def ticket_open(
     return ticket
 
 
-def filing_terms(*, contract, service, priority: str | None, subject: str, at: datetime):
+def filing_terms(*, contract, service, priority: str | None, subject: str, at: datetime, version=None):
     """What filing a ticket on `contract` at `at` checks, whoever files it: a one-line subject, a
     service of the contract, SLA terms in force then and one of their priorities (Klart's single
     one when none is given). Returns (version, terms, priority)."""
     if has_control_characters(subject):
         # The subject goes into email headers: no line breaks or other control characters.
         raise TicketError("The subject must be a single line without control characters.", field="subject")
-    if not contract.services.filter(pk=service.pk).exists():
+    if not among(contract, "services", service.pk):
         raise TicketError("This service is not covered by the contract.", field="service")
-    version = version_in_force(sla_id=contract.sla_id, at=at)
+    if version is None or version.sla_id != contract.sla_id:
+        version = version_in_force(sla_id=contract.sla_id, at=at)
     if version is None:
         raise TicketError("This contract has no SLA terms in force yet.", field="contract")
     terms = TermsCache()

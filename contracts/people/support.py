@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from portal.core.audit import audit
+from portal.core.related import among
 
 from ..models import Contract, Organisation
 from . import PeopleError
@@ -39,7 +40,7 @@ def support_contact_check(*, user, contract: Contract) -> None:
     if (
         user.is_active
         and user.organisation_id == contract.organisation_id
-        and contract.support_contacts.filter(pk=user.pk).exists()
+        and among(contract, "support_contacts", user.pk)
     ):
         return
     admins = admins_of(organisation_id=contract.organisation_id)

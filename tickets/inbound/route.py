@@ -8,7 +8,6 @@ import re
 from email.message import EmailMessage
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -16,7 +15,7 @@ from mailparser_reply import EmailReplyParser
 
 from contracts.choices import Channel
 from contracts.incidents import mail as incident_mail
-from contracts.models import Contract, EscalationLevel, Incident
+from contracts.models import Contract, Incident
 from contracts.people import PeopleError
 from contracts.people.support import default_contract_of, support_contact_check
 from contracts.selectors import version_in_force
@@ -28,7 +27,7 @@ from ..incident_links import ticket_link_incident
 from ..models import Attachment, InboundMessage, Ticket, TicketEvent
 from ..services import PRIORITY_ORDER, TicketError, ticket_open, ticket_reply
 from ..terms_cache import TermsCache
-from . import answers, parse
+from . import answers, group, parse
 
 Outcome = InboundMessage.Outcome
 PRIORITY_TAG = re.compile(r"\[(P[1-4])\]", re.I)
@@ -37,17 +36,9 @@ REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "sv"]
 ROOT_ID = re.compile(r"<ticket-(\d{1,12})\.\d{14}@[^<>\s]+>")
 
 
-def own_addresses() -> set[str]:
-    """Addresses that are ours: mail from them is never answered (a loop)."""
-    ours = {settings.SUPPORT_QUEUE_EMAIL, settings.SECURITY_CONTACT_EMAIL, settings.DEFAULT_FROM_EMAIL}
-    ours |= set(
-        EscalationLevel.objects.filter(channel=Channel.EMAIL).exclude(contact="").values_list("contact", flat=True)
-    )
-    return set(parse.addresses(ours))
-
-
 def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_big: bool) -> None:
-    automatic = parse.automatic_reason(msg, env, own_addresses())
+    """Inside tickets.inbound.group (the service opens one for a single message)."""
+    automatic = parse.automatic_reason(msg, env, group.current().own_addresses())
     env.automatic = automatic
     env.dmarc_failed = dmarc_failed = parse.dmarc_failed(msg, settings.INBOUND_AUTHSERV_ID)
     if too_big:
@@ -152,7 +143,7 @@ def match_ticket(env: parse.Envelope) -> Ticket | None:
 
 
 def _person(address: str):
-    return get_user_model().objects.filter(email__iexact=address).select_related("organisation").first()
+    return group.current().person(address)
 
 
 def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed) -> None:
@@ -213,18 +204,15 @@ def keep_original(row: InboundMessage, message, person) -> None:
 # --- New tickets -----------------------------------------------------------------------------------
 def _flooding(sender: str, row: InboundMessage) -> bool:
     limit, window = settings.INBOUND_RATE_LIMIT
-    recent = InboundMessage.objects.filter(
-        sender=sender, received_at__gt=row.received_at - window, outcome__in=[Outcome.FILED, Outcome.REPLIED]
-    )
-    return recent.count() >= limit
+    return group.current().recent(sender, row.received_at, window) >= limit
 
 
 def _contracts_for(person, recipients: list[str], at, terms: TermsCache) -> list[Contract]:
     """The person's organisation's contracts whose SLA version in force names one of the addresses
     the message was sent to as its level-1 email contact (the levels from the process's terms)."""
     found = []
-    for contract in Contract.objects.filter(organisation_id=person.organisation_id).order_by("reference"):
-        version = version_in_force(sla_id=contract.sla_id, at=at)
+    for contract in group.current().contracts(person.organisation_id):
+        version = group.current().version_in_force(contract.sla_id, at)
         if version is None:
             continue
         level = next((lv for lv in terms.levels(version.pk) if lv.level == 1 and lv.channel == Channel.EMAIL), None)
@@ -314,7 +302,7 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     if _flooding(env.sender, row):
         return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
     contract, version = allowed[0]
-    service = contract.services.order_by("name").first()
+    service = next(iter(contract.services.all()), None)  # the first by name (read with the contract)
     if service is None:
         return _hold(row, env, f"{contract.reference} covers no service.", answer=False)
     subject, priority = priority_of(env.subject, version, terms)
@@ -326,6 +314,7 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
         description=_with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,
         now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
         receipt_headers=answers.answer_headers(env) if receipt else None, email_origin=env.message_id,
+        version=version,
     )  # fmt: skip
     row.outcome, row.ticket = Outcome.FILED, ticket
     return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,7 @@ from portal.core.bounces import bounce_receive
 
 from .. import security_mail
 from ..models import InboundMessage
-from . import parse, route
+from . import group, parse, route
 
 log = logging.getLogger(__name__)
 DUPLICATE = "duplicate"
@@ -70,16 +69,21 @@ def ingest(raw: bytes, *, received_at: datetime, source: str, source_ref: str = 
     """Take one RFC 5322 message. Returns its Outcome; raises only when it could not be stored
     (the database is unreachable): the caller keeps the message and tries again later (the pipe
     exits 75, the poller leaves it in the mailbox). `received_at` is when our side first received
-    it: a new ticket's clock starts there, whenever it is filed."""
-    digest = hashlib.sha256(raw).hexdigest()
-    found = InboundMessage.objects.filter(sha256=digest).first()
+    it: a new ticket's clock starts there, whenever it is filed. Inside tickets.inbound.group (the
+    poller's), the message is a savepoint of the group's transaction: committed with the group."""
+    with group.one() as g:
+        return _ingest(g, raw, received_at=received_at, source=source, source_ref=source_ref)
+
+
+def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, source_ref: str) -> Outcome:
+    digest = group.digest_of(raw)
+    found = g.stored(digest)
     if found is not None:
         return _outcome(found, DUPLICATE)
     too_big = len(raw) > settings.INBOUND_MAX_BYTES
     stored = _head(raw) if too_big else raw
     try:
-        msg = parse.parse(stored)
-        env = parse.envelope(msg)
+        msg, env = g.parsed(digest, stored)
     except Exception:  # noqa: BLE001 - unreadable as a message: kept, held for staff
         log.exception("inbound: a message could not be parsed; held for staff")
         msg, env = None, parse.Envelope("", "?", [], "", "", "", "")
@@ -98,6 +102,7 @@ def ingest(raw: bytes, *, received_at: datetime, source: str, source_ref: str = 
             elif not _bounce(row, msg, env):
                 route.route(row, msg, env, too_big=too_big)
             row.save()
+        g.counted(row)
         return _outcome(row)
     except IntegrityError:
         twin = _existing(digest, env)
