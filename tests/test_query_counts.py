@@ -307,9 +307,10 @@ PAGES = {
     "queue, breached": Page("sam", url(QUEUE, query="?sla=breached"), 18),
     "queue, sorted by assignee": Page("sam", url(QUEUE, query="?o=9"), 19),
     "queue, searched": Page("sam", url(QUEUE, query="?q=P"), 19),
-    # +2: the calls, and the organisation's people the call form offers; +1: the filer's rating.
+    # +2: the calls, and the organisation's people the call form offers; +1: the filer's rating; +1: the
+    # canned replies Sam may insert.
     "ticket change page": Page(
-        "sam", url("admin:tickets_ticket_change", "ticket"), 40
+        "sam", url("admin:tickets_ticket_change", "ticket"), 41
     ),  # + incident suggested, offered
     "escalation requests": Page("sam", url("admin:tickets_escalationrequest_changelist", query="?state=all"), 9),
     "SLA crossings": Page("sam", url("admin:tickets_slacrossing_changelist"), 11),

@@ -46,7 +46,7 @@ from portal.core.audit import audit
 from portal.core.roles import StaffRole
 from portal.models import ApiToken, AuditEntry, BouncedAddress, OutboxMessage, SweepHeartbeat, User
 from tickets.inbound.service import ingest
-from tickets.models import EscalationRequest, InboundMessage, SLACrossing, Ticket, TicketMessage
+from tickets.models import CannedReply, EscalationRequest, InboundMessage, SLACrossing, Ticket, TicketMessage
 from tickets.security import security_report_submit
 from tickets.services import ticket_open, ticket_request_escalation
 
@@ -97,6 +97,15 @@ PAGES = {
     "tickets.ticket": {"view": {*WORK, SEC, SU}, "add": NOBODY, "edit": NOBODY},  # worked by operations
     "tickets.ticket:security": {"view": {SEC}, "add": NOBODY, "edit": NOBODY},  # superuser status alone: no
     "tickets.inboundmessage": {"view": {*WORK, SU}, "add": NOBODY, "edit": NOBODY},  # triaged by operations
+    # Canned replies: everyone who works tickets keeps their own; the object is the support agents'
+    # team reply: its members read it, the leads and managers keep every team's ("list": the changelist).
+    "tickets.cannedreply": {
+        "list": {*WORK, SEC, SU},
+        "view": {AGENT, *LEADS, SU},
+        "add": {*WORK, SEC, SU},
+        "edit": {*LEADS, SU},
+    },  # fmt: skip
+    "tickets.cannedreply:personal": {"view": {AGENT}, "add": NOBODY, "edit": {AGENT}},  # the agent's: only his
     "credits.claim": {"view": {*MANAGERS, SU}, "add": NOBODY, "edit": NOBODY},  # decided by operations
     "credits.monthlyuptime": {"view": {*MANAGERS, SU}, "add": NOBODY, "edit": NOBODY},
 }
@@ -127,6 +136,7 @@ ACTIONS = {
     "tickets.escalationrequest": {"acknowledge": {*LEADS, SU}},
     "tickets.slacrossing": {},
     "tickets.inboundmessage": {},
+    "tickets.cannedreply": {"delete_selected": {*WORK, SEC, SU}},  # each reply's own delete permission holds
     "tickets.ticket": {
         "take": {*WORK, SEC, SU},
         "resolve": {*WORK, SEC, SU},
@@ -354,6 +364,16 @@ class World:
             "tickets.ticket": self.ticket,
             "tickets.ticket:security": self.security_ticket,
             "tickets.inboundmessage": self.held,
+            "tickets.cannedreply": CannedReply.objects.create(
+                name="Greeting",
+                body="Hello {{ customer_name }}.",
+                team=Group.objects.get(name="Support agent"),
+                created_at=NOW,
+                updated_at=NOW,
+            ),
+            "tickets.cannedreply:personal": CannedReply.objects.create(
+                name="Mine", body="On it.", owner=p[AGENT], created_at=NOW, updated_at=NOW
+            ),
             "credits.claim": self.claim,
             "credits.monthlyuptime": self.october,
         }
@@ -386,7 +406,7 @@ def test_admin_pages_for_each_role(client, world, role):
         pages = [("change", admin_url(label, "change", obj.pk), allowed["view"])]
         if ":" not in label:  # a second object of the same admin: its page only
             pages += [
-                ("changelist", admin_url(label, "changelist"), allowed["view"]),
+                ("changelist", admin_url(label, "changelist"), allowed.get("list", allowed["view"])),
                 ("add", admin_url(label, "add"), allowed["add"]),
             ]
         for name, url, roles in pages:
@@ -711,7 +731,7 @@ def test_staff_pages_and_downloads_for_each_role(client, world, page, role):
 
 # --- Sam, a support agent -------------------------------------------------------------------------
 SAM_SECTIONS = {
-    "Tickets": {"Tickets", "Escalation requests", "SLA crossings", "Inbound messages"},
+    "Tickets": {"Tickets", "Escalation requests", "SLA crossings", "Inbound messages", "Canned replies"},
     "Contracts": {
         "Contracts",
         "Incidents",
@@ -731,7 +751,8 @@ def test_sam_has_exactly_the_support_agents_permissions_and_sees_only_his_sectio
     expected = {
         "tickets.view_ticket", "tickets.change_ticket", "tickets.view_escalationrequest", "tickets.view_slacrossing",
         "tickets.file_for_customer", "tickets.view_inboundmessage", "tickets.triage_inboundmessage",
-        "contracts.view_organisation", "contracts.view_contract", "contracts.view_service", "contracts.view_sla",
+        "tickets.view_cannedreply", "tickets.add_cannedreply", "tickets.change_cannedreply",
+        "tickets.delete_cannedreply", "contracts.view_organisation", "contracts.view_contract", "contracts.view_service", "contracts.view_sla",
         "contracts.view_slaversion", "contracts.view_priorityterm", "contracts.view_escalationlevel",
         "contracts.view_escalationdwell", "contracts.view_credittier", "contracts.view_workingcalendar",
         "contracts.view_workinghours", "contracts.view_closeddate", "contracts.view_outage",

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 
 from contracts.choices import Cause, Priority, priority_name
+from portal.core.roles import StaffRole, role_group_name
 
 
 class Ticket(models.Model):
@@ -452,3 +453,43 @@ class TicketRating(models.Model):
 
     def __str__(self):
         return f"{self.get_rating_display()} on #{self.ticket_id}"
+
+
+class CannedReply(models.Model):
+    """A named reply staff insert in a ticket's reply form, its placeholders filled for that ticket
+    (tickets.canned). Personal (an `owner`, who alone sees and edits it) or a team's (a staff role's
+    group: its members use it; those with `manage_team_replies` keep it)."""
+
+    name = models.CharField(max_length=100)
+    body = models.TextField(max_length=20000)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="canned_replies"
+    )
+    team = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.PROTECT, related_name="canned_replies",
+        limit_choices_to={"name__in": [role_group_name(role) for role in StaffRole]},
+    )  # fmt: skip
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name_plural = "canned replies"
+        permissions = [("manage_team_replies", "Can keep the canned replies of any staff team")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner__isnull=False, team__isnull=True) | Q(owner__isnull=True, team__isnull=False),
+                name="canned_reply_personal_or_team",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=Q(owner__isnull=False), name="canned_owner_name"
+            ),
+            models.UniqueConstraint(fields=["team", "name"], condition=Q(team__isnull=False), name="canned_team_name"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def scope(self) -> str:
+        return f"Team: {self.team.name}" if self.team_id else "Personal"

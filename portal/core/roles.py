@@ -31,10 +31,12 @@ def _view(app: str, *models: str) -> list[str]:
 
 
 # --- The matrix ------------------------------------------------------------------------------------
-# Work tickets: the queue, the ticket page, public replies and internal notes, calls, status, assignment.
+# Work tickets: the queue, the ticket page, public replies and internal notes, calls, status, assignment;
+# canned replies to insert in them: one's own (personal) ones kept, one's teams' used (tickets.canned).
 TICKET_WORK = [
     *_view("tickets", "ticket", "escalationrequest", "slacrossing"),
     "tickets.change_ticket",
+    *[f"tickets.{op}_cannedreply" for op in ("view", "add", "change", "delete")],
 ]
 # Those who answer customers' calls file tickets for them (not security staff, whose tickets are
 # vulnerability reports).
@@ -43,7 +45,10 @@ FILE_FOR_CUSTOMER = ["tickets.file_for_customer"]
 EMAIL_TRIAGE = ["tickets.view_inboundmessage", "tickets.triage_inboundmessage"]
 # Support leads also exclude tickets from the SLA, change priorities and handle escalations
 # (escalate now, acknowledge a customer's escalation request).
-TICKET_LEAD = ["tickets.exclude_ticket", "tickets.change_priority", "tickets.handle_escalation"]
+# They keep every team's canned replies too (a team is a role: its group's members use them).
+TICKET_LEAD = [
+    "tickets.exclude_ticket", "tickets.change_priority", "tickets.handle_escalation", "tickets.manage_team_replies",
+]  # fmt: skip
 # What the people working tickets read for context: the terms, contracts and their contacts,
 # outages with their timeline and cause history, maintenance, the outbox and the addresses it
 # bounced from, the sweeps.

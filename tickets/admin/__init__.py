@@ -6,12 +6,13 @@
 - forms, display: the operations' forms; the SLA badge, countdown and audit-trail wording;
 - readonly: escalation requests and SLA crossings, read-only lists;
 - inbound: the triage list of email in (held messages: attach, file, discard);
+- canned: canned replies (personal and the teams'), inserted in the ticket page's reply form;
 - outbox: the emails of vulnerability reports' tickets, hidden in the outbox admin as the reports are.
 
 Each admin registers itself where it is defined; importing this package registers them all.
 """
 
-from . import inbound, incidents, outbox  # noqa: F401 - register triage, incidents (with their tickets), reports' outbox rows
+from . import canned, inbound, incidents, outbox  # noqa: F401 - register canned replies, triage, incidents (with their tickets), reports' outbox rows
 from .queue import CappedPaginator, TicketChangeList
 from .readonly import EscalationRequestAdmin, SLACrossingAdmin
 from .ticket import TicketAdmin

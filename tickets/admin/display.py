@@ -41,6 +41,10 @@ class AdminMedia:
     js = ["js/admin-countdown.js"]
 
 
+class TicketPageMedia(AdminMedia):
+    js = [*AdminMedia.js, "js/admin-canned.js"]  # the reply form's canned replies
+
+
 def event_summary(event: TicketEvent) -> str:
     data = dict(event.data or {})
     if "old" in data and "new" in data:

@@ -15,6 +15,7 @@ from contracts.models import Contract, Service
 from contracts.selectors import version_in_force
 
 from ..attachments import validate_uploads
+from ..canned import placeholders_left
 from ..models import Ticket, TicketCall
 from .display import cause_label
 
@@ -48,6 +49,14 @@ class ReplyForm(forms.Form):
         choices=[("", "— leave as it is —"), *Ticket.Status.choices],
         help_text="The customer gets one email: the reply, saying the new status.",
     )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        left = placeholders_left(data.get("body", ""))
+        if left and not data.get("internal"):  # a canned reply's placeholder typed or pasted, never filled
+            names = ", ".join("{{ %s }}" % n for n in left)  # noqa: UP031 (braces)
+            self.add_error("body", f"Replace {names} with the text it stands for (Insert fills it in for this ticket).")
+        return data
 
 
 class StatusForm(forms.Form):

@@ -8,15 +8,17 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.core.admin_operations import OperationsMixin
+from portal.core.ids import as_id
 
 from .. import channels, incident_links, services
+from ..canned import CannedReplyError, canned_fill, canned_for
 from ..models import Attachment, EscalationRequest, Ticket
 from ..services import TicketError
 from .forms import (
@@ -67,6 +69,11 @@ class TicketOperations(OperationsMixin):
                 "<int:object_id>/escalations/<int:request_id>/acknowledge/",
                 post(self.acknowledge_view),
                 name="tickets_ticket_acknowledge",
+            ),
+            path(
+                "<int:object_id>/canned/",
+                self.admin_site.admin_view(require_GET(self.canned_view)),
+                name="tickets_ticket_canned",
             ),
             path(
                 "<int:object_id>/attachments/<int:attachment_id>/",
@@ -218,6 +225,20 @@ class TicketOperations(OperationsMixin):
             services.escalation_acknowledge(request=escalation, actor=user)
 
         return self.run(request, ticket, "acknowledge", forms.Form({}), call, "Escalation request acknowledged.")
+
+    def canned_view(self, request, object_id):
+        """A canned reply (`?reply=<id>`, one this user may insert) filled for the ticket, as JSON
+        ({"name", "body"}) for the reply form's script (static/js/admin-canned.js) to insert. Only
+        for those who may reply on the ticket; nothing changes."""
+        ticket = self.object_to_change(request, object_id)
+        reply = canned_for(request.user).filter(pk=as_id(request.GET.get("reply", ""))).first()
+        if reply is None:
+            return JsonResponse({"error": "No such canned reply among yours and your teams'."}, status=404)
+        try:
+            body = canned_fill(reply=reply, ticket=ticket, user=request.user)
+        except CannedReplyError as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        return JsonResponse({"name": reply.name, "body": body})
 
     def attachment_view(self, request, object_id, attachment_id):
         ticket = self.get_object(request, str(object_id))  # vulnerability reports: security staff only

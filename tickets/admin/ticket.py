@@ -24,11 +24,12 @@ from portal.core.roles import sees_security
 from portal.domain.formats import duration, in_tz
 
 from .. import services
+from ..canned import CannedReplyError, canned_fill, canned_for
 from ..incident_links import incident_suggested, tickets_link_incident
 from ..models import Ticket
 from ..selectors import ClockView, ticket_clock_views
 from ..services import TicketError
-from .display import AdminMedia, cause_label, countdown, cut, event_summary, sla_badge
+from .display import TicketPageMedia, cause_label, countdown, cut, event_summary, sla_badge
 from .filters import AssigneeFilter, ChannelFilter, LevelFilter, SatisfactionFilter, SLAFilter, StatusFilter
 from .forms import (
     AssignForm,
@@ -78,7 +79,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
         ("Request", {"fields": ["description", "steps_to_reproduce"]}),
         ("Handling", {"fields": ["status", "priority", "assignee", "escalation_level", "sla_version", "exclusion", "satisfaction"]}),
     ]  # fmt: skip
-    Media = AdminMedia
+    Media = TicketPageMedia
 
     # --- Who sees what; nothing is added, deleted or edited as raw fields ------------------------
     def get_queryset(self, request):
@@ -299,12 +300,29 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             extra.update(self.page_context(request, ticket, bound))
         return super().change_view(request, object_id, form_url, extra)
 
+    def canned_replies(self, request, ticket: Ticket) -> tuple[list, str]:
+        """The canned replies this user may insert, grouped (theirs first, then each team's), and the
+        text of the one chosen by `?canned=` filled for the ticket (the reply form without script)."""
+        replies = list(canned_for(request.user)) if self.has_change_permission(request, ticket) else []
+        groups: dict[str, list] = {}
+        for reply in sorted(replies, key=lambda r: (r.team_id is not None, r.team.name if r.team_id else "")):
+            groups.setdefault(f"Team: {reply.team.name}" if reply.team_id else "Yours", []).append(reply)
+        chosen = next((r for r in replies if str(r.pk) == request.GET.get("canned")), None)
+        body = ""
+        if chosen is not None:
+            try:
+                body = canned_fill(reply=chosen, ticket=ticket, user=request.user)
+            except CannedReplyError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        return list(groups.items()), body
+
     def page_context(self, request, ticket: Ticket, bound: dict) -> dict:
         cv = self.clock(ticket)
         suggestion = incident_suggested(ticket)
         suggested = suggestion.pk if suggestion else None
+        canned, filled = self.canned_replies(request, ticket)
         op_forms = {
-            "reply": ReplyForm(),
+            "reply": ReplyForm(initial={"body": filled} if filled else None),
             "call": CallForm(ticket=ticket, tz=cv.timezone, initial={"started_at": wall_now(cv.timezone)}),
             "status": StatusForm(initial={"status": ticket.status}),
             "priority": PriorityForm(ticket=ticket, initial={"priority": ticket.priority}),
@@ -331,7 +349,8 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "escalation_requests": [(r, url("acknowledge", ticket, r.pk)) for r in requests],
             "op_forms": op_forms,
             "incident_suggestion": suggestion,
-            "op_urls": {name: url(name, ticket) for name in OPERATIONS},
+            "op_urls": {name: url(name, ticket) for name in [*OPERATIONS, "canned"]},
+            "canned": canned,
             "can_operate": self.has_change_permission(request, ticket),
             # What this user may do beyond working the ticket: each form is shown only to them.
             "can": {name: request.user.has_perm(perm) for name, perm in PERMISSIONS.items()},
