@@ -223,3 +223,23 @@ def test_creating_editing_and_deleting_a_reply_are_audited(client, sam):
     assert all(e.actor == sam and e.target_id == str(ack.pk) for e in entries)
     assert entries[1].before == {"body": "On it."} and entries[1].after["body"] == "On it, {{ customer_name }}."
     assert entries[2].before["name"] == "Ack" and not CannedReply.objects.exists()
+
+
+def test_the_demos_canned_replies_hold_only_known_placeholders():
+    from portal.site.demo import CANNED
+    from tickets.canned import placeholder_problems
+
+    assert [placeholder_problems(body) for _, _, body in CANNED] == [[], [], []]
+
+
+def test_a_vulnerability_report_is_filled_with_its_reporter_for_security_staff_only(client, sol, sam):
+    from tickets.security import security_report_submit
+
+    report = security_report_submit(email="finder@example.org", name="Fay Finder", summary="XSS", details="In search.")
+    canned = reply(
+        "Received", "Dear {{ customer_name }}, about {{ subject }} {{ ticket_number }}.", team_name="Security"
+    )
+    client.force_login(sol)
+    assert filled(client, report, canned).json()["body"] == f"Dear Fay Finder, about Vulnerability report #{report.pk}."
+    client.force_login(sam)  # not his team's reply, nor a ticket he sees
+    assert filled(client, report, canned).status_code == 404

@@ -6,13 +6,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from contracts.models import SLA, Contract, CreditTier, Organisation, Service
 from contracts.services import sla_copy
-from portal.core.roles import CustomerRole, StaffRole
+from portal.core.roles import CustomerRole, StaffRole, role_group_name
 from portal.core.staff_access import staff_role_assign
 from portal.models import User
+from tickets.models import CannedReply
 
 DEMO_PASSWORD = "sla-demo-2026"
 
@@ -25,6 +28,21 @@ STAFF = [
     ("sec@vendor.example", "Sol Security", StaffRole.SECURITY, ""),
 ]
 ADMIN = ("admin@vendor.example", "Ada Admin")
+
+# Canned replies (tickets.canned): the support agents' team's, which Lena keeps, and one of Sam's own.
+CANNED = [
+    # team (a role) or None for Sam's own, name, body
+    (StaffRole.SUPPORT_AGENT, "We are on it",
+     "Dear {{ customer_name }},\n\nThank you: we are working on {{ ticket_number }} and will answer by "
+     "{{ first_response_due }} ({{ timezone }} time) at the latest. Should it become more urgent, reach "
+     "{{ escalation_contact }}.\n\nKind regards,\n{{ agent_name }}"),
+    (StaffRole.SUPPORT_AGENT, "Logs, please",
+     "Dear {{ customer_name }},\n\nTo find the cause of {{ ticket_number }}, please attach the backup agent's log "
+     "file to this ticket.\n\n{{ agent_name }}"),
+    (None, "Resolved, please confirm",
+     "Dear {{ customer_name }},\n\nWe believe {{ ticket_number }} is resolved. If anything is still wrong, "
+     "please reply to this email.\n\n{{ agent_name }}"),
+]  # fmt: skip
 
 SERVICES = [
     ("Cloud Backup", "cloud-backup", "Kaluari Cloud Backup: agents, backup jobs and restores."),
@@ -71,6 +89,13 @@ def seed_demo() -> dict:
     for role, user in staff.items():
         staff_role_assign(user=user, role=role, superuser=False)
     _user(ADMIN[0], name=ADMIN[1], is_staff=True, is_superuser=True)
+    now = timezone.now()
+    for role, name, body in CANNED:
+        team = Group.objects.get(name=role_group_name(role)) if role else None
+        owner = None if role else staff[StaffRole.SUPPORT_AGENT]
+        CannedReply.objects.get_or_create(
+            name=name, team=team, owner=owner, defaults={"body": body, "created_at": now, "updated_at": now}
+        )
     services = {}
     for name, slug, description in SERVICES:
         services[slug], _ = Service.objects.get_or_create(
