@@ -197,7 +197,7 @@ def test_an_agent_keeps_personal_replies_and_only_a_lead_keeps_the_teams(client,
 def test_an_unknown_placeholder_or_a_name_taken_is_the_forms_error_and_nothing_is_saved(client, sam):
     client.force_login(sam)
     response = client.post(ADD, {"name": "Ack", "body": "Dear {{ customer }}, {% now 'Y' %}"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     errors = response.context["adminform"].form.errors["body"]
     assert errors == [
         "Unknown placeholder: {{ customer }}.",
@@ -206,7 +206,9 @@ def test_an_unknown_placeholder_or_a_name_taken_is_the_forms_error_and_nothing_i
     assert not CannedReply.objects.exists()
     reply("Ack", "Hi.", owner=sam)
     response = client.post(ADD, {"name": "Ack", "body": "Hello."})
-    assert response.context["adminform"].form.errors["name"] == ["There is already a reply of this name of yours."]
+    assert response.status_code == 400 and response.context["adminform"].form.errors["name"] == [
+        "There is already a reply of this name of yours."
+    ]
     assert CannedReply.objects.count() == 1
 
 

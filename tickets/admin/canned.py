@@ -110,6 +110,13 @@ class CannedReplyAdmin(AuditedAdmin, admin.ModelAdmin):
     def updated(self, obj):
         return in_tz(obj.updated_at, "UTC")
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        form = getattr(response, "context_data", {}).get("adminform")
+        if request.method == "POST" and form is not None and form.form.errors:
+            response.status_code = 400  # refused: the form again, with its field errors
+        return response
+
     def save_model(self, request, obj, form, change):
         """The owner and times are set here; AuditedAdmin saves it in save_related, audited."""
         obj.owner = None if obj.team_id else request.user
