@@ -80,8 +80,10 @@ class CannedReplyAdmin(AuditedAdmin, admin.ModelAdmin):
         return canned_listed(request.user)
 
     def get_fields(self, request, obj=None):
-        # Only those who keep the teams' replies choose a team; the others keep personal ones.
-        return ["name", "body", "team"] if request.user.has_perm(MANAGE_TEAM_REPLIES) else ["name", "body"]
+        # Only those who keep the teams' replies choose a team; the others keep personal ones (and
+        # read which team a team's reply is for).
+        team = request.user.has_perm(MANAGE_TEAM_REPLIES) or (obj is not None and obj.team_id is not None)
+        return ["name", "body", "team"] if team else ["name", "body"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
