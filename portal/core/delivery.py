@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections import deque
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -33,7 +34,7 @@ from django.utils import timezone
 from portal.core.bounces import verp_address
 from portal.core.dkim_signing import SignedEmail
 from portal.core.email_parts import render_attachments
-from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew
+from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew_many
 from portal.core.snapshot import thaw
 from portal.models import OutboxAttempt, OutboxMessage
 
@@ -88,24 +89,19 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
         return 0
     sent = 0
     worker = socket.gethostname()
-    connection = get_connection()
-    _open(connection)
+    queue = _prepare(messages, now_fn, worker)
+    smtp = get_connection()
+    _open(smtp)
     try:
-        for msg in messages:
+        while queue:
             started = now_fn()
-            try:
-                rendered = None if msg.body_text else outbox_render(msg)
-                attachments = _attachments(msg)
-            except Exception as exc:  # noqa: BLE001 - a template or context that fails is this row's failure
-                _failed(msg, started, now_fn(), exc, worker)
+            if queue[0][0].lease_until - started < RENEWED_LEASE * settings.OUTBOX_LEASE:
+                queue = _still_ours(queue, started)
                 continue
-            if not _still_ours(msg, started, rendered):
-                continue  # its lease ran out while earlier rows of the batch were sent; another sender has it
-            if rendered:
-                msg.subject, msg.body_text, msg.body_html = rendered
+            msg, attachments = queue.popleft()
             mail = SignedEmail(
                 subject=msg.subject, body=msg.body_text, from_email=verp_address(msg.pk),
-                to=[msg.to], headers=_headers(msg, started), connection=connection,
+                to=[msg.to], headers=_headers(msg, started), connection=smtp,
             )  # fmt: skip
             if msg.body_html:
                 mail.attach_alternative(msg.body_html, "text/html")
@@ -115,41 +111,79 @@ def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int
                 mail.send()
             except Exception as exc:  # noqa: BLE001 - any failure of the transport is retried
                 _failed(msg, started, now_fn(), exc, worker)
-                _reopen(connection)  # the server may have dropped it: the next row gets a fresh one
+                _reopen(smtp)  # the server may have dropped it: the next row gets a fresh one
                 continue
-            finished = now_fn()
-            with transaction.atomic():
-                OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
-                    status=Status.SENT, sent_at=finished, lease_until=None, last_error=""
-                )
-                OutboxAttempt.objects.create(
-                    message=msg, started_at=started, finished_at=finished, ok=True, worker=worker
-                )
+            _sent(msg, started, now_fn(), worker)
             sent += 1
     finally:
         try:
-            connection.close()
+            smtp.close()
         except Exception:  # noqa: BLE001
             log.debug("outbox: closing the mail connection failed", exc_info=True)
     return sent
 
 
-def _open(connection) -> None:
+# A row is sent only with at least this much of a lease ahead of it (a fraction of OUTBOX_LEASE).
+RENEWED_LEASE = 0.9
+RENDERED = ("subject", "body_text", "body_html")
+Ready = deque[tuple[OutboxMessage, list[tuple[str, bytes, str]]]]
+
+
+def _prepare(messages: list[OutboxMessage], now_fn, worker: str) -> Ready:
+    """Render the rows not rendered yet (from their frozen context) and their attachments, then
+    renew the batch's lease storing every row's rendering (a retry sends the same text): one
+    statement for the batch. A row that cannot be rendered fails like one that cannot be sent.
+    Returns the rows still this sender's, with their attachments."""
+    rendered = []
+    for msg in messages:
+        started = now_fn()
+        try:
+            if not msg.body_text:
+                msg.subject, msg.body_text, msg.body_html = outbox_render(msg)
+            rendered.append((msg, _attachments(msg)))
+        except Exception as exc:  # noqa: BLE001 - a template or context that fails is this row's failure
+            _failed(msg, started, now_fn(), exc, worker)
+    return _still_ours(deque(rendered), now_fn(), fields=RENDERED)
+
+
+def _still_ours(queue: Ready, now: datetime, fields: tuple[str, ...] = ()) -> Ready:
+    """Renew the lease of the rows left to send, if no other sender has claimed them since. A
+    batch is claimed with one lease, but its rows are sent one after another: behind a slow SMTP
+    server the last rows' lease runs out before their turn, a sweep claims them again, and both
+    senders would send them (the crash drill tests/drills/test_worker_kills.py found it). So no
+    row is sent with less than RENEWED_LEASE of a lease ahead of it: a batch sent at the usual
+    pace is renewed once, before its first row."""
+    ours = lease_renew_many([msg for msg, _ in queue], now=now, lease=settings.OUTBOX_LEASE, fields=fields)
+    ids = {msg.id for msg in ours}
+    return deque(item for item in queue if item[0].id in ids)
+
+
+def _sent(msg: OutboxMessage, started: datetime, finished: datetime, worker: str) -> None:
+    """Mark the row sent (if it is still this sender's) and record the attempt, in one transaction,
+    right after the server accepted it: a sender killed now sends this row again, and no other."""
+    with transaction.atomic():
+        OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
+            status=Status.SENT, sent_at=finished, lease_until=None, last_error=""
+        )
+        OutboxAttempt.objects.create(message=msg, started_at=started, finished_at=finished, ok=True, worker=worker)
+
+
+def _open(smtp) -> None:
     """One SMTP connection for the whole batch (unopened, Django's backend connects, greets and
     quits for every message: a third of a message's time at a local sink, bench/incident_fanout.py).
     A server that does not answer is each row's failure, as before: the send tries again and fails."""
     try:
-        connection.open()
+        smtp.open()
     except Exception:  # noqa: BLE001 - each row's send will report it
         log.debug("outbox: opening the mail connection failed", exc_info=True)
 
 
-def _reopen(connection) -> None:
+def _reopen(smtp) -> None:
     try:
-        connection.close()
+        smtp.close()
     except Exception:  # noqa: BLE001
         log.debug("outbox: closing the mail connection failed", exc_info=True)
-    _open(connection)
+    _open(smtp)
 
 
 def _headers(msg: OutboxMessage, now: datetime) -> dict[str, str]:
@@ -170,16 +204,6 @@ def _attachments(msg: OutboxMessage) -> list[tuple[str, bytes, str]]:
     if not msg.attachments:
         return []
     return render_attachments(msg.attachments, thaw(msg.context), msg.created_at)
-
-
-def _still_ours(msg: OutboxMessage, now: datetime, rendered: tuple[str, str, str] | None = None) -> bool:
-    """Renew the row's lease just before sending it, if no other sender has claimed it since, and
-    store its rendering if it was rendered now (a retry sends the same text). A batch is claimed
-    with one lease, but its rows are sent one after another: behind a slow SMTP server the last
-    rows' lease runs out before their turn, a sweep claims them again, and both senders would send
-    them (the crash drill tests/drills/test_worker_kills.py found it)."""
-    fields = dict(zip(("subject", "body_text", "body_html"), rendered, strict=True)) if rendered else {}
-    return lease_renew(msg, now=now, lease=settings.OUTBOX_LEASE, **fields)
 
 
 def _failed(msg: OutboxMessage, started: datetime, finished: datetime, exc: Exception, worker: str) -> None:
