@@ -21,10 +21,11 @@ import socket
 from collections import deque
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import cache
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.template import Context
 from django.template.loader import get_template, render_to_string
@@ -160,12 +161,34 @@ def _still_ours(queue: Ready, now: datetime, fields: tuple[str, ...] = ()) -> Re
 
 def _sent(msg: OutboxMessage, started: datetime, finished: datetime, worker: str) -> None:
     """Mark the row sent (if it is still this sender's) and record the attempt, in one transaction,
-    right after the server accepted it: a sender killed now sends this row again, and no other."""
-    with transaction.atomic():
-        OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
-            status=Status.SENT, sent_at=finished, lease_until=None, last_error=""
-        )
-        OutboxAttempt.objects.create(message=msg, started_at=started, finished_at=finished, ok=True, worker=worker)
+    right after the server accepted it: a sender killed now sends this row again, and no other.
+    On PostgreSQL one statement (a data-modifying WITH) instead of a transaction of two."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
+                status=Status.SENT, sent_at=finished, lease_until=None, last_error=""
+            )
+            OutboxAttempt.objects.create(message=msg, started_at=started, finished_at=finished, ok=True, worker=worker)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_sent_sql(), [Status.SENT, finished, msg.id, msg.claim_token, msg.id, started, finished, worker])
+
+
+@cache
+def _sent_sql() -> str:
+    q, rows, attempts = connection.ops.quote_name, OutboxMessage._meta, OutboxAttempt._meta
+
+    def col(opts, name):
+        return q(opts.get_field(name).column)
+
+    return (
+        f"WITH sent AS (UPDATE {q(rows.db_table)} SET {col(rows, 'status')} = %s, "
+        f"{col(rows, 'sent_at')} = %s, {col(rows, 'lease_until')} = NULL, {col(rows, 'last_error')} = '' "
+        f"WHERE {col(rows, 'id')} = %s AND {col(rows, 'claim_token')} = %s) "
+        f"INSERT INTO {q(attempts.db_table)} ({col(attempts, 'message')}, {col(attempts, 'started_at')}, "
+        f"{col(attempts, 'finished_at')}, {col(attempts, 'ok')}, {col(attempts, 'error')}, {col(attempts, 'worker')}) "
+        "VALUES (%s, %s, %s, true, '', %s)"
+    )
 
 
 def _open(smtp) -> None:
