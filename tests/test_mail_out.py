@@ -292,3 +292,28 @@ def test_a_key_that_cannot_sign_fails_the_system_check(settings, tmp_path, dkim_
     settings.DKIM_PRIVATE_KEY_FILE = str(tmp_path / "missing.pem")
     assert dkim_key_usable()[0].id == "portal.E191"
     _key.cache_clear()
+
+
+def test_header_lines_are_written_byte_for_byte_as_the_email_package_folds_them():
+    """SignedEmail writes a header line that needs no folding as it is (a shortcut for speed): the
+    bytes are the same as compat32's own folding of every header, short, long or not ASCII."""
+    from portal.core.dkim_signing import SignedEmail
+
+    headers = {
+        "List-Unsubscribe": "<https://portal.example/email/unsubscribe/" + "t0k3n" * 20 + "/>",
+        "Reply-To": "support+i1.ao2nv7lt4jfvx4mbhepg@vendor.example",
+        "In-Reply-To": "<incident-1.1.7@portal.example>",
+        "References": " ".join(f"<incident-1.{n}.7@portal.example>" for n in range(1, 6)),
+        "X-Empty": "",
+        "X-Spaces": " a  b   c ",
+        "Message-ID": "<m@portal.example>",
+    }
+    for subject in ("Incident: Backups failing", "Crédit: 98.4% against 99.8% for October (Nairobi)", "x" * 120):
+        mail = SignedEmail(subject=subject, body="Hëllo\n", from_email="Zoë Ops <bounces+1@vendor.example>",
+                           to=["Ågot Ås <agot@x.example>"], headers=headers)  # fmt: skip
+        mail.attach_alternative("<p>Hëllo</p>", "text/html")
+        mail.attach("notice.ics", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar")
+        msg = mail.message()
+        written = msg.as_bytes(linesep="\r\n")
+        msg.policy = email.policy.compat32
+        assert written == msg.as_bytes(linesep="\r\n")

@@ -6,10 +6,15 @@ backend sends it (SMTP, the .eml files) sends the bytes that were signed. Canoni
 relaxed/relaxed: a relay that refolds a header or trims trailing spaces does not break it. The
 signed headers are dkimpy's recommended set plus List-Unsubscribe-Post (RFC 8058 requires the
 one-click headers to be signed) and Auto-Submitted; From is signed twice so none can be added.
+
+The message's header lines are written by `SHORT_LINES`: the email package's compat32 folding
+(what Django's messages use), with a line that needs no folding written as it is.
 """
 
 from __future__ import annotations
 
+import re
+from email.policy import Compat32
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,11 +50,33 @@ def dkim_header(data: bytes, key: bytes) -> bytes:
     )
 
 
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+
+
+class _ShortLines(Compat32):
+    """compat32, but a header whose line fits (printable ASCII, at most max_line_length with its
+    name) is written as it is: what compat32's Header.encode() returns for it, at a fraction of
+    the cost (bench/RESULTS.md, session 8). Any other header is folded by compat32 itself."""
+
+    def _fold(self, name, value, sanitize):
+        if (
+            isinstance(value, str)
+            and len(name) + 2 + len(value) <= (self.max_line_length or 0)
+            and _PRINTABLE_ASCII.fullmatch(value)
+        ):
+            return f"{name}: {value}{self.linesep}"
+        return super()._fold(name, value, sanitize)
+
+
+SHORT_LINES = _ShortLines()
+
+
 class SignedEmail(EmailMultiAlternatives):
     """An email whose MIME message carries a DKIM signature when a key is configured."""
 
     def message(self, *args, **kwargs) -> SafeMIMEText | SafeMIMEMultipart:
         msg = super().message(*args, **kwargs)
+        msg.policy = SHORT_LINES  # the generator writes every part with it
         key = signing_key()
         if key is None:
             return msg
