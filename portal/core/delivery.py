@@ -2,9 +2,11 @@
 
 - `outbox_claim` takes due rows with a lease (skip_locked on PostgreSQL; a conditional update with
   a claim token everywhere, so two senders never hold one row), `outbox_deliver` renders each row
-  from its frozen context (once: the rendering is stored with the row's lease) and sends it.
+  from its frozen context (once: the batch's renderings are stored with its renewed lease, in one
+  statement, before its first row is sent) and sends it, marking each row sent as soon as the SMTP
+  server has accepted it.
 - A row whose sender died is taken again when its lease runs out; a sent row never is. The lease
-  is renewed row by row as a batch is sent, so a slow batch never outlives it.
+  of the rows left is renewed as a batch is sent, so a slow batch never outlives it.
 - Failures back off in the database (next_attempt_at), swept every minute: no long countdowns.
   A row that cannot be rendered fails like one that cannot be sent, and says why.
 - Every email is automatic mail (RFC 3834 `Auto-Submitted: auto-generated`, unless its row says
