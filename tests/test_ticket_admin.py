@@ -333,7 +333,14 @@ def test_status_waiting_pauses_the_clocks(staff_client, p1):
     p1.refresh_from_db()
     assert p1.status == Ticket.Status.WAITING and p1.paused
     assert p1.pauses.get().ended_at is None
-    assert '<span class="sla-badge sla-paused">Paused</span>' in response.content.decode()
+    page = response.content.decode()
+    assert '<span class="sla-badge sla-paused">Paused</span>' in page
+    # Said in words, with the moment in the contract's time.
+    assert "Paused while the ticket waits on the customer, since 2026-12-11 16:05 (UTC+03:00)" in page
+    with time_machine.travel(at(16, 10), tick=False):
+        page = staff_client.post(op_url("status", p1), {"status": "resolved"}, follow=True).content.decode()
+    assert "Stopped: the ticket was resolved 2026-12-11 16:10 (UTC+03:00)" in page
+    assert "yes:" not in page and "resolved since" not in page
 
 
 def test_priority_change_recomputes_the_clocks_and_is_audited(lead_client, acme_contract, alice, lena):
