@@ -62,7 +62,7 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ["email", "name"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Person", {"fields": ["name", "phone"]}),
+        ("Person", {"fields": ["name", "phone", "timezone"]}),
         ("Customer", {"fields": ["organisation", "customer_role"]}),
         ("Vendor staff", {
             "fields": ["is_staff", "groups", "staff_role", "is_superuser", "user_permissions"],

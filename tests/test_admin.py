@@ -301,7 +301,7 @@ def test_valid_save_with_target_after_limit_warns(manager_client, kaluari_draft)
     assert response.redirect_chain[0][1] == 302
     assert kaluari_draft.priorities.get(priority="P3").resolution_target == timedelta(hours=26)
     warnings = [text for level, text in messages_of(response) if level == WARNING]
-    assert "P3: the resolution target (1 day, 2:00:00) is after its limit (1 day, 0:00:00)." in warnings
+    assert "P3: the resolution target (26 h) is after its limit (24 h)." in warnings
     assert len(warnings) == 4  # ... beside the table's two gaps and one overlap
     assert any(level == SUCCESS for level, _ in messages_of(response))
 

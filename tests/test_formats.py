@@ -18,6 +18,18 @@ def test_duration_is_written_as_the_slas_write_it(value, text):
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [("36 h", timedelta(hours=36)), ("4 h 30 min", timedelta(hours=4, minutes=30)), ("15 min", timedelta(minutes=15)),
+     ("1 day 12 hours", timedelta(hours=36)), ("2 days", timedelta(days=2)), (" 1 H 5 Mins ", timedelta(minutes=65)),
+     ("1 12:00:00", None), ("12", None), ("h", None), ("1 week", None), ("", None)],
+)  # fmt: skip
+def test_a_duration_typed_in_words_is_read_back(text, value):
+    assert formats.duration_parsed(text) == value
+    if value is not None:
+        assert formats.duration_parsed(formats.duration(value)) == value  # what the form shows, it reads
+
+
+@pytest.mark.parametrize(
     ("seconds", "text"),
     [(14 * 60, "in 14 min"), (-180, "3 min overdue"), (3 * 3600 + 120, "in 3 h 2 min"), (26 * 3600, "in 1 d 2 h"),
      (42, "in 42 s"), (0, "in 0 s")],

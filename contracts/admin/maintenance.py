@@ -24,8 +24,7 @@ class MaintenanceWindowForm(forms.ModelForm):
         model = MaintenanceWindow
         fields = FIELDS
         help_texts = {
-            "starts_at": "In UTC, the server's time; the rules table shows each contract's local time.",
-            "ends_at": "In UTC.",
+            "starts_at": "In your own timezone, named on the field; the rules table shows each contract's local time.",
         }
 
 

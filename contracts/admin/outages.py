@@ -69,7 +69,7 @@ class OutageUpdateForm(forms.ModelForm):
         model = OutageUpdate
         fields = ["at", "body"]
         widgets = {"body": forms.Textarea(attrs={"rows": 2, "cols": 60})}
-        labels = {"at": "At (UTC)"}
+        labels = {"at": "At"}  # in the staff member's timezone, named on the field (portal.core.staff_time)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

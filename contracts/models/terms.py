@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from portal.core.roles import StaffRole
 from portal.core.validators import validate_timezone as validate_ground_timezone
+from portal.domain.formats import duration
 
 from ..choices import Cause, Channel, CreditKind, Priority
 
@@ -441,7 +442,7 @@ class EscalationDwell(TermsRow):
         constraints = [models.UniqueConstraint(fields=["version", "level", "priority"], name="escalation_dwell_once")]
 
     def __str__(self):
-        return f"Level {self.level} {self.priority}: {self.dwell}"
+        return f"Level {self.level} {self.priority}: {duration(self.dwell)}"
 
 
 class CreditTier(TermsRow):

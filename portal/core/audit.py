@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from portal.domain.formats import duration
 from portal.models import AuditEntry
 
 _client_ip: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_client_ip", default=None)
@@ -46,7 +47,9 @@ def plain(value):
         return [plain(v) for v in value]
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    return str(value)  # Decimal, datetime, timedelta, model instances: their text
+    if isinstance(value, timedelta) and not value % timedelta(minutes=1):
+        return duration(value)  # "36 h" as the SLAs write it, not "1 day, 12:00:00"
+    return str(value)  # Decimal, datetime, model instances: their text
 
 
 def audit(

@@ -5,6 +5,7 @@ Pure Python (no Django)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -31,6 +32,21 @@ def duration(value: timedelta | None) -> str:
     if hours:
         return f"{hours} h"
     return f"{mins} min"
+
+
+SECONDS = {"d": 86400, "day": 86400, "days": 86400, "h": 3600, "hour": 3600, "hours": 3600,
+           "min": 60, "mins": 60, "minute": 60, "minutes": 60}  # fmt: skip
+_PART = r"(\d+)\s*(days?|d|hours?|h|minutes?|mins?)\b"
+_DURATION = re.compile(rf"\s*(?:{_PART}\s*)+", re.IGNORECASE)
+
+
+def duration_parsed(text: str) -> timedelta | None:
+    """What staff type for a duration, in the words duration() writes or longer ones: "36 h",
+    "4 h 30 min", "15 min", "2 days", "1 day 12 hours". None when the text is not one."""
+    if not _DURATION.fullmatch(text or ""):
+        return None
+    parts = re.findall(_PART, text, re.IGNORECASE)
+    return timedelta(seconds=sum(int(n) * SECONDS[unit.lower()] for n, unit in parts))
 
 
 def wall_left(delta: timedelta) -> str:

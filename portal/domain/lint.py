@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from portal.domain.formats import percent_number
+from portal.domain.formats import duration, percent_number
 from portal.domain.tiers import Tier, coverage
 
 
@@ -51,10 +51,12 @@ def lint_terms(
     for p in priorities:
         if p.resolution_target > p.resolution_limit:
             warnings.append(
-                f"{p.priority}: the resolution target ({p.resolution_target}) is after its limit ({p.resolution_limit})."
+                f"{p.priority}: the resolution target ({duration(p.resolution_target)}) is after its limit ({duration(p.resolution_limit)})."
             )
         if p.first_response > p.resolution_limit:
-            warnings.append(f"{p.priority}: first response ({p.first_response}) is after the resolution limit.")
+            warnings.append(
+                f"{p.priority}: first response ({duration(p.first_response)}) is after the resolution limit."
+            )
         for value, what in ((p.first_response, "first response"), (p.resolution_limit, "resolution limit")):
             if value == timedelta(0):
                 warnings.append(f"{p.priority}: a {what} of zero is breached the moment a ticket is filed.")

@@ -7,5 +7,8 @@ class StaffAdminConfig(AdminConfig):
     default_site = "portal.site.admin_site.StaffAdminSite"
 
     def ready(self):
+        from portal.core import staff_time
+
+        staff_time.install()  # before the admin registers its models: their date-time widgets
         super().ready()
         from portal.site import checks  # noqa: F401 - registers the portal's system checks

@@ -28,6 +28,7 @@ STAFF = [
     ("sec@vendor.example", "Sol Security", StaffRole.SECURITY, ""),
 ]
 ADMIN = ("admin@vendor.example", "Ada Admin")
+STAFF_TZ = "Africa/Nairobi"  # the vendor's staff work in Nairobi: the admin shows and takes times in it
 
 # Canned replies (tickets.canned): the support agents' team's, which Lena keeps, and one of Sam's own.
 CANNED = [
@@ -82,13 +83,14 @@ def _user(email, **fields) -> User:
 @transaction.atomic
 def seed_demo() -> dict:
     staff = {
-        role: _user(email, name=name, staff_role=role, phone=phone, is_staff=True) for email, name, role, phone in STAFF
+        role: _user(email, name=name, staff_role=role, phone=phone, is_staff=True, timezone=STAFF_TZ)
+        for email, name, role, phone in STAFF
     }
     # Each staff member has their role (its group's permissions) and no more: only the admin is a
     # superuser (demo data from before roles were groups made them all superusers: undone).
     for role, user in staff.items():
         staff_role_assign(user=user, role=role, superuser=False)
-    _user(ADMIN[0], name=ADMIN[1], is_staff=True, is_superuser=True)
+    _user(ADMIN[0], name=ADMIN[1], is_staff=True, is_superuser=True, timezone=STAFF_TZ)
     now = timezone.now()
     for role, name, body in CANNED:
         team = Group.objects.get(name=role_group_name(role)) if role else None
