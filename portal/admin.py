@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from knox.models import AuthToken
 
+from portal.core import admin_webhooks  # noqa: F401 (registers the vendor's webhook endpoints)
 from portal.core.api_tokens import token_revoke
 from portal.core.delivery import outbox_render, outbox_retry_now
 from portal.core.heartbeat import health

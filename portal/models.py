@@ -293,15 +293,21 @@ class WebhookEvent(models.TextChoices):
     TICKET_ESCALATED = "ticket.escalated", "Ticket escalated to a higher level"
     INCIDENT_UPDATED = "incident.updated", "Incident updated"
     CLAIM_DECIDED = "claim.decided", "Service-credit claim decided"
+    # The vendor's own endpoints (no organisation: an on-call tool staff register in the admin).
+    TICKET_AT_RISK = "ticket.at_risk", "P1 ticket at risk of missing its first response (vendor on-call)"
     PING = "ping", "Test event (sent from the portal on request)"
 
 
 class WebhookEndpoint(models.Model):
     """An HTTPS address of a customer organisation that receives signed deliveries of the events it
     chose. The secret signs every delivery (HMAC-SHA256); after a rotation the previous one signs
-    too until `previous_secret_until`, so a receiver can switch without losing a delivery."""
+    too until `previous_secret_until`, so a receiver can switch without losing a delivery. Without
+    an organisation it is the vendor's own (its on-call tool), registered by staff in the admin."""
 
-    organisation = models.ForeignKey("contracts.Organisation", on_delete=models.CASCADE, related_name="webhooks")
+    organisation = models.ForeignKey(
+        "contracts.Organisation", null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks",
+        help_text="Empty: the vendor's own endpoint (on-call), kept by staff in the admin.",
+    )  # fmt: skip
     url = models.URLField("URL", max_length=500)
     description = models.CharField(max_length=100, blank=True)
     events = models.JSONField(default=list, help_text="WebhookEvent values this endpoint receives.")
@@ -324,6 +330,15 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self):
         return self.url
+
+
+class VendorWebhookEndpoint(WebhookEndpoint):
+    """The vendor's own endpoints (no organisation), as staff keep them in the admin: permissions of
+    their own (support leads and up), apart from customers' endpoints."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "vendor webhook endpoint"
 
 
 class WebhookDelivery(models.Model):

@@ -117,7 +117,8 @@ def test_after_a_calendar_edit_every_email_page_and_the_api_state_the_recomputed
     t.refresh_from_db()
     after = (t.first_response_due, t.resolution_target_at, t.resolution_due)
     assert after == (nbo(9, 9), nbo(9, 17), nbo(11, 11))
-    assert t.next_deadline == nbo(9, 9) and t.next_sla_check_at == nbo(9, 9)
+    # The sweep looks again when the first response is at risk: 3 of its 4 working hours gone.
+    assert t.next_deadline == nbo(9, 9) and t.next_sla_check_at == t.first_response_warn_at == nbo(7, 17)
     # Escalation dwells (30 min, then 4 h) on the same clock: level 2 at 14:30, level 3 on Wednesday.
     assert t.next_escalation_due == nbo(7, 14, 30)
     assert deadlines.dues_from_json(t.escalation_dues)[1] == nbo(9, 9, 30)

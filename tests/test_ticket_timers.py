@@ -176,10 +176,10 @@ def test_a_missed_first_response_is_a_breach_recorded_once_and_emailed(acme_cont
     t = file(acme_contract, alice, "P1", FRI_1600)
     t.assignee = assignee
     t.save()
-    assert sweep(datetime(2026, 12, 11, 16, 14, 59, tzinfo=NBO))[1] == 0
+    assert sweep(datetime(2026, 12, 11, 16, 14, 59, tzinfo=NBO))[1] == 1  # the warning before (at 16:11:15)
     assert sweep(datetime(2026, 12, 11, 16, 15, tzinfo=NBO))[1] == 1
     assert sweep(datetime(2026, 12, 11, 16, 16, tzinfo=NBO))[1] == 0
-    crossing = SLACrossing.objects.get(ticket=t)
+    crossing = SLACrossing.objects.get(ticket=t, kind="breach")
     assert (crossing.clock, crossing.kind, local(crossing.at)) == (
         "first_response",
         "breach",
@@ -191,10 +191,11 @@ def test_a_missed_first_response_is_a_breach_recorded_once_and_emailed(acme_cont
     assert recipients == {"sam@vendor.example", "lena@vendor.example", alice.email, bob.email}
     t.refresh_from_db()
     assert t.breached
-    # P1 resolution (1 h) is target and limit at once: one warning and one breach at 17:00.
+    # P1 resolution (1 h) is target and limit at once: one warning and one breach at 17:00 (no
+    # sweep ran from 16:45, when it was at risk, to its deadline: a late warning is never sent).
     sweep(datetime(2026, 12, 11, 17, 0, tzinfo=NBO))
     assert set(SLACrossing.objects.filter(ticket=t).values_list("clock", "kind")) == {
-        ("first_response", "breach"), ("resolution", "warning"), ("resolution", "breach"),
+        ("first_response", "at_risk"), ("first_response", "breach"), ("resolution", "warning"), ("resolution", "breach"),
     }  # fmt: skip
 
 

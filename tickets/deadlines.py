@@ -16,6 +16,10 @@ the API and every email read. Reading them never derives a deadline again.
 - At risk: from the moment only a share of the nearest pending clock's allowance is left (the
   vendor-wide setting SLA_AT_RISK_SHARE, per priority), stored as `at_risk_at`; `sla_state()` and
   the query filters at the end say the same rule for a page's tickets and for a whole table.
+- Warnings before a breach: each clock that breaches (first response, the resolution limit, an
+  escalation request's acknowledgement) warns once when the same share of its allowance is left
+  (`warn_moments`, `ack_warn`; for a target/limit range, a share of the limit). They are crossings
+  of kind "at_risk", recorded and swept like the others, and only while the deadline is ahead.
 
 Everything above the query filters is pure Python, without Django.
 """
@@ -109,11 +113,32 @@ def at_risk_moment(targets: Targets, history: History, *, share: float) -> datet
     return min(filter(None, moments), default=None)
 
 
-def ack_due(targets: Targets, requested_at: datetime) -> datetime | None:
-    """When staff must acknowledge an escalation request made at `requested_at`."""
+def warn_moments(targets: Targets, history: History, *, share: float) -> tuple[datetime | None, datetime | None]:
+    """When only `share` of the first response's and of the resolution limit's allowance is left:
+    the moments each clock warns before it breaches (a range's target has its own warning)."""
+    pauses, start = history.pauses, history.filed_at
+    return (
+        targets.clock.add(start, targets.first_response * (1 - share), pauses),
+        targets.resolution_clock.add(start, targets.resolution_limit * (1 - share), pauses),
+    )
+
+
+def ack_due(targets: Targets, requested_at: datetime, *, left: float = 0.0) -> datetime | None:
+    """When staff must acknowledge an escalation request made at `requested_at` (with `left`, when
+    only that share of the acknowledgement's allowance is left)."""
     if targets.ack_time and targets.ack_clock is not None:
-        return targets.ack_clock.add(requested_at, targets.ack_time)
-    return targets.clock.add(requested_at, targets.first_response)
+        return targets.ack_clock.add(requested_at, targets.ack_time * (1 - left))
+    return targets.clock.add(requested_at, targets.first_response * (1 - left))
+
+
+def clock_of(targets: Targets, clock: str) -> Clock:
+    """The calendar a clock ("first_response", "resolution", "ack:<key>") runs on: what its working
+    time left is counted on."""
+    if clock == "resolution":
+        return targets.resolution_clock
+    if clock.startswith("ack:") and targets.ack_time and targets.ack_clock is not None:
+        return targets.ack_clock
+    return targets.clock
 
 
 # --- The stored columns ------------------------------------------------------------------------
@@ -126,6 +151,8 @@ class Stored(Protocol):
     resolution_due: datetime | None
     resolved_at: datetime | None  # set while resolved or closed, cleared on reopen
     at_risk_at: datetime | None
+    first_response_warn_at: datetime | None
+    resolution_warn_at: datetime | None
     paused: bool
     breached: bool
     warned: bool
@@ -140,16 +167,19 @@ class Columns:
     resolution_target_at: datetime | None
     resolution_due: datetime | None
     at_risk_at: datetime | None
+    first_response_warn_at: datetime | None
+    resolution_warn_at: datetime | None
     paused: bool
     escalation_dues: tuple[datetime | None, ...]
     next_escalation_due: datetime | None
     next_sla_check_at: datetime | None
     next_deadline: datetime | None
     ack_dues: dict  # pending escalation request's key -> when it must be acknowledged
+    ack_warns: dict  # the same key -> when only the at-risk share of its allowance is left
 
     FIELDS = (
-        "first_response_due", "resolution_target_at", "resolution_due", "at_risk_at", "paused",
-        "escalation_dues", "next_escalation_due", "next_sla_check_at", "next_deadline",
+        "first_response_due", "resolution_target_at", "resolution_due", "at_risk_at", "first_response_warn_at",
+        "resolution_warn_at", "paused", "escalation_dues", "next_escalation_due", "next_sla_check_at", "next_deadline",
     )  # fmt: skip
 
 
@@ -162,6 +192,8 @@ class Moments:
     resolution_target_at: datetime | None
     resolution_due: datetime | None
     resolved_at: datetime | None
+    first_response_warn_at: datetime | None = None
+    resolution_warn_at: datetime | None = None
 
 
 def ticket_deadlines(
@@ -182,18 +214,26 @@ def ticket_deadlines(
     requests (their acknowledgement's clock, `ack:<key>`, is swept with the others); `recorded`:
     the (clock, kind) crossings already recorded, which stand whatever this derivation says."""
     d = deadlines(targets, history)
+    warn_first, warn_resolution = warn_moments(targets, history, share=at_risk_share)
     active = resolved_at is None and not excluded
+    pending_requests = list(pending_requests)
     ack_dues = {key: ack_due(targets, at) for key, at in pending_requests}
+    ack_warns = {key: ack_due(targets, at, left=at_risk_share) for key, at in pending_requests}
     recorded = set(recorded)
     moments = Moments(
-        d.first_response_due, history.first_response_at, d.resolution_target_at, d.resolution_due, resolved_at
-    )
+        d.first_response_due, history.first_response_at, d.resolution_target_at, d.resolution_due, resolved_at,
+        warn_first, warn_resolution,
+    )  # fmt: skip
     # The sweep of crossings looks at the ticket again at the next moment one could happen, or at
     # once for one that has happened and is not recorded (a deadline an edit moved into the past).
     checks = [] if excluded else [m for c, m in pending_moments(moments, now=now) if CROSSING_ROWS[c] not in recorded]
     if not excluded:
         checks += [m for c, m in crossings_due(moments, now=now).items() if CROSSING_ROWS[c] not in recorded]
     checks += [m for key, m in ack_dues.items() if m is not None and (f"ack:{key}", "breach") not in recorded]
+    checks += [
+        m for key, m in ack_warns.items()
+        if ack_at_risk(m, ack_dues[key], now=now) is not None and (f"ack:{key}", "at_risk") not in recorded
+    ]  # fmt: skip
     unmet = [d.resolution_target_at, d.resolution_due]
     if history.first_response_at is None:
         unmet.append(d.first_response_due)
@@ -202,6 +242,8 @@ def ticket_deadlines(
         resolution_target_at=d.resolution_target_at,
         resolution_due=d.resolution_due,
         at_risk_at=at_risk_moment(targets, history, share=at_risk_share) if active else None,
+        first_response_warn_at=warn_first,
+        resolution_warn_at=warn_resolution,
         paused=history.paused_at(now),
         escalation_dues=d.escalation_dues,
         # Only the escalation sweep moves the level; this says when its next move is due (a past
@@ -211,7 +253,16 @@ def ticket_deadlines(
         # The nearest unmet deadline, past or future: the staff queue sorts by it (most overdue first).
         next_deadline=min(filter(None, unmet), default=None) if active else None,
         ack_dues=ack_dues,
+        ack_warns=ack_warns,
     )
+
+
+def ack_at_risk(warn: datetime | None, due: datetime | None, *, now: datetime) -> datetime | None:
+    """The moment an acknowledgement's warning is (or will be) due, while its deadline is ahead;
+    None once the deadline has come (the breach says it then) or without one."""
+    if warn is None or due is None or due <= now:
+        return None
+    return warn
 
 
 def next_escalation(dues: Sequence[datetime | None], level: int, top_alert_sent: bool) -> datetime | None:
@@ -264,36 +315,60 @@ def escalation_at(dues: Sequence[datetime | None], *, current: int, alerted: boo
 
 
 class Crossing(StrEnum):
+    FIRST_RESPONSE_AT_RISK = "first_response_at_risk"
     FIRST_RESPONSE_BREACH = "first_response_breach"
     RESOLUTION_WARNING = "resolution_warning"
+    RESOLUTION_AT_RISK = "resolution_at_risk"
     RESOLUTION_BREACH = "resolution_breach"
 
 
 # The (clock, kind) of the SLACrossing row each crossing records.
 CROSSING_ROWS = {
+    Crossing.FIRST_RESPONSE_AT_RISK: ("first_response", "at_risk"),
     Crossing.FIRST_RESPONSE_BREACH: ("first_response", "breach"),
     Crossing.RESOLUTION_WARNING: ("resolution", "warning"),
+    Crossing.RESOLUTION_AT_RISK: ("resolution", "at_risk"),
     Crossing.RESOLUTION_BREACH: ("resolution", "breach"),
 }
+# The warnings before a breach: each is due only while its clock's deadline is still ahead.
+AT_RISK = {Crossing.FIRST_RESPONSE_AT_RISK: "first_response_due", Crossing.RESOLUTION_AT_RISK: "resolution_due"}
 
 
 def _clocks(t) -> tuple:
     return (
+        (Crossing.FIRST_RESPONSE_AT_RISK, t.first_response_warn_at, t.first_response_at),
         (Crossing.FIRST_RESPONSE_BREACH, t.first_response_due, t.first_response_at),
         (Crossing.RESOLUTION_WARNING, t.resolution_target_at, t.resolved_at),
+        (Crossing.RESOLUTION_AT_RISK, t.resolution_warn_at, t.resolved_at),
         (Crossing.RESOLUTION_BREACH, t.resolution_due, t.resolved_at),
     )
 
 
+def _open(t, c: Crossing, now: datetime) -> bool:
+    """A warning before a breach stands only while its clock's deadline is ahead (paused with no
+    end in sight: no deadline, no warning)."""
+    if c not in AT_RISK:
+        return True
+    deadline = getattr(t, AT_RISK[c])
+    return deadline is not None and deadline > now
+
+
 def crossings_due(t: Stored, *, now: datetime) -> dict[Crossing, datetime]:
     """The crossings that have happened by `now`, with the moment each happened. A clock that was
-    met (a response, a resolution) before its deadline never crosses it."""
-    return {c: due for c, due, done in _clocks(t) if due is not None and due <= now and (done is None or done > due)}
+    met (a response, a resolution) before its deadline never crosses it; a warning before a breach
+    is due only while its clock runs and its deadline is ahead."""
+    return {
+        c: due for c, due, done in _clocks(t)
+        if due is not None and due <= now and _open(t, c, now)
+        and (done is None or (done > due and c not in AT_RISK))
+    }  # fmt: skip
 
 
 def pending_moments(t: Stored, *, now: datetime) -> list[tuple[Crossing, datetime]]:
     """The crossings still ahead of `now`, each with its moment (for the indexed sweep column)."""
-    return [(c, due) for c, due, done in _clocks(t) if done is None and due is not None and due > now]
+    return [
+        (c, due) for c, due, done in _clocks(t) if done is None and due is not None and due > now and _open(t, c, now)
+    ]
 
 
 def next_check(t: Stored, *, now: datetime) -> datetime | None:

@@ -5,6 +5,8 @@ one ground function, portal.core.webhooks.webhooks_emit, in the change's transac
   reply, an exclusion, an escalation request or its acknowledgement (`change` says which);
   ticket.escalated: the sweep or staff moved it up the ladder; ticket.breached: the sweep
   recorded a breach. Internal notes and assignment are staff's own and report nothing.
+- ticket.at_risk goes to the vendor's own endpoints (its on-call tool), not to customers': a P1
+  whose first response has only the at-risk share of its allowance left.
 - The data is read from the ticket's stored columns only: no query per event. Vulnerability
   reports belong to no customer and report nothing.
 """
@@ -16,6 +18,7 @@ from datetime import datetime
 from django.conf import settings
 from django.urls import reverse
 
+from contracts.choices import Priority
 from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.models import WebhookEvent
 
@@ -78,6 +81,21 @@ def ticket_breached(ticket: Ticket, clock: str, deadline: datetime) -> HookEvent
     return ticket_event(
         ticket, WebhookEvent.TICKET_BREACHED, f"ticket:{ticket.pk}:crossing:{clock}:breach",
         breach={"clock": clock, "deadline": deadline},
+    )  # fmt: skip
+
+
+def ticket_at_risk(ticket: Ticket, clock: str, deadline: datetime, left) -> HookEvent | None:
+    """A P1's first response at risk, for the vendor's own endpoints (its on-call tool; no
+    organisation's): the ticket, its deadline and the working time left, with the admin's link."""
+    if ticket.kind != Ticket.Kind.SUPPORT or ticket.priority != Priority.P1 or clock != "first_response":
+        return None
+    admin_url = settings.PORTAL_BASE_URL + reverse("admin:tickets_ticket_change", args=[ticket.pk])
+    return HookEvent(
+        organisation_id=None, event=WebhookEvent.TICKET_AT_RISK, key=f"ticket:{ticket.pk}:crossing:{clock}:at_risk",
+        data={
+            "ticket": {**ticket_data(ticket), "organisation": ticket.organisation.name, "admin_url": admin_url},
+            "at_risk": {"clock": clock, "deadline": deadline, "working_seconds_left": int(left.total_seconds())},
+        },
     )  # fmt: skip
 
 

@@ -90,6 +90,10 @@ class Ticket(models.Model):
     resolution_due = models.DateTimeField(null=True, blank=True)
     # From when only the at-risk share (settings.SLA_AT_RISK_SHARE) of the nearest clock is left.
     at_risk_at = models.DateTimeField(null=True, blank=True)
+    # When the first response's and the resolution limit's clocks warn before they breach: the same
+    # share of each one's allowance left (tickets.deadlines.warn_moments).
+    first_response_warn_at = models.DateTimeField(null=True, blank=True)
+    resolution_warn_at = models.DateTimeField(null=True, blank=True)
     paused = models.BooleanField(default=False)
     escalation_level = models.PositiveSmallIntegerField(default=1)
     top_alert_sent = models.BooleanField(default=False)
@@ -300,6 +304,7 @@ class SLACrossing(models.Model):
     """A deadline passed: recorded once per ticket, clock and kind, with the moment it passed."""
 
     class Kind(models.TextChoices):
+        AT_RISK = "at_risk", "At risk (the at-risk share of its allowance left)"
         WARNING = "warning", "Warning (target passed)"
         BREACH = "breach", "Breach"
 
@@ -326,6 +331,8 @@ class EscalationRequest(models.Model):
     requested_at = models.DateTimeField()
     reason = models.TextField(max_length=5000)
     ack_due = models.DateTimeField(null=True, blank=True)
+    # When only the at-risk share of the acknowledgement's allowance is left: staff are warned then.
+    ack_warn_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -147,7 +147,7 @@ def ticket_clock_views(
             due, clock = nearest
             targets = terms.targets(t.sla_version_id, t.priority)
             # Every pause of an unpaused ticket has ended: none lies between now and the deadline.
-            left = (targets.clock if clock == "first_response" else targets.resolution_clock).elapsed(now, due)
+            left = deadlines.clock_of(targets, clock).elapsed(now, due)
         levels = terms.levels(t.sla_version_id)
         level = levels[t.escalation_level - 1] if levels and t.escalation_level <= len(levels) else None
         if level and (level.pk, t.organisation_id) not in contacts:

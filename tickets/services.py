@@ -38,9 +38,12 @@ class TicketError(Exception):
 
 
 # --- Clock columns ------------------------------------------------------------------------------
+ACK_COLUMNS = ["ack_due", "ack_warn_at"]  # an escalation request's clock columns
+
+
 class Recomputed(NamedTuple):
     fields: list[str]  # the ticket's columns, set on it (not saved)
-    requests: list[EscalationRequest]  # pending requests whose ack_due moved (set, not saved)
+    requests: list[EscalationRequest]  # pending requests whose ack_due or ack_warn_at moved (set, not saved)
 
 
 def ticket_recompute(
@@ -71,8 +74,8 @@ def ticket_recompute(
     ticket.escalation_dues = deadlines.dues_to_json(columns.escalation_dues)
     moved = []
     for r in requests:
-        if r.ack_due != columns.ack_dues[r.pk]:
-            r.ack_due = columns.ack_dues[r.pk]
+        if (r.ack_due, r.ack_warn_at) != (columns.ack_dues[r.pk], columns.ack_warns[r.pk]):
+            r.ack_due, r.ack_warn_at = columns.ack_dues[r.pk], columns.ack_warns[r.pk]
             moved.append(r)
     return Recomputed(list(deadlines.Columns.FIELDS), moved)
 
@@ -140,7 +143,7 @@ def _recompute_batch(ids, *, now: datetime) -> int:
             recorded=recorded.get(t.pk, ()),
         ).requests  # fmt: skip
     save_columns(tickets, deadlines.Columns.FIELDS)
-    EscalationRequest.objects.bulk_update(moved, ["ack_due"])
+    EscalationRequest.objects.bulk_update(moved, ACK_COLUMNS)
     return len(tickets)
 
 
@@ -170,7 +173,7 @@ def _save(ticket: Ticket, fields, *, now: datetime, terms: TermsCache | None = N
     """Save the changed fields with the clock columns derived again (every change may move them)."""
     recomputed = ticket_recompute(ticket, now=now, terms=terms)
     ticket.save(update_fields=sorted(set(fields) | set(recomputed.fields) | {"updated_at"}))
-    EscalationRequest.objects.bulk_update(recomputed.requests, ["ack_due"])
+    EscalationRequest.objects.bulk_update(recomputed.requests, ACK_COLUMNS)
 
 
 def _event(ticket, kind, *, now, actor=None, **data) -> TicketEvent:

@@ -6,7 +6,8 @@ a fixed number of queries per batch, whatever the batch's size.
   every level passed, however long the workers were down), and after the last level's dwell
   sends one "unresolved at the top level" alert.
 - check_sla_deadlines: records each warning and breach once, with the moment it happened, and
-  emails them; also the acknowledgement clock of escalation requests.
+  emails them; also the acknowledgement clock of escalation requests. The warnings before a
+  breach ("at_risk": the at-risk share of a clock's allowance left) are tickets.at_risk's.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from django.utils import timezone
 
 from contracts.selectors import levels_by_version
 from portal.core.notify_rules import Kind
-from tickets import deadlines, hooks, notify
+from tickets import at_risk, deadlines, hooks, notify
 from tickets.models import SLACrossing, Ticket, TicketEvent
 from tickets.services import save_columns
+from tickets.terms_cache import TermsCache
 
 BATCH = 500
 
@@ -160,8 +162,8 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
             if not tickets:
                 break
             prefetch_related_objects(tickets, "crossings", "escalation_requests", "contract__contacts")
-            rows, events, emails, breaches = [], [], [], []
-            audience = notify.Audience(tickets)
+            rows, events, emails, breaches, hook_events = [], [], [], [], []
+            audience, terms = notify.Audience(tickets), TermsCache()
             for t in tickets:
                 seen = {(c.clock, c.kind) for c in t.crossings.all()}
                 # The stored deadlines, as the services and the recompute task derived them.
@@ -174,9 +176,21 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                             found.append((f"ack:{r.pk}", SLACrossing.Kind.BREACH, r.ack_due))
                         else:
                             pending_acks.append(r.ack_due)
+                        warn = deadlines.ack_at_risk(r.ack_warn_at, r.ack_due, now=now)
+                        if warn is not None and (f"ack:{r.pk}", SLACrossing.Kind.AT_RISK) not in seen:
+                            if warn <= now:
+                                found.append((f"ack:{r.pk}", SLACrossing.Kind.AT_RISK, warn))
+                            else:
+                                pending_acks.append(warn)
                 for clock, kind, at in found:
                     if (clock, kind) in seen:
                         continue
+                    if kind == SLACrossing.Kind.AT_RISK:
+                        # The deadline it warns of: the clock's due moment (the ack's is the request's).
+                        due = _warned_deadline(t, clock)
+                        terms.load([t.sla_version_id])
+                        left = deadlines.clock_of(terms.targets(t.sla_version_id, t.priority), clock).elapsed(now, due)
+                        hook_events.append(hooks.ticket_at_risk(t, clock, due, left))
                     rows.append(SLACrossing(ticket=t, clock=clock, kind=kind, at=at, recorded_at=now))
                     events.append(
                         TicketEvent(
@@ -186,8 +200,11 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                             data={"clock": clock, "kind": kind, "deadline": at.isoformat()},
                         )
                     )
-                    emails += _crossing_emails(t, clock, kind, at, staff, audience)
                     seen.add((clock, kind))
+                    if kind == SLACrossing.Kind.AT_RISK:
+                        emails += at_risk.at_risk_emails(t, clock, due, left=left, staff=staff)
+                        continue
+                    emails += _crossing_emails(t, clock, kind, at, staff, audience)
                     if kind == SLACrossing.Kind.BREACH:
                         t.breached = True
                         breaches.append((t, clock, at))
@@ -202,11 +219,17 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
             save_columns(tickets, ["breached", "warned", "next_sla_check_at"])
             TicketEvent.objects.bulk_create(events)
             notify.send(emails, now)
-            hooks.emit([hooks.ticket_breached(t, clock, at) for t, clock, at in breaches], now)
+            hooks.emit([hooks.ticket_breached(t, clock, at) for t, clock, at in breaches] + hook_events, now)
             recorded += len(rows)
         if len(tickets) < batch:
             break
     return recorded
+
+
+def _warned_deadline(t: Ticket, clock: str) -> datetime:
+    if clock.startswith("ack:"):
+        return next(r.ack_due for r in t.escalation_requests.all() if f"ack:{r.pk}" == clock)
+    return t.first_response_due if clock == "first_response" else t.resolution_due
 
 
 def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: StaffDirectory, audience) -> list:

@@ -61,7 +61,8 @@ CONTEXT_READ = [
 ]  # fmt: skip
 # Support leads also record outages and their public timeline (not their cause), schedule, change
 # and cancel maintenance, keep a calendar's closed dates (a calendar of published terms has nothing
-# else to change), put failed emails back in the queue and read the compliance report.
+# else to change), put failed emails back in the queue, read the compliance report and keep the
+# vendor's own webhook endpoints (its on-call tool).
 LEAD_OPERATIONS = [
     "contracts.add_outage", "contracts.change_outage", "contracts.add_outageupdate", "contracts.change_outageupdate",
     "contracts.add_incident", "contracts.change_incident", "contracts.publish_incident", "contracts.change_outage_impact",
@@ -69,6 +70,7 @@ LEAD_OPERATIONS = [
     "contracts.change_workingcalendar", "contracts.add_closeddate", "contracts.change_closeddate",
     "contracts.delete_closeddate",
     "portal.retry_outboxmessage", "credits.view_compliance",
+    *[f"portal.{op}_vendorwebhookendpoint" for op in ("view", "add", "change", "delete")],
 ]  # fmt: skip
 # Account and cloud solutions managers also keep contracts and contacts (organisations, contracts,
 # customer users, and a customer's people as its admins do: invite, role, deactivate), draft SLA

@@ -9,7 +9,8 @@
   response, a 3xx: redirects are not followed) is retried with backoff (1, 2, 4, ... minutes, at
   most an hour), and after WEBHOOK_MAX_ATTEMPTS the delivery is parked.
 - An endpoint with WEBHOOK_DISABLE_AFTER_FAILURES failed attempts in a row is disabled, and its
-  organisation's customer admins are emailed through the outbox.
+  organisation's customer admins (the vendor's own endpoint: its support leads) are emailed
+  through the outbox.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from django.utils import timezone
 
 from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew
 from portal.core.notify_rules import About, Kind, recipients
-from portal.core.outbox import outbox_enqueue_many
-from portal.core.roles import CustomerRole
+from portal.core.outbox import Email, outbox_enqueue_many
+from portal.core.roles import CustomerRole, StaffRole
 from portal.core.safe_http import Refused, post
 from portal.core.unsubscribe import email_to
 from portal.core.webhook_signing import body_bytes, signature_header, signing_secrets
@@ -135,6 +136,18 @@ def _disable_if_failing(endpoint_id: int, now: datetime, error: str) -> None:
     if not disabled:
         return
     endpoint = WebhookEndpoint.objects.select_related("organisation").get(id=endpoint_id)
+    if endpoint.organisation_id is None:  # the vendor's own (on-call): its support leads are told
+        leads = get_user_model().objects.filter(is_staff=True, is_active=True, staff_role=StaffRole.SUPPORT_LEAD)
+        context = {"endpoint": endpoint, "organisation": None}
+        outbox_enqueue_many(
+            emails=[
+                Email(key=f"webhook:{endpoint.pk}:disabled:{now.isoformat()}:to:{u.email}", to=u.email,
+                      template="webhook_disabled", context={**context, "recipient": u})
+                for u in leads.order_by("id")
+            ],
+            now=now,
+        )  # fmt: skip
+        return
     admins = get_user_model().objects.filter(
         organisation_id=endpoint.organisation_id, customer_role=CustomerRole.ADMIN, is_active=True
     )

@@ -1,7 +1,8 @@
 """Outbound webhooks, the writing side: customers' endpoints and the events recorded for them.
 
 - `webhooks_emit` is the one way an app reports an event (tickets, credits; incidents later): it
-  writes a delivery row per subscribed, enabled endpoint of the organisation, in the caller's
+  writes a delivery row per subscribed, enabled endpoint of the organisation (an event without one
+  goes to the vendor's own endpoints: its on-call tool, `ticket.at_risk`), in the caller's
   transaction (nothing is sent for a change that rolls back), and after commit asks a worker to
   send (portal.core.tasks). The sending side is portal.core.webhook_delivery.
 - A delivery's body is fixed when the event happens: `{"id", "event", "created_at", "data"}`, the
@@ -23,6 +24,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.core.audit import audit
@@ -32,8 +34,12 @@ from portal.core.webhook_tasks import webhooks_sweep
 from portal.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 log = logging.getLogger(__name__)
+# What the vendor's own endpoints (no organisation) receive: its on-call tool's events.
+VENDOR_EVENTS = [WebhookEvent.TICKET_AT_RISK]
 # What a customer may subscribe to (the test event is sent on request, never subscribed).
-SUBSCRIBABLE = [(value, label) for value, label in WebhookEvent.choices if value != WebhookEvent.PING]
+SUBSCRIBABLE = [
+    (value, label) for value, label in WebhookEvent.choices if value != WebhookEvent.PING and value not in VENDOR_EVENTS
+]
 
 
 class WebhookError(Exception):
@@ -44,10 +50,11 @@ class WebhookError(Exception):
 
 @dataclass(frozen=True)
 class HookEvent:
-    """One thing that happened, for the endpoints of one organisation. `key` names the cause
-    (e.g. "ticket:12:filed"): emitting the same key twice makes one delivery per endpoint."""
+    """One thing that happened, for the endpoints of one organisation (None: the vendor's own).
+    `key` names the cause (e.g. "ticket:12:filed"): emitting the same key twice makes one delivery
+    per endpoint."""
 
-    organisation_id: int
+    organisation_id: int | None
     event: str
     key: str
     data: dict
@@ -61,10 +68,12 @@ def webhooks_emit(*, events: list[HookEvent], now: datetime | None = None) -> in
     if not events:
         return 0
     now = now or timezone.now()
+    orgs = {e.organisation_id for e in events}
+    owners = Q(organisation_id__in=orgs - {None})
+    if None in orgs:
+        owners |= Q(organisation__isnull=True)
     endpoints = list(
-        WebhookEndpoint.objects.filter(organisation_id__in={e.organisation_id for e in events}, enabled=True)
-        .only("id", "organisation_id", "events")
-        .order_by("id")
+        WebhookEndpoint.objects.filter(owners, enabled=True).only("id", "organisation_id", "events").order_by("id")
     )
     rows = [
         _delivery(endpoint, event, now)
@@ -105,7 +114,7 @@ def _clean_events(events) -> list[str]:
     return chosen
 
 
-def _clean_url(url: str) -> str:
+def clean_url(url: str) -> str:
     url = url.strip()
     try:
         check_destination(url)
@@ -121,8 +130,23 @@ def webhook_endpoint_create(
     """Register an endpoint of the actor's organisation; returns it and its secret (shown once)."""
     now = now or timezone.now()
     endpoint = WebhookEndpoint.objects.create(
-        organisation_id=actor.organisation_id, url=_clean_url(url), events=_clean_events(events),
+        organisation_id=actor.organisation_id, url=clean_url(url), events=_clean_events(events),
         description=description.strip()[:100], secret=new_secret(), created_by=actor, created_at=now,
+    )  # fmt: skip
+    audit(actor=actor, action="webhook.created", target=endpoint, after=_audited(endpoint), now=now)
+    return endpoint, endpoint.secret
+
+
+@transaction.atomic
+def vendor_endpoint_create(
+    *, actor, url: str, description: str = "", now: datetime | None = None
+) -> tuple[WebhookEndpoint, str]:
+    """Register one of the vendor's own endpoints (staff, in the admin): it receives VENDOR_EVENTS,
+    signed like every other. Returns it and its secret (shown once)."""
+    now = now or timezone.now()
+    endpoint = WebhookEndpoint.objects.create(
+        organisation=None, url=clean_url(url), events=list(VENDOR_EVENTS), description=description.strip()[:100],
+        secret=new_secret(), created_by=actor, created_at=now,
     )  # fmt: skip
     audit(actor=actor, action="webhook.created", target=endpoint, after=_audited(endpoint), now=now)
     return endpoint, endpoint.secret
@@ -144,7 +168,7 @@ def webhook_endpoint_update(
     now = now or timezone.now()
     endpoint = _locked(endpoint)
     before = _audited(endpoint)
-    endpoint.url, endpoint.events = _clean_url(url), _clean_events(events)
+    endpoint.url, endpoint.events = clean_url(url), _clean_events(events)
     endpoint.description = description.strip()[:100]
     endpoint.save(update_fields=["url", "events", "description"])
     audit(actor=actor, action="webhook.changed", target=endpoint, before=before, after=_audited(endpoint), now=now)

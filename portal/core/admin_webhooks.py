@@ -1,0 +1,88 @@
+"""The vendor's own webhook endpoints in the admin: its on-call tool receives `ticket.at_risk` (a P1
+whose first response has only the at-risk share of its allowance left), signed and delivered like a
+customer's events (portal.core.webhooks, portal.core.webhook_delivery). Support leads and up keep
+them (the proxy model's own permissions); the secret is shown once, when the endpoint is made."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from portal.core.webhooks import (
+    WebhookError,
+    clean_url,
+    vendor_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_disable,
+    webhook_endpoint_enable,
+    webhook_send_test,
+)
+from portal.models import VendorWebhookEndpoint
+
+
+class VendorEndpointForm(forms.ModelForm):
+    class Meta:
+        model = VendorWebhookEndpoint
+        fields = ["url", "description"]
+        help_texts = {"url": "An HTTPS address of the on-call tool on a public network."}
+
+    def clean_url(self):
+        try:
+            return clean_url(self.cleaned_data["url"])
+        except WebhookError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+@admin.register(VendorWebhookEndpoint)
+class VendorWebhookEndpointAdmin(admin.ModelAdmin):
+    form = VendorEndpointForm
+    list_display = ["url", "description", "events", "enabled", "last_success_at", "consecutive_failures"]
+    readonly_fields = [
+        "url", "description", "events", "enabled", "disabled_reason", "last_success_at", "consecutive_failures",
+        "created_by", "created_at",
+    ]  # fmt: skip
+    actions = ["send_test", "enable", "disable"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(organisation__isnull=True).select_related("created_by")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ["url", "description"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing is edited here: the actions enable, disable and test it
+        endpoint, secret = vendor_endpoint_create(
+            actor=request.user, url=form.cleaned_data["url"], description=form.cleaned_data["description"]
+        )
+        obj.pk = endpoint.pk
+        messages.warning(request, f"Signing secret (shown once, copy it into the on-call tool now): {secret}")
+
+    def delete_model(self, request, obj):
+        webhook_endpoint_delete(endpoint=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
+
+    @admin.action(description="Send a test event", permissions=["change"])
+    def send_test(self, request, queryset):
+        for endpoint in queryset:
+            try:
+                webhook_send_test(endpoint=endpoint, actor=request.user)
+            except WebhookError as exc:
+                self.message_user(request, f"{endpoint.url}: {exc}", messages.ERROR)
+
+    @admin.action(description="Enable (queued deliveries go out again)", permissions=["change"])
+    def enable(self, request, queryset):
+        for endpoint in queryset:
+            webhook_endpoint_enable(endpoint=endpoint, actor=request.user)
+
+    @admin.action(description="Disable", permissions=["change"])
+    def disable(self, request, queryset):
+        for endpoint in queryset:
+            webhook_endpoint_disable(endpoint=endpoint, actor=request.user, reason=f"Disabled by {request.user.email}.")

@@ -1,0 +1,165 @@
+"""Warnings before a breach (issue 21, item 2): each clock (first response, the resolution limit, an
+escalation request's acknowledgement) warns the assignee, or the queue (the support agents), and the
+support lead when only the at-risk share of its allowance is left (SLA_AT_RISK_SHARE: a quarter),
+once; a P1's first response also reaches the vendor's on-call tool as a signed `ticket.at_risk`.
+
+Alice (Acme, Kaluari Cloud Backup, Nairobi) files on Friday 11 December 2026 at 16:00. A P1's
+first response is due in 15 minutes (24x7): at risk from 16:11:15. Lena, the support lead, lives in
+Berlin. Clocks are frozen."""
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core import mail
+from django.urls import reverse
+
+from portal.core.webhook_delivery import webhooks_send_due
+from portal.core.webhooks import SUBSCRIBABLE, vendor_endpoint_create, webhook_endpoint_create
+from portal.models import AuditEntry, OutboxMessage, WebhookDelivery, WebhookEndpoint
+from tickets import mail_thread
+from tickets.models import SLACrossing
+from tickets.services import ticket_open, ticket_request_escalation, tickets_recompute
+from tickets.sweeps import check_sla_deadlines
+
+from .factories import StaffFactory
+from .test_webhooks import verify
+
+pytestmark = pytest.mark.django_db
+NBO = ZoneInfo("Africa/Nairobi")
+T0 = datetime(2026, 12, 11, 16, 0, tzinfo=NBO)
+
+
+@pytest.fixture
+def lena(db):
+    return StaffFactory(
+        email="lena@vendor.example", name="Lena Lead", staff_role="support_lead", timezone="Europe/Berlin"
+    )
+
+
+def file(contract, user, priority, at=T0):
+    with time_machine.travel(at, tick=False):
+        return ticket_open(user=user, contract=contract, service=contract.services.get(), priority=priority,
+                           subject="Backups fail", description="Nothing backs up since last night.")  # fmt: skip
+
+
+def sweep(at, capture):
+    """The crossing sweep at `at`, its emails sent then (as the worker would)."""
+    with time_machine.travel(at, tick=False), capture(execute=True):
+        return check_sla_deadlines()
+
+
+def warnings_to(ticket) -> dict:
+    return {m.to[0]: m for m in mail.outbox if "At risk" in m.subject and ticket.number in m.subject}
+
+
+def test_a_p1_warns_once_before_its_first_response_is_due_and_pages_the_on_call_tool(
+    acme_contract, alice, sam, lena, receiver, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(T0, tick=False):
+        on_call, secret = vendor_endpoint_create(actor=lena, url=receiver.url, description="On-call")
+        # A customer's endpoint with every ticket event never hears of the vendor's warning.
+        webhook_endpoint_create(actor=alice, url=receiver.url, events=["ticket.breached", "ticket.updated"])
+    t = file(acme_contract, alice, "P1")
+    assert t.first_response_warn_at == T0 + timedelta(minutes=11, seconds=15)
+    mail.outbox.clear()
+
+    assert sweep(T0 + timedelta(minutes=11, seconds=14), django_capture_on_commit_callbacks) == 0
+    assert sweep(T0 + timedelta(minutes=11, seconds=15), django_capture_on_commit_callbacks) == 1
+    sent = warnings_to(t)
+    # Unassigned: the queue (Sam, the support agent) and the lead.
+    assert set(sent) == {sam.email, lena.email}
+    to_lena = sent[lena.email]
+    assert to_lena.subject == f"[{t.number}] At risk: first response due in 3 min (P1): Backups fail"
+    assert "is at risk of missing its first response deadline" in to_lena.body
+    assert "Due: 2026-12-11 16:15 (UTC+03:00), the contract's time (Africa/Nairobi)" in to_lena.body
+    assert "2026-12-11 14:15 (UTC+01:00), your time (Europe/Berlin)" in to_lena.body
+    assert "Left: 3 min of working time" in to_lena.body
+    assert "your time" not in sent[sam.email].body  # Sam has no timezone of his own
+    for m in sent.values():
+        assert m.extra_headers["In-Reply-To"] == mail_thread.root_id(t)
+        assert m.extra_headers["Reply-To"] == mail_thread.reply_address_for(t, m.to[0])
+        assert m.extra_headers["Auto-Submitted"] == "auto-generated"
+
+    # Once: a second sweep, a recompute (as after a calendar edit) and a sweep again send nothing.
+    mail.outbox.clear()
+    assert sweep(T0 + timedelta(minutes=12), django_capture_on_commit_callbacks) == 0
+    with time_machine.travel(T0 + timedelta(minutes=13), tick=False):
+        tickets_recompute([t.pk])
+    assert sweep(T0 + timedelta(minutes=14), django_capture_on_commit_callbacks) == 0
+    assert not warnings_to(t)
+    assert OutboxMessage.objects.filter(key__contains=":at_risk:").count() == 2
+    assert SLACrossing.objects.filter(ticket=t, kind="at_risk").count() == 1
+
+    # The on-call tool: one signed delivery of ticket.at_risk, to the vendor's endpoint only.
+    with time_machine.travel(T0 + timedelta(minutes=14), tick=False):
+        webhooks_send_due()
+    (got,) = [r for r in receiver.received if json.loads(r.body)["event"] == "ticket.at_risk"]
+    assert WebhookDelivery.objects.filter(event="ticket.at_risk").get().endpoint == on_call
+    assert verify(secret, got.headers["x-sla-signature"], got.body, now=(T0 + timedelta(minutes=14)).timestamp())
+    data = json.loads(got.body)["data"]
+    assert data["ticket"]["number"] == t.number and data["ticket"]["organisation"] == "Acme Savings"
+    assert data["at_risk"] == {
+        "clock": "first_response",
+        "deadline": "2026-12-11T13:15:00Z",
+        "working_seconds_left": 225,
+    }
+
+
+def test_an_escalation_request_warns_before_its_acknowledgement_is_due(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    t = file(acme_contract, alice, "P2")
+    t.assignee = sam
+    t.save(update_fields=["assignee"])
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        request = ticket_request_escalation(ticket=t, user=alice, reason="Still down.")
+    request.refresh_from_db()
+    allowance = request.ack_due - request.requested_at  # the P2 first-response time, 24x7
+    assert request.ack_warn_at == request.requested_at + allowance * 3 / 4
+    mail.outbox.clear()
+    sweep(request.ack_warn_at - timedelta(seconds=1), django_capture_on_commit_callbacks)
+    assert not SLACrossing.objects.filter(clock=f"ack:{request.pk}").exists()
+    sweep(request.ack_warn_at, django_capture_on_commit_callbacks)
+    sweep(request.ack_warn_at + timedelta(minutes=1), django_capture_on_commit_callbacks)
+    assert SLACrossing.objects.filter(clock=f"ack:{request.pk}", kind="at_risk").count() == 1
+    ack = [m for m in warnings_to(t).values() if "acknowledgement" in m.subject]
+    assert {m.to[0] for m in ack} == {sam.email, lena.email}  # the assignee and the lead, not the queue
+    assert ack[0].subject.startswith(f"[{t.number}] At risk: acknowledgement of the customer's escalation request")
+
+
+def test_a_range_warns_at_the_share_of_its_limit_not_of_its_target(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    # Kaluari P3 (business hours 08:00-17:00): resolution target 12 h, limit 24 h. A quarter of the
+    # limit left: after 18 working hours (Friday 1 h, Monday 9 h, Tuesday 8 h), Tuesday 16:00.
+    t = file(acme_contract, alice, "P3")
+    assert t.resolution_warn_at == datetime(2026, 12, 15, 16, 0, tzinfo=NBO)
+    assert t.at_risk_at < t.resolution_target_at < t.resolution_warn_at < t.resolution_due
+    mail.outbox.clear()
+    sweep(datetime(2026, 12, 15, 10, 0, tzinfo=NBO), django_capture_on_commit_callbacks)  # the target passes
+    assert not SLACrossing.objects.filter(ticket=t, clock="resolution", kind="at_risk").exists()
+    sweep(datetime(2026, 12, 15, 16, 0, tzinfo=NBO), django_capture_on_commit_callbacks)
+    assert SLACrossing.objects.filter(ticket=t, clock="resolution", kind="at_risk").count() == 1
+    (to_sam,) = [m for m in warnings_to(t).values() if m.to == [sam.email] and "resolution" in m.subject]
+    assert "Left: 6 h of working time" in to_sam.body  # Tuesday 16-17, Wednesday 08-13
+    assert "Due: 2026-12-16 13:00 (UTC+03:00)" in to_sam.body
+
+
+def test_support_leads_register_the_on_call_endpoint_in_the_admin_and_agents_cannot(client, sam, lena, receiver):
+    add = reverse("admin:portal_vendorwebhookendpoint_add")
+    client.force_login(sam)
+    assert client.get(add).status_code == 403
+    client.force_login(lena)
+    refused = client.post(add, {"url": "http://10.0.0.5/hook", "description": "On-call"})
+    assert refused.status_code == 200 and not WebhookEndpoint.objects.exists()
+    assert "url" in refused.context["adminform"].form.errors
+    response = client.post(add, {"url": receiver.url, "description": "On-call"}, follow=True)
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.organisation is None and endpoint.events == ["ticket.at_risk"]
+    assert any(endpoint.secret in str(m) for m in response.context["messages"])
+    assert AuditEntry.objects.filter(action="webhook.created", actor=lena).exists()
+    # Customers' webhook pages never list it, nor offer its event.
+    assert "ticket.at_risk" not in dict(SUBSCRIBABLE)
