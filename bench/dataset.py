@@ -223,7 +223,7 @@ TICKET_COLUMNS = [
     "first_response_at", "resolved_at", "closed_at", "excluded_cause", "excluded_reason", "updated_at",
     "first_response_due", "resolution_target_at", "resolution_due", "paused", "escalation_level",
     "top_alert_sent", "next_escalation_due", "next_sla_check_at", "breached", "warned", "next_deadline",
-    "at_risk_at", "escalation_dues",
+    "at_risk_at", "escalation_dues", "first_response_warn_at", "resolution_warn_at",
 ]  # fmt: skip
 SUBJECTS = [
     "Backup job fails with a timeout", "Restore is slow", "Agent cannot reach the vault",
@@ -303,6 +303,7 @@ def tickets(people: People) -> None:
             c["first_response_due"], c["resolution_target_at"], c["resolution_due"], c["paused"],
             c["escalation_level"], c["top_alert_sent"], c["next_escalation_due"], c["next_sla_check_at"],
             "breach" in kinds, "warning" in kinds, c["next_deadline"], c["at_risk_at"], json.dumps(c["escalation_dues"]),
+            c.get("first_response_warn_at"), c.get("resolution_warn_at"),
         ))  # fmt: skip
         pauses += [(pk, *p) for p in ps]
         messages += msgs
@@ -348,6 +349,7 @@ OPEN_FIELDS = [
     "status", "first_response_at", "resolved_at", "closed_at", "excluded_cause", "excluded_reason",
     "first_response_due", "resolution_target_at", "resolution_due", "paused", "escalation_level", "top_alert_sent",
     "next_escalation_due", "next_sla_check_at", "next_deadline", "at_risk_at", "escalation_dues",
+    "first_response_warn_at", "resolution_warn_at",
 ]  # fmt: skip
 
 

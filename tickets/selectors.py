@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import BooleanField, QuerySet, prefetch_related_objects
+from django.db.models import BooleanField, F, OuterRef, Q, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contracts.selectors import Versions, level_contact
@@ -180,6 +181,23 @@ def at_risk_or_breached(qs: QuerySet[Ticket], *, now: datetime | None = None) ->
     now = now or timezone.now()
     return qs.filter(status__in=Ticket.ACTIVE).filter(
         deadlines.breached_q(now) | deadlines.warned_q(now) | deadlines.at_risk_q(now)
+    )
+
+
+def waiting_on_staff(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Tickets waiting on staff: active and not waiting on the customer, and either nobody on staff
+    has answered yet or the customer wrote after staff's last public reply. Annotated with
+    `waiting_since`: the customer's first message since that reply, else when the ticket was filed
+    (the staff dashboard lists the longest waiting first; the queue's filter is this rule too)."""
+    public = TicketMessage.objects.filter(ticket=OuterRef("pk"), internal=False)
+    last_staff = public.filter(author__is_staff=True).order_by("-created_at").values("created_at")[:1]
+    qs = qs.filter(status__in=[Ticket.Status.NEW, Ticket.Status.OPEN]).annotate(
+        staff_answered_at=Coalesce(Subquery(last_staff), F("first_response_at"))
+    )
+    unanswered = public.filter(author__is_staff=False, created_at__gt=OuterRef("staff_answered_at"))
+    qs = qs.annotate(unanswered_at=Subquery(unanswered.order_by("created_at").values("created_at")[:1]))
+    return qs.filter(Q(staff_answered_at__isnull=True) | Q(unanswered_at__isnull=False)).annotate(
+        waiting_since=Coalesce("unanswered_at", "filed_at")
     )
 
 

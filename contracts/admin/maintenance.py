@@ -53,6 +53,7 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
     list_filter = ["status", "impact", "services"]
     search_fields = ["title", "description"]
     date_hierarchy = "starts_at"
+    linked_lookups = frozenset({"starts_at__lt", "ends_at__gt"})  # the staff dashboard: today's windows
     filter_horizontal = ["services"]
     readonly_fields = STATE_FIELDS
     actions = ["cancel_windows"]

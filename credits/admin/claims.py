@@ -46,6 +46,7 @@ class ClaimAdmin(OperationsAdmin):
         ("contract__organisation", admin.RelatedOnlyFieldListFilter), MonthFilter, "credit_kind",
     ]  # fmt: skip
     list_select_related = ["contract__organisation", "monthly_uptime__sla_version"]
+    linked_lookups = frozenset({"submitted_at__gte"})  # the staff dashboard: this month's claims
     search_fields = ["contract__reference", "contract__name", "contract__organisation__name"]
     search_help_text = "Contract reference or name, or organisation."
     ordering = [STATUS_ORDER.asc(), "submitted_at"]  # awaiting review first, oldest first

@@ -11,7 +11,9 @@
 - months for review: closed months flagged (below the guarantee, in a gap of the credit table) in
   the last 12 months, reopened months, and months judged again in the last 12 months whose tier or
   credit changed, with the claim decided before it (flagged, never changed); claims awaiting review;
-- the sweeps' heartbeats (portal.core.heartbeat.health).
+- the sweeps' heartbeats (portal.core.heartbeat.health);
+- the day's work: tickets breached now, waiting on staff longest, escalation requests awaiting
+  acknowledgement, held emails, today's maintenance, this month's claims (portal.site.staff_today).
 
 Each list holds at most LIMIT rows with the total count beside it; the whole dashboard is a fixed
 number of queries whatever the data's size. Vulnerability reports appear only for security staff.
@@ -31,10 +33,11 @@ from contracts.models import Contract, MaintenanceWindow
 from credits.models import Claim, MonthlyUptime
 from portal.core.heartbeat import health
 from portal.domain.dates import add_months, month_bounds, week_start
+from portal.site import staff_today
+from portal.site.staff_today import LIMIT, Section, scoped_tickets
 from tickets.deadlines import at_risk_q
 from tickets.models import SLACrossing, Ticket
 
-LIMIT = 25
 REVIEW_MONTHS = 12
 CLOCK_LABELS = {"first_response": "First response", "resolution": "Resolution"}
 
@@ -48,18 +51,6 @@ def clock_label(clock: str) -> str:
     if clock.startswith("ack:"):
         return "Escalation acknowledgement"
     return CLOCK_LABELS.get(clock, clock)
-
-
-@dataclass(frozen=True)
-class Section:
-    """A list of at most LIMIT rows and how many there are in all."""
-
-    rows: list
-    count: int
-
-    @property
-    def more(self) -> int:
-        return max(self.count - len(self.rows), 0)
 
 
 @dataclass(frozen=True)
@@ -155,6 +146,13 @@ class Dashboard:
     review_months: Section
     claims: Section
     sweeps: list[SweepRow]
+    # The day's work (portal.site.staff_today)
+    breached: Section
+    waiting: Section
+    escalations: Section
+    held: Section
+    today: Section
+    month_claims: int
 
     @property
     def sweeps_healthy(self) -> bool:
@@ -166,14 +164,9 @@ class Dashboard:
 
 
 # --- The sections ---------------------------------------------------------------------------------
-def _tickets(include_security: bool):
-    qs = Ticket.objects.all()
-    return qs if include_security else qs.filter(kind=Ticket.Kind.SUPPORT)
-
-
 def breaches_this_week(*, now: datetime, include_security: bool) -> Section:
     qs = SLACrossing.objects.filter(
-        kind=SLACrossing.Kind.BREACH, at__gte=week_start(now), at__lte=now, ticket__in=_tickets(include_security)
+        kind=SLACrossing.Kind.BREACH, at__gte=week_start(now), at__lte=now, ticket__in=scoped_tickets(include_security)
     )
     rows = [
         BreachRow(
@@ -203,7 +196,7 @@ def _next_clock(t: Ticket) -> str:
 def tickets_at_risk(*, now: datetime, include_security: bool) -> Section:
     """The tickets whose state is at risk, the rule of the queue's badge and the customer's pages
     (tickets.deadlines.at_risk_q), served by the partial index ticket_at_risk."""
-    qs = _tickets(include_security).filter(at_risk_q(now), status__in=Ticket.ACTIVE)
+    qs = scoped_tickets(include_security).filter(at_risk_q(now), status__in=Ticket.ACTIVE)
     rows = [
         AtRiskRow(
             ticket_id=t.pk,
@@ -347,4 +340,10 @@ def staff_dashboard(*, now: datetime, include_security: bool = False) -> Dashboa
         review_months=review,
         claims=claims_awaiting_review(),
         sweeps=sweeps(now),
+        breached=staff_today.breached_now(now=now, include_security=include_security),
+        waiting=staff_today.waiting_longest(include_security=include_security),
+        escalations=staff_today.escalations_pending(include_security=include_security),
+        held=staff_today.held_emails(include_security=include_security),
+        today=staff_today.maintenance_today(now=now),
+        month_claims=staff_today.claims_this_month(month_start=month_start(now)),
     )

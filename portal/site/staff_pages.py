@@ -27,6 +27,7 @@ from credits.compliance import (
 from credits.exports import bom_asked, with_bom
 from portal.core.roles import sees_security
 from portal.domain.formats import wall_left
+from portal.site import staff_today
 from portal.site.staff_dashboard import staff_dashboard
 
 
@@ -45,25 +46,12 @@ COMPLIANCE = "credits.view_compliance"
 def staff_dashboard_view(request):
     now = timezone.now()
     board = staff_dashboard(now=now, include_security=sees_security(request.user))
-    changelist = {
-        name: reverse(f"admin:{name}_changelist")
-        for name in ("tickets_slacrossing", "tickets_ticket", "contracts_maintenancewindow", "credits_monthlyuptime",
-                     "credits_claim", "portal_sweepheartbeat")
-    }  # fmt: skip
-    links = {
-        "breaches": changelist["tickets_slacrossing"]
-        + "?"
-        + urlencode({"kind__exact": "breach", "at__gte": board.week_start.isoformat()}),
-        "tickets": changelist["tickets_ticket"],  # the queue: nearest deadline first
-        "windows": changelist["contracts_maintenancewindow"] + "?" + urlencode({"status__exact": "scheduled", "impact__exact": "downtime"}),
-        "flagged": changelist["credits_monthlyuptime"] + "?" + urlencode({"flagged__exact": "1"}),
-        "reopened": changelist["credits_monthlyuptime"] + "?" + urlencode({"status__exact": "reopened"}),
-        "claims": changelist["credits_claim"],
-        "sweeps": changelist["portal_sweepheartbeat"],
-    }  # fmt: skip
+    links = staff_today.links(now=now, week_start=board.week_start, month_start=board.month_start)
     return _staff_page(
         request, "admin/staff_dashboard.html", "Staff dashboard",
         board=board, links=links, at_risk=[(r, wall_left(r.due - now)) for r in board.at_risk.rows],
+        breached=[(r, wall_left(r.moment - now) if r.moment else "") for r in board.breached.rows],
+        escalations=[(r, wall_left(r.ack_due - now) if r.ack_due else "") for r in board.escalations.rows],
     )  # fmt: skip
 
 

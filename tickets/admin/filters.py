@@ -6,10 +6,13 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.db.models import Max
+from django.utils import timezone
 
 from contracts.models import EscalationLevel
 
+from ..deadlines import at_risk_q, breached_q
 from ..models import Ticket, TicketRating
+from ..selectors import waiting_on_staff
 
 
 def chosen(list_filter: admin.SimpleListFilter, what: str) -> int:
@@ -22,17 +25,28 @@ def chosen(list_filter: admin.SimpleListFilter, what: str) -> int:
 
 
 class SLAFilter(admin.SimpleListFilter):
+    """The SLA states by the rules of tickets.deadlines (the badges, the staff dashboard's counts),
+    and the tickets waiting on staff (tickets.selectors.waiting_on_staff)."""
+
     title = "SLA"
     parameter_name = "sla"
 
     def lookups(self, request, model_admin):
-        return [("breached", "Breached"), ("warned", "Target passed"), ("unassigned", "Unassigned (active)")]
+        return [
+            ("breached", "Breached"), ("at_risk", "At risk"), ("warned", "Target passed"),
+            ("waiting_on_staff", "Waiting on staff"), ("unassigned", "Unassigned (active)"),
+        ]  # fmt: skip
 
     def queryset(self, request, queryset):
+        now = timezone.now()
         if self.value() == "breached":
-            return queryset.filter(breached=True)
+            return queryset.filter(breached_q(now))
+        if self.value() == "at_risk":
+            return queryset.filter(at_risk_q(now))
         if self.value() == "warned":
             return queryset.filter(warned=True)
+        if self.value() == "waiting_on_staff":
+            return waiting_on_staff(queryset)
         if self.value() == "unassigned":
             return queryset.filter(assignee__isnull=True, status__in=Ticket.ACTIVE)
         return queryset
