@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0011_ticket_incident'),
+        ('tickets', '0012_ticket_rating'),
     ]
 
     operations = [
