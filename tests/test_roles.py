@@ -44,7 +44,15 @@ from credits.models import Claim, MonthlyUptime
 from credits.services import claim_approve, claim_submit
 from portal.core.audit import audit
 from portal.core.roles import StaffRole
-from portal.models import ApiToken, AuditEntry, BouncedAddress, OutboxMessage, SweepHeartbeat, User
+from portal.models import (
+    ApiToken,
+    AuditEntry,
+    BouncedAddress,
+    OutboxMessage,
+    SweepHeartbeat,
+    User,
+    VendorWebhookEndpoint,
+)
 from tickets.inbound.service import ingest
 from tickets.models import CannedReply, EscalationRequest, InboundMessage, SLACrossing, Ticket, TicketMessage
 from tickets.security import security_report_submit
@@ -77,6 +85,8 @@ PAGES = {
     "axes.accesslog": {"view": {SEC, SU}, "add": NOBODY, "edit": {SU}},
     "axes.accessfailurelog": {"view": {SEC, SU}, "add": NOBODY, "edit": {SU}},
     "portal.outboxmessage": {"view": {*WORK, SEC, SU}, "add": NOBODY, "edit": NOBODY},
+    # The vendor's own webhook endpoints (on-call): added, tested, enabled, disabled, never edited.
+    "portal.vendorwebhookendpoint": {"view": {*LEADS, SU}, "add": {*LEADS, SU}, "edit": NOBODY},
     "portal.auditentry": {"view": {SEC, SU}, "add": NOBODY, "edit": NOBODY},
     "portal.sweepheartbeat": {"view": {*WORK, SU}, "add": NOBODY, "edit": NOBODY},
     "portal.bouncedaddress": {"view": {*WORK, SU}, "add": NOBODY, "edit": NOBODY},
@@ -120,6 +130,12 @@ ACTIONS = {
     "axes.accesslog": {"delete_selected": {SU}},
     "axes.accessfailurelog": {"delete_selected": {SU}},
     "portal.outboxmessage": {"delete_selected": {SU}, "retry_now": {*LEADS, SU}},
+    "portal.vendorwebhookendpoint": {
+        "delete_selected": {*LEADS, SU},
+        "send_test": {*LEADS, SU},
+        "enable": {*LEADS, SU},
+        "disable": {*LEADS, SU},
+    },  # fmt: skip
     "portal.auditentry": {},
     "portal.sweepheartbeat": {"delete_selected": {SU}},
     "portal.bouncedaddress": {"delete_selected": {SU}},
@@ -343,6 +359,12 @@ class World:
             "axes.accesslog": AccessLog.objects.create(**attempt_fields, attempt_time=NOW),
             "axes.accessfailurelog": AccessFailureLog.objects.create(**attempt_fields, attempt_time=NOW),
             "portal.outboxmessage": self.failed_email,
+            "portal.vendorwebhookendpoint": VendorWebhookEndpoint.objects.create(
+                url="https://oncall.vendor.example/hooks",
+                events=["ticket.at_risk"],
+                secret="whsec_test",
+                created_at=NOW,
+            ),
             "portal.auditentry": audit(actor=p[SU], action="test.done", target=self.alice),
             "portal.sweepheartbeat": SweepHeartbeat.objects.create(name="escalations", last_started_at=NOW),
             "portal.bouncedaddress": BouncedAddress.objects.create(

@@ -47,6 +47,10 @@ class VendorWebhookEndpointAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(organisation__isnull=True).select_related("created_by")
 
+    def has_change_permission(self, request, obj=None):
+        """The actions (enable, disable, test) need it; an endpoint's page edits nothing."""
+        return obj is None and super().has_change_permission(request)
+
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else []
 
