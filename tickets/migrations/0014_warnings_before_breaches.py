@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tickets', '0012_ticket_rating'),
+        ('tickets', '0013_canned_replies'),
     ]
 
     operations = [
