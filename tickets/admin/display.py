@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.utils.html import format_html
 
-from contracts.choices import Cause
+from contracts.choices import Cause, Priority, priority_name
 from portal.domain.formats import in_tz, wall_left
 
 from ..models import Ticket, TicketEvent
@@ -45,10 +45,21 @@ class TicketPageMedia(AdminMedia):
     js = [*AdminMedia.js, "js/admin-canned.js"]  # the reply form's canned replies
 
 
+# Codes an event keeps, as a person reads them: "Waiting on customer", "Standard", "Portal".
+WORDS = {
+    TicketEvent.Kind.STATUS: lambda code: Ticket.Status(code).label if code in Ticket.Status.values else code,
+    TicketEvent.Kind.PRIORITY: lambda code: priority_name(code) if code in Priority.values else code,
+}
+FIELD_WORDS = {"priority": WORDS[TicketEvent.Kind.PRIORITY],
+               "channel": lambda code: Ticket.Channel(code).label if code in Ticket.Channel.values else code}  # fmt: skip
+
+
 def event_summary(event: TicketEvent) -> str:
     data = dict(event.data or {})
     if "old" in data and "new" in data:
-        return f"{data.pop('old')} → {data.pop('new')}"
+        word = WORDS.get(event.kind, str)
+        summary = f"{word(data.pop('old'))} → {word(data.pop('new'))}"
+        return f"{summary}: {data['reason']}" if data.get("reason") else summary
     if event.kind == TicketEvent.Kind.ASSIGNED:
         return data.get("assignee") or "unassigned"
     if event.kind == TicketEvent.Kind.EXCLUDED:
@@ -58,4 +69,4 @@ def event_summary(event: TicketEvent) -> str:
         return f"{data.get('rating')}: “{comment}”" if comment else str(data.get("rating"))
     if event.kind == TicketEvent.Kind.ESCALATED:
         return f"level {data.get('from')} → {data.get('to')}" + ("" if event.actor_id is None else " (by staff)")
-    return ", ".join(f"{k}: {v}" for k, v in data.items())
+    return ", ".join(f"{k}: {FIELD_WORDS.get(k, str)(v)}" for k, v in data.items())
