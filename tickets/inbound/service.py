@@ -18,6 +18,7 @@ from . import group, parse, route
 
 log = logging.getLogger(__name__)
 DUPLICATE = "duplicate"
+EFFECT = ["outcome", "reason", "ticket", "ticket_message", "organisation"]  # what routing sets on the row
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
                 row.reason = "It could not be read as an email."
             elif not _bounce(row, msg, env):
                 route.route(row, msg, env, too_big=too_big)
-            row.save()
+            row.save(update_fields=EFFECT)  # not its bytes again
         g.counted(row)
         return _outcome(row)
     except IntegrityError:
