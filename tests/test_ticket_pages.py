@@ -309,7 +309,8 @@ def test_a_reply_with_a_png_is_stored_and_downloadable_by_bob_not_charlie(
         "error screen.png",
     )
     url = reverse("attachment-download", args=[ticket.pk, attachment.pk])
-    assert url in html_of(client.get(reverse("ticket-detail", args=[ticket.pk])))
+    page = html_of(client.get(reverse("ticket-detail", args=[ticket.pk])))
+    assert url in page and "(69\xa0bytes, PNG image)" in page and "bytes, image/png" not in page  # its type in words
 
     client.force_login(bob)
     response = client.get(url)

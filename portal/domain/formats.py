@@ -75,6 +75,18 @@ def in_tz(value: datetime | None, tz: str) -> str:
     return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
 
+FILE_TYPES = {
+    "image/png": "PNG image", "image/jpeg": "JPEG image", "image/gif": "GIF image", "image/webp": "WebP image",
+    "application/pdf": "PDF document", "application/zip": "ZIP archive", "application/gzip": "GZip archive",
+    "text/plain": "text",
+}  # fmt: skip
+
+
+def file_type(content_type: str) -> str:
+    """An accepted attachment's type as people name it ("PNG image", "PDF document"), not its MIME type."""
+    return FILE_TYPES.get(content_type, "file")
+
+
 def number(value) -> str:
     """99.800 -> '99.8', 10.000 -> '10': a stored figure without its padding (never 1E+1)."""
     return f"{Decimal(str(value)).normalize():f}"

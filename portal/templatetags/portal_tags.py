@@ -15,6 +15,7 @@ register.filter("duration", formats.duration)
 register.filter("in_tz", formats.in_tz)
 register.filter("percent", formats.percent)
 register.filter("money", formats.money)
+register.filter("file_type", formats.file_type)
 
 
 @register.simple_tag(takes_context=True)
