@@ -101,3 +101,8 @@ def test_a_draft_shows_durations_in_words_and_takes_them_so(client, ada):
     )
     field = DurationInWords()
     assert field.clean("1 day 12 hours") == field.clean("36 h") == field.clean("1 12:00:00") == timedelta(hours=36)
+
+
+def test_the_staff_dashboard_shows_the_staff_members_own_time(stockholm_lead):
+    page = text(stockholm_lead.get(reverse("admin:staff_dashboard")))
+    assert "As of 2027-03-20 13:00 (UTC+01:00)" in page
