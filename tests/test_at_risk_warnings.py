@@ -21,7 +21,7 @@ from portal.core.webhooks import SUBSCRIBABLE, vendor_endpoint_create, webhook_e
 from portal.models import AuditEntry, OutboxMessage, WebhookDelivery, WebhookEndpoint
 from tickets import mail_thread
 from tickets.models import SLACrossing
-from tickets.services import ticket_open, ticket_request_escalation, tickets_recompute
+from tickets.services import ticket_open, ticket_reply, ticket_request_escalation, ticket_set_status, tickets_recompute
 from tickets.sweeps import check_sla_deadlines
 
 from .factories import StaffFactory
@@ -43,6 +43,11 @@ def file(contract, user, priority, at=T0):
     with time_machine.travel(at, tick=False):
         return ticket_open(user=user, contract=contract, service=contract.services.get(), priority=priority,
                            subject="Backups fail", description="Nothing backs up since last night.")  # fmt: skip
+
+
+def reply(ticket, author, at):
+    with time_machine.travel(at, tick=False):
+        ticket_reply(ticket=ticket, author=author, body="Looking into it.")
 
 
 def sweep(at, capture):
@@ -163,3 +168,23 @@ def test_support_leads_register_the_on_call_endpoint_in_the_admin_and_agents_can
     assert AuditEntry.objects.filter(action="webhook.created", actor=lena).exists()
     # Customers' webhook pages never list it, nor offer its event.
     assert "ticket.at_risk" not in dict(SUBSCRIBABLE)
+
+
+def test_a_reopened_ticket_does_not_warn_again_for_a_clock_that_warned(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    # P1: resolution within 1 h (24x7), at risk from 16:45. Resolved at 16:50, reopened at 16:52:
+    # the clock resumes where it stopped (its deadline 2 minutes later), at risk again from the
+    # reopening on, and its warning was given.
+    t = file(acme_contract, alice, "P1")
+    reply(t, sam, T0 + timedelta(minutes=5))
+    sweep(T0 + timedelta(minutes=45), django_capture_on_commit_callbacks)
+    with time_machine.travel(T0 + timedelta(minutes=50), tick=False):
+        ticket_set_status(ticket=t, actor=sam, status="resolved")
+    with time_machine.travel(T0 + timedelta(minutes=52), tick=False):
+        ticket_set_status(ticket=t, actor=alice, status="open")
+    t.refresh_from_db()
+    assert t.resolution_warn_at == T0 + timedelta(minutes=45) and t.resolution_due == T0 + timedelta(minutes=62)
+    sweep(T0 + timedelta(minutes=53), django_capture_on_commit_callbacks)
+    assert SLACrossing.objects.filter(ticket=t, clock="resolution", kind="at_risk").count() == 1
+    assert OutboxMessage.objects.filter(key__contains=":resolution:at_risk:").count() == 2  # Sam and Lena, once
