@@ -22,10 +22,14 @@ from portal.models import VendorWebhookEndpoint
 
 
 class VendorEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL", max_length=500, assume_scheme="https",
+        help_text="An HTTPS address of the on-call tool on a public network.",
+    )  # fmt: skip
+
     class Meta:
         model = VendorWebhookEndpoint
         fields = ["url", "description"]
-        help_texts = {"url": "An HTTPS address of the on-call tool on a public network."}
 
     def clean_url(self):
         try:
