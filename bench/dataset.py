@@ -25,6 +25,7 @@ server-side INSERT ... SELECT over generate_series, or one multi-row insert for 
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import os
 import random
@@ -46,7 +47,7 @@ SIZES = {
     "outages": int(os.environ.get("BENCH_OUTAGES", 300_000)),
     "windows": 10_000,
     "upcoming_windows": 200,
-    "version": 2,  # bump when the shape of the data changes: the marker then asks for a rebuild
+    "version": 3,  # bump when the shape of the data changes: the marker then asks for a rebuild
 }
 BIG_SHARE = 0.05  # of all tickets (and of the open ones) belong to organisation 0
 PASSWORD = "sla-demo-2026"
@@ -223,12 +224,26 @@ TICKET_COLUMNS = [
     "first_response_at", "resolved_at", "closed_at", "excluded_cause", "excluded_reason", "updated_at",
     "first_response_due", "resolution_target_at", "resolution_due", "paused", "escalation_level",
     "top_alert_sent", "next_escalation_due", "next_sla_check_at", "breached", "warned", "next_deadline",
-    "at_risk_at", "escalation_dues", "first_response_warn_at", "resolution_warn_at",
+    "at_risk_at", "escalation_dues", "first_response_warn_at", "resolution_warn_at", "channel", "email_origin",
 ]  # fmt: skip
 SUBJECTS = [
     "Backup job fails with a timeout", "Restore is slow", "Agent cannot reach the vault",
     "Assistant answers in the wrong language", "Login to the console fails", "Quota warning is wrong",
 ]  # fmt: skip
+
+
+# The words of the descriptions beyond their first sentence: 5,000 made-up words drawn as words are
+# in prose (Zipf: the n-th most frequent n times rarer than the first), 8 per ticket. The search
+# benchmark (bench/search.py) picks a rare and a common one by rank.
+_STEMS = [a + b + c for a in ("ka", "lu", "ri", "mo", "ten", "sa", "vo", "del", "pi", "rus")
+          for b in ("ba", "ko", "mi", "ne", "tor", "ga", "le", "fu", "zi", "wen") for c in ("rum", "lan", "dex", "ost", "ika")]  # fmt: skip
+VOCABULARY = [stem + end for end in ("", "an", "ix", "or", "el", "ut", "om", "ar", "is", "ek") for stem in _STEMS]
+ZIPF = list(itertools.accumulate(1 / rank for rank in range(1, len(VOCABULARY) + 1)))  # cumulative weights
+
+
+def description(rng: random.Random) -> str:
+    words = rng.choices(VOCABULARY, cum_weights=ZIPF, k=8)
+    return f"What happened, when, and what we tried first: {' '.join(words)}."
 
 
 def _filed_times(rng: random.Random, n: int, start: datetime, end: datetime) -> list[float]:
@@ -296,14 +311,14 @@ def tickets(people: People) -> None:
         kinds = {CROSSING_ROWS[x][1] for x in crossed}
         rows.append((
             pk, org, contract_id, rng.choice(sids), version, "support", priority,
-            f"{rng.choice(SUBJECTS)} (#{pk})", "What happened, when, and what we tried first.", "",
+            f"{rng.choice(SUBJECTS)} (#{pk})", description(rng), "",
             c["status"], creator, people.staff_id if rng.random() < 0.7 else None, filed,
             c["first_response_at"], c["resolved_at"], c["closed_at"], c["excluded_cause"], c["excluded_reason"],
             c["closed_at"] or c["resolved_at"] or NOW,
             c["first_response_due"], c["resolution_target_at"], c["resolution_due"], c["paused"],
             c["escalation_level"], c["top_alert_sent"], c["next_escalation_due"], c["next_sla_check_at"],
             "breach" in kinds, "warning" in kinds, c["next_deadline"], c["at_risk_at"], json.dumps(c["escalation_dues"]),
-            c.get("first_response_warn_at"), c.get("resolution_warn_at"),
+            c.get("first_response_warn_at"), c.get("resolution_warn_at"), "portal", "",
         ))  # fmt: skip
         pauses += [(pk, *p) for p in ps]
         messages += msgs
@@ -409,10 +424,11 @@ def outages() -> None:
         c.execute("SELECT setseed(0.3)")
         c.execute(
             """
-            INSERT INTO contracts_outage (title, starts_at, ends_at, cause, description, source, fingerprint, created_at)
+            INSERT INTO contracts_outage (title, starts_at, ends_at, cause, description, source, fingerprint, created_at,
+                                          impacts, customer_scoped)
             SELECT 'Outage ' || n, s, s + make_interval(mins => 1 + floor(random() * 240)::int),
                    (ARRAY['unplanned', 'unplanned', 'unplanned', 'unplanned', 'ddos', 'third_party'])[1 + floor(random() * 6)::int],
-                   '', 'staff', '', s
+                   '', 'staff', '', s, '{}', false
             FROM (SELECT n, %s::timestamptz + random() * (%s::timestamptz - %s::timestamptz) AS s
                   FROM generate_series(1, %s) AS n) AS x
             """,
@@ -444,11 +460,11 @@ def maintenance(people: People) -> None:
         c.execute(
             """
             INSERT INTO contracts_maintenancewindow (title, description, starts_at, ends_at, impact, status, revision,
-                published_at, cancelled_at, notice_due_at, reminder_due_at, created_by_id)
+                published_at, cancelled_at, notice_due_at, reminder_due_at, created_by_id, sequence)
             SELECT 'Maintenance ' || n, 'Storage back end upgrade: backups pause for its length.', s,
                    s + make_interval(mins => 30 + floor(random() * 210)::int),
                    CASE WHEN random() < 0.85 THEN 'downtime' ELSE 'degraded' END, 'scheduled', 1,
-                   s - interval '7 days', NULL, NULL, NULL, %s
+                   s - interval '7 days', NULL, NULL, NULL, %s, 1
             FROM (SELECT n, %s::timestamptz + random() * (%s::timestamptz - %s::timestamptz) AS s
                   FROM generate_series(1, %s) AS n) AS x
             """,
@@ -457,10 +473,10 @@ def maintenance(people: People) -> None:
         c.execute(
             """
             INSERT INTO contracts_maintenancewindow (title, description, starts_at, ends_at, impact, status, revision,
-                published_at, cancelled_at, notice_due_at, reminder_due_at, created_by_id)
+                published_at, cancelled_at, notice_due_at, reminder_due_at, created_by_id, sequence)
             SELECT 'Upcoming maintenance ' || n, 'Storage back end upgrade: backups pause for its length.', s,
                    s + interval '2 hours', 'downtime', 'scheduled', 1, %s::timestamptz - interval '1 day', NULL,
-                   s - interval '48 hours 5 minutes', s - interval '1 hour', %s
+                   s - interval '48 hours 5 minutes', s - interval '1 hour', %s, 1
             FROM (SELECT n, %s::timestamptz + interval '3 days' + random() * interval '27 days' AS s
                   FROM generate_series(1, %s) AS n) AS x
             """,

@@ -597,6 +597,14 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
         "/tickets/?priority=P3": client,
         "/tickets/?sla=at_risk": client,
         "/tickets/?status=bogus&page=2": client,
+        # Searches: B's words, B's organisation, B's filer, B's ticket number, a word both share.
+        "/tickets/?q=Globexian": client,
+        "/tickets/?q=Retail": client,  # (the page says what was searched: Alice typed it)
+        "/tickets/?q=charlie": client,
+        f"/tickets/?q=%23{b.ticket.pk}": client,
+        f"/tickets/?q={b.ticket.pk}": client,
+        "/tickets/?q=ledger+export": client,
+        "/tickets/?q=ledger&status=new&page=2": client,
         "/tickets/new/": client,
         f"/tickets/new/?contract={b.contract.pk}": client,
         "/claims/": client,
@@ -652,6 +660,13 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
     assert not failures, "\n".join(failures)
     # The lists are not empty: A's own rows are there.
     assert a.ticket.subject in body_of(client.get("/tickets/"))
+    # A search finds A's ticket by a word both organisations' tickets share, and counts only it.
+    shared = client.get("/tickets/", {"q": "ledger export"})
+    assert [row["ticket"].pk for row in shared.context["rows"]] == [a.ticket.pk]
+    assert shared.context["page"].paginator.count == 1 and "1 ticket found by" in body_of(shared)
+    for q in ("Globexian", "Globexian staff answer", f"#{b.ticket.pk}", "charlie"):
+        found = client.get("/tickets/", {"q": q})
+        assert found.context["page"].paginator.count == 0, q
     assert a.ticket.subject in body_of(api.get("/api/v1/tickets/"))
     assert "Acmeling claim note" in body_of(api.get("/api/v1/claims/"))
     assert a.window.title in body_of(client.get("/maintenance/"))

@@ -16,6 +16,7 @@ from contracts.models import Contract, PriorityTerm, Service
 from contracts.people.support import openable_contracts
 from contracts.selectors import version_in_force
 
+from . import search
 from .attachments import ALLOWED_BINARY, MAX_FILES, TEXT_SUFFIXES, validate_upload
 from .models import Ticket
 
@@ -220,6 +221,10 @@ class StatusForm(forms.Form):
 class TicketFilterForm(forms.Form):
     AT_RISK = "at_risk"
 
+    q = forms.CharField(
+        label="Search", required=False, strip=True,
+        help_text="Words from the subject, description or replies, who filed it, or a ticket number (#42).",
+    )  # fmt: skip
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Ticket.Status.choices])
     priority = forms.ChoiceField(required=False, choices=[("", "Any priority"), *Priority.choices])
     sla = forms.ChoiceField(
@@ -232,6 +237,12 @@ class TicketFilterForm(forms.Form):
         for name, field in self.fields.items():
             label = field.label or name
             field.error_messages["invalid_choice"] = f"Unknown {label} “%(value)s”: that filter was ignored."
+
+    def clean_q(self):
+        try:
+            return search.parse(self.cleaned_data["q"])
+        except search.SearchError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
     def filters(self) -> dict[str, str]:
         """The valid filters only: an unknown value is ignored (and said so), never an error page."""

@@ -7,6 +7,7 @@ import os
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 
@@ -108,6 +109,11 @@ class Ticket(models.Model):
     warned = models.BooleanField(default=False)
     # The nearest pending deadline: the staff queue sorts by it.
     next_deadline = models.DateTimeField(null=True, blank=True)
+
+    # --- Search documents (PostgreSQL), written by tickets.search.documents_refresh alone: everything
+    # staff see, and (only for a ticket with internal notes) what its customers see.
+    search_document = SearchVectorField(null=True, editable=False)
+    search_public = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["-filed_at"]

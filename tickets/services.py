@@ -25,6 +25,7 @@ from tickets.terms_cache import TermsCache
 from . import deadlines, hooks, notify, satisfaction, security_mail
 from .history import at_risk_share, pauses_by_ticket, resolved_moment, ticket_history
 from .models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketEvent, TicketMessage, TicketPause
+from .search import documents_refresh
 
 Status = Ticket.Status
 
@@ -264,6 +265,7 @@ def ticket_create(
     )  # fmt: skip
     ticket_recompute(ticket, now=now, terms=terms, pauses=[])
     ticket.save()
+    documents_refresh([ticket.pk])
     _event(ticket, TicketEvent.Kind.FILED, now=now, actor=actor or user, priority=priority, channel=channel)
     for f in files:
         _attach(ticket, None, f, user, now)
@@ -306,6 +308,7 @@ def ticket_reply(
     if not staff and ticket.status == Status.CLOSED:
         raise TicketError("This ticket is closed; reopen it to reply.")
     message = TicketMessage.objects.create(ticket=ticket, author=author, body=body, internal=internal, created_at=now)
+    documents_refresh([ticket.pk])
     for f in files:
         _attach(ticket, message, f, author, now)
     fields, old, moved = [], ticket.status, None

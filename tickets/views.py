@@ -21,7 +21,7 @@ from contracts.selectors import contracts_for_user
 from portal.core.roles import sees_security
 from tickets.terms_cache import TermsCache
 
-from . import services
+from . import search, services
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
 from .models import Attachment, Ticket
 from .selectors import (
@@ -62,6 +62,10 @@ def ticket_list(request):
     filter_form = TicketFilterForm(request.GET)
     filters = filter_form.filters()
     tickets = _tickets(request).order_by("-filed_at", "-pk")
+    if "q" in filter_form.errors:  # a search that cannot run finds nothing, and says why
+        tickets = search.no_results(tickets)
+    elif "q" in filters:  # best match first, then the newest
+        tickets = search.tickets_search(tickets, filters["q"], staff=False).order_by("-search_rank", "-filed_at", "-pk")
     if "status" in filters:
         tickets = tickets.filter(status=filters["status"])
     if "priority" in filters:
@@ -77,13 +81,15 @@ def ticket_list(request):
         "tickets/ticket_list.html",
         {
             "filter_form": filter_form,
-            "filtered": bool(filters),
+            "filtered": bool(filters.keys() - {"q"}),
             "page": page,
             "rows": [_row(t, clocks[t.pk]) for t in page.object_list],
             "now": now,
             "query": query.urlencode(),
             "contracts": contracts_for_user(user=request.user).order_by("name", "pk"),
+            "searched": filters.get("q") or "q" in filter_form.errors,
         },
+        status=400 if "q" in filter_form.errors else 200,
     )
 
 

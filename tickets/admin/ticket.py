@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
 from django.http import HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -19,11 +20,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from contracts.choices import Cause
-from portal.core.ids import as_id
 from portal.core.roles import sees_security
 from portal.domain.formats import duration, in_tz
 
-from .. import services
+from .. import search, services
 from ..canned import CannedReplyError, canned_fill, canned_for
 from ..incident_links import incident_suggested, tickets_link_incident
 from ..models import Ticket
@@ -67,8 +67,11 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     list_per_page = 25  # a screen of work, as the peer's queue (bench/RESULTS.md); each row carries its live clocks
     paginator = CappedPaginator
     show_full_result_count = False  # "N of M": M would count every ticket ever filed
-    search_fields = ["subject", "organisation__name"]
-    search_help_text = "Subject, organisation, or ticket number (42 or #42)."
+    search_fields = ["subject"]  # shows the search box; tickets.search does the searching (get_search_results)
+    search_help_text = (
+        "Words from the subject, description or messages (internal notes too), an organisation, the filer's "
+        'email, or a ticket number (42 or #42). "A phrase", -word to leave out, or for either. Best matches first.'
+    )
     linked_lookups = frozenset({"organisation__id__exact", "incident__id__exact"})  # compliance page; an incident
     ordering = [NEXT_DEADLINE]
     actions = ["take", "resolve", "escalate_now", "exclude_from_sla", "link_to_incident"]
@@ -124,16 +127,29 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
-        if request.GET.get(StatusFilter.parameter_name, StatusFilter.ACTIVE) in (StatusFilter.ACTIVE, *Ticket.ACTIVE):
+        searching = request.GET.get(SEARCH_VAR, "").strip()  # then the search's index finds the rows
+        active = request.GET.get(StatusFilter.parameter_name, StatusFilter.ACTIVE) in (
+            StatusFilter.ACTIVE,
+            *Ticket.ACTIVE,
+        )
+        if active and not searching:
             paginator.count_order = QUEUE_ORDER  # counted in the partial index's order (CappedPaginator)
         return paginator
 
     def get_search_results(self, request, queryset, search_term):
-        qs, duplicates = super().get_search_results(request, queryset, search_term)
-        number = as_id(search_term.strip().lstrip("#"))  # not isdigit(): "²" is a digit to it, no number to int()
-        if number is not None:
-            qs |= queryset.filter(pk=number)
-        return qs, duplicates
+        """tickets.search over the queue as filtered; a query it cannot search shows no tickets and
+        says why. Best match first, then the queue's order, unless a column is chosen."""
+        try:
+            found = search.parse(search_term)
+        except search.SearchError as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return search.no_results(queryset), False
+        if found is None:
+            return queryset, False
+        results = search.tickets_search(queryset, found, staff=True)
+        if ORDER_VAR not in request.GET:
+            results = results.order_by("-search_rank", *QUEUE_ORDER)
+        return results, False
 
     # --- Columns ----------------------------------------------------------------------------------
     def clock(self, obj: Ticket) -> ClockView:

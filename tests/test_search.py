@@ -1,0 +1,149 @@
+"""Ticket search (tickets.search): staff in the queue, customers on their ticket list. The same
+tickets on SQLite (icontains) and PostgreSQL (full-text search over the stored documents, which the
+services write); what only PostgreSQL does (word forms, ranking by weight) is marked so."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from tickets.models import Ticket
+from tickets.search import SearchError, parse
+from tickets.security import security_report_submit
+from tickets.services import ticket_open, ticket_reply, ticket_set_status
+
+from .factories import ContractFactory
+
+pytestmark = pytest.mark.django_db
+
+NBO = ZoneInfo("Africa/Nairobi")
+WHEN = datetime(2026, 12, 11, 10, 0, tzinfo=NBO)
+QUEUE = reverse("admin:tickets_ticket_changelist")
+LIST = reverse("ticket-list")
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
+
+
+@pytest.fixture
+def world(acme_contract, alice, bob, globex, charlie, sam):
+    globex_contract = ContractFactory(organisation=globex, reference="KLA-0001", contacts=[charlie])
+    with time_machine.travel(WHEN, tick=False):
+
+        def file(contract, user, subject, description="Something is wrong."):
+            service = contract.services.get()
+            return ticket_open(
+                user=user, contract=contract, service=service, priority="P3", subject=subject, description=description
+            )
+
+        vault = file(acme_contract, alice, "Restore is slow", "The vault answers after a minute.")
+        ticket_reply(ticket=vault, author=sam, body="Which region is the vault in?")
+        ticket_reply(ticket=vault, author=alice, body="Frankfurt, the zebrafish cluster.")
+        ticket_reply(ticket=vault, author=sam, body="Marmalade: the customer's retention is wrong.", internal=True)
+        quota = file(acme_contract, bob, "Quota warning is wrong", "Zebrafish in the subject of nothing.")
+        done = file(acme_contract, alice, "Agent cannot reach the vault")
+        ticket_set_status(ticket=done, actor=sam, status=Ticket.Status.RESOLVED)
+        theirs = file(globex_contract, charlie, "Zebrafish answers in Swedish", "The vault is theirs too.")
+        report = security_report_submit(
+            email="eve@research.example", name="Eve", summary="Zebrafish XSS in the vault", details="Details."
+        )
+    return {"vault": vault, "quota": quota, "done": done, "theirs": theirs, "report": report}
+
+
+def queue(client, q, **params):
+    response = client.get(QUEUE, {"q": q, **params})
+    assert response.status_code == 200
+    return [t.pk for t in response.context["cl"].result_list]
+
+
+def customer_list(client, q, code=200, **params):
+    response = client.get(LIST, {"q": q, **params})
+    assert response.status_code == code
+    return [row["ticket"].pk for row in response.context["rows"]], response.content.decode()
+
+
+@pytest.fixture
+def sam_client(sam):
+    client = Client()
+    client.force_login(sam)
+    return client
+
+
+def test_staff_find_tickets_by_any_of_their_words_notes_organisation_filer_and_number(world, sam_client, sol):
+    w = world
+    assert queue(sam_client, "frankfurt") == [w["vault"].pk]  # a customer's reply
+    assert queue(sam_client, "marmalade") == [w["vault"].pk]  # an internal note: staff find it
+    assert queue(sam_client, "region vault") == [w["vault"].pk]  # every word, anywhere in the ticket
+    assert queue(sam_client, '"restore is slow"') == [w["vault"].pk]
+    assert set(queue(sam_client, "globex")) == {w["theirs"].pk}  # the organisation's name
+    assert set(queue(sam_client, "bob@acme")) == {w["quota"].pk}  # the filer's email, from its beginning
+    assert queue(sam_client, f"#{w['quota'].pk}") == queue(sam_client, str(w["quota"].pk)) == [w["quota"].pk]
+    # The queue's filters still apply (active by default): the resolved one only with "all".
+    assert queue(sam_client, "reach") == []
+    assert queue(sam_client, "reach", status="all") == [w["done"].pk]
+    # Ranked: the subject's word (and on SQLite the first word in the subject) before the description's.
+    assert queue(sam_client, "zebrafish")[0] == w["theirs"].pk
+    assert set(queue(sam_client, "zebrafish")) == {w["vault"].pk, w["quota"].pk, w["theirs"].pk}
+    assert set(queue(sam_client, "zebrafish -swedish")) == {w["vault"].pk, w["quota"].pk}
+    # A vulnerability report: only for security staff.
+    assert w["report"].pk not in queue(sam_client, "xss") + queue(sam_client, f"#{w['report'].pk}")
+    sol_client = Client()
+    sol_client.force_login(sol)
+    assert queue(sol_client, "xss") == queue(sol_client, f"#{w['report'].pk}") == [w["report"].pk]
+
+
+def test_customers_find_their_organisations_tickets_by_public_words_only(world, alice, charlie):
+    w = world
+    client = Client()
+    client.force_login(alice)
+    assert customer_list(client, "frankfurt")[0] == [w["vault"].pk]
+    found, page = customer_list(client, "marmalade")  # an internal note's word finds nothing
+    assert found == [] and "No tickets found by “marmalade”" in page
+    found, page = customer_list(client, "zebrafish")  # Globex's ticket and the report: never
+    assert set(found) == {w["vault"].pk, w["quota"].pk}
+    assert "2 tickets found by “zebrafish”" in page
+    assert customer_list(client, "zebrafish", status="resolved")[0] == []  # with the list's filters
+    assert customer_list(client, "bob")[0] == [w["quota"].pk]  # filed by Bob
+    assert customer_list(client, f"#{w['theirs'].pk}")[0] == []  # another organisation's number
+    other = Client()
+    other.force_login(charlie)
+    assert customer_list(other, "vault")[0] == [w["theirs"].pk]
+
+
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [
+        ("x" * 201, "Search with at most 200 characters"),
+        ("!!! &|", "Type a word, a phrase or a ticket number"),
+        ("-vault", "not only what to leave out"),
+        ("vault\x07", "characters that cannot be searched for"),
+        ("vault\x00", "not allowed"),  # the form's own check; PostgreSQL refuses NUL in any text
+    ],
+)
+def test_a_query_that_cannot_run_finds_nothing_and_says_why(world, alice, sam_client, q, message):
+    client = Client()
+    client.force_login(alice)
+    found, page = customer_list(client, q, code=400)
+    assert found == [] and message in page
+    response = sam_client.get(QUEUE, {"q": q})
+    assert response.status_code == 200
+    if "\x00" not in q:  # the admin's own search form refuses NUL: no search, the whole queue
+        assert list(response.context["cl"].result_list) == [] and message in response.content.decode()
+
+
+def test_a_blank_query_is_no_search():
+    assert parse("  ") is None and parse(None) is None
+    assert parse(" #42 ").number == 42 and parse("42 apples").number is None
+    with pytest.raises(SearchError):
+        parse("-a -b")
+
+
+@postgres_only
+def test_postgres_stores_the_documents_and_finds_word_forms(world, sam_client):
+    vault = Ticket.objects.get(pk=world["vault"].pk)
+    assert "marmalad" in vault.search_document and "marmalad" not in vault.search_public
+    assert Ticket.objects.get(pk=world["quota"].pk).search_public is None  # no notes: one document
+    assert queue(sam_client, "restoring") == [world["vault"].pk]  # English stems
+    assert queue(sam_client, "vault or quota")[:1] != []

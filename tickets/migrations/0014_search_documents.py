@@ -1,0 +1,54 @@
+"""The tickets' search documents (tickets.search): the columns, every ticket's documents written in
+batches, then their GIN indexes built without blocking writes (CREATE INDEX CONCURRENTLY, hence a
+migration outside a transaction). PostgreSQL only; SQLite searches the rows themselves."""
+
+import django.contrib.postgres.search
+from django.db import migrations
+
+INDEXES = {
+    "ticket_search": "CREATE INDEX CONCURRENTLY IF NOT EXISTS ticket_search ON tickets_ticket USING gin (search_document)",
+    # Customers' documents exist only for the tickets with internal notes.
+    "ticket_search_public": "CREATE INDEX CONCURRENTLY IF NOT EXISTS ticket_search_public ON tickets_ticket "
+    "USING gin (search_public) WHERE search_public IS NOT NULL",
+}
+
+
+def fill(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    from tickets.search import documents_fill
+
+    documents_fill()
+
+
+def create_indexes(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for sql in INDEXES.values():
+            schema_editor.execute(sql)
+
+
+def drop_indexes(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for name in INDEXES:
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+
+class Migration(migrations.Migration):
+    atomic = False  # the fill commits batch by batch; CREATE INDEX CONCURRENTLY runs outside a transaction
+
+    dependencies = [("tickets", "0013_canned_replies")]
+
+    operations = [
+        migrations.AddField(
+            model_name="ticket",
+            name="search_document",
+            field=django.contrib.postgres.search.SearchVectorField(editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name="ticket",
+            name="search_public",
+            field=django.contrib.postgres.search.SearchVectorField(editable=False, null=True),
+        ),
+        migrations.RunPython(fill, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(create_indexes, drop_indexes),
+    ]
