@@ -4,7 +4,8 @@
 
 In order: the SLA clock (bench/clock.py), the month-end run (bench/close_month.py, in its own
 scratch database BENCH_CLOSE_MONTH_DATABASE_URL, default sla_bench), the large dataset
-(bench/dataset.py, reused when present), the sweeps and the pages on it, and django-helpdesk
+(bench/dataset.py, reused when present), the sweeps, the pages and the search on it (bench/search.py,
+which measures the peer's search in the same run), and django-helpdesk
 (bench/helpdesk/run.py, when it is there), then our pages and the peer's under wrk in alternation
 (bench/versus.py: the machine's speed moves within a run), and email in: 1,000 messages through IMAP
 into ours and into the peer's get_email (bench/mail_ingest.py, two throwaway Dovecots). Then a table of ours beside the peer's
@@ -52,6 +53,7 @@ def run_all() -> None:
     step("sweeps", ["bench/sweeps.py"])
     step("pages", ["bench/pages.py"])
     step("incident fan-out to an SMTP sink", ["bench/incident_fanout.py"])
+    step("search: the staff queue, and the peer's search in the same run", ["bench/search.py"])
     peer = HERE / "helpdesk" / "run.py"
     if peer.exists():
         step("django-helpdesk (the peer)", [str(peer.relative_to(ROOT))])
@@ -152,6 +154,18 @@ def summary() -> str:
         row(f"email in, per message: 1,000 through IMAP (800 new, 200 replies; threaded: {threaded})",
             f"{o_ms:.1f} ms, {o_q:.1f} q", f"{p_ms:.1f} ms, {p_q:.1f} q (get_email)", r, ">= 10x faster",
             r is not None and r >= 10)  # fmt: skip
+    found = load("search.json")
+    if found and found.get("peer"):  # bench/search.py: the peer's search measured in the same run
+        ours_ms, theirs = found["page"], found["peer_summary"]
+        r = ratio(ours_ms["median"], theirs["median"], higher_is_better=False)
+        row(f"search, the staff queue's page (20 searches; ours over 1,000,000 tickets, the peer's over its "
+            f"{found['peer']['tickets']:,}; load {found['load_before']:.1f}), median / p95",
+            f"{ours_ms['median']:.1f} / {ours_ms['p95']:.1f} ms, {found['page_queries']} q",
+            f"{theirs['median']:.0f} / {theirs['p95']:.0f} ms, {found['peer_queries']} q", r, ">= 10x faster",
+            r is not None and r >= 10)  # fmt: skip
+        alone = found["query"]
+        row("search alone (its queries for a page and the capped count), median / p95",
+            f"{alone['median']:.1f} / {alone['p95']:.1f} ms", "", None, "< 30 ms median", alone["median"] < 30)  # fmt: skip
     head = ["measure", "ours", f"django-helpdesk {peer.get('helpdesk_version', '')}", "ratio", "goal", "met"]
     return f"Peer figures {source}.\n\n" + table(head, rows)
 

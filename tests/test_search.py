@@ -103,7 +103,7 @@ def test_customers_find_their_organisations_tickets_by_public_words_only(world, 
     assert found == [] and "No tickets found by “marmalade”" in page
     found, page = customer_list(client, "zebrafish")  # Globex's ticket and the report: never
     assert set(found) == {w["vault"].pk, w["quota"].pk}
-    assert "2 tickets found by “zebrafish”" in page
+    assert "2 tickets found by “zebrafish”, best matches first" in page
     assert customer_list(client, "zebrafish", status="resolved")[0] == []  # with the list's filters
     assert customer_list(client, "bob")[0] == [w["quota"].pk]  # filed by Bob
     assert customer_list(client, f"#{w['theirs'].pk}")[0] == []  # another organisation's number
@@ -147,3 +147,15 @@ def test_postgres_stores_the_documents_and_finds_word_forms(world, sam_client):
     assert Ticket.objects.get(pk=world["quota"].pk).search_public is None  # no notes: one document
     assert queue(sam_client, "restoring") == [world["vault"].pk]  # English stems
     assert queue(sam_client, "vault or quota")[:1] != []
+
+
+def test_beyond_the_ranked_many_results_come_in_the_lists_own_order(world, sam_client, alice, monkeypatch):
+    monkeypatch.setattr("tickets.search.RANKED", 1)
+    client = Client()
+    client.force_login(alice)
+    found, page = customer_list(client, "zebrafish")
+    assert found == [world["quota"].pk, world["vault"].pk]  # newest first
+    assert "newest first (add words to see the best matches first)" in page
+    monkeypatch.setattr("tickets.admin.queue.CappedPaginator.CAP", 1)
+    response = sam_client.get(QUEUE, {"q": "zebrafish"})
+    assert "More than 1 tickets found: in the queue" in response.content.decode()

@@ -64,15 +64,22 @@ def ticket_list(request):
     tickets = _tickets(request).order_by("-filed_at", "-pk")
     if "q" in filter_form.errors:  # a search that cannot run finds nothing, and says why
         tickets = search.no_results(tickets)
-    elif "q" in filters:  # best match first, then the newest
-        tickets = search.tickets_search(tickets, filters["q"], staff=False).order_by("-search_rank", "-filed_at", "-pk")
+    elif "q" in filters:
+        tickets = search.tickets_search(tickets, filters["q"], staff=False)
     if "status" in filters:
         tickets = tickets.filter(status=filters["status"])
     if "priority" in filters:
         tickets = tickets.filter(priority=filters["priority"])
     if filters.get("sla") == TicketFilterForm.AT_RISK:
         tickets = at_risk_or_breached(tickets, now=now)
-    page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
+    ranked = None
+    if "q" in filters and "q" not in filter_form.errors:  # best match first, then the newest
+        tickets, counted = search.best_first(tickets, "-filed_at", "-pk")
+        ranked = counted <= search.RANKED
+    paginator = Paginator(tickets, PAGE_SIZE)
+    if ranked:
+        paginator.count = counted  # all of them: no second count
+    page = paginator.get_page(request.GET.get("page"))
     clocks = ticket_clock_views(page.object_list, now=now)
     query = request.GET.copy()
     query.pop("page", None)
@@ -88,6 +95,7 @@ def ticket_list(request):
             "query": query.urlencode(),
             "contracts": contracts_for_user(user=request.user).order_by("name", "pk"),
             "searched": filters.get("q") or "q" in filter_form.errors,
+            "ranked": ranked,
         },
         status=400 if "q" in filter_form.errors else 200,
     )

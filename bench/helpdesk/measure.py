@@ -2,6 +2,7 @@
 
     python measure.py escalate [--nothing-due-runs 5]
     python measure.py pages [--list-runs 20] [--view-runs 200]
+    python measure.py search TERM... [--search-runs 3]
 
 Prints one JSON object on its last line. Queries are counted with django's
 CaptureQueriesContext in this process; times are wall-clock medians (time.perf_counter).
@@ -13,6 +14,9 @@ DataTable requests its first page: the default query, 25 rows, by created) for a
 user, and the customer's ticket view (/view/?ticket=&email=&key=, the link the peer mails to
 submitters) for an open ticket, anonymously. Each through django.test.Client, so the middleware
 and the session are in the figure. Also prints what wrk needs: the URLs and a session cookie.
+search: the same data endpoint with the list's default query and each TERM as its search string
+(what the ticket list's search box sends: helpdesk.query.get_search_filter_args, icontains over
+the ticket's fields), the median of --search-runs per term after one unmeasured; bench/search.py.
 """
 
 import argparse
@@ -126,21 +130,9 @@ def pages(list_runs, view_runs):
     from django.contrib.auth import get_user_model
     from django.test import Client
     from helpdesk.models import Ticket
-    from helpdesk.query import query_to_base64
 
-    # The list page's default query (helpdesk.views.staff.ticket_list, nothing filtered), and
-    # the first page its DataTable asks for: 25 rows (the user's tickets_per_page) by created.
-    default_query = {
-        "filtering": {"status__in": [1, 2]},
-        "sorting": "created",
-        "search_string": "",
-        "sortreverse": False,
-    }
-    list_url = (
-        f"/datatables_ticket_list/{query_to_base64(default_query)}"
-        "?draw=1&start=0&length=25&order%5B0%5D%5Bcolumn%5D=5&order%5B0%5D%5Bdir%5D=asc"
-        "&search%5Bvalue%5D=&search%5Bregex%5D=false"
-    )
+    # The list page's default query (helpdesk.views.staff.ticket_list, nothing filtered).
+    list_url = staff_list_url()
     staff = get_user_model().objects.get(username="bench-staff")
     staff_client = Client(HTTP_HOST="127.0.0.1")
     staff_client.force_login(staff)
@@ -175,14 +167,48 @@ def pages(list_runs, view_runs):
     }
 
 
+def staff_list_url(search_string=""):
+    """The staff list's data endpoint as its DataTable asks for the first page: the default query
+    (open and reopened tickets, by created), 25 rows, with the list's search string."""
+    from helpdesk.query import query_to_base64
+
+    query = {"filtering": {"status__in": [1, 2]}, "sorting": "created", "search_string": search_string,
+             "sortreverse": False}  # fmt: skip
+    return (
+        f"/datatables_ticket_list/{query_to_base64(query)}"
+        "?draw=1&start=0&length=25&order%5B0%5D%5Bcolumn%5D=5&order%5B0%5D%5Bdir%5D=asc"
+        "&search%5Bvalue%5D=&search%5Bregex%5D=false"
+    )
+
+
+def search(terms, runs):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(get_user_model().objects.get(username="bench-staff"))
+    out = []
+    for term in terms:
+        ms, queries, response = timed_get(client, staff_list_url(term), runs, warmup=1)
+        found = json.loads(response.content)["recordsFiltered"]
+        out.append({"term": term, "ms": round(ms, 2), "queries": queries, "found": found})
+        print(f"  peer search {term!r}: {ms:.1f} ms, {queries} queries, {found:,} found", file=sys.stderr, flush=True)
+    return {"searches": out}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["escalate", "pages"])
+    parser.add_argument("what", choices=["escalate", "pages", "search"])
+    parser.add_argument("terms", nargs="*")
+    parser.add_argument("--search-runs", type=int, default=3)
     parser.add_argument("--nothing-due-runs", type=int, default=5)
     parser.add_argument("--list-runs", type=int, default=20)
     parser.add_argument("--view-runs", type=int, default=200)
     args = parser.parse_args()
-    result = escalate(args.nothing_due_runs) if args.what == "escalate" else pages(args.list_runs, args.view_runs)
+    if args.what == "search":
+        result = search(args.terms, args.search_runs)
+    else:
+        result = escalate(args.nothing_due_runs) if args.what == "escalate" else pages(args.list_runs, args.view_runs)
     from importlib.metadata import version
 
     result["helpdesk_version"] = version("django-helpdesk")

@@ -134,6 +134,8 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
         )
         if active and not searching:
             paginator.count_order = QUEUE_ORDER  # counted in the partial index's order (CappedPaginator)
+        if getattr(request, "search_count", None) is not None:
+            paginator.count = request.search_count  # counted as CappedPaginator counts (get_search_results)
         return paginator
 
     def get_search_results(self, request, queryset, search_term):
@@ -147,8 +149,14 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
         if found is None:
             return queryset, False
         results = search.tickets_search(queryset, found, staff=True)
-        if ORDER_VAR not in request.GET:
-            results = results.order_by("-search_rank", *QUEUE_ORDER)
+        if ORDER_VAR in request.GET:  # a column chosen: the changelist orders
+            return results, False
+        results, request.search_count = search.best_first(results, *QUEUE_ORDER, cap=CappedPaginator.CAP)
+        if request.search_count > CappedPaginator.CAP:
+            self.message_user(
+                request, f"More than {CappedPaginator.CAP:,} tickets found: in the queue's order. Add words to "
+                "see the best matches first.", messages.INFO,
+            )  # fmt: skip
         return results, False
 
     # --- Columns ----------------------------------------------------------------------------------

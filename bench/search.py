@@ -1,0 +1,194 @@
+"""Search on the large dataset (bench/dataset.py: 1,000,000 tickets, 100,000 active), beside
+django-helpdesk's own search on its 100,000 tickets (bench/helpdesk) in the same run.
+
+    .venv/bin/python bench/search.py
+
+20 searches of the staff queue as staff open it (active tickets; tickets.search through the admin's
+changelist): 5 rare words (a description word of rank 4,000 of the dataset's 5,000, in about 20
+active tickets), 5 common words (a subject word, in a sixth of them), 5 organisation names, 5
+ticket numbers. For each, in process (django.test.Client, DEBUG off): the whole page and the
+search's own queries alone (the page's rows and its capped count, as the changelist asks them),
+each the median of BENCH_SEARCH_RUNS after one unmeasured; then the median and the 95th percentile
+over the 20, and the queries of a page. Beside them, a customer of the big organisation (50,000
+tickets) searching her ticket list, and the peer: its staff list's data endpoint with the list's
+search string (bench/helpdesk/measure.py search) for 20 searches of the same kinds on its data (its
+titles' words, words it does not have, its customers' domains, ticket numbers). Writes
+var/bench/search.json for bench/run.py, with the load average beside the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, counted, setup, table  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_SEARCH_RUNS", 5))
+QUEUE = "/admin/tickets/ticket/"
+# The peer's data (bench/helpdesk/load.py): six titles, one description with "Reference <id>",
+# submitters at org<n>.example.com. Its search is icontains, so a word it lacks is a whole scan.
+PEER_TERMS = {
+    "rare word": ["kilimanjaro", "ruswenikaar", "zebrafish", "marmalade", "tenwenostek"],
+    "common word": ["portal", "invoice", "VPN", "uplink", "account"],
+    "organisation": ["org12.example", "org345.example", "org678.example", "org901.example", "org234.example"],
+    "ticket number": ["99990", "95001", "97531", "92468", "90210"],
+}
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def searches() -> dict[str, list[str]]:
+    """The 20 searches on our dataset, by kind."""
+    import dataset
+
+    from tickets.models import Ticket
+
+    active = Ticket.objects.filter(status__in=Ticket.ACTIVE).order_by("pk").values_list("pk", flat=True)
+    n = active.count()
+    return {
+        "rare word": dataset.VOCABULARY[3995:4000],
+        "common word": ["backup", "restore", "agent", "login", "quota"],  # bench/dataset.SUBJECTS
+        "organisation": [f"Bench organisation {i:04d}" for i in (12, 345, 678, 901, 234)],
+        "ticket number": [f"#{active[n * k // 5]}" for k in range(5)],
+    }
+
+
+def timed(fn, runs: int = RUNS) -> tuple[float, int]:
+    fn()
+    _, _, queries = counted(fn)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3, queries
+
+
+def ours(terms: dict[str, list[str]]) -> list[dict]:
+    import dataset
+    from pages import client_for
+
+    from tickets import search
+    from tickets.admin.queue import QUEUE_ORDER, CappedPaginator
+    from tickets.models import Ticket
+
+    staff = client_for(dataset.STAFF_EMAIL)
+    queue = Ticket.objects.filter(status__in=Ticket.ACTIVE).exclude(kind=Ticket.Kind.SECURITY)
+
+    def alone(q):  # what the changelist asks of the search: the capped count, then a page of rows
+        found = search.tickets_search(queue, search.parse(q), staff=True)
+        ordered, count = search.best_first(found, *QUEUE_ORDER, cap=CappedPaginator.CAP)
+        return list(ordered[:25]), count
+
+    ms, queries = timed(lambda: staff.get(QUEUE))
+    out = [{"kind": "none (the queue)", "term": "", "page_ms": ms, "page_queries": queries, "query_ms": 0.0,
+            "query_queries": 0, "found": 0}]  # fmt: skip
+    print(f"  the queue without a search: {ms:.1f} ms ({queries} q)", flush=True)
+    for kind, qs in terms.items():
+        for q in qs:
+            response = staff.get(QUEUE, {"q": q})
+            assert response.status_code == 200, (q, response.status_code)
+            page_ms, page_q = timed(lambda q=q: staff.get(QUEUE, {"q": q}))
+            query_ms, query_q = timed(lambda q=q: alone(q))
+            found = alone(q)[1]
+            out.append({"kind": kind, "term": q, "page_ms": page_ms, "page_queries": page_q, "query_ms": query_ms,
+                        "query_queries": query_q, "found": found})  # fmt: skip
+            print(f"  {kind} {q!r}: page {page_ms:.1f} ms ({page_q} q), search {query_ms:.1f} ms "
+                  f"({query_q} q), {found:,}{'+' if found > CappedPaginator.CAP else ''} found", flush=True)  # fmt: skip
+    return out
+
+
+def customer(terms: dict[str, list[str]]) -> list[dict]:
+    """The big organisation's admin searching her ticket list (50,000 tickets of every status)."""
+    import dataset
+    from pages import client_for
+
+    client = client_for(dataset.customer_email(0))
+    out = []
+    for kind in ("rare word", "common word"):
+        for q in terms[kind][:2]:
+            ms, queries = timed(lambda q=q: client.get("/tickets/", {"q": q}))
+            out.append({"kind": kind, "term": q, "ms": ms, "queries": queries})
+            print(f"  customer {kind} {q!r}: {ms:.1f} ms, {queries} q", flush=True)
+    return out
+
+
+def peer() -> dict | None:
+    here = Path(__file__).resolve().parent / "helpdesk"
+    if not (here / "run.py").exists():
+        return None
+    sys.path.insert(0, str(here))
+    import run as helpdesk
+
+    helpdesk.ensure_venv()
+    helpdesk.peer("load.py", "--tickets", "100000", "--open", "10000", result=False)  # reused when there
+    terms = [t for ts in PEER_TERMS.values() for t in ts]
+    found = json.loads(helpdesk.peer("measure.py", "search", *terms, "--search-runs", str(RUNS)))
+    kinds = [k for k, ts in PEER_TERMS.items() for _ in ts]
+    return {"tickets": 100_000, "open": 10_000, "version": found["helpdesk_version"],
+            "searches": [{**s, "kind": k} for s, k in zip(found["searches"], kinds, strict=True)]}  # fmt: skip
+
+
+def summary(rows: list[dict], key: str) -> dict:
+    values = [r[key] for r in rows]
+    return {"median": statistics.median(values), "p95": p95(values)}
+
+
+def main():
+    setup()
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute("ANALYZE tickets_ticket")  # the migration that wrote the documents leaves no statistics
+    load = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    terms = searches()
+    print(f"search: 20 searches of the staff queue (load average {load[0]:.1f} on {os.cpu_count()} cores)", flush=True)
+    baseline, *rows = ours(terms)
+    customers = customer(terms)
+    theirs = peer()
+    result = {
+        "started": started, "load_before": load[0], "load_after": os.getloadavg()[0], "runs": RUNS,
+        "queue": baseline, "searches": rows, "page": summary(rows, "page_ms"), "query": summary(rows, "query_ms"),
+        "page_queries": max(r["page_queries"] for r in rows), "customer": customers, "peer": theirs,
+    }  # fmt: skip
+    if theirs:
+        result["peer_summary"] = summary(theirs["searches"], "ms")
+        result["peer_queries"] = max(s["queries"] for s in theirs["searches"])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "search.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(report(result))
+
+
+def report(r: dict) -> str:
+    lines = [
+        [f"{s['kind']}: {s['term']}", f"{s['page_ms']:.1f} ms, {s['page_queries']} q", f"{s['query_ms']:.1f} ms",
+         f"{s['found']:,}"]
+        for s in r["searches"]
+    ]  # fmt: skip
+    out = table(["search (staff queue, 100,000 active of 1,000,000)", "page", "search alone", "found (capped)"], lines)
+    out += (
+        f"\n\nthe queue without a search: {r['queue']['page_ms']:.1f} ms, {r['queue']['page_queries']} q"
+        f"\npage: median {r['page']['median']:.1f} ms, p95 {r['page']['p95']:.1f} ms, at most {r['page_queries']} "
+        f"queries; search alone: median {r['query']['median']:.1f} ms, p95 {r['query']['p95']:.1f} ms"
+    )
+    if r.get("peer"):
+        p = r["peer_summary"]
+        out += (
+            f"\npeer (django-helpdesk {r['peer']['version']}, its 100,000 tickets, 10,000 open, same run): "
+            f"median {p['median']:.1f} ms, p95 {p['p95']:.1f} ms, at most {r['peer_queries']} queries; "
+            f"ratio of medians {p['median'] / r['page']['median']:.1f}x"
+        )
+    out += f"\nload average {r['load_before']:.1f} before, {r['load_after']:.1f} after"
+    return out
+
+
+if __name__ == "__main__":
+    main()
