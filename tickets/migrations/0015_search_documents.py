@@ -41,7 +41,7 @@ def drop_indexes(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False  # the fill commits batch by batch; CREATE INDEX CONCURRENTLY runs outside a transaction
 
-    dependencies = [("tickets", "0013_canned_replies")]
+    dependencies = [("tickets", "0014_warnings_before_breaches")]
 
     operations = [
         migrations.AddField(
