@@ -1,7 +1,8 @@
 """Ticket search: staff in the queue (every ticket they may see, internal notes included) and
 customers on their ticket list (their organisation's tickets, public messages only).
 
-What a search looks at: the ticket's number ("123" or "#123" finds ticket 123), its subject,
+What a search looks at: the ticket's number ("#123" finds ticket 123 alone; "123" finds it first,
+then the texts with the word 123), its subject,
 description and steps, its messages, the organisation's name and the filer's email (its beginning:
 "alice" finds alice@acme.example's tickets).
 
@@ -85,6 +86,8 @@ def tickets_search(qs: QuerySet[Ticket], search: Search, *, staff: bool) -> Quer
         found = Q(organisation_id__in=orgs) | Q(created_by_id__in=filers)
     else:  # a number is a ticket's (or a word in a text), not an organisation's or an address's
         found = Q(pk=search.number)
+        if search.text.startswith("#"):  # "#123": that ticket alone
+            return qs.filter(found).annotate(search_rank=Value(1.0, output_field=FloatField()))
     if postgres():
         query = SearchQuery(search.text, config=CONFIG, search_type="websearch")
         if staff:
