@@ -337,7 +337,7 @@ def test_status_waiting_pauses_the_clocks(staff_client, p1):
     assert '<span class="sla-badge sla-paused">Paused</span>' in page
     # Said in words, with the moment in the contract's time.
     assert "Paused while the ticket waits on the customer, since 2026-12-11 16:05 (UTC+03:00)" in page
-    assert "<td>New → Waiting on customer</td>" in page and "<td>priority: P1, channel: Portal</td>" in page
+    assert "<td>New → Waiting on customer</td>" in page and "<td>channel: Portal, priority: P1</td>" in page
     with time_machine.travel(at(16, 10), tick=False):
         page = staff_client.post(op_url("status", p1), {"status": "resolved"}, follow=True).content.decode()
     assert "Stopped: the ticket was resolved 2026-12-11 16:10 (UTC+03:00)" in page

@@ -69,4 +69,5 @@ def event_summary(event: TicketEvent) -> str:
         return f"{data.get('rating')}: “{comment}”" if comment else str(data.get("rating"))
     if event.kind == TicketEvent.Kind.ESCALATED:
         return f"level {data.get('from')} → {data.get('to')}" + ("" if event.actor_id is None else " (by staff)")
-    return ", ".join(f"{k}: {FIELD_WORDS.get(k, str)(v)}" for k, v in data.items())
+    # Sorted: PostgreSQL's jsonb keeps keys in its own order, SQLite in the order they were written.
+    return ", ".join(f"{k}: {FIELD_WORDS.get(k, str)(v)}" for k, v in sorted(data.items()))
