@@ -62,9 +62,13 @@ def test_kill_9_of_the_worker_group_during_1000_notices_loses_none_and_doubles_o
     notices = {k: v for k, v in box.items() if k.startswith(f"maintenance:{window['windows'][0]}:")}
     assert len(notices) == 1000
     stored = {mid: to for mid, to, _, _ in notices.values()}
-    received = drill.sink.received
+    # The product's other sweeps write emails of their own into the same outbox (the quarterly
+    # review of contacts to the customers' admins): every message in the sink is one the outbox
+    # stored, and the notices are judged apart.
+    assert {mid for mid, _, _ in drill.sink.received} <= {mid for mid, *_ in box.values()}
+    received = [(mid, to, n) for mid, to, n in drill.sink.received if mid in stored]
     assert {to for _, to, _ in received} == expected  # every recipient has the notice
-    assert {mid for mid, _, _ in received} == set(stored)  # every message is one the outbox stored
+    assert {mid for mid, _, _ in received} == set(stored)  # every notice reached the sink
     assert all(stored[mid] == to for mid, to, _ in received)  # ... and went to its row's recipient
     assert all(status == "sent" for _, _, status, _ in notices.values())
     doubled = {mid for mid, n in Counter(mid for mid, _, _ in received).items() if n > 1}
