@@ -26,6 +26,7 @@ from django.contrib.admin import helpers, options, utils
 from django.contrib.admin.templatetags import admin_list
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -45,13 +46,18 @@ def staff_zone(user) -> str:
 
 
 class StaffTimezoneMiddleware:
-    """A staff member's requests run in their own timezone (customers' pages name their contract's
+    """A staff member's requests to the staff site run in their own timezone (customers' pages name their contract's
     zone on every moment and never depend on the current one)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        # Only the staff site asks who is signed in: reading request.user reads the session, which
+        # makes every response "Vary: Cookie" (the public status page's would no longer be shared
+        # by caches).
+        if not request.path.startswith(reverse("admin:index")):
+            return self.get_response(request)
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_staff:
             return self.get_response(request)
