@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from contracts.choices import Priority
+from portal.core import batch
 from portal.core.notify_rules import About, Kind, Preferences, Recipient, recipients
 from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.roles import StaffRole
@@ -24,11 +25,12 @@ from . import mail_thread
 class Audience:
     """Who may hear about tickets, loaded once for a batch: each organisation's active members,
     each ticket's participants (customers who wrote on it or asked to escalate it), and everyone's
-    email choices. The rule itself is portal.core.notify_rules."""
+    email choices. The rule itself is portal.core.notify_rules. Inside a portal.core.batch (the
+    inbound poller's group) the members and their choices are read once for the batch; the
+    participants, which its replies change, are read by each Audience."""
 
     def __init__(self, tickets=()):
-        self.prefs = Preferences()
-        self._members: dict[int, list] = {}
+        self.prefs, self._members = batch.shared("tickets.notify.people", _people) or _people()
         self._participants: dict[int, frozenset] = {}
         self.load(tickets)
 
@@ -67,6 +69,10 @@ class Audience:
             participant_ids=self._participants[ticket.pk], p1=ticket.priority == Priority.P1,
         )  # fmt: skip
         return recipients(kind, users=self._members[ticket.organisation_id], about=about, prefs=self.prefs)
+
+
+def _people() -> tuple[Preferences, dict[int, list]]:
+    return Preferences(), {}
 
 
 def staff_with_role(role: str) -> list:

@@ -33,6 +33,7 @@ from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 
 from contracts.models import Organisation
+from portal.core.batch import before_commit
 from portal.core.ids import as_id
 from portal.models import User
 
@@ -191,9 +192,15 @@ UPDATE tickets_ticket t
 
 def documents_refresh(ticket_ids) -> None:
     """Write the search documents of these tickets from their rows and messages (PostgreSQL; the
-    SQLite fallback reads the rows themselves). One statement, whatever the number of tickets."""
+    SQLite fallback reads the rows themselves). One statement, whatever the number of tickets:
+    inside a portal.core.batch, one for the batch's tickets before its commit."""
     ids = list(ticket_ids)
-    if ids and postgres():
+    if ids and postgres() and not before_commit(_refresh, ids):
+        _refresh(ids)
+
+
+def _refresh(ids: list[int]) -> None:
+    if ids:
         with connection.cursor() as cursor:
             cursor.execute(_REFRESH.format(where="x.id = ANY(%s)"), [ids])
 

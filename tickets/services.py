@@ -196,7 +196,6 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
-@transaction.atomic
 def ticket_open(
     *, user, contract, service, priority: str | None, subject: str, description: str,
     steps_to_reproduce: str = "", files=(), now: datetime | None = None, kind: str = Ticket.Kind.SUPPORT,
@@ -208,7 +207,8 @@ def ticket_open(
     `receipt=False` sends the filer none (a monitoring system's automatic message);
     `email_origin`, the Message-ID of their message, starts the ticket's thread (tickets.mail_thread);
     `receipt_headers` are added to the filer's receipt (Auto-Submitted: auto-replied); `version`, the
-    contract's SLA version in force at `now` when the caller has read it (the email channel's group)."""
+    contract's SLA version in force at `now` when the caller has read it (the email channel's group).
+    It refuses before writing anything: its writes need no savepoint of their own in a caller's."""
     now = now or timezone.now()
     if user.organisation_id != contract.organisation_id:
         raise TicketError("Choose one of your organisation's contracts.", field="contract")
@@ -216,14 +216,15 @@ def ticket_open(
     version, terms, priority = filing_terms(
         contract=contract, service=service, priority=priority, subject=subject, at=now, version=version
     )
-    ticket = ticket_create(
-        user=user, contract=contract, service=service, version=version, terms=terms, priority=priority,
-        subject=subject, description=description, steps_to_reproduce=steps_to_reproduce, kind=kind, now=now, files=files,
-        channel=channel, email_origin=email_origin,
-    )  # fmt: skip
-    ctx = {"version": version, "term": terms.term(version.pk, priority), "refused_files": list(refused_files)}
-    notify.ticket_filed(ticket, ctx=ctx, now=now, filer_receipt=receipt, filer_headers=receipt_headers)
-    hooks.emit([hooks.ticket_filed(ticket)], now)
+    with transaction.atomic(savepoint=False):  # a failure here fails the caller's transaction too
+        ticket = ticket_create(
+            user=user, contract=contract, service=service, version=version, terms=terms, priority=priority,
+            subject=subject, description=description, steps_to_reproduce=steps_to_reproduce, kind=kind, now=now,
+            files=files, channel=channel, email_origin=email_origin,
+        )  # fmt: skip
+        ctx = {"version": version, "term": terms.term(version.pk, priority), "refused_files": list(refused_files)}
+        notify.ticket_filed(ticket, ctx=ctx, now=now, filer_receipt=receipt, filer_headers=receipt_headers)
+        hooks.emit([hooks.ticket_filed(ticket)], now)
     return ticket
 
 
@@ -284,29 +285,34 @@ def _attach(ticket, message, upload, user, now) -> Attachment:
     )  # fmt: skip
 
 
-@transaction.atomic
 def ticket_reply(
-    *,
-    ticket: Ticket,
-    author,
-    body: str,
-    internal: bool = False,
-    files=(),
-    status: str | None = None,
+    *, ticket: Ticket, author, body: str, internal: bool = False, files=(), status: str | None = None,
     now: datetime | None = None,
-) -> TicketMessage:
+) -> TicketMessage:  # fmt: skip
     """A reply (or a staff internal note). Staff may move the ticket's status with it (`status`,
     e.g. waiting on customer): the customer then gets one email, the reply saying the new status,
-    not a reply and a status email."""
+    not a reply and a status email. It refuses (the ticket locked) before writing anything."""
     now = now or timezone.now()
-    ticket = _locked(ticket)
+    with transaction.atomic(savepoint=False):  # in a caller's transaction, no savepoint of its own
+        ticket = _locked(ticket)
+        if not (refused := _reply_refused(ticket, author, internal, status)):
+            return _reply(ticket, author, body, internal=internal, files=files, status=status, now=now)
+    raise refused  # outside the block: a caller's transaction goes on (tickets.inbound holds the message)
+
+
+def _reply_refused(ticket: Ticket, author, internal: bool, status: str | None) -> TicketError | None:
     staff = author.is_staff
     if internal and not staff:
-        raise TicketError("Only staff can write internal notes.", field="internal")
+        return TicketError("Only staff can write internal notes.", field="internal")
     if status and (not staff or status not in Status.values):
-        raise TicketError("Only staff set a status with a reply." if not staff else "Unknown status.", field="status")
+        return TicketError("Unknown status." if staff else "Only staff set a status with a reply.", field="status")
     if not staff and ticket.status == Status.CLOSED:
-        raise TicketError("This ticket is closed; reopen it to reply.")
+        return TicketError("This ticket is closed; reopen it to reply.")
+    return None
+
+
+def _reply(ticket: Ticket, author, body: str, *, internal: bool, files, status: str | None, now) -> TicketMessage:
+    staff = author.is_staff
     message = TicketMessage.objects.create(ticket=ticket, author=author, body=body, internal=internal, created_at=now)
     documents_refresh([ticket.pk])
     for f in files:
@@ -333,12 +339,9 @@ def ticket_reply(
             _set_status(ticket, Status.OPEN, actor=author, now=now)
             fields.append("status")
         emails = notify.to_addresses(
-            notify.queue_or_assignee(ticket),
-            f"ticket:{ticket.pk}:reply:{message.pk}",
-            "ticket_customer_reply",
-            {"message": message},
-            ticket,
-        )
+            notify.queue_or_assignee(ticket), f"ticket:{ticket.pk}:reply:{message.pk}", "ticket_customer_reply",
+            {"message": message}, ticket,
+        )  # fmt: skip
     else:  # internal notes email nobody; a status set with one is told as any status change
         moved = _set_status(ticket, status, actor=author, now=now) if status else None
         fields += ["status", "resolved_at", "closed_at"] if moved else []
@@ -349,9 +352,8 @@ def ticket_reply(
     if not internal:
         author_kind = "staff" if staff else "customer"
         message_data = {"id": message.pk, "author": author_kind, "body": body, "created_at": now}
-        updates.append(
-            hooks.ticket_updated(ticket, f"ticket:{ticket.pk}:reply:{message.pk}", "reply", message=message_data)
-        )
+        key = f"ticket:{ticket.pk}:reply:{message.pk}"
+        updates.append(hooks.ticket_updated(ticket, key, "reply", message=message_data))
     if status and moved:
         updates.append(_status_hook(ticket, moved, old))
     hooks.emit(updates, now)

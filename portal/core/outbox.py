@@ -17,8 +17,10 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from portal.core import batch
 from portal.core.delivery import SWEEP_BATCHES
 from portal.core.snapshot import freeze
 from portal.core.tasks import outbox_send, outbox_sweep
@@ -67,34 +69,54 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> 
     if not emails:
         return 0
     now = now or timezone.now()
-    keys = {e.key for e in emails}
-    existing = set(OutboxMessage.objects.filter(key__in=keys).values_list("key", flat=True))
-    fresh = {e.key: e for e in emails if e.key not in existing}  # a key twice in one call counts once
-    if not fresh:
-        return 0
+    fresh = {e.key: e for e in emails}  # a key twice in one call counts once
     memo: dict = {}  # an object several emails mention is frozen once
     if connection.vendor == "postgresql" and len(fresh) >= COPY_FROM:
-        _copy_rows(
-            [
-                (
-                    e.key,
-                    e.message_id or new_message_id(),
-                    e.template,
-                    e.to,
-                    freeze(e.context, memo),
-                    json.dumps(e.headers),
-                    json.dumps(list(e.attachments)),
-                )
-                for e in fresh.values()
-            ],
-            now,
-        )
+        fresh = _not_written(fresh)
+        if fresh:
+            _copy_rows(
+                [
+                    (
+                        e.key,
+                        e.message_id or new_message_id(),
+                        e.template,
+                        e.to,
+                        freeze(e.context, memo),
+                        json.dumps(e.headers),
+                        json.dumps(list(e.attachments)),
+                    )
+                    for e in fresh.values()
+                ],
+                now,
+            )
+        new_keys = list(fresh)
+    elif connection.features.can_return_rows_from_bulk_insert:
+        new_keys = _insert_new([_row(e, now, memo) for e in fresh.values()])
     else:
+        fresh = _not_written(fresh)
         # ignore_conflicts: a concurrent writer of the same key wins quietly; the unique key decides.
         OutboxMessage.objects.bulk_create([_row(e, now, memo) for e in fresh.values()], ignore_conflicts=True)
-    new_keys = list(fresh)
-    transaction.on_commit(lambda: _dispatch(new_keys))
-    return len(fresh)
+        new_keys = list(fresh)
+    if new_keys and not batch.after_commit(_dispatch, new_keys):
+        transaction.on_commit(lambda: _dispatch(new_keys))
+    return len(new_keys)
+
+
+def _not_written(emails: dict[str, Email]) -> dict[str, Email]:
+    existing = set(OutboxMessage.objects.filter(key__in=list(emails)).values_list("key", flat=True))
+    return {k: e for k, e in emails.items() if k not in existing}
+
+
+def _insert_new(rows: list[OutboxMessage]) -> list[str]:
+    """Insert the rows as bulk_create(ignore_conflicts=True) does (a key already written, or being
+    written by a concurrent transaction, is skipped: the unique key decides), in one statement
+    that returns the keys it wrote: INSERT ... ON CONFLICT DO NOTHING RETURNING key."""
+    opts = OutboxMessage._meta
+    fields = [f for f in opts.concrete_fields if not f.generated and not f.primary_key]
+    written = OutboxMessage._base_manager._insert(
+        rows, fields=fields, returning_fields=[opts.get_field("key")], on_conflict=OnConflict.IGNORE
+    )
+    return [row[0] for row in written if row]
 
 
 # From this many rows on PostgreSQL, an insert goes through COPY (a sweep's batch: a thousand or more).

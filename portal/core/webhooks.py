@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from portal.core import batch
 from portal.core.audit import audit
 from portal.core.safe_http import Refused, check_destination
 from portal.core.webhook_signing import new_secret
@@ -68,13 +69,7 @@ def webhooks_emit(*, events: list[HookEvent], now: datetime | None = None) -> in
     if not events:
         return 0
     now = now or timezone.now()
-    orgs = {e.organisation_id for e in events}
-    owners = Q(organisation_id__in=orgs - {None})
-    if None in orgs:
-        owners |= Q(organisation__isnull=True)
-    endpoints = list(
-        WebhookEndpoint.objects.filter(owners, enabled=True).only("id", "organisation_id", "events").order_by("id")
-    )
+    endpoints = _endpoints({e.organisation_id for e in events})
     rows = [
         _delivery(endpoint, event, now)
         for event in events
@@ -85,8 +80,28 @@ def webhooks_emit(*, events: list[HookEvent], now: datetime | None = None) -> in
         return 0
     # ignore_conflicts: an event emitted twice (a retried task, a sweep run twice) is one delivery.
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
-    transaction.on_commit(_dispatch)
+    if not batch.after_commit(_dispatch_all, [True]):
+        transaction.on_commit(_dispatch)
     return len(rows)
+
+
+def _endpoints(orgs: set) -> list[WebhookEndpoint]:
+    """The enabled endpoints of these organisations (None: the vendor's own), by id; inside a
+    portal.core.batch read once per organisation for the batch."""
+    known = batch.shared("webhooks.endpoints", dict)
+    wanted = orgs - set(known or ())
+    if wanted:
+        owners = Q(organisation_id__in=wanted - {None})
+        if None in wanted:
+            owners |= Q(organisation__isnull=True)
+        found = WebhookEndpoint.objects.filter(owners, enabled=True).only("id", "organisation_id", "events")
+        if known is None:
+            return list(found.order_by("id"))
+        for org in wanted:
+            known[org] = []
+        for endpoint in found.order_by("id"):
+            known[endpoint.organisation_id].append(endpoint)
+    return sorted((e for org in orgs for e in known[org]), key=lambda e: e.pk)
 
 
 def _delivery(endpoint: WebhookEndpoint, event: HookEvent, now: datetime) -> WebhookDelivery:
@@ -96,6 +111,10 @@ def _delivery(endpoint: WebhookEndpoint, event: HookEvent, now: datetime) -> Web
         endpoint=endpoint, event=event.event, key=event.key[:200], delivery_id=delivery_id,
         payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)), next_attempt_at=now, created_at=now,
     )  # fmt: skip
+
+
+def _dispatch_all(_items) -> None:
+    _dispatch()
 
 
 def _dispatch() -> None:

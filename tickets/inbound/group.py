@@ -9,8 +9,12 @@ read again is read once, and the poller's group is one transaction.
 Read once per group: the bytes already stored (one query for the group's hashes), our own
 addresses, the senders (one query for all of them), each organisation's contracts with their
 support contacts and services, each SLA's published versions, the terms revision, and each
-sender's recent filings (the rate limit). Within the group's transaction a message sees the ones before it (a flood is counted as it
-grows). Nothing read here outlives the group.
+sender's recent filings (the rate limit). Within the group's transaction a message sees the ones
+before it (a flood is counted as it grows). Nothing read here outlives the group.
+
+The poller's group is also a portal.core.batch: the notifications' recipients and their choices and
+the webhook endpoints are read once per organisation, the tickets' search documents written once
+before the commit, and the outbox's and webhooks' workers woken once after it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from contracts import terms_revision
 from contracts.choices import Channel
 from contracts.models import Contract, EscalationLevel, Service, SLAVersion
 from contracts.selectors import in_force_of
+from portal.core.batch import batch
 
 from ..models import InboundMessage
 from . import parse
@@ -112,6 +117,7 @@ class Group:
                 .order_by("reference")
                 .prefetch_related(
                     Prefetch("support_contacts", queryset=get_user_model().objects.only("pk")),
+                    "contacts",  # the designated contacts: who the receipt's rule lets through
                     Prefetch("services", queryset=Service.objects.order_by("name")),
                 )
             )
@@ -153,7 +159,7 @@ def group(raws: Iterable[bytes] = ()) -> Iterator[Group]:
     token = _current.set(g)
     try:
         # Durable: its commit is the group's (the poller moves its messages only after it).
-        with terms_revision.held(), transaction.atomic(durable=True):
+        with terms_revision.held(), transaction.atomic(durable=True), batch():
             yield g
     finally:
         _current.reset(token)

@@ -1,6 +1,7 @@
 """What an inbound message is, and its effect: security mail, a reply to a ticket, a new ticket,
 an automatic message, or held for staff. Called by tickets.inbound.service inside the transaction
-that stores the message; sets the row's outcome, reason and links (the service saves it)."""
+that stores the message; sets the row's outcome, reason and links (the service saves it, after its
+effect)."""
 
 from __future__ import annotations
 
@@ -152,6 +153,7 @@ def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed) ->
         # An out-of-office answering one of our emails: recorded on the ticket, never a reply (no
         # clock restarts, nobody is answered).
         row.outcome, row.reason = Outcome.AUTOMATIC, automatic
+        row.save()  # now: the event names it (the service saves its effect)
         TicketEvent.objects.create(
             ticket=ticket, kind=TicketEvent.Kind.AUTOMATIC_MAIL, at=row.received_at,
             data={"from": env.sender, "subject": env.subject, "reason": automatic, "inbound": row.pk},

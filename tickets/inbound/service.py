@@ -97,12 +97,16 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
     )  # fmt: skip
     try:
         with transaction.atomic():
-            row.save()  # first: a concurrent twin waits here for us, then fails on the unique keys
             if msg is None:
                 row.reason = "It could not be read as an email."
             elif not _bounce(row, msg, env):
                 route.route(row, msg, env, too_big=too_big)
-            row.save(update_fields=EFFECT)  # not its bytes again
+            # Stored with its effect, in the effect's savepoint: a concurrent twin fails on the unique
+            # keys here, and its effect is rolled back with it.
+            if row.pk is None:
+                row.save()
+            else:
+                row.save(update_fields=EFFECT)  # stored by routing (an event names it): not its bytes again
         g.counted(row)
         return _outcome(row)
     except IntegrityError:
