@@ -68,3 +68,28 @@ def test_a_group_of_messages_reads_what_they_share_once(acme_contract, alice, bo
         outcomes = [take(raw) for raw in raws]
 
     assert [o.kind for o in outcomes] == ["filed"] * 10
+
+
+def test_a_group_tells_each_ticket_to_its_people_and_endpoints_and_wakes_the_workers_once(
+    acme_contract, alice, bob, django_capture_on_commit_callbacks
+):
+    """What a group reads once (portal.core.batch) still reaches every ticket: each filer's receipt,
+    the staff copy, one webhook delivery each; the outbox's worker is woken after the commit only."""
+    from portal.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
+
+    WebhookEndpoint.objects.create(
+        organisation_id=alice.organisation_id, url="https://hooks.acme.example/in", events=["ticket.filed"],
+        secret="s" * 32, created_by=alice, created_at=LATER,
+    )  # fmt: skip
+    senders = ["alice@acme.example", "bob@acme.example"] * 2
+    raws = [mail(sender=s, message_id=f"<b{n}@acme.example>", subject=f"Job {n}") for n, s in enumerate(senders)]
+    with django_capture_on_commit_callbacks() as callbacks, group(raws):
+        ids = [take(raw).ticket_id for raw in raws]
+
+    receipts = OutboxMessage.objects.filter(key__endswith=":filed:user:" + str(alice.pk))
+    assert sorted(receipts.values_list("key", flat=True)) == sorted(
+        f"ticket:{t}:filed:user:{alice.pk}" for t in ids[::2]
+    )
+    assert OutboxMessage.objects.filter(key__contains=":filed-staff:").count() == 4
+    assert sorted(WebhookDelivery.objects.values_list("key", flat=True)) == sorted(f"ticket:{t}:filed" for t in ids)
+    assert len(callbacks) == 1  # the group's, for the outbox's and the webhooks' workers
