@@ -22,9 +22,32 @@ BULK_PRECEDENCE = ("bulk", "list", "junk")
 MAX_RECIPIENTS = 100  # addresses read from the headers: 10,000 in To is not 10,000 look-ups
 
 
+class _ParsedOnce(email.policy.EmailPolicy):
+    """The default policy, whose header objects (immutable: str with their parse) are made once per
+    name and value: the parser reads a part's Content-Type again for every question it asks of the
+    part, and the routing reads From, To and the rest more than once. Kept for the process, at most
+    HEADERS_KEPT of them (then forgotten at once)."""
+
+    def header_fetch_parse(self, name, value):
+        if hasattr(value, "name"):
+            return value
+        key = (name, value)
+        found = _headers.get(key)
+        if found is None:
+            if len(_headers) >= HEADERS_KEPT:
+                _headers.clear()
+            found = _headers[key] = super().header_fetch_parse(name, value)
+        return found
+
+
+HEADERS_KEPT = 4096
+_headers: dict[tuple[str, str], object] = {}
+POLICY = _ParsedOnce()  # email.policy.default's settings
+
+
 def parse(raw: bytes) -> EmailMessage:
     """The message, however malformed: the email package records defects instead of raising."""
-    return email.message_from_bytes(raw, policy=email.policy.default)
+    return email.message_from_bytes(raw, policy=POLICY)
 
 
 def header(msg: EmailMessage, name: str) -> str:
