@@ -314,3 +314,19 @@ def test_security_mail_goes_to_the_reports_never_to_triage(frozen, acme_contract
     assert (answer.kind, answer.ticket_id) == ("replied", report.pk)
     assert report.messages.get().body == "More details."
     assert not InboundMessage.objects.filter(outcome="held").exists()
+
+
+def test_header_objects_made_once_are_the_same_headers_and_kept_within_bounds(monkeypatch):
+    """tickets.inbound.parse makes a header's object once per name and value: a second message with
+    the same header reads the same address, another name casing keeps its own, and at most
+    HEADERS_KEPT are kept."""
+    from tickets.inbound import parse
+
+    first, second = parse.parse(mail()), parse.parse(mail(message_id="<m2@acme.example>"))
+    assert parse.envelope(first).sender == parse.envelope(second).sender == "alice@acme.example"
+    assert first["From"] is second["From"]
+    lower = parse.parse(mail().replace(b"From:", b"from:"))
+    assert lower["from"].name == "from" and parse.envelope(lower).sender == "alice@acme.example"
+    monkeypatch.setattr(parse, "HEADERS_KEPT", 5)
+    parse.envelope(parse.parse(mail(message_id="<m3@acme.example>")))
+    assert len(parse._headers) <= 5
