@@ -51,3 +51,28 @@ def test_the_queue_rows_are_the_markup_django_writes(staff_client, acme_contract
     with time_machine.travel(at(16, 20), tick=False):  # what rows() does not know, Django renders
         cl.list_display_links = None
         assert not cl.fast_columns() and [list(r) for r in cl.rows()] == [list(r) for r in results(cl)]
+
+
+def test_listed_choices_are_the_select_django_writes_from_one_plain_query(sam, monkeypatch):
+    """ListedModelChoiceField renders Django's ModelChoiceField's select, its choices read by a plain
+    query (QuerySet.iterator() is a server-side cursor on PostgreSQL: four round trips)."""
+    from django import forms
+    from django.contrib.auth import get_user_model
+    from django.db.models.query import QuerySet
+
+    from portal.core.django_speedups import ListedModelChoiceField
+
+    lena = StaffFactory(email="lena@vendor.example", name='Lena "<Lead>"', staff_role="support_lead")
+    staff = get_user_model().objects.filter(is_staff=True).order_by("email")
+
+    class Theirs(forms.Form):
+        who = forms.ModelChoiceField(queryset=staff, empty_label="— nobody —")
+
+    class Ours(forms.Form):
+        who = ListedModelChoiceField(queryset=staff, empty_label="— nobody —")
+
+    django_select = str(Theirs(initial={"who": lena.pk})["who"])
+    monkeypatch.setattr(QuerySet, "iterator", lambda *a, **k: pytest.fail("read through a cursor"))
+    ours = Ours(initial={"who": lena.pk})
+    assert str(ours["who"]) == django_select and "Lena &quot;&lt;Lead&gt;&quot;" in django_select
+    assert ours.fields["who"].clean(str(lena.pk)) == lena

@@ -118,25 +118,28 @@ class ClockView:
 
 
 def ticket_clock_views(
-    tickets, *, now: datetime | None = None, terms: TermsCache | None = None
+    tickets, *, now: datetime | None = None, terms: TermsCache | None = None, contacts: bool = True
 ) -> dict[int, ClockView]:
     """Clock views for many tickets in a fixed number of queries: their stored clock columns (no
     deadline is derived here), their state by tickets.deadlines.sla_state, and the working time
     left to the nearest pending deadline on that deadline's calendar (terms loaded once per SLA
-    version; pass `terms` to share them with the caller)."""
+    version; pass `terms` to share them with the caller). With contacts=False, for a page that
+    shows no level's instruction or contact (the staff queue), both are left empty and nobody is
+    looked up for them."""
     now = now or timezone.now()
     tickets = list(tickets)
     if not tickets:
         return {}
     # The organisations' own managers, whom a level may name (level_contact): looked for only where
     # an organisation has one (prefetching two empty relations cost the ticket page: bench/RESULTS.md).
-    prefetch_related_objects(tickets, "organisation")
-    if any(t.organisation.account_manager_id or t.organisation.solutions_manager_id for t in tickets):
+    if contacts:
+        prefetch_related_objects(tickets, "organisation")
+    if contacts and any(t.organisation.account_manager_id or t.organisation.solutions_manager_id for t in tickets):
         prefetch_related_objects(tickets, "organisation__account_manager", "organisation__solutions_manager")
     terms = terms or TermsCache()
     terms.load({t.sla_version_id for t in tickets})
     out = {}
-    contacts: dict[tuple[int, int], tuple[str, str]] = {}
+    found: dict[tuple[int, int], tuple[str, str]] = {}
     # A level without a contact of its own falls back to the staff member with its role: looked up
     # once for the page (one query on first use), not once per organisation or SLA version.
     staff = StaffDirectory()
@@ -149,13 +152,13 @@ def ticket_clock_views(
             targets = terms.targets(t.sla_version_id, t.priority)
             # Every pause of an unpaused ticket has ended: none lies between now and the deadline.
             left = deadlines.clock_of(targets, clock).elapsed(now, due)
-        levels = terms.levels(t.sla_version_id)
+        levels = terms.levels(t.sla_version_id) if contacts else None
         level = levels[t.escalation_level - 1] if levels and t.escalation_level <= len(levels) else None
-        if level and (level.pk, t.organisation_id) not in contacts:
-            contacts[level.pk, t.organisation_id] = level_contact(
+        if level and (level.pk, t.organisation_id) not in found:
+            found[level.pk, t.organisation_id] = level_contact(
                 level=level, organisation=t.organisation, staff_by_role=staff.first
             )
-        instruction, contact = contacts[level.pk, t.organisation_id] if level else ("", "")
+        instruction, contact = found[level.pk, t.organisation_id] if level else ("", "")
         out[t.pk] = ClockView(
             state=state.value,
             first_response_due=t.first_response_due,

@@ -13,6 +13,7 @@ from django.utils import timezone
 from contracts.choices import Priority
 from contracts.models import Contract, Service
 from contracts.selectors import version_in_force
+from portal.core.django_speedups import ListedModelChoiceField
 
 from ..attachments import validate_uploads
 from ..canned import placeholders_left
@@ -77,7 +78,7 @@ class PriorityForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    assignee = forms.ModelChoiceField(
+    assignee = ListedModelChoiceField(
         queryset=get_user_model().objects.filter(is_staff=True, is_active=True).order_by("name", "email"),
         required=False,
         empty_label="— unassigned —",
@@ -115,7 +116,7 @@ def person_label(user) -> str:
 
 class CallForm(forms.Form):
     direction = forms.ChoiceField(choices=TicketCall.Direction.choices, initial=TicketCall.Direction.OUTBOUND)
-    contact = forms.ModelChoiceField(
+    contact = ListedModelChoiceField(
         queryset=get_user_model().objects.none(), required=False, empty_label="— someone else (below) —",
         label="With", help_text="One of the organisation's people…",
     )  # fmt: skip
@@ -189,7 +190,7 @@ class FileForCustomerForm(forms.Form):
 class IncidentLinkForm(forms.Form):
     """Link the ticket to an incident (empty: unlink)."""
 
-    incident = forms.ModelChoiceField(queryset=None, required=False, empty_label="(not linked)")
+    incident = ListedModelChoiceField(queryset=None, required=False, empty_label="(not linked)")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -201,8 +202,9 @@ class IncidentLinkForm(forms.Form):
 class IncidentActionForm(ActionForm):
     """The queue's action bar, with the incident the "Link to the incident" action links to."""
 
-    incident = forms.ModelChoiceField(queryset=None, required=False, empty_label="(incident to link to)",
-                                      label="Incident")  # fmt: skip
+    incident = ListedModelChoiceField(
+        queryset=None, required=False, empty_label="(incident to link to)", label="Incident"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
