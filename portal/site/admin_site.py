@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.functional import SimpleLazyObject
 from django_otp.admin import OTPAdminSite
 
 from portal.core import staff_otp
@@ -40,6 +41,12 @@ class StaffAdminSite(OTPAdminSite):
                 admin_class.__name__, (CheckedListAdmin, admin_class), {"__module__": admin_class.__module__}
             )
         super().register(model_or_iterable, admin_class, **options)
+
+    def get_app_list(self, request, app_label=None):
+        """Django's list, built when a page reads it: every page's context carries it (each_context)
+        but only the home and app pages show it, and building it checks the permissions and reverses
+        two URLs of every model."""
+        return SimpleLazyObject(lambda: super(StaffAdminSite, self).get_app_list(request, app_label))
 
     def has_permission(self, request):
         """Active staff, and the second factor: a session verified by a device, or (where it is
