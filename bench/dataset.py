@@ -118,6 +118,10 @@ def build() -> None:
     step("tickets (computed, COPY)")
     ticket_history_rows(people)
     step("filing events and messages")
+    from tickets.search import documents_fill
+
+    documents_fill()  # as the services write them with each filing and reply (the COPY above bypasses them)
+    step("search documents")
     outages()
     step("outages")
     maintenance(people)

@@ -77,8 +77,9 @@ def ours(terms: dict[str, list[str]]) -> list[dict]:
     from pages import client_for
 
     from tickets import search
-    from tickets.admin.queue import QUEUE_ORDER, CappedPaginator
+    from tickets.admin.queue import QUEUE_ORDER
     from tickets.models import Ticket
+    from tickets.paging import CappedPaginator
 
     staff = client_for(dataset.STAFF_EMAIL)
     queue = Ticket.objects.filter(status__in=Ticket.ACTIVE).exclude(kind=Ticket.Kind.SECURITY)
@@ -151,6 +152,12 @@ def main():
     setup()
     from django.db import connection
 
+    from tickets.models import Ticket
+    from tickets.search import documents_fill
+
+    if Ticket.objects.filter(search_document__isnull=True).exists():  # a dataset built before dataset.py wrote them
+        print("search: writing the tickets' search documents", flush=True)
+        documents_fill()
     with connection.cursor() as c:
         c.execute("ANALYZE tickets_ticket")  # the migration that wrote the documents leaves no statistics
     load = os.getloadavg()
