@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tickets.models import Ticket
@@ -150,12 +151,18 @@ def test_postgres_stores_the_documents_and_finds_word_forms(world, sam_client):
 
 
 def test_beyond_the_ranked_many_results_come_in_the_lists_own_order(world, sam_client, alice, monkeypatch):
-    monkeypatch.setattr("tickets.search.RANKED", 1)
+    monkeypatch.setattr("tickets.paging.CappedPaginator.CAP", 1)
     client = Client()
     client.force_login(alice)
-    found, page = customer_list(client, "zebrafish")
+    with CaptureQueriesContext(connection) as queries:
+        found, page = customer_list(client, "zebrafish")
     assert found == [world["quota"].pk, world["vault"].pk]  # newest first
-    assert "newest first (add words to see the best matches first)" in page
-    monkeypatch.setattr("tickets.admin.queue.CappedPaginator.CAP", 1)
+    assert "More than 1 tickets found by “zebrafish”, newest first (add words to see the best matches first). " in page
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    assert len(counts) == 1 and "LIMIT 2" in counts[0]  # counted up to the cap, once
+    monkeypatch.setattr("tickets.views.PAGE_SIZE", 1)
+    found, page = customer_list(client, "zebrafish", page=2)
+    assert found == [world["vault"].pk] and "first), page 2. " in page  # the pages are not counted
+    assert '<li aria-current="page">Page 2</li>' in page
     response = sam_client.get(QUEUE, {"q": "zebrafish"})
     assert "More than 1 tickets found: in the queue" in response.content.decode()

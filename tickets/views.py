@@ -24,6 +24,7 @@ from tickets.terms_cache import TermsCache
 from . import search, services
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
 from .models import Attachment, Ticket
+from .paging import CappedPaginator
 from .selectors import (
     SHOWN_PERSON,
     at_risk_or_breached,
@@ -73,12 +74,14 @@ def ticket_list(request):
     if filters.get("sla") == TicketFilterForm.AT_RISK:
         tickets = at_risk_or_breached(tickets, now=now)
     ranked = None
-    if "q" in filters and "q" not in filter_form.errors:  # best match first, then the newest
-        tickets, counted = search.best_first(tickets, "-filed_at", "-pk")
-        ranked = counted <= search.RANKED
     paginator = Paginator(tickets, PAGE_SIZE)
-    if ranked:
-        paginator.count = counted  # all of them: no second count
+    if "q" in filters and "q" not in filter_form.errors:  # best match first, then the newest
+        tickets, counted = search.best_first(tickets, "-filed_at", "-pk", cap=CappedPaginator.CAP)
+        ranked = counted <= CappedPaginator.CAP
+        # Counted up to the cap, as the staff queue counts: a common word in a large organisation's
+        # tickets matches thousands, and nobody pages through them (more words narrow them).
+        paginator = CappedPaginator(tickets, PAGE_SIZE)
+        paginator.count = counted  # no second count
     page = paginator.get_page(request.GET.get("page"))
     clocks = ticket_clock_views(page.object_list, now=now)
     query = request.GET.copy()

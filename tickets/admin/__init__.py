@@ -13,8 +13,8 @@ Each admin registers itself where it is defined; importing this package register
 """
 
 from . import canned, inbound, incidents, outbox  # noqa: F401 - register canned replies, triage, incidents (with their tickets), reports' outbox rows
-from .queue import CappedPaginator, TicketChangeList
+from .queue import TicketChangeList
 from .readonly import EscalationRequestAdmin, SLACrossingAdmin
 from .ticket import TicketAdmin
 
-__all__ = ["CappedPaginator", "EscalationRequestAdmin", "SLACrossingAdmin", "TicketAdmin", "TicketChangeList"]
+__all__ = ["EscalationRequestAdmin", "SLACrossingAdmin", "TicketAdmin", "TicketChangeList"]

@@ -4,10 +4,8 @@ falls below its floor against the peer, bench/RESULTS.md session 6)."""
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.db.models import F
 from django.utils import timezone
-from django.utils.functional import cached_property
 
 from portal.core.django_speedups import FastRowsChangeList
 
@@ -15,29 +13,6 @@ from ..selectors import ticket_clock_views
 
 NEXT_DEADLINE = F("next_deadline").asc(nulls_last=True)  # nearest or most overdue first, none last
 QUEUE_ORDER = (NEXT_DEADLINE, "-id")  # the order of the partial index ticket_queue_active
-
-
-class CappedPaginator(Paginator):
-    """Counts the matching tickets only up to CAP + 1. A full count reads every active ticket, so
-    it grows with the backlog while the rest of the page does not; staff who need a ticket beyond
-    the first thousand filter or search for it. The pagination and the actions'
-    "select all" say "more than 1,000" then (templates/admin/tickets/ticket/)."""
-
-    CAP = 1000
-    # The order in which an index finds the first CAP + 1 rows (TicketAdmin.get_paginator sets the
-    # queue's own where the partial index ticket_queue_active serves the filter). Unordered, the
-    # count is a sequential scan that stops at the 1,001st active ticket: quick only when PostgreSQL
-    # happens to start it near the newest tickets (synchronised scans); from the table's first page
-    # it reads every closed ticket filed before the first active one (bench/RESULTS.md, session 5).
-    count_order: tuple = ()
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.order_by(*self.count_order)[: self.CAP + 1].count()
-
-    @property
-    def capped(self) -> bool:
-        return self.count > self.CAP
 
 
 class TicketChangeList(FastRowsChangeList):

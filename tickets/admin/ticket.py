@@ -27,6 +27,7 @@ from .. import search, services
 from ..canned import CannedReplyError, canned_fill, canned_for
 from ..incident_links import incident_suggested, tickets_link_incident
 from ..models import Ticket
+from ..paging import CappedPaginator
 from ..selectors import ClockView, ticket_clock_views
 from ..services import TicketError
 from .display import TicketPageMedia, cause_label, countdown, cut, event_summary, sla_badge
@@ -42,7 +43,7 @@ from .forms import (
     StatusForm,
 )
 from .operations import OPERATIONS, PERMISSIONS, TicketOperations
-from .queue import NEXT_DEADLINE, QUEUE_ORDER, CappedPaginator, TicketChangeList
+from .queue import NEXT_DEADLINE, QUEUE_ORDER, TicketChangeList
 
 
 def wall_now(tz: str) -> datetime:
