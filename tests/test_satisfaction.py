@@ -277,3 +277,35 @@ def test_the_statement_and_the_compliance_report_show_the_months_satisfaction(cl
         client.force_login(ayo)
         report = client.get(reverse("admin:compliance"), {"month": "2026-10"}).content.decode()
     assert "66.67% 2 good · 1 bad of 4 resolved" in text_of(report)
+
+
+def test_the_filers_organisation_sees_the_rating_on_the_ticket_and_in_the_api(ticket, alice, bob, charlie, sam, link):
+    from rest_framework.test import APIClient
+
+    _at(
+        RESOLVED + timedelta(hours=1),
+        ticket_rate,
+        ticket=ticket,
+        user=alice,
+        rating="bad",
+        comment="Slow <b>again</b>.",
+    )
+    unrated = _file(ticket.contract, alice, subject="Not rated")
+    client = Client()
+    client.force_login(bob)  # another member of the filer's organisation
+    html = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert "Slow &lt;b&gt;again&lt;/b&gt;." in html
+    assert "Satisfaction Rated bad by Alice Achieng, 2026-10-05 11:40 (UTC+03:00): “Slow <b>again</b>.”" in text_of(
+        html
+    )
+    assert "Satisfaction" not in text_of(client.get(reverse("ticket-detail", args=[unrated.pk])).content.decode())
+    api = APIClient()
+    api.force_authenticate(bob)
+    shown = api.get(f"/api/v1/tickets/{ticket.pk}/").json()["satisfaction"]
+    assert (shown["rating"], shown["comment"]) == ("bad", "Slow <b>again</b>.")
+    assert shown["rated_at"] == shown["updated_at"] and shown["rated_at"].startswith("2026-10-05T")
+    listed = {t["id"]: t["satisfaction"] for t in api.get("/api/v1/tickets/").json()["results"]}
+    assert listed == {ticket.pk: shown, unrated.pk: None}
+    api.force_authenticate(charlie)  # another organisation: the ticket does not exist for it
+    assert api.get(f"/api/v1/tickets/{ticket.pk}/").status_code == 404
+    assert api.get("/api/v1/tickets/").json()["results"] == []

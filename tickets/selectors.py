@@ -18,7 +18,7 @@ from tickets.terms_cache import TermsCache
 
 from . import deadlines
 from .attainment import Attainment, TicketTimes, attainment
-from .models import Attachment, EscalationRequest, Ticket, TicketCall, TicketMessage
+from .models import Attachment, EscalationRequest, Ticket, TicketCall, TicketMessage, TicketRating
 
 MONTH_SLACK = timedelta(days=2)  # a month in any timezone lies within its UTC month +- 2 days
 
@@ -27,6 +27,26 @@ def tickets_for_user(*, user) -> QuerySet[Ticket]:
     if not getattr(user, "is_authenticated", False) or not user.organisation_id:
         return Ticket.objects.none()
     return Ticket.objects.filter(organisation_id=user.organisation_id, kind=Ticket.Kind.SUPPORT)
+
+
+def rating_of(ticket: Ticket) -> TicketRating | None:
+    """The filer's satisfaction rating of the ticket (tickets.satisfaction), or None; read with the
+    ticket where its query joined it (select_related("rating"))."""
+    try:
+        return ticket.rating
+    except TicketRating.DoesNotExist:
+        return None
+
+
+def ratings_of(tickets) -> dict[int, TicketRating]:
+    """The ratings of these tickets by ticket id: those their query joined, and the others in one query."""
+    tickets = list(tickets)
+    joined = [t for t in tickets if Ticket.rating.is_cached(t)]
+    out = {t.pk: t.rating for t in joined if rating_of(t) is not None}
+    others = [t.pk for t in tickets if not Ticket.rating.is_cached(t)]
+    if others:
+        out.update((r.ticket_id, r) for r in TicketRating.objects.filter(ticket__in=others))
+    return out
 
 
 def messages_for_customer(ticket: Ticket) -> QuerySet[TicketMessage]:

@@ -29,6 +29,7 @@ from .selectors import (
     SHOWN_PERSON,
     at_risk_or_breached,
     conversation_for_customer,
+    rating_of,
     ticket_clock_views,
     tickets_for_user,
     with_presence,
@@ -172,15 +173,18 @@ SHOWN_WITH_TICKET = (
     *(f.name for f in Ticket._meta.concrete_fields),
     "contract__name", "contract__reference", "service__name",
     *(f"created_by__{f}" for f in SHOWN_PERSON),
+    "rating__rating", "rating__comment", "rating__updated_at",  # the filer's satisfaction, shown to the organisation
 )  # fmt: skip
 
 
 def _own_ticket(request, pk: int, *, to_show: bool = False) -> Ticket:
     qs = with_presence(tickets_for_user(user=request.user)).select_related("contract", "service", "created_by")
     ticket = get_object_or_404(
-        (qs.only(*SHOWN_WITH_TICKET) if to_show else qs).annotate(terms_revision=terms_revision.column()),
+        (qs.select_related("rating").only(*SHOWN_WITH_TICKET) if to_show else qs).annotate(
+            terms_revision=terms_revision.column()
+        ),
         pk=pk,
-    )  # the terms revision with the ticket: no query of its own
+    )  # the terms revision (and the rating) with the ticket: no query of their own
     # Its organisation is the user's, read with the user: joining it again (and its managers)
     # tripled the time PostgreSQL spent planning the query.
     Ticket.organisation.field.set_cached_value(ticket, request.user.organisation)
@@ -216,6 +220,7 @@ def _render_detail(request, ticket: Ticket, *, reply_form=None, escalate_form=No
             "escalate_form": escalate_form or EscalateForm(),
             "can_close": ticket.status != Ticket.Status.CLOSED,
             "can_reopen": ticket.status in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED),
+            "rating": rating_of(ticket),
         },
         status=status,
     )

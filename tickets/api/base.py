@@ -23,9 +23,10 @@ NOT_SUPPORT_CONTACT = OpenApiResponse(
 )
 
 
-def own_ticket(request, pk: int) -> Ticket:
-    """The user's organisation's ticket, else 404. Staff belong to no organisation: always 404."""
-    return one_or_404(tickets_for_user(user=request.user).filter(pk=pk))
+def own_ticket(request, pk: int, *related: str) -> Ticket:
+    """The user's organisation's ticket (with `related` joined), else 404. Staff belong to no
+    organisation: always 404."""
+    return one_or_404(tickets_for_user(user=request.user).select_related(*related).filter(pk=pk))
 
 
 def ticket_error(exc: TicketError) -> serializers.ValidationError:

@@ -11,20 +11,30 @@ from rest_framework import serializers
 
 from contracts.choices import Priority
 
-from ..models import Attachment, Ticket
-from ..selectors import ClockView, ticket_clock_views
+from ..models import Attachment, Ticket, TicketRating
+from ..selectors import ClockView, ratings_of, ticket_clock_views
 
 
 @dataclass(frozen=True)
 class TicketRow:
     ticket: Ticket
     clock: ClockView
+    rating: TicketRating | None = None
 
 
 def ticket_rows(tickets) -> list[TicketRow]:
     tickets = list(tickets)
     clocks = ticket_clock_views(tickets)
-    return [TicketRow(ticket=t, clock=clocks[t.pk]) for t in tickets]
+    ratings = ratings_of(tickets)
+    return [TicketRow(ticket=t, clock=clocks[t.pk], rating=ratings.get(t.pk)) for t in tickets]
+
+
+@extend_schema_serializer(component_name="Satisfaction")
+class SatisfactionOutputSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=TicketRating.Rating.choices)
+    comment = serializers.CharField()
+    rated_at = serializers.DateTimeField(help_text="The first rating.")
+    updated_at = serializers.DateTimeField(help_text="The latest change (the rating link used again).")
 
 
 @extend_schema_serializer(component_name="Ticket")
@@ -64,6 +74,9 @@ class TicketOutputSerializer(serializers.Serializer):
     escalation_channel = serializers.SerializerMethodField(help_text="What to do now to escalate.")
     escalation_contact = serializers.SerializerMethodField(help_text="Whom to reach at the current level.")
     timezone = serializers.CharField(source="clock.timezone", help_text="The SLA's timezone.")
+    satisfaction = SatisfactionOutputSerializer(
+        source="rating", allow_null=True, help_text="The filer's rating once the ticket was resolved, else null."
+    )
 
     def get_time_left_seconds(self, row: TicketRow) -> int | None:
         left = row.clock.time_left

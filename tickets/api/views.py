@@ -99,7 +99,7 @@ class TicketListCreateApi(PaginatedApi):
         query = self.list_query()
         ordering = query.pop("ordering")
         filters = {{"contract": "contract_id", "service": "service_id"}.get(k, k): v for k, v in query.items()}
-        tickets = tickets_for_user(user=request.user).filter(**filters)
+        tickets = tickets_for_user(user=request.user).filter(**filters).select_related("rating")
         tickets = ordered(tickets, ordering, fields={"created_at": "filed_at"})
         paginator, page = self.paginate(tickets)
         return paginator.get_paginated_response(TicketOutputSerializer(ticket_rows(page), many=True).data)
@@ -147,7 +147,7 @@ class TicketDetailApi(CustomerApi):
         responses={200: TicketOutputSerializer, 404: NOT_FOUND},
     )
     def get(self, request, pk: int):
-        ticket = own_ticket(request, pk)
+        ticket = own_ticket(request, pk, "rating")
         return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data)
 
     @extend_schema(
