@@ -205,6 +205,25 @@ def _refresh(ids: list[int]) -> None:
             cursor.execute(_REFRESH.format(where="x.id = ANY(%s)"), [ids])
 
 
+def postgres_indexes(indexes: dict[str, str]):
+    """A migration's operation creating these indexes (name -> CREATE INDEX CONCURRENTLY ...) on
+    PostgreSQL and dropping them when reversed; nothing on SQLite, which searches the rows themselves.
+    The migration is not atomic: CONCURRENTLY runs outside a transaction."""
+    from django.db import migrations
+
+    def create(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for sql in indexes.values():
+                schema_editor.execute(sql)
+
+    def drop(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for name in indexes:
+                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+    return migrations.RunPython(create, drop)
+
+
 def documents_fill(*, batch: int = 20_000) -> int:
     """Every ticket's documents, in batches of ids (the migration that added them). Returns how many
     batches ran."""

@@ -5,6 +5,8 @@ migration outside a transaction). PostgreSQL only; SQLite searches the rows them
 import django.contrib.postgres.search
 from django.db import migrations
 
+from tickets.search import postgres_indexes
+
 INDEXES = {
     "ticket_search": "CREATE INDEX CONCURRENTLY IF NOT EXISTS ticket_search ON tickets_ticket USING gin (search_document)",
     # The queue's own (active tickets, as ticket_queue_active): a search of the queue reads only the
@@ -26,18 +28,6 @@ def fill(apps, schema_editor):
     documents_fill()
 
 
-def create_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in INDEXES.values():
-            schema_editor.execute(sql)
-
-
-def drop_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for name in INDEXES:
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-
 class Migration(migrations.Migration):
     atomic = False  # the fill commits batch by batch; CREATE INDEX CONCURRENTLY runs outside a transaction
 
@@ -55,5 +45,5 @@ class Migration(migrations.Migration):
             field=django.contrib.postgres.search.SearchVectorField(editable=False, null=True),
         ),
         migrations.RunPython(fill, migrations.RunPython.noop, elidable=True),
-        migrations.RunPython(create_indexes, drop_indexes),
+        postgres_indexes(INDEXES),
     ]
