@@ -78,3 +78,9 @@ def test_the_customer_rates_from_the_email_and_staff_and_the_statement_see_it(
     assert text(satisfaction).startswith("Satisfaction: 0 good, 1 bad (0%) of 1 rated, 1 resolved")
     satisfaction.scroll_into_view_if_needed()
     visit(customer, screenshot, "satisfaction-05-statement")
+
+    # Her organisation sees the rating on the ticket's own page.
+    customer.goto(f"/tickets/{resolved.pk}/")
+    shown = text(customer.locator("dd", has_text="Rated bad"))
+    assert re.match(r"Rated bad by Alice Achieng, .*: “It took three calls to get an answer.”", shown)
+    visit(customer, screenshot, "satisfaction-06-customer-ticket")
