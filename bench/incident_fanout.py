@@ -19,6 +19,12 @@ a process of its own, counting messages):
    `outbox_send_due` under cProfile, with the queries counted and timed.
 
 Writes var/bench/incident_fanout.json and prints a Markdown table for bench/RESULTS.md.
+
+    .venv/bin/python bench/incident_fanout.py --publish-only 3 [--reuse] [--cprofile FILE]
+
+measures the publish alone, 3 times, each in a transaction rolled back (no worker, no delivery):
+`--reuse` keeps the database a previous run seeded, so that two trees (before and after a change)
+can be timed back to back on the same rows; `--cprofile` writes one more publish's profile.
 """
 
 from __future__ import annotations
@@ -91,12 +97,12 @@ class Sink:
 
 
 # --- Set-up -----------------------------------------------------------------------------------------
-def setup(sink: Sink) -> None:
+def setup(email_url: str, *, drop: bool = True) -> None:
     os.environ.setdefault("BENCH_DATABASE_URL", os.environ.get("BENCH_FANOUT_DATABASE_URL", DEFAULT_DB))
     os.environ.setdefault("BENCH_REDIS_URL", os.environ.get("BENCH_FANOUT_REDIS_URL", DEFAULT_REDIS))
     os.environ["CELERY_QUEUE"] = QUEUE
-    os.environ["EMAIL_URL"] = f"smtp://127.0.0.1:{sink.port}"
-    create_database(drop=True)
+    os.environ["EMAIL_URL"] = email_url
+    create_database(drop=drop)
     from common import setup as django_setup
 
     django_setup()
@@ -185,6 +191,55 @@ def publish(seeded: dict) -> dict:
     update = incident.updates.get(number=1)
     written, seconds, queries = counted(lambda: update_publish(update=update, now=now))
     return {"rows": written, "seconds": seconds, "queries": queries, "incident": incident.pk}
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def publish_only(seeded: dict, repeat: int, profile_to: str | None) -> None:
+    """The publish `repeat` times (and once more under cProfile), each rolled back."""
+    from django.db import transaction
+
+    def once(prof=None) -> dict:
+        try:
+            with transaction.atomic():
+                if prof:
+                    prof.enable()
+                out = publish(seeded)
+                if prof:
+                    prof.disable()
+                raise _RolledBack(out)
+        except _RolledBack as done:
+            return done.args[0]
+
+    for n in range(repeat):
+        w = once()
+        print(f"publish {n + 1}: {w['rows']:,} rows in {w['seconds']:.2f} s, {w['queries']} queries", flush=True)
+    if profile_to:
+        prof = cProfile.Profile()
+        w = once(prof)
+        prof.dump_stats(profile_to)
+        print(f"profiled: {w['rows']:,} rows in {w['seconds']:.2f} s (under cProfile) -> {profile_to}", flush=True)
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"Load: {load}")
+
+
+def reused() -> dict | None:
+    """What seed() returned, from a database a previous run seeded (None when there is none)."""
+    from django.db.utils import ProgrammingError
+
+    from contracts.models import Outage
+    from portal.models import User
+
+    try:
+        outage = Outage.objects.filter(title="Backup API errors").first()
+    except ProgrammingError:
+        return None
+    if outage is None:
+        return None
+    contacts = User.objects.filter(email__endswith="@drill.example").count()
+    return {"outage": outage, "staff": User.objects.get(email="lead@vendor.example"), "contacts": contacts}
 
 
 def deliver(sink: Sink, rows: int, started: float, timeout: float) -> dict:
@@ -303,12 +358,20 @@ def main() -> None:
     ap.add_argument("--subscribers", type=int, default=1_000)
     ap.add_argument("--profile", type=int, default=1_000)
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--publish-only", type=int, default=0, metavar="N", help="time the publish alone, N times")
+    ap.add_argument("--reuse", action="store_true", help="with --publish-only: the database already seeded")
+    ap.add_argument("--cprofile", help="with --publish-only: one more publish's profile, to this file")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.publish_only:
+        setup("smtp://127.0.0.1:9", drop=not args.reuse)  # nothing is sent: every publish is rolled back
+        seeded = (args.reuse and reused()) or seed(args.contracts, args.contacts, args.subscribers)
+        publish_only(seeded, args.publish_only, args.cprofile)
+        return
     sink = Sink()
     worker = None
     try:
-        setup(sink)
+        setup(f"smtp://127.0.0.1:{sink.port}")
         from common import purge_broker
 
         purge_broker()
