@@ -103,7 +103,17 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> 
 
 
 def _not_written(emails: dict[str, Email]) -> dict[str, Email]:
-    existing = set(OutboxMessage.objects.filter(key__in=list(emails)).values_list("key", flat=True))
+    """The emails whose keys are not written yet. On PostgreSQL the keys go as one array parameter
+    (`= ANY`), not one parameter each: an incident's tens of thousands of keys would otherwise be
+    spliced into the statement one by one by Django and psycopg."""
+    if connection.vendor == "postgresql":
+        q, column = connection.ops.quote_name, OutboxMessage._meta.get_field("key").column
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {q(column)} FROM {q(OutboxMessage._meta.db_table)} WHERE {q(column)} = ANY(%s)",
+                           [list(emails)])  # fmt: skip
+            existing = {key for (key,) in cursor.fetchall()}
+    else:
+        existing = set(OutboxMessage.objects.filter(key__in=list(emails)).values_list("key", flat=True))
     return {k: e for k, e in emails.items() if k not in existing}
 
 
