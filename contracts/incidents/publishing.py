@@ -5,16 +5,17 @@ audiences (the status page's subscribers) belong here too, so that a person is t
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.core.notify_rules import Kind, Preferences, for_contract, members_prefetch
+from portal.core.notify_rules import About, Kind, Preferences, active_members, recipients
 from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.unsubscribe import email_to
 from portal.core.webhooks import HookEvent, webhooks_emit
@@ -46,31 +47,74 @@ def incident_url(incident: Incident) -> str:
     return reverse("incident-detail", args=[incident.pk])
 
 
-def _context(incident: Incident, update: IncidentUpdate, services: list, contract: Contract, tz: str) -> dict:
+@dataclass(frozen=True)
+class Affected:
+    """The affected contracts as an update's emails read them, in four queries whatever their
+    number: the contracts with their organisations, their designated contacts' and services' ids,
+    and their organisations' active members (the people emailed)."""
+
+    contracts: list[Contract]
+    contact_ids: dict[int, frozenset[int]]  # by contract
+    service_ids: dict[int, frozenset[int]]  # by contract
+    members: dict[int, list]  # by organisation, by id (notify_rules.active_members)
+
+    @classmethod
+    def read(cls, contracts: QuerySet) -> Affected:
+        def ids_by_contract(through, other: str) -> dict[int, frozenset[int]]:
+            pairs = defaultdict(set)
+            rows = through.objects.filter(contract__in=contracts).values_list("contract_id", f"{other}_id")
+            for contract_id, other_id in rows:
+                pairs[contract_id].add(other_id)
+            return {k: frozenset(v) for k, v in pairs.items()}
+
+        rows = list(contracts.select_related("organisation"))
+        organisations = {c.organisation_id: c.organisation for c in rows}
+        people = defaultdict(list)
+        for u in active_members().filter(organisation__in=contracts.values("organisation_id")):
+            u.organisation = organisations[u.organisation_id]  # one instance each: frozen once (portal.core.snapshot)
+            people[u.organisation_id].append(u)
+        return cls(
+            contracts=rows,
+            contact_ids=ids_by_contract(Contract.contacts.through, "user"),
+            service_ids=ids_by_contract(Contract.services.through, "service"),
+            members=dict(people),
+        )
+
+    def organisation_ids(self) -> list[int]:
+        return sorted({c.organisation_id for c in self.contracts})
+
+
+def _about(incident: Incident, update: IncidentUpdate) -> dict:
+    """What every member's email of the update says alike: built once, so frozen once (portal.core.snapshot)."""
     return {
-        "tz": tz,  # the contract's timezone, as every email about it
         "incident": {"pk": incident.pk, "title": incident.title, "impact": incident.get_impact_display(),
                      "started_at": incident.outage.starts_at, "url": incident_url(incident)},
         "update": {"number": update.number, "status": update.get_status_display(), "body": update.body,
                    "at": update.published_at, "resolved": update.status == Incident.Status.RESOLVED},
-        "services": [s.name for s in services],
-        "contract": {"reference": contract.reference, "name": contract.name},
     }  # fmt: skip
 
 
-def update_emails(incident: Incident, update: IncidentUpdate, contracts: list[Contract]) -> list[Email]:
+def update_emails(incident: Incident, update: IncidentUpdate, affected: Affected) -> list[Email]:
     """One email per person the rule lets through (notify_rules, Kind.INCIDENT), keyed by update and
     person: a person on two affected contracts gets one, about the first."""
     prefs, seen, emails = Preferences(), set(), []
     all_services = list(incident.outage.services.all())
-    versions = Versions({c.sla_id for c in contracts})
-    prefs.load(u.pk for c in contracts for u in c.organisation.users.all())  # not one query per contract
-    for contract in contracts:
+    versions = Versions({c.sla_id for c in affected.contracts})
+    prefs.load(u.pk for people in affected.members.values() for u in people)  # not one query per contract
+    about = _about(incident, update)
+    for contract in affected.contracts:
         version = versions.shown(contract.sla_id, update.published_at)
-        covered = {s.pk for s in contract.services.all()}
+        covered = affected.service_ids.get(contract.pk, frozenset())
         services = [s for s in all_services if s.pk in covered] or all_services
-        ctx = _context(incident, update, services, contract, version.timezone if version else "UTC")
-        for r in for_contract(Kind.INCIDENT, contract, prefs=prefs):
+        ctx = {
+            "tz": version.timezone if version else "UTC",  # the contract's timezone, as every email about it
+            **about,
+            "services": [s.name for s in services],
+            "contract": {"reference": contract.reference, "name": contract.name},
+        }
+        rule = About(organisation_id=contract.organisation_id, contact_ids=affected.contact_ids.get(contract.pk))
+        for r in recipients(Kind.INCIDENT, users=affected.members.get(contract.organisation_id, ()), about=rule,
+                            prefs=prefs):  # fmt: skip
             if r.user.pk in seen:
                 continue
             seen.add(r.user.pk)
@@ -147,15 +191,11 @@ def update_publish(*, update: IncidentUpdate, now: datetime | None = None) -> in
         IncidentUpdate.objects.filter(pk=update.pk).update(published_at=None)
         update.published_at = None
         return 0
-    contracts = list(
-        affected_contracts(incident, now).select_related("organisation").prefetch_related("services", "contacts",
-                                                                                          members_prefetch())
-    )  # fmt: skip
+    affected = Affected.read(affected_contracts(incident, now))
     services = list(incident.outage.services.all())
-    members = update_emails(incident, update, contracts)
+    members = update_emails(incident, update, affected)
     written = outbox_enqueue_many(
         emails=members + subscriber_update_emails(incident, update, services, members), now=now
     )
-    webhooks_emit(events=[_hook(incident, update, services, org) for org in sorted({c.organisation_id for c in contracts})],
-                  now=now)  # fmt: skip
+    webhooks_emit(events=[_hook(incident, update, services, org) for org in affected.organisation_ids()], now=now)
     return written

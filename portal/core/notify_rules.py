@@ -103,17 +103,21 @@ EVERY_MEMBER_CHOICES = {Choice.MAINTENANCE, Choice.INCIDENT}
 @dataclass(frozen=True)
 class About:
     """What an email is about, as far as the rule needs it. `contract` is read for its designated
-    contacts (`contract.contacts.all()`: prefetch it in a batch); `owner_id` is the ticket's filer or
-    the claim's submitter; `participant_ids` the customers who wrote on the ticket or asked to
-    escalate it; `p1` whether the ticket is a P1 (a production incident)."""
+    contacts (`contract.contacts.all()`: prefetch it in a batch), unless `contact_ids` names them
+    (a sender that read a batch's contacts as ids); `owner_id` is the ticket's filer or the claim's
+    submitter; `participant_ids` the customers who wrote on the ticket or asked to escalate it; `p1`
+    whether the ticket is a P1 (a production incident)."""
 
     organisation_id: int | None = None
     contract: object | None = None
     owner_id: int | None = None
     participant_ids: frozenset = field(default_factory=frozenset)
     p1: bool = False
+    contact_ids: frozenset | None = None
 
     def designated(self) -> set[int]:
+        if self.contact_ids is not None:
+            return set(self.contact_ids)
         return {u.pk for u in self.contract.contacts.all()} if self.contract is not None else set()
 
 
@@ -184,7 +188,8 @@ class Preferences:
         self._loaded |= wanted
 
     def chosen(self, user_id: int, choice: Choice) -> bool | None:
-        self.load([user_id])
+        if user_id not in self._loaded:
+            self.load([user_id])
         return self._chosen.get((user_id, choice))
 
 
@@ -220,12 +225,17 @@ def recipients(
     return chosen
 
 
+def active_members() -> models.QuerySet:
+    """Active people by id: an organisation's members as candidates of every per-contract email."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(is_active=True).order_by("id")
+
+
 def members_prefetch() -> Prefetch:
     """Prefetch a contract's organisation's active members (`contract.organisation.users`), the
     candidates of every per-contract email (for_contract)."""
-    from django.contrib.auth import get_user_model
-
-    return Prefetch("organisation__users", queryset=get_user_model().objects.filter(is_active=True).order_by("id"))
+    return Prefetch("organisation__users", queryset=active_members())
 
 
 def for_contract(
