@@ -123,3 +123,73 @@ def test_many_new_rows_are_handed_to_as_many_sweeps_as_they_fill(monkeypatch, se
     sent.clear()
     outbox._dispatch(["k1"])
     assert sent == ["k1"]
+
+
+def test_each_persons_email_of_an_update_is_as_the_rule_and_the_thread_make_it(backup, lena, settings):
+    """What the batch reading of the affected contracts must keep, person by person: who is written
+    to (each once, about their first contract; not one who turned incidents off, nor an inactive
+    member), the context the body is rendered from, the one-click unsubscribe link (signed as
+    portal.core.unsubscribe always signed it: links in emails already sent keep working), the
+    reply address and the thread."""
+    from django.core import signing
+    from django.urls import reverse
+
+    from contracts.incidents.services import incident_post_update
+    from contracts.selectors import Versions
+    from portal.core import reply_address
+    from portal.core.snapshot import thaw
+    from portal.models import NotificationPreference, User
+
+    settings.PORTAL_BASE_URL = "https://portal.example"
+    storage = ServiceFactory(name="Object Storage", slug="object-storage")
+    customers(backup, 2)
+    first, second = ContractFactory._meta.model.objects.order_by("pk")
+    later = ContractFactory(organisation=first.organisation, reference="KAL-0100", services=[backup, storage],
+                            contacts=[User.objects.get(email="p0-0@c0.example")])  # fmt: skip
+    member = UserFactory(email="member@c1.example", organisation=second.organisation)  # not a designated contact
+    UserFactory(email="gone@c1.example", organisation=second.organisation, is_active=False)
+    off = User.objects.get(email="p1-2@c1.example")
+    NotificationPreference.objects.create(user=off, kind="incident", enabled=False, updated_at=NOW)
+    update = draft_update(backup, lena, "Storage")
+    update.incident.outage.services.add(storage)
+    update_publish(update=update, now=NOW)
+    at = NOW + timedelta(minutes=20)
+    with time_machine.travel(at, tick=False):
+        second_update = incident_post_update(incident=update.incident, status="identified", body="A disk & a <fix>.",
+                                             actor=lena, now=at)  # fmt: skip
+    incident = Incident.objects.get(pk=update.incident_id)
+    rows = {r.to: r for r in OutboxMessage.objects.filter(key__startswith=f"incident:{incident.pk}:u2:user:")}
+    about = {**{f"p0-{k}@c0.example": first for k in range(3)}, "p1-0@c1.example": second,
+             "p1-1@c1.example": second, member.email: second}  # fmt: skip
+    assert sorted(rows) == sorted(about)
+    assert later.pk > first.pk
+    versions = Versions({first.sla_id})
+    for email, contract in about.items():
+        user, row = User.objects.get(email=email), rows[email]
+        with time_machine.travel(at, tick=False):  # the token's timestamp: when it was signed
+            token = signing.dumps({"u": user.pk, "c": "incident"}, salt="portal.unsubscribe")
+        link = "https://portal.example" + reverse("unsubscribe", args=[token])
+        mid = f"<incident-{incident.pk}.%d.{user.pk}@{settings.MESSAGE_ID_DOMAIN}>"
+        assert row.message_id == mid % 2
+        assert row.headers == {
+            "List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Reply-To": reply_address.make(mailbox=settings.SUPPORT_QUEUE_EMAIL, tag="i", number=incident.pk,
+                                           salt="contracts.incidents.mail.reply_address",
+                                           value=f"{incident.pk}:{email}"),
+            "In-Reply-To": mid % 1, "References": mid % 1,
+        }  # fmt: skip
+        version = versions.shown(contract.sla_id, at)
+        assert thaw(row.context) == {
+            "tz": version.timezone,
+            "incident": {"pk": incident.pk, "title": "Storage", "impact": incident.get_impact_display(),
+                         "started_at": incident.outage.starts_at, "url": f"/incidents/{incident.pk}/"},
+            "update": {"number": 2, "status": "Identified", "body": "A disk & a <fix>.", "at": at, "resolved": False},
+            "services": ["Cloud Backup"], "contract": {"reference": contract.reference, "name": contract.name},
+            "recipient": user, "unsubscribe_url": link, "unsubscribe_label": "Incidents",
+        }  # fmt: skip
+        recipient = thaw(row.context)["recipient"]
+        assert (recipient.name, recipient.organisation.name) == (user.name, contract.organisation.name)
+    assert second_update.number == 2
+    text = delivery.outbox_render(rows["p0-1@c0.example"])[1]
+    assert "A disk & a <fix>." in text and first.reference in text
+    assert rows["p0-1@c0.example"].headers["List-Unsubscribe"][1:-1] in text
