@@ -85,7 +85,7 @@ class Affected:
 
 
 def _about(incident: Incident, update: IncidentUpdate) -> dict:
-    """What every member's email of the update says alike: built once, so frozen once (portal.core.snapshot)."""
+    """What every member's email of the update says alike, built once (one reverse() of its link)."""
     return {
         "incident": {"pk": incident.pk, "title": incident.title, "impact": incident.get_impact_display(),
                      "started_at": incident.outage.starts_at, "url": incident_url(incident)},
@@ -112,9 +112,9 @@ def update_emails(incident: Incident, update: IncidentUpdate, affected: Affected
             "services": [s.name for s in services],
             "contract": {"reference": contract.reference, "name": contract.name},
         }
-        rule = About(organisation_id=contract.organisation_id, contact_ids=affected.contact_ids.get(contract.pk))
-        for r in recipients(Kind.INCIDENT, users=affected.members.get(contract.organisation_id, ()), about=rule,
-                            prefs=prefs):  # fmt: skip
+        org, contacts = contract.organisation_id, affected.contact_ids.get(contract.pk, frozenset())
+        rule = About(organisation_id=org, contact_ids=contacts)
+        for r in recipients(Kind.INCIDENT, users=affected.members.get(org, ()), about=rule, prefs=prefs):
             if r.user.pk in seen:
                 continue
             seen.add(r.user.pk)
