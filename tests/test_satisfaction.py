@@ -264,6 +264,7 @@ def test_the_statement_and_the_compliance_report_show_the_months_satisfaction(cl
         page = client.get(reverse("contract-statement", args=[october.pk, "2026-10"])).content.decode()
         assert "Satisfaction: 2 good, 1 bad (66.67%) of 3 rated, 4 resolved" in text_of(page)
         pdf = client.get(reverse("contract-statement-pdf", args=[october.pk, "2026-10"])).content
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / "satisfaction-statement.pdf").write_bytes(pdf)
         printed = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
         assert "Satisfaction: 2 good, 1 bad (66.67%) of 3 rated, 4 resolved" in printed
