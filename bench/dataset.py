@@ -339,8 +339,9 @@ def _open(rng, pk, filed, version, priority, staff_id, msgs, targets, terms):
     """An open ticket: new, answered, or waiting on the customer; its columns from the product's
     own ticket_recompute, at the level the escalation sweep would have moved it to by NOW."""
     from tickets import deadlines
+    from tickets.history import ticket_history
     from tickets.models import Ticket, TicketPause
-    from tickets.services import ticket_history, ticket_recompute
+    from tickets.recompute import ticket_recompute
 
     t = Ticket(sla_version_id=version, priority=priority, filed_at=filed, status=Ticket.Status.NEW)
     ps = []  # no pk above: ticket_recompute would look the ticket's crossings up, a query per ticket

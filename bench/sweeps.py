@@ -104,7 +104,7 @@ def _shift_until(ticket, pauses, targets, due_now) -> tuple:
     """Move the ticket's filing back until `due_now(deadlines, history)` gives a moment <= NOW; returns
     (new filed_at, that moment)."""
     from tickets import deadlines
-    from tickets.services import ticket_history
+    from tickets.history import ticket_history
 
     filed = ticket.filed_at
     step = timedelta(minutes=1)
@@ -123,11 +123,11 @@ def _shift_until(ticket, pauses, targets, due_now) -> tuple:
 def _make_due(candidates, n: int, seed: int, column: str, kept: tuple[str, ...], next_due, prefetch=()):
     """n random tickets of `candidates`, each with its filing moved back until `next_due(ticket)`,
     a function of (deadlines, history), gives a moment <= NOW, and its clock columns derived again
-    by the product (tickets.services.ticket_recompute: the sweeps read the stored columns), with
+    by the product (tickets.recompute.ticket_recompute: the sweeps read the stored columns), with
     `column` set to that moment. Returns what to put back: (id, filed_at, *columns) per ticket."""
     from tickets.deadlines import Columns
     from tickets.models import Ticket
-    from tickets.services import ticket_recompute
+    from tickets.recompute import ticket_recompute
     from tickets.terms_cache import TermsCache
 
     chosen = random.Random(seed).sample(list(candidates.values_list("id", flat=True)), n)

@@ -21,7 +21,8 @@ from portal.core.webhooks import SUBSCRIBABLE, vendor_endpoint_create, webhook_e
 from portal.models import AuditEntry, OutboxMessage, WebhookDelivery, WebhookEndpoint
 from tickets import mail_thread
 from tickets.models import SLACrossing
-from tickets.services import ticket_open, ticket_reply, ticket_request_escalation, ticket_set_status, tickets_recompute
+from tickets.recompute import tickets_recompute
+from tickets.services import ticket_open, ticket_reply, ticket_request_escalation, ticket_set_status
 from tickets.sweeps import check_sla_deadlines
 
 from .factories import StaffFactory

@@ -19,7 +19,7 @@ from contracts.calendars import calendars_edited
 from contracts.models import ClosedDate, PriorityTerm, WorkingCalendar
 from portal.core.delivery import outbox_render
 from portal.models import OutboxMessage
-from tickets import deadlines, services
+from tickets import deadlines, recompute
 from tickets.models import SLACrossing, Ticket
 from tickets.services import ticket_open, ticket_reply, ticket_set_status
 from tickets.sweeps import check_sla_deadlines, escalate_due_tickets
@@ -82,13 +82,13 @@ def close_day_in_the_admin(client, calendar, day: date, django_capture_on_commit
 def recomputed(monkeypatch):
     """The ticket ids each run of the recompute recomputed."""
     runs = []
-    real = services.tickets_recompute
+    real = recompute.tickets_recompute
 
     def spy(ids, **kwargs):
         runs.append(sorted(ids))
         return real(ids, **kwargs)
 
-    monkeypatch.setattr(services, "tickets_recompute", spy)
+    monkeypatch.setattr(recompute, "tickets_recompute", spy)
     return runs
 
 
@@ -226,15 +226,15 @@ def test_the_recompute_touches_only_open_tickets_on_the_calendar_and_runs_twice_
     done = file(acme_contract, alice, "P3", MON_1400, "Done")
     ticket_set_status(ticket=done, actor=StaffFactory(), status="resolved")
     calendar = business_calendar(p3)
-    assert services.tickets_touched(calendar_ids=[calendar.pk]) == [p3.pk]
-    assert p1.pk not in services.tickets_touched(calendar_ids=[calendar.pk])
+    assert recompute.tickets_touched(calendar_ids=[calendar.pk]) == [p3.pk]
+    assert p1.pk not in recompute.tickets_touched(calendar_ids=[calendar.pk])
     ClosedDate.objects.create(calendar=calendar, date=TUESDAY)
     calendars_edited([calendar.pk])  # its task is left to run by hand below (no commit in a test)
     columns = list(deadlines.Columns.FIELDS)
     with time_machine.travel(MON_1400 + MIN, tick=False):
-        assert services.tickets_recompute([p3.pk, done.pk]) == 1
+        assert recompute.tickets_recompute([p3.pk, done.pk]) == 1
         first = Ticket.objects.filter(pk=p3.pk).values(*columns).get()
-        assert services.tickets_recompute([p3.pk]) == 1
+        assert recompute.tickets_recompute([p3.pk]) == 1
         assert Ticket.objects.filter(pk=p3.pk).values(*columns).get() == first
     assert first["first_response_due"] == nbo(9, 9)
 

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 # PostgreSQL: + the ticket's search document written again (tickets.search.documents_refresh).
 SEARCH_DOCUMENT = 1 if connection.vendor == "postgresql" else 0
 NEW_TICKET_QUERIES = 19 + SEARCH_DOCUMENT
-REPLY_QUERIES = 18 + SEARCH_DOCUMENT
+REPLY_QUERIES = 16 + SEARCH_DOCUMENT
 
 
 def receipt_to(address: str):

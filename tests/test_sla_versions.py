@@ -360,14 +360,14 @@ def test_a_calendar_no_published_version_uses_is_edited_freely(kaluari):
 def test_closed_dates_set_are_audited_and_move_the_open_tickets(
     acme_contract, alice, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from tickets import services as ticket_services
+    from tickets import recompute
     from tickets.models import Ticket
     from tickets.services import ticket_open
 
     recomputed = []
-    real = ticket_services.tickets_recompute
+    real = recompute.tickets_recompute
     monkeypatch.setattr(
-        ticket_services, "tickets_recompute", lambda ids, **kw: recomputed.append(sorted(ids)) or real(ids, **kw)
+        recompute, "tickets_recompute", lambda ids, **kw: recomputed.append(sorted(ids)) or real(ids, **kw)
     )
     monday_1400 = datetime(2026, 12, 7, 14, 0, tzinfo=NBO)  # Kaluari P3: 4 business hours to answer
     with time_machine.travel(monday_1400, tick=False), django_capture_on_commit_callbacks(execute=True):

@@ -164,7 +164,7 @@ def test_reopening_resumes_the_resolution_clock_where_it_stopped(acme_contract, 
     # No sweep ran: the ticket is still at level 1, whose move was due at 16:15 (taken at once).
     assert t.escalation_level == 1 and t.next_escalation_due == FRI_1600 + timedelta(minutes=15)
     # Deadlines recomputed from the history give the same answer.
-    from tickets.services import ticket_recompute
+    from tickets.recompute import ticket_recompute
 
     before = (t.first_response_due, t.resolution_due, t.next_escalation_due)
     ticket_recompute(t, now=FRI_1600 + timedelta(days=1))

@@ -1,5 +1,5 @@
 """SLA attainment: the share of tickets answered and resolved within their SLA, per priority and
-month of filing. Pure: it reads the clock columns tickets.services.ticket_recompute stores
+month of filing. Pure: it reads the clock columns tickets.recompute.ticket_recompute stores
 (deadlines derived from the ticket's history), so it agrees with the crossings the sweeps record.
 
 A clock is *missed* exactly when tickets.deadlines.crossings_due would record a crossing: its deadline

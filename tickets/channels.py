@@ -4,7 +4,7 @@ phone calls; PRODUCT.md "Support channels".
 
 - A call that answers the customer (outbound, shown to them) is the ticket's first response **at
   the call's time**, not when it was typed: the clocks are derived again through the one
-  derivation (tickets.services.ticket_recompute, tickets.deadlines.ticket_deadlines), audited with
+  derivation (tickets.recompute.ticket_recompute, tickets.deadlines.ticket_deadlines), audited with
   the columns before and after. A first-response breach the sweep already recorded stands (as
   every recorded crossing does, docs/decisions.md).
 - A ticket filed for a caller starts its clock when the customer reached us (not in the future, at

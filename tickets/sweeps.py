@@ -23,7 +23,7 @@ from contracts.selectors import levels_by_version
 from portal.core.notify_rules import Kind
 from tickets import at_risk, deadlines, hooks, notify
 from tickets.models import SLACrossing, Ticket, TicketEvent
-from tickets.services import save_columns
+from tickets.recompute import save_columns
 from tickets.terms_cache import TermsCache
 
 BATCH = 500

@@ -7,7 +7,7 @@ from django.db import OperationalError, transaction
 
 from portal.core.heartbeat import recorded
 
-from . import mailbox_poll, services, sweeps
+from . import mailbox_poll, recompute, sweeps
 from .inbound.service import ingest
 
 
@@ -44,13 +44,13 @@ def poll_mailbox() -> str:
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
 def recompute_deadlines(calendar_ids=(), version_ids=(), everything: bool = False) -> int:
     """The deadlines of the open tickets an edit of these calendars or SLA versions touches (or of
-    every open ticket), in batches (tickets.services.tickets_recompute). Running it twice, or again
+    every open ticket), in batches (tickets.recompute.tickets_recompute). Running it twice, or again
     after a failed batch, gives the same columns; recorded breaches stand."""
     if everything:
-        ids = services.tickets_active_ids()
+        ids = recompute.tickets_active_ids()
     else:
-        ids = services.tickets_touched(calendar_ids=calendar_ids, version_ids=version_ids)
-    return services.tickets_recompute(ids)
+        ids = recompute.tickets_touched(calendar_ids=calendar_ids, version_ids=version_ids)
+    return recompute.tickets_recompute(ids)
 
 
 def on_terms_moved(sender, *, calendar_ids=(), version_ids=(), **kwargs) -> None:

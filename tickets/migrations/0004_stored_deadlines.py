@@ -10,7 +10,7 @@ def recompute_active_tickets(apps, schema_editor):
     Ticket = apps.get_model("tickets", "Ticket")
     ids = list(Ticket.objects.filter(status__in=["new", "open", "waiting"]).values_list("pk", flat=True))
     if ids:
-        from tickets.services import tickets_recompute
+        from tickets.recompute import tickets_recompute
 
         tickets_recompute(ids)
 

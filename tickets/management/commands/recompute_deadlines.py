@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from tickets.services import tickets_active_ids, tickets_recompute
+from tickets.recompute import tickets_active_ids, tickets_recompute
 
 
 class Command(BaseCommand):

@@ -1,0 +1,144 @@
+"""The clock columns of tickets, derived again: ticket_recompute for one ticket that a service
+(tickets.services) changes, tickets_recompute for many after an edit of a calendar or of SLA terms
+(tickets.tasks.recompute_deadlines), both from tickets.deadlines.ticket_deadlines over the rows
+tickets.history reads; save_columns writes many tickets' columns at once (the sweeps too)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from contracts.models import PriorityTerm
+
+from . import deadlines
+from .history import ClockRows, at_risk_share, clock_rows, resolved_moment, ticket_history
+from .models import EscalationRequest, Ticket
+from .terms_cache import TermsCache
+
+ACK_COLUMNS = ["ack_due", "ack_warn_at"]  # an escalation request's clock columns
+
+
+class Recomputed(NamedTuple):
+    fields: list[str]  # the ticket's columns, set on it (not saved)
+    requests: list[EscalationRequest]  # pending requests whose ack_due or ack_warn_at moved (set, not saved)
+
+
+def ticket_recompute(
+    ticket: Ticket, *, now: datetime, terms: TermsCache | None = None, pauses=None, requests=None, recorded=None
+) -> Recomputed:
+    """Set the ticket's clock columns (and its pending escalation requests' ack_due) from
+    tickets.deadlines.ticket_deadlines. `pauses`, `requests` (pending ones) and `recorded` ((clock,
+    kind) of its crossings) are read when not given, those missing in one query (clock_rows)."""
+    terms = terms or TermsCache()
+    if any(given is None for given in (pauses, requests, recorded)):
+        rows = clock_rows([ticket.pk])[ticket.pk] if ticket.pk else ClockRows([], [], [])
+        pauses = rows.pauses if pauses is None else pauses
+        requests = rows.requests if requests is None else requests
+        recorded = rows.recorded if recorded is None else recorded
+    columns = deadlines.ticket_deadlines(
+        terms.targets(ticket.sla_version_id, ticket.priority),
+        ticket_history(ticket, pauses),
+        now=now,
+        at_risk_share=at_risk_share(ticket.priority),
+        escalation_level=ticket.escalation_level,
+        top_alert_sent=ticket.top_alert_sent,
+        resolved_at=resolved_moment(ticket),
+        excluded=ticket.is_excluded,
+        pending_requests=[(r.pk, r.requested_at) for r in requests],
+        recorded=recorded,
+    )
+    for name in deadlines.Columns.FIELDS:
+        setattr(ticket, name, getattr(columns, name))
+    ticket.escalation_dues = deadlines.dues_to_json(columns.escalation_dues)
+    moved = []
+    for r in requests:
+        if (r.ack_due, r.ack_warn_at) != (columns.ack_dues[r.pk], columns.ack_warns[r.pk]):
+            r.ack_due, r.ack_warn_at = columns.ack_dues[r.pk], columns.ack_warns[r.pk]
+            moved.append(r)
+    return Recomputed(list(deadlines.Columns.FIELDS), moved)
+
+
+def save_columns(tickets: list[Ticket], fields) -> None:
+    """Write many tickets' columns in one statement. On PostgreSQL: UPDATE ... FROM unnest() of one
+    array per column. Django's bulk_update builds a CASE with one WHEN per ticket and column, which
+    cost more in Python than the rest of a sweep's batch (bench/RESULTS.md, session 3)."""
+    if not tickets:
+        return
+    if connection.vendor != "postgresql":
+        Ticket.objects.bulk_update(tickets, fields)
+        return
+    qn, meta = connection.ops.quote_name, Ticket._meta
+    columns = [meta.pk] + [meta.get_field(f) for f in fields]
+    names = [qn(c.column) for c in columns]
+    arrays = [[c.get_db_prep_value(getattr(t, c.attname), connection) for t in tickets] for c in columns]
+    unnest = ", ".join(
+        f"%s::{c.rel_db_type(connection) if c.primary_key else c.db_type(connection)}[]" for c in columns
+    )
+    sets = ", ".join(f"{n} = v.{n}" for n in names[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(meta.db_table)} SET {sets} FROM unnest({unnest}) AS v({', '.join(names)}) "
+            f"WHERE {qn(meta.db_table)}.{names[0]} = v.{names[0]}",
+            arrays,
+        )
+
+
+RECOMPUTE_BATCH = 500
+
+
+def tickets_recompute(ids, *, now: datetime | None = None) -> int:
+    """Recompute the clock columns of these tickets where they are still active, in batches of
+    RECOMPUTE_BATCH, each in its own transaction with its tickets locked (a service changing one
+    at the same time is waited for, then recomputed after it). Recorded crossings stand. Running
+    it twice changes nothing. Returns how many tickets it recomputed."""
+    ids, done = sorted(set(ids)), 0
+    for i in range(0, len(ids), RECOMPUTE_BATCH):
+        done += _recompute_batch(ids[i : i + RECOMPUTE_BATCH], now=now or timezone.now())
+    return done
+
+
+@transaction.atomic
+def _recompute_batch(ids, *, now: datetime) -> int:
+    tickets = list(
+        Ticket.objects.filter(pk__in=ids, status__in=Ticket.ACTIVE).select_for_update(of=("self",)).order_by("pk")
+    )
+    if not tickets:
+        return 0
+    rows = clock_rows([t.pk for t in tickets])
+    terms = TermsCache()
+    terms.load({t.sla_version_id for t in tickets})
+    moved = []
+    for t in tickets:
+        moved += ticket_recompute(
+            t, now=now, terms=terms, pauses=rows[t.pk].pauses, requests=rows[t.pk].requests,
+            recorded=rows[t.pk].recorded,
+        ).requests  # fmt: skip
+    save_columns(tickets, deadlines.Columns.FIELDS)
+    EscalationRequest.objects.bulk_update(moved, ACK_COLUMNS)
+    return len(tickets)
+
+
+def tickets_active_ids() -> list[int]:
+    return list(Ticket.objects.filter(status__in=Ticket.ACTIVE).values_list("pk", flat=True))
+
+
+def tickets_touched(*, calendar_ids=(), version_ids=()) -> list[int]:
+    """The active tickets whose deadlines an edit of these calendars or SLA versions can move: those
+    on a (version, priority) whose clocks run on one of the calendars, those whose version's
+    escalation requests are acknowledged on one of them, and those on one of the versions."""
+    touched = Q(sla_version_id__in=list(version_ids))
+    if calendar_ids:
+        terms = PriorityTerm.objects.filter(
+            Q(calendar_id__in=calendar_ids) | Q(resolution_calendar_id__in=calendar_ids)
+        ).values_list("version_id", "priority")
+        for version_id, priority in terms:
+            touched |= Q(sla_version_id=version_id, priority=priority)
+        touched |= Q(
+            sla_version__escalation_ack_calendar_id__in=calendar_ids,
+            escalation_requests__acknowledged_at__isnull=True,
+        )
+    return list(Ticket.objects.filter(touched, status__in=Ticket.ACTIVE).values_list("pk", flat=True).distinct())
