@@ -11,6 +11,8 @@ from django.core import mail as sent_mail
 from django.db import connection
 
 from portal.core.delivery import outbox_send_due
+from portal.models import OutboxMessage
+from tickets.deadlines import Columns
 from tickets.inbound.group import group
 from tickets.models import InboundMessage
 
@@ -21,7 +23,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 # PostgreSQL: + the ticket's search document written again (tickets.search.documents_refresh).
 SEARCH_DOCUMENT = 1 if connection.vendor == "postgresql" else 0
 NEW_TICKET_QUERIES = 19 + SEARCH_DOCUMENT
-REPLY_QUERIES = 16 + SEARCH_DOCUMENT
+REPLY_QUERIES = 15 + SEARCH_DOCUMENT
+FIELDS = [*Columns.FIELDS, "escalation_dues"]
 
 
 def receipt_to(address: str):
@@ -50,6 +53,50 @@ def test_a_new_ticket_and_a_reply_by_email_cost_a_fixed_number_of_queries(
     assert InboundMessage.objects.get(message_id="<m2@acme.example>").ticket_message.body == "The nightly one."
 
 
+WAITING_REPLY_QUERIES = REPLY_QUERIES + 2  # + the waiting pause ended and the status event
+
+
+def test_a_reply_to_a_paused_ticket_reads_its_clock_once_and_restarts_it(
+    acme_contract, alice, sam, django_assert_num_queries
+):
+    """The match is the reply's lock, and the clock's rows (pauses, pending escalation requests,
+    recorded crossings: tickets.history.clock_rows) are one read, whatever the ticket has: the
+    stored columns are those derived from each table read apart."""
+    from tickets.history import PauseRow
+    from tickets.mail_thread import reply_address_for
+    from tickets.models import SLACrossing, Ticket, TicketEvent
+    from tickets.recompute import ticket_recompute
+    from tickets.services import ticket_assign, ticket_request_escalation, ticket_set_status
+
+    take(mail(sender="bob@acme.example", message_id="<warm@acme.example>", subject="Warm-up"))
+    ticket = Ticket.objects.get(pk=take(mail(message_id="<m1@acme.example>")).ticket_id)
+    ticket_assign(ticket=ticket, actor=sam, assignee=sam, now=LATER)
+    request = ticket_request_escalation(ticket=ticket, user=alice, reason="Backups fail", now=LATER)
+    ticket_set_status(ticket=ticket, actor=sam, status="waiting", now=LATER)
+    SLACrossing.objects.create(ticket=ticket, clock="first_response", kind="at_risk", at=LATER, recorded_at=LATER)
+    answer = mail(to=reply_address_for(ticket, alice.email), message_id="<m2@acme.example>", body="The nightly one.")
+
+    with django_assert_num_queries(WAITING_REPLY_QUERIES):
+        replied = take(answer, received=LATER)
+
+    assert (replied.kind, replied.ticket_id) == ("replied", ticket.pk)
+    ticket.refresh_from_db()
+    assert ticket.status == "open" and not ticket.paused
+    assert TicketEvent.objects.filter(ticket=ticket, kind="status", data__new="open", actor=alice).exists()
+    assert OutboxMessage.objects.filter(template="ticket_customer_reply", to=sam.email).count() == 1
+    pauses = [PauseRow(p.reason, p.started_at, p.ended_at) for p in ticket.pauses.order_by("started_at", "pk")]
+    assert [p.ended_at for p in pauses] == [LATER]
+    apart = Ticket.objects.get(pk=ticket.pk)
+    moved = ticket_recompute(
+        apart, now=LATER, pauses=pauses, requests=list(ticket.escalation_requests.filter(acknowledged_at=None)),
+        recorded=list(ticket.crossings.values_list("clock", "kind")),
+    ).requests  # fmt: skip
+    assert moved == [] and apart.next_sla_check_at is not None
+    assert [getattr(apart, f) for f in FIELDS] == [getattr(ticket, f) for f in FIELDS]
+    request.refresh_from_db()
+    assert request.ack_due is not None and request.acknowledged_at is None
+
+
 GROUP_OF_TEN_QUERIES = 76 + SEARCH_DOCUMENT  # 19 a message alone; the documents written once for all
 
 
@@ -75,7 +122,7 @@ def test_a_group_tells_each_ticket_to_its_people_and_endpoints_and_wakes_the_wor
 ):
     """What a group reads once (portal.core.batch) still reaches every ticket: each filer's receipt,
     the staff copy, one webhook delivery each; the outbox's worker is woken after the commit only."""
-    from portal.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
+    from portal.models import WebhookDelivery, WebhookEndpoint
 
     WebhookEndpoint.objects.create(
         organisation_id=alice.organisation_id, url="https://hooks.acme.example/in", events=["ticket.filed"],

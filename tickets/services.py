@@ -44,12 +44,15 @@ def _event(ticket, kind, *, now, actor=None, **data) -> TicketEvent:
     return TicketEvent.objects.create(ticket=ticket, kind=kind, at=now, actor=actor, data=data)
 
 
-def _locked(ticket: Ticket) -> Ticket:
-    return (
-        Ticket.objects.select_for_update(of=("self",))
-        .select_related("contract", "organisation", "sla_version", "created_by", "assignee")
-        .get(pk=ticket.pk)
+def locked_tickets():
+    """Tickets read for a change: locked until the transaction ends, with what the services read."""
+    return Ticket.objects.select_for_update(of=("self",)).select_related(
+        "contract", "organisation", "sla_version", "created_by", "assignee"
     )
+
+
+def _locked(ticket: Ticket) -> Ticket:
+    return locked_tickets().get(pk=ticket.pk)
 
 
 # --- Customers and staff ------------------------------------------------------------------------
@@ -150,14 +153,15 @@ def _attach(ticket, message, upload, user, now) -> Attachment:
 
 def ticket_reply(
     *, ticket: Ticket, author, body: str, internal: bool = False, files=(), status: str | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, locked: bool = False,
 ) -> TicketMessage:  # fmt: skip
     """A reply (or a staff internal note). Staff may move the ticket's status with it (`status`,
     e.g. waiting on customer): the customer then gets one email, the reply saying the new status,
-    not a reply and a status email. It refuses (the ticket locked) before writing anything."""
+    not a reply and a status email. It refuses (the ticket locked) before writing anything.
+    `locked`: the caller read `ticket` from locked_tickets() in its transaction, which goes on."""
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):  # in a caller's transaction, no savepoint of its own
-        ticket = _locked(ticket)
+        ticket = ticket if locked else _locked(ticket)
         if not (refused := _reply_refused(ticket, author, internal, status)):
             return _reply(ticket, author, body, internal=internal, files=files, status=status, now=now)
     raise refused  # outside the block: a caller's transaction goes on (tickets.inbound holds the message)

@@ -26,7 +26,7 @@ from .. import mail_thread, security, security_mail
 from ..attachments import MAX_FILES, validate_upload
 from ..incident_links import ticket_link_incident
 from ..models import Attachment, InboundMessage, Ticket, TicketEvent
-from ..services import PRIORITY_ORDER, TicketError, ticket_open, ticket_reply
+from ..services import PRIORITY_ORDER, TicketError, locked_tickets, ticket_open, ticket_reply
 from ..terms_cache import TermsCache
 from . import answers, group, parse
 
@@ -52,9 +52,12 @@ def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_bi
         return _hold(row, env, "It has no single sender address (From).", answer=False)
     if not automatic and (damage := parse.broken(msg)):
         return _hold(row, env, damage, answer=False)
-    ticket = match_ticket(env)
+    # A message that will most likely be a reply reads its ticket locked (ticket_reply's lock: one
+    # read, not two); an automatic or forged one, or one from someone who cannot reply, does not.
+    lock = not automatic and not dmarc_failed and (person := _person(env.sender)) is not None and person.is_active
+    ticket = match_ticket(env, lock=lock)
     if ticket is not None:
-        return _reply(row, msg, env, body, ticket, automatic, dmarc_failed)
+        return _reply(row, msg, env, body, ticket, automatic, dmarc_failed, locked=lock)
     if automatic:
         row.outcome, row.reason = Outcome.AUTOMATIC, automatic
         return None
@@ -107,39 +110,39 @@ def _security(row, env, body, automatic) -> None:
 
 
 # --- Replies -------------------------------------------------------------------------------------
-def match_ticket(env: parse.Envelope) -> Ticket | None:
+def match_ticket(env: parse.Envelope, *, lock: bool = False) -> Ticket | None:
     """The ticket a message answers: by the ticket's reply address it was sent to (its token made
     for this sender), else by a Message-ID of ours it answers (In-Reply-To, References: the ticket's
     thread root, the outbox's emails of the ticket, or the customer's own message that filed it),
-    else by a [#number] in the subject when the sender is a person of the ticket's organisation."""
+    else by a [#number] in the subject when the sender is a person of the ticket's organisation.
+    `lock`: read as tickets.services.locked_tickets() reads it, for ticket_reply(locked=True)."""
+    tickets = (locked_tickets() if lock else Ticket.objects).filter(kind=Ticket.Kind.SUPPORT)
     for address in env.recipients:
         number = mail_thread.ticket_of_address(address, env.sender)
         if number is not None:
-            ticket = Ticket.objects.filter(pk=number, kind=Ticket.Kind.SUPPORT).first()
+            ticket = tickets.filter(pk=number).first()
             if ticket is not None:
                 return ticket
     ids = security_mail.message_ids(env.in_reply_to) + security_mail.message_ids(env.references)
     for mid in ids:
         root = ROOT_ID.fullmatch(mid)
-        ticket = Ticket.objects.filter(pk=int(root.group(1)), kind=Ticket.Kind.SUPPORT).first() if root else None
+        ticket = tickets.filter(pk=int(root.group(1))).first() if root else None
         if ticket is not None and mail_thread.root_id(ticket) == mid:
             return ticket
     if ids:
         for key in OutboxMessage.objects.filter(message_id__in=ids[-50:], key__startswith="ticket:").values_list(
             "key", flat=True
         ):
-            ticket = Ticket.objects.filter(pk=int(key.split(":")[1]), kind=Ticket.Kind.SUPPORT).first()
+            ticket = tickets.filter(pk=int(key.split(":")[1])).first()
             if ticket is not None:
                 return ticket
         origin = InboundMessage.objects.filter(message_id__in=ids[-50:], ticket__kind=Ticket.Kind.SUPPORT)
-        origin = origin.exclude(ticket=None).select_related("ticket").first()
+        origin = origin.exclude(ticket=None).values_list("ticket_id", flat=True).first()
         if origin is not None:
-            return origin.ticket
+            return tickets.filter(pk=origin).first()
     number = NUMBER_TAG.search(env.subject)
     if number:
-        return Ticket.objects.filter(
-            pk=int(number.group(1)), kind=Ticket.Kind.SUPPORT, organisation__users__email__iexact=env.sender
-        ).first()
+        return tickets.filter(pk=int(number.group(1)), organisation__users__email__iexact=env.sender).first()
     return None
 
 
@@ -147,7 +150,7 @@ def _person(address: str):
     return group.current().person(address)
 
 
-def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed) -> None:
+def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed, *, locked: bool) -> None:
     row.ticket = ticket
     if automatic:
         # An out-of-office answering one of our emails: recorded on the ticket, never a reply (no
@@ -173,7 +176,9 @@ def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed) ->
     files, refused = _uploads(body)
     text = _with_refused(latest_reply(body.text) or "(The message had no text.)", refused + body.problems)
     try:
-        message = ticket_reply(ticket=ticket, author=person, body=text[:20000], files=files, now=row.received_at)
+        message = ticket_reply(
+            ticket=ticket, author=person, body=text[:20000], files=files, now=row.received_at, locked=locked
+        )
     except TicketError as exc:
         return _hold(row, env, f"Not added to ticket {ticket.number}: {exc}")
     keep_original(row, message, person)
