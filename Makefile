@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+# make test's processes (pytest-xdist): one per core of the 2-core CI machine; 0 runs in this one.
+TEST_WORKERS ?= 2
 
 .PHONY: help run test lint fmt migrate seed worker beat web bench drill clean
 
@@ -26,8 +28,8 @@ seed: migrate ## Load the demo data (idempotent)
 run: seed ## Serve the portal at http://127.0.0.1:8000 with a Celery worker and beat (Ctrl-C stops all)
 	bash scripts/run.sh
 
-test: $(VENV)/.installed ## Run the whole test suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.installed ## Run the whole test suite on TEST_WORKERS processes (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff (with the DJ and DTZ rule sets) and the import layers (lint-imports)
 	$(VENV)/bin/ruff check .

@@ -20,6 +20,35 @@ ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI") == "true"
 
 
+# --- `make test` runs the suite on two processes (pytest-xdist) ---------------------------------
+def _worker_redis_url(url: str, worker: str) -> str:
+    """Worker gwN's own Redis database: REDIS_URL's number plus 4N (redis://host:6379/5 -> /9 for
+    gw1). Each test flushes the cache, and the cache is that database (so is the broker of the
+    real-worker tests): two processes sharing one would wipe each other's."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    n = int(worker.removeprefix("gw"))
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(db + 4 * n) % 16}"))
+
+
+def _per_worker_redis() -> None:
+    """pytest-django reads the settings before this file is imported, but nothing has used the
+    cache or the broker yet: point both, and the subprocesses' environment, at the worker's own
+    database. pytest-django gives each worker its own test database (test_<name>_gwN)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not REDIS_URL_GIVEN:
+        return
+    url = _worker_redis_url(REDIS_URL_GIVEN, worker)
+    os.environ["REDIS_URL"] = settings.REDIS_URL = settings.CELERY_BROKER_URL = url
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": url}}
+
+
+REDIS_URL_GIVEN = settings.REDIS_URL
+_per_worker_redis()
+
+
 # --- Services a test may need: skipped on a developer's laptop without them, failed in CI ------
 def _postgres_available() -> bool:
     return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
@@ -78,12 +107,28 @@ NEEDS = {
 }
 
 
+# Tests that `make test`'s two processes keep on one (pytest-xdist's --dist loadgroup): those that
+# share a session fixture too costly to make twice, and each browser module's tests (one Chromium).
+XDIST_GROUPS = {"pg_cluster": "servers", "migrated_sqlite": "embedded"}
+
+
+def _xdist_group(item) -> str | None:
+    for fixture, group in XDIST_GROUPS.items():
+        if fixture in item.fixturenames:
+            return group
+    if "browser" in item.keywords:
+        return item.module.__name__
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     missing = {name: what for name, (check, what) in NEEDS.items() if not check()}
     for item in items:
         for name, what in missing.items():
             if name in item.keywords and not IN_CI:
                 item.add_marker(pytest.mark.skipif(True, reason=f"needs {what}"))
+        if (group := _xdist_group(item)) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
