@@ -98,6 +98,8 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# A wrong password is refused at once: no 2-second delay, no penalty growing with each failure.
+auth_failure_delay = 0
 first_valid_uid = {uid}
 last_valid_uid = {uid}
 mail_location = maildir:~/Maildir
@@ -120,6 +122,11 @@ service imap-login {{
   }}
   inet_listener imaps {{
     port = 0
+  }}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
   }}
 }}
 service pop3-login {{
