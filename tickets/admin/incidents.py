@@ -6,7 +6,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from contracts.admin.incidents import IncidentAdmin, IncidentChangeForm
 from contracts.models import Incident
@@ -45,7 +46,7 @@ class IncidentWithTicketsAdmin(IncidentAdmin):
         if not tickets:
             return "None yet: link tickets from the queue (the action “Link to the incident chosen beside”)."
         return format_html_join(
-            format_html("<br>"), '<a href="{}">#{} {}</a> ({}, {})',
+            mark_safe("<br>"), '<a href="{}">#{} {}</a> ({}, {})',
             ((reverse("admin:tickets_ticket_change", args=[t.pk]), t.pk, t.subject, t.organisation.name,
               t.get_status_display()) for t in tickets),
         )  # fmt: skip
