@@ -120,7 +120,8 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         can_file = request.user.has_perm(PERMISSIONS["file"])
-        extra = {**(extra_context or {}), "file_url": reverse("admin:tickets_ticket_file") if can_file else None}
+        file_url = reverse("admin:tickets_ticket_file") if can_file else None
+        extra = {"title": "Ticket queue", **(extra_context or {}), "file_url": file_url}
         return super().changelist_view(request, extra)
 
     def get_changelist(self, request, **kwargs):
