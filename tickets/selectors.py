@@ -42,7 +42,7 @@ def ratings_of(tickets) -> dict[int, TicketRating]:
     """The ratings of these tickets by ticket id: those their query joined, and the others in one query."""
     tickets = list(tickets)
     joined = [t for t in tickets if Ticket.rating.is_cached(t)]
-    out = {t.pk: t.rating for t in joined if rating_of(t) is not None}
+    out = {t.pk: rating for t in joined if (rating := rating_of(t)) is not None}
     others = [t.pk for t in tickets if not Ticket.rating.is_cached(t)]
     if others:
         out.update((r.ticket_id, r) for r in TicketRating.objects.filter(ticket__in=others))

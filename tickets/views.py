@@ -75,7 +75,6 @@ def ticket_list(request):
     if filters.get("sla") == TicketFilterForm.AT_RISK:
         tickets = at_risk_or_breached(tickets, now=now)
     ranked = None
-    paginator = Paginator(tickets, PAGE_SIZE)
     if "q" in filters and "q" not in filter_form.errors:  # best match first, then the newest
         tickets, counted = search.best_first(tickets, "-filed_at", "-pk", cap=CappedPaginator.CAP)
         ranked = counted <= CappedPaginator.CAP
@@ -83,6 +82,8 @@ def ticket_list(request):
         # tickets matches thousands, and nobody pages through them (more words narrow them).
         paginator = CappedPaginator(tickets, PAGE_SIZE)
         paginator.count = counted  # no second count
+    else:
+        paginator = Paginator(tickets, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     clocks = ticket_clock_views(page.object_list, now=now)
     query = request.GET.copy()
