@@ -330,3 +330,18 @@ def test_header_objects_made_once_are_the_same_headers_and_kept_within_bounds(mo
     monkeypatch.setattr(parse, "HEADERS_KEPT", 5)
     parse.envelope(parse.parse(mail(message_id="<m3@acme.example>")))
     assert len(parse._headers) <= 5
+
+
+def test_header_objects_are_parsed_once_and_a_huge_header_is_never_kept():
+    """tickets.inbound.parse keeps a parsed header object per name and value for the next messages,
+    but not a hostile message's huge header (it would stay in memory for the process)."""
+    from tickets.inbound import parse
+
+    short = b"From: alice@acme.example\r\nSubject: Backups fail\r\n\r\nNothing backs up.\r\n"
+    first, second = parse.parse(short), parse.parse(short)
+    assert first["Subject"] == "Backups fail" and first["Subject"] is second["Subject"]  # made once
+
+    huge_subject = "x" * (parse.HEADER_KEPT_CHARS + 1)
+    huge = parse.parse(f"From: eve@evil.example\r\nSubject: {huge_subject}\r\n\r\nHi.\r\n".encode())
+    assert huge["Subject"] == huge_subject
+    assert all(len(value) <= parse.HEADER_KEPT_CHARS for _, value in parse._headers)

@@ -26,11 +26,14 @@ class _ParsedOnce(email.policy.EmailPolicy):
     """The default policy, whose header objects (immutable: str with their parse) are made once per
     name and value: the parser reads a part's Content-Type again for every question it asks of the
     part, and the routing reads From, To and the rest more than once. Kept for the process, at most
-    HEADERS_KEPT of them (then forgotten at once)."""
+    HEADERS_KEPT of them (then forgotten at once), none longer than HEADER_KEPT_CHARS: a hostile
+    message's huge header is parsed for its message alone, never held for the next ones."""
 
     def header_fetch_parse(self, name, value):
         if hasattr(value, "name"):
             return value
+        if len(value) > HEADER_KEPT_CHARS:
+            return super().header_fetch_parse(name, value)
         key = (name, value)
         found = _headers.get(key)
         if found is None:
@@ -41,6 +44,7 @@ class _ParsedOnce(email.policy.EmailPolicy):
 
 
 HEADERS_KEPT = 4096
+HEADER_KEPT_CHARS = 2048
 _headers: dict[tuple[str, str], object] = {}
 POLICY = _ParsedOnce()  # email.policy.default's settings
 
