@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from imap_tools.errors import MailboxLoginError
+from imap_tools.errors import MailboxFolderCreateError, MailboxLoginError
 
 from portal.core.heartbeat import health
 from portal.domain.mail_urls import imap_url
@@ -140,3 +140,19 @@ def test_a_mailbox_that_cannot_be_read_goes_stale_on_healthz(dovecot, settings, 
     report = health(start + timedelta(minutes=5))
     assert not report["sweeps"]["inbound-imap"]["healthy"] and report["status"] == "unhealthy"
     assert SweepHeartbeat.objects.get(name="inbound-imap").last_finished_at == start
+
+
+def test_two_pollers_creating_the_processed_folder_at_once_both_go_on(dovecot):
+    """Both found it missing; the other made it first, so this one's CREATE fails: it goes on (CI saw
+    the second of two pollers fail so). A CREATE that fails with the folder still missing fails."""
+    config = imap_url(dovecot.url())
+    with mailbox_poll.connect(config, timeout=10) as mailbox:
+        answers = iter([False, True])  # missing when asked, there after the failed create
+        real_exists = mailbox.folder.exists
+        mailbox.folder.exists = lambda folder: next(answers)
+        mailbox.folder.create("Processed")  # the other poller's
+        mailbox_poll._ensure_folder(mailbox, "Processed")  # no error
+        mailbox.folder.exists = lambda folder: False
+        with pytest.raises(MailboxFolderCreateError):
+            mailbox_poll._ensure_folder(mailbox, "Processed")  # it says it failed and nothing is there
+        assert real_exists("Processed")

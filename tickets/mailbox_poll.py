@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from imap_tools import BaseMailBox, MailBox, MailBoxUnencrypted
-from imap_tools.errors import MailboxMoveError
+from imap_tools.errors import MailboxFolderCreateError, MailboxMoveError
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,7 @@ def poll(*, config: dict, processed_folder: str, batch: int, ingest, group=None,
     result = PollResult()
     folder = config["FOLDER"]
     with connect(config, timeout=timeout) as mailbox:
-        if not mailbox.folder.exists(processed_folder):
-            mailbox.folder.create(processed_folder)
+        _ensure_folder(mailbox, processed_folder)
         mailbox.folder.set(folder)
         uidvalidity = _uidvalidity(mailbox)
         uids = sorted(int(u) for u in mailbox.uids("ALL"))[:batch]
@@ -149,6 +148,18 @@ def _take_group(messages: list[Fetched], where: str, ingest, group, result: Poll
         return [], messages
     result.outcomes.update(outcomes)
     return taken, failed
+
+
+def _ensure_folder(mailbox: BaseMailBox, folder: str) -> None:
+    """Create the folder unless it exists. Two pollers starting at once may both find it missing:
+    the second's create fails, and the folder it wanted is there all the same."""
+    if mailbox.folder.exists(folder):
+        return
+    try:
+        mailbox.folder.create(folder)
+    except MailboxFolderCreateError:
+        if not mailbox.folder.exists(folder):
+            raise
 
 
 def _move(mailbox: BaseMailBox, uids: list[str], folder: str) -> None:
