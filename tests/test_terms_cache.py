@@ -157,3 +157,17 @@ def test_a_revision_read_with_other_rows_is_the_same_token_and_costs_no_query(dr
     fresh = SLAVersion.objects.annotate(rev=terms_revision.column()).get(pk=draft.pk).rev
     assert fresh != annotated
     assert TermsCache(revision=fresh).term(draft.pk, "P1").first_response == timedelta(minutes=20)
+
+
+def test_the_top_escalation_level_is_kept_until_a_level_changes(draft):
+    """The queue's level filter offers 1..the highest level of any ladder: read once, then kept
+    under the revision; a ladder that grows is offered at once."""
+    assert terms_cache.top_escalation_level() == 4  # Kaluari's ladder: email, then three calls
+    with CaptureQueriesContext(connection) as ctx:
+        assert terms_cache.top_escalation_level() == 4
+    assert len(ctx.captured_queries) == 1  # the revision row alone
+    top = draft.escalation_levels.order_by("-level").first()
+    EscalationLevel.objects.create(
+        version=draft, level=5, channel=top.channel, instruction="Call the CTO", staff_role=top.staff_role
+    )
+    assert terms_cache.top_escalation_level() == 5

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from django.db.models import Prefetch
+from django.db.models import Max, Prefetch
 
 from contracts import terms_revision
 from contracts.calendars import clock_for
@@ -26,7 +26,7 @@ CALENDAR_PREFETCH = ("hours", "closed_dates")
 
 _UNREAD = object()
 # The process's versions, valid under _shared_revision only. Shared objects are read, never changed.
-_shared: dict[int, SLAVersion] = {}
+_shared: dict[int | str, SLAVersion | int] = {}  # versions by id, and "top_level"
 _shared_revision: object = _UNREAD
 _lock = threading.Lock()
 
@@ -47,6 +47,22 @@ def forget() -> None:
     global _shared, _shared_revision
     with _lock:
         _shared, _shared_revision = {}, _UNREAD
+
+
+def top_escalation_level() -> int:
+    """The highest level of any SLA version's escalation ladder (the queue's level filter offers
+    1..this), kept for the process under the terms revision as the versions are: the terms' own
+    rows, read again only when a term changed."""
+    revision = terms_revision.current()
+    kept = _kept(revision)
+    top = kept.get("top_level")
+    if top is None:
+        top = EscalationLevel.objects.aggregate(top=Max("level"))["top"] or 1
+        if revision is not None:
+            with _lock:
+                if _shared_revision == revision:
+                    kept["top_level"] = top
+    return top
 
 
 class TermsCache:

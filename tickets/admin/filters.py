@@ -5,14 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
-from django.db.models import Max
 from django.utils import timezone
-
-from contracts.models import EscalationLevel
 
 from ..deadlines import at_risk_q, breached_q
 from ..models import Ticket, TicketRating
 from ..selectors import waiting_on_staff
+from ..terms_cache import top_escalation_level
 
 
 def chosen(list_filter: admin.SimpleListFilter, what: str) -> int:
@@ -93,8 +91,7 @@ class LevelFilter(admin.SimpleListFilter):
     parameter_name = "level"
 
     def lookups(self, request, model_admin):
-        top = EscalationLevel.objects.aggregate(top=Max("level"))["top"] or 1
-        return [(str(n), f"Level {n}") for n in range(1, top + 1)]
+        return [(str(n), f"Level {n}") for n in range(1, top_escalation_level() + 1)]
 
     def queryset(self, request, queryset):
         return queryset.filter(escalation_level=chosen(self, "escalation levels")) if self.value() else queryset

@@ -31,6 +31,16 @@ class TicketChangeList(FastRowsChangeList):
     }
     fast_classes = {"action_checkbox": "action-checkbox"}
 
+    # What no column or clock of the queue reads: the texts and the two search documents (tsvectors
+    # the database would send and the driver decode for every row).
+    deferred = (
+        "description", "steps_to_reproduce", "excluded_reason", "search_document", "search_public",
+        "organisation__address", "assignee__password",
+    )  # fmt: skip
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer(*self.deferred)
+
     def get_results(self, request):
         super().get_results(request)
         # The page's clocks in one batch (a fixed number of queries, however many rows); the queue

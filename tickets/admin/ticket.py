@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from contracts import terms_revision
 from contracts.choices import Cause
 from portal.core.roles import sees_security
 from portal.domain.formats import duration, in_tz
@@ -122,7 +123,8 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
         can_file = request.user.has_perm(PERMISSIONS["file"])
         file_url = reverse("admin:tickets_ticket_file") if can_file else None
         extra = {"title": "Ticket queue", **(extra_context or {}), "file_url": file_url}
-        return super().changelist_view(request, extra)
+        with terms_revision.held():  # read once for the level filter and the rows' clocks
+            return super().changelist_view(request, extra)
 
     def get_changelist(self, request, **kwargs):
         return TicketChangeList
