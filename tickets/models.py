@@ -130,10 +130,12 @@ class Ticket(models.Model):
             models.Index(fields=["next_escalation_due"], name="ticket_escalation_due", condition=Q(next_escalation_due__isnull=False)),
             models.Index(fields=["next_sla_check_at"], name="ticket_sla_check_due", condition=Q(next_sla_check_at__isnull=False)),
             models.Index(fields=["organisation", "status", "-filed_at"], name="ticket_org_status"),
-            models.Index(fields=["status", "next_deadline"], name="ticket_queue"),
             # The staff queue: active tickets in deadline order (the admin adds -pk), read from the
-            # index a page at a time instead of sorting a million rows.
+            # index a page at a time instead of sorting a million rows; one status, or all of them
+            # (the status filter's other choices), in the same order.
             models.Index(fields=["next_deadline", "-id"], name="ticket_queue_active", condition=Q(status__in=["new", "open", "waiting"])),  # Ticket.ACTIVE
+            models.Index(fields=["status", "next_deadline", "-id"], name="ticket_queue_status"),
+            models.Index(fields=["next_deadline", "-id"], name="ticket_queue_all"),
             # The staff dashboard's tickets at risk: active, counting, neither breached nor warned, not
             # paused (tickets.deadlines.at_risk_q), from their at-risk moment.
             models.Index(fields=["at_risk_at"], name="ticket_at_risk", condition=Q(status__in=["new", "open", "waiting"], excluded_cause="", breached=False, warned=False, paused=False, at_risk_at__isnull=False)),
