@@ -16,7 +16,9 @@ submitters) for an open ticket, anonymously. Each through django.test.Client, so
 and the session are in the figure. Also prints what wrk needs: the URLs and a session cookie.
 search: the same data endpoint with the list's default query and each TERM as its search string
 (what the ticket list's search box sends: helpdesk.query.get_search_filter_args, icontains over
-the ticket's fields), the median of --search-runs per term after one unmeasured; bench/search.py.
+the ticket's fields), the median of --search-runs per term after one unmeasured; and the list page
+the search box submits (/tickets/?status=1&status=2&q=TERM: the page's shell, whose table then asks
+the data endpoint for its rows), measured the same way; bench/search.py.
 """
 
 import argparse
@@ -27,6 +29,7 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
+from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "project"))
@@ -191,8 +194,14 @@ def search(terms, runs):
     for term in terms:
         ms, queries, response = timed_get(client, staff_list_url(term), runs, warmup=1)
         found = json.loads(response.content)["recordsFiltered"]
-        out.append({"term": term, "ms": round(ms, 2), "queries": queries, "found": found})
-        print(f"  peer search {term!r}: {ms:.1f} ms, {queries} queries, {found:,} found", file=sys.stderr, flush=True)
+        # The page the list's search box submits (its filters and the words; the rows come from the
+        # data endpoint above, which the page's table asks for once it has loaded).
+        page_url = f"/tickets/?{urlencode({'status': [1, 2], 'q': term}, doseq=True)}"
+        page_ms, page_queries, _ = timed_get(client, page_url, runs, warmup=1)
+        out.append({"term": term, "ms": round(ms, 2), "queries": queries, "found": found,
+                    "page_ms": round(page_ms, 2), "page_queries": page_queries})  # fmt: skip
+        print(f"  peer search {term!r}: {ms:.1f} ms, {queries} queries, {found:,} found; its page {page_ms:.1f} ms, "
+              f"{page_queries} queries", file=sys.stderr, flush=True)  # fmt: skip
     return {"searches": out}
 
 
