@@ -38,7 +38,7 @@ def test_sam_files_a_held_message_for_alice_on_the_clock_of_its_receipt(frozen, 
     assert page.status_code == 200 and b"Restore slow" in page.content and b"It fails." in page.content
     url = reverse("admin:tickets_inboundmessage_file", args=[held.pk])
     refused = client.post(url, {"contract": acme_contract.pk, "person": "bob@acme.example"})
-    assert refused.status_code == 200 and b"not a designated support contact" in refused.content
+    assert refused.status_code == 400 and b"not a designated support contact" in refused.content
     response = client.post(url, {"contract": acme_contract.pk, "person": "alice@acme.example"})
     assert response.status_code == 302
     held.refresh_from_db()
@@ -48,7 +48,7 @@ def test_sam_files_a_held_message_for_alice_on_the_clock_of_its_receipt(frozen, 
     entry = AuditEntry.objects.get(action="inbound.filed")
     assert (entry.actor, entry.before["outcome"], entry.after["outcome"]) == (sam, "held", "filed")
     again = client.post(reverse("admin:tickets_inboundmessage_discard", args=[held.pk]))
-    assert again.status_code == 200 and b"no longer held" in again.content
+    assert again.status_code == 400 and b"no longer held" in again.content
 
 
 def test_attach_puts_a_strangers_message_on_a_ticket_as_an_internal_note(frozen, sam, acme_contract, alice):

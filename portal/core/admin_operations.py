@@ -23,7 +23,7 @@ class OperationsMixin:
             raise PermissionDenied
         return obj
 
-    def refused(self, request, obj, name: str, form, error: Exception | None = None, status: int = 200):
+    def refused(self, request, obj, name: str, form, error: Exception | None = None, status: int = 400):
         """The page again with the refused form (its input kept) and why, answered with `status`."""
         if error is not None:
             field = getattr(error, "field", None)
@@ -35,16 +35,16 @@ class OperationsMixin:
         response.status_code = status
         return response
 
-    def run(self, request, obj, name: str, form, call, text, anchor: str = "", refused_status: int = 200):
+    def run(self, request, obj, name: str, form, call, text, anchor: str = ""):
         """Validate the operation's form, call its service with the cleaned data, and say how it
-        went (`text` may depend on the data). A refusal answers `refused_status` (the older
-        operations answer 200; newer ones a 400, as the customer's forms do)."""
+        went (`text` may depend on the data). A refusal is the page again with the form and why,
+        answered 400, as the customer's forms and the API answer."""
         if not form.is_valid():
-            return self.refused(request, obj, name, form, status=refused_status)
+            return self.refused(request, obj, name, form)
         try:
             call(form.cleaned_data)
         except self.refusal as exc:
-            return self.refused(request, obj, name, form, exc, status=refused_status)
+            return self.refused(request, obj, name, form, exc)
         self.message_user(request, text(form.cleaned_data) if callable(text) else text, messages.SUCCESS)
         change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
         return HttpResponseRedirect(reverse(change, args=[obj.pk]) + anchor)

@@ -119,7 +119,7 @@ class TicketOperations(OperationsMixin):
             return done + "."
 
         form = CallForm(request.POST, ticket=ticket, tz=tz)
-        return self.run(request, ticket, "call", form, call, text, "#conversation", refused_status=400)
+        return self.run(request, ticket, "call", form, call, text, "#conversation")
 
     def file_view(self, request):
         """A ticket filed for a customer who called (or emailed a person): the form, then the new
@@ -190,7 +190,7 @@ class TicketOperations(OperationsMixin):
         def text(data):
             return f"Linked to incident “{data['incident']}”." if data["incident"] else "Unlinked from its incident."
 
-        return self.run(request, ticket, "incident", IncidentLinkForm(request.POST), call, text, refused_status=400)
+        return self.run(request, ticket, "incident", IncidentLinkForm(request.POST), call, text)
 
     def take_view(self, request, object_id):
         ticket, user = self.object_to_change(request, object_id), request.user
