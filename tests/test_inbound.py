@@ -345,3 +345,15 @@ def test_header_objects_are_parsed_once_and_a_huge_header_is_never_kept():
     huge = parse.parse(f"From: eve@evil.example\r\nSubject: {huge_subject}\r\n\r\nHi.\r\n".encode())
     assert huge["Subject"] == huge_subject
     assert all(len(value) <= parse.HEADER_KEPT_CHARS for _, value in parse._headers)
+
+
+def test_a_group_counts_each_senders_filings_from_one_read(frozen, settings, acme_contract, alice, bob):
+    from tickets.inbound.group import group
+
+    settings.INBOUND_RATE_LIMIT = (3, timedelta(hours=1))
+    take(mail(message_id="<before@acme.example>", body="before"))  # alice's first, stored before the group
+    senders = ["alice@acme.example", "bob@acme.example", "alice@acme.example"] * 2
+    raws = [mail(sender=s, message_id=f"<g{n}@acme.example>", body=f"n{n}") for n, s in enumerate(senders)]
+    with group(raws):
+        kinds = [take(raw).kind for raw in raws]
+    assert kinds == ["filed", "filed", "filed", "held", "filed", "held"]

@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import CharField, DateTimeField, Value
-from django.db.models.functions import Cast
+from django.db import connection
 
 from . import deadlines
 from .models import EscalationRequest, SLACrossing, Ticket, TicketPause
@@ -40,8 +39,32 @@ class ClockRows(NamedTuple):
     recorded: list[tuple[str, str]]  # (clock, kind) of the recorded crossings
 
 
-_TEXT, _MOMENT = CharField(), DateTimeField()
-_NO_TEXT, _NO_MOMENT = Cast(Value(None), _TEXT), Cast(Value(None), _MOMENT)  # typed: PostgreSQL's UNION
+def _clock_sql(n: int) -> str:
+    """The UNION ALL of the three tables for `n` tickets (their ids given three times). Written
+    out, not built by the ORM: its shape never changes, and compiling the ORM's union cost more than
+    the rest of an inbound reply's clock (bench/RESULTS.md, session 10). Columns: table, ticket,
+    row, two texts, three moments."""
+    q, ids = connection.ops.quote_name, ", ".join(["%s"] * n)
+    pauses, requests, crossings = (q(m._meta.db_table) for m in (TicketPause, EscalationRequest, SLACrossing))
+    return (
+        f"SELECT 'p', ticket_id, id, reason, NULL, started_at, ended_at, NULL FROM {pauses} WHERE ticket_id IN ({ids})"
+        f" UNION ALL SELECT 'r', ticket_id, id, NULL, NULL, requested_at, ack_due, ack_warn_at FROM {requests}"
+        f" WHERE ticket_id IN ({ids}) AND acknowledged_at IS NULL"
+        f" UNION ALL SELECT 'c', ticket_id, id, clock, kind, NULL, NULL, NULL FROM {crossings} WHERE ticket_id IN ({ids})"
+    )
+
+
+def _moment():
+    """A moment as the ORM reads a DateTimeField (the backend's converters: SQLite returns text)."""
+    started_at = TicketPause._meta.get_field("started_at")
+    converters = connection.ops.get_db_converters(started_at.get_col(TicketPause._meta.db_table))
+
+    def convert(value):
+        for converter in converters:
+            value = converter(value, started_at, connection)
+        return value
+
+    return convert
 
 
 def clock_rows(ids) -> dict[int, ClockRows]:
@@ -49,20 +72,17 @@ def clock_rows(ids) -> dict[int, ClockRows]:
     in one query (a UNION ALL of the three tables: one round trip, not three, for every change of a
     ticket). Every id asked for has its entry, empty lists for a ticket without such rows."""
     ids = list(ids)
-    pauses = TicketPause.objects.filter(ticket_id__in=ids).values_list(
-        Value("p", _TEXT), "ticket_id", "id", "reason", _NO_TEXT, "started_at", "ended_at", _NO_MOMENT
-    )
-    requests = EscalationRequest.objects.filter(ticket_id__in=ids, acknowledged_at__isnull=True).values_list(
-        Value("r", _TEXT), "ticket_id", "id", _NO_TEXT, _NO_TEXT, "requested_at", "ack_due", "ack_warn_at"
-    )
-    crossings = SLACrossing.objects.filter(ticket_id__in=ids).values_list(
-        Value("c", _TEXT), "ticket_id", "id", "clock", "kind", _NO_MOMENT, _NO_MOMENT, _NO_MOMENT
-    )
     found = {pk: ClockRows([], [], []) for pk in ids}
+    if not ids:
+        return found
+    with connection.cursor() as cursor:
+        cursor.execute(_clock_sql(len(ids)), ids * 3)
+        rows = cursor.fetchall()
+    moment = _moment()
     ordered_pauses = []
-    rows = pauses.order_by().union(requests.order_by(), crossings.order_by(), all=True)
     for table, ticket_id, pk, text_1, text_2, moment_1, moment_2, moment_3 in rows:
         rows_of = found[ticket_id]
+        moment_1, moment_2, moment_3 = moment(moment_1), moment(moment_2), moment(moment_3)
         if table == "p":
             ordered_pauses.append((moment_1, pk, ticket_id, PauseRow(text_1, moment_1, moment_2)))
         elif table == "r":

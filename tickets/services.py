@@ -6,7 +6,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from contracts.choices import Priority
@@ -49,6 +49,18 @@ def locked_tickets():
     return Ticket.objects.select_for_update(of=("self",)).select_related(
         "contract", "organisation", "sla_version", "created_by", "assignee"
     )
+
+
+def locked_ticket(pk: int, kind: str) -> Ticket | None:
+    """The ticket with this id and kind, locked until the transaction ends, its own row alone (what
+    it relates to is read if used): an inbound reply's read, for ticket_reply(locked=True). One
+    statement written out, as the ORM would write it: compiling locked_tickets()'s select with its
+    relations cost more than the rest of the reply's read (bench/RESULTS.md, session 10)."""
+    meta, q = Ticket._meta, connection.ops.quote_name
+    columns = ", ".join(q(f.column) for f in meta.concrete_fields)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = f"SELECT {columns} FROM {q(meta.db_table)} WHERE {q(meta.pk.column)} = %s AND {q('kind')} = %s{lock}"
+    return next(iter(Ticket.objects.raw(sql, [pk, kind])), None)
 
 
 def _locked(ticket: Ticket) -> Ticket:
@@ -158,7 +170,7 @@ def ticket_reply(
     """A reply (or a staff internal note). Staff may move the ticket's status with it (`status`,
     e.g. waiting on customer): the customer then gets one email, the reply saying the new status,
     not a reply and a status email. It refuses (the ticket locked) before writing anything.
-    `locked`: the caller read `ticket` from locked_tickets() in its transaction, which goes on."""
+    `locked`: the caller read `ticket` from locked_tickets() or locked_ticket() in its transaction, which goes on."""
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):  # in a caller's transaction, no savepoint of its own
         ticket = ticket if locked else _locked(ticket)

@@ -8,8 +8,8 @@ read again is read once, and the poller's group is one transaction.
 
 Read once per group: the bytes already stored (one query for the group's hashes), our own
 addresses, the senders (one query for all of them), each organisation's contracts with their
-support contacts and services, each SLA's published versions, the terms revision, and each
-sender's recent filings (the rate limit). Within the group's transaction a message sees the ones
+support contacts and services, each SLA's published versions, the terms revision, and the
+senders' recent filings (the rate limit; one query for all of them). Within the group's transaction a message sees the ones
 before it (a flood is counted as it grows). Nothing read here outlives the group.
 
 The poller's group is also a portal.core.batch: the notifications' recipients and their choices and
@@ -133,12 +133,19 @@ class Group:
     # --- How many ----------------------------------------------------------------------------------
     def recent(self, sender: str, at: datetime, window: timedelta) -> int:
         """How many messages of `sender` filed a ticket or a reply in the `window` before `at`
-        (read once per sender and group, then counted as the group files more)."""
+        (read once per group: the first look-up reads every sender of the group's messages not read
+        yet; then counted as the group files more). A message received earlier than the window read
+        reads its sender again."""
         since, times = self._recent.get(sender, (None, None))
         if since is None or at - window < since:
-            rows = InboundMessage.objects.filter(sender=sender, outcome__in=COUNTED, received_at__gt=at - window)
-            since, times = at - window, list(rows.values_list("received_at", flat=True))
-            self._recent[sender] = (since, times)
+            wanted = {sender} | {found[1].sender for found in self._parsed.values() if found and found[1].sender}
+            wanted -= {s for s in self._recent if s != sender}
+            rows = InboundMessage.objects.filter(sender__in=wanted, outcome__in=COUNTED, received_at__gt=at - window)
+            for s in wanted:
+                self._recent[s] = (at - window, [])
+            for s, t in rows.values_list("sender", "received_at"):
+                self._recent[s][1].append(t)
+            times = self._recent[sender][1]
         return sum(1 for t in times if t > at - window)
 
     def counted(self, row: InboundMessage) -> None:

@@ -26,7 +26,7 @@ from .. import mail_thread, security, security_mail
 from ..attachments import MAX_FILES, validate_upload
 from ..incident_links import ticket_link_incident
 from ..models import Attachment, InboundMessage, Ticket, TicketEvent
-from ..services import PRIORITY_ORDER, TicketError, locked_tickets, ticket_open, ticket_reply
+from ..services import PRIORITY_ORDER, TicketError, locked_ticket, locked_tickets, ticket_open, ticket_reply
 from ..terms_cache import TermsCache
 from . import answers, group, parse
 
@@ -115,33 +115,38 @@ def match_ticket(env: parse.Envelope, *, lock: bool = False) -> Ticket | None:
     for this sender), else by a Message-ID of ours it answers (In-Reply-To, References: the ticket's
     thread root, the outbox's emails of the ticket, or the customer's own message that filed it),
     else by a [#number] in the subject when the sender is a person of the ticket's organisation.
-    `lock`: read as tickets.services.locked_tickets() reads it, for ticket_reply(locked=True)."""
-    tickets = (locked_tickets() if lock else Ticket.objects).filter(kind=Ticket.Kind.SUPPORT)
+    `lock`: read locked (tickets.services.locked_ticket: its own row), for ticket_reply(locked=True)."""
+    tickets = Ticket.objects.filter(kind=Ticket.Kind.SUPPORT)
+
+    def ticket_of(pk: int) -> Ticket | None:
+        return locked_ticket(pk, Ticket.Kind.SUPPORT) if lock else tickets.filter(pk=pk).first()
+
     for address in env.recipients:
         number = mail_thread.ticket_of_address(address, env.sender)
         if number is not None:
-            ticket = tickets.filter(pk=number).first()
+            ticket = ticket_of(number)
             if ticket is not None:
                 return ticket
     ids = security_mail.message_ids(env.in_reply_to) + security_mail.message_ids(env.references)
     for mid in ids:
         root = ROOT_ID.fullmatch(mid)
-        ticket = tickets.filter(pk=int(root.group(1))).first() if root else None
+        ticket = ticket_of(int(root.group(1))) if root else None
         if ticket is not None and mail_thread.root_id(ticket) == mid:
             return ticket
     if ids:
         for key in OutboxMessage.objects.filter(message_id__in=ids[-50:], key__startswith="ticket:").values_list(
             "key", flat=True
         ):
-            ticket = tickets.filter(pk=int(key.split(":")[1])).first()
+            ticket = ticket_of(int(key.split(":")[1]))
             if ticket is not None:
                 return ticket
         origin = InboundMessage.objects.filter(message_id__in=ids[-50:], ticket__kind=Ticket.Kind.SUPPORT)
         origin = origin.exclude(ticket=None).values_list("ticket_id", flat=True).first()
         if origin is not None:
-            return tickets.filter(pk=origin).first()
+            return ticket_of(origin)
     number = NUMBER_TAG.search(env.subject)
     if number:
+        tickets = locked_tickets().filter(kind=Ticket.Kind.SUPPORT) if lock else tickets
         return tickets.filter(pk=int(number.group(1)), organisation__users__email__iexact=env.sender).first()
     return None
 
