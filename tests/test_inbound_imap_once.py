@@ -181,6 +181,24 @@ def test_a_message_failing_in_its_group_is_tried_alone_and_the_others_are_filed(
     assert Ticket.objects.count() == 3 and mailbox.count("INBOX") == 0
 
 
+def test_a_group_whose_rows_fail_together_is_taken_one_by_one(mailbox, monkeypatch, caplog):
+    """A group's messages' rows are inserted together before its commit: when one is taken by a
+    concurrent writer after the group read what was stored (here: the read misses it), the group's
+    transaction fails and every message is taken alone; none is lost, none is filed twice."""
+    from tickets.inbound.group import Group
+
+    ingest(message(2), received_at=NOW, source="pipe")
+    for n in (1, 2, 3):
+        mailbox.append(message(n), internaldate=RECEIVED)
+    monkeypatch.setattr(Group, "stored", lambda self, digest: None)
+
+    assert tasks.poll_mailbox() == "duplicate 1, filed 2; moved 3"
+
+    assert "a group of 3 was not committed; taken one by one" in caplog.text
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == [f"Restore of job {n} fails" for n in (1, 2, 3)]
+    assert InboundMessage.objects.count() == 3 and mailbox.count("INBOX") == 0
+
+
 def test_a_new_uidvalidity_reads_every_message_again_and_files_none_twice(mailbox):
     mailbox.append(message(1), internaldate=RECEIVED)
     mailbox.append(message(2), internaldate=RECEIVED)

@@ -171,13 +171,10 @@ def ticket_filed(ticket, *, ctx: dict, now, filer_receipt: bool = True, filer_he
     filer = ticket.created_by.email
     own = [e for e in receipts if e.to == filer] if filer_receipt else []
     receipts = [e for e in receipts if e.to != filer] + [_root(ticket, e, filer_headers or {}) for e in own]
-    return send(
-        receipts
-        + to_addresses(
-            [settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
-        ),
-        now,
+    emails = receipts + to_addresses(
+        [settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
     )
+    return outbox_enqueue_many(emails=emails, now=now, known_new=True)  # a ticket just filed
 
 
 # --- Changes a customer must know of (issue 20, item 8): once per event and recipient, threaded -----

@@ -12,6 +12,7 @@ from django.utils import timezone
 from contracts.choices import Priority
 from contracts.people.support import support_contact_check
 from contracts.selectors import version_in_force
+from portal.core import batch
 from portal.core.audit import audit
 from portal.core.notify_rules import Kind
 from portal.core.related import among
@@ -145,7 +146,10 @@ def ticket_create(
     ticket_recompute(ticket, now=now, terms=terms, pauses=[])
     ticket.save()
     documents_refresh([ticket.pk])
-    _event(ticket, TicketEvent.Kind.FILED, now=now, actor=actor or user, priority=priority, channel=channel)
+    filed = TicketEvent(ticket=ticket, kind=TicketEvent.Kind.FILED, at=now, actor=actor or user,
+                        data={"priority": priority, "channel": channel})  # fmt: skip
+    if not batch.insert_later(TicketEvent.objects.bulk_create, [filed]):  # the inbound poller's group
+        filed.save()
     for f in files:
         _attach(ticket, None, f, user, now)
     return ticket

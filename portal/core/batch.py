@@ -5,14 +5,20 @@ and what every change would hand to a worker after the commit is handed over onc
 
     with transaction.atomic(), batch():
         for change in changes:
-            with transaction.atomic():   # a savepoint each
-                ...                      # shared(), before_commit(), after_commit() below
+            with change(), transaction.atomic():   # a savepoint each
+                ...            # shared(), insert_later(), before_commit(), after_commit() below
+
+New rows no later change of the batch reads may be inserted with the batch's others: insert_later()
+gathers them and inserts each kind in one multi-row statement before the commit. A failure of that
+insert (a unique key taken by a concurrent writer meanwhile) fails the batch's transaction: its
+caller takes the changes one by one, outside a batch (tickets.mailbox_poll).
 
 Outside a batch each call does what it would have done alone (shared() returns None; the others
 return False and the caller does its work now). Only what the batch's changes never write may be
-shared: people, their choices, contracts' contacts, webhook endpoints. A change whose savepoint is
-rolled back may leave items behind for before_commit and after_commit: their work must be a no-op
-for rows that do not exist (a document of a ticket that was not filed, a key never written).
+shared: people, their choices, contracts' contacts, webhook endpoints. A change made inside
+change() (around its savepoint) that fails leaves nothing behind; one made outside it may leave
+items for before_commit and after_commit, whose work must then be a no-op for rows that do not
+exist (a document of a ticket that was not filed, a key never written).
 """
 
 from __future__ import annotations
@@ -32,8 +38,12 @@ class Batch:
         self.shared: dict[str, Any] = {}
         self.before: dict[Callable, list] = {}
         self.after: dict[Callable, list] = {}
+        self.inserts: dict[Callable, list] = {}
 
     def run_before(self) -> None:
+        for insert, rows in self.inserts.items():
+            insert(rows)
+        self.inserts = {}
         while self.before:
             work, items = self.before.popitem()
             work(list(dict.fromkeys(items)))
@@ -71,6 +81,36 @@ def after_commit(work: Callable[[list], None], items: Iterable) -> bool:
         return False
     b.after.setdefault(work, []).extend(items)
     return True
+
+
+def insert_later(insert: Callable[[list], Any], rows: list) -> bool:
+    """Have `insert(rows)` insert these new rows with every change's, once, before the batch's
+    other work at its end (Model.objects.bulk_create, or a writer's own multi-row insert). For rows
+    that nothing in the batch reads back, and whose ids nothing needs before the commit. False
+    outside a batch: the caller inserts them now."""
+    b = _current.get()
+    if b is None:
+        return False
+    b.inserts.setdefault(insert, []).extend(rows)
+    return True
+
+
+@contextmanager
+def change() -> Iterator[None]:
+    """One change of the batch (enter it around the change's savepoint): if it fails, the rows,
+    items and work it handed to the batch are dropped with its savepoint."""
+    b = _current.get()
+    if b is None:
+        yield
+        return
+    marks = [{work: len(items) for work, items in kept.items()} for kept in (b.inserts, b.before, b.after)]
+    try:
+        yield
+    except BaseException:
+        for kept, mark in zip((b.inserts, b.before, b.after), marks, strict=True):
+            for work, items in kept.items():
+                del items[mark.get(work, 0) :]
+        raise
 
 
 @contextmanager

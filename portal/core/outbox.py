@@ -63,14 +63,20 @@ def outbox_enqueue(*, email: Email, now: datetime | None = None) -> bool:
     return outbox_enqueue_many(emails=[email], now=now) == 1
 
 
-def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None) -> int:
+def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None, known_new: bool = False) -> int:
     """Write many notifications in one insert; keys already present are skipped. Returns how many
-    keys were new. Call it inside the transaction of the change that causes the emails."""
+    keys were new. Call it inside the transaction of the change that causes the emails.
+    `known_new`: the caller knows no key was written before (they name a row it has just inserted):
+    inside a portal.core.batch the rows are inserted with the batch's others (the unique key still
+    decides), and all count as new."""
     if not emails:
         return 0
     now = now or timezone.now()
     fresh = {e.key: e for e in emails}  # a key twice in one call counts once
     memo: dict = {}  # an object several emails mention is frozen once
+    if known_new and batch.insert_later(_insert_later, [_row(e, now, memo) for e in fresh.values()]):
+        batch.after_commit(_dispatch, list(fresh))
+        return len(fresh)
     if connection.vendor == "postgresql" and len(fresh) >= COPY_FROM:
         fresh = _not_written(fresh)
         if fresh:
@@ -127,6 +133,21 @@ def _insert_new(rows: list[OutboxMessage]) -> list[str]:
         rows, fields=fields, returning_fields=[opts.get_field("key")], on_conflict=OnConflict.IGNORE
     )
     return [row[0] for row in written if row]
+
+
+MAX_PARAMETERS = 65535  # in one statement (PostgreSQL's protocol)
+
+
+def _insert_later(rows: list[OutboxMessage]) -> None:
+    """A batch's rows (outbox_enqueue_many(known_new=True)), in as few inserts as the database's
+    limit on parameters allows; a key written meanwhile is skipped."""
+    if not connection.features.can_return_rows_from_bulk_insert:
+        OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
+        return
+    fields = OutboxMessage._meta.concrete_fields
+    size = min(connection.ops.bulk_batch_size(fields, rows), MAX_PARAMETERS // len(fields))
+    for start in range(0, len(rows), size):
+        _insert_new(rows[start : start + size])
 
 
 # From this many rows on PostgreSQL, an insert goes through COPY (a sweep's batch: a thousand or more).

@@ -64,6 +64,7 @@ class Group:
         self._contracts: dict[int, list[Contract]] = {}
         self._versions: dict[int, list] = {}
         self._recent: dict[str, tuple[datetime, list[datetime]]] = {}
+        self._taken: dict[object, InboundMessage] = {}
 
     # --- The messages ---------------------------------------------------------------------------
     def parsed(self, digest: str, raw: bytes):
@@ -149,9 +150,21 @@ class Group:
         return sum(1 for t in times if t > at - window)
 
     def counted(self, row: InboundMessage) -> None:
-        """A message of the group filed or replied, once its savepoint is released."""
+        """A message of the group stored, once its savepoint is released: its twins later in the
+        group are duplicates, and it counts for the rate limit if it filed or replied."""
+        self._taken[row.sha256] = row
+        if row.message_id:
+            self._taken[(row.sender, row.message_id)] = row
         if row.outcome in COUNTED and row.sender in self._recent:
             self._recent[row.sender][1].append(row.received_at)
+
+    def taken(self, digest: str, env) -> InboundMessage | None:
+        """The message of this group stored before with these bytes, or this sender and Message-ID
+        (the unique keys' question, asked before its row is inserted with the group's)."""
+        found = self._taken.get(digest)
+        if found is None and env is not None and env.message_id:
+            found = self._taken.get((env.sender, env.message_id))
+        return found
 
 
 def current() -> Group | None:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
+from portal.core import batch
 from portal.core.bounces import bounce_receive
 
 from .. import security_mail
@@ -26,7 +27,7 @@ class Outcome:
     """What became of a message: an InboundMessage outcome, or "duplicate" (stored before)."""
 
     kind: str
-    inbound_id: int | None
+    inbound_id: int | None  # None in the poller's group: its row is inserted with the group's
     ticket_id: int | None = None
     reason: str = ""
 
@@ -45,6 +46,10 @@ def _head(raw: bytes) -> bytes:
     end = raw.find(b"\r\n\r\n")
     end = raw.find(b"\n\n") if end < 0 else end
     return raw[: min(end if end >= 0 else 65536, 65536)]
+
+
+def _insert_rows(rows: list[InboundMessage]) -> None:
+    InboundMessage.objects.bulk_create(rows)
 
 
 def _existing(digest: str, env: parse.Envelope | None) -> InboundMessage | None:
@@ -88,6 +93,9 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
     except Exception:  # noqa: BLE001 - unreadable as a message: kept, held for staff
         log.exception("inbound: a message could not be parsed; held for staff")
         msg, env = None, parse.Envelope("", "?", [], "", "", "", "")
+    twin = g.taken(digest, env)
+    if twin is not None:  # the group's own twin, stored before it (its row inserted with the group's)
+        return _outcome(twin, DUPLICATE)
     row = InboundMessage(
         sha256=digest, sender=env.sender, message_id=env.message_id,
         return_path=env.return_path if env.return_path != "?" else "", recipients=", ".join(env.recipients)[:5000],
@@ -96,17 +104,19 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
         security=any(security_mail.is_security_address(a) for a in env.recipients),
     )  # fmt: skip
     try:
-        with transaction.atomic():
+        with batch.change(), transaction.atomic():
             if msg is None:
                 row.reason = "It could not be read as an email."
             elif not _bounce(row, msg, env):
                 route.route(row, msg, env, too_big=too_big)
             # Stored with its effect, in the effect's savepoint: a concurrent twin fails on the unique
-            # keys here, and its effect is rolled back with it.
-            if row.pk is None:
-                row.save()
-            else:
+            # keys here, and its effect is rolled back with it. In the poller's group, inserted with
+            # the group's rows before its commit: a concurrent twin fails the group's transaction,
+            # and the poller takes its messages one by one.
+            if row.pk is not None:
                 row.save(update_fields=EFFECT)  # stored by routing (an event names it): not its bytes again
+            elif not batch.insert_later(_insert_rows, [row]):
+                row.save()
         g.counted(row)
         return _outcome(row)
     except IntegrityError:
@@ -123,8 +133,10 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
     row.pk, row.ticket, row.ticket_message, row.organisation = None, None, None, None
     row.outcome, row.reason = InboundMessage.Outcome.HELD, f"It could not be processed ({error}); see the log."
     try:
-        with transaction.atomic():
-            row.save()
+        with batch.change(), transaction.atomic():
+            if not batch.insert_later(_insert_rows, [row]):
+                row.save()
+        g.counted(row)
     except IntegrityError:
         twin = _existing(digest, env)
         if twin is None:
