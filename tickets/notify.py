@@ -147,8 +147,9 @@ def to_addresses(emails, key: str, template: str, context: dict, ticket, role_em
     ]
 
 
-def send(emails: list[Email], now) -> int:
-    return outbox_enqueue_many(emails=emails, now=now)
+def send(emails: list[Email], now, *, known_new: bool = False) -> int:
+    """`known_new`: every key names a row just written (portal.core.outbox.outbox_enqueue_many)."""
+    return outbox_enqueue_many(emails=emails, now=now, known_new=known_new)
 
 
 def _root(ticket, email: Email, extra: dict) -> Email:
@@ -174,7 +175,7 @@ def ticket_filed(ticket, *, ctx: dict, now, filer_receipt: bool = True, filer_he
     emails = receipts + to_addresses(
         [settings.SUPPORT_QUEUE_EMAIL], f"ticket:{ticket.pk}:filed-staff", "ticket_filed_staff", ctx, ticket
     )
-    return outbox_enqueue_many(emails=emails, now=now, known_new=True)  # a ticket just filed
+    return send(emails, now, known_new=True)  # every key names the ticket just filed
 
 
 # --- Changes a customer must know of (issue 20, item 8): once per event and recipient, threaded -----

@@ -230,7 +230,7 @@ def _reply(ticket: Ticket, author, body: str, *, internal: bool, files, status: 
         fields += ["status", "resolved_at", "closed_at"] if moved else []
         emails = notify.status_emails(ticket, moved, old) if moved else []
     _save(ticket, list(dict.fromkeys(fields)), now=now)
-    notify.send(emails, now)
+    notify.send(emails, now, known_new=True)  # every key names the message (or status event) just written
     updates = []
     if not internal:
         author_kind = "staff" if staff else "customer"

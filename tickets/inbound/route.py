@@ -20,6 +20,7 @@ from contracts.models import Contract, Incident
 from contracts.people import PeopleError
 from contracts.people.support import default_contract_of, support_contact_check
 from contracts.selectors import version_in_force
+from portal.core import batch
 from portal.models import OutboxMessage
 
 from .. import mail_thread, security, security_mail
@@ -205,12 +206,15 @@ def latest_reply(text: str) -> str:
 
 
 def keep_original(row: InboundMessage, message, person) -> None:
-    """The whole message as it came, an .eml file on the reply (what the stripping left out)."""
-    Attachment.objects.create(
+    """The whole message as it came, an .eml file on the reply (what the stripping left out); in the
+    poller's group, inserted with the group's (its file written then)."""
+    original = Attachment(
         ticket_id=message.ticket_id, message=message, file=ContentFile(bytes(row.raw), name="original.eml"),
         original_name="original.eml", content_type="message/rfc822", size=len(row.raw), uploaded_by=person,
         uploaded_at=row.received_at,
     )  # fmt: skip
+    if not batch.insert_later(Attachment.objects.bulk_create, [original]):
+        original.save()
 
 
 # --- New tickets -----------------------------------------------------------------------------------
