@@ -238,7 +238,9 @@ def test_the_agent_sees_the_rating_on_the_ticket_and_filters_the_queue_by_it(cli
     # The filter's choices take the queue to every status (rated tickets are not active ones).
     assert "?rating=bad&amp;status=all" in client.get(queue).content.decode()
     assert client.get(queue, {"rating": "meh"}).status_code == 400
-    assert client.get(queue, {"status": "all", "_facets": "True"}).status_code == 200  # counts asked for: none, no error
+    assert (
+        client.get(queue, {"status": "all", "_facets": "True"}).status_code == 200
+    )  # counts asked for: none, no error
 
 
 @pytest.fixture
