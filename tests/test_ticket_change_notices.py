@@ -74,7 +74,7 @@ def test_assigning_priority_and_exclusion_email_the_right_people_once(
     # The priority: a reason is required (the customer is told it); then Alice and Sam hear, once.
     mail.outbox.clear()
     refused = op(client, "priority", ticket, {"priority": "P1", "reason": " "}, at(16, 5), cap)
-    assert refused.status_code == 200 and Ticket.objects.get().priority == "P3" and not mail.outbox
+    assert refused.status_code == 400 and Ticket.objects.get().priority == "P3" and not mail.outbox
     response = op(client, "priority", ticket, {"priority": "P1", "reason": "Production is down."}, at(16, 5), cap)
     assert response.status_code == 302
     sent = {m.to[0]: m for m in mail.outbox}
