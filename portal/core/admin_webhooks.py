@@ -8,6 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from portal.core.webhooks import (
     WebhookError,
@@ -21,6 +22,14 @@ from portal.core.webhooks import (
 from portal.models import VendorWebhookEndpoint
 
 
+def https_url_fields(field, **kwargs):
+    """A model's URL field as the form's own: https assumed, as Django 6 will. The admin makes a
+    subclass of the form for the read-only page, whose fields come from the model's again."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class VendorEndpointForm(forms.ModelForm):
     url = forms.URLField(
         label="URL", max_length=500, assume_scheme="https",
@@ -30,6 +39,7 @@ class VendorEndpointForm(forms.ModelForm):
     class Meta:
         model = VendorWebhookEndpoint
         fields = ["url", "description"]
+        formfield_callback = https_url_fields
 
     def clean_url(self):
         try:
