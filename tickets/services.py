@@ -146,10 +146,8 @@ def ticket_create(
     ticket_recompute(ticket, now=now, terms=terms, pauses=[])
     ticket.save()
     documents_refresh([ticket.pk])
-    filed = TicketEvent(ticket=ticket, kind=TicketEvent.Kind.FILED, at=now, actor=actor or user,
-                        data={"priority": priority, "channel": channel})  # fmt: skip
-    if not batch.insert_later(TicketEvent.objects.bulk_create, [filed]):  # the inbound poller's group
-        filed.save()
+    filed = {"priority": priority, "channel": channel}  # inserted with the inbound poller's group's
+    batch.save_new(TicketEvent(ticket=ticket, kind=TicketEvent.Kind.FILED, at=now, actor=actor or user, data=filed))
     for f in files:
         _attach(ticket, None, f, user, now)
     return ticket

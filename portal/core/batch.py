@@ -95,6 +95,13 @@ def insert_later(insert: Callable[[list], Any], rows: list) -> bool:
     return True
 
 
+def save_new(row) -> None:
+    """A new model row: inserted with the batch's others of its model (insert_later), or now,
+    outside a batch."""
+    if not insert_later(type(row)._default_manager.bulk_create, [row]):
+        row.save()
+
+
 @contextmanager
 def change() -> Iterator[None]:
     """One change of the batch (enter it around the change's savepoint): if it fails, the rows,

@@ -213,8 +213,7 @@ def keep_original(row: InboundMessage, message, person) -> None:
         original_name="original.eml", content_type="message/rfc822", size=len(row.raw), uploaded_by=person,
         uploaded_at=row.received_at,
     )  # fmt: skip
-    if not batch.insert_later(Attachment.objects.bulk_create, [original]):
-        original.save()
+    batch.save_new(original)
 
 
 # --- New tickets -----------------------------------------------------------------------------------

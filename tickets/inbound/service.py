@@ -48,10 +48,6 @@ def _head(raw: bytes) -> bytes:
     return raw[: min(end if end >= 0 else 65536, 65536)]
 
 
-def _insert_rows(rows: list[InboundMessage]) -> None:
-    InboundMessage.objects.bulk_create(rows)
-
-
 def _existing(digest: str, env: parse.Envelope | None) -> InboundMessage | None:
     row = InboundMessage.objects.filter(sha256=digest).first()
     if row is None and env is not None and env.message_id:
@@ -115,8 +111,8 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
             # and the poller takes its messages one by one.
             if row.pk is not None:
                 row.save(update_fields=EFFECT)  # stored by routing (an event names it): not its bytes again
-            elif not batch.insert_later(_insert_rows, [row]):
-                row.save()
+            else:
+                batch.save_new(row)
         g.counted(row)
         return _outcome(row)
     except IntegrityError:
@@ -134,8 +130,7 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
     row.outcome, row.reason = InboundMessage.Outcome.HELD, f"It could not be processed ({error}); see the log."
     try:
         with batch.change(), transaction.atomic():
-            if not batch.insert_later(_insert_rows, [row]):
-                row.save()
+            batch.save_new(row)
         g.counted(row)
     except IntegrityError:
         twin = _existing(digest, env)
