@@ -106,6 +106,14 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool("DB_PREPAR
     # PostgreSQL then skips planning it (the ticket page's ticket query: 2.0 ms -> 0.3 ms at 1M
     # tickets, bench/RESULTS.md). Off behind a pooler that cannot carry prepared statements.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.str("DB_STATEMENT_TIMEOUT", default=""):
+    # The server ends a statement running longer (PostgreSQL's units: "30s", "500ms"). The web
+    # server's entry point (portal/wsgi.py) sets 30s: a page's query that runs away (a filter count
+    # over a million tickets once ran 42 minutes after its client had gone) ends with its request.
+    # Workers, beat and management commands have none: a month's statement may take its time.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c statement_timeout={env.str('DB_STATEMENT_TIMEOUT')}"
+    )
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Web, worker and beat share the file. A deferred transaction (SQLite's default) reads under a
     # shared lock and upgrades when it first writes; when another connection holds or has taken the
