@@ -4,6 +4,7 @@ linked to it; staff link tickets one by one and in bulk, answer them all at once
 the customer sees the link on the ticket; a claim lists its month's incidents with their tickets;
 the API lists incidents. Frozen clocks."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
@@ -13,7 +14,7 @@ from django.core import mail
 from django.urls import reverse
 
 from contracts.incidents.services import incident_open, incident_post_update
-from contracts.models import Outage
+from contracts.models import Incident, Outage
 from credits.closing import close_month
 from credits.services import claim_submit
 from portal.models import AuditEntry
@@ -246,3 +247,46 @@ def test_staff_draft_an_incident_in_the_admin_and_publish_it_from_its_page(
 def _timeline_management_empty() -> dict:
     return {"updates-TOTAL_FORMS": 0, "updates-INITIAL_FORMS": 0, "updates-MIN_NUM_FORMS": 0,
             "updates-MAX_NUM_FORMS": 1000}  # fmt: skip
+
+
+def test_the_pickers_offer_open_incidents_then_the_last_30_days_and_keep_a_tickets_own(
+    client, acme_c, alice, sam, backup
+):
+    """The queue's action bar and the ticket page list the open incidents (latest first), then those
+    resolved in the last 30 days (latest resolved first); an older one only where a ticket has it."""
+
+    def made(title, created_days_ago, resolved_days_ago=None):
+        outage = Outage.objects.create(title=title, starts_at=NOW - timedelta(days=created_days_ago))
+        outage.services.set([backup])
+        return Incident.objects.create(
+            outage=outage, title=title, created_at=outage.starts_at, updated_at=outage.starts_at,
+            resolved_at=None if resolved_days_ago is None else NOW - timedelta(days=resolved_days_ago),
+        )  # fmt: skip
+
+    old_open, new_open = made("Old open", 50), made("New open", 2)
+    week, month = made("Resolved a week ago", 9, 7), made("Resolved 29 days ago", 31, 29)
+    older = made("Resolved 40 days ago", 41, 40)
+    ticket = _ticket(alice, acme_c, "Restore fails")
+    Ticket.objects.filter(pk=ticket.pk).update(incident=older)
+
+    def offered(page: str) -> list[int]:
+        picker = page.split('name="incident"', 1)[1].split("</select>", 1)[0]
+        return [int(v) for v in re.findall(r'<option value="(\d+)"', picker)]
+
+    client.force_login(sam)
+    with time_machine.travel(NOW, tick=False):
+        queue = client.get(reverse("admin:tickets_ticket_changelist")).content.decode()
+        assert offered(queue) == [new_open.pk, old_open.pk, week.pk, month.pk]
+        page = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
+        assert offered(page) == [new_open.pk, old_open.pk, week.pk, month.pk, older.pk]
+        assert f'<option value="{older.pk}" selected>' in page
+        link = reverse("admin:tickets_ticket_incident", args=[ticket.pk])
+        assert client.post(link, {"incident": older.pk}).status_code == 302  # its own, kept while linked
+        assert Ticket.objects.get(pk=ticket.pk).incident_id == older.pk
+        assert client.post(link, {"incident": week.pk}).status_code == 302
+        assert Ticket.objects.get(pk=ticket.pk).incident_id == week.pk
+        assert client.post(link, {"incident": older.pk}).status_code == 400  # no longer its own
+        client.post(reverse("admin:tickets_ticket_changelist"), {
+            "action": "link_to_incident", "_selected_action": [ticket.pk], "incident": older.pk, "index": 0,
+        })  # fmt: skip
+    assert Ticket.objects.get(pk=ticket.pk).incident_id == week.pk

@@ -4,10 +4,10 @@ during an open incident on its service is suggested. Every link and unlink is au
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from contracts.models import Incident, Outage
@@ -104,6 +104,18 @@ def incident_suggested(ticket: Ticket) -> Incident | None:
     )
 
 
-def incidents_for_linking() -> QuerySet[Incident]:
-    """What staff choose from: every incident, the open ones first, latest first."""
-    return Incident.objects.select_related("outage").order_by("resolved_at", "-created_at")
+LINKABLE_AFTER = timedelta(days=30)  # how long a resolved incident stays in the pickers
+
+
+def incidents_for_linking(*keep: int | None) -> QuerySet[Incident]:
+    """What staff choose from: the open incidents, latest first, then those resolved in the last 30
+    days, latest resolved first (every incident ever would make the queue's action bar and every
+    ticket page grow for good); `keep`: incidents offered whenever resolved (the ticket's own, the
+    one suggested for it)."""
+    listed = Q(resolved_at__isnull=True) | Q(resolved_at__gte=timezone.now() - LINKABLE_AFTER)
+    listed |= Q(pk__in=[pk for pk in keep if pk])
+    return (
+        Incident.objects.filter(listed)
+        .select_related("outage")
+        .order_by(F("resolved_at").desc(nulls_first=True), "-created_at")
+    )

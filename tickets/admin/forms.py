@@ -192,11 +192,11 @@ class IncidentLinkForm(forms.Form):
 
     incident = ListedModelChoiceField(queryset=None, required=False, empty_label="(not linked)")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, keep: tuple = (), **kwargs):
         super().__init__(*args, **kwargs)
         from ..incident_links import incidents_for_linking
 
-        self.fields["incident"].queryset = incidents_for_linking()
+        self.fields["incident"].queryset = incidents_for_linking(*keep)
 
 
 class IncidentActionForm(ActionForm):

@@ -190,7 +190,8 @@ class TicketOperations(OperationsMixin):
         def text(data):
             return f"Linked to incident “{data['incident']}”." if data["incident"] else "Unlinked from its incident."
 
-        return self.run(request, ticket, "incident", IncidentLinkForm(request.POST), call, text)
+        keep = (ticket.incident_id, getattr(incident_links.incident_suggested(ticket), "pk", None))
+        return self.run(request, ticket, "incident", IncidentLinkForm(request.POST, keep=keep), call, text)
 
     def take_view(self, request, object_id):
         ticket, user = self.object_to_change(request, object_id), request.user

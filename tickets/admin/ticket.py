@@ -356,7 +356,9 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "priority": PriorityForm(ticket=ticket, initial={"priority": ticket.priority}),
             "assign": AssignForm(initial={"assignee": ticket.assignee_id}),
             "exclude": ExcludeForm(causes=ticket.sla_version.exclusion_causes or []),
-            "incident": IncidentLinkForm(initial={"incident": ticket.incident_id or suggested}),
+            "incident": IncidentLinkForm(
+                initial={"incident": ticket.incident_id or suggested}, keep=(ticket.incident_id, suggested)
+            ),
             **bound,
         }
         url = self.op_url
