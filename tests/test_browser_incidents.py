@@ -94,8 +94,12 @@ def test_sam_reads_the_incident_in_the_admin_and_links_a_ticket_from_the_queue(
     page.goto("/admin/tickets/ticket/")
     page.locator(f'input[name="_selected_action"][value="{other.pk}"]').check()
     page.locator('select[name="action"]').select_option("link_to_incident")
-    page.locator('select[name="incident"]').select_option(str(incident.pk))
     page.get_by_role("button", name="Go").click()
+    page.wait_for_url(re.compile(r"/admin/tickets/ticket/$"))
+    assert other.subject in page.locator("#content").inner_text()  # the selected ticket, before linking
+    page.locator('select[name="incident"]').select_option(str(incident.pk))
+    screenshot(page, "incident-queue-link-ask")
+    page.get_by_role("button", name="Link to the incident").click()
     page.wait_for_load_state("load")
     assert "1 ticket(s) linked" in page.locator("ul.messagelist").inner_text()
     screenshot(page, "incident-queue-linked")

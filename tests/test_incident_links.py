@@ -252,7 +252,7 @@ def _timeline_management_empty() -> dict:
 def test_the_pickers_offer_open_incidents_then_the_last_30_days_and_keep_a_tickets_own(
     client, acme_c, alice, sam, backup
 ):
-    """The queue's action bar and the ticket page list the open incidents (latest first), then those
+    """The queue's link action and the ticket page list the open incidents (latest first), then those
     resolved in the last 30 days (latest resolved first); an older one only where a ticket has it."""
 
     def made(title, created_days_ago, resolved_days_ago=None):
@@ -275,8 +275,10 @@ def test_the_pickers_offer_open_incidents_then_the_last_30_days_and_keep_a_ticke
 
     client.force_login(sam)
     with time_machine.travel(NOW, tick=False):
-        queue = client.get(reverse("admin:tickets_ticket_changelist")).content.decode()
-        assert offered(queue) == [new_open.pk, old_open.pk, week.pk, month.pk]
+        asked = client.post(reverse("admin:tickets_ticket_changelist"), {
+            "action": "link_to_incident", "_selected_action": [ticket.pk], "index": 0,
+        })  # fmt: skip
+        assert offered(asked.content.decode()) == [new_open.pk, old_open.pk, week.pk, month.pk]
         page = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
         assert offered(page) == [new_open.pk, old_open.pk, week.pk, month.pk, older.pk]
         assert f'<option value="{older.pk}" selected>' in page
@@ -290,3 +292,22 @@ def test_the_pickers_offer_open_incidents_then_the_last_30_days_and_keep_a_ticke
             "action": "link_to_incident", "_selected_action": [ticket.pk], "incident": older.pk, "index": 0,
         })  # fmt: skip
     assert Ticket.objects.get(pk=ticket.pk).incident_id == week.pk
+
+
+def test_the_link_action_asks_for_the_incident_on_its_own_page(client, incident, acme_c, alice, bob, sam):
+    first, second = _ticket(alice, acme_c, "Restore fails"), _ticket(bob, acme_c, "Backup late")
+    client.force_login(sam)
+    queue = reverse("admin:tickets_ticket_changelist")
+    chosen = {"action": "link_to_incident", "_selected_action": [first.pk, second.pk], "index": 0}
+    with time_machine.travel(NOW + 2 * MINUTE, tick=False):
+        assert 'name="incident"' not in client.get(queue).content.decode()  # no picker on every queue page
+        asked = client.post(queue, chosen)
+        page = asked.content.decode()
+        assert asked.status_code == 200 and "Restore fails" in page and "Backup late" in page
+        assert f'<option value="{incident.pk}">Backups failing' in page and 'name="apply"' in page
+        refused = client.post(queue, {**chosen, "apply": "yes", "incident": ""})
+        assert refused.status_code == 400 and "This field is required." in refused.content.decode()
+        assert not incident.tickets.exists()
+        done = client.post(queue, {**chosen, "apply": "yes", "incident": incident.pk})
+        assert done.status_code == 302
+    assert set(incident.tickets.values_list("pk", flat=True)) == {first.pk, second.pk}

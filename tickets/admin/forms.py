@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -199,22 +198,10 @@ class IncidentLinkForm(forms.Form):
         self.fields["incident"].queryset = incidents_for_linking(*keep)
 
 
-class IncidentActionForm(ActionForm):
-    """The queue's action bar, with the incident the "Link to the incident" action links to."""
-
-    incident = ListedModelChoiceField(
-        queryset=None, required=False, empty_label="(incident to link to)", label="Incident"
-    )
+class IncidentChoiceForm(IncidentLinkForm):
+    """The incident the queue's "Link to an incident" action links the selected tickets to."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from ..incident_links import incidents_for_linking
-
-        self.fields["incident"].queryset = incidents_for_linking()
-
-    def incident_chosen(self):
-        """The incident named beside the action (the action's own choices are the admin's to check)."""
-        try:
-            return self.fields["incident"].clean(self.data.get("incident"))
-        except forms.ValidationError:
-            return None
+        self.fields["incident"].required = True
+        self.fields["incident"].empty_label = "(choose an incident)"

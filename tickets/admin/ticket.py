@@ -37,7 +37,7 @@ from .forms import (
     AssignForm,
     CallForm,
     ExcludeForm,
-    IncidentActionForm,
+    IncidentChoiceForm,
     IncidentLinkForm,
     PriorityForm,
     ReplyForm,
@@ -77,7 +77,6 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
     linked_lookups = frozenset({"organisation__id__exact", "incident__id__exact"})  # compliance page; an incident
     ordering = [NEXT_DEADLINE]
     actions = ["take", "resolve", "escalate_now", "exclude_from_sla", "link_to_incident"]
-    action_form = IncidentActionForm
     change_form_template = "admin/tickets/ticket/change_form.html"
     fieldsets = [
         (None, {"fields": ["number", "subject", "organisation", "contract", "service", "kind", "channel", "created_by", "filed"]}),
@@ -264,16 +263,19 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             request, queryset, "assigned to you", lambda t: services.ticket_assign(ticket=t, actor=user, assignee=user)
         )
 
-    @admin.action(description="Link to the incident chosen beside", permissions=["change"])
+    @admin.action(description="Link to an incident…", permissions=["change"])
     def link_to_incident(self, request, queryset):
-        incident = IncidentActionForm(request.POST).incident_chosen()
-        if incident is None:
-            self.message_user(request, "Choose the incident to link the tickets to.", messages.ERROR)
-            return
-        linked, refused = tickets_link_incident(tickets=list(queryset), incident=incident, actor=request.user)
+        tickets = list(queryset.select_related("organisation"))
+        form = IncidentChoiceForm(request.POST if "incident" in request.POST else None)
+        if not form.is_valid():
+            intro = "Each ticket is linked if the incident affects its contract's services."
+            return self.ask_for_selected(request, "link_to_incident", "Link to the incident", intro, tickets, form)
+        incident = form.cleaned_data["incident"]
+        linked, refused = tickets_link_incident(tickets=tickets, incident=incident, actor=request.user)
         self.message_user(request, f"{linked} ticket(s) linked to “{incident}”.", messages.SUCCESS)
         for reason in refused[:10]:
             self.message_user(request, reason, messages.WARNING)
+        return None
 
     @admin.action(description="Resolve", permissions=["change"])
     def resolve(self, request, queryset):
@@ -306,16 +308,21 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
                 lambda t: services.ticket_exclude(ticket=t, actor=user, cause=cause, reason=reason),
             )  # fmt: skip
             return None
+        intro = (
+            "These tickets will no longer count for the SLA: their clocks and escalation stop, and the "
+            "exclusion is kept in each ticket's audit trail."
+        )
+        return self.ask_for_selected(request, "exclude_from_sla", "Exclude from the SLA", intro, tickets, form)
+
+    def ask_for_selected(self, request, action: str, title: str, intro: str, tickets, form) -> TemplateResponse:
+        """The page an action shows to ask what it needs first; it posts the action again with "apply"."""
         context = {
             **self.admin_site.each_context(request),
-            "title": "Exclude from the SLA",
-            "opts": self.opts,
-            "tickets": tickets,
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        return TemplateResponse(request, "admin/tickets/ticket/exclude_selected.html", context)
+            "title": title, "intro": intro, "action": action, "opts": self.opts, "tickets": tickets, "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "media": self.media,
+        }  # fmt: skip
+        status = 400 if form.is_bound else 200  # asked again: what was sent is refused
+        return TemplateResponse(request, "admin/tickets/ticket/action_selected.html", context, status=status)
 
     # --- The ticket page: read-only, with the operations' forms -------------------------------
     def change_view(self, request, object_id, form_url="", extra_context=None):
