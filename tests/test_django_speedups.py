@@ -76,3 +76,19 @@ def test_listed_choices_are_the_select_django_writes_from_one_plain_query(sam, m
     ours = Ours(initial={"who": lena.pk})
     assert str(ours["who"]) == django_select and "Lena &quot;&lt;Lead&gt;&quot;" in django_select
     assert ours.fields["who"].clean(str(lena.pk)) == lena
+
+
+def test_the_queue_action_bar_is_the_markup_django_writes(staff_client, acme_contract, alice):
+    """templates/admin/tickets/ticket/actions.html writes the action form's select and hidden field
+    itself; Django's widgets write the same."""
+    from django.template import Context, Template
+
+    file(acme_contract, alice, "P2", subject="Agent fails a job")
+    with time_machine.travel(at(16, 5), tick=False):
+        response = staff_client.get(QUEUE)
+    django_markup = Template(
+        "{% for field in action_form %}{% if field.label %}<label>{{ field.label }} {{ field }}</label>"
+        "{% else %}{{ field }}{% endif %}{% endfor %}"
+    ).render(Context({"action_form": response.context["action_form"]}))
+    assert 'value="link_to_incident"' in django_markup and 'class="select-across"' in django_markup
+    assert django_markup in response.content.decode()

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from portal.core.django_speedups import FastRowsChangeList
 
+from ..models import Ticket
 from ..selectors import ticket_clock_views
 
 NEXT_DEADLINE = F("next_deadline").asc(nulls_last=True)  # nearest or most overdue first, none last
@@ -23,7 +24,7 @@ class TicketChangeList(FastRowsChangeList):
         "subject_line": lambda admin_, t: admin_.subject_line(t),
         "organisation_name": lambda admin_, t: admin_.organisation_name(t),
         "priority_code": lambda admin_, t: admin_.priority_code(t),
-        "status": lambda admin_, t: t.get_status_display(),
+        "status": lambda admin_, t: Ticket.Status(t.status).label,  # get_status_display() builds its dict each call
         "sla": lambda admin_, t: admin_.sla(t),
         "deadline": lambda admin_, t: admin_.deadline(t),
         "level": lambda admin_, t: admin_.level(t),

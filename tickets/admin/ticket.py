@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from contracts import terms_revision
-from contracts.choices import Cause
+from contracts.choices import Cause, Priority
 from portal.core.roles import sees_security
 from portal.domain.formats import duration, in_tz
 
@@ -182,7 +182,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     @admin.display(description="Priority", ordering="priority")
     def priority_code(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.get_priority_display(), obj.priority_name)
+        return format_html('<span title="{}">{}</span>', Priority(obj.priority).label, obj.priority_name)
 
     @admin.display(description="SLA")
     def sla(self, obj):
