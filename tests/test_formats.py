@@ -42,6 +42,8 @@ def test_in_tz_shows_the_offset():
     moment = datetime(2026, 12, 14, 8, 0, tzinfo=UTC)
     assert formats.in_tz(moment, "Africa/Nairobi") == "2026-12-14 11:00 (UTC+03:00)"
     assert formats.in_tz(moment, "America/St_Johns") == "2026-12-14 04:30 (UTC-03:30)"
+    assert formats.in_tz(moment.replace(second=59, microsecond=1), "UTC") == "2026-12-14 08:00 (UTC+00:00)"
+    assert formats.in_tz(moment.replace(month=7), "Europe/Stockholm") == "2026-07-14 10:00 (UTC+02:00)"
     assert formats.in_tz(None, "UTC") == "—"
 
 

@@ -70,9 +70,8 @@ def in_tz(value: datetime | None, tz: str) -> str:
     """A moment in the contract's timezone, with its offset: 2026-12-14 11:00 (UTC+03:00)."""
     if value is None:
         return NOTHING
-    local = value.astimezone(ZoneInfo(tz))
-    offset = local.strftime("%z")
-    return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
+    text = value.astimezone(ZoneInfo(tz)).isoformat(sep=" ", timespec="minutes")  # 2026-12-14 11:00+03:00
+    return f"{text[:16]} (UTC{text[16:]})"
 
 
 FILE_TYPES = {
