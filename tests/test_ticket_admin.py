@@ -607,3 +607,23 @@ def test_no_list_counts_its_filters_choices(staff_client, admin_client, p1):
     assert len(asked.captured_queries) == len(plain.captured_queries)
     outbox = admin_client.get(reverse("admin:portal_outboxmessage_changelist"), {"_facets": "True"})
     assert outbox.status_code == 200 and b"Hide counts" not in outbox.content
+
+
+def test_the_queue_cells_escape_what_they_show():
+    """tickets.admin.display writes the queue's cells with escape() on each value (not format_html)."""
+    from datetime import UTC, datetime
+
+    from django.utils.safestring import SafeString
+
+    from tickets.admin.display import countdown, cut, sla_badge
+
+    hostile = "<script>alert(\"x\")</script> & 'more'"
+    escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;more&#x27;"
+    assert cut(hostile) == f'<span class="cut" title="{escaped}">{escaped}</span>'
+    due, now = datetime(2026, 12, 14, 8, 0, tzinfo=UTC), datetime(2026, 12, 14, 7, 45, tzinfo=UTC)
+    assert countdown(due, "Africa/Nairobi", now, hostile) == (
+        f'<time datetime="2026-12-14T08:00:00+00:00" data-countdown title="{escaped}">in 15 min</time><br>'
+        '<small class="sla-due">2026-12-14 11:00 (UTC+03:00)</small>'
+    )
+    assert sla_badge("breached") == '<span class="sla-badge sla-breached">Breached</span>'
+    assert all(isinstance(v, SafeString) for v in (cut(hostile), countdown(due, "UTC", now), sla_badge("met")))

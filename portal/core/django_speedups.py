@@ -33,7 +33,7 @@ from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import ChangeList
 from django.forms.models import ModelChoiceField, ModelChoiceIterator
-from django.utils.html import conditional_escape, escape, format_html
+from django.utils.html import conditional_escape, escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
@@ -48,12 +48,10 @@ class FastRowsChangeList(ChangeList):
     @staticmethod
     def action_checkbox(model_admin, obj):
         """ModelAdmin.action_checkbox's markup (a fast_values entry for a ModelAdmin that keeps Django's)."""
-        label = format_html(_("Select this object for an action - {}"), str(obj))
-        return format_html(
-            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
-            ACTION_CHECKBOX_NAME,
-            str(obj.pk),
-            label,
+        label = _("Select this object for an action - {}").format(escape(str(obj)))  # as format_html
+        return mark_safe(
+            f'<input type="checkbox" name="{ACTION_CHECKBOX_NAME}" value="{escape(obj.pk)}" class="action-select" '
+            f'aria-label="{label}">'
         )
 
     def result_list_context(self) -> dict:
