@@ -357,3 +357,19 @@ def test_a_group_counts_each_senders_filings_from_one_read(frozen, settings, acm
     with group(raws):
         kinds = [take(raw).kind for raw in raws]
     assert kinds == ["filed", "filed", "filed", "held", "filed", "held"]
+
+
+def test_a_group_counts_its_own_filings_when_a_message_out_of_time_order_reads_again(
+    frozen, settings, acme_contract, alice
+):
+    """A message received before the window read first (the group out of time order) reads its
+    sender's filings again: the group's own, not inserted before its commit, count all the same."""
+    from tickets.inbound.group import group
+
+    settings.INBOUND_RATE_LIMIT = (3, timedelta(hours=1))
+    at = [RECEIVED, RECEIVED, RECEIVED - timedelta(minutes=30), RECEIVED - timedelta(minutes=30)]
+    raws = [mail(message_id=f"<o{n}@acme.example>", body=f"n{n}") for n in range(len(at))]
+    with group(raws):
+        kinds = [take(raw, received=when).kind for raw, when in zip(raws, at, strict=True)]
+    assert kinds == ["filed", "filed", "filed", "held"]
+    assert Ticket.objects.count() == 3

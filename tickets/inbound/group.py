@@ -63,7 +63,7 @@ class Group:
         self._people: dict[str, object] = {}
         self._contracts: dict[int, list[Contract]] = {}
         self._versions: dict[int, list] = {}
-        self._recent: dict[str, tuple[datetime, list[datetime]]] = {}
+        self._recent: dict[str, tuple[datetime, dict[str, datetime]]] = {}  # sender: (since, {sha256: received_at})
         self._taken: dict[object, InboundMessage] = {}
 
     # --- The messages ---------------------------------------------------------------------------
@@ -136,18 +136,22 @@ class Group:
         """How many messages of `sender` filed a ticket or a reply in the `window` before `at`
         (read once per group: the first look-up reads every sender of the group's messages not read
         yet; then counted as the group files more). A message received earlier than the window read
-        reads its sender again."""
+        reads its sender again; the group's own filings, held in the batch until its commit where
+        that read does not see them, are counted with it."""
         since, times = self._recent.get(sender, (None, None))
         if since is None or at - window < since:
             wanted = {sender} | {found[1].sender for found in self._parsed.values() if found and found[1].sender}
             wanted -= {s for s in self._recent if s != sender}
             rows = InboundMessage.objects.filter(sender__in=wanted, outcome__in=COUNTED, received_at__gt=at - window)
             for s in wanted:
-                self._recent[s] = (at - window, [])
-            for s, t in rows.values_list("sender", "received_at"):
-                self._recent[s][1].append(t)
+                self._recent[s] = (at - window, {})
+            for digest, s, t in rows.values_list("sha256", "sender", "received_at"):
+                self._recent[s][1][digest] = t
+            for row in self._taken.values():  # by the bytes' hash: one inserted already is not counted twice
+                if row.outcome in COUNTED and row.sender in wanted:
+                    self._recent[row.sender][1][row.sha256] = row.received_at
             times = self._recent[sender][1]
-        return sum(1 for t in times if t > at - window)
+        return sum(1 for t in times.values() if t > at - window)
 
     def counted(self, row: InboundMessage) -> None:
         """A message of the group stored, once its savepoint is released: its twins later in the
@@ -156,7 +160,7 @@ class Group:
         if row.message_id:
             self._taken[(row.sender, row.message_id)] = row
         if row.outcome in COUNTED and row.sender in self._recent:
-            self._recent[row.sender][1].append(row.received_at)
+            self._recent[row.sender][1][row.sha256] = row.received_at
 
     def taken(self, digest: str, env) -> InboundMessage | None:
         """The message of this group stored before with these bytes, or this sender and Message-ID
