@@ -181,6 +181,35 @@ def test_a_message_failing_in_its_group_is_tried_alone_and_the_others_are_filed(
     assert Ticket.objects.count() == 3 and mailbox.count("INBOX") == 0
 
 
+def test_a_message_whose_effect_fails_has_its_group_taken_again_with_savepoints(mailbox, monkeypatch, caplog):
+    """The group is taken whole first, without a savepoint a message; a message whose effect fails
+    there (not a database error: the service would keep it, held for staff, in its savepoint's
+    place) rolls the whole group back, and the group is taken again with savepoints: that message
+    is held, the others filed, each once, and every message moved."""
+    for n in (1, 2, 3):
+        mailbox.append(message(n), internaldate=RECEIVED)
+    real_route, calls = route.route, []
+
+    def failing(row, msg, env, **kwargs):
+        calls.append(env.subject)
+        if "job 2 " in env.subject:
+            raise ValueError("a message the routing cannot take")
+        return real_route(row, msg, env, **kwargs)
+
+    monkeypatch.setattr(route, "route", failing)
+    assert tasks.poll_mailbox() == "filed 2, held 1; moved 3"
+
+    assert "message 2 failed (Undone) in a group of 3; taken again, a savepoint a message" in caplog.text
+    assert calls == [f"Restore of job {n} fails" for n in (1, 2, 1, 2, 3)]  # the first try stopped at 2
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == [
+        "Restore of job 1 fails",
+        "Restore of job 3 fails",
+    ]
+    held = InboundMessage.objects.get(outcome="held")
+    assert held.subject == "Restore of job 2 fails" and "could not be processed (ValueError)" in held.reason
+    assert InboundMessage.objects.count() == 3 and mailbox.count("INBOX") == 0 and mailbox.count("Processed") == 3
+
+
 def test_a_group_whose_rows_fail_together_is_taken_one_by_one(mailbox, monkeypatch, caplog):
     """A group's messages' rows are inserted together before its commit: when one is taken by a
     concurrent writer after the group read what was stored (here: the read misses it), the group's

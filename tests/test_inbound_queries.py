@@ -120,6 +120,26 @@ def test_a_group_of_messages_reads_what_they_share_once(acme_contract, alice, bo
     assert [o.kind for o in outcomes] == ["filed"] * 10
 
 
+GROUP_OF_TEN_WHOLE_QUERIES = GROUP_OF_TEN_QUERIES - 2 * 10  # no SAVEPOINT and RELEASE a message
+
+
+def test_a_group_taken_whole_has_no_savepoint_a_message(acme_contract, alice, bob, django_assert_num_queries):
+    """The poller takes a group without savepoints first (tickets.mailbox_poll; a failing message
+    has the group taken again with them): each new ticket is its own insert alone."""
+    take(mail(sender="bob@acme.example", message_id="<warm@acme.example>", subject="Warm-up"))
+    raws = [
+        mail(sender=sender, message_id=f"<w{n}@acme.example>", subject=f"Restore of job {n} fails")
+        for n, sender in enumerate(["alice@acme.example", "bob@acme.example"] * 5)
+    ]
+
+    with django_assert_num_queries(GROUP_OF_TEN_WHOLE_QUERIES) as captured, group(raws, savepoints=False):
+        outcomes = [take(raw) for raw in raws]
+
+    assert [o.kind for o in outcomes] == ["filed"] * 10
+    savepoints = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1  # the group's transaction, a savepoint in the test's
+
+
 def test_a_group_tells_each_ticket_to_its_people_and_endpoints_and_wakes_the_workers_once(
     acme_contract, alice, bob, django_capture_on_commit_callbacks
 ):

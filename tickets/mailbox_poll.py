@@ -2,9 +2,11 @@
 is handed to the one ingest service with the time the server received it (its IMAP INTERNALDATE)
 and where it lay (mailbox, UIDVALIDITY, UID), then moved to the processed folder.
 
-A fetched group of messages is stored in one transaction (tickets.inbound.group: a savepoint per
-message, what they share read once; bench/RESULTS.md, session 8): a message whose savepoint failed
-is tried again alone once the group is committed, and a group whose commit failed is taken one by one.
+A fetched group of messages is stored in one transaction (tickets.inbound.group: what they share
+read once; bench/RESULTS.md, session 8), first without a savepoint a message (session 11): if a
+message fails, the whole group is rolled back and taken again with a savepoint each; a message
+whose savepoint failed is tried again alone once the group is committed, and a group whose commit
+failed is taken one by one.
 
 Exactly once, without a lock: a message is moved only after the transaction that stored it was
 committed, so a crash in between leaves it in the inbox and the next run hands it over again; the
@@ -77,9 +79,10 @@ def connect(config: dict, *, timeout: float) -> BaseMailBox:
 def poll(*, config: dict, processed_folder: str, batch: int, ingest, group=None, timeout: float = 60.0) -> PollResult:
     """Read up to `batch` messages of the configured folder, oldest first; `ingest(raw, *,
     received_at, source, source_ref)` stores one and returns an outcome (tickets.ingest).
-    `group(raws)` (by default tickets.inbound.group.group) is a context in which a fetched group's messages
-    are stored in one transaction, each in a savepoint: the group's messages are moved only after
-    its commit, and one that failed is tried again alone. Raises MailboxStalled when a message
+    `group(raws, savepoints=...)` (by default tickets.inbound.group.group) is a context in which a
+    fetched group's messages are stored in one transaction, each in a savepoint or (savepoints=False)
+    all or none: the group's messages are moved only after its commit, and one that failed is tried
+    again alone. Raises MailboxStalled when a message
     could not be stored (after moving the others)."""
     if group is None:
         from .inbound.group import group
@@ -125,27 +128,44 @@ def _hand_over(message: Fetched, where: str, ingest) -> str | None:
 
 def _take_group(messages: list[Fetched], where: str, ingest, group, result: PollResult):
     """The group's messages handed over in its transaction: the UIDs stored (to move, now that it
-    is committed) and the messages that failed (to try alone). If the transaction fails, every
-    message is tried alone."""
+    is committed) and the messages that failed (to try alone). The group is taken whole first,
+    without a savepoint a message; if a message fails, the group is rolled back and taken again
+    with a savepoint each (nothing of the first try kept). If the transaction fails, every message
+    is tried alone."""
     if group is None or len(messages) < 2:
         return [], messages
-    taken, failed, outcomes = [], [], Counter()
     try:
-        with group([m.raw for m in messages]):
-            for message in messages:
-                try:
-                    kind = _hand_over(message, where, ingest)
-                except Exception:  # noqa: BLE001 - its savepoint is rolled back; tried alone below
-                    log.warning("inbound mail %s:%s: failed in its group", where, message.uid, exc_info=True)
-                    kind = None
-                if kind is None:
-                    failed.append(message)
-                else:
-                    outcomes[kind] += 1
-                    taken.append(str(message.uid))
+        try:
+            return _in_one(messages, where, ingest, group, result, savepoints=False)
+        except _MessageFailed as failed:
+            log.info("inbound mail %s: %s in a group of %d; taken again, a savepoint a message",
+                     where, failed, len(messages))  # fmt: skip
+        return _in_one(messages, where, ingest, group, result, savepoints=True)
     except Exception:  # noqa: BLE001 - the group's transaction failed: each message alone
         log.exception("inbound mail %s: a group of %d was not committed; taken one by one", where, len(messages))
         return [], messages
+
+
+class _MessageFailed(Exception):
+    """A message raised in a group taken without savepoints (its transaction is rolled back)."""
+
+
+def _in_one(messages: list[Fetched], where: str, ingest, group, result: PollResult, *, savepoints: bool):
+    taken, failed, outcomes = [], [], Counter()
+    with group([m.raw for m in messages], savepoints=savepoints):
+        for message in messages:
+            try:
+                kind = _hand_over(message, where, ingest)
+            except Exception as exc:  # noqa: BLE001 - its savepoint is rolled back; tried alone below
+                if not savepoints:
+                    raise _MessageFailed(f"message {message.uid} failed ({type(exc).__name__})") from exc
+                log.warning("inbound mail %s:%s: failed in its group", where, message.uid, exc_info=True)
+                kind = None
+            if kind is None:
+                failed.append(message)
+            else:
+                outcomes[kind] += 1
+                taken.append(str(message.uid))
     result.outcomes.update(outcomes)
     return taken, failed
 

@@ -6,6 +6,10 @@ read again is read once, and the poller's group is one transaction.
         for raw in raws:
             ingest(raw, ...)   # each in a savepoint of its own (tickets.inbound.service)
 
+The poller first takes a group whole, without a savepoint a message (`group(raws, savepoints=False)`:
+two statements a message less): a message that fails then raises Undone, nothing of the group can
+be kept, and the poller rolls it back and takes it again with savepoints.
+
 Read once per group: the bytes already stored (one query for the group's hashes), our own
 addresses, the senders (one query for all of them), each organisation's contracts with their
 support contacts and services, each SLA's published versions, the terms revision, and the
@@ -48,8 +52,13 @@ def digest_of(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+class Undone(Exception):
+    """A message failed in a group taken without savepoints: the group must be rolled back."""
+
+
 class Group:
-    def __init__(self, raws: Iterable[bytes] = ()):
+    def __init__(self, raws: Iterable[bytes] = (), *, savepoints: bool = True):
+        self.savepoints = savepoints
         self._parsed: dict[str, tuple | None] = {}
         for raw in raws:
             if len(raw) <= settings.INBOUND_MAX_BYTES:
@@ -67,6 +76,12 @@ class Group:
         self._taken: dict[object, InboundMessage] = {}
 
     # --- The messages ---------------------------------------------------------------------------
+    def savepoint(self):
+        """Around a message's effect: its savepoint; in a group taken whole none, and a failure
+        raises Undone (the service's own handling, a held row in place of the rolled-back effect,
+        needs the savepoint)."""
+        return transaction.atomic() if self.savepoints else _undone_on_failure()
+
     def parsed(self, digest: str, raw: bytes):
         """(message, envelope) of a message's bytes, parsed once (raises as parse does)."""
         found = self._parsed.get(digest)
@@ -171,15 +186,24 @@ class Group:
         return found
 
 
+@contextmanager
+def _undone_on_failure() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        raise Undone(f"{type(exc).__name__}: {exc}") from exc
+
+
 def current() -> Group | None:
     return _current.get()
 
 
 @contextmanager
-def group(raws: Iterable[bytes] = ()) -> Iterator[Group]:
-    """The messages ingested inside it share one transaction (each in a savepoint) and one read of
-    what they have in common. A failure of the transaction itself rolls every message back."""
-    g = Group(raws)
+def group(raws: Iterable[bytes] = (), *, savepoints: bool = True) -> Iterator[Group]:
+    """The messages ingested inside it share one transaction (each in a savepoint, unless
+    `savepoints` is False: see Undone) and one read of what they have in common. A failure of the
+    transaction itself rolls every message back."""
+    g = Group(raws, savepoints=savepoints)
     token = _current.set(g)
     try:
         # Durable: its commit is the group's (the poller moves its messages only after it).

@@ -100,7 +100,7 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
         security=any(security_mail.is_security_address(a) for a in env.recipients),
     )  # fmt: skip
     try:
-        with batch.change(), transaction.atomic():
+        with batch.change(), g.savepoint():
             if msg is None:
                 row.reason = "It could not be read as an email."
             elif not _bounce(row, msg, env):
@@ -115,6 +115,8 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
                 batch.save_new(row)
         g.counted(row)
         return _outcome(row)
+    except group.Undone:
+        raise  # no savepoint to roll back to: the group is rolled back and taken again, with them
     except IntegrityError:
         twin = _existing(digest, env)
         if twin is not None:
