@@ -279,6 +279,34 @@ def test_text_parts_are_not_html_escaped_but_the_html_part_is():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+def test_a_batchs_many_new_rows_are_copied_each_at_the_moment_of_its_change(monkeypatch):
+    """A batch's new rows (outbox_enqueue_many(known_new=True) in a portal.core.batch: the inbound
+    poller's group, two emails a ticket) go through COPY from COPY_FROM rows on, each row with the
+    moment of its own change, as the multi-row insert writes them (bench/RESULTS.md, session 11)."""
+    from django.db import transaction
+
+    from portal.core import batch, outbox
+
+    monkeypatch.setattr("portal.core.outbox._dispatch", lambda keys: None)
+    monkeypatch.setattr(outbox, "COPY_FROM", 3)
+    with time_machine.travel(NOW, tick=False), transaction.atomic():
+        with CaptureQueriesContext(connection) as ctx, batch.batch():
+            for i in range(4):
+                email = dataclasses.replace(
+                    reset_email(f"b:{i}", f"p{i}@acme.example"), headers={"Reply-To": f"r+{i}@x.test"}
+                )
+                assert outbox.outbox_enqueue_many(emails=[email], now=NOW + timedelta(minutes=i), known_new=True) == 1
+        assert any(q["sql"].startswith("COPY outbox_incoming") for q in ctx.captured_queries)
+    rows = OutboxMessage.objects.filter(key__startswith="b:").order_by("key")
+    assert [(r.to, r.next_attempt_at, r.headers, r.created_at, r.status) for r in rows] == [
+        (f"p{i}@acme.example", NOW + timedelta(minutes=i), {"Reply-To": f"r+{i}@x.test"}, NOW, "pending")
+        for i in range(4)
+    ]
+    assert thaw(rows[0].context) == {"user": None, "reset_url": "https://x.test/r/abc"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatch):
     """A sweep's batch goes through COPY on PostgreSQL (portal.core.outbox._copy_rows): the same rows,
     defaults and unique keys as bulk_create; a key another writer holds is skipped."""
@@ -302,7 +330,9 @@ def test_many_rows_at_once_are_copied_as_bulk_create_would_write_them(monkeypatc
         OutboxMessage.objects.create(
             key="late", to="other@acme.example", template="password_reset", next_attempt_at=NOW
         )
-        outbox._copy_rows([("late", new_message_id(), "password_reset", "p@acme.example", freeze({}), "{}", "[]")], NOW)
+        outbox._copy_rows(
+            [("late", new_message_id(), "password_reset", "p@acme.example", freeze({}), "{}", "[]", NOW)], NOW
+        )
         assert outbox.outbox_enqueue_many(emails=emails) == 0  # every key is there now
     rows = OutboxMessage.objects.filter(key__startswith="many:")
     assert rows.count() == outbox.COPY_FROM + 10

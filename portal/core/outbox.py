@@ -90,6 +90,7 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None, kno
                         freeze(e.context, memo),
                         json.dumps(e.headers),
                         json.dumps(list(e.attachments)),
+                        now,
                     )
                     for e in fresh.values()
                 ],
@@ -140,9 +141,21 @@ MAX_PARAMETERS = 65535  # in one statement (PostgreSQL's protocol)
 
 def _insert_later(rows: list[OutboxMessage]) -> None:
     """A batch's rows (outbox_enqueue_many(known_new=True)), in as few inserts as the database's
-    limit on parameters allows; a key written meanwhile is skipped."""
+    limit on parameters allows, or from COPY_FROM rows on PostgreSQL through COPY (the inbound
+    poller's group of 200 messages writes 400: a multi-row VALUES is about ten times the CPU a row,
+    bench/RESULTS.md, session 11); a key written meanwhile is skipped."""
     if not connection.features.can_return_rows_from_bulk_insert:
         OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
+        return
+    if connection.vendor == "postgresql" and len(rows) >= COPY_FROM:
+        _copy_rows(
+            [
+                (r.key, r.message_id, r.template, r.to, r.context, json.dumps(r.headers), json.dumps(r.attachments),
+                 r.next_attempt_at)
+                for r in rows
+            ],
+            timezone.now(),
+        )  # fmt: skip
         return
     fields = OutboxMessage._meta.concrete_fields
     size = min(connection.ops.bulk_batch_size(fields, rows), MAX_PARAMETERS // len(fields))
@@ -150,18 +163,18 @@ def _insert_later(rows: list[OutboxMessage]) -> None:
         _insert_new(rows[start : start + size])
 
 
-# From this many rows on PostgreSQL, an insert goes through COPY (a sweep's batch: a thousand or more).
+# From this many rows on PostgreSQL, an insert goes through COPY (a sweep's batch: a thousand or more; a batch's).
 COPY_FROM = 200
 _COPIED = ("key", "message_id", "template", "to", "context", "headers", "attachments", "next_attempt_at")
 
 
-def _copy_rows(rows: list[tuple[str, ...]], now: datetime) -> None:
+def _copy_rows(rows: list[tuple], now: datetime) -> None:
     """Insert many rows as bulk_create(ignore_conflicts=True) would, faster: COPY into a temporary
     table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING. A statement with a parameter per
     column and row has Django and psycopg handle every value of a sweep's batch one by one; COPY
     streams them (bench/RESULTS.md, session 3). `rows`
-    are (key, message_id, template, to, context, headers and attachments as JSON); the other columns take the model's defaults, as
-    an unsaved row has them. The COPY is shown to the connection's execute wrappers and query log
+    are (key, message_id, template, to, context, headers and attachments as JSON, next_attempt_at); the other columns take the model's
+    defaults, as an unsaved row has them, and created_at is `now`. The COPY is shown to the connection's execute wrappers and query log
     like any query, so counts stay honest."""
     table, opts = OutboxMessage._meta.db_table, OutboxMessage._meta
     copied = [opts.get_field(name) for name in _COPIED]
@@ -178,9 +191,8 @@ def _copy_rows(rows: list[tuple[str, ...]], now: datetime) -> None:
 
         def copy(sql, params, many, context):
             with cursor.cursor.copy(sql) as out:
-                at = now.isoformat()
                 for row in rows:
-                    out.write_row((*row, at))
+                    out.write_row((*row[:-1], row[-1].isoformat()))
 
         _with_wrappers(copy, copy_sql, cursor)
         casts = {f.column: f.db_type(connection).split("(")[0] for f in copied}
