@@ -16,7 +16,9 @@ submitters) for an open ticket, anonymously. Each through django.test.Client, so
 and the session are in the figure. Also prints what wrk needs: the URLs and a session cookie.
 search: the same data endpoint with the list's default query and each TERM as its search string
 (what the ticket list's search box sends: helpdesk.query.get_search_filter_args, icontains over
-the ticket's fields), the median of --search-runs per term after one unmeasured; and the list page
+the ticket's fields), the median of --search-runs per term after one unmeasured; the search's own
+queries alone as the endpoint asks them (the count, then the first 25 rows, unserialised: what
+bench/search.py measures of ours as "search alone"); and the list page
 the search box submits (/tickets/?status=1&status=2&q=TERM: the page's shell, whose table then asks
 the data endpoint for its rows), measured the same way; bench/search.py.
 """
@@ -170,15 +172,21 @@ def pages(list_runs, view_runs):
     }
 
 
-def staff_list_url(search_string=""):
-    """The staff list's data endpoint as its DataTable asks for the first page: the default query
-    (open and reopened tickets, by created), 25 rows, with the list's search string."""
+def list_query(search_string=""):
+    """The staff list's default query (open and reopened tickets, by created) with a search string,
+    as helpdesk.query encodes it."""
     from helpdesk.query import query_to_base64
 
     query = {"filtering": {"status__in": [1, 2]}, "sorting": "created", "search_string": search_string,
              "sortreverse": False}  # fmt: skip
+    return query_to_base64(query)
+
+
+def staff_list_url(search_string=""):
+    """The staff list's data endpoint as its DataTable asks for the first page: the default query
+    (open and reopened tickets, by created), 25 rows, with the list's search string."""
     return (
-        f"/datatables_ticket_list/{query_to_base64(query)}"
+        f"/datatables_ticket_list/{list_query(search_string)}"
         "?draw=1&start=0&length=25&order%5B0%5D%5Bcolumn%5D=5&order%5B0%5D%5Bdir%5D=asc"
         "&search%5Bvalue%5D=&search%5Bregex%5D=false"
     )
@@ -187,21 +195,37 @@ def staff_list_url(search_string=""):
 def search(terms, runs):
     from django.contrib.auth import get_user_model
     from django.test import Client
+    from helpdesk.query import get_query_class, last_followup_subquery
+    from helpdesk.user import HelpdeskUser
 
+    staff = get_user_model().objects.get(username="bench-staff")
     client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(get_user_model().objects.get(username="bench-staff"))
+    client.force_login(staff)
+
+    def alone(term):  # the search's own queries, as the data endpoint asks them: how many, then 25 rows
+        found = get_query_class()(HelpdeskUser(staff), base64query=list_query(term)).get()  # as its view
+        found = found.annotate(last_followup=last_followup_subquery())
+        return found.count(), list(found.order_by("created")[:25])
+
     out = []
     for term in terms:
+        alone(term)
+        alone_times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            alone(term)
+            alone_times.append(time.perf_counter() - started)
+        alone_ms = statistics.median(alone_times) * 1000
         ms, queries, response = timed_get(client, staff_list_url(term), runs, warmup=1)
         found = json.loads(response.content)["recordsFiltered"]
         # The page the list's search box submits (its filters and the words; the rows come from the
         # data endpoint above, which the page's table asks for once it has loaded).
         page_url = f"/tickets/?{urlencode({'status': [1, 2], 'q': term}, doseq=True)}"
         page_ms, page_queries, _ = timed_get(client, page_url, runs, warmup=1)
-        out.append({"term": term, "ms": round(ms, 2), "queries": queries, "found": found,
+        out.append({"term": term, "ms": round(ms, 2), "queries": queries, "found": found, "alone_ms": round(alone_ms, 2),
                     "page_ms": round(page_ms, 2), "page_queries": page_queries})  # fmt: skip
-        print(f"  peer search {term!r}: {ms:.1f} ms, {queries} queries, {found:,} found; its page {page_ms:.1f} ms, "
-              f"{page_queries} queries", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"  peer search {term!r}: {ms:.1f} ms, {queries} queries, {found:,} found; the search alone "
+              f"{alone_ms:.1f} ms; its page {page_ms:.1f} ms, {page_queries} queries", file=sys.stderr, flush=True)  # fmt: skip
     return {"searches": out}
 
 
