@@ -402,9 +402,10 @@ def test_approve_settle_and_reject_actions(staff_client, claim, gap_contract, al
     assert Claim.objects.get(pk=claim.pk).status == Claim.Status.SETTLED
 
     page = act(staff_client, "reject_selected", [gap])
-    assert page.status_code == 200 and 'id="reject-selected-form"' in page.content.decode()
+    assert page.status_code == 200 and 'id="reject_selected-form"' in page.content.decode()
+    assert f"#{gap.pk} KAL-0002" in page.content.decode()  # the claims listed before the reason is asked
     refused = act(staff_client, "reject_selected", [gap], apply="yes", reason="")
-    assert "Say why the claims are rejected" in refused.content.decode()
+    assert refused.status_code == 400 and "Say why the claims are rejected" in refused.content.decode()
     assert Claim.objects.get(pk=gap.pk).status == Claim.Status.SUBMITTED
     done = act(
         staff_client, "reject_selected", [gap], apply="yes", reason="Within the table's gap: reviewed, no credit."

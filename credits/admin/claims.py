@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin import helpers
 from django.db.models import Case, Value, When
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -267,13 +265,11 @@ class ClaimAdmin(OperationsAdmin):
                 lambda c: services.claim_reject(claim=c, actor=user, reason=reason),
             )
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Reject claims",
-            "opts": self.opts,
-            "claims": claims,
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        return TemplateResponse(request, "admin/credits/claim/reject_selected.html", context)
+        intro = (
+            "These claims will be rejected; each customer is emailed the reason, and it is kept in the claim's audit "
+            "trail. Only claims awaiting review can be rejected."
+        )
+        return self.ask_for_selected(
+            request, action="reject_selected", title="Reject claims", submit="Reject", intro=intro, selected=claims,
+            form=form,
+        )  # fmt: skip

@@ -3,14 +3,31 @@ whose small form is validated, whose service is called, and whose refusal shows 
 with the form's input kept and the reason. Shared by the ticket and credit admins."""
 
 from django.contrib import messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
 
 class OperationsMixin:
     # The service's refusal: an exception with a message for staff and an optional `field`.
     refusal: type[Exception] = Exception
+
+    def ask_for_selected(self, request, *, action: str, title: str, intro: str, selected, form, submit: str = ""):
+        """The page a list's action shows to ask what it needs first (a reason, an incident): the
+        selected objects and the form; it posts the action again with "apply". What was sent and
+        refused answers 400 (templates/admin/action_selected.html, listed by the model's own)."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title, "intro": intro, "action": action, "submit": submit or title, "opts": self.opts,
+            "selected": selected, "form": form, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "media": self.media,
+        }  # fmt: skip
+        templates = [
+            f"admin/{self.opts.app_label}/{self.opts.model_name}/action_selected.html",
+            "admin/action_selected.html",
+        ]
+        return TemplateResponse(request, templates, context, status=400 if form.is_bound else 200)
 
     def object_to_change(self, request, object_id, permission: str | None = None):
         """The object an operation acts on: a 404 if this user cannot see it, a 403 unless they hold

@@ -10,11 +10,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
 from django.http import HttpResponseNotAllowed
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -269,7 +267,14 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
         form = IncidentChoiceForm(request.POST if "incident" in request.POST else None)
         if not form.is_valid():
             intro = "Each ticket is linked if the incident affects its contract's services."
-            return self.ask_for_selected(request, "link_to_incident", "Link to the incident", intro, tickets, form)
+            return self.ask_for_selected(
+                request,
+                action="link_to_incident",
+                title="Link to the incident",
+                intro=intro,
+                selected=tickets,
+                form=form,
+            )
         incident = form.cleaned_data["incident"]
         linked, refused = tickets_link_incident(tickets=tickets, incident=incident, actor=request.user)
         self.message_user(request, f"{linked} ticket(s) linked to “{incident}”.", messages.SUCCESS)
@@ -312,17 +317,9 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "These tickets will no longer count for the SLA: their clocks and escalation stop, and the "
             "exclusion is kept in each ticket's audit trail."
         )
-        return self.ask_for_selected(request, "exclude_from_sla", "Exclude from the SLA", intro, tickets, form)
-
-    def ask_for_selected(self, request, action: str, title: str, intro: str, tickets, form) -> TemplateResponse:
-        """The page an action shows to ask what it needs first; it posts the action again with "apply"."""
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title, "intro": intro, "action": action, "opts": self.opts, "tickets": tickets, "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "media": self.media,
-        }  # fmt: skip
-        status = 400 if form.is_bound else 200  # asked again: what was sent is refused
-        return TemplateResponse(request, "admin/tickets/ticket/action_selected.html", context, status=status)
+        return self.ask_for_selected(
+            request, action="exclude_from_sla", title="Exclude from the SLA", intro=intro, selected=tickets, form=form
+        )
 
     # --- The ticket page: read-only, with the operations' forms -------------------------------
     def change_view(self, request, object_id, form_url="", extra_context=None):
