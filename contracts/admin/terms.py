@@ -400,7 +400,7 @@ class SLAVersionAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:contracts_slaversion_change", args=[draft.pk]))
         return self._page(
             request, "new_draft.html", "New draft version", status=400 if form.is_bound else 200,
-            sla=sla, latest=latest, selected=list(queryset), form=form,
+            sla=sla, latest=latest, selected=list(queryset), form=form, action="new_draft", submit="Make the draft",
         )  # fmt: skip
 
 
