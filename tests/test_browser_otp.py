@@ -59,6 +59,8 @@ def test_a_staff_member_enrols_by_qr_code_then_signs_in_with_the_apps_code(
     first = app_code(secret)
     page.get_by_label("Code from the app").fill(first)
     page.get_by_role("button", name="Confirm").click()
+    # The click does not wait for the page it submits to; the codes' list does.
+    page.locator("#recovery-codes").wait_for()
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
     screenshot(page, "otp-02-recovery-codes")
