@@ -36,6 +36,9 @@ PRIORITY_TAG = re.compile(r"\[(P[1-4])\]", re.I)
 NUMBER_TAG = re.compile(r"\[#(\d{1,12})\]")
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "sv"]
 ROOT_ID = re.compile(r"<ticket-(\d{1,12})\.\d{14}@[^<>\s]+>")
+WORK_TICKETS = "tickets.change_ticket"  # portal.core.roles: who works tickets (and may answer them by email)
+# How a message was matched to its ticket (match_ticket): only the first proves who sent it.
+BY_ADDRESS, BY_THREAD, BY_NUMBER = "address", "thread", "number"
 
 
 def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_big: bool) -> None:
@@ -56,9 +59,9 @@ def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_bi
     # A message that will most likely be a reply reads its ticket locked (ticket_reply's lock: one
     # read, not two); an automatic or forged one, or one from someone who cannot reply, does not.
     lock = not automatic and not dmarc_failed and (person := _person(env.sender)) is not None and person.is_active
-    ticket = match_ticket(env, lock=lock)
+    ticket, matched_by = ticket_matched(env, lock=lock)
     if ticket is not None:
-        return _reply(row, msg, env, body, ticket, automatic, dmarc_failed, locked=lock)
+        return _reply(row, msg, env, body, ticket, automatic, dmarc_failed, locked=lock, matched_by=matched_by)
     if automatic:
         row.outcome, row.reason = Outcome.AUTOMATIC, automatic
         return None
@@ -112,10 +115,16 @@ def _security(row, env, body, automatic) -> None:
 
 # --- Replies -------------------------------------------------------------------------------------
 def match_ticket(env: parse.Envelope, *, lock: bool = False) -> Ticket | None:
-    """The ticket a message answers: by the ticket's reply address it was sent to (its token made
-    for this sender), else by a Message-ID of ours it answers (In-Reply-To, References: the ticket's
-    thread root, the outbox's emails of the ticket, or the customer's own message that filed it),
-    else by a [#number] in the subject when the sender is a person of the ticket's organisation.
+    """The ticket a message answers (ticket_matched, without how it was matched)."""
+    return ticket_matched(env, lock=lock)[0]
+
+
+def ticket_matched(env: parse.Envelope, *, lock: bool = False) -> tuple[Ticket | None, str]:
+    """The ticket a message answers and how it was matched: by the ticket's reply address it was
+    sent to (its token made for this sender: BY_ADDRESS), else by a Message-ID of ours it answers
+    (In-Reply-To, References: the ticket's thread root, the outbox's emails of the ticket, or the
+    customer's own message that filed it: BY_THREAD), else by a [#number] in the subject when the
+    sender is a person of the ticket's organisation or staff (BY_NUMBER; a staff sender's is held).
     `lock`: read locked (tickets.services.locked_ticket: its own row), for ticket_reply(locked=True)."""
     tickets = Ticket.objects.filter(kind=Ticket.Kind.SUPPORT)
 
@@ -127,36 +136,40 @@ def match_ticket(env: parse.Envelope, *, lock: bool = False) -> Ticket | None:
         if number is not None:
             ticket = ticket_of(number)
             if ticket is not None:
-                return ticket
+                return ticket, BY_ADDRESS
     ids = security_mail.message_ids(env.in_reply_to) + security_mail.message_ids(env.references)
     for mid in ids:
         root = ROOT_ID.fullmatch(mid)
         ticket = ticket_of(int(root.group(1))) if root else None
         if ticket is not None and mail_thread.root_id(ticket) == mid:
-            return ticket
+            return ticket, BY_THREAD
     if ids:
         for key in OutboxMessage.objects.filter(message_id__in=ids[-50:], key__startswith="ticket:").values_list(
             "key", flat=True
         ):
             ticket = ticket_of(int(key.split(":")[1]))
             if ticket is not None:
-                return ticket
+                return ticket, BY_THREAD
         origin = InboundMessage.objects.filter(message_id__in=ids[-50:], ticket__kind=Ticket.Kind.SUPPORT)
         origin = origin.exclude(ticket=None).values_list("ticket_id", flat=True).first()
         if origin is not None:
-            return ticket_of(origin)
+            return ticket_of(origin), BY_THREAD
     number = NUMBER_TAG.search(env.subject)
     if number:
-        tickets = locked_tickets().filter(kind=Ticket.Kind.SUPPORT) if lock else tickets
-        return tickets.filter(pk=int(number.group(1)), organisation__users__email__iexact=env.sender).first()
-    return None
+        found = locked_tickets().filter(kind=Ticket.Kind.SUPPORT) if lock else tickets
+        found = found.filter(pk=int(number.group(1)))
+        person = _person(env.sender)
+        if person is None or not person.is_staff:  # staff are of no organisation (theirs is held: _staff_reply)
+            found = found.filter(organisation__users__email__iexact=env.sender)
+        return found.first(), BY_NUMBER
+    return None, ""
 
 
 def _person(address: str):
     return group.current().person(address)
 
 
-def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed, *, locked: bool) -> None:
+def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed, *, locked: bool, matched_by: str) -> None:
     row.ticket = ticket
     if automatic:
         # An out-of-office answering one of our emails: recorded on the ticket, never a reply (no
@@ -173,10 +186,34 @@ def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed, *,
     person = _person(env.sender)
     if person is None:
         return _hold(row, env, f"An unknown sender answered ticket {ticket.number}.")
+    if person.is_staff:
+        return _staff_reply(row, env, body, ticket, person, locked=locked, matched_by=matched_by)
     if not person.is_active:
         return _hold(row, env, f"{person.email} is deactivated.")
     if person.organisation_id != ticket.organisation_id:
         return _hold(row, env, f"{person.email} is not of the ticket's organisation ({ticket.organisation}).")
+    return _post(row, env, body, ticket, person, locked=locked)
+
+
+def _staff_reply(row, env, body, ticket: Ticket, person, *, locked: bool, matched_by: str) -> None:
+    """A staff member answering a ticket email (Reply in their mail client) speaks for us: a public
+    staff reply, as in the admin (the first response, NEW to OPEN, the customer emailed). A From
+    can be forged, so only a message to the reply address whose token was made for this staff
+    member's own address (only the one who received that email has it) is posted; DMARC was checked
+    before. Anything else is held for staff, never answered (our own people need no polite answer)."""
+    if not person.is_active:
+        return _hold(row, env, f"{person.email} is a deactivated staff member.", answer=False)
+    if not person.has_perm(WORK_TICKETS):
+        return _hold(row, env, f"{person.email} is staff without the permission to work tickets.", answer=False)
+    if matched_by != BY_ADDRESS:
+        return _hold(row, env, f"{person.email} is staff: a staff reply by email must answer the ticket's own reply "
+                     f"address (the Reply-To of a ticket email sent to them); ticket {ticket.number}.", answer=False)  # fmt: skip
+    return _post(row, env, body, ticket, person, locked=locked)
+
+
+def _post(row, env, body, ticket: Ticket, person, *, locked: bool) -> None:
+    """The reply on its ticket (tickets.services.ticket_reply: a customer's or a staff member's, by
+    its author), its quotes stripped and the whole message kept beside it."""
     if _flooding(env.sender, row):
         return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
     files, refused = _uploads(body)
@@ -289,6 +326,9 @@ def _incident_ticket(row, msg, env, body, incident: Incident) -> None:
 
 def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     person = _person(env.sender)
+    if person is not None and person.is_staff:  # our own people: held, never answered
+        return _hold(row, env, f"{person.email} is staff: staff file a ticket for a customer in the admin, and "
+                     "answer a ticket by email only at its reply address.", answer=False)  # fmt: skip
     if person is None or not person.organisation_id:
         return _hold(row, env, "The sender is not a customer of ours.")
     if not person.is_active:
