@@ -37,7 +37,7 @@ NUMBER_TAG = re.compile(r"\[#(\d{1,12})\]")
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "sv"]
 ROOT_ID = re.compile(r"<ticket-(\d{1,12})\.\d{14}@[^<>\s]+>")
 WORK_TICKETS = "tickets.change_ticket"  # portal.core.roles: who works tickets (and may answer them by email)
-# How a message was matched to its ticket (match_ticket): only the first proves who sent it.
+# How a message was matched to its ticket (ticket_matched): only the first proves who sent it.
 BY_ADDRESS, BY_THREAD, BY_NUMBER = "address", "thread", "number"
 
 
@@ -114,11 +114,6 @@ def _security(row, env, body, automatic) -> None:
 
 
 # --- Replies -------------------------------------------------------------------------------------
-def match_ticket(env: parse.Envelope, *, lock: bool = False) -> Ticket | None:
-    """The ticket a message answers (ticket_matched, without how it was matched)."""
-    return ticket_matched(env, lock=lock)[0]
-
-
 def ticket_matched(env: parse.Envelope, *, lock: bool = False) -> tuple[Ticket | None, str]:
     """The ticket a message answers and how it was matched: by the ticket's reply address it was
     sent to (its token made for this sender: BY_ADDRESS), else by a Message-ID of ours it answers
