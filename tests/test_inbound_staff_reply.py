@@ -105,6 +105,17 @@ def test_the_same_staff_reply_ingested_twice_is_one_reply(filed, sam):
     assert OutboxMessage.objects.filter(key__startswith=f"ticket:{filed.pk}:reply:").count() == 1  # to Alice
 
 
+def test_staff_replies_are_not_held_by_the_per_sender_limit(settings, filed, sam):
+    """An agent answers tens of tickets an hour in an outage; a customer's flood is still held."""
+    settings.INBOUND_RATE_LIMIT = (2, timedelta(hours=1))
+    ours = staff_email(filed, sam)
+    kinds = [
+        take(answer(ours, message_id=f"<s{n}@vendor.example>", body=f"Update {n}."), received=ANSWERED + timedelta(minutes=n)).kind
+        for n in range(4)
+    ]  # fmt: skip
+    assert kinds == ["replied"] * 4 and filed.messages.count() == 4
+
+
 def test_a_staff_reply_on_a_closed_ticket_follows_the_admins_rules(filed, sam):
     ticket_set_status(ticket=filed, actor=sam, status="closed", now=RECEIVED + timedelta(minutes=10))
     outcome = take(answer(staff_email(filed, sam)), received=ANSWERED)
