@@ -1,9 +1,9 @@
 """A staff member answers a ticket email in their mail client: the reply is posted on the ticket as a
 public staff reply (the first response at our receipt of it, NEW to OPEN, the customer emailed as for
-a reply in the admin), once, its quotes stripped and the whole message kept. A staff reply speaks
-for us and a From can be forged, so it is posted only when it was sent to the reply address whose
-token was made for that staff member's own address (the Reply-To of the ticket email they got);
-anything else from staff is held, never answered. Alice files by email; Sam is a support agent."""
+a reply in the admin), once, its quotes stripped and the whole message kept for staff alone. A
+staff reply speaks for us and a From can be forged, so it is posted only when it was sent to the
+reply address whose token was made for that staff member's own address (the Reply-To of the ticket
+email they got); anything else from staff is held, never answered. Alice files by email; Sam is a support agent."""
 
 from __future__ import annotations
 
@@ -76,10 +76,12 @@ def test_a_staff_reply_to_its_own_reply_address_is_a_public_staff_reply(filed, s
     message = filed.messages.get()
     assert (message.author, message.internal, message.created_at) == (sam, False, ANSWERED)
     assert message.body == "Restore from the snapshot of the 2nd; I started it for you."  # the quote stripped
-    original = message.attachments.get()
-    assert (original.original_name, original.uploaded_by, bytes(original.file.read())) == ("original.eml", sam, raw)
+    # The whole message quotes Sam's email (notes, other people): not a file on the public reply,
+    # which Alice sees, but kept on its inbound row beside the reply, for staff.
+    assert not message.attachments.exists()
     row = InboundMessage.objects.get(pk=outcome.inbound_id)
     assert (row.outcome, row.ticket_message, row.organisation_id) == ("replied", message, filed.organisation_id)
+    assert bytes(row.raw) == raw
     assert TicketEvent.objects.filter(ticket=filed, kind="status", actor=sam).exists()  # audited like any move
 
     # The customer hears of it as of a reply in the admin: one email, threaded, with her own reply address.
@@ -209,7 +211,7 @@ def test_the_poller_posts_a_staff_reply_in_a_group_with_a_customers_message(dove
 
     filed.refresh_from_db()
     assert (filed.status, filed.first_response_at) == ("open", ANSWERED)
-    assert filed.messages.get().author == sam and filed.messages.get().attachments.count() == 1
+    assert filed.messages.get().author == sam and not filed.messages.get().attachments.exists()
     assert Ticket.objects.filter(subject="Another one", created_by=alice).count() == 1
     assert OutboxMessage.objects.filter(to=alice.email, key__startswith=f"ticket:{filed.pk}:reply:").count() == 1
     assert dovecot.count("INBOX") == 0 and dovecot.count("Processed") == 2

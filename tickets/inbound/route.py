@@ -203,16 +203,18 @@ def _staff_reply(row, env, body, ticket: Ticket, person, *, locked: bool, matche
     if matched_by != BY_ADDRESS:
         return _hold(row, env, f"{person.email} is staff: a staff reply by email must answer the ticket's own reply "
                      f"address (the Reply-To of a ticket email sent to them); ticket {ticket.number}.", answer=False)  # fmt: skip
-    # Not counted against the per-sender limit: an agent answers tens of tickets an hour (an outage),
-    # and each was proven theirs by its address; their out-of-office was taken as automatic before.
-    return _post(row, env, body, ticket, person, locked=locked, limited=False)
+    return _post(row, env, body, ticket, person, locked=locked, staff=True)
 
 
-def _post(row, env, body, ticket: Ticket, person, *, locked: bool, limited: bool = True) -> None:
+def _post(row, env, body, ticket: Ticket, person, *, locked: bool, staff: bool = False) -> None:
     """The reply on its ticket (tickets.services.ticket_reply: a customer's or a staff member's, by
-    its author), its quotes stripped and the whole message kept beside it. `limited`: held when the
-    sender has sent too many messages in the last hour (INBOUND_RATE_LIMIT)."""
-    if limited and _flooding(env.sender, row):
+    its author), its quotes stripped. A customer's is held when they sent too many messages in the
+    last hour (INBOUND_RATE_LIMIT), and their whole message is kept as a file on the reply. A staff
+    member's is not limited (an agent answers tens of tickets an hour in an outage, each proven theirs
+    by its address), and their whole message is not put on the reply: it quotes our emails to staff
+    (internal notes, other people), and the customer sees a public reply's files. It stays on its
+    inbound row, which the admin's Inbound messages show beside the reply."""
+    if not staff and _flooding(env.sender, row):
         return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
     files, refused = _uploads(body)
     text = _with_refused(latest_reply(body.text) or "(The message had no text.)", refused + body.problems)
@@ -222,7 +224,8 @@ def _post(row, env, body, ticket: Ticket, person, *, locked: bool, limited: bool
         )
     except TicketError as exc:
         return _hold(row, env, f"Not added to ticket {ticket.number}: {exc}")
-    keep_original(row, message, person)
+    if not staff:
+        keep_original(row, message, person)
     row.outcome, row.ticket_message, row.organisation_id = Outcome.REPLIED, message, ticket.organisation_id
     return None
 
