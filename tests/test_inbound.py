@@ -11,6 +11,7 @@ from email.utils import format_datetime
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from portal.core.delivery import outbox_send_due
 from portal.models import OutboxMessage
@@ -85,6 +86,18 @@ def test_a_support_contacts_email_files_a_ticket_on_the_clock_of_its_receipt(fro
     assert receipt.extra_headers["Auto-Submitted"] == "auto-replied"
     assert receipt.extra_headers["In-Reply-To"] == "<m1@acme.example>"
     assert receipt.extra_headers["References"] == "<m1@acme.example>"
+
+
+def test_a_ticket_filed_by_email_says_the_customer_emailed_support_not_that_staff_filed_it(
+    frozen, client, acme_contract, alice, sam
+):
+    ticket = Ticket.objects.get(pk=take(mail()).ticket_id)
+    client.force_login(sam)
+    staff_page = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
+    assert "Alice Achieng emailed support," in staff_page and "staff filed the ticket" not in staff_page
+    client.force_login(alice)
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assert "</strong> emailed us" in page and "filed by our support team" not in page
 
 
 def test_the_subject_names_the_priority_and_the_text_of_an_html_only_message_is_read(frozen, acme_contract, alice):

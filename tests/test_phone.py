@@ -372,3 +372,6 @@ def test_the_form_and_a_klart_ticket_filed_from_an_email(staff_client, globex, c
     ticket = Ticket.objects.get()
     assert (ticket.channel, ticket.priority) == ("email", "STD")
     assert ticket.filed_at == datetime(2026, 12, 11, 11, 0, tzinfo=ZoneInfo("Europe/Stockholm")) == at(13)
+    with time_machine.travel(at(14), tick=False):
+        staff_page = staff_client.get(change_url(ticket)).content.decode()
+    assert f"{charlie.get_full_name()} emailed a person (staff filed the ticket)," in staff_page
