@@ -106,7 +106,9 @@ def visit(page, screenshot, name: str) -> None:
 
 
 def expect_heading(page, name: str) -> None:
-    page.wait_for_load_state("load")
+    # A click returns before the page it opens has replaced this one (whose load state is "load"):
+    # wait for the heading named so, then check it is the page's.
+    page.get_by_role("heading", level=1, name=name, exact=True).wait_for()
     assert page.get_by_role("heading", level=1).inner_text() == name
 
 

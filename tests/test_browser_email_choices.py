@@ -19,6 +19,7 @@ from tickets.services import ticket_open
 from tickets.sweeps import check_sla_deadlines
 
 from .factories import ContractFactory, UserFactory
+from .test_browser import expect_heading
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +41,7 @@ def test_bob_turns_off_maintenance_and_still_gets_his_own_p1_breach(
     page = logged_in_page(bob)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Account", exact=True).click()
     page.get_by_role("link", name="Choose your emails").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Your email choices"
+    expect_heading(page, "Your email choices")
     maintenance, breaches = page.get_by_label("Maintenance"), page.get_by_label("Breaches and escalations")
     assert (
         maintenance.is_checked()
