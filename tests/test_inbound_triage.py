@@ -1,6 +1,7 @@
 """Staff triage of held email (admin → Inbound messages): attach a held message to a ticket, file it
 for a customer (its clock starts when we received it, however late), or discard it; each decision
-audited and taken once; messages to the security address hidden from staff who do not see reports."""
+audited and taken once; messages to the security address hidden from staff who do not see reports,
+and a held one filed by security staff as a vulnerability report, never put on a customer's ticket."""
 
 from __future__ import annotations
 
@@ -70,9 +71,9 @@ def test_discard_and_who_sees_what(frozen, client, sam, sol, acme_contract, alic
     held.refresh_from_db()
     assert (held.outcome, held.handled_by) == ("discarded", sam)
     assert AuditEntry.objects.filter(action="inbound.discarded").exists()
-    # Security staff do not triage customers' email; the page's operations are not theirs.
+    # Security staff do not triage customers' email: it is not even shown to them.
     client.force_login(sol)
-    assert client.post(reverse("admin:tickets_inboundmessage_discard", args=[held.pk])).status_code == 403
+    assert client.post(reverse("admin:tickets_inboundmessage_discard", args=[held.pk])).status_code == 404
     # Mail to the security address is kept from staff who do not see reports.
     report = take(mail(sender="eve@research.example", to="security@vendor.example", message_id="<s@r>"))
     client.force_login(sam)
@@ -80,3 +81,71 @@ def test_discard_and_who_sees_what(frozen, client, sam, sol, acme_contract, alic
     assert listing.status_code == 200
     assert b"eve@research.example" not in listing.content and b"pat@other.example" in listing.content
     assert InboundMessage.objects.get(pk=report.inbound_id).security
+
+
+@pytest.fixture
+def held_report(frozen, monkeypatch, acme_contract):
+    """A message to the security address whose taking failed: held, as any message that fails."""
+    from tickets.inbound import route
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(route, "route", explode)
+        outcome = take(mail(sender="eve@research.example", to="security@vendor.example", subject="SQL injection",
+                            body="The search box takes ' OR 1=1.", message_id="<sqli@research.example>"))  # fmt: skip
+    held = InboundMessage.objects.get(pk=outcome.inbound_id)
+    assert (held.outcome, held.security) == ("held", True)
+    return held
+
+
+def test_security_staff_file_a_held_security_message_as_a_report_on_the_clock_of_its_receipt(
+    client, held_report, sol, sam, mailoutbox
+):
+    from portal.core.delivery import outbox_send_due
+
+    change = reverse("admin:tickets_inboundmessage_change", args=[held_report.pk])
+    client.force_login(sol)
+    listing = client.get(reverse("admin:tickets_inboundmessage_changelist")).content.decode()
+    assert "eve@research.example" in listing
+    page = client.get(change).content.decode()
+    assert "File as a vulnerability report" in page and "Attach to a ticket" not in page
+    assert "The search box takes" in page
+    # Never on a customer's ticket, whatever is posted.
+    ticket = Ticket.objects.get(pk=take(mail(message_id="<m9@acme.example>")).ticket_id)
+    refused = client.post(reverse("admin:tickets_inboundmessage_attach", args=[held_report.pk]), {"ticket": ticket.pk})
+    assert refused.status_code == 400 and b"never put on a customer&#x27;s ticket" in refused.content
+    assert not ticket.messages.exists()
+
+    response = client.post(reverse("admin:tickets_inboundmessage_report", args=[held_report.pk]))
+    assert response.status_code == 302
+    held_report.refresh_from_db()
+    report = held_report.ticket
+    assert (held_report.outcome, held_report.handled_by, report.kind) == ("filed", sol, "security")
+    assert (report.subject, report.filed_at) == ("SQL injection", RECEIVED)  # our receipt of it, not now
+    assert report.security_report.reporter_email == "eve@research.example"
+    assert "' OR 1=1" in report.description
+    entry = AuditEntry.objects.get(action="inbound.reported")
+    assert (entry.actor, entry.after) == (sol, {"outcome": "filed", "ticket": report.pk})
+    outbox_send_due()
+    assert [m.to for m in mailoutbox if m.to == ["eve@research.example"]] == [["eve@research.example"]]  # receipt
+    # Support staff who may triage email do not see it, and nobody files a customer's as a report.
+    client.force_login(sam)
+    hidden = client.get(change)  # the admin's answer to an object it does not find: back to its index
+    assert hidden.status_code == 302 and hidden["Location"] == reverse("admin:index")
+    customers = _held(sender="pat@other.example", message_id="<p2@other.example>")
+    refused = client.post(reverse("admin:tickets_inboundmessage_report", args=[customers.pk]))
+    assert refused.status_code == 400 and b"Only a message to the security address" in refused.content
+
+
+def test_security_staffs_dashboard_counts_only_the_security_addresss_held_email(client, held_report, sol, sam):
+    _held(sender="pat@other.example", message_id="<p3@other.example>")
+    client.force_login(sol)
+    board = client.get(reverse("admin:staff_dashboard")).content.decode()
+    assert "<strong>1</strong> held email<" in board and "eve@research.example" in board
+    assert "pat@other.example" not in board
+    client.force_login(sam)
+    board = client.get(reverse("admin:staff_dashboard")).content.decode()
+    assert "<strong>1</strong> held email<" in board and "pat@other.example" in board
+    assert "eve@research.example" not in board

@@ -106,7 +106,9 @@ PAGES = {
     "tickets.slacrossing": {"view": {*WORK, SEC, SU}, "add": NOBODY, "edit": NOBODY},
     "tickets.ticket": {"view": {*WORK, SEC, SU}, "add": NOBODY, "edit": NOBODY},  # worked by operations
     "tickets.ticket:security": {"view": {SEC}, "add": NOBODY, "edit": NOBODY},  # superuser status alone: no
-    "tickets.inboundmessage": {"view": {*WORK, SU}, "add": NOBODY, "edit": NOBODY},  # triaged by operations
+    # Triaged by operations. Security staff's list shows only the security address's email.
+    "tickets.inboundmessage": {"view": {*WORK, SU}, "list": {*WORK, SEC, SU}, "add": NOBODY, "edit": NOBODY},
+    "tickets.inboundmessage:security": {"view": {SEC}, "add": NOBODY, "edit": NOBODY},  # superuser status alone: no
     # Canned replies: everyone who works tickets keeps their own; the object is the support agents'
     # team reply: its members read it, the leads and managers keep every team's ("list": the changelist).
     "tickets.cannedreply": {
@@ -182,6 +184,8 @@ OPERATIONS = {
     "inbound:attach": {*WORK, SU},
     "inbound:file": {*WORK, SU},
     "inbound:discard": {*WORK, SU},
+    "inbound:report": {SEC},  # the security address's held email: a report (or discarded)
+    "inbound:discard-security": {SEC},
     "ticket:priority": {*LEADS, SU},
     "ticket:exclude": {*LEADS, SU},
     "ticket:escalate": {*LEADS, SU},
@@ -276,6 +280,19 @@ class World:
             b"Message-ID: <held@other.example>\r\n\r\nCan you help?\r\n"
         )
         return InboundMessage.objects.get(pk=ingest(raw, received_at=NOW, source="pipe").inbound_id)
+
+    @cached_property
+    def held_security(self) -> InboundMessage:
+        """An email to the security address that taking failed on: held, for who sees reports."""
+        raw = (
+            b"From: finder@example.org\r\nTo: security@vendor.example\r\nSubject: SQL injection\r\n"
+            b"Message-ID: <sqli@example.org>\r\n\r\nIn the search box.\r\n"
+        )
+        return InboundMessage.objects.create(
+            sha256="f" * 64, sender="finder@example.org", message_id="<sqli@example.org>", subject="SQL injection",
+            recipients="security@vendor.example", received_at=NOW, source="pipe", security=True, size=len(raw),
+            raw=raw, outcome=InboundMessage.Outcome.HELD, reason="Taking it failed.", created_at=NOW,
+        )  # fmt: skip
 
     @cached_property
     def incident(self) -> Incident:
@@ -386,6 +403,7 @@ class World:
             "tickets.ticket": self.ticket,
             "tickets.ticket:security": self.security_ticket,
             "tickets.inboundmessage": self.held,
+            "tickets.inboundmessage:security": self.held_security,
             "tickets.cannedreply": CannedReply.objects.create(
                 name="Greeting",
                 body="Hello {{ customer_name }}.",
@@ -653,6 +671,16 @@ OPERATION_CASES = {
         {},
         lambda w, role: InboundMessage.objects.get(pk=w.held.pk).outcome == "discarded",
     ),
+    "inbound:report": lambda w: (
+        reverse("admin:tickets_inboundmessage_report", args=[w.held_security.pk]),
+        {},
+        lambda w, role: InboundMessage.objects.get(pk=w.held_security.pk).outcome == "filed",
+    ),
+    "inbound:discard-security": lambda w: (
+        reverse("admin:tickets_inboundmessage_discard", args=[w.held_security.pk]),
+        {},
+        lambda w, role: InboundMessage.objects.get(pk=w.held_security.pk).outcome == "discarded",
+    ),
     "claim:approve": lambda w: (
         reverse("admin:credits_claim_approve", args=[w.claim.pk]),
         {},
@@ -706,7 +734,10 @@ def test_an_operation_acts_for_the_roles_the_matrix_names_and_is_refused_to_the_
         assert response.status_code == 302 and "/login/" not in response["Location"], response.status_code
         assert done(world, role)
     else:
-        hidden = case.startswith("security:")  # not found for whoever does not see reports
+        # Not found for whoever does not see it: reports and the security address's email for who
+        # does not see reports, customers' email for security staff (who see only the former).
+        hidden = case.startswith("security:") or case in ("inbound:report", "inbound:discard-security")
+        hidden = hidden or (case.startswith("inbound:") and role == SEC)
         assert response.status_code == (404 if hidden else 403)
         assert not done(world, role)
 

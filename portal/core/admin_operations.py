@@ -29,12 +29,14 @@ class OperationsMixin:
         ]
         return TemplateResponse(request, templates, context, status=400 if form.is_bound else 200)
 
-    def object_to_change(self, request, object_id, permission: str | None = None):
+    def object_to_change(self, request, object_id, permission=None):
         """The object an operation acts on: a 404 if this user cannot see it, a 403 unless they hold
-        the operation's own permission ("app.codename"), or by default may change the object."""
+        the operation's own permission ("app.codename", or a function of the object naming it), or
+        by default may change the object."""
         obj = self.get_object(request, str(object_id))  # objects hidden from this user are not found
         if obj is None:
             raise Http404(f"No such {self.opts.verbose_name}.")
+        permission = permission(obj) if callable(permission) else permission
         allowed = request.user.has_perm(permission) if permission else self.has_change_permission(request, obj)
         if not allowed:
             raise PermissionDenied

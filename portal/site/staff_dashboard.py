@@ -323,8 +323,9 @@ def sweeps(now: datetime) -> list[SweepRow]:
     ]
 
 
-def staff_dashboard(*, now: datetime, include_security: bool = False) -> Dashboard:
-    """Everything on the dashboard, in a fixed number of queries."""
+def staff_dashboard(*, now: datetime, include_security: bool = False, held_customers: bool = True) -> Dashboard:
+    """Everything on the dashboard, in a fixed number of queries (`held_customers`: the held email
+    counts customers' messages, for email triage; security staff's counts only the security address's)."""
     windows, windows_count = maintenance_breaking_rules(now=now)
     review, since = months_for_review(now=now)
     return Dashboard(
@@ -343,7 +344,7 @@ def staff_dashboard(*, now: datetime, include_security: bool = False) -> Dashboa
         breached=staff_today.breached_now(now=now, include_security=include_security),
         waiting=staff_today.waiting_longest(include_security=include_security),
         escalations=staff_today.escalations_pending(include_security=include_security),
-        held=staff_today.held_emails(include_security=include_security),
+        held=staff_today.held_emails(include_security=include_security, include_customers=held_customers),
         today=staff_today.maintenance_today(now=now),
         month_claims=staff_today.claims_this_month(month_start=month_start(now)),
     )

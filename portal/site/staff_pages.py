@@ -45,11 +45,12 @@ COMPLIANCE = "credits.view_compliance"
 @permission_required(DASHBOARD, raise_exception=True)
 def staff_dashboard_view(request):
     now = timezone.now()
-    board = staff_dashboard(now=now, include_security=sees_security(request.user))
+    security, triage = sees_security(request.user), request.user.has_perm("tickets.view_inboundmessage")
+    board = staff_dashboard(now=now, include_security=security, held_customers=triage)
     links = staff_today.links(now=now, week_start=board.week_start, month_start=board.month_start)
     return _staff_page(
         request, "admin/staff_dashboard.html", "Staff dashboard",
-        board=board, links=links, at_risk=[(r, wall_left(r.due - now)) for r in board.at_risk.rows],
+        board=board, links=links, held_visible=security or triage, at_risk=[(r, wall_left(r.due - now)) for r in board.at_risk.rows],
         breached=[(r, wall_left(r.moment - now) if r.moment else "") for r in board.breached.rows],
         escalations=[(r, wall_left(r.ack_due - now) if r.ack_due else "") for r in board.escalations.rows],
     )  # fmt: skip

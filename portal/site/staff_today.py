@@ -149,10 +149,14 @@ def escalations_pending(*, include_security: bool) -> Section:
     return Section(rows, qs.count())
 
 
-def held_emails(*, include_security: bool) -> Section:
+def held_emails(*, include_security: bool, include_customers: bool = True) -> Section:
+    """Held email, oldest first: customers' for email triage, the security address's for who sees
+    vulnerability reports (tickets.admin.inbound shows each what it shows here)."""
     qs = InboundMessage.objects.filter(outcome=InboundMessage.Outcome.HELD)
     if not include_security:
         qs = qs.exclude(security=True)
+    if not include_customers:
+        qs = qs.filter(security=True)
     rows = [
         HeldRow(message_id=m.pk, received_at=m.received_at, sender=m.sender, subject=m.subject, reason=m.reason)
         for m in qs.only("received_at", "sender", "subject", "reason").order_by("received_at", "pk")[:LIMIT]

@@ -1,6 +1,8 @@
 """The staff triage list of email in: held messages first (attach to a ticket, file for a person of
 an organisation, discard: each a POST operation calling tickets.inbound.triage, audited), and every
-other message read-only. Messages to the security address are shown to security staff only."""
+other message read-only. Messages to the security address (the vulnerability reports' email) are
+shown to those who see reports, the security staff, who see only those: a held one they file as a
+report or discard."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from contracts.models import Contract
 from portal.core.admin_operations import OperationsMixin
-from portal.core.roles import sees_security
+from portal.core.roles import SECURITY_PERMISSION, sees_security
 
 from ..inbound import parse, triage
 from ..models import InboundMessage, Ticket
@@ -23,7 +25,7 @@ from .display import AdminMedia
 from .readonly import ReadOnlyAdmin
 
 PERMISSION = "tickets.triage_inboundmessage"
-OPERATIONS = ["attach", "file", "discard"]
+OPERATIONS = ["attach", "file", "report", "discard"]
 
 
 class AttachForm(forms.Form):
@@ -51,6 +53,10 @@ class DiscardForm(forms.Form):
     pass
 
 
+class ReportForm(forms.Form):
+    pass
+
+
 @admin.register(InboundMessage)
 class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
     refusal = TicketError
@@ -66,8 +72,20 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
     Media = AdminMedia  # the ticket pages' styles: operation forms, underlined breadcrumbs
 
     def get_queryset(self, request):
-        qs = super().get_queryset(request)  # without reports' tickets for who does not see them
-        return qs if sees_security(request.user) else qs.exclude(security=True)
+        qs = super().get_queryset(request)
+        if not sees_security(request.user):
+            return qs.exclude(security=True)
+        return qs if super().has_view_permission(request) else qs.filter(security=True)
+
+    def has_view_permission(self, request, obj=None):
+        if obj is not None and obj.security:
+            return sees_security(request.user)
+        return super().has_view_permission(request, obj) or (obj is None and sees_security(request.user))
+
+    @staticmethod
+    def triage_permission(row: InboundMessage) -> str:
+        """Who decides a held message: who sees reports for the security address's, email triage for the rest."""
+        return SECURITY_PERMISSION if row.security else PERMISSION
 
     @admin.display(description="Ticket", ordering="ticket")
     def ticket_link(self, obj):
@@ -89,15 +107,18 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
         row = self.get_object(request, unquote(object_id))
         if row is not None:
             text = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=0).text
-            forms_ = {"attach": AttachForm(), "file": FileForm(), "discard": DiscardForm(), **bound}
+            # A held message to the security address: a vulnerability report or nothing (tickets.inbound.triage).
+            offered = {"report": ReportForm()} if row.security else {"attach": AttachForm(), "file": FileForm()}
+            forms_ = {**offered, "discard": DiscardForm(), **bound}
             extra.update(
-                text=text[:20000], op_forms=forms_, can_triage=row.outcome == "held" and request.user.has_perm(PERMISSION),
+                text=text[:20000], op_forms=forms_,
+                can_triage=row.outcome == "held" and request.user.has_perm(self.triage_permission(row)),
                 op_urls={op: reverse(f"admin:tickets_inboundmessage_{op}", args=[row.pk]) for op in OPERATIONS},
             )  # fmt: skip
         return super().change_view(request, object_id, form_url, extra)
 
     def attach_view(self, request, object_id):
-        row, user = self.object_to_change(request, object_id, PERMISSION), request.user
+        row, user = self.object_to_change(request, object_id, self.triage_permission), request.user
 
         def call(data):
             triage.triage_attach(inbound=row, ticket=data["ticket"], actor=user)
@@ -105,15 +126,23 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
         return self.run(request, row, "attach", AttachForm(request.POST), call, "Attached to the ticket.")
 
     def file_view(self, request, object_id):
-        row, user = self.object_to_change(request, object_id, PERMISSION), request.user
+        row, user = self.object_to_change(request, object_id, self.triage_permission), request.user
 
         def call(data):
             triage.triage_file(inbound=row, contract=data["contract"], person=data["person"], actor=user)
 
         return self.run(request, row, "file", FileForm(request.POST), call, "Filed as a ticket.")
 
+    def report_view(self, request, object_id):
+        row, user = self.object_to_change(request, object_id, self.triage_permission), request.user
+
+        def call(data):
+            triage.triage_report(inbound=row, actor=user)
+
+        return self.run(request, row, "report", ReportForm(request.POST), call, "Filed as a vulnerability report.")
+
     def discard_view(self, request, object_id):
-        row, user = self.object_to_change(request, object_id, PERMISSION), request.user
+        row, user = self.object_to_change(request, object_id, self.triage_permission), request.user
 
         def call(data):
             triage.triage_discard(inbound=row, actor=user)

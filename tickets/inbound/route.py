@@ -105,7 +105,7 @@ def _security(row, env, body, automatic) -> None:
         return
     try:
         ticket = security.security_report_submit(
-            email=env.sender, name="", summary=_subject(env.subject), details=text[:20000], now=row.received_at
+            email=env.sender, name="", summary=subject_line(env.subject), details=text[:20000], now=row.received_at
         )
     except TicketError as exc:
         row.outcome, row.reason = Outcome.REFUSED, str(exc)[:300]
@@ -376,7 +376,8 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     return None
 
 
-def _subject(subject: str) -> str:
+def subject_line(subject: str) -> str:
+    """A message's subject as a ticket's: printable characters only, at most 200, never empty."""
     clean = "".join(ch for ch in subject if ch.isprintable()).strip()
     return clean[:200] or "(no subject)"
 
@@ -387,11 +388,11 @@ def priority_of(subject: str, version, terms: TermsCache | None = None) -> tuple
     offered = [p.priority for p in (terms or TermsCache()).version(version.pk).priorities.all()]
     tag = PRIORITY_TAG.search(subject)
     if tag and tag.group(1).upper() in offered:
-        return _subject(PRIORITY_TAG.sub("", subject, count=1)), tag.group(1).upper()
+        return subject_line(PRIORITY_TAG.sub("", subject, count=1)), tag.group(1).upper()
     if version.email_priority in offered:
-        return _subject(subject), version.email_priority
+        return subject_line(subject), version.email_priority
     ordered = sorted(offered, key=lambda p: PRIORITY_ORDER.index(p) if p in PRIORITY_ORDER else 0)
-    return _subject(subject), ordered[-1]
+    return subject_line(subject), ordered[-1]
 
 
 def _uploads(body: parse.Content) -> tuple[list, list[str]]:

@@ -1,5 +1,7 @@
 """Staff triage of held email (the admin's list of held messages): attach one to a ticket, file
-it as a ticket for a person of an organisation, or discard it. Each decision is audited and
+it as a ticket for a person of an organisation, or discard it. A held message to the security
+address (held only when taking it failed) is filed as a vulnerability report or discarded, never put
+on a customer's ticket: its text may be an undisclosed vulnerability. Each decision is audited and
 taken once (the row is locked and must still be held)."""
 
 from __future__ import annotations
@@ -13,17 +15,27 @@ from django.utils import timezone
 from contracts.people import PeopleError
 from portal.core.audit import audit
 
+from .. import security
 from ..models import InboundMessage, Ticket
 from ..services import TicketError, ticket_open, ticket_reply
 from . import parse, route
 
 Outcome = InboundMessage.Outcome
+SECURITY_MAIL = (
+    "A message to the security address is filed as a vulnerability report or discarded, never put on a "
+    "customer's ticket."
+)
 
 
-def _held(inbound: InboundMessage) -> InboundMessage:
+def _held(inbound: InboundMessage, *, security: bool = False) -> InboundMessage:
+    """The message locked, still held, and to the security address or not as the operation needs."""
     row = InboundMessage.objects.select_for_update().get(pk=inbound.pk)
     if row.outcome != Outcome.HELD:
         raise TicketError(f"This message is no longer held ({row.get_outcome_display().lower()}).")
+    if row.security and not security:
+        raise TicketError(SECURITY_MAIL)
+    if security and not row.security:
+        raise TicketError("Only a message to the security address is filed as a vulnerability report.")
     row.held_as = {"outcome": row.outcome, "reason": row.reason}  # the audit's "before"
     return row
 
@@ -43,7 +55,7 @@ def _text(row: InboundMessage) -> tuple[str, parse.Content]:
 @transaction.atomic
 def triage_discard(*, inbound: InboundMessage, actor, now: datetime | None = None) -> InboundMessage:
     now = now or timezone.now()
-    row = _held(inbound)
+    row = _held(inbound, security=inbound.security)  # either kind may be discarded
     row.outcome = Outcome.DISCARDED
     _decided(row, actor=actor, now=now, action="inbound.discarded", after={})
     return row
@@ -102,4 +114,23 @@ def triage_file(*, inbound: InboundMessage, contract, person, actor, now: dateti
         raise TicketError(str(exc), field="person") from None
     row.outcome, row.ticket, row.organisation_id = Outcome.FILED, ticket, contract.organisation_id
     _decided(row, actor=actor, now=now, action="inbound.filed", after={"ticket": ticket.pk, "for": person.email})
+    return row
+
+
+@transaction.atomic
+def triage_report(*, inbound: InboundMessage, actor, now: datetime | None = None) -> InboundMessage:
+    """File a held message to the security address as a vulnerability report from its sender, as
+    its taking would have: on the clock of its receipt, the reporter's receipt and security staff's
+    emails sent (tickets.security); the sender's report limit applies."""
+    now = now or timezone.now()
+    row = _held(inbound, security=True)
+    if not row.sender:
+        raise TicketError("The message has no sender address to answer: discard it.")
+    body = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=0)
+    ticket = security.security_report_submit(
+        email=row.sender, name="", summary=route.subject_line(row.subject),
+        details=(body.text or "(The message had no text.)")[:20000], now=row.received_at,
+    )  # fmt: skip
+    row.outcome, row.ticket = Outcome.FILED, ticket
+    _decided(row, actor=actor, now=now, action="inbound.reported", after={"ticket": ticket.pk})
     return row
