@@ -53,3 +53,33 @@ def test_sam_files_a_held_email_for_alice(logged_in_page, screenshot, acme_contr
     visit(page, screenshot, "triage-03-filed")
     row = InboundMessage.objects.get(pk=held.inbound_id)
     assert row.outcome == "filed" and Ticket.objects.get().filed_at == came
+
+
+def test_sol_files_held_security_mail_as_a_report(logged_in_page, screenshot, monkeypatch, sol):
+    """Mail to the security address is held only when taking it failed; security staff see it
+    alone, with two choices: a vulnerability report (the usual receipt to its sender) or discard."""
+    from tickets.inbound import route
+
+    came = timezone.now().replace(microsecond=0) - timedelta(minutes=20)
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Eve <eve@research.example>", "security@vendor.example", "SQL injection"
+    msg["Message-ID"] = "<sqli-1@research.example>"
+    msg.set_content("The ticket search takes a quote and answers with a database error.\n\nEve")
+    with monkeypatch.context() as patched:
+        patched.setattr(route, "route", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+        held = ingest(msg.as_bytes(), received_at=came, source="pipe")
+    assert held.kind == "held"
+
+    page = logged_in_page(sol)
+    page.goto("/admin/tickets/inboundmessage/?outcome__exact=held")
+    visit(page, screenshot, "triage-04-security-staffs-list")
+    assert "eve@research.example" in page.locator("#result_list").inner_text()
+    page.locator("#result_list tbody a").first.click()
+    page.get_by_role("heading", name="File as a vulnerability report").wait_for()
+    visit(page, screenshot, "triage-05-held-security-mail")
+    assert page.locator("#attach-form").count() == 0 and page.locator("#file-form").count() == 0
+    page.get_by_role("button", name="File the report").click()
+    page.get_by_text("Filed as a vulnerability report.").wait_for()
+    visit(page, screenshot, "triage-06-security-mail-filed")
+    report = Ticket.objects.get()
+    assert (report.kind, report.filed_at, report.subject) == ("security", came, "SQL injection")
