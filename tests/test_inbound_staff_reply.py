@@ -97,6 +97,21 @@ def test_a_staff_reply_to_its_own_reply_address_is_a_public_staff_reply(filed, s
     assert not [m for m in mailoutbox if m.to == [sam.email]]  # nobody tells Sam of his own reply
 
 
+def test_a_staff_reply_to_the_support_queues_copy_is_posted_and_a_customers_is_not_taken_for_staff(
+    filed, sam, bob, alice, settings
+):
+    """The queue's emails (a new ticket nobody is assigned) go to its address, a list of its
+    members: one of them answers from their own address; a customer holding that copy is not staff."""
+    queue = OutboxMessage.objects.get(key=f"ticket:{filed.pk}:filed-staff:to:{settings.SUPPORT_QUEUE_EMAIL}")
+    assert mail_thread.ticket_of_address(queue.headers["Reply-To"], sam.email) is None  # not made for Sam
+    forged = take(answer(queue, sender="bob@acme.example", message_id="<b1@acme.example>", headers={"References": ""},
+                         subject="Re: Restore fails"), received=ANSWERED)  # fmt: skip
+    assert forged.kind == "replied" and filed.messages.get().author == bob  # by its thread: Bob's own reply
+    outcome = take(answer(queue), received=ANSWERED)
+    assert (outcome.kind, outcome.ticket_id) == ("replied", filed.pk)
+    assert filed.messages.filter(author=sam, internal=False).count() == 1
+
+
 def test_the_same_staff_reply_ingested_twice_is_one_reply(filed, sam):
     raw = answer(staff_email(filed, sam))
     assert take(raw, received=ANSWERED).kind == "replied"

@@ -116,7 +116,8 @@ def _security(row, env, body, automatic) -> None:
 # --- Replies -------------------------------------------------------------------------------------
 def ticket_matched(env: parse.Envelope, *, lock: bool = False) -> tuple[Ticket | None, str]:
     """The ticket a message answers and how it was matched: by the ticket's reply address it was
-    sent to (its token made for this sender: BY_ADDRESS), else by a Message-ID of ours it answers
+    sent to (its token made for this sender, or for a staff sender the support queue's address,
+    whose emails its members answer from their own: BY_ADDRESS), else by a Message-ID of ours it answers
     (In-Reply-To, References: the ticket's thread root, the outbox's emails of the ticket, or the
     customer's own message that filed it: BY_THREAD), else by a [#number] in the subject when the
     sender is a person of the ticket's organisation or staff (BY_NUMBER; a staff sender's is held).
@@ -126,8 +127,12 @@ def ticket_matched(env: parse.Envelope, *, lock: bool = False) -> tuple[Ticket |
     def ticket_of(pk: int) -> Ticket | None:
         return locked_ticket(pk, Ticket.Kind.SUPPORT) if lock else tickets.filter(pk=pk).first()
 
+    person = _person(env.sender)
+    queue = settings.SUPPORT_QUEUE_EMAIL if person is not None and person.is_staff else None
     for address in env.recipients:
         number = mail_thread.ticket_of_address(address, env.sender)
+        if number is None and queue:
+            number = mail_thread.ticket_of_address(address, queue)
         if number is not None:
             ticket = ticket_of(number)
             if ticket is not None:
@@ -153,7 +158,6 @@ def ticket_matched(env: parse.Envelope, *, lock: bool = False) -> tuple[Ticket |
     if number:
         found = locked_tickets().filter(kind=Ticket.Kind.SUPPORT) if lock else tickets
         found = found.filter(pk=int(number.group(1)))
-        person = _person(env.sender)
         if person is None or not person.is_staff:  # staff are of no organisation (theirs is held: _staff_reply)
             found = found.filter(organisation__users__email__iexact=env.sender)
         return found.first(), BY_NUMBER
@@ -194,8 +198,8 @@ def _staff_reply(row, env, body, ticket: Ticket, person, *, locked: bool, matche
     """A staff member answering a ticket email (Reply in their mail client) speaks for us: a public
     staff reply, as in the admin (the first response, NEW to OPEN, the customer emailed). A From
     can be forged, so only a message to the reply address whose token was made for this staff
-    member's own address (only the one who received that email has it) is posted; DMARC was checked
-    before. Anything else is held for staff, never answered (our own people need no polite answer)."""
+    member's own address, or for the support queue's (whose emails go to its members), is posted:
+    only who received that email has it; DMARC was checked before. Anything else is held for staff, never answered (our own people need no polite answer)."""
     if not person.is_active:
         return _hold(row, env, f"{person.email} is a deactivated staff member.", answer=False)
     if not person.has_perm(WORK_TICKETS):
