@@ -76,7 +76,7 @@ def test_a_staff_reply_to_its_own_reply_address_is_a_public_staff_reply(filed, s
     message = filed.messages.get()
     assert (message.author, message.internal, message.created_at) == (sam, False, ANSWERED)
     assert message.body == "Restore from the snapshot of the 2nd; I started it for you."  # the quote stripped
-    # The whole message quotes Sam's email (notes, other people): not a file on the public reply,
+    # The whole message quotes Sam's email (what Alice was not sent): not a file on the public reply,
     # which Alice sees, but kept on its inbound row beside the reply, for staff.
     assert not message.attachments.exists()
     row = InboundMessage.objects.get(pk=outcome.inbound_id)

@@ -117,10 +117,11 @@ def _security(row, env, body, automatic) -> None:
 def ticket_matched(env: parse.Envelope, *, lock: bool = False) -> tuple[Ticket | None, str]:
     """The ticket a message answers and how it was matched: by the ticket's reply address it was
     sent to (its token made for this sender, or for a staff sender the support queue's address,
-    whose emails its members answer from their own: BY_ADDRESS), else by a Message-ID of ours it answers
-    (In-Reply-To, References: the ticket's thread root, the outbox's emails of the ticket, or the
-    customer's own message that filed it: BY_THREAD), else by a [#number] in the subject when the
-    sender is a person of the ticket's organisation or staff (BY_NUMBER; a staff sender's is held).
+    whose emails its members answer from their own: BY_ADDRESS), else by a Message-ID of ours it
+    answers (In-Reply-To, References: the ticket's thread root, the outbox's emails of the ticket,
+    or the customer's own message that filed it: BY_THREAD), else by a [#number] in the subject
+    when the sender is a person of the ticket's organisation or staff (BY_NUMBER; a staff sender's
+    is held).
     `lock`: read locked (tickets.services.locked_ticket: its own row), for ticket_reply(locked=True)."""
     tickets = Ticket.objects.filter(kind=Ticket.Kind.SUPPORT)
 
@@ -199,7 +200,8 @@ def _staff_reply(row, env, body, ticket: Ticket, person, *, locked: bool, matche
     staff reply, as in the admin (the first response, NEW to OPEN, the customer emailed). A From
     can be forged, so only a message to the reply address whose token was made for this staff
     member's own address, or for the support queue's (whose emails go to its members), is posted:
-    only who received that email has it; DMARC was checked before. Anything else is held for staff, never answered (our own people need no polite answer)."""
+    only who received that email has it; DMARC was checked before. Anything else is held for
+    staff, never answered (our own people need no polite answer)."""
     if not person.is_active:
         return _hold(row, env, f"{person.email} is a deactivated staff member.", answer=False)
     if not person.has_perm(WORK_TICKETS):
@@ -214,10 +216,10 @@ def _post(row, env, body, ticket: Ticket, person, *, locked: bool, staff: bool =
     """The reply on its ticket (tickets.services.ticket_reply: a customer's or a staff member's, by
     its author), its quotes stripped. A customer's is held when they sent too many messages in the
     last hour (INBOUND_RATE_LIMIT), and their whole message is kept as a file on the reply. A staff
-    member's is not limited (an agent answers tens of tickets an hour in an outage, each proven theirs
-    by its address), and their whole message is not put on the reply: it quotes our emails to staff
-    (internal notes, other people), and the customer sees a public reply's files. It stays on its
-    inbound row, which the admin's Inbound messages show beside the reply."""
+    member's is not limited (an agent answers tens of tickets an hour in an outage, each proven
+    theirs by its address), and their whole message is not put on the reply: it quotes our emails
+    to staff (the staff routing, what the customer was not sent), and the customer sees a public
+    reply's files. It stays on its inbound row, which the admin's Inbound messages show."""
     if not staff and _flooding(env.sender, row):
         return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
     files, refused = _uploads(body)
