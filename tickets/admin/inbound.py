@@ -49,12 +49,8 @@ class FileForm(forms.Form):
         return person
 
 
-class DiscardForm(forms.Form):
-    pass
-
-
-class ReportForm(forms.Form):
-    pass
+class ConfirmForm(forms.Form):
+    """An operation with nothing to fill in (report, discard): its button is the decision."""
 
 
 @admin.register(InboundMessage)
@@ -108,8 +104,8 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
         if row is not None:
             text = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=0).text
             # A held message to the security address: a vulnerability report or nothing (tickets.inbound.triage).
-            offered = {"report": ReportForm()} if row.security else {"attach": AttachForm(), "file": FileForm()}
-            forms_ = {**offered, "discard": DiscardForm(), **bound}
+            offered = {"report": ConfirmForm()} if row.security else {"attach": AttachForm(), "file": FileForm()}
+            forms_ = {**offered, "discard": ConfirmForm(), **bound}
             extra.update(
                 text=text[:20000], op_forms=forms_,
                 can_triage=row.outcome == "held" and request.user.has_perm(self.triage_permission(row)),
@@ -139,7 +135,7 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
         def call(data):
             triage.triage_report(inbound=row, actor=user)
 
-        return self.run(request, row, "report", ReportForm(request.POST), call, "Filed as a vulnerability report.")
+        return self.run(request, row, "report", ConfirmForm(request.POST), call, "Filed as a vulnerability report.")
 
     def discard_view(self, request, object_id):
         row, user = self.object_to_change(request, object_id, self.triage_permission), request.user
@@ -147,4 +143,4 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
         def call(data):
             triage.triage_discard(inbound=row, actor=user)
 
-        return self.run(request, row, "discard", DiscardForm(request.POST), call, "Discarded.")
+        return self.run(request, row, "discard", ConfirmForm(request.POST), call, "Discarded.")
