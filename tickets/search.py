@@ -46,6 +46,19 @@ RANKED = 1000  # matches ranked at most (best_first); beyond, the list's own ord
 NUMBER = re.compile(r"#?\s*(\d{1,18})")
 
 
+class WordsQuery(SearchQuery):
+    """websearch_to_tsquery with the words written into the statement instead of bound to it.
+    PostgreSQL keeps a statement prepared after five runs (portal/settings.py) and may then plan it
+    once for any parameters: after a few searches its plan for "a word" read a big organisation's
+    50,000 tickets one by one, 190 ms for a common word that its own plan finds in 45 (bench/RESULTS.md,
+    session 13). Written in, the words are the statement's: each search is planned for its own."""
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = super().as_sql(compiler, connection, **extra_context)
+        # Quoted by the driver; "%" doubled: the statement still goes through placeholder parsing.
+        return connection.ops.compose_sql(sql, params).replace("%", "%%"), []
+
+
 class SearchError(ValueError):
     """A query that cannot be searched: the page says why and shows no tickets."""
 
@@ -90,7 +103,7 @@ def tickets_search(qs: QuerySet[Ticket], search: Search, *, staff: bool) -> Quer
         if search.text.startswith("#"):  # "#123": that ticket alone
             return qs.filter(found).annotate(search_rank=Value(1.0, output_field=FloatField()))
     if postgres():
-        query = SearchQuery(search.text, config=CONFIG, search_type="websearch")
+        query = WordsQuery(search.text, config=CONFIG, search_type="websearch")
         if staff:
             found |= Q(search_document=query)
             document = F("search_document")
@@ -128,7 +141,7 @@ def _people(search: Search, *, staff: bool) -> tuple[list[int], list[int]]:
     text = search.text
     if postgres():
         orgs = Organisation.objects.annotate(found=SearchVector("name", config=CONFIG)).filter(
-            found=SearchQuery(text, config=CONFIG, search_type="websearch")
+            found=WordsQuery(text, config=CONFIG, search_type="websearch")
         )
     else:
         orgs = Organisation.objects.filter(name__icontains=text)
