@@ -2,7 +2,8 @@
 
 - The queue at 1280 px shows every column without scrolling sideways, the deadline, level and
   assignee among them, and cuts long subjects to one line with the whole text on hover; at 1024 px
-  its filters move above the list and the same columns stay in view.
+  its filters move above the list, in a box that scrolls, and the same columns stay in view, the
+  first tickets too on a 1024 x 768 screen.
 - Every list and form of the admin (each registered model's changelist and its last object's page,
   or its add form) and the staff pages, on the demo data, are at most the screen's width at 1280 px:
   neither the page nor a list inside it scrolls sideways.
@@ -106,8 +107,18 @@ def test_the_queue_shows_what_matters_at_1280_and_1024_px(logged_in_page, screen
         assert subject.get_attribute("title") == LONG
         assert subject.evaluate("e => e.scrollWidth > e.clientWidth")  # cut with an ellipsis
         assert subject.bounding_box()["height"] < 30  # one line
-    # At 1024 px the filters sit above the list.
+    # At 1024 px the filters sit above the list; on a 1024 x 768 screen the first tickets are in
+    # view without scrolling (the filters scroll in their box: whole, they pushed the list below it).
     assert page.locator("#changelist-filter").bounding_box()["y"] < page.locator("#result_list").bounding_box()["y"]
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(reverse("admin:tickets_ticket_changelist"))
+    screenshot(page, "fit-queue-1024x768")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 4 and rows.nth(1).bounding_box()["y"] + rows.nth(1).bounding_box()["height"] <= 768
+    panel = page.locator("#changelist-filter")
+    assert panel.evaluate("e => e.scrollHeight > e.clientHeight && getComputedStyle(e).overflowY == 'auto'")
+    panel.get_by_role("link", name="Resolved, not rated").scroll_into_view_if_needed()  # every choice reachable
+    assert panel.get_by_role("link", name="Resolved, not rated").is_visible()
 
 
 def test_every_staff_page_fits_a_1280_px_screen(logged_in_page, screenshot, demo):
