@@ -121,6 +121,41 @@ def test_only_security_staff_see_reports_in_the_admin(client):
     assert "SQL injection" in client.get("/admin/tickets/ticket/").content.decode()
 
 
+def test_a_report_is_assigned_to_security_staff_only(client):
+    """Only security staff see a report: assigned to anyone else, it was a ticket its assignee
+    could not open. The form offers security staff alone; the service refuses the rest."""
+    from django.urls import reverse
+
+    from tickets.security import security_report_submit
+    from tickets.services import TicketError, ticket_assign
+
+    report = security_report_submit(email="eve@research.example", name="Eve", summary="SQL injection", details="...")
+    sam = StaffFactory(email="sam@vendor.example", staff_role="support_agent")
+    sol = StaffFactory(email="sol@vendor.example", staff_role="security")
+    sec2 = StaffFactory(email="sec2@vendor.example", staff_role="security")
+    boss = StaffFactory(email="boss@vendor.example", staff_role="support_lead", is_superuser=True)
+    client.force_login(sol)
+    page = client.get(reverse("admin:tickets_ticket_change", args=[report.pk]))
+    offered = {u.email for u in page.context["op_forms"]["assign"].fields["assignee"].queryset}
+    assert offered == {"sol@vendor.example", "sec2@vendor.example"}  # not the superuser without the role
+    refused = client.post(reverse("admin:tickets_ticket_assign", args=[report.pk]), {"assignee": sam.pk})
+    assert refused.status_code == 400
+    report.refresh_from_db()
+    assert report.assignee is None
+    assert (
+        client.post(reverse("admin:tickets_ticket_assign", args=[report.pk]), {"assignee": sec2.pk}).status_code == 302
+    )
+    report.refresh_from_db()
+    assert report.assignee == sec2
+    for outsider in (sam, boss):
+        with pytest.raises(TicketError, match="security staff only"):
+            ticket_assign(ticket=report, actor=sol, assignee=outsider)
+    report.refresh_from_db()
+    assert report.assignee == sec2
+    # The page says so, and a support ticket is assigned to any staff member, as before.
+    assert "A vulnerability report is assigned to security staff only." in refused.content.decode()
+
+
 def test_a_bad_report_is_refused_with_field_messages_and_nothing_stored(client):
     response = client.post("/security/report/", {"email": "not-an-email", "summary": "x" * 500, "details": ""})
     assert response.status_code == 400

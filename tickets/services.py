@@ -16,6 +16,7 @@ from portal.core import batch
 from portal.core.audit import audit
 from portal.core.notify_rules import Kind
 from portal.core.related import among
+from portal.core.roles import sees_security
 from tickets.terms_cache import TermsCache
 
 from . import deadlines, hooks, notify, satisfaction, security_mail
@@ -336,6 +337,9 @@ def ticket_assign(*, ticket: Ticket, actor, assignee, now: datetime | None = Non
     ticket = _locked(ticket)
     if assignee is not None and not assignee.is_staff:
         raise TicketError("Tickets are assigned to staff.", field="assignee")
+    if assignee is not None and ticket.kind == Ticket.Kind.SECURITY and not sees_security(assignee):
+        # Only security staff see a report: anyone else would hold a ticket they cannot open.
+        raise TicketError("A vulnerability report is assigned to security staff only.", field="assignee")
     if ticket.assignee_id == (assignee.pk if assignee else None):
         return ticket
     ticket.assignee = assignee

@@ -137,3 +137,15 @@ def sees_security(user) -> bool:
         held = Permission.objects.filter(content_type__app_label=app, codename=codename)
         cached = user._sees_security = held.filter(Q(user=user) | Q(group__user=user)).exists()
     return cached
+
+
+def security_staff(users):
+    """`users` narrowed to the active staff who see vulnerability reports, as sees_security decides
+    it: the permission through their role or granted by name (superuser status alone is not it)."""
+    from django.db.models import Q
+
+    app, codename = SECURITY_PERMISSION.split(".")
+    held = Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app) | Q(
+        groups__permissions__codename=codename, groups__permissions__content_type__app_label=app
+    )
+    return users.filter(held, is_staff=True, is_active=True).distinct()

@@ -13,6 +13,7 @@ from contracts.choices import Priority
 from contracts.models import Contract, Service
 from contracts.selectors import version_in_force
 from portal.core.django_speedups import ListedModelChoiceField
+from portal.core.roles import security_staff
 
 from ..attachments import validate_uploads
 from ..canned import placeholders_left
@@ -82,6 +83,13 @@ class AssignForm(forms.Form):
         required=False,
         empty_label="— unassigned —",
     )
+
+    def __init__(self, *args, security: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if security:  # a vulnerability report: security staff alone (tickets.services.ticket_assign)
+            field = self.fields["assignee"]
+            field.queryset = security_staff(field.queryset)
+            field.error_messages["invalid_choice"] = "A vulnerability report is assigned to security staff only."
 
 
 class ExcludeForm(forms.Form):

@@ -179,7 +179,8 @@ class TicketOperations(OperationsMixin):
         def call(data):
             services.ticket_assign(ticket=ticket, actor=user, assignee=data["assignee"])
 
-        return self.run(request, ticket, "assign", AssignForm(request.POST), call, "Assignee changed.")
+        form = AssignForm(request.POST, security=ticket.kind == Ticket.Kind.SECURITY)
+        return self.run(request, ticket, "assign", form, call, "Assignee changed.")
 
     def incident_view(self, request, object_id):
         ticket, user = self.object_to_change(request, object_id), request.user

@@ -358,7 +358,9 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "call": CallForm(ticket=ticket, tz=cv.timezone, initial={"started_at": wall_now(cv.timezone)}),
             "status": StatusForm(initial={"status": ticket.status}),
             "priority": PriorityForm(ticket=ticket, initial={"priority": ticket.priority}),
-            "assign": AssignForm(initial={"assignee": ticket.assignee_id}),
+            "assign": AssignForm(
+                initial={"assignee": ticket.assignee_id}, security=ticket.kind == Ticket.Kind.SECURITY
+            ),
             "exclude": ExcludeForm(causes=ticket.sla_version.exclusion_causes or []),
             "incident": IncidentLinkForm(
                 initial={"incident": ticket.incident_id or suggested}, keep=(ticket.incident_id, suggested)
