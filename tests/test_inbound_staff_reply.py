@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 
 from portal.core.delivery import outbox_send_due
-from portal.models import OutboxMessage
+from portal.models import AuditEntry, OutboxMessage
 from tickets import mail_thread
 from tickets.models import InboundMessage, Ticket, TicketEvent
-from tickets.services import ticket_assign, ticket_set_status
+from tickets.services import TicketError, ticket_assign, ticket_set_status
 
 from .factories import StaffFactory
 from .test_inbound import LATER, RECEIVED, frozen, mail, take  # noqa: F401 - frozen: the fixture, used by name
@@ -234,3 +235,81 @@ def test_the_poller_posts_a_staff_reply_in_a_group_with_a_customers_message(dove
     dovecot.append(answer(staff_email(filed, sam)), internaldate='"03-Nov-2026 07:45:00 +0000"')  # delivered again
     assert tasks.poll_mailbox() == "duplicate 1; moved 1"
     assert filed.messages.count() == 1
+
+
+# --- Held, then triaged ---------------------------------------------------------------------------
+def held_staff_reply(filed, sender="sam@vendor.example", headers=None) -> InboundMessage:
+    """Sam's answer matched only by the ticket's number (a new message, not a Reply): held."""
+    raw = mail(sender=sender, subject=f"Re: [{filed.number}] Restore fails", body=QUOTED,
+               message_id="<s3@vendor.example>", headers={**PASSED, **(headers or {})})  # fmt: skip
+    outcome = take(raw, received=ANSWERED)
+    assert outcome.kind == "held"
+    return InboundMessage.objects.get(pk=outcome.inbound_id)
+
+
+def test_triage_posts_a_held_staff_reply_as_their_public_reply_when_asked(client, filed, sam, lena, alice, mailoutbox):
+    """Lena sees Sam's held answer, offered "as their public reply" (a staff member's message only),
+    and posts it: Sam's reply, the first response now (when Alice is answered), one email to Alice,
+    and Sam's whole message (quoting our staff email) kept off the public reply."""
+    held = held_staff_reply(filed)
+    client.force_login(lena)
+    page = client.get(reverse("admin:tickets_inboundmessage_change", args=[held.pk]))
+    assert 'name="as_staff_reply"' in page.content.decode()
+    outbox_send_due()
+    mailoutbox.clear()
+    response = client.post(
+        reverse("admin:tickets_inboundmessage_attach", args=[held.pk]), {"ticket": filed.pk, "as_staff_reply": "on"}
+    )
+    assert response.status_code == 302
+    filed.refresh_from_db()
+    message = filed.messages.get()
+    assert (message.author, message.internal, message.created_at) == (sam, False, LATER)
+    assert message.body == "Restore from the snapshot of the 2nd; I started it for you."
+    assert not message.attachments.exists()
+    assert (filed.status, filed.first_response_at) == ("open", LATER)
+    held.refresh_from_db()
+    assert (held.outcome, held.ticket_message, held.handled_by) == ("replied", message, lena)
+    assert AuditEntry.objects.get(action="inbound.attached").after == {
+        "outcome": "replied", "ticket": filed.pk, "as": "staff reply"
+    }  # fmt: skip
+    outbox_send_due()
+    to_alice = [m for m in mailoutbox if m.to == [alice.email]]
+    assert len(to_alice) == 1 and "Restore from the snapshot of the 2nd" in to_alice[0].body
+    assert to_alice[0].extra_headers["In-Reply-To"] == mail_thread.root_id(filed)
+
+
+def test_triage_attaches_a_held_staff_reply_as_a_note_unless_asked(client, filed, sam, lena):
+    held = held_staff_reply(filed)
+    client.force_login(lena)
+    assert (
+        client.post(reverse("admin:tickets_inboundmessage_attach", args=[held.pk]), {"ticket": filed.pk}).status_code
+        == 302
+    )
+    note = filed.messages.get()
+    assert note.internal and note.author == lena and "Restore from the snapshot" in note.body
+    filed.refresh_from_db()
+    assert (filed.status, filed.first_response_at) == ("new", None)
+
+
+def test_triage_refuses_to_post_as_a_reply_what_is_not_a_staff_members_to_make(client, filed, lena, alice, settings):
+    from tickets.inbound.triage import triage_attach
+
+    # A customer's message is not offered the choice, and the service refuses it.
+    customer = held_staff_reply(filed, sender="pat@other.example")
+    client.force_login(lena)
+    page = client.get(reverse("admin:tickets_inboundmessage_change", args=[customer.pk]))
+    assert 'name="as_staff_reply"' not in page.content.decode()
+    with pytest.raises(TicketError, match="Only an active staff member's message"):
+        triage_attach(inbound=customer, ticket=filed, actor=lena, as_staff_reply=True)
+    # Staff who may not work tickets; a From that failed DMARC (held for that, offered, refused).
+    StaffFactory(email="vic@vendor.example", staff_role="")
+    viewer = held_staff_reply(filed, sender="vic@vendor.example")
+    response = client.post(
+        reverse("admin:tickets_inboundmessage_attach", args=[viewer.pk]), {"ticket": filed.pk, "as_staff_reply": "on"}
+    )
+    assert response.status_code == 400 and "vic@vendor.example may not work tickets" in response.content.decode()
+    forged = held_staff_reply(filed, headers={"Authentication-Results": "mx.vendor.example; dmarc=fail"})
+    with pytest.raises(TicketError, match="failed DMARC"):
+        triage_attach(inbound=forged, ticket=filed, actor=lena, as_staff_reply=True)
+    filed.refresh_from_db()
+    assert filed.messages.count() == 0 and (filed.status, filed.first_response_at) == ("new", None)

@@ -30,6 +30,15 @@ OPERATIONS = ["attach", "file", "report", "discard"]
 
 class AttachForm(forms.Form):
     ticket = forms.IntegerField(min_value=1, label="Ticket number", help_text="e.g. 123 for ticket #123")
+    as_staff_reply = forms.BooleanField(
+        required=False, label="As their public reply",
+        help_text="The sender is staff: post the message as their reply (the customer is emailed), not as a note.",
+    )  # fmt: skip
+
+    def __init__(self, *args, staff_sender: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not staff_sender:  # offered only for a staff member's message
+            del self.fields["as_staff_reply"]
 
     def clean_ticket(self):
         ticket = Ticket.objects.filter(pk=self.cleaned_data["ticket"], kind=Ticket.Kind.SUPPORT).first()
@@ -104,7 +113,8 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
         if row is not None:
             text = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=0).text
             # A held message to the security address: a vulnerability report or nothing (tickets.inbound.triage).
-            offered = {"report": ConfirmForm()} if row.security else {"attach": AttachForm(), "file": FileForm()}
+            attach = AttachForm(staff_sender=triage.staff_sender(row) is not None)
+            offered = {"report": ConfirmForm()} if row.security else {"attach": attach, "file": FileForm()}
             forms_ = {**offered, "discard": ConfirmForm(), **bound}
             extra.update(
                 text=text[:20000], op_forms=forms_,
@@ -117,9 +127,12 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
         row, user = self.object_to_change(request, object_id, self.triage_permission), request.user
 
         def call(data):
-            triage.triage_attach(inbound=row, ticket=data["ticket"], actor=user)
+            triage.triage_attach(
+                inbound=row, ticket=data["ticket"], actor=user, as_staff_reply=data.get("as_staff_reply", False)
+            )
 
-        return self.run(request, row, "attach", AttachForm(request.POST), call, "Attached to the ticket.")
+        form = AttachForm(request.POST, staff_sender=triage.staff_sender(row) is not None)
+        return self.run(request, row, "attach", form, call, "Attached to the ticket.")
 
     def file_view(self, request, object_id):
         row, user = self.object_to_change(request, object_id, self.triage_permission), request.user

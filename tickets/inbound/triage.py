@@ -1,5 +1,6 @@
-"""Staff triage of held email (the admin's list of held messages): attach one to a ticket, file
-it as a ticket for a person of an organisation, or discard it. A held message to the security
+"""Staff triage of held email (the admin's list of held messages): attach one to a ticket (a
+staff member's as their public reply, when the triager says so), file it as a ticket for a person
+of an organisation, or discard it. A held message to the security
 address (held only when taking it failed) is filed as a vulnerability report or discarded, never put
 on a customer's ticket: its text may be an undisclosed vulnerability. Each decision is audited and
 taken once (the row is locked and must still be held)."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -61,30 +63,52 @@ def triage_discard(*, inbound: InboundMessage, actor, now: datetime | None = Non
     return row
 
 
+def staff_sender(row: InboundMessage):
+    """The active staff member the held message is from, else None."""
+    return get_user_model().objects.filter(email__iexact=row.sender, is_active=True, is_staff=True).first()
+
+
 @transaction.atomic
-def triage_attach(*, inbound: InboundMessage, ticket: Ticket, actor, now: datetime | None = None) -> InboundMessage:
+def triage_attach(
+    *, inbound: InboundMessage, ticket: Ticket, actor, as_staff_reply: bool = False, now: datetime | None = None
+) -> InboundMessage:
     """Put a held message on a ticket: as the customer's reply when its sender is an active person of
     the ticket's organisation (a portal reply's effects: a paused clock restarts, the assignee is
-    told), else as an internal note quoting it. The whole message is kept as a file on it."""
+    told), else as an internal note quoting it; the whole message is kept as a file on it.
+    `as_staff_reply`: a staff member's message posted as their public reply (the customer emailed,
+    the first response now, when the customer is answered), as their email would have been had it
+    answered the ticket's own reply address (route._staff_reply). The triager vouches for the From
+    that the address could not; still only for staff who work tickets, and never when DMARC failed.
+    Their whole message stays on the inbound row: it quotes our emails to staff."""
     now = now or timezone.now()
     row = _held(inbound)
     if ticket.kind != Ticket.Kind.SUPPORT:
         raise TicketError("Held email is attached to support tickets only.", field="ticket")
     text, _ = _text(row)
     person = get_user_model().objects.filter(email__iexact=row.sender, is_active=True).first()
-    if person is not None and person.organisation_id == ticket.organisation_id:
+    if as_staff_reply:
+        if person is None or not person.is_staff:
+            raise TicketError("Only an active staff member's message is posted as their reply.", field="as_staff_reply")
+        if not person.has_perm(route.WORK_TICKETS):
+            raise TicketError(f"{person.email} may not work tickets: attach it as a note.", field="as_staff_reply")
+        if parse.dmarc_failed(parse.parse(bytes(row.raw)), settings.INBOUND_AUTHSERV_ID):
+            raise TicketError("Its sender failed DMARC: the From address may be forged.", field="as_staff_reply")
         message = ticket_reply(ticket=ticket, author=person, body=text[:20000], now=now)
+    elif person is not None and person.organisation_id == ticket.organisation_id:
+        message = ticket_reply(ticket=ticket, author=person, body=text[:20000], now=now)
+        route.keep_original(row, message, message.author)
     else:
         note = f"Email from {row.sender or 'an unknown sender'} (“{row.subject}”), attached by staff:\n\n{text}"
         message = ticket_reply(ticket=ticket, author=actor, body=note[:20000], internal=True, now=now)
-    route.keep_original(row, message, message.author)
+        route.keep_original(row, message, message.author)
     row.outcome, row.ticket, row.ticket_message, row.organisation_id = (
         Outcome.REPLIED,
         ticket,
         message,
         ticket.organisation_id,
     )
-    _decided(row, actor=actor, now=now, action="inbound.attached", after={"ticket": ticket.pk})
+    after = {"ticket": ticket.pk, **({"as": "staff reply"} if as_staff_reply else {})}
+    _decided(row, actor=actor, now=now, action="inbound.attached", after=after)
     return row
 
 
