@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from knox.models import AuthToken
 
 from portal.core import admin_webhooks  # noqa: F401 (registers the vendor's webhook endpoints)
+from portal.core.admin_audit import AuditedAdmin
 from portal.core.api_tokens import token_revoke
 from portal.core.delivery import outbox_render, outbox_retry_now
 from portal.core.heartbeat import health
@@ -292,7 +293,14 @@ if admin.site.is_registered(AccessAttempt):
 
 
 @admin.register(AccessAttempt)
-class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+class AccessAttemptAdmin(AuditedAdmin, AxesAccessAttemptAdmin):
+    # Deleting an attempt lifts its lockout: audited (lockout.deleted) with whom and where it locked.
+    audit_action = "lockout"
+
+    def audit_state(self, obj):
+        return {"username": obj.username, "ip_address": obj.ip_address, "failures": obj.failures_since_start,
+                "attempt_time": obj.attempt_time.isoformat()}  # fmt: skip
+
     @admin.action(description="Clean up expired attempts", permissions=["delete"])
     def cleanup_expired_attempts(self, request, queryset):
         return super().cleanup_expired_attempts(request, queryset)

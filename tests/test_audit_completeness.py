@@ -5,8 +5,9 @@ passwords (tests/test_staff_access.py), API tokens (test_api_tokens.py), SLA ter
 their causes (test_outages.py), claims decided and months reopened or judged again (test_audit.py,
 test_rejudging.py). Here, what was not: contracts (invoice amount, currency, contacts, services,
 SLA), organisations (their escalation contacts), working calendars (hours, timezone, holidays),
-maintenance windows (published, changed, cancelled, deleted) and a claim's settlement; and the
-login lockouts' clean-up action, which needs the permission to lift a lockout."""
+maintenance windows (published, changed, cancelled, deleted) and a claim's settlement; an SLA's
+name and vendor and a service's name (what customers read beside the terms), a lockout lifted; and
+the login lockouts' clean-up action, which needs the permission to lift a lockout."""
 
 from __future__ import annotations
 
@@ -293,3 +294,47 @@ def test_the_lockouts_clean_up_needs_the_permission_to_lift_a_lockout(client, so
     client.force_login(reader)
     response = client.post(url, {"action": "cleanup_expired_attempts", "_selected_action": []})
     assert AccessAttempt.objects.count() == 1 and response.status_code in (200, 302)
+
+
+# --- What customers read of the terms and services; lifting a lockout ---------------------------
+def test_an_slas_name_and_vendor_changed_in_the_admin_are_audited(ayo_client, ayo):
+    sla = SLA.objects.get(template_key="klart-ai")
+    url = reverse("admin:contracts_sla_change", args=[sla.pk])
+    data = change_form(ayo_client, url, "sla_form")
+    data.update(name=["Klart AI service terms"], vendor=["Klart AB"])
+    saved(ayo_client.post(url, data))
+    ((action, actor, before, after),) = entries("sla.")
+    assert (action, actor) == ("sla.changed", ayo.email)
+    assert (before["name"], after["name"], after["vendor"]) == (sla.name, "Klart AI service terms", "Klart AB")
+    saved(ayo_client.post(url, data))
+    assert len(entries("sla.")) == 1  # saved unchanged: no entry
+
+
+def test_a_services_name_changed_in_the_admin_is_audited_without_its_token(client, ada):
+    service = ServiceFactory(name="Cloud Backup", slug="cloud-backup")
+    service.webhook_token_hash = "f" * 64
+    service.save()
+    client.force_login(ada)
+    url = reverse("admin:contracts_service_change", args=[service.pk])
+    data = change_form(client, url, "service_form")
+    data.update(name=["Cloud Backup and Restore"])
+    saved(client.post(url, data))
+    ((action, actor, before, after),) = entries("service.")
+    assert (action, actor, before["name"], after["name"]) == (
+        "service.changed", ada.email, "Cloud Backup", "Cloud Backup and Restore"
+    )  # fmt: skip
+    assert "webhook_token_hash" not in before and "webhook_token_hash" not in after
+
+
+def test_lifting_a_login_lockout_is_audited(client, sol):
+    attempt = AccessAttempt.objects.create(
+        username="bob@acme.example", ip_address="198.51.100.1", user_agent="x", http_accept="*/*",
+        path_info="/accounts/login/", failures_since_start=5,
+    )  # fmt: skip
+    client.force_login(sol)
+    response = client.post(reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"})
+    assert response.status_code == 302 and not AccessAttempt.objects.exists()
+    ((action, actor, before, after),) = entries("lockout.")
+    assert (action, actor, after) == ("lockout.deleted", sol.email, {})
+    assert before == {"username": "bob@acme.example", "ip_address": "198.51.100.1", "failures": 5,
+                      "attempt_time": NOW.astimezone(UTC).isoformat()}  # fmt: skip

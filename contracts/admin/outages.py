@@ -10,6 +10,9 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from portal.core.admin_audit import AuditedAdmin
+from portal.core.audit import row_state
+
 from ..choices import Cause, Impact
 from ..incidents.services import IncidentError, outage_set_impact
 from ..models import Outage, OutageCauseChange, OutageUpdate, Service
@@ -19,7 +22,12 @@ from ..outages.services import OutageError, outage_cause_check, outage_delete, o
 
 # --- Service: the webhook token ----------------------------------------------------------------
 @admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit_action = "service"  # its name and description, which customers' pages and status show
+
+    def audit_state(self, obj):
+        return {name: value for name, value in row_state(obj).items() if name != "webhook_token_hash"}
+
     list_display = ["name", "slug", "has_webhook_token"]
     search_fields = ["name"]
     prepopulated_fields = {"slug": ["name"]}

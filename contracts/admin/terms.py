@@ -417,7 +417,8 @@ class SLAVersionInline(admin.TabularInline):
 
 
 @admin.register(SLA)
-class SLAAdmin(admin.ModelAdmin):
+class SLAAdmin(AuditedAdmin, admin.ModelAdmin):
+    audit_action = "sla"  # its name, vendor and summary, which customers read beside the terms
     list_display = ["name", "vendor", "is_template", "template_key"]
     list_filter = ["is_template", "vendor"]
     search_fields = ["name", "vendor"]
