@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connections
 from django.db.models import QuerySet
 from django.utils.crypto import salted_hmac
 
@@ -36,7 +37,9 @@ class Exceeded:
 def exceeded(uses: QuerySet, *, at: str, limits, now: datetime) -> Exceeded | None:
     """The first limit a new use would pass, or None. `uses`: the rows of earlier uses, `at` their
     time field; `limits`: (field, value, (limit, window), whom) each, a limit on the uses with that
-    value of that field (an empty value is not counted)."""
+    value of that field (an empty value is not counted). Called in the transaction that records the
+    use: two uses counting the same value count one after the other (_counted_alone)."""
+    _counted_alone(uses, limits)
     for field, value, (limit, window), whom in limits:
         if not value:
             continue
@@ -45,3 +48,18 @@ def exceeded(uses: QuerySet, *, at: str, limits, now: datetime) -> Exceeded | No
         if len(times) >= limit:
             return Exceeded(limit, window, whom, times[-1] + window - now)
     return None
+
+
+def _counted_alone(uses: QuerySet, limits) -> None:
+    """On PostgreSQL, a lock on each counted value until the transaction ends: two submissions from
+    one mailbox at once counted the same earlier uses and both passed the last allowed one. Now the
+    second waits for the first's row. In sorted order, so two submissions sharing two values cannot
+    wait on each other. SQLite's transactions take the write lock as they begin (portal/settings.py):
+    they are one after the other already."""
+    connection = connections[uses.db]
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        return
+    keys = sorted({f"{uses.model._meta.label}:{field}:{value}" for field, value, _, _ in limits if value})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
