@@ -1,9 +1,9 @@
 """Staff triage of held email (the admin's list of held messages): attach one to a ticket (a
 staff member's as their public reply, when the triager says so), file it as a ticket for a person
-of an organisation, or discard it. A held message to the security
-address (held only when taking it failed) is filed as a vulnerability report or discarded, never put
-on a customer's ticket: its text may be an undisclosed vulnerability. Each decision is audited and
-taken once (the row is locked and must still be held)."""
+of an organisation, or discard it. A held message to the security address (held only when taking
+it failed) is filed as a vulnerability report or discarded, never put on a customer's ticket: its
+text may be an undisclosed vulnerability. Each decision is audited and taken once (the row is
+locked and must still be held)."""
 
 from __future__ import annotations
 
@@ -96,10 +96,10 @@ def triage_attach(
         message = ticket_reply(ticket=ticket, author=person, body=text[:20000], now=now)
     elif person is not None and person.organisation_id == ticket.organisation_id:
         message = ticket_reply(ticket=ticket, author=person, body=text[:20000], now=now)
-        route.keep_original(row, message, message.author)
     else:
         note = f"Email from {row.sender or 'an unknown sender'} (“{row.subject}”), attached by staff:\n\n{text}"
         message = ticket_reply(ticket=ticket, author=actor, body=note[:20000], internal=True, now=now)
+    if not as_staff_reply:
         route.keep_original(row, message, message.author)
     row.outcome, row.ticket, row.ticket_message, row.organisation_id = (
         Outcome.REPLIED,
