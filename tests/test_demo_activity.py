@@ -48,8 +48,9 @@ def test_the_demo_week_has_every_state_of_the_queue(week):
         ("acme", "P3", "resolved", S.MET, "sam@vendor.example"),
         ("globex", "STD", "new", S.ON_TRACK, None),
         ("globex", "STD", "open", S.BREACHED, "lena@vendor.example"),
+        ("globex", "STD", "open", S.ON_TRACK, None),
     ]
-    restore, *_, rated, _, _ = week
+    restore, *_, rated, _, called, emailed = week
     request = EscalationRequest.objects.get(ticket=restore)
     assert request.requested_by.email == "alice@acme.example" and request.acknowledged_at is None
     assert request.ack_due > FRIDAY  # pending on the staff dashboard
@@ -59,11 +60,19 @@ def test_the_demo_week_has_every_state_of_the_queue(week):
     assert incident.outage.ends_at - incident.outage.starts_at == timedelta(minutes=50)
     window = MaintenanceWindow.objects.get()
     assert window.starts_at - FRIDAY > timedelta(days=4) and window.services.count() == 2
+    # Lena's call answered Dana (the first response at the call); Charlie emailed support.
+    call = called.calls.get()
+    assert (call.direction, call.contact.email) == ("outbound", "dana@globex.example")
+    assert called.first_response_at == call.started_at
+    assert (emailed.channel, emailed.email_origin, emailed.created_by.email) == (
+        "email", "<demo-price-list@globex.example>", "charlie@globex.example"
+    )  # fmt: skip
+    assert emailed.filed_at == FRIDAY - timedelta(hours=5)  # on the clock of our receipt
     # Once: a second run (make run again) files nothing.
     with time_machine.travel(FRIDAY, tick=False):
         assert seed_demo_activity() == []
         call_command("seed_demo", stdout=None)
-    assert Ticket.objects.count() == 6
+    assert Ticket.objects.count() == 7
 
 
 def text_of(msg) -> str:
@@ -84,6 +93,12 @@ def test_the_demo_weeks_emails_thread_and_keep_internal_notes_in(week):
         assert later["Reply-To"] == to_alice[0]["Reply-To"] and later["Reply-To"].startswith(f"support+t{restore.pk}.")
         assert later["In-Reply-To"] == root and later["References"].split()[0] == root
     assert any("Which agent version" in text_of(m) for m in to_alice)  # Sam's answer
+    # Charlie's emailed ticket: Lena's answer threads from his own message.
+    to_charlie = [m for m in sent if m["To"] == "charlie@globex.example" and f"[#{week[-1].pk}]" in m["Subject"]]
+    assert len(to_charlie) == 2 and to_charlie[0]["In-Reply-To"] == "<demo-price-list@globex.example>"
+    assert all(m["References"].split()[0] == "<demo-price-list@globex.example>" for m in to_charlie)
+    assert to_charlie[0]["Auto-Submitted"] == "auto-replied"  # the receipt answers a person's own message
+    assert any("price list in the assistant's sources" in text_of(m) for m in to_charlie)
     customers = set(User.objects.filter(organisation__isnull=False).values_list("email", flat=True))
     for m in sent:
         if m["To"] in customers:

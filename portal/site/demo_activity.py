@@ -11,6 +11,8 @@ hours, the weekend), as they would for real tickets filed at those moments."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,7 +22,9 @@ from contracts.maintenance.services import window_publish
 from contracts.models import Contract, IncidentStatus, Service
 from contracts.outages.services import outage_record
 from portal.models import User
-from tickets.models import Ticket
+from tickets.channels import ticket_call_log
+from tickets.inbound.service import ingest
+from tickets.models import Ticket, TicketCall
 from tickets.satisfaction import ticket_rate
 from tickets.services import (
     ticket_assign,
@@ -37,7 +41,8 @@ M = timedelta(minutes=1)
 
 # (contract, filer, priority, filed this long ago, subject, description), then what happened after,
 # each step this long after the filing: ("assign", by, to), ("reply", author, body[, status]),
-# ("note", author, body), ("escalate", who, reason), ("status", by, status), ("rate", who, rating, comment).
+# ("note", author, body), ("escalate", who, reason), ("status", by, status), ("rate", who, rating, comment),
+# ("call", by, whom, minutes, notes): an outbound call that answered the customer.
 SAM, LENA, ADA = "sam@vendor.example", "lena@vendor.example", "admin@vendor.example"
 ALICE, BOB, CHARLIE, DANA = "alice@acme.example", "bob@acme.example", "charlie@globex.example", "dana@globex.example"
 TICKETS = [
@@ -70,6 +75,7 @@ TICKETS = [
      "Customers writing in Swedish get their answers in English since the update.", [
         (30 * M, "assign", LENA, LENA),
         (40 * M, "note", LENA, "Language detection falls back to English for short questions: asked the model team."),
+        (45 * M, "call", LENA, DANA, 8, "Dana showed three short questions answered in English; long ones are fine."),
         (1 * H, "reply", LENA, "Thank you, Dana: we reproduced it with short questions and are working on a fix."),
     ]),
 ]  # fmt: skip
@@ -89,8 +95,32 @@ def _step(ticket: Ticket, step: tuple, at: datetime, people: dict[str, User]) ->
         ticket_set_status(ticket=ticket, actor=actor, status=rest[0], now=at)
     elif kind == "rate":
         ticket_rate(ticket=ticket, user=actor, rating=rest[0], comment=rest[1], now=at)
+    elif kind == "call":
+        whom, minutes, notes = people[rest[0]], rest[1], rest[2]
+        ticket_call_log(
+            ticket=ticket, actor=actor, direction=TicketCall.Direction.OUTBOUND, started_at=at, answered=True,
+            duration=minutes * M, notes=notes, contact=whom, now=at + minutes * M,
+        )  # fmt: skip
     else:
         raise ValueError(f"unknown demo step {kind!r}")
+
+
+def _emailed(at: datetime, lena: User) -> int:
+    """Charlie emails Klart's support address (level 1 of its ladder), as an MTA would pipe it in:
+    a ticket on the clock of our receipt, and Lena's answer threads from his own message."""
+    msg = EmailMessage()
+    msg["Received"] = f"from mx.globex.example by mx.vendor.example; {format_datetime(at)}"
+    msg["From"] = f"Charlie Carlsson <{CHARLIE}>"
+    msg["To"] = "support@klart.ai"
+    msg["Subject"] = "The assistant quotes last year's price list"
+    msg["Date"] = format_datetime(at)
+    msg["Message-ID"] = "<demo-price-list@globex.example>"
+    msg.set_content("Hello,\n\nsince this morning the assistant answers our customers with the 2025 prices.\n\nCharlie")
+    outcome = ingest(msg.as_bytes(), received_at=at, source="pipe")
+    ticket = Ticket.objects.get(pk=outcome.ticket_id)
+    ticket_reply(ticket=ticket, author=lena, now=at + 45 * M,
+                 body="Thank you, Charlie: the price list in the assistant's sources is being replaced.")  # fmt: skip
+    return ticket.pk
 
 
 def _outage_and_maintenance(now: datetime, lena: User, ada: User) -> None:
@@ -145,5 +175,6 @@ def seed_demo_activity(now: datetime | None = None) -> list[Ticket]:
         for after, *step in steps:
             _step(ticket, tuple(step), at + after, people)
         filed.append(ticket.pk)
+    filed.append(_emailed(now - 5 * H, people[LENA]))
     _outage_and_maintenance(now, people[LENA], people[ADA])
     return list(Ticket.objects.filter(pk__in=filed).order_by("pk"))
