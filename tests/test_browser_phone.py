@@ -54,8 +54,11 @@ def test_staff_file_a_ticket_for_a_caller_and_log_the_call_back(logged_in_page, 
     ticket = Ticket.objects.get()
     assert (ticket.channel, ticket.created_by, ticket.filed_at) == ("phone", alice, now - timedelta(minutes=20))
 
-    # Sam called Alice back ten minutes after she called: that is the first response.
+    # Sam called Alice back ten minutes after she called: that is the first response. The form is
+    # folded under the conversation until he opens it.
     form = page.locator("#call-form")
+    assert not form.is_visible()
+    page.locator("#call-details summary").click()
     form.get_by_label("Direction").select_option("outbound")
     form.get_by_label("With").select_option(str(alice.pk))
     form.get_by_label("Started").fill(wall(now - timedelta(minutes=10)))

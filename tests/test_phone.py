@@ -214,6 +214,7 @@ def test_a_call_the_rules_refuse_is_a_form_error_and_changes_nothing(staff_clien
     assert response.status_code == 400
     errors = response.context["op_forms"]["call"].errors
     assert any(message in e for e in errors[field]), errors
+    assert 'id="call-details" open>' in response.content.decode()  # unfolded: its errors in view
     p1.refresh_from_db()
     assert p1.first_response_at is None and not TicketCall.objects.exists()
 

@@ -289,6 +289,11 @@ def test_ticket_page_shows_clocks_in_contract_time_and_the_history(lead_client, 
     request = EscalationRequest.objects.get(ticket=p1)
     assert op_url("acknowledge", p1, request.pk) in html
     assert 'id="ticket_form"' not in html  # no form that saves the ticket's fields
+    # What was said before the forms that answer it: the request, the conversation, then the reply;
+    # logging a call folded (closed) until opened.
+    order = [html.index(f'id="{part}"') for part in ("escalation-requests", "conversation", "calls", "reply-form")]
+    assert order == sorted(order)
+    assert '<details class="ticket-op ticket-op-wide" id="call-details">' in html
     assert lead_client.post(change_url(p1), {"subject": "Changed"}).status_code == 405
     assert Ticket.objects.get(pk=p1.pk).subject == "Backups fail"
 
