@@ -203,6 +203,12 @@ def test_a_customer_files_a_p1_ticket_and_support_answers_it(
     expect_heading(page, "Tickets")
     assert ticket.subject in text(page.locator("table.tickets"))
     visit(page, screenshot, "07-ticket-list")
+    # On a 1280-px screen every column is in view, "what to do now" too: the list does not scroll
+    # sideways in its box (its status and priority sit under the subject, as on the dashboard).
+    page.set_viewport_size({"width": 1280, "height": 900})
+    box = page.locator(".table-wrap:has(table.tickets)")
+    assert box.evaluate("e => e.scrollWidth <= e.clientWidth"), box.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert "P1" in text(page.locator("table.tickets tbody th"))
 
 
 # --- Uptime and credits ---------------------------------------------------------------------------
