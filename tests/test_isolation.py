@@ -625,6 +625,13 @@ def test_lists_filters_and_feeds_hold_none_of_another_organisations_rows(world):
         "/api/v1/tickets/?status=waiting": api,
         "/api/v1/tickets/?priority=P3&limit=1&offset=0": api,
         "/api/v1/tickets/?limit=1000&offset=0": api,
+        # The API's search too: B's words, organisation, filer and number, a word both share.
+        "/api/v1/tickets/?q=Globexian": api,
+        "/api/v1/tickets/?q=Retail": api,
+        "/api/v1/tickets/?q=charlie": api,
+        f"/api/v1/tickets/?q=%23{b.ticket.pk}": api,
+        f"/api/v1/tickets/?q={b.ticket.pk}": api,
+        "/api/v1/tickets/?q=ledger+export&ordering=priority": api,
         f"/api/v1/tickets/{a.ticket.pk}/": api,
         f"/api/v1/tickets/{a.ticket.pk}/replies/": api,
         f"/api/v1/tickets/{a.ticket.pk}/attachments/": api,

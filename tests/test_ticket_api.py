@@ -196,6 +196,34 @@ def test_the_list_filters_by_status_and_priority_and_refuses_unknown_values(acme
     }
 
 
+def test_the_list_searches_the_organisations_tickets_as_the_portal_does(acme_contract, globex_contract, alice, charlie, sam):
+    """`q`: the portal list's search (tickets.search, the customer's): public words only, the
+    organisation's tickets only (its count too), best match first unless `ordering` is given."""
+    vault = file(acme_contract, alice, "P2", subject="Zebrafish vault restore fails")
+    quota = file(acme_contract, alice, "P3", subject="Quota warning")
+    ticket_reply(ticket=quota, author=alice, body="The zebrafish cluster again.")
+    ticket_reply(ticket=quota, author=sam, body="Marmalade: an internal word.", internal=True)
+    file(globex_contract, charlie, "P1", subject="Zebrafish answers in Swedish")
+    client = client_for(alice)
+
+    def found(**query):
+        response = client.get(LIST, query)
+        assert response.status_code == 200, response.json()
+        return [t["id"] for t in response.json()["results"]], response.json()["count"]
+
+    assert found(q="zebrafish") == ([vault.pk, quota.pk], 2)  # the subject's word first, Globex's not counted
+    assert found(q="zebrafish", ordering="-created_at") == ([quota.pk, vault.pk], 2)
+    assert found(q="zebrafish -vault") == ([quota.pk], 1)
+    assert found(q="marmalade") == ([], 0)  # an internal note's word is staff's
+    assert found(q=f"#{quota.pk}") == ([quota.pk], 1)
+    assert found(q="zebrafish", priority="P2") == ([vault.pk], 1)
+    assert found(q="") == ([quota.pk, vault.pk], 2)  # blank: no search
+    refused = client.get(LIST, {"q": "-vault"})
+    assert refused.status_code == 400
+    assert refused.json() == {"q": ["Say what to find, not only what to leave out (-word)."]}
+    assert client.get(LIST, {"q": "x" * 201}).status_code == 400
+
+
 def test_the_list_is_paginated(acme_contract, alice):
     tickets = [file(acme_contract, alice, "P2", subject=f"Problem {i}") for i in range(3)]
     body = client_for(alice).get(LIST, {"limit": 2, "offset": 1}).json()

@@ -28,7 +28,9 @@ from portal.core.api import (
     single_line,
 )
 
+from .. import search
 from ..models import Ticket
+from ..paging import CappedPaginator
 from ..selectors import messages_for_customer, tickets_for_user
 from ..services import (
     TicketError,
@@ -60,10 +62,16 @@ class OwnContractField(serializers.PrimaryKeyRelatedField):
 
 # --- /tickets/ ----------------------------------------------------------------------------------
 class TicketListCreateApi(PaginatedApi):
-    """Your organisation's tickets (paginated, filterable by status and priority); filing a ticket."""
+    """Your organisation's tickets (paginated, filterable by status and priority, searchable); filing a ticket."""
 
     @extend_schema_serializer(component_name="TicketQuery")
     class QuerySerializer(ListQuery):
+        q = serializers.CharField(
+            required=False, allow_blank=True, max_length=search.MAX_LENGTH,
+            help_text="Search as the portal's ticket list does: words of the subject, description and public "
+            'replies, "a phrase", -word to leave out, a ticket number. Best matches first (up to 1,000 of them; '
+            "beyond, newest first) unless `ordering` is given.",
+        )  # fmt: skip
         status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
         priority = serializers.ChoiceField(choices=Priority.choices, required=False)
         contract = id_filter("A contract's id.")
@@ -71,6 +79,12 @@ class TicketListCreateApi(PaginatedApi):
         ordering = ordering_field(
             ["created_at", "-created_at", "priority", "-priority"], default="-created_at", name="TicketOrdering"
         )
+
+        def validate_q(self, value):
+            try:
+                return search.parse(value)  # None: nothing to search (blank)
+            except search.SearchError as exc:
+                raise serializers.ValidationError(str(exc)) from None
 
     query_serializer = QuerySerializer
 
@@ -97,10 +111,15 @@ class TicketListCreateApi(PaginatedApi):
     )
     def get(self, request):
         query = self.list_query()
-        ordering = query.pop("ordering")
+        ordering, found = query.pop("ordering"), query.pop("q", None)
         filters = {{"contract": "contract_id", "service": "service_id"}.get(k, k): v for k, v in query.items()}
         tickets = tickets_for_user(user=request.user).filter(**filters).select_related("rating")
-        tickets = ordered(tickets, ordering, fields={"created_at": "filed_at"})
+        if found is not None:  # the customer's search, as on the portal's list (tickets.search)
+            tickets = search.tickets_search(tickets, found, staff=False)
+        if found is not None and not request.query_params.get("ordering"):
+            tickets, _ = search.best_first(tickets, "-filed_at", "-pk", cap=CappedPaginator.CAP)
+        else:
+            tickets = ordered(tickets, ordering, fields={"created_at": "filed_at"})
         paginator, page = self.paginate(tickets)
         return paginator.get_paginated_response(TicketOutputSerializer(ticket_rows(page), many=True).data)
 
