@@ -196,7 +196,9 @@ def test_the_list_filters_by_status_and_priority_and_refuses_unknown_values(acme
     }
 
 
-def test_the_list_searches_the_organisations_tickets_as_the_portal_does(acme_contract, globex_contract, alice, charlie, sam):
+def test_the_list_searches_the_organisations_tickets_as_the_portal_does(
+    acme_contract, globex_contract, alice, charlie, sam
+):
     """`q`: the portal list's search (tickets.search, the customer's): public words only, the
     organisation's tickets only (its count too), best match first unless `ordering` is given."""
     vault = file(acme_contract, alice, "P2", subject="Zebrafish vault restore fails")
