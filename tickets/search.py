@@ -123,13 +123,17 @@ def tickets_search(qs: QuerySet[Ticket], search: Search, *, staff: bool) -> Quer
     return qs.filter(found).annotate(search_rank=rank)
 
 
-def best_first(found: QuerySet[Ticket], *order, cap: int = RANKED) -> tuple[QuerySet[Ticket], int]:
+def best_first(
+    found: QuerySet[Ticket], *order, cap: int = RANKED, count: int | None = None
+) -> tuple[QuerySet[Ticket], int]:
     """`found` (from tickets_search) best match first, then in `order`, when it holds at most `cap`
     tickets; beyond, in `order` alone: ranking means reading every match (a word in a sixth of the
     100,000 active tickets: 16,000 rows read and ranked for a page of 25, bench/RESULTS.md session 8),
     and nobody reads a thousand results by rank: more words rank them. Returns the ordered tickets
-    and how many there are, counted up to cap + 1 (the queue's paginator takes that count)."""
-    count = found.order_by().values("pk")[: cap + 1].count()
+    and how many there are, counted up to cap + 1 (the queue's paginator takes that count), unless
+    the caller counted them all already (`count`: the API's pages say how many there are)."""
+    if count is None:
+        count = found.order_by().values("pk")[: cap + 1].count()
     return (found.order_by("-search_rank", *order) if count <= cap else found.order_by(*order)), count
 
 

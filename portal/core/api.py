@@ -75,6 +75,10 @@ class Pagination(LimitOffsetPagination):
 
     default_limit = 50
     max_limit = 500
+    count: int | None = None  # set before paginating when the view has counted the list already
+
+    def get_count(self, queryset) -> int:
+        return self.count if self.count is not None else super().get_count(queryset)
 
 
 def ordering_field(choices: list[str], *, default: str, name: str) -> serializers.ChoiceField:
@@ -120,8 +124,10 @@ class PaginatedApi(CustomerApi):
         query.is_valid(raise_exception=True)
         return dict(query.validated_data)
 
-    def paginate(self, queryset) -> tuple[LimitOffsetPagination, list]:
+    def paginate(self, queryset, *, count: int | None = None) -> tuple[LimitOffsetPagination, list]:
+        """A page of `queryset`; `count`, when the view counted it already, is not asked again."""
         paginator = self.pagination_class()
+        paginator.count = count
         page = paginator.paginate_queryset(queryset, self.request, view=self)
         return paginator, page
 

@@ -114,13 +114,15 @@ class TicketListCreateApi(PaginatedApi):
         ordering, found = query.pop("ordering"), query.pop("q", None)
         filters = {{"contract": "contract_id", "service": "service_id"}.get(k, k): v for k, v in query.items()}
         tickets = tickets_for_user(user=request.user).filter(**filters).select_related("rating")
+        count = None
         if found is not None:  # the customer's search, as on the portal's list (tickets.search)
             tickets = search.tickets_search(tickets, found, staff=False)
         if found is not None and not request.query_params.get("ordering"):
-            tickets, _ = search.best_first(tickets, "-filed_at", "-pk", cap=CappedPaginator.CAP)
+            count = tickets.order_by().values("pk").count()  # the page's count; it also decides whether to rank
+            tickets, _ = search.best_first(tickets, "-filed_at", "-pk", cap=CappedPaginator.CAP, count=count)
         else:
             tickets = ordered(tickets, ordering, fields={"created_at": "filed_at"})
-        paginator, page = self.paginate(tickets)
+        paginator, page = self.paginate(tickets, count=count)
         return paginator.get_paginated_response(TicketOutputSerializer(ticket_rows(page), many=True).data)
 
     @extend_schema(
