@@ -75,10 +75,10 @@ class Pagination(LimitOffsetPagination):
 
     default_limit = 50
     max_limit = 500
-    count: int | None = None  # set before paginating when the view has counted the list already
+    known_count: int | None = None  # set before paginating when the view has counted the list already
 
     def get_count(self, queryset) -> int:
-        return self.count if self.count is not None else super().get_count(queryset)
+        return self.known_count if self.known_count is not None else super().get_count(queryset)
 
 
 def ordering_field(choices: list[str], *, default: str, name: str) -> serializers.ChoiceField:
@@ -127,7 +127,7 @@ class PaginatedApi(CustomerApi):
     def paginate(self, queryset, *, count: int | None = None) -> tuple[LimitOffsetPagination, list]:
         """A page of `queryset`; `count`, when the view counted it already, is not asked again."""
         paginator = self.pagination_class()
-        paginator.count = count
+        paginator.known_count = count
         page = paginator.paginate_queryset(queryset, self.request, view=self)
         return paginator, page
 
