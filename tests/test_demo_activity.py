@@ -119,3 +119,20 @@ def test_the_demo_week_on_the_agents_queue_and_the_customers_list(week):
     assert len(mine.context["rows"]) == 4
     page = status.content.decode()
     assert "Backups and restores failing" in page and "Disk swap in the Frankfurt data centre" in page
+
+
+def test_make_runs_seed_goes_on_without_the_week_when_it_cannot_be_filed(monkeypatch):
+    """The week is a nicety: a failure keeps nothing of it and says why; the demo's people and
+    contracts are there and `make run` goes on."""
+    from io import StringIO
+
+    def broken(*args, **kwargs):
+        raise ValueError("no such moment")
+
+    monkeypatch.setattr("portal.management.commands.seed_demo.seed_demo_activity", broken)
+    out, err = StringIO(), StringIO()
+    with time_machine.travel(FRIDAY, tick=False):
+        call_command("seed_demo", stdout=out, stderr=err)
+    assert "The demo week was not filed (ValueError: no such moment)" in err.getvalue()
+    assert "Demo data ready." in out.getvalue() and User.objects.filter(email="alice@acme.example").exists()
+    assert not Ticket.objects.exists()

@@ -21,6 +21,7 @@ from contracts.incidents.services import incident_open, incident_post_update
 from contracts.maintenance.services import window_publish
 from contracts.models import Contract, IncidentStatus, Service
 from contracts.outages.services import outage_record
+from contracts.sla_templates import KLART_SUPPORT
 from portal.models import User
 from tickets.channels import ticket_call_log
 from tickets.inbound.service import ingest
@@ -105,18 +106,21 @@ def _step(ticket: Ticket, step: tuple, at: datetime, people: dict[str, User]) ->
         raise ValueError(f"unknown demo step {kind!r}")
 
 
-def _emailed(at: datetime, lena: User) -> int:
+def _emailed(at: datetime, lena: User) -> int | None:
     """Charlie emails Klart's support address (level 1 of its ladder), as an MTA would pipe it in:
-    a ticket on the clock of our receipt, and Lena's answer threads from his own message."""
+    a ticket on the clock of our receipt, and Lena's answer threads from his own message. None when
+    the channel did not file it (the address changed in the terms, say): the demo goes on without."""
     msg = EmailMessage()
     msg["Received"] = f"from mx.globex.example by mx.vendor.example; {format_datetime(at)}"
     msg["From"] = f"Charlie Carlsson <{CHARLIE}>"
-    msg["To"] = "support@klart.ai"
+    msg["To"] = KLART_SUPPORT
     msg["Subject"] = "The assistant quotes last year's price list"
     msg["Date"] = format_datetime(at)
     msg["Message-ID"] = "<demo-price-list@globex.example>"
     msg.set_content("Hello,\n\nsince this morning the assistant answers our customers with the 2025 prices.\n\nCharlie")
     outcome = ingest(msg.as_bytes(), received_at=at, source="pipe")
+    if outcome.kind != "filed":
+        return None
     ticket = Ticket.objects.get(pk=outcome.ticket_id)
     ticket_reply(ticket=ticket, author=lena, now=at + 45 * M,
                  body="Thank you, Charlie: the price list in the assistant's sources is being replaced.")  # fmt: skip
@@ -175,6 +179,7 @@ def seed_demo_activity(now: datetime | None = None) -> list[Ticket]:
         for after, *step in steps:
             _step(ticket, tuple(step), at + after, people)
         filed.append(ticket.pk)
-    filed.append(_emailed(now - 5 * H, people[LENA]))
+    if (emailed := _emailed(now - 5 * H, people[LENA])) is not None:
+        filed.append(emailed)
     _outage_and_maintenance(now, people[LENA], people[ADA])
     return list(Ticket.objects.filter(pk__in=filed).order_by("pk"))
