@@ -113,8 +113,10 @@ class InboundMessageAdmin(OperationsMixin, ReadOnlyAdmin):
         if row is not None:
             text = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=0).text
             # A held message to the security address: a vulnerability report or nothing (tickets.inbound.triage).
-            attach = AttachForm(staff_sender=triage.staff_sender(row) is not None)
-            offered = {"report": ConfirmForm()} if row.security else {"attach": attach, "file": FileForm()}
+            if row.security:
+                offered = {"report": ConfirmForm()}
+            else:  # "as their public reply" offered for a staff member's message only
+                offered = {"attach": AttachForm(staff_sender=triage.staff_sender(row) is not None), "file": FileForm()}
             forms_ = {**offered, "discard": ConfirmForm(), **bound}
             extra.update(
                 text=text[:20000], op_forms=forms_,
