@@ -307,7 +307,10 @@ def test_triage_refuses_to_post_as_a_reply_what_is_not_a_staff_members_to_make(c
     response = client.post(
         reverse("admin:tickets_inboundmessage_attach", args=[viewer.pk]), {"ticket": filed.pk, "as_staff_reply": "on"}
     )
-    assert response.status_code == 400 and "vic@vendor.example may not work tickets" in response.content.decode()
+    assert (
+        response.status_code == 400
+        and "vic@vendor.example is staff without the permission to work tickets." in response.content.decode()
+    )
     forged = held_staff_reply(filed, headers={"Authentication-Results": "mx.vendor.example; dmarc=fail"})
     with pytest.raises(TicketError, match="failed DMARC"):
         triage_attach(inbound=forged, ticket=filed, actor=lena, as_staff_reply=True)

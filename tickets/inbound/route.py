@@ -202,14 +202,22 @@ def _staff_reply(row, env, body, ticket: Ticket, person, *, locked: bool, matche
     member's own address, or for the support queue's (whose emails go to its members), is posted:
     only who received that email has it; DMARC was checked before. Anything else is held for
     staff, never answered (our own people need no polite answer)."""
-    if not person.is_active:
-        return _hold(row, env, f"{person.email} is a deactivated staff member.", answer=False)
-    if not person.has_perm(WORK_TICKETS):
-        return _hold(row, env, f"{person.email} is staff without the permission to work tickets.", answer=False)
+    if refused := staff_reply_refused(person):
+        return _hold(row, env, refused, answer=False)
     if matched_by != BY_ADDRESS:
         return _hold(row, env, f"{person.email} is staff: a staff reply by email must answer the ticket's own reply "
                      f"address (the Reply-To of a ticket email sent to them); ticket {ticket.number}.", answer=False)  # fmt: skip
     return _post(row, env, body, ticket, person, locked=locked, staff=True)
+
+
+def staff_reply_refused(person) -> str | None:
+    """Why this staff member's message may not be their public reply on a ticket, or None (the
+    email channel's rule, and triage's when it posts a held one as their reply)."""
+    if not person.is_active:
+        return f"{person.email} is a deactivated staff member."
+    if not person.has_perm(WORK_TICKETS):
+        return f"{person.email} is staff without the permission to work tickets."
+    return None
 
 
 def _post(row, env, body, ticket: Ticket, person, *, locked: bool, staff: bool = False) -> None:

@@ -89,8 +89,8 @@ def triage_attach(
     if as_staff_reply:
         if person is None or not person.is_staff:
             raise TicketError("Only an active staff member's message is posted as their reply.", field="as_staff_reply")
-        if not person.has_perm(route.WORK_TICKETS):
-            raise TicketError(f"{person.email} may not work tickets: attach it as a note.", field="as_staff_reply")
+        if refused := route.staff_reply_refused(person):
+            raise TicketError(f"{refused} Attach it as a note.", field="as_staff_reply")
         if parse.dmarc_failed(parse.parse(bytes(row.raw)), settings.INBOUND_AUTHSERV_ID):
             raise TicketError("Its sender failed DMARC: the From address may be forged.", field="as_staff_reply")
         message = ticket_reply(ticket=ticket, author=person, body=text[:20000], now=now)
