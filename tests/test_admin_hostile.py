@@ -42,6 +42,8 @@ from portal.models import User
 from tickets.models import Ticket
 from tickets.services import ticket_open
 
+from .factories import ServiceFactory
+
 pytestmark = pytest.mark.django_db
 
 NBO = ZoneInfo("Africa/Nairobi")
@@ -173,6 +175,21 @@ def test_a_list_refuses_a_filter_it_does_not_offer_with_a_400_that_names_it(supe
     assert f'<a class="button" href="{url}">Show all outages</a>' in response.content.decode()
     # What could be read one character at a time through a list that does not show it.
     assert get(superuser, changelist_url(User), {"password__startswith": "md5"}).status_code == 400
+
+
+@pytest.mark.parametrize("model", [MaintenanceWindow, Outage])
+def test_the_services_filter_offers_no_choice_of_rows_without_services(superuser, world, model):
+    """A window and an outage always have a service: Django's "-" choice (rows with none) found
+    nothing, so it is not offered, and its parameter is refused as any other."""
+    ServiceFactory(name="AI Assistant")  # with one service there is nothing to filter by
+    url = changelist_url(model)
+    response = get(superuser, url)
+    services = next(
+        spec for spec in response.context["cl"].filter_specs if getattr(spec, "field_path", "") == "services"
+    )
+    labels = [choice["display"] for choice in services.choices(response.context["cl"])]
+    assert labels[0] == "All" and "-" not in labels and len(labels) > 1
+    assert get(superuser, url, {"services__isnull": "True"}).status_code == 400
 
 
 @pytest.mark.parametrize("year", ["9999", BIG, "-" + BIG, "+" + BIG, "²", "0"])

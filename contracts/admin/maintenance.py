@@ -9,6 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from portal.core.admin_lookups import EveryRowHasOneFilter
+
 from ..maintenance.judging import window_draft
 from ..maintenance.selectors import window_judgements
 from ..maintenance.services import window_cancel, window_delete, window_publish, window_update
@@ -50,7 +52,7 @@ class PreviewOnly:
 class MaintenanceWindowAdmin(admin.ModelAdmin):
     form = MaintenanceWindowForm
     list_display = ["title", "starts_at", "ends_at", "impact", "status", "revision", "notice_due_at", "reminder_due_at"]
-    list_filter = ["status", "impact", "services"]
+    list_filter = ["status", "impact", ("services", EveryRowHasOneFilter)]
     search_fields = ["title", "description"]
     date_hierarchy = "starts_at"
     linked_lookups = frozenset({"starts_at__lt", "ends_at__gt"})  # the staff dashboard: today's windows

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 
 from portal.core.admin_audit import AuditedAdmin
+from portal.core.admin_lookups import EveryRowHasOneFilter
 from portal.core.audit import row_state
 
 from ..choices import Cause, Impact
@@ -165,7 +166,7 @@ class OutageForm(forms.ModelForm):
 class OutageAdmin(admin.ModelAdmin):
     form = OutageForm
     list_display = ["title", "service_names", "starts_at", "ends_display", "cause", "source", "updates_count"]
-    list_filter = ["cause", "source", OngoingFilter, "services"]
+    list_filter = ["cause", "source", OngoingFilter, ("services", EveryRowHasOneFilter)]
     search_fields = ["title", "description", "fingerprint", "services__name", "services__slug"]
     date_hierarchy = "starts_at"
     autocomplete_fields = ["services", "contracts"]

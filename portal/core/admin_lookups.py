@@ -22,6 +22,7 @@ import re
 from datetime import datetime, timedelta
 from functools import cache
 
+from django.contrib.admin import RelatedFieldListFilter
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters, ShowFacets
 from django.contrib.admin.views.main import IS_POPUP_VAR, ChangeList
@@ -62,6 +63,17 @@ def popup_lookups(model) -> set[tuple[str, str]]:
     for lookup in model._meta.related_fkey_lookups:
         pairs |= set(url_params_from_lookup_dict(lookup() if callable(lookup) else lookup).items())
     return pairs
+
+
+class EveryRowHasOneFilter(RelatedFieldListFilter):
+    """A many-to-many filter for a relation every row has (a window's or an outage's services: the
+    services refuse none). Django's offers rows with none as a choice named "-", which finds
+    nothing; here there is no such choice, and its parameter is refused like any other."""
+
+    include_empty_choice = False
+
+    def expected_parameters(self):
+        return [self.lookup_kwarg]
 
 
 class CheckedChangeList(ChangeList):
