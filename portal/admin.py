@@ -21,6 +21,7 @@ from portal.core.heartbeat import health
 from portal.core.people import is_last_active_admin
 from portal.core.roles import CustomerRole, role_of_group, sees_security
 from portal.core.staff_access import AccessChange, audit_user_deleted
+from portal.core.timezones import TimezoneInput
 
 from .models import ApiToken, AuditEntry, BouncedAddress, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
 
@@ -29,6 +30,9 @@ ACCESS_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 
 
 class UserChangeForm(BaseUserChangeForm):
+    class Meta(BaseUserChangeForm.Meta):
+        widgets = {"timezone": TimezoneInput(attrs={"class": "vTextField"})}
+
     def clean(self):
         data = super().clean()
         stays_admin = data.get("customer_role", self.instance.customer_role) == CustomerRole.ADMIN

@@ -13,6 +13,7 @@ from django.core import mail
 from django.template import Context, Template
 from django.urls import reverse
 
+from contracts.maintenance.services import window_publish
 from contracts.models import Organisation
 from contracts.people.review import contacts_review_request_due, quarter_of
 from contracts.tasks import request_contacts_reviews
@@ -36,6 +37,10 @@ def test_bob_keeps_his_name_phone_and_timezone_current(client, bob, frozen):
     client.force_login(bob)
     page = client.get("/account/")
     assert page.status_code == 200 and b'name="timezone"' in page.content
+    # The zones are offered as he types ("Berl" finds Europe/Berlin), not the legacy aliases.
+    html = page.content.decode()
+    assert 'list="id_timezone_zones"' in html and '<datalist id="id_timezone_zones">' in html
+    assert '<option value="Europe/Berlin">' in html and '<option value="US/Eastern">' not in html
     form = {"name": "Bob B. Barasa", "phone": "+254 700 111 222", "timezone": "Europe/Berlin"}
     assert client.post("/account/profile/", form).status_code == 302
     bob.refresh_from_db()
@@ -48,7 +53,8 @@ def test_bob_keeps_his_name_phone_and_timezone_current(client, bob, frozen):
     ("field", "value", "message"),
     [
         ("timezone", "Mars/Olympus", "is not a known IANA timezone"),
-        ("timezone", "EAT+3", "is not a known IANA timezone"),
+        ("timezone", "EAT+3", "is not a known IANA timezone (e.g. Africa/Nairobi)"),
+        ("timezone", "new york", "“new york” is not a known IANA timezone (did you mean America/New_York?)"),
         ("phone", "call me maybe", "Use digits"),
         ("name", "  ", "This field is required."),
     ],
@@ -92,6 +98,19 @@ def test_the_ticket_page_and_dashboard_show_bobs_own_time(client, bob, acme_cont
     page = client.get(f"/tickets/{ticket.pk}/").content.decode()
     assert '2026-11-03 10:00 (UTC+03:00) <span class="own-tz">(08:00 your time, Europe/Berlin)</span>' in page
     assert "your time, Europe/Berlin" in client.get("/").content.decode()
+
+
+def test_the_maintenance_list_shows_bobs_own_time(client, bob, acme_contract, frozen):
+    window_publish(
+        title="Disk swap", description="", services=list(acme_contract.services.all()),
+        starts_at=datetime(2026, 11, 10, 23, 0, tzinfo=NBO), ends_at=datetime(2026, 11, 11, 1, 0, tzinfo=NBO),
+    )  # fmt: skip
+    client.force_login(bob)
+    assert b"your time" not in client.get("/maintenance/").content
+    User.objects.filter(pk=bob.pk).update(timezone="Europe/Berlin")
+    page = client.get("/maintenance/").content.decode()
+    assert '2026-11-10 23:00 (UTC+03:00) <span class="own-tz">(21:00 your time, Europe/Berlin)</span>' in page
+    assert '2026-11-11 01:00 (UTC+03:00) <span class="own-tz">(2026-11-10 23:00 your time, Europe/Berlin)</span>' in page
 
 
 # --- The organisation's details ---------------------------------------------------------------------

@@ -92,6 +92,19 @@ def test_a_superuser_gives_a_role_by_its_group_and_staff_role_follows_in_one_aud
     assert entry.after == {"staff_role": "support_lead", "groups": ["Support lead"]}
 
 
+def test_a_persons_timezone_is_offered_as_one_types_and_a_city_alone_is_refused_with_its_zone(client, ada, sam):
+    client.force_login(ada)
+    page = client.get(change_url(sam)).content.decode()
+    assert 'list="id_timezone_zones"' in page and '<option value="Africa/Nairobi">' in page
+    data = {**form_data(client, sam), "timezone": "Nairobi"}
+    response = client.post(change_url(sam), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["timezone"] == [
+        "“Nairobi” is not a known IANA timezone (did you mean Africa/Nairobi?)."
+    ]
+    assert client.post(change_url(sam), {**data, "timezone": "Africa/Nairobi"}).status_code == 302
+
+
 def test_a_staff_member_has_one_role_and_only_staff_have_one(client, ada, sam, alice):
     client.force_login(ada)
     data = form_data(client, sam)

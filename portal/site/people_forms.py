@@ -4,6 +4,7 @@ from django import forms
 
 from contracts.models import Contract
 from portal.core.roles import CustomerRole
+from portal.core.timezones import TimezoneInput
 from portal.core.validators import validate_timezone
 
 ROLE_CHOICES = [(CustomerRole.MEMBER, "Member"), (CustomerRole.ADMIN, "Admin (manages people and contacts)")]
@@ -86,8 +87,8 @@ class ProfileForm(forms.Form):
         label="Phone", max_length=40, required=False, help_text="Where we can call you, e.g. +254 700 000 000."
     )
     timezone = forms.CharField(
-        label="Your timezone", max_length=64, required=False, validators=[validate_timezone],
-        help_text="An IANA timezone such as Europe/Berlin: times are then shown in yours beside the contract's.",
+        label="Your timezone", max_length=64, required=False, validators=[validate_timezone], widget=TimezoneInput,
+        help_text="An IANA timezone such as Europe/Berlin (type your city): times are then shown in yours beside the contract's.",
     )  # fmt: skip
 
     def clean_name(self):
