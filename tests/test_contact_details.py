@@ -110,7 +110,9 @@ def test_the_maintenance_list_shows_bobs_own_time(client, bob, acme_contract, fr
     User.objects.filter(pk=bob.pk).update(timezone="Europe/Berlin")
     page = client.get("/maintenance/").content.decode()
     assert '2026-11-10 23:00 (UTC+03:00) <span class="own-tz">(21:00 your time, Europe/Berlin)</span>' in page
-    assert '2026-11-11 01:00 (UTC+03:00) <span class="own-tz">(2026-11-10 23:00 your time, Europe/Berlin)</span>' in page
+    assert (
+        '2026-11-11 01:00 (UTC+03:00) <span class="own-tz">(2026-11-10 23:00 your time, Europe/Berlin)</span>' in page
+    )
 
 
 # --- The organisation's details ---------------------------------------------------------------------

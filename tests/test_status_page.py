@@ -289,6 +289,16 @@ def test_upcoming_maintenance_is_the_next_14_days(client, backup):
     assert state_of(service_block(html, "cloud-backup"))[0] == "operational"
 
 
+def test_a_window_within_one_day_names_the_day_once(client, backup):
+    window([backup], NOW + timedelta(days=3), NOW + timedelta(days=3, hours=2), title="Same day")
+    window([backup], NOW + timedelta(days=4, hours=11), NOW + timedelta(days=4, hours=13), title="Past midnight")
+    text = " ".join(re.sub(r"<[^>]+>", " ", page(client)).split())
+    assert "Thu 5 Nov 2026, 12:00 – 14:00 UTC" in text
+    assert "Fri 6 Nov 2026, 23:00 – Sat 7 Nov 2026, 01:00 UTC" in text
+    feed = client.get(reverse("status-feed")).content.decode()
+    assert "Thu 5 Nov 2026, 12:00 – 14:00 UTC" in feed and "Fri 6 Nov 2026, 23:00 – Sat 7 Nov 2026, 01:00 UTC" in feed
+
+
 # --- Nothing about customers ---------------------------------------------------------------------
 def test_no_customer_names_even_for_a_logged_in_customer(client, acme_contract, globex_contract, alice):
     backup = acme_contract.services.get()
