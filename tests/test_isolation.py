@@ -303,6 +303,8 @@ FILL = {
     ("unsubscribe", "token"): lambda w, r: signing.dumps({"u": w.b.user.pk, "c": "maintenance"}, salt="forged"),
     # Public: a rating link of B's ticket, forged (a real one is a secret sent to its filer only).
     ("ticket-rate", "token"): lambda w, r: signing.dumps({"t": w.b.ticket.pk, "u": w.b.user.pk}, salt="forged"),
+    # A forged link to B's attachment (the real ones are made only for a report's reporter).
+    ("security-report-file", "token"): lambda w, r: signing.dumps([w.b.ticket.pk, w.b.attachment.pk], salt="forged"),
     # Public: a status page subscriber's links, forged (the real ones are secrets sent to the address).
     ("status-subscription-confirm", "token"): lambda w, r: signing.dumps({"s": 1, "r": 1}, salt="forged"),
     ("status-subscription-manage", "token"): lambda w, r: signing.dumps({"s": 1}, salt="forged"),
@@ -416,6 +418,7 @@ PUBLIC = {
     "security-policy": {200},
     "security-report": {200},
     "security-report-done": {200},
+    "security-report-file": {404},  # a forged link: no file
     "invitation-accept": {400},  # "this invitation link is not valid"
     "maintenance-ical": {200},  # a valid token: the feed's URL is its secret (see CAPABILITIES)
     "api-schema": {200},

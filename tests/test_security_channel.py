@@ -3,17 +3,21 @@ report's text anywhere; staff replies reach the reporter by email, threaded, wit
 address, and the reporter's answers reach the report; a report from a customer's address is not the
 customer's; the public form is limited and puts no submitter's words in a subject."""
 
+import re
 from datetime import datetime, timedelta
 from email import message_from_bytes
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from portal.core.audit import audit
 from portal.models import AuditEntry, OutboxMessage
 from tickets import security_mail
+from tickets.attachments import validate_upload
 from tickets.models import SecurityReport, Ticket, TicketMessage
 from tickets.security import security_report_find, security_report_receive, security_report_submit
 from tickets.services import ticket_reply, ticket_set_status
@@ -35,6 +39,12 @@ def report(email="eve@research.example", *, summary=SECRET_WORDS, at=FILED, sour
 def post_report(client, email="eve@research.example", summary=SECRET_WORDS, name="Eve", ip="203.0.113.7"):
     body = {"name": name, "email": email, "summary": summary, "details": "Steps to reproduce."}
     return client.post("/security/report/", body, REMOTE_ADDR=ip)
+
+
+def upload(name, body):
+    f = SimpleUploadedFile(name, body)
+    f.checked_type = validate_upload(f)  # what the forms do before the services
+    return f
 
 
 def sent(django_capture_on_commit_callbacks, run):
@@ -211,6 +221,44 @@ def test_a_staff_reply_reaches_the_reporter_by_email_threaded_with_the_reply_add
     assert not ticket.created_by.is_active and ticket.created_by.email != "eve@research.example"
     ticket.refresh_from_db()
     assert ticket.first_response_at is not None  # the reply acknowledged the report on its clock
+
+
+def test_a_staff_replys_files_reach_the_reporter_as_links_for_that_file_alone(
+    client, sol, django_capture_on_commit_callbacks
+):
+    ticket = report()
+    patch = SimpleUploadedFile("fix.patch.txt", b"--- a/export.py\n+++ b/export.py\n")
+    with time_machine.travel(FILED + timedelta(hours=1), tick=False):
+        client.force_login(sol)
+        response, [reply] = sent(
+            django_capture_on_commit_callbacks,
+            lambda: client.post(
+                f"/admin/tickets/ticket/{ticket.pk}/reply/", {"body": "Does this patch fix it?", "attachments": patch}
+            ),
+        )
+        assert response.status_code == 302
+        note = ticket_reply(
+            ticket=ticket, author=sol, body="Internal.", internal=True, files=[upload("notes.txt", b"internal\n")]
+        )
+    text = reply.get_payload()[0].get_payload(decode=True).decode()
+    html = reply.get_payload()[1].get_payload(decode=True).decode()
+    [link] = re.findall(r"- fix\.patch\.txt \(32\sbytes\): (\S+)", text)
+    assert "each link works for 30 days" in text and f'<a href="{link}">fix.patch.txt</a>' in html
+    path = urlsplit(link).path
+    client.logout()  # the reporter has no login
+    with time_machine.travel(FILED + timedelta(days=29), tick=False):
+        response = client.get(path)
+        assert response.status_code == 200 and b"".join(response.streaming_content).startswith(b"--- a/export.py")
+        assert response["Content-Disposition"] == 'attachment; filename="fix.patch.txt"'
+        assert response["X-Content-Type-Options"] == "nosniff" and "sandbox" in response["Content-Security-Policy"]
+        token = path.rstrip("/").rsplit("/", 1)[1]
+        assert client.get(path.replace(token, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))).status_code == 404
+        # A link to a file it was not made for (an internal note's) is no link, even signed by us.
+        internal_link = urlsplit(security_mail.file_link(note.attachments.get())).path
+        assert client.get(internal_link).status_code == 404
+    with time_machine.travel(FILED + timedelta(days=31), tick=False):
+        expired = client.get(path)
+    assert expired.status_code == 410 and b"reply to our email" in expired.content
 
 
 def test_an_internal_note_on_a_report_emails_nobody(sol, django_capture_on_commit_callbacks):

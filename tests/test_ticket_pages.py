@@ -320,8 +320,12 @@ def test_a_reply_with_a_png_is_stored_and_downloadable_by_bob_not_charlie(
     assert response["Content-Disposition"] == 'attachment; filename="error screen.png"'
     assert response["X-Content-Type-Options"] == "nosniff"
 
-    client.force_login(sam)  # staff reach it from the admin
+    client.force_login(sam)  # staff reach it from the admin, served with the same care
     assert client.get(url).status_code == 200
+    staff = client.get(reverse("admin:tickets_ticket_attachment", args=[ticket.pk, attachment.pk]))
+    assert b"".join(staff.streaming_content) == tiny_png()
+    assert staff["X-Content-Type-Options"] == "nosniff" and "no-store" in staff["Cache-Control"]
+    assert staff["Content-Security-Policy"] == "default-src 'none'; sandbox"
     client.force_login(charlie)
     assert client.get(url).status_code == 404
     # An attachment id of another ticket, under this ticket's URL, is a 404 too.

@@ -10,24 +10,30 @@
   under the ticket's lock.
 - Subjects are fixed ("Your vulnerability report #17"): the reporter's words go into no subject,
   since the form lets anyone send a receipt to any address.
+- A staff reply's files reach the reporter as links (`file_link`), signed for that report and file
+  and good for FILE_LINK_DAYS: the reporter has no login, and five files of 10 MB are no email.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import getaddresses
 
 from django.conf import settings
+from django.core import signing
+from django.urls import reverse
 
 from portal.core import reply_address as reply_address_scheme
 from portal.core.outbox import Email
 from portal.models import new_message_id
 
-from .models import SecurityReport
+from .models import Attachment, SecurityReport, Ticket
 
 REFERENCES_KEPT = 10  # the first message and the 9 latest: a header that does not grow without end
 _SALT = "tickets.security_mail.reply_address"
+FILE_LINK_DAYS = 30
+_FILE_SALT = "tickets.security_mail.file_link"
 
 
 def _contact() -> tuple[str, str]:
@@ -94,9 +100,35 @@ def reply_to_reporter(ticket, message, *, now: datetime) -> list[Email]:
     report = SecurityReport.objects.filter(ticket_id=ticket.pk).first()
     if report is None:
         return []
+    files = [{"name": a.original_name, "size": a.size, "url": file_link(a)} for a in message.attachments.all()]
     email = to_reporter(
         report, key=f"reply:{message.pk}", template="security_report_reply", now=now,
-        context={"body": message.body, "author": message.author.get_short_name()},
+        context={"body": message.body, "author": message.author.get_short_name(), "files": files,
+                 "link_days": FILE_LINK_DAYS},
     )  # fmt: skip
     report.save(update_fields=["thread"])
     return [email]
+
+
+def file_link(attachment: Attachment) -> str:
+    """A link to one file of a staff reply on a report, for its reporter (who has no login)."""
+    token = signing.dumps([attachment.ticket_id, attachment.pk], salt=_FILE_SALT, compress=True)
+    return settings.PORTAL_BASE_URL.rstrip("/") + reverse("security-report-file", args=[token])
+
+
+class LinkExpired(Exception):
+    pass
+
+
+def linked_file(token: str) -> Attachment | None:
+    """The file a reporter's link names: a file of a public message on that vulnerability report.
+    None for a link that is no link of ours; LinkExpired past FILE_LINK_DAYS."""
+    try:
+        ticket_id, attachment_id = signing.loads(token, salt=_FILE_SALT, max_age=timedelta(days=FILE_LINK_DAYS))
+    except signing.SignatureExpired:
+        raise LinkExpired from None
+    except (signing.BadSignature, TypeError, ValueError):
+        return None
+    return Attachment.objects.filter(
+        pk=attachment_id, ticket_id=ticket_id, ticket__kind=Ticket.Kind.SECURITY, message__internal=False
+    ).first()

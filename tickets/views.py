@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +21,7 @@ from portal.core.roles import sees_security
 from tickets.terms_cache import TermsCache
 
 from . import search, services
+from .attachments import attachment_response
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
 from .models import Attachment, Ticket
 from .paging import CappedPaginator
@@ -313,16 +313,4 @@ def _downloadable(user):
 @login_required
 @require_GET
 def attachment_download(request, pk: int, attachment_id: int):
-    attachment = get_object_or_404(_downloadable(request.user), pk=attachment_id, ticket_id=pk)
-    try:
-        handle = attachment.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The file is missing.") from None
-    response = FileResponse(
-        handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    # Never rendered as a page of ours, whatever its bytes say.
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return attachment_response(get_object_or_404(_downloadable(request.user), pk=attachment_id, ticket_id=pk))

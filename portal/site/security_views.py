@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseGone
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods
 
+from tickets import security_mail
+from tickets.attachments import attachment_response
 from tickets.security import ReportLimited, security_report_submit
 from tickets.services import TicketError
 
@@ -95,3 +97,19 @@ def security_report(request):
 @require_GET
 def security_report_done(request):
     return render(request, "portal/security_report_done.html", {"number": request.session.get("security_report")})
+
+
+@require_GET
+def security_report_file(request, token: str):
+    """A file of our reply to a vulnerability report, by the link in the email to its reporter."""
+    try:
+        attachment = security_mail.linked_file(token)
+    except security_mail.LinkExpired:
+        return HttpResponseGone(
+            f"This link has expired (links work for {security_mail.FILE_LINK_DAYS} days): reply to our email "
+            "about your report to ask for the file again.",
+            content_type="text/plain; charset=utf-8",
+        )
+    if attachment is None:
+        raise Http404("No such file.")
+    return attachment_response(attachment)

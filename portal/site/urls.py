@@ -46,4 +46,5 @@ urlpatterns = [
     path("security/policy/", security_views.security_policy, name="security-policy"),
     path("security/report/", security_views.security_report, name="security-report"),
     path("security/report/done/", security_views.security_report_done, name="security-report-done"),
+    path("security/report/files/<str:token>/", security_views.security_report_file, name="security-report-file"),
 ]

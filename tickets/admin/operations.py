@@ -8,7 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,6 +18,7 @@ from portal.core.admin_operations import OperationsMixin
 from portal.core.ids import as_id
 
 from .. import channels, incident_links, services
+from ..attachments import attachment_response
 from ..canned import CannedReplyError, canned_fill, canned_for
 from ..models import Attachment, EscalationRequest, Ticket
 from ..services import TicketError
@@ -246,10 +247,4 @@ class TicketOperations(OperationsMixin):
         ticket = self.get_object(request, str(object_id))  # vulnerability reports: security staff only
         if ticket is None or not self.has_view_permission(request, ticket):
             raise Http404("No such ticket.")
-        attachment = get_object_or_404(Attachment, pk=attachment_id, ticket=ticket)
-        return FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.original_name,
-            content_type=attachment.content_type,
-        )
+        return attachment_response(get_object_or_404(Attachment, pk=attachment_id, ticket=ticket))
