@@ -67,11 +67,22 @@ def url(contract):
 
 
 # --- The closed months --------------------------------------------------------------------------
+def test_a_closed_month_nothing_touched_is_one_line_to_open(client, alice, acme_contract):
+    close_month(month=OCT, now=datetime(2026, 11, 1, 1, 0, tzinfo=NBO))
+    html = get(client, alice, url(acme_contract)).content.decode()
+    found = re.search(r'id="month-2026-10"[^>]*>\s*<details>\s*<summary>(.*?)</summary>', html, re.S)
+    assert found and " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split()) == (
+        "October 2026: 100.000% nothing went down"
+    )
+
+
 def test_october_shows_its_uptime_tier_credit_and_the_outage_that_cost_it(client, alice, bad_october):
     response = get(client, alice, url(bad_october))
     assert response.status_code == 200
     october = section(response, "month-2026-10")
-    assert "October 2026: 98.880%" in october
+    assert "October 2026: 98.880%" in october and "nothing went down" not in october
+    # A month with downtime is open; one nothing touched is a line to open (the page was 5,000 px).
+    assert re.search(r'id="month-2026-10"[^>]*>\s*<details open>', response.content.decode())
     assert "98.880% against a guarantee of 99.8% Below the guarantee" in october
     assert "Credit tier 10.0% of the month's invoice" in october
     assert "Credit KES 15,000.00 (refund of the month's invoice)" in october
