@@ -28,6 +28,7 @@ class StaffAdminSite(OTPAdminSite):
     # deadline, level and assignee columns off. The home page lists every model, and every page's
     # breadcrumbs lead there.
     enable_nav_sidebar = False
+    empty_value_display = "—"  # an empty cell as every page of ours writes one (Django's is "-")
 
     def __init__(self, name="admin"):
         super().__init__(name)  # OTPAdminSite names itself "otpadmin"; our URLs are "admin:..."
