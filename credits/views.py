@@ -10,13 +10,14 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from contracts.selectors import contracts_for_user
 from portal.domain import formats
+from tickets.attachments import attachment_response
 
 from .forms import ClaimForm, ClaimMonthForm
 from .models import Claim
@@ -271,16 +272,6 @@ def claim_detail(request, pk: int):
 @login_required
 @require_GET
 def claim_attachment(request, pk: int, attachment_id: int):
-    attachment = get_object_or_404(claim_attachments_for_user(user=request.user), pk=attachment_id, claim_id=pk)
-    try:
-        handle = attachment.file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The file is missing.") from None
-    response = FileResponse(
-        handle, as_attachment=True, filename=attachment.original_name, content_type=attachment.content_type
+    return attachment_response(
+        get_object_or_404(claim_attachments_for_user(user=request.user), pk=attachment_id, claim_id=pk)
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    # Never rendered as a page of ours, whatever its bytes say.
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response

@@ -320,7 +320,7 @@ def test_charlie_gets_404_for_acmes_claim_and_its_files(client, charlie, claim):
         assert client.get(reverse("claim-attachment", args=[claim.pk, attachment.pk])).status_code == 404
 
 
-def test_a_claim_file_downloads_as_an_attachment_never_as_a_page(client, bob, claim):
+def test_a_claim_file_downloads_as_an_attachment_never_as_a_page(client, bob, ayo, claim):
     attachment = claim.attachments.get()
     with time_machine.travel(NOV_3, tick=False):
         response = login(client, bob).get(reverse("claim-attachment", args=[claim.pk, attachment.pk]))
@@ -329,6 +329,13 @@ def test_a_claim_file_downloads_as_an_attachment_never_as_a_page(client, bob, cl
     assert response["Content-Disposition"] == 'attachment; filename="log.txt"'
     assert response["Content-Type"] == "text/plain"
     assert response["X-Content-Type-Options"] == "nosniff"
+    client.force_login(ayo)  # the staff's download, from the claim's admin page, the same way
+    staff = client.get(reverse("admin:credits_claim_attachment", args=[claim.pk, attachment.pk]))
+    assert (
+        staff["Content-Disposition"] == 'attachment; filename="log.txt"'
+        and staff["X-Content-Type-Options"] == "nosniff"
+    )
+    assert staff["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert b"".join(response.streaming_content) == b"backup job 17 failed\n"
 
 

@@ -84,8 +84,9 @@ def validate_uploads(uploads) -> list[tuple[object, str]]:
 
 
 def attachment_response(attachment) -> FileResponse:
-    """A stored file as a download, never rendered as a page of ours whatever its bytes say (every
-    download: the customer's, the staff's, a vulnerability reporter's link)."""
+    """A stored file (a ticket's or a claim's attachment) as a download, never rendered as a page of
+    ours whatever its bytes say: every download, the customer's, the staff's, a vulnerability
+    reporter's link."""
     try:
         handle = attachment.file.open("rb")
     except FileNotFoundError:

@@ -7,13 +7,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.db.models import Case, Value, When
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from portal.core.roles import sees_security
 from portal.domain.formats import in_tz, money, percent
+from tickets.attachments import attachment_response
 from tickets.models import Ticket
 
 from .. import exports, services
@@ -189,13 +190,7 @@ class ClaimAdmin(OperationsAdmin):
         claim = self.get_object(request, str(object_id))
         if claim is None or not self.has_view_permission(request, claim):
             raise Http404("No such claim.")
-        attachment = get_object_or_404(ClaimAttachment, pk=attachment_id, claim=claim)
-        return FileResponse(
-            attachment.file.open("rb"),
-            as_attachment=True,
-            filename=attachment.original_name,
-            content_type=attachment.content_type,
-        )
+        return attachment_response(get_object_or_404(ClaimAttachment, pk=attachment_id, claim=claim))
 
     # --- The operations: POST only, CSRF-checked and staff-only (admin_view), change permission ---
     def approve_view(self, request, object_id):
