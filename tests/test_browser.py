@@ -312,6 +312,14 @@ def test_the_dashboard_fits_a_phone(logged_in_page, screenshot, alice, kaluari, 
     nav_to(page, "Tickets")
     expect_heading(page, "Tickets")
     screenshot(page, "21-phone-tickets")
+    # The ticket list is a card a ticket, its cells named, as the dashboard's: nothing in a box that
+    # scrolls sideways (it was an 880-px table).
+    table = page.locator("table.tickets")
+    assert table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
+    row = page.locator("table.tickets tbody tr").first.bounding_box()
+    assert row["x"] >= 0 and row["x"] + row["width"] <= PHONE["width"]
+    cell = page.locator('table.tickets tbody tr td[data-label="What to do now"]').first
+    assert cell.evaluate("c => getComputedStyle(c, '::before').content") == '"What to do now: "'
 
     # No other customer page scrolls sideways either: wide tables scroll in their own box.
     for path in (
