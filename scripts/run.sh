@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Web server, Celery worker and Celery beat together; Ctrl-C (or any of them dying) stops all.
 #
-# PORT_BIND (default 127.0.0.1:8000) is where the web server listens; unless PORTAL_BASE_URL is
-# set, the links in emails, the iCal feed and security.txt follow it (web, worker and beat alike).
+# Loads the demo data (seed_demo, idempotent), then serves. PORT_BIND (default 127.0.0.1:8000) is
+# where the web server listens; unless PORTAL_BASE_URL is set, the links in emails, the iCal feed
+# and security.txt follow it (the demo's seeding, web, worker and beat alike).
 # Each process runs in its own session and process group (setsid), its children with it (the
 # worker's pool, the server under runserver's autoreloader). On Ctrl-C, TERM, HUP or exit: TERM to
 # the web and beat groups and to the worker's main process (which stops its pool; TERM to the pool
@@ -26,6 +27,9 @@ url="http://$link_host:$port"
 if [ "${DJANGO_ENV:-}" != production ]; then
   export PORTAL_BASE_URL=${PORTAL_BASE_URL:-$url}
 fi
+# The demo data here, not before: its first run files a week of work whose emails (and their
+# unsubscribe links, fixed when written) must name the same address as the server's pages.
+"$PY" manage.py seed_demo || exit 1
 
 groups=()   # process group ids: each child leads its own (setsid), its children stay in it
 term=()     # what gets TERM first: a group (-pgid) or only its leader (pid)

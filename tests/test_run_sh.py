@@ -1,7 +1,8 @@
-"""scripts/run.sh, what `make run` starts: web, worker and beat on the embedded default. Its one
-useful line comes last, its links follow PORT_BIND (in the web and in the worker's emails), and
+"""scripts/run.sh, what `make run` starts: the demo data, then web, worker and beat on the embedded
+default. Its one useful line comes last, its links follow PORT_BIND (in the web, in the worker's
+emails and in the demo's, headers included), and
 Ctrl-C stops every process it started (runserver and the server it reloads, the worker and its
-pool children, beat) within seconds. About 15 s."""
+pool children, beat) within seconds. About 35 s (the demo is seeded first)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from email import message_from_string
 from pathlib import Path
 
 import pytest
@@ -83,16 +85,23 @@ def test_run_sh_links_to_its_port_prints_its_banner_last_and_stops_everything_on
         assert " ready." in out[:banner] and "beat: Starting" in out[:banner]  # worker and beat first
         assert _http(f"{base}/healthz")[0] == 200  # the banner waited for the sweeps to run
 
-        # Links follow PORT_BIND, in the web (security.txt) and in the worker (the emails it renders).
+        # Links follow PORT_BIND, in the web (security.txt), in the worker (the emails it renders) and
+        # in the demo's week of work, seeded by the script before it serves: its emails' headers
+        # (List-Unsubscribe) are fixed when they are written.
         status, text = _http(f"{base}/.well-known/security.txt")
         assert status == 200 and f"Contact: {base}/security/report/" in text
-        _submit_report(base)
         mail = embedded / "mail"
+        demo = _settled(mail)
+        unsubscribe = [message_from_string(t)["List-Unsubscribe"] for t in demo.values()]
+        assert len(demo) > 20 and any(u and u.strip().startswith(f"<{base}/") for u in unsubscribe), unsubscribe
+        _submit_report(base)
         deadline = time.monotonic() + 30
-        while len(list(mail.glob("*.eml"))) < 2 and time.monotonic() < deadline:
+        while len(list(mail.glob("*.eml"))) < len(demo) + 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-        texts = [p.read_text(errors="replace") for p in mail.glob("*.eml")]
-        assert len(texts) == 2 and all(base in t and ":8000" not in t for t in texts)
+        texts = {p.name: p.read_text(errors="replace") for p in mail.glob("*.eml")}
+        assert len(texts) == len(demo) + 2
+        assert all(base in texts[n] for n in set(texts) - set(demo))  # the report's receipt and staff copy
+        assert not [n for n, t in texts.items() if ":8000" in t]
 
         # Ctrl-C: the script and every process it started (runserver and the server it reloads, the
         # worker and its pool children, beat) are gone within 10 s.
@@ -120,6 +129,19 @@ def test_run_sh_links_to_its_port_prints_its_banner_last_and_stops_everything_on
         if script.poll() is None:
             script.wait(timeout=10)
         forget_queue(queue)
+
+
+def _settled(mail: Path) -> dict[str, str]:
+    """The emails in `mail` once the worker has written no new one for 3 s (at most 60 s)."""
+    deadline, seen, quiet_since = time.monotonic() + 60, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = len(list(mail.glob("*.eml")))
+        if count != seen:
+            seen, quiet_since = count, time.monotonic()
+        elif time.monotonic() - quiet_since > 3:
+            break
+        time.sleep(0.2)
+    return {p.name: p.read_text(errors="replace") for p in mail.glob("*.eml")}
 
 
 def _submit_report(base: str) -> None:
