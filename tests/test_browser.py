@@ -26,11 +26,12 @@ from django.utils import timezone
 from playwright.sync_api import Error as PlaywrightError
 
 from contracts.maintenance.services import window_publish
-from contracts.models import Outage
+from contracts.models import Organisation, Outage
 from credits.closing import close_month
 from credits.models import Claim
 from credits.services import claim_window
 from portal.domain.formats import in_tz
+from portal.models import User
 from tickets.models import Ticket
 from tickets.services import ticket_open
 
@@ -291,6 +292,18 @@ def test_a_customer_claims_a_credit_and_a_late_claim_is_refused(
 # --- A phone ---------------------------------------------------------------------------------------
 def scroll_width(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth")
+
+
+def test_the_header_is_one_line_at_1280_px_whatever_the_name(logged_in_page, alice):
+    User.objects.filter(pk=alice.pk).update(name="Alexandra Wanjiku-Featherstonehaugh")
+    Organisation.objects.filter(pk=alice.organisation_id).update(name="Acme Savings and Credit Cooperative Society")
+    page = logged_in_page(alice)
+    nav = page.get_by_role("navigation", name="Main").bounding_box()
+    who = page.locator("header.top .who").bounding_box()
+    assert who["y"] < nav["y"] + nav["height"] and page.locator("header.top").bounding_box()["height"] < 60
+    assert page.locator(".who-name").get_attribute("title") == (
+        "Alexandra Wanjiku-Featherstonehaugh · Acme Savings and Credit Cooperative Society"
+    )
 
 
 def test_the_dashboard_fits_a_phone(logged_in_page, screenshot, alice, kaluari, last_month_closed, csp_violations):
