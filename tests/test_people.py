@@ -237,6 +237,10 @@ def test_the_people_page_shows_each_last_login_to_admins(client, alice, bob):
     page = client.get("/people/").content.decode()
     row = page.split(f'id="person-{bob.pk}"')[1].split("</tr>")[0]
     assert "2026-11-03 07:00 (UTC+00:00)" in row
+    # In the viewer's own timezone where she has one (a login belongs to no contract).
+    User.objects.filter(pk=alice.pk).update(timezone="Africa/Nairobi")
+    page = client.get("/people/").content.decode()
+    assert "2026-11-03 10:00 (UTC+03:00)" in page.split(f'id="person-{bob.pk}"')[1].split("</tr>")[0]
 
 
 # --- Staff in the admin -----------------------------------------------------------------------------

@@ -32,6 +32,13 @@ def countdown(context, moment: datetime | None) -> str:
 
 
 @register.simple_tag(takes_context=True)
+def own_time(context, moment: datetime | None) -> str:
+    """A moment of no contract (a login, an invitation's expiry, a review of the organisation's
+    people) in the viewer's own timezone (User.timezone), else in UTC, its offset named."""
+    return formats.in_tz(moment, getattr(context.get("user"), "timezone", "") or "UTC")
+
+
+@register.simple_tag(takes_context=True)
 def when(context, moment: datetime | None, tz: str) -> str:
     """A moment as the contract's timezone shows it (formats.in_tz) and, where the viewer's own
     timezone (User.timezone) shows another time, that one beside it: "2026-12-14 11:00 (UTC+03:00)
