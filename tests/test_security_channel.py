@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core import mail
+from django.core import mail, signing
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from portal.core.audit import audit
 from portal.models import AuditEntry, OutboxMessage
@@ -253,6 +254,10 @@ def test_a_staff_replys_files_reach_the_reporter_as_links_for_that_file_alone(
         assert response["X-Content-Type-Options"] == "nosniff" and "sandbox" in response["Content-Security-Policy"]
         token = path.rstrip("/").rsplit("/", 1)[1]
         assert client.get(path.replace(token, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))).status_code == 404
+        # Signed by us but not what a link holds (not two ids): no file, never a 500.
+        for held in (["a", {}], [ticket.pk], "a", [ticket.pk, 2**70]):
+            wrong = signing.dumps(held, salt="tickets.security_mail.file_link")
+            assert client.get(reverse("security-report-file", args=[wrong])).status_code == 404
         # A link to a file it was not made for (an internal note's) is no link, even signed by us.
         internal_link = urlsplit(security_mail.file_link(note.attachments.get())).path
         assert client.get(internal_link).status_code == 404

@@ -129,6 +129,8 @@ def linked_file(token: str) -> Attachment | None:
         raise LinkExpired from None
     except (signing.BadSignature, TypeError, ValueError):
         return None
+    if not (type(ticket_id) is int and type(attachment_id) is int):  # what file_link signs, nothing else
+        return None
     return Attachment.objects.filter(
         pk=attachment_id, ticket_id=ticket_id, ticket__kind=Ticket.Kind.SECURITY, message__internal=False
     ).first()
