@@ -21,7 +21,7 @@ from portal.core.heartbeat import health
 from portal.core.people import is_last_active_admin
 from portal.core.roles import CustomerRole, role_of_group, sees_security
 from portal.core.staff_access import AccessChange, audit_user_deleted
-from portal.core.timezones import TimezoneInput
+from portal.core.timezones import AdminTimezoneInput
 
 from .models import ApiToken, AuditEntry, BouncedAddress, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
 
@@ -31,7 +31,7 @@ ACCESS_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 
 class UserChangeForm(BaseUserChangeForm):
     class Meta(BaseUserChangeForm.Meta):
-        widgets = {"timezone": TimezoneInput(attrs={"class": "vTextField"})}
+        widgets = {"timezone": AdminTimezoneInput}
 
     def clean(self):
         data = super().clean()

@@ -200,6 +200,19 @@ def kaluari_draft(kaluari, frozen):
     return sla_version_draft(sla=kaluari.sla, effective_on=date(2026, 4, 1))
 
 
+def test_every_timezone_staff_type_offers_the_zone_names(admin_client_, kaluari_draft, superuser):
+    """A draft SLA version's, a new working calendar's and a person's: the same field as the customer's."""
+    for url in (
+        change_url(kaluari_draft),
+        reverse("admin:contracts_workingcalendar_add"),
+        reverse("admin:portal_user_change", args=[superuser.pk]),
+    ):
+        html = admin_client_.get(url).content.decode()
+        assert 'list="id_timezone_zones"' in html and '<option value="Europe/Stockholm">' in html, url
+        [field] = re.findall(r'<input[^>]*name="timezone"[^>]*>', html)
+        assert 'class="vTextField"' in field, url
+
+
 # --- A draft's change page and its contract lint ----------------------------------------------------
 def num(value: str) -> str:
     """A pattern for a number however many trailing zeros it is shown with (90, 90.0, 90.000)."""

@@ -1,5 +1,6 @@
 """Upload checks shared by the portal forms and the API: a size limit and an allow-list of
-types decided on the content (the filetype package reads the magic bytes), not on the name."""
+types decided on the content (the filetype package reads the magic bytes), not on the name; and
+the one way a stored file is served back (attachment_response)."""
 
 from __future__ import annotations
 

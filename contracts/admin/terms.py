@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from portal.core.admin_audit import AuditedAdmin
 from portal.core.audit import row_state
+from portal.core.timezones import AdminTimezoneInput
 from portal.domain.dates import local_midnight
 from portal.domain.lint import PriorityTargets, lint_terms
 from portal.domain.terms_changes import by_section
@@ -83,6 +84,11 @@ class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
     search_fields = ["name"]
     inlines = [WorkingHoursInline, ClosedDateInline]
     audit_action = "calendar"
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "timezone":
+            kwargs["widget"] = AdminTimezoneInput
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def audit_state(self, obj):
         """Its fields and working hours (its closed dates: calendar.closed_dates_edited)."""
@@ -195,6 +201,7 @@ class SLAVersionForm(forms.ModelForm):
             "exclusion_causes", "business_calendar", "escalation_ack_time", "escalation_ack_calendar",
             "maintenance_notice", "offpeak_start", "offpeak_end", "maintenance_annual_cap",
         ]  # fmt: skip
+        widgets = {"timezone": AdminTimezoneInput}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

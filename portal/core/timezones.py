@@ -40,3 +40,11 @@ class TimezoneInput(forms.TextInput):
         listed = f"{attrs.get('id') or name}_zones"
         field = super().render(name, value, {**attrs, "list": listed, "autocomplete": "off"}, renderer)
         return mark_safe(f'{field}<datalist id="{escape(listed)}">{_options()}</datalist>')  # noqa: S308 - escaped
+
+
+class AdminTimezoneInput(TimezoneInput):
+    """The same, styled as the admin's text fields (every timezone the staff type: a person's, an
+    SLA version's, a working calendar's)."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"class": "vTextField", **(attrs or {})})

@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
+from django.utils import dateformat
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
@@ -16,6 +17,14 @@ register.filter("in_tz", formats.in_tz)
 register.filter("percent", formats.percent)
 register.filter("money", formats.money)
 register.filter("file_type", formats.file_type)
+
+
+@register.filter
+def utc_end(end: datetime, start: datetime) -> str:
+    """A window's end as the status page and its feed write it, in UTC: the time alone when it ends
+    on the day it starts ("Thu 5 Nov 2026, 12:00 – 14:00 UTC"), else its day too."""
+    end, start = end.astimezone(UTC), start.astimezone(UTC)
+    return dateformat.format(end, "H:i" if end.date() == start.date() else "D j M Y, H:i")
 
 
 @register.simple_tag(takes_context=True)
