@@ -14,8 +14,11 @@ tickets) searching her ticket list, and the peer: its staff list's data endpoint
 search string (bench/helpdesk/measure.py search) for 20 searches of the same kinds on its data (its
 titles' words, words it does not have, its customers' domains, ticket numbers), and, beside it, what
 its agent waits for: the list page its search box submits plus that data endpoint (our queue's one
-page holds both), and its search's own queries alone beside ours alone. Writes
-var/bench/search.json for bench/run.py, with the load average beside the figures.
+page holds both), and its search's own queries alone beside ours alone. Ours and the peer's take turns, BENCH_SEARCH_ROUNDS
+times (3): a machine whose speed drifts in a run (seen: the same page 33 ms, then 47) slows one side
+of a ratio only if it drifts within a turn; each search's figure is its median over the rounds, and
+each round's ratio is printed beside the others. Writes var/bench/search.json for bench/run.py, with
+the load average beside the figures.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, counted, setup, table  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_SEARCH_RUNS", 5))
+ROUNDS = int(os.environ.get("BENCH_SEARCH_ROUNDS", 3))
 QUEUE = "/admin/tickets/ticket/"
 # The peer's data (bench/helpdesk/load.py): six titles, one description with "Reference <id>",
 # submitters at org<n>.example.com. Its search is icontains, so a word it lacks is a whole scan.
@@ -73,7 +77,7 @@ def timed(fn, runs: int = RUNS) -> tuple[float, int]:
     return statistics.median(times) * 1e3, queries
 
 
-def ours(terms: dict[str, list[str]]) -> list[dict]:
+def ours(terms: dict[str, list[str]], *, before_too: bool = True) -> list[dict]:
     import dataset
     from django.db.models import Q
     from pages import client_for
@@ -105,12 +109,13 @@ def ours(terms: dict[str, list[str]]) -> list[dict]:
             assert response.status_code == 200, (q, response.status_code)
             page_ms, page_q = timed(lambda q=q: staff.get(QUEUE, {"q": q}))
             query_ms, query_q = timed(lambda q=q: alone(q))
-            before_ms, _ = timed(lambda q=q: before(q))
+            before_ms = timed(lambda q=q: before(q))[0] if before_too else None
             found = alone(q)[1]
             out.append({"kind": kind, "term": q, "page_ms": page_ms, "page_queries": page_q, "query_ms": query_ms,
                         "query_queries": query_q, "found": found, "before_ms": before_ms})  # fmt: skip
-            print(f"  {kind} {q!r}: page {page_ms:.1f} ms ({page_q} q), search {query_ms:.1f} ms, before {before_ms:.1f} ms "
-                  f"({query_q} q), {found:,}{'+' if found > CappedPaginator.CAP else ''} found", flush=True)  # fmt: skip
+            was = f", before {before_ms:.1f} ms" if before_too else ""
+            print(f"  {kind} {q!r}: page {page_ms:.1f} ms ({page_q} q), search {query_ms:.1f} ms ({query_q} q){was}, "
+                  f"{found:,}{'+' if found > CappedPaginator.CAP else ''} found", flush=True)  # fmt: skip
     return out
 
 
@@ -129,7 +134,9 @@ def customer(terms: dict[str, list[str]]) -> list[dict]:
     return out
 
 
-def peer() -> dict | None:
+def peer_ready():
+    """bench/helpdesk's scripts, its environment and its data ready (made once, then reused); None
+    when it is not here."""
     here = Path(__file__).resolve().parent / "helpdesk"
     if not (here / "run.py").exists():
         return None
@@ -138,11 +145,36 @@ def peer() -> dict | None:
 
     helpdesk.ensure_venv()
     helpdesk.peer("load.py", "--tickets", "100000", "--open", "10000", result=False)  # reused when there
+    return helpdesk
+
+
+def peer(helpdesk) -> dict | None:
+    if helpdesk is None:
+        return None
     terms = [t for ts in PEER_TERMS.values() for t in ts]
     found = json.loads(helpdesk.peer("measure.py", "search", *terms, "--search-runs", str(RUNS)))
     kinds = [k for k, ts in PEER_TERMS.items() for _ in ts]
     return {"tickets": 100_000, "open": 10_000, "version": found["helpdesk_version"],
             "searches": [{**s, "kind": k} for s, k in zip(found["searches"], kinds, strict=True)]}  # fmt: skip
+
+
+def combined(runs: list[dict], keys: tuple[str, ...]) -> dict:
+    """One search's figures over the rounds: each of `keys` its median, the rest as the first round had them."""
+    return {**runs[0], **{k: statistics.median(r[k] for r in runs) for k in keys}}
+
+
+def round_ratios(rows: list[dict], theirs: dict) -> dict:
+    """One round's ratios of medians: the peer's endpoint, its agent's wait, its search alone, against ours."""
+    page = statistics.median(r["page_ms"] for r in rows)
+    alone = statistics.median(r["query_ms"] for r in rows)
+    found = theirs["searches"]
+    return {
+        "page_ms": page,
+        "peer_ms": statistics.median(s["ms"] for s in found),
+        "endpoint": statistics.median(s["ms"] for s in found) / page,
+        "agent": statistics.median(s["ms"] + s["page_ms"] for s in found) / page,
+        "alone": statistics.median(s["alone_ms"] for s in found) / alone,
+    }
 
 
 def summary(rows: list[dict], key: str) -> dict:
@@ -165,14 +197,27 @@ def main():
     load = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     terms = searches()
-    print(f"search: 20 searches of the staff queue (load average {load[0]:.1f} on {os.cpu_count()} cores)", flush=True)
-    baseline, *rows = ours(terms)
+    helpdesk = peer_ready()
+    rounds = []  # (ours: the queue, its searches; the peer's), a turn each
+    for n in range(ROUNDS):
+        print(f"search, round {n + 1} of {ROUNDS}: 20 searches of the staff queue (load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)  # fmt: skip
+        ours_n = ours(terms, before_too=n == 0)  # icontains is the same scan each time: once
+        rounds.append((ours_n, peer(helpdesk)))
+    baseline = combined([r[0][0] for r in rounds], ("page_ms",))
+    rows = [combined([r[0][i + 1] for r in rounds], ("page_ms", "query_ms")) for i in range(len(rounds[0][0]) - 1)]
     customers = customer(terms)
-    theirs = peer()
+    theirs = rounds[0][1]
+    if theirs:
+        theirs["searches"] = [
+            combined([r[1]["searches"][i] for r in rounds], ("ms", "page_ms", "alone_ms"))
+            for i in range(len(theirs["searches"]))
+        ]
     result = {
-        "started": started, "load_before": load[0], "load_after": os.getloadavg()[0], "runs": RUNS,
+        "started": started, "load_before": load[0], "load_after": os.getloadavg()[0], "runs": RUNS, "rounds": ROUNDS,
         "queue": baseline, "searches": rows, "page": summary(rows, "page_ms"), "query": summary(rows, "query_ms"), "before": summary(rows, "before_ms"),
         "page_queries": max(r["page_queries"] for r in rows), "customer": customers, "peer": theirs,
+        "round_ratios": [round_ratios(ours_n[1:], peer_n) for ours_n, peer_n in rounds if peer_n],
     }  # fmt: skip
     if theirs:
         result["peer_summary"] = summary(theirs["searches"], "ms")
@@ -226,6 +271,11 @@ def report(r: dict) -> str:
             f"\npeer's search alone (its count and first 25 rows, as its endpoint asks them; ours: search alone): "
             f"median {q['median']:.1f} ms, p95 {q['p95']:.1f} ms; ratio of medians "
             f"{q['median'] / r['query']['median']:.1f}x"
+        )
+    for n, x in enumerate(r.get("round_ratios", []), 1):
+        out += (
+            f"\nround {n}: ours {x['page_ms']:.1f} ms, the peer's endpoint {x['peer_ms']:.1f} ms: {x['endpoint']:.1f}x "
+            f"(as its agent waits {x['agent']:.1f}x; search alone {x['alone']:.1f}x)"
         )
     out += f"\nload average {r['load_before']:.1f} before, {r['load_after']:.1f} after"
     return out
