@@ -14,6 +14,7 @@ import time_machine
 from django.contrib import admin
 from django.contrib.messages import ERROR, SUCCESS, WARNING
 from django.urls import reverse
+from django.utils.text import capfirst
 
 from contracts.models import SLAVersion
 from contracts.services import sla_version_draft
@@ -637,3 +638,33 @@ def test_changelist_loads(admin_client_, acme_contract, globex_contract, model, 
     assert admin_client_.get(url).status_code == 200
     if model_admin.search_fields:
         assert admin_client_.get(url, {"q": "acme"}).status_code == 200
+
+
+def heading(html: str) -> str:
+    return re.search(r"<h1>(.*?)</h1>", html).group(1)
+
+
+@pytest.mark.parametrize(
+    ("model", "model_admin"),
+    registered(("contracts", "portal", "tickets", "credits")),
+    ids=[m._meta.label for m, _ in registered(("contracts", "portal", "tickets", "credits"))],
+)
+def test_a_list_is_titled_by_its_name_not_by_the_admins_instruction(admin_client_, model, model_admin):
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    html = admin_client_.get(url).content.decode()
+    # Its own title where it has one (the ticket queue, the claims' and the months' reviews), else its name.
+    name = OWN_TITLES.get(model._meta.label, capfirst(model._meta.verbose_name_plural))
+    assert heading(html) == name and f"<title>{name} |" in html
+
+
+OWN_TITLES = {
+    "tickets.Ticket": "Ticket queue",
+    "credits.Claim": "Service-credit claims: the review queue",
+    "credits.MonthlyUptime": "Monthly uptime: closed months per contract",
+}
+
+
+def test_a_popup_list_still_says_what_to_choose(admin_client_, acme_contract):
+    url = reverse("admin:contracts_service_changelist")
+    html = admin_client_.get(url, {"_popup": "1", "_to_field": "id"}).content.decode()
+    assert heading(html) == "Select service"

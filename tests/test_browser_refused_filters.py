@@ -23,4 +23,4 @@ def test_a_refused_filter_says_why_and_leads_back_to_the_list(logged_in_page, sc
     assert "9999 is no date this list can be filtered by" in page.get_by_role("alert").inner_text()
     page.get_by_role("link", name="Show all outages").click()
     page.wait_for_url("**/admin/contracts/outage/")
-    assert page.get_by_role("heading", name="Select outage to change").is_visible()
+    assert page.get_by_role("heading", name="Outages").is_visible()

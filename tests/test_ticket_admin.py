@@ -107,6 +107,7 @@ def test_queue_is_sorted_by_next_deadline_with_the_sla_badge(staff_client, acme_
     html = response.content.decode()
     # Named as agents call it, not "Select ticket to change".
     assert "<h1>Ticket queue</h1>" in html and "<title>Ticket queue |" in html
+    assert re.search(r'<div class="breadcrumbs">.*&rsaquo; Ticket queue</div>', html)  # not "Tickets › Tickets"
     # The queue opens on the work still to do; "All" adds the resolved ticket, last (no deadline).
     assert queue_rows(html) == [(p1.pk, "On track"), (p2.pk, "On track"), (p3.pk, "On track")]
     with time_machine.travel(at(16, 1), tick=False):

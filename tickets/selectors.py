@@ -255,3 +255,19 @@ def contract_attainment(
         pk: {key: a for key, a in attainment(times, tz=zones[pk], now=now).items() if first <= key[0] < after}
         for pk, times in by_contract.items()
     }
+
+
+def assigned_active(user, *, include_security: bool) -> QuerySet[Ticket]:
+    """The active tickets assigned to `user` (the staff site's home page counts them)."""
+    qs = Ticket.objects.filter(assignee=user, status__in=Ticket.ACTIVE)
+    return qs if include_security else qs.exclude(kind=Ticket.Kind.SECURITY)
+
+
+def last_written_in(user, *, include_security: bool, limit: int = 5) -> list[Ticket]:
+    """The tickets `user` last wrote in (a reply or an internal note), the latest first."""
+    recent = TicketMessage.objects.filter(author=user).order_by("-created_at", "-pk")
+    ids = list(dict.fromkeys(recent.values_list("ticket_id", flat=True)[: limit * 10]))[:limit]
+    tickets = Ticket.objects.filter(pk__in=ids)
+    if not include_security:
+        tickets = tickets.exclude(kind=Ticket.Kind.SECURITY)
+    return sorted(tickets, key=lambda t: ids.index(t.pk))

@@ -29,6 +29,7 @@ from django.contrib.admin.views.main import IS_POPUP_VAR, ChangeList
 from django.contrib.admin.widgets import url_params_from_lookup_dict
 from django.core.exceptions import BadRequest, ValidationError
 from django.template.response import TemplateResponse
+from django.utils.text import capfirst
 
 from .ids import IdMultipleChoiceField
 
@@ -77,7 +78,14 @@ class EveryRowHasOneFilter(RelatedFieldListFilter):
 
 
 class CheckedChangeList(ChangeList):
-    """Mixed in before the admin's own ChangeList (see `checked`)."""
+    """Mixed in before the admin's own ChangeList (see `checked`). Its title is the list's name
+    ("Outages"), not the admin's instruction ("Select outage to change"); a page that names its
+    list otherwise ("Ticket queue") still does, through its context."""
+
+    def __init__(self, request, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        if not self.is_popup:  # a popup is a choice: "Select service" says what to do there
+            self.title = capfirst(self.opts.verbose_name_plural)
 
     def get_filters(self, request):
         if self.date_hierarchy:

@@ -43,6 +43,11 @@ class StaffAdminSite(OTPAdminSite):
             )
         super().register(model_or_iterable, admin_class, **options)
 
+    def index(self, request, extra_context=None):
+        from portal.site.staff_pages import own_work
+
+        return super().index(request, {"own_work": own_work(request), **(extra_context or {})})
+
     def get_app_list(self, request, app_label=None):
         """Django's list, built when a page reads it: every page's context carries it (each_context)
         but only the home and app pages show it, and building it checks the permissions and reverses
