@@ -239,6 +239,18 @@ def test_open_tickets_show_the_working_time_left_a_live_countdown_and_the_escala
     assert f'href="{reverse("ticket-detail", args=[p1.pk])}"' in html
 
 
+def test_a_ticket_late_on_every_deadline_says_since_when_not_a_dash(client, alice, acme_contract, frozen):
+    p1 = file(acme_contract, alice, "P1", "Agent crashes")  # first response due 16:15, 24x7
+    frozen.move_to(NOW + timedelta(days=3))
+    client.force_login(alice)
+    text = section(client.get(DASHBOARD), "open-tickets-h")
+    assert "Breached Overdue Was due 2026-12-11 16:15 (UTC+03:00) · passed 2 days, 23 hours ago" in text
+    listed = text_of(client.get(reverse("ticket-list")))
+    assert "Overdue passed 2 days, 23 hours ago" in listed
+    page = text_of(client.get(reverse("ticket-detail", args=[p1.pk])))
+    assert "Working time left None: every deadline has passed" in page  # each named above it, with its moment
+
+
 def test_only_the_ten_nearest_deadlines_are_listed(client, alice, acme_contract, frozen):
     for i in range(12):
         file(acme_contract, alice, "P4" if i else "P1", f"Ticket {i}")

@@ -128,6 +128,7 @@ class ClockView:
     resolution_due: datetime | None
     time_left: timedelta | None  # working time to the nearest pending deadline
     next_deadline: datetime | None
+    overdue_since: datetime | None  # breached with no deadline pending: the one it is most late on
     paused: bool
     breached: bool
     escalation_level: int
@@ -187,6 +188,7 @@ def ticket_clock_views(
             resolution_due=t.resolution_due,
             time_left=left,
             next_deadline=nearest[0] if nearest else None,
+            overdue_since=t.next_deadline if nearest is None and state == deadlines.State.BREACHED else None,
             paused=t.paused,
             breached=state == deadlines.State.BREACHED,
             escalation_level=t.escalation_level,

@@ -193,7 +193,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             return "—"
         if cv.paused:
             return "Paused"
-        due = cv.next_deadline or obj.next_deadline  # the next pending one, else the most overdue
+        due = cv.next_deadline or cv.overdue_since
         if due is None:
             return "—"
         note = f"{duration(cv.time_left)} of working time left" if cv.time_left is not None else ""
