@@ -155,6 +155,39 @@ def claim_deadline(*, version, month: date) -> datetime:
     return days_after_month(month, version.timezone, version.claim_window_days).astimezone(ZoneInfo(version.timezone))
 
 
+@dataclass(frozen=True)
+class ClaimableMonth:
+    contract: Contract
+    month: date
+    closes: datetime  # claims for it close then
+    timezone: str
+    figures: MonthlyUptime | None  # None: the month is not closed yet
+
+
+def claimable_with_figures(*, contracts: list[Contract], now: datetime, versions: Versions) -> list[ClaimableMonth]:
+    """The months a claim can still be filed for (claimable_months), each with when claims for it
+    close and its closed figures where it is closed (one query), soonest to close first."""
+    open_months = claimable_months(contracts=contracts, now=now, versions=versions)
+    wanted = {(pk, m) for pk, ms in open_months.items() for m in ms}
+    closed = {}
+    if wanted:
+        closed = {
+            (row.contract_id, row.month): row
+            for row in MonthlyUptime.objects.filter(
+                contract_id__in={pk for pk, _ in wanted},
+                month__in={m for _, m in wanted},
+                status=MonthlyUptime.Status.CLOSED,
+            ).order_by()
+        }
+    out = []
+    for c in contracts:
+        version = versions.at(c.sla_id, now)  # claimable_months' (and the claim's) terms
+        for m in open_months.get(c.pk, ()):
+            closes = claim_deadline(version=version, month=m)
+            out.append(ClaimableMonth(c, m, closes, version.timezone, closed.get((c.pk, m))))
+    return sorted(out, key=lambda cm: (cm.closes, cm.contract.reference, cm.month))
+
+
 def months_for_user(*, user) -> QuerySet[MonthlyUptime]:
     """The closed (or reopened) months a customer may see: their organisation's contracts' only."""
     if not getattr(user, "is_authenticated", False) or not user.organisation_id:

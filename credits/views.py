@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from contracts.selectors import contracts_for_user
+from contracts.selectors import Versions, contracts_for_user
 from portal.domain import formats
 from tickets.attachments import attachment_response
 
@@ -25,7 +25,7 @@ from .selectors import (
     HistoryMonth,
     claim_attachments_for_user,
     claim_incidents,
-    claimable_months,
+    claimable_with_figures,
     claims_for_user,
     contract_uptime,
 )
@@ -159,13 +159,19 @@ def claim_list(request):
     claims = claims_for_user(user=request.user).select_related("contract").order_by("-submitted_at", "-pk")
     page = Paginator(claims, PAGE_SIZE).get_page(request.GET.get("page"))
     contracts = list(contracts_for_user(user=request.user).order_by("name", "pk"))
-    claimable = claimable_months(contracts=contracts, now=now)
+    claimable = claimable_with_figures(contracts=contracts, now=now, versions=Versions({c.sla_id for c in contracts}))
     return render(
         request,
         "credits/claim_list.html",
         {
             "page": page,
-            "contracts": [{"contract": c, "claimable": claimable.get(c.pk, [])} for c in contracts],
+            "contracts": [
+                {
+                    "contract": c,
+                    "claimable": sorted((m for m in claimable if m.contract == c), key=lambda m: m.month, reverse=True),
+                }
+                for c in contracts
+            ],
         },
     )
 

@@ -325,6 +325,12 @@ def test_claims_awaiting_a_decision_and_months_that_can_still_be_claimed(client,
     # The deadline shown is the one the claim is judged by.
     _, closes, _ = claim_window(contract=acme_contract, month=NOV, now=NOW)
     assert response.context["board"].claimable[0].closes == closes
+    # The claims page gives each month the same figures and deadline (credits.selectors.claimable_with_figures).
+    claims_page = text_of(client.get(reverse("claim-list")))
+    assert (
+        "Months you can still claim for: November 2026 (Cloud Backup for Acme) : 98.843% uptime against 99.8%: KES 15,000.00 "
+        "(10.0% of the invoice). Claims close 2026-12-31 00:00 (UTC+03:00)."
+    ) in claims_page
 
 
 def test_a_claimed_month_is_no_longer_offered(client, alice, acme_contract, frozen):

@@ -20,8 +20,8 @@ from contracts.maintenance.selectors import WindowView, organisation_maintenance
 from contracts.models import Contract, MaintenanceWindow, Service
 from contracts.selectors import Versions, contracts_for_user
 from credits.figures import MonthFigures, months_so_far
-from credits.models import Claim, MonthlyUptime
-from credits.selectors import claim_deadline, claimable_months, claims_for_user
+from credits.models import Claim
+from credits.selectors import ClaimableMonth, claimable_with_figures, claims_for_user
 from portal.domain.dates import add_months, local_month
 from tickets.models import Ticket
 from tickets.selectors import ClockView, ticket_clock_views, tickets_for_user
@@ -71,15 +71,6 @@ class TicketRow:
 class PendingClaim:
     claim: Claim
     timezone: str
-
-
-@dataclass(frozen=True)
-class ClaimableMonth:
-    contract: Contract
-    month: date
-    closes: datetime  # claims for it close then
-    timezone: str
-    figures: MonthlyUptime | None  # None: the month is not closed yet
 
 
 @dataclass(frozen=True)
@@ -152,25 +143,7 @@ def customer_dashboard(*, user, now: datetime) -> Dashboard:
         .select_related("contract")
         .order_by("submitted_at", "pk")[: CLAIMS_SHOWN + 1]
     )
-    open_months = claimable_months(contracts=contracts, now=now, versions=versions)
-    wanted = {(pk, m) for pk, ms in open_months.items() for m in ms}
-    closed = {}
-    if wanted:
-        closed = {
-            (row.contract_id, row.month): row
-            for row in MonthlyUptime.objects.filter(
-                contract_id__in={pk for pk, _ in wanted},
-                month__in={m for _, m in wanted},
-                status=MonthlyUptime.Status.CLOSED,
-            ).order_by()
-        }
-    claimable = []
-    for c in contracts:
-        version = versions.at(c.sla_id, now)  # claimable_months' (and the claim's) terms
-        for m in open_months.get(c.pk, ()):
-            closes = claim_deadline(version=version, month=m)
-            claimable.append(ClaimableMonth(c, m, closes, version.timezone, closed.get((c.pk, m))))
-    claimable.sort(key=lambda cm: (cm.closes, cm.contract.reference, cm.month))
+    claimable = claimable_with_figures(contracts=contracts, now=now, versions=versions)
 
     return Dashboard(
         now=now,

@@ -38,7 +38,7 @@ class TicketChangeList(FastRowsChangeList):
     # What a row reads, and nothing else: its columns, and what its clock is computed from (the
     # rules' Stored columns, and ClockView's). The texts, the search documents (tsvectors the driver
     # would decode for every row) and the organisations' and assignees' other columns stay in the
-    # database: the page's statement is half as wide and a page 10% fewer instructions (bench/RESULTS.md,
+    # database: the page's statement is half as wide and a page 11% fewer instructions (bench/RESULTS.md,
     # session 15). A column read here that is not named costs a query a row: tests/test_query_counts.py.
     shown = (
         "kind", "subject", "status", "priority", "escalation_level", "next_deadline", "next_escalation_due",
