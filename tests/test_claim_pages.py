@@ -287,7 +287,10 @@ def test_the_list_shows_the_organisations_claims_and_the_months_still_open(
         theirs = text_of(login(client, charlie).get(LIST))
     assert f"Claim {claim.pk}" not in theirs and "Your organisation has filed no claims yet." in theirs
     # Globex's own October is still claimable, not closed yet.
-    assert "October 2026 (AI Assistant for Globex) : The month's figures are computed when you file. Claims close" in theirs
+    assert (
+        "October 2026 (AI Assistant for Globex) : The month's figures are computed when you file. Claims close"
+        in theirs
+    )
 
 
 def test_staff_are_sent_to_the_admin(client, sam):
