@@ -104,16 +104,21 @@ def test_run_sh_links_to_its_port_prints_its_banner_last_and_stops_everything_on
         assert not [n for n, t in texts.items() if ":8000" in t]
 
         # Ctrl-C: the script and every process it started (runserver and the server it reloads, the
-        # worker and its pool children, beat) are gone within 10 s.
+        # worker and its pool children, beat) are gone: TERM, then KILL after STOP_GRACE (5 s).
         started = _descendants(script.pid)
         table = _proc_table()
         assert len(started) >= 6, table  # worker + 2 pool children, beat, runserver + its server
         groups = {table[pid][1] for pid in started if pid in table}
         stopping = time.monotonic()
         os.kill(script.pid, signal.SIGINT)
-        script.wait(timeout=15)
-        left = started
-        while left and time.monotonic() - stopping < 10:
+        try:  # STOP_GRACE (5 s), then KILL: well within this on a 2-core machine running the rest of the suite
+            script.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"run.sh still running 30 s after Ctrl-C: {_proc_table()}\n{log_path.read_text(errors='replace')[-3000:]}"
+            )
+        left, settle = started, time.monotonic() + 10  # the script has exited; what it started, after it
+        while left and time.monotonic() < settle:
             time.sleep(0.1)
             left = {pid for pid, (_, pgid, state) in _proc_table().items()
                     if state != "Z" and (pid in started or pgid in groups)}  # fmt: skip
