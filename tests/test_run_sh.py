@@ -28,6 +28,10 @@ from .embedded_default import embedded_env, forget_queue
 embedded, migrated_sqlite = embedded_default.embedded, embedded_default.migrated_sqlite  # the fixtures
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _proc_table() -> dict[int, tuple[int, int, str]]:
     """{pid: (ppid, pgid, state)} of every process, from /proc."""
     table = {}
@@ -69,8 +73,10 @@ def test_run_sh_links_to_its_port_prints_its_banner_last_and_stops_everything_on
     env = embedded_env(embedded, PORT_BIND=f"127.0.0.1:{port}", CELERY_QUEUE=queue,
                        BEAT_SCHEDULE=str(embedded / "beat-schedule"))  # fmt: skip
     with open(log_path, "wb") as log:
+        # Ctrl-C as a terminal sends it: a shell started with SIGINT ignored (any job a non-interactive
+        # shell put in the background, and all it starts) cannot trap it, so the test restores it.
         script = subprocess.Popen(["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # fmt: skip
+                                  start_new_session=True, preexec_fn=_sigint_default)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     started: set[int] = set()
     try:
