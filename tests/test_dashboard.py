@@ -231,7 +231,7 @@ def test_open_tickets_show_the_working_time_left_a_live_countdown_and_the_escala
     # P3: 4 business hours; Friday 16:00-17:00, then Monday 08:00-11:00.
     assert "4 h Due 2026-12-14 11:00 (UTC+03:00) · in 2 days, 19 hours" in text
     assert "Level 2: Call the support line +254 728 999 222" in text
-    assert "Paused: waiting on your reply" in text
+    assert "Paused: waiting on your reply Reply on the ticket: we are waiting for you" in text  # not "email support"
     assert "Old question" not in text
     html = response.content.decode()
     assert '<time class="countdown" datetime="2026-12-11T13:15:00+00:00" data-countdown>' in html

@@ -370,6 +370,14 @@ def test_a_customer_reply_while_waiting_restarts_the_clocks(client, alice, sam, 
     html = html_of(client.get(reverse("ticket-detail", args=[ticket.pk])))
     assert "<strong>Paused</strong>: the clocks stop while we wait for your reply" in html
     assert "data-countdown" not in html  # paused: no countdown
+    # What to do now is to reply, as the dashboard and the list say; the level stays named.
+    assert (
+        "Current level: <strong>1</strong> (Email support with a description of the issue — support@kaluari.com)."
+    ) in html
+    assert "<strong>What to do now:</strong> Reply on the ticket: we are waiting for you." in html
+    assert "Escalation is paused while we wait for your reply." in html
+    listed = html_of(client.get(reverse("ticket-list")))
+    assert "Reply on the ticket: we are waiting for you" in listed and "Email support" not in listed
     assert "Answered at 2026-12-11 16:10 (UTC+03:00)" in html
 
     response = client.post(reverse("ticket-reply", args=[ticket.pk]), {"body": "Agent 4.2.1"})
@@ -508,7 +516,7 @@ def test_the_list_filters_by_status_priority_and_sla_state(client, alice, sam, a
     )
     assert '<span class="badge state-on_track">' in html and ">Met</span>" in html
     assert "Due 2026-12-11 16:15 (UTC+03:00)" in html
-    assert "Level 1: Email support with a description of the issue — support@kaluari.com" in html
+    assert "Level 1: Email support with a description of the issue<br><small>support@kaluari.com</small>" in html
     assert subjects(status="resolved")[0] == {done.subject}
     assert subjects(priority="P3")[0] == {p3.subject}
     assert subjects(sla="at_risk")[0] == {p1.subject}

@@ -136,6 +136,28 @@ class ClockView:
     level_contact: str  # with whom ("Ayo, +254 ...")
     next_escalation_due: datetime | None
     timezone: str
+    active: bool  # new, open or waiting
+    waiting: bool  # waiting on the customer's reply
+
+    @property
+    def do_now(self) -> str:
+        """What the customer does now, as the dashboard, the ticket list and the ticket's page say
+        it: reply while we wait for them; else the current level's instruction (do_now_level and
+        do_now_contact then say which level and whom); else, on a contract without a ladder, reply
+        or ask to escalate; nothing once the ticket is resolved or closed."""
+        if not self.active:
+            return ""
+        if self.waiting:
+            return "Reply on the ticket: we are waiting for you"
+        return self.level_instruction or "Reply on the ticket, or ask to escalate"
+
+    @property
+    def do_now_level(self) -> int | None:
+        return self.escalation_level if self.active and not self.waiting and self.level_instruction else None
+
+    @property
+    def do_now_contact(self) -> str:
+        return self.level_contact if self.do_now_level else ""
 
 
 def ticket_clock_views(
@@ -196,6 +218,8 @@ def ticket_clock_views(
             level_contact=contact,
             next_escalation_due=t.next_escalation_due,
             timezone=terms.version(t.sla_version_id).timezone,
+            active=t.status in Ticket.ACTIVE,
+            waiting=t.status == Ticket.Status.WAITING,
         )
     return out
 
