@@ -22,7 +22,9 @@ class MonthlyUptime(models.Model):
 
     contract = models.ForeignKey("contracts.Contract", on_delete=models.CASCADE, related_name="monthly_uptimes")
     month = models.DateField(help_text="The first day of the month.")
-    sla_version = models.ForeignKey("contracts.SLAVersion", on_delete=models.PROTECT, related_name="+")
+    sla_version = models.ForeignKey(
+        "contracts.SLAVersion", on_delete=models.PROTECT, related_name="+", verbose_name="SLA version"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CLOSED)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()

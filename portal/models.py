@@ -140,7 +140,7 @@ class OutboxMessage(models.Model):
         FAILED = "failed", "Failed (gave up)"
 
     key = models.CharField(max_length=200, unique=True, help_text="e.g. sla-version:12:contact:7")
-    message_id = models.CharField(max_length=200, unique=True, default=new_message_id)
+    message_id = models.CharField(max_length=200, unique=True, default=new_message_id, verbose_name="Message-ID")
     # Set by the sender that claimed the row; a stale sender cannot overwrite a newer claim.
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     template = models.CharField(max_length=100)
@@ -227,10 +227,10 @@ class AuditEntry(models.Model):
     at = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     actor_email = models.CharField(max_length=254, blank=True, help_text="Kept if the user is deleted.")
-    ip = models.GenericIPAddressField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name="IP address")
     action = models.CharField(max_length=60, db_index=True)
     target_type = models.CharField(max_length=60)
-    target_id = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=40, verbose_name="target ID")
     target_repr = models.CharField(max_length=300)
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
@@ -356,7 +356,7 @@ class WebhookDelivery(models.Model):
     event = models.CharField(max_length=40, choices=WebhookEvent.choices)
     # The cause, e.g. "ticket:12:filed": one delivery per endpoint and cause, however often it is emitted.
     key = models.CharField(max_length=200)
-    delivery_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    delivery_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False, verbose_name="delivery ID")
     # The JSON body sent (envelope and data), fixed when the event happened.
     payload = models.JSONField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

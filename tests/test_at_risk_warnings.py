@@ -135,6 +135,18 @@ def test_an_escalation_request_warns_before_its_acknowledgement_is_due(
     assert {m.to[0] for m in ack} == {sam.email, lena.email}  # the assignee and the lead, not the queue
     assert ack[0].subject.startswith(f"[{t.number}] At risk: acknowledgement of the customer's escalation request")
 
+    # Unacknowledged at its deadline: a breach, told to staff of the customer's request and to the
+    # customer of hers (the staff email said "your escalation request").
+    mail.outbox.clear()
+    sweep(request.ack_due, django_capture_on_commit_callbacks)
+    breach = {m.to[0]: m.subject for m in mail.outbox if "acknowledgement" in m.subject}
+    assert breach[sam.email].startswith(
+        f"[{t.number}] SLA BREACH, acknowledgement of the customer's escalation request (P2"
+    )
+    assert breach[alice.email] == (
+        f"[{t.number}] We missed the acknowledgement of your escalation request deadline: {t.subject}"
+    )
+
 
 def test_a_range_warns_at_the_share_of_its_limit_not_of_its_target(
     acme_contract, alice, sam, lena, django_capture_on_commit_callbacks

@@ -553,6 +553,19 @@ def test_requests_and_crossings_are_read_only(staff_client, p1, model):
         assert page.status_code == 200 and 'type="submit"' not in page.content.decode().split('id="content-main"')[1]
 
 
+def test_the_ticket_page_words_its_crossings_and_audit_trail_as_people_read_them(staff_client, p1):
+    """The crossings' clock and the audit trail's moments as the page writes times (the contract's,
+    with its offset), not the database's codes and ISO strings with microseconds."""
+    with time_machine.travel(at(16, 20), tick=False):
+        check_sla_deadlines()  # the P1's first response (16:15) is breached
+        html = staff_client.get(change_url(p1)).content.decode()
+    crossings = html.split('id="crossings"')[1].split("</table>")[0]
+    assert "<td>First response</td><td>Breach</td><td>2026-12-11 16:15 (UTC+03:00)</td>" in crossings
+    trail = html.split('id="events"')[1].split("</table>")[0]
+    assert "clock: first response, deadline: 2026-12-11 16:15 (UTC+03:00), kind: Breach" in trail
+    assert "first_response" not in trail and "T13:15:00" not in trail
+
+
 def test_the_queue_links_each_row_to_its_ticket(staff_client, acme_contract, alice):
     tickets = [file(acme_contract, alice, "P3", subject=f"Row {i}") for i in range(3)]
     page = staff_client.get(QUEUE).content.decode()

@@ -22,14 +22,8 @@ from django.conf import settings
 from portal.core.outbox import Email
 from portal.core.roles import StaffRole
 
-from . import mail_thread
+from . import deadlines, mail_thread
 from .models import Ticket
-
-
-def staff_label(clock: str) -> str:
-    if clock.startswith("ack:"):
-        return "acknowledgement of the customer's escalation request"
-    return {"first_response": "first response", "resolution": "resolution"}[clock]
 
 
 def warned_staff(t: Ticket, staff) -> list:
@@ -46,7 +40,13 @@ def warned_staff(t: Ticket, staff) -> list:
 def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta, staff) -> list[Email]:
     """One warning per staff member: keyed by ticket, clock and address, so a second sweep, a
     recompute or a restart never sends it again."""
-    base = {"clock": clock, "clock_label": staff_label(clock), "deadline": deadline, "left": left, "ticket": t}
+    base = {
+        "clock": clock,
+        "clock_label": deadlines.clock_words(clock),
+        "deadline": deadline,
+        "left": left,
+        "ticket": t,
+    }
     emails, seen = [], set()
     for person in warned_staff(t, staff):
         addr = person if isinstance(person, str) else person.email

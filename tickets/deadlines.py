@@ -330,6 +330,18 @@ CROSSING_ROWS = {
     Crossing.RESOLUTION_AT_RISK: ("resolution", "at_risk"),
     Crossing.RESOLUTION_BREACH: ("resolution", "breach"),
 }
+
+
+def clock_words(clock: str, *, to_customer: bool = False) -> str:
+    """An SLACrossing's clock as a person reads it, in the middle of a sentence: "first response",
+    "resolution", "acknowledgement of the customer's escalation request" (to the customer: "of your
+    escalation request")."""
+    if clock.startswith("ack:"):
+        whose = "your" if to_customer else "the customer's"
+        return f"acknowledgement of {whose} escalation request"
+    return {"first_response": "first response", "resolution": "resolution"}.get(clock, clock)
+
+
 # The warnings before a breach: each is due only while its clock's deadline is still ahead.
 AT_RISK = {Crossing.FIRST_RESPONSE_AT_RISK: "first_response_due", Crossing.RESOLUTION_AT_RISK: "resolution_due"}
 

@@ -14,6 +14,8 @@ from django.db.models import Q
 from contracts.choices import Cause, Priority, priority_name
 from portal.core.roles import StaffRole, role_group_name
 
+from .deadlines import clock_words
+
 
 class Ticket(models.Model):
     class Status(models.TextChoices):
@@ -54,7 +56,7 @@ class Ticket(models.Model):
     contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="tickets")
     service = models.ForeignKey("contracts.Service", on_delete=models.PROTECT, related_name="tickets")
     sla_version = models.ForeignKey(
-        "contracts.SLAVersion", on_delete=models.PROTECT, related_name="tickets",
+        "contracts.SLAVersion", on_delete=models.PROTECT, related_name="tickets", verbose_name="SLA version",
         help_text="The version in force when the ticket was filed: its clocks are judged by it.",
     )  # fmt: skip
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SUPPORT)
@@ -102,7 +104,7 @@ class Ticket(models.Model):
     # sweep takes a ticket to the level it should be at from these.
     escalation_dues = models.JSONField(default=list, blank=True)
     next_escalation_due = models.DateTimeField(null=True, blank=True)
-    next_sla_check_at = models.DateTimeField(null=True, blank=True)
+    next_sla_check_at = models.DateTimeField(null=True, blank=True, verbose_name="next SLA check")
     # Set in the transaction that records any breach crossing (an escalation acknowledgement's too):
     # the clock views read it rather than the crossings.
     breached = models.BooleanField(default=False)
@@ -330,6 +332,10 @@ class SLACrossing(models.Model):
     def __str__(self):
         return f"{self.clock} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
 
+    @property
+    def clock_words(self) -> str:
+        return clock_words(self.clock)
+
 
 class EscalationRequest(models.Model):
     """A customer asked to escalate: staff must acknowledge it within the contract's time."""
@@ -404,7 +410,7 @@ class InboundMessage(models.Model):
 
     sha256 = models.CharField(max_length=64, unique=True, editable=False)
     sender = models.CharField(max_length=254, blank=True, help_text="The From address, lower case.")
-    message_id = models.CharField(max_length=255, blank=True)
+    message_id = models.CharField(max_length=255, blank=True, verbose_name="Message-ID")
     return_path = models.CharField(max_length=254, blank=True)
     recipients = models.TextField(blank=True, help_text="The addresses it was sent to (envelope first).")
     subject = models.CharField(max_length=300, blank=True)

@@ -234,22 +234,17 @@ def _warned_deadline(t: Ticket, clock: str) -> datetime:
 
 def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: StaffDirectory, audience) -> list:
     key = f"ticket:{t.pk}:crossing:{clock}:{kind}"
-    ctx = {"clock": clock, "clock_label": _clock_label(clock), "kind": kind, "deadline": at}
+    ctx = {"clock": clock, "clock_label": deadlines.clock_words(clock), "kind": kind, "deadline": at}
     if kind == SLACrossing.Kind.WARNING:
         return notify.to_addresses(_assignee_or_queue(t), f"{key}:staff", "ticket_warning", ctx, t, staff.emails)
     # A breach: the assignee, the support lead(s) and the customer's contacts (a vulnerability
     # report's: security staff alone, notify.to_addresses).
     staff_emails = _assignee_or_queue(t) + staff.emails("support_lead")
+    to_customer = {**ctx, "clock_label": deadlines.clock_words(clock, to_customer=True)}
     return notify.to_addresses(
         staff_emails, f"{key}:staff", "ticket_breach_staff", ctx, t, staff.emails
-    ) + notify.to_customers(t, f"{key}:customer", "ticket_breach", ctx, kind=Kind.BREACH, audience=audience)
+    ) + notify.to_customers(t, f"{key}:customer", "ticket_breach", to_customer, kind=Kind.BREACH, audience=audience)
 
 
 def _assignee_or_queue(t: Ticket) -> list[str]:
     return [t.assignee.email] if t.assignee_id and t.assignee.is_active else [notify.settings.SUPPORT_QUEUE_EMAIL]
-
-
-def _clock_label(clock: str) -> str:
-    if clock.startswith("ack:"):
-        return "acknowledgement of your escalation request"
-    return {"first_response": "first response", "resolution": "resolution"}[clock]

@@ -283,7 +283,7 @@ class SLAVersion(models.Model):
     """The terms of an SLA from an effective moment on. Tickets, maintenance and credits are
     judged by the published version in force at the time of the event."""
 
-    sla = models.ForeignKey(SLA, on_delete=models.CASCADE, related_name="versions")
+    sla = models.ForeignKey(SLA, on_delete=models.CASCADE, related_name="versions", verbose_name="SLA")
     number = models.PositiveIntegerField()
     effective_from = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -27,6 +27,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import OuterRef, Q, Subquery
+from django.utils.text import capfirst
 
 from contracts.maintenance.selectors import contracts_window_judgements
 from contracts.models import Contract, MaintenanceWindow
@@ -35,22 +36,15 @@ from portal.core.heartbeat import health
 from portal.domain.dates import add_months, month_bounds, week_start
 from portal.site import staff_today
 from portal.site.staff_today import LIMIT, Section, scoped_tickets
-from tickets.deadlines import at_risk_q
+from tickets.deadlines import at_risk_q, clock_words
 from tickets.models import SLACrossing, Ticket
 
 REVIEW_MONTHS = 12
-CLOCK_LABELS = {"first_response": "First response", "resolution": "Resolution"}
 
 
 def month_start(now: datetime) -> datetime:
     """The first day of `now`'s month, 00:00 UTC."""
     return month_bounds(now.astimezone(UTC).year, now.astimezone(UTC).month, "UTC")[0]
-
-
-def clock_label(clock: str) -> str:
-    if clock.startswith("ack:"):
-        return "Escalation acknowledgement"
-    return CLOCK_LABELS.get(clock, clock)
 
 
 @dataclass(frozen=True)
@@ -176,7 +170,7 @@ def breaches_this_week(*, now: datetime, include_security: bool) -> Section:
             subject=c.ticket.subject,
             organisation=c.ticket.organisation.name,
             priority=c.ticket.priority,
-            clock=clock_label(c.clock),
+            clock=capfirst(clock_words(c.clock)),
             at=c.at,
             timezone=c.ticket.sla_version.timezone,
         )

@@ -3,6 +3,7 @@ event of the audit trail, and the media (countdown script, badge styles) of the 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.utils.html import escape
@@ -11,7 +12,8 @@ from django.utils.safestring import SafeString, mark_safe
 from contracts.choices import Cause, Priority, priority_name
 from portal.domain.formats import in_tz, wall_left
 
-from ..models import Ticket, TicketEvent
+from ..deadlines import clock_words
+from ..models import SLACrossing, Ticket, TicketCall, TicketEvent
 
 
 def cause_label(cause: str) -> str:
@@ -52,10 +54,26 @@ WORDS = {
     TicketEvent.Kind.PRIORITY: lambda code: priority_name(code) if code in Priority.values else code,
 }
 FIELD_WORDS = {"priority": WORDS[TicketEvent.Kind.PRIORITY],
-               "channel": lambda code: Ticket.Channel(code).label if code in Ticket.Channel.values else code}  # fmt: skip
+               "channel": lambda code: Ticket.Channel(code).label if code in Ticket.Channel.values else code,
+               "clock": clock_words,
+               "kind": lambda code: SLACrossing.Kind(code).label if code in SLACrossing.Kind.values else code,
+               "direction": lambda code: TicketCall.Direction(code).label if code in TicketCall.Direction.values else code}  # fmt: skip
+MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)")
 
 
-def event_summary(event: TicketEvent) -> str:
+def _word(key: str, value, tz: str) -> str:
+    """A value an event keeps, as a person reads it: a moment in the contract's time, yes or no."""
+    if key in FIELD_WORDS:
+        return FIELD_WORDS[key](value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str) and MOMENT.fullmatch(value):
+        return in_tz(datetime.fromisoformat(value), tz)
+    return str(value)
+
+
+def event_summary(event: TicketEvent, tz: str) -> str:
+    """What an event of a ticket's audit trail changed or recorded, its moments in `tz` (the contract's)."""
     data = dict(event.data or {})
     if "old" in data and "new" in data:
         word = WORDS.get(event.kind, str)
@@ -71,4 +89,4 @@ def event_summary(event: TicketEvent) -> str:
     if event.kind == TicketEvent.Kind.ESCALATED:
         return f"level {data.get('from')} → {data.get('to')}" + ("" if event.actor_id is None else " (by staff)")
     # Sorted: PostgreSQL's jsonb keeps keys in its own order, SQLite in the order they were written.
-    return ", ".join(f"{k}: {FIELD_WORDS.get(k, str)(v)}" for k, v in sorted(data.items()))
+    return ", ".join(f"{k.replace('_', ' ')}: {_word(k, v, tz)}" for k, v in sorted(data.items()))

@@ -7,6 +7,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from portal.core.roles import sees_security
 
@@ -71,7 +72,7 @@ class EscalationRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(SLACrossing)
 class SLACrossingAdmin(ReadOnlyAdmin):
-    list_display = ["ticket_link", "organisation", "priority", "clock", "kind", "at", "recorded_at"]
+    list_display = ["ticket_link", "organisation", "priority", "clock_shown", "kind", "at", "recorded_at"]
     list_filter = ["kind", "ticket__priority", "ticket__organisation"]
     list_select_related = ["ticket__organisation"]
     search_fields = ["ticket__subject", "ticket__organisation__name"]
@@ -81,4 +82,8 @@ class SLACrossingAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Priority", ordering="ticket__priority")
     def priority(self, obj):
-        return obj.ticket.priority
+        return obj.ticket.priority_name
+
+    @admin.display(description="Clock", ordering="clock")
+    def clock_shown(self, obj):
+        return capfirst(obj.clock_words)

@@ -379,7 +379,7 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
             "attachments": [
                 (a, url("attachment", ticket, a.pk)) for a in ticket.attachments.select_related("uploaded_by")
             ],
-            "events": [(e, event_summary(e)) for e in ticket.events.select_related("actor")],
+            "events": [(e, event_summary(e, cv.timezone)) for e in ticket.events.select_related("actor")],
             "crossings": ticket.crossings.all(),
             "pauses": ticket.pauses.all(),
             "escalation_requests": [(r, url("acknowledge", ticket, r.pk)) for r in requests],
