@@ -115,6 +115,8 @@ def test_each_number_opens_its_list_with_the_same_count(client, ayo, sam):
     # Waiting on staff: the longest waiting first (Org 0's customer wrote a minute before Org 1's).
     assert [r.subject for r in board.waiting.rows] == ["Waiting 0", "Waiting 1", "Breached 0", "Breached 1"]
     assert "Answered" not in section(html, "waiting")
+    # How long each has waited, written as the queue's countdowns ("4 h 40 min", not "4 hours, 40 minutes").
+    assert "4 h 40 min" in text(section(html, "waiting")) and "hours" not in text(section(html, "waiting"))
     # Escalation requests with their acknowledgement deadline in the contract's timezone.
     escalations = text(section(html, "escalations"))
     assert "Answered 0" in escalations and "(UTC+03:00)" in escalations

@@ -51,6 +51,13 @@ def duration_parsed(text: str) -> timedelta | None:
 
 def wall_left(delta: timedelta) -> str:
     """A countdown's text, as static/js/admin-countdown.js writes it: in 14 min / 3 min overdue."""
+    text = wall_span(delta)
+    return f"in {text}" if delta.total_seconds() >= 0 else f"{text} overdue"
+
+
+def wall_span(delta: timedelta) -> str:
+    """A stretch of wall-clock time as the staff pages' countdowns write it: 1 d 2 h, 3 h 10 min,
+    35 min, 20 s (its sign dropped)."""
     seconds = int(abs(delta.total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
@@ -63,7 +70,7 @@ def wall_left(delta: timedelta) -> str:
         text = f"{minutes} min"
     else:
         text = f"{secs} s"
-    return f"in {text}" if delta.total_seconds() >= 0 else f"{text} overdue"
+    return text
 
 
 def in_tz(value: datetime | None, tz: str) -> str:

@@ -20,6 +20,12 @@ register.filter("file_type", formats.file_type)
 
 
 @register.filter
+def waited(moment: datetime, now: datetime) -> str:
+    """How long since `moment`, as the staff pages' countdowns write it ("1 d 2 h")."""
+    return formats.wall_span(now - moment)
+
+
+@register.filter
 def utc_end(end: datetime, start: datetime) -> str:
     """A window's end as the status page and its feed write it, in UTC: the time alone when it ends
     on the day it starts ("Thu 5 Nov 2026, 12:00 – 14:00 UTC"), else its day too."""
