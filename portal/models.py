@@ -224,7 +224,7 @@ class AuditEntry(models.Model):
     """Append-only: who did what that matters, when, from where, before and after. Written by
     portal.core.audit.audit() in the transaction of the change; never updated or deleted."""
 
-    at = models.DateTimeField(db_index=True)
+    at = models.DateTimeField(db_index=True, verbose_name="when")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     actor_email = models.CharField(max_length=254, blank=True, help_text="Kept if the user is deleted.")
     ip = models.GenericIPAddressField(null=True, blank=True, verbose_name="IP address")

@@ -321,7 +321,7 @@ class SLACrossing(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="crossings")
     clock = models.CharField(max_length=40, help_text="first_response, resolution, or ack:<request id>")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    at = models.DateTimeField(help_text="The deadline that was passed.")
+    at = models.DateTimeField(help_text="The deadline that was passed.", verbose_name="deadline passed")
     recorded_at = models.DateTimeField()
 
     class Meta:
