@@ -136,8 +136,16 @@ class ClockView:
     level_contact: str  # with whom ("Ayo, +254 ...")
     next_escalation_due: datetime | None
     timezone: str
-    active: bool  # new, open or waiting
-    waiting: bool  # waiting on the customer's reply
+    status: str  # the ticket's (Ticket.Status value)
+
+    @property
+    def active(self) -> bool:
+        return self.status in Ticket.ACTIVE
+
+    @property
+    def waiting(self) -> bool:
+        """Waiting on the customer's reply."""
+        return self.status == Ticket.Status.WAITING
 
     @property
     def do_now(self) -> str:
@@ -218,8 +226,7 @@ def ticket_clock_views(
             level_contact=contact,
             next_escalation_due=t.next_escalation_due,
             timezone=terms.version(t.sla_version_id).timezone,
-            active=t.status in Ticket.ACTIVE,
-            waiting=t.status == Ticket.Status.WAITING,
+            status=t.status,
         )
     return out
 
