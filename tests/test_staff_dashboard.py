@@ -271,13 +271,39 @@ def test_empty_states(staff_client):
 
 
 # --- Sweeps ------------------------------------------------------------------------------------------
-def test_the_sweeps_heartbeats(staff_client):
-    SweepHeartbeat.objects.create(name="outbox-sweep", last_started_at=NOW - MIN, last_finished_at=NOW - MIN, runs=3)
+def test_the_sweeps_heartbeats_in_a_leads_words(staff_client):
+    """Each sweep says what it does and what its last result counted, its beat id beside it."""
+    from portal.core.heartbeat import PURPOSES
+
+    assert set(PURPOSES) == set(SWEEPS)  # a sweep added to the beat needs its words
+    SweepHeartbeat.objects.create(
+        name="outbox-sweep", last_started_at=NOW - MIN, last_finished_at=NOW - MIN, runs=3, last_result="3"
+    )
+    SweepHeartbeat.objects.create(
+        name="tickets-sla-deadlines", last_started_at=NOW - MIN, last_finished_at=NOW - MIN, runs=9, last_result="1"
+    )
+    SweepHeartbeat.objects.create(
+        name="inbound-imap", last_started_at=NOW - MIN, last_finished_at=NOW - MIN, runs=2,
+        last_result="off: INBOUND_IMAP_URL is not set",
+    )  # fmt: skip
+    SweepHeartbeat.objects.create(
+        name="credits-close-month", last_started_at=NOW - MIN, last_finished_at=NOW - MIN, runs=1, last_result="1200"
+    )
     sweeps = section(staff_client.get(DASHBOARD).content.decode(), "sweeps")
-    rows = {text(r).split()[0]: text(r) for r in re.findall(r"<tr><td>.*?</tr>", sweeps, re.S)}
-    assert rows["outbox-sweep"].startswith("outbox-sweep on time 2026-11-18 09:59")
-    assert rows["tickets-escalate"] == "tickets-escalate late never —"
-    assert f"{len(SWEEPS) - 1} late" in sweeps  # every sweep but the outbox's
+    rows = [text(r) for r in re.findall(r"<tr><td>.*?</tr>", sweeps, re.S)]
+    assert len(rows) == len(SWEEPS)
+    rows = {name: next(r for r in rows if f" {name} " in r) for name in SWEEPS}
+    assert (
+        rows["outbox-sweep"]
+        == "Email outbox: emails due outbox-sweep every minute on time 2026-11-18 09:59 (UTC+00:00) 3 emails sent"
+    )
+    assert rows["tickets-sla-deadlines"].endswith("on time 2026-11-18 09:59 (UTC+00:00) 1 warning or breach recorded")
+    assert rows["inbound-imap"].endswith("off: INBOUND_IMAP_URL is not set")
+    assert rows["credits-close-month"] == (
+        "Closing ended months credits-close-month every hour on time 2026-11-18 09:59 (UTC+00:00) 1,200 months closed"
+    )
+    assert rows["tickets-escalate"] == "Escalation timers tickets-escalate every minute late never —"
+    assert f"{len(SWEEPS) - 4} late" in sweeps  # every sweep but the four that ran
 
 
 # --- Who sees it, and where it is linked from --------------------------------------------------------

@@ -5,6 +5,7 @@ that does not answer. Anyone learns whether all is well (`public`); staff see th
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError
@@ -17,6 +18,41 @@ from portal.models import SweepHeartbeat
 GRACE = timedelta(minutes=3)
 # Every sweep beat runs, with its period: read from the beat schedule, the one list of them.
 SWEEPS = {name: timedelta(seconds=entry["schedule"]) for name, entry in app.conf.beat_schedule.items()}
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """A sweep in a lead's words (the staff dashboard): what it does, and what the number it
+    returns counts (one, several). The beat's ids name the sweeps for whoever runs the deployment."""
+
+    title: str
+    one: str
+    several: str
+
+    def result(self, last_result: str | None) -> str | None:
+        """The last run's result in words: "3 emails sent"; a result that is not a count, as it is."""
+        if last_result is None or not last_result.isdigit():
+            return last_result
+        n = int(last_result)
+        return f"{n:,} {self.one if n == 1 else self.several}"
+
+
+# One for every beat entry (tests/test_staff_dashboard.py holds SWEEPS to it).
+PURPOSES = {
+    "outbox-sweep": Purpose("Email outbox: emails due", "email sent", "emails sent"),
+    "webhooks-sweep": Purpose("Webhook deliveries due", "delivery sent", "deliveries sent"),
+    "tickets-escalate": Purpose("Escalation timers", "ticket escalated", "tickets escalated"),
+    "tickets-sla-deadlines": Purpose(
+        "SLA warnings and breaches", "warning or breach recorded", "warnings and breaches recorded"
+    ),
+    "maintenance-notices": Purpose("Maintenance notices and reminders", "notice written", "notices written"),
+    "incident-drafts": Purpose("Incident drafts due to publish", "incident published", "incidents published"),
+    "inbound-imap": Purpose("Support mailbox (IMAP)", "message taken", "messages taken"),
+    "credits-close-month": Purpose("Closing ended months", "month closed", "months closed"),
+    "people-contacts-review": Purpose(
+        "Quarterly contacts reviews", "review request written", "review requests written"
+    ),
+}
 
 
 def recorded(name: str):

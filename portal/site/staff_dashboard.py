@@ -22,7 +22,7 @@ number of queries whatever the data's size. Vulnerability reports appear only fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -32,8 +32,9 @@ from django.utils.text import capfirst
 from contracts.maintenance.selectors import contracts_window_judgements
 from contracts.models import Contract, MaintenanceWindow
 from credits.models import Claim, MonthlyUptime
-from portal.core.heartbeat import health
+from portal.core.heartbeat import PURPOSES, SWEEPS, health
 from portal.domain.dates import add_months, month_bounds, week_start
+from portal.domain.formats import wall_span
 from portal.site import staff_today
 from portal.site.staff_today import LIMIT, Section, scoped_tickets
 from tickets.deadlines import at_risk_q, clock_words
@@ -120,10 +121,17 @@ class ClaimRow:
 
 @dataclass(frozen=True)
 class SweepRow:
-    name: str
+    name: str  # the beat's id
+    title: str  # what it does (portal.core.heartbeat.PURPOSES)
+    period: timedelta
     last_finished_at: datetime | None
-    last_result: str | None
+    last_result: str | None  # in words: "3 emails sent"
     healthy: bool
+
+    @property
+    def every(self) -> str:
+        named = {60: "every minute", 3600: "every hour"}
+        return named.get(int(self.period.total_seconds())) or f"every {wall_span(self.period)}"
 
 
 @dataclass(frozen=True)
@@ -309,8 +317,10 @@ def sweeps(now: datetime) -> list[SweepRow]:
     return [
         SweepRow(
             name=name,
+            title=PURPOSES[name].title,
+            period=SWEEPS[name],
             last_finished_at=datetime.fromisoformat(s["last_finished_at"]) if s["last_finished_at"] else None,
-            last_result=s["last_result"],
+            last_result=PURPOSES[name].result(s["last_result"]),
             healthy=s["healthy"],
         )
         for name, s in report.items()
