@@ -38,6 +38,21 @@ def test_wall_left(seconds, text):
     assert formats.wall_left(timedelta(seconds=seconds)) == text
 
 
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (15 * 60, "in 15 min 0 s"),
+        (38 * 60 + 7, "in 38 min 7 s"),
+        (5 * 3600 + 38 * 60 + 7, "in 5 h 38 min 7 s"),
+        (2 * 86400 + 19 * 3600 + 5 * 60 + 59, "in 2 d 19 h 5 min"),  # no seconds once it is days
+        (0, "passed 0 min 0 s ago"),  # the script's word at the deadline too
+        (-(3 * 3600 + 2 * 60), "passed 3 h 2 min 0 s ago"),
+    ],
+)
+def test_a_customer_countdown_reads_as_its_script_writes_it(seconds, text):
+    assert formats.countdown_words(timedelta(seconds=seconds)) == text
+
+
 def test_in_tz_shows_the_offset():
     moment = datetime(2026, 12, 14, 8, 0, tzinfo=UTC)
     assert formats.in_tz(moment, "Africa/Nairobi") == "2026-12-14 11:00 (UTC+03:00)"

@@ -73,6 +73,23 @@ def wall_span(delta: timedelta) -> str:
     return text
 
 
+def countdown_words(delta: timedelta) -> str:
+    """A customer page's countdown as static/js/countdown.js writes it at each tick, so the page
+    reads the same before its script runs: in 2 d 19 h 5 min, in 38 min 7 s, passed 3 h 2 min 0 s ago."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days} d"] if days else []
+    if days or hours:
+        parts.append(f"{hours} h")
+    parts.append(f"{minutes} min")
+    if not days:
+        parts.append(f"{secs} s")
+    text = " ".join(parts)
+    return f"in {text}" if delta.total_seconds() > 0 else f"passed {text} ago"
+
+
 def in_tz(value: datetime | None, tz: str) -> str:
     """A moment in the contract's timezone, with its offset: 2026-12-14 11:00 (UTC+03:00)."""
     if value is None:

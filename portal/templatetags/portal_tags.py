@@ -4,7 +4,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import template
 from django.utils import dateformat
 from django.utils.html import format_html
-from django.utils.timesince import timesince, timeuntil
 
 from portal.domain import formats
 
@@ -39,8 +38,7 @@ def countdown(context, moment: datetime | None) -> str:
     ticks it live (static/js). A tag, not an included template: a ticket page shows five of them."""
     if not moment:
         return ""
-    now = context["now"]
-    words = f"in {timeuntil(moment, now)}" if moment > now else f"passed {timesince(moment, now)} ago"
+    words = formats.countdown_words(moment - context["now"])
     return format_html(
         '<time class="countdown" datetime="{}" data-countdown>{}</time>', moment.astimezone(UTC).isoformat(), words
     )

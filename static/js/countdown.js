@@ -1,7 +1,8 @@
 /* Live countdowns for <time datetime="ISO-8601" data-countdown> elements: "in 14 min 32 s",
-   "passed 3 min ago". Loaded with <script src defer>; no inline script (the Content-Security-Policy
-   will forbid it). The page carries the deadline in UTC; the server-rendered text stays as it is
-   where scripts do not run. Counted on the wall clock: the working time left is shown beside. */
+   "passed 3 min 0 s ago". Loaded with <script src defer>; no inline script (the Content-Security-Policy
+   will forbid it). The page carries the deadline in UTC; the server writes the same text
+   (portal.domain.formats.countdown_words), which stays where scripts do not run. Counted on the
+   wall clock: the working time left is shown beside. */
 (function () {
   "use strict";
 
