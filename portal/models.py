@@ -60,6 +60,11 @@ class User(AbstractUser):
     objects = UserManager()
 
     class Meta:
+        indexes = [
+            # The staff by name, as the queue's assignee filter and the assign form list them on every
+            # page: without it, a scan of every customer's people (bench/RESULTS.md, session 17).
+            models.Index(fields=["name", "email"], condition=Q(is_staff=True), name="user_staff_by_name"),
+        ]
         constraints = [
             # A customer is never staff, and a staff member belongs to no customer.
             models.CheckConstraint(

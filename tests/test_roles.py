@@ -838,3 +838,35 @@ def test_a_role_group_is_kept_to_the_matrix_and_staff_role_follows_the_group(cli
     assert sam.staff_role == StaffRole.SUPPORT_LEAD
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
     assert "group.permissions_changed" in actions and "user.access_changed" in actions
+
+
+def test_the_login_backend_reads_a_staff_members_permissions_as_django_does_in_one_query(
+    sam, django_assert_num_queries
+):
+    """portal.core.backends reads a role's and a person's own permissions in one statement: the same
+    answer as Django's ModelBackend (its two), for a role alone, a grant by name beside the role (also
+    one the role holds), no role, an inactive account and a superuser."""
+    from django.contrib.auth.backends import ModelBackend
+
+    from portal.core.backends import PortalBackend
+
+    def fresh(user):
+        return User.objects.get(pk=user.pk)  # no permissions kept from an earlier read
+
+    named = Permission.objects.get(codename="settle_claim")
+    held_by_role = Permission.objects.get(codename="change_ticket")
+    lone = User.objects.create_user(email="lone@vendor.example", password="x", is_staff=True)
+    lone.user_permissions.add(named)
+    gone = User.objects.create_user(email="gone@vendor.example", password="x", is_staff=True, is_active=False)
+    gone.groups.add(Group.objects.get(name="Support lead"))
+    boss = User.objects.create_superuser(email="boss@vendor.example", password="x")
+    sam.user_permissions.add(named, held_by_role)
+    for user in (sam, lone, gone, boss):
+        assert PortalBackend().get_all_permissions(fresh(user)) == ModelBackend().get_all_permissions(fresh(user))
+    sam = fresh(sam)
+    with django_assert_num_queries(1):
+        perms = PortalBackend().get_all_permissions(sam)
+        assert sam.has_perm("credits.settle_claim") and sam.has_perm("tickets.change_ticket")
+        assert not sam.has_perm("credits.change_monthlyuptime")
+    assert "credits.settle_claim" in perms and "tickets.view_ticket" in perms
+    assert fresh(gone).get_all_permissions() == set() and not fresh(gone).has_perm("tickets.view_ticket")

@@ -130,13 +130,19 @@ def sees_security(user) -> bool:
         return user.has_perm(SECURITY_PERMISSION)  # read with the user's other permissions, cached
     cached = getattr(user, "_sees_security", None)
     if cached is None:
-        from django.contrib.auth.models import Permission
-        from django.db.models import Q
-
         app, codename = SECURITY_PERMISSION.split(".")
-        held = Permission.objects.filter(content_type__app_label=app, codename=codename)
-        cached = user._sees_security = held.filter(Q(user=user) | Q(group__user=user)).exists()
+        cached = user._sees_security = (
+            held_permissions(user).filter(content_type__app_label=app, codename=codename).exists()
+        )
     return cached
+
+
+def held_permissions(user):
+    """The permissions `user` holds by name or through a group (a role), superuser status aside."""
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    return Permission.objects.filter(Q(user=user) | Q(group__user=user))
 
 
 def security_staff(users):
