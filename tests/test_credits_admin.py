@@ -195,7 +195,7 @@ def test_claim_page_shows_the_months_figures_breakdown_and_what_the_customer_sen
     assert response.status_code == 200
     html = response.content.decode()
     assert "Backups failed on the 10th." in html
-    assert "44640 in the month" in html and "<strong>500</strong> down" in html and "60 excluded" in html
+    assert "44,640 in the month" in html and "<strong>500</strong> down" in html and "60 excluded" in html
     assert "98.880%" in html and "10.0% of the month's invoice: KES 15,000.00" in html
     assert "Distributed denial of service attack" in html and "Excluded: Distributed denial of service attack" in html
     assert "2026-10-10 02:00 (UTC+03:00)" in html  # the outage, in contract time

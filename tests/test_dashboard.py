@@ -144,7 +144,7 @@ def test_each_contract_shows_its_uptime_so_far_against_the_guarantee_and_the_cre
     text = section(response, "contracts-h")
     assert (
         "Below the guarantee 98.656% uptime for December if nothing more goes down, against a guarantee of "
-        "99.8% 98.656% So far 600 min down; 15360 of the month's 44640 min have passed. "
+        "99.8% 98.656% So far 600 min down; 15,360 of the month's 44,640 min have passed. "
         "If the month closed now: KES 15,000.00 (10.0% of the invoice, refund of the month's invoice)."
     ) in text
     assert "Meets the guarantee 100.000% uptime for December" in text

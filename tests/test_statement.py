@@ -135,7 +135,7 @@ def test_a_closed_month_shows_its_uptime_lines_attainment_and_credit(client, ali
     uptime = section(html, "uptime-h")
     assert "Closed on 2026-11-01 01:00 (UTC+03:00): these are the month's final figures." in uptime
     assert "Uptime 98.880% against a guarantee of 99.8% Below the guarantee" in uptime
-    assert "Downtime 500 min of the month's 44640 min" in uptime
+    assert "Downtime 500 min of the month's 44,640 min" in uptime
     assert "Excluded 120 min" in uptime
 
     lines = section(html, "lines-h")
@@ -180,7 +180,7 @@ def test_months_that_are_not_final_say_so(client, alice, acme_contract):
     _outage(acme_contract, datetime(2026, 11, 2, 0, 0, tzinfo=NBO), 60)
     so_far = get(client, alice, page_url(acme_contract, "2026-11")).content.decode()
     assert "SLA statement KAL-0001 · November 2026 This month so far (not final)" in text_of(so_far)
-    assert "This month so far, not final. As of 2026-11-03 10:00 (UTC+03:00), 3480 of the month's 43200 minutes" in (
+    assert "This month so far, not final. As of 2026-11-03 10:00 (UTC+03:00), 3,480 of the month's 43,200 minutes" in (
         section(so_far, "uptime-h")
     )
     assert "None: a claim can be filed once the month has ended, until 2026-12-31 00:00 (UTC+03:00)." in section(

@@ -86,7 +86,7 @@ def test_october_shows_its_uptime_tier_credit_and_the_outage_that_cost_it(client
     assert "98.880% against a guarantee of 99.8% Below the guarantee" in october
     assert "Credit tier 10.0% of the month's invoice" in october
     assert "Credit KES 15,000.00 (refund of the month's invoice)" in october
-    assert "Downtime 500 min of the month's 44640 min" in october
+    assert "Downtime 500 min of the month's 44,640 min" in october
     # The breakdown line: what, its cause, when (Nairobi time, with the offset), minutes, why.
     assert (
         "Storage down Unplanned outage 2026-10-10 02:00 (UTC+03:00) 2026-10-10 10:20 (UTC+03:00) 500 min 0 min "
@@ -140,7 +140,7 @@ def test_excluded_minutes_and_maintenance_say_why(client, alice, acme_contract):
     maintenance_notices_send_due(now=window.starts_at - timedelta(hours=48))
     close_month(month=OCT, now=datetime(2026, 11, 1, 1, 0, tzinfo=NBO))
     october = section(get(client, alice, url(acme_contract)), "month-2026-10")
-    assert "Downtime 0 min of the month's 44640 min; 240 min excluded" in october
+    assert "Downtime 0 min of the month's 44,640 min; 240 min excluded" in october
     assert (
         "Flood of requests Distributed denial of service attack 2026-10-05 02:00 (UTC+03:00) "
         "2026-10-05 04:00 (UTC+03:00) 0 min 120 min Excluded: Distributed denial of service attack"
@@ -170,10 +170,10 @@ def test_this_month_so_far_counts_an_ongoing_outage_up_to_now(client, alice, acm
     so_far = section(get(client, alice, url(acme_contract)), "so-far")
     # 2 Nov 00:00 to 3 Nov 10:00: 2,040 minutes of November's 43,200 -> 95.278%: the 25% tier.
     assert "This month so far: November 2026" in so_far
-    assert "As of 2026-11-03 10:00 (UTC+03:00): 3480 of the month's 43200 minutes have passed." in so_far
+    assert "As of 2026-11-03 10:00 (UTC+03:00): 3,480 of the month's 43,200 minutes have passed." in so_far
     assert "Uptime 95.278% against a guarantee of 99.8%" in so_far
     assert "Credit tier 25.0% of the month's invoice" in so_far and "KES 37,500.00" in so_far
-    assert "Agent cannot reach storage Unplanned outage 2026-11-02 00:00 (UTC+03:00) ongoing 2040 min" in so_far
+    assert "Agent cannot reach storage Unplanned outage 2026-11-02 00:00 (UTC+03:00) ongoing 2,040 min" in so_far
 
 
 def test_a_maintenance_window_still_to_come_is_not_downtime_yet(client, alice, acme_contract):

@@ -110,6 +110,14 @@ def file_type(content_type: str) -> str:
     return FILE_TYPES.get(content_type, "file")
 
 
+def grouped(value):
+    """A count of minutes (or anything) with its thousands grouped: 44640 -> '44,640'. Not a number
+    (None, a dash): as it is."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, float)):
+        return value
+    return f"{value:,}"
+
+
 def number(value) -> str:
     """99.800 -> '99.8', 10.000 -> '10': a stored figure without its padding (never 1E+1)."""
     return f"{Decimal(str(value)).normalize():f}"

@@ -16,6 +16,7 @@ register.filter("in_tz", formats.in_tz)
 register.filter("percent", formats.percent)
 register.filter("money", formats.money)
 register.filter("file_type", formats.file_type)
+register.filter("grouped", formats.grouped)
 
 
 @register.filter
