@@ -92,3 +92,8 @@ def test_money_in_the_currencys_minor_unit(value, currency, money, amount):
     assert formats.money(value, currency) == money
     assert formats.amount(value, currency) == amount
     assert formats.money(None, currency) == "—" and formats.amount(None, currency) is None
+
+
+@pytest.mark.parametrize(("value", "text"), [(44640, "44,640"), (500, "500"), (0, "0"), (None, None), ("—", "—")])
+def test_grouped_writes_a_count_with_its_thousands_grouped(value, text):
+    assert formats.grouped(value) == text
