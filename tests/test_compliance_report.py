@@ -352,6 +352,6 @@ def test_a_fixed_number_of_queries_whatever_the_number_of_contracts(staff_client
     with django_assert_num_queries(15):
         page = staff_client.get(REPORT, {"month": "2026-10"})
     assert len(contract_rows(page.content.decode())) == n
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         lines = parse_csv(staff_client.get(EXPORT, {"month": "2026-10"}))
     assert len(lines) == 1 + 3 * n
