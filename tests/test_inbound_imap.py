@@ -121,8 +121,11 @@ def test_the_message_is_not_marked_seen_by_reading_it(dovecot):
 @pytest.mark.django_db
 def test_without_a_mailbox_the_task_records_that_it_is_off(settings):
     settings.INBOUND_IMAP = None
-    assert tasks.poll_mailbox() == "off: INBOUND_IMAP_URL is not set"
-    assert SweepHeartbeat.objects.get(name="inbound-imap").last_result == "off: INBOUND_IMAP_URL is not set"
+    assert tasks.poll_mailbox() == "off: no mailbox to poll (INBOUND_IMAP_URL is not set)"
+    assert (
+        SweepHeartbeat.objects.get(name="inbound-imap").last_result
+        == "off: no mailbox to poll (INBOUND_IMAP_URL is not set)"
+    )
 
 
 @pytest.mark.django_db

@@ -284,7 +284,7 @@ def test_the_sweeps_heartbeats_in_a_leads_words(staff_client):
     )
     SweepHeartbeat.objects.create(
         name="inbound-imap", last_started_at=NOW - MIN, last_finished_at=NOW - MIN, runs=2,
-        last_result="off: INBOUND_IMAP_URL is not set",
+        last_result="off: no mailbox to poll (INBOUND_IMAP_URL is not set)",
     )  # fmt: skip
     SweepHeartbeat.objects.create(
         name="credits-close-month", last_started_at=NOW - MIN, last_finished_at=NOW - MIN, runs=1, last_result="1200"
@@ -298,7 +298,7 @@ def test_the_sweeps_heartbeats_in_a_leads_words(staff_client):
         == "Email outbox: emails due outbox-sweep every minute on time 2026-11-18 09:59 (UTC+00:00) 3 emails sent"
     )
     assert rows["tickets-sla-deadlines"].endswith("on time 2026-11-18 09:59 (UTC+00:00) 1 warning or breach recorded")
-    assert rows["inbound-imap"].endswith("off: INBOUND_IMAP_URL is not set")
+    assert rows["inbound-imap"].endswith("off: no mailbox to poll (INBOUND_IMAP_URL is not set)")
     assert rows["credits-close-month"] == (
         "Closing ended months credits-close-month every hour on time 2026-11-18 09:59 (UTC+00:00) 1,200 months closed"
     )

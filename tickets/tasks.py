@@ -30,7 +30,7 @@ def poll_mailbox() -> str:
     one, and a mailbox that keeps failing (unreachable, a message that cannot be stored) leaves the
     heartbeat stale, which /healthz and the staff dashboard show."""
     if settings.INBOUND_IMAP is None:
-        return "off: INBOUND_IMAP_URL is not set"
+        return "off: no mailbox to poll (INBOUND_IMAP_URL is not set)"
     result = mailbox_poll.poll(
         config=settings.INBOUND_IMAP,
         processed_folder=settings.INBOUND_IMAP_PROCESSED_FOLDER,
