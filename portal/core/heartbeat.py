@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from portal.celery import app
+from portal.domain.formats import grouped
 from portal.models import SweepHeartbeat
 
 GRACE = timedelta(minutes=3)
@@ -34,7 +35,7 @@ class Purpose:
         if last_result is None or not last_result.isdigit():
             return last_result
         n = int(last_result)
-        return f"{n:,} {self.one if n == 1 else self.several}"
+        return f"{grouped(n)} {self.one if n == 1 else self.several}"
 
 
 # One for every beat entry (tests/test_staff_dashboard.py holds SWEEPS to it).
