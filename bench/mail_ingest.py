@@ -23,6 +23,13 @@ Both products are measured in their own process: seconds (perf_counter), the pro
 (process_time: what another program on the 2 cores does not change much) and every query.
 Afterwards the outcome is compared: tickets filed, replies threaded onto the right ticket.
 
+The floor, in the same run: a third Dovecot gets the same 1,000 messages (ours, byte for byte),
+and our poller reads it with everything but the database and the ticket: the same fetch and move
+(tickets.mailbox_poll.poll), each message parsed (tickets.inbound.parse: the envelope, the text,
+the files) and its quoted history stripped (route.latest_reply), nothing stored. No design that
+reads the mailbox with imap-tools and parses with Python's email package takes less; the peer's
+time over the floor's is the most any such design could reach against it.
+
 Databases: ours BENCH_MAIL_DATABASE_URL (default .../sla_bench_mail), the peer's
 HELPDESK_MAIL_DATABASE_URL (default .../sla_helpdesk_mail); both dropped and rebuilt every run.
 Writes var/bench/mail_ingest.json (bench/run.py's summary reads it); --profile writes a cProfile
@@ -209,6 +216,38 @@ def ours_outcome(chosen: list[int]) -> dict:
             "replies_on_their_ticket": right}  # fmt: skip
 
 
+# --- The floor ---------------------------------------------------------------------------------------
+def floor_poll(dovecot) -> dict:
+    """The poller's IMAP work and each message's parse, nothing stored: seconds of it all."""
+    import contextlib
+
+    from django.conf import settings
+
+    from portal.domain.mail_urls import imap_url
+    from tickets.inbound import parse
+    from tickets.inbound.route import latest_reply
+    from tickets.mailbox_poll import poll
+
+    class Read:
+        taken, kind = True, "read"
+
+    def read(raw, **_):
+        msg = parse.parse(raw)
+        parse.envelope(msg)
+        latest_reply(parse.content(msg, max_file_bytes=settings.ATTACHMENT_MAX_BYTES).text)
+        return Read
+
+    config = imap_url(dovecot.url())
+    seconds, cpu = 0.0, 0.0
+    while dovecot.count("INBOX"):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        poll(config=config, processed_folder="Processed", batch=200, ingest=read,
+             group=lambda raws, savepoints: contextlib.nullcontext())  # fmt: skip
+        seconds += time.perf_counter() - started
+        cpu += time.process_time() - started_cpu
+    return {"seconds": seconds, "cpu_seconds": cpu}
+
+
 # --- The peer -----------------------------------------------------------------------------------------
 def peer(*args: str) -> dict | None:
     import run as peer_run  # bench/helpdesk/run.py: its venv and environment
@@ -254,25 +293,31 @@ def main() -> None:
 
     profile = cProfile.Profile() if args.profile else None
     chosen = list(range(0, NEW, NEW // REPLIES))
-    with dovecot_server() as mine, dovecot_server() as theirs:
+    with dovecot_server() as mine, dovecot_server() as theirs, dovecot_server() as floor:
         say("the peer's database and queue")
         peer("setup", theirs.host, str(theirs.port), theirs.user, theirs.password)
         new = [(new_ticket(i), FILED_FROM + timedelta(minutes=i)) for i in range(NEW)]
         append(mine, new)
         append(theirs, new)
+        append(floor, new)
         say(f"{NEW} new tickets: ours")
         ours_new = ours_poll(mine, profile=profile)
         say(f"{NEW} new tickets: the peer")
         peer_new = peer("poll")
+        say(f"{NEW} new tickets: the floor")
+        floor_new = floor_poll(floor)
         sent, send_seconds = ours_send()
         ticket_of = peer_ticket_of(peer_new["sent"])
         when = [REPLIED_FROM + timedelta(seconds=10 * i) for i in chosen]
         append(mine, list(zip(ours_replies(sent, chosen), when, strict=True)))
+        append(floor, list(zip(ours_replies(sent, chosen), when, strict=True)))
         append(theirs, list(zip(peer_replies(peer_new["sent"], chosen), when, strict=True)))
         say(f"{REPLIES} replies: ours")
         ours_rep = ours_poll(mine, profile=profile)
         say(f"{REPLIES} replies: the peer")
         peer_rep = peer("poll")
+        say(f"{REPLIES} replies: the floor")
+        floor_rep = floor_poll(floor)
         left = {"ours": mine.count("INBOX"), "peer": theirs.count("INBOX")}
     common.purge_broker()
     result = {
@@ -289,6 +334,7 @@ def main() -> None:
             "outcome": ours_outcome(chosen),
             "left_in_inbox": left["ours"],
         },
+        "floor": {"new": floor_new, "replies": floor_rep},
         "peer": {
             "new": {k: peer_new[k] for k in ("seconds", "cpu_seconds", "queries")},
             "replies": {k: peer_rep[k] for k in ("seconds", "cpu_seconds", "queries")},
@@ -352,6 +398,13 @@ def report(r: dict) -> str:
     rows.append(["per message, ours with the worker rendering and sending our emails",
                  f"{with_send:.1f} ms ({ours['emails_sent']} emails in {ours['send_seconds']:.1f} s)",
                  f"{p_ms:.1f} ms ({peer_['emails_sent']} emails, inside get_email)", f"{p_ms / with_send:.1f}x"])  # fmt: skip
+    if "floor" in r:  # files written before session 18 have none
+        f = r["floor"]
+        f_ms = (f["new"]["seconds"] + f["replies"]["seconds"]) / r["messages"] * 1e3
+        f_cpu = (f["new"]["cpu_seconds"] + f["replies"]["cpu_seconds"]) / r["messages"] * 1e3
+        rows.append(["the floor: the same fetch, parse and move, nothing stored (per message; CPU)",
+                     f"{f_ms:.2f} ms; {f_cpu:.2f} ms", f"the peer over the floor: {p_ms / f_ms:.1f}x; CPU "
+                     f"{p_cpu / f_cpu:.1f}x", ""])  # fmt: skip
     oo, po = ours["outcome"], peer_["outcome"]
     rows.append(["tickets", oo["tickets"], po["tickets"], ""])
     rows.append(["replies threaded onto their ticket", f"{oo['replies_on_their_ticket']} of {REPLIES}",
