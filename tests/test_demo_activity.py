@@ -18,7 +18,7 @@ from portal.core.tasks import outbox_sweep
 from portal.models import User
 from portal.site import demo
 from portal.site.demo_activity import seed_demo_activity
-from tickets.models import EscalationRequest, Ticket
+from tickets.models import EscalationRequest, SLACrossing, Ticket, TicketEvent
 from tickets.selectors import ticket_clock_views
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +73,22 @@ def test_the_demo_week_has_every_state_of_the_queue(week):
         assert seed_demo_activity() == []
         call_command("seed_demo", stdout=None)
     assert Ticket.objects.count() == 7
+
+
+def test_the_demo_weeks_timers_fired_at_their_own_moments_not_when_it_was_seeded(week):
+    """The sweeps ran at each moment a timer fell due as the week was filed, as beat would have:
+    the restore ticket's breach is recorded at its deadline, its escalations step up the ladder
+    one level at each level's time; nothing is caught up at the moment of seeding."""
+    restore = week[0]
+    crossings = list(SLACrossing.objects.filter(ticket=restore).order_by("recorded_at"))
+    assert crossings and all(c.recorded_at < FRIDAY for c in crossings)
+    breach = next(c for c in crossings if c.kind == SLACrossing.Kind.BREACH)
+    assert breach.recorded_at == breach.at  # recorded as its deadline passed
+    steps = list(TicketEvent.objects.filter(ticket=restore, kind=TicketEvent.Kind.ESCALATED).order_by("at"))
+    assert [(e.data["from"], e.data["to"]) for e in steps] == [(1, 2), (2, 3), (3, 4)]
+    assert len({e.at for e in steps}) == 3 and all(e.at < FRIDAY for e in steps)
+    # The numbers follow the filing moments: the oldest ticket of the week is #1.
+    assert sorted(week, key=lambda t: t.pk) == sorted(week, key=lambda t: t.filed_at)
 
 
 def text_of(msg) -> str:

@@ -3,8 +3,11 @@ assigned, escalated, resolved and rated, an outage with its incident's updates, 
 window ahead, so that a new user of `make run` finds a queue, a staff dashboard, customers' ticket
 lists, a status page and threaded emails instead of empty pages.
 
-Everything goes through the services, each step at its own moment in the past (`now`), so the
-clocks, crossings, emails and audit trail are the product's own. Once: nothing is done when the
+Everything goes through the services, each step at its own moment in the past (`now`), in the
+order the moments came, and the ticket sweeps run at each moment one of their timers fell due in
+between, as beat would have run them: an escalation steps up the ladder and a breach is recorded at
+its deadline, not all at once when the demo is seeded. So the clocks, crossings, emails and audit
+trail are the product's own. Once: nothing is done when the
 demo organisations have tickets. The states the clocks show depend on when it runs (working
 hours, the weekend), as they would for real tickets filed at those moments."""
 
@@ -15,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from contracts.incidents.services import incident_open, incident_post_update
@@ -34,6 +38,7 @@ from tickets.services import (
     ticket_request_escalation,
     ticket_set_status,
 )
+from tickets.sweeps import check_sla_deadlines, escalate_due_tickets
 
 from .demo import ORGANISATIONS
 
@@ -162,24 +167,51 @@ def _outage_and_maintenance(now: datetime, lena: User, ada: User) -> None:
 @transaction.atomic
 def seed_demo_activity(now: datetime | None = None) -> list[Ticket]:
     """File the demo tickets and what happened to them, unless the demo organisations have tickets.
-    Returns the tickets filed (none the second time)."""
+    Returns the tickets filed, in the order of TICKETS and Charlie's emailed one last (none the
+    second time); their numbers follow the moments they were filed."""
     now = now or timezone.now()
     slugs = [spec["slug"] for spec in ORGANISATIONS]
     if Ticket.objects.filter(organisation__slug__in=slugs).exists():
         return []
     people = {u.email: u for u in User.objects.filter(email__in={SAM, LENA, ADA, ALICE, BOB, CHARLIE, DANA})}
-    filed = []
-    for reference, filer, priority, ago, subject, description, steps in TICKETS:
-        contract = Contract.objects.get(reference=reference)
-        at = now - ago
-        ticket = ticket_open(
-            user=people[filer], contract=contract, service=contract.services.get(), priority=priority,
-            subject=subject, description=description, now=at,
-        )  # fmt: skip
-        for after, *step in steps:
-            _step(ticket, tuple(step), at + after, people)
-        filed.append(ticket.pk)
-    if (emailed := _emailed(now - 5 * H, people[LENA])) is not None:
-        filed.append(emailed)
+    # (when, which of TICKETS, its step or None for its filing), and Charlie's email (which None).
+    moments = [(now - 5 * H, None, None)]
+    for n, (*_, ago, _subject, _description, steps) in enumerate(TICKETS):
+        moments.append((now - ago, n, None))
+        moments += [(now - ago + after, n, tuple(step)) for after, *step in steps]
+    tickets: dict[int, Ticket] = {}
+    emailed = None
+    for at, n, step in sorted(moments, key=lambda m: m[0]):  # stable: a filing before its steps
+        _sweeps_until(at)
+        if n is None:
+            emailed = _emailed(at, people[LENA])
+        elif step is None:
+            reference, filer, priority, _, subject, description, _ = TICKETS[n]
+            contract = Contract.objects.get(reference=reference)
+            tickets[n] = ticket_open(
+                user=people[filer], contract=contract, service=contract.services.get(), priority=priority,
+                subject=subject, description=description, now=at,
+            )  # fmt: skip
+        else:
+            _step(tickets[n], step, at, people)
+    _sweeps_until(now)
     _outage_and_maintenance(now, people[LENA], people[ADA])
-    return list(Ticket.objects.filter(pk__in=filed).order_by("pk"))
+    filed = [tickets[n].pk for n in range(len(TICKETS))] + ([emailed] if emailed is not None else [])
+    found = Ticket.objects.in_bulk(filed)
+    return [found[pk] for pk in filed]
+
+
+def _sweeps_until(moment: datetime) -> None:
+    """The ticket sweeps (escalation timers, SLA warnings and breaches) at each moment one of their
+    timers fell due up to `moment`, as beat runs them every minute."""
+    last = None
+    while True:
+        due = Ticket.objects.aggregate(escalation=Min("next_escalation_due"), check=Min("next_sla_check_at"))
+        at = min((d for d in due.values() if d is not None), default=None)
+        if at is None or at > moment:
+            return
+        if last is not None and at <= last:  # a sweep that did not move its timer would loop forever
+            raise RuntimeError(f"the demo's sweeps at {at} left a timer due at {at}")
+        escalate_due_tickets(now=at)
+        check_sla_deadlines(now=at)
+        last = at
