@@ -557,13 +557,18 @@ def test_requests_and_crossings_are_read_only(staff_client, p1, model):
 def test_the_ticket_page_words_its_crossings_and_audit_trail_as_people_read_them(staff_client, p1):
     """The crossings' clock and the audit trail's moments as the page writes times (the contract's,
     with its offset), not the database's codes and ISO strings with microseconds."""
+    with time_machine.travel(at(16, 14), tick=False):
+        check_sla_deadlines()  # the P1's first response (16:15) at risk
     with time_machine.travel(at(16, 20), tick=False):
-        check_sla_deadlines()  # the P1's first response (16:15) is breached
+        check_sla_deadlines()  # then breached
         html = staff_client.get(change_url(p1)).content.decode()
     crossings = html.split('id="crossings"')[1].split("</table>")[0]
+    assert "<th>Crossed at</th>" in crossings
     assert "<td>First response</td><td>Breach</td><td>2026-12-11 16:15 (UTC+03:00)</td>" in crossings
     trail = html.split('id="events"')[1].split("</table>")[0]
-    assert "clock: first response, deadline: 2026-12-11 16:15 (UTC+03:00), kind: Breach" in trail
+    assert "first response: Breach at 2026-12-11 16:15 (UTC+03:00)" in trail
+    # An at-risk warning's moment is when the share began, not a deadline passed.
+    assert "first response: At risk (the at-risk share of its allowance left) at 2026-12-11 16:1" in trail
     assert "first_response" not in trail and "T13:15:00" not in trail
 
 

@@ -311,7 +311,8 @@ class TicketCall(models.Model):
 
 
 class SLACrossing(models.Model):
-    """A deadline passed: recorded once per ticket, clock and kind, with the moment it passed."""
+    """A clock crossing a moment (only the at-risk share of its allowance left, its target or its
+    limit passed): recorded once per ticket, clock and kind, with the moment it crossed."""
 
     class Kind(models.TextChoices):
         AT_RISK = "at_risk", "At risk (the at-risk share of its allowance left)"
@@ -321,7 +322,11 @@ class SLACrossing(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="crossings")
     clock = models.CharField(max_length=40, help_text="first_response, resolution, or ack:<request id>")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    at = models.DateTimeField(help_text="The deadline that was passed.", verbose_name="deadline passed")
+    at = models.DateTimeField(
+        help_text="The moment crossed: the deadline for a warning or a breach, the start of the at-risk share for "
+        "an at-risk warning.",
+        verbose_name="crossed at",
+    )
     recorded_at = models.DateTimeField()
 
     class Meta:

@@ -88,5 +88,9 @@ def event_summary(event: TicketEvent, tz: str) -> str:
         return f"{data.get('rating')}: “{comment}”" if comment else str(data.get("rating"))
     if event.kind == TicketEvent.Kind.ESCALATED:
         return f"level {data.get('from')} → {data.get('to')}" + ("" if event.actor_id is None else " (by staff)")
+    if event.kind == TicketEvent.Kind.CROSSING and {"clock", "kind", "deadline"} <= data.keys():
+        # "deadline" is the moment crossed: an at-risk warning's is when the at-risk share began.
+        words = (_word(k, data[k], tz) for k in ("clock", "kind", "deadline"))
+        return "{}: {} at {}".format(*words)
     # Sorted: PostgreSQL's jsonb keeps keys in its own order, SQLite in the order they were written.
     return ", ".join(f"{k.replace('_', ' ')}: {_word(k, v, tz)}" for k, v in sorted(data.items()))
