@@ -36,7 +36,6 @@ from tickets.services import (
     ticket_open,
     ticket_reply,
     ticket_request_escalation,
-    ticket_set_status,
 )
 from tickets.sweeps import check_sla_deadlines, escalate_due_tickets
 
@@ -47,7 +46,7 @@ M = timedelta(minutes=1)
 
 # (contract, filer, priority, filed this long ago, subject, description), then what happened after,
 # each step this long after the filing: ("assign", by, to), ("reply", author, body[, status]),
-# ("note", author, body), ("escalate", who, reason), ("status", by, status), ("rate", who, rating, comment),
+# ("note", author, body), ("escalate", who, reason), ("rate", who, rating, comment),
 # ("call", by, whom, minutes, notes): an outbound call that answered the customer.
 SAM, LENA, ADA = "sam@vendor.example", "lena@vendor.example", "admin@vendor.example"
 ALICE, BOB, CHARLIE, DANA = "alice@acme.example", "bob@acme.example", "charlie@globex.example", "dana@globex.example"
@@ -71,8 +70,8 @@ TICKETS = [
     ("KAL-0001", BOB, "P3", 6 * 24 * H, "The SQL server's nightly job was skipped",
      "The job for SQL-01 did not run last night; nothing in the agent's log.", [
         (1 * H, "assign", SAM, SAM),
-        (2 * H, "reply", SAM, "The job's schedule was paused by the agent's update: resumed, and tonight's run is queued."),
-        (26 * H, "status", SAM, Ticket.Status.RESOLVED),
+        (2 * H, "reply", SAM, "The job's schedule was paused by the agent's update: resumed, and tonight's run is queued.",
+         Ticket.Status.RESOLVED),
         (27 * H, "rate", BOB, "good", "Quick and clear, thank you."),
     ]),
     ("KLA-0001", CHARLIE, "STD", 25 * M, "The assistant answers nobody: every chat times out",
@@ -97,8 +96,6 @@ def _step(ticket: Ticket, step: tuple, at: datetime, people: dict[str, User]) ->
         ticket_reply(ticket=ticket, author=actor, body=rest[0], internal=kind == "note", status=status, now=at)
     elif kind == "escalate":
         ticket_request_escalation(ticket=ticket, user=actor, reason=rest[0], now=at)
-    elif kind == "status":
-        ticket_set_status(ticket=ticket, actor=actor, status=rest[0], now=at)
     elif kind == "rate":
         ticket_rate(ticket=ticket, user=actor, rating=rest[0], comment=rest[1], now=at)
     elif kind == "call":
