@@ -197,6 +197,10 @@ def test_a_missed_first_response_is_a_breach_recorded_once_and_emailed(acme_cont
     assert set(SLACrossing.objects.filter(ticket=t).values_list("clock", "kind")) == {
         ("first_response", "at_risk"), ("first_response", "breach"), ("resolution", "warning"), ("resolution", "breach"),
     }  # fmt: skip
+    # Its staff hear of the breach alone: a "target passed" email beside it would say less, at once.
+    resolution = OutboxMessage.objects.filter(key__contains=":crossing:resolution:")
+    assert sorted({k.split(":")[4] for k in resolution.values_list("key", flat=True)}) == ["breach"]
+    assert "sam@vendor.example" in set(resolution.values_list("to", flat=True))
 
 
 def test_kaluari_p3_passing_its_target_warns_and_its_limit_breaches(acme_contract, alice, staff):

@@ -182,6 +182,9 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                                 found.append((f"ack:{r.pk}", SLACrossing.Kind.AT_RISK, warn))
                             else:
                                 pending_acks.append(warn)
+                # A warning whose clock breaches in this same run (P1/P2, target and limit at once)
+                # is recorded, but its email would only say less than the breach's, at once.
+                breaching = {c for c, kind, _ in found if kind == SLACrossing.Kind.BREACH and (c, kind) not in seen}
                 for clock, kind, at in found:
                     if (clock, kind) in seen:
                         continue
@@ -204,7 +207,8 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                     if kind == SLACrossing.Kind.AT_RISK:
                         emails += at_risk.at_risk_emails(t, clock, due, left=left, staff=staff)
                         continue
-                    emails += _crossing_emails(t, clock, kind, at, staff, audience)
+                    if kind == SLACrossing.Kind.BREACH or clock not in breaching:
+                        emails += _crossing_emails(t, clock, kind, at, staff, audience)
                     if kind == SLACrossing.Kind.BREACH:
                         t.breached = True
                         breaches.append((t, clock, at))
