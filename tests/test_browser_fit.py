@@ -102,11 +102,17 @@ def test_the_queue_shows_what_matters_at_1280_and_1024_px(logged_in_page, screen
             box = headers.filter(has_text=column).bounding_box()
             assert box is not None and box["x"] + box["width"] <= width, (width, column)
         assert page.evaluate(WIDTHS) == [width, width, 0], width
-        # A long subject is one line, cut, with its whole text on hover.
+        # A long subject takes two lines at most (a row's height anyway: the deadline's two), cut,
+        # with its whole text on hover.
         subject = page.locator("#result_list td.field-subject_line .cut").filter(has_text="Backups of the")
         assert subject.get_attribute("title") == LONG
-        assert subject.evaluate("e => e.scrollWidth > e.clientWidth")  # cut with an ellipsis
-        assert subject.bounding_box()["height"] < 30  # one line
+        assert subject.evaluate("e => e.scrollHeight > e.clientHeight")  # cut with an ellipsis
+        line = float(subject.evaluate("e => getComputedStyle(e).lineHeight").removesuffix("px"))
+        assert subject.bounding_box()["height"] <= 2 * line + 1  # two lines
+        deadline = subject.locator("xpath=ancestor::tr").locator("td.field-deadline")
+        content = deadline.evaluate("e => { const r = document.createRange(); r.selectNodeContents(e); "
+                                    "return r.getBoundingClientRect().height; }")  # fmt: skip
+        assert subject.bounding_box()["height"] <= content + 1  # the row is no taller than its deadline makes it
     # At 1024 px the filters sit above the list; on a 1024 x 768 screen the first tickets are in
     # view without scrolling (the filters scroll in their box: whole, they pushed the list below it).
     assert page.locator("#changelist-filter").bounding_box()["y"] < page.locator("#result_list").bounding_box()["y"]
