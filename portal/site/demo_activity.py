@@ -7,9 +7,9 @@ Everything goes through the services, each step at its own moment in the past (`
 order the moments came, and the ticket sweeps run at each moment one of their timers fell due in
 between, as beat would have run them: an escalation steps up the ladder and a breach is recorded at
 its deadline, not all at once when the demo is seeded. So the clocks, crossings, emails and audit
-trail are the product's own. Once: nothing is done when the
-demo organisations have tickets. The states the clocks show depend on when it runs (working
-hours, the weekend), as they would for real tickets filed at those moments."""
+trail are the product's own. Once: nothing is done when the demo organisations have tickets. The
+states the clocks show depend on when it runs (working hours, the weekend), as they would for real
+tickets filed at those moments."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def seed_demo_activity(now: datetime | None = None) -> list[Ticket]:
     people = {u.email: u for u in User.objects.filter(email__in={SAM, LENA, ADA, ALICE, BOB, CHARLIE, DANA})}
     # (when, which of TICKETS, its step or None for its filing), and Charlie's email (which None).
     moments = [(now - 5 * H, None, None)]
-    for n, (*_, ago, _subject, _description, steps) in enumerate(TICKETS):
+    for n, (_, _, _, ago, _, _, steps) in enumerate(TICKETS):
         moments.append((now - ago, n, None))
         moments += [(now - ago + after, n, tuple(step)) for after, *step in steps]
     tickets: dict[int, Ticket] = {}
@@ -208,7 +208,7 @@ def _sweeps_until(moment: datetime) -> None:
         if at is None or at > moment:
             return
         if last is not None and at <= last:  # a sweep that did not move its timer would loop forever
-            raise RuntimeError(f"the demo's sweeps at {at} left a timer due at {at}")
+            raise RuntimeError(f"the demo's sweeps at {last} left a timer due at {at}")
         escalate_due_tickets(now=at)
         check_sla_deadlines(now=at)
         last = at
