@@ -50,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -228,14 +229,11 @@ def floor_poll(dovecot) -> dict:
     from tickets.inbound.route import latest_reply
     from tickets.mailbox_poll import poll
 
-    class Read:
-        taken, kind = True, "read"
-
-    def read(raw, **_):
+    def read(raw, **_):  # an outcome the poller takes as stored, so that it moves the message
         msg = parse.parse(raw)
         parse.envelope(msg)
         latest_reply(parse.content(msg, max_file_bytes=settings.ATTACHMENT_MAX_BYTES).text)
-        return Read
+        return SimpleNamespace(taken=True, kind="read")
 
     config = imap_url(dovecot.url())
     seconds, cpu = 0.0, 0.0

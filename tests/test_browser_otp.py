@@ -26,7 +26,7 @@ def app_code(secret: str, steps_ahead: int = 0) -> str:
 
 
 def early_in_a_step(margin: float = 8.0) -> None:
-    """Wait, if need be, until `margin` seconds are left of the current 30-second step. A code typed
+    """With fewer than `margin` seconds left of the current 30-second step, wait for the next. A code typed
     at the end of its step is verified in the next, which django-otp records as the app's clock
     running a step behind (OTP_TOTP_SYNC); the app's next code is then a step too far (a failure
     seen once in a loaded run)."""
