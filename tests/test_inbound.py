@@ -183,6 +183,29 @@ def test_a_held_sender_whose_dmarc_passed_gets_one_polite_answer_a_day(frozen, s
     assert answer.extra_headers["In-Reply-To"] == "<p0@x>"
 
 
+def test_a_programs_mail_from_a_stranger_is_held_and_never_answered(frozen, settings, acme_contract, mailoutbox):
+    # RFC 3834: no automatic answer to any Auto-Submitted but "no" (a customer's monitoring still files).
+    settings.INBOUND_AUTHSERV_ID = "mx.vendor.example"
+    headers = {"Authentication-Results": "mx.vendor.example; dmarc=pass", "Auto-Submitted": "auto-generated"}
+    assert take(mail(sender="monitor@other.example", headers=headers)).kind == "held"
+    assert sent(mailoutbox) == {}
+
+
+def test_an_address_longer_than_mail_allows_is_no_address(frozen, settings, acme_contract, mailoutbox):
+    # Stored as it is it would not fit its column: on PostgreSQL the message could never be stored,
+    # and the pipe, the mailbox and the webhook would try it again forever.
+    settings.INBOUND_AUTHSERV_ID = "mx.vendor.example"
+    ok = {"Authentication-Results": "mx.vendor.example; dmarc=pass"}
+    outcome = take(mail(sender="a" * 300 + "@other.example", headers=ok, message_id="<long@x>"))
+    row = InboundMessage.objects.get(pk=outcome.inbound_id)
+    assert (outcome.kind, row.sender, row.return_path) == ("held", "", "")
+    assert row.reason == "It has no single sender address (From)."
+    # The longest address there is gets its one polite answer: its outbox key holds it.
+    longest = "b" * (254 - len("@other.example")) + "@other.example"
+    assert take(mail(sender=longest, headers=ok, message_id="<longest@x>")).kind == "held"
+    assert list(sent(mailoutbox)) == [longest]
+
+
 # --- Replies -------------------------------------------------------------------------------------
 def test_a_reply_to_our_email_lands_on_its_ticket_and_restarts_a_paused_clock(frozen, acme_contract, alice, sam):
     from tickets.services import ticket_set_status
@@ -200,12 +223,19 @@ def test_a_reply_to_our_email_lands_on_its_ticket_and_restarts_a_paused_clock(fr
     assert ticket.messages.filter(author=alice, body="The nightly one.").exists()
 
 
-def test_an_out_of_office_is_recorded_on_the_ticket_and_changes_nothing(frozen, acme_contract, alice, sam):
+@pytest.mark.parametrize("answering", ["the thread", "the return path"])
+def test_an_out_of_office_is_recorded_on_the_ticket_and_changes_nothing(frozen, acme_contract, alice, sam, answering):
+    from portal.core.bounces import verp_address
+
     ticket = Ticket.objects.get(pk=take(mail()).ticket_id)
     ticket_reply(ticket=ticket, author=sam, body="Which backup set?", now=LATER)
     ours = OutboxMessage.objects.filter(key__startswith=f"ticket:{ticket.pk}:reply:", to=alice.email).get()
-    ooo = mail(subject="Out of office", message_id="<ooo@acme.example>",
-               headers={"In-Reply-To": ours.message_id, "Auto-Submitted": "auto-replied"})  # fmt: skip
+    if answering == "the thread":
+        ooo = mail(subject="Out of office", message_id="<ooo@acme.example>",
+                   headers={"In-Reply-To": ours.message_id, "Auto-Submitted": "auto-replied"})  # fmt: skip
+    else:  # RFC 3834 answers the envelope sender: our VERP return path, which names the email
+        ooo = mail(to=verp_address(ours.pk), subject="Out of office", message_id="<ooo@acme.example>",
+                   headers={"Auto-Submitted": "auto-replied"})  # fmt: skip
     outcome = take(ooo, received=LATER)
     assert (outcome.kind, outcome.ticket_id) == ("automatic", ticket.pk)
     assert ticket.messages.filter(author=alice).count() == 0

@@ -65,6 +65,13 @@ def ticket_of_address(address: str, sender: str) -> int | None:
     return parsed.number if ok else None
 
 
+def ticket_of_email(key: str) -> int | None:
+    """The ticket an outbox email of ours was about, by its key ("ticket:<pk>:..."); None otherwise."""
+    kind, _, rest = key.partition(":")
+    number = rest.partition(":")[0]
+    return int(number) if kind == "ticket" and number.isdigit() else None
+
+
 def root_id(ticket) -> str:
     """The Message-ID of the ticket's first email (the filer's receipt): what every later one answers."""
     return f"<ticket-{ticket.pk}.{ticket.filed_at:%Y%m%d%H%M%S}@{settings.MESSAGE_ID_DOMAIN}>"

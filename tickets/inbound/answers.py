@@ -1,9 +1,12 @@
 """The emails a sender gets back from the inbound channel, through the outbox: at most one polite
-answer a day to a sender whose message was held (only when our MTA says DMARC passed, and only to
-the return path), and the refusal of a message over the size limit. Both are automatic replies
-(RFC 3834) and never go to automatic mail, so two systems never answer each other forever."""
+answer a day to a sender whose message was held, and the refusal of a message over the size limit.
+Both go only to the return path and only when our MTA says DMARC passed (else the return path may
+be forged, and we would mail a stranger); both are automatic replies (RFC 3834) and never go to
+automatic mail or to a program's (Auto-Submitted), so two systems never answer each other forever."""
 
 from __future__ import annotations
+
+import hashlib
 
 from django.conf import settings
 
@@ -23,7 +26,16 @@ def answer_headers(env: Envelope) -> dict:
 
 
 def _answerable(env: Envelope) -> bool:
-    return bool(env.return_path and env.return_path != "?" and not env.automatic and env.dmarc_failed is False)
+    """Only a person's mail whose DMARC passed, at its return path (RFC 3834: never a program's)."""
+    return bool(
+        env.return_path and env.return_path != "?" and not env.automatic and not env.auto_generated
+        and env.dmarc_failed is False
+    )  # fmt: skip
+
+
+def _keyed(address: str) -> str:
+    """An address as part of an outbox key (200 characters): itself, or its digest when long."""
+    return address if len(address) <= 100 else hashlib.sha256(address.encode()).hexdigest()
 
 
 def held_answer(row: InboundMessage, env: Envelope) -> bool:
@@ -32,7 +44,7 @@ def held_answer(row: InboundMessage, env: Envelope) -> bool:
         return False
     return outbox_enqueue(
         email=Email(
-            key=f"inbound:held-answer:{env.return_path}:{row.received_at:%Y-%m-%d}", to=env.return_path,
+            key=f"inbound:held-answer:{_keyed(env.return_path)}:{row.received_at:%Y-%m-%d}", to=env.return_path,
             template="inbound_held", context={"subject": env.subject, "portal": settings.PORTAL_BASE_URL},
             headers=answer_headers(env),
         ),

@@ -20,6 +20,7 @@ RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
 AUTOMATIC_SENDERS = ("mailer-daemon", "postmaster")
 BULK_PRECEDENCE = ("bulk", "list", "junk")
 MAX_RECIPIENTS = 100  # addresses read from the headers: 10,000 in To is not 10,000 look-ups
+MAX_ADDRESS = 254  # RFC 5321's longest path less its brackets: a longer one is no address anyone can answer
 
 
 class _ParsedOnce(email.policy.EmailPolicy):
@@ -65,11 +66,12 @@ def header(msg: EmailMessage, name: str) -> str:
 
 
 def addresses(values) -> list[str]:
-    """Bare, lower-case addresses of header values ("Eve <E@x>, f@y" -> [e@x, f@y])."""
+    """Bare, lower-case addresses of header values ("Eve <E@x>, f@y" -> [e@x, f@y]); one longer
+    than MAX_ADDRESS is left out (no mail system delivers to it, and no column holds it)."""
     found = []
     for _, addr in getaddresses([str(v) for v in values if v]):
         addr = addr.strip().lower()
-        if "@" in addr and addr not in found:
+        if "@" in addr and len(addr) <= MAX_ADDRESS and addr not in found:
             found.append(addr)
         if len(found) >= MAX_RECIPIENTS:
             break
@@ -92,9 +94,12 @@ class Envelope:
     subject: str
     in_reply_to: str
     references: str
-    # Set by tickets.inbound.route: what our MTA said of DMARC (None: nothing), why it is automatic.
+    # Set by tickets.inbound.route: what our MTA said of DMARC (None: nothing), why it is automatic,
+    # and whether a program sent it (Auto-Submitted: auto-generated: a customer's monitoring files a
+    # ticket without a receipt; RFC 3834: such mail is never answered).
     dmarc_failed: bool | None = None
     automatic: str = ""
+    auto_generated: bool = False
 
 
 def envelope(msg: EmailMessage) -> Envelope:

@@ -45,6 +45,7 @@ def route(row: InboundMessage, msg: EmailMessage, env: parse.Envelope, *, too_bi
     """Inside tickets.inbound.group (the service opens one for a single message)."""
     automatic = parse.automatic_reason(msg, env, group.current().own_addresses())
     env.automatic = automatic
+    env.auto_generated = parse.is_auto_generated(msg)
     env.dmarc_failed = dmarc_failed = parse.dmarc_failed(msg, settings.INBOUND_AUTHSERV_ID)
     if too_big:
         return _refuse(row, env, automatic, f"The message is {row.size // (1024 * 1024)} MB; the limit is "
@@ -148,7 +149,8 @@ def ticket_matched(env: parse.Envelope, *, lock: bool = False) -> tuple[Ticket |
         for key in OutboxMessage.objects.filter(message_id__in=ids[-50:], key__startswith="ticket:").values_list(
             "key", flat=True
         ):
-            ticket = ticket_of(int(key.split(":")[1]))
+            pk = mail_thread.ticket_of_email(key)
+            ticket = ticket_of(pk) if pk is not None else None
             if ticket is not None:
                 return ticket, BY_THREAD
         origin = InboundMessage.objects.filter(message_id__in=ids[-50:], ticket__kind=Ticket.Kind.SUPPORT)
@@ -172,15 +174,7 @@ def _person(address: str):
 def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed, *, locked: bool, matched_by: str) -> None:
     row.ticket = ticket
     if automatic:
-        # An out-of-office answering one of our emails: recorded on the ticket, never a reply (no
-        # clock restarts, nobody is answered).
-        row.outcome, row.reason = Outcome.AUTOMATIC, automatic
-        row.save()  # now: the event names it (the service saves its effect)
-        TicketEvent.objects.create(
-            ticket=ticket, kind=TicketEvent.Kind.AUTOMATIC_MAIL, at=row.received_at,
-            data={"from": env.sender, "subject": env.subject, "reason": automatic, "inbound": row.pk},
-        )  # fmt: skip
-        return
+        return automatic_on_ticket(row, env, ticket, automatic)
     if dmarc_failed:
         return _hold(row, env, "Its sender failed DMARC: the From address may be forged.", answer=False)
     person = _person(env.sender)
@@ -193,6 +187,18 @@ def _reply(row, msg, env, body, ticket: Ticket, automatic: str, dmarc_failed, *,
     if person.organisation_id != ticket.organisation_id:
         return _hold(row, env, f"{person.email} is not of the ticket's organisation ({ticket.organisation}).")
     return _post(row, env, body, ticket, person, locked=locked)
+
+
+def automatic_on_ticket(row: InboundMessage, env: parse.Envelope, ticket: Ticket, reason: str) -> None:
+    """An out-of-office answering one of our emails (at the ticket's reply address, or at the return
+    path, as RFC 3834 has it): recorded on the ticket, never a reply (no clock restarts, nobody is
+    answered)."""
+    row.ticket, row.outcome, row.reason = ticket, Outcome.AUTOMATIC, reason[:300]
+    row.save()  # now: the event names it (the service saves its effect)
+    TicketEvent.objects.create(
+        ticket=ticket, kind=TicketEvent.Kind.AUTOMATIC_MAIL, at=row.received_at,
+        data={"from": env.sender, "subject": env.subject, "reason": reason, "inbound": row.pk},
+    )  # fmt: skip
 
 
 def _staff_reply(row, env, body, ticket: Ticket, person, *, locked: bool, matched_by: str) -> None:
@@ -326,7 +332,7 @@ def _incident_ticket(row, msg, env, body, incident: Incident) -> None:
             return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
         subject, priority = priority_of(env.subject, version)
         files, refused = _uploads(body)
-        receipt = not parse.is_auto_generated(msg)
+        receipt = not env.auto_generated
         ticket = ticket_open(
             user=person, contract=contract, service=service, priority=priority, subject=subject,
             description=_with_refused(body.text or "(The message had no text.)", refused + body.problems)[:20000],
@@ -378,7 +384,7 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     subject, priority = priority_of(env.subject, version, terms)
     files, refused = _uploads(body)
     refused += body.problems
-    receipt = not parse.is_auto_generated(msg)
+    receipt = not env.auto_generated
     ticket = ticket_open(
         user=person, contract=contract, service=service, priority=priority, subject=subject,
         description=_with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,

@@ -11,10 +11,11 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from portal.core import batch
+from portal.core.bounces import Outcome as bounce_outcome
 from portal.core.bounces import bounce_receive
 
-from .. import security_mail
-from ..models import InboundMessage
+from .. import mail_thread, security_mail
+from ..models import InboundMessage, Ticket
 from . import group, parse, route
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,18 @@ def _bounce(row: InboundMessage, msg, env: parse.Envelope) -> bool:
     about = f" of {bounce.row.key}" if bounce.row is not None else ""
     row.outcome = InboundMessage.Outcome.AUTOMATIC
     row.reason = f"Bounce ({bounce.outcome}{' ' + bounce.status if bounce.status else ''}){about}"[:300]
+    ticket = _ticket_of(bounce.row)
+    if ticket is not None and bounce.outcome == bounce_outcome.OTHER:  # an out-of-office: on its ticket
+        route.automatic_on_ticket(row, env, ticket, row.reason)
+    elif ticket is not None:
+        row.ticket = ticket  # a delivery failure: the ticket's staff find it among its messages
     return True
+
+
+def _ticket_of(email) -> Ticket | None:
+    """The support ticket an email of ours was about, or None."""
+    pk = mail_thread.ticket_of_email(email.key) if email is not None else None
+    return Ticket.objects.filter(pk=pk, kind=Ticket.Kind.SUPPORT).first() if pk is not None else None
 
 
 def ingest(raw: bytes, *, received_at: datetime, source: str, source_ref: str = "") -> Outcome:
