@@ -52,6 +52,25 @@ def test_sam_files_a_held_message_for_alice_on_the_clock_of_its_receipt(frozen, 
     assert again.status_code == 400 and b"no longer held" in again.content
 
 
+def test_a_held_message_filed_by_staff_keeps_its_files_and_its_whole_text(frozen, sam, acme_contract, alice, mailoutbox):  # fmt: skip
+    from portal.core.delivery import outbox_send_due
+    from tickets.inbound.triage import triage_file
+
+    from .test_inbound import PNG
+
+    lying = ("invoice.pdf", b"MZ\x90\x00" + b"\x00" * 200, "application/pdf")  # a Windows program
+    forwarded = "Please look at this.\n\n---------- Forwarded message ---------\nFrom: Bob\n\nRestore fails."
+    held = _held(sender="pat@other.example", message_id="<p@other.example>", body=forwarded,
+                 files=[("screen.png", PNG, "image/png"), lying])  # fmt: skip
+    ticket = triage_file(inbound=held, contract=acme_contract, person=alice, actor=sam, now=LATER).ticket
+    assert [(a.original_name, a.size) for a in ticket.attachments.all()] == [("screen.png", len(PNG))]
+    assert ticket.description.startswith(forwarded) and "[Not attached: " in ticket.description
+    assert "invoice.pdf" in ticket.description
+    outbox_send_due()
+    (receipt,) = [m for m in mailoutbox if m.to == ["alice@acme.example"]]
+    assert "invoice.pdf" in receipt.body
+
+
 def test_attach_puts_a_strangers_message_on_a_ticket_as_an_internal_note(frozen, sam, acme_contract, alice):
     from tickets.inbound.triage import triage_attach
 

@@ -195,5 +195,27 @@ def test_a_message_that_could_not_be_stored_is_a_503_that_postmark_retries(webho
     assert webhook(payload()).content == b"filed\n"
 
 
+def test_a_message_larger_than_a_forms_post_is_taken(webhook, settings):
+    # Django reads at most DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) of a request's body for a form.
+    screen = b"\x89PNG\r\n\x1a\n" + b"\x00" * 3_400_000  # 4.5 MB in base64
+    event = payload()
+    event["Attachments"] = [{"Name": "screen.png", "Content": base64.b64encode(screen).decode(),
+                             "ContentType": "image/png", "ContentLength": len(screen)}]  # fmt: skip
+    assert len(json.dumps(event)) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    response = webhook(event)
+    assert (response.status_code, response.content) == (200, b"filed\n")
+    (attachment,) = InboundMessage.objects.get().ticket.attachments.all()
+    assert (attachment.original_name, attachment.size) == ("screen.png", len(screen))
+    # Over the ingest's own limit, the message is refused with its header kept; past what any
+    # provider posts, a 413 (nothing read).
+    settings.INBOUND_MAX_BYTES = 2 * 1024 * 1024
+    again = payload(MessageID="another", Subject="Again", Attachments=event["Attachments"])
+    again["Headers"][-1]["Value"] = "<again@acme.example>"  # its Message-ID
+    response = webhook(again)
+    assert response.content == b"refused\n" and InboundMessage.objects.get(subject="Again").outcome == "refused"
+    settings.INBOUND_MAX_BYTES = 1024 * 1024
+    assert webhook(event).status_code == 413
+
+
 def test_it_rejects_get(webhook, client, settings):
     assert client.get(URL).status_code == 405

@@ -13,6 +13,10 @@ the mailbox's.
 - The received time is the provider's: the date its own server wrote in the topmost Received
   header when it took the message (a retry hours later carries the same header); without one, the
   time the webhook first reached us (a retry is a duplicate then and keeps the first row's time).
+- A payload is read up to three times INBOUND_MAX_BYTES (Django's 2.5 MB limit on a request's body
+  is for forms): a larger message than INBOUND_MAX_BYTES reaches the ingest, which refuses it with
+  an answer and keeps its header for staff; a payload larger than that is a 413 (a provider sends
+  none: Postmark's own limit is 35 MB a message).
 - A retry of the same payload is a duplicate (the ingest service's unique keys). A message that
   could not be stored (the database is down) is a 503, which the provider retries.
 """
@@ -22,9 +26,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from email import encoders
 
 from anymail.exceptions import AnymailConfigurationError, AnymailWebhookValidationFailure
 from anymail.webhooks.postmark import PostmarkInboundWebhookView
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -52,8 +58,15 @@ class PostmarkInbound(PostmarkInboundWebhookView):
             response = HttpResponse("Unauthorized: wrong or missing webhook credentials.\n", status=401)
             response["WWW-Authenticate"] = 'Basic realm="inbound email", charset="UTF-8"'
             return response
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > payload_limit():  # more than the provider sends (Postmark: 35 MB a message)
+            log.error("inbound webhook: a payload of %d bytes refused", length)
+            return HttpResponse("The payload is larger than any message we take.\n", status=413)
         try:
-            esp_event = json.loads(request.body)
+            # Read past Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB, what a form may post), which
+            # request.body checks: a message with files is larger, and the ingest's own limit,
+            # INBOUND_MAX_BYTES, is what refuses a message, with an answer to its sender.
+            esp_event = json.loads(request.read())
             if not isinstance(esp_event, dict):
                 raise ValueError("not a JSON object")
             event = self.esp_to_anymail_event(esp_event)
@@ -77,6 +90,12 @@ class PostmarkInbound(PostmarkInboundWebhookView):
             raise Http404("The inbound webhook is off (ANYMAIL_WEBHOOK_SECRET is not set).")
 
 
+def payload_limit() -> int:
+    """The largest payload read: Postmark's JSON holds a message of INBOUND_MAX_BYTES twice (its
+    raw MIME and its attachments again, each in base64), with room for its other fields."""
+    return 3 * settings.INBOUND_MAX_BYTES + 1024 * 1024
+
+
 def message_bytes(esp_event: dict, message) -> bytes:
     """The message as the provider received it, with the envelope sender as Return-Path."""
     if isinstance(esp_event.get("RawEmail"), str):
@@ -87,6 +106,10 @@ def message_bytes(esp_event: dict, message) -> bytes:
         for n, part in enumerate(message.walk()):
             if part.is_multipart():
                 part.set_boundary(f"=_{seed}_{n}")
+            elif "Content-Transfer-Encoding" not in part and part.get_content_maintype() not in ("text", "message"):
+                # A file anymail keeps as its bytes, with no transfer encoding: written as they are,
+                # its line ends would be made CRLF below, and a picture or an archive broken.
+                encoders.encode_base64(part)
         raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))  # RFC 5322 line ends
     headers = esp_event.get("Headers") or []
     first = headers[0] if headers and isinstance(headers[0], dict) else {}

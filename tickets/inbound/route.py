@@ -236,8 +236,8 @@ def _post(row, env, body, ticket: Ticket, person, *, locked: bool, staff: bool =
     reply's files. It stays on its inbound row, which the admin's Inbound messages show."""
     if not staff and _flooding(env.sender, row):
         return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
-    files, refused = _uploads(body)
-    text = _with_refused(latest_reply(body.text) or "(The message had no text.)", refused + body.problems)
+    files, refused = uploads(body)
+    text = with_refused(latest_reply(body.text) or "(The message had no text.)", refused + body.problems)
     try:
         message = ticket_reply(
             ticket=ticket, author=person, body=text[:20000], files=files, now=row.received_at, locked=locked
@@ -331,11 +331,11 @@ def _incident_ticket(row, msg, env, body, incident: Incident) -> None:
         if _flooding(env.sender, row):
             return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
         subject, priority = priority_of(env.subject, version)
-        files, refused = _uploads(body)
+        files, refused = uploads(body)
         receipt = not env.auto_generated
         ticket = ticket_open(
             user=person, contract=contract, service=service, priority=priority, subject=subject,
-            description=_with_refused(body.text or "(The message had no text.)", refused + body.problems)[:20000],
+            description=with_refused(body.text or "(The message had no text.)", refused + body.problems)[:20000],
             files=files, now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
             receipt_headers=answers.answer_headers(env) if receipt else None, email_origin=env.message_id,
         )  # fmt: skip
@@ -382,12 +382,12 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     if service is None:
         return _hold(row, env, f"{contract.reference} covers no service.", answer=False)
     subject, priority = priority_of(env.subject, version, terms)
-    files, refused = _uploads(body)
+    files, refused = uploads(body)
     refused += body.problems
     receipt = not env.auto_generated
     ticket = ticket_open(
         user=person, contract=contract, service=service, priority=priority, subject=subject,
-        description=_with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,
+        description=with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,
         now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
         receipt_headers=answers.answer_headers(env) if receipt else None, email_origin=env.message_id,
         version=version,
@@ -415,7 +415,7 @@ def priority_of(subject: str, version, terms: TermsCache | None = None) -> tuple
     return subject_line(subject), ordered[-1]
 
 
-def _uploads(body: parse.Content) -> tuple[list, list[str]]:
+def uploads(body: parse.Content) -> tuple[list, list[str]]:
     """The attachments that pass the upload checks, and a sentence for each one refused."""
     accepted, refused = [], []
     for f in body.files:
@@ -432,7 +432,7 @@ def _uploads(body: parse.Content) -> tuple[list, list[str]]:
     return accepted, refused
 
 
-def _with_refused(text: str, refused: list[str]) -> str:
+def with_refused(text: str, refused: list[str]) -> str:
     if not refused:
         return text
     return text + "\n\n[Not attached: " + "; ".join(refused) + "]"

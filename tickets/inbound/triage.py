@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contracts.people import PeopleError
+from contracts.selectors import version_in_force
 from portal.core.audit import audit
 
 from .. import security
@@ -114,25 +115,28 @@ def triage_attach(
 
 @transaction.atomic
 def triage_file(*, inbound: InboundMessage, contract, person, actor, now: datetime | None = None) -> InboundMessage:
-    """File a held message as a ticket for `person` on `contract`: its clock starts when we received
+    """File a held message as a ticket for `person` on `contract`, as its filing by email would have
+    (its whole text, its files, a sentence for each one refused): its clock starts when we received
     the message, however late staff decide (the designated-support-contact rule applies)."""
     now = now or timezone.now()
     row = _held(inbound)
     if person.organisation_id != contract.organisation_id or not person.is_active:
         raise TicketError("Choose an active person of the contract's organisation.", field="person")
-    text, _ = _text(row)
+    body = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=settings.ATTACHMENT_MAX_BYTES)
     service = contract.services.order_by("name").first()
     if service is None:
         raise TicketError(f"{contract.reference} covers no service.", field="contract")
-    version = contract.sla.versions.filter(published_at__isnull=False, effective_from__lte=row.received_at)
-    version = version.order_by("-effective_from").first()
+    version = version_in_force(sla_id=contract.sla_id, at=row.received_at)
     if version is None:
         raise TicketError(f"{contract.reference} had no terms in force when the message came.", field="contract")
     subject, priority = route.priority_of(row.subject, version)
+    files, refused = route.uploads(body)  # as the message's own filing would have: every file or why not
+    refused += body.problems
     try:
         ticket = ticket_open(
             user=person, contract=contract, service=service, priority=priority, subject=subject,
-            description=text[:20000], now=row.received_at, channel=Ticket.Channel.EMAIL, email_origin=row.message_id,
+            description=route.with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,
+            refused_files=refused, now=row.received_at, channel=Ticket.Channel.EMAIL, email_origin=row.message_id,
         )  # fmt: skip
     except PeopleError as exc:  # not a designated support contact: the message says whom to ask
         raise TicketError(str(exc), field="person") from None
