@@ -1,6 +1,7 @@
 """The two SLA templates the product ships (installed after every migrate, so present in the test
 database), pinned to every figure of PRODUCT.md; their installer; and the demo data built on them."""
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -15,6 +16,8 @@ from contracts.selectors import version_with_terms
 from contracts.sla_templates import CALENDARS, MODEL_NAMES, current_models, install
 from portal.models import User
 from portal.site import demo
+
+from .test_dashboard import text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -353,6 +356,11 @@ def test_seed_demo_contracts_use_the_shipped_templates(fast_hasher, frozen, clie
         (None, True, Decimal("95.0"), False, Decimal("50")),
     ]
     assert version.priorities.get().first_response == H(4)
+    # Klart's one priority is "Standard" to its customers: "STD" is the database's code.
+    client.force_login(User.objects.get(email="charlie@globex.example"))
+    for url in (reverse("dashboard"), reverse("contract-detail", args=[globex.pk])):
+        assert not re.search(r"\bSTD\b", text_of(client.get(url))), url
+    assert "Standard: moves up after" in text_of(client.get(url))
 
 
 def test_demo_staff_log_in_with_the_demo_password(client, fast_hasher, frozen):

@@ -17,6 +17,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.core.staff_otp import device_from_command
+from portal.domain.formats import in_tz
 from portal.models import AuditEntry
 
 from .factories import PASSWORD, StaffFactory
@@ -202,6 +203,17 @@ def test_optional_a_staff_member_with_a_device_must_use_it(client, settings, sam
     client.force_login(sam)  # a session without the second factor
     assert not allowed_in(client)
     assert login(client, sam, code(device)).status_code == 302 and allowed_in(client)
+
+
+def test_the_status_page_gives_the_apps_moments_in_the_staff_members_own_time(client, required, sam):
+    sam.timezone = "Europe/Stockholm"
+    sam.save(update_fields=["timezone"])
+    device, _ = device_from_command(user=sam)
+    login(client, sam, code(device))
+    device.refresh_from_db()
+    page = " ".join(unescape(re.sub(r"<[^>]+>", " ", client.get(ENROL).content.decode())).split())
+    since, used = in_tz(device.created_at, sam.timezone), in_tz(device.last_used_at, sam.timezone)
+    assert f"set up since {since}; last used {used}." in page
 
 
 def test_a_verified_staff_member_renews_recovery_codes_and_replaces_the_app(client, required, sam):

@@ -106,3 +106,20 @@ def test_a_draft_shows_durations_in_words_and_takes_them_so(client, ada):
 def test_the_staff_dashboard_shows_the_staff_members_own_time(stockholm_lead):
     page = text(stockholm_lead.get(reverse("admin:staff_dashboard")))
     assert "As of 2027-03-20 13:00 (UTC+01:00)" in page
+
+
+def test_the_moments_on_their_own_pages_are_in_their_time(stockholm_lead, lena, ayo):
+    from tickets.models import CannedReply
+
+    from .factories import OrganisationFactory, UserFactory
+
+    now = datetime(2027, 3, 20, 12, 0, tzinfo=UTC)
+    CannedReply.objects.create(name="Restore steps", body="Try again.", owner=lena, created_at=now, updated_at=now)
+    assert "2027-03-20 13:00 (UTC+01:00)" in text(stockholm_lead.get(reverse("admin:tickets_cannedreply_changelist")))
+    org = OrganisationFactory(name="Acme", slug="acme")
+    UserFactory(email="alice@acme.example", organisation=org, last_login=datetime(2027, 3, 20, 11, 0, tzinfo=UTC))
+    ayo.timezone = STO  # an account manager: the people of an organisation
+    ayo.save(update_fields=["timezone"])
+    stockholm_lead.force_login(ayo)
+    people = text(stockholm_lead.get(reverse("admin:contracts_organisation_people", args=[org.pk])))
+    assert "alice@acme.example" in people and "2027-03-20 12:00 (UTC+01:00)" in people

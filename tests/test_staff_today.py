@@ -13,7 +13,7 @@ from django.urls import reverse
 from contracts.maintenance.services import window_publish
 from credits.closing import close_month
 from credits.services import claim_submit
-from tickets.models import InboundMessage
+from tickets.models import InboundMessage, Ticket
 from tickets.security import security_report_submit
 from tickets.services import ticket_open, ticket_reply, ticket_request_escalation
 from tickets.sweeps import check_sla_deadlines
@@ -122,6 +122,33 @@ def test_each_number_opens_its_list_with_the_same_count(client, ayo, sam):
     assert "Answered 0" in escalations and "(UTC+03:00)" in escalations
 
 
+def test_todays_maintenance_is_the_staff_members_own_today(client, ayo, sam):
+    world(1, sam)  # windows at 22:00 UTC today and tomorrow: 01:00 tomorrow and the day after in Nairobi
+    ayo.timezone = "Africa/Nairobi"
+    ayo.save(update_fields=["timezone"])
+    client.force_login(ayo)
+    response = client.get(DASHBOARD)
+    board, links = response.context["board"], response.context["links"]
+    assert (board.today.count, count_in_list(client, links["today"])) == (0, 0)
+    assert "Scheduled windows overlapping today (Africa/Nairobi)." in response.content.decode()
+    ayo.timezone = "America/Los_Angeles"  # 02:00 there: the first window is this afternoon
+    ayo.save(update_fields=["timezone"])
+    board = client.get(DASHBOARD).context["board"]
+    assert [w.title for w in board.today.rows] == ["Window 0/0"]
+
+
+def test_a_ticket_past_its_target_before_its_limit_is_counted_beside_those_at_risk(client, ayo, sam):
+    world(1, sam)
+    # Org 0's waiting P3 (a target and a limit): its target passed a minute ago, its limit ahead.
+    Ticket.objects.filter(subject="Waiting 0").update(resolution_target_at=NOW - MIN, warned=True)
+    client.force_login(ayo)
+    response = client.get(DASHBOARD)
+    board, links = response.context["board"], response.context["links"]
+    assert (board.past_target, board.at_risk.count, board.breached.count) == (1, 1, 1)
+    assert count_in_list(client, links["past_target"]) == 1
+    assert "1 ticket past its resolution target" in section(response.content.decode(), "at-risk")
+
+
 def test_vulnerability_reports_count_and_show_for_security_staff_only(client, sam, sol):
     with time_machine.travel(NOW - 3 * 24 * 60 * MIN, tick=False):
         security_report_submit(email="eve@research.example", name="Eve", summary="XSS in search", details="...")
@@ -144,7 +171,8 @@ def test_the_days_work_is_a_fixed_number_of_queries(client, ayo, sam, django_ass
     world(n, sam)
     client.force_login(ayo)
     # As tests/test_staff_dashboard.py counts (20), and two per section of the day's work (breached,
-    # waiting, escalations, held, today) and the month's claims' count: 31 whatever n.
-    with django_assert_num_queries(31):
+    # waiting, escalations, held, today), the month's claims' count and the tickets past their target:
+    # 32 whatever n.
+    with django_assert_num_queries(32):
         response = client.get(DASHBOARD)
     assert response.context["board"].waiting.count == 2 * n

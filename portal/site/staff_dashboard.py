@@ -155,6 +155,7 @@ class Dashboard:
     held: Section
     today: Section
     month_claims: int
+    past_target: int
 
     @property
     def sweeps_healthy(self) -> bool:
@@ -351,4 +352,5 @@ def staff_dashboard(*, now: datetime, include_security: bool = False, held_custo
         held=staff_today.held_emails(include_security=include_security, include_customers=held_customers),
         today=staff_today.maintenance_today(now=now),
         month_claims=staff_today.claims_this_month(month_start=month_start(now)),
+        past_target=staff_today.past_target(now=now, include_security=include_security),
     )

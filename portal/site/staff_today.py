@@ -5,11 +5,14 @@ section shows is the number of rows its link (`links`) opens:
 
 - breached: active tickets that tickets.deadlines.sla_state calls breached (breached_q), most
   overdue first; the queue's `?sla=breached`;
+- past their target: active tickets past their resolution target before their limit
+  (tickets.deadlines.warned_q); the queue's `?sla=warned` (counted beside those at risk);
 - waiting on staff: tickets.selectors.waiting_on_staff, the longest waiting first; `?sla=waiting_on_staff`;
 - escalation requests not yet acknowledged, the nearest acknowledgement deadline first (the
   escalation requests' list opens on the pending ones);
 - held emails: inbound messages the triage holds for staff (`?outcome__exact=held`), oldest first;
-- today's maintenance: scheduled windows overlapping today (UTC, as the admin works), soonest first;
+- today's maintenance: scheduled windows overlapping the staff member's today (in their own
+  timezone, as the staff site shows times), soonest first;
 - this month's claims: filed since the 1st (UTC), whatever their status.
 
 Vulnerability reports (tickets, their escalation requests, their held emails) only for security
@@ -21,14 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from django.db.models import F
 from django.urls import reverse
+from django.utils import timezone
 
 from contracts.models import MaintenanceWindow
 from credits.models import Claim
 from portal.domain.dates import day_bounds
-from tickets.deadlines import breached_q
+from tickets.deadlines import breached_q, warned_q
 from tickets.models import EscalationRequest, InboundMessage, Ticket
 from tickets.selectors import waiting_on_staff
 
@@ -122,6 +127,12 @@ def breached_now(*, now: datetime, include_security: bool) -> Section:
     )
 
 
+def past_target(*, now: datetime, include_security: bool) -> int:
+    """Active tickets past their resolution target, their limit still ahead (tickets.deadlines.warned_q,
+    the queue's "Target passed"): neither breached nor at risk, and their warning already sent."""
+    return _tickets(include_security).filter(warned_q(now)).count()
+
+
 def waiting_longest(*, include_security: bool) -> Section:
     qs = waiting_on_staff(_tickets(include_security))
     return Section(_ticket_rows(qs.order_by("waiting_since", "pk"), "waiting_since"), qs.count())
@@ -165,7 +176,9 @@ def held_emails(*, include_security: bool, include_customers: bool = True) -> Se
 
 
 def today_bounds(now: datetime) -> tuple[datetime, datetime]:
-    return day_bounds(now.astimezone(UTC).date(), "UTC")
+    """Today in the current timezone: a staff member's own on the staff site (portal.core.staff_time)."""
+    zone = timezone.get_current_timezone_name()
+    return day_bounds(now.astimezone(ZoneInfo(zone)).date(), zone)
 
 
 def maintenance_today(*, now: datetime) -> Section:
@@ -198,6 +211,7 @@ def links(*, now: datetime, week_start: datetime, month_start: datetime) -> dict
     return {
         "breached": to("tickets_ticket", sla="breached"),
         "at_risk": to("tickets_ticket", sla="at_risk"),
+        "past_target": to("tickets_ticket", sla="warned"),
         "waiting": to("tickets_ticket", sla="waiting_on_staff"),
         "tickets": to("tickets_ticket"),  # the queue: nearest deadline first
         "escalations": to("tickets_escalationrequest", state="pending"),

@@ -13,7 +13,6 @@ from django.utils.html import format_html, format_html_join
 
 from portal.core.admin_audit import AuditedAdmin
 from portal.core.roles import StaffRole, role_group_name
-from portal.domain.formats import in_tz
 
 from ..canned import MANAGE_TEAM_REPLIES, PLACEHOLDERS, canned_for, canned_listed, may_keep, placeholder_problems
 from ..models import CannedReply
@@ -110,7 +109,7 @@ class CannedReplyAdmin(AuditedAdmin, admin.ModelAdmin):
 
     @admin.display(description="Last changed", ordering="updated_at")
     def updated(self, obj):
-        return in_tz(obj.updated_at, "UTC")
+        return obj.updated_at  # in the staff member's own time (portal.core.staff_time)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         response = super().changeform_view(request, object_id, form_url, extra_context)

@@ -7,7 +7,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from ..deadlines import at_risk_q, breached_q
+from ..deadlines import at_risk_q, breached_q, warned_q
 from ..models import Ticket, TicketRating
 from ..selectors import waiting_on_staff
 from ..terms_cache import top_escalation_level
@@ -42,7 +42,7 @@ class SLAFilter(admin.SimpleListFilter):
         if self.value() == "at_risk":
             return queryset.filter(at_risk_q(now))
         if self.value() == "warned":
-            return queryset.filter(warned=True)
+            return queryset.filter(warned_q(now))
         if self.value() == "waiting_on_staff":
             return waiting_on_staff(queryset)
         if self.value() == "unassigned":
