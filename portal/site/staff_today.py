@@ -22,7 +22,7 @@ staff, as the lists do. Two queries per section (its rows, its count), whatever 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
