@@ -163,6 +163,8 @@ def test_a_range_warns_at_the_share_of_its_limit_not_of_its_target(
     assert SLACrossing.objects.filter(ticket=t, clock="resolution", kind="at_risk").count() == 1
     (to_sam,) = [m for m in warnings_to(t).values() if m.to == [sam.email] and "resolution" in m.subject]
     assert "Left: 6 h of working time" in to_sam.body  # Tuesday 16-17, Wednesday 08-13
+    # Its subject does not say "due in 6 h": that is 21 hours away on the wall clock.
+    assert to_sam.subject == f"[{t.number}] At risk: resolution, 6 h of working time left (P3): Backups fail"
     assert "Due: 2026-12-16 13:00 (UTC+03:00)" in to_sam.body
 
 

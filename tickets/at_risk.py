@@ -37,14 +37,16 @@ def warned_staff(t: Ticket, staff) -> list:
     return first + staff.people(StaffRole.SUPPORT_LEAD)
 
 
-def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta, staff) -> list[Email]:
+def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta, now: datetime, staff) -> list[Email]:
     """One warning per staff member: keyed by ticket, clock and address, so a second sweep, a
-    recompute or a restart never sends it again."""
+    recompute or a restart never sends it again. `left`: the clock's working time left at `now`
+    (the subject says "due in" only where that is also the wall clock's, a clock of every hour)."""
     base = {
         "clock": clock,
         "clock_label": deadlines.clock_words(clock),
         "deadline": deadline,
         "left": left,
+        "in_wall_time": deadline - now == left,
         "ticket": t,
     }
     emails, seen = [], set()

@@ -205,7 +205,7 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                     )
                     seen.add((clock, kind))
                     if kind == SLACrossing.Kind.AT_RISK:
-                        emails += at_risk.at_risk_emails(t, clock, due, left=left, staff=staff)
+                        emails += at_risk.at_risk_emails(t, clock, due, left=left, now=now, staff=staff)
                         continue
                     if kind == SLACrossing.Kind.BREACH or clock not in breaching:
                         emails += _crossing_emails(t, clock, kind, at, staff, audience)
