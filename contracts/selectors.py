@@ -12,7 +12,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from portal.core.notify_rules import Kind, Preferences, Recipient, for_contract, members_prefetch
 from portal.domain.terms_changes import Change, Clock, Level, Terms, changes
 
-from .choices import Cause, Priority
+from .choices import Cause, priority_name
 from .models import Contract, EscalationLevel, MaintenanceWindow, Outage, PriorityTerm, Service, SLAVersion
 
 
@@ -83,6 +83,12 @@ def version_in_force(*, sla_id: int, at: datetime) -> SLAVersion | None:
         .order_by("-effective_from", "-number")
         .first()
     )
+
+
+def zones_in_force(*, at: datetime) -> dict[int, str]:
+    """Per SLA, the timezone of its version in force at `at` (version_in_force's rule), in one query."""
+    versions = SLAVersion.objects.filter(published_at__isnull=False, effective_from__lte=at)
+    return dict(versions.order_by("effective_from", "number").values_list("sla_id", "timezone"))  # the last wins
 
 
 def versions_with_terms() -> QuerySet[SLAVersion]:
@@ -180,8 +186,6 @@ class Versions:
 
 
 # --- What a version changes, who is told, and the history a customer sees ---------------------------
-def _priority_name(code: str) -> str:
-    return "Standard" if code == Priority.STANDARD else code
 
 
 def version_terms(version: SLAVersion) -> Terms:
@@ -194,13 +198,13 @@ def version_terms(version: SLAVersion) -> Terms:
         claim_window_days=version.claim_window_days,
         exclusion_causes=tuple(Cause(c).label for c in version.exclusion_causes or []),
         clocks={
-            _priority_name(p.priority): Clock(
+            priority_name(p.priority): Clock(
                 p.calendar.name, p.resolution_clock.name, p.first_response, p.resolution_target, p.resolution_limit
             )
             for p in version.priorities.all()
         },
         levels={lv.level: Level(lv.instruction, lv.get_channel_display(), lv.contact) for lv in version.escalation_levels.all()},
-        dwells={(d.level, _priority_name(d.priority)): d.dwell for d in version.escalation_dwells.all()},
+        dwells={(d.level, priority_name(d.priority)): d.dwell for d in version.escalation_dwells.all()},
         tiers=tuple(t.as_tier() for t in version.credit_tiers.all()),
         maintenance_notice=version.maintenance_notice,
         offpeak=(version.offpeak_start, version.offpeak_end),

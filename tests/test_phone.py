@@ -279,6 +279,9 @@ def test_a_ticket_filed_for_a_caller_two_hours_ago_has_its_deadlines_from_then(
 ):
     client = Client()
     now = at(14)
+    with time_machine.travel(now, tick=False):  # the moment is typed in the contract's zone, named with it
+        page = staff_client.get(FILE_URL).content.decode()
+    assert f"{acme_contract.reference} {acme_contract.name} (Africa/Nairobi)</option>" in page
     with time_machine.travel(now, tick=False), django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(FILE_URL, file_form(acme_contract, alice, now - timedelta(hours=2)))
     ticket = Ticket.objects.get()

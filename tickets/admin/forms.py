@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from contracts.choices import Priority
 from contracts.models import Contract, Service
-from contracts.selectors import version_in_force
+from contracts.selectors import version_in_force, zones_in_force
 from portal.core.django_speedups import ListedModelChoiceField
 from portal.core.roles import security_staff
 
@@ -173,7 +173,8 @@ class FileForCustomerForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=20000)
     reached_at = forms.DateTimeField(
         widget=LocalDateTimeInput(), label="The customer reached us at",
-        help_text="In the contract's SLA timezone. The clocks start then: not in the future, at most 7 days ago.",
+        help_text="In the contract's SLA timezone (named with each contract above). The clocks start then: not in "
+        "the future, at most 7 days ago.",
     )  # fmt: skip
     override = forms.BooleanField(
         required=False,
@@ -183,7 +184,10 @@ class FileForCustomerForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["customer"].label_from_instance = lambda u: f"{u.organisation.name}: {person_label(u)}"
-        self.fields["contract"].label_from_instance = lambda c: f"{c.organisation.name}: {c.reference} {c.name}"
+        zones = zones_in_force(at=timezone.now())
+        self.fields["contract"].label_from_instance = lambda c: (
+            f"{c.organisation.name}: {c.reference} {c.name} ({zones.get(c.sla_id, 'no terms in force')})"
+        )
 
     def clean(self):
         data = super().clean()
