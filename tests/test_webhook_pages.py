@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from portal.core import safe_http
 from portal.core.webhooks import webhook_endpoint_create
+from portal.domain.formats import in_tz
 from portal.models import AuditEntry, WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
@@ -129,6 +130,8 @@ def test_the_endpoint_page_shows_recent_deliveries_with_their_last_response(clie
     )  # fmt: skip
     page = login(client, alice).get(reverse("webhook-detail", args=[endpoint.pk]))
     assert b"HTTP 503" in page.content and b"maintenance" in page.content
+    # Its moments written as every page of the portal writes them (portal.domain.formats.in_tz).
+    assert f"next try {in_tz(endpoint.created_at, 'UTC')}".encode() in page.content
 
 
 def test_editing_the_events_and_a_bad_url_on_the_endpoint_page(client, alice, endpoint):
