@@ -572,6 +572,21 @@ def test_the_ticket_page_words_its_crossings_and_audit_trail_as_people_read_them
     assert "first_response" not in trail and "T13:15:00" not in trail
 
 
+def test_the_audit_trail_names_no_database_id():
+    from tickets.admin.display import event_summary
+
+    call = TicketEvent(kind=TicketEvent.Kind.CALL, data={"call": 12, "direction": "outbound", "answered": False,
+                       "internal": False, "started_at": "2026-12-11T13:00:00+00:00"})  # fmt: skip
+    assert event_summary(call, "Africa/Nairobi") == (
+        "answered: no, direction: Outbound (we called the customer), internal: no, started at: 2026-12-11 16:00 (UTC+03:00)"
+    )
+    away = TicketEvent(kind=TicketEvent.Kind.AUTOMATIC_MAIL, data={"from": "a@x", "subject": "Away", "reason": "r",
+                       "inbound": 44})  # fmt: skip
+    assert event_summary(away, "UTC") == "from: a@x, reason: r, subject: Away"
+    asked = TicketEvent(kind=TicketEvent.Kind.ESCALATION_REQUESTED, data={"request": 5})
+    assert event_summary(asked, "UTC") == ""
+
+
 def test_the_queue_links_each_row_to_its_ticket(staff_client, acme_contract, alice):
     tickets = [file(acme_contract, alice, "P3", subject=f"Row {i}") for i in range(3)]
     page = staff_client.get(QUEUE).content.decode()

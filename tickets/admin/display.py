@@ -58,6 +58,7 @@ FIELD_WORDS = {"priority": WORDS[TicketEvent.Kind.PRIORITY],
                "clock": clock_words,
                "kind": lambda code: SLACrossing.Kind(code).label if code in SLACrossing.Kind.values else code,
                "direction": lambda code: TicketCall.Direction(code).label if code in TicketCall.Direction.values else code}  # fmt: skip
+ROW_KEYS = {"call", "request", "inbound"}  # ids an event keeps of the rows it names
 MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)")
 
 
@@ -93,4 +94,6 @@ def event_summary(event: TicketEvent, tz: str) -> str:
         words = (_word(k, data[k], tz) for k in ("clock", "kind", "deadline"))
         return "{}: {} at {}".format(*words)
     # Sorted: PostgreSQL's jsonb keeps keys in its own order, SQLite in the order they were written.
-    return ", ".join(f"{k.replace('_', ' ')}: {_word(k, v, tz)}" for k, v in sorted(data.items()))
+    # The rows an event names (its call, request, inbound message) are the database's: not shown.
+    shown = sorted((k, v) for k, v in data.items() if k not in ROW_KEYS)
+    return ", ".join(f"{k.replace('_', ' ')}: {_word(k, v, tz)}" for k, v in shown)
