@@ -1,7 +1,7 @@
 """The staff side fits the screen, proven in a real browser (Playwright on Debian's Chromium).
 
 - The queue at 1280 px shows every column without scrolling sideways, the deadline, level and
-  assignee among them, and cuts long subjects to one line with the whole text on hover; at 1024 px
+  assignee among them, and cuts long subjects to two lines with the whole text on hover; at 1024 px
   its filters move above the list, in a box that scrolls, and the same columns stay in view, the
   first tickets too on a 1024 x 768 screen.
 - Every list and form of the admin (each registered model's changelist and its last object's page,

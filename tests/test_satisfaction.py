@@ -121,6 +121,13 @@ def test_resolving_emails_the_filer_once_with_a_good_and_a_bad_link(
     assert OutboxMessage.objects.filter(template="ticket_rating").count() == 1
 
 
+def test_a_ticket_closed_at_once_is_resolved_and_rated_too(acme_contract, alice, sam, django_capture_on_commit_callbacks):  # fmt: skip
+    ticket = _file(acme_contract, alice)
+    closed = lambda: _at(RESOLVED, ticket_set_status, ticket=ticket, actor=sam, status=Ticket.Status.CLOSED)  # noqa: E731
+    sent = _sent(django_capture_on_commit_callbacks, closed)
+    assert [m.to for m in sent if "How did we do?" in m.subject] == [[alice.email]]
+
+
 def test_no_rating_email_for_excluded_or_security_tickets_or_filers_the_rule_leaves_out(
     acme_contract, alice, bob, sam, lena, sol
 ):

@@ -272,7 +272,9 @@ def _set_status(ticket: Ticket, status: str, *, actor, now: datetime) -> TicketE
     if status == Status.CLOSED:
         ticket.closed_at = now
     ticket.status = status
-    if status == Status.RESOLVED:  # however it is resolved: the filer is asked to rate it, once a ticket
+    if (
+        done and not was_done
+    ):  # however it is resolved (closed at once too): the filer is asked to rate it, once a ticket
         notify.send(satisfaction.rating_request(ticket), now)
     return _event(ticket, TicketEvent.Kind.STATUS, now=now, actor=actor, old=old, new=status)
 
