@@ -1,3 +1,4 @@
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -15,6 +16,7 @@ from portal.core.admin_audit import AuditedAdmin
 from portal.core.audit import row_state
 from portal.core.timezones import AdminTimezoneInput
 from portal.domain.dates import local_midnight
+from portal.domain.formats import in_tz
 from portal.domain.lint import PriorityTargets, lint_terms
 from portal.domain.terms_changes import by_section
 
@@ -263,10 +265,10 @@ def version_warnings(version: SLAVersion) -> list[str]:
 @admin.register(SLAVersion)
 class SLAVersionAdmin(admin.ModelAdmin):
     form = SLAVersionForm
-    list_display = ["__str__", "effective_from", "published_at", "uptime_guarantee", "timezone", "credit_kind"]
+    list_display = ["__str__", "effective", "published_at", "uptime_guarantee", "timezone", "credit_kind"]
     list_filter = ["sla", "credit_kind", "timezone"]
     search_fields = ["sla__name"]
-    readonly_fields = ["published_at", "contract_lint"]
+    readonly_fields = ["effective", "published_at", "contract_lint"]
     inlines = [PriorityTermInline, EscalationLevelInline, EscalationDwellInline, CreditTierInline]
     actions = ["publish", "new_draft"]
     fieldsets = [
@@ -294,8 +296,8 @@ class SLAVersionAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is not None and obj.is_published:
-            # Read-only: the moment itself, as stored (the date field is for drafts).
-            first = [f if f != "effective_on" else "effective_from" for f in fieldsets[0][1]["fields"]]
+            # Read-only: the moment itself, in the SLA's own time (the date field is for drafts).
+            first = [f if f != "effective_on" else "effective" for f in fieldsets[0][1]["fields"]]
             fieldsets = [(None, {**fieldsets[0][1], "fields": first}), *fieldsets[1:]]
         return fieldsets
 
@@ -312,6 +314,13 @@ class SLAVersionAdmin(admin.ModelAdmin):
             }
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.display(description="Effective from", ordering="effective_from")
+    def effective(self, obj):
+        """The moment in the SLA's own timezone, where its midnight falls, with UTC beside it."""
+        if obj is None or obj.effective_from is None:
+            return "—"
+        return f"{in_tz(obj.effective_from, obj.timezone)}, {obj.effective_from.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
     @admin.display(description="Contract lint")
     def contract_lint(self, obj):
