@@ -276,6 +276,18 @@ def test_vulnerability_reports_stay_out_of_the_request_list(staff_client, acme_c
     assert EscalationRequest.objects.filter(ticket=report).exists()
 
 
+def test_the_request_and_crossing_lists_give_a_tickets_moments_in_its_contracts_time(staff_client, p1, alice):
+    # Sam works in UTC; the ticket's page and these lists say Nairobi's time, each on the same row.
+    with time_machine.travel(at(16, 5), tick=False):
+        ticket_request_escalation(ticket=p1, user=alice, reason="Please look.")
+        requests = staff_client.get(reverse("admin:tickets_escalationrequest_changelist")).content.decode()
+    assert "2026-12-11 16:05 (UTC+03:00)" in requests and "(UTC+00:00)" not in requests
+    with time_machine.travel(at(16, 20), tick=False):
+        check_sla_deadlines()
+        crossings = staff_client.get(reverse("admin:tickets_slacrossing_changelist")).content.decode()
+    assert "2026-12-11 16:15 (UTC+03:00)" in crossings and "(UTC+00:00)" not in crossings
+
+
 # --- The ticket page -----------------------------------------------------------------------------
 def test_ticket_page_shows_clocks_in_contract_time_and_the_history(lead_client, p1, alice, lena):
     with time_machine.travel(at(16, 3), tick=False):

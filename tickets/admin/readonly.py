@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from portal.core.roles import sees_security
+from portal.domain.formats import in_tz
 
 from .. import services
 from ..models import EscalationRequest, SLACrossing, Ticket
@@ -42,15 +43,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return obj.ticket.organisation
 
 
+def in_contract_time(field: str, description: str):
+    """A list column of a ticket's moment in its contract's time, as the ticket's page shows it (the
+    rows select their ticket's SLA version)."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        return in_tz(getattr(obj, field), obj.ticket.sla_version.timezone)
+
+    return column
+
+
 @admin.register(EscalationRequest)
 class EscalationRequestAdmin(ReadOnlyAdmin):
-    list_display = ["ticket_link", "organisation", "requested_by", "requested_at", "ack", "acknowledged_at", "acknowledged_by"]  # fmt: skip
+    list_display = ["ticket_link", "organisation", "requested_by", "requested", "ack", "acknowledged", "acknowledged_by"]  # fmt: skip
     list_filter = [PendingFilter, "ticket__organisation"]
     list_select_related = ["ticket__organisation", "ticket__sla_version", "requested_by", "acknowledged_by"]
     search_fields = ["ticket__subject", "ticket__organisation__name", "reason"]
     ordering = [F("ack_due").asc(nulls_last=True)]
     actions = ["acknowledge"]
     Media = AdminMedia
+    requested = in_contract_time("requested_at", "Requested at")
+    acknowledged = in_contract_time("acknowledged_at", "Acknowledged at")
 
     @admin.display(description="Acknowledge by", ordering="ack_due")
     def ack(self, obj):
@@ -72,9 +86,11 @@ class EscalationRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(SLACrossing)
 class SLACrossingAdmin(ReadOnlyAdmin):
-    list_display = ["ticket_link", "organisation", "priority", "clock_shown", "kind", "at", "recorded_at"]
+    list_display = ["ticket_link", "organisation", "priority", "clock_shown", "kind", "crossed", "recorded"]
     list_filter = ["kind", "ticket__priority", "ticket__organisation"]
-    list_select_related = ["ticket__organisation"]
+    list_select_related = ["ticket__organisation", "ticket__sla_version"]
+    crossed = in_contract_time("at", "Crossed at")
+    recorded = in_contract_time("recorded_at", "Recorded at")
     search_fields = ["ticket__subject", "ticket__organisation__name"]
     date_hierarchy = "at"
     ordering = ["-at"]
