@@ -104,6 +104,7 @@ NEEDS = {
     "browser": (_browser_available, "Chromium at /usr/bin/chromium"),
     "servers": (_servers_available, "PostgreSQL server binaries, the unix user postgres and redis-server"),
     "dovecot": (_dovecot_available, "Dovecot (apt-get install -y dovecot-imapd)"),
+    "mailclient": (lambda: shutil.which("notmuch") is not None, "notmuch (apt-get install -y notmuch)"),
 }
 
 

@@ -6,6 +6,8 @@ history and signature stripped, the whole message kept as a file; a made-up toke
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -144,3 +146,39 @@ def test_every_email_of_a_ticket_forms_one_thread(frozen, acme_contract, alice, 
     # Her reply answered our email by its reply address (mail clients add In-Reply-To; ours did not here).
     roots = {find(h["Message-ID"]) for h in hers} | {find("<m1@acme.example>")}
     assert roots == {"<m1@acme.example>"}
+
+
+@pytest.mark.mailclient
+def test_a_real_mail_clients_threading_shows_one_thread(frozen, acme_contract, alice, sam, mailoutbox, tmp_path):
+    """notmuch (the threading of the mail clients built on it) reads Alice's mailbox as it would be:
+    her message, every email we sent her about the ticket, and her answer as her client wrote it."""
+    ticket, _ = _emailed_ticket(mailoutbox)
+    ticket_reply(ticket=ticket, author=sam, body="Which backup set?", now=LATER)
+    outbox_send_due()
+    question = [m for m in mailoutbox if m.to == ["alice@acme.example"]][-1].message()
+    answer = mail(to=question["Reply-To"], subject=f"Re: {question['Subject']}", body="The nightly one.",
+                  message_id="<r1@acme.example>", received=LATER,
+                  headers={"In-Reply-To": question["Message-ID"],
+                           "References": f"{question['References'] or ''} {question['Message-ID']}".strip()})  # fmt: skip
+    assert take(answer, received=LATER).kind == "replied"
+    ticket_reply(ticket=ticket, author=sam, body="Fixed.", now=LATER + timedelta(minutes=1))
+    ticket_set_status(ticket=ticket, actor=sam, status="resolved", now=LATER + timedelta(minutes=2))
+    with time_machine.travel(LATER + timedelta(minutes=3), tick=False):
+        outbox_send_due()
+    hers = [m.message().as_bytes() for m in mailoutbox if m.to == ["alice@acme.example"]]
+    assert len(hers) >= 4  # the receipt, both answers, the rating request
+    maildir = tmp_path / "mail"
+    for folder in ("cur", "new", "tmp"):
+        (maildir / folder).mkdir(parents=True)
+    for n, raw in enumerate([mail(), answer, *hers]):
+        (maildir / "new" / f"{n}.eml").write_bytes(raw)
+    config = tmp_path / "notmuch-config"
+    config.write_text(f"[database]\npath={maildir}\n[user]\nprimary_email=alice@acme.example\n[new]\ntags=inbox\n")
+    env = {**os.environ, "NOTMUCH_CONFIG": str(config)}
+    subprocess.run(["notmuch", "new", "--quiet"], env=env, check=True)
+
+    def notmuch(*args) -> str:
+        return subprocess.run(["notmuch", *args], env=env, check=True, capture_output=True, text=True).stdout
+
+    assert int(notmuch("count", "*")) == 2 + len(hers)
+    assert len(notmuch("search", "--output=threads", "*").split()) == 1
