@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.core.ids import IdMultipleChoiceField
 from portal.core.unsubscribe import BadToken, is_one_click
 
 from .subscribers.services import (
@@ -34,9 +35,10 @@ from .subscribers.services import (
 
 
 class ServicesForm(forms.Form):
-    services = forms.ModelMultipleChoiceField(
+    services = IdMultipleChoiceField(
         queryset=public_services(), required=False, widget=forms.CheckboxSelectMultiple, label="Services",
         help_text="Tick none for every service, including any we add later.",
+        error_messages=dict.fromkeys(["invalid_pk_value", "invalid_choice"], "Choose among the services listed."),
     )  # fmt: skip
 
     def __init__(self, *args, **kwargs):

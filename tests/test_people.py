@@ -142,6 +142,9 @@ def test_invite_form_errors_are_400_with_field_messages(client, alice, bob):
     assert b'id="invite_email_error"' in response.content and b'id="invite_role_error"' in response.content
     response = invite(client, alice, email="bob@acme.example")
     assert response.status_code == 400 and b"already one of Acme Savings" in response.content
+    form = {"email": "erin@acme.example", "role": "member", "support_contracts": ["9" * 25]}  # no database integer
+    response = client.post("/people/invite/", form)
+    assert response.status_code == 400 and b"Choose among your organisation" in response.content
 
 
 def test_a_member_reads_the_list_and_changes_nothing(client, alice, bob):

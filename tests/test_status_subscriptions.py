@@ -190,6 +190,7 @@ def test_the_form_answers_bad_input_with_400_and_field_messages(client, backup):
         ({"email": "x" * 250 + "@example.org"}, "email"),
         ({"email": "eve@example.org", "services": ["999999"]}, "services"),
         ({"email": "eve@example.org", "services": ["abc"]}, "services"),
+        ({"email": "eve@example.org", "services": ["9" * 25]}, "services"),  # no database integer
         ({}, "email"),
     ):
         response = client.post("/status/subscribe/", body)

@@ -3,6 +3,7 @@
 from django import forms
 
 from contracts.models import Contract
+from portal.core.ids import IdMultipleChoiceField
 from portal.core.roles import CustomerRole
 from portal.core.timezones import TimezoneInput
 from portal.core.validators import validate_timezone
@@ -13,13 +14,16 @@ ROLE_CHOICES = [(CustomerRole.MEMBER, "Member"), (CustomerRole.ADMIN, "Admin (ma
 class InviteForm(forms.Form):
     email = forms.EmailField(label="Email address", max_length=254)
     role = forms.ChoiceField(label="Role", choices=ROLE_CHOICES, initial=CustomerRole.MEMBER)
-    support_contracts = forms.ModelMultipleChoiceField(
+    support_contracts = IdMultipleChoiceField(
         label="May open tickets on",
         queryset=Contract.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="The contracts they will be a designated support contact of (you can change it later).",
-        error_messages={"invalid_choice": "Choose among your organisation's contracts."},
+        error_messages={
+            "invalid_choice": "Choose among your organisation's contracts.",
+            "invalid_pk_value": "Choose among your organisation's contracts.",
+        },
     )
 
     def __init__(self, *args, organisation_id: int, **kwargs):
@@ -70,8 +74,8 @@ PEOPLE_ONLY = {
 class ContactsForm(forms.Form):
     """A contract's designations among the organisation's active people."""
 
-    support = forms.ModelMultipleChoiceField(queryset=None, required=False, error_messages=PEOPLE_ONLY)
-    notified = forms.ModelMultipleChoiceField(queryset=None, required=False, error_messages=PEOPLE_ONLY)
+    support = IdMultipleChoiceField(queryset=None, required=False, error_messages=PEOPLE_ONLY)
+    notified = IdMultipleChoiceField(queryset=None, required=False, error_messages=PEOPLE_ONLY)
 
     def __init__(self, *args, people, **kwargs):
         super().__init__(*args, **kwargs)
