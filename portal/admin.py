@@ -35,7 +35,9 @@ class UserChangeForm(BaseUserChangeForm):
 
     def clean(self):
         data = super().clean()
-        stays_admin = data.get("customer_role", self.instance.customer_role) == CustomerRole.ADMIN
+        stays_admin = data.get("customer_role", self.instance.customer_role) == CustomerRole.ADMIN and (
+            data.get("organisation", self.instance.organisation) == self.instance.organisation
+        )  # moved to another organisation, they are this one's admin no more
         if (
             self.instance.pk
             and is_last_active_admin(self.instance)

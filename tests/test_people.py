@@ -267,7 +267,7 @@ def test_a_manager_runs_a_customers_people_from_the_admin_and_an_agent_cannot(cl
     assert client.post(url, {"op": "invite", "email": "bad"}).status_code == 400
 
 
-def test_the_user_admin_keeps_the_last_active_admin_too(rf, alice, bob, ayo):
+def test_the_user_admin_keeps_the_last_active_admin_too(rf, alice, bob, charlie, ayo):
     from django.contrib import admin
 
     model_admin = admin.site._registry[User]
@@ -285,5 +285,7 @@ def test_the_user_admin_keeps_the_last_active_admin_too(rf, alice, bob, ayo):
     assert not refused.is_valid() and "only active admin" in str(refused.non_field_errors())
     refused = Form(data(customer_role="member"), instance=alice)
     assert not refused.is_valid()
+    refused = Form(data(organisation=charlie.organisation_id), instance=alice)  # Acme's admin moved to Globex
+    assert not refused.is_valid() and "only active admin" in str(refused.non_field_errors())
     member_set_role(member=bob, role="admin", actor=alice)
     assert Form(data(customer_role="member"), instance=alice).is_valid()

@@ -92,6 +92,20 @@ def test_a_superuser_gives_a_role_by_its_group_and_staff_role_follows_in_one_aud
     assert entry.after == {"staff_role": "support_lead", "groups": ["Support lead"]}
 
 
+def test_moving_a_person_to_another_organisation_is_audited(client, ada, bob, charlie):
+    # Bob would read Globex's tickets from then on: as much a change of access as a role.
+    client.force_login(ada)
+    data = {**form_data(client, bob), "organisation": charlie.organisation_id}
+    response = client.post(change_url(bob), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    (entry,) = entries()
+    assert entry.actor == ada and entry.target_id == str(bob.pk)
+    assert (entry.before, entry.after) == (
+        {"organisation_id": bob.organisation_id},
+        {"organisation_id": charlie.organisation_id},
+    )
+
+
 def test_a_persons_timezone_is_offered_as_one_types_and_a_city_alone_is_refused_with_its_zone(client, ada, sam):
     client.force_login(ada)
     page = client.get(change_url(sam)).content.decode()
