@@ -343,3 +343,14 @@ def test_an_outage_in_the_year_9999_is_the_forms_error(superuser, world):
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["ends_at"] == ["Enter a time in the years 2000 to 2099."]
     assert Outage.objects.count() == before
+
+
+@pytest.mark.parametrize("field", ["partial_services", "degraded_services"])
+def test_an_outages_impact_refuses_a_service_id_beyond_the_integer_range(superuser, world, field):
+    form = {
+        **window_form(datetime(2026, 10, 1), datetime(2026, 10, 1, 1), [world["service"].pk]),
+        "cause": "", "_save": "Save", field: [BIG],
+    }  # fmt: skip
+    response = superuser.post(reverse("admin:contracts_outage_add"), form)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors[field] == [f"“{BIG}” is not a valid value."]

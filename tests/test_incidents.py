@@ -207,6 +207,26 @@ def test_major_is_down_for_all_partial_for_the_scoped_degraded_for_none(run, acm
     }
 
 
+def test_the_incident_carries_its_outages_worst_impact_whatever_changes_its_services(run, backup, assistant, lena):
+    from contracts.outages.services import outage_update
+
+    o = Outage.objects.create(title="Slow", starts_at=NOW - 60 * MINUTE)
+    o.services.set([backup])
+    run(NOW, outage_set_impact, outage=o, impacts={backup.pk: Impact.DEGRADED}, contracts=[], customer_scoped=False,
+        actor=lena)  # fmt: skip
+    o.refresh_from_db()
+    incident = run(NOW, incident_open, outage=o, title="Slow backups", status="investigating", body="Looking.",
+                   actor=lena)  # fmt: skip
+    assert Incident.objects.get(pk=incident.pk).impact == Impact.DEGRADED
+    # The assistant joins the outage, down (major unless said otherwise): the incident is major.
+    run(NOW, outage_update, outage=o, title=o.title, services=[backup, assistant], starts_at=o.starts_at, ends_at=None,
+        description="", actor=lena)  # fmt: skip
+    assert Incident.objects.get(pk=incident.pk).impact == Impact.MAJOR
+    run(NOW, outage_update, outage=o, title=o.title, services=[backup], starts_at=o.starts_at, ends_at=None,
+        description="", actor=lena)  # fmt: skip
+    assert Incident.objects.get(pk=incident.pk).impact == Impact.DEGRADED
+
+
 def test_a_customer_scoped_outage_counts_only_for_its_contract_and_is_seen_only_by_its_customers(
     run, client, acme, globex, alice, charlie, backup, lena
 ):

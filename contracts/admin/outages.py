@@ -13,6 +13,7 @@ from django.utils.html import format_html_join
 from portal.core.admin_audit import AuditedAdmin
 from portal.core.admin_lookups import EveryRowHasOneFilter
 from portal.core.audit import row_state
+from portal.core.ids import IdMultipleChoiceField
 
 from ..choices import Cause, Impact
 from ..incidents.services import IncidentError, outage_set_impact
@@ -115,11 +116,11 @@ class OutageCauseChangeInline(admin.TabularInline):
 
 class OutageForm(forms.ModelForm):
     # The impact per service: major unless named here (contracts.incidents.services.outage_set_impact).
-    partial_services = forms.ModelMultipleChoiceField(
+    partial_services = IdMultipleChoiceField(
         Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
         help_text="Partial outage: down only for the contracts chosen below.",
     )  # fmt: skip
-    degraded_services = forms.ModelMultipleChoiceField(
+    degraded_services = IdMultipleChoiceField(
         Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
         help_text="Degraded performance: not down for any contract.",
     )  # fmt: skip

@@ -13,7 +13,7 @@ from django.utils import timezone
 from portal.core.audit import audit, audit_entry
 from portal.models import AuditEntry
 
-from ..choices import Impact, worst_impact
+from ..choices import Impact
 from ..evidence import OUTAGE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, Incident, IncidentStatus, IncidentUpdate, Outage
 from .publishing import update_publish
@@ -190,8 +190,7 @@ def incidents_publish_due(*, now: datetime | None = None) -> int:
 
 # --- Impact and scope -----------------------------------------------------------------------------
 def _worst(outage: Outage) -> str:
-    sids = list(outage.services.values_list("pk", flat=True))
-    return worst_impact(outage.impact_of(s) for s in sids)
+    return outage.overall_impact(outage.services.values_list("pk", flat=True))
 
 
 def outage_evidence(outage: Outage, sids: frozenset[int], contracts: frozenset[int]) -> Evidence:
@@ -234,7 +233,7 @@ def outage_set_impact(
     audit(actor=actor, action="outage.impact_changed", target=current, now=now,
           before={"impacts": dict(before.impacts), "contracts": sorted(old_contracts), "customer_scoped": before.customer_scoped},
           after={"impacts": current.impacts, "contracts": sorted(chosen), "customer_scoped": customer_scoped})  # fmt: skip
-    Incident.objects.filter(outage_id=current.pk).update(impact=worst_impact(current.impact_of(s) for s in sids))
+    Incident.objects.filter(outage_id=current.pk).update(impact=current.overall_impact(sids))
     evidence_changed(
         [EvidenceChange(OUTAGE, current.pk, f"Outage {current.pk} “{current.title}”: impact or scope changed by staff",
                         before, after)],

@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 
-from ..choices import Cause, Impact
+from ..choices import Cause, Impact, worst_impact
 from .terms import Contract, Service
 
 
@@ -157,6 +157,10 @@ class Outage(models.Model):
     def impact_of(self, service_id: int) -> str:
         """The outage's impact on one of its services (major unless staff said otherwise)."""
         return (self.impacts or {}).get(str(service_id), Impact.MAJOR)
+
+    def overall_impact(self, service_ids) -> str:
+        """Its worst impact on these services (its own): the one impact its incident carries."""
+        return worst_impact(self.impact_of(s) for s in service_ids)
 
 
 class OutageUpdate(models.Model):

@@ -13,7 +13,7 @@ from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 
 from ..choices import Cause
 from ..evidence import OUTAGE, Evidence, EvidenceChange, evidence_changed
-from ..models import Outage, OutageCauseChange
+from ..models import Incident, Outage, OutageCauseChange
 
 
 class OutageError(Exception):
@@ -142,6 +142,8 @@ def outage_update(
     current.save(update_fields=["title", "description", "starts_at", "ends_at"])
     if sids != old_sids:
         current.services.set(sids)
+        # Its incident carries its worst impact (contracts.incidents): a service added or removed changes it.
+        Incident.objects.filter(outage_id=current.pk).update(impact=current.overall_impact(sids))
     what = []
     if (before.start, before.end) != (starts_at, ends_at):
         what.append("times")
