@@ -183,3 +183,33 @@ def test_an_alert_becomes_an_incident_that_customers_and_subscribers_follow_to_i
     assert get(public, "/status/api/v2/incidents/unresolved.json", NOW + 90 * MINUTE).json()["incidents"] == []
     summary = get(public, "/status/api/v2/summary.json", NOW + 90 * MINUTE).json()
     assert summary["incidents"] == [] and summary["status"]["indicator"] == "none"
+
+
+def test_a_refused_post_comes_back_with_its_text_and_claims_no_success(client, contracts, backup, lena):
+    from contracts.incidents.services import incident_open, incident_post_update
+
+    outage = Outage.objects.create(title="Backup API errors", starts_at=NOW - 30 * MINUTE)
+    outage.services.set([backup])
+    with time_machine.travel(NOW, tick=False):
+        incident = incident_open(outage=outage, title="Backups failing", status="investigating", body="Looking.",
+                                 publish=True, actor=lena)  # fmt: skip
+    client.force_login(lena)
+    page = get(client, reverse("admin:contracts_incident_change", args=[incident.pk]), NOW + MINUTE)
+    seen = page.context["adminform"].form["seen_last"].value()
+    # Another lead posts while Lena types: hers comes back, her text in it, nothing posted in her name.
+    with time_machine.travel(NOW + 2 * MINUTE, tick=False):
+        incident_post_update(incident=incident, status="identified", body="A node is full.", actor=lena, after=seen)
+    data = {"title": incident.title, "new_status": "identified", "new_body": "Moving data off the node.",
+            "seen_last": seen, **_timeline_management(incident)}  # fmt: skip
+    with time_machine.travel(NOW + 3 * MINUTE, tick=False):
+        response = client.post(reverse("admin:contracts_incident_change", args=[incident.pk]), data, follow=True)
+    html = response.content.decode()
+    assert "Update #2 was posted meanwhile" in html and "Moving data off the node." in html
+    assert "successfully" not in html and incident.updates.count() == 2
+    # An update longer than the service takes is the field's error, not an "added successfully".
+    data = {"outage": Outage.objects.create(title="More", starts_at=NOW).pk, "title": "More", "status": "investigating",
+            "body": "x" * 10_001, "publish_now": "on"}  # fmt: skip
+    with time_machine.travel(NOW + 4 * MINUTE, tick=False):
+        response = client.post(reverse("admin:contracts_incident_add"), data, follow=True)
+    assert "successfully" not in response.content.decode() and Incident.objects.count() == 1
+    assert response.context["adminform"].form.errors["body"]

@@ -5,11 +5,13 @@ read-only here, and a correction is posted as a new update."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from ..incidents.services import (
+    MAX_BODY,
     IncidentError,
     incident_open,
     incident_post_update,
@@ -39,7 +41,7 @@ class IncidentUpdateInline(admin.TabularInline):
 
 class IncidentAddForm(forms.ModelForm):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), label="First update",
-                           help_text="What customers are told first.")  # fmt: skip
+                           max_length=MAX_BODY, help_text="What customers are told first.")  # fmt: skip
     publish_now = forms.BooleanField(required=False, initial=True,
                                      help_text="Emails every affected contract's contacts now. Unticked: a draft.")  # fmt: skip
 
@@ -57,7 +59,7 @@ class IncidentAddForm(forms.ModelForm):
 class IncidentChangeForm(forms.ModelForm):
     new_status = forms.ChoiceField(choices=[("", "---------"), *IncidentStatus.choices], required=False,
                                    label="Status of the new update")  # fmt: skip
-    new_body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False,
+    new_body = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), required=False, max_length=MAX_BODY,
                                label="New update", help_text="Published at once (and emailed) when the incident is.")  # fmt: skip
     seen_last = forms.IntegerField(widget=forms.HiddenInput, required=False)
     publish = forms.BooleanField(required=False, label="Publish the draft now",
@@ -78,6 +80,15 @@ class IncidentChangeForm(forms.ModelForm):
         data = super().clean()
         if data.get("new_body", "").strip() and not data.get("new_status"):
             self.add_error("new_status", "Say what state the incident is in with this update.")
+        if data.get("new_body", "").strip() and data.get("seen_last") is not None:
+            # Another staff member posted since this page was read: the form comes back with the text
+            # typed (the service checks again under its lock: tickets a second apart).
+            last = self.instance.updates.order_by("-number").values_list("number", flat=True).first() or 0
+            if last != data["seen_last"]:
+                self.add_error("new_body", f"Update #{last} was posted meanwhile (below): read it, then post yours "
+                               "if it is still needed.")  # fmt: skip
+                self.data = self.data.copy()
+                self.data["seen_last"] = last  # posting again means having read it
         return data
 
 
@@ -175,7 +186,28 @@ class IncidentAdmin(admin.ModelAdmin):
                     raise IncidentError("You may not publish incidents.")
                 incident_publish(incident=obj, actor=request.user, now=now)
         except IncidentError as exc:
+            request.incident_refused = True  # no "changed successfully" after it (response_add, response_change)
             self.message_user(request, str(exc), messages.ERROR)
+
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "incident_refused", False):  # the admin's history names what was done
+            return super().log_addition(request, obj, message)
+        return None
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "incident_refused", False):
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "incident_refused", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "incident_refused", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change):
         """Nothing is saved by the admin itself: the services did it (the timeline is read-only)."""
