@@ -174,3 +174,27 @@ def test_a_certificate_we_do_not_trust_is_refused(receiver, settings):
     with pytest.raises(ssl.SSLCertVerificationError):
         post(receiver.url, b"{}", {})
     assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    "exc, words",
+    [
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            "The connection was refused: nothing answers on that port.",
+        ),
+        (TimeoutError("timed out"), "No answer in time (at most 5 s to connect, 10 s of silence)."),
+        (ConnectionResetError(104, "Connection reset by peer"), "The connection was closed before an answer came."),
+        (OSError(101, "Network is unreachable"), "The connection failed (Network is unreachable)."),
+    ],
+)
+def test_a_failed_delivery_says_why_in_words_not_as_a_python_exception(alice, exc, words):
+    endpoint = WebhookEndpoint.objects.create(
+        organisation=alice.organisation, url="https://hooks.example.com/sla", events=["ticket.updated"],
+        secret="whsec_x", created_at="2026-12-01T00:00:00Z",
+    )  # fmt: skip
+    webhooks_emit(events=[HookEvent(alice.organisation_id, "ticket.updated", "k", {})])
+    patched, _ = answers(PUBLIC_V4)
+    with patched, mock.patch.object(safe_http.socket, "create_connection", side_effect=exc):
+        assert webhooks_send_due() == 0
+    assert WebhookDelivery.objects.get(endpoint=endpoint).last_error == words

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import ssl
 from datetime import datetime
 
 from django.conf import settings
@@ -59,6 +60,28 @@ def webhook_claim(*, now: datetime, limit: int) -> list[WebhookDelivery]:
     return claimed
 
 
+def failure_words(exc: Exception) -> str:
+    """Why a delivery failed, as the customer's admin reads it on the endpoint's page and in the
+    disabling email (not "ConnectionRefusedError: [Errno 111] Connection refused")."""
+    if isinstance(exc, TimeoutError):
+        if str(exc).endswith("."):  # safe_http's own sentence: the whole exchange took too long
+            return str(exc)
+        return (f"No answer in time (at most {settings.WEBHOOK_CONNECT_TIMEOUT:g} s to connect, "
+                f"{settings.WEBHOOK_READ_TIMEOUT:g} s of silence).")  # fmt: skip
+    if isinstance(exc, ConnectionRefusedError):
+        return "The connection was refused: nothing answers on that port."
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"Its TLS certificate was not accepted ({exc.verify_message or 'not valid'})."
+    if isinstance(exc, ssl.SSLError):
+        return "The TLS handshake failed."
+    if isinstance(exc, ConnectionError | http.client.RemoteDisconnected):
+        return "The connection was closed before an answer came."
+    if isinstance(exc, http.client.HTTPException):
+        return "The answer was not valid HTTP."
+    reason = getattr(exc, "strerror", None)
+    return f"The connection failed ({reason})." if reason else "The connection failed."
+
+
 def webhook_deliver(*, deliveries: list[WebhookDelivery], now_fn=timezone.now) -> int:
     """Send claimed deliveries; returns how many were acknowledged."""
     acknowledged = 0
@@ -82,7 +105,7 @@ def webhook_deliver(*, deliveries: list[WebhookDelivery], now_fn=timezone.now) -
             _failed(delivery, now_fn(), error=str(exc))
             continue
         except (OSError, http.client.HTTPException) as exc:
-            _failed(delivery, now_fn(), error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            _failed(delivery, now_fn(), error=failure_words(exc))
             continue
         excerpt = response.body.decode("utf-8", "replace")[:EXCERPT]
         if response.truncated:
