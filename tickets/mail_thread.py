@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from portal.core import reply_address
+from portal.core.ids import as_id
 
 from .terms_cache import TermsCache
 
@@ -68,8 +69,7 @@ def ticket_of_address(address: str, sender: str) -> int | None:
 def ticket_of_email(key: str) -> int | None:
     """The ticket an outbox email of ours was about, by its key ("ticket:<pk>:..."); None otherwise."""
     kind, _, rest = key.partition(":")
-    number = rest.partition(":")[0]
-    return int(number) if kind == "ticket" and number.isdigit() else None
+    return as_id(rest.partition(":")[0]) if kind == "ticket" else None
 
 
 def root_id(ticket) -> str:

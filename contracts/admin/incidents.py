@@ -82,7 +82,7 @@ class IncidentChangeForm(forms.ModelForm):
             self.add_error("new_status", "Say what state the incident is in with this update.")
         if data.get("new_body", "").strip() and data.get("seen_last") is not None:
             # Another staff member posted since this page was read: the form comes back with the text
-            # typed (the service checks again under its lock: tickets a second apart).
+            # typed (the service checks again under its lock, for two posts a second apart).
             last = self.instance.updates.order_by("-number").values_list("number", flat=True).first() or 0
             if last != data["seen_last"]:
                 self.add_error("new_body", f"Update #{last} was posted meanwhile (below): read it, then post yours "
