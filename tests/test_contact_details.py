@@ -115,6 +115,21 @@ def test_the_maintenance_list_shows_bobs_own_time(client, bob, acme_contract, fr
     )
 
 
+def test_an_incident_gives_its_moments_in_the_viewers_own_time(client, alice, acme_contract, lena, frozen):
+    # An incident spans contracts (and organisations): its moments are the viewer's own, else UTC.
+    from contracts.incidents.services import incident_open
+    from contracts.models import Outage
+
+    outage = Outage.objects.create(title="Backup API errors", starts_at=datetime(2026, 11, 3, 9, 0, tzinfo=NBO))
+    outage.services.set(acme_contract.services.all())
+    incident = incident_open(outage=outage, title="Backups failing", status="investigating", body="Looking.",
+                             publish=True, actor=lena)  # fmt: skip
+    client.force_login(alice)
+    assert "started 2026-11-03 06:00 (UTC+00:00)" in client.get(f"/incidents/{incident.pk}/").content.decode()
+    User.objects.filter(pk=alice.pk).update(timezone="Europe/Berlin")
+    assert "started 2026-11-03 07:00 (UTC+01:00)" in client.get(f"/incidents/{incident.pk}/").content.decode()
+
+
 # --- The organisation's details ---------------------------------------------------------------------
 def test_alice_keeps_the_organisations_details_and_bob_reads_them(client, alice, bob, charlie):
     client.force_login(alice)
