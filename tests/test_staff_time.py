@@ -110,6 +110,7 @@ def test_the_staff_dashboard_shows_the_staff_members_own_time(stockholm_lead):
 
 
 def test_the_moments_on_their_own_pages_are_in_their_time(stockholm_lead, lena, ayo):
+    from contracts.people.invitations import invitation_create
     from tickets.models import CannedReply
 
     from .factories import OrganisationFactory, UserFactory
@@ -122,5 +123,7 @@ def test_the_moments_on_their_own_pages_are_in_their_time(stockholm_lead, lena, 
     ayo.timezone = STO  # an account manager: the people of an organisation
     ayo.save(update_fields=["timezone"])
     stockholm_lead.force_login(ayo)
+    invitation_create(organisation=org, email="erin@acme.example", role="member", actor=ayo)  # for 7 days
     people = text(stockholm_lead.get(reverse("admin:contracts_organisation_people", args=[org.pk])))
     assert "alice@acme.example" in people and "2027-03-20 12:00 (UTC+01:00)" in people
+    assert "erin@acme.example (Customer member), expires 2027-03-27 13:00 (UTC+01:00)" in people
