@@ -63,6 +63,21 @@ def test_target_and_limit_are_judged_apart():
     assert (a.response_rate, a.resolution_rate, a.limit_rate) == (Decimal("100.00"), Decimal("0.00"), Decimal("100.00"))
 
 
+def test_a_recorded_crossing_stands_where_the_columns_moved_since():
+    # Kaluari P3 answered and resolved in time by its columns now, after a recompute moved its
+    # deadlines (a closed day added): the sweep had recorded each crossing, and they stand.
+    kw = {"priority": "P3", "due": 4 * H, "target": 12 * H, "limit": 24 * H, "replied": T0 + H, "resolved": T0 + 6 * H}
+    stood = [
+        TicketTimes(**{**vars(times(**kw)), "response_breached": True}),
+        TicketTimes(**{**vars(times(**kw)), "target_passed": True}),
+        TicketTimes(**{**vars(times(**kw)), "resolution_breached": True}),
+    ]
+    a = attainment(stood, tz="UTC", now=T0 + 30 * H)[date(2026, 10, 1), "P3"]
+    assert (a.response_met, a.response_missed) == (2, 1)
+    assert (a.resolution_met, a.resolution_missed) == (1, 2)  # a limit breached passed its target too
+    assert (a.within_limit, a.breached) == (2, 1)
+
+
 def test_excluded_tickets_are_counted_apart_and_in_no_rate():
     rows = attainment([times(excluded=True), times(replied=T0 + H)], tz="UTC", now=T0 + 2 * H)
     a = rows[date(2026, 10, 1), "P1"]
@@ -151,6 +166,13 @@ def test_stored_tickets_agree_with_the_crossings_the_sweep_records(acme_contract
     assert (a.response_met, a.response_missed, a.response_pending) == (1, 2, 0)
     assert (a.resolution_met, a.resolution_missed, a.within_limit, a.breached) == (1, 2, 1, 2)
     assert a.response_rate == Decimal("33.33")
+    # A breach the sweep recorded stands when a recompute moves the deadline past the reply (a
+    # closed day added to the calendar): the statement agrees with the ticket's page.
+    Ticket.objects.filter(pk=late.pk).update(first_response_due=start + 30 * timedelta(minutes=1))
+    b = contract_attainment(contracts=[acme_contract], first=date(2026, 10, 1), last=date(2026, 10, 1), now=now)[
+        acme_contract.pk
+    ][date(2026, 10, 1), "P1"]
+    assert (b.response_met, b.response_missed) == (1, 2)
     # The same verdicts as the breaches the sweep recorded, ticket by ticket.
     breached = set(SLACrossing.objects.filter(kind="breach").values_list("ticket_id", "clock"))
     assert breached == {

@@ -3,9 +3,12 @@ month of filing. Pure: it reads the clock columns tickets.recompute.ticket_recom
 (deadlines derived from the ticket's history), so it agrees with the crossings the sweeps record.
 
 A clock is *missed* exactly when tickets.deadlines.crossings_due would record a crossing: its deadline
-has passed and the ticket had not been answered (resolved) by then. It is *met* once it can no
-longer be missed: answered (resolved) in time. Otherwise it is *pending*. A deadline of None means
-the clock is paused with no end in sight (e.g. resolved before the deadline came): not missed.
+has passed and the ticket had not been answered (resolved) by then; or when the sweep recorded its
+breach (its target's warning), which stands where a later recompute moved the deadline (a closed
+day added to the calendar), as tickets.deadlines.sla_state has it: the statement never calls met
+what the ticket's page, its breach email and the crossings list call breached. It is *met* once it
+can no longer be missed: answered (resolved) in time. Otherwise it is *pending*. A deadline of None
+means the clock is paused with no end in sight (e.g. resolved before the deadline came): not missed.
 
 Excluded tickets (marked out of the SLA by staff) are counted apart and in no rate.
 
@@ -44,6 +47,11 @@ class TicketTimes:
     resolution_target_at: datetime | None
     resolution_due: datetime | None
     rating: str | None = None  # the filer's rating: "good", "bad" or None
+    # The crossings the sweep recorded: the first response's breach, the resolution target's
+    # warning (passed), the resolution limit's breach.
+    response_breached: bool = False
+    target_passed: bool = False
+    resolution_breached: bool = False
 
 
 def outcome(deadline: datetime | None, done_at: datetime | None, *, now: datetime) -> Outcome:
@@ -122,9 +130,10 @@ _COUNTS = [f.name for f in fields(Attainment) if f.name not in ("month", "priori
 def _tally(t: TicketTimes, now: datetime) -> dict[str, int]:
     if t.excluded:
         return {"filed": 1, "excluded": 1}
-    response = response_outcome(t, now=now)
-    target = outcome(t.resolution_target_at, t.resolved_at, now=now)
-    limit = outcome(t.resolution_due, t.resolved_at, now=now)
+    response = Outcome.MISSED if t.response_breached else response_outcome(t, now=now)
+    passed = t.target_passed or t.resolution_breached  # a limit passed is its target passed
+    target = Outcome.MISSED if passed else outcome(t.resolution_target_at, t.resolved_at, now=now)
+    limit = Outcome.MISSED if t.resolution_breached else outcome(t.resolution_due, t.resolved_at, now=now)
     resolved = t.resolved_at is not None and t.resolved_at <= now
     return {
         "filed": 1,

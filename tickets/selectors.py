@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import BooleanField, F, OuterRef, Q, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -18,7 +18,7 @@ from tickets.terms_cache import TermsCache
 
 from . import deadlines
 from .attainment import Attainment, TicketTimes, attainment
-from .models import Attachment, EscalationRequest, Ticket, TicketCall, TicketMessage, TicketRating
+from .models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketCall, TicketMessage, TicketRating
 
 MONTH_SLACK = timedelta(days=2)  # a month in any timezone lies within its UTC month +- 2 days
 
@@ -257,6 +257,12 @@ def waiting_on_staff(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     )
 
 
+def _recorded(crossing: deadlines.Crossing) -> Exists:
+    """Whether the sweep recorded this crossing of the ticket (its SLACrossing row)."""
+    clock, kind = deadlines.CROSSING_ROWS[crossing]
+    return Exists(SLACrossing.objects.filter(ticket=OuterRef("pk"), clock=clock, kind=kind))
+
+
 def contract_attainment(
     *, contracts, first: date, last: date, now: datetime
 ) -> dict[int, dict[tuple[date, str], Attainment]]:
@@ -277,9 +283,14 @@ def contract_attainment(
     hi = datetime.combine(after, time.min, tzinfo=UTC) + MONTH_SLACK
     rows = Ticket.objects.filter(
         contract__in=[c.pk for c in contracts], kind=Ticket.Kind.SUPPORT, filed_at__gte=lo, filed_at__lt=hi
+    ).annotate(
+        response_breached=_recorded(deadlines.Crossing.FIRST_RESPONSE_BREACH),
+        target_passed=_recorded(deadlines.Crossing.RESOLUTION_WARNING),
+        resolution_breached=_recorded(deadlines.Crossing.RESOLUTION_BREACH),
     ).values_list(
         "contract_id", "filed_at", "priority", "excluded_cause", "first_response_at", "first_response_due",
-        "resolved_at", "resolution_target_at", "resolution_due", "rating__rating",
+        "resolved_at", "resolution_target_at", "resolution_due", "rating__rating", "response_breached",
+        "target_passed", "resolution_breached",
     )  # fmt: skip
     by_contract: dict[int, list[TicketTimes]] = {c.pk: [] for c in contracts}
     for contract_id, filed, priority, excluded, *times in rows.iterator(chunk_size=5000):
