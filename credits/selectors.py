@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from contracts.incidents.selectors import incidents_of_month
 from contracts.models import Contract
 from contracts.selectors import Versions
-from portal.domain.dates import add_months, days_after_month, local_month, month_bounds, previous_month
+from portal.domain.dates import add_months, days_after_month, local_month, previous_month
 from tickets.models import Ticket
 
 from .closing import HISTORY_MONTHS
@@ -135,13 +135,9 @@ def claimable_months(
         out[contract.pk] = months = []
         if version is None:
             continue
-        zone = ZoneInfo(version.timezone)
         month = previous_month(local_month(now, version.timezone))
         while month >= contract.starts_on.replace(day=1):
-            _, end = month_bounds(month.year, month.month, version.timezone)
-            local_end = end.astimezone(zone).replace(tzinfo=None)
-            closes = (local_end + timedelta(days=version.claim_window_days)).replace(tzinfo=zone)
-            if now >= closes:
+            if now >= claim_deadline(version=version, month=month):
                 break
             if not not_covered(contract, month) and (contract.pk, month) not in taken:
                 months.append(month)
@@ -151,7 +147,7 @@ def claimable_months(
 
 def claim_deadline(*, version, month: date) -> datetime:
     """When claims for `month` close under `version`: the month's end plus the claim window's days,
-    local time (credits.services.claim_window's rule, without its query)."""
+    local time ("within 30 days of the month's end": October's close at 1 December 00:00)."""
     return days_after_month(month, version.timezone, version.claim_window_days).astimezone(ZoneInfo(version.timezone))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -23,6 +22,7 @@ from portal.models import AuditEntry, WebhookEvent
 
 from .closing import close_month
 from .models import Claim, ClaimAttachment, ClaimEvent, MonthlyUptime, MonthReopening
+from .selectors import claim_deadline
 
 Status = Claim.Status
 
@@ -39,13 +39,7 @@ def claim_window(*, contract, month: date, now: datetime | None = None):
     if version is None:
         raise ClaimError("This contract has no SLA terms in force.", field="contract")
     _, end = month_bounds(month.year, month.month, version.timezone)
-    # "Within 30 days of the month's end", in the contract's timezone: October ends at
-    # 1 November 00:00, so its claims close at 1 December 00:00 local time.
-    local_end = end.astimezone(ZoneInfo(version.timezone))
-    closes = (local_end.replace(tzinfo=None) + timedelta(days=version.claim_window_days)).replace(
-        tzinfo=ZoneInfo(version.timezone)
-    )
-    return end, closes, version
+    return end, claim_deadline(version=version, month=month), version
 
 
 def claim_check(*, contract, month: date, now: datetime | None = None) -> MonthlyUptime:
