@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from portal.domain.formats import in_tz, minor_unit_exponent
 from portal.models import AuditEntry, WebhookEvent
 
 from .closing import close_month
+from .figures import not_covered
 from .models import Claim, ClaimAttachment, ClaimEvent, MonthlyUptime, MonthReopening
 from .selectors import claim_deadline
 
@@ -57,10 +58,8 @@ def claim_check(*, contract, month: date, now: datetime | None = None) -> Monthl
             f"({version.claim_window_days} days after the month's end).",
             field="month",
         )
-    if contract.starts_on > (month + timedelta(days=31)).replace(day=1) - timedelta(days=1):
-        raise ClaimError(f"The contract had not started in {month:%B %Y}.", field="month")
-    if contract.ends_on is not None and contract.ends_on < month:
-        raise ClaimError(f"The contract had ended before {month:%B %Y}.", field="month")
+    if outside := not_covered(contract, month):
+        raise ClaimError(outside, field="month")
     if Claim.objects.filter(contract=contract, month=month).exists():
         raise ClaimError(f"A claim for {month:%B %Y} was already filed for this contract.", field="month")
     closed = MonthlyUptime.objects.filter(contract=contract, month=month, status=MonthlyUptime.Status.CLOSED).first()
