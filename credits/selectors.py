@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from contracts.incidents.selectors import incidents_of_month
 from contracts.models import Contract
 from contracts.selectors import Versions
+from portal.core.staff_otp import may_use_staff_site
 from portal.domain.dates import add_months, days_after_month, local_month, previous_month
 from tickets.models import Ticket
 
@@ -33,10 +34,10 @@ def claims_for_user(*, user) -> QuerySet[Claim]:
 
 
 def claim_attachments_for_user(*, user) -> QuerySet[ClaimAttachment]:
-    """Claim files a user may download: staff who may view claims any (they review them), a
-    customer their organisation's."""
+    """Claim files a user may download: staff who may view claims, past the staff site's second
+    factor, any (they review them), a customer their organisation's."""
     if getattr(user, "is_staff", False):
-        if not (user.is_active and user.has_perm("credits.view_claim")):
+        if not (user.is_active and may_use_staff_site(user) and user.has_perm("credits.view_claim")):
             return ClaimAttachment.objects.none()
         return ClaimAttachment.objects.all()
     return ClaimAttachment.objects.filter(claim__in=claims_for_user(user=user))

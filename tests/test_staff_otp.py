@@ -274,3 +274,26 @@ def test_the_management_command_refuses_customers_and_strangers(alice):
     with pytest.raises(CommandError, match="No user"):
         call_command("staff_otp_device", "nobody@vendor.example", stdout=io.StringIO())
     assert not TOTPDevice.objects.exists()
+
+
+def test_a_staff_password_alone_downloads_no_file(client, required, sam, acme_contract, alice):
+    # The customers' login takes a staff member's password without asking for the code: it opens no
+    # ticket's file, as it opens no staff page.
+    from django.core.files.base import ContentFile
+    from django.urls import reverse
+
+    from tickets.models import Attachment
+    from tickets.services import ticket_open
+
+    ticket = ticket_open(user=alice, contract=acme_contract, service=acme_contract.services.get(), priority="P3",
+                         subject="Restore fails", description="See the log.")  # fmt: skip
+    attachment = Attachment.objects.create(
+        ticket=ticket, file=ContentFile(b"error 17\n", name="job.log"), original_name="job.log",
+        content_type="text/plain", size=9, uploaded_by=alice, uploaded_at=ticket.filed_at,
+    )  # fmt: skip
+    url = reverse("attachment-download", args=[ticket.pk, attachment.pk])
+    device, _ = device_from_command(user=sam)
+    assert client.post("/accounts/login/", {"username": sam.email, "password": PASSWORD}).status_code == 302
+    assert not allowed_in(client) and client.get(url).status_code == 404
+    assert login(client, sam, code(device)).status_code == 302 and allowed_in(client)
+    assert client.get(url).status_code == 200

@@ -18,6 +18,7 @@ from contracts.people.selectors import admins_of
 from contracts.people.support import NotASupportContact, openable_contracts
 from contracts.selectors import contracts_for_user
 from portal.core.roles import sees_security
+from portal.core.staff_otp import may_use_staff_site
 from tickets.terms_cache import TermsCache
 
 from . import search, services
@@ -295,11 +296,13 @@ def ticket_status(request, pk: int):
 
 # --- Attachments --------------------------------------------------------------------------------
 def _downloadable(user):
-    """Attachments a user may download: staff who may view tickets any (vulnerability reports':
+    """Attachments a user may download: staff who may view tickets, past the staff site's second
+    factor, any (vulnerability reports':
     staff who see them, portal.core.roles.sees_security); a customer those of their organisation's
     tickets, never an internal note's."""
     if user.is_staff:
-        if not (user.is_active and user.has_perm("tickets.view_ticket")):
+        # The staff site's second factor too: a staff password alone opens the customers' login.
+        if not (user.is_active and may_use_staff_site(user) and user.has_perm("tickets.view_ticket")):
             return Attachment.objects.none()
         qs = Attachment.objects.all()
         if not sees_security(user):
