@@ -211,7 +211,22 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [OutboxAttemptInline]
     actions = ["retry_now"]
-    readonly_fields = [f.name for f in OutboxMessage._meta.fields] + ["preview"]
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields] + ["preview", "withheld"]
+    # Emails whose text holds a link that signs its reader in or acts for them (a password reset, an
+    # invitation, a subscription's confirmation): staff see that and when they went, never the link,
+    # or whoever reads the outbox could take the account over.
+    WITHHELD_TEMPLATES = frozenset({"password_reset", "people_invitation", "status_subscription_confirm"})
+    WITHHELD_FIELDS = frozenset({"context", "body_text", "body_html", "headers", "preview"})
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f != "withheld"]
+        if obj is not None and obj.template in self.WITHHELD_TEMPLATES:
+            return [*(f for f in fields if f not in self.WITHHELD_FIELDS), "withheld"]
+        return fields
+
+    @admin.display(description="Text")
+    def withheld(self, obj):
+        return "Withheld: it holds a link that signs its reader in or acts for them."
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

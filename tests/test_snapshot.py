@@ -158,3 +158,19 @@ def test_staff_see_a_pending_row_as_it_will_be_sent(client, sam, ticket, alice):
     assert f"[{ticket.number}]" in page and "Backups fail" in page
     row.refresh_from_db()
     assert not row.subject  # previewing renders nothing into the row
+
+
+def test_staff_never_read_a_link_that_signs_its_reader_in(client, sam, alice, mailoutbox):
+    # A password reset's link in the outbox was a support agent's way into Alice's account.
+    from portal.core.delivery import outbox_send_due
+
+    client.post("/accounts/password_reset/", {"email": alice.email})
+    outbox_send_due()
+    (sent,) = mailoutbox
+    link = next(word for word in sent.body.split() if "/accounts/reset/" in word)
+    row = OutboxMessage.objects.get(template="password_reset")
+    client.force_login(sam)
+    page = client.get(reverse("admin:portal_outboxmessage_change", args=[row.pk])).content.decode()
+    assert alice.email in page and "Withheld: it holds a link" in page
+    assert link.split("/accounts/reset/")[1].split("/")[1] not in page  # the token
+    assert "/accounts/reset/" not in page
