@@ -257,8 +257,11 @@ def test_a_manager_runs_a_customers_people_from_the_admin_and_an_agent_cannot(cl
     assert page.status_code == 200 and b"Bob Barasa" in page.content
     assert client.post(url, {"op": "invite", "email": "erin@acme.example", "role": "member"}).status_code == 302
     assert Invitation.objects.get().invited_by == ayo
-    assert client.post(url, {"op": "deactivate", "member": bob.pk}).status_code == 302
+    done = client.post(url, {"op": "deactivate", "member": bob.pk}, follow=True)
+    assert "Bob Barasa: deactivated." in done.content.decode()  # in words, not the operation's name
     assert AuditEntry.objects.get(action="people.deactivated").actor == ayo
+    refused = client.post(url, {"op": "role", "member": bob.pk, "role": "bogus"})  # was a 500
+    assert refused.status_code == 400 and User.objects.get(pk=bob.pk).customer_role == "member"
     response = client.post(url, {"op": "role", "member": alice.pk, "role": "member"})
     assert response.status_code == 400 and User.objects.get(pk=alice.pk).customer_role == "admin"
     # Another organisation's user through this organisation's page: not found.

@@ -106,6 +106,18 @@ def test_moving_a_person_to_another_organisation_is_audited(client, ada, bob, ch
     )
 
 
+def test_a_customers_email_changed_by_staff_is_audited(client, ayo, alice):
+    # The address a password reset goes to: changing it is a way into the account.
+    client.force_login(ayo)  # an account manager: customers' accounts
+    data = {**form_data(client, alice), "email": "alice.achieng@acme.example"}
+    response = client.post(change_url(alice), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    (entry,) = entries()
+    assert entry.actor == ayo and (entry.before, entry.after) == (
+        {"email": "alice@acme.example"}, {"email": "alice.achieng@acme.example"}
+    )  # fmt: skip
+
+
 def test_a_persons_timezone_is_offered_as_one_types_and_a_city_alone_is_refused_with_its_zone(client, ada, sam):
     client.force_login(ada)
     page = client.get(change_url(sam)).content.decode()

@@ -101,10 +101,11 @@ class OrganisationAdmin(AuditedAdmin, admin.ModelAdmin):
                     members.member_set_role(member=member, role=request.POST.get("role", ""), actor=actor)
                 else:
                     members.member_set_active(member=member, active=op == "reactivate", actor=actor)
-                self.message_user(request, f"{member.get_full_name()}: done ({op}).")
+                done = {"role": "role changed", "deactivate": "deactivated", "reactivate": "reactivated"}[op]
+                self.message_user(request, f"{member.get_full_name()}: {done}.")
                 return form, 302
         except PeopleError as exc:
-            if exc.field in form.fields:
+            if op == "invite" and exc.field in form.fields:  # the invitation's own form, filled in
                 form.add_error(exc.field, str(exc))
             else:
                 self.message_user(request, str(exc), messages.ERROR)

@@ -30,7 +30,7 @@ from django.db.models.signals import m2m_changed, post_save, pre_save
 from .audit import audit, current_actor
 from .roles import ROLE_PERMISSIONS, StaffRole, role_group_name, role_of_group
 
-FIELDS = ("is_active", "is_staff", "is_superuser", "staff_role", "customer_role", "organisation_id")
+FIELDS = ("is_active", "is_staff", "is_superuser", "staff_role", "customer_role", "organisation_id", "email")
 
 # What is being audited as one entry by an AccessChange or written by role_groups_sync: user and
 # group instances, and ("user", pk) for a user's row; the signals leave them alone.
