@@ -481,6 +481,8 @@ def test_a_new_draft_asks_for_its_effective_date(manager_client, kaluari, frozen
         ("2025-01-01", "00:00 of 2025-01-01 (Africa/Nairobi) has passed"),
         ("", "This field is required."),
         ("soon", "Enter a valid date."),
+        ("0001-01-01", "Enter a date in the years 2000 to 2099."),  # its midnight in Nairobi was a 500
+        ("9999-12-31", "Enter a date in the years 2000 to 2099."),
     ],
 )
 def test_a_new_draft_in_the_past_is_a_400(manager_client, kaluari, frozen, day, error):

@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from portal.core.admin_audit import AuditedAdmin
 from portal.core.audit import row_state
 from portal.core.timezones import AdminTimezoneInput
-from portal.domain.dates import local_midnight
+from portal.domain.dates import EVIDENCE_YEARS, local_midnight
 from portal.domain.formats import in_tz
 from portal.domain.lint import PriorityTargets, lint_terms
 from portal.domain.terms_changes import by_section
@@ -180,6 +180,8 @@ EFFECTIVE_HELP = (
 
 def effective_date_error(*, sla, day, tz: str, draft_pk=None) -> str | None:
     """Why a version of `sla` cannot take effect at 00:00 of `day` in `tz`, or None."""
+    if day.year not in EVIDENCE_YEARS:  # year 1's midnight in Nairobi overflowed datetime (a 500)
+        return f"Enter a date in the years {EVIDENCE_YEARS.start} to {EVIDENCE_YEARS.stop - 1}."
     return effective_problem(
         sla_id=sla.pk, effective_from=local_midnight(day, tz), tz=tz, now=timezone.now(), draft_pk=draft_pk
     )
