@@ -404,6 +404,22 @@ def test_a_published_version_is_not_deleted(admin_client_, kaluari):
     assert SLAVersion.objects.filter(pk=kaluari.pk).exists()
 
 
+def test_a_lead_keeps_a_draft_calendars_closed_dates_and_only_a_manager_shapes_its_clock(client, ayo, lena):
+    from datetime import time
+
+    from contracts.models import WorkingCalendar, WorkingHours
+
+    calendar = WorkingCalendar.objects.create(name="New hours", timezone="Africa/Nairobi")
+    WorkingHours.objects.create(calendar=calendar, weekday=0, opens=time(8), closes=time(17))
+    url = reverse("admin:contracts_workingcalendar_change", args=[calendar.pk])
+    client.force_login(lena)  # a support lead: closed dates only
+    html = client.get(url).content.decode()
+    assert 'name="timezone"' not in html and 'name="hours-0-opens"' not in html and "closed_dates-TOTAL_FORMS" in html
+    client.force_login(ayo)
+    html = client.get(url).content.decode()
+    assert 'name="timezone"' in html and 'name="hours-0-opens"' in html
+
+
 def test_a_calendar_of_published_terms_keeps_its_clock_and_takes_closed_dates(
     client, superuser, kaluari, acme_contract, alice, django_capture_on_commit_callbacks
 ):

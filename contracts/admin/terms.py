@@ -58,20 +58,28 @@ def calendar_frozen(calendar) -> bool:
     return calendar._in_published_terms
 
 
+def clock_locked(request, calendar) -> bool:
+    """A calendar's clock (hours, timezone, holidays) this staff member may not change: one of
+    published terms (for anyone), or any for staff who keep only its closed dates (support leads:
+    shaping a calendar, like adding one, is the managers' work)."""
+    return calendar_frozen(calendar) or not request.user.has_perm("contracts.add_workingcalendar")
+
+
 class WorkingHoursInline(admin.TabularInline):
-    """Read-only on a calendar of published terms (a change of hours is a new calendar on a new draft)."""
+    """Read-only on a calendar of published terms (a change of hours is a new calendar on a new draft)
+    and for staff who keep only closed dates."""
 
     model = WorkingHours
     extra = 0
 
     def has_add_permission(self, request, obj=None):
-        return not calendar_frozen(obj) and super().has_add_permission(request, obj)
+        return not clock_locked(request, obj) and super().has_add_permission(request, obj)
 
     def has_change_permission(self, request, obj=None):
-        return not calendar_frozen(obj) and super().has_change_permission(request, obj)
+        return not clock_locked(request, obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        return not calendar_frozen(obj) and super().has_delete_permission(request, obj)
+        return not clock_locked(request, obj) and super().has_delete_permission(request, obj)
 
 
 class ClosedDateInline(admin.TabularInline):
@@ -101,6 +109,8 @@ class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
         fields = list(super().get_readonly_fields(request, obj))
         if calendar_frozen(obj):
             fields += ["published_terms", *WorkingCalendar.CLOCK_FIELDS]
+        elif clock_locked(request, obj):
+            fields += list(WorkingCalendar.CLOCK_FIELDS)
         return fields
 
     def get_fields(self, request, obj=None):
