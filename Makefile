@@ -6,7 +6,7 @@ PYTHON ?= python3
 # make test's processes (pytest-xdist): one per core of the 2-core CI machine; 0 runs in this one.
 TEST_WORKERS ?= 2
 
-.PHONY: help run test lint fmt migrate seed worker beat web bench drill clean
+.PHONY: help install migrate seed run test lint fmt bench drill clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'

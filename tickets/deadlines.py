@@ -21,7 +21,7 @@ the API and every email read. Reading them never derives a deadline again.
   (`warn_moments`, `ack_warn`; for a target/limit range, a share of the limit). They are crossings
   of kind "at_risk", recorded and swept like the others, and only while the deadline is ahead.
 
-Everything above the query filters is pure Python, without Django.
+Everything above the query filters is pure Python: Django only builds those filters (Q, F).
 """
 
 from __future__ import annotations
@@ -435,7 +435,7 @@ def sla_state(t: Stored, *, now: datetime) -> State:
 
 # --- The same rules as query filters -------------------------------------------
 # sla_state() for a page's tickets; these for a table (the staff dashboard, the customer's filter).
-# tests/test_sla_state.py checks that both agree on tickets in every state.
+# tests/test_deadlines.py checks that both agree on tickets in every state.
 def breached_q(now: datetime) -> Q:
     """Tickets that sla_state() calls breached."""
     return Q(excluded_cause="") & (
