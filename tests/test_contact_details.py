@@ -125,7 +125,9 @@ def test_an_incident_gives_its_moments_in_the_viewers_own_time(client, alice, ac
     incident = incident_open(outage=outage, title="Backups failing", status="investigating", body="Looking.",
                              publish=True, actor=lena)  # fmt: skip
     client.force_login(alice)
-    assert "started 2026-11-03 06:00 (UTC+00:00)" in client.get(f"/incidents/{incident.pk}/").content.decode()
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "started 2026-11-03 06:00 (UTC+00:00)" in page
+    assert "times of no one contract (an incident, a webhook's deliveries) in UTC." in page  # the footer says so
     User.objects.filter(pk=alice.pk).update(timezone="Europe/Berlin")
     assert "started 2026-11-03 07:00 (UTC+01:00)" in client.get(f"/incidents/{incident.pk}/").content.decode()
 
