@@ -111,6 +111,9 @@ def test_members_read_the_contacts_and_change_nothing_and_bad_input_is_400(clien
     client.force_login(bob)
     page = client.get(f"/contracts/{acme_contract.pk}/contacts/")
     assert page.status_code == 200 and b'name="support"' not in page.content and b"admins change these" in page.content
+    # What a notification contact gets that others do not (portal.core.notify_rules), not a list
+    # that everyone gets anyway (maintenance and incidents reach every member by default).
+    assert b"breaches and escalations of any of its tickets, SLA changes and credits" in page.content
     assert _contacts(client, acme_contract, [bob], [bob]).status_code == 403
     client.force_login(alice)
     response = _contacts(client, acme_contract, [], [alice])
