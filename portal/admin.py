@@ -8,14 +8,20 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from portal.core import admin_webhooks  # noqa: F401 (registers the vendor's webhook endpoints)
 from portal.core.admin_audit import AuditedAdmin
 from portal.core.api_tokens import token_revoke
+from portal.core.audit import audit_deleted
 from portal.core.delivery import outbox_render, outbox_retry_now
 from portal.core.heartbeat import health
 from portal.core.people import is_last_active_admin
@@ -150,6 +156,47 @@ class GroupAdmin(BaseGroupAdmin):
         if obj is not None and role_of_group(obj.name):
             return False
         return super().has_delete_permission(request, obj)
+
+    @staticmethod
+    def audit_state(group) -> dict:
+        """What its members lose with it: who they are and the permissions it gave them."""
+        return {"name": group.name, "members": sorted(group.user_set.values_list("email", flat=True)),
+                "permissions": sorted(f"{p.content_type.app_label}.{p.codename}"
+                                      for p in group.permissions.select_related("content_type"))}  # fmt: skip
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit_deleted(actor=request.user, action="group", target=obj, state=self.audit_state)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for group in queryset:
+                audit_deleted(actor=request.user, action="group", target=group, state=self.audit_state)
+            super().delete_queryset(request, queryset)
+
+
+# django-otp's own admins (superusers): a device added, changed or removed is a change of a staff
+# member's second factor, audited like the rest of their access (never its key).
+class AuditedDeviceAdmin(AuditedAdmin):
+    audit_action = "staff_otp.device"
+
+    def audit_state(self, device):
+        return {"user": device.user.email, "name": device.name, "confirmed": device.confirmed}
+
+
+class TOTPAdmin(AuditedDeviceAdmin, TOTPDeviceAdmin):
+    pass
+
+
+class StaticAdmin(AuditedDeviceAdmin, StaticDeviceAdmin):
+    pass
+
+
+for _model, _admin in ((TOTPDevice, TOTPAdmin), (StaticDevice, StaticAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
 
 
 # Outbox rows only staff who see vulnerability reports may read (their bodies tell the report): the

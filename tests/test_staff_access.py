@@ -314,3 +314,23 @@ def test_the_demo_staff_have_their_roles_and_only_the_admin_is_a_superuser():
 def test_a_factory_staff_member_is_in_their_roles_group():
     lead = StaffFactory(email="lead@vendor.example", staff_role=StaffRole.SUPPORT_LEAD)
     assert [g.name for g in lead.groups.all()] == ["Support lead"] and not lead.is_superuser
+
+
+def test_deleting_a_group_or_a_second_factor_device_is_audited(client, ada, sam):
+    from portal.core.staff_otp import device_from_command
+
+    night = Group.objects.create(name="Night shift")
+    night.permissions.set(Permission.objects.filter(codename="view_outboxmessage"))
+    sam.groups.add(night)
+    client.force_login(ada)
+    response = client.post(reverse("admin:auth_group_delete", args=[night.pk]), {"post": "yes"})
+    assert response.status_code == 302 and not Group.objects.filter(name="Night shift").exists()
+    (entry,) = entries("group.deleted")
+    assert entry.actor == ada and entry.before == {
+        "name": "Night shift", "members": [sam.email], "permissions": ["portal.view_outboxmessage"],
+    }  # fmt: skip
+    device, _ = device_from_command(user=sam)
+    response = client.post(reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    (entry,) = entries("staff_otp.device.deleted")
+    assert entry.actor == ada and entry.before == {"user": sam.email, "name": device.name, "confirmed": True}
