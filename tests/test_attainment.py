@@ -168,7 +168,7 @@ def test_stored_tickets_agree_with_the_crossings_the_sweep_records(acme_contract
     assert a.response_rate == Decimal("33.33")
     # A breach the sweep recorded stands when a recompute moves the deadline past the reply (a
     # closed day added to the calendar): the statement agrees with the ticket's page.
-    Ticket.objects.filter(pk=late.pk).update(first_response_due=start + 30 * timedelta(minutes=1))
+    Ticket.objects.filter(pk=late.pk).update(first_response_due=start + timedelta(minutes=30))
     b = contract_attainment(contracts=[acme_contract], first=date(2026, 10, 1), last=date(2026, 10, 1), now=now)[
         acme_contract.pk
     ][date(2026, 10, 1), "P1"]

@@ -10,8 +10,10 @@ import re
 from html import unescape
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -19,8 +21,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from portal.core.staff_otp import device_from_command
 from portal.domain.formats import in_tz
 from portal.models import AuditEntry
+from tickets.models import Attachment
+from tickets.services import ticket_open
 
 from .factories import PASSWORD, StaffFactory
+from .test_dashboard import text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -211,7 +216,7 @@ def test_the_status_page_gives_the_apps_moments_in_the_staff_members_own_time(cl
     device, _ = device_from_command(user=sam)
     login(client, sam, code(device))
     device.refresh_from_db()
-    page = " ".join(unescape(re.sub(r"<[^>]+>", " ", client.get(ENROL).content.decode())).split())
+    page = text_of(client.get(ENROL))
     since, used = in_tz(device.created_at, sam.timezone), in_tz(device.last_used_at, sam.timezone)
     assert f"set up since {since}; last used {used}." in page
 
@@ -279,12 +284,6 @@ def test_the_management_command_refuses_customers_and_strangers(alice):
 def test_a_staff_password_alone_downloads_no_file(client, required, sam, acme_contract, alice):
     # The customers' login takes a staff member's password without asking for the code: it opens no
     # ticket's file, as it opens no staff page.
-    from django.core.files.base import ContentFile
-    from django.urls import reverse
-
-    from tickets.models import Attachment
-    from tickets.services import ticket_open
-
     ticket = ticket_open(user=alice, contract=acme_contract, service=acme_contract.services.get(), priority="P3",
                          subject="Restore fails", description="See the log.")  # fmt: skip
     attachment = Attachment.objects.create(
