@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -89,6 +90,23 @@ def zones_in_force(*, at: datetime) -> dict[int, str]:
     """Per SLA, the timezone of its version in force at `at` (version_in_force's rule), in one query."""
     versions = SLAVersion.objects.filter(published_at__isnull=False, effective_from__lte=at)
     return dict(versions.order_by("effective_from", "number").values_list("sla_id", "timezone"))  # the last wins
+
+
+def running_at(contracts: QuerySet[Contract], at: datetime) -> QuerySet[Contract]:
+    """Of `contracts`, those running at `at` on their own calendar: its date in the zone of their
+    terms in force (zones_in_force; UTC where none are) between starts_on and ends_on, both counted.
+    A contract starting on 1 December in Nairobi runs from 30 November 21:00 UTC."""
+    day = at.astimezone(UTC).date()  # every zone's date is within a day of UTC's
+    near = contracts.filter(starts_on__lte=day + timedelta(days=1)).filter(
+        Q(ends_on__isnull=True) | Q(ends_on__gte=day - timedelta(days=1))
+    )
+    zones = zones_in_force(at=at)
+    running = []
+    for pk, sla_id, starts, ends in near.values_list("pk", "sla_id", "starts_on", "ends_on"):
+        own = at.astimezone(ZoneInfo(zones.get(sla_id, "UTC"))).date()
+        if starts <= own and (ends is None or own <= ends):
+            running.append(pk)
+    return Contract.objects.filter(pk__in=running)
 
 
 def versions_with_terms() -> QuerySet[SLAVersion]:

@@ -273,3 +273,25 @@ def test_an_impact_change_that_touches_a_closed_month_reopens_it(run, acme, back
     close_month(month=date(2026, 10, 1), now=NOW)
     row.refresh_from_db()
     assert row.status == MonthlyUptime.Status.CLOSED and row.down_minutes == 0
+
+
+def test_a_contract_is_affected_from_its_own_first_day_to_its_own_last_in_its_zone(
+    run, acme, alice, bob, globex, charlie, backup, lena
+):
+    """Kaluari's contracts run on Nairobi's calendar: at 30 November 22:30 UTC it is 1 December 01:30
+    there, so a contract starting on 1 December is running and one that ended on 30 November is not."""
+    from datetime import date
+
+    from contracts.incidents.publishing import affected_contracts
+
+    starting = ContractFactory(organisation=acme, services=[backup], contacts=[alice], starts_on=date(2026, 12, 1))
+    ended = ContractFactory(organisation=globex, services=[backup], contacts=[charlie], starts_on=date(2026, 1, 1),
+                            ends_on=date(2026, 11, 30))  # fmt: skip
+    at = datetime(2026, 11, 30, 22, 30, tzinfo=UTC)
+    o = Outage.objects.create(title="Backup API errors", starts_at=at - 30 * MINUTE)
+    o.services.set([backup])
+    incident = run(at, incident_open, outage=o, title="Backups failing", status="investigating", body="Looking.",
+                   actor=lena)  # fmt: skip
+    assert list(affected_contracts(incident, at)) == [starting]
+    assert sorted(m.to[0] for m in mail.outbox) == [alice.email, bob.email]  # Acme's people; not Charlie
+    assert list(affected_contracts(incident, at - 3 * 60 * MINUTE)) == [ended]  # 30 November 22:30 in Nairobi

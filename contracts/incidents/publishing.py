@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.models import WebhookEvent
 
 from ..models import Contract, Incident, IncidentUpdate
-from ..selectors import Versions
+from ..selectors import Versions, running_at
 from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
 from . import mail
 
@@ -30,17 +30,16 @@ TEMPLATE = "incident_update"
 
 
 def affected_contracts(incident: Incident, now: datetime):
-    """The contracts running today that cover a service of the incident's outage (only its scoped
-    contracts when the outage is customer-scoped)."""
+    """The contracts running at `now`, on their own calendar date (contracts.selectors.running_at),
+    that cover a service of the incident's outage (only its scoped contracts when the outage is
+    customer-scoped)."""
     outage = incident.outage
-    today = now.date()
     contracts = Contract.objects.filter(
-        pk__in=Contract.services.through.objects.filter(service__in=outage.services.values("pk")).values("contract_id"),
-        starts_on__lte=today,
-    ).filter(Q(ends_on__isnull=True) | Q(ends_on__gte=today))
+        pk__in=Contract.services.through.objects.filter(service__in=outage.services.values("pk")).values("contract_id")
+    )
     if outage.customer_scoped:
         contracts = contracts.filter(pk__in=outage.contracts.values("pk"))
-    return contracts.order_by("pk")
+    return running_at(contracts, now).order_by("pk")
 
 
 def incident_url(incident: Incident) -> str:
