@@ -360,3 +360,15 @@ def test_pauses_only_remove_time(cal, a, b, spec):
     pauses = make_pauses(a, spec)
     paused = cal.elapsed(a, b, pauses)
     assert timedelta(0) <= paused <= cal.elapsed(a, b)
+
+
+def test_a_wall_time_names_one_moment_or_none():
+    from portal.domain.dates import wall_moment
+
+    assert wall_moment(datetime(2026, 10, 25, 1, 30), "Europe/Stockholm") == datetime(2026, 10, 24, 23, 30, tzinfo=UTC)
+    assert wall_moment(datetime(2026, 10, 25, 3, 0), "Europe/Stockholm") == datetime(2026, 10, 25, 2, 0, tzinfo=UTC)
+    assert wall_moment(datetime(2026, 3, 29, 2, 30), "Africa/Nairobi") == datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
+    with pytest.raises(ValueError, match="does not exist in Europe/Stockholm"):
+        wall_moment(datetime(2026, 3, 29, 2, 30), "Europe/Stockholm")
+    with pytest.raises(ValueError, match="happens twice in Europe/Stockholm"):
+        wall_moment(datetime(2026, 10, 25, 2, 30), "Europe/Stockholm")

@@ -379,3 +379,32 @@ def test_the_form_and_a_klart_ticket_filed_from_an_email(staff_client, globex, c
     with time_machine.travel(at(14), tick=False):
         staff_page = staff_client.get(change_url(ticket)).content.decode()
     assert f"{charlie.get_full_name()} emailed a person (staff filed the ticket)," in staff_page
+
+
+def test_the_moment_is_read_in_the_contracts_zone_never_in_the_staff_members(staff_client, acme_contract, globex,
+                                                                              charlie, alice, sam):  # fmt: skip
+    """28 March 2027, 02:30 does not exist in Stockholm (the clocks go forward at 02:00) but does in
+    Nairobi: Sam, working in Stockholm time, files a Kaluari call at it. On a Klart contract the
+    same wall time, and 02:30 on 31 October 2027 (passed twice there), are refused, not moved an hour."""
+    from contracts.models import SLA
+
+    sam.timezone = "Europe/Stockholm"
+    sam.save(update_fields=["timezone"])
+    now = datetime(2027, 3, 28, 10, 0, tzinfo=NBO)
+    with time_machine.travel(now, tick=False):
+        staff_client.force_login(sam)
+        filed = staff_client.post(FILE_URL, {**file_form(acme_contract, alice, now), "reached_at": "2027-03-28T02:30"})
+    assert filed.status_code == 302, filed.context["form"].errors
+    assert Ticket.objects.get().filed_at == datetime(2027, 3, 28, 2, 30, tzinfo=NBO)
+
+    klart = ContractFactory(organisation=globex, sla=SLA.objects.get(template_key="klart-ai"), contacts=[charlie])
+    for typed, now, words in [
+        ("2027-03-28T02:30", datetime(2027, 3, 28, 10, 0, tzinfo=NBO), "does not exist in Europe/Stockholm"),
+        ("2027-10-31T02:30", datetime(2027, 10, 31, 10, 0, tzinfo=NBO), "happens twice in Europe/Stockholm"),
+    ]:
+        with time_machine.travel(now, tick=False):
+            staff_client.force_login(sam)
+            refused = staff_client.post(FILE_URL, {**file_form(klart, charlie, now), "reached_at": typed})
+        assert refused.status_code == 400, typed
+        assert words in str(refused.context["form"].errors["reached_at"])
+    assert Ticket.objects.count() == 1

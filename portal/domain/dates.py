@@ -54,6 +54,21 @@ def month_from_text(text: str) -> date:
     return date(year, month, 1)
 
 
+def wall_moment(wall: datetime, tz: str) -> datetime:
+    """The moment a wall time typed in `tz` names. A time the clocks skip there (the hour they go
+    forward) or pass twice (the hour they go back) names no one moment: a ValueError saying which,
+    never a guess an hour off."""
+    zone = ZoneInfo(tz)
+    first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
+        raise ValueError(f"{wall:%Y-%m-%d %H:%M} does not exist in {tz}: the clocks go forward over it.")
+    if first.utcoffset() != second.utcoffset():
+        raise ValueError(
+            f"{wall:%Y-%m-%d %H:%M} happens twice in {tz} (the clocks go back over it): enter a time outside that hour."
+        )
+    return first
+
+
 def local_midnight(day: date, tz: str) -> datetime:
     """00:00 of `day` in `tz`, as a UTC instant."""
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz)).astimezone(UTC)

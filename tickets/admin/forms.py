@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -14,6 +13,7 @@ from contracts.models import Contract, Service
 from contracts.selectors import version_in_force, zones_in_force
 from portal.core.django_speedups import ListedModelChoiceField
 from portal.core.roles import security_staff
+from portal.domain.dates import wall_moment
 
 from ..attachments import validate_uploads
 from ..canned import placeholders_left
@@ -102,12 +102,26 @@ class ExcludeForm(forms.Form):
 
 
 # --- Phone: a call on a ticket, a ticket filed for a caller --------------------------------------
-def aware_in(value: datetime | None, tz: str) -> datetime | None:
-    """A moment typed as wall time in `tz` (the contract's), whatever the server's own zone."""
-    if value is None:
+def aware_in(wall: datetime | None, tz: str) -> datetime | None:
+    """A wall time typed in `tz` (the contract's) as a moment, whatever the server's or the staff
+    member's zone; a time `tz` skips or passes twice is refused (portal.domain.dates.wall_moment)."""
+    if wall is None:
         return None
-    naive = timezone.make_naive(value, timezone.get_current_timezone()) if timezone.is_aware(value) else value
-    return naive.replace(tzinfo=ZoneInfo(tz))
+    try:
+        return wall_moment(wall, tz)
+    except ValueError as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
+class WallDateTimeField(forms.DateTimeField):
+    """A date and time as typed, naive: the form says in which zone it is (aware_in). Django's own
+    reads it in the current zone, the staff member's, and refuses a time that zone skips although
+    the contract's has it."""
+
+    def to_python(self, value):
+        with timezone.override(UTC):  # a zone with every wall time, once
+            moment = super().to_python(value)
+        return None if moment is None else timezone.make_naive(moment, UTC)
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -130,7 +144,7 @@ class CallForm(forms.Form):
     contact_name = forms.CharField(
         max_length=200, required=False, label="or name and number", help_text="…or whoever it was, as they said."
     )
-    started_at = forms.DateTimeField(widget=LocalDateTimeInput(), label="Started")
+    started_at = WallDateTimeField(widget=LocalDateTimeInput(), label="Started")
     duration = forms.IntegerField(min_value=0, max_value=12 * 60, label="Duration (minutes)")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=20000, required=False)
     answered = forms.BooleanField(
@@ -171,7 +185,7 @@ class FileForCustomerForm(forms.Form):
     priority = forms.ChoiceField(choices=[("", "—"), *Priority.choices], required=False)
     subject = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=20000)
-    reached_at = forms.DateTimeField(
+    reached_at = WallDateTimeField(
         widget=LocalDateTimeInput(), label="The customer reached us at",
         help_text="In the contract's SLA timezone (named with each contract above). The clocks start then: not in "
         "the future, at most 7 days ago.",
@@ -194,7 +208,10 @@ class FileForCustomerForm(forms.Form):
         contract, reached = data.get("contract"), data.get("reached_at")
         if contract is not None and reached is not None:
             version = version_in_force(sla_id=contract.sla_id, at=timezone.now())
-            data["reached_at"] = aware_in(reached, version.timezone if version else "UTC")
+            try:
+                data["reached_at"] = aware_in(reached, version.timezone if version else "UTC")
+            except forms.ValidationError as exc:
+                self.add_error("reached_at", exc)
         return data
 
 
