@@ -208,3 +208,25 @@ def test_a_bounce_piped_to_the_ingest_marks_the_email_and_files_nothing():
     away = ingest(sample("out_of_office.eml", row).as_bytes(), received_at=LATER, source="pipe")
     assert away.kind == "automatic" and away.reason.startswith("Bounce (other)")
     assert not Ticket.objects.exists() and OutboxMessage.objects.filter(key__startswith="inbound:").count() == 0
+
+
+def test_a_bounce_of_a_reports_email_is_for_security_staff_alone():
+    """The copy a bounce returns tells the report: the inbound row is a security one (hidden from
+    general triage), whether the email was the bug bounty's own or one about a report's ticket."""
+    from tickets.inbound.service import ingest
+    from tickets.models import InboundMessage
+    from tickets.security import security_report_submit
+
+    with time_machine.travel(NOW, tick=False):
+        report = security_report_submit(email="eve@research.example", name="Eve", summary="XSS", details="Payload.")
+    ordinary = sent(key="ticket:999:reply:1:user:1")
+    bounty = sent(key=f"security-report:{report.pk}:reporter:reply:3", to="eve@research.example")
+    about = sent(key=f"ticket:{report.pk}:breach:staff:9", to="sol@vendor.example")
+    for n, row in enumerate((ordinary, bounty, about)):
+        dsn = sample("postfix_dsn.eml", row).as_bytes().replace(b"4Q9Zk22ZxYz9sW", f"dsn{n}".encode())
+        ingest(dsn, received_at=LATER, source="pipe")
+    assert dict(InboundMessage.objects.values_list("reason", "security")) == {
+        f"Bounce (failed 5.1.1) of {ordinary.key}": False,
+        f"Bounce (failed 5.1.1) of {bounty.key}": True,
+        f"Bounce (failed 5.1.1) of {about.key}": True,
+    }

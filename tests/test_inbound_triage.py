@@ -168,3 +168,25 @@ def test_security_staffs_dashboard_counts_only_the_security_addresss_held_email(
     board = client.get(reverse("admin:staff_dashboard")).content.decode()
     assert "<strong>1</strong> held email<" in board and "pat@other.example" in board
     assert "eve@research.example" not in board
+
+
+def test_a_security_messages_words_stay_with_security_staff_when_refused_or_triaged(frozen, settings, held_report,
+                                                                                     sol):  # fmt: skip
+    """A report too big to take is refused, and its sender told, in a report's email (only security
+    staff read it in the outbox); triaging a held one audits it without its subject."""
+    from portal.models import OutboxMessage
+    from tickets.inbound.triage import triage_discard
+
+    settings.INBOUND_AUTHSERV_ID = "mx.vendor.example"
+    settings.INBOUND_MAX_BYTES = 2000
+    passed = {"Authentication-Results": "mx.vendor.example; dmarc=pass header.from=research.example"}
+    big = take(mail(sender="eve@research.example", to="security@vendor.example", subject="RCE in the uploads",
+                    body="x" * 5000, message_id="<rce@research.example>", headers=passed))  # fmt: skip
+    assert big.kind == "refused"
+    refusal = OutboxMessage.objects.get(template="inbound_refused")
+    assert refusal.key.startswith("security-report:refused:") and "RCE in the uploads" in refusal.context
+
+    triage_discard(inbound=held_report, actor=sol)
+    entry = AuditEntry.objects.get(action__startswith="inbound.")
+    assert entry.target_repr == "eve@research.example: mail to the security address"
+    assert "SQL injection" not in str(entry.target_repr) + str(entry.before) + str(entry.after)

@@ -296,3 +296,11 @@ def test_a_staff_password_alone_downloads_no_file(client, required, sam, acme_co
     assert not allowed_in(client) and client.get(url).status_code == 404
     assert login(client, sam, code(device)).status_code == 302 and allowed_in(client)
     assert client.get(url).status_code == 200
+
+
+def test_a_staff_password_alone_reads_no_sweep_on_healthz(client, required, sam):
+    device, _ = device_from_command(user=sam)
+    assert client.post("/accounts/login/", {"username": sam.email, "password": PASSWORD}).status_code == 302
+    assert "sweeps" not in client.get("/healthz").json()  # what anyone reads: ok or not
+    assert login(client, sam, code(device)).status_code == 302
+    assert "sweeps" in client.get("/healthz").json()

@@ -456,6 +456,8 @@ class InboundMessage(models.Model):
         ]
 
     def __str__(self):
+        if self.security:  # its subject tells the report: never in an audit entry or a list staff read
+            return f"{self.sender or '(no sender)'}: mail to the security address"
         return f"{self.sender or '(no sender)'}: {self.subject[:80]}"
 
 

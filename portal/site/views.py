@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
+from portal.core.staff_otp import may_use_staff_site
 from portal.site.dashboard import customer_dashboard
 
 
@@ -29,7 +30,8 @@ def healthz(request):
     status = 200 if report["status"] == "ok" else 503
     # The user is read only once the database has answered: a probe must get its 503, not a 500.
     user = request.user
-    if report["database"] != "ok" or not (user.is_staff and user.has_perm("portal.view_sweepheartbeat")):
+    staff = user.is_staff and may_use_staff_site(user) and user.has_perm("portal.view_sweepheartbeat")
+    if report["database"] != "ok" or not staff:
         report = public(report)
     response = JsonResponse(report, status=status)
     response["Cache-Control"] = "no-store"  # staff's answer is never a cache's answer to anyone else

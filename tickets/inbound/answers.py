@@ -58,7 +58,9 @@ def refusal(row: InboundMessage, env: Envelope, reason: str) -> bool:
         return False
     return outbox_enqueue(
         email=Email(
-            key=f"inbound:refused:{row.sha256}", to=env.return_path, template="inbound_refused",
+            # Mail to the security address: a report's email, which only security staff read (portal.admin).
+            key=f"{'security-report' if row.security else 'inbound'}:refused:{row.sha256}", to=env.return_path,
+            template="inbound_refused",
             context={"subject": env.subject, "reason": reason}, headers=answer_headers(env),
         ),
         now=row.received_at,

@@ -63,6 +63,8 @@ def _bounce(row: InboundMessage, msg, env: parse.Envelope) -> bool:
     if bounce is None:
         return False
     about = f" of {bounce.row.key}" if bounce.row is not None else ""
+    if _about_report(bounce.row):
+        row.security = True  # the copy it returns tells the report: for security staff only
     row.outcome = InboundMessage.Outcome.AUTOMATIC
     row.reason = f"Bounce ({bounce.outcome}{' ' + bounce.status if bounce.status else ''}){about}"[:300]
     ticket = _ticket_of(bounce.row)
@@ -71,6 +73,17 @@ def _bounce(row: InboundMessage, msg, env: parse.Envelope) -> bool:
     elif ticket is not None:
         row.ticket = ticket  # a delivery failure: the ticket's staff find it among its messages
     return True
+
+
+def _about_report(email) -> bool:
+    """Whether an email of ours was about a vulnerability report (the bug bounty's own, or one about
+    a report's ticket): what only security staff read (the outbox admin's SECURITY_EMAILS)."""
+    if email is None:
+        return False
+    if email.key.startswith("security-report:") or email.template.startswith("security_report"):
+        return True
+    pk = mail_thread.ticket_of_email(email.key)
+    return pk is not None and Ticket.objects.filter(pk=pk, kind=Ticket.Kind.SECURITY).exists()
 
 
 def _ticket_of(email) -> Ticket | None:
