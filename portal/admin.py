@@ -260,9 +260,18 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     actions = ["retry_now"]
     readonly_fields = [f.name for f in OutboxMessage._meta.fields] + ["preview", "withheld"]
     # Emails whose text holds a link that signs its reader in or acts for them (a password reset, an
-    # invitation, a subscription's confirmation): staff see that and when they went, never the link,
-    # or whoever reads the outbox could take the account over.
-    WITHHELD_TEMPLATES = frozenset({"password_reset", "people_invitation", "status_subscription_confirm"})
+    # invitation, a subscription's confirmation or its manage link, a rating's links): staff see that
+    # and when they went, never the link, or whoever reads the outbox could take the account over (or
+    # rate a ticket as its customer).
+    WITHHELD_TEMPLATES = frozenset(
+        {
+            "password_reset",
+            "people_invitation",
+            "status_subscription_confirm",
+            "status_subscription_known",
+            "ticket_rating",
+        }
+    )
     WITHHELD_FIELDS = frozenset({"context", "body_text", "body_html", "headers", "preview"})
 
     def get_fields(self, request, obj=None):

@@ -94,7 +94,7 @@ def test_resolving_emails_the_filer_once_with_a_good_and_a_bad_link(
     (rating,) = [m for m in sent if "How did we do?" in m.subject]  # Alice only: Bob did not file it
     assert rating.to == [alice.email]
     assert rating.subject == f"[{ticket.number}] How did we do? Backups fail"
-    root = mail_thread.root_id(Ticket.objects.get())  # in the ticket's thread (its moment read back in UTC)
+    root = mail_thread.root_id(ticket)  # in the ticket's thread
     assert rating.extra_headers["In-Reply-To"] == root and rating.extra_headers["References"] == root
     assert rating.extra_headers["Reply-To"] == mail_thread.reply_address_for(ticket, alice.email)
     assert rating.extra_headers["Auto-Submitted"] == "auto-generated"
@@ -319,3 +319,14 @@ def test_the_filers_organisation_sees_the_rating_on_the_ticket_and_in_the_api(ti
     api.force_authenticate(charlie)  # another organisation: the ticket does not exist for it
     assert api.get(f"/api/v1/tickets/{ticket.pk}/").status_code == 404
     assert api.get("/api/v1/tickets/").json()["results"] == []
+
+
+def test_staff_never_read_the_rating_links_that_rate_for_the_filer(client, ticket, link, sam):
+    """The outbox shows that the rating email went, not its links: with them anyone reading the
+    outbox could rate any ticket as its customer (the KPI Klart's SLA names)."""
+    row = OutboxMessage.objects.get(template="ticket_rating")
+    client.force_login(sam)
+    page = client.get(reverse("admin:portal_outboxmessage_change", args=[row.pk])).content.decode()
+    assert "Withheld: it holds a link" in page
+    token = link.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    assert len(token) > 20 and token not in page
