@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from portal.core.delivery import outbox_send_due
 from portal.models import AuditEntry, OutboxMessage
+from tickets import mail_thread
 from tickets.channels import ticket_call_log
 from tickets.models import SLACrossing, Ticket, TicketCall, TicketEvent
 from tickets.services import ticket_open
@@ -298,6 +299,7 @@ def test_a_ticket_filed_for_a_caller_two_hours_ago_has_its_deadlines_from_then(
 
     # The usual receipt, through the outbox.
     row = OutboxMessage.objects.get(key=f"ticket:{ticket.pk}:filed:user:{alice.pk}")
+    assert row.message_id == mail_thread.root_id(ticket)  # what every later email of the ticket answers
     assert (row.template, row.to) == ("ticket_filed", alice.email)
     with time_machine.travel(now, tick=False):
         outbox_send_due()

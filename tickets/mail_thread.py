@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.conf import settings
 
 from portal.core import reply_address
@@ -74,7 +76,9 @@ def ticket_of_email(key: str) -> int | None:
 
 def root_id(ticket) -> str:
     """The Message-ID of the ticket's first email (the filer's receipt): what every later one answers."""
-    return f"<ticket-{ticket.pk}.{ticket.filed_at:%Y%m%d%H%M%S}@{settings.MESSAGE_ID_DOMAIN}>"
+    # In UTC whatever zone the moment was given in (staff type a caller's in the contract's): every
+    # email of the ticket names the same first one.
+    return f"<ticket-{ticket.pk}.{ticket.filed_at.astimezone(UTC):%Y%m%d%H%M%S}@{settings.MESSAGE_ID_DOMAIN}>"
 
 
 def headers(ticket, recipient: str) -> dict:
