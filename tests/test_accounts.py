@@ -153,3 +153,15 @@ def test_a_success_under_another_spelling_resets_the_accounts_failures(client, b
     for i in range(4):  # the count started again: four more failures do not lock
         assert login(client, "Bob@Acme.Example", "wrong", ip=f"203.0.113.{i + 30}").status_code == 200
     assert login(client, "bob@acme.example", PASSWORD, ip="203.0.113.40").status_code == 302
+
+
+def test_the_reset_link_is_on_the_portals_own_address_whatever_host_the_request_named(
+    client, settings, alice, django_capture_on_commit_callbacks
+):
+    settings.PORTAL_BASE_URL = "https://portal.example"
+    settings.ALLOWED_HOSTS = ["portal.example", "other.example"]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/accounts/password_reset/", {"email": alice.email}, HTTP_HOST="other.example")
+    (sent,) = mail.outbox
+    links = [word for word in sent.body.split() if "/accounts/reset/" in word]
+    assert links and all(link.startswith("https://portal.example/accounts/reset/") for link in links)

@@ -1,6 +1,7 @@
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.urls import reverse
 
@@ -23,7 +24,9 @@ class OutboxPasswordResetForm(PasswordResetForm):
         self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
     ):
         user = context["user"]
-        reset_url = f"{context['protocol']}://{context['domain']}" + reverse(
+        # The portal's own address, as every email's links: never the request's Host header, which
+        # whoever asks for the reset chooses among the allowed hosts.
+        reset_url = settings.PORTAL_BASE_URL + reverse(
             "password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}
         )
         for recipient in recipients(Kind.ACCOUNT, users=[user]):  # mandatory: never an unsubscribe link
