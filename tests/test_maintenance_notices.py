@@ -245,6 +245,12 @@ def test_a_service_dropped_from_a_window_tells_its_contract_it_is_no_longer_affe
     assert len(to_charlie) == 1
     assert to_charlie[0].subject == "Maintenance no longer affects your services: Backup storage upgrade"
     assert "no longer touches the services of your contract KLA-0001" in to_charlie[0].body
+    # Its calendar file cancels the event his first notice added (as his feed no longer lists it).
+    (ics,) = [p for p in to_charlie[0].message().walk() if p.get_filename() == "maintenance.ics"]
+    text = ics.get_payload(decode=True).decode()
+    assert "STATUS:CANCELLED" in text and "SUMMARY:Cancelled: Maintenance:" in text and "SEQUENCE:2" in text
+    (kept,) = [p for p in sent_to(alice)[0].message().walk() if p.get_filename() == "maintenance.ics"]
+    assert "STATUS:CONFIRMED" in kept.get_payload(decode=True).decode()
     assert sent_to(alice)[0].subject.startswith("Changed maintenance")
     mail.outbox.clear()
 

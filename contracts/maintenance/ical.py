@@ -83,10 +83,11 @@ def changed_at(window: MaintenanceWindow) -> datetime:
     return window.changed_at or window.cancelled_at or window.published_at
 
 
-def window_event(window: MaintenanceWindow, services, *, stamp: datetime) -> Event:
+def window_event(window: MaintenanceWindow, services, *, stamp: datetime, gone: bool = False) -> Event:
     """One window as a VEVENT, times in UTC. Names are one line, descriptions lines of text:
-    nothing raw that RFC 5545 forbids in a value."""
-    cancelled = window.status == MaintenanceWindow.Status.CANCELLED
+    nothing raw that RFC 5545 forbids in a value. `gone`: cancelled for this reader (the window no
+    longer touches their services), as their feed no longer lists it."""
+    cancelled = gone or window.status == MaintenanceWindow.Status.CANCELLED
     page = settings.PORTAL_BASE_URL + reverse("maintenance-list")
     uid, sequence = window_identity(window)
     event = Event()
@@ -135,8 +136,10 @@ NOTICE_FILENAME = "maintenance.ics"
 def notice_attachment(context: dict, written_at: datetime) -> tuple[str, bytes, str]:
     """The .ics of a maintenance email (registered as "maintenance.ics", portal.core.email_parts):
     the window as its notice saw it (the frozen context: that revision's times and SEQUENCE),
-    METHOD:PUBLISH, stamped with the moment the email was written, so a retry sends the same bytes."""
+    METHOD:PUBLISH, stamped with the moment the email was written, so a retry sends the same bytes.
+    A notice that the window no longer affects the reader cancels the event their first one added."""
     cal = _calendar()
     cal.add("method", "PUBLISH")
-    cal.add_component(window_event(context["window"], context["services"], stamp=written_at))
+    gone = context.get("affected") is False
+    cal.add_component(window_event(context["window"], context["services"], stamp=written_at, gone=gone))
     return NOTICE_FILENAME, cal.to_ical(), "text/calendar"
