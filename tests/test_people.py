@@ -292,3 +292,29 @@ def test_the_user_admin_keeps_the_last_active_admin_too(rf, alice, bob, charlie,
     assert not refused.is_valid() and "only active admin" in str(refused.non_field_errors())
     member_set_role(member=bob, role="admin", actor=alice)
     assert Form(data(customer_role="member"), instance=alice).is_valid()
+
+
+def test_a_deactivated_person_gets_no_email_written_for_them_before(client, alice, bob, acme_contract, lena, settings,
+                                                                     mailoutbox):  # fmt: skip
+    """An email written for Bob and not sent yet (a retry waiting after the server refused it) is
+    given up when he is deactivated, by an admin of his organisation or any other way."""
+    from portal.core.delivery import outbox_send_due
+    from portal.core.outbox import Email, outbox_enqueue
+
+    for key, to in [(f"ticket:1:reply:1:user:{bob.pk}", bob.email), (f"ticket:1:reply:1:user:{alice.pk}", alice.email),
+                    (f"ticket:1:reply:1:user:{bob.pk}1", "someone@acme.example")]:  # fmt: skip
+        outbox_enqueue(email=Email(key=key, to=to, template="password_reset", context={"reset_url": "https://x/r"}))
+    client.force_login(alice)
+    assert client.post(f"/people/{bob.pk}/deactivate/").status_code == 302
+    outbox_send_due()
+    assert sorted(m.to[0] for m in mailoutbox) == [alice.email, "someone@acme.example"]
+    row = OutboxMessage.objects.get(to=bob.email)
+    assert (row.status, row.last_error) == ("failed", "Not sent: the recipient was deactivated.")
+
+    # Deactivated any other way (the admin, a shell): the same.
+    charlie = UserFactory(email="carol@acme.example", organisation=acme_contract.organisation)
+    outbox_enqueue(email=Email(key=f"x:user:{charlie.pk}", to=charlie.email, template="password_reset",
+                               context={"reset_url": "https://x/r"}))  # fmt: skip
+    charlie.is_active = False
+    charlie.save()
+    assert OutboxMessage.objects.get(to=charlie.email).status == "failed"

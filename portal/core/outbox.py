@@ -109,6 +109,14 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None, kno
     return len(new_keys)
 
 
+def outbox_withdraw_for_user(*, user_id: int) -> int:
+    """A deactivated person is never emailed: the emails written for them (keyed ...:user:<pk>)
+    and not sent yet, a retry's included, are given up. Returns how many."""
+    return OutboxMessage.objects.filter(status=Status.PENDING, key__endswith=f":user:{user_id}").update(
+        status=Status.FAILED, last_error="Not sent: the recipient was deactivated.", lease_until=None
+    )
+
+
 def _not_written(emails: dict[str, Email]) -> dict[str, Email]:
     """The emails whose keys are not written yet. On PostgreSQL the keys go as one array parameter
     (`= ANY`), not one parameter each: an incident's tens of thousands of keys would otherwise be

@@ -232,6 +232,7 @@ class AccessChange:
             new["password"] = _password_fact(after.get("password", ""))
         else:
             action, (old, new) = self.action, access_diff(self.before, after)
+        _deactivated(self.user.pk, old, new)
         if old or new:
             return audit(actor=self.actor, action=action, target=self.user, before=old, after=new)
         return None
@@ -245,6 +246,13 @@ class AccessChange:
         else:
             self.done()
         return False
+
+
+def _deactivated(user_id, old: dict, new: dict) -> None:
+    if old.get("is_active") is True and new.get("is_active") is False:
+        from .outbox import outbox_withdraw_for_user  # the outbox's tasks import much of the ground
+
+        outbox_withdraw_for_user(user_id=user_id)
 
 
 def audit_user_deleted(*, actor, user) -> None:
@@ -274,6 +282,7 @@ def _after_save(sender, instance, created=False, raw=False, **kwargs):
     after = {f: getattr(instance, f) for f in WATCHED}
     # set_password() keeps the raw password until save() ends; an upgraded hash has none.
     old, new = access_diff(before, after, password_set=getattr(instance, "_password", None) is not None)
+    _deactivated(instance.pk, old, new)
     if old or new:
         audit(actor=current_actor(), action="user.access_changed", target=instance, before=old, after=new)
 
