@@ -129,6 +129,29 @@ def test_missed_escalations_are_caught_up_in_one_step_naming_every_level(acme_co
     assert local(t.next_escalation_due) == datetime(2026, 12, 11, 22, 15)
 
 
+def test_an_escalation_due_before_the_resolution_is_recorded_by_a_late_sweep_and_tells_nobody(
+    acme_contract, alice, staff
+):
+    """P1 filed at 16:00: level 2 is due at 16:15. Resolved at 16:30 while the workers were down
+    until 19:00: the ticket reached level 2 (as with the workers up), recorded at 16:15; nobody is
+    told to act on a resolved ticket, and it moves no further."""
+    sam = StaffFactory(email="sam@vendor.example")
+    t = file(acme_contract, alice, "P1", FRI_1600)
+    with time_machine.travel(FRI_1600 + timedelta(minutes=30), tick=False):
+        ticket_set_status(ticket=t, actor=sam, status="resolved")
+    t.refresh_from_db()
+    assert local(t.next_escalation_due) == datetime(2026, 12, 11, 16, 15)  # due before the resolution
+    mail.outbox.clear()
+    OutboxMessage.objects.all().delete()
+    assert sweep(datetime(2026, 12, 11, 19, 0, tzinfo=NBO))[0] == 1
+    t.refresh_from_db()
+    assert (t.escalation_level, t.next_escalation_due, t.top_alert_sent) == (2, None, False)
+    event = TicketEvent.objects.get(ticket=t, kind="escalated")
+    assert (event.data, local(event.at)) == ({"from": 1, "to": 2, "passed": [2]}, datetime(2026, 12, 11, 16, 15))
+    assert not OutboxMessage.objects.filter(key__contains=":escalation:").exists()
+    assert sweep(datetime(2026, 12, 12, 19, 0, tzinfo=NBO))[0] == 0
+
+
 def test_waiting_on_the_customer_pauses_every_clock_until_they_reply(acme_contract, alice, staff):
     sam = StaffFactory(email="sam@vendor.example")
     t = file(acme_contract, alice, "P2", FRI_1600)
@@ -155,7 +178,9 @@ def test_reopening_resumes_the_resolution_clock_where_it_stopped(acme_contract, 
         ticket_reply(ticket=t, author=sam, body="Fixed the agent.")
         ticket_set_status(ticket=t, actor=sam, status="resolved")
     t.refresh_from_db()
-    assert t.next_escalation_due is None and t.next_sla_check_at is None
+    assert t.next_sla_check_at is None
+    # Level 2 was due at 16:15, before the resolution, and no sweep has run: the next one moves it.
+    assert local(t.next_escalation_due) == datetime(2026, 12, 11, 16, 15)
     with time_machine.travel(FRI_1600 + timedelta(days=1), tick=False):
         ticket_set_status(ticket=t, actor=alice, status="open")
     t.refresh_from_db()

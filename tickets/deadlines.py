@@ -248,7 +248,9 @@ def ticket_deadlines(
         escalation_dues=d.escalation_dues,
         # Only the escalation sweep moves the level; this says when its next move is due (a past
         # moment is fine: the sweep takes it at once). Resolved, closed or excluded: no timers.
-        next_escalation_due=next_escalation(d.escalation_dues, escalation_level, top_alert_sent) if active else None,
+        next_escalation_due=_next_escalation(d.escalation_dues, escalation_level, top_alert_sent, resolved_at)
+        if not excluded
+        else None,
         next_sla_check_at=min(checks, default=None),
         # The nearest unmet deadline, past or future: the staff queue sorts by it (most overdue first).
         next_deadline=min(filter(None, unmet), default=None) if active else None,
@@ -263,6 +265,13 @@ def ack_at_risk(warn: datetime | None, due: datetime | None, *, now: datetime) -
     if warn is None or due is None or due <= now:
         return None
     return warn
+
+
+def _next_escalation(dues, level: int, top_alert_sent: bool, resolved_at: datetime | None) -> datetime | None:
+    """next_escalation, of an unresolved ticket; of a resolved one, only a move due before its
+    resolution (the sweep was late: it still moves it, escalation_at), else none."""
+    due = next_escalation(dues, level, top_alert_sent)
+    return due if resolved_at is None or (due is not None and due <= resolved_at) else None
 
 
 def next_escalation(dues: Sequence[datetime | None], level: int, top_alert_sent: bool) -> datetime | None:
@@ -291,9 +300,14 @@ class EscalationStep:
     next_due: datetime | None  # when the next move (or the top alert) is due; None: nothing left
 
 
-def escalation_at(dues: Sequence[datetime | None], *, current: int, alerted: bool, now: datetime) -> EscalationStep:
+def escalation_at(
+    dues: Sequence[datetime | None], *, current: int, alerted: bool, now: datetime, resolved_at: datetime | None = None
+) -> EscalationStep:
     """Where a ticket at level `current` should be at `now`. A sweep that was down for hours
-    brings the ticket to its correct level in one step, naming every level it passed."""
+    brings the ticket to its correct level in one step, naming every level it passed. A ticket
+    resolved (at `resolved_at`) moves only for the dues before that, and never again."""
+    if resolved_at is not None:
+        now = min(now, resolved_at)
     levels = len(dues)
     if levels == 0:
         return EscalationStep(level=current, passed=(), top_alert_due=False, next_due=None)
@@ -306,6 +320,8 @@ def escalation_at(dues: Sequence[datetime | None], *, current: int, alerted: boo
         next_due = dues[level - 1]
     elif not alerted and not top_due:
         next_due = dues[-1]
+    if resolved_at is not None:
+        next_due = None
     return EscalationStep(
         level=level,
         passed=tuple(range(current + 1, level + 1)),

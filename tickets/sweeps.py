@@ -83,11 +83,21 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
             events, emails, moves = [], [], []
             for t in tickets:
                 levels = ladders[t.sla_version_id]
+                dues = deadlines.dues_from_json(t.escalation_dues)
+                resolved = t.resolved_at if t.status not in Ticket.ACTIVE else None
                 step = deadlines.escalation_at(
-                    deadlines.dues_from_json(t.escalation_dues), current=t.escalation_level, alerted=t.top_alert_sent,
-                    now=now,
-                )  # fmt: skip
-                if step.passed:
+                    dues, current=t.escalation_level, alerted=t.top_alert_sent, now=now, resolved_at=resolved
+                )
+                if step.passed and resolved is not None:
+                    # Due before its resolution, found late (the workers were down): recorded at its
+                    # moment, and nobody is told to act on a ticket resolved since.
+                    events.append(
+                        TicketEvent(ticket=t, kind=TicketEvent.Kind.ESCALATED, at=dues[step.level - 2],
+                                    data={"from": t.escalation_level, "to": step.level, "passed": list(step.passed)})
+                    )  # fmt: skip
+                    t.escalation_level = step.level
+                    moved += 1
+                elif step.passed:
                     new = levels[step.level - 1]
                     passed = [levels[n - 1] for n in step.passed]
                     events.append(
@@ -119,7 +129,7 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                     moves.append((t, t.escalation_level, step.level))
                     t.escalation_level = step.level
                     moved += 1
-                if step.top_alert_due:
+                if step.top_alert_due and resolved is None:  # resolved since: nobody is alerted
                     top = levels[-1]
                     events.append(
                         TicketEvent(ticket=t, kind=TicketEvent.Kind.TOP_ALERT, at=now, data={"level": top.level})
