@@ -99,3 +99,26 @@ def test_offpeak_hours_in_a_dst_timezone_follow_local_time():
 def test_an_empty_or_inverted_window_keeps_nothing():
     w = Window("w", nbo(2026, 1, 1, 23), nbo(2026, 1, 1, 23), notified_at=nbo(2025, 12, 1))
     assert judge([w], RULES)["w"].kept == ()
+
+
+def test_offpeak_bounds_the_clocks_skip_or_pass_twice_hold_the_instants_whose_wall_time_is_inside():
+    """Stockholm: 29 March 2026 02:00 -> 03:00 (02:30 does not exist), 25 October 03:00 -> 02:00
+    (02:30 happens twice). Off-peak hours are those whose wall time is in the range."""
+    utc = ZoneInfo("UTC")
+
+    def rules(start, end):
+        return Rules(tz="Europe/Stockholm", notice=timedelta(hours=48), offpeak_start=start, offpeak_end=end,
+                     annual_cap=timedelta(hours=12))  # fmt: skip
+
+    def at(*args):
+        return datetime(*args, tzinfo=utc)
+
+    # 02:30-06:00 on the night the clocks go forward: from the jump (01:00 UTC, 03:00 CEST) on.
+    w = Window("w", at(2026, 3, 29, 1, 0), at(2026, 3, 29, 2, 0), notified_at=at(2026, 3, 20))  # 03:00-04:00 CEST
+    assert judge([w], rules(time(2, 30), time(6)))["w"].broken == ()
+    # 22:00-02:30 that night: ends at the jump; 03:00-03:30 CEST is after it.
+    w = Window("w", at(2026, 3, 29, 1, 0), at(2026, 3, 29, 1, 30), notified_at=at(2026, 3, 20))
+    assert judge([w], rules(time(22), time(2, 30)))["w"].kept == ()
+    # 22:00-02:30 on the night the clocks go back: to the second 02:30 (01:30 UTC, CET).
+    w = Window("w", at(2026, 10, 25, 1, 0), at(2026, 10, 25, 1, 30), notified_at=at(2026, 10, 20))  # 02:00-02:30 CET
+    assert judge([w], rules(time(22), time(2, 30)))["w"].broken == ()

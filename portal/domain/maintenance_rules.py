@@ -67,9 +67,26 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
-    # fold=0: in a repeated hour take the first; in a skipped hour zoneinfo moves forward.
-    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+def _local_to_utc(day: date, at: time, tz: ZoneInfo, *, end: bool = False) -> datetime:
+    """The instant a bound of the off-peak hours falls on, so that the hours hold the instants whose
+    wall time is in them: a time the clocks pass twice is the first pass for a start, the second for
+    an end; a time they skip is the moment they jump (before it the wall reads earlier, after it later)."""
+    wall = datetime.combine(day, at)
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) == wall:
+        return second if end else first
+    # Skipped: fold=1 reads it with the offset after the jump, an instant before it (`second`), and
+    # fold=0 with the one before, an instant after it (`first`); the jump is between, on a second.
+    before, after = int(second.timestamp()), int(first.timestamp())
+    offset = second.astimezone(tz).utcoffset()
+    while after - before > 1:
+        mid = (before + after) // 2
+        if datetime.fromtimestamp(mid, UTC).astimezone(tz).utcoffset() == offset:
+            before = mid
+        else:
+            after = mid
+    return datetime.fromtimestamp(after, UTC)
 
 
 def offpeak_intervals(rules: Rules, start: datetime, end: datetime) -> list[Interval]:
@@ -82,9 +99,9 @@ def offpeak_intervals(rules: Rules, start: datetime, end: datetime) -> list[Inte
     while day <= last:
         a = _local_to_utc(day, rules.offpeak_start, tz)
         if rules.offpeak_start < rules.offpeak_end:
-            b = _local_to_utc(day, rules.offpeak_end, tz)
+            b = _local_to_utc(day, rules.offpeak_end, tz, end=True)
         else:  # crosses midnight: from the start today to the end tomorrow
-            b = _local_to_utc(day + timedelta(days=1), rules.offpeak_end, tz)
+            b = _local_to_utc(day + timedelta(days=1), rules.offpeak_end, tz, end=True)
         if a < b:
             out.append((a, b))
         day += timedelta(days=1)
