@@ -126,6 +126,13 @@ def test_missed_escalations_are_caught_up_in_one_step_naming_every_level(acme_co
     to_alice = OutboxMessage.objects.filter(key__contains=":escalation:", to=alice.email)
     assert to_alice.count() == 1
     assert "It passed levels 2, 3, 4." in outbox_render(to_alice.get())[1]
+    to_csm = outbox_render(OutboxMessage.objects.get(key__contains=":escalation:4:staff", to=staff["csm"].email))[1]
+    assert "Levels passed: 2 (" in to_csm and "), 3 (" in to_csm
+    # One level at a time (the sweep on time), no list of one.
+    t2 = file(acme_contract, alice, "P1", FRI_1600, subject="Restore fails")
+    sweep(FRI_1600 + timedelta(minutes=16))
+    to_lead = OutboxMessage.objects.filter(key__startswith=f"ticket:{t2.pk}:escalation:2:staff:").first()
+    assert "Levels passed" not in outbox_render(to_lead)[1] and "now at escalation level 2" in outbox_render(to_lead)[1]
     assert local(t.next_escalation_due) == datetime(2026, 12, 11, 22, 15)
 
 
