@@ -20,6 +20,7 @@ from contracts.models import SLA
 from portal.models import OutboxMessage
 from tickets.models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketEvent, TicketMessage
 from tickets.services import (
+    TicketError,
     ticket_assign,
     ticket_exclude,
     ticket_open,
@@ -411,6 +412,19 @@ def test_assign_and_take(staff_client, p1, sam):
     assert response.status_code == 400 and ERROR in [level for level, _ in messages_of(response)]
     assert Ticket.objects.get(pk=p1.pk).assignee == sam
     assert TicketEvent.objects.filter(ticket=p1, kind=TicketEvent.Kind.ASSIGNED).count() == 2
+
+    # Staff without a role that works tickets are not offered, and refused: they would be emailed
+    # about a ticket they cannot open.
+    roleless = StaffFactory(email="nobody@vendor.example", name="No Role", staff_role="")
+    with time_machine.travel(at(16, 6), tick=False):
+        page = staff_client.get(change_url(p1)).content.decode()
+        response = staff_client.post(op_url("assign", p1), {"assignee": roleless.pk})
+    assert "No Role" not in page and "Lena Lead" in page
+    assert response.status_code == 400 and (ERROR, "A ticket is assigned to staff who work tickets.") in messages_of(
+        response
+    )
+    with pytest.raises(TicketError, match="staff who work tickets"):
+        ticket_assign(ticket=p1, actor=sam, assignee=roleless)
 
 
 def test_exclude_needs_a_cause_from_the_contract_and_a_reason(lead_client, p1):

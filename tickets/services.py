@@ -16,7 +16,7 @@ from portal.core import batch
 from portal.core.audit import audit
 from portal.core.notify_rules import Kind
 from portal.core.related import among
-from portal.core.roles import sees_security
+from portal.core.roles import WORK_PERMISSION, sees_security
 from tickets.terms_cache import TermsCache
 
 from . import deadlines, hooks, notify, satisfaction, security_mail
@@ -337,8 +337,9 @@ def ticket_change_priority(*, ticket: Ticket, actor, priority: str, reason: str,
 def ticket_assign(*, ticket: Ticket, actor, assignee, now: datetime | None = None) -> Ticket:
     now = now or timezone.now()
     ticket = _locked(ticket)
-    if assignee is not None and not assignee.is_staff:
-        raise TicketError("Tickets are assigned to staff.", field="assignee")
+    if assignee is not None and not (assignee.is_staff and assignee.is_active and assignee.has_perm(WORK_PERMISSION)):
+        # Anyone else would be emailed about a ticket they cannot open.
+        raise TicketError("A ticket is assigned to staff who work tickets.", field="assignee")
     if assignee is not None and ticket.kind == Ticket.Kind.SECURITY and not sees_security(assignee):
         # Only security staff see a report: anyone else would hold a ticket they cannot open.
         raise TicketError("A vulnerability report is assigned to security staff only.", field="assignee")

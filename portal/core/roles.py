@@ -145,6 +145,24 @@ def held_permissions(user):
     return Permission.objects.filter(Q(user=user) | Q(group__user=user))
 
 
+WORK_PERMISSION = "tickets.change_ticket"  # TICKET_WORK's: who may hold a ticket
+
+
+def working_staff(users):
+    """`users` narrowed to the active staff who work tickets (WORK_PERMISSION through their role or
+    by name, or superusers): whom a ticket may be assigned to (tickets.services.ticket_assign asks
+    has_perm, the same answer)."""
+    from django.db.models import Q
+
+    app, codename = WORK_PERMISSION.split(".")
+    held = (
+        Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app)
+        | Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app)
+        | Q(is_superuser=True)
+    )
+    return users.filter(held, is_staff=True, is_active=True).distinct()
+
+
 def security_staff(users):
     """`users` narrowed to the active staff who see vulnerability reports, as sees_security decides
     it: the permission through their role or granted by name (superuser status alone is not it).

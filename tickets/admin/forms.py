@@ -12,7 +12,7 @@ from contracts.choices import Priority
 from contracts.models import Contract, Service
 from contracts.selectors import version_in_force, zones_in_force
 from portal.core.django_speedups import ListedModelChoiceField
-from portal.core.roles import security_staff
+from portal.core.roles import security_staff, working_staff
 from portal.domain.dates import wall_moment
 
 from ..attachments import validate_uploads
@@ -79,13 +79,15 @@ class PriorityForm(forms.Form):
 
 class AssignForm(forms.Form):
     assignee = ListedModelChoiceField(
-        queryset=get_user_model().objects.filter(is_staff=True, is_active=True).order_by("name", "email"),
+        queryset=None,
         required=False,
         empty_label="— unassigned —",
+        error_messages={"invalid_choice": "A ticket is assigned to staff who work tickets."},
     )
 
     def __init__(self, *args, security: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = working_staff(get_user_model().objects.order_by("name", "email"))
         if security:  # a vulnerability report: security staff alone (tickets.services.ticket_assign)
             field = self.fields["assignee"]
             field.queryset = security_staff(field.queryset)
