@@ -372,3 +372,5 @@ def test_a_wall_time_names_one_moment_or_none():
         wall_moment(datetime(2026, 3, 29, 2, 30), "Europe/Stockholm")
     with pytest.raises(ValueError, match="happens twice in Europe/Stockholm"):
         wall_moment(datetime(2026, 10, 25, 2, 30), "Europe/Stockholm")
+    with pytest.raises(ValueError, match="years 2000 to 2099"):  # not an OverflowError (a 500 in the forms)
+        wall_moment(datetime(1, 1, 1), "Africa/Nairobi")

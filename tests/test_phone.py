@@ -201,6 +201,7 @@ def test_an_earlier_reply_stays_the_first_response(staff_client, p1, sam):
         ({"started_at": wall(at(16, 31)), "answered": "on"}, "started_at", "The call cannot start in the future."),
         ({"started_at": wall(at(15, 59)), "answered": "on"}, "started_at", "before the ticket was filed"),
         ({"started_at": "2026-13-45T99:00"}, "started_at", "Enter a valid date/time."),
+        ({"started_at": "0001-01-01T00:00"}, "started_at", "years 2000 to 2099"),
         ({"started_at": wall(at(16, 10)), "direction": "inbound", "answered": "on"}, "answered", "Only a call we made"),
         ({"started_at": wall(at(16, 10)), "answered": "on", "internal": "on"}, "internal", "untick internal"),
         ({"started_at": wall(at(16, 10)), "contact_name": ""}, "contact_name", "Say with whom"),

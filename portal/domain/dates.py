@@ -58,6 +58,8 @@ def wall_moment(wall: datetime, tz: str) -> datetime:
     """The moment a wall time typed in `tz` names. A time the clocks skip there (the hour they go
     forward) or pass twice (the hour they go back) names no one moment: a ValueError saying which,
     never a guess an hour off."""
+    if wall.year not in EVIDENCE_YEARS:  # year 1 in Nairobi is before datetime's first moment in UTC
+        raise ValueError(EVIDENCE_YEARS_MESSAGE)
     zone = ZoneInfo(tz)
     first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
     if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall.replace(tzinfo=None):
