@@ -416,3 +416,37 @@ def test_a_group_counts_its_own_filings_when_a_message_out_of_time_order_reads_a
         kinds = [take(raw, received=when).kind for raw, when in zip(raws, at, strict=True)]
     assert kinds == ["filed", "filed", "filed", "held"]
     assert Ticket.objects.count() == 3
+
+
+def test_what_no_column_takes_is_made_harmless_and_the_message_filed(frozen, acme_contract, alice):
+    """NUL (PostgreSQL refuses it in text) and lone surrogates in a subject, an address, a
+    Message-ID or a file's name; a file named ".."; a long Auto-Submitted: such a message was never
+    stored (the pipe exited 75 for ever, the webhook answered 503, the poller stalled on it)."""
+    raw = mail(subject="=?utf-8?q?Restore=00fails?=", message_id="<nul@acme.example>",
+               files=[("good.txt", b"log", "text/plain"), ("..", b"dots", "text/plain")])  # fmt: skip
+    raw = raw.replace(b'filename="good.txt"', b"filename*=utf-8''good%00.txt")
+    ticket = Ticket.objects.get(pk=take(raw).ticket_id)
+    assert ticket.subject == "Restorefails"
+    assert [a.original_name for a in ticket.attachments.all()] == ["good.txt"]
+    assert "Not attached: “attachment-2” is not an accepted type" in ticket.description  # "..": listed, not held
+    # A NUL in the Message-ID or in another address: no such address, the id kept without it.
+    odd = mail(message_id="<a\x00b@acme.example>", to="support@kaluari.com, x\x00y@acme.example")
+    outcome = take(odd)
+    row = InboundMessage.objects.get(pk=outcome.inbound_id)
+    assert outcome.kind == "filed" and "\x00" not in row.message_id + row.recipients
+    # UTF-7 text with a lone surrogate (which no column can encode): filed, the character replaced.
+    seven = mail(message_id="<u7@acme.example>", body="x").replace(
+        b'Content-Type: text/plain; charset="utf-8"', b'Content-Type: text/plain; charset="utf-7"'
+    ).replace(b"\nx\n", b"\n+2AA- broken\n")  # fmt: skip
+    ticket = Ticket.objects.get(pk=take(seven).ticket_id)
+    assert "\ufffd broken" in ticket.description
+    loud = mail(headers={"Auto-Submitted": "auto-replied; " + "x" * 600}, message_id="<ooo@acme.example>")
+    outcome = take(loud)
+    assert outcome.kind == "automatic" and len(InboundMessage.objects.get(pk=outcome.inbound_id).reason) <= 300
+
+
+def test_a_received_moment_out_of_datetimes_range_is_no_moment():
+    from tickets.inbound import parse
+
+    msg = parse.parse(b"Received: from x by y; Fri, 31 Dec 9999 23:59:59 -1200\r\nSubject: x\r\n\r\nx")
+    assert parse.received_at(msg) is None  # an OverflowError before: the pipe exited 75 for ever

@@ -177,11 +177,19 @@ def _address(value) -> str:
 
 
 def _looks_like_bounce(message: Message) -> bool:
-    sender = parseaddr(str(message.get("From", "")))[1]
-    return_path = str(message.get("Return-Path", "")).strip()
+    sender = parseaddr(_header(message, "From"))[1]
+    return_path = _header(message, "Return-Path").strip()
     return bool(
-        BOUNCE_SENDERS.match(sender) or return_path == "<>" or BOUNCE_SUBJECTS.search(str(message.get("Subject", "")))
+        BOUNCE_SENDERS.match(sender) or return_path == "<>" or BOUNCE_SUBJECTS.search(_header(message, "Subject"))
     )
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's text; empty when it cannot be decoded (a UTF-7 subject with a lone surrogate)."""
+    try:
+        return str(message.get(name, ""))
+    except Exception:  # noqa: BLE001 - unreadable: not a sign of a bounce
+        return ""
 
 
 def _status_of_text(text: str) -> tuple[str, str]:

@@ -55,14 +55,25 @@ def parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=POLICY)
 
 
+# What no text column takes (PostgreSQL refuses NUL; a lone surrogate cannot be encoded) and no
+# header line should hold: control characters but tab and line ends, and lone surrogates.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """`text` with what no column takes replaced by U+FFFD (NUL left out): a message that carries
+    them is still stored, never retried for ever."""
+    return _UNSAFE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
 def header(msg: EmailMessage, name: str) -> str:
     """A header's text with encoded words decoded and line breaks folded away (a subject's CR/LF
     never reaches a ticket or an email we send); empty when absent or unreadable."""
     try:
-        value = msg.get(name)
+        value = str(msg.get(name) or "")
     except Exception:  # noqa: BLE001 - a header the parser cannot decode counts as absent
         return ""
-    return " ".join(str(value or "").split())
+    return " ".join(safe_text(value).split())
 
 
 def addresses(values) -> list[str]:
@@ -71,7 +82,7 @@ def addresses(values) -> list[str]:
     found = []
     for _, addr in getaddresses([str(v) for v in values if v]):
         addr = addr.strip().lower()
-        if "@" in addr and len(addr) <= MAX_ADDRESS and addr not in found:
+        if "@" in addr and len(addr) <= MAX_ADDRESS and not _UNSAFE.search(addr) and addr not in found:
             found.append(addr)
         if len(found) >= MAX_RECIPIENTS:
             break
@@ -135,10 +146,10 @@ def received_at(msg: EmailMessage) -> datetime | None:
         stamp = value.rpartition(";")[2].strip()
         try:
             at = parsedate_to_datetime(stamp)
-        except (TypeError, ValueError, IndexError):
+            if at is not None and at.tzinfo is not None:
+                return at.astimezone(UTC)
+        except (TypeError, ValueError, IndexError, OverflowError):  # year 9999 at -12:00 leaves datetime's range
             return None
-        if at is not None and at.tzinfo is not None:
-            return at.astimezone(UTC)
     return None
 
 
@@ -146,7 +157,7 @@ def automatic_reason(msg: EmailMessage, env: Envelope, own_addresses: set[str]) 
     """Why a message is automatic mail that is never answered (RFC 3834 and the usual signs), or ""."""
     auto = header(msg, "Auto-Submitted").lower()
     if auto and auto != "no" and not auto.startswith("auto-generated"):
-        return f"Auto-Submitted: {auto}"
+        return f"Auto-Submitted: {auto[:200]}"  # a reason column's length, whatever the header's
     precedence = header(msg, "Precedence").lower()
     if precedence in BULK_PRECEDENCE:
         return f"Precedence: {precedence}"
@@ -289,7 +300,7 @@ def content(msg: EmailMessage, *, max_file_bytes: int) -> Content:
             )
             continue
         out.files.append(File(name, data, part.get_content_type()))
-    out.text = out.text.replace("\x00", "").strip()
+    out.text = re.sub(r"[\ud800-\udfff]", "\ufffd", out.text.replace("\x00", "")).strip()
     return out
 
 
@@ -298,5 +309,5 @@ def _filename(part, n: int) -> str:
         name = part.get_filename() or ""
     except Exception:  # noqa: BLE001
         name = ""
-    name = " ".join(name.replace("/", "_").replace("\\", "_").split())[:200]
-    return name or f"attachment-{n}"
+    name = " ".join(safe_text(name).replace("/", "_").replace("\\", "_").split())[:200]
+    return name if name.strip(".") else f"attachment-{n}"  # "." and ".." name no file

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from portal.core import batch
@@ -120,7 +120,7 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
     row = InboundMessage(
         sha256=digest, sender=env.sender, message_id=env.message_id,
         return_path=env.return_path if env.return_path != "?" else "", recipients=", ".join(env.recipients)[:5000],
-        subject=env.subject, received_at=received_at, source=source, source_ref=source_ref[:300], size=len(raw),
+        subject=env.subject, received_at=received_at, source=source, source_ref=parse.safe_text(source_ref)[:300], size=len(raw),
         raw=stored, created_at=timezone.now(), outcome=InboundMessage.Outcome.HELD,
         security=any(security_mail.is_security_address(a) for a in env.recipients),
     )  # fmt: skip
@@ -147,6 +147,9 @@ def _ingest(g: group.Group, raw: bytes, *, received_at: datetime, source: str, s
         if twin is not None:
             return _outcome(twin, DUPLICATE)
         error = "IntegrityError"
+    except DataError as exc:  # a value the database refuses: this message's fault, not the database's
+        log.exception("inbound: storing %s failed; held for staff", env.message_id or digest)
+        error = type(exc).__name__
     except DatabaseError:
         raise  # could not be stored: the caller keeps the message
     except Exception as exc:  # noqa: BLE001 - whatever the message did to us, it is kept for staff

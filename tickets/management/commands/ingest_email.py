@@ -28,10 +28,19 @@ class Command(BaseCommand):
             # Our MTA's own Received header: a retry after exit 75 carries the same one, so the
             # ticket's clock does not move with retries.
             now = timezone.now()
-            stamped = parse.received_at(parse.parse(raw))
-            received_at = stamped if stamped is not None and stamped <= now else now
+            received_at = _stamped(raw, now)
             outcome = ingest(raw, received_at=received_at, source="pipe", source_ref=options["source_ref"])
         except Exception as exc:  # noqa: BLE001 - anything that kept it from being stored: try again later
             self.stderr.write(f"ingest_email: not stored, try again later: {type(exc).__name__}: {exc}")
             sys.exit(EX_TEMPFAIL)
         self.stdout.write(f"{outcome.kind} {outcome.inbound_id or ''} {outcome.reason}".rstrip())
+
+
+def _stamped(raw: bytes, now):
+    """Our MTA's moment, never later than now; now when the message cannot tell (one nested a
+    thousand deep does not even parse here: ingest keeps it for staff)."""
+    try:
+        stamped = parse.received_at(parse.parse(raw))
+    except Exception:  # noqa: BLE001 - unreadable here is not a reason to refuse it
+        return now
+    return stamped if stamped is not None and stamped <= now else now
