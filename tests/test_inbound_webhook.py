@@ -219,3 +219,20 @@ def test_a_message_larger_than_a_forms_post_is_taken(webhook, settings):
 
 def test_it_rejects_get(webhook, client, settings):
     assert client.get(URL).status_code == 405
+
+
+def test_odd_but_real_payloads_are_taken_never_a_500_or_a_lost_message(webhook):
+    """A subject with a line break (an encoded =0A decodes to one), a lone surrogate, a NUL in the
+    MessageID: anymail refused to build them (a 400, the message lost once Postmark stops) or the
+    database refused them (a 503 for ever)."""
+    outcomes = [
+        webhook(payload(Subject="Restore fails\nBcc: eve@evil.example", MessageID="a1")),
+        webhook(payload(Subject="Restore \ud800 fails", MessageID="a2\x00", Headers=[])),
+        webhook(payload(TextBody="Error \ud800 17", MessageID="a3", Headers=[])),
+    ]
+    assert [r.status_code for r in outcomes] == [200, 200, 200]
+    subjects = sorted(Ticket.objects.values_list("subject", flat=True))
+    assert subjects == ["Restore fails Bcc: eve@evil.example", "Restore of job 42 fails", "Restore \ufffd fails"]
+    # Garbage is a 400, never a 500: no text at all, a body nested beyond reading, no length.
+    assert webhook(payload(Subject=None, TextBody=None, HtmlBody=None, MessageID="a4")).status_code == 400
+    assert webhook("[" * 100_000).status_code == 400
