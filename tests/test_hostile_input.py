@@ -679,3 +679,22 @@ def test_nul_and_overflow_in_page_queries_are_harmless(world):
         assert api(world).get(path).status_code == 400, path
     assert api(world).get(f"/api/v1/tickets/{BIG}/").status_code == 404
     assert api(world).get("/api/v1/tickets/%00/").json() == {"detail": "Not found."}  # JSON, as documented
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/tickets/", '{"contract": 1e400, "service": 1, "priority": "P3", "subject": "x", "description": "y"}'),
+        ("/api/v1/tickets/", '{"contract": CONTRACT, "service": -1e400, "priority": "P3", "subject": "x", "description": "y"}'),
+        ("/api/v1/claims/", '{"contract": CONTRACT, "month": "2026-10", "note": "x", "tickets": [1e400]}'),
+        ("/api/v1/tickets/", '{"contract": CONTRACT, "service": 1, "priority": "\\ud800", "subject": "x", "description": "y"}'),
+        ("/api/v1/notification-preferences/", '{"choice": "\\ud800", "enabled": true}'),
+        ("/api/v1/claims/", '{"\\ud800": 1}'),
+    ],
+)  # fmt: skip
+def test_a_number_beyond_a_float_or_a_lone_surrogate_is_a_400_not_a_500(world, path, body):
+    """Both are valid JSON: 1e400 reached DRF's id fields as infinity (OverflowError), and the
+    refusal of "\\ud800" quoted it in an answer no encoder can write."""
+    before = rows()
+    raw = body.replace("CONTRACT", str(world["contract"].pk)).encode()
+    assert_api_refused(post_json(api(world), path, raw), before, raw)

@@ -5,6 +5,8 @@ answer (401, 403, 404, 413, 415, 429) are documented once, by portal.core.api_sc
 
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
 from collections.abc import Mapping
 
@@ -35,9 +37,32 @@ class NestingSafeJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - the document is nested too deeply.") from None
+        _readable(data)
+        return data
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _readable(data) -> None:
+    """A body JSON allows but nothing here can hold: a lone surrogate ("\\ud800", which no answer
+    quoting it can encode) or a number beyond a float (1e400, which no id field can convert).
+    Both were 500s; they are a 400 saying so."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            raise ParseError("JSON parse error - the body has a character that cannot be read (a lone surrogate).")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ParseError("JSON parse error - a number is too large.")
 
 
 class CustomerApi(APIView):
