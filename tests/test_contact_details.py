@@ -55,6 +55,8 @@ def test_bob_keeps_his_name_phone_and_timezone_current(client, bob, frozen):
         ("timezone", "Mars/Olympus", "is not a known IANA timezone"),
         ("timezone", "EAT+3", "is not a known IANA timezone (e.g. Africa/Nairobi)"),
         ("timezone", "new york", "“new york” is not a known IANA timezone (did you mean America/New_York?)"),
+        ("timezone", "Europe", "is not a known IANA timezone"),  # a folder of zones: IsADirectoryError, a 500
+        ("timezone", "x" * 300, "characters"),  # longer than a file name: OSError, a 500
         ("phone", "call me maybe", "Use digits"),
         ("name", "  ", "This field is required."),
     ],

@@ -40,7 +40,7 @@ def staff_zone(user) -> str:
     zone = getattr(user, "timezone", "") or settings.TIME_ZONE
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return settings.TIME_ZONE
     return zone
 
