@@ -37,6 +37,7 @@ NUMBER_TAG = re.compile(r"\[#(\d{1,12})\]")
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "sv"]
 ROOT_ID = re.compile(r"<ticket-(\d{1,12})\.\d{14}@[^<>\s]+>")
 WORK_TICKETS = "tickets.change_ticket"  # portal.core.roles: who works tickets (and may answer them by email)
+THREAD_IDS = 60  # Message-IDs of In-Reply-To and References looked up at most
 # How a message was matched to its ticket (ticket_matched): only the first proves who sent it.
 BY_ADDRESS, BY_THREAD, BY_NUMBER = "address", "thread", "number"
 
@@ -139,7 +140,9 @@ def ticket_matched(env: parse.Envelope, *, lock: bool = False) -> tuple[Ticket |
             ticket = ticket_of(number)
             if ticket is not None:
                 return ticket, BY_ADDRESS
-    ids = security_mail.message_ids(env.in_reply_to) + security_mail.message_ids(env.references)
+    ids = list(dict.fromkeys(security_mail.message_ids(env.in_reply_to) + security_mail.message_ids(env.references)))
+    if len(ids) > THREAD_IDS:  # a thread's root is first, the latest last: a References of thousands costs no more
+        ids = ids[:10] + ids[10 - THREAD_IDS :]
     for mid in ids:
         root = ROOT_ID.fullmatch(mid)
         ticket = ticket_of(int(root.group(1))) if root else None
