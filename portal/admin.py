@@ -52,6 +52,10 @@ class UserChangeForm(BaseUserChangeForm):
             self.add_error(
                 None, "This is the organisation's only active admin: make someone else an admin first (People…)."
             )
+        if data.get("is_staff", self.instance.is_staff) and data.get("organisation", self.instance.organisation):
+            # Staff belong to no customer: one of an organisation's would see its tickets as a customer
+            # and could be deactivated by its admins.
+            self.add_error("organisation", "Staff belong to no organisation: clear it, or leave staff unticked.")
         groups = data.get("groups")
         if groups is not None:
             roles = [g.name for g in groups if role_of_group(g.name)]

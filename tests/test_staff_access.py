@@ -334,3 +334,16 @@ def test_deleting_a_group_or_a_second_factor_device_is_audited(client, ada, sam)
     assert response.status_code == 302
     (entry,) = entries("staff_otp.device.deleted")
     assert entry.actor == ada and entry.before == {"user": sam.email, "name": device.name, "confirmed": True}
+
+
+def test_staff_belong_to_no_organisation(client, ada, sam, alice, acme):
+    """One of an organisation's would see its tickets as a customer and be its admins' to deactivate."""
+    client.force_login(ada)
+    data = form_data(client, alice)
+    data["is_staff"] = "on"
+    response = client.post(change_url(alice), data)
+    assert response.status_code == 200 and "Staff belong to no organisation" in response.content.decode()
+    data = {**form_data(client, sam), "organisation": acme.pk}
+    response = client.post(change_url(sam), data)
+    assert response.status_code == 200 and "Staff belong to no organisation" in response.content.decode()
+    assert not User.objects.get(pk=alice.pk).is_staff and User.objects.get(pk=sam.pk).organisation is None
