@@ -247,7 +247,8 @@ def ticket_deadlines(
         paused=history.paused_at(now),
         escalation_dues=d.escalation_dues,
         # Only the escalation sweep moves the level; this says when its next move is due (a past
-        # moment is fine: the sweep takes it at once). Resolved, closed or excluded: no timers.
+        # moment is fine: the sweep takes it at once). Excluded: none; resolved or closed: only a move
+        # due before the resolution, which a late sweep still makes.
         next_escalation_due=_next_escalation(d.escalation_dues, escalation_level, top_alert_sent, resolved_at)
         if not excluded
         else None,

@@ -300,7 +300,7 @@ def content(msg: EmailMessage, *, max_file_bytes: int) -> Content:
             )
             continue
         out.files.append(File(name, data, part.get_content_type()))
-    out.text = re.sub(r"[\ud800-\udfff]", "\ufffd", out.text.replace("\x00", "")).strip()
+    out.text = safe_text(out.text).strip()
     return out
 
 
