@@ -88,45 +88,40 @@ def escalate_due_tickets(*, now: datetime | None = None, batch: int = BATCH) -> 
                 step = deadlines.escalation_at(
                     dues, current=t.escalation_level, alerted=t.top_alert_sent, now=now, resolved_at=resolved
                 )
-                if step.passed and resolved is not None:
-                    # Due before its resolution, found late (the workers were down): recorded at its
-                    # moment, and nobody is told to act on a ticket resolved since.
-                    events.append(
-                        TicketEvent(ticket=t, kind=TicketEvent.Kind.ESCALATED, at=dues[step.level - 2],
-                                    data={"from": t.escalation_level, "to": step.level, "passed": list(step.passed)})
-                    )  # fmt: skip
-                    t.escalation_level = step.level
-                    moved += 1
-                elif step.passed:
-                    new = levels[step.level - 1]
-                    passed = [levels[n - 1] for n in step.passed]
+                if step.passed:
+                    # A level due before the ticket's resolution, found late (the workers were down):
+                    # recorded at its moment, and nobody is told to act on a ticket resolved since.
+                    at = now if resolved is None else dues[step.level - 2]
                     events.append(
                         TicketEvent(
                             ticket=t,
                             kind=TicketEvent.Kind.ESCALATED,
-                            at=now,
+                            at=at,
                             data={"from": t.escalation_level, "to": step.level, "passed": list(step.passed)},
                         )
                     )
-                    ctx = {"level": new, "passed": passed, "from_level": t.escalation_level}
-                    key = f"ticket:{t.pk}:escalation:{step.level}"
-                    emails += notify.to_addresses(
-                        notify.level_staff_emails(new, t.organisation, staff.emails),
-                        f"{key}:staff",
-                        "ticket_escalated_staff",
-                        ctx,
-                        t,
-                        staff.emails,
-                    )
-                    emails += notify.to_customers(
-                        t,
-                        f"{key}:customer",
-                        "ticket_escalated",
-                        {**ctx, "contact": _customer_contact(new, t.organisation, staff)},
-                        kind=Kind.ESCALATION,
-                        audience=audience,
-                    )
-                    moves.append((t, t.escalation_level, step.level))
+                    if resolved is None:
+                        new = levels[step.level - 1]
+                        passed = [levels[n - 1] for n in step.passed]
+                        ctx = {"level": new, "passed": passed, "from_level": t.escalation_level}
+                        key = f"ticket:{t.pk}:escalation:{step.level}"
+                        emails += notify.to_addresses(
+                            notify.level_staff_emails(new, t.organisation, staff.emails),
+                            f"{key}:staff",
+                            "ticket_escalated_staff",
+                            ctx,
+                            t,
+                            staff.emails,
+                        )
+                        emails += notify.to_customers(
+                            t,
+                            f"{key}:customer",
+                            "ticket_escalated",
+                            {**ctx, "contact": _customer_contact(new, t.organisation, staff)},
+                            kind=Kind.ESCALATION,
+                            audience=audience,
+                        )
+                        moves.append((t, t.escalation_level, step.level))
                     t.escalation_level = step.level
                     moved += 1
                 if step.top_alert_due and resolved is None:  # resolved since: nobody is alerted

@@ -297,9 +297,8 @@ def ticket_status(request, pk: int):
 # --- Attachments --------------------------------------------------------------------------------
 def _downloadable(user):
     """Attachments a user may download: staff who may view tickets, past the staff site's second
-    factor, any (vulnerability reports':
-    staff who see them, portal.core.roles.sees_security); a customer those of their organisation's
-    tickets, never an internal note's."""
+    factor, any (vulnerability reports': staff who see them, portal.core.roles.sees_security); a
+    customer those of their organisation's tickets, never an internal note's."""
     if user.is_staff:
         # The staff site's second factor too: a staff password alone opens the customers' login.
         if not (user.is_active and may_use_staff_site(user) and user.has_perm("tickets.view_ticket")):

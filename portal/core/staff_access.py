@@ -28,6 +28,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
 from .audit import audit, current_actor
+from .outbox import outbox_withdraw_for_user
 from .roles import ROLE_PERMISSIONS, StaffRole, role_group_name, role_of_group
 
 FIELDS = ("is_active", "is_staff", "is_superuser", "staff_role", "customer_role", "organisation_id", "email")
@@ -250,8 +251,6 @@ class AccessChange:
 
 def _deactivated(user_id, old: dict, new: dict) -> None:
     if old.get("is_active") is True and new.get("is_active") is False:
-        from .outbox import outbox_withdraw_for_user  # the outbox's tasks import much of the ground
-
         outbox_withdraw_for_user(user_id=user_id)
 
 
