@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
@@ -34,12 +33,13 @@ from portal.core.api import (
 from portal.domain.dates import MONTH_FORMAT, month_from_text
 from portal.domain.formats import amount
 from tickets.api.base import FileUploadInput
+from tickets.api.outputs import AttachmentOutputSerializer
 from tickets.models import Ticket
 from tickets.selectors import tickets_for_user
 
 from .figures import MonthFigures, MonthUnavailable, contract_month_figures
 from .forms import OWN_CONTRACTS, OWN_TICKETS
-from .models import Claim, ClaimAttachment
+from .models import Claim
 from .selectors import claims_for_user
 from .services import ClaimError, claim_attach, claim_submit
 
@@ -136,18 +136,8 @@ class UptimeOutputSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="ClaimAttachment")
-class ClaimAttachmentOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField(source="original_name")
-    size = serializers.IntegerField(help_text="Bytes.")
-    content_type = serializers.CharField(help_text="Decided on the content, not on the name.")
-    uploaded_at = serializers.DateTimeField()
-    download_url = serializers.SerializerMethodField()
-
-    def get_download_url(self, attachment: ClaimAttachment) -> str:
-        url = reverse("claim-attachment", args=[attachment.claim_id, attachment.pk])
-        request = self.context.get("request")
-        return request.build_absolute_uri(url) if request else url
+class ClaimAttachmentOutputSerializer(AttachmentOutputSerializer):
+    download_route, owner_id = "claim-attachment", "claim_id"
 
 
 @extend_schema_serializer(component_name="Claim")

@@ -98,8 +98,10 @@ class AttachmentOutputSerializer(serializers.Serializer):
     uploaded_at = serializers.DateTimeField()
     download_url = serializers.SerializerMethodField()
 
+    download_route, owner_id = "attachment-download", "ticket_id"  # a claim's files: credits.api
+
     def get_download_url(self, attachment: Attachment) -> str:
-        url = reverse("attachment-download", args=[attachment.ticket_id, attachment.pk])
+        url = reverse(self.download_route, args=[getattr(attachment, self.owner_id), attachment.pk])
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request else url
 
