@@ -20,6 +20,19 @@ from django.dispatch import Signal
 
 # Sent with changes=[EvidenceChange, ...] and now=datetime.
 evidence_moved = Signal()
+# Asked before a contract's SLA or dates change, with contract= (as stored), sla_id=, starts_on=,
+# ends_on= (as they would be): a receiver answers why not in words, or None. credits refuses what
+# would judge its closed months by other terms or leave them outside the contract.
+contract_reframing = Signal()
+
+
+def contract_reframing_refused(contract, *, sla_id: int, starts_on, ends_on) -> str | None:
+    for _, answer in contract_reframing.send(
+        sender=type(contract), contract=contract, sla_id=sla_id, starts_on=starts_on, ends_on=ends_on
+    ):
+        if answer:
+            return answer
+    return None
 
 OUTAGE = "outage"
 MAINTENANCE = "maintenance"

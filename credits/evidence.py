@@ -37,6 +37,25 @@ def on_evidence_moved(sender, *, changes: list[EvidenceChange], now: datetime, *
     months_reopen_for_evidence(changes=changes, now=now)
 
 
+def on_contract_reframing(sender, *, contract, sla_id: int, starts_on: date, ends_on: date | None, **kwargs):
+    """Why the contract's SLA or dates cannot change, or None: its closed (or reopened) months were
+    judged by the terms of its SLA and closed again by them, so the SLA stays once one exists (a
+    change of terms is a new version of the SLA, published with notice), and no such month may fall
+    outside its dates."""
+    months = MonthlyUptime.objects.filter(contract=contract)
+    if sla_id != contract.sla_id and (last := months.order_by("-month").first()):
+        return (
+            f"The contract's months up to {last.month:%B %Y} were judged by the terms of {contract.sla.name}: "
+            "it keeps that SLA (a change of terms is a new version of it, published with notice to the contacts)."
+        )
+    first_kept = starts_on.replace(day=1)
+    if early := months.filter(month__lt=first_kept).order_by("month").first():
+        return f"{early.month:%B %Y} is a closed month of this contract: it cannot start after it."
+    if ends_on is not None and (late := months.filter(month__gt=ends_on).order_by("-month").first()):
+        return f"{late.month:%B %Y} is a closed month of this contract: it cannot end before it."
+    return None
+
+
 def _changed_spans(change: EvidenceChange) -> list[Span]:
     before, after = change.before, change.after
     # An outage counts minute by minute; a window is judged whole (notice, off-peak hours), so any

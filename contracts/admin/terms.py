@@ -22,6 +22,7 @@ from portal.domain.terms_changes import by_section
 
 from ..calendars import calendars_edited
 from ..choices import Cause
+from ..evidence import contract_reframing_refused
 from ..models import (
     SLA,
     ClosedDate,
@@ -453,9 +454,24 @@ class SLAAdmin(AuditedAdmin, admin.ModelAdmin):
     inlines = [SLAVersionInline]
 
 
+class ContractForm(forms.ModelForm):  # the admin gives it its model and fields
+    def clean(self):
+        cleaned = super().clean()
+        sla, starts_on = cleaned.get("sla"), cleaned.get("starts_on")
+        if self.instance.pk and sla is not None and starts_on is not None:
+            stored = Contract.objects.select_related("sla").get(pk=self.instance.pk)
+            problem = contract_reframing_refused(
+                stored, sla_id=sla.pk, starts_on=starts_on, ends_on=cleaned.get("ends_on")
+            )
+            if problem:
+                raise ValidationError(problem)
+        return cleaned
+
+
 @admin.register(Contract)
 class ContractAdmin(AuditedAdmin, admin.ModelAdmin):
     audit_action = "contract"  # its invoice amount, currency, contacts, services, SLA, dates
+    form = ContractForm
     list_display = [
         "reference",
         "name",
