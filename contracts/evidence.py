@@ -34,6 +34,7 @@ def contract_reframing_refused(contract, *, sla_id: int, starts_on, ends_on) -> 
             return answer
     return None
 
+
 OUTAGE = "outage"
 MAINTENANCE = "maintenance"
 
