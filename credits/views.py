@@ -90,8 +90,7 @@ def _chart(history: list[HistoryMonth], guarantee: Decimal) -> Chart:
             f = h.figures
             top_y = min(y(f.uptime_percent), base - 1)  # a bar at the floor still shows
             level = "met" if not f.below_guarantee else "flagged" if f.flagged else "below"
-            pct = formats.number(f.uptime_percent)
-            title = f"{name}: {pct}% uptime"
+            title = f"{name}: {formats.percent(f.uptime_percent, 3)} uptime"
             if f.tier_percent is not None:
                 title += f", {f.tier_percent.normalize():f}% credit tier"
             elif f.flagged:

@@ -95,7 +95,7 @@ def test_october_shows_its_uptime_tier_credit_and_the_outage_that_cost_it(client
     assert "Closed at 2026-11-01 01:00 (UTC+03:00)." in october
 
 
-def test_the_chart_has_a_bar_per_month_with_its_exact_percent_and_the_guarantee_line(client, alice, bad_october):
+def test_the_chart_has_a_bar_per_month_with_its_percent_as_the_table_writes_it_and_the_guarantee_line(client, alice, bad_october):
     html = get(client, alice, url(bad_october)).content.decode()
     svg = html[html.index("<svg") : html.index("</svg>")]
     bars = re.findall(r'<rect class="bar bar-(\w+)"[^>]*><title>([^<]*)</title></rect>', svg)
@@ -103,7 +103,7 @@ def test_the_chart_has_a_bar_per_month_with_its_exact_percent_and_the_guarantee_
     # November 2025 to October 2026, oldest first; the contract started in January.
     assert bars[0] == ("none", "November 2025: The contract had not started in November 2025.")
     assert bars[2] == ("none", "January 2026: Not closed yet")
-    assert unescape(bars[-1][1]) == "October 2026: 98.87992832% uptime, 10% credit tier"
+    assert unescape(bars[-1][1]) == "October 2026: 98.880% uptime, 10% credit tier"
     assert bars[-1][0] == "below"
     assert '<line class="guarantee"' in svg and re.search(r'<text class="guarantee-label"[^>]*>99.8%</text>', svg)
     # Styled from portal.css only: no style attribute, no inline script (the CSP forbids them).

@@ -58,10 +58,12 @@ def bar_level(uptime: Uptime) -> str:
 
 
 def percent_text(uptime: Uptime) -> str:
-    """Rounded for display only: 1410/1440 -> "97.92"."""
+    """Rounded for display only: 1410/1440 -> "97.92"; a period with downtime never reads 100
+    (3 minutes in 90 days is 99.9977: "99.99", not "100.00")."""
     if uptime.down_minutes == 0:
         return "100"
-    return formats.rounded(uptime.percent, 2)
+    text = formats.rounded(uptime.percent, 2)
+    return "99.99" if text == "100.00" else text
 
 
 def _plural(n: int, word: str) -> str:
