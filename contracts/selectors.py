@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, Q, QuerySet
 
 from portal.core.notify_rules import Kind, Preferences, Recipient, for_contract, members_prefetch
+from portal.domain.dates import month_bounds
 from portal.domain.terms_changes import Change, Clock, Level, Terms, changes
 
 from .choices import Cause, priority_name
@@ -201,6 +202,19 @@ class Versions:
         """The version whose timezone a page or an email uses: in force then, else the first."""
         versions = self._by_sla.get(sla_id)
         return self.at(sla_id, moment) or (versions[0] if versions else None)
+
+    def of_month(self, sla_id: int, month: date, now: datetime) -> SLAVersion | None:
+        """The terms that judge `month`: the version in force at its last moment (its end in the
+        zone of the terms shown at `now`), or None. Its uptime, credit and claim window are theirs,
+        whatever is published later (credits.closing stores it on the closed month)."""
+        shown = self.shown(sla_id, now)
+        if shown is None:
+            return None
+        end = month_bounds(month.year, month.month, shown.timezone)[1]
+        return self.at(sla_id, end - timedelta(microseconds=1))
+
+    def longest_claim_window(self, sla_id: int) -> int:
+        return max((v.claim_window_days for v in self._by_sla.get(sla_id, ())), default=0)
 
 
 # --- What a version changes, who is told, and the history a customer sees ---------------------------

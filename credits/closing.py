@@ -167,15 +167,10 @@ def contract_month(
     maintenance of their own have the same uptime: `cache` (a dict kept for one run) computes it
     once for all of them; only the credit differs (each contract's invoice). `invoice` (amount,
     currency): the month's own, frozen when it was first closed; else the contract's."""
-    first = versions.shown(contract.sla_id, now)
-    if first is None:
-        return None
-    start, end = month_bounds(month.year, month.month, first.timezone)
-    version = versions.at(contract.sla_id, end - timedelta(microseconds=1))
+    version = versions.of_month(contract.sla_id, month, now)
     if version is None:
         return None
-    if version.timezone != first.timezone:
-        start, end = month_bounds(month.year, month.month, version.timezone)
+    start, end = month_bounds(month.year, month.month, version.timezone)
     sids = frozenset(s.pk for s in contract.services.all())
     parts = maintenance.get(contract.pk, ())
     index = outages if isinstance(outages, OutageIndex) else OutageIndex(outages)
@@ -268,7 +263,7 @@ def _ended(c: Contract, month: date, versions: Versions, now: datetime) -> bool:
     if v is None:
         return False
     end = month_bounds(month.year, month.month, v.timezone)[1]
-    return end <= now and versions.at(c.sla_id, end - timedelta(microseconds=1)) is not None
+    return end <= now and versions.of_month(c.sla_id, month, now) is not None
 
 
 def close_month(

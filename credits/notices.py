@@ -10,8 +10,9 @@
   stored on the month (`claim_reminder_at`, a partial index) when it is closed; the hourly close
   sweep sends what is due (`claim_reminders_send`) and clears it, once.
 
-The claim window is judged as a claim filed now would be (credits.services.claim_window): by the
-terms in force now. Every email is keyed by contract, month and recipient: written once.
+The claim window is the month's own (credits.services.claim_window): that of the terms in force at
+its end, which judged it (`sla_version`), whatever is published later. Every email is keyed by
+contract, month and recipient: written once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from contracts.models import Contract
-from contracts.selectors import Versions
 from portal.core.notify_rules import Kind, Preferences, for_contract, members_prefetch
 from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.unsubscribe import email_to
@@ -33,9 +33,8 @@ CLAIM_REMINDER = timedelta(days=7)
 BATCH = 500
 
 
-def _deadline(row: MonthlyUptime, contract: Contract, versions: Versions, now: datetime) -> datetime:
-    version = versions.at(contract.sla_id, now) or row.sla_version
-    return days_after_month(row.month, version.timezone, version.claim_window_days)
+def _deadline(row: MonthlyUptime) -> datetime:
+    return days_after_month(row.month, row.sla_version.timezone, row.sla_version.claim_window_days)
 
 
 def _contracts(ids) -> dict[int, Contract]:
@@ -51,17 +50,15 @@ def reminders_schedule(rows: list[MonthlyUptime], now: datetime) -> list[tuple[M
     """Set `claim_reminder_at` on each row about to be stored (closed for the first time or again):
     CLAIM_REMINDER before its claim window closes, for a month below the guarantee whose reminder is
     still ahead; None otherwise. Returns the rows below the guarantee whose window is open, with its
-    close (what an invitation needs). Queries only for rows below the guarantee."""
+    close (what an invitation needs). No query: the window is that of the row's own terms."""
     below = [r for r in rows if r.uptime_percent < r.guarantee]
     for r in rows:
         r.claim_reminder_at = None
     if not below:
         return []
-    contracts = Contract.objects.in_bulk({r.contract_id for r in below})
-    versions = Versions({c.sla_id for c in contracts.values()})
     open_ = []
     for r in below:
-        closes = _deadline(r, contracts[r.contract_id], versions, now)
+        closes = _deadline(r)
         if now < closes:
             open_.append((r, closes))
             if closes - CLAIM_REMINDER > now:
@@ -81,12 +78,10 @@ def _emails(pairs, template: str, tag: str, now: datetime) -> list[Email]:
     contracts = _contracts(r.contract_id for r, _ in pairs)
     prefs = Preferences()
     prefs.load(u.pk for c in contracts.values() for u in c.organisation.users.all())
-    versions = Versions({c.sla_id for c in contracts.values()})
     emails = []
     for row, closes in pairs:
         contract = contracts[row.contract_id]
-        version = versions.at(contract.sla_id, now) or row.sla_version
-        context = _context(row, contract, closes, version.timezone)
+        context = _context(row, contract, closes, row.sla_version.timezone)
         key = f"month:{row.contract_id}:{row.month:%Y-%m}:{tag}"
         emails += [
             email_to(r, key=f"{key}:user:{r.user.pk}", template=template, context=context)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from contracts.models import Contract
-from contracts.selectors import Versions
 from portal.core.audit import audit_entry
 from portal.core.notify_rules import Kind, Preferences, for_contract, members_prefetch
 from portal.core.outbox import outbox_enqueue_many
@@ -97,13 +96,12 @@ def _tell_customers(moved, claims: dict[int, Claim], now: datetime) -> None:
     }
     prefs = Preferences()
     prefs.load(u.pk for c in contracts.values() for u in c.organisation.users.all())
-    versions = Versions({c.sla_id for c in contracts.values()})
     stamp = f"{now.timestamp():.6f}"  # one email per closing again, whatever the number of them
     emails = []
     for before, after in moved:
         contract = contracts[after.contract_id]
-        # The claim window as a claim filed now is judged (credits.services.claim_window): the terms in force now.
-        version = versions.at(contract.sla_id, now) or after.sla_version
+        # The month's claim window (credits.services.claim_window): that of the terms that judged it.
+        version = after.sla_version
         deadline = days_after_month(after.month, version.timezone, version.claim_window_days)
         claim = claims.get(after.pk)
         context = {

@@ -120,9 +120,9 @@ def claimable_months(
 ) -> dict[int, list[date]]:
     """Per contract, the months a claim can still be filed for, newest first: ended in the
     contract's timezone, still inside the claim window, in the contract's term, not claimed yet.
-    The window is credits.services.claim_window's (terms in force now; the month's end plus the
-    window's days, local time), which has the last word when the claim is filed. `claimed`: the
-    months already claimed, when there is a single contract and the caller has them."""
+    The window is credits.services.claim_window's (the terms in force at the month's end; its end
+    plus their window's days, local time), which has the last word when the claim is filed.
+    `claimed`: the months already claimed, when there is a single contract and the caller has them."""
     if not contracts:
         return {}
     versions = versions or Versions({c.sla_id for c in contracts})
@@ -137,10 +137,15 @@ def claimable_months(
         if version is None:
             continue
         month = previous_month(local_month(now, version.timezone))
+        longest = versions.longest_claim_window(contract.sla_id)
         while month >= contract.starts_on.replace(day=1):
-            if now >= claim_deadline(version=version, month=month):
-                break
-            if not not_covered(contract, month) and (contract.pk, month) not in taken:
+            if now >= days_after_month(month, version.timezone, longest):
+                break  # closed under any of the SLA's windows: so is every earlier month
+            terms = versions.of_month(contract.sla_id, month, now)
+            if terms is None:
+                break  # no terms at its end: none at any earlier month's
+            open_ = now < claim_deadline(version=terms, month=month)
+            if open_ and not not_covered(contract, month) and (contract.pk, month) not in taken:
                 months.append(month)
             month = previous_month(month)
     return out
@@ -178,10 +183,10 @@ def claimable_with_figures(*, contracts: list[Contract], now: datetime, versions
         }
     out = []
     for c in contracts:
-        version = versions.at(c.sla_id, now)  # claimable_months' (and the claim's) terms
         for m in open_months.get(c.pk, ()):
-            closes = claim_deadline(version=version, month=m)
-            out.append(ClaimableMonth(c, m, closes, version.timezone, closed.get((c.pk, m))))
+            terms = versions.of_month(c.sla_id, m, now)  # claimable_months' (and the claim's)
+            closes = claim_deadline(version=terms, month=m)
+            out.append(ClaimableMonth(c, m, closes, terms.timezone, closed.get((c.pk, m))))
     return sorted(out, key=lambda cm: (cm.closes, cm.contract.reference, cm.month))
 
 

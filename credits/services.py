@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from contracts.selectors import version_in_force
+from contracts.selectors import Versions
 from portal.core.audit import audit, audit_entry
 from portal.core.notify_rules import Kind, for_contract
 from portal.core.outbox import Email, outbox_enqueue_many
@@ -35,8 +35,9 @@ class ClaimError(Exception):
 
 
 def claim_window(*, contract, month: date, now: datetime | None = None):
-    """(month end, claims close) in UTC for the contract's month, and its timezone."""
-    version = version_in_force(sla_id=contract.sla_id, at=now or timezone.now())
+    """(month end, claims close) in UTC for the contract's month, and the terms that judge it (in
+    force at its end: a version published later changes neither its credit nor its window)."""
+    version = Versions([contract.sla_id]).of_month(contract.sla_id, month, now or timezone.now())
     if version is None:
         raise ClaimError("This contract has no SLA terms in force.", field="contract")
     _, end = month_bounds(month.year, month.month, version.timezone)

@@ -118,7 +118,6 @@ def contract_statement(*, contract: Contract, month: date, now: datetime) -> Sta
     versions = Versions([contract.sla_id])
     judged_at = min(figures.period_end - _LAST_MOMENT, now)
     version = versions.at(contract.sla_id, judged_at) or versions.shown(contract.sla_id, now)
-    current = versions.at(contract.sla_id, now)
     rows = contract_attainment(contracts=[contract], first=month, last=month, now=now)[contract.pk]
     found = {priority: a for (m, priority), a in rows.items() if m == month}
     terms = list(PriorityTerm.objects.filter(version=version).values_list("priority", flat=True)) if version else []
@@ -133,7 +132,7 @@ def contract_statement(*, contract: Contract, month: date, now: datetime) -> Sta
         attainment=attainment,
         total=totals(found.values(), month=month),
         claim=Claim.objects.filter(contract=contract, month=month).first(),
-        claim_deadline=claim_deadline(version=current, month=month) if current else None,
+        claim_deadline=claim_deadline(version=version, month=month) if version else None,
         generated_at=now,
     )
 

@@ -1,0 +1,80 @@
+"""A month's claim window is that of the terms that judged it (in force at its end), whatever is
+published later. Before, every place read the terms in force now: October closed below the guarantee
+under Kaluari v1 (30 days) and Alice was invited to claim until 1 December; a v2 with a 10-day window,
+effective 10 November, then refused her claim on 15 November ("closed at 2026-11-11"), and the
+reminder of 24 November still told her the window closed on 1 December."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core import mail
+
+from contracts.choices import Cause
+from contracts.models import SLA
+from contracts.outages.services import outage_record
+from contracts.services import sla_version_draft, sla_version_publish
+from credits.closing import close_due
+from credits.models import MonthlyUptime
+from credits.notices import claim_reminders_send
+from credits.selectors import claimable_months
+from credits.services import claim_submit
+
+pytestmark = pytest.mark.django_db
+NBO = ZoneInfo("Africa/Nairobi")
+OCT, NOV = date(2026, 10, 1), date(2026, 11, 1)
+DEC_1 = datetime(2026, 12, 1, tzinfo=NBO)
+
+
+@pytest.fixture
+def october_below_then_a_shorter_window(acme_contract, django_capture_on_commit_callbacks):
+    outage_record(
+        title="Storage down", services=acme_contract.services.all(),
+        starts_at=datetime(2026, 10, 10, 8, 0, tzinfo=NBO), ends_at=datetime(2026, 10, 10, 16, 0, tzinfo=NBO),
+        cause=Cause.UNPLANNED, actor=None, now=datetime(2026, 10, 10, 17, 0, tzinfo=NBO),
+    )  # fmt: skip
+    closed_at = datetime(2026, 11, 1, 1, 0, tzinfo=NBO)
+    with time_machine.travel(closed_at, tick=False), django_capture_on_commit_callbacks(execute=True):
+        close_due(now=closed_at)
+    october = MonthlyUptime.objects.get(contract=acme_contract, month=OCT)
+    assert october.uptime_percent < october.guarantee
+    assert october.claim_reminder_at == DEC_1 - timedelta(days=7)
+    publish_at = datetime(2026, 11, 5, 9, 0, tzinfo=NBO)
+    draft = sla_version_draft(
+        sla=SLA.objects.get(template_key="kaluari-cloud-backup"), effective_on=date(2026, 11, 10), now=publish_at
+    )
+    draft.claim_window_days = 10
+    draft.save()
+    sla_version_publish(version=draft, now=publish_at)
+    return acme_contract
+
+
+def test_a_month_closed_under_a_30_day_window_is_claimable_for_30_days(october_below_then_a_shorter_window, alice):
+    contract = october_below_then_a_shorter_window
+    (invitation,) = [m for m in mail.outbox if m.to == [alice.email] and "claim" in m.subject]
+    assert "2026-12-01 00:00 (UTC+03:00)." in invitation.body
+    at = datetime(2026, 11, 30, 23, 0, tzinfo=NBO)
+    assert claimable_months(contracts=[contract], now=at) == {contract.pk: [OCT]}
+    claim = claim_submit(contract=contract, month=OCT, user=alice, now=at)
+    assert claim.month == OCT
+    assert claimable_months(contracts=[contract], now=DEC_1) == {contract.pk: [NOV]}  # October's closed
+
+
+def test_the_reminder_comes_a_week_before_the_months_own_window_closes(
+    october_below_then_a_shorter_window, alice, django_capture_on_commit_callbacks
+):
+    at = datetime(2026, 11, 24, 1, 0, tzinfo=NBO)
+    mail.outbox.clear()
+    with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert claim_reminders_send(now=at) == 2  # Alice and Bob, the contract's people
+    (reminder,) = [m for m in mail.outbox if m.to == [alice.email] and m.subject.startswith("Reminder")]
+    assert "2026-12-01 00:00 (UTC+03:00)." in reminder.body
+    assert claim_submit(contract=october_below_then_a_shorter_window, month=OCT, user=alice, now=at).month == OCT
+
+
+def test_a_month_judged_by_the_shorter_window_closes_after_ten_days(october_below_then_a_shorter_window):
+    contract = october_below_then_a_shorter_window
+    december = datetime(2026, 12, 10, 23, 0, tzinfo=NBO)
+    assert claimable_months(contracts=[contract], now=december) == {contract.pk: [NOV]}
+    assert claimable_months(contracts=[contract], now=december + timedelta(hours=1)) == {contract.pk: []}
