@@ -39,7 +39,7 @@ from portal.core.dkim_signing import SignedEmail
 from portal.core.email_parts import render_attachments
 from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew_many
 from portal.core.snapshot import thaw
-from portal.models import OutboxAttempt, OutboxMessage
+from portal.models import OutboxAttempt, OutboxMessage, User
 
 log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
@@ -86,8 +86,27 @@ def outbox_claim(*, now: datetime, limit: int, keys: list[str] | None = None) ->
     )  # fmt: skip
 
 
+WITHDRAWN = "Not sent: the recipient was deactivated."
+
+
+def _withdrawn(messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Give up the rows to a deactivated person (portal.core.outbox.outbox_withdraw_for_user gives
+    them up when they are deactivated; this catches one put back in the queue by hand since, or
+    written by a path that did not know): one query a batch. Returns the others."""
+    gone = set(User.objects.filter(email__in={m.to for m in messages}, is_active=False).values_list("email", flat=True))
+    if not gone:
+        return messages
+    for msg in messages:
+        if msg.to in gone:
+            OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
+                status=Status.FAILED, last_error=WITHDRAWN, lease_until=None, claim_token=None
+            )
+    return [m for m in messages if m.to not in gone]
+
+
 def outbox_deliver(*, messages: list[OutboxMessage], now_fn=timezone.now) -> int:
     """Send claimed rows; record every attempt. Returns how many were sent."""
+    messages = _withdrawn(messages) if messages else messages
     if not messages:
         return 0
     sent = 0

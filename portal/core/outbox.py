@@ -17,14 +17,15 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from portal.core import batch
-from portal.core.delivery import SWEEP_BATCHES
+from portal.core.delivery import SWEEP_BATCHES, WITHDRAWN
 from portal.core.snapshot import freeze
 from portal.core.tasks import outbox_send, outbox_sweep
-from portal.models import OutboxMessage, new_message_id
+from portal.models import OutboxMessage, User, new_message_id
 
 log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
@@ -110,10 +111,15 @@ def outbox_enqueue_many(*, emails: list[Email], now: datetime | None = None, kno
 
 
 def outbox_withdraw_for_user(*, user_id: int) -> int:
-    """A deactivated person is never emailed: the emails written for them (keyed ...:user:<pk>)
-    and not sent yet, a retry's included, are given up. Returns how many."""
-    return OutboxMessage.objects.filter(status=Status.PENDING, key__endswith=f":user:{user_id}").update(
-        status=Status.FAILED, last_error="Not sent: the recipient was deactivated.", lease_until=None
+    """A deactivated person is never emailed: the emails written for them (keyed ...:user:<pk>, or
+    to their address, whatever the key) and not sent yet, a retry's included and one whose sender
+    died mid-send (its lease run out), are given up. Returns how many. The sender checks again
+    before sending (portal.core.delivery): a row put back in the queue by hand is not sent either."""
+    address = User.objects.filter(pk=user_id).values_list("email", flat=True).first()
+    waiting = Q(status=Status.PENDING) | Q(status=Status.SENDING, lease_until__lt=timezone.now())
+    theirs = Q(key__endswith=f":user:{user_id}") | Q(to=address) if address else Q(key__endswith=f":user:{user_id}")
+    return OutboxMessage.objects.filter(waiting, theirs).update(
+        status=Status.FAILED, last_error=WITHDRAWN, lease_until=None, claim_token=None
     )
 
 
