@@ -22,7 +22,7 @@ PostgreSQL would parse and store every number on its own; a string is written as
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -35,6 +35,7 @@ from contracts.choices import DOWN_FOR_EVERYONE, DOWN_FOR_SCOPED, Cause, Impact
 from contracts.maintenance.selectors import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
+from portal.core.locks import transaction_lock
 from portal.domain.dates import add_months, month_bounds, previous_month
 from portal.domain.tiers import credit_amount, credit_percent
 from portal.domain.uptime import Interval, minutes, monthly_uptime, round_out
@@ -275,33 +276,68 @@ def close_month(
     to claim (credits.notices); not when a claim form closes it on demand (they are claiming)."""
     now = now or timezone.now()
     month = month.replace(day=1)
-    utc_start, utc_end = month_bounds(month.year, month.month, "UTC")
-    lo, hi = utc_start - SLACK, utc_end + SLACK
-    if lo >= now:
+    if _utc_span(month)[0] >= now:
         return 0
-    outages = None  # read once, when a first contract's month is to be closed
-    windows = None
-    cache: dict = {}  # one uptime per (SLA, services, version) without maintenance of its own
+    run = _Run()
     closed = 0
     for chunk in _candidates(month, contract_ids):
         versions = Versions(c.sla_id for c in chunk)
         ended = [c for c in chunk if _ended(c, month, versions, now)]
-        if ended and outages is None:
-            outages, windows = OutageIndex(_outages(lo, hi, now)), _any_windows(lo, hi)
-        maintenance = contracts_maintenance_parts(ended, lo, hi, now) if ended and windows else {}
-        rows = []
-        for c in ended:
-            frozen = (c.frozen_amount, c.frozen_currency) if c.frozen_amount is not None else None
-            figures = contract_month(
-                c, month, outages=outages, maintenance=maintenance, versions=versions, now=now, cache=cache,
-                invoice=frozen,
-            )  # fmt: skip
-            if figures is not None:
-                rows.append(MonthlyUptime(contract=c, month=month, closed_at=now, status=Status.CLOSED, **figures))
-        closed += _store(rows, month, now, invite=invite)
+        if ended:
+            closed += _close_chunk(ended, month, versions, now, run, invite=invite)
         if progress:
             progress(len(chunk))
     return closed
+
+
+@dataclass
+class _Run:
+    """What a run's chunks share: the month's outages as last read, and one uptime per (SLA,
+    services, version) without maintenance of its own, computed once while the outages stay."""
+
+    spans: list[OutageSpan] | None = None
+    outages: OutageIndex | None = None
+    cache: dict = field(default_factory=dict)
+
+    def read(self, lo: datetime, hi: datetime, now: datetime) -> OutageIndex:
+        if self.spans != (fresh := _outages(lo, hi, now)):
+            self.spans, self.outages = fresh, OutageIndex(fresh)
+            self.cache.clear()
+        return self.outages
+
+
+@transaction.atomic
+def _close_chunk(ended: list[Contract], month: date, versions: Versions, now: datetime, run: _Run, *, invite) -> int:
+    """Read the evidence and store the figures in one transaction holding the month's lock: an
+    outage or a window changed meanwhile either waits for it (and then reopens what it closed:
+    credits.evidence) or is read by it. Read once for the whole run, a change made between the
+    reading and the storing was lost: the month closed without it and nothing reopened it."""
+    month_lock([month])
+    lo, hi = _utc_span(month)
+    outages = run.read(lo, hi, now)
+    maintenance = contracts_maintenance_parts(ended, lo, hi, now) if _any_windows(lo, hi) else {}
+    rows = []
+    for c in ended:
+        frozen = (c.frozen_amount, c.frozen_currency) if c.frozen_amount is not None else None
+        figures = contract_month(
+            c, month, outages=outages, maintenance=maintenance, versions=versions, now=now, cache=run.cache,
+            invoice=frozen,
+        )  # fmt: skip
+        if figures is not None:
+            rows.append(MonthlyUptime(contract=c, month=month, closed_at=now, status=Status.CLOSED, **figures))
+    return _store(rows, month, now, invite=invite)
+
+
+def _utc_span(month: date) -> tuple[datetime, datetime]:
+    """The UTC moments within which the month lies in any timezone."""
+    utc_start, utc_end = month_bounds(month.year, month.month, "UTC")
+    return utc_start - SLACK, utc_end + SLACK
+
+
+def month_lock(months: Iterable[date]) -> None:
+    """Until the transaction ends: closing these months (close_month) and reopening them for changed
+    evidence (credits.evidence) one after the other."""
+    transaction_lock(f"credits.month:{m:%Y-%m}" for m in months)
 
 
 def _any_windows(lo: datetime, hi: datetime) -> bool:
@@ -312,7 +348,6 @@ def _any_windows(lo: datetime, hi: datetime) -> bool:
     ).exists()
 
 
-@transaction.atomic
 def _store(rows: list[MonthlyUptime], month: date, now: datetime, *, invite: bool = True) -> int:
     if not rows:
         return 0

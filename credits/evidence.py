@@ -25,7 +25,7 @@ from contracts.evidence import MAINTENANCE, EvidenceChange
 from contracts.models import Contract
 from portal.domain.dates import add_months, month_bounds
 
-from .closing import EARLIEST_OFFSET, unpack
+from .closing import EARLIEST_OFFSET, month_lock, unpack
 from .models import MonthlyUptime
 from .services import months_reopen
 
@@ -121,6 +121,7 @@ def months_reopen_for_evidence(*, changes: list[EvidenceChange], now: datetime) 
             months |= found
     if not touched:
         return 0
+    month_lock(months)  # a run closing one of them stores its figures first, or reads this change
     sids = frozenset().union(*(t[3] for t in touched))
     through = Contract.services.through.objects.filter(service_id__in=sids)
     rows = list(

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connections
 from django.db.models import QuerySet
 from django.utils.crypto import salted_hmac
+
+from portal.core.locks import transaction_lock
 
 
 def address_key(email: str) -> str:
@@ -51,15 +52,9 @@ def exceeded(uses: QuerySet, *, at: str, limits, now: datetime) -> Exceeded | No
 
 
 def _counted_alone(uses: QuerySet, limits) -> None:
-    """On PostgreSQL, a lock on each counted value until the transaction ends: two submissions from
-    one mailbox at once counted the same earlier uses and both passed the last allowed one. Now the
-    second waits for the first's row. In sorted order, so two submissions sharing two values cannot
-    wait on each other. SQLite's transactions take the write lock as they begin (portal/settings.py):
-    they are one after the other already."""
-    connection = connections[uses.db]
-    if connection.vendor != "postgresql" or not connection.in_atomic_block:
-        return
-    keys = sorted({f"{uses.model._meta.label}:{field}:{value}" for field, value, _, _ in limits if value})
-    with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+    """A lock on each counted value until the transaction ends: two submissions from one mailbox at
+    once counted the same earlier uses and both passed the last allowed one. Now the second waits
+    for the first's row."""
+    transaction_lock(
+        (f"{uses.model._meta.label}:{field}:{value}" for field, value, _, _ in limits if value), using=uses.db
+    )
