@@ -276,6 +276,23 @@ class SweepHeartbeat(models.Model):
         return f"{self.name} at {self.last_finished_at or self.last_started_at:%Y-%m-%d %H:%M:%S}"
 
 
+class FormSubmission(models.Model):
+    """One sending of a form that makes something (a ticket, a reply), by the one-time key written
+    into the form: the same key sent again (a double click, a browser resending after a timeout)
+    is taken to what the first made (portal.core.once). Kept a day."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.UUIDField()
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="form_submission_once")]
+
+    def __str__(self):
+        return f"{self.key} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
 class ApiToken(AuthToken):
     """knox's API token row as staff see it in the admin (portal/admin.py): named by its prefix,
     the first 15 characters of the secret (its digest is only the row's key)."""

@@ -15,6 +15,7 @@ from contracts.choices import Priority
 from contracts.models import Contract, PriorityTerm, Service
 from contracts.people.support import openable_contracts
 from contracts.selectors import version_in_force
+from portal.core.once import OnceField
 
 from . import search
 from .attachments import ALLOWED_BINARY, MAX_FILES, TEXT_SUFFIXES, validate_upload
@@ -88,6 +89,7 @@ class TicketForm(forms.Form):
         error_messages={"invalid_choice": "Choose a service covered by the contract."},
     )
     subject = forms.CharField(max_length=200, help_text="One line: what is wrong.")
+    submission = OnceField()  # sent twice, filed once (portal.core.once)
     description = forms.CharField(
         max_length=20000,
         widget=forms.Textarea(attrs={"rows": 6}),
@@ -187,6 +189,7 @@ class TicketForm(forms.Form):
 # --- On a ticket --------------------------------------------------------------------------------
 class ReplyForm(forms.Form):
     body = forms.CharField(label="Your reply", max_length=20000, widget=forms.Textarea(attrs={"rows": 5}))
+    submission = OnceField()  # sent twice, added once (portal.core.once)
     attachments = MultipleFileField(required=False)
 
     def __init__(self, *args, **kwargs):

@@ -17,6 +17,7 @@ from contracts import terms_revision
 from contracts.people.selectors import admins_of
 from contracts.people.support import NotASupportContact, openable_contracts
 from contracts.selectors import contracts_for_user
+from portal.core.once import submit_once
 from portal.core.roles import sees_security
 from portal.core.staff_otp import may_use_staff_site
 from tickets.terms_cache import TermsCache
@@ -119,15 +120,22 @@ def ticket_new(request):
     if request.method == "POST":
         form = TicketForm(request.POST, request.FILES, user=request.user, now=now)
         if form.is_valid():
-            try:
+
+            def file() -> str:
                 ticket = services.ticket_open(user=request.user, **form.service_kwargs())
-            except (services.TicketError, NotASupportContact) as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
-            else:
                 messages.success(
                     request, f"Ticket {ticket.number} is filed. We have emailed you a receipt with its deadlines."
                 )
-                return redirect("ticket-detail", pk=ticket.pk)
+                return reverse("ticket-detail", args=[ticket.pk])
+
+            try:
+                url, first = submit_once(user=request.user, key=form.cleaned_data["submission"], make=file)
+            except (services.TicketError, NotASupportContact) as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            else:
+                if not first:
+                    messages.info(request, "The form was sent twice: the ticket is filed once.")
+                return redirect(url)
         return _render_new(request, form, status=400)
     # GET: ?contract=<id> picks the contract (an unknown or foreign id is simply not picked); with
     # a single contract there is nothing to pick; of several, the organisation's default is proposed.
@@ -240,18 +248,21 @@ def ticket_reply(request, pk: int):
     ticket = _own_ticket(request, pk)
     form = ReplyForm(request.POST, request.FILES)
     if form.is_valid():
+
+        def reply() -> str:
+            data = form.cleaned_data
+            services.ticket_reply(ticket=ticket, author=request.user, body=data["body"], files=data["attachments"])
+            messages.success(request, "Your reply is added to the conversation.")
+            return reverse("ticket-detail", args=[ticket.pk]) + "#conversation"
+
         try:
-            services.ticket_reply(
-                ticket=ticket,
-                author=request.user,
-                body=form.cleaned_data["body"],
-                files=form.cleaned_data["attachments"],
-            )
+            url, first = submit_once(user=request.user, key=form.cleaned_data["submission"], make=reply)
         except services.TicketError as exc:
             _refused(request, form, exc, "Your reply was not sent")
         else:
-            messages.success(request, "Your reply is added to the conversation.")
-            return redirect(reverse("ticket-detail", args=[ticket.pk]) + "#conversation")
+            if not first:
+                messages.info(request, "Your reply was sent twice: it is added once.")
+            return redirect(url)
     else:
         messages.error(request, "Your reply was not sent: see the form below.")
     return _render_detail(request, ticket, reply_form=form, status=400)

@@ -1,0 +1,45 @@
+"""A form that makes something makes it once, however often it is sent.
+
+The form carries a one-time key (`OnceField`, hidden, new at each rendering of an empty form and
+kept while the same form comes back with its errors). `submit_once` stores the key with the user
+in the transaction that makes the thing: a second sending of the key (a double click, a browser
+resending a slow request, the back button) waits for the first, then gets the address of what it
+made instead of a second ticket with its own clocks, receipt and escalations. A first sending that
+is refused or fails leaves no key behind: the form can be sent again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from django import forms
+from django.db import transaction
+from django.utils import timezone
+
+from portal.models import FormSubmission
+
+KEPT = timedelta(days=1)
+
+
+class OnceField(forms.UUIDField):
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, initial=uuid.uuid4, **kwargs)
+
+
+def submit_once(*, user, key: uuid.UUID | None, make: Callable[[], str]) -> tuple[str, bool]:
+    """(the address of what `make` made, True), or of what the first sending of `key` made and
+    False. Without a key (a client that sends none), `make` runs."""
+    if key is None:
+        return make(), True
+    now = timezone.now()
+    with transaction.atomic():
+        row, first = FormSubmission.objects.get_or_create(user=user, key=key, defaults={"created_at": now})
+        if not first:
+            return row.url, False
+        row.url = make()
+        row.save(update_fields=["url"])
+        FormSubmission.objects.filter(user=user, created_at__lt=now - KEPT).delete()
+    return row.url, True
