@@ -1,3 +1,4 @@
+import json
 from collections.abc import Callable
 
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
@@ -28,6 +29,7 @@ from portal.core.people import is_last_active_admin
 from portal.core.roles import CustomerRole, role_of_group, sees_security
 from portal.core.staff_access import AccessChange, audit_user_deleted
 from portal.core.timezones import AdminTimezoneInput
+from portal.core.unsubscribe import without_unsubscribe_token
 
 from .models import ApiToken, AuditEntry, BouncedAddress, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
 
@@ -90,6 +92,13 @@ class UserAdmin(BaseUserAdmin):
     ]  # fmt: skip
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
     readonly_fields = ["staff_role", "last_login", "date_joined"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or request.user.is_superuser:
+            return fieldsets
+        # Its "Reset password" button leads to user_change_password, a superuser's: not offered.
+        return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "password"]}) for name, opts in fieldsets]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -262,7 +271,6 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [OutboxAttemptInline]
     actions = ["retry_now"]
-    readonly_fields = [f.name for f in OutboxMessage._meta.fields] + ["preview", "withheld"]
     # Emails whose text holds a link that signs its reader in or acts for them (a password reset, an
     # invitation, a subscription's confirmation or its manage link, a rating's links): staff see that
     # and when they went, never the link, or whoever reads the outbox could take the account over (or
@@ -277,12 +285,37 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         }
     )
     WITHHELD_FIELDS = frozenset({"context", "body_text", "body_html", "headers", "preview"})
+    # The rest show without the one-click unsubscribe link's token (it turns the reader's email
+    # choice off, no sign-in needed): the same fields, each with the token left out.
+    MASKED = {
+        "context": "context_shown",
+        "body_text": "text_shown",
+        "body_html": "html_shown",
+        "headers": "headers_shown",
+    }
+    readonly_fields = [f.name for f in OutboxMessage._meta.fields] + ["preview", "withheld", *MASKED.values()]
 
     def get_fields(self, request, obj=None):
-        fields = [f for f in super().get_fields(request, obj) if f != "withheld"]
+        fields = [f for f in super().get_fields(request, obj) if f != "withheld" and f not in self.MASKED.values()]
         if obj is not None and obj.template in self.WITHHELD_TEMPLATES:
             return [*(f for f in fields if f not in self.WITHHELD_FIELDS), "withheld"]
-        return fields
+        return [self.MASKED.get(f, f) for f in fields]
+
+    @admin.display(description="Context")
+    def context_shown(self, obj):
+        return format_html("<pre>{}</pre>", without_unsubscribe_token(obj.context))
+
+    @admin.display(description="Body text")
+    def text_shown(self, obj):
+        return format_html("<pre>{}</pre>", without_unsubscribe_token(obj.body_text))
+
+    @admin.display(description="Body HTML")
+    def html_shown(self, obj):
+        return format_html("<pre>{}</pre>", without_unsubscribe_token(obj.body_html))
+
+    @admin.display(description="Headers")
+    def headers_shown(self, obj):
+        return format_html("<pre>{}</pre>", without_unsubscribe_token(json.dumps(obj.headers, indent=1)))
 
     @admin.display(description="Text")
     def withheld(self, obj):
@@ -318,7 +351,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
             subject, text, _ = outbox_render(obj)
         except Exception as exc:  # noqa: BLE001 - shown to staff, as the sender would record it
             return f"Cannot be rendered: {type(exc).__name__}: {exc}"
-        return format_html("<strong>{}</strong><pre>{}</pre>", subject, text)
+        return format_html("<strong>{}</strong><pre>{}</pre>", subject, without_unsubscribe_token(text))
 
     def has_change_permission(self, request, obj=None):
         return False

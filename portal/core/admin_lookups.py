@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from functools import cache
+from urllib.parse import parse_qsl, urlencode
 
 from django.contrib.admin import RelatedFieldListFilter
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
@@ -86,6 +87,16 @@ class CheckedChangeList(ChangeList):
         super().__init__(request, *args, **kwargs)
         if not self.is_popup:  # a popup is a choice: "Select service" says what to do there
             self.title = capfirst(self.opts.verbose_name_plural)
+
+    def get_queryset(self, request, exclude_parameters=None):
+        qs = super().get_queryset(request, exclude_parameters)
+        if self.date_hierarchy and self.clear_all_filters_qs:
+            # Django's "Clear all filters" keeps the bounds it made of a date link's year (__gte,
+            # __lt, in no address), which this list then refused: the link drops them.
+            made = {f"{self.date_hierarchy}__gte", f"{self.date_hierarchy}__lt"} - set(self.params)
+            kept = [(k, v) for k, v in parse_qsl(self.clear_all_filters_qs.lstrip("?")) if k not in made]
+            self.clear_all_filters_qs = f"?{urlencode(kept)}"
+        return qs
 
     def get_filters(self, request):
         if self.date_hierarchy:

@@ -4,6 +4,7 @@ a second factor at sign-in (django-otp: portal.core.staff_otp, portal.site.staff
 It is the project's default admin site (`portal.site.apps.StaffAdminConfig.default_site`), so every
 app registers its ModelAdmins on `django.contrib.admin.site` as usual and never imports the roof."""
 
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -13,6 +14,7 @@ from django.utils.functional import SimpleLazyObject
 from django_otp.admin import OTPAdminSite
 
 from portal.core import staff_otp
+from portal.core.admin_links import viewing
 from portal.core.admin_lookups import CheckedListAdmin
 from portal.site import staff_otp as otp_pages
 from portal.site.staff_otp import StaffLoginForm
@@ -58,6 +60,21 @@ class StaffAdminSite(OTPAdminSite):
         """Active staff, and the second factor: a session verified by a device, or (where it is
         optional) a staff member who has none."""
         return admin.AdminSite.has_permission(self, request) and staff_otp.may_use_staff_site(request.user)
+
+    def admin_view(self, view, cacheable=False):
+        """Every staff page is rendered here, while `viewing` its request: a read-only relation
+        links only where its reader may go (portal.core.admin_links)."""
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def rendered(request, *args, **kwargs):
+            with viewing(request):
+                response = inner(request, *args, **kwargs)
+                if callable(getattr(response, "render", None)) and not response.is_rendered:
+                    response.render()
+            return response
+
+        return rendered
 
     def login(self, request, extra_context=None):
         """After the password, a staff member who must enrol goes to enrolment."""

@@ -128,6 +128,8 @@ class TicketAdmin(TicketOperations, admin.ModelAdmin):
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        if queryset.model is not Ticket:
+            return paginator  # a ticket's history (its admin log entries) pages with Django's own order
         searching = request.GET.get(SEARCH_VAR, "").strip()  # then the search's index finds the rows
         active = request.GET.get(StatusFilter.parameter_name, StatusFilter.ACTIVE) in (
             StatusFilter.ACTIVE,
