@@ -75,7 +75,10 @@ def shown(value):
 
 
 class ZonedSplitDateTime(AdminSplitDateTime):
-    """The admin's date and time inputs, with the zone they are read in and the value in UTC."""
+    """The admin's date and time inputs, with the zone they are read in and the value in UTC; their
+    "Date:" and "Time:" are the inputs' labels (a screen reader named neither)."""
+
+    template_name = "admin/widgets/zoned_split_datetime.html"
 
     def render(self, name, value, attrs=None, renderer=None):
         html = super().render(name, value, attrs, renderer)
