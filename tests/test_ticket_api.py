@@ -578,3 +578,33 @@ def test_the_browsable_api_renders_for_a_signed_in_customer(acme_contract, alice
         response = client.get(url, HTTP_ACCEPT="text/html")
         assert response.status_code == 200 and response["Content-Type"].startswith("text/html"), url
     assert b"Backups fail" in client.get(LIST, HTTP_ACCEPT="text/html").content
+
+
+def test_an_idempotency_key_sent_again_files_nothing_more(acme_contract, alice, bob):
+    """A client retrying after a timeout sends the same Idempotency-Key: one ticket, one receipt, and
+    the second answer is the first's ticket, marked replayed. The key is the client's own: another
+    key (or another user's same key) files a ticket."""
+    client = client_for(alice)
+    first = client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="nagios-4711")
+    again = client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="nagios-4711")
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert first["Location"] == again["Location"] == detail(Ticket.objects.get())
+    assert "Idempotent-Replayed" not in first and again["Idempotent-Replayed"] == "true"
+    assert OutboxMessage.objects.filter(template="ticket_filed", to=alice.email).count() == 1
+    client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="nagios-4712")
+    client_for(bob).post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="nagios-4711")
+    assert Ticket.objects.count() == 3
+
+
+def test_a_refused_request_keeps_no_key_and_a_bad_key_is_a_400(acme_contract, alice):
+    client = client_for(alice)
+    refused = client.post(LIST, new_ticket_body(acme_contract, priority="P9"), format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert refused.status_code == 400
+    assert (
+        client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="k1").status_code == 201
+    )
+    before = rows()
+    bad = client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="x" * 256)
+    assert bad.status_code == 400 and bad.json()["Idempotency-Key"] == ["An Idempotency-Key is 1 to 255 characters."]
+    assert rows() == before

@@ -1,7 +1,8 @@
 """A form that makes something makes it once, however often it is sent.
 
 The form carries a one-time key (`OnceField`, hidden, new at each rendering of an empty form and
-kept while the same form comes back with its errors). `submit_once` stores the key with the user
+kept while the same form comes back with its errors); an API client sends its own in the
+`Idempotency-Key` header (`api_key`). `submit_once` stores the key with the user
 in the transaction that makes the thing: a second sending of the key (a double click, a browser
 resending a slow request, the back button) waits for the first, then gets the address of what it
 made instead of a second ticket with its own clocks, receipt and escalations. A first sending that
@@ -27,6 +28,16 @@ class OnceField(forms.UUIDField):
 
     def __init__(self, **kwargs):
         super().__init__(required=False, initial=uuid.uuid4, **kwargs)
+
+
+def api_key(value: str | None) -> uuid.UUID | None:
+    """The one-time key of an API request's `Idempotency-Key` header (any text of 1-255 characters,
+    as the client chose it), or None without one. ValueError for an empty or longer one."""
+    if value is None:
+        return None
+    if not 0 < len(value) <= 255:
+        raise ValueError("An Idempotency-Key is 1 to 255 characters.")
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"idempotency-key:{value}")
 
 
 def submit_once(*, user, key: uuid.UUID | None, make: Callable[[], str]) -> tuple[str, bool]:

@@ -5,9 +5,10 @@ serializer per operation that takes one."""
 from __future__ import annotations
 
 from django.db.models import Q
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from django.urls import resolve, reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
@@ -27,6 +28,7 @@ from portal.core.api import (
     ordering_field,
     single_line,
 )
+from portal.core.once import api_key, submit_once
 
 from .. import search
 from ..models import Ticket
@@ -61,6 +63,14 @@ class OwnContractField(serializers.PrimaryKeyRelatedField):
 
 
 # --- /tickets/ ----------------------------------------------------------------------------------
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Your own one-time key (1-255 characters) for this ticket: the same key sent again (a retry "
+    "after a timeout) files nothing more and answers with the ticket the first request filed (header "
+    "`Idempotent-Replayed: true`). Kept a day.",
+)  # fmt: skip
+
+
 class TicketListCreateApi(PaginatedApi):
     """Your organisation's tickets (paginated, filterable by status and priority, searchable); filing a ticket."""
 
@@ -131,23 +141,37 @@ class TicketListCreateApi(PaginatedApi):
         summary="File a ticket",
         description="Only a designated support contact of the contract may file one (403 otherwise, saying whom to ask).",
         request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
         responses={201: TicketOutputSerializer, 400: VALIDATION_ERROR, 403: NOT_SUPPORT_CONTACT},
     )
     def post(self, request):
+        try:
+            key = api_key(request.headers.get("Idempotency-Key"))
+        except ValueError as exc:
+            raise ValidationError({"Idempotency-Key": [str(exc)]}) from exc
         serializer = self.InputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
+
+        def file() -> str:
             ticket = ticket_open(
                 user=request.user, contract=data["contract"], service=data["service"],
                 priority=data.get("priority") or None, subject=data["subject"], description=data["description"],
                 steps_to_reproduce=data["steps_to_reproduce"], channel=Ticket.Channel.API,
             )  # fmt: skip
+            return reverse("api-ticket-detail", args=[ticket.pk])
+
+        try:
+            url, first = submit_once(user=request.user, key=key, make=file)
         except TicketError as exc:
             raise ticket_error(exc) from exc
         except NotASupportContact as exc:
             raise PermissionDenied(str(exc)) from exc
-        return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data, status=status.HTTP_201_CREATED)
+        ticket = own_ticket(request, resolve(url).kwargs["pk"], "rating")
+        headers = {"Location": url, **({} if first else {"Idempotent-Replayed": "true"})}
+        return Response(
+            TicketOutputSerializer(ticket_rows([ticket])[0]).data, status=status.HTTP_201_CREATED, headers=headers
+        )
 
 
 # --- /tickets/{id}/ -----------------------------------------------------------------------------
