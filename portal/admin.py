@@ -29,7 +29,7 @@ from portal.core.people import is_last_active_admin
 from portal.core.roles import CustomerRole, role_of_group, sees_security
 from portal.core.staff_access import AccessChange, audit_user_deleted
 from portal.core.timezones import AdminTimezoneInput
-from portal.core.unsubscribe import without_unsubscribe_token
+from portal.core.unsubscribe import without_link_tokens
 
 from .models import ApiToken, AuditEntry, BouncedAddress, OutboxAttempt, OutboxMessage, SweepHeartbeat, User
 
@@ -285,8 +285,8 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         }
     )
     WITHHELD_FIELDS = frozenset({"context", "body_text", "body_html", "headers", "preview"})
-    # The rest show without the one-click unsubscribe link's token (it turns the reader's email
-    # choice off, no sign-in needed): the same fields, each with the token left out.
+    # The rest show without the tokens of links that act for their reader (a one-click unsubscribe,
+    # a status subscriber's page): the same fields, each with the tokens left out.
     MASKED = {
         "context": "context_shown",
         "body_text": "text_shown",
@@ -303,19 +303,19 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="Context")
     def context_shown(self, obj):
-        return format_html("<pre>{}</pre>", without_unsubscribe_token(obj.context))
+        return format_html("<pre>{}</pre>", without_link_tokens(obj.context))
 
     @admin.display(description="Body text")
     def text_shown(self, obj):
-        return format_html("<pre>{}</pre>", without_unsubscribe_token(obj.body_text))
+        return format_html("<pre>{}</pre>", without_link_tokens(obj.body_text))
 
     @admin.display(description="Body HTML")
     def html_shown(self, obj):
-        return format_html("<pre>{}</pre>", without_unsubscribe_token(obj.body_html))
+        return format_html("<pre>{}</pre>", without_link_tokens(obj.body_html))
 
     @admin.display(description="Headers")
     def headers_shown(self, obj):
-        return format_html("<pre>{}</pre>", without_unsubscribe_token(json.dumps(obj.headers, indent=1)))
+        return format_html("<pre>{}</pre>", without_link_tokens(json.dumps(obj.headers, indent=1)))
 
     @admin.display(description="Text")
     def withheld(self, obj):
@@ -351,7 +351,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):
             subject, text, _ = outbox_render(obj)
         except Exception as exc:  # noqa: BLE001 - shown to staff, as the sender would record it
             return f"Cannot be rendered: {type(exc).__name__}: {exc}"
-        return format_html("<strong>{}</strong><pre>{}</pre>", subject, without_unsubscribe_token(text))
+        return format_html("<strong>{}</strong><pre>{}</pre>", subject, without_link_tokens(text))
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -184,6 +184,10 @@ class OutboxMessage(models.Model):
             models.Index(fields=["lease_until"], name="outbox_sending_lease", condition=Q(status="sending")),
             # Staff's list of bounced emails.
             models.Index(fields=["bounced_at"], name="outbox_bounced", condition=Q(bounced_at__isnull=False)),
+            # The reset form's limit: an account's recent reset emails (portal.site.forms).
+            models.Index(
+                fields=["to", "created_at"], name="outbox_password_resets", condition=Q(template="password_reset")
+            ),
         ]
 
     def __str__(self):

@@ -165,3 +165,28 @@ def test_the_reset_link_is_on_the_portals_own_address_whatever_host_the_request_
     (sent,) = mail.outbox
     links = [word for word in sent.body.split() if "/accounts/reset/" in word]
     assert links and all(link.startswith("https://portal.example/accounts/reset/") for link in links)
+
+
+def test_the_reset_form_cannot_flood_a_mailbox(client, alice):
+    """Anyone may type Alice's address: at most one reset email in ten minutes and three a day go to
+    her account, and the page says the same every time (it tells nobody whether an email went)."""
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+
+    from portal.models import OutboxMessage
+
+    def resets_after(at, times=1):
+        with time_machine.travel(at, tick=False):
+            for i in range(times):
+                answer = client.post("/accounts/password_reset/", {"email": "alice@acme.example"})
+                assert answer.status_code == 302 and answer["Location"] == "/accounts/password_reset/done/", i
+        return OutboxMessage.objects.filter(template="password_reset", to=alice.email).count()
+
+    start = datetime(2026, 12, 11, 9, 0, tzinfo=UTC)
+    assert resets_after(start, times=20) == 1
+    assert resets_after(start + timedelta(minutes=9)) == 1
+    assert resets_after(start + timedelta(minutes=11)) == 2
+    assert resets_after(start + timedelta(minutes=22)) == 3
+    assert resets_after(start + timedelta(hours=5)) == 3
+    assert resets_after(start + timedelta(days=1, minutes=1)) == 4

@@ -134,3 +134,44 @@ def test_the_outbox_withholds_the_customers_unsubscribe_link(client, acme_contra
     html = page.content.decode()
     assert token not in html
     assert html.count("/email/unsubscribe/(withheld)/") >= 4  # the context, the text, the HTML, the headers
+
+
+def test_the_outbox_shows_no_token_of_a_link_that_acts_for_its_reader():
+    from portal.core.unsubscribe import without_link_tokens
+
+    text = (
+        "https://p.example/email/unsubscribe/eyJ1IjoxfQ:1vT:abc-_/ "
+        "https://p.example/status/subscriptions/confirm/eyJz:1v:x/ "
+        "https://p.example/status/subscriptions/eyJz:1v:y/ https://p.example/tickets/rate/eyJ0:1v:z/"
+    )
+    assert without_link_tokens(text) == (
+        "https://p.example/email/unsubscribe/(withheld)/ "
+        "https://p.example/status/subscriptions/confirm/(withheld)/ "
+        "https://p.example/status/subscriptions/(withheld)/ https://p.example/tickets/rate/(withheld)/"
+    )
+
+
+def test_the_outbox_withholds_a_subscribers_manage_link(client, sam, backup):
+    """A status subscriber's email carries their page's link (it unsubscribes them, no sign-in)."""
+    from django.utils import timezone
+
+    from contracts.models import StatusSubscriber
+    from contracts.subscribers.emails import subscriber_emails
+    from contracts.subscribers.services import manage_token
+    from portal.core.form_limits import address_key
+    from portal.core.outbox import outbox_enqueue
+
+    now = timezone.now()
+    eve = StatusSubscriber.objects.create(
+        email="eve@example.org", address_key=address_key("eve@example.org"), created_at=now, confirmed_at=now
+    )
+    # Built as the maintenance sender builds it (every subscriber email carries the link).
+    [email] = subscriber_emails(subscribers=[eve], key="maintenance:1", template="status_maintenance", context={})
+    assert outbox_enqueue(email=email)
+    row = OutboxMessage.objects.get(to="eve@example.org")
+    token = manage_token(eve)
+    assert token in str(row.context) or token in str(row.headers)
+    client.force_login(sam)
+    page = client.get(reverse("admin:portal_outboxmessage_change", args=[row.pk]))
+    assert page.status_code == 200
+    assert token not in page.content.decode()

@@ -30,15 +30,22 @@ UNSUBSCRIBE_MAX_AGE = timedelta(days=180)
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
-def without_unsubscribe_token(text: str) -> str:
-    """`text` with the token of every one-click unsubscribe link in it left out: what staff read of
-    an email in the outbox (the link turns its reader's email choice off, no sign-in needed)."""
-    return _unsubscribe_link().sub(r"\1(withheld)", text)
+# Links whose last part is a token that acts for its reader without a sign-in: a member's one-click
+# unsubscribe, a status subscriber's confirmation and page (it unsubscribes them, or changes their
+# services), a ticket's rating. The longer of two prefixes first.
+TOKEN_LINKS = ("unsubscribe", "status-subscription-confirm", "status-subscription-manage", "ticket-rate")
+
+
+def without_link_tokens(text: str) -> str:
+    """`text` with the token of every such link in it left out: what staff read of an email in the
+    outbox."""
+    return _token_links().sub(r"\1(withheld)", text)
 
 
 @lru_cache
-def _unsubscribe_link() -> re.Pattern:
-    return re.compile("(" + re.escape(reverse("unsubscribe", args=["-"]).removesuffix("-/")) + r")[\w:.-]+")
+def _token_links() -> re.Pattern:
+    prefixes = (re.escape(reverse(name, args=["-"]).removesuffix("-/")) for name in TOKEN_LINKS)
+    return re.compile("(" + "|".join(prefixes) + r")[\w:.-]+")
 
 
 def token_for(user, choice: Choice) -> str:

@@ -1,13 +1,18 @@
 import uuid
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
+from portal.core.form_limits import exceeded
 from portal.core.notify_rules import Kind, recipients
 from portal.core.outbox import outbox_enqueue
 from portal.core.unsubscribe import email_to
+from portal.models import OutboxMessage
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -16,14 +21,27 @@ class EmailAuthenticationForm(AuthenticationForm):
     )
 
 
+# Reset emails to one account: typed by anyone, the form would otherwise flood a mailbox.
+RESETS = ((1, timedelta(minutes=10)), (3, timedelta(days=1)))
+
+
 class OutboxPasswordResetForm(PasswordResetForm):
-    """Django's reset form, but the email goes through the outbox like every other email. The
-    page says the same whether or not the address has an account."""
+    """Django's reset form, but the email goes through the outbox like every other email, at most
+    RESETS to an account. The page says the same whether or not the address has an account, and
+    whether or not an email went."""
 
     def send_mail(
         self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None
     ):
+        with transaction.atomic():  # two requests at once count one after the other
+            self._send(context)
+
+    def _send(self, context):
         user = context["user"]
+        sent = OutboxMessage.objects.filter(template="password_reset")
+        limits = [("to", user.email, limit, "this account") for limit in RESETS]
+        if exceeded(sent, at="created_at", limits=limits, now=timezone.now()):
+            return
         # The portal's own address, as every email's links: never the request's Host header, which
         # whoever asks for the reset chooses among the allowed hosts.
         reset_url = settings.PORTAL_BASE_URL + reverse(
