@@ -78,6 +78,7 @@ class UserAdmin(BaseUserAdmin):
     form = UserChangeForm
     ordering = ["email"]
     list_display = ["email", "name", "organisation", "customer_role", "staff_role", "is_staff", "is_active"]
+    list_select_related = ["organisation"]  # nullable: Django would not join it
     list_filter = ["is_staff", "is_active", "staff_role", "customer_role", "organisation"]
     search_fields = ["email", "name"]
     fieldsets = [

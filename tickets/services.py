@@ -144,6 +144,8 @@ def ticket_create(
         priority=priority, subject=subject, description=description, steps_to_reproduce=steps_to_reproduce,
         created_by=user, filed_at=filed_at, kind=kind, channel=channel, email_origin=email_origin,
     )  # fmt: skip
+    if type(contract).organisation.is_cached(contract):
+        ticket.organisation = contract.organisation  # frozen with its emails: none reads it again
     ticket_recompute(ticket, now=now, terms=terms, pauses=[])
     ticket.save()
     documents_refresh([ticket.pk])

@@ -31,6 +31,7 @@ class StaffInviteForm(forms.Form):
 class OrganisationAdmin(AuditedAdmin, admin.ModelAdmin):
     audit_action = "organisation"  # its account and solutions managers: escalation levels 3 and 4
     list_display = ["name", "slug", "account_manager", "solutions_manager", "contacts_reviewed_at", "created_at"]
+    list_select_related = ["account_manager", "solutions_manager"]  # nullable: Django would join neither
     readonly_fields = ["contacts_reviewed_at", "contacts_reviewed_by"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

@@ -280,6 +280,7 @@ class SLAVersionAdmin(admin.ModelAdmin):
     form = SLAVersionForm
     list_display = ["__str__", "effective", "published_at", "uptime_guarantee", "timezone", "credit_kind"]
     list_filter = ["sla", "credit_kind", "timezone"]
+    list_select_related = ["sla"]  # its name is each row's __str__
     search_fields = ["sla__name"]
     readonly_fields = ["effective", "published_at", "contract_lint"]
     inlines = [PriorityTermInline, EscalationLevelInline, EscalationDwellInline, CreditTierInline]

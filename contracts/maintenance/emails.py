@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from portal.core.notify_rules import Kind as Rule
-from portal.core.notify_rules import for_contract, members_prefetch
+from portal.core.notify_rules import Preferences, for_contract, members_prefetch
 from portal.core.outbox import Email
 from portal.core.unsubscribe import email_to
 from portal.models import OutboxMessage
@@ -28,6 +28,14 @@ TEMPLATES = {
 def recipients_prefetch() -> tuple:
     """What notice_emails reads of a contract: its services, designated contacts and members."""
     return ("services", "contacts", members_prefetch())
+
+
+def members_preferences(contracts) -> Preferences:
+    """Every member's email choices of the contracts' organisations (recipients_prefetch loaded),
+    in one query, for notice_emails' `prefs`."""
+    prefs = Preferences()
+    prefs.load(u.pk for c in contracts for u in c.organisation.users.all())
+    return prefs
 
 
 def notice_emails(

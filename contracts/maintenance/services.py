@@ -17,7 +17,7 @@ from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 from ..evidence import MAINTENANCE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
-from .emails import notice_emails, recipients_prefetch, subscriber_notice_emails, subscribers_told
+from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails, subscribers_told
 from .judging import (
     DEFAULT_NOTICE,
     NOTICE_KINDS,
@@ -169,7 +169,7 @@ def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None
     window.notice_due_at = window.reminder_due_at = None
     told = set(current.notices.filter(kind__in=NOTICE_KINDS).values_list("contract_id", "revision"))
     contracts = Contract.objects.filter(pk__in={c for c, _ in told}).prefetch_related(*recipients_prefetch())
-    versions = Versions({c.sla_id for c in contracts})
+    versions, prefs = Versions({c.sla_id for c in contracts}), members_preferences(contracts)
     records, emails = [], []
     for c in contracts:
         if (c.pk, current.revision) in told and not wsids & service_ids(c):
@@ -177,7 +177,7 @@ def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None
         records.append(
             MaintenanceNotice(window=current, contract=c, revision=current.revision, kind=Kind.CANCEL, sent_at=now)
         )
-        emails += notice_emails(current, c, Kind.CANCEL, versions.shown(c.sla_id, current.starts_at))
+        emails += notice_emails(current, c, Kind.CANCEL, versions.shown(c.sla_id, current.starts_at), prefs=prefs)
     told_subscribers = subscribers_told(current)
     emails += subscriber_notice_emails(current, Kind.CANCEL, members=emails, subscribers=told_subscribers)
     MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)

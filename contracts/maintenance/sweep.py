@@ -9,13 +9,12 @@ from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
-from portal.core.notify_rules import Preferences
 from portal.core.outbox import outbox_enqueue_many
 
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
 from ..subscribers.emails import following, subscribers_for
-from .emails import notice_emails, recipients_prefetch, subscriber_notice_emails
+from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails
 from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, Status, service_ids
 
 BATCH = 200
@@ -78,13 +77,6 @@ def _batch_context(windows: list[MaintenanceWindow]):
     return notices, {c.pk: c for c in contracts}, by_service, Versions({c.sla_id for c in contracts})
 
 
-def _preferences(contracts: dict[int, Contract]) -> Preferences:
-    """Every member's email choices for the batch, in one query."""
-    prefs = Preferences()
-    prefs.load(u.pk for c in contracts.values() for u in c.organisation.users.all())
-    return prefs
-
-
 def _affected(window, by_service) -> dict[int, Contract]:
     return {c.pk: c for s in service_ids(window) for c in by_service.get(s, ())}
 
@@ -96,7 +88,7 @@ def _subscribers(windows: list[MaintenanceWindow]) -> list:
 
 def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
     notices, contracts, by_service, versions = _batch_context(windows)
-    records, emails, prefs, subscribers = [], [], _preferences(contracts), _subscribers(windows)
+    records, emails, prefs, subscribers = [], [], members_preferences(contracts.values()), _subscribers(windows)
     for w in windows:
         affected = _affected(w, by_service)
         told_before = {c for wid, c, rev in notices if wid == w.pk and rev < w.revision}
@@ -136,7 +128,7 @@ def _told_any(window, notices) -> bool:
 
 def _send_reminders(windows: list[MaintenanceWindow], now: datetime) -> int:
     notices, contracts, by_service, versions = _batch_context(windows)
-    records, emails, prefs, subscribers = [], [], _preferences(contracts), _subscribers(windows)
+    records, emails, prefs, subscribers = [], [], members_preferences(contracts.values()), _subscribers(windows)
     for w in windows:
         if w.status != Status.SCHEDULED or now > w.starts_at + REMINDER_GRACE:
             continue  # too late to remind: the due-time is simply cleared

@@ -55,7 +55,10 @@ def openable_contracts(*, user) -> QuerySet[Contract]:
     """The contracts `user` may open tickets on (the ticket form offers these only)."""
     if not (user.is_authenticated and user.is_active and user.organisation_id):
         return Contract.objects.none()
-    return Contract.objects.filter(organisation_id=user.organisation_id, support_contacts=user)
+    # With its organisation: a ticket filed on it carries it into its emails (tickets.services.ticket_create).
+    return Contract.objects.filter(organisation_id=user.organisation_id, support_contacts=user).select_related(
+        "organisation"
+    )
 
 
 def default_contract_of(*, user, contracts: list[Contract]) -> Contract | None:
