@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from portal.domain.mail_urls import imap_url
 
@@ -23,12 +24,27 @@ DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
 
 # --- Core -------------------------------------------------------------------------------------
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY")  # no default: production must set it
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
     DEBUG = False
+    # A known or guessable key signs sessions, reply addresses and one-click links anyone could forge
+    # (Django's deploy check W009 only warns): refused, as a missing one is.
+    if (
+        SECRET_KEY == DEVELOPMENT_SECRET_KEY
+        or SECRET_KEY.startswith("django-insecure")
+        or len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+    ):
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be a secret of at least 50 characters of your own: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS names the portal's host names (ALLOWED_HOSTS=portal.example.com).")
 else:
-    SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-do-not-use-in-production")
+    SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
     DEBUG = env.bool("DEBUG", default=True)
 

@@ -27,6 +27,19 @@ url="http://$link_host:$port"
 if [ "${DJANGO_ENV:-}" != production ]; then
   export PORTAL_BASE_URL=${PORTAL_BASE_URL:-$url}
 fi
+# A port another program listens on: say so now (runserver would fail after the worker and beat
+# had started, and whatever answers there would have been announced as this portal).
+"$PY" - "$host" "$port" <<'EOF' || exit 1
+import socket, sys
+host, port = sys.argv[1].strip("[]") or "127.0.0.1", int(sys.argv[2])
+with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as runserver binds: a port just freed is free
+    try:
+        s.bind((host, port))
+    except OSError as exc:
+        sys.exit(f"Cannot serve on {sys.argv[1]}:{port} ({exc.strerror}): another program listens there. "
+                 "Stop it, or choose another port: PORT_BIND=127.0.0.1:8101 make run")
+EOF
 # The demo data here, not before: its first run files a week of work whose emails (and their
 # unsubscribe links, fixed when written) must name the same address as the server's pages.
 "$PY" manage.py seed_demo || exit 1

@@ -295,3 +295,11 @@ def test_the_migration_converts_verbose_breakdowns_and_back(acme_contract):
     assert MonthlyUptime.objects.get(pk=empty.pk).breakdown == {"outages": "", "maintenance": ""}
     _migration().compact(apps, None)  # again: nothing left to convert
     assert MonthlyUptime.objects.exclude(pk=empty.pk).get().breakdown == compact
+
+
+@pytest.mark.parametrize("month", ["0001-01", "9999-12", "2026-13", "October"])
+def test_the_command_refuses_a_month_it_cannot_close_with_a_clear_error(month):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--month must be YYYY-MM between 1970-01 and 9998-12"):
+        call_command("close_month", "--month", month, verbosity=0)

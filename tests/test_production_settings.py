@@ -123,3 +123,18 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler():
     off = manage("shell", "-c", code, env={**url, "DB_PREPARED_STATEMENTS": "false"})
     assert "'server_side_binding': True, 'prepare_threshold': 5" in on.stdout, on.stderr
     assert "server_side_binding" not in off.stdout and "prepare_threshold" not in off.stdout, off.stderr
+
+
+@pytest.mark.parametrize(
+    "key", ["dev-only-insecure-key-do-not-use-in-production", "x", "django-insecure-" + "a1b2c3d4e5" * 5, "ab" * 40]
+)
+def test_production_refuses_a_known_or_guessable_secret_key(key):
+    result = manage("check", env={**PRODUCTION, "SECRET_KEY": key})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be a secret of at least 50 characters of your own" in result.stderr
+
+
+def test_production_refuses_an_empty_allowed_hosts():
+    result = manage("check", env={**PRODUCTION, "ALLOWED_HOSTS": ""})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS names the portal's host names" in result.stderr

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -170,3 +171,19 @@ def _submit_report(base: str) -> None:
     )
     with opener.open(request, timeout=30) as response:
         assert response.status == 200 and "/security/report/done/" in response.url
+
+
+def test_run_sh_on_a_port_another_program_listens_on_says_so_and_starts_nothing():
+    """It printed the ready line (whatever answered there passed for the portal), then failed when
+    runserver could not bind, after a second worker and beat had started on the same files."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PORT_BIND": f"127.0.0.1:{port}"}
+        result = subprocess.run(
+            ["bash", "scripts/run.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert f"Cannot serve on 127.0.0.1:{port} (Address already in use)" in result.stderr
+    assert "SLA portal:" not in result.stdout and "celery" not in result.stdout + result.stderr

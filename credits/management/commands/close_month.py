@@ -1,11 +1,10 @@
-from datetime import date
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
 from contracts.models import Contract
 from credits.closing import close_due, close_month
+from portal.domain.dates import month_from_text
 
 
 class Command(BaseCommand):
@@ -26,10 +25,9 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"{closed} contract-month(s) closed."))
             return
         try:
-            year, mon = (int(p) for p in month.split("-"))
-            first = date(year, mon, 1)
+            first = month_from_text(month)  # the API's rule: years whose month bounds exist everywhere
         except ValueError:
-            raise CommandError("--month must be YYYY-MM, e.g. 2026-10") from None
+            raise CommandError("--month must be YYYY-MM between 1970-01 and 9998-12, e.g. 2026-10") from None
         total = Contract.objects.filter(pk__in=contract).count() if contract else Contract.objects.count()
         with tqdm(total=total, unit="contract", disable=options["verbosity"] == 0) as bar:
             closed = close_month(month=first, now=timezone.now(), contract_ids=contract, progress=bar.update)
