@@ -239,6 +239,43 @@ def test_the_recompute_touches_only_open_tickets_on_the_calendar_and_runs_twice_
     assert first["first_response_due"] == nbo(9, 9)
 
 
+def test_an_edits_recompute_whose_task_is_lost_is_done_by_the_minutes_sweep(
+    acme_contract, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The embedded broker forgets a message a killed worker had taken, and a broker down at the
+    commit never gets it: the edit's request stays, and the SLA sweep recomputes its tickets once it
+    is due (RECOMPUTE_GRACE), then forgets it. Before, the tickets kept deadlines a working day early."""
+    from tickets import tasks
+    from tickets.models import DeadlineRecompute
+
+    t = file(acme_contract, alice, "P3", MON_1400)
+    calendar = business_calendar(t)
+    monkeypatch.setattr(tasks.recompute_deadlines, "delay", lambda **kwargs: None)  # the task, lost
+    ClosedDate.objects.create(calendar=calendar, date=TUESDAY)
+    with time_machine.travel(MON_1400 + MIN, tick=False), django_capture_on_commit_callbacks(execute=True):
+        calendars_edited([calendar.pk])
+    (request,) = DeadlineRecompute.objects.all()
+    assert (request.calendar_ids, request.due_at) == ([calendar.pk], MON_1400 + 3 * MIN)
+    t.refresh_from_db()
+    assert t.first_response_due == nbo(8, 9)  # not recomputed yet
+    sweep(MON_1400 + 2 * MIN)
+    assert DeadlineRecompute.objects.exists()  # its task's time
+    sweep(MON_1400 + 3 * MIN)
+    t.refresh_from_db()
+    assert t.first_response_due == nbo(9, 9) and not DeadlineRecompute.objects.exists()
+
+
+def test_an_edits_task_forgets_its_request(acme_contract, alice, django_capture_on_commit_callbacks):
+    from tickets.models import DeadlineRecompute
+
+    t = file(acme_contract, alice, "P3", MON_1400)
+    ClosedDate.objects.create(calendar=business_calendar(t), date=TUESDAY)
+    with time_machine.travel(MON_1400 + MIN, tick=False), django_capture_on_commit_callbacks(execute=True):
+        calendars_edited([business_calendar(t).pk])
+    t.refresh_from_db()
+    assert t.first_response_due == nbo(9, 9) and not DeadlineRecompute.objects.exists()
+
+
 # --- One at-risk rule ------------------------------------------------------------------------------
 def test_at_risk_is_the_same_on_the_queue_the_staff_dashboard_and_the_customer_pages(
     client, acme_contract, alice, settings

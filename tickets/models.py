@@ -521,3 +521,19 @@ class CannedReply(models.Model):
     @property
     def scope(self) -> str:
         return f"Team: {self.team.name}" if self.team_id else "Personal"
+
+
+class DeadlineRecompute(models.Model):
+    """An edit of calendars or SLA terms whose open tickets' deadlines are still to be recomputed:
+    written in the edit's transaction, deleted once they are (tickets.recompute.recompute_run, the
+    task the edit enqueues). One still here at `due_at` (its task lost with a killed worker, or
+    never queued while the broker was down) is taken by the minute's SLA sweep."""
+
+    calendar_ids = models.JSONField(default=list)
+    version_ids = models.JSONField(default=list)
+    due_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return (
+            f"Deadlines of calendars {self.calendar_ids}, versions {self.version_ids}, due {self.due_at:%Y-%m-%d %H:%M}"
+        )

@@ -5,7 +5,7 @@ tickets.history reads; save_columns writes many tickets' columns at once (the sw
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.db import connection, transaction
@@ -16,7 +16,7 @@ from contracts.models import PriorityTerm
 
 from . import deadlines
 from .history import ClockRows, at_risk_share, clock_rows, resolved_moment, ticket_history
-from .models import EscalationRequest, Ticket
+from .models import DeadlineRecompute, EscalationRequest, Ticket
 from .terms_cache import TermsCache
 
 ACK_COLUMNS = ["ack_due", "ack_warn_at"]  # an escalation request's clock columns
@@ -142,3 +142,37 @@ def tickets_touched(*, calendar_ids=(), version_ids=()) -> list[int]:
             escalation_requests__acknowledged_at__isnull=True,
         )
     return list(Ticket.objects.filter(touched, status__in=Ticket.ACTIVE).values_list("pk", flat=True).distinct())
+
+
+# --- An edit's recompute, kept until it is done ----------------------------------------------------
+RECOMPUTE_GRACE = timedelta(minutes=2)  # the task's time to run before the sweep takes its request
+RECOMPUTE_LEASE = timedelta(minutes=10)  # a request the sweep took is taken again after this
+
+
+def recompute_requested(*, calendar_ids=(), version_ids=(), now: datetime) -> DeadlineRecompute:
+    """In the edit's transaction: what it moved, until recompute_run has recomputed it."""
+    return DeadlineRecompute.objects.create(
+        calendar_ids=sorted(calendar_ids), version_ids=sorted(version_ids), due_at=now + RECOMPUTE_GRACE
+    )
+
+
+def recompute_run(request_id: int) -> int:
+    """Recompute the open tickets a request names, then forget it. Run twice (the task and the
+    sweep, or a task delivered again), the columns come out the same. Returns how many."""
+    request = DeadlineRecompute.objects.filter(pk=request_id).first()
+    if request is None:
+        return 0  # done already
+    done = tickets_recompute(tickets_touched(calendar_ids=request.calendar_ids, version_ids=request.version_ids))
+    DeadlineRecompute.objects.filter(pk=request_id).delete()
+    return done
+
+
+def recompute_overdue(*, now: datetime, limit: int = 10) -> int:
+    """The minute's sweep: the requests whose task has not run by their due moment, each taken (its
+    due moment moved on by RECOMPUTE_LEASE, so a second sweep leaves it) and run."""
+    done = 0
+    due = DeadlineRecompute.objects.filter(due_at__lte=now).order_by("due_at", "pk").values_list("pk", flat=True)
+    for pk in list(due[:limit]):
+        if DeadlineRecompute.objects.filter(pk=pk, due_at__lte=now).update(due_at=now + RECOMPUTE_LEASE):
+            done += recompute_run(pk)
+    return done

@@ -23,7 +23,7 @@ from contracts.selectors import levels_by_version
 from portal.core.notify_rules import Kind
 from tickets import at_risk, deadlines, hooks, notify
 from tickets.models import SLACrossing, Ticket, TicketEvent
-from tickets.recompute import save_columns
+from tickets.recompute import recompute_overdue, save_columns
 from tickets.terms_cache import TermsCache
 
 BATCH = 500
@@ -160,6 +160,7 @@ CROSSING_ROWS = deadlines.CROSSING_ROWS
 
 def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> int:
     now = now or timezone.now()
+    recompute_overdue(now=now)  # an edit's recompute whose task was lost: deadlines first
     staff, recorded = StaffDirectory(), 0
     while True:
         with transaction.atomic():

@@ -4,6 +4,7 @@ recompute runs after an edit that moves deadlines, once the edit has committed."
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
+from django.utils import timezone
 
 from portal.core.heartbeat import recorded
 
@@ -42,10 +43,13 @@ def poll_mailbox() -> str:
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
-def recompute_deadlines(calendar_ids=(), version_ids=(), everything: bool = False) -> int:
-    """The deadlines of the open tickets an edit of these calendars or SLA versions touches (or of
-    every open ticket), in batches (tickets.recompute.tickets_recompute). Running it twice, or again
-    after a failed batch, gives the same columns; recorded breaches stand."""
+def recompute_deadlines(calendar_ids=(), version_ids=(), everything: bool = False, request_id=None) -> int:
+    """The deadlines of the open tickets an edit's request names (tickets.recompute.recompute_run),
+    of these calendars or SLA versions, or of every open ticket, in batches
+    (tickets.recompute.tickets_recompute). Running it twice, or again after a failed batch, gives the
+    same columns; recorded breaches stand."""
+    if request_id is not None:
+        return recompute.recompute_run(request_id)
     if everything:
         ids = recompute.tickets_active_ids()
     else:
@@ -54,9 +58,9 @@ def recompute_deadlines(calendar_ids=(), version_ids=(), everything: bool = Fals
 
 
 def on_terms_moved(sender, *, calendar_ids=(), version_ids=(), **kwargs) -> None:
-    """contracts.calendars.terms_moved: enqueued once the edit commits (never for a rolled-back one,
-    and never before the worker can read it)."""
-    calendar_ids, version_ids = list(calendar_ids), list(version_ids)
-    transaction.on_commit(
-        lambda: recompute_deadlines.delay(calendar_ids=calendar_ids, version_ids=version_ids), robust=True
-    )
+    """contracts.calendars.terms_moved: a request written in the edit's transaction, its task
+    enqueued once the edit commits (never for a rolled-back one, and never before the worker can
+    read it). A task lost (the embedded broker forgets a message a killed worker had taken; a broker
+    down at the commit) leaves the request to the minute's SLA sweep."""
+    request = recompute.recompute_requested(calendar_ids=calendar_ids, version_ids=version_ids, now=timezone.now())
+    transaction.on_commit(lambda: recompute_deadlines.delay(request_id=request.pk), robust=True)
