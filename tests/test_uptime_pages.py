@@ -95,7 +95,9 @@ def test_october_shows_its_uptime_tier_credit_and_the_outage_that_cost_it(client
     assert "Closed at 2026-11-01 01:00 (UTC+03:00)." in october
 
 
-def test_the_chart_has_a_bar_per_month_with_its_percent_as_the_table_writes_it_and_the_guarantee_line(client, alice, bad_october):
+def test_the_chart_has_a_bar_per_month_with_its_percent_as_the_table_writes_it_and_the_guarantee_line(
+    client, alice, bad_october
+):
     html = get(client, alice, url(bad_october)).content.decode()
     svg = html[html.index("<svg") : html.index("</svg>")]
     bars = re.findall(r'<rect class="bar bar-(\w+)"[^>]*><title>([^<]*)</title></rect>', svg)
