@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from contracts.incidents.selectors import incidents_of_month
 from contracts.models import Contract
 from contracts.selectors import Versions
 from portal.core.staff_otp import may_use_staff_site
-from portal.domain.dates import add_months, days_after_month, local_month, previous_month
+from portal.domain.dates import add_months, days_after_month, local_month, month_bounds, previous_month
 from tickets.models import Ticket
 
 from .closing import HISTORY_MONTHS
@@ -136,19 +136,24 @@ def claimable_months(
         out[contract.pk] = months = []
         if version is None:
             continue
-        month = previous_month(local_month(now, version.timezone))
-        longest = versions.longest_claim_window(contract.sla_id)
+        # From this month back (a month is judged, and ends, in its own terms' zone, which may be
+        # another than today's), to one closed under the SLA's longest window in any zone.
+        month, longest = local_month(now, version.timezone), versions.longest_claim_window(contract.sla_id)
         while month >= contract.starts_on.replace(day=1):
-            if now >= days_after_month(month, version.timezone, longest):
+            if now >= days_after_month(month, version.timezone, longest) + ZONES_APART:
                 break  # closed under any of the SLA's windows: so is every earlier month
             terms = versions.of_month(contract.sla_id, month, now)
             if terms is None:
                 break  # no terms at its end: none at any earlier month's
-            open_ = now < claim_deadline(version=terms, month=month)
+            ended = month_bounds(month.year, month.month, terms.timezone)[1] <= now
+            open_ = ended and now < claim_deadline(version=terms, month=month)
             if open_ and not not_covered(contract, month) and (contract.pk, month) not in taken:
                 months.append(month)
             month = previous_month(month)
     return out
+
+
+ZONES_APART = timedelta(days=2)  # the widest gap between two zones' midnights, with room
 
 
 def claim_deadline(*, version, month: date) -> datetime:

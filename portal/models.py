@@ -292,6 +292,7 @@ class FormSubmission(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="form_submission_once")]
+        indexes = [models.Index(fields=["created_at"], name="form_submission_age")]  # forgetting old keys
 
     def __str__(self):
         return f"{self.key} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -28,7 +28,7 @@ def test_the_schema_names_every_ticket_path_and_operation(client):
     paths = response.json()["paths"]
     assert {p: set(paths[p]) - {"parameters"} for p in TICKET_PATHS if p in paths} == TICKET_PATHS
     create = paths["/api/v1/tickets/"]["post"]
-    assert set(create["responses"]) == {"201", "400", "401", "403", "413", "415", "429"}
+    assert set(create["responses"]) == {"201", "400", "401", "403", "409", "413", "415", "429"}
     escalate = paths["/api/v1/tickets/{id}/escalate/"]["post"]
     assert set(escalate["responses"]) == {"201", "400", "401", "403", "404", "413", "415", "429"}
     upload = paths["/api/v1/tickets/{id}/attachments/"]["post"]["requestBody"]["content"]

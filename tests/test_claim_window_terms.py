@@ -78,3 +78,32 @@ def test_a_month_judged_by_the_shorter_window_closes_after_ten_days(october_belo
     december = datetime(2026, 12, 10, 23, 0, tzinfo=NBO)
     assert claimable_months(contracts=[contract], now=december) == {contract.pk: [NOV]}
     assert claimable_months(contracts=[contract], now=december + timedelta(hours=1)) == {contract.pk: []}
+
+
+def test_a_month_judged_in_another_zone_is_offered_while_it_may_be_claimed(
+    acme_contract, django_capture_on_commit_callbacks
+):
+    """The list stopped at a month closed by today's terms' zone (Kiritimati, UTC+14), though the
+    month's own terms (Nairobi) let a claim be filed for 10 more hours."""
+    from datetime import UTC
+
+    from credits.services import claim_check
+
+    outage_record(
+        title="Storage down", services=acme_contract.services.all(),
+        starts_at=datetime(2026, 10, 10, 8, 0, tzinfo=NBO), ends_at=datetime(2026, 10, 10, 16, 0, tzinfo=NBO),
+        cause=Cause.UNPLANNED, actor=None, now=datetime(2026, 10, 10, 17, 0, tzinfo=NBO),
+    )  # fmt: skip
+    closed_at = datetime(2026, 11, 1, 1, 0, tzinfo=NBO)
+    with time_machine.travel(closed_at, tick=False), django_capture_on_commit_callbacks(execute=True):
+        close_due(now=closed_at)
+    publish_at = datetime(2026, 11, 5, 9, 0, tzinfo=NBO)
+    draft = sla_version_draft(
+        sla=SLA.objects.get(template_key="kaluari-cloud-backup"), effective_on=date(2026, 11, 10), now=publish_at
+    )
+    draft.timezone = "Pacific/Kiritimati"  # UTC+14; October stays judged by v1 (Nairobi, 30 days)
+    draft.save()
+    sla_version_publish(version=draft, now=publish_at)
+    now = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 18:00 in Nairobi: October's window closes at 24:00
+    claim_check(contract=acme_contract, month=OCT, now=now)  # accepted: the claim may be filed
+    assert OCT in claimable_months(contracts=[acme_contract], now=now)[acme_contract.pk]

@@ -276,6 +276,25 @@ def test_an_edits_task_forgets_its_request(acme_contract, alice, django_capture_
     assert t.first_response_due == nbo(9, 9) and not DeadlineRecompute.objects.exists()
 
 
+def test_a_failing_recompute_does_not_stop_the_sla_sweep(monkeypatch, caplog):
+    from django.utils import timezone
+
+    from tickets.models import DeadlineRecompute
+    from tickets.sweeps import check_sla_deadlines
+
+    now = timezone.now()
+    DeadlineRecompute.objects.create(calendar_ids=[1], version_ids=[], due_at=now - MIN)
+
+    def boom(*a, **k):
+        raise RuntimeError("one bad ticket")
+
+    monkeypatch.setattr(recompute, "tickets_recompute", boom)
+    check_sla_deadlines(now=now)  # the clocks are checked; the request is taken again after its lease
+    (request,) = DeadlineRecompute.objects.all()
+    assert request.due_at == now + recompute.RECOMPUTE_LEASE
+    assert "deadline recompute" in caplog.text
+
+
 # --- One at-risk rule ------------------------------------------------------------------------------
 def test_at_risk_is_the_same_on_the_queue_the_staff_dashboard_and_the_customer_pages(
     client, acme_contract, alice, settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,9 @@ from django.contrib.messages import get_messages
 from django.db import connections
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from portal.core.once import KEPT, submit_once
 from portal.models import FormSubmission, OutboxMessage
 from tickets.models import Ticket, TicketMessage
 from tickets.services import ticket_set_status
@@ -111,3 +114,18 @@ def test_two_sendings_at_once_file_one_ticket(alice, acme_contract):
     (ticket,) = Ticket.objects.all()
     assert [a.status_code for a in answers] == [302, 302]
     assert {a["Location"] for a in answers} == {reverse("ticket-detail", args=[ticket.pk])}
+
+
+def test_a_key_older_than_a_day_is_not_replayed(alice, db):
+    """Keys are kept a day: a key reused days later (a client's alert id, say) makes something anew."""
+    key = uuid.uuid4()
+    FormSubmission.objects.create(user=alice, key=key, url="/old/", created_at=timezone.now() - 3 * KEPT)
+    made = []
+    url, first = submit_once(user=alice, key=key, make=lambda: made.append(1) or "/new/")
+    assert (url, first, made) == ("/new/", True, [1])
+
+
+def test_old_keys_are_forgotten_whoever_sends_next(alice, bob, db):
+    FormSubmission.objects.create(user=alice, key=uuid.uuid4(), url="/a/", created_at=timezone.now() - 3 * KEPT)
+    submit_once(user=bob, key=uuid.uuid4(), make=lambda: "/b/")
+    assert not FormSubmission.objects.filter(user=alice).exists()

@@ -608,3 +608,28 @@ def test_a_refused_request_keeps_no_key_and_a_bad_key_is_a_400(acme_contract, al
     bad = client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="x" * 256)
     assert bad.status_code == 400 and bad.json()["Idempotency-Key"] == ["An Idempotency-Key is 1 to 255 characters."]
     assert rows() == before
+
+
+def test_a_key_reused_days_later_files_a_new_ticket(acme_contract, alice):
+    """A monitoring system keyed by its alert name: the same alert firing three days later files a new
+    ticket (it was answered with the first, closed one: nothing filed for a real outage)."""
+    client = client_for(alice)
+    with time_machine.travel(FRI_1600, tick=False):
+        first = client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="disk-full-db1")
+        assert first.status_code == 201
+    ticket_set_status(ticket=Ticket.objects.get(), actor=alice, status=Ticket.Status.CLOSED)
+    with time_machine.travel(FRI_1600 + timedelta(days=3), tick=False):
+        again = client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="disk-full-db1")
+    assert "Idempotent-Replayed" not in again, again.json()
+    assert Ticket.objects.count() == 2
+
+
+def test_a_replay_of_a_ticket_the_caller_can_no_longer_see_is_a_409(acme_contract, alice, globex, globex_contract):
+    """Alice filed with a key, then moved to Globex: the same key names a ticket she may not see."""
+    client = client_for(alice)
+    assert client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    alice.organisation = globex
+    alice.save()
+    again = client.post(LIST, new_ticket_body(globex_contract), format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert again.status_code == 409
+    assert again.json()["detail"] == "This Idempotency-Key filed a ticket you can no longer see: send another key."

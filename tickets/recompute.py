@@ -5,6 +5,7 @@ tickets.history reads; save_columns writes many tickets' columns at once (the sw
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -19,6 +20,7 @@ from .history import ClockRows, at_risk_share, clock_rows, resolved_moment, tick
 from .models import DeadlineRecompute, EscalationRequest, Ticket
 from .terms_cache import TermsCache
 
+log = logging.getLogger(__name__)
 ACK_COLUMNS = ["ack_due", "ack_warn_at"]  # an escalation request's clock columns
 
 
@@ -156,12 +158,14 @@ def recompute_requested(*, calendar_ids=(), version_ids=(), now: datetime) -> De
     )
 
 
-def recompute_run(request_id: int) -> int:
+def recompute_run(request_id: int, *, now: datetime | None = None) -> int:
     """Recompute the open tickets a request names, then forget it. Run twice (the task and the
     sweep, or a task delivered again), the columns come out the same. Returns how many."""
     request = DeadlineRecompute.objects.filter(pk=request_id).first()
     if request is None:
         return 0  # done already
+    # Taken: the sweep leaves it for RECOMPUTE_LEASE (a slow task is not run a second time beside it).
+    DeadlineRecompute.objects.filter(pk=request_id).update(due_at=(now or timezone.now()) + RECOMPUTE_LEASE)
     done = tickets_recompute(tickets_touched(calendar_ids=request.calendar_ids, version_ids=request.version_ids))
     DeadlineRecompute.objects.filter(pk=request_id).delete()
     return done
@@ -174,5 +178,8 @@ def recompute_overdue(*, now: datetime, limit: int = 10) -> int:
     due = DeadlineRecompute.objects.filter(due_at__lte=now).order_by("due_at", "pk").values_list("pk", flat=True)
     for pk in list(due[:limit]):
         if DeadlineRecompute.objects.filter(pk=pk, due_at__lte=now).update(due_at=now + RECOMPUTE_LEASE):
-            done += recompute_run(pk)
+            try:
+                done += recompute_run(pk, now=now)
+            except Exception:  # noqa: BLE001 - the clocks' sweep goes on; the request is taken again after its lease
+                log.exception("deadline recompute %s failed", pk)
     return done

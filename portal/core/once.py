@@ -47,10 +47,11 @@ def submit_once(*, user, key: uuid.UUID | None, make: Callable[[], str]) -> tupl
         return make(), True
     now = timezone.now()
     with transaction.atomic():
+        # Keys past KEPT are forgotten, anyone's: a key reused after that makes something anew.
+        FormSubmission.objects.filter(created_at__lt=now - KEPT).delete()
         row, first = FormSubmission.objects.get_or_create(user=user, key=key, defaults={"created_at": now})
         if not first:
             return row.url, False
         row.url = make()
         row.save(update_fields=["url"])
-        FormSubmission.objects.filter(user=user, created_at__lt=now - KEPT).delete()
     return row.url, True

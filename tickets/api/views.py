@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.urls import resolve, reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
@@ -63,6 +63,12 @@ class OwnContractField(serializers.PrimaryKeyRelatedField):
 
 
 # --- /tickets/ ----------------------------------------------------------------------------------
+class KeyUsed(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This Idempotency-Key filed a ticket you can no longer see: send another key."
+    default_code = "idempotency_key_used"
+
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Your own one-time key (1-255 characters) for this ticket: the same key sent again (a retry "
@@ -142,7 +148,12 @@ class TicketListCreateApi(PaginatedApi):
         description="Only a designated support contact of the contract may file one (403 otherwise, saying whom to ask).",
         request=InputSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: TicketOutputSerializer, 400: VALIDATION_ERROR, 403: NOT_SUPPORT_CONTACT},
+        responses={
+            201: TicketOutputSerializer,
+            400: VALIDATION_ERROR,
+            403: NOT_SUPPORT_CONTACT,
+            409: OpenApiResponse(description=KeyUsed.default_detail),
+        },  # fmt: skip
     )
     def post(self, request):
         try:
@@ -167,7 +178,10 @@ class TicketListCreateApi(PaginatedApi):
             raise ticket_error(exc) from exc
         except NotASupportContact as exc:
             raise PermissionDenied(str(exc)) from exc
-        ticket = own_ticket(request, resolve(url).kwargs["pk"], "rating")
+        try:
+            ticket = own_ticket(request, resolve(url).kwargs["pk"], "rating")
+        except NotFound:  # replayed, but no longer yours to see (moved to another organisation)
+            raise KeyUsed() from None
         headers = {"Location": url, **({} if first else {"Idempotent-Replayed": "true"})}
         return Response(
             TicketOutputSerializer(ticket_rows([ticket])[0]).data, status=status.HTTP_201_CREATED, headers=headers
