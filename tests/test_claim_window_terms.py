@@ -27,27 +27,34 @@ OCT, NOV = date(2026, 10, 1), date(2026, 11, 1)
 DEC_1 = datetime(2026, 12, 1, tzinfo=NBO)
 
 
-@pytest.fixture
-def october_below_then_a_shorter_window(acme_contract, django_capture_on_commit_callbacks):
+def october_below_then_v2(contract, callbacks, **changes):
+    """October closed below the guarantee under v1 (Nairobi, 30 days), then a v2 with `changes`
+    published on 5 November, effective 10 November."""
     outage_record(
-        title="Storage down", services=acme_contract.services.all(),
+        title="Storage down", services=contract.services.all(),
         starts_at=datetime(2026, 10, 10, 8, 0, tzinfo=NBO), ends_at=datetime(2026, 10, 10, 16, 0, tzinfo=NBO),
         cause=Cause.UNPLANNED, actor=None, now=datetime(2026, 10, 10, 17, 0, tzinfo=NBO),
     )  # fmt: skip
     closed_at = datetime(2026, 11, 1, 1, 0, tzinfo=NBO)
-    with time_machine.travel(closed_at, tick=False), django_capture_on_commit_callbacks(execute=True):
+    with time_machine.travel(closed_at, tick=False), callbacks(execute=True):
         close_due(now=closed_at)
-    october = MonthlyUptime.objects.get(contract=acme_contract, month=OCT)
+    october = MonthlyUptime.objects.get(contract=contract, month=OCT)
     assert october.uptime_percent < october.guarantee
     assert october.claim_reminder_at == DEC_1 - timedelta(days=7)
     publish_at = datetime(2026, 11, 5, 9, 0, tzinfo=NBO)
     draft = sla_version_draft(
         sla=SLA.objects.get(template_key="kaluari-cloud-backup"), effective_on=date(2026, 11, 10), now=publish_at
     )
-    draft.claim_window_days = 10
+    for name, value in changes.items():
+        setattr(draft, name, value)
     draft.save()
     sla_version_publish(version=draft, now=publish_at)
-    return acme_contract
+    return contract
+
+
+@pytest.fixture
+def october_below_then_a_shorter_window(acme_contract, django_capture_on_commit_callbacks):
+    return october_below_then_v2(acme_contract, django_capture_on_commit_callbacks, claim_window_days=10)
 
 
 def test_a_month_closed_under_a_30_day_window_is_claimable_for_30_days(october_below_then_a_shorter_window, alice):
@@ -89,21 +96,8 @@ def test_a_month_judged_in_another_zone_is_offered_while_it_may_be_claimed(
 
     from credits.services import claim_check
 
-    outage_record(
-        title="Storage down", services=acme_contract.services.all(),
-        starts_at=datetime(2026, 10, 10, 8, 0, tzinfo=NBO), ends_at=datetime(2026, 10, 10, 16, 0, tzinfo=NBO),
-        cause=Cause.UNPLANNED, actor=None, now=datetime(2026, 10, 10, 17, 0, tzinfo=NBO),
-    )  # fmt: skip
-    closed_at = datetime(2026, 11, 1, 1, 0, tzinfo=NBO)
-    with time_machine.travel(closed_at, tick=False), django_capture_on_commit_callbacks(execute=True):
-        close_due(now=closed_at)
-    publish_at = datetime(2026, 11, 5, 9, 0, tzinfo=NBO)
-    draft = sla_version_draft(
-        sla=SLA.objects.get(template_key="kaluari-cloud-backup"), effective_on=date(2026, 11, 10), now=publish_at
-    )
-    draft.timezone = "Pacific/Kiritimati"  # UTC+14; October stays judged by v1 (Nairobi, 30 days)
-    draft.save()
-    sla_version_publish(version=draft, now=publish_at)
+    # v2 in Kiritimati (UTC+14); October stays judged by v1 (Nairobi, 30 days).
+    october_below_then_v2(acme_contract, django_capture_on_commit_callbacks, timezone="Pacific/Kiritimati")
     now = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 18:00 in Nairobi: October's window closes at 24:00
     claim_check(contract=acme_contract, month=OCT, now=now)  # accepted: the claim may be filed
     assert OCT in claimable_months(contracts=[acme_contract], now=now)[acme_contract.pk]
