@@ -260,6 +260,17 @@ class OutboxAttemptInline(admin.TabularInline):
         return False
 
 
+def _without_tokens(field: str, label: str, text=str):
+    """An outbox field as staff read it: its text without the tokens of links that act for their
+    reader (portal.core.unsubscribe.without_link_tokens)."""
+
+    @admin.display(description=label)
+    def shown(self, obj):
+        return format_html("<pre>{}</pre>", without_link_tokens(text(getattr(obj, field))))
+
+    return shown
+
+
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(admin.ModelAdmin):
     """Staff see every notification, its attempts, and can put a failed one back in the queue."""
@@ -302,21 +313,10 @@ class OutboxMessageAdmin(admin.ModelAdmin):
             return [*(f for f in fields if f not in self.WITHHELD_FIELDS), "withheld"]
         return [self.MASKED.get(f, f) for f in fields]
 
-    @admin.display(description="Context")
-    def context_shown(self, obj):
-        return format_html("<pre>{}</pre>", without_link_tokens(obj.context))
-
-    @admin.display(description="Body text")
-    def text_shown(self, obj):
-        return format_html("<pre>{}</pre>", without_link_tokens(obj.body_text))
-
-    @admin.display(description="Body HTML")
-    def html_shown(self, obj):
-        return format_html("<pre>{}</pre>", without_link_tokens(obj.body_html))
-
-    @admin.display(description="Headers")
-    def headers_shown(self, obj):
-        return format_html("<pre>{}</pre>", without_link_tokens(json.dumps(obj.headers, indent=1)))
+    context_shown = _without_tokens("context", "Context")
+    text_shown = _without_tokens("body_text", "Body text")
+    html_shown = _without_tokens("body_html", "Body HTML")
+    headers_shown = _without_tokens("headers", "Headers", lambda headers: json.dumps(headers, indent=1))
 
     @admin.display(description="Text")
     def withheld(self, obj):

@@ -96,11 +96,10 @@ def _withdrawn(messages: list[OutboxMessage]) -> list[OutboxMessage]:
     gone = set(User.objects.filter(email__in={m.to for m in messages}, is_active=False).values_list("email", flat=True))
     if not gone:
         return messages
-    for msg in messages:
-        if msg.to in gone:
-            OutboxMessage.objects.filter(id=msg.id, claim_token=msg.claim_token).update(
-                status=Status.FAILED, last_error=WITHDRAWN, lease_until=None, claim_token=None
-            )
+    theirs = [m for m in messages if m.to in gone]
+    OutboxMessage.objects.filter(id__in=[m.id for m in theirs], claim_token__in={m.claim_token for m in theirs}).update(
+        status=Status.FAILED, last_error=WITHDRAWN, lease_until=None, claim_token=None
+    )
     return [m for m in messages if m.to not in gone]
 
 

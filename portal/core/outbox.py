@@ -117,7 +117,9 @@ def outbox_withdraw_for_user(*, user_id: int) -> int:
     before sending (portal.core.delivery): a row put back in the queue by hand is not sent either."""
     address = User.objects.filter(pk=user_id).values_list("email", flat=True).first()
     waiting = Q(status=Status.PENDING) | Q(status=Status.SENDING, lease_until__lt=timezone.now())
-    theirs = Q(key__endswith=f":user:{user_id}") | Q(to=address) if address else Q(key__endswith=f":user:{user_id}")
+    theirs = Q(key__endswith=f":user:{user_id}")
+    if address:
+        theirs |= Q(to=address)
     return OutboxMessage.objects.filter(waiting, theirs).update(
         status=Status.FAILED, last_error=WITHDRAWN, lease_until=None, claim_token=None
     )
