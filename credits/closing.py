@@ -32,6 +32,7 @@ from django.db.models.functions import Coalesce, Greatest, Least, TruncMonth
 from django.utils import timezone
 
 from contracts.choices import DOWN_FOR_EVERYONE, DOWN_FOR_SCOPED, Cause, Impact
+from contracts.maintenance.judging import service_ids
 from contracts.maintenance.selectors import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
@@ -158,21 +159,33 @@ def unpack(text: str) -> list[tuple[int, ...]]:
     return [tuple(map(int, line.split(","))) for line in text.split(";")] if text else []
 
 
+def ids_text(ids: Iterable[int]) -> str:
+    """{5, 3} -> ",3,5,": a closed month's services (MonthlyUptime.service_ids), which a query finds
+    by ",3," whatever the neighbours. The empty set is ","; "" is a row closed before they were kept."""
+    return "," + "".join(f"{i}," for i in sorted(ids))
+
+
+def text_ids(text: str) -> frozenset[int] | None:
+    """ids_text's inverse; None for "" (not kept: the contract's services stand in)."""
+    return frozenset(int(i) for i in text.split(",") if i) if text else None
+
+
 def contract_month(
     contract: Contract, month: date, *, outages, maintenance, versions: Versions, now: datetime, cache=None,
-    invoice: tuple[Decimal, str] | None = None,
+    invoice: tuple[Decimal, str] | None = None, services: frozenset[int] | None = None,
 ):  # fmt: skip
     """The figures of one contract-month, or None where no SLA version is in force at its end.
 
     `outages` is an OutageIndex (or a plain list). Contracts on the same SLA and services with no
     maintenance of their own have the same uptime: `cache` (a dict kept for one run) computes it
     once for all of them; only the credit differs (each contract's invoice). `invoice` (amount,
-    currency): the month's own, frozen when it was first closed; else the contract's."""
+    currency): the month's own, frozen when it was first closed; else the contract's. `services`
+    likewise: the month's own (its row's service_ids), else the contract's (prefetched)."""
     version = versions.of_month(contract.sla_id, month, now)
     if version is None:
         return None
     start, end = month_bounds(month.year, month.month, version.timezone)
-    sids = frozenset(s.pk for s in contract.services.all())
+    sids = services if services is not None else service_ids(contract)
     parts = maintenance.get(contract.pk, ())
     index = outages if isinstance(outages, OutageIndex) else OutageIndex(outages)
     counted, own = index.for_contract(contract.pk, sids)
@@ -193,7 +206,7 @@ def contract_month(
         "uptime_percent": round(up.percent, 8), "guarantee": version.uptime_guarantee, "tier_percent": tier,
         "credit_amount": amount, "invoice_amount": invoice_amount, "currency": currency,
         "credit_kind": version.credit_kind, "flagged": up.percent < version.uptime_guarantee and tier is None,
-        "breakdown": breakdown,
+        "breakdown": breakdown, "service_ids": ids_text(sids),
     }  # fmt: skip
 
 
@@ -238,10 +251,11 @@ def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[lis
         # many-valued relation Django may match the two conditions on different rows, and a
         # reopened October beside a closed September would then never be closed again.
         .exclude(pk__in=MonthlyUptime.objects.filter(month=month, status=Status.CLOSED).values("contract_id"))
-        # A candidate's row, if it has one, is reopened: its invoice as frozen when it was first closed.
+        # A candidate's row, if it has one, is reopened: its invoice and services as first closed.
         .annotate(
             frozen_amount=Subquery(reopened.values("invoice_amount")[:1]),
             frozen_currency=Subquery(reopened.values("currency")[:1]),
+            frozen_services=Subquery(reopened.values("service_ids")[:1]),
         )
         .order_by("pk")
     )
@@ -315,13 +329,14 @@ def _close_chunk(ended: list[Contract], month: date, versions: Versions, now: da
     month_lock([month])
     lo, hi = _utc_span(month)
     outages = run.read(lo, hi, now)
-    maintenance = contracts_maintenance_parts(ended, lo, hi, now) if _any_windows(lo, hi) else {}
+    services = {c.pk: sids for c in ended if (sids := text_ids(c.frozen_services or "")) is not None}
+    maintenance = contracts_maintenance_parts(ended, lo, hi, now, services) if _any_windows(lo, hi) else {}
     rows = []
     for c in ended:
         frozen = (c.frozen_amount, c.frozen_currency) if c.frozen_amount is not None else None
         figures = contract_month(
             c, month, outages=outages, maintenance=maintenance, versions=versions, now=now, cache=run.cache,
-            invoice=frozen,
+            invoice=frozen, services=services.get(c.pk),
         )  # fmt: skip
         if figures is not None:
             rows.append(MonthlyUptime(contract=c, month=month, closed_at=now, status=Status.CLOSED, **figures))
@@ -367,6 +382,7 @@ def _store(rows: list[MonthlyUptime], month: date, now: datetime, *, invite: boo
             # The month's own invoice: a second closing between reading the candidates and this lock
             # cannot have changed it, but the row has the last word.
             r.invoice_amount, r.currency = old.invoice_amount, old.currency
+            r.service_ids = old.service_ids or r.service_ids
             r.credit_changed_at = now if credit_moved(old, r) else old.credit_changed_at
             again.append((old, r))
     # Below the guarantee: the claim reminder's moment, and (closed for the first time) the invitation.

@@ -2,7 +2,8 @@
 
 An outage recorded, changed or deleted, its cause changed, an alert that opens or closes one, a
 maintenance window published, changed, cancelled or deleted: every closed month the change touches
-is reopened for every contract on the evidence's services, through credits.services' reopen path
+is reopened for every contract whose month counted the evidence's services (the services it was
+closed with: MonthlyUptime.service_ids), through credits.services' reopen path
 (no actor; the reason names the evidence), in the transaction of the change. The hourly sweep (or
 a claim's preview) closes it again with the new figure (credits.closing, credits.rejudging).
 
@@ -20,12 +21,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime
+from functools import reduce
+from operator import or_
+
+from django.db.models import Q
 
 from contracts.evidence import MAINTENANCE, EvidenceChange
 from contracts.models import Contract
 from portal.domain.dates import add_months, month_bounds
 
-from .closing import EARLIEST_OFFSET, month_lock, unpack
+from .closing import EARLIEST_OFFSET, ids_text, month_lock, text_ids, unpack
 from .models import MonthlyUptime
 from .services import months_reopen
 
@@ -123,24 +128,28 @@ def months_reopen_for_evidence(*, changes: list[EvidenceChange], now: datetime) 
         return 0
     month_lock(months)  # a run closing one of them stores its figures first, or reads this change
     sids = frozenset().union(*(t[3] for t in touched))
+    # A month is judged on the services it was closed with (its row's), not the contract's today.
     through = Contract.services.through.objects.filter(service_id__in=sids)
+    on_them = reduce(or_, (Q(service_ids__contains=ids_text([s])) for s in sids), Q(pk__in=[]))
+    not_kept = Q(service_ids="", contract_id__in=through.values("contract_id"))
     rows = list(
         MonthlyUptime.objects.select_for_update(of=("self",))
-        .filter(status=MonthlyUptime.Status.CLOSED, month__in=months, contract_id__in=through.values("contract_id"))
+        .filter(on_them | not_kept, status=MonthlyUptime.Status.CLOSED, month__in=months)
         .select_related("contract")
         .order_by("pk")
     )
     if not rows:
         return 0
     services = defaultdict(set)
-    for contract_id, service_id in through.filter(contract_id__in={r.contract_id for r in rows}).values_list(
-        "contract_id", "service_id"
-    ):
+    for contract_id, service_id in through.filter(
+        contract_id__in={r.contract_id for r in rows if not r.service_ids}
+    ).values_list("contract_id", "service_id"):
         services[contract_id].add(service_id)
     reasons: dict[int, list[str]] = {}
     for row in rows:
+        row_sids = text_ids(row.service_ids)
         for change, spans, tail, change_sids in touched:
-            if not services[row.contract_id] & change_sids:
+            if not (services[row.contract_id] if row_sids is None else row_sids) & change_sids:
                 continue
             if any(_overlaps(row, s) for s in spans) or (tail and _overlaps(row, tail) and _has_maintenance(row)):
                 reasons.setdefault(row.pk, []).append(change.reason)

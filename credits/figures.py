@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.db.models import Q
 
 from contracts.choices import Cause, CreditKind
+from contracts.maintenance.judging import service_ids
 from contracts.maintenance.selectors import WindowPart, contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
@@ -20,7 +21,7 @@ from portal.domain.dates import last_day, local_month, month_bounds
 from portal.domain.intervals import clip
 from portal.domain.uptime import MINUTE
 
-from .closing import OUTAGE_COLUMNS, OutageSpan, contract_month, outage_spans, unpack
+from .closing import OUTAGE_COLUMNS, OutageSpan, contract_month, outage_spans, text_ids, unpack
 from .models import MonthlyUptime
 
 
@@ -239,29 +240,32 @@ def _downtime_windows(sids: list[int], lo: datetime, hi: datetime) -> bool:
 
 
 def _live(
-    contract: Contract, month: date, versions: Versions, now: datetime, state: str, invoice=None
+    contract: Contract, month: date, versions: Versions, now: datetime, state: str, invoice=None, services=None
 ) -> MonthFigures | None:
     """contract_month for `month` as it stands at `now`: what has not happened yet (the rest of an
     ongoing outage, a maintenance window still to come) is not downtime yet. None where no SLA
-    version is in force at the month's end. `invoice`: a reopened month's own (amount, currency)."""
+    version is in force at the month's end. `invoice` and `services`: a reopened month's own
+    ((amount, currency), service ids)."""
     version = versions.shown(contract.sla_id, now)
     if version is None:
         return None
     start, end = month_bounds(month.year, month.month, version.timezone)
     until = min(end, now)
-    sids = [s.pk for s in contract.services.all()]
+    sids = sorted(service_ids(contract) if services is None else services)
     outages = _contract_outages(sids, start, until, now) if sids and until > start else []
     maintenance: dict[int, list[WindowPart]] = {}
     has_windows = bool(sids) and until > start and _downtime_windows(sids, start, until)
     if has_windows:
-        parts = contracts_maintenance_parts([contract], start, end, now).get(contract.pk, [])
+        parts = contracts_maintenance_parts([contract], start, end, now, {contract.pk: frozenset(sids)})
+        parts = parts.get(contract.pk, [])
         maintenance[contract.pk] = [
             WindowPart(p.window_id, p.title, tuple(clip(p.kept, start, until)), tuple(clip(p.broken, start, until)))
             for p in parts
         ]
     figures = contract_month(
-        contract, month, outages=outages, maintenance=maintenance, versions=versions, now=now, invoice=invoice
-    )
+        contract, month, outages=outages, maintenance=maintenance, versions=versions, now=now, invoice=invoice,
+        services=frozenset(sids),
+    )  # fmt: skip
     if figures is None:
         return None
     return _live_figures(figures, month, state, now, line_details([figures["breakdown"]]))
@@ -331,7 +335,8 @@ def contract_month_figures(*, contract: Contract, month: date, now: datetime) ->
             return figures_of_row(row, line_details([row.breakdown]))
         # Not closed yet, or reopened (to be closed again with its own invoice): as it would close now.
         invoice = (row.invoice_amount, row.currency) if row is not None else None
-        figures = _live(contract, month, versions, now, MonthFigures.NOT_CLOSED, invoice)
+        services = text_ids(row.service_ids) if row is not None else None
+        figures = _live(contract, month, versions, now, MonthFigures.NOT_CLOSED, invoice, services)
     if figures is None:
         raise MonthUnavailable(f"No SLA terms were in force at the end of {month:%B %Y}.")
     return figures

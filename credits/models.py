@@ -42,6 +42,11 @@ class MonthlyUptime(models.Model):
         "and currency, whatever the contract's are by then.",
     )  # fmt: skip
     currency = models.CharField(max_length=3)
+    service_ids = models.TextField(
+        default="", blank=True,
+        help_text="The contract's services when the month was first closed, as ',3,5,': closing it again, and "
+        "deciding which late evidence reopens it, use these, whatever the contract's services are by then.",
+    )  # fmt: skip
     credit_kind = models.CharField(max_length=20, choices=CreditKind.choices)
     flagged = models.BooleanField(default=False, help_text="Below the guarantee but in a gap of the credit table.")
     breakdown = models.JSONField(default=list, blank=True)

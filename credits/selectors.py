@@ -19,7 +19,7 @@ from portal.core.staff_otp import may_use_staff_site
 from portal.domain.dates import add_months, days_after_month, local_month, month_bounds, previous_month
 from tickets.models import Ticket
 
-from .closing import HISTORY_MONTHS
+from .closing import HISTORY_MONTHS, text_ids
 from .figures import MonthFigures, figures_of_row, line_details, month_so_far, not_covered
 from .models import Claim, ClaimAttachment, MonthlyUptime
 
@@ -206,7 +206,11 @@ def claim_incidents(*, claim: Claim) -> list[tuple]:
     """The incidents of the claim's month on its contract, each with the organisation's tickets
     linked to it: evidence beside the figures (two queries)."""
     row = claim.monthly_uptime
-    incidents = list(incidents_of_month(contract=claim.contract, start=row.period_start, end=row.period_end))
+    incidents = list(
+        incidents_of_month(
+            contract=claim.contract, start=row.period_start, end=row.period_end, services=text_ids(row.service_ids)
+        )
+    )
     linked: dict[int, list] = {i.pk: [] for i in incidents}
     if incidents:
         tickets = Ticket.objects.filter(

@@ -4,6 +4,7 @@ organisation's contracts, and a customer-scoped one only when it is scoped to on
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,10 +20,13 @@ def incidents_for_user(*, user) -> QuerySet[Incident]:
     return Incident.objects.filter(published_at__isnull=False, outage__in=outages_for_user(user=user))
 
 
-def incidents_of_month(*, contract: Contract, start: datetime, end: datetime) -> QuerySet[Incident]:
+def incidents_of_month(
+    *, contract: Contract, start: datetime, end: datetime, services: Iterable[int] | None = None
+) -> QuerySet[Incident]:
     """The published incidents whose outage overlaps [start, end) and concerns the contract (one of
-    its services; a customer-scoped one only when scoped to it): a claim's evidence."""
-    sids = contract.services.values("pk")
+    its services, or of `services`: those its closed month was judged on; a customer-scoped one
+    only when scoped to it): a claim's evidence."""
+    sids = contract.services.values("pk") if services is None else list(services)
     qs = Incident.objects.filter(published_at__isnull=False, outage__services__in=sids, outage__starts_at__lt=end)
     qs = qs.exclude(outage__ends_at__lte=start).exclude(
         Q(outage__customer_scoped=True)

@@ -108,11 +108,15 @@ def _notified_at(d: WindowDraft, contract_id: int, version: SLAVersion, sent: di
     return max(now, d.starts_at - version.maintenance_notice - NOTICE_LEAD)
 
 
-def judge_contract(contract: Contract, drafts: list[WindowDraft], sent: dict, versions: Versions, now: datetime):
+def judge_contract(
+    contract: Contract, drafts: list[WindowDraft], sent: dict, versions: Versions, now: datetime,
+    sids: frozenset[int] | None = None,
+):  # fmt: skip
     """{draft key: (Judgement or None, version)} for the contract's counting windows among `drafts`.
     Each window is judged by the version in force at its start; the cap counts the year's earlier
-    windows under those same terms (a change of terms mid-year does not reset the cap)."""
-    sids = service_ids(contract)
+    windows under those same terms (a change of terms mid-year does not reset the cap). `sids`: the
+    services to judge it on, if not its own."""
+    sids = service_ids(contract) if sids is None else sids
     mine = [d for d in drafts if d.counts and d.service_ids & sids]
     groups: dict[SLAVersion | None, list[WindowDraft]] = defaultdict(list)
     for d in mine:

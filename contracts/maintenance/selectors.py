@@ -34,10 +34,15 @@ def _year_floor(moment: datetime) -> datetime:
     return datetime((moment - timedelta(days=1)).year, 1, 1, tzinfo=UTC) - timedelta(days=1)
 
 
-def _load(contracts: list[Contract], *, since: datetime, only_counting: bool = False, until: datetime | None = None):
-    """The windows touching the contracts' services that end after `since` (services prefetched),
-    the sent notices of those windows to those contracts, and the contracts' SLA versions."""
-    sids = set().union(*(service_ids(c) for c in contracts))
+def _load(
+    contracts: list[Contract], *, since: datetime, only_counting: bool = False, until: datetime | None = None,
+    services: dict[int, frozenset[int]] | None = None,
+):  # fmt: skip
+    """The windows touching the contracts' services that end after `since` (services prefetched, or
+    given by contract in `services`), the sent notices of those windows to those contracts, and the
+    contracts' SLA versions."""
+    services = services or {}
+    sids = set().union(*(services[c.pk] if c.pk in services else service_ids(c) for c in contracts))
     windows = MaintenanceWindow.objects.filter(services__in=sids, ends_at__gt=since)
     if only_counting:
         windows = windows.filter(status=Status.SCHEDULED, impact=Impact.DOWNTIME)
@@ -97,19 +102,27 @@ class WindowPart:
 
 
 def contracts_maintenance_parts(
-    contracts: list[Contract], start: datetime, end: datetime, now: datetime | None = None
+    contracts: list[Contract],
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+    services: dict[int, frozenset[int]] | None = None,
 ) -> dict[int, list[WindowPart]]:
     """Per contract (services prefetched), its downtime windows touching [start, end), judged, in a
-    fixed number of queries: the month-end run calls it once per chunk of contracts."""
+    fixed number of queries: the month-end run calls it once per chunk of contracts. `services`: a
+    contract's services to judge it on instead of its own (a closed month's, as it was closed)."""
     now = now or timezone.now()
     if not contracts:
         return {}
-    windows, sent, versions = _load(contracts, since=_year_floor(start), only_counting=True, until=end)
+    services = services or {}
+    windows, sent, versions = _load(
+        contracts, since=_year_floor(start), only_counting=True, until=end, services=services
+    )
     drafts = [draft_of(w) for w in windows]
     titles = {w.pk: w.title for w in windows}
     out = {}
     for contract in contracts:
-        judged = judge_contract(contract, drafts, sent, versions, now)
+        judged = judge_contract(contract, drafts, sent, versions, now, services.get(contract.pk))
         parts = []
         for d in drafts:
             if d.key not in judged or d.ends_at <= start:
