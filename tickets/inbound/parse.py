@@ -222,14 +222,20 @@ class _Text(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skip = 0
+        self.cells = 0  # cells of the row so far
 
     def handle_starttag(self, tag, attrs):
         if tag in ("script", "style", "head", "title"):
             self.skip += 1
         elif tag in self.BLOCKS:
             self.parts.append("\n")
+            self.cells = 0
         if tag == "li":
             self.parts.append("- ")
+        elif tag in ("td", "th"):
+            if self.cells:
+                self.parts.append(" | ")  # a table's cells stay apart: "backup01 | nightly | failed"
+            self.cells += 1
 
     def handle_endtag(self, tag):
         if tag in ("script", "style", "head", "title"):
@@ -270,24 +276,63 @@ class Content:
 
 
 def content(msg: EmailMessage, *, max_file_bytes: int) -> Content:
-    """The message's text (its plain part, else its HTML part as text) and its attachments. A part
-    that cannot be decoded is named in `problems`, never raised."""
+    """The message's text (its plain part, else its HTML part as text) and every other part as a
+    file, however deep the client nested it: Apple Mail's files inside an alternative, a pasted
+    screenshot beside the HTML it shows in, the message inside an S/MIME or PGP signature. A text
+    part that is not the body nor another form of it (Apple Mail's text after a file) is more
+    text; a forwarded message (message/rfc822) is read as text with its files. A part that cannot
+    be decoded is named in `problems`, never raised."""
     out = Content(text="")
+    _read(msg, out, max_file_bytes, depth=0)
+    out.text = safe_text(out.text).strip()
+    return out
+
+
+MAX_FORWARDS = 3  # a forwarded message inside a forwarded message inside one: deeper is a file unread
+BODY_TYPES = ("text/plain", "text/html")
+SIGNATURES = {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
+# Charsets as mail clients mean them: WHATWG's reading (Latin-1 labels carry Windows-1252's quotes
+# and euro sign); an undeclared or unknown one is tried as UTF-8, then Windows-1252.
+CHARSETS = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252",
+            "ascii": "cp1252", "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6"}  # fmt: skip
+
+
+def _read(msg: EmailMessage, out: Content, max_file_bytes: int, depth: int) -> None:
     try:
         body = msg.get_body(preferencelist=("plain", "html"))
     except Exception:  # noqa: BLE001
         body = None
+    texts = []
     if body is not None:
         try:
-            text = body.get_content()
-            out.text = html_to_text(text) if body.get_content_subtype() == "html" else text
+            texts.append(_text(body))
         except Exception as exc:  # noqa: BLE001
             out.problems.append(f"the text could not be read ({type(exc).__name__})")
     try:
-        parts = list(msg.iter_attachments()) if msg.is_multipart() else []
+        leaves = list(_leaves(msg, None)) if msg.is_multipart() else []
     except Exception:  # noqa: BLE001
-        parts, out.problems = [], [*out.problems, "the attachments could not be read"]
-    for n, part in enumerate(parts, 1):
+        leaves, out.problems = [], [*out.problems, "the attachments could not be read"]
+    twins = _alternatives_of(msg, body)
+    n = 0
+    for part, _ in leaves:
+        if part is body or id(part) in twins or part.get_content_type() in SIGNATURES:
+            continue
+        n += 1
+        if part.get_content_type() in BODY_TYPES and not part.get_filename() and not _attached(part):
+            try:
+                texts.append(_text(part))  # more of the body (Apple Mail's text after a file)
+            except Exception:  # noqa: BLE001
+                out.problems.append(f"“{_filename(part, n)}” could not be decoded")
+            continue
+        if part.get_content_type() == "message/rfc822" and depth < MAX_FORWARDS:
+            inner = part.get_payload(0) if isinstance(part.get_payload(), list) else None
+            if isinstance(inner, EmailMessage):
+                forwarded = Content(text="")
+                _read(inner, forwarded, max_file_bytes, depth + 1)
+                texts.append(_forwarded(inner, forwarded.text))
+                out.files += forwarded.files
+                out.problems += forwarded.problems
+                continue
         name = _filename(part, n)
         try:
             data = part.get_payload(decode=True) or b""
@@ -300,8 +345,68 @@ def content(msg: EmailMessage, *, max_file_bytes: int) -> Content:
             )
             continue
         out.files.append(File(name, data, part.get_content_type()))
-    out.text = safe_text(out.text).strip()
-    return out
+    out.text = "\n\n".join(t.strip("\n") for t in texts if t.strip())
+
+
+def _leaves(part, parent):
+    """(part, its parent) for every part that is not a multipart, depth first; a forwarded message
+    is one leaf (read on its own)."""
+    if part.get_content_maintype() == "multipart":
+        for sub in part.iter_parts():
+            yield from _leaves(sub, part)
+    else:
+        yield part, parent
+
+
+def _alternatives_of(msg: EmailMessage, body) -> set[int]:
+    """The text parts that are another form of the body: inside the multipart/alternative that
+    holds it (Apple Mail's HTML pieces around its files); its files there are still files."""
+    if body is None or not msg.is_multipart():
+        return set()
+    for alternative in msg.walk():
+        if alternative.get_content_type() != "multipart/alternative":
+            continue
+        inside = list(_leaves(alternative, None))
+        if any(p is body for p, _ in inside):
+            return {id(p) for p, _ in inside if p.get_content_type() in BODY_TYPES and not p.get_filename()}
+    return set()
+
+
+def _attached(part) -> bool:
+    try:
+        return (part.get_content_disposition() or "") == "attachment"
+    except Exception:  # noqa: BLE001
+        return True
+
+
+def _text(part) -> str:
+    """A text part as text: its bytes read in its charset as mail clients mean it (CHARSETS), an
+    HTML part as readable text."""
+    data = part.get_payload(decode=True) or b""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    declared = (part.get_content_charset() or "").strip().lower()
+    text = None
+    for name in (CHARSETS.get(declared, declared), "utf-8", "cp1252", "latin-1"):
+        if not name:
+            continue
+        try:
+            text = data.decode(name)
+            break
+        except (LookupError, UnicodeDecodeError):
+            continue
+    text = (text if text is not None else data.decode("latin-1")).replace("\r\n", "\n")
+    return html_to_text(text) if part.get_content_subtype() == "html" else text
+
+
+def _forwarded(inner: EmailMessage, text: str) -> str:
+    """A forwarded message as its reader would see it in a mail client."""
+    lines = ["---------- Forwarded message ----------"]
+    for name in ("From", "Date", "Subject", "To"):
+        value = header(inner, name)
+        if value:
+            lines.append(f"{name}: {value}")
+    return "\n".join(lines) + "\n\n" + (text or "(The forwarded message had no text.)")
 
 
 def _filename(part, n: int) -> str:

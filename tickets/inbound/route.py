@@ -12,7 +12,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from mailparser_reply import EmailReplyParser
 
 from contracts.choices import Channel
 from contracts.incidents import mail as incident_mail
@@ -30,11 +29,11 @@ from ..models import Attachment, InboundMessage, Ticket, TicketEvent
 from ..services import PRIORITY_ORDER, TicketError, locked_ticket, locked_tickets, ticket_open, ticket_reply
 from ..terms_cache import TermsCache
 from . import answers, group, parse
+from .quotes import latest_reply
 
 Outcome = InboundMessage.Outcome
 PRIORITY_TAG = re.compile(r"\[(P[1-4])\]", re.I)
 NUMBER_TAG = re.compile(r"\[#(\d{1,12})\]")
-REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "sv"]
 ROOT_ID = re.compile(r"<ticket-(\d{1,12})\.\d{14}@[^<>\s]+>")
 WORK_TICKETS = "tickets.change_ticket"  # portal.core.roles: who works tickets (and may answer them by email)
 THREAD_IDS = 60  # Message-IDs of In-Reply-To and References looked up at most
@@ -101,13 +100,21 @@ def _security(row, env, body, automatic) -> None:
     text = body.text or "(The message had no text.)"
     if report is not None:
         message = security.security_report_receive(
-            report=report, sender=env.sender, body=text[:20000], message_id=env.message_id, received_at=row.received_at
+            report=report,
+            sender=env.sender,
+            body=with_refused(text),
+            message_id=env.message_id,
+            received_at=row.received_at,
         )
         row.outcome, row.ticket, row.ticket_message = Outcome.REPLIED, report.ticket, message
         return
     try:
         ticket = security.security_report_submit(
-            email=env.sender, name="", summary=subject_line(env.subject), details=text[:20000], now=row.received_at
+            email=env.sender,
+            name="",
+            summary=subject_line(env.subject),
+            details=with_refused(text),
+            now=row.received_at,
         )
     except TicketError as exc:
         row.outcome, row.reason = Outcome.REFUSED, str(exc)[:300]
@@ -242,28 +249,13 @@ def _post(row, env, body, ticket: Ticket, person, *, locked: bool, staff: bool =
     files, refused = uploads(body)
     text = with_refused(latest_reply(body.text) or "(The message had no text.)", refused + body.problems)
     try:
-        message = ticket_reply(
-            ticket=ticket, author=person, body=text[:20000], files=files, now=row.received_at, locked=locked
-        )
+        message = ticket_reply(ticket=ticket, author=person, body=text, files=files, now=row.received_at, locked=locked)
     except TicketError as exc:
         return _hold(row, env, f"Not added to ticket {ticket.number}: {exc}")
     if not staff:
         keep_original(row, message, person)
     row.outcome, row.ticket_message, row.organisation_id = Outcome.REPLIED, message, ticket.organisation_id
     return None
-
-
-def latest_reply(text: str) -> str:
-    """The reply without the quoted history and the signature (mail-parser-reply, maintained; the
-    full message is kept as a file beside it)."""
-    if not text:
-        return ""
-    try:
-        replies = EmailReplyParser(languages=REPLY_LANGUAGES).read(text=text).replies
-    except Exception:  # noqa: BLE001 - a text the parser cannot split is kept whole
-        return text.strip()
-    first = (replies[0].body or replies[0].content).strip() if replies else ""
-    return first or text.strip()
 
 
 def keep_original(row: InboundMessage, message, person) -> None:
@@ -338,7 +330,7 @@ def _incident_ticket(row, msg, env, body, incident: Incident) -> None:
         receipt = not env.auto_generated
         ticket = ticket_open(
             user=person, contract=contract, service=service, priority=priority, subject=subject,
-            description=with_refused(body.text or "(The message had no text.)", refused + body.problems)[:20000],
+            description=with_refused(body.text or "(The message had no text.)", refused + body.problems),
             files=files, now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
             receipt_headers=answers.answer_headers(env) if receipt else None, email_origin=env.message_id,
         )  # fmt: skip
@@ -390,7 +382,7 @@ def _new_ticket(row, msg, env, body, dmarc_failed) -> None:
     receipt = not env.auto_generated
     ticket = ticket_open(
         user=person, contract=contract, service=service, priority=priority, subject=subject,
-        description=with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,
+        description=with_refused(body.text or "(The message had no text.)", refused), files=files,
         now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
         receipt_headers=answers.answer_headers(env) if receipt else None, email_origin=env.message_id,
         version=version,
@@ -435,7 +427,14 @@ def uploads(body: parse.Content) -> tuple[list, list[str]]:
     return accepted, refused
 
 
-def with_refused(text: str, refused: list[str]) -> str:
-    if not refused:
-        return text
-    return text + "\n\n[Not attached: " + "; ".join(refused) + "]"
+MAX_TEXT = 20000  # a description's or reply's longest text
+CUT = "\n\n[Cut here: the message was longer than 20,000 characters.]"
+
+
+def with_refused(text: str, refused: list[str] = ()) -> str:
+    """The text as stored: the files refused named after it, a text too long cut so that they
+    still are, and the cut said where it is."""
+    notice = "\n\n[Not attached: " + "; ".join(refused) + "]" if refused else ""
+    if len(text) + len(notice) > MAX_TEXT:
+        text = text[: max(0, MAX_TEXT - len(notice) - len(CUT))] + CUT
+    return (text + notice)[:MAX_TEXT]

@@ -94,12 +94,12 @@ def triage_attach(
             raise TicketError(f"{refused} Attach it as a note.", field="as_staff_reply")
         if parse.dmarc_failed(parse.parse(bytes(row.raw)), settings.INBOUND_AUTHSERV_ID):
             raise TicketError("Its sender failed DMARC: the From address may be forged.", field="as_staff_reply")
-        message = ticket_reply(ticket=ticket, author=person, body=text[:20000], now=now)
+        message = ticket_reply(ticket=ticket, author=person, body=route.with_refused(text), now=now)
     elif person is not None and person.organisation_id == ticket.organisation_id:
-        message = ticket_reply(ticket=ticket, author=person, body=text[:20000], now=now)
+        message = ticket_reply(ticket=ticket, author=person, body=route.with_refused(text), now=now)
     else:
         note = f"Email from {row.sender or 'an unknown sender'} (“{row.subject}”), attached by staff:\n\n{text}"
-        message = ticket_reply(ticket=ticket, author=actor, body=note[:20000], internal=True, now=now)
+        message = ticket_reply(ticket=ticket, author=actor, body=route.with_refused(note), internal=True, now=now)
     if not as_staff_reply:
         route.keep_original(row, message, message.author)
     row.outcome, row.ticket, row.ticket_message, row.organisation_id = (
@@ -135,7 +135,7 @@ def triage_file(*, inbound: InboundMessage, contract, person, actor, now: dateti
     try:
         ticket = ticket_open(
             user=person, contract=contract, service=service, priority=priority, subject=subject,
-            description=route.with_refused(body.text or "(The message had no text.)", refused)[:20000], files=files,
+            description=route.with_refused(body.text or "(The message had no text.)", refused), files=files,
             refused_files=refused, now=row.received_at, channel=Ticket.Channel.EMAIL, email_origin=row.message_id,
         )  # fmt: skip
     except PeopleError as exc:  # not a designated support contact: the message says whom to ask
@@ -157,7 +157,7 @@ def triage_report(*, inbound: InboundMessage, actor, now: datetime | None = None
     body = parse.content(parse.parse(bytes(row.raw)), max_file_bytes=0)
     ticket = security.security_report_submit(
         email=row.sender, name="", summary=route.subject_line(row.subject),
-        details=(body.text or "(The message had no text.)")[:20000], now=row.received_at,
+        details=route.with_refused(body.text or "(The message had no text.)"), now=row.received_at,
     )  # fmt: skip
     row.outcome, row.ticket = Outcome.FILED, ticket
     _decided(row, actor=actor, now=now, action="inbound.reported", after={"ticket": ticket.pk})
