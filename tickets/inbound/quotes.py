@@ -15,6 +15,7 @@ or forwarded a message in their reply. The full message is always kept as a file
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from mailparser_reply import EmailMessage
 
@@ -68,8 +69,7 @@ def _history_start(lines: list[str]) -> int | None:
     """The index of the line where the quoted history starts, or None. A forwarded message keeps
     the whole text (None): the writer sent it to be read."""
     stripped = "\n".join(line.strip() for line in lines)  # as the parser reads a text
-    parser = EmailMessage(text="", languages=list(LANGUAGES))
-    for match in parser.HEADER_REGEX.finditer(stripped):
+    for match in _headers().finditer(stripped):
         found = match.group(0)
         if FORWARDED.search(stripped, 0, match.end()):
             return None
@@ -77,6 +77,12 @@ def _history_start(lines: list[str]) -> int | None:
             continue  # "Subject: ...\nDate: ..." of a pasted report, not a quoted email's header
         return stripped.count("\n", 0, match.start() + len(found) - len(found.lstrip("\n")))
     return None
+
+
+@cache
+def _headers() -> re.Pattern:
+    """The parser's pattern of the attributions that start a quoted history, in LANGUAGES."""
+    return EmailMessage(text="", languages=list(LANGUAGES)).HEADER_REGEX
 
 
 def _answered_inside(history: list[str]) -> bool:
