@@ -7,6 +7,8 @@ reply's steps or its "PS" were lost with them. Only what is certainly not the wr
 - the quoted history, from the client's attribution ("On ... wrote:", an Outlook "From: ... Sent:"
   block, "-----Original Message-----") down;
 - a signature below the standard "-- " line (RFC 3676), when it is short;
+- a closing line that is a sign-off and nothing else ("Best regards,") with at most four short
+  lines below it (a name, a title, a phone number; not a "PS");
 - a last "Sent from my iPhone" line, and a block of "> " lines ending the message.
 
 The whole text is kept when the writer answered inside the quote (their lines between quoted ones)
