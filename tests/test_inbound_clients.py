@@ -388,3 +388,20 @@ def test_a_text_too_long_is_cut_where_it_says_and_keeps_the_refused_files_notice
     assert "[Cut here: the message was longer than 20,000 characters.]" in stored
     assert stored.endswith("[Not attached: “tool.exe” is an executable file, which is not accepted]")
     assert with_refused("short", []) == "short"
+
+
+def alternative(plain: str, html: str) -> bytes:
+    return (
+        H
+        + (
+            'Content-Type: multipart/alternative; boundary="ad"\r\n\r\n--ad\r\nContent-Type: text/plain; charset=utf-8\r\n'
+            f"\r\n{plain}\r\n--ad\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--ad--\r\n"
+        ).encode()
+    )
+
+
+def test_a_plain_part_that_only_points_to_the_html_gives_way_to_it():
+    placeholder = alternative("(This email requires an HTML capable client.)", "<p>Backup fails with error 42.</p>")
+    assert read(placeholder).text == "Backup fails with error 42."
+    same = alternative("Backup fails with error 42.", "<p><b>Backup</b> fails with error 42.</p>")
+    assert read(same).text == "Backup fails with error 42."

@@ -306,6 +306,7 @@ def _read(msg: EmailMessage, out: Content, max_file_bytes: int, depth: int) -> N
     if body is not None:
         try:
             texts.append(_text(body))
+            body = _placeholder_html(msg, body, texts)
         except Exception as exc:  # noqa: BLE001
             out.problems.append(f"the text could not be read ({type(exc).__name__})")
     try:
@@ -346,6 +347,33 @@ def _read(msg: EmailMessage, out: Content, max_file_bytes: int, depth: int) -> N
             continue
         out.files.append(File(name, data, part.get_content_type()))
     out.text = "\n\n".join(t.strip("\n") for t in texts if t.strip())
+
+
+PLACEHOLDER_CHARS = 200  # a plain part shorter than this may only say "view this in HTML"
+
+
+def _placeholder_html(msg: EmailMessage, body, texts: list[str]):
+    """The HTML part in place of a plain part that is only a placeholder ("This email requires an
+    HTML capable client"): short, naming HTML or a browser, and most of its words missing from the
+    HTML's text. Returns the body part read (texts[-1] replaced by the HTML's text then)."""
+    plain = texts[-1]
+    if body.get_content_subtype() != "plain" or len(plain.strip()) >= PLACEHOLDER_CHARS:
+        return body
+    if not re.search(r"\bhtml\b|\bbrowser\b", plain, re.I):
+        return body
+    try:
+        html = msg.get_body(preferencelist=("html",))
+    except Exception:  # noqa: BLE001
+        return body
+    if html is None:
+        return body
+    html_text = _text(html)
+    plain_words = set(re.findall(r"\w+", plain.lower()))
+    html_words = set(re.findall(r"\w+", html_text.lower()))
+    if plain_words and len(plain_words & html_words) * 2 < len(plain_words) and html_text.strip():
+        texts[-1] = html_text
+        return html
+    return body
 
 
 def _leaves(part, parent):
