@@ -203,13 +203,15 @@ def months_for_user(*, user) -> QuerySet[MonthlyUptime]:
 
 
 def claim_incidents(*, claim: Claim) -> list[tuple]:
-    """The incidents of the claim's month on its contract, each with the organisation's tickets
-    linked to it: evidence beside the figures (two queries)."""
+    """The incidents of the claim's month on its contract, each with its impact on the services the
+    month was judged on (Outage.impact_on: not the worst on services the contract does not have) and
+    the organisation's tickets linked to it: evidence beside the figures."""
     row = claim.monthly_uptime
+    sids = text_ids(row.service_ids)
     incidents = list(
         incidents_of_month(
-            contract=claim.contract, start=row.period_start, end=row.period_end, services=text_ids(row.service_ids)
-        )
+            contract=claim.contract, start=row.period_start, end=row.period_end, services=sids
+        ).prefetch_related("outage__services")
     )
     linked: dict[int, list] = {i.pk: [] for i in incidents}
     if incidents:
@@ -218,4 +220,5 @@ def claim_incidents(*, claim: Claim) -> list[tuple]:
         ).order_by("filed_at", "pk")
         for t in tickets:
             linked[t.incident_id].append(t)
-    return [(i, linked[i.pk]) for i in incidents]
+    judged = sids if sids is not None else set(claim.contract.services.values_list("pk", flat=True))
+    return [(i, i.outage.impact_on(judged), linked[i.pk]) for i in incidents]

@@ -131,4 +131,4 @@ def test_a_claims_evidence_lists_the_incidents_of_the_months_own_services(moved,
         incident_open(outage=o, title=f"Incident {o.pk}", status="resolved", body="Over.", actor=None, now=LATER)
     with time_machine.travel(LATER, tick=False):
         claim = claim_submit(contract=contract, month=NOV, user=alice, now=LATER)
-    assert [i.outage_id for i, _ in claim_incidents(claim=claim)] == [outage.pk]
+    assert [i.outage_id for i, _, _ in claim_incidents(claim=claim)] == [outage.pk]

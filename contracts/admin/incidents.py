@@ -10,15 +10,41 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from portal.core.staff_time import ZonedSplitDateTime
+
 from ..incidents.services import (
+    ENDED_FIELD,
     MAX_BODY,
     IncidentError,
     incident_open,
     incident_post_update,
     incident_publish,
     incident_set_title,
+    outage_end_problem,
 )
 from ..models import Incident, IncidentStatus, IncidentUpdate
+
+
+def ended_at_field() -> forms.SplitDateTimeField:
+    """ "The outage ended at": typed in the staff member's own zone, as every moment of the staff site
+    (portal.core.staff_time); read only by an update that resolves the incident while its outage is
+    open (contracts.incidents.services._end_outage)."""
+    return forms.SplitDateTimeField(
+        required=False, widget=ZonedSplitDateTime, label="The outage ended at",
+        help_text="Only for a Resolved update while the outage has no end yet: the outage ends then. "
+                  "Empty: when this update is posted.",
+    )  # fmt: skip
+
+
+def check_ended_at(form: forms.Form, outage, status: str | None) -> None:
+    """The field's error for an end the service would refuse (before the outage's start, or in the
+    future), so it comes back on the field with what was typed."""
+    ended_at = form.cleaned_data.get(ENDED_FIELD)
+    if outage is None or status != IncidentStatus.RESOLVED or outage.ends_at is not None:
+        return
+    problem = outage_end_problem(outage, ended_at or timezone.now(), timezone.now())
+    if problem:
+        form.add_error(ENDED_FIELD, problem)
 
 
 class IncidentUpdateInline(admin.TabularInline):
@@ -44,10 +70,16 @@ class IncidentAddForm(forms.ModelForm):
                            max_length=MAX_BODY, help_text="What customers are told first.")  # fmt: skip
     publish_now = forms.BooleanField(required=False, initial=True,
                                      help_text="Emails every affected contract's contacts now. Unticked: a draft.")  # fmt: skip
+    outage_ended_at = ended_at_field()
 
     class Meta:
         model = Incident
         fields = ["outage", "title", "status"]
+
+    def clean(self):
+        data = super().clean()
+        check_ended_at(self, data.get("outage"), data.get("status"))
+        return data
 
     def clean_outage(self):
         outage = self.cleaned_data["outage"]
@@ -64,6 +96,7 @@ class IncidentChangeForm(forms.ModelForm):
     seen_last = forms.IntegerField(widget=forms.HiddenInput, required=False)
     publish = forms.BooleanField(required=False, label="Publish the draft now",
                                  help_text="Its updates are emailed to every affected contract's contacts.")  # fmt: skip
+    outage_ended_at = ended_at_field()
 
     class Meta:
         model = Incident
@@ -89,6 +122,8 @@ class IncidentChangeForm(forms.ModelForm):
                                "if it is still needed.")  # fmt: skip
                 self.data = self.data.copy()
                 self.data["seen_last"] = last  # posting again means having read it
+        if data.get("new_body", "").strip():
+            check_ended_at(self, self.instance.outage, data.get("new_status"))
         return data
 
 
@@ -113,11 +148,14 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return [(None, {"fields": ["outage", "title", "status", "body", "publish_now"]})]
+            return [(None, {"fields": ["outage", "title", "status", "body", "outage_ended_at", "publish_now"]})]
         shown = [(None, {"fields": ["title", "outage_link", "status", "impact", "published_at", "publish_due_at",
                                     "resolved_at"]})]  # fmt: skip
         if self.has_change_permission(request, obj):  # a reader is not offered a form
-            shown.append(("Post an update", {"fields": ["new_status", "new_body", "seen_last"]}))
+            fields = ["new_status", "new_body", "seen_last"]
+            if obj.outage.ends_at is None:  # a Resolved update ends it (contracts.incidents.services)
+                fields.insert(2, "outage_ended_at")
+            shown.append(("Post an update", {"fields": fields}))
             if obj.published_at is None and request.user.has_perm("contracts.publish_incident"):
                 shown.append(("A draft, seen by staff only", {"fields": ["publish"]}))
         return shown
@@ -170,7 +208,8 @@ class IncidentAdmin(admin.ModelAdmin):
                 if data["publish_now"] and not request.user.has_perm("contracts.publish_incident"):
                     raise IncidentError("You may draft an incident but not publish it.")
                 saved = incident_open(outage=data["outage"], title=data["title"], status=data["status"],
-                                      body=data["body"], publish=data["publish_now"], actor=request.user, now=now)  # fmt: skip
+                                      body=data["body"], publish=data["publish_now"], actor=request.user,
+                                      outage_ended_at=data.get(ENDED_FIELD), now=now)  # fmt: skip
                 obj.pk = saved.pk
                 obj._state.adding, obj._state.db = False, saved._state.db
                 return
@@ -180,7 +219,8 @@ class IncidentAdmin(admin.ModelAdmin):
                 if obj.published_at is not None and not request.user.has_perm("contracts.publish_incident"):
                     raise IncidentError("You may not publish updates.")
                 incident_post_update(incident=obj, status=data["new_status"], body=data["new_body"],
-                                     after=data.get("seen_last"), actor=request.user, now=now)  # fmt: skip
+                                     after=data.get("seen_last"), outage_ended_at=data.get(ENDED_FIELD),
+                                     actor=request.user, now=now)  # fmt: skip
             if data.get("publish") and obj.published_at is None:
                 if not request.user.has_perm("contracts.publish_incident"):
                     raise IncidentError("You may not publish incidents.")

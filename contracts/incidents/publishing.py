@@ -105,9 +105,11 @@ def update_emails(incident: Incident, update: IncidentUpdate, affected: Affected
         version = versions.shown(contract.sla_id, update.published_at)
         covered = affected.service_ids.get(contract.pk, frozenset())
         services = [s for s in all_services if s.pk in covered] or all_services
+        impact = incident.outage.impact_on(s.pk for s in services)  # of this contract's services, not the worst
         ctx = {
             "tz": version.timezone if version else "UTC",  # the contract's timezone, as every email about it
             **about,
+            "incident": {**about["incident"], "impact": impact.label},
             "services": [s.name for s in services],
             "contract": {"reference": contract.reference, "name": contract.name},
         }
@@ -132,7 +134,8 @@ def subscriber_update_emails(
     """The update to the status page's subscribers who follow one of its services (none for a
     customer-scoped outage: it is not public), keyed incident:<id>:u<n>:subscriber:<id>, threaded
     per incident and subscriber (no reply address: a reply of theirs files no ticket); none to an
-    address a member's copy of this update reaches (contracts.subscribers.emails)."""
+    address a member's copy of this update reaches (contracts.subscribers.emails). Each names the
+    services the subscriber follows and the worst impact on those (Outage.impact_on)."""
     if incident.outage.customer_scoped:
         return []
     sids = [s.pk for s in services]
@@ -148,11 +151,18 @@ def subscriber_update_emails(
                      "url": settings.PORTAL_BASE_URL + reverse("status-incident", args=[incident.pk])},
         "update": {"number": update.number, "status": update.get_status_display(), "body": update.body,
                    "at": update.published_at, "resolved": update.status == Incident.Status.RESOLVED},
-        "services": [s.name for s in services],
     }  # fmt: skip
+
+    def theirs(sub) -> dict:
+        followed = {x.pk for x in sub.services.all()}
+        mine = [s for s in services if sub.all_services or s.pk in followed] or services
+        impact = incident.outage.impact_on(s.pk for s in mine)
+        return {"incident": {**context["incident"], "impact": impact.label}, "services": [s.name for s in mine]}
+
     return subscriber_emails(
         subscribers=following(subscribers_for(sids), sids), key=f"incident:{incident.pk}:u{update.number}",
         template="status_incident_update", context=context, skip=addresses(members), thread=thread,
+        context_for=theirs,
     )  # fmt: skip
 
 
@@ -185,7 +195,7 @@ def update_publish(*, update: IncidentUpdate, now: datetime | None = None) -> in
     if not claimed:
         return 0
     update.published_at = now
-    incident = Incident.objects.select_related("outage").get(pk=update.incident_id)
+    incident = Incident.objects.select_related("outage").prefetch_related("outage__services").get(pk=update.incident_id)
     if incident.published_at is None:  # a draft's updates go out when the incident is published
         IncidentUpdate.objects.filter(pk=update.pk).update(published_at=None)
         update.published_at = None

@@ -45,6 +45,11 @@ class IncidentView:
     contracts: list[Contract]  # the organisation's contracts it affects
 
     @property
+    def impact(self):
+        """The worst impact on the organisation's services it affects (Outage.impact_on), not on all of its own."""
+        return self.incident.outage.impact_on(s.pk for s in self.services)
+
+    @property
     def latest(self) -> IncidentUpdate | None:
         return self.updates[0] if self.updates else None
 

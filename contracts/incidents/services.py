@@ -24,6 +24,7 @@ from .publishing import update_publish
 DRAFT_DELAY = timedelta(minutes=15)
 DRAFT_MAX = 10  # outages opened by one delivery beyond which no incident is drafted
 MAX_BODY = 10000
+ENDED_FIELD = "outage_ended_at"  # the update form's "The outage ended at" (contracts.admin.incidents)
 
 
 class IncidentError(Exception):
@@ -52,13 +53,60 @@ def _apply_status(incident: Incident, status: str, now: datetime) -> None:
     incident.resolved_at = now if status == IncidentStatus.RESOLVED else None
 
 
+def outage_end_problem(outage: Outage, ended_at: datetime, now: datetime) -> str | None:
+    """Why `ended_at` cannot be the end of `outage` that a resolving update gives, else None (the
+    update form asks this too, to show it on its field)."""
+    if ended_at <= outage.starts_at:
+        return f"The outage started at {outage.starts_at:%Y-%m-%d %H:%M} UTC: it must end after that."
+    if ended_at > now:
+        return "The outage cannot have ended in the future."
+    return None
+
+
+def _end_outage(incident: Incident, status: str, ended_at: datetime | None, actor, now: datetime) -> None:
+    """A resolving update ends its outage if it is still open, at `ended_at` (default: the update's
+    moment), so the status page, the components and uptime agree with "Resolved". Recorded as staff's
+    change of an outage's times is (contracts.outages.services.outage_update, which this package may
+    not import: outages imports it): audited "outage.changed", and every closed month it touches
+    judged again (contracts.evidence), as outage_set_impact below. Done when the update is written, a
+    draft's too: the end is a fact about the service, not a message (the draft then waits for staff,
+    as one whose outage an alert closed: incidents_hold_drafts)."""
+    if status != IncidentStatus.RESOLVED:
+        return
+    outage = Outage.objects.select_for_update().get(pk=incident.outage_id)
+    if outage.ends_at is not None:
+        return  # ended already (by an alert, or by staff on the outage): its end stays as recorded
+    end = ended_at or now
+    problem = outage_end_problem(outage, end, now)
+    if problem:
+        raise IncidentError(problem, ENDED_FIELD)
+    sids = frozenset(outage.services.values_list("pk", flat=True))
+    scope = frozenset(outage.contracts.values_list("pk", flat=True))
+    before = outage_evidence(outage, sids, scope)
+    Outage.objects.filter(pk=outage.pk).update(ends_at=end)
+    outage.ends_at = incident.outage.ends_at = end
+    audit(actor=actor, action="outage.changed", target=outage, now=now,
+          before={"starts_at": outage.starts_at, "ends_at": None, "services": sorted(sids)},
+          after={"starts_at": outage.starts_at, "ends_at": end, "services": sorted(sids)})  # fmt: skip
+    evidence_changed(
+        [EvidenceChange(OUTAGE, outage.pk, f"Outage {outage.pk} “{outage.title}” ended when staff resolved its incident",
+                        before, outage_evidence(outage, sids, scope))],
+        now=now,
+    )  # fmt: skip
+    if incident.published_at is None:
+        incidents_hold_drafts(outage_ids=[outage.pk])
+        incident.publish_due_at = None
+
+
 # --- Opening and publishing -----------------------------------------------------------------------
 @transaction.atomic
 def incident_open(
-    *, outage: Outage, title: str, status: str, body: str, actor, publish: bool = True, now: datetime | None = None
-) -> Incident:
+    *, outage: Outage, title: str, status: str, body: str, actor, publish: bool = True,
+    outage_ended_at: datetime | None = None, now: datetime | None = None,
+) -> Incident:  # fmt: skip
     """Staff make an outage an incident with its first update; published at once (its emails go
-    out) unless `publish` is False (a draft, seen by staff only)."""
+    out) unless `publish` is False (a draft, seen by staff only). Opened resolved, it ends its
+    outage if still open (at `outage_ended_at`, default now: _end_outage)."""
     now = now or timezone.now()
     _clean(title, status, body)
     Outage.objects.select_for_update().only("pk").get(pk=outage.pk)  # two staff at once: one incident
@@ -72,6 +120,7 @@ def incident_open(
                                   author=actor)  # fmt: skip
     audit(actor=actor, action="incident.opened", target=incident, now=now,
           after={"outage": outage.pk, "title": incident.title, "status": status, "published": publish})  # fmt: skip
+    _end_outage(incident, status, outage_ended_at, actor, now)
     if publish:
         _publish(incident, actor, now)
     return incident
@@ -100,12 +149,14 @@ def incident_publish(*, incident: Incident, actor, now: datetime | None = None) 
 
 @transaction.atomic
 def incident_post_update(
-    *, incident: Incident, status: str, body: str, actor, after: int | None = None, now: datetime | None = None
-) -> IncidentUpdate:
+    *, incident: Incident, status: str, body: str, actor, after: int | None = None,
+    outage_ended_at: datetime | None = None, now: datetime | None = None,
+) -> IncidentUpdate:  # fmt: skip
     """A new update on the timeline (a correction too: a sent update never changes), published at
     once when the incident is (its emails go out), else kept as a draft with it. `after`: the number
     of the latest update the writer saw; if someone posted meanwhile, refused, so two staff writing
-    at once do not send two updates each unaware of the other."""
+    at once do not send two updates each unaware of the other. A resolving update ends its outage if
+    still open, at `outage_ended_at` (default: now; refused before its start or in the future)."""
     now = now or timezone.now()
     _clean(None, status, body)
     current = _lock(incident)
@@ -120,6 +171,7 @@ def incident_post_update(
                                            created_at=now, author=actor)  # fmt: skip
     audit(actor=actor, action="incident.updated", target=current, now=now, before=before,
           after={"status": status, "update": update.number})  # fmt: skip
+    _end_outage(current, status, outage_ended_at, actor, now)
     if current.published_at is not None:
         update_publish(update=update, now=now)
     incident.status, incident.updated_at, incident.resolved_at = current.status, now, current.resolved_at

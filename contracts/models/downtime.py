@@ -162,6 +162,15 @@ class Outage(models.Model):
         """Its worst impact on these services (its own): the one impact its incident carries."""
         return worst_impact(self.impact_of(s) for s in service_ids)
 
+    def impact_on(self, service_ids) -> Impact:
+        """THE impact a reader is told of (a customer's emails and pages, a subscriber's emails): the
+        worst on those of `service_ids` that are its services (the services of the reader's
+        contracts, or those a subscriber follows), its worst overall when none of them is. A
+        customer on a degraded service is not told "Major outage" because another service is down.
+        Reads self.services.all() (prefetched where many are read)."""
+        own = {s.pk for s in self.services.all()}
+        return Impact(self.overall_impact((own & set(service_ids)) or own))
+
 
 class OutageUpdate(models.Model):
     """A public timeline entry of an outage."""

@@ -51,18 +51,20 @@ def subscriber_emails(
     context: dict,
     skip: set[str] = frozenset(),
     thread: Callable[[StatusSubscriber], tuple[str, dict]] | None = None,
+    context_for: Callable[[StatusSubscriber], dict] | None = None,
 ) -> list[Email]:
     """`key` is the notice's own (e.g. maintenance:<window>:r<rev>:<kind>); each email's is
     `<key>:subscriber:<pk>`, so that each is written once. `skip`: addresses() of the members' emails
     of the same notice. `thread`: a subscriber's Message-ID and threading headers, for a sender whose
-    emails form a conversation (an incident's updates)."""
+    emails form a conversation (an incident's updates). `context_for`: what a subscriber's email says
+    of its own (the services they follow among the notice's, and the impact on those)."""
     status_url = settings.PORTAL_BASE_URL + reverse("status")
     out = []
     for sub in subscribers:
         if address_key(sub.email) in skip:
             continue
         url = manage_url(sub)
-        ctx = {**context, "email": sub.email, "status_url": status_url, "manage_url": url,
+        ctx = {**context, **(context_for(sub) if context_for else {}), "email": sub.email, "status_url": status_url, "manage_url": url,
                "unsubscribe_url": url, "unsubscribe_label": LABEL}  # fmt: skip
         message_id, headers = thread(sub) if thread else ("", {})
         out.append(Email(key=f"{key}:subscriber:{sub.pk}", to=sub.email, template=template, context=ctx,
