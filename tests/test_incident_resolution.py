@@ -209,3 +209,24 @@ def test_the_add_form_refuses_an_end_in_the_future_for_an_incident_opened_resolv
     assert "successfully" in response.content.decode()
     outage.refresh_from_db()
     assert outage.ends_at == NOW + 15 * MINUTE and Incident.objects.get().status == "resolved"
+
+
+def test_resolving_an_open_outage_needs_the_right_to_change_outages(client, outage, lena):
+    from django.contrib.auth.models import Permission
+
+    from .factories import StaffFactory
+
+    writer = StaffFactory(email="writer@vendor.example", name="Incident Writer", staff_role="")
+    writer.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="contracts",
+        codename__in=["view_incident", "add_incident", "change_incident", "publish_incident", "view_outage"],
+    ))  # fmt: skip
+    incident = at(NOW + MINUTE, incident_open, outage=outage, title="Backups failing", status="investigating",
+                  body="Looking.", actor=lena)  # fmt: skip
+    client.force_login(writer)
+    response = _post(client, incident, NOW + 30 * MINUTE, new_status="resolved", new_body="Fixed.")
+    assert "you may not change outages" in response.content.decode()
+    outage.refresh_from_db()
+    assert outage.ends_at is None and incident.updates.count() == 1
+    response = _post(client, incident, NOW + 30 * MINUTE, new_status="monitoring", new_body="Watching.")
+    assert "successfully" in response.content.decode() and incident.updates.count() == 2

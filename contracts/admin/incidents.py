@@ -204,6 +204,17 @@ class IncidentAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data, now = form.cleaned_data, timezone.now()
         try:
+            outage, status = (data["outage"], data["status"]) if not change else (obj.outage, data.get("new_status"))
+            if (
+                (change is False or data.get("new_body", "").strip())
+                and status == IncidentStatus.RESOLVED
+                and outage.ends_at is None
+                and not request.user.has_perm("contracts.change_outage")
+            ):
+                raise IncidentError(
+                    "Resolving it ends its outage, and you may not change outages: post it as Monitoring, or ask "
+                    "someone who may."
+                )
             if not change:
                 if data["publish_now"] and not request.user.has_perm("contracts.publish_incident"):
                     raise IncidentError("You may draft an incident but not publish it.")
