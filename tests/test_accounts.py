@@ -4,7 +4,11 @@ API write throttles per user."""
 import re
 
 import pytest
+from axes.models import AccessAttempt
 from django.core import mail
+from django.test import Client
+
+from portal.models import AuditEntry
 
 from .factories import PASSWORD
 
@@ -190,3 +194,44 @@ def test_the_reset_form_cannot_flood_a_mailbox(client, alice):
     assert resets_after(start + timedelta(minutes=22)) == 3
     assert resets_after(start + timedelta(hours=5)) == 3
     assert resets_after(start + timedelta(days=1, minutes=1)) == 4
+
+
+# --- Behind the production's TLS proxy: the client's address is the proxy's X-Forwarded-For ------
+PROXY = "10.0.0.2"
+
+
+def login_via_proxy(email, password, client_address):
+    return Client().post(
+        "/accounts/login/", {"username": email, "password": password},
+        REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=client_address,
+    )  # fmt: skip
+
+
+def test_behind_the_proxy_strangers_failures_do_not_lock_everyone_out(settings, alice):
+    settings.TRUSTED_PROXIES = 1
+    for i in range(5):  # five people elsewhere mistype (the proxy is everyone's REMOTE_ADDR)
+        login_via_proxy(f"nobody{i}@example.org", "wrong", f"203.0.113.{i + 1}")
+    assert login_via_proxy(alice.email, PASSWORD, "198.51.100.50").status_code == 302
+
+
+def test_behind_the_proxy_five_failures_from_one_client_lock_that_client(settings, alice, bob):
+    settings.TRUSTED_PROXIES = 1
+    for i in range(5):  # a forged left-hand entry is not believed: the proxy's own entry counts
+        login_via_proxy(f"nobody{i}@example.org", "wrong", f"192.0.2.{i + 1}, 203.0.113.9")
+    assert login_via_proxy(bob.email, PASSWORD, "203.0.113.9").status_code == 429
+    assert login_via_proxy(alice.email, PASSWORD, "198.51.100.50").status_code == 302  # others are not
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.9"}
+
+
+def test_the_audit_log_records_the_client_behind_the_proxy(settings, client, alice, bob):
+    settings.TRUSTED_PROXIES = 1
+    client.force_login(alice)
+    client.post(f"/people/{bob.pk}/role/", {"role": "admin"}, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.50")
+    assert AuditEntry.objects.get(action="people.role_changed").ip == "198.51.100.50"
+
+
+def test_without_a_proxy_the_header_is_not_believed(settings, alice):
+    settings.TRUSTED_PROXIES = 0
+    for i in range(5):
+        login_via_proxy(f"nobody{i}@example.org", "wrong", f"203.0.113.{i + 1}")
+    assert login_via_proxy(alice.email, PASSWORD, "198.51.100.50").status_code == 429  # all from 10.0.0.2
