@@ -235,3 +235,12 @@ def test_without_a_proxy_the_header_is_not_believed(settings, alice):
     for i in range(5):
         login_via_proxy(f"nobody{i}@example.org", "wrong", f"203.0.113.{i + 1}")
     assert login_via_proxy(alice.email, PASSWORD, "198.51.100.50").status_code == 429  # all from 10.0.0.2
+
+
+def test_a_password_like_the_persons_name_is_refused(client, alice):
+    client.force_login(alice)
+    response = client.post("/accounts/password_change/", {
+        "old_password": PASSWORD, "new_password1": alice.name, "new_password2": alice.name,
+    })  # fmt: skip
+    assert response.status_code == 200
+    assert b"too similar to the name" in response.content
