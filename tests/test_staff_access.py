@@ -15,6 +15,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.core import mail
 from django.core.management import call_command
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from portal.core.roles import ROLE_PERMISSIONS, StaffRole, role_group_name, sees_security
@@ -389,3 +390,29 @@ def test_an_email_changed_outside_the_admin_is_told_too(alice):
     alice.email = "alice@elsewhere.example"
     alice.save()
     assert OutboxMessage.objects.get(template="account_email_changed").to == "alice@acme.example"
+
+
+def test_an_address_is_one_account_whatever_its_case(client, ada, ayo, alice, bob):
+    client.force_login(ayo)
+    response = client.post(change_url(bob), {**form_data(client, bob), "email": "Alice@Acme.example"})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["email"] == [
+        "alice@acme.example is already the address of another account."
+    ]
+    assert User.objects.get(pk=bob.pk).email == "bob@acme.example"
+    assert client.post(change_url(bob), {**form_data(client, bob), "email": " Bob.B@ACME.Example"}).status_code == 302
+    assert User.objects.get(pk=bob.pk).email == "bob.b@acme.example"  # stored as the login matches it
+    client.force_login(ada)
+    add = reverse("admin:portal_user_add")
+    new = {"email": "ALICE@acme.example", "name": "Twin", "usable_password": "false"}
+    response = client.post(add, new)
+    assert response.status_code == 200 and "already the address of another account" in str(
+        response.context["adminform"].form.errors["email"]
+    )
+    assert client.post(add, {**new, "email": "Erin@Acme.example"}).status_code == 302
+    assert User.objects.filter(email="erin@acme.example").exists()
+
+
+def test_the_database_refuses_two_accounts_that_differ_only_in_case(alice):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(email="Alice@Acme.EXAMPLE", name="Twin")
