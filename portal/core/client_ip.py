@@ -1,6 +1,6 @@
 """The address of the person making a request, the one answer for every part that needs it: the
 login lockout (django-axes, AXES_CLIENT_IP_CALLABLE), the audit log's `ip`, the per-address limits
-of the public forms, and DRF's anonymous throttle (NUM_PROXIES, the same count).
+of the public forms, and the API's write throttle for anonymous requests (portal.core.throttles).
 
 Behind TRUSTED_PROXIES reverse proxies (settings; 1 in the production profile, which sits behind a
 TLS proxy), REMOTE_ADDR is the nearest proxy for every client: the client is the address the
