@@ -8,10 +8,12 @@ class ContractsConfig(AppConfig):
         from django.db.models.signals import post_migrate, pre_delete
 
         from portal.core.email_parts import register_attachment
+        from portal.core.staff_access import access_changed
 
         from . import terms_revision
         from .maintenance.ical import NOTICE_FILENAME, notice_attachment
         from .models import TERMS_ROWS, SLAVersion, WorkingHours, refuse_published_delete
+        from .people.invitations import on_access_changed
         from .sla_templates import install_after_migrate
 
         # The SLA templates the product ships are (re)installed after every migrate, idempotently,
@@ -23,3 +25,5 @@ class ContractsConfig(AppConfig):
             pre_delete.connect(refuse_published_delete, sender=model, dispatch_uid=f"published-terms-{model.__name__}")
         # A maintenance email carries the window as an .ics, rendered when it is sent.
         register_attachment(NOTICE_FILENAME, notice_attachment)
+        # Whoever may no longer invite takes back the invitations they sent (contracts.people).
+        access_changed.connect(on_access_changed, dispatch_uid="contracts-invitations-standing")

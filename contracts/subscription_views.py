@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.core.client_ip import client_ip
 from portal.core.ids import IdMultipleChoiceField
 from portal.core.unsubscribe import BadToken, is_one_click
 
@@ -67,7 +68,7 @@ def subscribe(request):
         try:
             subscription_request(
                 email=form.cleaned_data["email"], services=services, all_services=not services,
-                source=request.META.get("REMOTE_ADDR"),
+                source=client_ip(request),
             )  # fmt: skip
         except SubscriptionLimited as exc:
             form.add_error(None, str(exc))

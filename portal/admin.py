@@ -3,9 +3,11 @@ from collections.abc import Callable
 
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
 from axes.models import AccessAttempt
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -37,7 +39,28 @@ from .models import ApiToken, AuditEntry, BouncedAddress, OutboxAttempt, OutboxM
 ACCESS_FIELDS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 
 
-class UserChangeForm(BaseUserChangeForm):
+class OneAccountPerAddress:
+    """An address is one account whatever its case (the login matches it case-folded; the database
+    refuses a second, user_email_unique_ci): stored in lower case, and another account's address
+    in any case is a field error, not a server error."""
+
+    def clean_email(self):
+        email = User.objects.normalize_email(self.cleaned_data.get("email") or "").strip().lower()
+        others = User.objects.filter(email__iexact=email)
+        if self.instance.pk is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if email and others.exists():
+            raise forms.ValidationError(f"{email} is already the address of another account.")
+        return email
+
+
+class UserCreationForm(OneAccountPerAddress, AdminUserCreationForm):
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ["email", "name"]
+
+
+class UserChangeForm(OneAccountPerAddress, BaseUserChangeForm):
     class Meta(BaseUserChangeForm.Meta):
         widgets = {"timezone": AdminTimezoneInput}
 
@@ -76,6 +99,7 @@ class UserAdmin(BaseUserAdmin):
     (portal.core.staff_access)."""
 
     form = UserChangeForm
+    add_form = UserCreationForm
     ordering = ["email"]
     list_display = ["email", "name", "organisation", "customer_role", "staff_role", "is_staff", "is_active"]
     list_select_related = ["organisation"]  # nullable: Django would not join it

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from knox.models import AuthToken
 
 from portal.core.roles import CustomerRole, StaffRole
@@ -66,6 +67,9 @@ class User(AbstractUser):
             models.Index(fields=["name", "email"], condition=Q(is_staff=True), name="user_staff_by_name"),
         ]
         constraints = [
+            # One account per address whatever its case: the login matches it case-folded (two
+            # would be a server error at every login of either).
+            models.UniqueConstraint(Lower("email"), name="user_email_unique_ci"),
             # A customer is never staff, and a staff member belongs to no customer.
             models.CheckConstraint(
                 condition=Q(organisation__isnull=True) | Q(is_staff=False),

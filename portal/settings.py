@@ -162,11 +162,21 @@ AXES_USERNAME_FORM_FIELD = "username"
 # BOB@ACME.EXAMPLE is bob@acme.example's account, so it is bob's lock that refuses it.
 AXES_USERNAME_CALLABLE = "portal.core.backends.lockout_username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# How many reverse proxies stand in front of the portal (each appends its peer to X-Forwarded-For).
+# Behind one, REMOTE_ADDR is the proxy for everyone: the lockout per address would lock every
+# customer out after five strangers' failures. The client's address is read the same way for the
+# lockout, the audit log and the per-address limits (portal.core.client_ip).
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=1 if PRODUCTION else 0)
+AXES_CLIENT_IP_CALLABLE = "portal.core.client_ip.client_ip"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        # The person's name is in `name` (Django's default looks for first_name and last_name).
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "name")},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},

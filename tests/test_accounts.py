@@ -2,9 +2,18 @@
 API write throttles per user."""
 
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
+from axes.models import AccessAttempt
 from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from contracts.people.members import member_set_active
+from portal.core.api_tokens import token_create
+from portal.models import AuditEntry
 
 from .factories import PASSWORD
 
@@ -190,3 +199,123 @@ def test_the_reset_form_cannot_flood_a_mailbox(client, alice):
     assert resets_after(start + timedelta(minutes=22)) == 3
     assert resets_after(start + timedelta(hours=5)) == 3
     assert resets_after(start + timedelta(days=1, minutes=1)) == 4
+
+
+# --- Behind the production's TLS proxy: the client's address is the proxy's X-Forwarded-For ------
+PROXY = "10.0.0.2"
+
+
+def login_via_proxy(email, password, client_address):
+    return Client().post(
+        "/accounts/login/", {"username": email, "password": password},
+        REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=client_address,
+    )  # fmt: skip
+
+
+def test_behind_the_proxy_strangers_failures_do_not_lock_everyone_out(settings, alice):
+    settings.TRUSTED_PROXIES = 1
+    for i in range(5):  # five people elsewhere mistype (the proxy is everyone's REMOTE_ADDR)
+        login_via_proxy(f"nobody{i}@example.org", "wrong", f"203.0.113.{i + 1}")
+    assert login_via_proxy(alice.email, PASSWORD, "198.51.100.50").status_code == 302
+
+
+def test_behind_the_proxy_five_failures_from_one_client_lock_that_client(settings, alice, bob):
+    settings.TRUSTED_PROXIES = 1
+    for i in range(5):  # a forged left-hand entry is not believed: the proxy's own entry counts
+        login_via_proxy(f"nobody{i}@example.org", "wrong", f"192.0.2.{i + 1}, 203.0.113.9")
+    assert login_via_proxy(bob.email, PASSWORD, "203.0.113.9").status_code == 429
+    assert login_via_proxy(alice.email, PASSWORD, "198.51.100.50").status_code == 302  # others are not
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.9"}
+
+
+def test_the_audit_log_records_the_client_behind_the_proxy(settings, client, alice, bob):
+    settings.TRUSTED_PROXIES = 1
+    client.force_login(alice)
+    client.post(f"/people/{bob.pk}/role/", {"role": "admin"}, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.50")
+    assert AuditEntry.objects.get(action="people.role_changed").ip == "198.51.100.50"
+
+
+def test_without_a_proxy_the_header_is_not_believed(settings, alice):
+    settings.TRUSTED_PROXIES = 0
+    for i in range(5):
+        login_via_proxy(f"nobody{i}@example.org", "wrong", f"203.0.113.{i + 1}")
+    assert login_via_proxy(alice.email, PASSWORD, "198.51.100.50").status_code == 429  # all from 10.0.0.2
+
+
+def test_a_password_like_the_persons_name_is_refused(client, alice):
+    client.force_login(alice)
+    response = client.post("/accounts/password_change/", {
+        "old_password": PASSWORD, "new_password1": alice.name, "new_password2": alice.name,
+    })  # fmt: skip
+    assert response.status_code == 200
+    assert b"too similar to the name" in response.content
+
+
+# --- A reset link and API tokens --------------------------------------------------------------
+GOOD = "kingfisher-lantern-42"
+
+
+def reset_path(client, email, capture) -> str:
+    mail.outbox.clear()
+    with capture(execute=True):
+        client.post("/accounts/password_reset/", {"email": email})
+    [sent] = [m for m in mail.outbox if m.to == [email]]
+    return re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", sent.body)[1]
+
+
+def use_reset(path, password):
+    client = Client()
+    page = client.get(path, follow=True)
+    form_url = page.redirect_chain[-1][0] if page.redirect_chain else path
+    return page, client.post(form_url, {"new_password1": password, "new_password2": password}, follow=True)
+
+
+def test_a_completed_password_reset_revokes_the_persons_api_tokens(client, bob, django_capture_on_commit_callbacks):
+    _, secret = token_create(user=bob, ttl=None)
+    api = Client(headers={"Authorization": f"Token {secret}"})
+    assert api.get("/api/v1/tickets/").status_code == 200
+    _, done = use_reset(reset_path(client, bob.email, django_capture_on_commit_callbacks), GOOD)
+    assert done.status_code == 200 and b"API tokens (1) are revoked" in done.content
+    assert api.get("/api/v1/tickets/").status_code == 401
+    entry = AuditEntry.objects.get(action="token.revoked")
+    assert entry.actor == bob and entry.after == {"prefix": secret[:15], "by_staff": False, "reason": "password reset"}
+
+
+def test_a_reset_link_mailed_before_deactivation_no_longer_works(
+    client, alice, bob, django_capture_on_commit_callbacks
+):
+    path = reset_path(client, bob.email, django_capture_on_commit_callbacks)
+    member_set_active(member=bob, active=False, actor=alice)
+    page, done = use_reset(path, GOOD)
+    assert b"This link has been used or has expired" in page.content
+    bob.refresh_from_db()
+    assert not bob.check_password(GOOD)
+    member_set_active(member=bob, active=True, actor=alice)  # back: a new link works
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):  # past the limit of one reset in 10 min
+        use_reset(reset_path(client, bob.email, django_capture_on_commit_callbacks), GOOD)
+    bob.refresh_from_db()
+    assert bob.check_password(GOOD)
+
+
+def change_password(client, **extra):
+    data = {"old_password": PASSWORD, "new_password1": GOOD, "new_password2": GOOD, **extra}
+    return client.post("/accounts/password_change/", data)
+
+
+def test_a_password_change_revokes_the_api_tokens_when_asked(client, bob):
+    _, secret = token_create(user=bob, ttl=None)
+    client.force_login(bob)
+    assert b"Also revoke my API tokens" in client.get("/accounts/password_change/").content
+    assert change_password(client).status_code == 302
+    assert Client(headers={"Authorization": f"Token {secret}"}).get("/api/v1/tickets/").status_code == 200  # kept
+    bob.set_password(PASSWORD)
+    bob.save()
+    client.force_login(bob)
+    assert change_password(client, revoke_tokens="on").status_code == 302
+    assert Client(headers={"Authorization": f"Token {secret}"}).get("/api/v1/tickets/").status_code == 401
+    assert AuditEntry.objects.get(action="token.revoked").after["reason"] == "password changed"
+
+
+def test_the_offer_to_revoke_tokens_is_not_made_to_someone_without_any(client, bob):
+    client.force_login(bob)
+    assert b"Also revoke my API tokens" not in client.get("/accounts/password_change/").content

@@ -18,6 +18,8 @@ from rest_framework.test import APIClient
 from portal.core.api_tokens import TokenRefused, token_create
 from portal.models import AuditEntry
 
+from .test_staff_access import change_url, form_data
+
 pytestmark = pytest.mark.django_db
 
 TICKETS = "/api/v1/tickets/"
@@ -167,3 +169,26 @@ def test_the_migration_hashes_customers_drf_tokens_in_place_and_deletes_staffs(a
     actions = dict(AuditEntry.objects.values_list("target_id", "action"))
     assert actions == {str(alice.pk): "token.hashed", str(sam.pk): "token.revoked"}
     assert alices_key not in str(list(AuditEntry.objects.values_list("after", flat=True)))
+
+
+def test_a_person_moved_to_another_organisation_keeps_no_token(
+    client, ada, bob, charlie, acme_contract, globex_contract
+):
+    _, secret = token_create(user=bob, ttl=None)  # in Acme's monitoring integration
+    _, kept = token_create(user=charlie, ttl=None)  # someone else's, untouched
+    assert {c["reference"] for c in api(secret).get("/api/v1/contracts/").json()["results"]} == {"KAL-0001"}
+    client.force_login(ada)
+    data = {**form_data(client, bob), "organisation": charlie.organisation_id}
+    assert client.post(change_url(bob), data).status_code == 302  # the vendor moves Bob to Globex
+    assert api(secret).get("/api/v1/contracts/").status_code == 401
+    assert api(kept).get("/api/v1/contracts/").status_code == 200
+    entry = AuditEntry.objects.get(action="token.revoked")
+    assert entry.actor == ada and entry.target_id == str(bob.pk)
+    assert entry.after == {"prefix": secret[:15], "by_staff": True, "reason": "moved to another organisation"}
+
+
+def test_a_change_that_keeps_the_organisation_keeps_the_tokens(client, ada, bob):
+    _, secret = token_create(user=bob, ttl=None)
+    client.force_login(ada)
+    assert client.post(change_url(bob), {**form_data(client, bob), "phone": "+254 700 000 001"}).status_code == 302
+    assert api(secret).get(TICKETS).status_code == 200

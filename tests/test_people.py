@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core import mail, signing
+from django.test import Client
 from django.urls import reverse
 from knox.models import AuthToken
 
@@ -21,6 +22,7 @@ from contracts.people.members import member_set_active, member_set_role
 from portal.models import AuditEntry, OutboxMessage, User
 
 from .factories import PASSWORD, UserFactory
+from .test_staff_access import change_url, form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -318,3 +320,59 @@ def test_a_deactivated_person_gets_no_email_written_for_them_before(client, alic
     charlie.is_active = False
     charlie.save()
     assert OutboxMessage.objects.get(to=charlie.email).status == "failed"
+
+
+def carol_invites(acme, role="admin"):
+    carol = UserFactory(email="carol@acme.example", name="Carol Chege", organisation=acme, customer_role="admin")
+    _, token = invitation_create(organisation=acme, email="carol.private@example.org", role=role, actor=carol)
+    return User.objects.get(pk=carol.pk), token
+
+
+def accept(client, token):
+    return client.post(f"/invitation/{token}/", {"name": "C", "password1": GOOD, "password2": GOOD})
+
+
+@pytest.mark.parametrize("change", ["deactivated", "demoted", "moved"])
+def test_an_admin_who_leaves_is_demoted_or_moved_takes_back_their_open_invitations(
+    client, alice, acme, globex, ada, change
+):
+    carol, token = carol_invites(acme)
+    _, alices = invitation_create(organisation=acme, email="dan@acme.example", role="member", actor=alice)
+    if change == "deactivated":
+        member_set_active(member=carol, active=False, actor=alice)
+    elif change == "demoted":
+        member_set_role(member=carol, role="member", actor=alice)
+    else:  # staff move her to Globex in the admin
+        staff = Client()
+        staff.force_login(ada)
+        data = {**form_data(staff, carol), "organisation": globex.pk}
+        assert staff.post(change_url(carol), data).status_code == 302
+    invitation = Invitation.objects.get(email="carol.private@example.org")
+    assert invitation.revoked_at == NOW
+    [entry] = AuditEntry.objects.filter(action="people.invitation_revoked")
+    assert entry.target_id == str(invitation.pk) and entry.before == {
+        "email": "carol.private@example.org",
+        "role": "admin",
+    }
+    assert entry.after["reason"] == "carol@acme.example may no longer invite to Acme Savings"
+    assert b"was withdrawn" in client.get(f"/invitation/{token}/").content
+    assert accept(client, token).status_code == 400
+    assert not User.objects.filter(email="carol.private@example.org").exists()
+    assert client.get(f"/invitation/{alices}/").status_code == 200  # another admin's stands
+
+
+def test_an_invitation_whose_sender_may_no_longer_invite_is_refused_when_used(client, acme):
+    carol, token = carol_invites(acme)
+    User.objects.filter(pk=carol.pk).update(customer_role="member")  # a path that withdrew nothing
+    response = client.get(f"/invitation/{token}/")
+    assert response.status_code == 400
+    assert b"Carol Chege no longer looks after Acme Savings&#x27;s people" in response.content
+    assert accept(client, token).status_code == 400
+    assert not User.objects.filter(email="carol.private@example.org").exists()
+
+
+def test_staff_invitations_stand_while_the_staff_member_manages_people(client, acme, ayo):
+    _, token = invitation_create(organisation=acme, email="erin@acme.example", role="member", actor=ayo)
+    assert client.get(f"/invitation/{token}/").status_code == 200
+    User.objects.filter(pk=ayo.pk).update(is_active=False)
+    assert client.get(f"/invitation/{token}/").status_code == 400

@@ -138,3 +138,13 @@ def test_production_refuses_an_empty_allowed_hosts():
     result = manage("check", env={**PRODUCTION, "ALLOWED_HOSTS": ""})
     assert result.returncode != 0
     assert "ALLOWED_HOSTS names the portal's host names" in result.stderr
+
+
+def test_production_reads_the_client_behind_one_proxy_by_default():
+    code = (
+        "from django.conf import settings; print('proxies', settings.TRUSTED_PROXIES, settings.AXES_CLIENT_IP_CALLABLE)"
+    )
+    production = manage("shell", "-c", code, env=PRODUCTION).stdout
+    assert "proxies 1 portal.core.client_ip.client_ip" in production
+    assert "proxies 2 " in manage("shell", "-c", code, env={**PRODUCTION, "TRUSTED_PROXIES": "2"}).stdout
+    assert "proxies 0 " in manage("shell", "-c", code).stdout  # the embedded default: no proxy

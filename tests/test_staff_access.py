@@ -6,10 +6,16 @@ vulnerability reports' emails in the outbox."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
+from django.core import mail
 from django.core.management import call_command
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from portal.core.roles import ROLE_PERMISSIONS, StaffRole, role_group_name, sees_security
@@ -347,3 +353,66 @@ def test_staff_belong_to_no_organisation(client, ada, sam, alice, acme):
     response = client.post(change_url(sam), data)
     assert response.status_code == 200 and "Staff belong to no organisation" in response.content.decode()
     assert not User.objects.get(pk=alice.pk).is_staff and User.objects.get(pk=sam.pk).organisation is None
+
+
+def test_the_old_address_is_told_when_staff_change_a_persons_email(
+    client, ayo, alice, django_capture_on_commit_callbacks
+):
+    mail.outbox.clear()
+    client.force_login(ayo)
+    data = {**form_data(client, alice), "email": "alice@acme.exmaple"}  # a typo, or a takeover
+    with (
+        time_machine.travel(datetime(2026, 11, 3, 9, 30, tzinfo=UTC), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert client.post(change_url(alice), data).status_code == 302
+    [row] = OutboxMessage.objects.filter(template="account_email_changed")
+    assert row.to == "alice@acme.example" and row.key.startswith(f"email-changed:{alice.pk}:")
+    [sent] = [m for m in mail.outbox if m.to == ["alice@acme.example"]]
+    assert sent.subject == "Your SLA Portal sign-in address was changed"
+    assert sent.extra_headers["From"] == settings.DEFAULT_FROM_EMAIL
+    assert (
+        "changed from alice@acme.example to alice@acme.exmaple by Ayo AM (our staff) on 2026-11-03 09:30 (UTC+00:00)"
+        in sent.body
+    )
+    assert "contact us at once at security@vendor.example" in sent.body
+    assert "alice@acme.exmaple" in sent.alternatives[0][0]
+    assert "List-Unsubscribe" not in sent.extra_headers  # about the account: nobody turns it off
+
+
+def test_no_notice_when_the_email_stays(client, ayo, alice):
+    client.force_login(ayo)
+    assert client.post(change_url(alice), {**form_data(client, alice), "name": "Alice A."}).status_code == 302
+    assert not OutboxMessage.objects.filter(template="account_email_changed").exists()
+
+
+def test_an_email_changed_outside_the_admin_is_told_too(alice):
+    alice.email = "alice@elsewhere.example"
+    alice.save()
+    assert OutboxMessage.objects.get(template="account_email_changed").to == "alice@acme.example"
+
+
+def test_an_address_is_one_account_whatever_its_case(client, ada, ayo, alice, bob):
+    client.force_login(ayo)
+    response = client.post(change_url(bob), {**form_data(client, bob), "email": "Alice@Acme.example"})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["email"] == [
+        "alice@acme.example is already the address of another account."
+    ]
+    assert User.objects.get(pk=bob.pk).email == "bob@acme.example"
+    assert client.post(change_url(bob), {**form_data(client, bob), "email": " Bob.B@ACME.Example"}).status_code == 302
+    assert User.objects.get(pk=bob.pk).email == "bob.b@acme.example"  # stored as the login matches it
+    client.force_login(ada)
+    add = reverse("admin:portal_user_add")
+    new = {"email": "ALICE@acme.example", "name": "Twin", "usable_password": "false"}
+    response = client.post(add, new)
+    assert response.status_code == 200 and "already the address of another account" in str(
+        response.context["adminform"].form.errors["email"]
+    )
+    assert client.post(add, {**new, "email": "Erin@Acme.example"}).status_code == 302
+    assert User.objects.filter(email="erin@acme.example").exists()
+
+
+def test_the_database_refuses_two_accounts_that_differ_only_in_case(alice):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(email="Alice@Acme.EXAMPLE", name="Twin")

@@ -118,6 +118,45 @@ def invitation_revoke(*, invitation: Invitation, actor, now: datetime | None = N
     return bool(done)
 
 
+def may_invite(inviter, organisation_id) -> bool:
+    """Whether an invitation `inviter` sent still stands: they are still an active admin of the
+    organisation, or active staff who manage people. An invitation is only as good as its sender's
+    standing: a departed or demoted admin's pending ones (an admin's included) are no longer."""
+    if inviter is None or not inviter.is_active:
+        return False
+    if inviter.is_staff:
+        return inviter.has_perm("contracts.manage_people")
+    return inviter.organisation_id == organisation_id and inviter.customer_role == CustomerRole.ADMIN
+
+
+# A change of these (portal.core.staff_access) may end someone's standing to invite.
+STANDING = {"is_active", "is_staff", "is_superuser", "customer_role", "organisation_id", "groups", "user_permissions"}
+
+
+def invitations_withdraw_sent_by(*, inviter, actor, now: datetime | None = None) -> int:
+    """The open invitations `inviter` sent that no longer stand (may_invite), withdrawn: one audit
+    entry each (people.invitation_revoked, with why). Returns how many."""
+    now = now or timezone.now()
+    open_ones = Invitation.objects.filter(invited_by=inviter, accepted_at=None, revoked_at=None)
+    withdrawn = 0
+    for invitation in open_ones.select_related("organisation"):
+        if may_invite(inviter, invitation.organisation_id):
+            continue
+        if Invitation.objects.filter(pk=invitation.pk, accepted_at=None, revoked_at=None).update(revoked_at=now):
+            audit(actor=actor, action="people.invitation_revoked", target=invitation, now=now,
+                  before={"email": invitation.email, "role": invitation.role},
+                  after={"revoked_at": now, "reason": f"{inviter.email} may no longer invite to {invitation.organisation.name}"})  # fmt: skip
+            withdrawn += 1
+    return withdrawn
+
+
+def on_access_changed(sender, user, actor, before, after, **kwargs) -> None:
+    """portal.core.staff_access.access_changed: whoever is deactivated, demoted, moved to another
+    organisation or loses their staff rights takes back the invitations they can no longer give."""
+    if STANDING & set(after):
+        invitations_withdraw_sent_by(inviter=user, actor=actor)
+
+
 def invitation_check(*, token: str, now: datetime | None = None, lock: bool = False) -> Invitation:
     """The open invitation the token names, or InvitationRefused saying why not."""
     now = now or timezone.now()
@@ -144,6 +183,12 @@ def invitation_check(*, token: str, now: datetime | None = None, lock: bool = Fa
     if invitation.expires_at <= now:
         raise InvitationRefused(
             f"This invitation expired on {in_tz(invitation.expires_at, 'UTC')}. Ask {inviter} for a new one."
+        )
+    if not may_invite(invitation.invited_by, invitation.organisation_id):
+        sender = invitation.invited_by.get_full_name() if invitation.invited_by else "the person who sent it"
+        raise InvitationRefused(
+            f"This invitation was withdrawn: {sender} no longer looks after {invitation.organisation.name}'s "
+            "people. Ask one of its admins for a new invitation."
         )
     if reason := _address_taken(invitation.email, invitation.organisation):
         raise InvitationRefused(reason)

@@ -55,9 +55,10 @@ def token_create(*, user, ttl: timedelta | None) -> tuple[AuthToken, str]:
 
 
 @transaction.atomic
-def token_revoke(*, actor, tokens) -> int:
-    """Deletes `tokens` (a queryset or list of AuthToken), one audit entry each, on the owner.
-    Requests that use them are refused from then on."""
+def token_revoke(*, actor, tokens, reason: str = "") -> int:
+    """Deletes `tokens` (a queryset or list of AuthToken), one audit entry each, on the owner (with
+    `reason` when they went with a change of the person: a move, a password reset). Requests that
+    use them are refused from then on."""
     count = 0
     for token in list(tokens):
         owner = token.user
@@ -67,7 +68,11 @@ def token_revoke(*, actor, tokens) -> int:
             actor=actor,
             action="token.revoked",
             target=owner,
-            after={"prefix": prefix, "by_staff": actor.pk != owner.pk},
+            after={
+                "prefix": prefix,
+                "by_staff": getattr(actor, "pk", None) != owner.pk,
+                **({"reason": reason} if reason else {}),
+            },
         )
         count += 1
     return count

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from portal.core.client_ip import client_ip
 from portal.domain.formats import duration
 from portal.models import AuditEntry
 
@@ -23,8 +24,9 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        # REMOTE_ADDR is the peer; behind a proxy the deployment sets it from X-Forwarded-For.
-        token = _client_ip.set(request.META.get("REMOTE_ADDR") or None)
+        # The client's address as the login lockout reads it: behind the trusted proxies, from
+        # X-Forwarded-For (portal.core.client_ip).
+        token = _client_ip.set(client_ip(request))
         request_token = _request.set(request)
         try:
             return self.get_response(request)

@@ -26,7 +26,10 @@ from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.signals import m2m_changed, post_save, pre_save
+from django.dispatch import Signal
 
+from .account_notices import email_changed_notice
+from .api_tokens import token_revoke, tokens_of
 from .audit import audit, current_actor
 from .outbox import outbox_withdraw_for_user
 from .roles import ROLE_PERMISSIONS, StaffRole, role_group_name, role_of_group
@@ -235,7 +238,10 @@ class AccessChange:
             action, (old, new) = self.action, access_diff(self.before, after)
         _deactivated(self.user.pk, old, new)
         if old or new:
-            return audit(actor=self.actor, action=action, target=self.user, before=old, after=new)
+            entry = audit(actor=self.actor, action=action, target=self.user, before=old, after=new)
+            if action != "user.created":
+                _changed(self.user, self.actor, old, new, entry)
+            return entry
         return None
 
     def __enter__(self):
@@ -252,6 +258,24 @@ class AccessChange:
 def _deactivated(user_id, old: dict, new: dict) -> None:
     if old.get("is_active") is True and new.get("is_active") is False:
         outbox_withdraw_for_user(user_id=user_id)
+
+
+# Sent once a change of a user's access is audited (whatever path it took), with the entry's before
+# and after: the apps above take back what the person may no longer give (contracts: the open
+# invitations of someone who is no longer an active admin of their organisation).
+access_changed = Signal()  # sender=User; user, actor, before, after
+
+
+def _changed(user, actor, old: dict, new: dict, entry) -> None:
+    """What follows a change, in its transaction: a person moved to another organisation keeps no
+    API token (one handed to the old organisation's integration would read the new one's data); the
+    old address of a changed email is told (an address changed by someone else is how an account
+    is taken over)."""
+    if "organisation_id" in new:
+        token_revoke(actor=actor, tokens=tokens_of(user), reason="moved to another organisation")
+    if "email" in new and old.get("email"):
+        email_changed_notice(user=user, old=old["email"], new=new["email"], actor=actor, entry=entry)
+    access_changed.send(sender=type(user), user=user, actor=actor, before=old, after=new)
 
 
 def audit_user_deleted(*, actor, user) -> None:
@@ -283,7 +307,9 @@ def _after_save(sender, instance, created=False, raw=False, **kwargs):
     old, new = access_diff(before, after, password_set=getattr(instance, "_password", None) is not None)
     _deactivated(instance.pk, old, new)
     if old or new:
-        audit(actor=current_actor(), action="user.access_changed", target=instance, before=old, after=new)
+        actor = current_actor()
+        entry = audit(actor=actor, action="user.access_changed", target=instance, before=old, after=new)
+        _changed(instance, actor, old, new, entry)
 
 
 def _member_ids(instance, reverse: bool, pk_set) -> list:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.core import api_tokens
 from portal.core.api_tokens import TokenRefused, holds_no_tokens, tokens_of
+from portal.site.forms import TokenRevokingPasswordChangeForm
 from portal.site.people_forms import ProfileForm
 
 PROFILE = ("name", "phone", "timezone")
@@ -99,3 +101,38 @@ def token_revoke(request):
     if revoked:
         messages.success(request, f"The token {prefix}… is revoked: requests that use it are refused from now on.")
     return redirect("account")
+
+
+def _revoke_all(request, user, reason: str) -> None:
+    revoked = api_tokens.token_revoke(actor=user, tokens=tokens_of(user), reason=reason)
+    if revoked:
+        messages.info(
+            request, f"Your API tokens ({revoked}) are revoked: make new ones on your Account page where you need them."
+        )
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's reset link, for active accounts only (a link mailed before the account was
+    deactivated then says it is not valid). A completed reset revokes the person's API tokens: whoever
+    knew the old password may have made one."""
+
+    def get_user(self, uidb64):
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        _revoke_all(self.request, form.user, "password reset")
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, offering to revoke the person's API tokens as well."""
+
+    form_class = TokenRevokingPasswordChangeForm
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if form.cleaned_data.get("revoke_tokens"):
+            _revoke_all(self.request, form.user, "password changed")
+        return response

@@ -3,11 +3,12 @@ from datetime import timedelta
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.core.api_tokens import tokens_of
 from portal.core.form_limits import exceeded
 from portal.core.notify_rules import Kind, recipients
 from portal.core.outbox import outbox_enqueue
@@ -19,6 +20,22 @@ class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+
+
+class TokenRevokingPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the offer to revoke the person's API tokens too (a password
+    change ends their other sessions; a token made where the old password was known would go on)."""
+
+    revoke_tokens = forms.BooleanField(
+        required=False,
+        label="Also revoke my API tokens",
+        help_text="Do this if someone else may have known your password: they may have made a token with it.",
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        if not tokens_of(user).exists():  # nothing to revoke (staff hold none): not offered
+            del self.fields["revoke_tokens"]
 
 
 # Reset emails to one account: typed by anyone, the form would otherwise flood a mailbox.

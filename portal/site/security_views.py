@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.core.client_ip import client_ip
 from tickets import security_mail
 from tickets.attachments import attachment_response
 from tickets.security import ReportLimited, security_report_submit
@@ -78,7 +79,7 @@ def security_report(request):
         try:
             ticket = security_report_submit(
                 email=data["email"], name=data["name"], summary=data["summary"], details=data["details"],
-                source=request.META.get("REMOTE_ADDR"),
+                source=client_ip(request),
             )  # fmt: skip
         except ReportLimited as exc:  # the form's limit per address and per submitter
             form.add_error(None, str(exc))
