@@ -4,12 +4,15 @@ frozen (Nairobi time)."""
 
 import importlib
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.apps import apps
+from django.db import connection
 
+from portal.core import indexes
 from tickets.models import DeadlineRecompute, Ticket
 from tickets.services import ticket_open
 from tickets.sweeps import check_sla_deadlines
@@ -61,3 +64,52 @@ def test_no_request_when_every_open_ticket_has_its_deadlines(acme_contract, alic
     Ticket.objects.filter(pk=closed.pk).update(status="closed", at_risk_at=None, next_deadline=None)
     request_recompute()
     assert not DeadlineRecompute.objects.exists()
+
+
+# --- Migrations interrupted half-way run again ------------------------------------------------------
+def migration(name):
+    return importlib.import_module(f"tickets.migrations.{name}")
+
+
+def run(code):
+    with connection.schema_editor(atomic=False) as editor:
+        code(apps, editor)
+
+
+def test_the_search_columns_are_added_again_over_columns_an_interrupted_run_added(db):
+    """0015 is not atomic: a run stopped after its columns were added (its index builds are the slow
+    part) runs again. Before, the second run stopped on "column search_document already exists"."""
+    add_columns = migration("0015_search_documents").add_columns
+    if connection.vendor == "postgresql":
+        run(add_columns)
+    else:  # SQLite's schema editor cannot open inside the test's transaction; with the columns there it adds none
+        add_columns(apps, SimpleNamespace(connection=connection))
+    with connection.cursor() as cursor:
+        names = {c.name for c in connection.introspection.get_table_description(cursor, "tickets_ticket")}
+    assert {"search_document", "search_public"} <= names
+
+
+def invalidate(name):
+    """What an interrupted CREATE INDEX CONCURRENTLY leaves: the index, marked INVALID."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(%s)", [name])
+    assert indexes.invalid_indexes(connection) == [name]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("ticket_search", lambda: migration("0015_search_documents").Migration.operations[-1].code),
+        ("user_email_prefix", lambda: migration("0016_search_people_indexes").Migration.operations[-1].code),
+        ("ticket_queue_status", lambda: migration("0017_queue_order_indexes").forwards),
+    ],
+)
+def test_an_index_whose_concurrent_build_was_interrupted_is_built_again(name, code):
+    """IF NOT EXISTS skipped the INVALID index an interrupted build leaves, and the migration was
+    recorded as done over an index PostgreSQL never reads: the index is dropped and built again."""
+    invalidate(name)
+    run(code())
+    assert indexes.invalid_indexes(connection) == []
+    assert not indexes.index_invalid(connection, name)
