@@ -113,3 +113,22 @@ def test_an_index_whose_concurrent_build_was_interrupted_is_built_again(name, co
     run(code())
     assert indexes.invalid_indexes(connection) == []
     assert not indexes.index_invalid(connection, name)
+
+
+def test_the_form_submissions_age_index_is_created_where_0014_had_none(db):
+    """The index was added to portal/0014 after it was published: a database that had applied 0014
+    before never got it. 0015 creates it where it is missing and leaves it where it is."""
+    operation = importlib.import_module("portal.migrations.0015_form_submission_age_index").Migration.operations[0]
+
+    def indexes_of_the_table():
+        with connection.cursor() as cursor:
+            return connection.introspection.get_constraints(cursor, "portal_formsubmission")
+
+    assert indexes_of_the_table()["form_submission_age"]["columns"] == ["created_at"]
+    with connection.cursor() as cursor:
+        cursor.execute('DROP INDEX "form_submission_age"')
+        assert "form_submission_age" not in indexes_of_the_table()
+        for _ in range(2):  # a database without it, then one with it
+            cursor.execute(operation.database_operations[0].sql)
+    assert indexes_of_the_table()["form_submission_age"]["columns"] == ["created_at"]
+    assert operation.state_operations == []
