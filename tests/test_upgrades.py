@@ -132,3 +132,19 @@ def test_the_form_submissions_age_index_is_created_where_0014_had_none(db):
             cursor.execute(operation.database_operations[0].sql)
     assert indexes_of_the_table()["form_submission_age"]["columns"] == ["created_at"]
     assert operation.state_operations == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_deploy_checks_name_an_invalid_index():
+    from portal.site.checks import no_invalid_indexes
+
+    assert no_invalid_indexes(databases=["default"]) == []
+    invalidate("ticket_search_public")
+    try:
+        (warning,) = no_invalid_indexes(databases=["default"])
+        assert warning.id == "portal.W003" and "ticket_search_public" in warning.msg
+        assert no_invalid_indexes(databases=None) == []  # `check --deploy` without --database reads no database
+    finally:
+        run(migration("0015_search_documents").Migration.operations[-1].code)
+    assert indexes.invalid_indexes(connection) == []
