@@ -130,6 +130,7 @@ def production_env(static_root: Path) -> dict:
         "SECURE_SSL_REDIRECT": "false",  # plain http on 127.0.0.1; cookies stay Secure-flagged
         "PORTAL_BASE_URL": "https://portal.example.com",  # required: what emails link to
         "MESSAGE_ID_DOMAIN": "portal.example.com",
+        "EMAIL_URL": os.environ.get("EMAIL_URL") or "dummymail://",  # required; the pages send none
         "SECURITY_TXT_EXPIRES": f"{datetime.now(UTC) + timedelta(days=180):%Y-%m-%dT%H:%M:%SZ}",  # required
         "DATABASE_URL": db_url(),
         "STATIC_ROOT": str(static_root),

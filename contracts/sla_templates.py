@@ -260,10 +260,18 @@ def current_models() -> dict:
 
 
 def install_after_migrate(sender, using="default", plan=None, **kwargs):
+    """After a migration to the head only: not after one that unapplied migrations (`migrate
+    contracts zero` or back to an older one) nor while the code's models have tables or columns the
+    database lacks (portal.core.migrate_hooks): install reads the code's models."""
     from django.db import transaction
+
+    from portal.core.migrate_hooks import models_migrated
 
     from .terms_revision import bump
 
+    models = current_models()
+    if not models_migrated(plan, models.values(), using):
+        return
     with transaction.atomic(using=using):
-        install(current_models())
+        install(models)
         bump()  # installed in bulk: no signal said so

@@ -229,6 +229,13 @@ else:
     MESSAGE_ID_DOMAIN = env.str("MESSAGE_ID_DOMAIN", default="sla-portal.local")
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
+elif PRODUCTION:
+    # Without it every email would be written to files on this machine and marked sent: nobody
+    # would get one, and nothing would say so.
+    raise ImproperlyConfigured(
+        "EMAIL_URL is required in production: the mail server the portal sends its emails through, e.g. "
+        "smtp+tls://user:password@smtp.example.com:587"
+    )
 else:
     # One .eml file per message under var/mail/ and a line on the console (portal/core/mail.py).
     EMAIL_BACKEND = "portal.core.mail.FileAndConsoleBackend"

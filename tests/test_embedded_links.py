@@ -20,6 +20,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "portal.example.com",
     "PORTAL_BASE_URL": "https://portal.example.com/",
     "MESSAGE_ID_DOMAIN": "portal.example.com",
+    "EMAIL_URL": "smtp+tls://portal:secret@smtp.example.com:587",
     # required in production too (security.txt's promise), not what these tests are about
     "SECURITY_TXT_EXPIRES": (datetime.now(UTC) + timedelta(days=180)).strftime("%Y-%m-%dT00:00:00Z"),
 }

@@ -17,6 +17,7 @@ PRODUCTION = {
     "SECURITY_TXT_EXPIRES": f"{datetime.now(UTC) + timedelta(days=180):%Y-%m-%dT%H:%M:%SZ}",
     "PORTAL_BASE_URL": "https://portal.example.com",
     "MESSAGE_ID_DOMAIN": "portal.example.com",
+    "EMAIL_URL": "smtp+tls://portal:secret@smtp.example.com:587",
 }
 
 
@@ -41,13 +42,22 @@ def test_check_deploy_reports_nothing_in_production():
 
 
 @pytest.mark.parametrize(
-    "missing", ["SECRET_KEY", "ALLOWED_HOSTS", "SECURITY_TXT_EXPIRES", "PORTAL_BASE_URL", "MESSAGE_ID_DOMAIN"]
+    "missing",
+    ["SECRET_KEY", "ALLOWED_HOSTS", "SECURITY_TXT_EXPIRES", "PORTAL_BASE_URL", "MESSAGE_ID_DOMAIN", "EMAIL_URL"],
 )
 def test_production_secrets_have_no_default(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     result = manage("check", env=env)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_production_refuses_to_start_without_a_mail_server():
+    """The embedded default's files under var/mail/ in production: every email marked sent, none
+    delivered. The portal refuses to start instead, and says what to set."""
+    result = manage("check", env={**PRODUCTION, "EMAIL_URL": ""})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: EMAIL_URL is required in production" in result.stderr
 
 
 def test_an_expired_security_txt_is_an_error_of_the_checks_in_production():

@@ -395,3 +395,29 @@ def test_demo_password_is_refused_when_wrong(client, fast_hasher, frozen):
 def test_model_names_cover_every_contracts_template_model():
     # The installer counts on MODEL_NAMES to reach every table a template writes.
     assert set(current_models()) == set(MODEL_NAMES)
+
+
+# --- The post-migrate installer -----------------------------------------------------------------
+def test_the_installer_waits_for_a_migration_to_the_head(monkeypatch):
+    """`migrate contracts zero` (or back to an older migration) left no tables, or older ones, for
+    the code's models: the installer read them and the command failed after unapplying. It runs
+    only after a migration that applied and left every table and column the models have."""
+    from types import SimpleNamespace
+
+    from contracts import sla_templates
+    from portal.core.migrate_hooks import models_migrated
+
+    calls = []
+    monkeypatch.setattr(sla_templates, "install", lambda models: calls.append(models))
+    migration = SimpleNamespace(app_label="contracts", name="0004_x")
+    sla_templates.install_after_migrate(None, plan=[(migration, False), (migration, True)])
+    assert calls == []
+    sla_templates.install_after_migrate(None, plan=[(migration, False)])
+    assert len(calls) == 1
+
+    def model(table, *columns):
+        return SimpleNamespace(_meta=SimpleNamespace(db_table=table, concrete_fields=[SimpleNamespace(column=c) for c in columns]))  # fmt: skip
+
+    assert models_migrated([], current_models().values(), "default")
+    assert not models_migrated([], [model("contracts_sla", "id", "template_key_gone")], "default")
+    assert not models_migrated([], [model("contracts_gone", "id")], "default")

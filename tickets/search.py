@@ -8,7 +8,8 @@ description and steps, its messages, the organisation's name and the filer's ema
 
 PostgreSQL: full-text search. Each ticket stores its document (subject, weight A; description and
 steps, C; messages, D), written here alone (`documents_refresh`, called by the services that file a
-ticket or add a message, and by the migration that filled it), and found through a GIN index;
+ticket or add a message; tickets/migrations/0015 filled the older tickets' with its own copy of the
+statement), and found through a GIN index;
 a query is read as `websearch_to_tsquery` reads it (words, "a phrase", -word, or) and ranked by
 `ts_rank`. `search_document` holds everything staff see; `search_public` the same without internal
 notes, kept only for the tickets that have some (NULL: the customer's document is search_document),
@@ -225,28 +226,9 @@ def _refresh(ids: list[int]) -> None:
             cursor.execute(_REFRESH.format(where="x.id = ANY(%s)"), [ids])
 
 
-def postgres_indexes(indexes: dict[str, str]):
-    """A migration's operation creating these indexes (name -> CREATE INDEX CONCURRENTLY ...) on
-    PostgreSQL and dropping them when reversed; nothing on SQLite, which searches the rows themselves.
-    The migration is not atomic: CONCURRENTLY runs outside a transaction."""
-    from django.db import migrations
-
-    def create(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for sql in indexes.values():
-                schema_editor.execute(sql)
-
-    def drop(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for name in indexes:
-                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-    return migrations.RunPython(create, drop)
-
-
 def documents_fill(*, batch: int = 20_000) -> int:
-    """Every ticket's documents, in batches of ids (the migration that added them). Returns how many
-    batches ran."""
+    """Every ticket's documents, in batches of ids (the bench datasets, whose rows bypass the
+    services). Returns how many batches ran."""
     if not postgres():
         return 0
     with connection.cursor() as cursor:

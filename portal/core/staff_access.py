@@ -24,13 +24,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from django.dispatch import Signal
 
 from .account_notices import email_changed_notice
 from .api_tokens import token_revoke, tokens_of
 from .audit import audit, current_actor
+from .migrate_hooks import models_migrated
 from .outbox import outbox_withdraw_for_user
 from .roles import ROLE_PERMISSIONS, StaffRole, role_group_name, role_of_group
 
@@ -111,9 +112,10 @@ def _role_groups_sync(using, actor) -> list[str]:
     return changes
 
 
-def on_post_migrate(sender, using=DEFAULT_DB_ALIAS, **kwargs):
-    tables = set(connections[using].introspection.table_names())
-    if {Group._meta.db_table, Permission._meta.db_table, get_user_model()._meta.db_table} <= tables:
+def on_post_migrate(sender, using=DEFAULT_DB_ALIAS, plan=None, **kwargs):
+    """Not after a migration that unapplied some, nor before the tables have the models' columns
+    (portal.core.migrate_hooks): the sync reads users with the code's model."""
+    if models_migrated(plan, [Group, Permission, get_user_model()], using):
         role_groups_sync(using=using)
 
 

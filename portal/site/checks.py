@@ -66,3 +66,25 @@ def dkim_key_usable(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.database, deploy=True)
+def no_invalid_indexes(app_configs=None, databases=None, **kwargs):
+    """`check --deploy --database default`: an index an interrupted CREATE INDEX CONCURRENTLY left
+    INVALID (PostgreSQL keeps it up to date on writes, never reads it). The migrations that build
+    indexes concurrently build such an index again when run (portal.core.indexes); one found here was
+    left by something else, or by a migration recorded done before that."""
+    from django.db import connections
+
+    from portal.core.indexes import invalid_indexes
+
+    return [
+        Warning(
+            f"The index {name} of the {alias!r} database is INVALID: an interrupted build left it, and "
+            "PostgreSQL does not use it.",
+            hint=f"Build it again: REINDEX INDEX CONCURRENTLY {name};",
+            id="portal.W003",
+        )
+        for alias in databases or ()
+        for name in invalid_indexes(connections[alias])
+    ]

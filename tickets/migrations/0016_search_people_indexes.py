@@ -1,11 +1,12 @@
 """The organisations and filers a search's words name (tickets.search._people) found by indexes, not
 by computing every organisation's name words and every customer's upper-cased email for each search.
 Each index's expression is the query's own: SearchVector("name", config="english") and
-email__istartswith on customers. PostgreSQL only; SQLite reads the rows themselves."""
+email__istartswith on customers. PostgreSQL only; SQLite reads the rows themselves. An index whose
+build was interrupted (INVALID) is dropped and built again (portal.core.indexes)."""
 
 from django.db import migrations
 
-from tickets.search import postgres_indexes
+from portal.core.indexes import postgres_indexes
 
 INDEXES = {
     "organisation_name_search": "CREATE INDEX CONCURRENTLY IF NOT EXISTS organisation_name_search ON "

@@ -6,6 +6,8 @@ on while they build."""
 
 from django.db import migrations, models
 
+from portal.core.indexes import index_create
+
 NEW = [
     models.Index(fields=["status", "next_deadline", "-id"], name="ticket_queue_status"),
     models.Index(fields=["next_deadline", "-id"], name="ticket_queue_all"),
@@ -18,10 +20,12 @@ def forwards(apps, schema_editor):
     concurrently = schema_editor.connection.vendor == "postgresql"
     extra = {"concurrently": True} if concurrently else {}
     for index in NEW:
-        if concurrently:  # IF NOT EXISTS: a build interrupted by a crash leaves an index to finish
+        if concurrently:  # a build interrupted by a crash leaves an INVALID index: index_create builds it again
             sql = index.create_sql(ticket, schema_editor, concurrently=True)
-            schema_editor.execute(
-                str(sql).replace("CREATE INDEX CONCURRENTLY", "CREATE INDEX CONCURRENTLY IF NOT EXISTS")
+            index_create(
+                schema_editor,
+                index.name,
+                str(sql).replace("CREATE INDEX CONCURRENTLY", "CREATE INDEX CONCURRENTLY IF NOT EXISTS"),
             )
         else:
             schema_editor.add_index(ticket, index)

@@ -1,0 +1,150 @@
+"""Upgrades of older databases: migrations read only their historical models (live code changes with
+later migrations), and what an older database lacks is put right by the code of the day. Clocks are
+frozen (Nairobi time)."""
+
+import importlib
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.db import connection
+
+from portal.core import indexes
+from tickets.models import DeadlineRecompute, Ticket
+from tickets.services import ticket_open
+from tickets.sweeps import check_sla_deadlines
+
+NBO = ZoneInfo("Africa/Nairobi")
+MON_1400 = datetime(2026, 12, 7, 14, 0, tzinfo=NBO)
+MIN = timedelta(minutes=1)
+CLOCK_COLUMNS = ["at_risk_at", "first_response_warn_at", "resolution_warn_at", "escalation_dues", "next_deadline"]
+pytestmark = pytest.mark.django_db
+
+
+def file(contract, user, priority="P3"):
+    with time_machine.travel(MON_1400, tick=False):
+        return ticket_open(
+            user=user, contract=contract, service=contract.services.get(), priority=priority,
+            subject="Restores are slow", description="A restore of 2 GB takes hours.",
+        )  # fmt: skip
+
+
+def request_recompute():
+    migration = importlib.import_module("tickets.migrations.0021_recompute_missing_deadlines")
+    with time_machine.travel(MON_1400 + MIN, tick=False):
+        migration.request_recompute(apps, None)
+
+
+def test_open_tickets_without_stored_deadlines_get_them_from_the_sla_sweep(acme_contract, alice):
+    """A database from before tickets/0004 has open tickets without the at-risk moment, the warnings
+    and the escalation dues: the migration asks for their recompute, due at once, and the minute's
+    sweep does it (before, 0004 called the live recompute and the upgrade stopped there)."""
+    lacking = file(acme_contract, alice)
+    file(acme_contract, alice, "P2")  # with its deadlines
+    expected = Ticket.objects.filter(pk=lacking.pk).values(*CLOCK_COLUMNS).get()
+    assert expected["at_risk_at"] and expected["escalation_dues"]
+    Ticket.objects.filter(pk=lacking.pk).update(
+        at_risk_at=None, first_response_warn_at=None, resolution_warn_at=None, escalation_dues=[]
+    )
+    request_recompute()
+    (request,) = DeadlineRecompute.objects.all()
+    assert (request.version_ids, request.calendar_ids, request.due_at) == ([lacking.sla_version_id], [], MON_1400 + MIN)
+    with time_machine.travel(MON_1400 + 2 * MIN, tick=False):
+        check_sla_deadlines()
+    assert Ticket.objects.filter(pk=lacking.pk).values(*CLOCK_COLUMNS).get() == expected
+    assert not DeadlineRecompute.objects.exists()
+
+
+def test_no_request_when_every_open_ticket_has_its_deadlines(acme_contract, alice):
+    file(acme_contract, alice)
+    closed = file(acme_contract, alice)
+    Ticket.objects.filter(pk=closed.pk).update(status="closed", at_risk_at=None, next_deadline=None)
+    request_recompute()
+    assert not DeadlineRecompute.objects.exists()
+
+
+# --- Migrations interrupted half-way run again ------------------------------------------------------
+def migration(name):
+    return importlib.import_module(f"tickets.migrations.{name}")
+
+
+def run(code):
+    with connection.schema_editor(atomic=False) as editor:
+        code(apps, editor)
+
+
+def test_the_search_columns_are_added_again_over_columns_an_interrupted_run_added(db):
+    """0015 is not atomic: a run stopped after its columns were added (its index builds are the slow
+    part) runs again. Before, the second run stopped on "column search_document already exists"."""
+    add_columns = migration("0015_search_documents").add_columns
+    if connection.vendor == "postgresql":
+        run(add_columns)
+    else:  # SQLite's schema editor cannot open inside the test's transaction; with the columns there it adds none
+        add_columns(apps, SimpleNamespace(connection=connection))
+    with connection.cursor() as cursor:
+        names = {c.name for c in connection.introspection.get_table_description(cursor, "tickets_ticket")}
+    assert {"search_document", "search_public"} <= names
+
+
+def invalidate(name):
+    """What an interrupted CREATE INDEX CONCURRENTLY leaves: the index, marked INVALID."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(%s)", [name])
+    assert indexes.invalid_indexes(connection) == [name]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("ticket_search", lambda: migration("0015_search_documents").Migration.operations[-1].code),
+        ("user_email_prefix", lambda: migration("0016_search_people_indexes").Migration.operations[-1].code),
+        ("ticket_queue_status", lambda: migration("0017_queue_order_indexes").forwards),
+    ],
+)
+def test_an_index_whose_concurrent_build_was_interrupted_is_built_again(name, code):
+    """IF NOT EXISTS skipped the INVALID index an interrupted build leaves, and the migration was
+    recorded as done over an index PostgreSQL never reads: the index is dropped and built again."""
+    invalidate(name)
+    run(code())
+    assert indexes.invalid_indexes(connection) == []
+    assert not indexes.index_invalid(connection, name)
+
+
+def test_the_form_submissions_age_index_is_created_where_0014_had_none(db):
+    """The index was added to portal/0014 after it was published: a database that had applied 0014
+    before never got it. 0015 creates it where it is missing and leaves it where it is."""
+    operation = importlib.import_module("portal.migrations.0016_form_submission_age_index").Migration.operations[0]
+
+    def indexes_of_the_table():
+        with connection.cursor() as cursor:
+            return connection.introspection.get_constraints(cursor, "portal_formsubmission")
+
+    assert indexes_of_the_table()["form_submission_age"]["columns"] == ["created_at"]
+    with connection.cursor() as cursor:
+        cursor.execute('DROP INDEX "form_submission_age"')
+        assert "form_submission_age" not in indexes_of_the_table()
+        for _ in range(2):  # a database without it, then one with it
+            cursor.execute(operation.database_operations[0].sql)
+    assert indexes_of_the_table()["form_submission_age"]["columns"] == ["created_at"]
+    assert operation.state_operations == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_deploy_checks_name_an_invalid_index():
+    from portal.site.checks import no_invalid_indexes
+
+    assert no_invalid_indexes(databases=["default"]) == []
+    invalidate("ticket_search_public")
+    try:
+        (warning,) = no_invalid_indexes(databases=["default"])
+        assert warning.id == "portal.W003" and "ticket_search_public" in warning.msg
+        assert no_invalid_indexes(databases=None) == []  # `check --deploy` without --database reads no database
+    finally:
+        run(migration("0015_search_documents").Migration.operations[-1].code)
+    assert indexes.invalid_indexes(connection) == []
