@@ -397,7 +397,7 @@ def test_a_png_is_accepted_and_listed_with_its_download_link(acme_contract, alic
     expected = {
         "id": attachment.pk, "name": "screen.png", "size": len(PNG), "content_type": "image/png",
         "uploaded_at": "2026-12-11T13:00:00Z",
-        "download_url": "http://testserver" + reverse("attachment-download", args=[ticket.pk, attachment.pk]),
+        "download_url": "http://testserver" + reverse("api-ticket-attachment-download", args=[ticket.pk, attachment.pk]),
     }  # fmt: skip
     assert response.json() == expected
     assert attachment.uploaded_by == alice and attachment.file.read() == PNG

@@ -12,6 +12,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contracts.selectors import Versions, level_contact
+from portal.core.roles import sees_security
+from portal.core.staff_otp import may_use_staff_site
 from portal.domain.dates import add_months
 from tickets.sweeps import StaffDirectory
 from tickets.terms_cache import TermsCache
@@ -27,6 +29,24 @@ def tickets_for_user(*, user) -> QuerySet[Ticket]:
     if not getattr(user, "is_authenticated", False) or not user.organisation_id:
         return Ticket.objects.none()
     return Ticket.objects.filter(organisation_id=user.organisation_id, kind=Ticket.Kind.SUPPORT)
+
+
+def attachments_for_user(*, user) -> QuerySet[Attachment]:
+    """Attachments a user may download (the portal's link and the API's): staff who may view
+    tickets, past the staff site's second factor, any (vulnerability reports': staff who see them,
+    portal.core.roles.sees_security); a customer those of their organisation's tickets, never an
+    internal note's."""
+    if user.is_staff:
+        # The staff site's second factor too: a staff password alone opens the customers' login.
+        if not (user.is_active and may_use_staff_site(user) and user.has_perm("tickets.view_ticket")):
+            return Attachment.objects.none()
+        qs = Attachment.objects.all()
+        if not sees_security(user):
+            qs = qs.exclude(ticket__kind=Ticket.Kind.SECURITY)
+        return qs
+    return Attachment.objects.filter(ticket__in=tickets_for_user(user=user)).filter(
+        Q(message__isnull=True) | Q(message__internal=False)
+    )
 
 
 def rating_of(ticket: Ticket) -> TicketRating | None:

@@ -83,6 +83,21 @@ class CustomerApi(APIView):
         return super().handle_exception(exc)
 
 
+class FileDownloadApi(CustomerApi):
+    """Base of a view that answers with a stored file (tickets.attachments.attachment_response), not
+    JSON: a client's `Accept: application/pdf` is no reason for a 406, and its errors are still JSON."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+FILE_DOWNLOAD = OpenApiResponse(
+    response=OpenApiTypes.BINARY,
+    description="The file's bytes, as a download (`Content-Disposition: attachment`, its stored name); "
+    "`Content-Type` is the type decided on its content when it was uploaded.",
+)
+
+
 def one_or_404(queryset):
     """The queryset's one row (already scoped to the user's organisation), else 404: another
     organisation's object and one that does not exist are indistinguishable."""

@@ -96,9 +96,10 @@ class AttachmentOutputSerializer(serializers.Serializer):
     size = serializers.IntegerField(help_text="Bytes.")
     content_type = serializers.CharField(help_text="Decided on the content, not on the name.")
     uploaded_at = serializers.DateTimeField()
-    download_url = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField(help_text="Where to fetch the file, with the same credentials.")
 
-    download_route, owner_id = "attachment-download", "ticket_id"  # a claim's files: credits.api
+    # The API's own download (token or session), not the portal's page view (session only).
+    download_route, owner_id = "api-ticket-attachment-download", "ticket_id"  # a claim's files: credits.api
 
     def get_download_url(self, attachment: Attachment) -> str:
         url = reverse(self.download_route, args=[getattr(attachment, self.owner_id), attachment.pk])

@@ -17,13 +17,17 @@ from contracts.models import Contract, Service
 from contracts.people.support import NotASupportContact
 from contracts.selectors import contracts_for_user
 from portal.core.api import (
+    FILE_DOWNLOAD,
     VALIDATION_ERROR,
     CustomerApi,
+    FileDownloadApi,
     ListQuery,
     PaginatedApi,
     StrictInputSerializer,
     id_filter,
     multi_line,
+    not_found,
+    one_or_404,
     ordered,
     ordering_field,
     single_line,
@@ -31,9 +35,10 @@ from portal.core.api import (
 from portal.core.once import api_key, submit_once
 
 from .. import search
+from ..attachments import attachment_response
 from ..models import Ticket
 from ..paging import CappedPaginator
-from ..selectors import messages_for_customer, tickets_for_user
+from ..selectors import attachments_for_user, messages_for_customer, tickets_for_user
 from ..services import (
     TicketError,
     ticket_attach,
@@ -328,6 +333,22 @@ class TicketAttachmentsApi(PaginatedApi):
         return Response(
             AttachmentOutputSerializer(attachment, context={"request": request}).data, status=status.HTTP_201_CREATED
         )
+
+
+# --- /tickets/{id}/attachments/{attachment_id}/download/ -----------------------------------------
+class TicketAttachmentDownloadApi(FileDownloadApi):
+    """A ticket's file (its `download_url`), with the API's credentials: the portal's link takes a
+    login session only. Scoped as the portal's download is (tickets.selectors.attachments_for_user)."""
+
+    @extend_schema(
+        operation_id="ticket_attachments_download",
+        tags=TAGS,
+        summary="Download a file of the ticket",
+        responses={(200, "application/octet-stream"): FILE_DOWNLOAD, 404: not_found("file")},
+    )
+    def get(self, request, pk: int, attachment_id: int):
+        scoped = attachments_for_user(user=request.user).filter(pk=attachment_id, ticket_id=pk)
+        return attachment_response(one_or_404(scoped))
 
 
 # --- /tickets/{id}/escalate/ --------------------------------------------------------------------
