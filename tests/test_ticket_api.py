@@ -147,13 +147,24 @@ def test_another_organisations_contract_does_not_exist(acme_contract, globex_con
     assert rows() == before
 
 
-def test_a_service_outside_the_contract_is_refused(acme_contract, alice):
+def test_a_service_outside_the_contract_is_refused_and_another_organisations_does_not_exist(
+    acme, acme_contract, globex_contract, alice
+):
     from .factories import ServiceFactory
 
-    other = ServiceFactory(name="AI Assistant", slug="ai-assistant")
-    response = client_for(alice).post(LIST, new_ticket_body(acme_contract, service=other.pk), format="json")
+    archive = ServiceFactory(name="Archive", slug="archive")
+    ContractFactory(organisation=acme, reference="KAL-0009", services=[archive], contacts=[alice])
+    response = client_for(alice).post(LIST, new_ticket_body(acme_contract, service=archive.pk), format="json")
     assert response.status_code == 400
     assert response.json() == {"service": ["This service is not covered by the contract."]}
+    # Another organisation's service is refused as an id never used is: the answer confirms nothing.
+    theirs = ServiceFactory(name="AI Assistant", slug="ai-assistant")
+    globex_contract.services.set([theirs])
+    for service in (theirs.pk, 999999):
+        response = client_for(alice).post(LIST, new_ticket_body(acme_contract, service=service), format="json")
+        assert (response.status_code, response.json()) == (
+            400, {"service": [f'Invalid pk "{service}" - object does not exist.']}
+        )  # fmt: skip
 
 
 def test_staff_file_nothing_here(acme_contract, sam):

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from contracts.choices import Priority
 from contracts.models import Contract, Service
 from contracts.people.support import NotASupportContact
-from contracts.selectors import contracts_for_user
+from contracts.selectors import contracts_for_user, services_for_user
 from portal.core.api import (
     FILE_DOWNLOAD,
     VALIDATION_ERROR,
@@ -67,6 +67,14 @@ class OwnContractField(serializers.PrimaryKeyRelatedField):
         return contracts_for_user(user=self.context["request"].user)
 
 
+class OwnServiceField(serializers.PrimaryKeyRelatedField):
+    """A service of the user's organisation's contracts: another organisation's is "does not exist",
+    like an id never used (a contract of one's own that does not cover it is the service's 400)."""
+
+    def get_queryset(self):
+        return services_for_user(user=self.context["request"].user)
+
+
 # --- /tickets/ ----------------------------------------------------------------------------------
 class KeyUsed(APIException):
     status_code = status.HTTP_409_CONFLICT
@@ -112,7 +120,7 @@ class TicketListCreateApi(PaginatedApi):
     @extend_schema_serializer(component_name="TicketCreate")
     class InputSerializer(StrictInputSerializer):
         contract = OwnContractField(queryset=Contract.objects.none())
-        service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all())
+        service = OwnServiceField(queryset=Service.objects.none())
         priority = serializers.ChoiceField(
             choices=Priority.choices, required=False, allow_null=True, allow_blank=True,
             help_text="Optional where the contract's SLA has a single priority (Klart: STD).",
