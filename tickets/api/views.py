@@ -32,7 +32,7 @@ from portal.core.api import (
     ordering_field,
     single_line,
 )
-from portal.core.once import api_key, submit_once
+from portal.core.once import api_key, kept, submit_once
 
 from .. import search
 from ..attachments import attachment_response
@@ -173,6 +173,10 @@ class TicketListCreateApi(PaginatedApi):
             key = api_key(request.headers.get("Idempotency-Key"))
         except ValueError as exc:
             raise ValidationError({"Idempotency-Key": [str(exc)]}) from exc
+        # A retry is answered first, with the first's ticket (or 409): its body is not judged again.
+        url = kept(user=request.user, key=key)
+        if url is not None:
+            return self._filed(request, url, first=False)
         serializer = self.InputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -191,6 +195,9 @@ class TicketListCreateApi(PaginatedApi):
             raise ticket_error(exc) from exc
         except NotASupportContact as exc:
             raise PermissionDenied(str(exc)) from exc
+        return self._filed(request, url, first=first)
+
+    def _filed(self, request, url: str, *, first: bool) -> Response:
         try:
             ticket = own_ticket(request, resolve(url).kwargs["pk"], "rating")
         except NotFound:  # replayed, but no longer yours to see (moved to another organisation)
