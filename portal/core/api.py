@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
@@ -76,10 +76,16 @@ class CustomerApi(APIView):
     parser_classes = [NestingSafeJSONParser]
 
     def handle_exception(self, exc):
-        # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE with an HTML 400; answer in JSON.
+        # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE, and too many fields, query parameters
+        # or files, with an HTML 400; answer in JSON.
         if isinstance(exc, RequestDataTooBig):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             exc = RequestBodyTooLarge(f"The request body is larger than {limit} bytes.")
+        elif isinstance(exc, TooManyFieldsSent):
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+            exc = ParseError(f"The request has more than {limit} fields or query parameters.")
+        elif isinstance(exc, TooManyFilesSent):
+            exc = ParseError(f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files.")
         return super().handle_exception(exc)
 
 
