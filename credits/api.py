@@ -32,7 +32,7 @@ from portal.core.api import (
     ordered,
     ordering_field,
 )
-from portal.domain.dates import MONTH_FORMAT, month_from_text
+from portal.domain.dates import MONTH_FORMAT, MONTH_PATTERN, month_from_text
 from portal.domain.formats import amount
 from tickets.api.base import FileUploadInput
 from tickets.api.outputs import AttachmentOutputSerializer
@@ -63,7 +63,7 @@ def claim_error(exc: ClaimError) -> serializers.ValidationError:
     return serializers.ValidationError({exc.field or api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]})
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-10"})
+@extend_schema_field({"type": "string", "pattern": MONTH_PATTERN, "example": "2026-10"})
 class MonthField(serializers.Field):
     """YYYY-MM in, a first-of-month date for the services."""
 

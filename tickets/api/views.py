@@ -20,6 +20,7 @@ from portal.core.api import (
     FILE_DOWNLOAD,
     VALIDATION_ERROR,
     CustomerApi,
+    ErrorSerializer,
     FileDownloadApi,
     ListQuery,
     PaginatedApi,
@@ -83,11 +84,19 @@ class KeyUsed(APIException):
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255}, OpenApiParameter.HEADER, required=False,
     description="Your own one-time key (1-255 characters) for this ticket: the same key sent again (a retry "
     "after a timeout) files nothing more and answers with the ticket the first request filed (header "
     "`Idempotent-Replayed: true`). Kept a day.",
 )  # fmt: skip
+FILED_HEADERS = [
+    OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[201], description="The ticket's address (a path on this host)."),
+    OpenApiParameter(
+        "Idempotent-Replayed", str, OpenApiParameter.HEADER, response=[201],
+        description="`true` when the answer is the ticket an earlier request with the same Idempotency-Key filed "
+        "(nothing was filed now); absent otherwise.",
+    ),
+]  # fmt: skip
 
 
 class TicketListCreateApi(PaginatedApi):
@@ -160,12 +169,12 @@ class TicketListCreateApi(PaginatedApi):
         summary="File a ticket",
         description="Only a designated support contact of the contract may file one (403 otherwise, saying whom to ask).",
         request=InputSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, *FILED_HEADERS],
         responses={
             201: TicketOutputSerializer,
             400: VALIDATION_ERROR,
             403: NOT_SUPPORT_CONTACT,
-            409: OpenApiResponse(description=KeyUsed.default_detail),
+            409: OpenApiResponse(response=ErrorSerializer, description=KeyUsed.default_detail),
         },  # fmt: skip
     )
     def post(self, request):
