@@ -69,6 +69,46 @@ def ratings_of(tickets) -> dict[int, TicketRating]:
     return out
 
 
+@dataclass(frozen=True)
+class EscalationRequestView:
+    """A ticket's latest escalation request as the customer's API shows it (the open one, if any: a
+    new one is refused while one waits for acknowledgement)."""
+
+    requested_at: datetime
+    ack_due: datetime | None
+    acknowledged_at: datetime | None
+
+
+ESCALATION_COLUMNS = ("requested_at", "ack_due", "acknowledged_at")
+
+
+def with_escalation_request(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Tickets with their latest escalation request's moments as columns of their own query: a page
+    reads them with no query more (escalation_requests_of)."""
+    latest = EscalationRequest.objects.filter(ticket=OuterRef("pk")).order_by("-requested_at", "-pk")
+    return qs.annotate(**{f"escalation_{c}": Subquery(latest.values(c)[:1]) for c in ESCALATION_COLUMNS})
+
+
+def escalation_requests_of(tickets) -> dict[int, EscalationRequestView | None]:
+    """The latest escalation request of each ticket by id (None: never asked): read from the columns of
+    with_escalation_request where the query had them, for the others in one query."""
+    tickets = list(tickets)
+    out: dict[int, EscalationRequestView | None] = {}
+    others = []
+    for t in tickets:
+        if hasattr(t, "escalation_requested_at"):
+            moments = [getattr(t, f"escalation_{c}") for c in ESCALATION_COLUMNS]
+            out[t.pk] = EscalationRequestView(*moments) if moments[0] is not None else None
+        else:
+            out[t.pk] = None
+            others.append(t.pk)
+    if others:
+        found = EscalationRequest.objects.filter(ticket__in=others).order_by("ticket_id", "-requested_at", "-pk")
+        for ticket_id, *moments in found.values_list("ticket_id", *ESCALATION_COLUMNS):
+            out[ticket_id] = out[ticket_id] or EscalationRequestView(*moments)
+    return out
+
+
 def messages_for_customer(ticket: Ticket) -> QuerySet[TicketMessage]:
     """The conversation as the customer sees it: internal notes never appear."""
     return ticket.messages.filter(internal=False).select_related("author").prefetch_related("attachments")

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from contracts.choices import Priority
 
 from ..models import Attachment, Ticket, TicketRating
-from ..selectors import ClockView, ratings_of, ticket_clock_views
+from ..selectors import ClockView, EscalationRequestView, escalation_requests_of, ratings_of, ticket_clock_views
 
 
 @dataclass(frozen=True)
@@ -20,13 +20,18 @@ class TicketRow:
     ticket: Ticket
     clock: ClockView
     rating: TicketRating | None = None
+    escalation_request: EscalationRequestView | None = None
 
 
 def ticket_rows(tickets) -> list[TicketRow]:
     tickets = list(tickets)
     clocks = ticket_clock_views(tickets)
     ratings = ratings_of(tickets)
-    return [TicketRow(ticket=t, clock=clocks[t.pk], rating=ratings.get(t.pk)) for t in tickets]
+    escalations = escalation_requests_of(tickets)
+    return [
+        TicketRow(ticket=t, clock=clocks[t.pk], rating=ratings.get(t.pk), escalation_request=escalations[t.pk])
+        for t in tickets
+    ]
 
 
 @extend_schema_serializer(component_name="Satisfaction")
@@ -35,6 +40,13 @@ class SatisfactionOutputSerializer(serializers.Serializer):
     comment = serializers.CharField()
     rated_at = serializers.DateTimeField(help_text="The first rating.")
     updated_at = serializers.DateTimeField(help_text="The latest change (the rating link used again).")
+
+
+@extend_schema_serializer(component_name="TicketEscalationRequest")
+class TicketEscalationRequestOutputSerializer(serializers.Serializer):
+    requested_at = serializers.DateTimeField()
+    ack_due = serializers.DateTimeField(allow_null=True, help_text="Staff acknowledge the request by then.")
+    acknowledged_at = serializers.DateTimeField(allow_null=True, help_text="Null: still waiting for acknowledgement.")
 
 
 @extend_schema_serializer(component_name="Ticket")
@@ -76,6 +88,11 @@ class TicketOutputSerializer(serializers.Serializer):
     timezone = serializers.CharField(source="clock.timezone", help_text="The SLA's timezone.")
     satisfaction = SatisfactionOutputSerializer(
         source="rating", allow_null=True, help_text="The filer's rating once the ticket was resolved, else null."
+    )
+    escalation_request = TicketEscalationRequestOutputSerializer(
+        allow_null=True,
+        help_text="The latest request to escalate (POST .../escalate/): the open one while it waits for "
+        "acknowledgement by `ack_due`; null: never asked.",
     )
 
     def get_time_left_seconds(self, row: TicketRow) -> int | None:

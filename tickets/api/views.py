@@ -39,7 +39,7 @@ from .. import search
 from ..attachments import attachment_response
 from ..models import Ticket
 from ..paging import CappedPaginator
-from ..selectors import attachments_for_user, messages_for_customer, tickets_for_user
+from ..selectors import attachments_for_user, messages_for_customer, tickets_for_user, with_escalation_request
 from ..services import (
     TicketError,
     ticket_attach,
@@ -48,7 +48,7 @@ from ..services import (
     ticket_request_escalation,
     ticket_set_status,
 )
-from .base import NOT_FOUND, NOT_SUPPORT_CONTACT, FileUploadInput, own_ticket, ticket_error
+from .base import NOT_FOUND, NOT_SUPPORT_CONTACT, FileUploadInput, own_ticket, shown_ticket, ticket_error
 from .outputs import (
     AttachmentOutputSerializer,
     EscalationRequestOutputSerializer,
@@ -160,7 +160,7 @@ class TicketListCreateApi(PaginatedApi):
             tickets, _ = search.best_first(tickets, "-filed_at", "-pk", cap=CappedPaginator.CAP, count=count)
         else:
             tickets = ordered(tickets, ordering, fields={"created_at": "filed_at"})
-        paginator, page = self.paginate(tickets, count=count)
+        paginator, page = self.paginate(with_escalation_request(tickets), count=count)
         return paginator.get_paginated_response(TicketOutputSerializer(ticket_rows(page), many=True).data)
 
     @extend_schema(
@@ -208,7 +208,7 @@ class TicketListCreateApi(PaginatedApi):
 
     def _filed(self, request, url: str, *, first: bool) -> Response:
         try:
-            ticket = own_ticket(request, resolve(url).kwargs["pk"], "rating")
+            ticket = shown_ticket(request, resolve(url).kwargs["pk"])
         except NotFound:  # replayed, but no longer yours to see (moved to another organisation)
             raise KeyUsed() from None
         headers = {"Location": url, **({} if first else {"Idempotent-Replayed": "true"})}
@@ -235,7 +235,7 @@ class TicketDetailApi(CustomerApi):
         responses={200: TicketOutputSerializer, 404: NOT_FOUND},
     )
     def get(self, request, pk: int):
-        ticket = own_ticket(request, pk, "rating")
+        ticket = shown_ticket(request, pk)
         return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data)
 
     @extend_schema(
