@@ -1,4 +1,4 @@
-"""Whom an outage affects, as the API names it and filters by it (contracts.outages.reach): Acme has
+"""Whom an outage affects, as the API names it and filters by it (contracts.outage_reach): Acme has
 KAL-0001 and KAL-0002 on the same service; an outage staff scoped to KAL-0001 (customer-scoped, or a
 partial impact) names KAL-0001 only and is not among KAL-0002's, as KAL-0002's uptime does not count
 it. And another organisation's service in a filter finds what an id never used finds: nothing."""

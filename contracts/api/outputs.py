@@ -13,7 +13,7 @@ from portal.domain.formats import amount
 
 from ..choices import Cause, Channel, CreditKind, Priority
 from ..models import Contract, EscalationLevel, MaintenanceWindow, SLAVersion
-from ..outages.reach import outage_reach
+from ..outage_reach import outage_reach
 from ..selectors import level_contact
 
 
@@ -208,9 +208,9 @@ class OutageUpdateOutputSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="Outage")
 class OutageOutputSerializer(_Touching):
-    """An outage names only the contracts it affects, and their services (contracts.outages.reach): a
+    """An outage names only the contracts it affects, and their services (contracts.outage_reach): a
     customer-scoped one, or a partial impact, only the contracts staff scoped it to. The context's
-    `scopes` holds the scoped contracts of the outages whose scope matters (reach.scopes_of)."""
+    `scopes` holds the scoped contracts of the outages whose scope matters (outage_reach.scopes_of)."""
 
     services = serializers.SerializerMethodField(help_text="Ids of your services it affects.")
     contracts = serializers.SerializerMethodField(

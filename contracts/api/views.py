@@ -25,7 +25,7 @@ from portal.core.api import (
 
 from ..choices import Cause
 from ..models import MaintenanceWindow
-from ..outages.reach import contract_services_for_user, outages_reaching, scopes_of
+from ..outage_reach import contract_services_for_user, outages_reaching, scopes_of
 from ..selectors import (
     contracts_for_user,
     outages_for_user,
@@ -58,7 +58,7 @@ def _contract_context(contracts, request) -> dict:
 def _touching_context(request, outages=()) -> dict:
     """Which services each of the organisation's contracts covers (one query): a window or an outage
     names only the organisation's services and contracts; an outage only those it affects, read with
-    the scope of `outages` where it matters (contracts.outages.reach: a query only then)."""
+    the scope of `outages` where it matters (contracts.outage_reach: a query only then)."""
     contract_services = contract_services_for_user(user=request.user)
     return {
         "contract_services": contract_services,

@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db.models import Prefetch, Q, QuerySet
 
 from ..models import Contract, Incident, IncidentStatus, IncidentUpdate, Outage, Service
-from ..outages.reach import outage_reach
+from ..outage_reach import outage_reach
 from ..selectors import contracts_for_user, outages_for_user
 
 

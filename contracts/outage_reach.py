@@ -15,9 +15,9 @@ from collections.abc import Collection, Iterable, Mapping
 
 from django.db.models import Q, QuerySet
 
-from ..choices import Impact
-from ..models import Outage
-from ..selectors import contracts_for_user
+from .choices import Impact
+from .models import Outage
+from .selectors import contracts_for_user
 
 
 def is_scoped(outage: Outage) -> bool:
