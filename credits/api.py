@@ -36,7 +36,7 @@ from portal.domain.dates import MONTH_FORMAT, MONTH_PATTERN, month_from_text
 from portal.domain.formats import amount
 from tickets.api.base import FileUploadInput
 from tickets.api.outputs import AttachmentOutputSerializer
-from tickets.attachments import attachment_response
+from tickets.attachments import STORED_TYPES, attachment_response
 from tickets.models import Ticket
 from tickets.selectors import tickets_for_user
 
@@ -372,7 +372,7 @@ class ClaimAttachmentDownloadApi(FileDownloadApi):
         operation_id="claim_attachments_download",
         tags=TAGS,
         summary="Download an evidence file of the claim",
-        responses={(200, "application/octet-stream"): FILE_DOWNLOAD, 404: not_found("file")},
+        responses={**{(200, kind): FILE_DOWNLOAD for kind in STORED_TYPES}, 404: not_found("file")},
     )
     def get(self, request, pk: int, attachment_id: int):
         scoped = claim_attachments_for_user(user=request.user).filter(pk=attachment_id, claim_id=pk)

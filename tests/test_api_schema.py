@@ -186,13 +186,14 @@ def test_the_month_pattern_accepts_exactly_the_months_the_server_does(schema):
     assert pattern.search("2026-10") and not pattern.search("1306-18")
 
 
-def test_a_file_download_is_documented_as_binary(schema):
+def test_a_file_download_is_documented_as_binary_of_every_type_a_file_may_have(schema):
+    from tickets.attachments import STORED_TYPES
+
+    binary = {"schema": {"type": "string", "format": "binary"}}
     for path in (
         "/api/v1/tickets/{id}/attachments/{attachment_id}/download/",
         "/api/v1/claims/{id}/attachments/{attachment_id}/download/",
     ):
         responses = schema["paths"][path]["get"]["responses"]
-        assert responses["200"]["content"] == {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-        }
-        assert "404" in responses
+        assert responses["200"]["content"] == {kind: binary for kind in STORED_TYPES}
+        assert "text/plain" in STORED_TYPES and "404" in responses

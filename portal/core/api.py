@@ -99,8 +99,8 @@ class FileDownloadApi(CustomerApi):
 
 FILE_DOWNLOAD = OpenApiResponse(
     response=OpenApiTypes.BINARY,
-    description="The file's bytes, as a download (`Content-Disposition: attachment`, its stored name); "
-    "`Content-Type` is the type decided on its content when it was uploaded.",
+    description="The file's bytes, as a download (`Content-Disposition: attachment`, its stored name), its "
+    "`Content-Type` the type decided on its content when it was uploaded (one of those listed).",
 )
 
 

@@ -36,7 +36,7 @@ from portal.core.api import (
 from portal.core.once import api_key, kept, submit_once
 
 from .. import search
-from ..attachments import attachment_response
+from ..attachments import STORED_TYPES, attachment_response
 from ..models import Ticket
 from ..paging import CappedPaginator
 from ..selectors import attachments_for_user, messages_for_customer, tickets_for_user, with_escalation_request
@@ -368,7 +368,7 @@ class TicketAttachmentDownloadApi(FileDownloadApi):
         operation_id="ticket_attachments_download",
         tags=TAGS,
         summary="Download a file of the ticket",
-        responses={(200, "application/octet-stream"): FILE_DOWNLOAD, 404: not_found("file")},
+        responses={**{(200, kind): FILE_DOWNLOAD for kind in STORED_TYPES}, 404: not_found("file")},
     )
     def get(self, request, pk: int, attachment_id: int):
         scoped = attachments_for_user(user=request.user).filter(pk=attachment_id, ticket_id=pk)
