@@ -71,6 +71,8 @@ def test_a_tickets_file_downloads_at_its_download_url_with_a_token(acme_contract
     assert token_client(charlie).get(url).status_code == 404
     assert client.get(url.replace(f"/tickets/{ticket.pk}/", f"/tickets/{ticket.pk + 1}/")).status_code == 404
     assert APIClient().get(url).status_code == 401
+    for huge in (f"/tickets/{ticket.pk}/attachments/{2**64}/", f"/tickets/{2**64}/attachments/{posted['id']}/"):
+        assert client.get(f"/api/v1{huge}download/").status_code == 404  # never a 500
 
 
 def test_a_claims_evidence_downloads_at_its_download_url_with_a_token(acme_contract, alice, charlie):
@@ -91,3 +93,4 @@ def test_a_claims_evidence_downloads_at_its_download_url_with_a_token(acme_contr
     assert_downloads(client, url)
     assert token_client(charlie).get(url).status_code == 404
     assert APIClient().get(url).status_code == 401
+    assert client.get(f"/api/v1/claims/{2**64}/attachments/{posted['id']}/download/").status_code == 404

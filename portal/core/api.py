@@ -23,6 +23,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
 from portal.core.api_tokens import CustomerTokenAuthentication
+from portal.core.ids import ID_RANGE
 
 
 class RequestBodyTooLarge(APIException):
@@ -95,6 +96,13 @@ class FileDownloadApi(CustomerApi):
 
     def perform_content_negotiation(self, request, force=False):
         return super().perform_content_negotiation(request, force=True)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # A path id past the database's integer names nothing (a foreign key's `=` is not guarded by
+        # Django: SQLite raised OverflowError, a 500).
+        if any(isinstance(v, int) and v not in ID_RANGE for v in kwargs.values()):
+            raise NotFound()
 
 
 FILE_DOWNLOAD = OpenApiResponse(
