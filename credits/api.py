@@ -18,8 +18,10 @@ from contracts.choices import CreditKind
 from contracts.models import Contract
 from contracts.selectors import contracts_for_user
 from portal.core.api import (
+    FILE_DOWNLOAD,
     VALIDATION_ERROR,
     CustomerApi,
+    FileDownloadApi,
     ListQuery,
     PaginatedApi,
     StrictInputSerializer,
@@ -30,17 +32,18 @@ from portal.core.api import (
     ordered,
     ordering_field,
 )
-from portal.domain.dates import MONTH_FORMAT, month_from_text
+from portal.domain.dates import MONTH_FORMAT, MONTH_PATTERN, month_from_text
 from portal.domain.formats import amount
 from tickets.api.base import FileUploadInput
 from tickets.api.outputs import AttachmentOutputSerializer
+from tickets.attachments import STORED_TYPES, attachment_response
 from tickets.models import Ticket
 from tickets.selectors import tickets_for_user
 
 from .figures import MonthFigures, MonthUnavailable, contract_month_figures
 from .forms import OWN_CONTRACTS, OWN_TICKETS
 from .models import Claim
-from .selectors import claims_for_user
+from .selectors import claim_attachments_for_user, claims_for_user
 from .services import ClaimError, claim_attach, claim_submit
 
 TAGS = ["credits"]
@@ -60,7 +63,7 @@ def claim_error(exc: ClaimError) -> serializers.ValidationError:
     return serializers.ValidationError({exc.field or api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]})
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-10"})
+@extend_schema_field({"type": "string", "pattern": MONTH_PATTERN, "example": "2026-10"})
 class MonthField(serializers.Field):
     """YYYY-MM in, a first-of-month date for the services."""
 
@@ -137,7 +140,7 @@ class UptimeOutputSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="ClaimAttachment")
 class ClaimAttachmentOutputSerializer(AttachmentOutputSerializer):
-    download_route, owner_id = "claim-attachment", "claim_id"
+    download_route, owner_id = "api-claim-attachment-download", "claim_id"
 
 
 @extend_schema_serializer(component_name="Claim")
@@ -358,3 +361,19 @@ class ClaimAttachmentsApi(CustomerApi):
             ClaimAttachmentOutputSerializer(attachment, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
         )
+
+
+# --- /claims/{id}/attachments/{attachment_id}/download/ ---------------------------------------------
+class ClaimAttachmentDownloadApi(FileDownloadApi):
+    """A claim's evidence file (its `download_url`), with the API's credentials: the portal's link
+    takes a login session only. Scoped as the portal's download is (credits.selectors)."""
+
+    @extend_schema(
+        operation_id="claim_attachments_download",
+        tags=TAGS,
+        summary="Download an evidence file of the claim",
+        responses={**{(200, kind): FILE_DOWNLOAD for kind in STORED_TYPES}, 404: not_found("file")},
+    )
+    def get(self, request, pk: int, attachment_id: int):
+        scoped = claim_attachments_for_user(user=request.user).filter(pk=attachment_id, claim_id=pk)
+        return attachment_response(one_or_404(scoped))

@@ -10,5 +10,10 @@ urlpatterns = [
     path("claims/", api.ClaimListCreateApi.as_view(), name="api-claim-list"),
     path("claims/<int:pk>/", api.ClaimDetailApi.as_view(), name="api-claim-detail"),
     path("claims/<int:pk>/attachments/", api.ClaimAttachmentsApi.as_view(), name="api-claim-attachments"),
+    path(
+        "claims/<int:pk>/attachments/<int:attachment_id>/download/",
+        api.ClaimAttachmentDownloadApi.as_view(),
+        name="api-claim-attachment-download",
+    ),
     path("months/", api_months.MonthListApi.as_view(), name="api-month-list"),
 ]

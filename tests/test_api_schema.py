@@ -155,3 +155,45 @@ def test_the_docs_page_loads_only_local_static_files(client, settings):
         assert finders.find(asset.removeprefix(settings.STATIC_URL)), asset
     assert "script-src 'self'" in response["Content-Security-Policy"]
     assert "<script>" not in html  # no inline script
+
+
+def test_what_filing_a_ticket_answers_is_documented_as_it_is_sent(schema):
+    """The 409 has the `{detail}` body it sends; the 201's headers are named; the key's length is in
+    its schema, not only in prose."""
+    create = schema["paths"]["/api/v1/tickets/"]["post"]
+    conflict = create["responses"]["409"]
+    assert conflict["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert set(create["responses"]["201"]["headers"]) == {"Location", "Idempotent-Replayed"}
+    [key] = [p for p in create["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["in"] == "header" and key["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}
+
+
+def test_the_month_pattern_accepts_exactly_the_months_the_server_does(schema):
+    from portal.domain.dates import month_from_text
+
+    def accepted(text: str) -> bool:
+        try:
+            month_from_text(text)
+        except ValueError:
+            return False
+        return True
+
+    parameters = schema["paths"]["/api/v1/contracts/{id}/uptime/"]["get"]["parameters"]
+    [month] = [p for p in parameters if p["name"] == "month"]
+    pattern = re.compile(month["schema"]["pattern"])
+    texts = [f"{year:04d}-{m:02d}" for year in [*range(1960, 2101), *range(8990, 10000)] for m in range(14)]
+    assert [t for t in texts if bool(pattern.search(t)) != accepted(t)] == []
+    assert pattern.search("2026-10") and not pattern.search("1306-18")
+
+
+def test_a_file_download_is_documented_as_binary_of_every_type_a_file_may_have(schema):
+    from tickets.attachments import STORED_TYPES
+
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    for path in (
+        "/api/v1/tickets/{id}/attachments/{attachment_id}/download/",
+        "/api/v1/claims/{id}/attachments/{attachment_id}/download/",
+    ):
+        responses = schema["paths"][path]["get"]["responses"]
+        assert responses["200"]["content"] == dict.fromkeys(STORED_TYPES, binary)
+        assert "text/plain" in STORED_TYPES and "404" in responses

@@ -290,6 +290,8 @@ PK_BY_MOUNT = {
 FILL = {
     ("attachment-download", "attachment_id"): lambda w, r: w.b.attachment.pk,
     ("claim-attachment", "attachment_id"): lambda w, r: w.b.claim_attachment.pk,
+    ("api-ticket-attachment-download", "attachment_id"): lambda w, r: w.b.attachment.pk,
+    ("api-claim-attachment-download", "attachment_id"): lambda w, r: w.b.claim_attachment.pk,
     ("maintenance-ical", "token"): lambda w, r: w.b.ical_token,
     # Public: an invitation link whose signature does not hold (the real one is a secret).
     ("invitation-accept", "token"): lambda w, r: "eyJpIjoxLCJuIjoiMCJ9:1xO8Uy:forgedsignature",

@@ -147,13 +147,24 @@ def test_another_organisations_contract_does_not_exist(acme_contract, globex_con
     assert rows() == before
 
 
-def test_a_service_outside_the_contract_is_refused(acme_contract, alice):
+def test_a_service_outside_the_contract_is_refused_and_another_organisations_does_not_exist(
+    acme, acme_contract, globex_contract, alice
+):
     from .factories import ServiceFactory
 
-    other = ServiceFactory(name="AI Assistant", slug="ai-assistant")
-    response = client_for(alice).post(LIST, new_ticket_body(acme_contract, service=other.pk), format="json")
+    archive = ServiceFactory(name="Archive", slug="archive")
+    ContractFactory(organisation=acme, reference="KAL-0009", services=[archive], contacts=[alice])
+    response = client_for(alice).post(LIST, new_ticket_body(acme_contract, service=archive.pk), format="json")
     assert response.status_code == 400
     assert response.json() == {"service": ["This service is not covered by the contract."]}
+    # Another organisation's service is refused as an id never used is: the answer confirms nothing.
+    theirs = ServiceFactory(name="AI Assistant", slug="ai-assistant")
+    globex_contract.services.set([theirs])
+    for service in (theirs.pk, 999999):
+        response = client_for(alice).post(LIST, new_ticket_body(acme_contract, service=service), format="json")
+        assert (response.status_code, response.json()) == (
+            400, {"service": [f'Invalid pk "{service}" - object does not exist.']}
+        )  # fmt: skip
 
 
 def test_staff_file_nothing_here(acme_contract, sam):
@@ -397,7 +408,7 @@ def test_a_png_is_accepted_and_listed_with_its_download_link(acme_contract, alic
     expected = {
         "id": attachment.pk, "name": "screen.png", "size": len(PNG), "content_type": "image/png",
         "uploaded_at": "2026-12-11T13:00:00Z",
-        "download_url": "http://testserver" + reverse("attachment-download", args=[ticket.pk, attachment.pk]),
+        "download_url": "http://testserver" + reverse("api-ticket-attachment-download", args=[ticket.pk, attachment.pk]),
     }  # fmt: skip
     assert response.json() == expected
     assert attachment.uploaded_by == alice and attachment.file.read() == PNG
@@ -630,6 +641,11 @@ def test_a_replay_of_a_ticket_the_caller_can_no_longer_see_is_a_409(acme_contrac
     assert client.post(LIST, new_ticket_body(acme_contract), format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 201
     alice.organisation = globex
     alice.save()
-    again = client.post(LIST, new_ticket_body(globex_contract), format="json", HTTP_IDEMPOTENCY_KEY="k")
-    assert again.status_code == 409
-    assert again.json()["detail"] == "This Idempotency-Key filed a ticket you can no longer see: send another key."
+    # The client's retry sends the same body (its contract no longer Alice's), or another: both 409.
+    for body in (new_ticket_body(acme_contract), new_ticket_body(globex_contract)):
+        again = client.post(LIST, body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+        assert again.status_code == 409, again.json()
+        assert again.json() == {
+            "detail": "This Idempotency-Key filed a ticket you can no longer see: send another key."
+        }
+    assert Ticket.objects.count() == 1

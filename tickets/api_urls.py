@@ -9,5 +9,10 @@ urlpatterns = [
     path("tickets/<int:pk>/", views.TicketDetailApi.as_view(), name="api-ticket-detail"),
     path("tickets/<int:pk>/replies/", views.TicketRepliesApi.as_view(), name="api-ticket-replies"),
     path("tickets/<int:pk>/attachments/", views.TicketAttachmentsApi.as_view(), name="api-ticket-attachments"),
+    path(
+        "tickets/<int:pk>/attachments/<int:attachment_id>/download/",
+        views.TicketAttachmentDownloadApi.as_view(),
+        name="api-ticket-attachment-download",
+    ),
     path("tickets/<int:pk>/escalate/", views.TicketEscalateApi.as_view(), name="api-ticket-escalate"),
 ]

@@ -19,6 +19,8 @@ ALLOWED_BINARY = {
     "application/zip": ".zip",
     "application/gzip": ".gz",
 }
+# Every type a stored file may have, and so the Content-Type of its download.
+STORED_TYPES = (*ALLOWED_BINARY, "text/plain")
 TEXT_SUFFIXES = (".txt", ".log", ".csv", ".json", ".xml", ".yaml", ".yml", ".conf", ".ini")
 ACCEPTED = f"images (PNG, JPEG, GIF, WebP), PDF, ZIP/GZip, or text ({', '.join(TEXT_SUFFIXES)})"
 MAX_FILES = 5

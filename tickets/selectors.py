@@ -12,6 +12,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contracts.selectors import Versions, level_contact
+from portal.core.roles import sees_security
+from portal.core.staff_otp import may_use_staff_site
 from portal.domain.dates import add_months
 from tickets.sweeps import StaffDirectory
 from tickets.terms_cache import TermsCache
@@ -27,6 +29,24 @@ def tickets_for_user(*, user) -> QuerySet[Ticket]:
     if not getattr(user, "is_authenticated", False) or not user.organisation_id:
         return Ticket.objects.none()
     return Ticket.objects.filter(organisation_id=user.organisation_id, kind=Ticket.Kind.SUPPORT)
+
+
+def attachments_for_user(*, user) -> QuerySet[Attachment]:
+    """Attachments a user may download (the portal's link and the API's): staff who may view
+    tickets, past the staff site's second factor, any (vulnerability reports': staff who see them,
+    portal.core.roles.sees_security); a customer those of their organisation's tickets, never an
+    internal note's."""
+    if user.is_staff:
+        # The staff site's second factor too: a staff password alone opens the customers' login.
+        if not (user.is_active and may_use_staff_site(user) and user.has_perm("tickets.view_ticket")):
+            return Attachment.objects.none()
+        qs = Attachment.objects.all()
+        if not sees_security(user):
+            qs = qs.exclude(ticket__kind=Ticket.Kind.SECURITY)
+        return qs
+    return Attachment.objects.filter(ticket__in=tickets_for_user(user=user)).filter(
+        Q(message__isnull=True) | Q(message__internal=False)
+    )
 
 
 def rating_of(ticket: Ticket) -> TicketRating | None:
@@ -46,6 +66,46 @@ def ratings_of(tickets) -> dict[int, TicketRating]:
     others = [t.pk for t in tickets if not Ticket.rating.is_cached(t)]
     if others:
         out.update((r.ticket_id, r) for r in TicketRating.objects.filter(ticket__in=others))
+    return out
+
+
+@dataclass(frozen=True)
+class EscalationRequestView:
+    """A ticket's latest escalation request as the customer's API shows it (the open one, if any: a
+    new one is refused while one waits for acknowledgement)."""
+
+    requested_at: datetime
+    ack_due: datetime | None
+    acknowledged_at: datetime | None
+
+
+ESCALATION_COLUMNS = ("requested_at", "ack_due", "acknowledged_at")
+
+
+def with_escalation_request(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Tickets with their latest escalation request's moments as columns of their own query: a page
+    reads them with no query more (escalation_requests_of)."""
+    latest = EscalationRequest.objects.filter(ticket=OuterRef("pk")).order_by("-requested_at", "-pk")
+    return qs.annotate(**{f"escalation_{c}": Subquery(latest.values(c)[:1]) for c in ESCALATION_COLUMNS})
+
+
+def escalation_requests_of(tickets) -> dict[int, EscalationRequestView | None]:
+    """The latest escalation request of each ticket by id (None: never asked): read from the columns of
+    with_escalation_request where the query had them, for the others in one query."""
+    tickets = list(tickets)
+    out: dict[int, EscalationRequestView | None] = {}
+    others = []
+    for t in tickets:
+        if hasattr(t, "escalation_requested_at"):
+            moments = [getattr(t, f"escalation_{c}") for c in ESCALATION_COLUMNS]
+            out[t.pk] = EscalationRequestView(*moments) if moments[0] is not None else None
+        else:
+            out[t.pk] = None
+            others.append(t.pk)
+    if others:
+        found = EscalationRequest.objects.filter(ticket__in=others).order_by("ticket_id", "-requested_at", "-pk")
+        for ticket_id, *moments in found.values_list("ticket_id", *ESCALATION_COLUMNS):
+            out[ticket_id] = out[ticket_id] or EscalationRequestView(*moments)
     return out
 
 

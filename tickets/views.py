@@ -7,7 +7,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,18 +17,17 @@ from contracts.people.selectors import admins_of
 from contracts.people.support import NotASupportContact, openable_contracts
 from contracts.selectors import contracts_for_user
 from portal.core.once import submit_once
-from portal.core.roles import sees_security
-from portal.core.staff_otp import may_use_staff_site
 from tickets.terms_cache import TermsCache
 
 from . import search, services
 from .attachments import attachment_response
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
-from .models import Attachment, Ticket
+from .models import Ticket
 from .paging import CappedPaginator
 from .selectors import (
     SHOWN_PERSON,
     at_risk_or_breached,
+    attachments_for_user,
     conversation_for_customer,
     rating_of,
     ticket_clock_views,
@@ -306,24 +304,9 @@ def ticket_status(request, pk: int):
 
 
 # --- Attachments --------------------------------------------------------------------------------
-def _downloadable(user):
-    """Attachments a user may download: staff who may view tickets, past the staff site's second
-    factor, any (vulnerability reports': staff who see them, portal.core.roles.sees_security); a
-    customer those of their organisation's tickets, never an internal note's."""
-    if user.is_staff:
-        # The staff site's second factor too: a staff password alone opens the customers' login.
-        if not (user.is_active and may_use_staff_site(user) and user.has_perm("tickets.view_ticket")):
-            return Attachment.objects.none()
-        qs = Attachment.objects.all()
-        if not sees_security(user):
-            qs = qs.exclude(ticket__kind=Ticket.Kind.SECURITY)
-        return qs
-    return Attachment.objects.filter(ticket__in=tickets_for_user(user=user)).filter(
-        Q(message__isnull=True) | Q(message__internal=False)
-    )
-
-
 @login_required
 @require_GET
 def attachment_download(request, pk: int, attachment_id: int):
-    return attachment_response(get_object_or_404(_downloadable(request.user), pk=attachment_id, ticket_id=pk))
+    return attachment_response(
+        get_object_or_404(attachments_for_user(user=request.user), pk=attachment_id, ticket_id=pk)
+    )

@@ -13,6 +13,7 @@ from portal.domain.formats import amount
 
 from ..choices import Cause, Channel, CreditKind, Priority
 from ..models import Contract, EscalationLevel, MaintenanceWindow, SLAVersion
+from ..outage_reach import outage_reach
 from ..selectors import level_contact
 
 
@@ -207,6 +208,15 @@ class OutageUpdateOutputSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="Outage")
 class OutageOutputSerializer(_Touching):
+    """An outage names only the contracts it affects, and their services (contracts.outage_reach): a
+    customer-scoped one, or a partial impact, only the contracts staff scoped it to. The context's
+    `scopes` holds the scoped contracts of the outages whose scope matters (outage_reach.scopes_of)."""
+
+    services = serializers.SerializerMethodField(help_text="Ids of your services it affects.")
+    contracts = serializers.SerializerMethodField(
+        help_text="Ids of your contracts it affects: those on its services, except that a customer-scoped outage "
+        "(or a partial outage of a service) affects only the contracts it is scoped to."
+    )
     id = serializers.IntegerField()
     title = serializers.CharField()
     description = serializers.CharField()
@@ -220,3 +230,14 @@ class OutageOutputSerializer(_Touching):
 
     def get_ongoing(self, outage) -> bool:
         return outage.ends_at is None
+
+    def _reach(self, outage) -> dict[int, set[int]]:
+        services = [s.pk for s in outage.services.all()]
+        scoped = self.context["scopes"].get(outage.pk, ())
+        return outage_reach(outage, services, self.context["contract_services"], scoped)
+
+    def get_services(self, outage) -> list[int]:
+        return sorted(set().union(*self._reach(outage).values()))
+
+    def get_contracts(self, outage) -> list[int]:
+        return sorted(self._reach(outage))

@@ -25,6 +25,7 @@ from portal.core.api import (
 
 from ..choices import Cause
 from ..models import MaintenanceWindow
+from ..outage_reach import contract_services_for_user, outages_reaching, scopes_of
 from ..selectors import (
     contracts_for_user,
     outages_for_user,
@@ -54,16 +55,16 @@ def _contract_context(contracts, request) -> dict:
     }
 
 
-def _touching_context(request) -> dict:
-    """Which of the organisation's services each of its contracts covers (one query): a window or
-    an outage names only the organisation's services and contracts."""
-    pairs = contracts_for_user(user=request.user).values_list("pk", "services")
-    contract_services: dict[int, set[int]] = {}
-    for contract, service in pairs:
-        contract_services.setdefault(contract, set())
-        if service is not None:
-            contract_services[contract].add(service)
-    return {"contract_services": contract_services, "service_ids": set().union(*contract_services.values())}
+def _touching_context(request, outages=()) -> dict:
+    """Which services each of the organisation's contracts covers (one query): a window or an outage
+    names only the organisation's services and contracts; an outage only those it affects, read with
+    the scope of `outages` where it matters (contracts.outage_reach: a query only then)."""
+    contract_services = contract_services_for_user(user=request.user)
+    return {
+        "contract_services": contract_services,
+        "service_ids": set().union(*contract_services.values()),
+        "scopes": scopes_of(outages),
+    }
 
 
 class _ContractFilter(ListQuery):
@@ -72,12 +73,13 @@ class _ContractFilter(ListQuery):
 
 
 def _by_contract_and_service(queryset, query: dict, request):
-    """A window or outage list narrowed to a contract's services and/or a service."""
+    """A window list narrowed to a contract's services and/or a service of the organisation's (another
+    organisation's contract or service finds nothing, as an id never used does)."""
     if "contract" in query:
         sids = contracts_for_user(user=request.user).filter(pk=query["contract"]).values("services")
         queryset = queryset.filter(services__in=sids)
     if "service" in query:
-        queryset = queryset.filter(services=query["service"])
+        queryset = queryset.filter(services__in=services_for_user(user=request.user).filter(pk=query["service"]))
     return queryset.distinct() if {"contract", "service"} & query.keys() else queryset
 
 
@@ -226,7 +228,10 @@ class OutageListApi(PaginatedApi):
     )
     def get(self, request):
         query = self.list_query()
-        outages = _by_contract_and_service(outages_for_user(user=request.user), query, request)
+        outages = outages_for_user(user=request.user)
+        if {"contract", "service"} & query.keys():  # those it affects (a customer-scoped one: its contracts)
+            outages = outages_reaching(outages, user=request.user, contract=query.get("contract"),
+                                       service=query.get("service"))  # fmt: skip
         if "cause" in query:
             outages = outages.filter(cause=query["cause"])
         if "ongoing" in query:
@@ -236,7 +241,7 @@ class OutageListApi(PaginatedApi):
         outages = ordered(outages.prefetch_related("services", "updates"), query["ordering"])
         paginator, page = self.paginate(outages)
         return paginator.get_paginated_response(
-            OutageOutputSerializer(page, many=True, context=_touching_context(request)).data
+            OutageOutputSerializer(page, many=True, context=_touching_context(request, page)).data
         )
 
 
@@ -249,4 +254,4 @@ class OutageDetailApi(CustomerApi):
     )
     def get(self, request, pk: int):
         outage = one_or_404(outages_for_user(user=request.user).prefetch_related("services", "updates").filter(pk=pk))
-        return Response(OutageOutputSerializer(outage, context=_touching_context(request)).data)
+        return Response(OutageOutputSerializer(outage, context=_touching_context(request, [outage])).data)

@@ -11,6 +11,7 @@ from datetime import datetime
 from django.db.models import Prefetch, Q, QuerySet
 
 from ..models import Contract, Incident, IncidentStatus, IncidentUpdate, Outage, Service
+from ..outage_reach import outage_reach
 from ..selectors import contracts_for_user, outages_for_user
 
 
@@ -61,13 +62,11 @@ def _views(user, incidents: list[Incident]) -> list[IncidentView]:
     out = []
     for incident in incidents:
         outage = incident.outage
-        sids = {s.pk for s in outage.services.all()}
+        sids = [s.pk for s in outage.services.all()]
         scoped = {c.pk for c in outage.contracts.all()}
-        mine = [
-            c for c in contracts
-            if sids & {s.pk for s in c.services.all()} and (not outage.customer_scoped or c.pk in scoped)
-        ]  # fmt: skip
-        covered = {s.pk for c in mine for s in c.services.all()}
+        reach = outage_reach(outage, sids, {c.pk: {s.pk for s in c.services.all()} for c in contracts}, scoped)
+        mine = [c for c in contracts if c.pk in reach]
+        covered = set().union(*reach.values())
         services = [s for s in outage.services.all() if s.pk in covered]
         updates = sorted(incident.published_updates, key=lambda u: u.number, reverse=True)
         out.append(IncidentView(incident, updates, services, mine))

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
@@ -23,6 +23,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
 from portal.core.api_tokens import CustomerTokenAuthentication
+from portal.core.ids import ID_RANGE
 
 
 class RequestBodyTooLarge(APIException):
@@ -76,11 +77,39 @@ class CustomerApi(APIView):
     parser_classes = [NestingSafeJSONParser]
 
     def handle_exception(self, exc):
-        # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE with an HTML 400; answer in JSON.
+        # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE, and too many fields, query parameters
+        # or files, with an HTML 400; answer in JSON.
         if isinstance(exc, RequestDataTooBig):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             exc = RequestBodyTooLarge(f"The request body is larger than {limit} bytes.")
+        elif isinstance(exc, TooManyFieldsSent):
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+            exc = ParseError(f"The request has more than {limit} fields or query parameters.")
+        elif isinstance(exc, TooManyFilesSent):
+            exc = ParseError(f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files.")
         return super().handle_exception(exc)
+
+
+class FileDownloadApi(CustomerApi):
+    """Base of a view that answers with a stored file (tickets.attachments.attachment_response), not
+    JSON: a client's `Accept: application/pdf` is no reason for a 406, and its errors are still JSON."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # A path id past the database's integer names nothing (a foreign key's `=` is not guarded by
+        # Django: SQLite raised OverflowError, a 500).
+        if any(isinstance(v, int) and v not in ID_RANGE for v in kwargs.values()):
+            raise NotFound()
+
+
+FILE_DOWNLOAD = OpenApiResponse(
+    response=OpenApiTypes.BINARY,
+    description="The file's bytes, as a download (`Content-Disposition: attachment`, its stored name), its "
+    "`Content-Type` the type decided on its content when it was uploaded (one of those listed).",
+)
 
 
 def one_or_404(queryset):

@@ -40,6 +40,16 @@ def api_key(value: str | None) -> uuid.UUID | None:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"idempotency-key:{value}")
 
 
+def kept(*, user, key: uuid.UUID | None) -> str | None:
+    """The address of what an earlier sending of `key` by `user` made (within KEPT), else None. An
+    API retry is answered by it before its body is read again: the body may no longer be valid (its
+    contract is another organisation's once the person moved), and the answer is the first's."""
+    if key is None:
+        return None
+    found = FormSubmission.objects.filter(user=user, key=key, created_at__gte=timezone.now() - KEPT).exclude(url="")
+    return found.values_list("url", flat=True).first()
+
+
 def submit_once(*, user, key: uuid.UUID | None, make: Callable[[], str]) -> tuple[str, bool]:
     """(the address of what `make` made, True), or of what the first sending of `key` made and
     False. Without a key (a client that sends none), `make` runs."""

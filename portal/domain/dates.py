@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 MONTH_FORMAT = "Enter the month as YYYY-MM, e.g. 2026-10."
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+# What month_from_text accepts (YYYY-MM, years 1970-9998, months 01-12), as a schema's pattern says it.
+MONTH_PATTERN = r"^(19[7-9]\d|[2-8]\d{3}|9[0-8]\d{2}|99[0-8]\d|999[0-8])-(0[1-9]|1[0-2])$"
 
 
 # Downtime evidence (outages, maintenance windows) lies within these years: a time outside them is a

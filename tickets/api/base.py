@@ -13,7 +13,7 @@ from portal.core.api import ErrorSerializer, StrictInputSerializer, not_found, o
 
 from ..attachments import validate_upload
 from ..models import Ticket
-from ..selectors import tickets_for_user
+from ..selectors import tickets_for_user, with_escalation_request
 from ..services import TicketError
 
 NOT_FOUND = not_found("ticket")
@@ -27,6 +27,14 @@ def own_ticket(request, pk: int, *related: str) -> Ticket:
     """The user's organisation's ticket (with `related` joined), else 404. Staff belong to no
     organisation: always 404."""
     return one_or_404(tickets_for_user(user=request.user).select_related(*related).filter(pk=pk))
+
+
+def shown_ticket(request, pk: int) -> Ticket:
+    """own_ticket, with what its Ticket answer shows read in the same query (its rating, its latest
+    escalation request)."""
+    return one_or_404(
+        with_escalation_request(tickets_for_user(user=request.user).select_related("rating").filter(pk=pk))
+    )
 
 
 def ticket_error(exc: TicketError) -> serializers.ValidationError:

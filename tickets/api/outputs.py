@@ -12,7 +12,7 @@ from rest_framework import serializers
 from contracts.choices import Priority
 
 from ..models import Attachment, Ticket, TicketRating
-from ..selectors import ClockView, ratings_of, ticket_clock_views
+from ..selectors import ClockView, EscalationRequestView, escalation_requests_of, ratings_of, ticket_clock_views
 
 
 @dataclass(frozen=True)
@@ -20,13 +20,18 @@ class TicketRow:
     ticket: Ticket
     clock: ClockView
     rating: TicketRating | None = None
+    escalation_request: EscalationRequestView | None = None
 
 
 def ticket_rows(tickets) -> list[TicketRow]:
     tickets = list(tickets)
     clocks = ticket_clock_views(tickets)
     ratings = ratings_of(tickets)
-    return [TicketRow(ticket=t, clock=clocks[t.pk], rating=ratings.get(t.pk)) for t in tickets]
+    escalations = escalation_requests_of(tickets)
+    return [
+        TicketRow(ticket=t, clock=clocks[t.pk], rating=ratings.get(t.pk), escalation_request=escalations[t.pk])
+        for t in tickets
+    ]
 
 
 @extend_schema_serializer(component_name="Satisfaction")
@@ -35,6 +40,13 @@ class SatisfactionOutputSerializer(serializers.Serializer):
     comment = serializers.CharField()
     rated_at = serializers.DateTimeField(help_text="The first rating.")
     updated_at = serializers.DateTimeField(help_text="The latest change (the rating link used again).")
+
+
+@extend_schema_serializer(component_name="TicketEscalationRequest")
+class TicketEscalationRequestOutputSerializer(serializers.Serializer):
+    requested_at = serializers.DateTimeField()
+    ack_due = serializers.DateTimeField(allow_null=True, help_text="Staff acknowledge the request by then.")
+    acknowledged_at = serializers.DateTimeField(allow_null=True, help_text="Null: still waiting for acknowledgement.")
 
 
 @extend_schema_serializer(component_name="Ticket")
@@ -77,6 +89,11 @@ class TicketOutputSerializer(serializers.Serializer):
     satisfaction = SatisfactionOutputSerializer(
         source="rating", allow_null=True, help_text="The filer's rating once the ticket was resolved, else null."
     )
+    escalation_request = TicketEscalationRequestOutputSerializer(
+        allow_null=True,
+        help_text="The latest request to escalate (POST .../escalate/): the open one while it waits for "
+        "acknowledgement by `ack_due`; null: never asked.",
+    )
 
     def get_time_left_seconds(self, row: TicketRow) -> int | None:
         left = row.clock.time_left
@@ -96,9 +113,10 @@ class AttachmentOutputSerializer(serializers.Serializer):
     size = serializers.IntegerField(help_text="Bytes.")
     content_type = serializers.CharField(help_text="Decided on the content, not on the name.")
     uploaded_at = serializers.DateTimeField()
-    download_url = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField(help_text="Where to fetch the file, with the same credentials.")
 
-    download_route, owner_id = "attachment-download", "ticket_id"  # a claim's files: credits.api
+    # The API's own download (token or session), not the portal's page view (session only).
+    download_route, owner_id = "api-ticket-attachment-download", "ticket_id"  # a claim's files: credits.api
 
     def get_download_url(self, attachment: Attachment) -> str:
         url = reverse(self.download_route, args=[getattr(attachment, self.owner_id), attachment.pk])

@@ -15,25 +15,31 @@ from rest_framework.response import Response
 from contracts.choices import Priority
 from contracts.models import Contract, Service
 from contracts.people.support import NotASupportContact
-from contracts.selectors import contracts_for_user
+from contracts.selectors import contracts_for_user, services_for_user
 from portal.core.api import (
+    FILE_DOWNLOAD,
     VALIDATION_ERROR,
     CustomerApi,
+    ErrorSerializer,
+    FileDownloadApi,
     ListQuery,
     PaginatedApi,
     StrictInputSerializer,
     id_filter,
     multi_line,
+    not_found,
+    one_or_404,
     ordered,
     ordering_field,
     single_line,
 )
-from portal.core.once import api_key, submit_once
+from portal.core.once import api_key, kept, submit_once
 
 from .. import search
+from ..attachments import STORED_TYPES, attachment_response
 from ..models import Ticket
 from ..paging import CappedPaginator
-from ..selectors import messages_for_customer, tickets_for_user
+from ..selectors import attachments_for_user, messages_for_customer, tickets_for_user, with_escalation_request
 from ..services import (
     TicketError,
     ticket_attach,
@@ -42,7 +48,7 @@ from ..services import (
     ticket_request_escalation,
     ticket_set_status,
 )
-from .base import NOT_FOUND, NOT_SUPPORT_CONTACT, FileUploadInput, own_ticket, ticket_error
+from .base import NOT_FOUND, NOT_SUPPORT_CONTACT, FileUploadInput, own_ticket, shown_ticket, ticket_error
 from .outputs import (
     AttachmentOutputSerializer,
     EscalationRequestOutputSerializer,
@@ -62,6 +68,14 @@ class OwnContractField(serializers.PrimaryKeyRelatedField):
         return contracts_for_user(user=self.context["request"].user)
 
 
+class OwnServiceField(serializers.PrimaryKeyRelatedField):
+    """A service of the user's organisation's contracts: another organisation's is "does not exist",
+    like an id never used (a contract of one's own that does not cover it is the service's 400)."""
+
+    def get_queryset(self):
+        return services_for_user(user=self.context["request"].user)
+
+
 # --- /tickets/ ----------------------------------------------------------------------------------
 class KeyUsed(APIException):
     status_code = status.HTTP_409_CONFLICT
@@ -70,11 +84,19 @@ class KeyUsed(APIException):
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255}, OpenApiParameter.HEADER, required=False,
     description="Your own one-time key (1-255 characters) for this ticket: the same key sent again (a retry "
     "after a timeout) files nothing more and answers with the ticket the first request filed (header "
     "`Idempotent-Replayed: true`). Kept a day.",
 )  # fmt: skip
+FILED_HEADERS = [
+    OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[201], description="The ticket's address (a path on this host)."),
+    OpenApiParameter(
+        "Idempotent-Replayed", str, OpenApiParameter.HEADER, response=[201],
+        description="`true` when the answer is the ticket an earlier request with the same Idempotency-Key filed "
+        "(nothing was filed now); absent otherwise.",
+    ),
+]  # fmt: skip
 
 
 class TicketListCreateApi(PaginatedApi):
@@ -107,7 +129,7 @@ class TicketListCreateApi(PaginatedApi):
     @extend_schema_serializer(component_name="TicketCreate")
     class InputSerializer(StrictInputSerializer):
         contract = OwnContractField(queryset=Contract.objects.none())
-        service = serializers.PrimaryKeyRelatedField(queryset=Service.objects.all())
+        service = OwnServiceField(queryset=Service.objects.none())
         priority = serializers.ChoiceField(
             choices=Priority.choices, required=False, allow_null=True, allow_blank=True,
             help_text="Optional where the contract's SLA has a single priority (Klart: STD).",
@@ -138,7 +160,7 @@ class TicketListCreateApi(PaginatedApi):
             tickets, _ = search.best_first(tickets, "-filed_at", "-pk", cap=CappedPaginator.CAP, count=count)
         else:
             tickets = ordered(tickets, ordering, fields={"created_at": "filed_at"})
-        paginator, page = self.paginate(tickets, count=count)
+        paginator, page = self.paginate(with_escalation_request(tickets), count=count)
         return paginator.get_paginated_response(TicketOutputSerializer(ticket_rows(page), many=True).data)
 
     @extend_schema(
@@ -147,12 +169,12 @@ class TicketListCreateApi(PaginatedApi):
         summary="File a ticket",
         description="Only a designated support contact of the contract may file one (403 otherwise, saying whom to ask).",
         request=InputSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, *FILED_HEADERS],
         responses={
             201: TicketOutputSerializer,
             400: VALIDATION_ERROR,
             403: NOT_SUPPORT_CONTACT,
-            409: OpenApiResponse(description=KeyUsed.default_detail),
+            409: OpenApiResponse(response=ErrorSerializer, description=KeyUsed.default_detail),
         },  # fmt: skip
     )
     def post(self, request):
@@ -160,6 +182,10 @@ class TicketListCreateApi(PaginatedApi):
             key = api_key(request.headers.get("Idempotency-Key"))
         except ValueError as exc:
             raise ValidationError({"Idempotency-Key": [str(exc)]}) from exc
+        # A retry is answered first, with the first's ticket (or 409): its body is not judged again.
+        url = kept(user=request.user, key=key)
+        if url is not None:
+            return self._filed(request, url, first=False)
         serializer = self.InputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -178,8 +204,11 @@ class TicketListCreateApi(PaginatedApi):
             raise ticket_error(exc) from exc
         except NotASupportContact as exc:
             raise PermissionDenied(str(exc)) from exc
+        return self._filed(request, url, first=first)
+
+    def _filed(self, request, url: str, *, first: bool) -> Response:
         try:
-            ticket = own_ticket(request, resolve(url).kwargs["pk"], "rating")
+            ticket = shown_ticket(request, resolve(url).kwargs["pk"])
         except NotFound:  # replayed, but no longer yours to see (moved to another organisation)
             raise KeyUsed() from None
         headers = {"Location": url, **({} if first else {"Idempotent-Replayed": "true"})}
@@ -206,7 +235,7 @@ class TicketDetailApi(CustomerApi):
         responses={200: TicketOutputSerializer, 404: NOT_FOUND},
     )
     def get(self, request, pk: int):
-        ticket = own_ticket(request, pk, "rating")
+        ticket = shown_ticket(request, pk)
         return Response(TicketOutputSerializer(ticket_rows([ticket])[0]).data)
 
     @extend_schema(
@@ -328,6 +357,22 @@ class TicketAttachmentsApi(PaginatedApi):
         return Response(
             AttachmentOutputSerializer(attachment, context={"request": request}).data, status=status.HTTP_201_CREATED
         )
+
+
+# --- /tickets/{id}/attachments/{attachment_id}/download/ -----------------------------------------
+class TicketAttachmentDownloadApi(FileDownloadApi):
+    """A ticket's file (its `download_url`), with the API's credentials: the portal's link takes a
+    login session only. Scoped as the portal's download is (tickets.selectors.attachments_for_user)."""
+
+    @extend_schema(
+        operation_id="ticket_attachments_download",
+        tags=TAGS,
+        summary="Download a file of the ticket",
+        responses={**{(200, kind): FILE_DOWNLOAD for kind in STORED_TYPES}, 404: not_found("file")},
+    )
+    def get(self, request, pk: int, attachment_id: int):
+        scoped = attachments_for_user(user=request.user).filter(pk=attachment_id, ticket_id=pk)
+        return attachment_response(one_or_404(scoped))
 
 
 # --- /tickets/{id}/escalate/ --------------------------------------------------------------------
