@@ -17,22 +17,12 @@ from contracts.choices import Impact
 from contracts.incidents.services import incident_open, outage_set_impact
 from contracts.models import Outage, StatusSubscriber
 
-from .factories import ContractFactory, ServiceFactory
+from .factories import ContractFactory
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def backup(db):
-    return ServiceFactory(name="Cloud Backup", slug="cloud-backup")
-
-
-@pytest.fixture
-def assistant(db):
-    return ServiceFactory(name="AI Assistant", slug="ai-assistant")
 
 
 @pytest.fixture

@@ -17,18 +17,13 @@ from contracts.models import Incident, Outage
 from credits.figures import month_so_far
 from portal.models import AuditEntry
 
-from .factories import ContractFactory, ServiceFactory
+from .factories import ContractFactory
 from .test_incident_links import _timeline_management, _timeline_management_empty
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def backup(db):
-    return ServiceFactory(name="Cloud Backup", slug="cloud-backup")
 
 
 @pytest.fixture
