@@ -8,7 +8,11 @@ from .closing import close_due
 from .notices import claim_reminders_send
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=3)
+# Generous limits (the hour between two runs): every month of every contract may need closing.
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=3,
+    soft_time_limit=3000, time_limit=3300,
+)  # fmt: skip
 @recorded("credits-close-month")
 def close_month() -> int:
     """Hourly: close every ended contract-month not closed yet (the last 12 months, since each

@@ -2,6 +2,12 @@
 
 Every timer is a due-time column swept by beat; beat only ever schedules short sweeps, whose
 entries expire so that a stopped worker does not find a pile of stale duplicates on return.
+
+Two queues: the clocks' sweeps (CLOCK_TASKS: escalations, SLA deadlines, incident drafts,
+maintenance notices, month close, contact reviews) go to their own, "<default queue>-clocks", which
+a worker of its own consumes; everything else (email, webhooks, inbound mail, recomputes) to the
+default queue (CELERY_QUEUE, "portal"). A backlog of deliveries (an incident's fan-out, a customer's
+slow webhook endpoint) then never holds the processes that escalate P1 tickets and warn of breaches.
 """
 
 import os
@@ -16,6 +22,34 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["portal.core"])  # the outbox's tasks live in the ground package
 app.autodiscover_tasks(["portal.core"], related_name="webhook_tasks")
+
+# The sweeps about clocks rather than deliveries: routed to the clocks queue (clocks_queue()).
+CLOCK_TASKS = frozenset(
+    {
+        "tickets.tasks.escalate_due_tickets",
+        "tickets.tasks.check_sla_deadlines",
+        "contracts.tasks.publish_due_incidents",
+        "contracts.tasks.send_maintenance_notices",
+        "contracts.tasks.request_contacts_reviews",
+        "credits.tasks.close_month",
+    }
+)
+
+
+def clocks_queue() -> str:
+    """The clocks' queue, named after the default one (read when a task is sent: tests and drills
+    give each run its own default queue, and so their own clocks queue)."""
+    return f"{app.conf.task_default_queue}-clocks"
+
+
+def route(name, args, kwargs, options, task=None, **kw):
+    """Celery's task router: the clock sweeps to the clocks queue, the rest to the default one."""
+    if name in CLOCK_TASKS:
+        return {"queue": clocks_queue()}
+    return None
+
+
+app.conf.task_routes = (route,)
 
 # The beat schedule, in one place. A sweep that has not run by its next tick is dropped
 # (expires) rather than queued twice.

@@ -328,6 +328,11 @@ else:
         "polling_interval": 0.5,
     }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="portal")
+# The clock sweeps go to "<CELERY_QUEUE>-clocks", for a worker of their own (portal/celery.py).
+# No task holds a worker process for good: SoftTimeLimitExceeded is raised in it after the soft
+# limit, the process is killed after the hard one (month close and recomputes have longer ones).
+CELERY_TASK_SOFT_TIME_LIMIT = 600
+CELERY_TASK_TIME_LIMIT = 660
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Web server, Celery worker and Celery beat together; Ctrl-C (or any of them dying) stops all.
+# Web server, Celery workers (general and clocks) and Celery beat together; Ctrl-C (or any of them
+# dying) stops all.
 #
 # Loads the demo data (seed_demo, idempotent), then serves. PORT_BIND (default 127.0.0.1:8000) is
 # where the web server listens; unless PORTAL_BASE_URL is set, the links in emails, the iCal feed
@@ -78,7 +79,12 @@ start() { # start group|leader cmd...: cmd in a new session and process group (i
   groups+=($!)
   if [ "$how" = group ]; then term+=("-$!"); else term+=("$!"); fi
 }
-start leader "$PY" -m celery -A portal worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle -n portal@%h
+# Two workers: the general one (email, webhooks, inbound mail, recomputes) on the default queue, and
+# one for the clocks' sweeps (escalations, SLA deadlines: portal/celery.py) on "<queue>-clocks", so
+# that a backlog of email or webhooks never holds the process a P1 escalation needs.
+queue=${CELERY_QUEUE:-portal}
+start leader "$PY" -m celery -A portal worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle -n portal@%h -Q "$queue"
+start leader "$PY" -m celery -A portal worker --loglevel=INFO --concurrency=1 --without-gossip --without-mingle -n clocks@%h -Q "$queue-clocks"
 start group "$PY" -m celery -A portal beat --loglevel=INFO --schedule="$BEAT_SCHEDULE"
 start group "$PY" manage.py runserver "$PORT_BIND"
 
@@ -99,9 +105,9 @@ while time.monotonic() < deadline:
     time.sleep(0.3)
 EOF
   echo
-  echo "SLA portal: $url/  (Ctrl-C stops web, worker and beat)"
+  echo "SLA portal: $url/  (Ctrl-C stops web, workers and beat)"
 }
 announce &
 announcer=$!
 
-wait -n "${groups[@]}"  # the first of web, worker and beat to exit stops the others (trap on EXIT)
+wait -n "${groups[@]}"  # the first of web, workers and beat to exit stops the others (trap on EXIT)

@@ -352,7 +352,7 @@ def real_worker(django_db_setup, smtp_sink):
         "DJANGO_SETTINGS_MODULE": "portal.settings",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "-Q", queue, "-n", f"{queue}@%h",
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "-Q", f"{queue},{queue}-clocks", "-n", f"{queue}@%h",
          "--without-gossip", "--without-mingle", "--loglevel=INFO"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip

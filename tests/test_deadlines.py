@@ -401,3 +401,36 @@ def test_the_at_risk_moment_is_when_the_share_of_the_nearest_clock_is_left():
     assert deadlines.at_risk_moment(targets, paused, share=0.25) is None
     with pytest.raises(ValueError):
         deadlines.at_risk_moment(targets, fresh, share=1.5)
+
+
+def test_a_recompute_longer_than_its_lease_is_not_started_again_by_the_sla_sweep(acme_contract, alice, monkeypatch):
+    """A recompute runs batch after batch; its request's lease (RECOMPUTE_LEASE, 10 minutes) was
+    set once, so the minute's SLA sweep took the request again while the first run still went on
+    (two runs side by side, and a third ten minutes later). Its lease is renewed after each batch."""
+    from tickets.models import DeadlineRecompute
+
+    tickets = [file(acme_contract, alice, "P3", MON_1400, f"Ticket {i}") for i in range(3)]
+    calendar = business_calendar(tickets[0])
+    ClosedDate.objects.create(calendar=calendar, date=TUESDAY)
+    request = recompute.recompute_requested(calendar_ids=[calendar.pk], now=MON_1400)
+    monkeypatch.setattr(recompute, "RECOMPUTE_BATCH", 1)
+    runs, real_batch, real_run = [], recompute._recompute_batch, recompute.recompute_run
+
+    def counted_run(request_id, **kwargs):
+        runs.append(request_id)
+        return real_run(request_id, **kwargs)
+
+    monkeypatch.setattr(recompute, "recompute_run", counted_run)
+    with time_machine.travel(MON_1400 + 3 * MIN, tick=False) as clock:
+
+        def slow_batch(ids, *, now):  # 4 minutes a batch: 12 minutes in all
+            clock.shift(4 * MIN)
+            if len(runs) == 1:  # (not from within a second run, had the sweep started one)
+                check_sla_deadlines()  # the minute's sweep, meanwhile (another worker process)
+            return real_batch(ids, now=now)
+
+        monkeypatch.setattr(recompute, "_recompute_batch", slow_batch)
+        assert recompute.recompute_overdue(now=MON_1400 + 3 * MIN) == 3
+    assert runs == [request.pk]  # once: no sweep took it again while it ran
+    assert not DeadlineRecompute.objects.exists()
+    assert {t.first_response_due for t in Ticket.objects.filter(pk__in=[t.pk for t in tickets])} == {nbo(9, 9)}

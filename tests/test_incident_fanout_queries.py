@@ -109,10 +109,10 @@ def test_the_worker_sends_a_batch_over_one_connection_with_fixed_queries_per_mes
 def test_many_new_rows_are_handed_to_as_many_sweeps_as_they_fill(monkeypatch, settings):
     """A sweep sends up to 50 batches: 30,900 rows of an incident go to 7 sweeps at once, so that
     every worker process takes part (one sweep left the second idle until beat's next minute)."""
-    from portal.core import outbox
+    from portal.core import outbox, tasks
 
     sent = []
-    monkeypatch.setattr(outbox.outbox_sweep, "delay", lambda: sent.append("sweep"))
+    monkeypatch.setattr(tasks.outbox_sweep, "apply_async", lambda **kw: sent.append("sweep"))
     monkeypatch.setattr(outbox.outbox_send, "delay", lambda key: sent.append(key))
     settings.OUTBOX_BATCH = 100
     outbox._dispatch([f"k{n}" for n in range(30_900)])

@@ -92,14 +92,16 @@ def save_columns(tickets: list[Ticket], fields) -> None:
 RECOMPUTE_BATCH = 500
 
 
-def tickets_recompute(ids, *, now: datetime | None = None) -> int:
+def tickets_recompute(ids, *, now: datetime | None = None, after_batch=None) -> int:
     """Recompute the clock columns of these tickets where they are still active, in batches of
     RECOMPUTE_BATCH, each in its own transaction with its tickets locked (a service changing one
-    at the same time is waited for, then recomputed after it). Recorded crossings stand. Running
-    it twice changes nothing. Returns how many tickets it recomputed."""
+    at the same time is waited for, then recomputed after it), `after_batch()` called after each.
+    Recorded crossings stand. Running it twice changes nothing. Returns how many it recomputed."""
     ids, done = sorted(set(ids)), 0
     for i in range(0, len(ids), RECOMPUTE_BATCH):
         done += _recompute_batch(ids[i : i + RECOMPUTE_BATCH], now=now or timezone.now())
+        if after_batch is not None:
+            after_batch()
     return done
 
 
@@ -164,9 +166,15 @@ def recompute_run(request_id: int, *, now: datetime | None = None) -> int:
     request = DeadlineRecompute.objects.filter(pk=request_id).first()
     if request is None:
         return 0  # done already
-    # Taken: the sweep leaves it for RECOMPUTE_LEASE (a slow task is not run a second time beside it).
+    # Taken: the sweep leaves it for RECOMPUTE_LEASE (a slow task is not run a second time beside it),
+    # renewed after every batch: a recompute longer than the lease is still this run's alone.
     DeadlineRecompute.objects.filter(pk=request_id).update(due_at=(now or timezone.now()) + RECOMPUTE_LEASE)
-    done = tickets_recompute(tickets_touched(calendar_ids=request.calendar_ids, version_ids=request.version_ids))
+
+    def renew() -> None:
+        DeadlineRecompute.objects.filter(pk=request_id).update(due_at=timezone.now() + RECOMPUTE_LEASE)
+
+    touched = tickets_touched(calendar_ids=request.calendar_ids, version_ids=request.version_ids)
+    done = tickets_recompute(touched, after_batch=renew)
     DeadlineRecompute.objects.filter(pk=request_id).delete()
     return done
 

@@ -18,7 +18,12 @@ def escalate_due_tickets() -> int:
     return sweeps.escalate_due_tickets()
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3)
+# Longer limits than the default: the sweep runs the edits' overdue recomputes (every open ticket at
+# worst); its lease is renewed batch by batch, so the next minute's sweep leaves it alone meanwhile.
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=30, max_retries=3,
+    soft_time_limit=3000, time_limit=3300,
+)  # fmt: skip
 @recorded("tickets-sla-deadlines")
 def check_sla_deadlines() -> int:
     return sweeps.check_sla_deadlines()
@@ -42,7 +47,10 @@ def poll_mailbox() -> str:
     return str(result)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5,
+    soft_time_limit=3000, time_limit=3300,
+)  # fmt: skip
 def recompute_deadlines(calendar_ids=(), version_ids=(), everything: bool = False, request_id=None) -> int:
     """The deadlines of the open tickets an edit's request names (tickets.recompute.recompute_run),
     of these calendars or SLA versions, or of every open ticket, in batches

@@ -34,6 +34,7 @@ from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.core import leases
 from portal.core.bounces import verp_address
 from portal.core.dkim_signing import SignedEmail
 from portal.core.email_parts import render_attachments
@@ -270,15 +271,21 @@ def outbox_send_key(*, key: str) -> int:
 
 
 SWEEP_BATCHES = 50  # a sweep's batches at most: it ends, and the next sweep goes on
+# A sweep's time at most (checked between batches): a backlog never holds a worker process for
+# longer, so other tasks get their turn. 40 s: under beat's minute, with a batch's time to spare.
+SWEEP_BUDGET = 40.0
 
 
-def outbox_send_due(*, batch: int | None = None, max_batches: int = SWEEP_BATCHES) -> int:
-    """Send everything due now, batch by batch (the sweep)."""
+def outbox_send_due(
+    *, batch: int | None = None, max_batches: int = SWEEP_BATCHES, budget: float | None = SWEEP_BUDGET, on_more=None
+) -> int:
+    """Send everything due now, batch by batch (the sweep), for at most `budget` seconds; stopped
+    with rows perhaps left, `on_more()` (portal.core.leases.lease_drain)."""
     return lease_drain(
         lambda now: outbox_claim(now=now, limit=batch or settings.OUTBOX_BATCH),
         lambda claimed: outbox_deliver(messages=claimed),
-        rounds=max_batches,
-    )
+        rounds=max_batches, deadline=None if budget is None else leases.clock() + budget, on_more=on_more,
+    )  # fmt: skip
 
 
 def outbox_retry_now(*, ids: list[int]) -> int:

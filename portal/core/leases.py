@@ -11,6 +11,7 @@ lease but sent row by row, and a slow batch must never outlive it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -50,6 +51,19 @@ def lease_renew(row: models.Model, *, now: datetime, lease: timedelta, **fields)
         .update(lease_until=now + lease, **fields)
         == 1
     )
+
+
+def lease_release(rows: list) -> int:
+    """Hand claimed rows back unsent (a sweep out of time): pending again, due as they were, the
+    attempt they were claimed for not counted. Only rows still the caller's."""
+    released = 0
+    for claim in {r.claim_token for r in rows}:
+        released += (
+            type(rows[0])
+            .objects.filter(id__in=[r.id for r in rows if r.claim_token == claim], claim_token=claim, status=SENDING)
+            .update(status="pending", lease_until=None, claim_token=None, attempts=F("attempts") - 1)
+        )
+    return released
 
 
 def lease_renew_many(rows: list, *, now: datetime, lease: timedelta, fields: tuple[str, ...] = ()) -> list:
@@ -100,15 +114,28 @@ def lease_renew_many(rows: list, *, now: datetime, lease: timedelta, fields: tup
     return [r for r in rows if r.id in ids]
 
 
-def lease_drain(claim, deliver, *, rounds: int) -> int:
+def clock() -> float:
+    """The sweeps' stopwatch (a function, so that tests can move it)."""
+    return time.monotonic()
+
+
+def lease_drain(claim, deliver, *, rounds: int, deadline: float | None = None, on_more=None) -> int:
     """The sweep: claim (`claim(now)` -> rows) and deliver (`deliver(rows)` -> how many went) round
-    by round until nothing is due or `rounds` have run. Returns how many went."""
+    by round until nothing is due, `rounds` have run or `deadline` (a reading of `clock()`) has
+    passed, checked before each round: a sweep holds its worker process about its time budget,
+    never for a whole backlog. Stopped with rows perhaps still due, it calls `on_more()` (the
+    caller queues the next sweep) if given; otherwise the next periodic sweep goes on. Returns how
+    many went."""
     total = 0
     for _ in range(rounds):
+        if deadline is not None and clock() >= deadline:
+            break
         claimed = claim(timezone.now())
         if not claimed:
-            break
+            return total
         total += deliver(claimed)
+    if on_more is not None:
+        on_more()
     return total
 
 

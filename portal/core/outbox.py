@@ -24,7 +24,7 @@ from django.utils import timezone
 from portal.core import batch
 from portal.core.delivery import SWEEP_BATCHES, WITHDRAWN
 from portal.core.snapshot import freeze
-from portal.core.tasks import outbox_send, outbox_sweep
+from portal.core.tasks import outbox_send, outbox_sweep_dispatch
 from portal.models import OutboxMessage, User, new_message_id
 
 log = logging.getLogger(__name__)
@@ -235,12 +235,13 @@ def _with_wrappers(run, sql: str, cursor) -> None:
 def _dispatch(keys: list[str]) -> None:
     """One key: its own task. More: one sweep per sweep's worth of rows, so that every worker
     process takes part at once (an incident's 30,900 rows: 7 sweeps; a single one left the second
-    process idle until beat's next minute, bench/incident_fanout.py)."""
+    process idle until beat's next minute, bench/incident_fanout.py). Each sweep stops after its
+    time budget and queues the next (portal.core.tasks.outbox_sweep): other tasks get a turn."""
     try:
         if len(keys) == 1:
             outbox_send.delay(keys[0])
         else:
             for _ in range(-(-len(keys) // (settings.OUTBOX_BATCH * SWEEP_BATCHES))):
-                outbox_sweep.delay()
+                outbox_sweep_dispatch()
     except Exception:  # the broker is down: the periodic sweep will find the rows
         log.warning("outbox: could not hand %d message(s) to a worker; the sweep will", len(keys), exc_info=True)

@@ -26,7 +26,8 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from portal.core.leases import backoff, lease_claim, lease_drain, lease_renew
+from portal.core import leases
+from portal.core.leases import backoff, lease_claim, lease_drain, lease_release, lease_renew
 from portal.core.notify_rules import About, Kind, recipients
 from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.roles import CustomerRole, StaffRole
@@ -82,10 +83,14 @@ def failure_words(exc: Exception) -> str:
     return f"The connection failed ({reason})." if reason else "The connection failed."
 
 
-def webhook_deliver(*, deliveries: list[WebhookDelivery], now_fn=timezone.now) -> int:
-    """Send claimed deliveries; returns how many were acknowledged."""
+def webhook_deliver(*, deliveries: list[WebhookDelivery], now_fn=timezone.now, stop_at: float | None = None) -> int:
+    """Send claimed deliveries; returns how many were acknowledged. Past `stop_at` (on
+    portal.core.leases.clock) the rest are handed back unsent, for the next sweep."""
     acknowledged = 0
-    for delivery in deliveries:
+    for i, delivery in enumerate(deliveries):
+        if stop_at is not None and leases.clock() >= stop_at:
+            lease_release(deliveries[i:])
+            break
         started = now_fn()
         if not lease_renew(delivery, now=started, lease=settings.WEBHOOK_LEASE):
             continue  # its lease ran out while earlier rows were sent; another sender has it
@@ -191,11 +196,17 @@ def _disable_if_failing(endpoint_id: int, now: datetime, error: str) -> None:
     )
 
 
-def webhooks_send_due(*, batch: int | None = None, max_rounds: int = 200) -> int:
+SWEEP_BUDGET = 40.0  # a sweep's seconds at most (as the outbox's): a slow endpoint never holds a worker for long
+
+
+def webhooks_send_due(*, batch: int | None = None, max_rounds: int = 200, budget: float = SWEEP_BUDGET) -> int:
     """Send everything due now, round by round (the sweep): each round takes the head of every
-    endpoint's queue, so an endpoint's deliveries go one after another, in order."""
+    endpoint's queue, so an endpoint's deliveries go one after another, in order. At most `budget`
+    seconds, checked before each delivery (a round behind slow endpoints can itself take long):
+    what is left waits for the next sweep (beat's, every minute, or one a change dispatches)."""
+    stop_at = leases.clock() + budget
     return lease_drain(
         lambda now: webhook_claim(now=now, limit=batch or settings.WEBHOOK_BATCH),
-        lambda claimed: webhook_deliver(deliveries=claimed),
-        rounds=max_rounds,
-    )
+        lambda claimed: webhook_deliver(deliveries=claimed, stop_at=stop_at),
+        rounds=max_rounds, deadline=stop_at,
+    )  # fmt: skip

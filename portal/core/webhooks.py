@@ -31,7 +31,7 @@ from portal.core import batch
 from portal.core.audit import audit
 from portal.core.safe_http import Refused, check_destination
 from portal.core.webhook_signing import new_secret
-from portal.core.webhook_tasks import webhooks_sweep
+from portal.core.webhook_tasks import webhooks_sweep_dispatch
 from portal.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _dispatch_all(_items) -> None:
 
 def _dispatch() -> None:
     try:
-        webhooks_sweep.delay()
+        webhooks_sweep_dispatch()
     except Exception:  # the broker is down: the periodic sweep will find the rows
         log.warning("webhooks: could not hand deliveries to a worker; the sweep will", exc_info=True)
 

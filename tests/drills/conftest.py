@@ -233,7 +233,7 @@ class Worker(Celeryproc):
 
     def args(self) -> list[str]:
         return [PY, "-m", "celery", "-A", "portal", "worker", f"--pool={self.pool}", f"--concurrency={self.concurrency}",
-                "-Q", self.queue, "-n", self.name, "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "-Q", f"{self.queue},{self.queue}-clocks", "-n", self.name, "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "--loglevel=INFO"]  # fmt: skip
 
     def start(self, wait: bool = True) -> None:
