@@ -434,3 +434,22 @@ def test_a_recompute_longer_than_its_lease_is_not_started_again_by_the_sla_sweep
     assert runs == [request.pk]  # once: no sweep took it again while it ran
     assert not DeadlineRecompute.objects.exists()
     assert {t.first_response_due for t in Ticket.objects.filter(pk__in=[t.pk for t in tickets])} == {nbo(9, 9)}
+
+
+def test_the_sla_sweeps_soft_time_limit_stops_it_in_a_recompute(acme_contract, alice, monkeypatch):
+    """The task's soft time limit (portal.celery) raises inside the recompute the sweep runs: it stops
+    the sweep, not a "failed" log line with the sweep going on until the hard kill."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from tickets.models import DeadlineRecompute
+
+    file(acme_contract, alice, "P3", MON_1400, "Ticket")
+    recompute.recompute_requested(calendar_ids=[], version_ids=[acme_contract.sla.versions.first().pk], now=MON_1400)
+
+    def out_of_time(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(recompute, "tickets_recompute", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        recompute.recompute_overdue(now=MON_1400 + 3 * MIN)
+    assert DeadlineRecompute.objects.exists()  # taken again after its lease

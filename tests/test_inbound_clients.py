@@ -405,3 +405,22 @@ def test_a_plain_part_that_only_points_to_the_html_gives_way_to_it():
     assert read(placeholder).text == "Backup fails with error 42."
     same = alternative("Backup fails with error 42.", "<p><b>Backup</b> fails with error 42.</p>")
     assert read(same).text == "Backup fails with error 42."
+
+
+def test_outlooks_table_cells_wrapped_in_paragraphs_stay_on_their_row():
+    html = (
+        "<table><tr><td><p class=MsoNormal>backup01<o:p></o:p></p></td><td><p class=MsoNormal>nightly</p></td>"
+        "<td><div>failed</div></td></tr><tr><td><p>backup02</p></td><td><p>weekly</p></td><td><p>ok</p></td></tr>"
+        "</table>"
+    )
+    assert parse.html_to_text(html) == "backup01 | nightly | failed\n\nbackup02 | weekly | ok"
+
+
+def test_a_sentence_after_a_sign_off_is_the_writers():
+    written = "The restore works now.\n\nThanks!\n\nOne more thing: backup02 still fails."
+    assert latest_reply(written) == written
+    assert latest_reply("It works.\n\nThanks!\nAlice Achieng\nHead of IT, Acme Savings") == "It works."
+
+
+def test_utf8_labelled_ascii_is_read_as_utf8():
+    assert read(plain("us-ascii", "Grüße aus Malmö".encode())).text == "Grüße aus Malmö"

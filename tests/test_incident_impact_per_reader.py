@@ -104,8 +104,11 @@ def test_a_customers_pages_show_the_impact_on_their_own_services(
         pages = [client.get(path).content.decode() for path in (f"/incidents/{incident.pk}/", "/incidents/", "/")]
         for page in pages:
             assert "Degraded performance" in page and "Major outage" not in page
+        assert client.get(f"/api/v1/incidents/{incident.pk}/").json()["impact"] == "degraded"
+        assert client.get("/api/v1/incidents/").json()["results"][0]["impact"] == "degraded"
         client.force_login(alice)
         assert "Major outage" in client.get(f"/incidents/{incident.pk}/").content.decode()
+        assert client.get(f"/api/v1/incidents/{incident.pk}/").json()["impact"] == "major"
 
 
 def test_a_claims_evidence_shows_the_impact_on_the_months_services(

@@ -9,6 +9,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -188,6 +189,8 @@ def recompute_overdue(*, now: datetime, limit: int = 10) -> int:
         if DeadlineRecompute.objects.filter(pk=pk, due_at__lte=now).update(due_at=now + RECOMPUTE_LEASE):
             try:
                 done += recompute_run(pk, now=now)
+            except SoftTimeLimitExceeded:
+                raise  # the task's time is up: it stops here (the request is taken again after its lease)
             except Exception:  # noqa: BLE001 - the clocks' sweep goes on; the request is taken again after its lease
                 log.exception("deadline recompute %s failed", pk)
     return done

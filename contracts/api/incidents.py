@@ -5,7 +5,7 @@ Scoped by contracts.incidents.selectors: another organisation's incident is a 40
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -41,7 +41,9 @@ class IncidentOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
     status = serializers.ChoiceField(choices=IncidentStatus.choices, help_text="Its latest update's.")
-    impact = serializers.ChoiceField(choices=Impact.choices, help_text="The worst of its services' impacts.")
+    impact = serializers.SerializerMethodField(
+        help_text="The worst of its impacts on your services (Outage.impact_on), as your pages and emails say."
+    )
     outage = serializers.IntegerField(source="outage_id", help_text="The outage it publishes (/api/v1/outages/).")
     started_at = serializers.DateTimeField(source="outage.starts_at")
     ended_at = serializers.DateTimeField(source="outage.ends_at", allow_null=True)
@@ -49,6 +51,10 @@ class IncidentOutputSerializer(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
     services = serializers.SerializerMethodField(help_text="Ids of your services it touches.")
     updates = IncidentUpdateOutputSerializer(many=True, source="published_updates")
+
+    @extend_schema_field(serializers.ChoiceField(choices=Impact.choices))
+    def get_impact(self, incident) -> str:
+        return incident.outage.impact_on(self.context["service_ids"]).value
 
     def get_services(self, incident) -> list[int]:
         return sorted({s.pk for s in incident.outage.services.all()} & self.context["service_ids"])

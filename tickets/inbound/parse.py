@@ -223,12 +223,18 @@ class _Text(HTMLParser):
         self.parts: list[str] = []
         self.skip = 0
         self.cells = 0  # cells of the row so far
+        self.in_cell = 0  # open td/th: Outlook and Gmail wrap a cell's text in <p> or <div>
+
+    def _block(self, tag):
+        # A paragraph inside a cell is part of the cell's line, the row is the line.
+        self.parts.append(" " if self.in_cell and tag in ("p", "div", "br") else "\n")
 
     def handle_starttag(self, tag, attrs):
         if tag in ("script", "style", "head", "title"):
             self.skip += 1
         elif tag in self.BLOCKS:
-            self.parts.append("\n")
+            self._block(tag)
+        if tag in ("tr", "table"):
             self.cells = 0
         if tag == "li":
             self.parts.append("- ")
@@ -236,12 +242,17 @@ class _Text(HTMLParser):
             if self.cells:
                 self.parts.append(" | ")  # a table's cells stay apart: "backup01 | nightly | failed"
             self.cells += 1
+            self.in_cell += 1
 
     def handle_endtag(self, tag):
         if tag in ("script", "style", "head", "title"):
             self.skip = max(0, self.skip - 1)
         elif tag in self.BLOCKS:
-            self.parts.append("\n")
+            self._block(tag)
+        if tag in ("td", "th"):
+            self.in_cell = max(0, self.in_cell - 1)
+        elif tag in ("tr", "table"):
+            self.in_cell = 0
 
     def handle_data(self, data):
         if not self.skip:
@@ -293,8 +304,8 @@ BODY_TYPES = ("text/plain", "text/html")
 SIGNATURES = {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
 # Charsets as mail clients mean them: WHATWG's reading (Latin-1 labels carry Windows-1252's quotes
 # and euro sign); an undeclared or unknown one is tried as UTF-8, then Windows-1252.
-CHARSETS = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252",
-            "ascii": "cp1252", "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6"}  # fmt: skip
+CHARSETS = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "", "ascii": "",
+            "iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6"}  # fmt: skip
 
 
 def _read(msg: EmailMessage, out: Content, max_file_bytes: int, depth: int) -> None:

@@ -39,7 +39,7 @@ SEPARATOR = re.compile(r"^\s*[_=-]{8,}\s*$")  # Outlook's line above the history
 SIGNATURE_LINES = 8  # below "-- ": longer is more than a signature
 # A line that is a sign-off and nothing else; below it, a signature's few short lines (a name, a
 # title, a phone number): then it and they go. "Thanks, the restore works" is no sign-off, and a
-# "PS" or a sentence below one is the writer's.
+# "PS" or a sentence below one (ending in . ! or ?, or of more than a few words) is the writer's.
 SIGN_OFF = re.compile(
     r"^(?:thanks|thank you|many thanks|thanks again|regards|best regards|kind regards|warm regards|best|"
     r"cheers|sincerely|yours sincerely|br|mvh|med vänliga hälsningar|vänliga hälsningar|hälsningar|tack|"
@@ -48,7 +48,8 @@ SIGN_OFF = re.compile(
     r"bedankt)[\s,.!]*$",
     re.I,
 )
-SIGNATURE_LINE = re.compile(r"^(?!p\.?\s?s\b).{1,50}$", re.I)
+SIGNATURE_LINE = re.compile(r"^(?!p\.?\s?s\b)(?!.*[.!?]$).{1,50}$", re.I)  # no PS, no sentence
+SIGNATURE_WORDS = 6
 SIGN_OFF_LINES = 4
 
 
@@ -135,6 +136,6 @@ def _without_sign_off(lines: list[str], end: int) -> int:
             return i if any(x.strip() for x in lines[:i]) else end
         if line:
             below += 1
-            if below > SIGN_OFF_LINES or not SIGNATURE_LINE.match(line) or line.endswith("?"):
+            if below > SIGN_OFF_LINES or not SIGNATURE_LINE.match(line) or len(line.split()) > SIGNATURE_WORDS:
                 return end
     return end
