@@ -208,11 +208,7 @@ def claim_incidents(*, claim: Claim) -> list[tuple]:
     the organisation's tickets linked to it: evidence beside the figures."""
     row = claim.monthly_uptime
     sids = text_ids(row.service_ids)
-    incidents = list(
-        incidents_of_month(
-            contract=claim.contract, start=row.period_start, end=row.period_end, services=sids
-        ).prefetch_related("outage__services")
-    )
+    incidents = incidents_of_month(contract=claim.contract, start=row.period_start, end=row.period_end, services=sids)
     linked: dict[int, list] = {i.pk: [] for i in incidents}
     if incidents:
         tickets = Ticket.objects.filter(

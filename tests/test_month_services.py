@@ -132,3 +132,21 @@ def test_a_claims_evidence_lists_the_incidents_of_the_months_own_services(moved,
     with time_machine.travel(LATER, tick=False):
         claim = claim_submit(contract=contract, month=NOV, user=alice, now=LATER)
     assert [i.outage_id for i, _, _ in claim_incidents(claim=claim)] == [outage.pk]
+
+
+def test_a_claims_evidence_leaves_out_a_partial_outage_scoped_to_another_contract(acme_contract, acme):
+    from contracts.choices import Impact
+    from contracts.incidents.selectors import incidents_of_month
+    from contracts.incidents.services import incident_open, outage_set_impact
+
+    from .factories import ContractFactory
+
+    backup = acme_contract.services.get()
+    other = ContractFactory(organisation=acme, reference="KAL-0002", services=[backup])
+    outage = record([backup], datetime(2026, 11, 10, 8, 0, tzinfo=NBO), 60, LATER)
+    outage_set_impact(outage=outage, impacts={backup.pk: Impact.PARTIAL}, contracts=[other], customer_scoped=False,
+                      actor=None, now=LATER)  # fmt: skip
+    incident_open(outage=outage, title="Slow restores", status="resolved", body="Over.", actor=None, now=LATER)
+    start, end = datetime(2026, 11, 1, tzinfo=NBO), datetime(2026, 12, 1, tzinfo=NBO)
+    assert incidents_of_month(contract=acme_contract, start=start, end=end) == []
+    assert [i.outage_id for i in incidents_of_month(contract=other, start=start, end=end)] == [outage.pk]

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from ..models import Contract, Incident, IncidentStatus, IncidentUpdate, Outage, Service
-from ..outage_reach import outage_reach
+from ..models import Contract, Incident, IncidentStatus, IncidentUpdate, Service
+from ..outage_reach import outage_reach, scopes_of
 from ..selectors import contracts_for_user, outages_for_user
 
 
@@ -23,17 +23,22 @@ def incidents_for_user(*, user) -> QuerySet[Incident]:
 
 def incidents_of_month(
     *, contract: Contract, start: datetime, end: datetime, services: Iterable[int] | None = None
-) -> QuerySet[Incident]:
-    """The published incidents whose outage overlaps [start, end) and concerns the contract (one of
-    its services, or of `services`: those its closed month was judged on; a customer-scoped one
-    only when scoped to it): a claim's evidence."""
-    sids = contract.services.values("pk") if services is None else list(services)
+) -> list[Incident]:
+    """The published incidents whose outage overlaps [start, end) and affects the contract (on one of
+    its services, or of `services`: those its closed month was judged on; a customer-scoped outage
+    or a partial impact only where scoped to it: outage_reach): a claim's evidence. Their outages'
+    services are prefetched."""
+    sids = set(contract.services.values_list("pk", flat=True)) if services is None else set(services)
     qs = Incident.objects.filter(published_at__isnull=False, outage__services__in=sids, outage__starts_at__lt=end)
-    qs = qs.exclude(outage__ends_at__lte=start).exclude(
-        Q(outage__customer_scoped=True)
-        & ~Q(outage__in=Outage.contracts.through.objects.filter(contract=contract).values("outage"))
-    )
-    return qs.distinct().select_related("outage").order_by("outage__starts_at", "pk")
+    qs = qs.exclude(outage__ends_at__lte=start).distinct().select_related("outage")
+    incidents = list(qs.prefetch_related("outage__services").order_by("outage__starts_at", "pk"))
+    scopes = scopes_of([i.outage for i in incidents])
+    return [
+        i for i in incidents
+        if contract.pk in outage_reach(
+            i.outage, [s.pk for s in i.outage.services.all()], {contract.pk: sids}, scopes.get(i.outage_id, ())
+        )
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)
