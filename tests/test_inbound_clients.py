@@ -323,7 +323,7 @@ def test_apple_mails_text_after_a_file_is_more_text():
 
 
 def test_a_screenshot_pasted_in_gmail_is_a_file_beside_the_attachment():
-    assert names(read(GMAIL_INLINE_IMAGE)) == ["screen.png", "log.pdf"]
+    assert names(read(GMAIL_INLINE_IMAGE)) == ["log.pdf", "screen.png"]  # attached first, then inline
 
 
 def test_a_signed_message_keeps_its_files_and_no_signature_is_refused():
@@ -424,3 +424,28 @@ def test_a_sentence_after_a_sign_off_is_the_writers():
 
 def test_utf8_labelled_ascii_is_read_as_utf8():
     assert read(plain("us-ascii", "Grüße aus Malmö".encode())).text == "Grüße aus Malmö"
+
+
+def test_attached_files_come_before_a_signatures_inline_logos(frozen, acme_contract, alice, mailoutbox):
+    logos = b"".join(
+        b'--rel\r\nContent-Type: image/png; name="image00%d.png"\r\nContent-Disposition: inline; '
+        b'filename="image00%d.png"\r\nContent-ID: <image00%d>\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        % (n, n, n)
+        + b64(PNG)
+        for n in range(1, 4)
+    )
+    files = b"".join(
+        b'--mixed\r\nContent-Type: application/pdf; name="log%d.pdf"\r\nContent-Disposition: attachment; '
+        b'filename="log%d.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n' % (n, n) + b64(PDF)
+        for n in range(1, 6)
+    )
+    raw = (
+        b"Received: from mx by mx.vendor.example; Tue, 03 Nov 2026 07:00:00 +0000\r\n" + H
+        + b'Content-Type: multipart/mixed; boundary="mixed"\r\n\r\n--mixed\r\n'
+        + b'Content-Type: multipart/related; boundary="rel"\r\n\r\n--rel\r\n'
+        + b"Content-Type: text/html; charset=utf-8\r\n\r\n<p>Five logs attached.</p><img src=\"cid:image001\">\r\n"
+        + logos + b"--rel--\r\n" + files + b"--mixed--\r\n"
+    )  # fmt: skip
+    ticket = Ticket.objects.get(pk=take(raw, received=RECEIVED).ticket_id)
+    assert sorted(a.original_name for a in ticket.attachments.all()) == [f"log{n}.pdf" for n in range(1, 6)]
+    assert "image001.png" in ticket.description and "[Not attached" in ticket.description

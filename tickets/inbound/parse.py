@@ -277,6 +277,7 @@ class File:
     name: str
     content: bytes
     claimed_type: str
+    inline: bool = False  # shown in the text (a pasted screenshot, a signature's logo), not attached
 
 
 @dataclass
@@ -296,6 +297,7 @@ def content(msg: EmailMessage, *, max_file_bytes: int) -> Content:
     out = Content(text="")
     _read(msg, out, max_file_bytes, depth=0)
     out.text = safe_text(out.text).strip()
+    out.files.sort(key=lambda f: f.inline)  # attached files first: a signature's logos never take their place
     return out
 
 
@@ -356,7 +358,7 @@ def _read(msg: EmailMessage, out: Content, max_file_bytes: int, depth: int) -> N
                 f"“{name}” is {len(data) // 1024} KB; the limit is {max_file_bytes // (1024 * 1024)} MB"
             )
             continue
-        out.files.append(File(name, data, part.get_content_type()))
+        out.files.append(File(name, data, part.get_content_type(), inline=not _attached(part)))
     out.text = "\n\n".join(t.strip("\n") for t in texts if t.strip())
 
 
