@@ -449,3 +449,48 @@ def test_attached_files_come_before_a_signatures_inline_logos(frozen, acme_contr
     ticket = Ticket.objects.get(pk=take(raw, received=RECEIVED).ticket_id)
     assert sorted(a.original_name for a in ticket.attachments.all()) == [f"log{n}.pdf" for n in range(1, 6)]
     assert "image001.png" in ticket.description and "[Not attached" in ticket.description
+
+
+# --- The other channels read messages the same way -------------------------------------------------
+def test_an_empty_plain_part_gives_way_to_the_html():
+    """A provider's webhook built without a text field: anymail makes an empty plain part."""
+    assert read(alternative("", "<p>Backup fails with error 42.</p>")).text == "Backup fails with error 42."
+
+
+def test_a_photo_sent_alone_is_a_file():
+    photo = H + b'Content-Type: image/png; name="IMG_0412.png"\r\nContent-Disposition: inline; filename="IMG_0412.png"'
+    photo += b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(PNG)
+    content = read(photo)
+    assert (content.text, names(content)) == ("", ["IMG_0412.png"])
+
+
+def test_a_security_report_by_email_keeps_its_files_and_an_answer_loses_its_quote(frozen, acme_contract, alice):
+    from tickets import security_mail
+
+    first = take(mail(sender="eve@research.example", to="security@vendor.example", subject="XSS in search",
+                      body="PoC attached.", files=[("poc.png", PNG, "image/png")]))  # fmt: skip
+    report = Ticket.objects.get(pk=first.ticket_id)
+    assert [a.original_name for a in report.attachments.all()] == ["poc.png"]
+    answer = "The second payload is attached.\n\nOn Tue, 3 Nov 2026, Security wrote:\n> Thank you for reporting."
+    take(mail(sender="eve@research.example", to=security_mail.reply_address(report.pk), subject="Re: report",
+              body=answer, message_id="<m2@research.example>", files=[("poc2.png", PNG, "image/png")]),
+         received=LATER)  # fmt: skip
+    message = report.messages.get()
+    assert message.body == "The second payload is attached."
+    assert [a.original_name for a in message.attachments.all()] == ["poc2.png"]
+
+
+def test_staff_emails_name_the_files_the_customer_sent(frozen, acme_contract, alice, sam, mailoutbox):
+    from portal.core.delivery import outbox_send_due
+
+    ticket = Ticket.objects.get(
+        pk=take(mail(body="The job log is attached.", files=[("job-42.png", PNG, "image/png")])).ticket_id
+    )
+    reply = mail(subject=f"Re: [#{ticket.pk}] Restore fails", body="And the screen.", message_id="<r9@acme.example>",
+                 files=[("screen.png", PNG, "image/png")])  # fmt: skip
+    take(reply, received=LATER)
+    outbox_send_due()
+    staff = [m for m in mailoutbox if m.to == ["support-queue@vendor.example"]]
+    bodies = [m.body for m in staff]
+    assert any("The job log is attached." in b and "Files: job-42.png" in b for b in bodies)
+    assert any("And the screen." in b and "Files: screen.png" in b for b in bodies)

@@ -311,3 +311,12 @@ def test_the_link_action_asks_for_the_incident_on_its_own_page(client, incident,
         done = client.post(queue, {**chosen, "apply": "yes", "incident": incident.pk})
         assert done.status_code == 302
     assert set(incident.tickets.values_list("pk", flat=True)) == {first.pk, second.pk}
+
+
+def test_a_reply_to_an_incident_email_files_its_new_text_without_our_quoted_email(incident, alice, frozen):
+    email = next(m for m in mail.outbox if m.to == [alice.email])
+    raw = _reply(email.extra_headers["Reply-To"]).replace(
+        b"is our data safe?", b"is our data safe?\n\nOn Tue, 10 Nov 2026, Kaluari wrote:\n> We are looking into it."
+    )
+    ingest(raw, received_at=NOW + 5 * MINUTE, source="pipe")
+    assert Ticket.objects.get().description == "Our nightly job failed too: is our data safe?"

@@ -101,9 +101,11 @@ def _check_limits(*, address: str, source: str, now: datetime) -> None:
 
 @transaction.atomic
 def security_report_submit(
-    *, email: str, name: str, summary: str, details: str, source: str | None = None, now: datetime | None = None
-) -> Ticket:
-    """A report from the public form (`source`: the submitter's IP address, for the limit)."""
+    *, email: str, name: str, summary: str, details: str, source: str | None = None, now: datetime | None = None,
+    files=(),
+) -> Ticket:  # fmt: skip
+    """A report from the public form (`source`: the submitter's IP address, for the limit), or by
+    email (`files`: its attachments, checked as uploads)."""
     now = now or timezone.now()
     if has_control_characters(summary):
         raise TicketError("The summary must be a single line.", field="summary")
@@ -116,7 +118,7 @@ def security_report_submit(
     ticket = ticket_create(
         user=reports_account(contract.organisation), contract=contract, service=contract.services.get(),
         version=version, terms=terms, priority=priority, subject=summary, description=details, steps_to_reproduce="",
-        kind=Ticket.Kind.SECURITY, now=now,
+        kind=Ticket.Kind.SECURITY, now=now, files=files,
     )  # fmt: skip
     report = SecurityReport(
         ticket=ticket, reporter_email=email, reporter_name=name, submitted_at=now, address_key=key, source_key=src
@@ -162,8 +164,9 @@ def security_report_find(*, recipients=(), in_reply_to: str = "", references: st
 
 @transaction.atomic
 def security_report_receive(
-    *, report: SecurityReport, sender: str, body: str, message_id: str = "", received_at: datetime | None = None
-) -> TicketMessage | None:
+    *, report: SecurityReport, sender: str, body: str, message_id: str = "", received_at: datetime | None = None,
+    files=(),
+) -> TicketMessage | None:  # fmt: skip
     """Put a reporter's answer on its report: a message by the reports' account, as a customer's
     reply (security staff are told; a report waiting on the reporter opens again, a closed one is
     reopened). The same message twice (its Message-ID) is put once: None the second time."""
@@ -175,7 +178,7 @@ def security_report_receive(
     reporter = ticket.created_by
     if ticket.status == Ticket.Status.CLOSED:
         ticket_set_status(ticket=ticket, actor=reporter, status=Ticket.Status.OPEN, now=now)
-    message = ticket_reply(ticket=ticket, author=reporter, body=body, now=now)
+    message = ticket_reply(ticket=ticket, author=reporter, body=body, files=files, now=now)
     entry = {"at": now.isoformat(), "in": True, "from": sender, "message": message.pk}
     report.thread.append({"id": message_id, **entry} if message_id else entry)  # without one, nothing answers it
     report.save(update_fields=["thread"])

@@ -102,7 +102,10 @@ def ticket_open(
             subject=subject, description=description, steps_to_reproduce=steps_to_reproduce, kind=kind, now=now,
             files=files, channel=channel, email_origin=email_origin,
         )  # fmt: skip
-        ctx = {"version": version, "term": terms.term(version.pk, priority), "refused_files": list(refused_files)}
+        ctx = {
+            "version": version, "term": terms.term(version.pk, priority), "refused_files": list(refused_files),
+            "files": [f.name for f in files],  # named in the staff copy: staff learn a file came without opening it
+        }  # fmt: skip
         notify.ticket_filed(ticket, ctx=ctx, now=now, filer_receipt=receipt, filer_headers=receipt_headers)
         hooks.emit([hooks.ticket_filed(ticket)], now)
     return ticket
@@ -196,7 +199,7 @@ def _reply_refused(ticket: Ticket, author, internal: bool, status: str | None) -
 
 
 def _reply(ticket: Ticket, author, body: str, *, internal: bool, files, status: str | None, now) -> TicketMessage:
-    staff = author.is_staff
+    staff, files = author.is_staff, list(files)
     message = TicketMessage.objects.create(ticket=ticket, author=author, body=body, internal=internal, created_at=now)
     documents_refresh([ticket.pk])
     for f in files:
@@ -224,7 +227,7 @@ def _reply(ticket: Ticket, author, body: str, *, internal: bool, files, status: 
             fields.append("status")
         emails = notify.to_addresses(
             notify.queue_or_assignee(ticket), f"ticket:{ticket.pk}:reply:{message.pk}", "ticket_customer_reply",
-            {"message": message}, ticket,
+            {"message": message, "files": [f.name for f in files]}, ticket,
         )  # fmt: skip
     else:  # internal notes email nobody; a status set with one is told as any status change
         moved = _set_status(ticket, status, actor=author, now=now) if status else None

@@ -323,7 +323,8 @@ def _read(msg: EmailMessage, out: Content, max_file_bytes: int, depth: int) -> N
         except Exception as exc:  # noqa: BLE001
             out.problems.append(f"the text could not be read ({type(exc).__name__})")
     try:
-        leaves = list(_leaves(msg, None)) if msg.is_multipart() else []
+        # A message that is one part and not a text (a photo sent alone, a scanner's PDF) is its own file.
+        leaves = list(_leaves(msg, None)) if msg.is_multipart() else ([(msg, None)] if body is None else [])
     except Exception:  # noqa: BLE001
         leaves, out.problems = [], [*out.problems, "the attachments could not be read"]
     twins = _alternatives_of(msg, body)
@@ -366,13 +367,14 @@ PLACEHOLDER_CHARS = 200  # a plain part shorter than this may only say "view thi
 
 
 def _placeholder_html(msg: EmailMessage, body, texts: list[str]):
-    """The HTML part in place of a plain part that is only a placeholder ("This email requires an
-    HTML capable client"): short, naming HTML or a browser, and most of its words missing from the
-    HTML's text. Returns the body part read (texts[-1] replaced by the HTML's text then)."""
+    """The HTML part in place of a plain part that is empty (a provider's webhook builds one from
+    an absent text field) or only a placeholder ("This email requires an HTML capable client"):
+    short, naming HTML or a browser, and most of its words missing from the HTML's text. Returns the
+    body part read (texts[-1] replaced by the HTML's text then)."""
     plain = texts[-1]
     if body.get_content_subtype() != "plain" or len(plain.strip()) >= PLACEHOLDER_CHARS:
         return body
-    if not re.search(r"\bhtml\b|\bbrowser\b", plain, re.I):
+    if plain.strip() and not re.search(r"\bhtml\b|\bbrowser\b", plain, re.I):
         return body
     try:
         html = msg.get_body(preferencelist=("html",))
@@ -383,7 +385,7 @@ def _placeholder_html(msg: EmailMessage, body, texts: list[str]):
     html_text = _text(html)
     plain_words = set(re.findall(r"\w+", plain.lower()))
     html_words = set(re.findall(r"\w+", html_text.lower()))
-    if plain_words and len(plain_words & html_words) * 2 < len(plain_words) and html_text.strip():
+    if html_text.strip() and (not plain_words or len(plain_words & html_words) * 2 < len(plain_words)):
         texts[-1] = html_text
         return html
     return body

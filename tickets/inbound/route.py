@@ -97,14 +97,17 @@ def _security(row, env, body, automatic) -> None:
     if automatic:
         row.outcome, row.reason, row.ticket = Outcome.AUTOMATIC, automatic, report.ticket if report else None
         return
-    text = body.text or "(The message had no text.)"
+    files, refused = uploads(body)
+    refused += body.problems
     if report is not None:
+        text = latest_reply(body.text) or "(The message had no text.)"  # an answer: without what it quotes
         message = security.security_report_receive(
             report=report,
             sender=env.sender,
-            body=with_refused(text),
+            body=with_refused(text, refused),
             message_id=env.message_id,
             received_at=row.received_at,
+            files=files,
         )
         row.outcome, row.ticket, row.ticket_message = Outcome.REPLIED, report.ticket, message
         return
@@ -113,8 +116,9 @@ def _security(row, env, body, automatic) -> None:
             email=env.sender,
             name="",
             summary=subject_line(env.subject),
-            details=with_refused(text),
+            details=with_refused(body.text or "(The message had no text.)", refused),
             now=row.received_at,
+            files=files,
         )
     except TicketError as exc:
         row.outcome, row.reason = Outcome.REFUSED, str(exc)[:300]
@@ -327,10 +331,12 @@ def _incident_ticket(row, msg, env, body, incident: Incident) -> None:
             return _hold(row, env, "Too many messages from this sender in the last hour.", answer=False)
         subject, priority = priority_of(env.subject, version)
         files, refused = uploads(body)
+        refused += body.problems
         receipt = not env.auto_generated
+        text = latest_reply(body.text) or "(The message had no text.)"  # an answer to our incident email
         ticket = ticket_open(
             user=person, contract=contract, service=service, priority=priority, subject=subject,
-            description=with_refused(body.text or "(The message had no text.)", refused + body.problems),
+            description=with_refused(text, refused),
             files=files, now=row.received_at, refused_files=refused, receipt=receipt, channel=Ticket.Channel.EMAIL,
             receipt_headers=answers.answer_headers(env) if receipt else None, email_origin=env.message_id,
         )  # fmt: skip
