@@ -25,7 +25,7 @@ migrate: $(VENV)/.installed ## Apply migrations (installs the SLA templates)
 seed: migrate ## Load the demo data (idempotent)
 	$(PY) manage.py seed_demo
 
-run: migrate ## Load the demo data and serve the portal at http://127.0.0.1:8000 with a Celery worker and beat (Ctrl-C stops all)
+run: migrate ## Load the demo data and serve the portal at http://127.0.0.1:8000 with Celery workers (general and clocks) and beat (Ctrl-C stops all)
 	bash scripts/run.sh
 
 test: $(VENV)/.installed ## Run the whole test suite on TEST_WORKERS processes (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core import mail
 
 from contracts.choices import Impact
@@ -180,6 +181,29 @@ def test_an_update_emits_the_incident_updated_webhook_to_affected_organisations(
     assert delivery.endpoint.organisation == acme and delivery.event == "incident.updated"
     assert delivery.payload["data"]["incident"]["title"] == "Backups failing"
     assert delivery.payload["data"]["update"]["body"] == "Looking."
+    assert (
+        delivery.payload["data"]["incident"]["url"]
+        == f"{settings.PORTAL_BASE_URL}/incidents/{delivery.payload['data']['incident']['id']}/"
+    )
+
+
+def test_a_partial_outage_is_told_to_its_scoped_contracts_only_and_each_hears_of_its_services(
+    run, acme, globex, alice, charlie, backup, assistant, lena
+):
+    ContractFactory(organisation=acme, services=[backup], contacts=[alice])
+    g = ContractFactory(organisation=globex, services=[backup, assistant], contacts=[charlie])
+    for org in (acme, globex):
+        WebhookEndpoint.objects.create(organisation=org, url=f"https://{org.slug}.example/hook",
+                                       events=["incident.updated"], secret="s" * 32, created_at=NOW)  # fmt: skip
+    o = Outage.objects.create(title="Slow restores", starts_at=NOW - 10 * MINUTE)
+    o.services.set([backup])
+    outage_set_impact(outage=o, impacts={backup.pk: Impact.PARTIAL}, contracts=[g], customer_scoped=False,
+                      actor=lena, now=NOW)  # fmt: skip
+    run(NOW, incident_open, outage=o, title="Slow restores", status="investigating", body="Looking.", actor=lena)
+    assert {m.to[0] for m in mail.outbox} == {charlie.email}
+    [delivery] = WebhookDelivery.objects.all()
+    assert delivery.endpoint.organisation == globex
+    assert delivery.payload["data"]["incident"]["services"] == ["Cloud Backup"]
 
 
 # --- Impact and scope in uptime ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from portal.core.unsubscribe import email_to
 from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.models import WebhookEvent
 
+from ..choices import Impact
 from ..models import Contract, Incident, IncidentUpdate
 from ..selectors import Versions, running_at
 from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
@@ -31,14 +32,18 @@ TEMPLATE = "incident_update"
 
 def affected_contracts(incident: Incident, now: datetime):
     """The contracts running at `now`, on their own calendar date (contracts.selectors.running_at),
-    that cover a service of the incident's outage (only its scoped contracts when the outage is
-    customer-scoped)."""
+    that the incident's outage affects (contracts.outage_reach's rule): those on one of its services,
+    but only its scoped contracts when it is customer-scoped, and on a service of partial impact
+    only its scoped contracts."""
     outage = incident.outage
-    contracts = Contract.objects.filter(
-        pk__in=Contract.services.through.objects.filter(service__in=outage.services.values("pk")).values("contract_id")
-    )
+    services = Contract.services.through.objects.filter(service__in=outage.services.values("pk"))
+    contracts = Contract.objects.filter(pk__in=services.values("contract_id"))
+    scoped = Q(pk__in=outage.contracts.values("pk"))
     if outage.customer_scoped:
-        contracts = contracts.filter(pk__in=outage.contracts.values("pk"))
+        contracts = contracts.filter(scoped)
+    elif partial := [int(s) for s, v in (outage.impacts or {}).items() if v == Impact.PARTIAL]:
+        whole = services.exclude(service_id__in=partial).values("contract_id")
+        contracts = contracts.filter(scoped | Q(pk__in=whole))
     return running_at(contracts, now).order_by("pk")
 
 
@@ -81,6 +86,12 @@ class Affected:
 
     def organisation_ids(self) -> list[int]:
         return sorted({c.organisation_id for c in self.contracts})
+
+    def services_of(self, organisation_id: int, services: list) -> list:
+        """Of `services` (the outage's), those the organisation's affected contracts cover."""
+        covered = set().union(*(self.service_ids.get(c.pk, ()) for c in self.contracts
+                                if c.organisation_id == organisation_id))  # fmt: skip
+        return [s for s in services if s.pk in covered] or services
 
 
 def _about(incident: Incident, update: IncidentUpdate) -> dict:
@@ -171,7 +182,7 @@ def _hook(incident: Incident, update: IncidentUpdate, services: list, organisati
         organisation_id=organisation_id, event=WebhookEvent.INCIDENT_UPDATED,
         key=f"incident:{incident.pk}:update:{update.number}",
         data={
-            "incident": {"id": incident.pk, "url": incident_url(incident), "title": incident.title,
+            "incident": {"id": incident.pk, "url": settings.PORTAL_BASE_URL + incident_url(incident), "title": incident.title,
                          "status": incident.status, "services": [s.name for s in services],
                          "started_at": incident.outage.starts_at, "resolved_at": incident.resolved_at},
             "update": {"id": update.pk, "status": update.status, "body": update.body, "created_at": update.published_at},
@@ -206,5 +217,10 @@ def update_publish(*, update: IncidentUpdate, now: datetime | None = None) -> in
     written = outbox_enqueue_many(
         emails=members + subscriber_update_emails(incident, update, services, members), now=now
     )
-    webhooks_emit(events=[_hook(incident, update, services, org) for org in affected.organisation_ids()], now=now)
+    webhooks_emit(
+        events=[
+            _hook(incident, update, affected.services_of(org, services), org) for org in affected.organisation_ids()
+        ],
+        now=now,
+    )
     return written

@@ -9,8 +9,8 @@ from portal.domain.dates import month_from_text
 
 class Command(BaseCommand):
     help = (
-        "Close a month by hand: uptime, tier and credit per contract. Without --month, what the hourly beat "
-        "task does: every ended month not closed yet (the last 12), and every reopened one."
+        "Close a month by hand: uptime, tier and credit per contract. Without --month, the hourly beat task's "
+        "closing (not its claim reminders): every ended month not closed yet (the last 12), and every reopened one."
     )
 
     def add_arguments(self, parser):
