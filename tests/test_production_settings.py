@@ -158,3 +158,13 @@ def test_production_reads_the_client_behind_one_proxy_by_default():
     assert "proxies 1 portal.core.client_ip.client_ip" in production
     assert "proxies 2 " in manage("shell", "-c", code, env={**PRODUCTION, "TRUSTED_PROXIES": "2"}).stdout
     assert "proxies 0 " in manage("shell", "-c", code).stdout  # the embedded default: no proxy
+
+
+def test_a_plain_http_health_probe_is_answered_not_redirected():
+    code = (
+        "from django.test import Client; c = Client(); "
+        "print('health', c.get('/healthz', HTTP_HOST='portal.example.com').status_code, "
+        "'page', c.get('/accounts/login/', HTTP_HOST='portal.example.com').status_code)"
+    )
+    out = manage("shell", "-c", code, env=PRODUCTION).stdout
+    assert "page 301" in out and "health 301" not in out, out
