@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from django.db.models import Q, QuerySet
 
 from .choices import Impact
-from .models import Outage
+from .models import Contract, Outage
 from .selectors import contracts_for_user
 
 
@@ -43,6 +43,19 @@ def outage_reach(
         if shared:
             out[contract] = shared
     return out
+
+
+def contracts_reached(outage: Outage) -> QuerySet[Contract]:
+    """outage_reach as a query: every contract the outage affects (the incident emails' and webhooks'
+    recipients, the contracts a reply to an incident email may file on)."""
+    services = Contract.services.through.objects.filter(service__in=outage.services.values("pk"))
+    contracts = Contract.objects.filter(pk__in=services.values("contract_id"))
+    scoped = Q(pk__in=outage.contracts.values("pk"))
+    if outage.customer_scoped:
+        return contracts.filter(scoped)
+    if partial := [int(s) for s, v in (outage.impacts or {}).items() if v == Impact.PARTIAL]:
+        return contracts.filter(scoped | Q(pk__in=services.exclude(service_id__in=partial).values("contract_id")))
+    return contracts
 
 
 def contract_services_for_user(*, user) -> dict[int, set[int]]:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,8 +21,8 @@ from portal.core.unsubscribe import email_to
 from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.models import WebhookEvent
 
-from ..choices import Impact
 from ..models import Contract, Incident, IncidentUpdate
+from ..outage_reach import contracts_reached
 from ..selectors import Versions, running_at
 from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
 from . import mail
@@ -32,19 +32,8 @@ TEMPLATE = "incident_update"
 
 def affected_contracts(incident: Incident, now: datetime):
     """The contracts running at `now`, on their own calendar date (contracts.selectors.running_at),
-    that the incident's outage affects (contracts.outage_reach's rule): those on one of its services,
-    but only its scoped contracts when it is customer-scoped, and on a service of partial impact
-    only its scoped contracts."""
-    outage = incident.outage
-    services = Contract.services.through.objects.filter(service__in=outage.services.values("pk"))
-    contracts = Contract.objects.filter(pk__in=services.values("contract_id"))
-    scoped = Q(pk__in=outage.contracts.values("pk"))
-    if outage.customer_scoped:
-        contracts = contracts.filter(scoped)
-    elif partial := [int(s) for s, v in (outage.impacts or {}).items() if v == Impact.PARTIAL]:
-        whole = services.exclude(service_id__in=partial).values("contract_id")
-        contracts = contracts.filter(scoped | Q(pk__in=whole))
-    return running_at(contracts, now).order_by("pk")
+    that the incident's outage affects (contracts.outage_reach)."""
+    return running_at(contracts_reached(incident.outage), now).order_by("pk")
 
 
 def incident_url(incident: Incident) -> str:

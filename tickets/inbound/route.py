@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from contracts.choices import Channel
 from contracts.incidents import mail as incident_mail
 from contracts.models import Contract, Incident
+from contracts.outage_reach import contracts_reached
 from contracts.people import PeopleError
 from contracts.people.support import default_contract_of, support_contact_check
 from contracts.selectors import version_in_force
@@ -315,9 +316,7 @@ def _incident_ticket(row, msg, env, body, incident: Incident) -> None:
     row.organisation_id = person.organisation_id
     outage = incident.outage
     sids = set(outage.services.values_list("pk", flat=True))
-    contracts = Contract.objects.filter(organisation_id=person.organisation_id, services__in=sids).distinct()
-    if outage.customer_scoped:
-        contracts = contracts.filter(pk__in=outage.contracts.values("pk"))
+    contracts = contracts_reached(outage).filter(organisation_id=person.organisation_id)
     for contract in contracts.order_by("reference", "pk"):
         try:
             support_contact_check(user=person, contract=contract)
