@@ -125,6 +125,17 @@ def version_with_terms(*, version_id: int) -> SLAVersion:
     return versions_with_terms().get(pk=version_id)
 
 
+def organisation_manager(*, level: EscalationLevel, organisation):
+    """The organisation's own manager for the level's role (its account or solutions manager), if
+    they are still active: one who left is nobody's contact, the role's staff are."""
+    person = None
+    if level.staff_role == "account_manager":
+        person = organisation.account_manager
+    elif level.staff_role == "cloud_solutions_manager":
+        person = organisation.solutions_manager
+    return person if person is not None and person.is_active else None
+
+
 def level_contact(*, level: EscalationLevel, organisation, staff_by_role=None) -> tuple[str, str]:
     """Who the customer reaches at a level, and how: the level's own contact, else the
     organisation's own manager for that role, else the vendor's staff member with the role
@@ -133,11 +144,7 @@ def level_contact(*, level: EscalationLevel, organisation, staff_by_role=None) -
 
     if level.contact:
         return level.instruction, level.contact
-    person = None
-    if level.staff_role == "account_manager":
-        person = organisation.account_manager
-    elif level.staff_role == "cloud_solutions_manager":
-        person = organisation.solutions_manager
+    person = organisation_manager(level=level, organisation=organisation)
     if person is None and staff_by_role is not None:
         person = staff_by_role(level.staff_role)
     elif person is None:

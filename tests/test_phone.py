@@ -411,3 +411,40 @@ def test_the_moment_is_read_in_the_contracts_zone_never_in_the_staff_members(sta
         assert refused.status_code == 400, typed
         assert words in str(refused.context["form"].errors["reached_at"])
     assert Ticket.objects.count() == 1
+
+
+def test_a_call_that_answers_the_customer_acknowledges_the_escalation_requests_made_before_it_ended(
+    acme_contract, alice, sam
+):
+    """A public reply acknowledges a pending escalation request; an outbound call that answered the
+    customer does the same, as of the call (an agent may not acknowledge one by hand: that is the
+    leads'). A request made after the call stays pending."""
+    from tickets.services import ticket_request_escalation
+
+    with time_machine.travel(at(16), tick=False):
+        t = ticket_open(user=alice, contract=acme_contract, service=acme_contract.services.get(), priority="P1",
+                        subject="Backups fail", description="Nothing backs up.")  # fmt: skip
+    with time_machine.travel(at(16, 2), tick=False):
+        request = ticket_request_escalation(ticket=t, user=alice, reason="Production is down, call me.")
+    assert request.ack_due == at(16, 17)  # P1: the first-response time, 15 minutes
+    ticket_call_log(
+        ticket=t, actor=sam, direction="outbound", contact=alice, started_at=at(16, 5),
+        duration=timedelta(minutes=10), notes="Talked it through.", answered=True, now=at(16, 10),
+    )  # fmt: skip
+    request.refresh_from_db()
+    assert (request.acknowledged_at, request.acknowledged_by) == (at(16, 5), sam)
+    ack = OutboxMessage.objects.get(key=f"ticket:{t.pk}:esc-ack:{request.pk}:user:{alice.pk}")
+    assert ack.to == alice.email
+
+    with time_machine.travel(at(16, 20), tick=False):
+        later = ticket_request_escalation(ticket=t, user=alice, reason="Still down.")
+    ticket_call_log(
+        ticket=t, actor=sam, direction="outbound", contact=alice, started_at=at(16, 12),
+        duration=timedelta(minutes=3), notes="", answered=True, now=at(16, 25),
+    )  # fmt: skip
+    later.refresh_from_db()
+    assert later.acknowledged_at is None  # the call ended at 16:15, before she asked again
+
+    check_sla_deadlines(now=at(16, 30))
+    assert not SLACrossing.objects.filter(ticket=t, clock=f"ack:{request.pk}", kind="breach").exists()
+    assert not OutboxMessage.objects.filter(key__startswith=f"ticket:{t.pk}:crossing:ack:{request.pk}").exists()

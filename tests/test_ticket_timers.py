@@ -305,3 +305,39 @@ def test_changing_priority_recomputes_clocks_from_the_start(acme_contract, alice
 def test_only_tickets_marked_active_are_in_the_queue(acme_contract, alice):
     t = file(acme_contract, alice, "P4", FRI_1600)
     assert Ticket.objects.filter(next_deadline__isnull=False).get() == t
+
+
+def test_a_departed_account_manager_is_not_the_person_a_customer_is_told_to_call(acme, acme_contract, alice):
+    """Level 3 is "Call your Account Manager": once the organisation's own manager is deactivated,
+    the customer is given the role's active staff, the same person the staff email goes to."""
+    from django.test import Client
+    from django.urls import reverse
+
+    gone = StaffFactory(email="old-am@vendor.example", name="Olga Gone", staff_role="account_manager",
+                        phone="+254 700 000 999")  # fmt: skip
+    StaffFactory(email="ayo@vendor.example", name="Ayo AM", staff_role="account_manager", phone="+254 700 100 300")
+    acme.account_manager = gone
+    acme.save()
+    gone.is_active = False
+    gone.save()
+    with time_machine.travel(datetime(2026, 12, 11, 16, 0, tzinfo=NBO), tick=False):
+        t = ticket_open(user=alice, contract=acme_contract, service=acme_contract.services.get(), priority="P1",
+                        subject="Backups fail", description="Nothing backs up.")  # fmt: skip
+    for hm in ((16, 15), (17, 15)):  # level 2, then level 3
+        with time_machine.travel(datetime(2026, 12, 11, *hm, tzinfo=NBO), tick=False):
+            escalate_due_tickets()
+    t.refresh_from_db()
+    assert t.escalation_level == 3
+
+    staff_to = set(
+        OutboxMessage.objects.filter(key__startswith=f"ticket:{t.pk}:escalation:3:staff").values_list("to", flat=True)
+    )
+    assert staff_to == {"ayo@vendor.example"}
+    text = outbox_render(OutboxMessage.objects.get(key=f"ticket:{t.pk}:escalation:3:customer:user:{alice.pk}"))[1]
+    with time_machine.travel(datetime(2026, 12, 11, 17, 20, tzinfo=NBO), tick=False):
+        client = Client()
+        client.force_login(alice)
+        page = client.get(reverse("ticket-detail", args=[t.pk])).content.decode()
+    for shown in (text, page):
+        assert "Olga Gone" not in shown and "+254 700 000 999" not in shown
+        assert "Ayo AM, +254 700 100 300" in shown

@@ -27,6 +27,7 @@ from .models import SLACrossing, Ticket, TicketCall, TicketEvent
 from .services import (
     Status,
     TicketError,
+    _acknowledge,
     _event,
     _locked,
     _save,
@@ -98,6 +99,13 @@ def ticket_call_log(
         if ticket.status == Status.NEW:
             _set_status(ticket, Status.OPEN, actor=actor, now=now)  # audited like any move
             fields.append("status")
+    if answered:
+        # The call answered the customer as a public reply would: it acknowledges the escalation
+        # requests they made before it ended, as of the call (not before the request).
+        for request in ticket.escalation_requests.filter(
+            acknowledged_at__isnull=True, requested_at__lte=started_at + duration
+        ):
+            _acknowledge(ticket, request, actor, now, at=max(started_at, request.requested_at))
     _save(ticket, fields, now=now)
     if first:
         # A breach recorded before the call was logged stands: its row, its email, the ticket's

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from contracts.choices import Priority
+from contracts.selectors import organisation_manager
 from portal.core import batch
 from portal.core.notify_rules import About, Kind, Preferences, Recipient, recipients
 from portal.core.outbox import Email, outbox_enqueue_many
@@ -85,12 +86,8 @@ def level_staff_emails(level, organisation, role_emails=None) -> list[str]:
     sweep passes to look staff up once per batch)."""
     if level.channel == "email" and "@" in level.contact:
         return [level.contact]
-    person = None
-    if level.staff_role == "account_manager":
-        person = organisation.account_manager
-    elif level.staff_role == "cloud_solutions_manager":
-        person = organisation.solutions_manager
-    if person is not None and person.is_active:
+    person = organisation_manager(level=level, organisation=organisation)
+    if person is not None:
         return [person.email]
     role_emails = role_emails or (lambda role: [u.email for u in staff_with_role(role)])
     return role_emails(level.staff_role) or [settings.SUPPORT_QUEUE_EMAIL]

@@ -416,12 +416,14 @@ def ticket_request_escalation(*, ticket: Ticket, user, reason: str, now: datetim
     return request
 
 
-def _acknowledge(ticket, request, actor, now) -> None:
+def _acknowledge(ticket, request, actor, now, *, at: datetime | None = None) -> None:
+    """Acknowledge `request` as of `at` (a call's time; by default now)."""
+    at = at or now
     updated = EscalationRequest.objects.filter(pk=request.pk, acknowledged_at__isnull=True).update(
-        acknowledged_at=now, acknowledged_by=actor
+        acknowledged_at=at, acknowledged_by=actor
     )
     if updated:
-        request.acknowledged_at, request.acknowledged_by = now, actor
+        request.acknowledged_at, request.acknowledged_by = at, actor
         _event(ticket, TicketEvent.Kind.ESCALATION_ACKNOWLEDGED, now=now, actor=actor, request=request.pk)
         notify.send(
             notify.to_customers(
