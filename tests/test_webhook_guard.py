@@ -51,6 +51,9 @@ def no_connection():
         ("240.0.0.1", "reserved"), ("0.0.0.0", "unspecified"), ("::", "unspecified"),
         ("100.64.0.1", "not public"), ("192.0.2.10", "private"),
         ("::ffff:127.0.0.1", "loopback"), ("::ffff:10.0.0.1", "private"),
+        # 6to4 carries an IPv4 address a tunnel sends to (Python before 3.11.10 calls these global)
+        ("2002:7f00:1::1", "loopback"), ("2002:a00:1::1", "private"), ("2002:a9fe:a9fe::1", "link-local"),
+        ("2002:808:808::1", None),
         (PUBLIC_V4, None), (PUBLIC_V6, None), ("8.8.8.8", None),
     ],
 )  # fmt: skip

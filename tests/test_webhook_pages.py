@@ -132,6 +132,12 @@ def test_the_endpoint_page_shows_recent_deliveries_with_their_last_response(clie
     assert b"HTTP 503" in page.content and b"maintenance" in page.content
     # Its moments written as every page of the portal writes them (portal.domain.formats.in_tz).
     assert f"next try {in_tz(endpoint.created_at, 'UTC')}".encode() in page.content
+    # In the reader's own zone, which the caption names as theirs (it said UTC above Nairobi times).
+    alice.timezone = "Africa/Nairobi"
+    alice.save(update_fields=["timezone"])
+    page = client.get(reverse("webhook-detail", args=[endpoint.pk])).content.decode()
+    assert f"next try {in_tz(endpoint.created_at, 'Africa/Nairobi')}" in page
+    assert "times in your timezone" in page and "times in UTC" not in page
 
 
 def test_editing_the_events_and_a_bad_url_on_the_endpoint_page(client, alice, endpoint):

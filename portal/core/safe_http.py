@@ -69,8 +69,8 @@ def parse_url(url: str) -> Target:
 def address_refusal(address: str) -> str | None:
     """Why an address is refused, or None if it is public."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address inside IPv6 is judged as IPv4
+        ip = ip.ipv4_mapped or ip.sixtofour or ip
     for flag, why in (
         ("is_loopback", "loopback"),
         ("is_link_local", "link-local"),

@@ -19,7 +19,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -104,12 +104,21 @@ def _endpoints(orgs: set) -> list[WebhookEndpoint]:
     return sorted((e for org in orgs for e in known[org]), key=lambda e: e.pk)
 
 
+class PayloadEncoder(DjangoJSONEncoder):
+    """Every time in UTC ("...Z"), as docs/webhooks.md promises, whatever zone a form read it in."""
+
+    def default(self, o):
+        if isinstance(o, datetime) and o.tzinfo is not None:
+            o = o.astimezone(UTC)
+        return super().default(o)
+
+
 def _delivery(endpoint: WebhookEndpoint, event: HookEvent, now: datetime) -> WebhookDelivery:
     delivery_id = uuid.uuid4()
     payload = {"id": str(delivery_id), "event": event.event, "created_at": now.isoformat(), "data": event.data}
     return WebhookDelivery(
         endpoint=endpoint, event=event.event, key=event.key[:200], delivery_id=delivery_id,
-        payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)), next_attempt_at=now, created_at=now,
+        payload=json.loads(json.dumps(payload, cls=PayloadEncoder)), next_attempt_at=now, created_at=now,
     )  # fmt: skip
 
 
