@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from contracts.models import Contract
 from contracts.selectors import contracts_for_user
 from portal.core.ids import IdMultipleChoiceField
+from portal.core.once import OnceField
 from portal.domain.dates import month_from_text
 from tickets.forms import ContractChoiceField, MultipleFileField, attachments_help
 from tickets.models import Ticket
@@ -113,6 +114,7 @@ class ClaimForm(ClaimMonthForm):
         help_text="Your organisation's tickets about the downtime. Hold Ctrl (⌘ on a Mac) to choose several.",
     )
     attachments = MultipleFileField(required=False, label="Evidence files")
+    submission = OnceField()  # sent twice, filed once (portal.core.once)
 
     def __init__(self, *args, user, now: datetime, **kwargs):
         super().__init__(*args, user=user, now=now, **kwargs)

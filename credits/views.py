@@ -12,10 +12,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from contracts.selectors import Versions, contracts_for_user
+from portal.core.once import submit_once
 from portal.domain import formats
 from tickets.attachments import attachment_response
 
@@ -210,16 +212,23 @@ def claim_new(request):
         return _render_new(request, form, status=400)
     form = ClaimForm(request.POST, request.FILES, user=request.user, now=now)
     if form.is_valid():
-        try:
+
+        def file() -> str:
             claim = claim_submit(user=request.user, now=now, **form.service_kwargs())
-        except ClaimError as exc:
-            _refused(form, exc)
-        else:
             messages.success(
                 request,
                 f"Your claim for {claim.month:%B %Y} is filed. We have emailed you and your contract's contacts.",
             )
-            return redirect("claim-detail", pk=claim.pk)
+            return reverse("claim-detail", args=[claim.pk])
+
+        try:
+            url, first = submit_once(user=request.user, key=form.cleaned_data["submission"], make=file)
+        except ClaimError as exc:
+            _refused(form, exc)
+        else:
+            if not first:
+                messages.info(request, "The form was sent twice: the claim is filed once.")
+            return redirect(url)
     if form.has_error("contract") or form.has_error("month"):
         return _render_new(request, form, status=400)
     # The month itself is fine: show its figures again beside the errors (the files must be chosen

@@ -129,3 +129,32 @@ def test_old_keys_are_forgotten_whoever_sends_next(alice, bob, db):
     FormSubmission.objects.create(user=alice, key=uuid.uuid4(), url="/a/", created_at=timezone.now() - 3 * KEPT)
     submit_once(user=bob, key=uuid.uuid4(), make=lambda: "/b/")
     assert not FormSubmission.objects.filter(user=alice).exists()
+
+
+@pytest.mark.django_db
+def test_the_claim_form_sent_twice_files_one_claim_and_says_so(client, alice, acme_contract):
+    """A double click on "File the claim" showed the second request's 400 "already filed" page."""
+    from datetime import timedelta
+
+    from contracts.models import Outage
+    from credits.models import Claim
+
+    start = datetime(2026, 10, 10, 2, 0, tzinfo=NBO)
+    outage = Outage.objects.create(title="Storage down", starts_at=start, ends_at=start + timedelta(minutes=500))
+    outage.services.set(acme_contract.services.all())
+    with time_machine.travel(datetime(2026, 11, 3, 10, 0, tzinfo=NBO), tick=False):
+        client.force_login(alice)
+        page = client.post(
+            reverse("claim-new"), {"contract": acme_contract.pk, "month": "2026-10", "action": "preview"}
+        ).content.decode()
+        data = {"contract": acme_contract.pk, "month": "2026-10", "note": "Down on the 10th.",
+                "action": "submit", "submission": key_of(page)}  # fmt: skip
+        first = client.post(reverse("claim-new"), data)
+        second = client.post(reverse("claim-new"), data)
+    (claim,) = Claim.objects.all()
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"] == reverse("claim-detail", args=[claim.pk])
+    assert [str(m) for m in get_messages(second.wsgi_request)][
+        -1
+    ] == "The form was sent twice: the claim is filed once."
+    assert OutboxMessage.objects.filter(template="claim_received", to=alice.email).count() == 1
