@@ -1,5 +1,5 @@
 """Outbound webhooks against a real HTTPS receiver (tests/webhook_receiver.py): signed deliveries in
-order per endpoint, retried with backoff after a failure or a lost response (each id delivered until
+order per endpoint and object (another object's never wait), retried with backoff after a failure or a lost response (each id delivered until
 acknowledged), parked so that later ones go on, never held by two senders, a failing endpoint
 disabled with an email to its organisation's customer admins; and the events the ticket services,
 the sweeps and claim decisions record."""
@@ -27,6 +27,7 @@ from portal.core.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_enable,
     webhook_secret_rotate,
+    webhook_send_test,
     webhooks_emit,
 )
 from portal.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
@@ -69,14 +70,16 @@ def file(contract, user, priority="P3", subject="Backups fail"):
     )  # fmt: skip
 
 
-def emit(endpoint, n: int) -> list[WebhookDelivery]:
+def emit(endpoint, n: int, subject: str = "ticket:1") -> list[WebhookDelivery]:
+    """`n` events about one object (its deliveries go in order); the endpoint's deliveries of it."""
     webhooks_emit(
         events=[
-            HookEvent(organisation_id=endpoint.organisation_id, event="ticket.updated", key=f"k:{i}", data={"n": i})
+            HookEvent(organisation_id=endpoint.organisation_id, event="ticket.updated", key=f"{subject}:k{i}",
+                      data={"n": i})
             for i in range(n)
         ]
-    )
-    return list(WebhookDelivery.objects.filter(endpoint=endpoint).order_by("id"))
+    )  # fmt: skip
+    return list(WebhookDelivery.objects.filter(endpoint=endpoint, subject=subject).order_by("id"))
 
 
 # --- Delivered, signed, in order ------------------------------------------------------------------
@@ -152,6 +155,38 @@ def test_a_failure_is_retried_with_backoff_and_holds_the_later_deliveries(receiv
     assert ids == [str(first.delivery_id), str(first.delivery_id), str(second.delivery_id)]
     assert receiver.received[0].body == receiver.received[1].body  # the same bytes on every attempt
     assert receiver.received[1].headers["x-sla-attempt"] == "2"
+
+
+def test_a_failing_delivery_holds_its_own_objects_later_events_but_not_another_objects(
+    receiver, endpoint, clock, settings
+):
+    settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
+    first, second = emit(endpoint, 2, subject="ticket:1")
+    (other,) = emit(endpoint, 1, subject="ticket:2")
+    receiver.script = [500]
+    assert webhooks_send_due() == 1  # ticket 1's first failed; ticket 2's went on, ticket 1's second waits
+    assert [r.headers["x-sla-delivery"] for r in receiver.received] == [str(first.delivery_id), str(other.delivery_id)]
+    assert WebhookDelivery.objects.get(pk=second.pk).attempts == 0
+    clock.shift(timedelta(minutes=1))
+    assert webhooks_send_due() == 2
+    assert [r.headers["x-sla-delivery"] for r in receiver.received[2:]] == [
+        str(first.delivery_id), str(second.delivery_id),
+    ]  # fmt: skip
+
+
+def test_only_the_oldest_waiting_deliverys_failures_count_towards_disabling(receiver, endpoint, clock, settings):
+    """Down for two minutes with two tickets' events waiting: three failed attempts, but those of the
+    later ticket, tried beside the oldest, do not make the endpoint fail any faster than one would."""
+    settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
+    emit(endpoint, 1, subject="ticket:1")
+    emit(endpoint, 1, subject="ticket:2")
+    receiver.default = 503
+    webhooks_send_due()
+    clock.shift(timedelta(minutes=1))
+    webhooks_send_due()
+    assert len(receiver.received) == 4
+    endpoint.refresh_from_db()
+    assert endpoint.enabled and endpoint.consecutive_failures == 2
 
 
 def test_a_response_lost_in_transit_means_the_same_id_again(receiver, endpoint, clock):
@@ -235,6 +270,18 @@ def test_a_delivery_is_never_held_by_two_senders(receiver, endpoint, clock, sett
     assert webhook_deliver(deliveries=claimed) == 0  # the stale sender finds it is no longer its row
     assert receiver.received == []
     assert webhook_deliver(deliveries=retaken) == 1
+
+
+def test_a_test_event_goes_out_at_once_past_deliveries_waiting_to_retry(receiver, endpoint, alice, clock):
+    first, _second = emit(endpoint, 2)
+    receiver.script = [500]
+    webhooks_send_due()
+    clock.shift(timedelta(seconds=10))
+    ping = webhook_send_test(endpoint=endpoint, actor=alice)
+    assert webhooks_send_due() == 1
+    assert [json.loads(r.body)["event"] for r in receiver.received] == ["ticket.updated", "ping"]
+    ping.refresh_from_db()
+    assert ping.status == "delivered" and WebhookDelivery.objects.get(pk=first.pk).status == "pending"
 
 
 def test_a_rotated_secret_signs_beside_the_previous_one_for_the_grace(receiver, endpoint, alice, clock):

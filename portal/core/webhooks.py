@@ -60,6 +60,13 @@ class HookEvent:
     key: str
     data: dict
 
+    @property
+    def subject(self) -> str:
+        """The object the event is about, the key's first two parts ("ticket:12", "claim:3",
+        "incident:5"; a test event's own "ping:<id>"): one object's events reach an endpoint in
+        order, another object's do not wait for them (portal.core.webhook_delivery)."""
+        return ":".join(self.key.split(":")[:2])
+
 
 # --- Recording events -----------------------------------------------------------------------------
 def webhooks_emit(*, events: list[HookEvent], now: datetime | None = None) -> int:
@@ -108,7 +115,7 @@ def _delivery(endpoint: WebhookEndpoint, event: HookEvent, now: datetime) -> Web
     delivery_id = uuid.uuid4()
     payload = {"id": str(delivery_id), "event": event.event, "created_at": now.isoformat(), "data": event.data}
     return WebhookDelivery(
-        endpoint=endpoint, event=event.event, key=event.key[:200], delivery_id=delivery_id,
+        endpoint=endpoint, event=event.event, key=event.key[:200], subject=event.subject[:200], delivery_id=delivery_id,
         payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)), next_attempt_at=now, created_at=now,
     )  # fmt: skip
 
@@ -248,7 +255,8 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor, now: datetime |
 
 @transaction.atomic
 def webhook_send_test(*, endpoint: WebhookEndpoint, actor, now: datetime | None = None) -> WebhookDelivery:
-    """A `ping` delivery to this endpoint alone, queued behind its other deliveries."""
+    """A `ping` delivery to this endpoint alone, about nothing but itself: it waits for no other
+    delivery (not for those waiting to retry), and the sweep it asks for sends it at once."""
     now = now or timezone.now()
     if not endpoint.enabled:
         raise WebhookError("Enable the endpoint first: a disabled endpoint receives nothing.")
