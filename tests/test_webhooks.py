@@ -26,6 +26,7 @@ from portal.core.webhooks import (
     HookEvent,
     webhook_endpoint_create,
     webhook_endpoint_enable,
+    webhook_endpoint_update,
     webhook_secret_rotate,
     webhook_send_test,
     webhooks_emit,
@@ -270,6 +271,42 @@ def test_a_delivery_is_never_held_by_two_senders(receiver, endpoint, clock, sett
     assert webhook_deliver(deliveries=claimed) == 0  # the stale sender finds it is no longer its row
     assert receiver.received == []
     assert webhook_deliver(deliveries=retaken) == 1
+
+
+def test_a_corrected_address_sends_the_waiting_deliveries_at_once_with_a_clean_slate(
+    receiver, endpoint, alice, clock, settings, django_capture_on_commit_callbacks
+):
+    """Alice's receiver answered 500 at a mistyped path: the head delivery failed 6 times, its next
+    try 32 minutes away. She corrects the URL: it and the one behind it go now, and her endpoint's
+    failures in a row are forgotten (one more after the fix does not come near disabling it)."""
+    webhook_endpoint_update(endpoint=endpoint, actor=alice, url=receiver.url + "-typo", events=TICKET_EVENTS)
+    first, second = emit(endpoint, 2)
+    receiver.default = 500
+    for minutes in (0, 1, 3, 7, 15, 31):
+        clock.move_to(T0 + timedelta(minutes=minutes))
+        webhooks_send_due()
+    first.refresh_from_db()
+    assert (first.status, first.attempts, first.next_attempt_at) == ("pending", 6, T0 + timedelta(minutes=63))
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).consecutive_failures == 6
+
+    clock.move_to(T0 + timedelta(minutes=32))
+    receiver.default = "ok"
+    with django_capture_on_commit_callbacks(execute=True):  # the update asks for a sweep
+        webhook_endpoint_update(endpoint=endpoint, actor=alice, url=receiver.url, events=TICKET_EVENTS)
+    assert WebhookDelivery.objects.get(pk=first.pk).status == "delivered"
+    assert WebhookDelivery.objects.get(pk=second.pk).status == "delivered"
+    assert all(r.path == "/hooks/sla" for r in receiver.received[6:]) and len(receiver.received) == 8
+    endpoint.refresh_from_db()
+    assert endpoint.consecutive_failures == 0 and endpoint.last_success_at == T0 + timedelta(minutes=32)
+
+
+def test_changing_only_the_events_keeps_the_backoff(receiver, endpoint, alice, clock):
+    (delivery,) = emit(endpoint, 1)
+    receiver.script = [500]
+    webhooks_send_due()
+    webhook_endpoint_update(endpoint=endpoint, actor=alice, url=receiver.url, events=["ticket.filed"])
+    assert WebhookDelivery.objects.get(pk=delivery.pk).next_attempt_at == T0 + timedelta(minutes=1)
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).consecutive_failures == 1
 
 
 def test_a_test_event_goes_out_at_once_past_deliveries_waiting_to_retry(receiver, endpoint, alice, clock):

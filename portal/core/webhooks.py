@@ -197,8 +197,21 @@ def webhook_endpoint_update(
     endpoint.url, endpoint.events = clean_url(url), _clean_events(events)
     endpoint.description = description.strip()[:100]
     endpoint.save(update_fields=["url", "events", "description"])
+    if endpoint.url != before["url"]:  # a corrected address: what waits goes there now, with a clean slate
+        _retry_now(endpoint, now)
     audit(actor=actor, action="webhook.changed", target=endpoint, before=before, after=_audited(endpoint), now=now)
     return endpoint
+
+
+def _retry_now(endpoint: WebhookEndpoint, now: datetime) -> None:
+    """A fresh start for a (locked) endpoint whose admin says it answers now (re-enabled, or its
+    address corrected): its failures in a row are forgotten and its waiting deliveries are due at
+    once, not after the backoff the old state earned them (parked ones stay parked); a sweep is
+    asked for when the change commits."""
+    endpoint.consecutive_failures = 0
+    endpoint.save(update_fields=["consecutive_failures"])
+    WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDelivery.Status.PENDING).update(next_attempt_at=now)
+    transaction.on_commit(_dispatch)
 
 
 @transaction.atomic
@@ -224,11 +237,10 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint, actor, now: datetime |
     if endpoint.enabled:
         return endpoint
     before = {"enabled": False, "reason": endpoint.disabled_reason}
-    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.consecutive_failures = True, "", None, 0
-    endpoint.save(update_fields=["enabled", "disabled_reason", "disabled_at", "consecutive_failures"])
-    WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDelivery.Status.PENDING).update(next_attempt_at=now)
+    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, "", None
+    endpoint.save(update_fields=["enabled", "disabled_reason", "disabled_at"])
+    _retry_now(endpoint, now)
     audit(actor=actor, action="webhook.enabled", target=endpoint, before=before, after={"enabled": True}, now=now)
-    transaction.on_commit(_dispatch)
     return endpoint
 
 
