@@ -374,8 +374,9 @@ class VendorWebhookEndpoint(WebhookEndpoint):
 
 class WebhookDelivery(models.Model):
     """One event to one endpoint: a queue row like the email outbox's (leased by one sender at a
-    time, retried with backoff), sent in order per endpoint and parked after WEBHOOK_MAX_ATTEMPTS
-    so that it stops holding the later ones back. At least once: a receiver dedupes by delivery_id."""
+    time, retried with backoff), sent in order per endpoint and subject (the object it is about) and
+    parked after WEBHOOK_MAX_ATTEMPTS so that it stops holding the later ones back. At least once: a
+    receiver dedupes by delivery_id."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -387,6 +388,9 @@ class WebhookDelivery(models.Model):
     event = models.CharField(max_length=40, choices=WebhookEvent.choices)
     # The cause, e.g. "ticket:12:filed": one delivery per endpoint and cause, however often it is emitted.
     key = models.CharField(max_length=200)
+    # The object it is about, the key's first two parts ("ticket:12"): a delivery waits only for the
+    # earlier ones of its endpoint about the same object (portal.core.webhook_delivery).
+    subject = models.CharField(max_length=200, default="")
     delivery_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False, verbose_name="delivery ID")
     # The JSON body sent (envelope and data), fixed when the event happened.
     payload = models.JSONField()
@@ -413,6 +417,12 @@ class WebhookDelivery(models.Model):
             models.Index(
                 fields=["endpoint", "id"], name="webhook_endpoint_queue", condition=Q(status__in=["pending", "sending"])
             ),
+            # "... and of this subject?" (sent in order per subject).
+            models.Index(
+                fields=["endpoint", "subject", "id"],
+                name="webhook_subject_queue",
+                condition=Q(status__in=["pending", "sending"]),
+            ),  # fmt: skip
         ]
 
     def __str__(self):

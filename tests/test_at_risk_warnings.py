@@ -114,6 +114,37 @@ def test_a_p1_warns_once_before_its_first_response_is_due_and_pages_the_on_call_
     }
 
 
+def test_a_p1_warning_reaches_the_on_call_tool_before_the_p1_breaches_although_an_earlier_one_waits_to_retry(
+    acme_contract, alice, lena, receiver
+):
+    """The on-call tool is down from 16:11 to 16:19 (503). P1 A (16:00) warns at 16:11:30 and its
+    warning fails until it waits for a retry at 16:26:30; P1 B (16:06, due 16:21) warns at 16:17:30.
+    B's warning is about another ticket: it does not wait for A's, and on-call hears of B in time."""
+    with time_machine.travel(T0, tick=False):
+        on_call, _ = vendor_endpoint_create(actor=lena, url=receiver.url, description="On-call")
+    a = file(acme_contract, alice, "P1")
+    b = file(acme_contract, alice, "P1", at=T0 + timedelta(minutes=6))
+    assert b.first_response_due == T0 + timedelta(minutes=21)
+    tool_back = T0 + timedelta(minutes=19)
+    arrived = {}
+    moment = T0 + timedelta(minutes=11, seconds=30)
+    while moment < T0 + timedelta(minutes=25):  # the sweeps, every 30 s
+        receiver.default = "ok" if moment >= tool_back else 503
+        with time_machine.travel(moment, tick=False):
+            check_sla_deadlines()
+            webhooks_send_due()
+        for d in WebhookDelivery.objects.filter(status="delivered"):
+            arrived.setdefault(d.key, d.delivered_at)
+        moment += timedelta(seconds=30)
+    warning = "ticket:{}:crossing:first_response:at_risk"
+    # B's own retries: failed at 16:17:30 and 16:18:30, sent at 16:20:30, before B's deadline.
+    assert arrived == {warning.format(b.pk): T0 + timedelta(minutes=20, seconds=30)}
+    held = WebhookDelivery.objects.get(key=warning.format(a.pk))  # A's: its own backoff, holding nobody
+    assert (held.status, held.attempts, held.next_attempt_at) == ("pending", 4, T0 + timedelta(minutes=26, seconds=30))
+    on_call.refresh_from_db()
+    assert on_call.enabled and on_call.consecutive_failures == 0
+
+
 def test_an_escalation_request_warns_before_its_acknowledgement_is_due(
     acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
 ):

@@ -1,13 +1,15 @@
 """In a real browser: Alice, a customer admin, registers a webhook endpoint (a local HTTPS receiver,
 reached through the tests' allow-list), is refused a private address with the field's message, copies
 the secret shown once, sends test events and sees each delivery with its last response: one
-acknowledged, one answered 500 and waiting for its retry, one queued behind it (in order). Bob, a
+acknowledged, one answered 500 and waiting for its retry, the next test sent at once, and one
+ticket's second event queued behind its first's retry (in order). Bob, a
 member, has no Webhooks link and gets a 403. Screenshots in var/screenshots/."""
 
 import json
 
 import pytest
 
+from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.models import WebhookEndpoint
 
 from .test_browser import assert_accessible, nav_to, text, visit
@@ -44,8 +46,22 @@ def test_alice_registers_a_webhook_and_follows_its_deliveries(logged_in_page, sc
     newest, failed, acknowledged = (text(rows.nth(i)) for i in range(3))
     assert "Delivered" in acknowledged and "HTTP 204" in acknowledged
     assert "Pending" in failed and "HTTP 500" in failed and "next try" in failed
-    assert "Pending" in newest and "not tried yet" in newest  # in order: behind the failed one
-    assert [json.loads(r.body)["event"] for r in receiver.received] == ["ping", "ping"]
+    assert "Delivered" in newest and "HTTP 204" in newest  # a test event waits for no retry
+    assert [json.loads(r.body)["event"] for r in receiver.received] == ["ping", "ping", "ping"]
+
+    # Two events of one ticket: the second waits behind the first's retry (one ticket's, in order).
+    receiver.script = [500]
+    webhooks_emit(
+        events=[
+            HookEvent(organisation_id=alice.organisation_id, event=event, key=f"ticket:1:{event}", data={})
+            for event in ("ticket.filed", "ticket.breached")
+        ]
+    )
+    page.reload()
+    assert rows.count() == 5
+    newest, failed = text(rows.nth(0)), text(rows.nth(1))
+    assert "ticket.filed" in failed and "Pending" in failed and "HTTP 500" in failed and "next try" in failed
+    assert "ticket.breached" in newest and "Pending" in newest and "not tried yet" in newest
     visit(page, screenshot, "webhooks-02-endpoint-alice")
     assert endpoint.secret not in page.content()  # shown once
 

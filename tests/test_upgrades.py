@@ -134,6 +134,30 @@ def test_the_form_submissions_age_index_is_created_where_0014_had_none(db):
     assert operation.state_operations == []
 
 
+def test_deliveries_waiting_before_0017_get_the_subject_of_their_key(alice):
+    """0017 orders deliveries per subject: those already waiting get theirs from their key, so one
+    ticket's still go in order and another ticket's no longer wait for them."""
+    from portal.models import WebhookDelivery, WebhookEndpoint
+
+    fill = importlib.import_module("portal.migrations.0017_webhook_delivery_subject").fill
+    endpoint = WebhookEndpoint.objects.create(
+        organisation=alice.organisation, url="https://hooks.example/sla", events=["ticket.updated"],
+        secret="whsec_x", created_at=MON_1400,
+    )  # fmt: skip
+
+    def row(key, status="pending"):
+        return WebhookDelivery.objects.create(
+            endpoint=endpoint, event="ticket.updated", key=key, payload={}, status=status,
+            next_attempt_at=MON_1400, created_at=MON_1400,
+        )  # fmt: skip
+
+    rows = [row("ticket:7:reply:3"), row("ticket:7:status:4", "sending"), row("claim:2:decided:approved")]
+    old = row("ticket:7:filed", "delivered")
+    fill(apps, None)
+    assert [WebhookDelivery.objects.get(pk=r.pk).subject for r in rows] == ["ticket:7", "ticket:7", "claim:2"]
+    assert WebhookDelivery.objects.get(pk=old.pk).subject == ""  # history: nothing reads it
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_deploy_checks_name_an_invalid_index():

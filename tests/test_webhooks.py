@@ -1,5 +1,5 @@
 """Outbound webhooks against a real HTTPS receiver (tests/webhook_receiver.py): signed deliveries in
-order per endpoint, retried with backoff after a failure or a lost response (each id delivered until
+order per endpoint and object (another object's never wait), retried with backoff after a failure or a lost response (each id delivered until
 acknowledged), parked so that later ones go on, never held by two senders, a failing endpoint
 disabled with an email to its organisation's customer admins; and the events the ticket services,
 the sweeps and claim decisions record."""
@@ -26,7 +26,9 @@ from portal.core.webhooks import (
     HookEvent,
     webhook_endpoint_create,
     webhook_endpoint_enable,
+    webhook_endpoint_update,
     webhook_secret_rotate,
+    webhook_send_test,
     webhooks_emit,
 )
 from portal.models import OutboxMessage, WebhookDelivery, WebhookEndpoint
@@ -69,14 +71,16 @@ def file(contract, user, priority="P3", subject="Backups fail"):
     )  # fmt: skip
 
 
-def emit(endpoint, n: int) -> list[WebhookDelivery]:
+def emit(endpoint, n: int, subject: str = "ticket:1") -> list[WebhookDelivery]:
+    """`n` events about one object (its deliveries go in order); the endpoint's deliveries of it."""
     webhooks_emit(
         events=[
-            HookEvent(organisation_id=endpoint.organisation_id, event="ticket.updated", key=f"k:{i}", data={"n": i})
+            HookEvent(organisation_id=endpoint.organisation_id, event="ticket.updated", key=f"{subject}:k{i}",
+                      data={"n": i})
             for i in range(n)
         ]
-    )
-    return list(WebhookDelivery.objects.filter(endpoint=endpoint).order_by("id"))
+    )  # fmt: skip
+    return list(WebhookDelivery.objects.filter(endpoint=endpoint, subject=subject).order_by("id"))
 
 
 # --- Delivered, signed, in order ------------------------------------------------------------------
@@ -152,6 +156,38 @@ def test_a_failure_is_retried_with_backoff_and_holds_the_later_deliveries(receiv
     assert ids == [str(first.delivery_id), str(first.delivery_id), str(second.delivery_id)]
     assert receiver.received[0].body == receiver.received[1].body  # the same bytes on every attempt
     assert receiver.received[1].headers["x-sla-attempt"] == "2"
+
+
+def test_a_failing_delivery_holds_its_own_objects_later_events_but_not_another_objects(
+    receiver, endpoint, clock, settings
+):
+    settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
+    first, second = emit(endpoint, 2, subject="ticket:1")
+    (other,) = emit(endpoint, 1, subject="ticket:2")
+    receiver.script = [500]
+    assert webhooks_send_due() == 1  # ticket 1's first failed; ticket 2's went on, ticket 1's second waits
+    assert [r.headers["x-sla-delivery"] for r in receiver.received] == [str(first.delivery_id), str(other.delivery_id)]
+    assert WebhookDelivery.objects.get(pk=second.pk).attempts == 0
+    clock.shift(timedelta(minutes=1))
+    assert webhooks_send_due() == 2
+    assert [r.headers["x-sla-delivery"] for r in receiver.received[2:]] == [
+        str(first.delivery_id), str(second.delivery_id),
+    ]  # fmt: skip
+
+
+def test_only_the_oldest_waiting_deliverys_failures_count_towards_disabling(receiver, endpoint, clock, settings):
+    """Down for two minutes with two tickets' events waiting: three failed attempts, but those of the
+    later ticket, tried beside the oldest, do not make the endpoint fail any faster than one would."""
+    settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
+    emit(endpoint, 1, subject="ticket:1")
+    emit(endpoint, 1, subject="ticket:2")
+    receiver.default = 503
+    webhooks_send_due()
+    clock.shift(timedelta(minutes=1))
+    webhooks_send_due()
+    assert len(receiver.received) == 4
+    endpoint.refresh_from_db()
+    assert endpoint.enabled and endpoint.consecutive_failures == 2
 
 
 def test_a_response_lost_in_transit_means_the_same_id_again(receiver, endpoint, clock):
@@ -235,6 +271,54 @@ def test_a_delivery_is_never_held_by_two_senders(receiver, endpoint, clock, sett
     assert webhook_deliver(deliveries=claimed) == 0  # the stale sender finds it is no longer its row
     assert receiver.received == []
     assert webhook_deliver(deliveries=retaken) == 1
+
+
+def test_a_corrected_address_sends_the_waiting_deliveries_at_once_with_a_clean_slate(
+    receiver, endpoint, alice, clock, settings, django_capture_on_commit_callbacks
+):
+    """Alice's receiver answered 500 at a mistyped path: the head delivery failed 6 times, its next
+    try 32 minutes away. She corrects the URL: it and the one behind it go now, and her endpoint's
+    failures in a row are forgotten (one more after the fix does not come near disabling it)."""
+    webhook_endpoint_update(endpoint=endpoint, actor=alice, url=receiver.url + "-typo", events=TICKET_EVENTS)
+    first, second = emit(endpoint, 2)
+    receiver.default = 500
+    for minutes in (0, 1, 3, 7, 15, 31):
+        clock.move_to(T0 + timedelta(minutes=minutes))
+        webhooks_send_due()
+    first.refresh_from_db()
+    assert (first.status, first.attempts, first.next_attempt_at) == ("pending", 6, T0 + timedelta(minutes=63))
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).consecutive_failures == 6
+
+    clock.move_to(T0 + timedelta(minutes=32))
+    receiver.default = "ok"
+    with django_capture_on_commit_callbacks(execute=True):  # the update asks for a sweep
+        webhook_endpoint_update(endpoint=endpoint, actor=alice, url=receiver.url, events=TICKET_EVENTS)
+    assert WebhookDelivery.objects.get(pk=first.pk).status == "delivered"
+    assert WebhookDelivery.objects.get(pk=second.pk).status == "delivered"
+    assert all(r.path == "/hooks/sla" for r in receiver.received[6:]) and len(receiver.received) == 8
+    endpoint.refresh_from_db()
+    assert endpoint.consecutive_failures == 0 and endpoint.last_success_at == T0 + timedelta(minutes=32)
+
+
+def test_changing_only_the_events_keeps_the_backoff(receiver, endpoint, alice, clock):
+    (delivery,) = emit(endpoint, 1)
+    receiver.script = [500]
+    webhooks_send_due()
+    webhook_endpoint_update(endpoint=endpoint, actor=alice, url=receiver.url, events=["ticket.filed"])
+    assert WebhookDelivery.objects.get(pk=delivery.pk).next_attempt_at == T0 + timedelta(minutes=1)
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).consecutive_failures == 1
+
+
+def test_a_test_event_goes_out_at_once_past_deliveries_waiting_to_retry(receiver, endpoint, alice, clock):
+    first, _second = emit(endpoint, 2)
+    receiver.script = [500]
+    webhooks_send_due()
+    clock.shift(timedelta(seconds=10))
+    ping = webhook_send_test(endpoint=endpoint, actor=alice)
+    assert webhooks_send_due() == 1
+    assert [json.loads(r.body)["event"] for r in receiver.received] == ["ticket.updated", "ping"]
+    ping.refresh_from_db()
+    assert ping.status == "delivered" and WebhookDelivery.objects.get(pk=first.pk).status == "pending"
 
 
 def test_a_rotated_secret_signs_beside_the_previous_one_for_the_grace(receiver, endpoint, alice, clock):

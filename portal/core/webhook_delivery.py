@@ -2,13 +2,20 @@
 
 - Claimed with a lease like the email outbox's rows (portal.core.leases): never sent by two
   senders at once; a row whose sender died is taken again when its lease runs out.
-- In order per endpoint: a delivery is due only when no earlier delivery of its endpoint is still
-  pending or being sent, so each claim takes at most the head of each endpoint's queue. A parked
-  or delivered one no longer holds the queue.
+- In order per subject: a delivery waits while an earlier delivery of its endpoint about the same
+  object (its `subject`: "ticket:12", "claim:3", "incident:5") is still pending or being sent; a
+  parked or delivered one no longer holds it. Deliveries about other objects do not wait for it:
+  one ticket's failing event never holds another ticket's (a P1's at-risk warning to the on-call
+  tool went out after that P1 had breached, behind an earlier P1's retry).
+- One at a time per endpoint: a claim takes at most one delivery per endpoint (its earliest ready
+  one) and none of an endpoint with one in flight, so a sweep's round sends each endpoint one, as
+  before; a test event (`ping`, its own subject) goes beside them, at once.
 - At least once: only a 2xx marks a delivery delivered; anything else (an error, a timeout, a lost
   response, a 3xx: redirects are not followed) is retried with backoff (1, 2, 4, ... minutes, at
   most an hour), and after WEBHOOK_MAX_ATTEMPTS the delivery is parked.
-- An endpoint with WEBHOOK_DISABLE_AFTER_FAILURES failed attempts in a row is disabled, and its
+- An endpoint with WEBHOOK_DISABLE_AFTER_FAILURES failed attempts in a row of its oldest waiting
+  delivery (those of later ones, tried beside it, are not counted: an endpoint with many objects
+  waiting is not disabled any sooner than one with one) is disabled, and its
   organisation's customer admins (the vendor's own endpoint: its support leads) are emailed
   through the outbox.
 """
@@ -34,7 +41,7 @@ from portal.core.roles import CustomerRole, StaffRole
 from portal.core.safe_http import Refused, post
 from portal.core.unsubscribe import email_to
 from portal.core.webhook_signing import body_bytes, signature_header, signing_secrets
-from portal.models import WebhookDelivery, WebhookEndpoint
+from portal.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 log = logging.getLogger(__name__)
 Status = WebhookDelivery.Status
@@ -42,16 +49,30 @@ EXCERPT = 1000  # characters of a response kept on the delivery
 USER_AGENT = "SLA-Portal-Webhooks/1"
 
 
+def _ready(now: datetime) -> Q:
+    """Pending and due, and no earlier delivery of its endpoint about the same subject is waiting."""
+    earlier_same_subject = WebhookDelivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"), subject=OuterRef("subject"), id__lt=OuterRef("id"),
+        status__in=[Status.PENDING, Status.SENDING],
+    )  # fmt: skip
+    return Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True) & ~Exists(earlier_same_subject)
+
+
 def _due(now: datetime) -> Q:
-    waiting = Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
-    earlier = WebhookDelivery.objects.filter(
-        endpoint_id=OuterRef("endpoint_id"), id__lt=OuterRef("id"), status__in=[Status.PENDING, Status.SENDING]
+    """Ready, and the endpoint's earliest ready delivery with none of its own in flight (a test
+    event regardless); or being sent by a sender whose lease ran out."""
+    earlier_ready = WebhookDelivery.objects.filter(
+        _ready(now), endpoint_id=OuterRef("endpoint_id"), id__lt=OuterRef("id")
+    ).exclude(event=WebhookEvent.PING)
+    in_flight = WebhookDelivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"), status=Status.SENDING, lease_until__gte=now
     )
-    return (waiting & ~Exists(earlier)) | Q(status=Status.SENDING, lease_until__lt=now)
+    one_at_a_time = ~Exists(earlier_ready) & ~Exists(in_flight)
+    return (_ready(now) & (Q(event=WebhookEvent.PING) | one_at_a_time)) | Q(status=Status.SENDING, lease_until__lt=now)
 
 
 def webhook_claim(*, now: datetime, limit: int) -> list[WebhookDelivery]:
-    """Lease up to `limit` due deliveries (at most one per endpoint: its queue's head)."""
+    """Lease up to `limit` due deliveries (at most one per endpoint, and its test events)."""
     claimed = lease_claim(
         WebhookDelivery, due=_due(now), now=now, limit=limit, lease=settings.WEBHOOK_LEASE, order_by=("id",)
     )
@@ -147,6 +168,11 @@ def _failed(delivery: WebhookDelivery, now: datetime, *, error: str, status_code
             lease_until=None, last_attempt_at=now, last_status_code=status_code, last_response=excerpt,
             last_error=error[:500],
         )  # fmt: skip
+        older_waiting = WebhookDelivery.objects.filter(
+            endpoint_id=delivery.endpoint_id, id__lt=delivery.id, status__in=[Status.PENDING, Status.SENDING]
+        )
+        if older_waiting.exists():  # the oldest's attempts count: a later one tried beside it adds none
+            return
         WebhookEndpoint.objects.filter(id=delivery.endpoint_id).update(
             consecutive_failures=F("consecutive_failures") + 1
         )
@@ -200,8 +226,9 @@ SWEEP_BUDGET = 40.0  # a sweep's seconds at most (as the outbox's): a slow endpo
 
 
 def webhooks_send_due(*, batch: int | None = None, max_rounds: int = 200, budget: float = SWEEP_BUDGET) -> int:
-    """Send everything due now, round by round (the sweep): each round takes the head of every
-    endpoint's queue, so an endpoint's deliveries go one after another, in order. At most `budget`
+    """Send everything due now, round by round (the sweep): each round takes one ready delivery of
+    every endpoint (and its test events), so an endpoint's deliveries go one after another, each
+    subject's in order. At most `budget`
     seconds, checked before each delivery (a round behind slow endpoints can itself take long):
     what is left waits for the next sweep (beat's, every minute, or one a change dispatches)."""
     stop_at = leases.clock() + budget

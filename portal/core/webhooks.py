@@ -60,6 +60,13 @@ class HookEvent:
     key: str
     data: dict
 
+    @property
+    def subject(self) -> str:
+        """The object the event is about, the key's first two parts ("ticket:12", "claim:3",
+        "incident:5"; a test event's own "ping:<id>"): one object's events reach an endpoint in
+        order, another object's do not wait for them (portal.core.webhook_delivery)."""
+        return ":".join(self.key.split(":")[:2])
+
 
 # --- Recording events -----------------------------------------------------------------------------
 def webhooks_emit(*, events: list[HookEvent], now: datetime | None = None) -> int:
@@ -117,7 +124,7 @@ def _delivery(endpoint: WebhookEndpoint, event: HookEvent, now: datetime) -> Web
     delivery_id = uuid.uuid4()
     payload = {"id": str(delivery_id), "event": event.event, "created_at": now.isoformat(), "data": event.data}
     return WebhookDelivery(
-        endpoint=endpoint, event=event.event, key=event.key[:200], delivery_id=delivery_id,
+        endpoint=endpoint, event=event.event, key=event.key[:200], subject=event.subject[:200], delivery_id=delivery_id,
         payload=json.loads(json.dumps(payload, cls=PayloadEncoder)), next_attempt_at=now, created_at=now,
     )  # fmt: skip
 
@@ -199,8 +206,21 @@ def webhook_endpoint_update(
     endpoint.url, endpoint.events = clean_url(url), _clean_events(events)
     endpoint.description = description.strip()[:100]
     endpoint.save(update_fields=["url", "events", "description"])
+    if endpoint.url != before["url"]:  # a corrected address: what waits goes there now, with a clean slate
+        _retry_now(endpoint, now)
     audit(actor=actor, action="webhook.changed", target=endpoint, before=before, after=_audited(endpoint), now=now)
     return endpoint
+
+
+def _retry_now(endpoint: WebhookEndpoint, now: datetime) -> None:
+    """A fresh start for a (locked) endpoint whose admin says it answers now (re-enabled, or its
+    address corrected): its failures in a row are forgotten and its waiting deliveries are due at
+    once, not after the backoff the old state earned them (parked ones stay parked); a sweep is
+    asked for when the change commits."""
+    endpoint.consecutive_failures = 0
+    endpoint.save(update_fields=["consecutive_failures"])
+    WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDelivery.Status.PENDING).update(next_attempt_at=now)
+    transaction.on_commit(_dispatch)
 
 
 @transaction.atomic
@@ -226,11 +246,10 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint, actor, now: datetime |
     if endpoint.enabled:
         return endpoint
     before = {"enabled": False, "reason": endpoint.disabled_reason}
-    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.consecutive_failures = True, "", None, 0
-    endpoint.save(update_fields=["enabled", "disabled_reason", "disabled_at", "consecutive_failures"])
-    WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDelivery.Status.PENDING).update(next_attempt_at=now)
+    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, "", None
+    endpoint.save(update_fields=["enabled", "disabled_reason", "disabled_at"])
+    _retry_now(endpoint, now)
     audit(actor=actor, action="webhook.enabled", target=endpoint, before=before, after={"enabled": True}, now=now)
-    transaction.on_commit(_dispatch)
     return endpoint
 
 
@@ -257,7 +276,8 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor, now: datetime |
 
 @transaction.atomic
 def webhook_send_test(*, endpoint: WebhookEndpoint, actor, now: datetime | None = None) -> WebhookDelivery:
-    """A `ping` delivery to this endpoint alone, queued behind its other deliveries."""
+    """A `ping` delivery to this endpoint alone, about nothing but itself: it waits for no other
+    delivery (not for those waiting to retry), and the sweep it asks for sends it at once."""
     now = now or timezone.now()
     if not endpoint.enabled:
         raise WebhookError("Enable the endpoint first: a disabled endpoint receives nothing.")
