@@ -27,6 +27,7 @@ from portal.core.api_tokens import token_revoke
 from portal.core.audit import audit_deleted
 from portal.core.delivery import email_templates, outbox_render, outbox_retry_now
 from portal.core.heartbeat import health
+from portal.core.housekeeping import bodies_kept_days, outbox_bodies_removed
 from portal.core.paging import CappedPaginator
 from portal.core.people import is_last_active_admin
 from portal.core.roles import CustomerRole, role_of_group, sees_security
@@ -385,6 +386,11 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     @admin.display(description="Preview (text part)")
     def preview(self, obj):
         """The text part as sent, or as it will be sent: rendered from the frozen context."""
+        if outbox_bodies_removed(obj):
+            return (
+                f"Sent on {obj.sent_at:%Y-%m-%d}; its text was removed {bodies_kept_days()} days after it was sent "
+                "(OUTBOX_KEEP_BODIES_DAYS). Its recipient, subject, Message-ID and attempts stay."
+            )
         try:
             subject, text, _ = outbox_render(obj)
         except Exception as exc:  # noqa: BLE001 - shown to staff, as the sender would record it
