@@ -82,10 +82,10 @@ def ours(terms: dict[str, list[str]], *, before_too: bool = True) -> list[dict]:
     from django.db.models import Q
     from pages import client_for
 
+    from portal.core.paging import CappedPaginator
     from tickets import search
     from tickets.admin.queue import QUEUE_ORDER
     from tickets.models import Ticket
-    from tickets.paging import CappedPaginator
 
     staff = client_for(dataset.STAFF_EMAIL)
     queue = Ticket.objects.filter(status__in=Ticket.ACTIVE).exclude(kind=Ticket.Kind.SECURITY)

@@ -25,8 +25,10 @@ from portal.core import admin_webhooks  # noqa: F401 (registers the vendor's web
 from portal.core.admin_audit import AuditedAdmin
 from portal.core.api_tokens import token_revoke
 from portal.core.audit import audit_deleted
-from portal.core.delivery import outbox_render, outbox_retry_now
+from portal.core.delivery import email_templates, outbox_render, outbox_retry_now
 from portal.core.heartbeat import health
+from portal.core.housekeeping import bodies_kept_days, outbox_bodies_removed
+from portal.core.paging import CappedPaginator
 from portal.core.people import is_last_active_admin
 from portal.core.roles import CustomerRole, role_of_group, sees_security
 from portal.core.staff_access import AccessChange, audit_user_deleted
@@ -245,15 +247,16 @@ SECURITY_EMAILS: list[Callable[[], Q]] = [
 
 
 class TemplateFilter(admin.SimpleListFilter):
-    """By template, offering only the templates of the rows this user may see (Django's field
-    filter lists every row's, which told staff who do not see reports that report emails exist)."""
+    """By template, offering the email templates the code has (portal.core.delivery.email_templates),
+    not the distinct templates of every row ever written (a read of the whole outbox at every page);
+    the vulnerability reports' own only to staff who see reports."""
 
     title = "template"
     parameter_name = "template"
 
     def lookups(self, request, model_admin):
-        templates = model_admin.get_queryset(request).order_by("template").values_list("template", flat=True)
-        return [(t, t) for t in templates.distinct()]
+        security = sees_security(request.user)
+        return [(t, t) for t in email_templates() if security or not t.startswith("security_report")]
 
     def queryset(self, request, queryset):
         return queryset.filter(template=self.value()) if self.value() else queryset
@@ -302,9 +305,14 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     list_display = [
         "key", "to", "subject_shown", "status", "attempts", "created_at", "sent_at", "next_attempt_at", "bounce_status",
     ]  # fmt: skip
-    list_filter = ["status", BouncedFilter, TemplateFilter]
+    # The list reads a page, never the whole outbox: its order from the index outbox_list_order, its
+    # count capped (CappedPaginator, in that order), no "N of M" (M would count every email ever
+    # sent), templates from the code, and dates as fixed ranges (a date hierarchy lists the distinct
+    # years of every row).
+    list_filter = ["status", BouncedFilter, TemplateFilter, ("created_at", admin.DateFieldListFilter)]
     search_fields = ["key", "to", "subject", "message_id"]
-    date_hierarchy = "created_at"
+    paginator = CappedPaginator
+    show_full_result_count = False
     inlines = [OutboxAttemptInline]
     actions = ["retry_now"]
     # Emails whose text holds a link that signs its reader in or acts for them (a password reset, an
@@ -369,9 +377,20 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         # A row is rendered by the worker that first sends it (portal.core.outbox): until then, its template.
         return obj.subject or f"({obj.template}: rendered when sent)"
 
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        if queryset.model is OutboxMessage:
+            paginator.count_order = ("-created_at", "-id")  # counted along outbox_list_order
+        return paginator
+
     @admin.display(description="Preview (text part)")
     def preview(self, obj):
         """The text part as sent, or as it will be sent: rendered from the frozen context."""
+        if outbox_bodies_removed(obj):
+            return (
+                f"Sent on {obj.sent_at:%Y-%m-%d}; its text was removed {bodies_kept_days()} days after it was sent "
+                "(OUTBOX_KEEP_BODIES_DAYS). Its recipient, subject, Message-ID and attempts stay."
+            )
         try:
             subject, text, _ = outbox_render(obj)
         except Exception as exc:  # noqa: BLE001 - shown to staff, as the sender would record it

@@ -55,6 +55,7 @@ app.conf.task_routes = (route,)
 # (expires) rather than queued twice.
 EVERY_MINUTE = 60.0
 EVERY_HOUR = 3600.0
+EVERY_DAY = 86400.0
 
 
 def _sweep(task: str, every: float) -> dict:
@@ -74,6 +75,8 @@ app.conf.beat_schedule = {
     "inbound-imap": _sweep("tickets.tasks.poll_mailbox", EVERY_MINUTE),
     "credits-close-month": _sweep("credits.tasks.close_month", EVERY_HOUR),
     "people-contacts-review": _sweep("contracts.tasks.request_contacts_reviews", EVERY_HOUR),
+    # Expired sessions and API tokens, old email bodies, orphaned files (portal.core.housekeeping).
+    "housekeeping": _sweep("portal.core.tasks.housekeeping_run", EVERY_DAY),
 }
 
 

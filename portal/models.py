@@ -188,6 +188,13 @@ class OutboxMessage(models.Model):
             models.Index(fields=["lease_until"], name="outbox_sending_lease", condition=Q(status="sending")),
             # Staff's list of bounced emails.
             models.Index(fields=["bounced_at"], name="outbox_bounced", condition=Q(bounced_at__isnull=False)),
+            # The admin's list (newest first, its page and its capped count): read from the index,
+            # not a sort of every email ever sent (migration 0017).
+            models.Index(fields=["-created_at", "-id"], name="outbox_list_order"),
+            # The sent rows that still hold their bodies, by when they were sent: the housekeeping
+            # (portal.core.housekeeping) finds those past OUTBOX_KEEP_BODIES_DAYS without reading the
+            # rows it emptied before.
+            models.Index(fields=["sent_at"], name="outbox_bodies_kept", condition=Q(status="sent") & ~Q(body_text="")),
             # The reset form's limit: an account's recent reset emails (portal.site.forms).
             models.Index(
                 fields=["to", "created_at"], name="outbox_password_resets", condition=Q(template="password_reset")

@@ -258,6 +258,10 @@ DKIM_DOMAIN = env.str("DKIM_DOMAIN", default="") or DEFAULT_FROM_EMAIL.rsplit("@
 OUTBOX_LEASE = timedelta(seconds=env.int("OUTBOX_LEASE_SECONDS", default=120))
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
 OUTBOX_BATCH = 100
+# A sent email's context and bodies are emptied this many days after it was sent (the daily
+# housekeeping, portal.core.housekeeping); its row stays with its key (what keeps an email from
+# going twice), its Message-ID (what threads a reply), its recipient, subject and times. 0: kept for good.
+OUTBOX_KEEP_BODIES_DAYS = env.int("OUTBOX_KEEP_BODIES_DAYS", default=180)
 # Outbound webhooks (portal.core.webhooks, docs/webhooks.md). Every delivery goes to a public
 # address checked after resolution (no private, loopback, link-local, multicast or reserved one),
 # over HTTPS, with bounded time and response size; redirects are not followed.

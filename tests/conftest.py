@@ -153,6 +153,17 @@ def _sessions_in_the_database():
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _media_of_the_tests(tmp_path_factory):
+    """Uploaded files go to a folder of the test run's own, not the checkout's var/media: the files
+    of a developer's `make run` are never mixed with the tests', nor removed by the housekeeping a
+    test runs (it removes files that no row of the test database names)."""
+    from django.test import override_settings
+
+    with override_settings(MEDIA_ROOT=str(tmp_path_factory.mktemp("media"))):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _staff_second_factor_optional():
     """Staff test clients sign in with force_login, without a device: the second factor is optional
     in tests, as in the embedded default, whatever STAFF_OTP_REQUIRED the environment sets.

@@ -9,6 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
@@ -192,3 +193,20 @@ def test_a_change_that_keeps_the_organisation_keeps_the_tokens(client, ada, bob)
     client.force_login(ada)
     assert client.post(change_url(bob), {**form_data(client, bob), "phone": "+254 700 000 001"}).status_code == 302
     assert api(secret).get(TICKETS).status_code == 200
+
+
+def test_expired_tokens_do_not_count_toward_the_five_a_customer_may_hold(client, settings, alice):
+    """An integrator who let five 90-day tokens expire makes a new one: only tokens that still work
+    count (the daily housekeeping removes the expired ones; until it runs they are shown as expired)."""
+    for _ in range(settings.API_TOKENS_PER_USER):
+        token_create(user=alice, ttl=timedelta(days=90))
+    with pytest.raises(TokenRefused):
+        token_create(user=alice, ttl=timedelta(days=90))
+    with time_machine.travel(timezone.now() + timedelta(days=91)):
+        token, secret = token_create(user=alice, ttl=timedelta(days=90))
+        assert api(secret).get(TICKETS).status_code == 200
+        client.force_login(alice)
+        assert "Create a token" in client.get("/account/").content.decode()  # the page offers it too
+        assert client.post("/account/token/", {"expires": "30"}).status_code in (200, 302)
+        live = AuthToken.objects.filter(user=alice, expiry__gt=timezone.now())
+        assert live.count() == 2 and AuthToken.objects.filter(user=alice).count() == 7

@@ -5,16 +5,19 @@ and a held one filed by security staff as a vulnerability report, never put on a
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from portal.models import AuditEntry
 from tickets.models import InboundMessage, Ticket
 
-from .test_inbound import LATER, RECEIVED, mail, take
+from .test_inbound import LATER, PNG, RECEIVED, mail, take
 
 pytestmark = pytest.mark.django_db
 
@@ -190,3 +193,25 @@ def test_a_security_messages_words_stay_with_security_staff_when_refused_or_tria
     entry = AuditEntry.objects.get(action__startswith="inbound.")
     assert entry.target_repr == "eve@research.example: mail to the security address"
     assert "SQL injection" not in str(entry.target_repr) + str(entry.before) + str(entry.after)
+
+
+def test_the_held_list_does_not_read_each_messages_raw_bytes_and_its_page_does(frozen, client, sam, acme_contract):
+    """A page of the list is a date, a sender and a subject per row: each row's raw message (up to
+    INBOUND_MAX_BYTES, 25 MB: customers mail logs and screenshots) stays in the database; the
+    change page, which shows the message's text, reads its own."""
+    big = PNG + os.urandom(2 * 1024 * 1024)  # a 2 MB screenshot
+    for n in range(3):  # held: a stranger's mail to the support address
+        _held(
+            sender=f"pat{n}@other.example", message_id=f"<p{n}@other.example>", files=[("screen.png", big, "image/png")]
+        )
+    client.force_login(sam)
+    raw = '"tickets_inboundmessage"."raw"'
+    with CaptureQueriesContext(connection) as listed:
+        page = client.get(reverse("admin:tickets_inboundmessage_changelist"), {"outcome__exact": "held"})
+    assert page.status_code == 200 and b"pat0@other.example" in page.content and b"pat2@other.example" in page.content
+    assert [q["sql"][:200] for q in listed.captured_queries if raw in q["sql"]] == []
+    held = InboundMessage.objects.get(sender="pat0@other.example")
+    with CaptureQueriesContext(connection) as opened:
+        page = client.get(reverse("admin:tickets_inboundmessage_change", args=[held.pk]))
+    assert page.status_code == 200 and b"It fails." in page.content
+    assert any(raw in q["sql"] for q in opened.captured_queries)

@@ -331,7 +331,7 @@ PAGES = {
     "outage changelist": Page("sam", url("admin:contracts_outage_changelist"), 11),
     "outage change page": Page("sam", url("admin:contracts_outage_change", "outage"), 10),  # + its scoped contracts
     # Sam does not see vulnerability reports' emails: which tickets are reports is one query more.
-    "outbox changelist": Page("sam", url("admin:portal_outboxmessage_changelist"), 11),
+    "outbox changelist": Page("sam", url("admin:portal_outboxmessage_changelist"), 7),  # no years, no templates read
     "audit log": Page("sol", url("admin:portal_auditentry_changelist"), 11),
     # The API (Alice's token). There is no maintenance endpoint in portal/api_urls.py.
     "API tickets": Page("token", url("api-ticket-list"), 12),

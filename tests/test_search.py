@@ -188,7 +188,7 @@ def test_postgres_plans_each_customer_search_for_its_own_words(world, acme_contr
 
 
 def test_beyond_the_ranked_many_results_come_in_the_lists_own_order(world, sam_client, alice, monkeypatch):
-    monkeypatch.setattr("tickets.paging.CappedPaginator.CAP", 1)
+    monkeypatch.setattr("portal.core.paging.CappedPaginator.CAP", 1)
     client = Client()
     client.force_login(alice)
     with CaptureQueriesContext(connection) as queries:

@@ -216,7 +216,7 @@ def test_queue_queries_do_not_grow_with_the_tickets(staff_client, acme_contract,
 
 
 def test_the_queue_counts_only_up_to_its_cap(staff_client, acme_contract, alice, globex, charlie, sam, monkeypatch):
-    from tickets.paging import CappedPaginator
+    from portal.core.paging import CappedPaginator
 
     monkeypatch.setattr(CappedPaginator, "CAP", 5)
     klart = ContractFactory(organisation=globex, sla=SLA.objects.get(template_key="klart-ai"), contacts=[charlie])

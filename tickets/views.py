@@ -17,13 +17,13 @@ from contracts.people.selectors import admins_of
 from contracts.people.support import NotASupportContact, openable_contracts
 from contracts.selectors import contracts_for_user
 from portal.core.once import submit_once
+from portal.core.paging import CappedPaginator
 from tickets.terms_cache import TermsCache
 
 from . import search, services
 from .attachments import attachment_response
 from .forms import EscalateForm, ReplyForm, StatusForm, TicketFilterForm, TicketForm
 from .models import Ticket
-from .paging import CappedPaginator
 from .selectors import (
     SHOWN_PERSON,
     at_risk_or_breached,

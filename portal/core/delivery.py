@@ -24,12 +24,13 @@ from collections import deque
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from functools import cache
+from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.db.models import Q
-from django.template import Context
+from django.template import Context, engines
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -49,6 +50,17 @@ Status = OutboxMessage.Status
 def _render_plain(name: str, ctx: dict) -> str:
     # Subjects and text bodies are not HTML: "R&D" must stay "R&D", not "R&amp;D".
     return get_template(name).template.render(Context(ctx, autoescape=False))
+
+
+@cache
+def email_templates() -> list[str]:
+    """The names of the email templates the code has (templates/email/<name>/subject.txt), sorted."""
+    names = set()
+    for directory in engines["django"].engine.dirs:
+        folder = Path(directory) / "email"
+        if folder.is_dir():
+            names |= {p.name for p in folder.iterdir() if (p / "subject.txt").is_file()}
+    return sorted(names)
 
 
 def render(template: str, context: dict) -> tuple[str, str, str]:

@@ -53,6 +53,11 @@ PURPOSES = {
     "people-contacts-review": Purpose(
         "Quarterly contacts reviews", "review request written", "review requests written"
     ),
+    "housekeeping": Purpose(
+        "Daily housekeeping: expired sessions and tokens, old email bodies, orphaned files",
+        "thing removed",
+        "things removed",
+    ),
 }
 
 

@@ -48,6 +48,34 @@ def postgres_indexes(indexes: dict[str, str]):
     return migrations.RunPython(create, drop)
 
 
+def model_indexes(app_label: str, model_name: str, indexes: list):
+    """A migration's operation adding these models.Index to a model: in the state as AddIndex, in
+    the database built CONCURRENTLY on PostgreSQL with index_create (writes go on while they build;
+    an interrupted build is built again), as Django builds them elsewhere; dropped when reversed.
+    The migration is not atomic."""
+
+    def create(apps, schema_editor):
+        model = apps.get_model(app_label, model_name)
+        for index in indexes:
+            if schema_editor.connection.vendor != "postgresql":
+                schema_editor.add_index(model, index)
+                continue
+            sql = str(index.create_sql(model, schema_editor, concurrently=True))
+            sql = sql.replace("CREATE INDEX CONCURRENTLY", "CREATE INDEX CONCURRENTLY IF NOT EXISTS", 1)
+            index_create(schema_editor, index.name, sql)
+
+    def drop(apps, schema_editor):
+        model = apps.get_model(app_label, model_name)
+        extra = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
+        for index in indexes:
+            schema_editor.remove_index(model, index, **extra)
+
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AddIndex(model_name=model_name, index=index) for index in indexes],
+        database_operations=[migrations.RunPython(create, drop)],
+    )
+
+
 def invalid_indexes(connection) -> list[str]:
     """The INVALID indexes of the current schema (PostgreSQL): builds that were interrupted."""
     if connection.vendor != "postgresql":

@@ -2,8 +2,9 @@
 
 from celery import shared_task
 from django.db import OperationalError
+from django.utils import timezone
 
-from portal.core import delivery
+from portal.core import delivery, housekeeping
 from portal.core.heartbeat import recorded
 
 # A sweep queued by a commit (outbox rows, webhook deliveries) or by a sweep out of time is dropped
@@ -31,3 +32,12 @@ def outbox_sweep(follow: bool = False) -> int:
 def outbox_sweep_dispatch() -> None:
     """Queue a sweep that goes on until nothing is due (a fan-out's; a sweep out of time queues the next)."""
     outbox_sweep.apply_async(kwargs={"follow": True}, expires=DISPATCHED_SWEEP_EXPIRES)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=3)
+@recorded("housekeeping")
+def housekeeping_run() -> str:
+    """Once a day: expired sessions and API tokens, the bodies of emails sent long ago, and files no
+    row names (portal.core.housekeeping). Each step stops within its budget; the next day's run
+    goes on."""
+    return housekeeping.housekeeping(now=timezone.now())

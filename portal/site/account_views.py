@@ -63,7 +63,8 @@ def account_page(request, *, profile_form=None, status: int = 200):
         "tokens": tokens,
         "new_token": new_token,
         "form": TokenCreateForm(),
-        "limit": settings.API_TOKENS_PER_USER,
+        "limit": settings.API_TOKENS_PER_USER,  # expired tokens do not count (api_tokens.token_create)
+        "live_tokens": sum(not token.expired for token in tokens),
         "profile_form": profile_form or ProfileForm(initial={k: getattr(request.user, k) for k in PROFILE}),
     }
     response = render(request, "portal/account.html", context, status=status)

@@ -402,6 +402,7 @@ class Drill:
             CELERY_QUEUE=self.queue,
             EMAIL_URL=f"smtp://127.0.0.1:{self.sink.port}",
             OUTBOX_LEASE_SECONDS=str(self.lease_seconds),
+            MEDIA_ROOT=str(self.dir / "media"),  # beat's housekeeping sweeps it: never the checkout's var/media
             **extra,
         )
 

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 
 from contracts import terms_revision
 from contracts.choices import Cause, Priority
+from portal.core.paging import CappedPaginator
 from portal.core.roles import sees_security
 from portal.domain.formats import duration, in_tz
 
@@ -26,7 +27,6 @@ from .. import search, services
 from ..canned import CannedReplyError, canned_fill, canned_for
 from ..incident_links import incident_suggested, tickets_link_incident
 from ..models import Ticket
-from ..paging import CappedPaginator
 from ..selectors import ClockView, ticket_clock_views
 from ..services import TicketError
 from .display import TicketPageMedia, cause_label, countdown, cut, event_summary, sla_badge

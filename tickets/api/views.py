@@ -34,11 +34,11 @@ from portal.core.api import (
     single_line,
 )
 from portal.core.once import api_key, kept, submit_once
+from portal.core.paging import CappedPaginator
 
 from .. import search
 from ..attachments import STORED_TYPES, attachment_response
 from ..models import Ticket
-from ..paging import CappedPaginator
 from ..selectors import attachments_for_user, messages_for_customer, tickets_for_user, with_escalation_request
 from ..services import (
     TicketError,
