@@ -17,6 +17,6 @@ INDEXES = [
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
 
-    dependencies = [("portal", "0016_form_submission_age_index")]
+    dependencies = [("portal", "0017_webhook_delivery_subject")]
 
     operations = [model_indexes("portal", "outboxmessage", INDEXES)]
