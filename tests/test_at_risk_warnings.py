@@ -115,7 +115,7 @@ def test_a_p1_warns_once_before_its_first_response_is_due_and_pages_the_on_call_
 
 
 def test_a_p1_warning_reaches_the_on_call_tool_before_the_p1_breaches_although_an_earlier_one_waits_to_retry(
-    acme_contract, alice, lena, receiver
+    acme_contract, alice, lena, receiver, client
 ):
     """The on-call tool is down from 16:11 to 16:19 (503). P1 A (16:00) warns at 16:11:30 and its
     warning fails until it waits for a retry at 16:26:30; P1 B (16:06, due 16:21) warns at 16:17:30.
@@ -143,6 +143,13 @@ def test_a_p1_warning_reaches_the_on_call_tool_before_the_p1_breaches_although_a
     assert (held.status, held.attempts, held.next_attempt_at) == ("pending", 4, T0 + timedelta(minutes=26, seconds=30))
     on_call.refresh_from_db()
     assert on_call.enabled and on_call.consecutive_failures == 0
+    # The lead sees the failing warning on the endpoint's page (in her zone, Berlin), not only once
+    # 24 failures disable it.
+    client.force_login(lena)
+    page = client.get(reverse("admin:portal_vendorwebhookendpoint_change", args=[on_call.pk])).content.decode()
+    assert "Recent deliveries" in page and "HTTP 503" in page and "HTTP 204" in page
+    assert "Pending, next try 2026-12-11 14:26 (UTC+01:00)" in page
+    assert "2026-12-11 14:11 (UTC+01:00)" in page  # A's warning, recorded at 16:11:30 in Nairobi
 
 
 def test_an_escalation_request_warns_before_its_acknowledgement_is_due(

@@ -9,6 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from portal.core.webhooks import (
     WebhookError,
@@ -19,7 +21,10 @@ from portal.core.webhooks import (
     webhook_endpoint_enable,
     webhook_send_test,
 )
+from portal.domain.formats import in_tz
 from portal.models import VendorWebhookEndpoint
+
+RECENT = 20  # deliveries shown on an endpoint's page
 
 
 def https_url_fields(field, **kwargs):
@@ -48,13 +53,19 @@ class VendorEndpointForm(forms.ModelForm):
             raise ValidationError(str(exc)) from None
 
 
+def _state(delivery, zone: str) -> str:
+    if delivery.status == "pending" and delivery.attempts:
+        return f"{delivery.get_status_display()}, next try {in_tz(delivery.next_attempt_at, zone)}"
+    return delivery.get_status_display()
+
+
 @admin.register(VendorWebhookEndpoint)
 class VendorWebhookEndpointAdmin(admin.ModelAdmin):
     form = VendorEndpointForm
     list_display = ["url", "description", "events", "enabled", "last_success_at", "consecutive_failures"]
     readonly_fields = [
         "url", "description", "events", "enabled", "disabled_reason", "last_success_at", "consecutive_failures",
-        "created_by", "created_at",
+        "created_by", "created_at", "recent_deliveries",
     ]  # fmt: skip
     actions = ["send_test", "enable", "disable"]
 
@@ -70,6 +81,28 @@ class VendorWebhookEndpointAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else ["url", "description"]
+
+    @admin.display(description="Recent deliveries")
+    def recent_deliveries(self, obj):
+        """The latest deliveries with their state and last answer, as a customer's endpoint page
+        shows them: a failing on-call tool shows here before 24 failures disable it."""
+        zone = timezone.get_current_timezone_name()
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (in_tz(d.created_at, zone), d.event, _state(d, zone), d.attempts,
+                 f"HTTP {d.last_status_code}" if d.last_status_code else (d.error_detail or "not tried yet"))
+                for d in obj.deliveries.order_by("-id")[:RECENT]
+            ),
+        )  # fmt: skip
+        if not rows:
+            return "None yet."
+        return format_html(
+            "<table><thead><tr><th>Recorded</th><th>Event</th><th>State</th><th>Attempts</th>"
+            "<th>Last response</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     def save_model(self, request, obj, form, change):
         if change:
