@@ -221,6 +221,8 @@ def test_a_pending_claim_follows_the_new_figure(bad_november, alice, sam, django
     assert claim.figure_changed_at is None
     body = next(m for m in mail.outbox if m.to == [alice.email] and "judged again" in m.subject).body
     assert f"Your claim for this month (#{claim.pk}), awaiting review, now asks for the new figure." in body
+    # The month has its claim: the email points to it, never invites a second one.
+    assert f"Your claim: http://127.0.0.1:8000/claims/{claim.pk}/" in body and "can be filed until" not in body
     assert "Credit: KES 37,500.00 (25.0% of the month's invoice" in body and "(was KES 15,000.00, 10.0%" in body
     # Staff approve the new figure at the eligible amount.
     assert claim_approve(claim=claim, actor=sam, now=SWEEP).amount == 37500
@@ -251,6 +253,7 @@ def test_an_approved_claim_is_flagged_never_changed(
     body = next(m for m in mail.outbox if m.to == [alice.email] and "judged again" in m.subject).body
     assert f"Your claim for this month (#{claim.pk}) was already decided: staff will review it" in body
     assert "Credit: none (was KES 15,000.00, 10.0% of the month's invoice)." in body
+    assert f"Your claim: http://127.0.0.1:8000/claims/{claim.pk}/" in body and "can be filed until" not in body
 
     # A line for staff on the dashboard, and a warning on the claim's page.
     client.force_login(ayo)
@@ -260,6 +263,28 @@ def test_an_approved_claim_is_flagged_never_changed(
     months = text(re.search(r'id="months">(.*?)\n</div>', board, re.S)[1])
     assert f"claim #{claim.pk} approved before: review" in months
     assert "The month was judged again on 2026-12-03 11:00 (UTC+03:00), after this claim was decided" in page
+
+
+def test_the_email_of_a_month_with_a_rejected_claim_points_to_it_and_invites_no_second_one(
+    bad_november, alice, bob, sam, django_capture_on_commit_callbacks
+):
+    from credits.services import ClaimError, claim_reject
+
+    with time_machine.travel(LATER - timedelta(days=1), tick=False):
+        claim = claim_submit(contract=bad_november, month=NOV, user=alice)
+        claim_reject(claim=claim, actor=sam, reason="The 10th was announced maintenance.")
+    mail.outbox.clear()
+    down(bad_november, datetime(2026, 11, 20, 8, 0, tzinfo=NBO), 960, actor=sam)
+    sweep(SWEEP, django_capture_on_commit_callbacks)
+    for person in (alice, bob):
+        message = next(m for m in mail.outbox if m.to == [person.email] and "judged again" in m.subject)
+        assert f"Your claim for this month (#{claim.pk}) was already decided" in message.body
+        assert f"Your claim: http://127.0.0.1:8000/claims/{claim.pk}/" in message.body
+        assert "can be filed" not in message.body and "can be filed" not in message.alternatives[0][0]
+        assert f'href="http://127.0.0.1:8000/claims/{claim.pk}/">See your claim</a>' in message.alternatives[0][0]
+    # What it would have invited is refused.
+    with time_machine.travel(SWEEP, tick=False), pytest.raises(ClaimError, match="already filed"):
+        claim_submit(contract=bad_november, month=NOV, user=bob)
 
 
 def test_an_approved_claim_judged_again_shows_the_figures_it_was_decided_on_and_what_the_month_is_worth_now(
