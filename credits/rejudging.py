@@ -57,11 +57,11 @@ def _claims_follow(pairs, now: datetime) -> dict[int, Claim]:
     for row_id, claim in claims.items():
         before, after = by_row[row_id]
         if claim.status == Claim.Status.SUBMITTED:
-            if claim.eligible_amount == after.credit_amount and claim.amount == after.credit_amount:
+            if claim.eligible_amount == after.credit_amount:
                 continue
             was = claim.eligible_amount
-            claim.eligible_amount = claim.amount = after.credit_amount
-            claim.save(update_fields=["eligible_amount", "amount"])
+            claim.eligible_amount = after.credit_amount
+            claim.save(update_fields=["eligible_amount"])
             data = {"from": None if was is None else str(was), "to": _text(after.credit_amount)}
             events.append(ClaimEvent(claim=claim, kind=ClaimEvent.Kind.REFIGURED, at=now, data=data))
             entries.append(

@@ -100,7 +100,7 @@ def claim_submit(
         with transaction.atomic():
             claim = Claim.objects.create(
                 contract=contract, month=month, monthly_uptime=closed, submitted_by=user, submitted_at=now, note=note,
-                eligible_amount=closed.credit_amount, amount=closed.credit_amount, currency=closed.currency,
+                eligible_amount=closed.credit_amount, currency=closed.currency,  # amount: set by a decision
                 credit_kind=closed.credit_kind,
             )  # fmt: skip
     except IntegrityError:  # a second claim filed at the same moment

@@ -213,7 +213,7 @@ def test_a_pending_claim_follows_the_new_figure(bad_november, alice, sam, django
     down(bad_november, datetime(2026, 11, 20, 8, 0, tzinfo=NBO), 960, actor=sam)
     sweep(SWEEP, django_capture_on_commit_callbacks)
     claim.refresh_from_db()
-    assert (claim.status, claim.eligible_amount, claim.amount) == ("submitted", 37500, 37500)
+    assert (claim.status, claim.eligible_amount, claim.amount) == ("submitted", 37500, None)  # amount: decided
     event = claim.events.get(kind=ClaimEvent.Kind.REFIGURED)
     assert (event.actor, event.at, event.data) == (None, SWEEP, {"from": "15000.0000", "to": "37500.00"})
     entry = AuditEntry.objects.get(action="claim.refigured")
