@@ -17,7 +17,7 @@ from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.unsubscribe import email_to
 from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.domain.dates import month_bounds
-from portal.domain.formats import in_tz, minor_unit_exponent
+from portal.domain.formats import in_tz, minor_unit_exponent, money
 from portal.models import AuditEntry, WebhookEvent
 
 from .closing import close_month
@@ -192,6 +192,11 @@ def claim_approve(
     amount = Decimal(amount)
     if amount < 0:
         raise ClaimError("The amount cannot be negative.", field="amount")
+    invoice = claim.monthly_uptime.invoice_amount  # a service credit is a part of the month's invoice, at most all
+    if amount > invoice:
+        raise ClaimError(
+            f"The amount cannot exceed the month's invoice ({money(invoice, claim.currency)}).", field="amount"
+        )
     if amount != amount.quantize(minor_unit_exponent(claim.currency)):
         raise ClaimError(f"Use at most the minor unit of {claim.currency}.", field="amount")
     if amount != claim.eligible_amount:

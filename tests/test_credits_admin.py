@@ -259,6 +259,23 @@ def test_an_adjusted_amount_needs_a_reason_and_is_audited(staff_client, claim, a
     assert f"KES 15,000.00 → KES 12,000.00: {reason}" in response.content.decode()
 
 
+def test_an_adjusted_amount_above_the_months_invoice_is_a_field_error(staff_client, claim, mailoutbox):
+    # One zero too many: KES 1,500,000.00 on a KES 150,000 invoice is no service credit.
+    response = staff_client.post(op_url("adjust", claim), {"amount": "1500000.00", "reason": "Partial credit"})
+    assert response.status_code == 400
+    message = "The amount cannot exceed the month's invoice (KES 150,000.00)."
+    assert (ERROR, message) in messages_of(response)
+    assert response.context["op_forms"]["adjust"].errors == {"amount": [message]}
+    claim.refresh_from_db()
+    assert (claim.status, claim.amount) == ("submitted", None)
+    assert list(claim.events.values_list("kind", flat=True)) == ["submitted"] and not mailoutbox
+    # The whole invoice is the most a credit can be.
+    response = staff_client.post(op_url("adjust", claim), {"amount": "150000", "reason": "Nothing worked"})
+    assert response.status_code == 302
+    claim.refresh_from_db()
+    assert (claim.status, claim.amount) == ("approved", Decimal("150000"))
+
+
 def test_reject_with_a_reason_emails_the_customer(
     staff_client, claim, alice, ayo, mailoutbox, django_capture_on_commit_callbacks
 ):
