@@ -17,6 +17,7 @@ from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.unsubscribe import email_to
 from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.domain.dates import month_bounds
+from portal.domain.formats import amount as amount_text
 from portal.domain.formats import in_tz, minor_unit_exponent, money
 from portal.models import AuditEntry, WebhookEvent
 
@@ -118,7 +119,9 @@ def _claim_decided(claim: Claim, now: datetime) -> None:
         "claim": {
             "id": claim.pk, "url": settings.PORTAL_BASE_URL + reverse("claim-detail", args=[claim.pk]),
             "contract": claim.contract_id, "month": claim.month.strftime("%Y-%m"), "status": claim.status,
-            "eligible_amount": claim.eligible_amount, "amount": claim.amount, "currency": claim.currency,
+            # As the API gives them (credits.api.ClaimOutputSerializer): text in the currency's minor unit.
+            "eligible_amount": amount_text(claim.eligible_amount, claim.currency),
+            "amount": amount_text(claim.amount, claim.currency), "currency": claim.currency,
             "credit_kind": claim.credit_kind, "decision_reason": claim.decision_reason, "decided_at": claim.decided_at,
         }
     }  # fmt: skip
