@@ -109,11 +109,15 @@ class UptimeOutputSerializer(serializers.Serializer):
     month = MonthField(read_only=True, help_text="YYYY-MM.")  # documented as YYYY-MM, not as a date
     state = serializers.ChoiceField(choices=MONTH_STATES)
     timezone = serializers.CharField(help_text="The contract's timezone: the month runs in it.")
-    period_start = serializers.DateTimeField()
-    period_end = serializers.DateTimeField()
+    period_start = serializers.DateTimeField(help_text="The month's first moment, or the contract's start if later.")
+    period_end = serializers.DateTimeField(
+        help_text="The month's end, or the end of the contract's last day if earlier."
+    )
     as_of = serializers.DateTimeField(allow_null=True, help_text="When live figures were computed.")
     closed_at = serializers.DateTimeField(allow_null=True)
-    total_minutes = serializers.IntegerField(help_text="Minutes in the whole month.")
+    total_minutes = serializers.IntegerField(
+        help_text="Minutes in the whole period (the month within the contract's term)."
+    )
     elapsed_minutes = serializers.IntegerField(help_text="Minutes of the month that have passed.")
     down_minutes = serializers.IntegerField()
     excluded_minutes = serializers.IntegerField()
