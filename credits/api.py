@@ -43,7 +43,7 @@ from tickets.selectors import tickets_for_user
 from .figures import MonthFigures, MonthUnavailable, contract_month_figures
 from .forms import OWN_CONTRACTS, OWN_TICKETS
 from .models import Claim
-from .selectors import claim_attachments_for_user, claims_for_user
+from .selectors import ClaimFigures, claim_attachments_for_user, claims_figures, claims_for_user
 from .services import ClaimError, claim_attach, claim_submit
 
 TAGS = ["credits"]
@@ -109,11 +109,15 @@ class UptimeOutputSerializer(serializers.Serializer):
     month = MonthField(read_only=True, help_text="YYYY-MM.")  # documented as YYYY-MM, not as a date
     state = serializers.ChoiceField(choices=MONTH_STATES)
     timezone = serializers.CharField(help_text="The contract's timezone: the month runs in it.")
-    period_start = serializers.DateTimeField()
-    period_end = serializers.DateTimeField()
+    period_start = serializers.DateTimeField(help_text="The month's first moment, or the contract's start if later.")
+    period_end = serializers.DateTimeField(
+        help_text="The month's end, or the end of the contract's last day if earlier."
+    )
     as_of = serializers.DateTimeField(allow_null=True, help_text="When live figures were computed.")
     closed_at = serializers.DateTimeField(allow_null=True)
-    total_minutes = serializers.IntegerField(help_text="Minutes in the whole month.")
+    total_minutes = serializers.IntegerField(
+        help_text="Minutes in the whole period (the month within the contract's term)."
+    )
     elapsed_minutes = serializers.IntegerField(help_text="Minutes of the month that have passed.")
     down_minutes = serializers.IntegerField()
     excluded_minutes = serializers.IntegerField()
@@ -143,8 +147,29 @@ class ClaimAttachmentOutputSerializer(AttachmentOutputSerializer):
     download_route, owner_id = "api-claim-attachment-download", "claim_id"
 
 
+@extend_schema_serializer(component_name="ClaimMonthJudgedAgain")
+class ClaimRejudgedOutputSerializer(serializers.Serializer):
+    """The claim's month as it is now, judged again after the claim was decided (credits.rejudging)."""
+
+    judged_at = serializers.DateTimeField(source="rejudged_at", help_text="When its credit moved.")
+    uptime_percent = serializers.DecimalField(source="rejudged.uptime_percent", max_digits=12, decimal_places=8)
+    tier_percent = serializers.DecimalField(
+        source="rejudged.tier_percent", max_digits=6, decimal_places=3, allow_null=True
+    )
+    flagged = serializers.BooleanField(source="rejudged.flagged")
+    credit_amount = serializers.SerializerMethodField(help_text="In the currency's minor unit; null: no tier.")
+
+    def get_credit_amount(self, figures: ClaimFigures) -> str | None:
+        return amount(figures.rejudged.credit_amount, figures.rejudged.currency)
+
+
 @extend_schema_serializer(component_name="Claim")
 class ClaimOutputSerializer(serializers.Serializer):
+    """A claim. Its uptime, tier and flag are the figures it was decided on (or, awaiting review,
+    the month's); `month_judged_again` says what its month is worth now where late evidence moved
+    its credit after the decision (the claim is not changed; staff review it). `claim_figures` in
+    the context: claims_figures of a page of claims, read in one query."""
+
     id = serializers.IntegerField()
     contract = serializers.IntegerField(source="contract_id")
     contract_reference = serializers.CharField(source="contract.reference")
@@ -153,12 +178,16 @@ class ClaimOutputSerializer(serializers.Serializer):
     submitted_at = serializers.DateTimeField()
     submitted_by = serializers.CharField(source="submitted_by.get_full_name")
     note = serializers.CharField()
-    uptime_percent = serializers.DecimalField(source="monthly_uptime.uptime_percent", max_digits=12, decimal_places=8)
-    guarantee = serializers.DecimalField(source="monthly_uptime.guarantee", max_digits=6, decimal_places=3)
+    uptime_percent = serializers.DecimalField(source="figures.uptime_percent", max_digits=12, decimal_places=8)
+    guarantee = serializers.DecimalField(source="figures.guarantee", max_digits=6, decimal_places=3)
     tier_percent = serializers.DecimalField(
-        source="monthly_uptime.tier_percent", max_digits=6, decimal_places=3, allow_null=True
+        source="figures.tier_percent", max_digits=6, decimal_places=3, allow_null=True
     )
-    flagged = serializers.BooleanField(source="monthly_uptime.flagged")
+    flagged = serializers.BooleanField(source="figures.flagged")
+    month_judged_again = serializers.SerializerMethodField(
+        help_text="Null unless the month was judged again to another tier or credit after the claim was decided: "
+        "what it is worth now. The claim's figures and amounts are those it was decided on."
+    )
     eligible_amount = serializers.SerializerMethodField(help_text="The month's credit by its figures; null: none.")
     amount = serializers.SerializerMethodField(help_text="What is credited once approved (staff may adjust it).")
     currency = serializers.CharField()
@@ -168,6 +197,17 @@ class ClaimOutputSerializer(serializers.Serializer):
     settled_at = serializers.DateTimeField(allow_null=True)
     tickets = serializers.SerializerMethodField(help_text="Ids of the linked tickets.")
     attachments = ClaimAttachmentOutputSerializer(many=True, source="attachments.all")
+
+    def to_representation(self, claim: Claim):
+        known = self.context.setdefault("claim_figures", {})
+        if claim.pk not in known:
+            known.update(claims_figures(claims=[claim]))
+        claim.figures = known[claim.pk]
+        return super().to_representation(claim)
+
+    @extend_schema_field(ClaimRejudgedOutputSerializer(allow_null=True))
+    def get_month_judged_again(self, claim: Claim) -> dict | None:
+        return ClaimRejudgedOutputSerializer(claim.figures).data if claim.figures.rejudged else None
 
     def get_tickets(self, claim: Claim) -> list[int]:
         return [t.pk for t in claim.tickets.all()]
@@ -282,9 +322,8 @@ class ClaimListCreateApi(PaginatedApi):
         ordering = query.pop("ordering")
         claims = _claims(request.user).filter(**{"contract_id" if k == "contract" else k: v for k, v in query.items()})
         paginator, page = self.paginate(ordered(claims, ordering))
-        return paginator.get_paginated_response(
-            ClaimOutputSerializer(page, many=True, context={"request": request}).data
-        )
+        context = {"request": request, "claim_figures": claims_figures(claims=page)}
+        return paginator.get_paginated_response(ClaimOutputSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         operation_id="claims_create",

@@ -37,9 +37,9 @@ from contracts.maintenance.selectors import contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
 from portal.core.locks import transaction_lock
-from portal.domain.dates import add_months, month_bounds, previous_month
+from portal.domain.dates import add_months, month_bounds, previous_month, term_period
 from portal.domain.tiers import credit_amount, credit_percent
-from portal.domain.uptime import Interval, minutes, monthly_uptime, round_out
+from portal.domain.uptime import Interval, minutes, period_uptime, round_out
 
 from .models import MonthlyUptime
 from .notices import claims_invite, reminders_schedule
@@ -177,23 +177,24 @@ def contract_month(
     """The figures of one contract-month, or None where no SLA version is in force at its end.
 
     `outages` is an OutageIndex (or a plain list). Contracts on the same SLA and services with no
-    maintenance of their own have the same uptime: `cache` (a dict kept for one run) computes it
-    once for all of them; only the credit differs (each contract's invoice). `invoice` (amount,
+    maintenance of their own have the same uptime over the same period (contract_period): `cache` (a
+    dict kept for one run) computes it once for all of them; only the credit differs (each
+    contract's invoice). The period is the month clipped to the contract's term. `invoice` (amount,
     currency): the month's own, frozen when it was first closed; else the contract's. `services`
     likewise: the month's own (its row's service_ids), else the contract's (prefetched)."""
     version = versions.of_month(contract.sla_id, month, now)
     if version is None:
         return None
-    start, end = month_bounds(month.year, month.month, version.timezone)
+    start, end = contract_period(contract, month, version.timezone)
     sids = services if services is not None else service_ids(contract)
     parts = maintenance.get(contract.pk, ())
     index = outages if isinstance(outages, OutageIndex) else OutageIndex(outages)
     counted, own = index.for_contract(contract.pk, sids)
-    key = (contract.sla_id, sids, version.pk) if cache is not None and not parts and not own else None
+    key = (contract.sla_id, sids, version.pk, start, end) if cache is not None and not parts and not own else None
     if key is not None and key in cache:
         up, breakdown = cache[key]
     else:
-        up, breakdown = _uptime(contract, month, version, versions, start, end, counted, parts)
+        up, breakdown = _uptime(contract, version, versions, start, end, counted, parts)
         if key is not None:
             cache[key] = (up, breakdown)
     tiers = [t.as_tier() for t in version.credit_tiers.all()]
@@ -210,7 +211,15 @@ def contract_month(
     }  # fmt: skip
 
 
-def _uptime(contract, month, version, versions, start, end, outages, parts):
+def contract_period(contract: Contract, month: date, tz: str) -> tuple[datetime, datetime]:
+    """The one period a contract-month is judged on (the month-end run, live figures, a claim's
+    preview, re-judging): the calendar month in the terms' zone clipped to the contract's term
+    (portal.domain.dates.term_period). Downtime outside it is no one's: it is dropped, and the
+    total minutes are the period's."""
+    return term_period(month, tz, contract.starts_on, contract.ends_on)
+
+
+def _uptime(contract, version, versions, start, end, outages, parts):
     down: list[Interval] = []
     excluded: list[Interval] = []
     lines, windows, spans = [], [], {}
@@ -236,7 +245,7 @@ def _uptime(contract, month, version, versions, start, end, outages, parts):
             minutes(round_out(max(s, start), min(e, end)) for s, e in kept),
             minutes(round_out(max(s, start), min(e, end)) for s, e in broken),
         ))  # fmt: skip
-    up = monthly_uptime(month.year, month.month, version.timezone, down=down, excluded=excluded)
+    up = period_uptime(start, end, down=down, excluded=excluded)
     return up, Breakdown(lines, windows, spans)
 
 

@@ -17,11 +17,11 @@ from contracts.maintenance.judging import service_ids
 from contracts.maintenance.selectors import WindowPart, contracts_maintenance_parts
 from contracts.models import Contract, MaintenanceWindow, Outage
 from contracts.selectors import Versions
-from portal.domain.dates import last_day, local_month, month_bounds
+from portal.domain.dates import last_day, local_month
 from portal.domain.intervals import clip
 from portal.domain.uptime import MINUTE
 
-from .closing import OUTAGE_COLUMNS, OutageSpan, contract_month, outage_spans, text_ids, unpack
+from .closing import OUTAGE_COLUMNS, OutageSpan, contract_month, contract_period, outage_spans, text_ids, unpack
 from .models import MonthlyUptime
 
 
@@ -249,7 +249,7 @@ def _live(
     version = versions.shown(contract.sla_id, now)
     if version is None:
         return None
-    start, end = month_bounds(month.year, month.month, version.timezone)
+    start, end = contract_period(contract, month, version.timezone)
     until = min(end, now)
     sids = sorted(service_ids(contract) if services is None else services)
     outages = _contract_outages(sids, start, until, now) if sids and until > start else []
@@ -280,7 +280,7 @@ def _live_figures(figures: dict, month: date, state: str, now: datetime, details
         period_start=figures["period_start"],
         period_end=figures["period_end"],
         total_minutes=figures["total_minutes"],
-        elapsed_minutes=int((min(now, figures["period_end"]) - figures["period_start"]) // MINUTE),
+        elapsed_minutes=max(0, int((min(now, figures["period_end"]) - figures["period_start"]) // MINUTE)),
         down_minutes=figures["down_minutes"],
         excluded_minutes=figures["excluded_minutes"],
         uptime_percent=figures["uptime_percent"],
@@ -361,7 +361,7 @@ def months_so_far(
         version = versions.shown(c.sla_id, now)
         if version is not None:
             month = local_month(now, version.timezone)
-            months[c.pk] = (month, *month_bounds(month.year, month.month, version.timezone))
+            months[c.pk] = (month, *contract_period(c, month, version.timezone))
     running = [c for c in contracts if c.pk in months and months[c.pk][1] < now]
     sids = sorted({s.pk for c in running for s in c.services.all()})
     if not sids:

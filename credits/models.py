@@ -121,7 +121,10 @@ class Claim(models.Model):
     note = models.TextField(max_length=10000, blank=True)
     tickets = models.ManyToManyField("tickets.Ticket", blank=True, related_name="claims")
     eligible_amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
-    amount = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True, help_text="What is credited.")
+    amount = models.DecimalField(
+        max_digits=14, decimal_places=4, null=True, blank=True,
+        help_text="What is credited: set when the claim is approved; empty while it awaits review and once rejected.",
+    )  # fmt: skip
     currency = models.CharField(max_length=3)
     credit_kind = models.CharField(max_length=20, choices=CreditKind.choices)
     decision_reason = models.TextField(blank=True)

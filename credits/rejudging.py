@@ -4,7 +4,7 @@
   minutes, tier, credit.
 - Where the tier or the credit changed (`credit_moved`): the row says when (credit_changed_at: the
   staff dashboard lists it), the contract's contacts are emailed (month_rejudged: the month, the
-  old and new figure, the credit, the claim deadline), a claim awaiting review follows the new
+  old and new figure, the credit, the claim deadline or the claim already filed), a claim awaiting review follows the new
   figure (its eligible amount, audited), and a claim already decided (approved, settled or
   rejected) is never changed: it is flagged for staff (figure_changed_at, a claim event, audited).
 """
@@ -57,11 +57,11 @@ def _claims_follow(pairs, now: datetime) -> dict[int, Claim]:
     for row_id, claim in claims.items():
         before, after = by_row[row_id]
         if claim.status == Claim.Status.SUBMITTED:
-            if claim.eligible_amount == after.credit_amount and claim.amount == after.credit_amount:
+            if claim.eligible_amount == after.credit_amount:
                 continue
             was = claim.eligible_amount
-            claim.eligible_amount = claim.amount = after.credit_amount
-            claim.save(update_fields=["eligible_amount", "amount"])
+            claim.eligible_amount = after.credit_amount
+            claim.save(update_fields=["eligible_amount"])
             data = {"from": None if was is None else str(was), "to": _text(after.credit_amount)}
             events.append(ClaimEvent(claim=claim, kind=ClaimEvent.Kind.REFIGURED, at=now, data=data))
             entries.append(
@@ -108,7 +108,8 @@ def _tell_customers(moved, claims: dict[int, Claim], now: datetime) -> None:
             "contract": contract, "month": after.month, "timezone": version.timezone,
             "before": _figures(before), "after": _figures(after), "guarantee": after.guarantee,
             "currency": after.currency, "credit_kind": after.get_credit_kind_display(),
-            "deadline": deadline, "claims_open": now < deadline,
+            # One claim per month: where one was filed, the email points to it, never to filing another.
+            "deadline": deadline, "claims_open": claim is None and now < deadline,
             "claim_id": claim.pk if claim else None, "claim_status": claim.status if claim else "",
         }  # fmt: skip
         # The claim's submitter is told whatever they chose: their claim's figure moved.

@@ -17,6 +17,7 @@ from contracts.models import Contract
 from contracts.selectors import Versions
 from portal.core.staff_otp import may_use_staff_site
 from portal.domain.dates import add_months, days_after_month, local_month, month_bounds, previous_month
+from portal.models import AuditEntry
 from tickets.models import Ticket
 
 from .closing import HISTORY_MONTHS, text_ids
@@ -218,3 +219,59 @@ def claim_incidents(*, claim: Claim) -> list[tuple]:
             linked[t.incident_id].append(t)
     judged = sids if sids is not None else set(claim.contract.services.values_list("pk", flat=True))
     return [(i, i.outage.impact_on(judged), linked[i.pk]) for i in incidents]
+
+
+# --- A decided claim whose month was judged again -------------------------------------------------
+@dataclass(frozen=True)
+class ClaimFigures:
+    """The month's figures a claim shows: those it was decided on, while `rejudged` (the month as
+    it is now, judged again after the decision) is None unless its credit moved since."""
+
+    uptime_percent: Decimal
+    guarantee: Decimal
+    down_minutes: int
+    total_minutes: int
+    excluded_minutes: int
+    tier_percent: Decimal | None
+    flagged: bool
+    rejudged: MonthlyUptime | None = None
+    rejudged_at: datetime | None = None
+
+
+def _as_decimal(text) -> Decimal | None:
+    return None if text is None else Decimal(str(text))
+
+
+def claims_figures(*, claims: Iterable[Claim]) -> dict[int, ClaimFigures]:
+    """Per claim (its monthly_uptime loaded), the figures it was decided on, in one query whatever
+    their number (none where no claim was flagged). A decided claim is never changed when its month
+    is judged again (credits.rejudging); its month's row is. Where the credit moved after the
+    decision (figure_changed_at), the figures decided on are those the first re-judging after the
+    decision found (its `month.rejudged` audit entry's `before`: the month as it stood while the
+    claim was decided); the month's row is what it is worth now. Otherwise the row is both."""
+    claims = list(claims)
+    flagged = [c for c in claims if c.figure_changed_at is not None and c.decided_at is not None]
+    before: dict[int, dict] = {}
+    if flagged:
+        rows = {str(c.monthly_uptime_id): c for c in flagged}
+        entries = AuditEntry.objects.filter(
+            action="month.rejudged", target_type=MonthlyUptime._meta.label_lower, target_id__in=list(rows)
+        ).order_by("at", "id")
+        for target_id, at, figures in entries.values_list("target_id", "at", "before"):
+            claim = rows[target_id]
+            if at >= claim.decided_at and claim.pk not in before:
+                before[claim.pk] = figures
+    out = {}
+    for c in claims:
+        row, was = c.monthly_uptime, before.get(c.pk)
+        if was is None:
+            out[c.pk] = ClaimFigures(row.uptime_percent, row.guarantee, row.down_minutes, row.total_minutes,
+                                     row.excluded_minutes, row.tier_percent, row.flagged)  # fmt: skip
+            continue
+        percent, tier = _as_decimal(was["uptime_percent"]), _as_decimal(was["tier_percent"])
+        out[c.pk] = ClaimFigures(
+            uptime_percent=percent, guarantee=row.guarantee, down_minutes=int(was["down_minutes"]),
+            total_minutes=row.total_minutes, excluded_minutes=int(was["excluded_minutes"]), tier_percent=tier,
+            flagged=percent < row.guarantee and tier is None, rejudged=row, rejudged_at=c.figure_changed_at,
+        )  # fmt: skip
+    return out

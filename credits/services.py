@@ -17,7 +17,8 @@ from portal.core.outbox import Email, outbox_enqueue_many
 from portal.core.unsubscribe import email_to
 from portal.core.webhooks import HookEvent, webhooks_emit
 from portal.domain.dates import month_bounds
-from portal.domain.formats import in_tz, minor_unit_exponent
+from portal.domain.formats import amount as amount_text
+from portal.domain.formats import in_tz, minor_unit_exponent, money
 from portal.models import AuditEntry, WebhookEvent
 
 from .closing import close_month
@@ -100,7 +101,7 @@ def claim_submit(
         with transaction.atomic():
             claim = Claim.objects.create(
                 contract=contract, month=month, monthly_uptime=closed, submitted_by=user, submitted_at=now, note=note,
-                eligible_amount=closed.credit_amount, amount=closed.credit_amount, currency=closed.currency,
+                eligible_amount=closed.credit_amount, currency=closed.currency,  # amount: set by a decision
                 credit_kind=closed.credit_kind,
             )  # fmt: skip
     except IntegrityError:  # a second claim filed at the same moment
@@ -118,7 +119,9 @@ def _claim_decided(claim: Claim, now: datetime) -> None:
         "claim": {
             "id": claim.pk, "url": settings.PORTAL_BASE_URL + reverse("claim-detail", args=[claim.pk]),
             "contract": claim.contract_id, "month": claim.month.strftime("%Y-%m"), "status": claim.status,
-            "eligible_amount": claim.eligible_amount, "amount": claim.amount, "currency": claim.currency,
+            # As the API gives them (credits.api.ClaimOutputSerializer): text in the currency's minor unit.
+            "eligible_amount": amount_text(claim.eligible_amount, claim.currency),
+            "amount": amount_text(claim.amount, claim.currency), "currency": claim.currency,
             "credit_kind": claim.credit_kind, "decision_reason": claim.decision_reason, "decided_at": claim.decided_at,
         }
     }  # fmt: skip
@@ -192,6 +195,11 @@ def claim_approve(
     amount = Decimal(amount)
     if amount < 0:
         raise ClaimError("The amount cannot be negative.", field="amount")
+    invoice = claim.monthly_uptime.invoice_amount  # a service credit is a part of the month's invoice, at most all
+    if amount > invoice:
+        raise ClaimError(
+            f"The amount cannot exceed the month's invoice ({money(invoice, claim.currency)}).", field="amount"
+        )
     if amount != amount.quantize(minor_unit_exponent(claim.currency)):
         raise ClaimError(f"Use at most the minor unit of {claim.currency}.", field="amount")
     if amount != claim.eligible_amount:

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from contracts.choices import Priority
 from contracts.models import Contract, PriorityTerm, SLAVersion
 from contracts.selectors import Versions
+from portal.domain.dates import month_bounds
 from tickets.attainment import ALL, Attainment, totals
 from tickets.charts import satisfaction_text, share_text
 from tickets.selectors import contract_attainment
@@ -116,7 +117,8 @@ def contract_statement(*, contract: Contract, month: date, now: datetime) -> Sta
     month = month.replace(day=1)
     figures = contract_month_figures(contract=contract, month=month, now=now)
     versions = Versions([contract.sla_id])
-    judged_at = min(figures.period_end - _LAST_MOMENT, now)
+    # The terms that judged the month: in force at its last moment (a part month's period ends earlier).
+    judged_at = min(month_bounds(month.year, month.month, figures.timezone)[1] - _LAST_MOMENT, now)
     version = versions.at(contract.sla_id, judged_at) or versions.shown(contract.sla_id, now)
     rows = contract_attainment(contracts=[contract], first=month, last=month, now=now)[contract.pk]
     found = {priority: a for (m, priority), a in rows.items() if m == month}

@@ -28,6 +28,7 @@ from .selectors import (
     claim_attachments_for_user,
     claim_incidents,
     claimable_with_figures,
+    claims_figures,
     claims_for_user,
     contract_uptime,
 )
@@ -273,7 +274,8 @@ def claim_detail(request, pk: int):
         "credits/claim_detail.html",
         {
             "claim": claim,
-            "uptime": claim.monthly_uptime,
+            # The figures it was decided on; the month's, judged again since, beside them (figures.rejudged).
+            "figures": claims_figures(claims=[claim])[claim.pk],
             "tz": claim.monthly_uptime.sla_version.timezone,
             "attachments": claim.attachments.order_by("uploaded_at", "pk"),
             "tickets": claim.tickets.order_by("-filed_at", "-pk"),

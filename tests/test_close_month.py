@@ -303,3 +303,80 @@ def test_the_command_refuses_a_month_it_cannot_close_with_a_clear_error(month):
 
     with pytest.raises(CommandError, match="--month must be YYYY-MM between 1970-01 and 9998-12"):
         call_command("close_month", "--month", month, verbosity=0)
+
+
+# --- A contract that starts or ends within the month is judged on its own part of it ------------
+def test_an_outage_before_the_contract_started_earns_no_credit(acme):
+    contract = ContractFactory(organisation=acme, reference="KAL-0100", starts_on=date(2026, 10, 20))
+    # 1,000 minutes down on 5 October, two weeks before the contract began.
+    outage(
+        contract,
+        datetime(2026, 10, 5, 2, 0, tzinfo=NBO),
+        datetime(2026, 10, 5, 2, 0, tzinfo=NBO) + timedelta(minutes=1000),
+    )
+    assert close_month(month=OCT, now=AFTER) == 1
+    m = MonthlyUptime.objects.get(contract=contract, month=OCT)
+    # 20 October 00:00 to 1 November 00:00 Nairobi: 12 days.
+    assert (m.period_start, m.period_end) == (datetime(2026, 10, 20, tzinfo=NBO), datetime(2026, 11, 1, tzinfo=NBO))
+    assert (m.total_minutes, m.down_minutes, m.excluded_minutes) == (12 * 24 * 60, 0, 0)
+    assert (m.uptime_percent, m.tier_percent, m.credit_amount) == (Decimal(100), None, None)
+    assert m.breakdown == {"outages": "", "maintenance": ""}  # the outage is no line of the contract's month
+
+
+def test_an_outage_after_the_contract_ended_earns_no_credit_and_one_within_counts_on_its_minutes(acme):
+    contract = ContractFactory(
+        organisation=acme, reference="KAL-0101", starts_on=date(2026, 1, 1), ends_on=date(2026, 10, 10)
+    )
+    outage(contract, datetime(2026, 10, 25, 2, 0, tzinfo=NBO), datetime(2026, 10, 25, 18, 40, tzinfo=NBO))
+    # 300 minutes on its last day, 23:00 on the 10th to 04:00 on the 11th: 60 of them within its term.
+    outage(contract, datetime(2026, 10, 10, 23, 0, tzinfo=NBO), datetime(2026, 10, 11, 4, 0, tzinfo=NBO))
+    close_month(month=OCT, now=AFTER)
+    m = MonthlyUptime.objects.get(contract=contract, month=OCT)
+    assert (m.period_start, m.period_end) == (datetime(2026, 10, 1, tzinfo=NBO), datetime(2026, 10, 11, tzinfo=NBO))
+    assert (m.total_minutes, m.down_minutes) == (10 * 24 * 60, 60)
+    assert m.credit_amount is None  # 60 of 14,400 minutes: 99.58%, a gap of Kaluari's table
+    (line,) = breakdown_lines(row=m)
+    assert line.down_minutes == 60
+
+
+def test_a_part_month_earns_the_tiers_percent_of_the_months_invoice_as_recorded(acme, acme_contract):
+    # Two contracts on the same SLA and service: the one that started on the 20th is not given the
+    # whole month's uptime the other computed (nor the other its part month's).
+    late = ContractFactory(
+        organisation=acme,
+        reference="KAL-0102",
+        starts_on=date(2026, 10, 20),
+        services=list(acme_contract.services.all()),
+    )
+    # 500 minutes down on the 25th: 98.88% of October for the whole month, 97.11% of the 17,280 minutes from the 20th.
+    start = datetime(2026, 10, 25, 2, 0, tzinfo=NBO)
+    outage(acme_contract, start, start + timedelta(minutes=500))
+    close_month(month=OCT, now=AFTER)
+    whole = MonthlyUptime.objects.get(contract=acme_contract, month=OCT)
+    part = MonthlyUptime.objects.get(contract=late, month=OCT)
+    assert (whole.total_minutes, whole.tier_percent, whole.credit_amount) == (44640, Decimal(10), Decimal("15000.00"))
+    assert (part.total_minutes, part.down_minutes) == (17280, 500)
+    # 25% of the month's invoice as recorded (finance sets a part month's invoice; the product does not prorate).
+    assert (part.tier_percent, part.invoice_amount, part.credit_amount) == (
+        Decimal(25),
+        Decimal(150000),
+        Decimal("37500.00"),
+    )
+
+
+def test_live_figures_and_a_claims_preview_read_the_same_part_month(acme):
+    from credits.figures import contract_month_figures, month_so_far
+
+    contract = ContractFactory(organisation=acme, reference="KAL-0103", starts_on=date(2026, 10, 20))
+    outage(contract, datetime(2026, 10, 5, 2, 0, tzinfo=NBO), datetime(2026, 10, 5, 18, 40, tzinfo=NBO))
+    so_far = month_so_far(contract=contract, now=datetime(2026, 10, 21, 0, 0, tzinfo=NBO))
+    assert (so_far.period_start, so_far.elapsed_minutes, so_far.down_minutes) == (
+        datetime(2026, 10, 20, tzinfo=NBO),
+        1440,
+        0,
+    )
+    before_start = month_so_far(contract=contract, now=datetime(2026, 10, 6, 0, 0, tzinfo=NBO))
+    assert (before_start.elapsed_minutes, before_start.down_minutes) == (0, 0)
+    preview = contract_month_figures(contract=contract, month=OCT, now=AFTER)  # not closed yet
+    assert preview.state == preview.NOT_CLOSED
+    assert (preview.total_minutes, preview.down_minutes, preview.credit_amount) == (17280, 0, None)

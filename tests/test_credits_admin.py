@@ -243,7 +243,7 @@ def test_an_adjusted_amount_needs_a_reason_and_is_audited(staff_client, claim, a
     assert (ERROR, "Say why the amount differs from the eligible credit.") in messages_of(response)
     assert 'value="12000"' in response.content.decode()  # what was typed is kept
     claim.refresh_from_db()
-    assert (claim.status, claim.amount) == ("submitted", Decimal("15000"))
+    assert (claim.status, claim.amount) == ("submitted", None)
     assert list(claim.events.values_list("kind", flat=True)) == ["submitted"]
 
     response = staff_client.post(op_url("adjust", claim), {"amount": "12000.005", "reason": "Partial"})
@@ -257,6 +257,23 @@ def test_an_adjusted_amount_needs_a_reason_and_is_audited(staff_client, claim, a
     adjusted = ClaimEvent.objects.get(claim=claim, kind=ClaimEvent.Kind.ADJUSTED)
     assert (adjusted.actor, adjusted.data) == (ayo, {"from": "15000.0000", "to": "12000.00", "reason": reason})
     assert f"KES 15,000.00 → KES 12,000.00: {reason}" in response.content.decode()
+
+
+def test_an_adjusted_amount_above_the_months_invoice_is_a_field_error(staff_client, claim, mailoutbox):
+    # One zero too many: KES 1,500,000.00 on a KES 150,000 invoice is no service credit.
+    response = staff_client.post(op_url("adjust", claim), {"amount": "1500000.00", "reason": "Partial credit"})
+    assert response.status_code == 400
+    message = "The amount cannot exceed the month's invoice (KES 150,000.00)."
+    assert (ERROR, message) in messages_of(response)
+    assert response.context["op_forms"]["adjust"].errors == {"amount": [message]}
+    claim.refresh_from_db()
+    assert (claim.status, claim.amount) == ("submitted", None)
+    assert list(claim.events.values_list("kind", flat=True)) == ["submitted"] and not mailoutbox
+    # The whole invoice is the most a credit can be.
+    response = staff_client.post(op_url("adjust", claim), {"amount": "150000", "reason": "Nothing worked"})
+    assert response.status_code == 302
+    claim.refresh_from_db()
+    assert (claim.status, claim.amount) == ("approved", Decimal("150000"))
 
 
 def test_reject_with_a_reason_emails_the_customer(
@@ -449,6 +466,34 @@ def test_claims_export_as_csv_with_formula_injection_guarded(staff_client, acme,
     assert [r["id"] for r in parse_csv(staff_client.get(link.replace("?", "?status=approved&")))] == []
     everything = parse_csv(staff_client.get(reverse("admin:credits_claim_export"), {"status": "all"}))
     assert [r["id"] for r in everything] == [str(gap.pk), str(other.pk)]  # the queue's order
+
+
+def test_a_claim_nobody_decided_has_no_amount_in_the_claims_csv_nor_anywhere(staff_client, claim, ayo):
+    """Its eligible figure, yes; an amount only once approved: a sum of the `amount` column is money approved."""
+    assert (claim.eligible_amount, claim.amount) == (Decimal("15000"), None)
+    (row,) = parse_csv(staff_client.get(reverse("admin:credits_claim_export")))
+    assert (row["status"], row["eligible_amount"], row["amount"]) == ("submitted", "15000.00", "")
+    queue = staff_client.get(QUEUE).content.decode()
+    assert "KES 15,000.00" in queue  # the eligible column
+    claim_approve(claim=claim, actor=ayo)
+    (row,) = parse_csv(staff_client.get(reverse("admin:credits_claim_export"), {"status": "all"}))
+    assert (row["status"], row["eligible_amount"], row["amount"]) == ("approved", "15000.00", "15000.00")
+
+
+def test_the_migration_takes_the_amount_off_claims_nobody_decided(claim, ayo, backup, gap_contract, alice):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("credits.migrations.0008_claim_amount_set_by_decision")
+    decided = submit(gap_contract, alice)
+    claim_approve(claim=decided, actor=ayo, amount=Decimal("500"), reason="Goodwill")
+    Claim.objects.filter(pk=claim.pk).update(amount=claim.eligible_amount)  # as filed before
+    migration.undecided_have_no_amount(apps, None)
+    assert Claim.objects.get(pk=claim.pk).amount is None
+    assert Claim.objects.get(pk=decided.pk).amount == Decimal("500")  # a decision's amount stays
+    migration.undecided_amount_as_before(apps, None)
+    assert Claim.objects.get(pk=claim.pk).amount == Decimal("15000")
 
 
 def test_monthly_uptime_export_as_csv(staff_client, claim, acme):

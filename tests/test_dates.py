@@ -77,3 +77,21 @@ def test_day_bounds_on_a_dst_change_is_23_hours():
 def test_week_start_is_monday_midnight_utc():
     assert week_start(datetime(2026, 12, 6, 15, 0, tzinfo=UTC)) == datetime(2026, 11, 30, tzinfo=UTC)
     assert week_start(datetime(2026, 11, 30, 0, 0, tzinfo=UTC)) == datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def test_a_contract_months_period_is_the_month_clipped_to_the_contracts_term():
+    from portal.domain.dates import term_period
+
+    nbo = "Africa/Nairobi"
+    oct_start, oct_end = month_bounds(2026, 10, nbo)
+    assert term_period(date(2026, 10, 1), nbo, date(2026, 1, 1), None) == (oct_start, oct_end)
+    assert term_period(date(2026, 10, 1), nbo, date(2026, 10, 1), date(2026, 10, 31)) == (oct_start, oct_end)
+    # From starts_on 00:00 to ends_on + 1 day 00:00, local time.
+    assert term_period(date(2026, 10, 1), nbo, date(2026, 10, 20), date(2026, 10, 25)) == (
+        datetime(2026, 10, 19, 21, 0, tzinfo=UTC),
+        datetime(2026, 10, 25, 21, 0, tzinfo=UTC),
+    )
+    # A term far in the future or the past never overflows, and a month it misses is empty.
+    assert term_period(date(2026, 10, 1), nbo, date(2026, 1, 1), date(9999, 12, 31)) == (oct_start, oct_end)
+    start, end = term_period(date(2026, 10, 1), nbo, date(2026, 11, 5), None)
+    assert start == end

@@ -213,7 +213,7 @@ def test_a_pending_claim_follows_the_new_figure(bad_november, alice, sam, django
     down(bad_november, datetime(2026, 11, 20, 8, 0, tzinfo=NBO), 960, actor=sam)
     sweep(SWEEP, django_capture_on_commit_callbacks)
     claim.refresh_from_db()
-    assert (claim.status, claim.eligible_amount, claim.amount) == ("submitted", 37500, 37500)
+    assert (claim.status, claim.eligible_amount, claim.amount) == ("submitted", 37500, None)  # amount: decided
     event = claim.events.get(kind=ClaimEvent.Kind.REFIGURED)
     assert (event.actor, event.at, event.data) == (None, SWEEP, {"from": "15000.0000", "to": "37500.00"})
     entry = AuditEntry.objects.get(action="claim.refigured")
@@ -221,6 +221,8 @@ def test_a_pending_claim_follows_the_new_figure(bad_november, alice, sam, django
     assert claim.figure_changed_at is None
     body = next(m for m in mail.outbox if m.to == [alice.email] and "judged again" in m.subject).body
     assert f"Your claim for this month (#{claim.pk}), awaiting review, now asks for the new figure." in body
+    # The month has its claim: the email points to it, never invites a second one.
+    assert f"Your claim: http://127.0.0.1:8000/claims/{claim.pk}/" in body and "can be filed until" not in body
     assert "Credit: KES 37,500.00 (25.0% of the month's invoice" in body and "(was KES 15,000.00, 10.0%" in body
     # Staff approve the new figure at the eligible amount.
     assert claim_approve(claim=claim, actor=sam, now=SWEEP).amount == 37500
@@ -251,6 +253,7 @@ def test_an_approved_claim_is_flagged_never_changed(
     body = next(m for m in mail.outbox if m.to == [alice.email] and "judged again" in m.subject).body
     assert f"Your claim for this month (#{claim.pk}) was already decided: staff will review it" in body
     assert "Credit: none (was KES 15,000.00, 10.0% of the month's invoice)." in body
+    assert f"Your claim: http://127.0.0.1:8000/claims/{claim.pk}/" in body and "can be filed until" not in body
 
     # A line for staff on the dashboard, and a warning on the claim's page.
     client.force_login(ayo)
@@ -260,6 +263,84 @@ def test_an_approved_claim_is_flagged_never_changed(
     months = text(re.search(r'id="months">(.*?)\n</div>', board, re.S)[1])
     assert f"claim #{claim.pk} approved before: review" in months
     assert "The month was judged again on 2026-12-03 11:00 (UTC+03:00), after this claim was decided" in page
+
+
+def test_the_email_of_a_month_with_a_rejected_claim_points_to_it_and_invites_no_second_one(
+    bad_november, alice, bob, sam, django_capture_on_commit_callbacks
+):
+    from credits.services import ClaimError, claim_reject
+
+    with time_machine.travel(LATER - timedelta(days=1), tick=False):
+        claim = claim_submit(contract=bad_november, month=NOV, user=alice)
+        claim_reject(claim=claim, actor=sam, reason="The 10th was announced maintenance.")
+    mail.outbox.clear()
+    down(bad_november, datetime(2026, 11, 20, 8, 0, tzinfo=NBO), 960, actor=sam)
+    sweep(SWEEP, django_capture_on_commit_callbacks)
+    for person in (alice, bob):
+        message = next(m for m in mail.outbox if m.to == [person.email] and "judged again" in m.subject)
+        assert f"Your claim for this month (#{claim.pk}) was already decided" in message.body
+        assert f"Your claim: http://127.0.0.1:8000/claims/{claim.pk}/" in message.body
+        assert "can be filed" not in message.body and "can be filed" not in message.alternatives[0][0]
+        assert f'href="http://127.0.0.1:8000/claims/{claim.pk}/">See your claim</a>' in message.alternatives[0][0]
+    # What it would have invited is refused.
+    with time_machine.travel(SWEEP, tick=False), pytest.raises(ClaimError, match="already filed"):
+        claim_submit(contract=bad_november, month=NOV, user=bob)
+
+
+def test_an_approved_claim_judged_again_shows_the_figures_it_was_decided_on_and_what_the_month_is_worth_now(
+    client, bad_november, alice, sam, django_capture_on_commit_callbacks
+):
+    from rest_framework.test import APIClient
+
+    with time_machine.travel(LATER - timedelta(days=1), tick=False):
+        claim = claim_submit(contract=bad_november, month=NOV, user=alice)
+        claim_approve(claim=claim, actor=sam)
+    # Another 960 minutes on the 20th: 1,440 down in all, 96.667%, the 25% tier (KES 37,500).
+    down(bad_november, datetime(2026, 11, 20, 8, 0, tzinfo=NBO), 960, actor=sam)
+    sweep(SWEEP, django_capture_on_commit_callbacks)
+    assert november(bad_november).credit_amount == 37500
+    client.force_login(alice)
+    with time_machine.travel(SWEEP, tick=False):
+        page = text(client.get(reverse("claim-detail", args=[claim.pk])).content.decode())
+        api = APIClient()
+        api.force_authenticate(alice)
+        one = api.get(f"/api/v1/claims/{claim.pk}/").json()
+        (listed,) = api.get("/api/v1/claims/").json()["results"]
+    figures = page[page.index("The month's figures") : page.index("Decision")]
+    # What the claim was decided on, never the new tier beside the old credit ...
+    assert "As the claim was decided on. Uptime 98.889% against a guarantee of 99.8%" in figures
+    assert "Downtime 480 min of the month's 43,200 min" in figures
+    assert "Credit tier 10.0% of the month's invoice Eligible credit KES 15,000.00" in figures
+    # ... and what the month is worth now, as the re-judging email and staff say.
+    assert (
+        "November 2026 was judged again on 2026-12-03 11:00 (UTC+03:00), after this claim was decided: its uptime "
+        "is now 96.667% and its credit KES 37,500.00 (25.0% of the month's invoice). The claim is not changed; "
+        "staff review it" in figures
+    )
+    # The API says the same, in the list as in one claim.
+    assert one == listed
+    assert (one["uptime_percent"], one["tier_percent"], one["eligible_amount"], one["amount"]) == (
+        "98.88888889", "10.000", "15000.00", "15000.00",
+    )  # fmt: skip
+    assert one["month_judged_again"] == {
+        "judged_at": "2026-12-03T08:00:00Z", "uptime_percent": "96.66666667", "tier_percent": "25.000",
+        "flagged": False, "credit_amount": "37500.00",
+    }  # fmt: skip
+
+
+def test_a_claim_whose_month_kept_its_credit_has_no_notice(client, bad_november, alice, sam):
+    from rest_framework.test import APIClient
+
+    with time_machine.travel(LATER - timedelta(days=1), tick=False):
+        claim = claim_submit(contract=bad_november, month=NOV, user=alice)
+        claim_approve(claim=claim, actor=sam)
+    client.force_login(alice)
+    page = text(client.get(reverse("claim-detail", args=[claim.pk])).content.decode())
+    assert "judged again" not in page and "As the claim was decided on" not in page
+    assert "Credit tier 10.0% of the month's invoice Eligible credit KES 15,000.00" in page
+    api = APIClient()
+    api.force_authenticate(alice)
+    assert api.get(f"/api/v1/claims/{claim.pk}/").json()["month_judged_again"] is None
 
 
 # --- The invoice of the month -------------------------------------------------------------------------

@@ -369,8 +369,38 @@ def test_a_claim_decision_is_reported(endpoint, acme_contract, alice, ayo):
         claim_reject(claim=claim, actor=ayo, reason="No downtime was recorded in October.")
     payload = WebhookDelivery.objects.get(event="claim.decided").payload
     assert payload["data"]["claim"]["status"] == "rejected"
+    assert (payload["data"]["claim"]["eligible_amount"], payload["data"]["claim"]["amount"]) == (None, None)
     assert payload["data"]["claim"]["decision_reason"] == "No downtime was recorded in October."
     assert payload["data"]["claim"]["month"] == "2026-10"
+
+
+def test_a_claims_amounts_are_given_as_the_api_gives_them(endpoint, acme, alice, ayo):
+    """In the currency's minor unit, as text: the API's spelling, not the database's four decimals."""
+    from decimal import Decimal
+
+    from rest_framework.test import APIClient
+
+    from contracts.models import Outage
+    from credits.services import claim_approve
+
+    from .factories import ContractFactory
+
+    yen = ContractFactory(
+        organisation=acme, reference="KAL-JPY", monthly_invoice_amount=Decimal("12345"), currency="JPY"
+    )
+    start = datetime(2026, 10, 10, 2, 0, tzinfo=NBO)
+    outage = Outage.objects.create(title="Storage down", starts_at=start, ends_at=start + timedelta(minutes=500))
+    outage.services.set(yen.services.all())
+    with time_machine.travel(datetime(2026, 11, 3, 10, 0, tzinfo=NBO), tick=False):
+        claim = claim_submit(contract=yen, month=date(2026, 10, 1), user=alice)
+        claim_approve(claim=claim, actor=ayo)
+        api = APIClient()
+        api.force_authenticate(alice)
+        shown = api.get(f"/api/v1/claims/{claim.pk}/").json()
+    sent = WebhookDelivery.objects.get(event="claim.decided").payload["data"]["claim"]
+    # 10% of JPY 12,345 = 1,234.5, half-up to the yen.
+    assert (sent["eligible_amount"], sent["amount"]) == ("1235", "1235")
+    assert (sent["eligible_amount"], sent["amount"]) == (shown["eligible_amount"], shown["amount"])
 
 
 def test_a_change_that_rolls_back_reports_nothing(endpoint, acme_contract, alice):

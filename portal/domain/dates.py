@@ -84,6 +84,18 @@ def month_bounds(year: int, month: int, tz: str) -> tuple[datetime, datetime]:
     return local_midnight(first, tz), local_midnight(add_months(first, 1), tz)
 
 
+def term_period(month: date, tz: str, starts_on: date, ends_on: date | None) -> tuple[datetime, datetime]:
+    """A contract-month's period, as UTC instants: the month's bounds in `tz` clipped to the contract's
+    term, from `starts_on` 00:00 to `ends_on` + 1 day 00:00 in `tz` (uptime counts the minutes the
+    service was there for the client). A month the term misses is an empty period at its clipped start."""
+    start, end = month_bounds(month.year, month.month, tz)
+    if starts_on > month:
+        start = max(start, local_midnight(starts_on, tz))
+    if ends_on is not None and ends_on < last_day(month):
+        end = min(end, local_midnight(ends_on + timedelta(days=1), tz))
+    return start, max(start, end)
+
+
 def days_after_month(month: date, tz: str, days: int) -> datetime:
     """`days` days after the month's end, local time, as a UTC instant: the close of a claim window
     (October ends at 1 November 00:00, so 30 days after it is 1 December 00:00 local time)."""
