@@ -29,8 +29,9 @@ def test_every_clock_sweep_goes_to_the_clocks_queue_and_deliveries_to_the_defaul
     default = app.conf.task_default_queue
     assert clocks_queue() == f"{default}-clocks"
     beat_tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    # Each beat entry is either a clock or a delivery: a new sweep must be put on one side.
-    assert beat_tasks - CLOCK_TASKS == DELIVERIES
+    # Each beat entry is a clock, a delivery or the daily housekeeping: a new sweep must be put on one side.
+    assert beat_tasks - CLOCK_TASKS == DELIVERIES | {"portal.core.tasks.housekeeping_run"}
+    assert queue_of("portal.core.tasks.housekeeping_run") == default
     assert beat_tasks >= CLOCK_TASKS
     for name in CLOCK_TASKS:
         assert queue_of(name) == f"{default}-clocks", name

@@ -41,6 +41,7 @@ TASKS = {
     "portal.core.webhook_tasks.webhooks_sweep": lambda: (),
     "tickets.tasks.poll_mailbox": lambda: (),  # with a message in a real Dovecot mailbox (below)
     "contracts.tasks.publish_due_incidents": lambda: (),  # with an alert's draft due (below)
+    "portal.core.tasks.housekeeping_run": lambda: (),
 }
 
 
@@ -129,8 +130,23 @@ def incident_draft(request, acme_contract):
     incidents_draft_for_alerts(outages=[outage], now=T0 - timedelta(minutes=35))
 
 
+@pytest.fixture
+def old_sent_mail(request):
+    """For the housekeeping: an email sent 200 days before T0, whose bodies are past keeping."""
+    if request.node.callspec.params["name"] != "portal.core.tasks.housekeeping_run":
+        return
+    from portal.core.outbox import Email, outbox_enqueue
+
+    outbox_enqueue(email=Email(key="old-reply", to="alice@acme.example", template="ticket_reply", context={"x": 1}))
+    OutboxMessage.objects.filter(key="old-reply").update(
+        status="sent", sent_at=T0 - timedelta(days=200), created_at=T0 - timedelta(days=200), body_text="Hello.\n"
+    )
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
-def test_a_task_run_twice_leaves_what_running_it_once_left(name, world, inbound_mail, incident_draft, mailoutbox):
+def test_a_task_run_twice_leaves_what_running_it_once_left(
+    name, world, inbound_mail, incident_draft, old_sent_mail, mailoutbox
+):
     task = app.tasks[name]
     args = TASKS[name]()
     with time_machine.travel(T0, tick=False):
