@@ -252,6 +252,38 @@ def test_the_cancel_action_tells_the_notified_contacts_and_leaves_a_read_only_wi
     assert staff_client.post(change_url(w), form(start, start + 2 * H, [backup])).status_code == 403
 
 
+def test_the_cancel_action_refuses_a_window_that_has_started_and_cancels_the_others(
+    staff_client, acme_contract, alice, bob, backup, mailoutbox, django_capture_on_commit_callbacks
+):
+    start = datetime(2026, 10, 11, 23, 0, tzinfo=NBO)
+    started = saved_window(backup, start, start - 10 * 24 * H)
+    later = saved_window(backup, start + 7 * 24 * H, start - 10 * 24 * H)
+    maintenance_notices_send_due(now=start - 48 * H)
+    maintenance_notices_send_due(now=start + 5 * 24 * H)  # the later window's notice
+    started.refresh_from_db()
+    later.refresh_from_db()
+    changelist = reverse("admin:contracts_maintenancewindow_changelist")
+    with time_machine.travel(start + H, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            changelist, {"action": "cancel_windows", "_selected_action": [str(started.pk), str(later.pk)]}, follow=True
+        )
+    messages = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert (
+        "error",
+        f"“{started}” was not cancelled: This window has already started: it can no longer be cancelled. "
+        "Correct its times instead (an end moved to the moment the work stopped).",
+    ) in messages
+    assert ("success", f"“{later}” is cancelled; 2 email(s) queued.") in messages
+    started.refresh_from_db()
+    later.refresh_from_db()
+    assert (started.status, later.status) == ("scheduled", "cancelled")
+    cancellations = [m for m in mailoutbox if m.subject.startswith("Cancelled: maintenance")]
+    assert (
+        sorted(m.subject for m in cancellations)
+        == ["Cancelled: maintenance on 2026-10-18 23:00 (UTC+03:00): Storage upgrade"] * 2
+    )  # the later window's, to Alice and Bob
+
+
 def test_a_window_nobody_was_told_of_can_be_deleted(staff_client, ada, acme_contract, backup):
     start = datetime(2026, 10, 11, 23, 0, tzinfo=NBO)
     w = saved_window(backup, start, start - 10 * 24 * H)

@@ -298,9 +298,42 @@ def test_a_cancelled_window_cannot_be_changed(acme_contract, backup):
     from contracts.maintenance.services import MaintenanceError
 
     w = publish(PUBLISHED, [backup])
-    window_cancel(window=w)
+    with time_machine.travel(PUBLISHED + H, tick=False):
+        window_cancel(window=w)
     with pytest.raises(MaintenanceError):
-        update(w, PUBLISHED + H, starts_at=START + H, ends_at=START + 2 * H)
+        update(w, PUBLISHED + 2 * H, starts_at=START + H, ends_at=START + 2 * H)
+
+
+@pytest.mark.parametrize("at", [START, START + H, START + 3 * H], ids=["at-its-start", "running", "ended"])
+def test_a_window_that_has_started_cannot_be_cancelled(acme_contract, alice, backup, sweep, at):
+    """A cancellation says the window "will not take place" and takes its downtime out of uptime:
+    once it has started, staff correct its times instead. A short-notice window's two hours stay
+    ordinary downtime, and nobody is told it will not take place."""
+    from contracts.maintenance.services import MaintenanceError
+
+    w = publish(START - 30 * H, [backup])  # short notice: all of it is downtime
+    sweep(START - 30 * H)
+    mail.outbox.clear()
+    with time_machine.travel(at, tick=False), pytest.raises(MaintenanceError, match="Correct its times instead"):
+        window_cancel(window=w)
+    sweep(at)
+    w.refresh_from_db()
+    assert (w.status, w.cancelled_at) == ("scheduled", None)
+    assert not MaintenanceNotice.objects.filter(kind="cancel").exists()
+    assert not [m for m in mail.outbox if "will not take place" in m.body]
+    with time_machine.travel(START + 3 * H, tick=False):
+        kept, broken = contract_maintenance_exclusions(acme_contract, START - 24 * H, START + 24 * H)
+    assert (kept, broken) == ([], [(START.astimezone(UTC), (START + 2 * H).astimezone(UTC))])
+
+
+def test_a_window_can_be_cancelled_until_its_start(
+    acme_contract, alice, backup, sweep, django_capture_on_commit_callbacks
+):
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    with time_machine.travel(START - MINUTE, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert window_cancel(window=w) == 2
+    assert any("will not take place" in m.body for m in sent_to(alice))
 
 
 # --- Who is told --------------------------------------------------------------------------------

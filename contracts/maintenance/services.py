@@ -149,13 +149,21 @@ def window_update(
 
 @transaction.atomic
 def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None = None) -> int:
-    """Cancel a window and tell at once every contract's contacts who were told of it (except a
-    contract already told that the window no longer touches its services). Returns the emails
-    queued; cancelling again does nothing."""
+    """Cancel a window that has not started yet and tell at once every contract's contacts who were
+    told of it (except a contract already told that the window no longer touches its services).
+    Returns the emails queued; cancelling again does nothing; a window that has started is refused
+    (MaintenanceError): its times are corrected instead."""
     now = now or timezone.now()
     current = MaintenanceWindow.objects.select_for_update().prefetch_related("services").get(pk=window.pk)
     if current.status == Status.CANCELLED:
         return 0
+    if current.starts_at <= now:
+        # A cancellation says the window "will not take place" and takes its downtime out of uptime:
+        # news of a window still to come, never a way to erase one that has started.
+        raise MaintenanceError(
+            "This window has already started: it can no longer be cancelled. Correct its times instead "
+            "(an end moved to the moment the work stopped)."
+        )
     wsids = service_ids(current)
     _moved(current, "cancelled", _evidence(current.status, current.impact, wsids, current.starts_at, current.ends_at),
            None, now)  # fmt: skip
