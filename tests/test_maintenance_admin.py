@@ -215,13 +215,15 @@ def test_preview_on_the_change_page_saves_nothing(staff_client, acme_contract, b
         page = staff_client.get(change_url(w))
         assert rules_table(page)[1][0][6] == "Keeps every rule: nothing counted as downtime"
         assert rules_table(page)[1][0][2].startswith("yes sent 2026-10-09 23:00 (UTC+03:00), 48 h before the start")
-        # Moving it an hour later now would be a new notice, 31 h ahead: too late.
+        # Moving it an hour later now would be a new notice, 31 h ahead: too late for the hour it
+        # adds; the hour the first notice announced in time keeps it.
         later = start + H
         response = staff_client.post(change_url(w), form(later, later + 2 * H, [backup], _preview="Preview rules"))
         # A new title alone keeps the notice already sent.
         same = staff_client.post(change_url(w), form(start, start + 2 * H, [backup], title="New title", _preview="1"))
     assert response.status_code == 200
-    assert rules_table(response)[1][0][6] == "120 minutes counted as downtime (notice shorter than 48 h)"
+    assert rules_table(response)[1][0][6] == "60 minutes counted as downtime (notice shorter than 48 h for part of it)"
+    assert rules_table(response)[1][0][2].startswith("no sent 2026-10-09 23:00 (UTC+03:00), 49 h before the start")
     assert rules_table(same)[1][0][6] == "Keeps every rule: nothing counted as downtime"
     assert snapshot(w) == before
     assert MaintenanceNotice.objects.count() == 1

@@ -262,6 +262,96 @@ def test_a_service_dropped_from_a_window_tells_its_contract_it_is_no_longer_affe
     assert not any(k.endswith(f"user:{charlie.pk}") for k in keys("reminder"))
 
 
+# --- Corrections: the minutes announced in time stay excluded -----------------------------------
+OCTOBER = (datetime(2026, 10, 1, tzinfo=NBO), datetime(2026, 11, 1, tzinfo=NBO))
+
+
+def utc(start, end):
+    return (start.astimezone(UTC), end.astimezone(UTC))
+
+
+def test_a_window_that_ended_early_keeps_its_announced_minutes_excluded(acme_contract, alice, backup, sweep):
+    w = publish(PUBLISHED, [backup])  # 23:00-01:00, announced 48 h ahead
+    sweep(START - 48 * H - LEAD)
+    mail.outbox.clear()
+    # The work took one hour: staff record the real end the next morning (a new revision, not announced).
+    w = update(w, START + 10 * H, ends_at=START + H)
+    assert (w.revision, w.notice_due_at) == (2, None)
+    assert sweep(START + 10 * H) == 0 and mail.outbox == []
+    notice = MaintenanceNotice.objects.get()
+    assert (notice.revision, notice.starts_at, notice.ends_at, notice.service_ids) == (
+        1,
+        START,
+        START + 2 * H,
+        [backup.pk],
+    )
+    with time_machine.travel(START + 11 * H, tick=False):
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([utc(START, START + H)], [])
+
+
+def test_extending_a_running_window_counts_only_the_extension_as_downtime(acme_contract, alice, backup, sweep):
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    mail.outbox.clear()
+    # The swap runs over: at 00:30 staff extend it by 30 minutes, told at once (after the start).
+    w = update(w, START + 1.5 * H, ends_at=START + 2.5 * H)
+    assert sweep(START + 1.5 * H) == 1
+    assert MaintenanceNotice.objects.get(revision=2).short_notice
+    assert [m.subject for m in sent_to(alice)] == [
+        "Changed maintenance at short notice, now 2026-10-11 23:00 (UTC+03:00): Backup storage upgrade"
+    ]
+    with time_machine.travel(START + 4 * H, tick=False):
+        kept, broken = contract_maintenance_exclusions(acme_contract, *OCTOBER)
+    assert kept == [utc(START, START + 2 * H)]
+    assert broken == [utc(START + 2 * H, START + 2.5 * H)]
+
+
+def test_a_service_added_inside_the_notice_hours_is_downtime_only_for_the_contract_first_told_late(
+    acme_contract, alice, globex_ai, charlie, backup, assistant, sweep
+):
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    update(w, START - 30 * H, services=[backup, assistant])
+    sweep(START - 30 * H)
+    with time_machine.travel(START + 3 * H, tick=False):
+        # Acme's Cloud Backup was announced 48 h ahead: still excluded.
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([utc(START, START + 2 * H)], [])
+        # Globex hears of it 30 h ahead: all of it is downtime for its AI Assistant.
+        assert contract_maintenance_exclusions(globex_ai, *OCTOBER) == ([], [utc(START, START + 2 * H)])
+
+
+def test_minutes_a_notice_took_back_are_judged_on_the_notice_that_announced_them_again(acme_contract, backup, sweep):
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)  # tonight, announced in time
+    w = update(w, START - 47 * H, starts_at=START + 7 * 24 * H, ends_at=START + 7 * 24 * H + 2 * H)
+    sweep(START - 47 * H)  # moved a week later: tonight is off
+    update(w, START - 30 * H, starts_at=START, ends_at=START + 2 * H)
+    sweep(START - 30 * H)  # back to tonight, 30 h ahead
+    with time_machine.travel(START + 3 * H, tick=False):
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([], [utc(START, START + 2 * H)])
+
+
+def test_the_migration_records_what_each_current_revisions_notice_told(acme_contract, backup, assistant, sweep):
+    import importlib
+
+    from django.apps import apps
+
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    update(w, START - 40 * H, ends_at=START + H, services=[backup, assistant])
+    sweep(START - 40 * H)
+    MaintenanceNotice.objects.update(starts_at=None, ends_at=None, impact="", service_ids=[])  # as before it
+    importlib.import_module("contracts.migrations.0017_maintenance_notice_revision").current_revisions(apps, None)
+    told = dict(MaintenanceNotice.objects.values_list("revision", "starts_at"))
+    assert told == {1: None, 2: START}  # revision 1's times are kept nowhere: it announces nothing
+    notice = MaintenanceNotice.objects.get(revision=2)
+    assert (notice.ends_at, notice.impact, notice.service_ids) == (
+        START + H,
+        "downtime",
+        sorted([backup.pk, assistant.pk]),
+    )
+
+
 # --- Cancellation -------------------------------------------------------------------------------
 def test_cancelling_tells_each_contact_who_was_notified_once_and_stops_the_reminder(
     acme_contract, alice, bob, globex_ai, charlie, backup, sweep, django_capture_on_commit_callbacks

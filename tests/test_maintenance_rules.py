@@ -3,7 +3,7 @@
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from portal.domain.maintenance_rules import Rules, Window, judge
+from portal.domain.maintenance_rules import Notice, Rules, Window, judge
 
 NBO = ZoneInfo("Africa/Nairobi")
 RULES = Rules(tz="Africa/Nairobi", notice=timedelta(hours=48), offpeak_start=time(22), offpeak_end=time(6),
@@ -122,3 +122,43 @@ def test_offpeak_bounds_the_clocks_skip_or_pass_twice_hold_the_instants_whose_wa
     # 22:00-02:30 on the night the clocks go back: to the second 02:30 (01:30 UTC, CET).
     w = Window("w", at(2026, 10, 25, 1, 0), at(2026, 10, 25, 1, 30), notified_at=at(2026, 10, 20))  # 02:00-02:30 CET
     assert judge([w], rules(time(22), time(2, 30)))["w"].broken == ()
+
+
+# --- A corrected window: the minutes an earlier notice announced in time ------------------------------
+START = nbo(2026, 10, 10, 23)
+IN_TIME = START - 49 * H
+
+
+def corrected(end, notified_at, *earlier):
+    return Window("w", START, end, notified_at=notified_at, earlier=earlier)
+
+
+def test_a_window_shortened_after_it_ended_keeps_what_its_first_notice_announced():
+    j = judge([corrected(START + H, START + 10 * H, Notice(START, START + 2 * H, IN_TIME))], RULES)["w"]
+    assert j.notice_ok and j.kept == ((START, START + H),) and j.broken == ()
+
+
+def test_an_extension_is_judged_on_its_own_late_notice():
+    w = corrected(START + 3 * H, START + H, Notice(START, START + 2 * H, IN_TIME))
+    j = judge([w], RULES)["w"]
+    assert (j.notice_ok, j.partly_noticed, j.noticed) == (False, True, 2 * H)
+    assert j.kept == ((START, START + 2 * H),) and j.broken == ((START + 2 * H, START + 3 * H),)
+
+
+def test_an_earlier_notice_is_judged_against_the_start_it_announced():
+    # Announced 49 h before 01:00, then moved to start at 23:00 (47 h after that notice): the hour
+    # it adds is short; the hours first announced keep their notice.
+    first = Notice(START + 2 * H, START + 4 * H, START + 2 * H - 49 * H)
+    j = judge([corrected(START + 4 * H, START - 30 * H, first)], RULES)["w"]
+    assert j.kept == ((START + 2 * H, START + 4 * H),) and j.broken == ((START, START + 2 * H),)
+
+
+def test_a_late_earlier_notice_helps_nothing():
+    j = judge([corrected(START + H, START + 10 * H, Notice(START, START + 2 * H, START - 30 * H))], RULES)["w"]
+    assert j.kept == () and j.broken_duration == H
+
+
+def test_a_notice_that_took_the_minutes_back_ends_what_the_first_announced():
+    took_back = Notice(START, START, START - 47 * H)  # "no longer affects your services"
+    j = judge([corrected(START + 2 * H, START - 30 * H, Notice(START, START + 2 * H, IN_TIME), took_back)], RULES)["w"]
+    assert j.kept == () and j.broken_duration == 2 * H

@@ -4,7 +4,9 @@ off-peak hours, annual cap) and which counts as ordinary downtime.
 The rules are the pure `portal.domain.maintenance_rules.judge`; this module feeds it one contract's
 downtime windows of the calendar years concerned, each with the moment its notice went out: the
 sent_at of the announce/update notice of the window's current revision to that contract, or, while
-that notice is yet to go out, the moment it would: max(now, start - notice).
+that notice is yet to go out, the moment it would: max(now, start - notice); and the notices of its
+earlier revisions to that contract (`Told`, the times each announced), whose in-time minutes stay
+noticed when staff correct the window.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from portal.domain.formats import duration, in_tz
-from portal.domain.maintenance_rules import Judgement, Rules, Window, judge
+from portal.domain.maintenance_rules import Judgement, Notice, Rules, Window, judge
 
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow, Service, SLAVersion
 from ..selectors import Versions
@@ -41,6 +43,39 @@ def service_ids(obj) -> frozenset[int]:
 
 def ids_of(services: Iterable) -> frozenset[int]:
     return frozenset(s.pk if isinstance(s, Service) else int(s) for s in services)
+
+
+@dataclass(frozen=True)
+class Told:
+    """An announcement or update that went out to a contract: the revision it told, as it stood."""
+
+    revision: int
+    sent_at: datetime
+    starts_at: datetime | None  # None: a revision left behind before notices recorded their times
+    ends_at: datetime | None
+    impact: str
+    service_ids: frozenset[int]
+
+
+TOLD_FIELDS = ("window_id", "contract_id", "revision", "sent_at", "starts_at", "ends_at", "impact", "service_ids")
+
+
+def told_by_window(rows) -> dict[tuple[int, int], list[Told]]:
+    """{(window id, contract id): its notices}, from MaintenanceNotice values_list(*TOLD_FIELDS)."""
+    out: dict[tuple[int, int], list[Told]] = defaultdict(list)
+    for w, c, revision, at, starts, ends, impact, sids in rows:
+        out[w, c].append(Told(revision, at, starts, ends, impact, frozenset(sids or ())))
+    return out
+
+
+def notice_row(window: MaintenanceWindow, contract: Contract, kind: str, now: datetime, **fields) -> MaintenanceNotice:
+    """The record of a notice of the window's current revision to a contract, with what it told
+    (services prefetched)."""
+    return MaintenanceNotice(
+        window=window, contract=contract, revision=window.revision, kind=kind, sent_at=now,
+        starts_at=window.starts_at, ends_at=window.ends_at, impact=window.impact,
+        service_ids=sorted(service_ids(window)), **fields,
+    )  # fmt: skip
 
 
 def rules_of(version: SLAVersion) -> Rules:
@@ -102,10 +137,31 @@ def is_new_revision(stored: MaintenanceWindow, stored_sids, starts_at, ends_at, 
     return (stored.starts_at, stored.ends_at, stored.impact, stored_sids) != (starts_at, ends_at, impact, sids)
 
 
+def _current(d: WindowDraft, contract_id: int, sent: dict) -> Told | None:
+    """The notice of the draft's own revision to the contract, if it went out."""
+    if d.fresh_notice:
+        return None
+    return next((t for t in sent.get((d.pk, contract_id), ()) if t.revision == d.revision), None)
+
+
 def _notified_at(d: WindowDraft, contract_id: int, version: SLAVersion, sent: dict, now: datetime) -> datetime:
-    if not d.fresh_notice and (at := sent.get((d.pk, contract_id, d.revision))) is not None:
-        return at
+    if (told := _current(d, contract_id, sent)) is not None:
+        return told.sent_at
     return max(now, d.starts_at - version.maintenance_notice - NOTICE_LEAD)
+
+
+def _earlier(d: WindowDraft, contract_id: int, sids: frozenset[int], sent: dict) -> tuple[Notice, ...]:
+    """The notices of the draft's earlier revisions to the contract, in order, each with the
+    downtime it announced on a service the draft takes down for the contract (none: an empty
+    interval, which takes back what earlier ones announced). A notice that does not say what it
+    told (sent before notices recorded it) is left out."""
+    out = []
+    for t in sorted(sent.get((d.pk, contract_id), ()), key=lambda t: t.revision):
+        if t.revision >= d.revision or t.starts_at is None:
+            continue
+        down = t.impact == Impact.DOWNTIME and t.service_ids & d.service_ids & sids
+        out.append(Notice(t.starts_at, t.ends_at if down else t.starts_at, t.sent_at))
+    return tuple(out)
 
 
 def judge_contract(
@@ -127,8 +183,12 @@ def judge_contract(
             out.update({d.key: (None, None) for d in group})
             continue
         windows = [
-            Window(d.key, d.starts_at, d.ends_at, _notified_at(d, contract.pk, version, sent, now)) for d in mine
-        ]
+            Window(
+                d.key, d.starts_at, d.ends_at, _notified_at(d, contract.pk, version, sent, now),
+                _earlier(d, contract.pk, sids, sent),
+            )
+            for d in mine
+        ]  # fmt: skip
         judged = judge(windows, rules_of(version))
         out.update({d.key: (judged[d.key], version) for d in group})
     return out
@@ -196,7 +256,8 @@ class ContractJudgement:
             return [self.note] if self.note else []
         out = []
         if not j.notice_ok:
-            out.append(f"notice shorter than {duration(v.maintenance_notice)}")
+            part = " for part of it" if j.partly_noticed else ""
+            out.append(f"notice shorter than {duration(v.maintenance_notice)}{part}")
         if j.offpeak < self.ends_at - self.starts_at:
             out.append("outside off-peak hours")
         if j.capped:
@@ -225,10 +286,19 @@ def judgement_row(contract, d: WindowDraft, judged: dict, sent: dict, versions: 
         note = f"impact: {Impact(d.impact).label.lower()}"
     else:
         note = "" if version else NO_VERSION
-    notified = _notified_at(d, contract.pk, shown, sent, now) if shown and d.status == Status.SCHEDULED else None
+    notified, notice_sent = None, False
+    if shown and d.status == Status.SCHEDULED:
+        notified, notice_sent = (
+            _notified_at(d, contract.pk, shown, sent, now),
+            _current(d, contract.pk, sent) is not None,
+        )
+        # The first notice that told of (part of) these times, if an earlier revision's came first.
+        told = [n.notified_at for n in _earlier(d, contract.pk, service_ids(contract), sent)
+                if n.start < d.ends_at and d.starts_at < n.end]  # fmt: skip
+        if told and min(told) < notified:
+            notified, notice_sent = min(told), True
     return ContractJudgement(
         contract=contract, version=shown, timezone=shown.timezone if shown else "UTC",
-        starts_at=d.starts_at, ends_at=d.ends_at, notified_at=notified,
-        notice_sent=not d.fresh_notice and (d.pk, contract.pk, d.revision) in sent,
+        starts_at=d.starts_at, ends_at=d.ends_at, notified_at=notified, notice_sent=notice_sent,
         judgement=judgement, note=note,
     )  # fmt: skip

@@ -15,6 +15,7 @@ from ..models import Contract, MaintenanceNotice, MaintenanceWindow, Service
 from ..selectors import Versions
 from .judging import (
     NOTICE_KINDS,
+    TOLD_FIELDS,
     ContractJudgement,
     Impact,
     Status,
@@ -23,6 +24,7 @@ from .judging import (
     judge_contract,
     judgement_row,
     service_ids,
+    told_by_window,
 )
 
 PAST_DAYS = 90  # how far back the portal page and the iCal feed go
@@ -49,12 +51,11 @@ def _load(
     if until is not None:
         windows = windows.filter(starts_at__lt=until)
     windows = list(windows.distinct().order_by("starts_at", "pk").prefetch_related("services"))
-    sent = {
-        (w, c, r): at
-        for w, c, r, at in MaintenanceNotice.objects.filter(
+    sent = told_by_window(
+        MaintenanceNotice.objects.filter(
             window_id__in=[w.pk for w in windows], contract__in=contracts, kind__in=NOTICE_KINDS
-        ).values_list("window_id", "contract_id", "revision", "sent_at")
-    }
+        ).values_list(*TOLD_FIELDS)
+    )
     return windows, sent, Versions(c.sla_id for c in contracts)
 
 

@@ -27,6 +27,7 @@ from .judging import (
     Status,
     ids_of,
     is_new_revision,
+    notice_row,
     service_ids,
 )
 
@@ -182,9 +183,7 @@ def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None
     for c in contracts:
         if (c.pk, current.revision) in told and not wsids & service_ids(c):
             continue  # its last notice said the window no longer touches its services
-        records.append(
-            MaintenanceNotice(window=current, contract=c, revision=current.revision, kind=Kind.CANCEL, sent_at=now)
-        )
+        records.append(notice_row(current, c, Kind.CANCEL, now))
         emails += notice_emails(current, c, Kind.CANCEL, versions.shown(c.sla_id, current.starts_at), prefs=prefs)
     told_subscribers = subscribers_told(current)
     emails += subscriber_notice_emails(current, Kind.CANCEL, members=emails, subscribers=told_subscribers)

@@ -15,7 +15,7 @@ from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
 from ..subscribers.emails import following, subscribers_for
 from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails
-from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, Status, service_ids
+from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, Status, notice_row, service_ids
 
 BATCH = 200
 REMINDER_GRACE = timedelta(minutes=15)  # a late sweep still reminds a window that has just started
@@ -100,9 +100,7 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
             # touches, so that it knows); otherwise the first it hears of the window.
             kind = Kind.UPDATE if pk in told_before else Kind.ANNOUNCE
             short = pk in affected and now > w.starts_at - (version.maintenance_notice if version else DEFAULT_NOTICE)
-            records.append(
-                MaintenanceNotice(window=w, contract=c, revision=w.revision, kind=kind, sent_at=now, short_notice=short)
-            )
+            records.append(notice_row(w, c, kind, now, short_notice=short))
             members += notice_emails(
                 w,
                 c,
@@ -137,9 +135,7 @@ def _send_reminders(windows: list[MaintenanceWindow], now: datetime) -> int:
         members: list = []
         for pk in sorted({c for wid, c, rev in notices if wid == w.pk and rev == w.revision} & affected.keys()):
             c = contracts[pk]
-            records.append(
-                MaintenanceNotice(window=w, contract=c, revision=w.revision, kind=Kind.REMINDER, sent_at=now)
-            )
+            records.append(notice_row(w, c, Kind.REMINDER, now))
             members += notice_emails(w, c, Kind.REMINDER, versions.shown(c.sla_id, w.starts_at), prefs=prefs)
         followers = following(subscribers, service_ids(w))
         emails += members + subscriber_notice_emails(w, Kind.REMINDER, members=members, subscribers=followers)
