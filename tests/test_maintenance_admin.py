@@ -3,7 +3,7 @@ touches, whether it keeps that contract's maintenance rules and what it costs, b
 saved; saving publishes (or revises) the window; the cancel action tells everyone who was told."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import MaintenanceNotice, MaintenanceWindow
 from portal.models import OutboxMessage
 
-from .factories import ServiceFactory
+from .factories import ContractFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -227,6 +227,20 @@ def test_preview_on_the_change_page_saves_nothing(staff_client, acme_contract, b
     assert rules_table(same)[1][0][6] == "Keeps every rule: nothing counted as downtime"
     assert snapshot(w) == before
     assert MaintenanceNotice.objects.count() == 1
+
+
+def test_the_rules_table_judges_only_the_contracts_running_at_the_window(staff_client, acme_contract, globex, backup):
+    ContractFactory(
+        organisation=globex, reference="KAL-OLD", name="Old backup", services=[backup],
+        starts_on=date(2024, 1, 1), ends_on=date(2025, 12, 31),
+    )  # fmt: skip
+    start = datetime(2026, 10, 11, 23, 0, tzinfo=NBO)
+    with time_machine.travel(start - 10 * 24 * H, tick=False):
+        response = staff_client.post(ADD, form(start, start + 2 * H, [backup], _preview="Preview rules"))
+        w = saved_window(backup, start, start - 10 * 24 * H)
+        page = staff_client.get(change_url(w))
+    for table in (rules_table(response), rules_table(page)):
+        assert [row[0].split()[0] for row in table[1]] == [acme_contract.reference]
 
 
 # --- Cancelling ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 it starts, announced again when its time or services change, and its cancellation is told to
 everyone who heard of it. Frozen clocks; emails asserted as outbox rows and as sent mail."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -435,6 +435,51 @@ def test_only_active_contacts_of_the_contracts_organisation_are_told(acme_contra
     w = publish(PUBLISHED, [backup])
     sweep(START - 48 * H - LEAD)
     assert keys("announce") == {key(w, 1, "announce", acme_contract, alice)}
+
+
+@pytest.mark.parametrize(
+    ("starts_on", "ends_on", "told"),
+    [
+        (date(2024, 1, 1), date(2025, 12, 31), False),  # ended last year
+        (date(2027, 1, 1), None, False),  # signed, not begun
+        (date(2024, 1, 1), date(2026, 10, 11), True),  # its last day is the window's first (Nairobi)
+        (date(2026, 10, 12), None, True),  # its first day is the window's last (Nairobi)
+    ],
+    ids=["ended", "not-begun", "ends-that-night", "begins-that-night"],
+)
+def test_only_contracts_running_at_the_window_are_told_and_reminded(
+    acme_contract, alice, globex, charlie, backup, sweep, starts_on, ends_on, told
+):
+    other = ContractFactory(
+        organisation=globex, reference="KAL-OTHER", services=[backup], contacts=[charlie],
+        starts_on=starts_on, ends_on=ends_on,
+    )  # fmt: skip
+    w = publish(PUBLISHED, [backup])  # 23:00-01:00 Nairobi, 11-12 October
+    sweep(START - 48 * H - LEAD)
+    sweep(START - H)
+    assert MaintenanceNotice.objects.filter(contract=other).exists() is told
+    assert bool(sent_to(charlie)) is told
+    assert bool(keys("reminder") & {key(w, 1, "reminder", other, charlie)}) is told
+    assert len(sent_to(alice)) == 2  # Acme's running contract: the announcement and the reminder
+
+
+def test_a_contract_that_has_ended_sets_no_notice_hours(acme_contract, globex, charlie, backup):
+    """Its terms asked for 96 hours' notice; the window is announced on the running contract's 48."""
+    from contracts.services import sla_copy
+
+    own = sla_copy(
+        source=SLA.objects.get(template_key="kaluari-cloud-backup"), name="Globex's old terms",
+        effective_from=datetime(2024, 1, 1, tzinfo=NBO), now=datetime(2023, 12, 1, tzinfo=NBO),
+    )  # fmt: skip
+    own.versions.update(maintenance_notice=96 * H)  # as staff wrote them before publishing
+    old = ContractFactory(
+        organisation=globex, sla=own, services=[backup], contacts=[charlie],
+        starts_on=date(2024, 1, 1), ends_on=date(2025, 12, 31),
+    )  # fmt: skip
+    assert publish(PUBLISHED, [backup]).notice_due_at == START - 48 * H - LEAD
+    old.ends_on = None  # the same contract, still running: its 96 hours count
+    old.save()
+    assert publish(PUBLISHED, [backup], title="Again").notice_due_at == START - 96 * H - LEAD
 
 
 def test_a_contact_of_two_affected_contracts_gets_one_notice_per_contract(acme_contract, alice, backup, sweep):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from portal.domain.dates import runs_during
 from portal.domain.formats import duration, in_tz
 from portal.domain.maintenance_rules import Judgement, Notice, Rules, Window, judge
 
@@ -76,6 +77,14 @@ def notice_row(window: MaintenanceWindow, contract: Contract, kind: str, now: da
         starts_at=window.starts_at, ends_at=window.ends_at, impact=window.impact,
         service_ids=sorted(service_ids(window)), **fields,
     )  # fmt: skip
+
+
+def runs_at_window(contract: Contract, starts_at: datetime, ends_at: datetime, versions: Versions) -> bool:
+    """Whether the contract runs at some moment of the window, on its own calendar (the zone of its
+    terms in force at the start: contracts.selectors.running_at's rule). A contract that has ended,
+    or not begun, is not told of the window nor judged by it, nor does it set its notice hours."""
+    version = versions.at(contract.sla_id, starts_at)
+    return runs_during(contract.starts_on, contract.ends_on, version.timezone if version else "UTC", starts_at, ends_at)
 
 
 def rules_of(version: SLAVersion) -> Rules:
@@ -173,7 +182,10 @@ def judge_contract(
     windows under those same terms (a change of terms mid-year does not reset the cap). `sids`: the
     services to judge it on, if not its own."""
     sids = service_ids(contract) if sids is None else sids
-    mine = [d for d in drafts if d.counts and d.service_ids & sids]
+    mine = [
+        d for d in drafts
+        if d.counts and d.service_ids & sids and runs_at_window(contract, d.starts_at, d.ends_at, versions)
+    ]  # fmt: skip
     groups: dict[SLAVersion | None, list[WindowDraft]] = defaultdict(list)
     for d in mine:
         groups[versions.at(contract.sla_id, d.starts_at)].append(d)

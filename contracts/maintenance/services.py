@@ -16,7 +16,7 @@ from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 
 from ..evidence import MAINTENANCE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
-from ..selectors import Versions
+from ..selectors import Versions, running_at
 from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails, subscribers_told
 from .judging import (
     DEFAULT_NOTICE,
@@ -66,11 +66,13 @@ def _audited(window: MaintenanceWindow) -> dict:
     return row_state(window)
 
 
-def _notice_lead(sids: frozenset[int], at: datetime) -> timedelta:
-    """The longest notice any affected contract's terms ask for."""
-    sla_ids = set(Contract.objects.filter(services__in=sids).values_list("sla_id", flat=True))
+def _notice_lead(sids: frozenset[int], starts_at: datetime, ends_at: datetime) -> timedelta:
+    """The longest notice the terms of any contract the window affects (on its services, running
+    at the window) ask for."""
+    affected = running_at(Contract.objects.filter(services__in=sids), starts_at, ends_at)
+    sla_ids = set(affected.values_list("sla_id", flat=True))
     versions = Versions(sla_ids)
-    return max((v.maintenance_notice for s in sla_ids if (v := versions.at(s, at))), default=DEFAULT_NOTICE)
+    return max((v.maintenance_notice for s in sla_ids if (v := versions.at(s, starts_at))), default=DEFAULT_NOTICE)
 
 
 def _schedule(window: MaintenanceWindow, sids: frozenset[int], now: datetime, *, told: bool) -> None:
@@ -81,7 +83,7 @@ def _schedule(window: MaintenanceWindow, sids: frozenset[int], now: datetime, *,
     if window.ends_at <= now:
         window.notice_due_at = window.reminder_due_at = None
         return
-    horizon = window.starts_at - _notice_lead(sids, window.starts_at) - NOTICE_LEAD
+    horizon = window.starts_at - _notice_lead(sids, window.starts_at, window.ends_at) - NOTICE_LEAD
     window.notice_due_at = now if told else max(now, horizon)
     reminder = window.starts_at - REMINDER_BEFORE
     window.reminder_due_at = reminder if reminder > window.notice_due_at else None
