@@ -482,6 +482,50 @@ def test_a_contract_that_has_ended_sets_no_notice_hours(acme_contract, globex, c
     assert publish(PUBLISHED, [backup], title="Again").notice_due_at == START - 96 * H - LEAD
 
 
+def test_a_notice_that_reached_nobody_earns_no_exclusion_and_is_not_tried_again(
+    acme_contract, alice, bob, backup, sweep
+):
+    """Acme's one designated contact has left and Bob turned maintenance emails off: nobody is told,
+    so the window is ordinary downtime, and the sweep does not try again every minute."""
+    from django.utils import timezone
+
+    from contracts.maintenance.selectors import window_judgements
+    from portal.models import NotificationPreference
+
+    acme_contract.contacts.set([alice])
+    alice.is_active = False
+    alice.save()
+    NotificationPreference.objects.create(
+        user=bob, kind="maintenance", enabled=False, updated_at=timezone.now(), via="page"
+    )
+    w = publish(PUBLISHED, [backup])
+    assert sweep(START - 48 * H - LEAD) == 1
+    assert not OutboxMessage.objects.filter(key__startswith="maintenance:").exists() and mail.outbox == []
+    notice = MaintenanceNotice.objects.get()
+    assert (notice.kind, notice.reached_nobody, notice.sent_at) == ("announce", True, START - 48 * H - LEAD)
+    w.refresh_from_db()
+    assert w.notice_due_at is None
+    assert sweep(START - 48 * H) == 0 and MaintenanceNotice.objects.count() == 1  # recorded once
+    with time_machine.travel(START + 3 * H, tick=False):
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([], [utc(START, START + 2 * H)])
+        (row,) = window_judgements(w)
+    # Staff see why in the rules table (and the dashboard's reasons).
+    assert row.summary == "120 minutes counted as downtime (its notice reached nobody)"
+    assert row.notice_ok is False
+    assert row.notice_description == (
+        "sent 2026-10-09 22:55 (UTC+03:00), 48 h 5 min before the start (48 h needed), "
+        "but it reached nobody (no active contact gets maintenance emails)"
+    )
+
+
+def test_a_notice_that_reached_someone_is_recorded_as_reaching_them(acme_contract, alice, backup, sweep):
+    publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    assert MaintenanceNotice.objects.get().reached_nobody is False
+    with time_machine.travel(START + 3 * H, tick=False):
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([utc(START, START + 2 * H)], [])
+
+
 def test_a_contact_of_two_affected_contracts_gets_one_notice_per_contract(acme_contract, alice, backup, sweep):
     archive = ContractFactory(organisation=acme_contract.organisation, reference="KAL-0002", contacts=[alice])
     w = publish(PUBLISHED, [backup])

@@ -56,16 +56,20 @@ class Told:
     ends_at: datetime | None
     impact: str
     service_ids: frozenset[int]
+    reached: bool = True  # False: no email went out for it (MaintenanceNotice.reached_nobody)
 
 
-TOLD_FIELDS = ("window_id", "contract_id", "revision", "sent_at", "starts_at", "ends_at", "impact", "service_ids")
+TOLD_FIELDS = (
+    "window_id", "contract_id", "revision", "sent_at", "starts_at", "ends_at", "impact", "service_ids",
+    "reached_nobody",
+)  # fmt: skip
 
 
 def told_by_window(rows) -> dict[tuple[int, int], list[Told]]:
     """{(window id, contract id): its notices}, from MaintenanceNotice values_list(*TOLD_FIELDS)."""
     out: dict[tuple[int, int], list[Told]] = defaultdict(list)
-    for w, c, revision, at, starts, ends, impact, sids in rows:
-        out[w, c].append(Told(revision, at, starts, ends, impact, frozenset(sids or ())))
+    for w, c, revision, at, starts, ends, impact, sids, nobody in rows:
+        out[w, c].append(Told(revision, at, starts, ends, impact, frozenset(sids or ()), not nobody))
     return out
 
 
@@ -154,19 +158,27 @@ def _current(d: WindowDraft, contract_id: int, sent: dict) -> Told | None:
 
 
 def _notified_at(d: WindowDraft, contract_id: int, version: SLAVersion, sent: dict, now: datetime) -> datetime:
+    """When the notice of the draft's revision went out, or would."""
     if (told := _current(d, contract_id, sent)) is not None:
         return told.sent_at
     return max(now, d.starts_at - version.maintenance_notice - NOTICE_LEAD)
+
+
+def _told_at(d: WindowDraft, contract_id: int, version: SLAVersion, sent: dict, now: datetime) -> datetime | None:
+    """When the contract was told of the draft's revision, as the notice rule reads it: never, if
+    its notice reached nobody (the exclusion rests on the notice going out to someone)."""
+    told = _current(d, contract_id, sent)
+    return None if told is not None and not told.reached else _notified_at(d, contract_id, version, sent, now)
 
 
 def _earlier(d: WindowDraft, contract_id: int, sids: frozenset[int], sent: dict) -> tuple[Notice, ...]:
     """The notices of the draft's earlier revisions to the contract, in order, each with the
     downtime it announced on a service the draft takes down for the contract (none: an empty
     interval, which takes back what earlier ones announced). A notice that does not say what it
-    told (sent before notices recorded it) is left out."""
+    told (sent before notices recorded it) or that reached nobody is left out: it told nothing."""
     out = []
     for t in sorted(sent.get((d.pk, contract_id), ()), key=lambda t: t.revision):
-        if t.revision >= d.revision or t.starts_at is None:
+        if t.revision >= d.revision or t.starts_at is None or not t.reached:
             continue
         down = t.impact == Impact.DOWNTIME and t.service_ids & d.service_ids & sids
         out.append(Notice(t.starts_at, t.ends_at if down else t.starts_at, t.sent_at))
@@ -196,7 +208,7 @@ def judge_contract(
             continue
         windows = [
             Window(
-                d.key, d.starts_at, d.ends_at, _notified_at(d, contract.pk, version, sent, now),
+                d.key, d.starts_at, d.ends_at, _told_at(d, contract.pk, version, sent, now),
                 _earlier(d, contract.pk, sids, sent),
             )
             for d in mine
@@ -224,6 +236,7 @@ class ContractJudgement:
     notice_sent: bool
     judgement: Judgement | None
     note: str = ""  # why nothing is judged (cancelled, not downtime, no SLA version)
+    reached_nobody: bool = False  # its notice went out to no one (no exclusion earned)
 
     @property
     def notice_ok(self) -> bool | None:
@@ -259,7 +272,9 @@ class ContractJudgement:
         lead = self.notice_lead
         when = "after the start" if lead < timedelta(0) else f"{duration(lead)} before the start"
         verb = "sent" if self.notice_sent else "goes out"
-        return f"{verb} {in_tz(self.notified_at, self.timezone)}, {when} ({duration(self.version.maintenance_notice)} needed)"
+        needed = duration(self.version.maintenance_notice)
+        nobody = ", but it reached nobody (no active contact gets maintenance emails)" if self.reached_nobody else ""
+        return f"{verb} {in_tz(self.notified_at, self.timezone)}, {when} ({needed} needed){nobody}"
 
     @property
     def reasons(self) -> list[str]:
@@ -267,7 +282,9 @@ class ContractJudgement:
         if j is None:
             return [self.note] if self.note else []
         out = []
-        if not j.notice_ok:
+        if not j.notice_ok and self.reached_nobody:
+            out.append("its notice reached nobody")
+        elif not j.notice_ok:
             part = " for part of it" if j.partly_noticed else ""
             out.append(f"notice shorter than {duration(v.maintenance_notice)}{part}")
         if j.offpeak < self.ends_at - self.starts_at:
@@ -298,19 +315,18 @@ def judgement_row(contract, d: WindowDraft, judged: dict, sent: dict, versions: 
         note = f"impact: {Impact(d.impact).label.lower()}"
     else:
         note = "" if version else NO_VERSION
-    notified, notice_sent = None, False
+    notified, notice_sent, nobody = None, False, False
     if shown and d.status == Status.SCHEDULED:
-        notified, notice_sent = (
-            _notified_at(d, contract.pk, shown, sent, now),
-            _current(d, contract.pk, sent) is not None,
-        )
+        current = _current(d, contract.pk, sent)
+        notified, notice_sent = _notified_at(d, contract.pk, shown, sent, now), current is not None
+        nobody = current is not None and not current.reached
         # The first notice that told of (part of) these times, if an earlier revision's came first.
         told = [n.notified_at for n in _earlier(d, contract.pk, service_ids(contract), sent)
                 if n.start < d.ends_at and d.starts_at < n.end]  # fmt: skip
-        if told and min(told) < notified:
-            notified, notice_sent = min(told), True
+        if told and (nobody or min(told) < notified):
+            notified, notice_sent, nobody = min(told), True, False
     return ContractJudgement(
         contract=contract, version=shown, timezone=shown.timezone if shown else "UTC",
         starts_at=d.starts_at, ends_at=d.ends_at, notified_at=notified, notice_sent=notice_sent,
-        judgement=judgement, note=note,
+        judgement=judgement, note=note, reached_nobody=nobody,
     )  # fmt: skip

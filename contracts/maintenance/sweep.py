@@ -107,8 +107,7 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
             # touches, so that it knows); otherwise the first it hears of the window.
             kind = Kind.UPDATE if pk in told_before else Kind.ANNOUNCE
             short = pk in affected and now > w.starts_at - (version.maintenance_notice if version else DEFAULT_NOTICE)
-            records.append(notice_row(w, c, kind, now, short_notice=short))
-            members += notice_emails(
+            told = notice_emails(
                 w,
                 c,
                 kind,
@@ -117,6 +116,10 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
                 affected=pk in affected,
                 prefs=prefs,
             )
+            # A notice that reached nobody is recorded as such, once (not tried again every minute):
+            # it earns no exclusion, and staff see it in the window's rules table.
+            records.append(notice_row(w, c, kind, now, short_notice=short, reached_nobody=not told))
+            members += told
         # Subscribers hear of a revision as an update once any contract was told of an earlier one.
         kind = Kind.UPDATE if w.revision > 1 and _told_any(w, notices) else Kind.ANNOUNCE
         followers = following(subscribers, service_ids(w))
