@@ -612,6 +612,18 @@ def test_the_annual_cap_counts_only_earlier_rule_keeping_windows(acme_contract, 
     assert broken == [(START.astimezone(UTC), (START + 2 * H).astimezone(UTC))]
 
 
+def test_simultaneous_windows_on_two_services_use_the_cap_once(acme_contract, backup, assistant, sweep):
+    acme_contract.services.add(assistant)
+    night, later = datetime(2026, 10, 10, 22, 0, tzinfo=NBO), datetime(2026, 10, 24, 22, 0, tzinfo=NBO)
+    for services, start, hours in (([backup], night, 4), ([assistant], night, 4), ([backup], later, 6)):
+        publish(start - 10 * 24 * H, services, start=start, hours=hours)
+        sweep(start - 48 * H - LEAD)
+    with time_machine.travel(datetime(2026, 11, 2, tzinfo=NBO), tick=False):
+        kept, broken = contract_maintenance_exclusions(acme_contract, *OCTOBER)
+    # 4 h + 6 h of scheduled downtime this year: within the 12 h cap.
+    assert kept == [utc(night, night + 4 * H), utc(later, later + 6 * H)] and broken == []
+
+
 # --- Two sweeps at once (PostgreSQL: row locks) -------------------------------------------------
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)

@@ -162,3 +162,22 @@ def test_a_notice_that_took_the_minutes_back_ends_what_the_first_announced():
     took_back = Notice(START, START, START - 47 * H)  # "no longer affects your services"
     j = judge([corrected(START + 2 * H, START - 30 * H, Notice(START, START + 2 * H, IN_TIME), took_back)], RULES)["w"]
     assert j.kept == () and j.broken_duration == 2 * H
+
+
+def test_simultaneous_windows_use_the_cap_once():
+    """Two windows at the same time (on two services of the contract) are 4 h of scheduled downtime,
+    not 8: a later 6-hour window still fits in the 12 hours."""
+    night, later = nbo(2026, 10, 10, 22), nbo(2026, 10, 24, 22)
+    j = judge([window(night, 4, key="a"), window(night, 4, key="b"), window(later, 6, key="later")], RULES)
+    assert all(j[k].keeps_rules for k in ("a", "b", "later"))
+    assert j["b"].kept == ((night, night + 4 * H),) and j["later"].capped == timedelta(0)
+
+
+def test_overlapping_windows_charge_the_cap_only_for_the_minutes_they_add():
+    # 8 h kept already; 22:00-02:00 takes the last 4 h; 00:00-04:00 the same night keeps the two
+    # hours the first already keeps (no charge) and adds two for which the cap has no room.
+    earlier = [window(nbo(2026, 3, d, 22), 4, key=f"e{d}") for d in (2, 3)]
+    first, second = window(nbo(2026, 3, 10, 22), 4, key="first"), window(nbo(2026, 3, 11, 0), 4, key="second")
+    j = judge([*earlier, first, second], RULES)
+    assert j["first"].keeps_rules
+    assert j["second"].kept == ((nbo(2026, 3, 11, 0), nbo(2026, 3, 11, 2)),) and j["second"].capped == 2 * H

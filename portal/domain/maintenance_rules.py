@@ -8,7 +8,8 @@ A downtime window is excluded only where it keeps the rules (PRODUCT.md):
   only the minutes a correction adds are judged on its own notice;
 - it lies inside the contract's off-peak hours, local time, which may cross midnight (22:00-06:00);
 - it fits in the annual cap (12 h of scheduled downtime per calendar year in the contract's
-  timezone), windows taken in order of start, and only rule-keeping time using up the cap.
+  timezone), windows taken in order of start, and only rule-keeping time using up the cap, each
+  minute once however many windows (on several services) keep it.
 Every other moment of the window is ordinary downtime.
 """
 
@@ -167,6 +168,7 @@ def judge(windows: Sequence[Window], rules: Rules) -> dict[object, Judgement]:
     cap counts only what earlier windows kept, year by year in the contract's timezone."""
     tz = ZoneInfo(rules.tz)
     used: dict[int, timedelta] = {}
+    kept_so_far: list[Interval] = []  # every window's kept minutes, merged: the contract's excluded time
     out: dict[object, Judgement] = {}
     for w in sorted(windows, key=lambda w: (_utc(w.start), str(w.key))):
         start, end = _utc(w.start), _utc(w.end)
@@ -177,9 +179,12 @@ def judge(windows: Sequence[Window], rules: Rules) -> dict[object, Judgement]:
         noticed_total = sum((e - s for s, e in noticed), ZERO)
         offpeak = intersect([(start, end)], offpeak_intervals(rules, start, end))
         offpeak_total = sum((e - s for s, e in offpeak), ZERO)
-        kept: list[Interval] = []
+        keeping = intersect(noticed, offpeak)
+        # Minutes an earlier window already keeps (simultaneous windows on two services) are excluded
+        # once and use the cap once: the contract's merged scheduled downtime is what the cap counts.
+        kept: list[Interval] = intersect(keeping, kept_so_far)
         capped = ZERO
-        for year, (s, e) in _split_by_year(intersect(noticed, offpeak), tz):
+        for year, (s, e) in _split_by_year(subtract(keeping, kept_so_far), tz):
             room = rules.annual_cap - used.get(year, ZERO)
             take = min(e - s, max(room, ZERO))
             if take > ZERO:
@@ -187,6 +192,7 @@ def judge(windows: Sequence[Window], rules: Rules) -> dict[object, Judgement]:
                 used[year] = used.get(year, ZERO) + take
             capped += (e - s) - take
         kept = merge(kept)
+        kept_so_far = merge([*kept_so_far, *kept])
         out[w.key] = Judgement(
             key=w.key,
             kept=tuple(kept),
