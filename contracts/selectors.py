@@ -6,12 +6,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, Q, QuerySet
 
 from portal.core.notify_rules import Kind, Preferences, Recipient, for_contract, members_prefetch
-from portal.domain.dates import month_bounds
+from portal.domain.dates import month_bounds, runs_during
 from portal.domain.terms_changes import Change, Clock, Level, Terms, changes
 
 from .choices import Cause, priority_name
@@ -93,20 +92,22 @@ def zones_in_force(*, at: datetime) -> dict[int, str]:
     return dict(versions.order_by("effective_from", "number").values_list("sla_id", "timezone"))  # the last wins
 
 
-def running_at(contracts: QuerySet[Contract], at: datetime) -> QuerySet[Contract]:
-    """Of `contracts`, those running at `at` on their own calendar: its date in the zone of their
-    terms in force (zones_in_force; UTC where none are) between starts_on and ends_on, both counted.
-    A contract starting on 1 December in Nairobi runs from 30 November 21:00 UTC."""
-    day = at.astimezone(UTC).date()  # every zone's date is within a day of UTC's
-    near = contracts.filter(starts_on__lte=day + timedelta(days=1)).filter(
-        Q(ends_on__isnull=True) | Q(ends_on__gte=day - timedelta(days=1))
+def running_at(contracts: QuerySet[Contract], at: datetime, until: datetime | None = None) -> QuerySet[Contract]:
+    """Of `contracts`, those running at `at` (or at some moment of [at, until)) on their own
+    calendar: its date in the zone of their terms in force at `at` (zones_in_force; UTC where none
+    are) between starts_on and ends_on, both counted (portal.domain.dates.runs_during). A contract
+    starting on 1 December in Nairobi runs from 30 November 21:00 UTC."""
+    # every zone's date is within a day of UTC's
+    first, last = at.astimezone(UTC).date(), max(at, until or at).astimezone(UTC).date()
+    near = contracts.filter(starts_on__lte=last + timedelta(days=1)).filter(
+        Q(ends_on__isnull=True) | Q(ends_on__gte=first - timedelta(days=1))
     )
     zones = zones_in_force(at=at)
-    running = []
-    for pk, sla_id, starts, ends in near.values_list("pk", "sla_id", "starts_on", "ends_on"):
-        own = at.astimezone(ZoneInfo(zones.get(sla_id, "UTC"))).date()
-        if starts <= own and (ends is None or own <= ends):
-            running.append(pk)
+    running = [
+        pk
+        for pk, sla_id, starts, ends in near.values_list("pk", "sla_id", "starts_on", "ends_on")
+        if runs_during(starts, ends, zones.get(sla_id, "UTC"), at, until)
+    ]
     return Contract.objects.filter(pk__in=running)
 
 

@@ -13,6 +13,7 @@ from portal.domain.dates import (
     month_bounds,
     month_from_text,
     previous_month,
+    runs_during,
     week_start,
 )
 
@@ -95,3 +96,17 @@ def test_a_contract_months_period_is_the_month_clipped_to_the_contracts_term():
     assert term_period(date(2026, 10, 1), nbo, date(2026, 1, 1), date(9999, 12, 31)) == (oct_start, oct_end)
     start, end = term_period(date(2026, 10, 1), nbo, date(2026, 11, 5), None)
     assert start == end
+
+
+def test_runs_during_counts_both_days_of_a_contract_in_its_own_zone():
+    night = (
+        datetime(2026, 10, 11, 20, 0, tzinfo=UTC),
+        datetime(2026, 10, 11, 22, 0, tzinfo=UTC),
+    )  # 23:00-01:00 Nairobi
+    assert runs_during(date(2024, 1, 1), date(2026, 10, 11), "Africa/Nairobi", *night)  # its last day
+    assert runs_during(date(2026, 10, 12), None, "Africa/Nairobi", *night)  # its first day, after midnight there
+    assert not runs_during(date(2026, 10, 12), None, "UTC", *night)  # still the 11th in UTC
+    assert not runs_during(date(2024, 1, 1), date(2025, 12, 31), "Africa/Nairobi", *night)
+    # A moment alone; an end is not in [start, end): a window ending at local midnight lies in the day before.
+    assert runs_during(date(2026, 10, 11), date(2026, 10, 11), "UTC", night[0])
+    assert not runs_during(date(2026, 10, 12), None, "UTC", night[0], datetime(2026, 10, 12, tzinfo=UTC))

@@ -156,6 +156,7 @@ def _feed_event(client, contract, window):
 
 def test_a_maintenance_notice_carries_the_window_as_the_feeds_event(eml, client, acme_contract, alice, bob, settings):
     settings.PORTAL_BASE_URL = "https://portal.example"
+    settings.DEFAULT_FROM_EMAIL = "Kaluari Cloud Backup <maintenance@kaluari.example>"
     erin = UserFactory(email="erin@acme.example", organisation=acme_contract.organisation)
     preference_set(user=erin, choice=Choice.MAINTENANCE, enabled=True, via="page")
     window = _window(acme_contract)
@@ -173,6 +174,11 @@ def test_a_maintenance_notice_carries_the_window_as_the_feeds_event(eml, client,
     assert event.decoded("DTSTAMP") == OutboxMessage.objects.get(to=alice.email).created_at  # written, not sent
     assert _ics(notices[bob.email])[0] == data  # the same window at the same revision, written together
     assert b"SUMMARY:Maintenance: Backup storage upgrade" in data
+    # iTIP's PUBLISH requires an ORGANIZER (RFC 5546 3.2.1): the sender the email comes from.
+    assert str(event["ORGANIZER"]) == "mailto:maintenance@kaluari.example"
+    assert event["ORGANIZER"].params["CN"] == "Kaluari Cloud Backup"
+    assert b'ORGANIZER;CN="Kaluari Cloud Backup":mailto:maintenance@kaluari.example' in data
+    assert "ORGANIZER" not in feed  # the feed is no scheduling message
 
     # A designated contact's notice cannot be turned off; Erin's can, in one click (https).
     assert "List-Unsubscribe" not in notices[alice.email]
@@ -188,6 +194,7 @@ def test_a_maintenance_notice_carries_the_window_as_the_feeds_event(eml, client,
     window.refresh_from_db()
     feed = _feed_event(client, acme_contract, window)
     assert (str(event["UID"]), event["SEQUENCE"], str(event["STATUS"])) == (str(feed["UID"]), 2, "CANCELLED")
+    assert str(event["ORGANIZER"]) == "mailto:maintenance@kaluari.example"
     assert feed["SEQUENCE"] == 2 and str(feed["STATUS"]) == "CANCELLED"
 
 

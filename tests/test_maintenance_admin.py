@@ -3,7 +3,7 @@ touches, whether it keeps that contract's maintenance rules and what it costs, b
 saved; saving publishes (or revises) the window; the cancel action tells everyone who was told."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import MaintenanceNotice, MaintenanceWindow
 from portal.models import OutboxMessage
 
-from .factories import ServiceFactory
+from .factories import ContractFactory, ServiceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -215,16 +215,32 @@ def test_preview_on_the_change_page_saves_nothing(staff_client, acme_contract, b
         page = staff_client.get(change_url(w))
         assert rules_table(page)[1][0][6] == "Keeps every rule: nothing counted as downtime"
         assert rules_table(page)[1][0][2].startswith("yes sent 2026-10-09 23:00 (UTC+03:00), 48 h before the start")
-        # Moving it an hour later now would be a new notice, 31 h ahead: too late.
+        # Moving it an hour later now would be a new notice, 31 h ahead: too late for the hour it
+        # adds; the hour the first notice announced in time keeps it.
         later = start + H
         response = staff_client.post(change_url(w), form(later, later + 2 * H, [backup], _preview="Preview rules"))
         # A new title alone keeps the notice already sent.
         same = staff_client.post(change_url(w), form(start, start + 2 * H, [backup], title="New title", _preview="1"))
     assert response.status_code == 200
-    assert rules_table(response)[1][0][6] == "120 minutes counted as downtime (notice shorter than 48 h)"
+    assert rules_table(response)[1][0][6] == "60 minutes counted as downtime (notice shorter than 48 h for part of it)"
+    assert rules_table(response)[1][0][2].startswith("no sent 2026-10-09 23:00 (UTC+03:00), 49 h before the start")
     assert rules_table(same)[1][0][6] == "Keeps every rule: nothing counted as downtime"
     assert snapshot(w) == before
     assert MaintenanceNotice.objects.count() == 1
+
+
+def test_the_rules_table_judges_only_the_contracts_running_at_the_window(staff_client, acme_contract, globex, backup):
+    ContractFactory(
+        organisation=globex, reference="KAL-OLD", name="Old backup", services=[backup],
+        starts_on=date(2024, 1, 1), ends_on=date(2025, 12, 31),
+    )  # fmt: skip
+    start = datetime(2026, 10, 11, 23, 0, tzinfo=NBO)
+    with time_machine.travel(start - 10 * 24 * H, tick=False):
+        response = staff_client.post(ADD, form(start, start + 2 * H, [backup], _preview="Preview rules"))
+        w = saved_window(backup, start, start - 10 * 24 * H)
+        page = staff_client.get(change_url(w))
+    for table in (rules_table(response), rules_table(page)):
+        assert [row[0].split()[0] for row in table[1]] == [acme_contract.reference]
 
 
 # --- Cancelling ---------------------------------------------------------------------------------
@@ -250,6 +266,38 @@ def test_the_cancel_action_tells_the_notified_contacts_and_leaves_a_read_only_wi
     assert "Nothing counted as downtime (cancelled)" in text(page)
     # Changing it anyway is refused.
     assert staff_client.post(change_url(w), form(start, start + 2 * H, [backup])).status_code == 403
+
+
+def test_the_cancel_action_refuses_a_window_that_has_started_and_cancels_the_others(
+    staff_client, acme_contract, alice, bob, backup, mailoutbox, django_capture_on_commit_callbacks
+):
+    start = datetime(2026, 10, 11, 23, 0, tzinfo=NBO)
+    started = saved_window(backup, start, start - 10 * 24 * H)
+    later = saved_window(backup, start + 7 * 24 * H, start - 10 * 24 * H)
+    maintenance_notices_send_due(now=start - 48 * H)
+    maintenance_notices_send_due(now=start + 5 * 24 * H)  # the later window's notice
+    started.refresh_from_db()
+    later.refresh_from_db()
+    changelist = reverse("admin:contracts_maintenancewindow_changelist")
+    with time_machine.travel(start + H, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            changelist, {"action": "cancel_windows", "_selected_action": [str(started.pk), str(later.pk)]}, follow=True
+        )
+    messages = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert (
+        "error",
+        f"“{started}” was not cancelled: This window has already started: it can no longer be cancelled. "
+        "Correct its times instead (an end moved to the moment the work stopped).",
+    ) in messages
+    assert ("success", f"“{later}” is cancelled; 2 email(s) queued.") in messages
+    started.refresh_from_db()
+    later.refresh_from_db()
+    assert (started.status, later.status) == ("scheduled", "cancelled")
+    cancellations = [m for m in mailoutbox if m.subject.startswith("Cancelled: maintenance")]
+    assert (
+        sorted(m.subject for m in cancellations)
+        == ["Cancelled: maintenance on 2026-10-18 23:00 (UTC+03:00): Storage upgrade"] * 2
+    )  # the later window's, to Alice and Bob
 
 
 def test_a_window_nobody_was_told_of_can_be_deleted(staff_client, ada, acme_contract, backup):

@@ -3,7 +3,7 @@
 it starts, announced again when its time or services change, and its cancellation is told to
 everyone who heard of it. Frozen clocks; emails asserted as outbox rows and as sent mail."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -262,6 +262,96 @@ def test_a_service_dropped_from_a_window_tells_its_contract_it_is_no_longer_affe
     assert not any(k.endswith(f"user:{charlie.pk}") for k in keys("reminder"))
 
 
+# --- Corrections: the minutes announced in time stay excluded -----------------------------------
+OCTOBER = (datetime(2026, 10, 1, tzinfo=NBO), datetime(2026, 11, 1, tzinfo=NBO))
+
+
+def utc(start, end):
+    return (start.astimezone(UTC), end.astimezone(UTC))
+
+
+def test_a_window_that_ended_early_keeps_its_announced_minutes_excluded(acme_contract, alice, backup, sweep):
+    w = publish(PUBLISHED, [backup])  # 23:00-01:00, announced 48 h ahead
+    sweep(START - 48 * H - LEAD)
+    mail.outbox.clear()
+    # The work took one hour: staff record the real end the next morning (a new revision, not announced).
+    w = update(w, START + 10 * H, ends_at=START + H)
+    assert (w.revision, w.notice_due_at) == (2, None)
+    assert sweep(START + 10 * H) == 0 and mail.outbox == []
+    notice = MaintenanceNotice.objects.get()
+    assert (notice.revision, notice.starts_at, notice.ends_at, notice.service_ids) == (
+        1,
+        START,
+        START + 2 * H,
+        [backup.pk],
+    )
+    with time_machine.travel(START + 11 * H, tick=False):
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([utc(START, START + H)], [])
+
+
+def test_extending_a_running_window_counts_only_the_extension_as_downtime(acme_contract, alice, backup, sweep):
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    mail.outbox.clear()
+    # The swap runs over: at 00:30 staff extend it by 30 minutes, told at once (after the start).
+    w = update(w, START + 1.5 * H, ends_at=START + 2.5 * H)
+    assert sweep(START + 1.5 * H) == 1
+    assert MaintenanceNotice.objects.get(revision=2).short_notice
+    assert [m.subject for m in sent_to(alice)] == [
+        "Changed maintenance at short notice, now 2026-10-11 23:00 (UTC+03:00): Backup storage upgrade"
+    ]
+    with time_machine.travel(START + 4 * H, tick=False):
+        kept, broken = contract_maintenance_exclusions(acme_contract, *OCTOBER)
+    assert kept == [utc(START, START + 2 * H)]
+    assert broken == [utc(START + 2 * H, START + 2.5 * H)]
+
+
+def test_a_service_added_inside_the_notice_hours_is_downtime_only_for_the_contract_first_told_late(
+    acme_contract, alice, globex_ai, charlie, backup, assistant, sweep
+):
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    update(w, START - 30 * H, services=[backup, assistant])
+    sweep(START - 30 * H)
+    with time_machine.travel(START + 3 * H, tick=False):
+        # Acme's Cloud Backup was announced 48 h ahead: still excluded.
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([utc(START, START + 2 * H)], [])
+        # Globex hears of it 30 h ahead: all of it is downtime for its AI Assistant.
+        assert contract_maintenance_exclusions(globex_ai, *OCTOBER) == ([], [utc(START, START + 2 * H)])
+
+
+def test_minutes_a_notice_took_back_are_judged_on_the_notice_that_announced_them_again(acme_contract, backup, sweep):
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)  # tonight, announced in time
+    w = update(w, START - 47 * H, starts_at=START + 7 * 24 * H, ends_at=START + 7 * 24 * H + 2 * H)
+    sweep(START - 47 * H)  # moved a week later: tonight is off
+    update(w, START - 30 * H, starts_at=START, ends_at=START + 2 * H)
+    sweep(START - 30 * H)  # back to tonight, 30 h ahead
+    with time_machine.travel(START + 3 * H, tick=False):
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([], [utc(START, START + 2 * H)])
+
+
+def test_the_migration_records_what_each_current_revisions_notice_told(acme_contract, backup, assistant, sweep):
+    import importlib
+
+    from django.apps import apps
+
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    update(w, START - 40 * H, ends_at=START + H, services=[backup, assistant])
+    sweep(START - 40 * H)
+    MaintenanceNotice.objects.update(starts_at=None, ends_at=None, impact="", service_ids=[])  # as before it
+    importlib.import_module("contracts.migrations.0017_maintenance_notice_revision").current_revisions(apps, None)
+    told = dict(MaintenanceNotice.objects.values_list("revision", "starts_at"))
+    assert told == {1: None, 2: START}  # revision 1's times are kept nowhere: it announces nothing
+    notice = MaintenanceNotice.objects.get(revision=2)
+    assert (notice.ends_at, notice.impact, notice.service_ids) == (
+        START + H,
+        "downtime",
+        sorted([backup.pk, assistant.pk]),
+    )
+
+
 # --- Cancellation -------------------------------------------------------------------------------
 def test_cancelling_tells_each_contact_who_was_notified_once_and_stops_the_reminder(
     acme_contract, alice, bob, globex_ai, charlie, backup, sweep, django_capture_on_commit_callbacks
@@ -298,9 +388,42 @@ def test_a_cancelled_window_cannot_be_changed(acme_contract, backup):
     from contracts.maintenance.services import MaintenanceError
 
     w = publish(PUBLISHED, [backup])
-    window_cancel(window=w)
+    with time_machine.travel(PUBLISHED + H, tick=False):
+        window_cancel(window=w)
     with pytest.raises(MaintenanceError):
-        update(w, PUBLISHED + H, starts_at=START + H, ends_at=START + 2 * H)
+        update(w, PUBLISHED + 2 * H, starts_at=START + H, ends_at=START + 2 * H)
+
+
+@pytest.mark.parametrize("at", [START, START + H, START + 3 * H], ids=["at-its-start", "running", "ended"])
+def test_a_window_that_has_started_cannot_be_cancelled(acme_contract, alice, backup, sweep, at):
+    """A cancellation says the window "will not take place" and takes its downtime out of uptime:
+    once it has started, staff correct its times instead. A short-notice window's two hours stay
+    ordinary downtime, and nobody is told it will not take place."""
+    from contracts.maintenance.services import MaintenanceError
+
+    w = publish(START - 30 * H, [backup])  # short notice: all of it is downtime
+    sweep(START - 30 * H)
+    mail.outbox.clear()
+    with time_machine.travel(at, tick=False), pytest.raises(MaintenanceError, match="Correct its times instead"):
+        window_cancel(window=w)
+    sweep(at)
+    w.refresh_from_db()
+    assert (w.status, w.cancelled_at) == ("scheduled", None)
+    assert not MaintenanceNotice.objects.filter(kind="cancel").exists()
+    assert not [m for m in mail.outbox if "will not take place" in m.body]
+    with time_machine.travel(START + 3 * H, tick=False):
+        kept, broken = contract_maintenance_exclusions(acme_contract, START - 24 * H, START + 24 * H)
+    assert (kept, broken) == ([], [(START.astimezone(UTC), (START + 2 * H).astimezone(UTC))])
+
+
+def test_a_window_can_be_cancelled_until_its_start(
+    acme_contract, alice, backup, sweep, django_capture_on_commit_callbacks
+):
+    w = publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    with time_machine.travel(START - MINUTE, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert window_cancel(window=w) == 2
+    assert any("will not take place" in m.body for m in sent_to(alice))
 
 
 # --- Who is told --------------------------------------------------------------------------------
@@ -312,6 +435,95 @@ def test_only_active_contacts_of_the_contracts_organisation_are_told(acme_contra
     w = publish(PUBLISHED, [backup])
     sweep(START - 48 * H - LEAD)
     assert keys("announce") == {key(w, 1, "announce", acme_contract, alice)}
+
+
+@pytest.mark.parametrize(
+    ("starts_on", "ends_on", "told"),
+    [
+        (date(2024, 1, 1), date(2025, 12, 31), False),  # ended last year
+        (date(2027, 1, 1), None, False),  # signed, not begun
+        (date(2024, 1, 1), date(2026, 10, 11), True),  # its last day is the window's first (Nairobi)
+        (date(2026, 10, 12), None, True),  # its first day is the window's last (Nairobi)
+    ],
+    ids=["ended", "not-begun", "ends-that-night", "begins-that-night"],
+)
+def test_only_contracts_running_at_the_window_are_told_and_reminded(
+    acme_contract, alice, globex, charlie, backup, sweep, starts_on, ends_on, told
+):
+    other = ContractFactory(
+        organisation=globex, reference="KAL-OTHER", services=[backup], contacts=[charlie],
+        starts_on=starts_on, ends_on=ends_on,
+    )  # fmt: skip
+    w = publish(PUBLISHED, [backup])  # 23:00-01:00 Nairobi, 11-12 October
+    sweep(START - 48 * H - LEAD)
+    sweep(START - H)
+    assert MaintenanceNotice.objects.filter(contract=other).exists() is told
+    assert bool(sent_to(charlie)) is told
+    assert bool(keys("reminder") & {key(w, 1, "reminder", other, charlie)}) is told
+    assert len(sent_to(alice)) == 2  # Acme's running contract: the announcement and the reminder
+
+
+def test_a_contract_that_has_ended_sets_no_notice_hours(acme_contract, globex, charlie, backup):
+    """Its terms asked for 96 hours' notice; the window is announced on the running contract's 48."""
+    from contracts.services import sla_copy
+
+    own = sla_copy(
+        source=SLA.objects.get(template_key="kaluari-cloud-backup"), name="Globex's old terms",
+        effective_from=datetime(2024, 1, 1, tzinfo=NBO), now=datetime(2023, 12, 1, tzinfo=NBO),
+    )  # fmt: skip
+    own.versions.update(maintenance_notice=96 * H)  # as staff wrote them before publishing
+    old = ContractFactory(
+        organisation=globex, sla=own, services=[backup], contacts=[charlie],
+        starts_on=date(2024, 1, 1), ends_on=date(2025, 12, 31),
+    )  # fmt: skip
+    assert publish(PUBLISHED, [backup]).notice_due_at == START - 48 * H - LEAD
+    old.ends_on = None  # the same contract, still running: its 96 hours count
+    old.save()
+    assert publish(PUBLISHED, [backup], title="Again").notice_due_at == START - 96 * H - LEAD
+
+
+def test_a_notice_that_reached_nobody_earns_no_exclusion_and_is_not_tried_again(
+    acme_contract, alice, bob, backup, sweep
+):
+    """Acme's one designated contact has left and Bob turned maintenance emails off: nobody is told,
+    so the window is ordinary downtime, and the sweep does not try again every minute."""
+    from django.utils import timezone
+
+    from contracts.maintenance.selectors import window_judgements
+    from portal.models import NotificationPreference
+
+    acme_contract.contacts.set([alice])
+    alice.is_active = False
+    alice.save()
+    NotificationPreference.objects.create(
+        user=bob, kind="maintenance", enabled=False, updated_at=timezone.now(), via="page"
+    )
+    w = publish(PUBLISHED, [backup])
+    assert sweep(START - 48 * H - LEAD) == 1
+    assert not OutboxMessage.objects.filter(key__startswith="maintenance:").exists() and mail.outbox == []
+    notice = MaintenanceNotice.objects.get()
+    assert (notice.kind, notice.reached_nobody, notice.sent_at) == ("announce", True, START - 48 * H - LEAD)
+    w.refresh_from_db()
+    assert w.notice_due_at is None
+    assert sweep(START - 48 * H) == 0 and MaintenanceNotice.objects.count() == 1  # recorded once
+    with time_machine.travel(START + 3 * H, tick=False):
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([], [utc(START, START + 2 * H)])
+        (row,) = window_judgements(w)
+    # Staff see why in the rules table (and the dashboard's reasons).
+    assert row.summary == "120 minutes counted as downtime (its notice reached nobody)"
+    assert row.notice_ok is False
+    assert row.notice_description == (
+        "sent 2026-10-09 22:55 (UTC+03:00), 48 h 5 min before the start (48 h needed), "
+        "but it reached nobody (no active contact gets maintenance emails)"
+    )
+
+
+def test_a_notice_that_reached_someone_is_recorded_as_reaching_them(acme_contract, alice, backup, sweep):
+    publish(PUBLISHED, [backup])
+    sweep(START - 48 * H - LEAD)
+    assert MaintenanceNotice.objects.get().reached_nobody is False
+    with time_machine.travel(START + 3 * H, tick=False):
+        assert contract_maintenance_exclusions(acme_contract, *OCTOBER) == ([utc(START, START + 2 * H)], [])
 
 
 def test_a_contact_of_two_affected_contracts_gets_one_notice_per_contract(acme_contract, alice, backup, sweep):
@@ -398,6 +610,18 @@ def test_the_annual_cap_counts_only_earlier_rule_keeping_windows(acme_contract, 
     kept, broken = contract_maintenance_exclusions(acme_contract, *year)
     assert sum((e - s for s, e in kept), timedelta()) == 12 * H
     assert broken == [(START.astimezone(UTC), (START + 2 * H).astimezone(UTC))]
+
+
+def test_simultaneous_windows_on_two_services_use_the_cap_once(acme_contract, backup, assistant, sweep):
+    acme_contract.services.add(assistant)
+    night, later = datetime(2026, 10, 10, 22, 0, tzinfo=NBO), datetime(2026, 10, 24, 22, 0, tzinfo=NBO)
+    for services, start, hours in (([backup], night, 4), ([assistant], night, 4), ([backup], later, 6)):
+        publish(start - 10 * 24 * H, services, start=start, hours=hours)
+        sweep(start - 48 * H - LEAD)
+    with time_machine.travel(datetime(2026, 11, 2, tzinfo=NBO), tick=False):
+        kept, broken = contract_maintenance_exclusions(acme_contract, *OCTOBER)
+    # 4 h + 6 h of scheduled downtime this year: within the 12 h cap.
+    assert kept == [utc(night, night + 4 * H), utc(later, later + 6 * H)] and broken == []
 
 
 # --- Two sweeps at once (PostgreSQL: row locks) -------------------------------------------------

@@ -3,7 +3,7 @@
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from portal.domain.maintenance_rules import Rules, Window, judge
+from portal.domain.maintenance_rules import Notice, Rules, Window, judge
 
 NBO = ZoneInfo("Africa/Nairobi")
 RULES = Rules(tz="Africa/Nairobi", notice=timedelta(hours=48), offpeak_start=time(22), offpeak_end=time(6),
@@ -122,3 +122,62 @@ def test_offpeak_bounds_the_clocks_skip_or_pass_twice_hold_the_instants_whose_wa
     # 22:00-02:30 on the night the clocks go back: to the second 02:30 (01:30 UTC, CET).
     w = Window("w", at(2026, 10, 25, 1, 0), at(2026, 10, 25, 1, 30), notified_at=at(2026, 10, 20))  # 02:00-02:30 CET
     assert judge([w], rules(time(22), time(2, 30)))["w"].broken == ()
+
+
+# --- A corrected window: the minutes an earlier notice announced in time ------------------------------
+START = nbo(2026, 10, 10, 23)
+IN_TIME = START - 49 * H
+
+
+def corrected(end, notified_at, *earlier):
+    return Window("w", START, end, notified_at=notified_at, earlier=earlier)
+
+
+def test_a_window_shortened_after_it_ended_keeps_what_its_first_notice_announced():
+    j = judge([corrected(START + H, START + 10 * H, Notice(START, START + 2 * H, IN_TIME))], RULES)["w"]
+    assert j.notice_ok and j.kept == ((START, START + H),) and j.broken == ()
+
+
+def test_an_extension_is_judged_on_its_own_late_notice():
+    w = corrected(START + 3 * H, START + H, Notice(START, START + 2 * H, IN_TIME))
+    j = judge([w], RULES)["w"]
+    assert (j.notice_ok, j.partly_noticed, j.noticed) == (False, True, 2 * H)
+    assert j.kept == ((START, START + 2 * H),) and j.broken == ((START + 2 * H, START + 3 * H),)
+
+
+def test_an_earlier_notice_is_judged_against_the_start_it_announced():
+    # Announced 49 h before 01:00, then moved to start at 23:00 (47 h after that notice): the hour
+    # it adds is short; the hours first announced keep their notice.
+    first = Notice(START + 2 * H, START + 4 * H, START + 2 * H - 49 * H)
+    j = judge([corrected(START + 4 * H, START - 30 * H, first)], RULES)["w"]
+    assert j.kept == ((START + 2 * H, START + 4 * H),) and j.broken == ((START, START + 2 * H),)
+
+
+def test_a_late_earlier_notice_helps_nothing():
+    j = judge([corrected(START + H, START + 10 * H, Notice(START, START + 2 * H, START - 30 * H))], RULES)["w"]
+    assert j.kept == () and j.broken_duration == H
+
+
+def test_a_notice_that_took_the_minutes_back_ends_what_the_first_announced():
+    took_back = Notice(START, START, START - 47 * H)  # "no longer affects your services"
+    j = judge([corrected(START + 2 * H, START - 30 * H, Notice(START, START + 2 * H, IN_TIME), took_back)], RULES)["w"]
+    assert j.kept == () and j.broken_duration == 2 * H
+
+
+def test_simultaneous_windows_use_the_cap_once():
+    """Two windows at the same time (on two services of the contract) are 4 h of scheduled downtime,
+    not 8: a later 6-hour window still fits in the 12 hours."""
+    night, later = nbo(2026, 10, 10, 22), nbo(2026, 10, 24, 22)
+    j = judge([window(night, 4, key="a"), window(night, 4, key="b"), window(later, 6, key="later")], RULES)
+    assert all(j[k].keeps_rules for k in ("a", "b", "later"))
+    assert j["b"].kept == ((night, night + 4 * H),) and j["later"].capped == timedelta(0)
+
+
+def test_overlapping_windows_charge_the_cap_only_for_the_minutes_they_add():
+    # 8 h kept already; 22:00-02:00 takes the last 4 h; 00:00-04:00 the same night keeps the two
+    # hours the first already keeps (no charge) and adds two for which the cap has no room.
+    earlier = [window(nbo(2026, 3, d, 22), 4, key=f"e{d}") for d in (2, 3)]
+    first, second = window(nbo(2026, 3, 10, 22), 4, key="first"), window(nbo(2026, 3, 11, 0), 4, key="second")
+    j = judge([*earlier, first, second], RULES)
+    assert j["first"].keeps_rules
+    assert j["second"].kept == ((nbo(2026, 3, 11, 0), nbo(2026, 3, 11, 2)),) and j["second"].capped == 2 * H

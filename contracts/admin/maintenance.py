@@ -13,7 +13,7 @@ from portal.core.admin_lookups import EveryRowHasOneFilter
 
 from ..maintenance.judging import window_draft
 from ..maintenance.selectors import window_judgements
-from ..maintenance.services import window_cancel, window_delete, window_publish, window_update
+from ..maintenance.services import MaintenanceError, window_cancel, window_delete, window_publish, window_update
 from ..models import MaintenanceWindow
 
 FIELDS = ["title", "services", "starts_at", "ends_at", "impact", "description"]
@@ -125,5 +125,9 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
             if window.status == MaintenanceWindow.Status.CANCELLED:
                 self.message_user(request, f"“{window}” was already cancelled.", messages.WARNING)
                 continue
-            sent = window_cancel(window=window, actor=request.user)
+            try:
+                sent = window_cancel(window=window, actor=request.user)
+            except MaintenanceError as e:
+                self.message_user(request, f"“{window}” was not cancelled: {e}", messages.ERROR)
+                continue
             self.message_user(request, f"“{window}” is cancelled; {sent} email(s) queued.", messages.SUCCESS)

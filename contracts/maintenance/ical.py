@@ -9,7 +9,7 @@ calendar shows, the cancellation included, and never lower than the revision num
 it was stored (for a notice written before then: `window_identity`). In the feed, which carries no
 METHOD, DTSTAMP (and LAST-MODIFIED) is the moment the event last changed, so an unchanged feed is
 the same bytes; the notice's file, METHOD:PUBLISH, is stamped with the moment its email was
-written. The feed names its refresh interval (RFC 7986 REFRESH-INTERVAL, and X-PUBLISHED-TTL for
+written and names its ORGANIZER, the sender (RFC 5546 3.2.1). The feed names its refresh interval (RFC 7986 REFRESH-INTERVAL, and X-PUBLISHED-TTL for
 Outlook)."""
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.urls import reverse
-from icalendar import Calendar, Event, vDuration
+from icalendar import Calendar, Event, vCalAddress, vDuration
 
 from ..models import MaintenanceWindow, Organisation
 
@@ -141,5 +142,14 @@ def notice_attachment(context: dict, written_at: datetime) -> tuple[str, bytes, 
     cal = _calendar()
     cal.add("method", "PUBLISH")
     gone = context.get("affected") is False
-    cal.add_component(window_event(context["window"], context["services"], stamp=written_at, gone=gone))
+    event = window_event(context["window"], context["services"], stamp=written_at, gone=gone)
+    event.add("organizer", *_organizer())
+    cal.add_component(event)
     return NOTICE_FILENAME, cal.to_ical(), "text/calendar"
+
+
+def _organizer() -> tuple[vCalAddress, dict]:
+    """The notice's ORGANIZER, which iTIP's PUBLISH requires (RFC 5546 3.2.1): the sender the email
+    comes from (DEFAULT_FROM_EMAIL, its name as CN)."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return vCalAddress(f"mailto:{address}"), ({"CN": _one_line(name)} if name.strip() else {})

@@ -4,7 +4,9 @@ off-peak hours, annual cap) and which counts as ordinary downtime.
 The rules are the pure `portal.domain.maintenance_rules.judge`; this module feeds it one contract's
 downtime windows of the calendar years concerned, each with the moment its notice went out: the
 sent_at of the announce/update notice of the window's current revision to that contract, or, while
-that notice is yet to go out, the moment it would: max(now, start - notice).
+that notice is yet to go out, the moment it would: max(now, start - notice); and the notices of its
+earlier revisions to that contract (`Told`, the times each announced), whose in-time minutes stay
+noticed when staff correct the window.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from portal.domain.dates import runs_during
 from portal.domain.formats import duration, in_tz
-from portal.domain.maintenance_rules import Judgement, Rules, Window, judge
+from portal.domain.maintenance_rules import Judgement, Notice, Rules, Window, judge
 
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow, Service, SLAVersion
 from ..selectors import Versions
@@ -41,6 +44,51 @@ def service_ids(obj) -> frozenset[int]:
 
 def ids_of(services: Iterable) -> frozenset[int]:
     return frozenset(s.pk if isinstance(s, Service) else int(s) for s in services)
+
+
+@dataclass(frozen=True)
+class Told:
+    """An announcement or update that went out to a contract: the revision it told, as it stood."""
+
+    revision: int
+    sent_at: datetime
+    starts_at: datetime | None  # None: a revision left behind before notices recorded their times
+    ends_at: datetime | None
+    impact: str
+    service_ids: frozenset[int]
+    reached: bool = True  # False: no email went out for it (MaintenanceNotice.reached_nobody)
+
+
+TOLD_FIELDS = (
+    "window_id", "contract_id", "revision", "sent_at", "starts_at", "ends_at", "impact", "service_ids",
+    "reached_nobody",
+)  # fmt: skip
+
+
+def told_by_window(rows) -> dict[tuple[int, int], list[Told]]:
+    """{(window id, contract id): its notices}, from MaintenanceNotice values_list(*TOLD_FIELDS)."""
+    out: dict[tuple[int, int], list[Told]] = defaultdict(list)
+    for w, c, revision, at, starts, ends, impact, sids, nobody in rows:
+        out[w, c].append(Told(revision, at, starts, ends, impact, frozenset(sids or ()), not nobody))
+    return out
+
+
+def notice_row(window: MaintenanceWindow, contract: Contract, kind: str, now: datetime, **fields) -> MaintenanceNotice:
+    """The record of a notice of the window's current revision to a contract, with what it told
+    (services prefetched)."""
+    return MaintenanceNotice(
+        window=window, contract=contract, revision=window.revision, kind=kind, sent_at=now,
+        starts_at=window.starts_at, ends_at=window.ends_at, impact=window.impact,
+        service_ids=sorted(service_ids(window)), **fields,
+    )  # fmt: skip
+
+
+def runs_at_window(contract: Contract, starts_at: datetime, ends_at: datetime, versions: Versions) -> bool:
+    """Whether the contract runs at some moment of the window, on its own calendar (the zone of its
+    terms in force at the start: contracts.selectors.running_at's rule). A contract that has ended,
+    or not begun, is not told of the window nor judged by it, nor does it set its notice hours."""
+    version = versions.at(contract.sla_id, starts_at)
+    return runs_during(contract.starts_on, contract.ends_on, version.timezone if version else "UTC", starts_at, ends_at)
 
 
 def rules_of(version: SLAVersion) -> Rules:
@@ -102,10 +150,39 @@ def is_new_revision(stored: MaintenanceWindow, stored_sids, starts_at, ends_at, 
     return (stored.starts_at, stored.ends_at, stored.impact, stored_sids) != (starts_at, ends_at, impact, sids)
 
 
+def _current(d: WindowDraft, contract_id: int, sent: dict) -> Told | None:
+    """The notice of the draft's own revision to the contract, if it went out."""
+    if d.fresh_notice:
+        return None
+    return next((t for t in sent.get((d.pk, contract_id), ()) if t.revision == d.revision), None)
+
+
 def _notified_at(d: WindowDraft, contract_id: int, version: SLAVersion, sent: dict, now: datetime) -> datetime:
-    if not d.fresh_notice and (at := sent.get((d.pk, contract_id, d.revision))) is not None:
-        return at
+    """When the notice of the draft's revision went out, or would."""
+    if (told := _current(d, contract_id, sent)) is not None:
+        return told.sent_at
     return max(now, d.starts_at - version.maintenance_notice - NOTICE_LEAD)
+
+
+def _told_at(d: WindowDraft, contract_id: int, version: SLAVersion, sent: dict, now: datetime) -> datetime | None:
+    """When the contract was told of the draft's revision, as the notice rule reads it: never, if
+    its notice reached nobody (the exclusion rests on the notice going out to someone)."""
+    told = _current(d, contract_id, sent)
+    return None if told is not None and not told.reached else _notified_at(d, contract_id, version, sent, now)
+
+
+def _earlier(d: WindowDraft, contract_id: int, sids: frozenset[int], sent: dict) -> tuple[Notice, ...]:
+    """The notices of the draft's earlier revisions to the contract, in order, each with the
+    downtime it announced on a service the draft takes down for the contract (none: an empty
+    interval, which takes back what earlier ones announced). A notice that does not say what it
+    told (sent before notices recorded it) or that reached nobody is left out: it told nothing."""
+    out = []
+    for t in sorted(sent.get((d.pk, contract_id), ()), key=lambda t: t.revision):
+        if t.revision >= d.revision or t.starts_at is None or not t.reached:
+            continue
+        down = t.impact == Impact.DOWNTIME and t.service_ids & d.service_ids & sids
+        out.append(Notice(t.starts_at, t.ends_at if down else t.starts_at, t.sent_at))
+    return tuple(out)
 
 
 def judge_contract(
@@ -117,7 +194,10 @@ def judge_contract(
     windows under those same terms (a change of terms mid-year does not reset the cap). `sids`: the
     services to judge it on, if not its own."""
     sids = service_ids(contract) if sids is None else sids
-    mine = [d for d in drafts if d.counts and d.service_ids & sids]
+    mine = [
+        d for d in drafts
+        if d.counts and d.service_ids & sids and runs_at_window(contract, d.starts_at, d.ends_at, versions)
+    ]  # fmt: skip
     groups: dict[SLAVersion | None, list[WindowDraft]] = defaultdict(list)
     for d in mine:
         groups[versions.at(contract.sla_id, d.starts_at)].append(d)
@@ -127,8 +207,12 @@ def judge_contract(
             out.update({d.key: (None, None) for d in group})
             continue
         windows = [
-            Window(d.key, d.starts_at, d.ends_at, _notified_at(d, contract.pk, version, sent, now)) for d in mine
-        ]
+            Window(
+                d.key, d.starts_at, d.ends_at, _told_at(d, contract.pk, version, sent, now),
+                _earlier(d, contract.pk, sids, sent),
+            )
+            for d in mine
+        ]  # fmt: skip
         judged = judge(windows, rules_of(version))
         out.update({d.key: (judged[d.key], version) for d in group})
     return out
@@ -152,6 +236,7 @@ class ContractJudgement:
     notice_sent: bool
     judgement: Judgement | None
     note: str = ""  # why nothing is judged (cancelled, not downtime, no SLA version)
+    reached_nobody: bool = False  # its notice went out to no one (no exclusion earned)
 
     @property
     def notice_ok(self) -> bool | None:
@@ -187,7 +272,9 @@ class ContractJudgement:
         lead = self.notice_lead
         when = "after the start" if lead < timedelta(0) else f"{duration(lead)} before the start"
         verb = "sent" if self.notice_sent else "goes out"
-        return f"{verb} {in_tz(self.notified_at, self.timezone)}, {when} ({duration(self.version.maintenance_notice)} needed)"
+        needed = duration(self.version.maintenance_notice)
+        nobody = ", but it reached nobody (no active contact gets maintenance emails)" if self.reached_nobody else ""
+        return f"{verb} {in_tz(self.notified_at, self.timezone)}, {when} ({needed} needed){nobody}"
 
     @property
     def reasons(self) -> list[str]:
@@ -195,8 +282,11 @@ class ContractJudgement:
         if j is None:
             return [self.note] if self.note else []
         out = []
-        if not j.notice_ok:
-            out.append(f"notice shorter than {duration(v.maintenance_notice)}")
+        if not j.notice_ok and self.reached_nobody:
+            out.append("its notice reached nobody")
+        elif not j.notice_ok:
+            part = " for part of it" if j.partly_noticed else ""
+            out.append(f"notice shorter than {duration(v.maintenance_notice)}{part}")
         if j.offpeak < self.ends_at - self.starts_at:
             out.append("outside off-peak hours")
         if j.capped:
@@ -225,10 +315,18 @@ def judgement_row(contract, d: WindowDraft, judged: dict, sent: dict, versions: 
         note = f"impact: {Impact(d.impact).label.lower()}"
     else:
         note = "" if version else NO_VERSION
-    notified = _notified_at(d, contract.pk, shown, sent, now) if shown and d.status == Status.SCHEDULED else None
+    notified, notice_sent, nobody = None, False, False
+    if shown and d.status == Status.SCHEDULED:
+        current = _current(d, contract.pk, sent)
+        notified, notice_sent = _notified_at(d, contract.pk, shown, sent, now), current is not None
+        nobody = current is not None and not current.reached
+        # The first notice that told of (part of) these times, if an earlier revision's came first.
+        told = [n.notified_at for n in _earlier(d, contract.pk, service_ids(contract), sent)
+                if n.start < d.ends_at and d.starts_at < n.end]  # fmt: skip
+        if told and (nobody or min(told) < notified):
+            notified, notice_sent, nobody = min(told), True, False
     return ContractJudgement(
         contract=contract, version=shown, timezone=shown.timezone if shown else "UTC",
-        starts_at=d.starts_at, ends_at=d.ends_at, notified_at=notified,
-        notice_sent=not d.fresh_notice and (d.pk, contract.pk, d.revision) in sent,
-        judgement=judgement, note=note,
+        starts_at=d.starts_at, ends_at=d.ends_at, notified_at=notified, notice_sent=notice_sent,
+        judgement=judgement, note=note, reached_nobody=nobody,
     )  # fmt: skip

@@ -15,6 +15,7 @@ from ..models import Contract, MaintenanceNotice, MaintenanceWindow, Service
 from ..selectors import Versions
 from .judging import (
     NOTICE_KINDS,
+    TOLD_FIELDS,
     ContractJudgement,
     Impact,
     Status,
@@ -22,7 +23,9 @@ from .judging import (
     draft_of,
     judge_contract,
     judgement_row,
+    runs_at_window,
     service_ids,
+    told_by_window,
 )
 
 PAST_DAYS = 90  # how far back the portal page and the iCal feed go
@@ -49,12 +52,11 @@ def _load(
     if until is not None:
         windows = windows.filter(starts_at__lt=until)
     windows = list(windows.distinct().order_by("starts_at", "pk").prefetch_related("services"))
-    sent = {
-        (w, c, r): at
-        for w, c, r, at in MaintenanceNotice.objects.filter(
+    sent = told_by_window(
+        MaintenanceNotice.objects.filter(
             window_id__in=[w.pk for w in windows], contract__in=contracts, kind__in=NOTICE_KINDS
-        ).values_list("window_id", "contract_id", "revision", "sent_at")
-    }
+        ).values_list(*TOLD_FIELDS)
+    )
     return windows, sent, Versions(c.sla_id for c in contracts)
 
 
@@ -75,6 +77,8 @@ def window_judgements(window: MaintenanceWindow | WindowDraft, now: datetime | N
     if not contracts:
         return []
     windows, sent, versions = _load(contracts, since=_year_floor(draft.starts_at), only_counting=True)
+    # Only the contracts running at the window are told of it and judged by it.
+    contracts = [c for c in contracts if runs_at_window(c, draft.starts_at, draft.ends_at, versions)]
     drafts = [draft_of(w) for w in windows if w.pk != draft.pk] + [draft]
     return [
         judgement_row(c, draft, judge_contract(c, drafts, sent, versions, now), sent, versions, now) for c in contracts
@@ -156,7 +160,7 @@ def contracts_window_judgements(
             rows = [
                 judgement_row(c, d, judged[c.pk], sent, versions, now)
                 for c in contracts
-                if d.service_ids & service_ids(c)
+                if d.service_ids & service_ids(c) and runs_at_window(c, d.starts_at, d.ends_at, versions)
             ]
             out.append((w, rows))
     return out
@@ -206,7 +210,9 @@ def organisation_maintenance(
         if w.ends_at <= since:
             continue
         rows = [
-            judgement_row(c, d, judged[c.pk], sent, versions, now) for c in contracts if d.service_ids & service_ids(c)
+            judgement_row(c, d, judged[c.pk], sent, versions, now)
+            for c in contracts
+            if d.service_ids & service_ids(c) and runs_at_window(c, d.starts_at, d.ends_at, versions)
         ]
         view = WindowView(w, [s for s in w.services.all() if s.pk in org_sids], rows, w.starts_at <= now < w.ends_at)
         (upcoming if w.ends_at > now else past).append(view)

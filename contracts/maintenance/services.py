@@ -16,7 +16,7 @@ from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 
 from ..evidence import MAINTENANCE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
-from ..selectors import Versions
+from ..selectors import Versions, running_at
 from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails, subscribers_told
 from .judging import (
     DEFAULT_NOTICE,
@@ -27,6 +27,7 @@ from .judging import (
     Status,
     ids_of,
     is_new_revision,
+    notice_row,
     service_ids,
 )
 
@@ -65,11 +66,13 @@ def _audited(window: MaintenanceWindow) -> dict:
     return row_state(window)
 
 
-def _notice_lead(sids: frozenset[int], at: datetime) -> timedelta:
-    """The longest notice any affected contract's terms ask for."""
-    sla_ids = set(Contract.objects.filter(services__in=sids).values_list("sla_id", flat=True))
+def _notice_lead(sids: frozenset[int], starts_at: datetime, ends_at: datetime) -> timedelta:
+    """The longest notice the terms of any contract the window affects (on its services, running
+    at the window) ask for."""
+    affected = running_at(Contract.objects.filter(services__in=sids), starts_at, ends_at)
+    sla_ids = set(affected.values_list("sla_id", flat=True))
     versions = Versions(sla_ids)
-    return max((v.maintenance_notice for s in sla_ids if (v := versions.at(s, at))), default=DEFAULT_NOTICE)
+    return max((v.maintenance_notice for s in sla_ids if (v := versions.at(s, starts_at))), default=DEFAULT_NOTICE)
 
 
 def _schedule(window: MaintenanceWindow, sids: frozenset[int], now: datetime, *, told: bool) -> None:
@@ -80,7 +83,7 @@ def _schedule(window: MaintenanceWindow, sids: frozenset[int], now: datetime, *,
     if window.ends_at <= now:
         window.notice_due_at = window.reminder_due_at = None
         return
-    horizon = window.starts_at - _notice_lead(sids, window.starts_at) - NOTICE_LEAD
+    horizon = window.starts_at - _notice_lead(sids, window.starts_at, window.ends_at) - NOTICE_LEAD
     window.notice_due_at = now if told else max(now, horizon)
     reminder = window.starts_at - REMINDER_BEFORE
     window.reminder_due_at = reminder if reminder > window.notice_due_at else None
@@ -149,13 +152,21 @@ def window_update(
 
 @transaction.atomic
 def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None = None) -> int:
-    """Cancel a window and tell at once every contract's contacts who were told of it (except a
-    contract already told that the window no longer touches its services). Returns the emails
-    queued; cancelling again does nothing."""
+    """Cancel a window that has not started yet and tell at once every contract's contacts who were
+    told of it (except a contract already told that the window no longer touches its services).
+    Returns the emails queued; cancelling again does nothing; a window that has started is refused
+    (MaintenanceError): its times are corrected instead."""
     now = now or timezone.now()
     current = MaintenanceWindow.objects.select_for_update().prefetch_related("services").get(pk=window.pk)
     if current.status == Status.CANCELLED:
         return 0
+    if current.starts_at <= now:
+        # A cancellation says the window "will not take place" and takes its downtime out of uptime:
+        # news of a window still to come, never a way to erase one that has started.
+        raise MaintenanceError(
+            "This window has already started: it can no longer be cancelled. Correct its times instead "
+            "(an end moved to the moment the work stopped)."
+        )
     wsids = service_ids(current)
     _moved(current, "cancelled", _evidence(current.status, current.impact, wsids, current.starts_at, current.ends_at),
            None, now)  # fmt: skip
@@ -174,9 +185,7 @@ def window_cancel(*, window: MaintenanceWindow, actor=None, now: datetime | None
     for c in contracts:
         if (c.pk, current.revision) in told and not wsids & service_ids(c):
             continue  # its last notice said the window no longer touches its services
-        records.append(
-            MaintenanceNotice(window=current, contract=c, revision=current.revision, kind=Kind.CANCEL, sent_at=now)
-        )
+        records.append(notice_row(current, c, Kind.CANCEL, now))
         emails += notice_emails(current, c, Kind.CANCEL, versions.shown(c.sla_id, current.starts_at), prefs=prefs)
     told_subscribers = subscribers_told(current)
     emails += subscriber_notice_emails(current, Kind.CANCEL, members=emails, subscribers=told_subscribers)

@@ -15,7 +15,7 @@ from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
 from ..subscribers.emails import following, subscribers_for
 from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails
-from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, Status, service_ids
+from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, Status, notice_row, runs_at_window, service_ids
 
 BATCH = 200
 REMINDER_GRACE = timedelta(minutes=15)  # a late sweep still reminds a window that has just started
@@ -77,8 +77,15 @@ def _batch_context(windows: list[MaintenanceWindow]):
     return notices, {c.pk: c for c in contracts}, by_service, Versions({c.sla_id for c in contracts})
 
 
-def _affected(window, by_service) -> dict[int, Contract]:
-    return {c.pk: c for s in service_ids(window) for c in by_service.get(s, ())}
+def _affected(window, by_service, versions) -> dict[int, Contract]:
+    """The contracts on the window's services that run at the window (ended or future ones are not
+    told, nor reminded)."""
+    return {
+        c.pk: c
+        for s in service_ids(window)
+        for c in by_service.get(s, ())
+        if runs_at_window(c, window.starts_at, window.ends_at, versions)
+    }
 
 
 def _subscribers(windows: list[MaintenanceWindow]) -> list:
@@ -90,7 +97,7 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
     notices, contracts, by_service, versions = _batch_context(windows)
     records, emails, prefs, subscribers = [], [], members_preferences(contracts.values()), _subscribers(windows)
     for w in windows:
-        affected = _affected(w, by_service)
+        affected = _affected(w, by_service, versions)
         told_before = {c for wid, c, rev in notices if wid == w.pk and rev < w.revision}
         members: list = []
         for pk in sorted(affected.keys() | told_before):
@@ -100,10 +107,7 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
             # touches, so that it knows); otherwise the first it hears of the window.
             kind = Kind.UPDATE if pk in told_before else Kind.ANNOUNCE
             short = pk in affected and now > w.starts_at - (version.maintenance_notice if version else DEFAULT_NOTICE)
-            records.append(
-                MaintenanceNotice(window=w, contract=c, revision=w.revision, kind=kind, sent_at=now, short_notice=short)
-            )
-            members += notice_emails(
+            told = notice_emails(
                 w,
                 c,
                 kind,
@@ -112,6 +116,10 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
                 affected=pk in affected,
                 prefs=prefs,
             )
+            # A notice that reached nobody is recorded as such, once (not tried again every minute):
+            # it earns no exclusion, and staff see it in the window's rules table.
+            records.append(notice_row(w, c, kind, now, short_notice=short, reached_nobody=not told))
+            members += told
         # Subscribers hear of a revision as an update once any contract was told of an earlier one.
         kind = Kind.UPDATE if w.revision > 1 and _told_any(w, notices) else Kind.ANNOUNCE
         followers = following(subscribers, service_ids(w))
@@ -132,14 +140,12 @@ def _send_reminders(windows: list[MaintenanceWindow], now: datetime) -> int:
     for w in windows:
         if w.status != Status.SCHEDULED or now > w.starts_at + REMINDER_GRACE:
             continue  # too late to remind: the due-time is simply cleared
-        affected = _affected(w, by_service)
+        affected = _affected(w, by_service, versions)
         # Reminded: the contracts told of this revision that it still touches.
         members: list = []
         for pk in sorted({c for wid, c, rev in notices if wid == w.pk and rev == w.revision} & affected.keys()):
             c = contracts[pk]
-            records.append(
-                MaintenanceNotice(window=w, contract=c, revision=w.revision, kind=Kind.REMINDER, sent_at=now)
-            )
+            records.append(notice_row(w, c, Kind.REMINDER, now))
             members += notice_emails(w, c, Kind.REMINDER, versions.shown(c.sla_id, w.starts_at), prefs=prefs)
         followers = following(subscribers, service_ids(w))
         emails += members + subscriber_notice_emails(w, Kind.REMINDER, members=members, subscribers=followers)

@@ -95,6 +95,16 @@ class MaintenanceNotice(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     sent_at = models.DateTimeField()
     short_notice = models.BooleanField(default=False)
+    # No email went out for it: the contract's designated contacts had left and its other members
+    # had turned maintenance emails off. Nobody was told, so it earns no exclusion (judging).
+    reached_nobody = models.BooleanField(default=False, editable=False)
+    # The revision as this notice told it: its times, impact and services. The minutes an in-time
+    # notice announced stay noticed when a later revision corrects the window (judging). Empty on
+    # notices of a revision left behind before they were recorded: those announce nothing now.
+    starts_at = models.DateTimeField(null=True, editable=False)
+    ends_at = models.DateTimeField(null=True, editable=False)
+    impact = models.CharField(max_length=10, blank=True, editable=False)
+    service_ids = models.JSONField(default=list, editable=False)
 
     class Meta:
         ordering = ["sent_at"]

@@ -25,6 +25,16 @@ def in_evidence_years(moment: datetime | None) -> bool:
     return moment is None or moment.astimezone(UTC).year in EVIDENCE_YEARS
 
 
+def runs_during(starts_on: date, ends_on: date | None, tz: str, start: datetime, end: datetime | None = None) -> bool:
+    """Whether something that runs from `starts_on` to `ends_on` (both days counted; None: no end),
+    on its own calendar in `tz`, runs at some moment of [start, end), or at `start` where no end
+    is given (a contract: a Nairobi contract starting on 1 December runs from 30 November 21:00 UTC)."""
+    zone = ZoneInfo(tz)
+    first = start.astimezone(zone).date()
+    last = first if end is None or end <= start else (end - timedelta(microseconds=1)).astimezone(zone).date()
+    return starts_on <= last and (ends_on is None or first <= ends_on)
+
+
 def add_months(month: date, n: int) -> date:
     """The first day of the month n months after `month`'s (n may be negative)."""
     index = month.year * 12 + month.month - 1 + n
