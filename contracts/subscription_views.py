@@ -24,6 +24,7 @@ from .subscribers.services import (
     RESEND_AFTER,
     SubscriptionLimited,
     confirm_token_read,
+    confirmation_state,
     manage_token,
     manage_token_read,
     public_services,
@@ -94,12 +95,12 @@ def subscription_confirm_view(request, token: str):
     try:
         confirmation = confirm_token_read(token)
         if request.method == "GET":
-            context = {"subscriber": confirmation.subscriber, "confirmed": confirmation.subscriber.confirmed_at}
-            return render(request, "status/subscription_confirm.html", context)
-        fresh = subscription_confirm(confirmation=confirmation)
+            state, pressed = confirmation_state(confirmation.subscriber), False
+        else:
+            state, pressed = subscription_confirm(confirmation=confirmation), True
     except BadToken as exc:
         return _invalid(request, exc)
-    context = {"subscriber": confirmation.subscriber, "done": True, "fresh": fresh,
+    context = {"subscriber": confirmation.subscriber, "state": state, "pressed": pressed,
                "manage_token": manage_token(confirmation.subscriber)}  # fmt: skip
     return render(request, "status/subscription_confirm.html", context)
 

@@ -147,6 +147,37 @@ def test_an_old_confirmation_link_does_not_subscribe_again_after_an_unsubscribe(
     assert sub.active
 
 
+def page_text(response) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", response.content.decode())).strip()
+
+
+def test_the_confirmation_link_of_an_unsubscribed_address_says_so_and_how_to_subscribe_again(client, sent):
+    """Unsubscribed is a state of its own: the link (still within its 7 days) neither claims the
+    address gets updates nor that a newer link replaced it; it names the day and points to the form."""
+    _, [msg] = sent(NOW, lambda: subscribe(client))
+    path = link(msg, "/status/subscriptions/confirm/")
+    with time_machine.travel(NOW + H, tick=False):
+        assert client.post(path).status_code == 200
+    sub = StatusSubscriber.objects.get()
+    with time_machine.travel(NOW + 2 * H, tick=False):
+        client.post(manage_url(sub).removeprefix(BASE), {"action": "unsubscribe"})
+
+    # NOW + 2 h is 1 Oct 2026 11:00 Nairobi, 08:00 UTC.
+    told = "eve@example.org was unsubscribed on 1 Oct 2026, 08:00 UTC: we send it no status updates."
+    again = "To get status updates again, subscribe on the status page"
+    page, _ = sent(NOW + 48 * H, lambda: client.get(path))
+    assert page.status_code == 200 and told in page_text(page) and again in page_text(page)
+    assert "gets status updates for" not in page_text(page) and "Confirm my subscription" not in page_text(page)
+    assert 'href="/status/subscribe/"' in page.content.decode()
+    pressed, emails = sent(NOW + 48 * H, lambda: client.post(path))
+    assert pressed.status_code == 200 and f"{told} Nothing changed." in page_text(pressed)
+    assert again in page_text(pressed)
+    assert "replaced by a newer one" not in page_text(pressed) and "gets status updates for" not in page_text(pressed)
+    assert emails == []
+    sub.refresh_from_db()
+    assert (sub.round, sub.confirmed_at, sub.unsubscribed_at, sub.active) == (1, NOW + H, NOW + 2 * H, False)
+
+
 # --- The form cannot flood a mailbox -------------------------------------------------------------
 def test_a_pending_address_gets_one_confirmation_per_interval(client, sent, backup, assistant):
     _, first = sent(NOW, lambda: subscribe(client, services=[backup]))

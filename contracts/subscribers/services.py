@@ -173,18 +173,37 @@ def _send(sub: StatusSubscriber, what: str, template: str, context: dict, now: d
 
 
 # --- The links --------------------------------------------------------------------------------------
+class Confirmed(StrEnum):
+    """What a confirmation link's round is (its page) or what pressing it did (the answer)."""
+
+    PENDING = "pending"  # not confirmed yet: the page offers the button
+    FRESH = "fresh"  # the press confirmed it
+    ALREADY = "already"  # confirmed before: nothing changes
+    UNSUBSCRIBED = "unsubscribed"  # confirmed, then unsubscribed: the link does nothing; subscribe again
+
+
+def confirmation_state(sub: StatusSubscriber) -> Confirmed:
+    """The one reading of a round's state for its confirmation link. An unsubscribed round is its own
+    state: its link neither confirms again (an unsubscribe is undone only from the manage page or by a
+    new round from the form) nor counts as "replaced" (no newer link exists until the form is used)."""
+    if sub.unsubscribed_at is not None:
+        return Confirmed.UNSUBSCRIBED
+    return Confirmed.PENDING if sub.confirmed_at is None else Confirmed.ALREADY
+
+
 @transaction.atomic
-def subscription_confirm(*, confirmation: Confirmation, now: datetime | None = None) -> bool:
-    """Confirm a round; False if it was already confirmed (nothing changes)."""
+def subscription_confirm(*, confirmation: Confirmation, now: datetime | None = None) -> Confirmed:
+    """Confirm a round: FRESH if this press confirmed it; ALREADY or UNSUBSCRIBED change nothing."""
     now = now or timezone.now()
     sub = StatusSubscriber.objects.select_for_update().get(pk=confirmation.subscriber.pk)
-    if sub.round != confirmation.round or sub.unsubscribed_at is not None:
+    if sub.round != confirmation.round:
         raise BadToken("This confirmation link was replaced by a newer one. Use the link of the latest email.")
-    if sub.confirmed_at is not None:
-        return False
-    sub.confirmed_at = now
+    confirmation.subscriber.unsubscribed_at = sub.unsubscribed_at
+    if (state := confirmation_state(sub)) is not Confirmed.PENDING:
+        return state
+    sub.confirmed_at = confirmation.subscriber.confirmed_at = now
     sub.save(update_fields=["confirmed_at"])
-    return True
+    return Confirmed.FRESH
 
 
 @transaction.atomic
