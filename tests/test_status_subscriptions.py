@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.core import mail, signing
 
-from contracts.maintenance.services import window_cancel, window_publish
+from contracts.maintenance.services import window_cancel, window_publish, window_update
 from contracts.maintenance.sweep import maintenance_notices_send_due
 from contracts.models import StatusSubscriber
 from contracts.subscribers.services import PER_ADDRESS, PER_SOURCE, RESEND_AFTER, manage_token_read, manage_url
@@ -328,6 +328,31 @@ def test_subscribers_get_the_maintenance_notices_of_their_services_once_and_memb
     cancelled = next(m for m in msgs if m["To"] == "all@example.org")
     assert subject(cancelled) == "Cancelled maintenance: Backup storage upgrade"
     assert "is cancelled: it will not take place" in text_of(cancelled)
+
+
+def test_subscribers_told_of_a_window_no_contract_was_told_of_hear_at_once_that_it_moved(client, sent, backup):
+    """Whether anyone was told of a window counts the subscribers' notices too: a window on a service
+    no contract runs (subscribers only) that moves after its announcement is news now, as a change."""
+    eve = subscribed(client, sent, "eve@example.org", [backup])  # no contract on Cloud Backup
+    w = publish(START - 24 * H, [backup])  # inside the horizon: announced at once
+    _, [announced] = sent(START - 24 * H, maintenance_notices_send_due)
+    assert announced["To"] == "eve@example.org"
+    assert subject(announced) == "Scheduled maintenance on 11 Oct 2026, 20:00 UTC: Backup storage upgrade"
+
+    # Staff move it five days on, far beyond the new start's 48-hour horizon.
+    moved = START + 5 * 24 * H
+    with time_machine.travel(START - 22 * H, tick=False):
+        w = window_update(window=w, title=w.title, description=w.description, services=[backup],
+                          starts_at=moved, ends_at=moved + 2 * H, impact=w.impact)  # fmt: skip
+    assert w.revision == 2 and w.notice_due_at == START - 22 * H  # due at once, not at the horizon
+    _, [changed] = sent(START - 22 * H + timedelta(minutes=1), maintenance_notices_send_due)
+    assert changed["To"] == "eve@example.org"
+    assert subject(changed) == "Changed maintenance on 16 Oct 2026, 20:00 UTC: Backup storage upgrade"
+    assert "The maintenance we told you about has changed. This notice replaces the earlier one." in text_of(changed)
+    assert "Starts:      Fri 16 Oct 2026, 20:00 UTC" in text_of(changed)
+    assert OutboxMessage.objects.filter(key=f"maintenance:{w.pk}:r2:update:subscriber:{eve.pk}").exists()
+    # Nothing more at the new start's horizon.
+    assert sent(moved - 48 * H, maintenance_notices_send_due)[1] == []
 
 
 def test_a_member_who_turned_maintenance_off_still_gets_the_copy_they_subscribed_to(client, sent, acme, alice, backup):

@@ -4,7 +4,10 @@ that each goes out once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
+
+from django.db.models import Q
 
 from portal.core.notify_rules import Kind as Rule
 from portal.core.notify_rules import Preferences, for_contract, members_prefetch
@@ -12,10 +15,10 @@ from portal.core.outbox import Email
 from portal.core.unsubscribe import email_to
 from portal.models import OutboxMessage
 
-from ..models import StatusSubscriber
+from ..models import MaintenanceNotice, StatusSubscriber
 from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
 from .ical import NOTICE_FILENAME
-from .judging import DEFAULT_NOTICE, Kind, service_ids
+from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, service_ids
 
 TEMPLATES = {
     Kind.ANNOUNCE: "maintenance_notice",
@@ -84,3 +87,31 @@ def subscribers_told(window) -> list:
     keys = OutboxMessage.objects.filter(key__startswith=f"maintenance:{window.pk}:r", key__contains=":subscriber:")
     ids = {int(k.rsplit(":", 1)[1]) for k in keys.values_list("key", flat=True)}
     return list(StatusSubscriber.objects.filter(pk__in=ids, confirmed_at__isnull=False, unsubscribed_at__isnull=True))
+
+
+def _subscriber_keys(windows: Iterable) -> list[str]:
+    """The outbox keys of the subscribers' notices of any revision of the windows (as
+    subscriber_notice_emails writes them): maintenance:<window>:r<revision>:<kind>:subscriber:<pk>."""
+    prefixes = Q()
+    for w in windows:
+        prefixes |= Q(key__startswith=f"maintenance:{w.pk}:r")
+    return list(OutboxMessage.objects.filter(prefixes, key__contains=":subscriber:").values_list("key", flat=True))
+
+
+def told_earlier(windows: list, notices: Iterable[tuple[int, int, int]] | None = None) -> set[int]:
+    """The one rule of "was anyone told of the window": the windows (of `windows`) of which a notice
+    of a revision before the current one went out, to a contract (its MaintenanceNotice rows of
+    NOTICE_KINDS; `notices`: those rows' (window, contract, revision) when the caller has them) or to
+    a status page subscriber (the outbox keys subscribers_told reads). A new revision of such a window
+    is news of a change: its notice is due at once and subscribers hear it as an update."""
+    revision = {w.pk: w.revision for w in windows}
+    if notices is None:
+        rows = MaintenanceNotice.objects.filter(window__in=list(revision), kind__in=NOTICE_KINDS)
+        notices = rows.values_list("window_id", "contract_id", "revision")
+    told = {wid for wid, _, rev in notices if wid in revision and rev < revision[wid]}
+    if rest := [w for w in windows if w.pk not in told and w.revision > 1]:
+        for key in _subscriber_keys(rest):
+            _, wid, rev, kind, *_ = key.split(":")
+            if kind in NOTICE_KINDS and int(rev.removeprefix("r")) < revision[int(wid)]:
+                told.add(int(wid))
+    return told

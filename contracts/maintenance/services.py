@@ -17,7 +17,14 @@ from portal.domain.dates import EVIDENCE_YEARS_MESSAGE, in_evidence_years
 from ..evidence import MAINTENANCE, Evidence, EvidenceChange, evidence_changed
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions, running_at
-from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails, subscribers_told
+from .emails import (
+    members_preferences,
+    notice_emails,
+    recipients_prefetch,
+    subscriber_notice_emails,
+    subscribers_told,
+    told_earlier,
+)
 from .judging import (
     DEFAULT_NOTICE,
     NOTICE_KINDS,
@@ -133,8 +140,7 @@ def window_update(
     fields = ["title", "description", "starts_at", "ends_at", "impact"]
     if new_revision:
         current.revision += 1
-        told = current.notices.filter(kind__in=NOTICE_KINDS).exists()
-        _schedule(current, sids, now, told=told)
+        _schedule(current, sids, now, told=current.pk in told_earlier([current]))
         fields += ["revision", "published_at", "notice_due_at", "reminder_due_at"]
     current.save(update_fields=fields)
     if sids != old_sids:

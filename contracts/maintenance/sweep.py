@@ -14,7 +14,7 @@ from portal.core.outbox import outbox_enqueue_many
 from ..models import Contract, MaintenanceNotice, MaintenanceWindow
 from ..selectors import Versions
 from ..subscribers.emails import following, subscribers_for
-from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails
+from .emails import members_preferences, notice_emails, recipients_prefetch, subscriber_notice_emails, told_earlier
 from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, Status, notice_row, runs_at_window, service_ids
 
 BATCH = 200
@@ -96,6 +96,7 @@ def _subscribers(windows: list[MaintenanceWindow]) -> list:
 def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
     notices, contracts, by_service, versions = _batch_context(windows)
     records, emails, prefs, subscribers = [], [], members_preferences(contracts.values()), _subscribers(windows)
+    told_any = told_earlier(windows, notices)
     for w in windows:
         affected = _affected(w, by_service, versions)
         told_before = {c for wid, c, rev in notices if wid == w.pk and rev < w.revision}
@@ -120,18 +121,15 @@ def _send_notices(windows: list[MaintenanceWindow], now: datetime) -> int:
             # it earns no exclusion, and staff see it in the window's rules table.
             records.append(notice_row(w, c, kind, now, short_notice=short, reached_nobody=not told))
             members += told
-        # Subscribers hear of a revision as an update once any contract was told of an earlier one.
-        kind = Kind.UPDATE if w.revision > 1 and _told_any(w, notices) else Kind.ANNOUNCE
+        # Subscribers hear of a revision as an update once anyone (a contract or a subscriber) was
+        # told of an earlier one.
+        kind = Kind.UPDATE if w.pk in told_any else Kind.ANNOUNCE
         followers = following(subscribers, service_ids(w))
         emails += members + subscriber_notice_emails(w, kind, members=members, subscribers=followers)
     # ignore_conflicts: the unique (window, contract, revision, kind) makes a notice once.
     MaintenanceNotice.objects.bulk_create(records, ignore_conflicts=True)
     outbox_enqueue_many(emails=emails, now=now)
     return len(records)
-
-
-def _told_any(window, notices) -> bool:
-    return any(wid == window.pk and rev < window.revision for wid, _, rev in notices)
 
 
 def _send_reminders(windows: list[MaintenanceWindow], now: datetime) -> int:
