@@ -1,8 +1,8 @@
 """Status page subscribers get an incident's updates (issue 20, items 2 and 6): each published update
 once per subscriber following one of its services, threaded per incident, with the one-click
 unsubscribe; a customer contact who also subscribed gets one copy (the member's, which she can
-answer); a customer-scoped outage is not public and reaches no subscriber. Frozen clocks; emails
-asserted as sent, headers included."""
+answer); a customer-scoped outage is not public and reaches no subscriber (those told of it while it
+was public get one neutral last email). Frozen clocks; emails asserted as sent, headers included."""
 
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -100,3 +100,51 @@ def test_a_customer_scoped_outage_reaches_no_subscriber(sent, outage, acme, alic
     emails = sent(NOW, incident_open, outage=outage, title="Backups failing for you",
                   status=IncidentStatus.INVESTIGATING, body="Looking into it.", actor=lena)  # fmt: skip
     assert sorted(emails) == ["alice@acme.example"]
+
+
+def text_of(msg) -> str:
+    return next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+
+
+def test_subscribers_told_of_an_incident_later_scoped_to_a_customer_get_one_neutral_last_email(
+    sent, outage, acme, alice, backup, lena
+):
+    """Told while it was public, they are not left without an ending: the first update after staff
+    scope it to a customer brings them one closing email in their thread, with the update's status and
+    nothing of the customer (not its name, not staff's text, not a title retitled for the customer);
+    later updates and subscribers never told of it get nothing."""
+    from contracts.incidents.services import incident_set_title
+
+    contract = ContractFactory(organisation=acme, services=[backup], contacts=[alice])
+    eve = subscriber("eve@example.org", [backup])
+    first = sent(NOW, incident_open, outage=outage, title="Backup API errors", status=IncidentStatus.INVESTIGATING,
+                 body="We are looking into errors.", actor=lena)  # fmt: skip
+    assert sorted(first) == ["alice@acme.example", "eve@example.org"]
+    incident = outage.incident
+    subscriber("late@example.org", [backup])  # subscribed after it went out: never told of it
+
+    with time_machine.travel(NOW + 10 * MINUTE, tick=False):
+        outage_set_impact(outage=outage, impacts={}, contracts=[contract], customer_scoped=True, actor=lena)
+        incident_set_title(incident=incident, title="Acme Corp storage node down", actor=lena)
+    second = sent(NOW + 20 * MINUTE, incident_post_update, incident=incident, status=IncidentStatus.IDENTIFIED,
+                  body="Acme Corp's storage node failed; replacing it.", actor=lena)  # fmt: skip
+    assert sorted(second) == ["alice@acme.example", "eve@example.org"]
+    last = second["eve@example.org"]
+    assert last["Subject"] == "Incident update: no longer on our status page"
+    assert last["Message-ID"].startswith(f"<incident-{incident.pk}.2.s{eve.pk}@")
+    assert last["In-Reply-To"] == first["eve@example.org"]["Message-ID"]  # in her thread
+    assert last["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    body = text_of(last)
+    assert (
+        "The incident we told you of, on Cloud Backup since 2026-11-10 08:30 (UTC+00:00), turned out to affect "
+        "particular customers only, not the service in general." in body
+    )
+    assert "this is our last email about it." in body
+    assert "Its status when we wrote this: Identified (2026-11-10 09:20 (UTC+00:00))." in body
+    assert "Acme" not in body and "Acme" not in last["Subject"] and "replacing" not in body
+    assert OutboxMessage.objects.filter(key=f"incident:{incident.pk}:closed:subscriber:{eve.pk}").exists()
+
+    # The resolution goes to the customer only: Eve had her last word.
+    third = sent(NOW + 40 * MINUTE, incident_post_update, incident=incident, status=IncidentStatus.RESOLVED,
+                 body="Fixed.", actor=lena)  # fmt: skip
+    assert sorted(third) == ["alice@acme.example"]

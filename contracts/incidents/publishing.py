@@ -24,7 +24,7 @@ from portal.models import WebhookEvent
 from ..models import Contract, Incident, IncidentUpdate
 from ..outage_reach import contracts_reached
 from ..selectors import Versions, running_at
-from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
+from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for, subscribers_sent
 from . import mail
 
 TEMPLATE = "incident_update"
@@ -131,13 +131,17 @@ def update_emails(incident: Incident, update: IncidentUpdate, affected: Affected
 def subscriber_update_emails(
     incident: Incident, update: IncidentUpdate, services: list, members: list[Email]
 ) -> list[Email]:
-    """The update to the status page's subscribers who follow one of its services (none for a
-    customer-scoped outage: it is not public), keyed incident:<id>:u<n>:subscriber:<id>, threaded
-    per incident and subscriber (no reply address: a reply of theirs files no ticket); none to an
-    address a member's copy of this update reaches (contracts.subscribers.emails). Each names the
-    services the subscriber follows and the worst impact on those (Outage.impact_on)."""
-    if incident.outage.customer_scoped:
-        return []
+    """The update to the status page's subscribers who follow one of its services, keyed
+    incident:<id>:u<n>:subscriber:<id>, threaded per incident and subscriber (no reply address: a
+    reply of theirs files no ticket); none to an address a member's copy of this update reaches
+    (contracts.subscribers.emails). Each names the services the subscriber follows and the worst
+    impact on those (Outage.impact_on).
+
+    A customer-scoped outage is not public: its updates go to no subscriber. Those who were sent an
+    earlier update (it was public then) get one closing email instead, at the first update after it
+    was scoped (keyed incident:<id>:closed:subscriber:<id>, so once), in their thread: a fixed text
+    that it concerns particular customers only and this is the last they hear, with the update's
+    status; never staff's text, the title (staff may retitle it for the customer) or the impact."""
     sids = [s.pk for s in services]
 
     def thread(sub) -> tuple[str, dict]:
@@ -159,6 +163,14 @@ def subscriber_update_emails(
         impact = incident.outage.impact_on(s.pk for s in mine)
         return {"incident": {**context["incident"], "impact": impact.label}, "services": [s.name for s in mine]}
 
+    if incident.outage.customer_scoped:
+        return subscriber_emails(
+            subscribers=subscribers_sent(f"incident:{incident.pk}:u"), key=f"incident:{incident.pk}:closed",
+            template="status_incident_closed", skip=addresses(members), thread=thread,
+            context={"incident": {"started_at": incident.outage.starts_at},
+                     "update": {"status": update.get_status_display(), "at": update.published_at}},
+            context_for=lambda sub: {"services": theirs(sub)["services"]},
+        )  # fmt: skip
     return subscriber_emails(
         subscribers=following(subscribers_for(sids), sids), key=f"incident:{incident.pk}:u{update.number}",
         template="status_incident_update", context=context, skip=addresses(members), thread=thread,

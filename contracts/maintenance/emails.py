@@ -15,8 +15,8 @@ from portal.core.outbox import Email
 from portal.core.unsubscribe import email_to
 from portal.models import OutboxMessage
 
-from ..models import MaintenanceNotice, StatusSubscriber
-from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for
+from ..models import MaintenanceNotice
+from ..subscribers.emails import addresses, following, subscriber_emails, subscribers_for, subscribers_sent
 from .ical import NOTICE_FILENAME
 from .judging import DEFAULT_NOTICE, NOTICE_KINDS, Kind, service_ids
 
@@ -84,9 +84,7 @@ def subscriber_notice_emails(window, kind: str, *, members: list[Email], subscri
 def subscribers_told(window) -> list:
     """The subscribers (still subscribed) who were sent a notice of any revision of the window: its
     cancellation goes to them, whatever its services are now."""
-    keys = OutboxMessage.objects.filter(key__startswith=f"maintenance:{window.pk}:r", key__contains=":subscriber:")
-    ids = {int(k.rsplit(":", 1)[1]) for k in keys.values_list("key", flat=True)}
-    return list(StatusSubscriber.objects.filter(pk__in=ids, confirmed_at__isnull=False, unsubscribed_at__isnull=True))
+    return subscribers_sent(f"maintenance:{window.pk}:r")
 
 
 def _subscriber_keys(windows: Iterable) -> list[str]:

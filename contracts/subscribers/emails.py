@@ -14,6 +14,7 @@ from django.urls import reverse
 from portal.core.form_limits import address_key
 from portal.core.outbox import Email
 from portal.core.unsubscribe import one_click_headers
+from portal.models import OutboxMessage
 
 from ..models import StatusSubscriber
 from .services import manage_url
@@ -30,6 +31,16 @@ def subscribers_for(service_ids: Iterable[int]) -> list[StatusSubscriber]:
     active = StatusSubscriber.objects.filter(confirmed_at__isnull=False, unsubscribed_at__isnull=True)
     followers = active.filter(Q(all_services=True) | Q(services__in=sids)).distinct().order_by("pk")
     return list(followers.prefetch_related("services"))
+
+
+def subscribers_sent(prefix: str) -> list[StatusSubscriber]:
+    """The subscribers (still subscribed, their services prefetched) who were written an email of a
+    notice whose key starts with `prefix` (subscriber_emails keys each `<notice key>:subscriber:<pk>`):
+    those told of a window or an incident, whatever they follow now."""
+    keys = OutboxMessage.objects.filter(key__startswith=prefix, key__contains=":subscriber:")
+    ids = {int(k.rsplit(":", 1)[1]) for k in keys.values_list("key", flat=True)}
+    active = StatusSubscriber.objects.filter(pk__in=ids, confirmed_at__isnull=False, unsubscribed_at__isnull=True)
+    return list(active.order_by("pk").prefetch_related("services"))
 
 
 def following(subscribers: Iterable[StatusSubscriber], service_ids: Iterable[int]) -> list[StatusSubscriber]:
