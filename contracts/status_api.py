@@ -2,8 +2,9 @@
 
 Plain Django views, not DRF: they are not our API (drf-spectacular lists only DRF views, so our
 OpenAPI schema never names them), they need no login, and they carry no cookie. Any origin may read
-them (`Access-Control-Allow-Origin: *`, GET only), shared caches may keep them a minute, and a
-client that sends back the ETag gets a 304 until something changes."""
+them (`Access-Control-Allow-Origin: *`, GET only), shared caches may keep them a minute (less when a
+maintenance window starts or ends sooner: the document changes then), and a client that sends back
+the ETag gets a 304 until something changes."""
 
 import hashlib
 import json
@@ -49,9 +50,12 @@ def document_view(name: str):
     def view(request):
         if request.method == "OPTIONS":
             return _preflight()
-        doc = document(snapshot(now=timezone.now()), name)
-        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-        return public_response(request, body, "application/json")
+        snap = snapshot(now=timezone.now())
+        body = json.dumps(document(snap, name), ensure_ascii=False, separators=(",", ":")).encode()
+        # Kept no longer than until the next window starts or ends: the document changes then.
+        until = snap.next_move
+        max_age = MAX_AGE if until is None else min(MAX_AGE, int((until - snap.now).total_seconds()))
+        return public_response(request, body, "application/json", max_age=max_age)
 
     view.__name__ = view.__qualname__ = "statuspage_" + name.replace("/", "_").replace("-", "_")
     view.__doc__ = f"{name}.json in Statuspage's v2 shape."

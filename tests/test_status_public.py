@@ -243,6 +243,72 @@ def test_maintenance_upcoming_and_active(client, busy):
     assert active["scheduled_until"] == "2026-11-02T13:00:00.000Z" and active["started_at"] == active["scheduled_for"]
 
 
+def test_a_maintenance_posts_an_update_when_it_starts_and_when_it_ends(client, backup, frozen):
+    """Statuspage posts an update at each move of a maintenance, and integrations show the newest: it
+    says what the maintenance's own status says, once the move's moment has passed."""
+    w = window([backup], NOW + timedelta(hours=1), NOW + timedelta(hours=3), title="Disk swap")
+
+    def maintenance():
+        (m,) = get_json(client, "scheduled-maintenances")["scheduled_maintenances"]
+        check_maintenance(m)
+        return m
+
+    def updates(m):
+        return [(u["id"], u["status"], u["created_at"], u["body"]) for u in m["incident_updates"]]
+
+    scheduled = (f"m{w.pk}-1", "scheduled", "2026-10-30T13:00:00.000Z", "We upgrade the storage cluster.")
+    in_progress = (f"m{w.pk}-1-in_progress", "in_progress", "2026-11-02T13:00:00.000Z",
+                   "Scheduled maintenance is currently in progress. We will provide updates as necessary.")  # fmt: skip
+    completed = (f"m{w.pk}-1-completed", "completed", "2026-11-02T15:00:00.000Z",
+                 "The scheduled maintenance has been completed.")  # fmt: skip
+    m = maintenance()
+    assert m["status"] == "scheduled" and updates(m) == [scheduled]
+
+    frozen.move_to(NOW + timedelta(hours=2))
+    m = maintenance()
+    assert m["status"] == "in_progress" and updates(m) == [in_progress, scheduled]  # newest first
+    assert m["incident_updates"][0]["affected_components"] == []
+    (active,) = get_json(client, "summary")["scheduled_maintenances"]
+    assert active["incident_updates"][0]["status"] == "in_progress"
+
+    frozen.move_to(NOW + timedelta(hours=4))
+    m = maintenance()
+    assert m["status"] == "completed" and updates(m) == [completed, in_progress, scheduled]
+    assert m["incident_updates"][0]["affected_components"] == [
+        {"code": "cloud-backup", "name": "Cloud Backup", "old_status": "under_maintenance", "new_status": "operational"}
+    ]
+
+
+def test_a_window_corrected_while_in_progress_posts_its_revision_as_in_progress(client, backup, frozen):
+    from contracts.maintenance.services import window_update
+
+    w = window([backup], NOW - timedelta(hours=1), NOW + timedelta(hours=1), title="Disk swap")
+    w = window_update(window=w, title=w.title, description="It takes an hour longer.", services=[backup],
+                      starts_at=w.starts_at, ends_at=NOW + timedelta(hours=2), impact=w.impact)  # fmt: skip
+    (m,) = get_json(client, "scheduled-maintenances/active")["scheduled_maintenances"]
+    assert [(u["id"], u["status"], u["body"]) for u in m["incident_updates"]] == [
+        (f"m{w.pk}-2", "in_progress", "It takes an hour longer."),
+        (f"m{w.pk}-2-in_progress", "in_progress",
+         "Scheduled maintenance is currently in progress. We will provide updates as necessary."),
+    ]  # fmt: skip
+
+
+def test_the_json_is_cached_no_longer_than_until_a_window_starts_and_changes_then(client, backup, frozen):
+    window([backup], NOW + timedelta(hours=1), NOW + timedelta(hours=3), title="Disk swap")
+    path = "/status/api/v2/scheduled-maintenances.json"
+    assert client.get(path)["Cache-Control"] in ("public, max-age=60", "max-age=60, public")
+    frozen.move_to(NOW + timedelta(minutes=59, seconds=40))
+    before = client.get(path)
+    assert before["Cache-Control"] in ("public, max-age=20", "max-age=20, public")  # it starts in 20 s
+    frozen.move_to(NOW + timedelta(minutes=59, seconds=50))
+    assert client.get(path, headers={"If-None-Match": before["ETag"]}).status_code == 304
+    frozen.move_to(NOW + timedelta(hours=1))
+    started = client.get(path, headers={"If-None-Match": before["ETag"]})
+    assert started.status_code == 200 and started["ETag"] != before["ETag"]
+    assert started.json()["scheduled_maintenances"][0]["incident_updates"][0]["status"] == "in_progress"
+    assert started["Cache-Control"] in ("public, max-age=60", "max-age=60, public")  # the end is 2 h away
+
+
 def test_a_cancelled_window_is_not_listed(client, backup):
     window(
         [backup], NOW + timedelta(days=1), NOW + timedelta(days=1, hours=1), status=MaintenanceWindow.Status.CANCELLED

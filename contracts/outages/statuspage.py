@@ -103,6 +103,12 @@ class Snapshot:
         return max(moments, default=self.since)
 
     @property
+    def next_move(self) -> datetime | None:
+        """The next moment a window starts or ends: the documents change then by the clock alone
+        (statuses, components, the windows' updates), so no cache may keep them past it."""
+        return min((m for w in self.windows for m in (w.starts_at, w.ends_at) if m > self.now), default=None)
+
+    @property
     def since(self) -> datetime:
         day = (self.now - RECENT).astimezone(UTC).date()
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -204,19 +210,39 @@ def _incident(snap: Snapshot, incident: Incident) -> dict:
     }
 
 
+# The updates a window's moves post by themselves, as Statuspage posts them (its own default words).
+MOVES = {
+    "in_progress": "Scheduled maintenance is currently in progress. We will provide updates as necessary.",
+    "completed": "The scheduled maintenance has been completed.",
+}
+ORDER = ("scheduled", "in_progress", "completed")
+
+
+def _maintenance_updates(snap: Snapshot, window: MaintenanceWindow, services: list[Service]) -> list[dict]:
+    """Newest first: the current revision's update (its description, posted when it was published,
+    with the window's status at that moment), then one update per move the window has made by now
+    (in progress at its start, completed at its end; fixed words, ids m<pk>-<rev>-<status>). Each
+    appears once its moment has passed, so the document, and its ETag, change at those moments."""
+    codes = [
+        {"code": s.slug, "name": s.name, "old_status": Component.OPERATIONAL, "new_status": BY_WINDOW[window.impact]}
+        for s in services
+    ]
+    ended = [{**c, "old_status": c["new_status"], "new_status": Component.OPERATIONAL} for c in codes]
+    posted = [(window.published_at, window_status(window, window.published_at), window.description, codes, "")]
+    moves = (("in_progress", window.starts_at, []), ("completed", window.ends_at, ended))
+    posted += [(at, status, MOVES[status], affected, f"-{status}") for status, at, affected in moves if at <= snap.now]
+    posted.sort(key=lambda p: (p[0], ORDER.index(p[1])), reverse=True)
+    return [
+        {"id": f"m{window.pk}-{window.revision}{suffix}", "status": status, "body": body,
+         "incident_id": f"m{window.pk}", "created_at": stamp(at), "updated_at": stamp(at), "display_at": stamp(at),
+         "affected_components": affected}
+        for at, status, body, affected, suffix in posted
+    ]  # fmt: skip
+
+
 def _maintenance(snap: Snapshot, window: MaintenanceWindow) -> dict:
     status = window_status(window, snap.now)
     services = list(window.services.all())
-    update = {
-        "id": f"m{window.pk}-{window.revision}", "status": "scheduled", "body": window.description,
-        "incident_id": f"m{window.pk}", "created_at": stamp(window.published_at),
-        "updated_at": stamp(window.published_at), "display_at": stamp(window.published_at),
-        "affected_components": [
-            {"code": s.slug, "name": s.name, "old_status": Component.OPERATIONAL,
-             "new_status": BY_WINDOW[window.impact]}
-            for s in services
-        ],
-    }  # fmt: skip
     changed = [window.published_at, *(m for m in (window.starts_at, window.ends_at) if m <= snap.now)]
     return {
         "id": f"m{window.pk}",
@@ -232,7 +258,7 @@ def _maintenance(snap: Snapshot, window: MaintenanceWindow) -> dict:
         "page_id": PAGE_ID,
         "scheduled_for": stamp(window.starts_at),
         "scheduled_until": stamp(window.ends_at),
-        "incident_updates": [update],
+        "incident_updates": _maintenance_updates(snap, window, services),
         "components": _components(snap, services),
     }
 
