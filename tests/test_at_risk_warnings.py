@@ -241,3 +241,93 @@ def test_a_reopened_ticket_does_not_warn_again_for_a_clock_that_warned(
     sweep(T0 + timedelta(minutes=53), django_capture_on_commit_callbacks)
     assert SLACrossing.objects.filter(ticket=t, clock="resolution", kind="at_risk").count() == 1
     assert OutboxMessage.objects.filter(key__contains=":resolution:at_risk:").count() == 2  # Sam and Lena, once
+
+
+def _acknowledgement_mail() -> list[str]:
+    return [f"{m.to[0]}: {m.subject}" for m in mail.outbox if "acknowledgement" in m.subject]
+
+
+def _asked(contract, alice, sam):
+    """Alice's P2 (first response 1 h, 24x7) and her escalation request a minute after filing: to be
+    acknowledged by 17:01, at risk from 16:46."""
+    t = file(contract, alice, "P2")
+    t.assignee = sam
+    t.save(update_fields=["assignee"])
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        request = ticket_request_escalation(ticket=t, user=alice, reason="Still down.")
+    assert (request.ack_warn_at, request.ack_due) == (T0 + timedelta(minutes=46), T0 + timedelta(minutes=61))
+    return t, request
+
+
+def test_an_excluded_tickets_escalation_request_neither_warns_nor_breaches(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """Lena takes the ticket out of the SLA: its request's acknowledgement has no deadline any more,
+    so nobody is warned, the customer is not told of a missed deadline and nothing is recorded."""
+    from tickets.services import ticket_exclude
+
+    t, request = _asked(acme_contract, alice, sam)
+    with time_machine.travel(T0 + timedelta(minutes=2), tick=False):
+        ticket_exclude(ticket=t, actor=lena, cause=t.sla_version.exclusion_causes[0], reason="Customer's own config.")
+    request.refresh_from_db()
+    assert (request.ack_due, request.ack_warn_at, request.acknowledged_at) == (None, None, None)  # still pending
+    mail.outbox.clear()
+    for minutes in (46, 61, 62):
+        sweep(T0 + timedelta(minutes=minutes), django_capture_on_commit_callbacks)
+    assert _acknowledgement_mail() == []
+    assert not SLACrossing.objects.filter(ticket=t).exists()
+    t.refresh_from_db()
+    assert not t.breached and t.next_sla_check_at is None
+
+
+def test_a_request_on_an_excluded_ticket_has_no_deadline_and_its_emails_say_so(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    from tickets.services import ticket_exclude
+
+    t = file(acme_contract, alice, "P2")
+    with time_machine.travel(T0 + timedelta(minutes=2), tick=False):
+        ticket_exclude(ticket=t, actor=lena, cause=t.sla_version.exclusion_causes[0], reason="Customer's own config.")
+    mail.outbox.clear()
+    with time_machine.travel(T0 + timedelta(minutes=3), tick=False), django_capture_on_commit_callbacks(execute=True):
+        request = ticket_request_escalation(ticket=t, user=alice, reason="Still down.")
+    assert request.ack_due is None
+    asked = {m.to[0]: m.body for m in mail.outbox if "escalat" in m.subject.lower()}
+    assert "outside the SLA, so its acknowledgement has no deadline" in asked[alice.email]
+    staff = [body for to, body in asked.items() if to != alice.email]  # the queue and the lead
+    assert staff and all("excluded from the SLA, so there is no deadline" in body for body in staff)
+    assert all("—" not in body for body in asked.values())
+
+
+def test_a_resolved_tickets_escalation_request_waits_and_resumes_where_it_stopped_on_reopening(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """Sam resolves the ticket from the status form (no public reply: the request stays pending) at
+    16:10, 51 minutes of its acknowledgement left. Resolved, the clock is stopped: no warning at
+    16:46, no breach at 17:01. Alice reopens it at 18:00: the 51 minutes run again, at risk from
+    18:36 (the warning goes out then, once), due at 18:51."""
+    t, request = _asked(acme_contract, alice, sam)
+    with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
+        ticket_set_status(ticket=t, actor=sam, status="resolved")
+    request.refresh_from_db()
+    assert (request.ack_due, request.ack_warn_at) == (None, None)
+    mail.outbox.clear()
+    for minutes in (46, 61, 62):
+        sweep(T0 + timedelta(minutes=minutes), django_capture_on_commit_callbacks)
+    assert _acknowledgement_mail() == []
+    assert not SLACrossing.objects.filter(ticket=t).exists()
+
+    with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        ticket_set_status(ticket=t, actor=alice, status="open")
+    request.refresh_from_db()
+    assert (request.ack_warn_at, request.ack_due) == (
+        T0 + timedelta(hours=2, minutes=36), T0 + timedelta(hours=2, minutes=51)
+    )  # fmt: skip
+    mail.outbox.clear()
+    sweep(T0 + timedelta(hours=2, minutes=35), django_capture_on_commit_callbacks)
+    assert _acknowledgement_mail() == []
+    sweep(T0 + timedelta(hours=2, minutes=36), django_capture_on_commit_callbacks)
+    assert sorted(_acknowledgement_mail()) == [
+        f"{lena.email}: [{t.number}] At risk: acknowledgement of the customer's escalation request due in 15 min (P2): Backups fail",
+        f"{sam.email}: [{t.number}] At risk: acknowledgement of the customer's escalation request due in 15 min (P2): Backups fail",
+    ]  # fmt: skip

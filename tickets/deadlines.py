@@ -13,6 +13,9 @@ the API and every email read. Reading them never derives a deadline again.
   1..k have passed on the priority's clock (pausing with it); after the last level's dwell, one
   "unresolved at the top level" alert. Every level's moment is stored (`escalation_dues`), so a
   sweep that was down for hours brings a ticket to its level in one step.
+- An escalation request's acknowledgement (`ack_due`) runs from the request on its own clock, stops
+  while the ticket is resolved (a reopen resumes it where it stopped) and has no deadline at all
+  while the ticket is excluded: the sweep reads the request's stored columns and nothing else.
 - At risk: from the moment only a share of the nearest pending clock's allowance is left (the
   vendor-wide setting SLA_AT_RISK_SHARE, per priority), stored as `at_risk_at`; `sla_state()` and
   the query filters at the end say the same rule for a page's tickets and for a whole table.
@@ -123,12 +126,15 @@ def warn_moments(targets: Targets, history: History, *, share: float) -> tuple[d
     )
 
 
-def ack_due(targets: Targets, requested_at: datetime, *, left: float = 0.0) -> datetime | None:
+def ack_due(
+    targets: Targets, requested_at: datetime, *, left: float = 0.0, pauses: Sequence[Interval] = ()
+) -> datetime | None:
     """When staff must acknowledge an escalation request made at `requested_at` (with `left`, when
-    only that share of the acknowledgement's allowance is left)."""
+    only that share of the acknowledgement's allowance is left). `pauses`: the ticket's resolved
+    spans, which stop the clock (None while resolved: no deadline; a reopen resumes it)."""
     if targets.ack_time and targets.ack_clock is not None:
-        return targets.ack_clock.add(requested_at, targets.ack_time * (1 - left))
-    return targets.clock.add(requested_at, targets.first_response * (1 - left))
+        return targets.ack_clock.add(requested_at, targets.ack_time * (1 - left), pauses)
+    return targets.clock.add(requested_at, targets.first_response * (1 - left), pauses)
 
 
 def clock_of(targets: Targets, clock: str) -> Clock:
@@ -216,9 +222,15 @@ def ticket_deadlines(
     d = deadlines(targets, history)
     warn_first, warn_resolution = warn_moments(targets, history, share=at_risk_share)
     active = resolved_at is None and not excluded
-    pending_requests = list(pending_requests)
-    ack_dues = {key: ack_due(targets, at) for key, at in pending_requests}
-    ack_warns = {key: ack_due(targets, at, left=at_risk_share) for key, at in pending_requests}
+    # A pending escalation request's acknowledgement runs only while the ticket counts and is active:
+    # none while it is excluded; resolving stops it like the resolution clock, and a reopen resumes
+    # it where it stopped (a moment due before the resolution stands: a late sweep still records it).
+    pending_requests, stopped = list(pending_requests), history.resolved
+    ack_dues = {key: None if excluded else ack_due(targets, at, pauses=stopped) for key, at in pending_requests}
+    ack_warns = {
+        key: None if excluded else ack_due(targets, at, left=at_risk_share, pauses=stopped)
+        for key, at in pending_requests
+    }
     recorded = set(recorded)
     moments = Moments(
         d.first_response_due, history.first_response_at, d.resolution_target_at, d.resolution_due, resolved_at,
