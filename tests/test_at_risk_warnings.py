@@ -331,3 +331,57 @@ def test_a_resolved_tickets_escalation_request_waits_and_resumes_where_it_stoppe
         f"{lena.email}: [{t.number}] At risk: acknowledgement of the customer's escalation request due in 15 min (P2): Backups fail",
         f"{sam.email}: [{t.number}] At risk: acknowledgement of the customer's escalation request due in 15 min (P2): Backups fail",
     ]  # fmt: skip
+
+
+def test_a_priority_change_that_moves_a_deadline_warns_before_the_new_one(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """Alice's P2 (first response within 1 h, 24x7) warns at 16:45 of its 17:00 deadline. At 16:50 Lena
+    lowers it to P4 (8 business hours, 08:00-17:00): due Monday 14 December 15:00, a quarter left from
+    13:00. That deadline is warned of at 13:00, once; the Friday warning stays on record."""
+    from tickets.services import ticket_change_priority
+
+    t = file(acme_contract, alice, "P2")
+    t.assignee = sam
+    t.save(update_fields=["assignee"])
+    sweep(T0 + timedelta(minutes=45), django_capture_on_commit_callbacks)
+    with time_machine.travel(T0 + timedelta(minutes=50), tick=False):
+        ticket_change_priority(ticket=t, actor=lena, priority="P4", reason="Only one agent affected.")
+    t.refresh_from_db()
+    monday = datetime(2026, 12, 14, 13, 0, tzinfo=NBO)
+    assert (t.first_response_warn_at, t.first_response_due) == (monday, monday + timedelta(hours=2))
+    assert t.next_sla_check_at <= monday
+    mail.outbox.clear()
+    moment = T0 + timedelta(hours=1)
+    while moment < monday:  # every half hour until the new warning is due: nothing
+        sweep(moment, django_capture_on_commit_callbacks)
+        moment += timedelta(minutes=30)
+    assert not [m for m in mail.outbox if "At risk" in m.subject]
+    for at in (monday, monday + timedelta(minutes=30)):
+        sweep(at, django_capture_on_commit_callbacks)
+    warned = {m.to[0]: m for m in mail.outbox if "At risk: first response" in m.subject}
+    assert set(warned) == {sam.email, lena.email}
+    assert "Due: 2026-12-14 15:00 (UTC+03:00)" in warned[sam.email].body
+    rows = SLACrossing.objects.filter(ticket=t, clock="first_response", kind="at_risk").order_by("at")
+    assert [(r.priority, r.deadline) for r in rows] == [
+        ("P2", T0 + timedelta(hours=1)), ("P4", monday + timedelta(hours=2))
+    ]  # fmt: skip
+    assert OutboxMessage.objects.filter(key__contains=":first_response:at_risk:").count() == 4  # two a warning
+
+
+def test_a_priority_change_that_keeps_a_deadline_does_not_warn_again(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """A change back to the priority it warned under (P2 -> P4 -> P2 within the hour) gives the clock
+    the deadline that was warned of: no second warning."""
+    from tickets.services import ticket_change_priority
+
+    t = file(acme_contract, alice, "P2")
+    sweep(T0 + timedelta(minutes=45), django_capture_on_commit_callbacks)
+    for minutes, priority in ((46, "P4"), (47, "P2")):
+        with time_machine.travel(T0 + timedelta(minutes=minutes), tick=False):
+            ticket_change_priority(ticket=t, actor=lena, priority=priority, reason="Reconsidered.")
+    mail.outbox.clear()
+    sweep(T0 + timedelta(minutes=48), django_capture_on_commit_callbacks)
+    assert not [m for m in mail.outbox if "At risk" in m.subject]
+    assert SLACrossing.objects.filter(ticket=t, kind="at_risk").count() == 1

@@ -201,3 +201,24 @@ def test_pending_requests_stored_before_0022_stop_with_their_excluded_or_resolve
         tickets[2].pk: (due, due - 15 * MIN),  # breached before it was resolved: that stands
         tickets[3].pk: (due, due - 15 * MIN),
     }
+
+
+def test_crossings_recorded_before_0023_get_the_priority_of_their_moment(acme_contract, alice, sam):
+    """tickets/0023: a row's priority is the one the ticket had when it was recorded (a later priority
+    change gives the new deadline its own warning); a breach names its moment as its deadline."""
+    from tickets.models import SLACrossing
+    from tickets.services import ticket_change_priority
+
+    t, kept = file(acme_contract, alice, "P2"), file(acme_contract, alice, "P3")
+    warned = SLACrossing.objects.create(ticket=t, clock="first_response", kind="at_risk", at=MON_1400 + 45 * MIN,
+                                        recorded_at=MON_1400 + 45 * MIN)  # fmt: skip
+    with time_machine.travel(MON_1400 + 50 * MIN, tick=False):
+        ticket_change_priority(ticket=t, actor=sam, priority="P4", reason="One agent.")
+    breach = SLACrossing.objects.create(ticket=kept, clock="first_response", kind="breach", at=MON_1400 + 4 * 60 * MIN,
+                                        recorded_at=MON_1400 + 4 * 60 * MIN)  # fmt: skip
+    SLACrossing.objects.update(priority="", deadline=None)
+    importlib.import_module("tickets.migrations.0023_crossing_names_its_deadline").fill(apps, None)
+    warned.refresh_from_db()
+    breach.refresh_from_db()
+    assert (warned.priority, warned.deadline) == ("P2", None)
+    assert (breach.priority, breach.deadline) == ("P3", breach.at)

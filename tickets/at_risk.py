@@ -38,8 +38,9 @@ def warned_staff(t: Ticket, staff) -> list:
 
 
 def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta, now: datetime, staff) -> list[Email]:
-    """One warning per staff member: keyed by ticket, clock and address, so a second sweep, a
-    recompute or a restart never sends it again. `left`: the clock's working time left at `now`
+    """One warning per staff member: keyed by ticket, clock, priority (one warning a priority: a
+    priority change that moved the deadline warns again) and address, so a second sweep, a recompute
+    or a restart never sends it again. `left`: the clock's working time left at `now`
     (the subject says "due in" only where that is also the wall clock's, a clock of every hour)."""
     base = {
         "clock": clock,
@@ -58,7 +59,7 @@ def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta
         own = "" if isinstance(person, str) else person.timezone
         emails.append(
             Email(
-                key=f"ticket:{t.pk}:crossing:{clock}:at_risk:to:{addr}",
+                key=f"ticket:{t.pk}:crossing:{clock}:at_risk:{t.priority}:to:{addr}",
                 to=addr,
                 template="ticket_at_risk",
                 context={**base, "recipient": None if isinstance(person, str) else person, "own_timezone": own},
