@@ -385,3 +385,28 @@ def test_a_priority_change_that_keeps_a_deadline_does_not_warn_again(
     sweep(T0 + timedelta(minutes=48), django_capture_on_commit_callbacks)
     assert not [m for m in mail.outbox if "At risk" in m.subject]
     assert SLACrossing.objects.filter(ticket=t, kind="at_risk").count() == 1
+
+
+def test_a_warning_and_a_breach_sent_to_the_queue_do_not_name_a_departed_assignee(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """Kim had the P1 and has left (deactivated): its warning and its breach go to the queue (Sam) and
+    the lead, and say nobody has it, not "Assignee: Kim Gone" (the agents would think Kim is on it)."""
+    kim = StaffFactory(email="kim@vendor.example", name="Kim Gone", staff_role="support_agent")
+    t = file(acme_contract, alice, "P1")
+    t.assignee = kim
+    t.save(update_fields=["assignee"])
+    kim.is_active = False
+    kim.save(update_fields=["is_active"])
+    mail.outbox.clear()
+    sweep(T0 + timedelta(minutes=12), django_capture_on_commit_callbacks)
+    sweep(T0 + timedelta(minutes=16), django_capture_on_commit_callbacks)
+    assert kim.email not in {m.to[0] for m in mail.outbox}
+    queue = "support-queue@vendor.example"  # the breach's queue is its address, the warning's the agents
+    staff = [m for m in mail.outbox if "At risk" in m.subject or "SLA BREACH" in m.subject]
+    kinds = sorted((m.to[0], "At risk" if "At risk" in m.subject else "breach") for m in staff)
+    assert kinds == [(lena.email, "At risk"), (lena.email, "breach"), (sam.email, "At risk"), (queue, "breach")]
+    for m in staff:
+        html = m.alternatives[0][0]
+        assert "Kim Gone" not in m.body and "Kim Gone" not in html, m.body
+        assert "Assignee: nobody (the queue)" in m.body and "Assignee: nobody (the queue)." in html, m.body

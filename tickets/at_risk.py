@@ -22,7 +22,7 @@ from django.conf import settings
 from portal.core.outbox import Email
 from portal.core.roles import StaffRole
 
-from . import deadlines, mail_thread
+from . import deadlines, mail_thread, notify
 from .models import Ticket
 
 
@@ -30,10 +30,10 @@ def warned_staff(t: Ticket, staff) -> list:
     """Who is warned: people (staff users) or, where a role has nobody, an address (str)."""
     if t.kind == Ticket.Kind.SECURITY:
         return staff.people(StaffRole.SECURITY) or [settings.SECURITY_CONTACT_EMAIL]
-    if t.assignee_id and t.assignee.is_active:
-        first = [t.assignee]
-    else:
-        first = staff.people(StaffRole.SUPPORT_AGENT) or [settings.SUPPORT_QUEUE_EMAIL]
+    assignee = notify.active_assignee(t)
+    first = (
+        [assignee] if assignee is not None else staff.people(StaffRole.SUPPORT_AGENT) or [settings.SUPPORT_QUEUE_EMAIL]
+    )
     return first + staff.people(StaffRole.SUPPORT_LEAD)
 
 
@@ -49,6 +49,7 @@ def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta
         "left": left,
         "in_wall_time": deadline - now == left,
         "ticket": t,
+        "assignee": notify.active_assignee(t),  # None: the warning went to the queue, and says so
     }
     emails, seen = [], set()
     for person in warned_staff(t, staff):

@@ -256,15 +256,12 @@ def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: Staf
     key = f"ticket:{t.pk}:crossing:{clock}:{kind}"
     ctx = {"clock": clock, "clock_label": deadlines.clock_words(clock), "kind": kind, "deadline": at}
     if kind == SLACrossing.Kind.WARNING:
-        return notify.to_addresses(_assignee_or_queue(t), f"{key}:staff", "ticket_warning", ctx, t, staff.emails)
-    # A breach: the assignee, the support lead(s) and the customer's contacts (a vulnerability
-    # report's: security staff alone, notify.to_addresses).
-    staff_emails = _assignee_or_queue(t) + staff.emails("support_lead")
+        return notify.to_addresses(notify.queue_or_assignee(t), f"{key}:staff", "ticket_warning", ctx, t, staff.emails)
+    # A breach: the assignee (an inactive one's: the queue, and the email says so), the support
+    # lead(s) and the customer's contacts (a vulnerability report's: security staff alone, notify.to_addresses).
+    staff_ctx = {**ctx, "assignee": notify.active_assignee(t)}
+    staff_emails = notify.queue_or_assignee(t) + staff.emails("support_lead")
     to_customer = {**ctx, "clock_label": deadlines.clock_words(clock, to_customer=True)}
     return notify.to_addresses(
-        staff_emails, f"{key}:staff", "ticket_breach_staff", ctx, t, staff.emails
+        staff_emails, f"{key}:staff", "ticket_breach_staff", staff_ctx, t, staff.emails
     ) + notify.to_customers(t, f"{key}:customer", "ticket_breach", to_customer, kind=Kind.BREACH, audience=audience)
-
-
-def _assignee_or_queue(t: Ticket) -> list[str]:
-    return [t.assignee.email] if t.assignee_id and t.assignee.is_active else [notify.settings.SUPPORT_QUEUE_EMAIL]
