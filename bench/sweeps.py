@@ -125,7 +125,7 @@ def _make_due(candidates, n: int, seed: int, column: str, kept: tuple[str, ...],
     a function of (deadlines, history), gives a moment <= NOW, and its clock columns derived again
     by the product (tickets.recompute.ticket_recompute: the sweeps read the stored columns), with
     `column` set to that moment. Returns what to put back: (id, filed_at, *columns) per ticket."""
-    from tickets.deadlines import Columns
+    from tickets.deadlines import Columns, Recorded
     from tickets.models import Ticket
     from tickets.recompute import ticket_recompute
     from tickets.terms_cache import TermsCache
@@ -141,7 +141,7 @@ def _make_due(candidates, n: int, seed: int, column: str, kept: tuple[str, ...],
         filed, due = _shift_until(t, pauses, terms.targets(t.sla_version_id, t.priority), next_due(t))
         back.append((t.pk, t.filed_at, *(getattr(t, name) for name in columns)))
         t.filed_at = filed
-        recorded = [(c.clock, c.kind) for c in t.crossings.all()]
+        recorded = [Recorded(c.clock, c.kind, c.priority, c.deadline) for c in t.crossings.all()]
         ticket_recompute(t, now=NOW, terms=terms, pauses=pauses, requests=[], recorded=recorded)
         setattr(t, column, due)
         rows.append((t.pk, filed, *(getattr(t, name) for name in columns)))

@@ -241,3 +241,172 @@ def test_a_reopened_ticket_does_not_warn_again_for_a_clock_that_warned(
     sweep(T0 + timedelta(minutes=53), django_capture_on_commit_callbacks)
     assert SLACrossing.objects.filter(ticket=t, clock="resolution", kind="at_risk").count() == 1
     assert OutboxMessage.objects.filter(key__contains=":resolution:at_risk:").count() == 2  # Sam and Lena, once
+
+
+def _acknowledgement_mail() -> list[str]:
+    return [f"{m.to[0]}: {m.subject}" for m in mail.outbox if "acknowledgement" in m.subject]
+
+
+def _asked(contract, alice, sam):
+    """Alice's P2 (first response 1 h, 24x7) and her escalation request a minute after filing: to be
+    acknowledged by 17:01, at risk from 16:46."""
+    t = file(contract, alice, "P2")
+    t.assignee = sam
+    t.save(update_fields=["assignee"])
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        request = ticket_request_escalation(ticket=t, user=alice, reason="Still down.")
+    assert (request.ack_warn_at, request.ack_due) == (T0 + timedelta(minutes=46), T0 + timedelta(minutes=61))
+    return t, request
+
+
+def test_an_excluded_tickets_escalation_request_neither_warns_nor_breaches(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """Lena takes the ticket out of the SLA: its request's acknowledgement has no deadline any more,
+    so nobody is warned, the customer is not told of a missed deadline and nothing is recorded."""
+    from tickets.services import ticket_exclude
+
+    t, request = _asked(acme_contract, alice, sam)
+    with time_machine.travel(T0 + timedelta(minutes=2), tick=False):
+        ticket_exclude(ticket=t, actor=lena, cause=t.sla_version.exclusion_causes[0], reason="Customer's own config.")
+    request.refresh_from_db()
+    assert (request.ack_due, request.ack_warn_at, request.acknowledged_at) == (None, None, None)  # still pending
+    mail.outbox.clear()
+    for minutes in (46, 61, 62):
+        sweep(T0 + timedelta(minutes=minutes), django_capture_on_commit_callbacks)
+    assert _acknowledgement_mail() == []
+    assert not SLACrossing.objects.filter(ticket=t).exists()
+    t.refresh_from_db()
+    assert not t.breached and t.next_sla_check_at is None
+
+
+def test_a_request_on_an_excluded_ticket_has_no_deadline_and_its_emails_say_so(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    from tickets.services import ticket_exclude
+
+    t = file(acme_contract, alice, "P2")
+    with time_machine.travel(T0 + timedelta(minutes=2), tick=False):
+        ticket_exclude(ticket=t, actor=lena, cause=t.sla_version.exclusion_causes[0], reason="Customer's own config.")
+    mail.outbox.clear()
+    with time_machine.travel(T0 + timedelta(minutes=3), tick=False), django_capture_on_commit_callbacks(execute=True):
+        request = ticket_request_escalation(ticket=t, user=alice, reason="Still down.")
+    assert request.ack_due is None
+    asked = {m.to[0]: m.body for m in mail.outbox if "escalat" in m.subject.lower()}
+    assert "outside the SLA, so its acknowledgement has no deadline" in asked[alice.email]
+    staff = [body for to, body in asked.items() if to != alice.email]  # the queue and the lead
+    assert staff and all("excluded from the SLA, so there is no deadline" in body for body in staff)
+    assert all("—" not in body for body in asked.values())
+
+
+def test_a_resolved_tickets_escalation_request_waits_and_resumes_where_it_stopped_on_reopening(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """Sam resolves the ticket from the status form (no public reply: the request stays pending) at
+    16:10, 51 minutes of its acknowledgement left. Resolved, the clock is stopped: no warning at
+    16:46, no breach at 17:01. Alice reopens it at 18:00: the 51 minutes run again, at risk from
+    18:36 (the warning goes out then, once), due at 18:51."""
+    t, request = _asked(acme_contract, alice, sam)
+    with time_machine.travel(T0 + timedelta(minutes=10), tick=False):
+        ticket_set_status(ticket=t, actor=sam, status="resolved")
+    request.refresh_from_db()
+    assert (request.ack_due, request.ack_warn_at) == (None, None)
+    mail.outbox.clear()
+    for minutes in (46, 61, 62):
+        sweep(T0 + timedelta(minutes=minutes), django_capture_on_commit_callbacks)
+    assert _acknowledgement_mail() == []
+    assert not SLACrossing.objects.filter(ticket=t).exists()
+
+    with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        ticket_set_status(ticket=t, actor=alice, status="open")
+    request.refresh_from_db()
+    assert (request.ack_warn_at, request.ack_due) == (
+        T0 + timedelta(hours=2, minutes=36), T0 + timedelta(hours=2, minutes=51)
+    )  # fmt: skip
+    mail.outbox.clear()
+    sweep(T0 + timedelta(hours=2, minutes=35), django_capture_on_commit_callbacks)
+    assert _acknowledgement_mail() == []
+    sweep(T0 + timedelta(hours=2, minutes=36), django_capture_on_commit_callbacks)
+    assert sorted(_acknowledgement_mail()) == [
+        f"{lena.email}: [{t.number}] At risk: acknowledgement of the customer's escalation request due in 15 min (P2): Backups fail",
+        f"{sam.email}: [{t.number}] At risk: acknowledgement of the customer's escalation request due in 15 min (P2): Backups fail",
+    ]  # fmt: skip
+
+
+def test_a_priority_change_that_moves_a_deadline_warns_before_the_new_one(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """Alice's P2 (first response within 1 h, 24x7) warns at 16:45 of its 17:00 deadline. At 16:50 Lena
+    lowers it to P4 (8 business hours, 08:00-17:00): due Monday 14 December 15:00, a quarter left from
+    13:00. That deadline is warned of at 13:00, once; the Friday warning stays on record."""
+    from tickets.services import ticket_change_priority
+
+    t = file(acme_contract, alice, "P2")
+    t.assignee = sam
+    t.save(update_fields=["assignee"])
+    sweep(T0 + timedelta(minutes=45), django_capture_on_commit_callbacks)
+    with time_machine.travel(T0 + timedelta(minutes=50), tick=False):
+        ticket_change_priority(ticket=t, actor=lena, priority="P4", reason="Only one agent affected.")
+    t.refresh_from_db()
+    monday = datetime(2026, 12, 14, 13, 0, tzinfo=NBO)
+    assert (t.first_response_warn_at, t.first_response_due) == (monday, monday + timedelta(hours=2))
+    assert t.next_sla_check_at <= monday
+    mail.outbox.clear()
+    moment = T0 + timedelta(hours=1)
+    while moment < monday:  # every half hour until the new warning is due: nothing
+        sweep(moment, django_capture_on_commit_callbacks)
+        moment += timedelta(minutes=30)
+    assert not [m for m in mail.outbox if "At risk" in m.subject]
+    for at in (monday, monday + timedelta(minutes=30)):
+        sweep(at, django_capture_on_commit_callbacks)
+    warned = {m.to[0]: m for m in mail.outbox if "At risk: first response" in m.subject}
+    assert set(warned) == {sam.email, lena.email}
+    assert "Due: 2026-12-14 15:00 (UTC+03:00)" in warned[sam.email].body
+    rows = SLACrossing.objects.filter(ticket=t, clock="first_response", kind="at_risk").order_by("at")
+    assert [(r.priority, r.deadline) for r in rows] == [
+        ("P2", T0 + timedelta(hours=1)), ("P4", monday + timedelta(hours=2))
+    ]  # fmt: skip
+    assert OutboxMessage.objects.filter(key__contains=":first_response:at_risk:").count() == 4  # two a warning
+
+
+def test_a_priority_change_that_keeps_a_deadline_does_not_warn_again(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """A change back to the priority it warned under (P2 -> P4 -> P2 within the hour) gives the clock
+    the deadline that was warned of: no second warning."""
+    from tickets.services import ticket_change_priority
+
+    t = file(acme_contract, alice, "P2")
+    sweep(T0 + timedelta(minutes=45), django_capture_on_commit_callbacks)
+    for minutes, priority in ((46, "P4"), (47, "P2")):
+        with time_machine.travel(T0 + timedelta(minutes=minutes), tick=False):
+            ticket_change_priority(ticket=t, actor=lena, priority=priority, reason="Reconsidered.")
+    mail.outbox.clear()
+    sweep(T0 + timedelta(minutes=48), django_capture_on_commit_callbacks)
+    assert not [m for m in mail.outbox if "At risk" in m.subject]
+    assert SLACrossing.objects.filter(ticket=t, kind="at_risk").count() == 1
+
+
+def test_a_warning_and_a_breach_sent_to_the_queue_do_not_name_a_departed_assignee(
+    acme_contract, alice, sam, lena, django_capture_on_commit_callbacks
+):
+    """Kim had the P1 and has left (deactivated): its warning and its breach go to the queue (Sam) and
+    the lead, and say nobody has it, not "Assignee: Kim Gone" (the agents would think Kim is on it)."""
+    kim = StaffFactory(email="kim@vendor.example", name="Kim Gone", staff_role="support_agent")
+    t = file(acme_contract, alice, "P1")
+    t.assignee = kim
+    t.save(update_fields=["assignee"])
+    kim.is_active = False
+    kim.save(update_fields=["is_active"])
+    mail.outbox.clear()
+    sweep(T0 + timedelta(minutes=12), django_capture_on_commit_callbacks)
+    sweep(T0 + timedelta(minutes=16), django_capture_on_commit_callbacks)
+    assert kim.email not in {m.to[0] for m in mail.outbox}
+    queue = "support-queue@vendor.example"  # the breach's queue is its address, the warning's the agents
+    staff = [m for m in mail.outbox if "At risk" in m.subject or "SLA BREACH" in m.subject]
+    kinds = sorted((m.to[0], "At risk" if "At risk" in m.subject else "breach") for m in staff)
+    assert kinds == [(lena.email, "At risk"), (lena.email, "breach"), (sam.email, "At risk"), (queue, "breach")]
+    for m in staff:
+        html = m.alternatives[0][0]
+        assert "Kim Gone" not in m.body and "Kim Gone" not in html, m.body
+        assert "Assignee: nobody (the queue)" in m.body and "Assignee: nobody (the queue)." in html, m.body

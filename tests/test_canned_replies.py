@@ -124,6 +124,32 @@ def test_a_reply_with_a_placeholder_left_unfilled_is_not_sent(client, ticket, sa
     assert ticket.messages.get().body == 'Try {"a": {{ 1 }}}: {{ item.name }}.'
 
 
+def test_a_filled_reply_is_sent_when_the_customers_own_words_spell_a_placeholder(client, acme_contract, alice, sam):
+    """Alice's subject quotes her own product's template, "{{ customer_name }}": Insert fills the reply
+    with it as she wrote it, and Send sends it (her words are no placeholder left). A placeholder of
+    the reply's own, left unfilled beside them, is still refused."""
+    with time_machine.travel(FILED, tick=False):
+        t = ticket_open(user=alice, contract=acme_contract, service=acme_contract.services.get(), priority="P3",
+                        subject="Our invoice email prints {{ customer_name }} literally",
+                        description="Since last night.")  # fmt: skip
+    OutboxMessage.objects.update(status="sent")
+    mail.outbox.clear()
+    canned = reply("Acknowledge", "Dear {{ customer_name }}, we are looking at “{{ subject }}” ({{ ticket_number }}).",
+                   owner=sam)  # fmt: skip
+    client.force_login(sam)
+    body = filled(client, t, canned).json()["body"]
+    assert body == (
+        f"Dear Alice Achieng, we are looking at “Our invoice email prints {{{{ customer_name }}}} literally” ({t.number})."
+    )
+    url = reverse("admin:tickets_ticket_reply", args=[t.pk])
+    response = client.post(url, {"body": body + " Regards, {{ agent_name }}"})
+    assert "Replace {{ agent_name }} with the text it stands for" in response.content.decode()
+    assert not t.messages.exists()
+    response = client.post(url, {"body": body})
+    assert response.status_code == 302 and t.messages.get().body == body
+    assert OutboxMessage.objects.filter(template="ticket_reply", to=alice.email).exclude(status="sent").count() == 1
+
+
 # --- Who sees which reply ---------------------------------------------------------------------------------
 def test_personal_replies_are_their_owners_and_team_replies_their_teams(client, ticket, sam, lena, sol, ada):
     mine = reply("Sam's own", "Hi.", owner=sam)

@@ -453,3 +453,21 @@ def test_the_sla_sweeps_soft_time_limit_stops_it_in_a_recompute(acme_contract, a
     with pytest.raises(SoftTimeLimitExceeded):
         recompute.recompute_overdue(now=MON_1400 + 3 * MIN)
     assert DeadlineRecompute.objects.exists()  # taken again after its lease
+
+
+def test_an_at_risk_warning_stands_while_it_is_about_the_deadline_the_clock_has():
+    """deadlines.standing: a breach and a target's warning stand for the ticket's life; an at-risk
+    warning under the ticket's priority (a pause or a reopening moved the deadline: its allowance was
+    warned of), or naming the deadline the clock has (a priority change that did not move it)."""
+    due, later = nbo(7, 15), nbo(14, 15)
+    rows = [
+        deadlines.Recorded("first_response", "at_risk", "P2", due),
+        deadlines.Recorded("first_response", "breach", "P2", due),
+        deadlines.Recorded("resolution", "warning", "P2", due),
+    ]
+    stand = lambda priority, deadline: deadlines.standing(rows, priority=priority, deadline_of=lambda c: deadline)  # noqa: E731
+    everything = {("first_response", "at_risk"), ("first_response", "breach"), ("resolution", "warning")}
+    assert stand("P2", later) == everything  # the same priority, the deadline moved by a pause
+    assert stand("P4", due) == everything  # another priority, the same deadline
+    assert stand("P4", later) == everything - {("first_response", "at_risk")}  # warn of the new one
+    assert stand("P4", None) == everything - {("first_response", "at_risk")}

@@ -64,6 +64,7 @@ def test_a_reply_to_a_paused_ticket_reads_its_clock_once_and_restarts_it(
     """The match is the reply's lock, and the clock's rows (pauses, pending escalation requests,
     recorded crossings: tickets.history.clock_rows) are one read, whatever the ticket has: the
     stored columns are those derived from each table read apart."""
+    from tickets.deadlines import Recorded
     from tickets.history import PauseRow
     from tickets.mail_thread import reply_address_for
     from tickets.models import SLACrossing, Ticket, TicketEvent
@@ -75,7 +76,9 @@ def test_a_reply_to_a_paused_ticket_reads_its_clock_once_and_restarts_it(
     ticket_assign(ticket=ticket, actor=sam, assignee=sam, now=LATER)
     request = ticket_request_escalation(ticket=ticket, user=alice, reason="Backups fail", now=LATER)
     ticket_set_status(ticket=ticket, actor=sam, status="waiting", now=LATER)
-    SLACrossing.objects.create(ticket=ticket, clock="first_response", kind="at_risk", at=LATER, recorded_at=LATER)
+    SLACrossing.objects.create(
+        ticket=ticket, clock="first_response", kind="at_risk", at=LATER, recorded_at=LATER, priority=ticket.priority
+    )
     answer = mail(to=reply_address_for(ticket, alice.email), message_id="<m2@acme.example>", body="The nightly one.")
 
     with django_assert_num_queries(WAITING_REPLY_QUERIES):
@@ -91,7 +94,7 @@ def test_a_reply_to_a_paused_ticket_reads_its_clock_once_and_restarts_it(
     apart = Ticket.objects.get(pk=ticket.pk)
     moved = ticket_recompute(
         apart, now=LATER, pauses=pauses, requests=list(ticket.escalation_requests.filter(acknowledged_at=None)),
-        recorded=list(ticket.crossings.values_list("clock", "kind")),
+        recorded=[Recorded(*row) for row in ticket.crossings.values_list("clock", "kind", "priority", "deadline")],
     ).requests  # fmt: skip
     assert moved == [] and apart.next_sla_check_at is not None
     assert [getattr(apart, f) for f in FIELDS] == [getattr(ticket, f) for f in FIELDS]

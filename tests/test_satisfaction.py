@@ -229,6 +229,33 @@ def test_forged_altered_and_expired_links_are_a_400_and_record_nothing(ticket, a
     assert not TicketRating.objects.exists()
 
 
+def test_the_one_emails_link_rates_a_ticket_reopened_and_resolved_again_for_30_days_after_that(ticket, alice, sam):
+    """Alice rates #1 good on 5 October; it breaks again, she reopens it on 30 October and Sam resolves
+    it again on 6 November (no second email, by decision). Her first email's link is measured from that
+    latest resolution: on 7 November she changes her rating to bad, until 6 December it works, after
+    that it has expired. Reopened (not resolved yet), it counts from the resolution before."""
+    _resolve(ticket, sam)
+    with time_machine.travel(RESOLVED, tick=False):
+        link = path_of(rating_url(ticket, "bad"))  # the one email's link
+    _at(RESOLVED + timedelta(hours=1), ticket_rate, ticket=ticket, user=alice, rating="good")
+    _at(RESOLVED + timedelta(days=25), ticket_set_status, ticket=ticket, actor=alice, status=Ticket.Status.OPEN)
+    with time_machine.travel(RESOLVED + timedelta(days=29), tick=False):  # open again: 30 days from 5 October
+        assert Client().get(link).status_code == 200
+    with time_machine.travel(RESOLVED + timedelta(days=31), tick=False):
+        assert "This rating link has expired" in Client().get(link).content.decode()
+    _at(RESOLVED + timedelta(days=32), ticket_set_status, ticket=ticket, actor=sam, status=Ticket.Status.RESOLVED)
+    with time_machine.travel(RESOLVED + timedelta(days=33), tick=False):
+        response = Client().post(link, {"rating": "bad", "comment": "It broke again; took a month."})
+    assert response.status_code == 200 and "This rating link has expired" not in response.content.decode()
+    assert TicketRating.objects.get(ticket=ticket).rating == "bad"
+    with time_machine.travel(RESOLVED + timedelta(days=62), tick=False):
+        assert Client().post(link, {"rating": "good"}).status_code == 200
+    with time_machine.travel(RESOLVED + timedelta(days=62, minutes=1), tick=False):
+        response = Client().post(link, {"rating": "bad"})
+    assert response.status_code == 400 and "This rating link has expired" in response.content.decode()
+    assert TicketRating.objects.get(ticket=ticket).rating == "good"
+
+
 # --- The staff side and the month's figures ----------------------------------------------------------
 def test_the_agent_sees_the_rating_on_the_ticket_and_filters_the_queue_by_it(client, ticket, alice, sam, link):
     _at(RESOLVED + timedelta(hours=1), ticket_rate, ticket=ticket, user=alice, rating="bad", comment="Slow.")

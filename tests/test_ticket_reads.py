@@ -45,7 +45,9 @@ def test_the_clock_rows_are_those_of_each_table(acme_contract, alice):
     )
     EscalationRequest.objects.create(ticket=ticket, requested_by=alice, requested_at=RECEIVED, reason="r",
                                      acknowledged_at=LATER)  # fmt: skip
-    SLACrossing.objects.create(ticket=other, clock="first_response", kind="breach", at=LATER, recorded_at=LATER)
+    SLACrossing.objects.create(
+        ticket=other, clock="first_response", kind="breach", at=LATER, recorded_at=LATER, priority="P2", deadline=LATER
+    )
 
     rows = clock_rows([ticket.pk, other.pk, quiet.pk])
 
@@ -56,7 +58,8 @@ def test_the_clock_rows_are_those_of_each_table(acme_contract, alice):
         (pending.pk, RECEIVED, LATER, None)
     ]
     assert rows[ticket.pk].pauses[0].started_at.utcoffset() == timedelta(0)  # aware, as the ORM reads it
-    assert (rows[ticket.pk].recorded, rows[other.pk].recorded) == ([], [("first_response", "breach")])
+    assert (rows[ticket.pk].recorded, rows[other.pk].recorded) == ([], [("first_response", "breach", "P2", LATER)])
+    assert rows[other.pk].recorded[0].deadline.utcoffset() == timedelta(0)
     assert rows[other.pk].pauses == [PauseRow("waiting", RECEIVED, None)] and rows[other.pk].requests == []
     assert rows[quiet.pk] == ([], [], [])
     assert clock_rows([]) == {}

@@ -172,3 +172,53 @@ def test_the_deploy_checks_name_an_invalid_index():
     finally:
         run(migration("0015_search_documents").Migration.operations[-1].code)
     assert indexes.invalid_indexes(connection) == []
+
+
+def test_pending_requests_stored_before_0022_stop_with_their_excluded_or_resolved_ticket(acme_contract, alice, sam):
+    """Before tickets/0022 an escalation request's acknowledgement kept running after its ticket was
+    excluded or resolved: the migration derives the stored moments as the code now does (none for an
+    excluded ticket; a resolved ticket's only where it came before the resolution), and the sweep
+    then has nothing to warn of."""
+    from tickets.models import EscalationRequest
+    from tickets.services import ticket_request_escalation
+
+    tickets = [file(acme_contract, alice, "P2") for _ in range(4)]  # excluded, resolved, late, open
+    for t in tickets:
+        with time_machine.travel(MON_1400 + MIN, tick=False):
+            ticket_request_escalation(ticket=t, user=alice, reason="Still down.")
+    stored = dict(EscalationRequest.objects.values_list("ticket_id", "ack_due"))
+    due = MON_1400 + 61 * MIN
+    assert set(stored.values()) == {due}
+    Ticket.objects.filter(pk=tickets[0].pk).update(excluded_cause="force_majeure", excluded_reason="Flood.")
+    Ticket.objects.filter(pk=tickets[1].pk).update(status="resolved", resolved_at=MON_1400 + 10 * MIN)
+    Ticket.objects.filter(pk=tickets[2].pk).update(status="closed", resolved_at=MON_1400 + 2 * 60 * MIN)
+    migration = importlib.import_module("tickets.migrations.0022_acknowledgement_stops_with_the_ticket")
+    migration.stop_acknowledgement_clocks(apps, None)
+    after = {r.ticket_id: (r.ack_due, r.ack_warn_at) for r in EscalationRequest.objects.all()}
+    assert after == {
+        tickets[0].pk: (None, None),
+        tickets[1].pk: (None, None),
+        tickets[2].pk: (due, due - 15 * MIN),  # breached before it was resolved: that stands
+        tickets[3].pk: (due, due - 15 * MIN),
+    }
+
+
+def test_crossings_recorded_before_0023_get_the_priority_of_their_moment(acme_contract, alice, sam):
+    """tickets/0023: a row's priority is the one the ticket had when it was recorded (a later priority
+    change gives the new deadline its own warning); a breach names its moment as its deadline."""
+    from tickets.models import SLACrossing
+    from tickets.services import ticket_change_priority
+
+    t, kept = file(acme_contract, alice, "P2"), file(acme_contract, alice, "P3")
+    warned = SLACrossing.objects.create(ticket=t, clock="first_response", kind="at_risk", at=MON_1400 + 45 * MIN,
+                                        recorded_at=MON_1400 + 45 * MIN)  # fmt: skip
+    with time_machine.travel(MON_1400 + 50 * MIN, tick=False):
+        ticket_change_priority(ticket=t, actor=sam, priority="P4", reason="One agent.")
+    breach = SLACrossing.objects.create(ticket=kept, clock="first_response", kind="breach", at=MON_1400 + 4 * 60 * MIN,
+                                        recorded_at=MON_1400 + 4 * 60 * MIN)  # fmt: skip
+    SLACrossing.objects.update(priority="", deadline=None)
+    importlib.import_module("tickets.migrations.0023_crossing_names_its_deadline").fill(apps, None)
+    warned.refresh_from_db()
+    breach.refresh_from_db()
+    assert (warned.priority, warned.deadline) == ("P2", None)
+    assert (breach.priority, breach.deadline) == ("P3", breach.at)

@@ -22,7 +22,7 @@ from django.conf import settings
 from portal.core.outbox import Email
 from portal.core.roles import StaffRole
 
-from . import deadlines, mail_thread
+from . import deadlines, mail_thread, notify
 from .models import Ticket
 
 
@@ -30,16 +30,17 @@ def warned_staff(t: Ticket, staff) -> list:
     """Who is warned: people (staff users) or, where a role has nobody, an address (str)."""
     if t.kind == Ticket.Kind.SECURITY:
         return staff.people(StaffRole.SECURITY) or [settings.SECURITY_CONTACT_EMAIL]
-    if t.assignee_id and t.assignee.is_active:
-        first = [t.assignee]
-    else:
-        first = staff.people(StaffRole.SUPPORT_AGENT) or [settings.SUPPORT_QUEUE_EMAIL]
+    assignee = notify.active_assignee(t)
+    first = (
+        [assignee] if assignee is not None else staff.people(StaffRole.SUPPORT_AGENT) or [settings.SUPPORT_QUEUE_EMAIL]
+    )
     return first + staff.people(StaffRole.SUPPORT_LEAD)
 
 
 def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta, now: datetime, staff) -> list[Email]:
-    """One warning per staff member: keyed by ticket, clock and address, so a second sweep, a
-    recompute or a restart never sends it again. `left`: the clock's working time left at `now`
+    """One warning per staff member: keyed by ticket, clock, priority (one warning a priority: a
+    priority change that moved the deadline warns again) and address, so a second sweep, a recompute
+    or a restart never sends it again. `left`: the clock's working time left at `now`
     (the subject says "due in" only where that is also the wall clock's, a clock of every hour)."""
     base = {
         "clock": clock,
@@ -48,6 +49,7 @@ def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta
         "left": left,
         "in_wall_time": deadline - now == left,
         "ticket": t,
+        "assignee": notify.active_assignee(t),  # None: the warning went to the queue, and says so
     }
     emails, seen = [], set()
     for person in warned_staff(t, staff):
@@ -58,7 +60,7 @@ def at_risk_emails(t: Ticket, clock: str, deadline: datetime, *, left: timedelta
         own = "" if isinstance(person, str) else person.timezone
         emails.append(
             Email(
-                key=f"ticket:{t.pk}:crossing:{clock}:at_risk:to:{addr}",
+                key=f"ticket:{t.pk}:crossing:{clock}:at_risk:{t.priority}:to:{addr}",
                 to=addr,
                 template="ticket_at_risk",
                 context={**base, "recipient": None if isinstance(person, str) else person, "own_timezone": own},

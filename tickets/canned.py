@@ -11,6 +11,7 @@ The agent edits the filled text and sends it through the reply form (tickets.ser
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
@@ -48,8 +49,13 @@ def placeholder_problems(body: str) -> list[str]:
     return problems(body, PLACEHOLDERS)
 
 
-def placeholders_left(body: str) -> list[str]:
-    """The placeholders a text about to be sent still holds (unfilled)."""
+def placeholders_left(body: str, filled: Iterable[str] = ()) -> list[str]:
+    """The placeholders a text about to be sent still holds (unfilled). `filled`: the values a
+    canned reply is filled with for the ticket (canned_values): a placeholder's spelling inside one
+    (a customer's subject "prints {{ customer_name }} literally") is the customer's words, not one
+    of the reply's own left unfilled."""
+    for value in sorted({v for v in filled if v}, key=len, reverse=True):
+        body = body.replace(value, "\0")  # a separator: what is left on either side never joins
     return used(body, PLACEHOLDERS)
 
 

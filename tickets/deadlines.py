@@ -13,24 +13,29 @@ the API and every email read. Reading them never derives a deadline again.
   1..k have passed on the priority's clock (pausing with it); after the last level's dwell, one
   "unresolved at the top level" alert. Every level's moment is stored (`escalation_dues`), so a
   sweep that was down for hours brings a ticket to its level in one step.
+- An escalation request's acknowledgement (`ack_due`) runs from the request on its own clock, stops
+  while the ticket is resolved (a reopen resumes it where it stopped) and has no deadline at all
+  while the ticket is excluded: the sweep reads the request's stored columns and nothing else.
 - At risk: from the moment only a share of the nearest pending clock's allowance is left (the
   vendor-wide setting SLA_AT_RISK_SHARE, per priority), stored as `at_risk_at`; `sla_state()` and
   the query filters at the end say the same rule for a page's tickets and for a whole table.
 - Warnings before a breach: each clock that breaches (first response, the resolution limit, an
   escalation request's acknowledgement) warns once when the same share of its allowance is left
   (`warn_moments`, `ack_warn`; for a target/limit range, a share of the limit). They are crossings
-  of kind "at_risk", recorded and swept like the others, and only while the deadline is ahead.
+  of kind "at_risk", recorded and swept like the others, and only while the deadline is ahead; one
+  stands while it is about the clock's deadline (`standing`): a priority change that moves the
+  deadline gives the new one its warning.
 
 Everything above the query filters is pure Python: Django only builds those filters (Q, F).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from django.db.models import F, Q
 
@@ -123,12 +128,15 @@ def warn_moments(targets: Targets, history: History, *, share: float) -> tuple[d
     )
 
 
-def ack_due(targets: Targets, requested_at: datetime, *, left: float = 0.0) -> datetime | None:
+def ack_due(
+    targets: Targets, requested_at: datetime, *, left: float = 0.0, pauses: Sequence[Interval] = ()
+) -> datetime | None:
     """When staff must acknowledge an escalation request made at `requested_at` (with `left`, when
-    only that share of the acknowledgement's allowance is left)."""
+    only that share of the acknowledgement's allowance is left). `pauses`: the ticket's resolved
+    spans, which stop the clock (None while resolved: no deadline; a reopen resumes it)."""
     if targets.ack_time and targets.ack_clock is not None:
-        return targets.ack_clock.add(requested_at, targets.ack_time * (1 - left))
-    return targets.clock.add(requested_at, targets.first_response * (1 - left))
+        return targets.ack_clock.add(requested_at, targets.ack_time * (1 - left), pauses)
+    return targets.clock.add(requested_at, targets.first_response * (1 - left), pauses)
 
 
 def clock_of(targets: Targets, clock: str) -> Clock:
@@ -207,19 +215,29 @@ def ticket_deadlines(
     resolved_at: datetime | None,
     excluded: bool,
     pending_requests: Iterable[tuple[object, datetime]] = (),
-    recorded: Iterable[tuple[str, str]] = (),
+    recorded: Iterable[Recorded] = (),
+    priority: str = "",
 ) -> Columns:
     """Every clock column of a ticket. `resolved_at`: the latest resolution while it is resolved or
     closed, else None; `pending_requests`: (key, requested_at) of its unacknowledged escalation
     requests (their acknowledgement's clock, `ack:<key>`, is swept with the others); `recorded`:
-    the (clock, kind) crossings already recorded, which stand whatever this derivation says."""
+    the crossings already recorded, which stand whatever this derivation says (an at-risk warning
+    while it is about the deadline the clock has: standing(), with the ticket's `priority`)."""
     d = deadlines(targets, history)
     warn_first, warn_resolution = warn_moments(targets, history, share=at_risk_share)
     active = resolved_at is None and not excluded
-    pending_requests = list(pending_requests)
-    ack_dues = {key: ack_due(targets, at) for key, at in pending_requests}
-    ack_warns = {key: ack_due(targets, at, left=at_risk_share) for key, at in pending_requests}
-    recorded = set(recorded)
+    # A pending escalation request's acknowledgement runs only while the ticket counts and is active:
+    # none while it is excluded; resolving stops it like the resolution clock, and a reopen resumes
+    # it where it stopped (a moment due before the resolution stands: a late sweep still records it).
+    pending_requests, stopped = list(pending_requests), history.resolved
+    ack_dues = {key: None if excluded else ack_due(targets, at, pauses=stopped) for key, at in pending_requests}
+    ack_warns = {
+        key: None if excluded else ack_due(targets, at, left=at_risk_share, pauses=stopped)
+        for key, at in pending_requests
+    }
+    deadline_of = {"first_response": d.first_response_due, "resolution": d.resolution_due}
+    deadline_of.update((f"ack:{key}", due) for key, due in ack_dues.items())
+    recorded = standing(recorded, priority=priority, deadline_of=deadline_of.get)
     moments = Moments(
         d.first_response_due, history.first_response_at, d.resolution_target_at, d.resolution_due, resolved_at,
         warn_first, warn_resolution,
@@ -258,6 +276,32 @@ def ticket_deadlines(
         ack_dues=ack_dues,
         ack_warns=ack_warns,
     )
+
+
+class Recorded(NamedTuple):
+    """A recorded crossing (an SLACrossing row): its clock and kind, the ticket's priority when it
+    was recorded and the deadline it named ("" and None for rows from before they were kept)."""
+
+    clock: str
+    kind: str
+    priority: str = ""
+    deadline: datetime | None = None
+
+
+def standing(
+    recorded: Iterable[Recorded], *, priority: str, deadline_of: Callable[[str], datetime | None]
+) -> set[tuple[str, str]]:
+    """The (clock, kind) of the recorded crossings that stand now. A breach and a target's warning
+    stand for the ticket's life. An at-risk warning stands while it is about the deadline its clock
+    has now (`deadline_of(clock)`): while the ticket has the priority it was given under (a pause, a
+    reopening or an edited calendar moves the deadline, and the allowance was warned of already), or
+    while its clock's deadline is the one it named. A priority change that moved the deadline gives
+    the new deadline its own warning."""
+    return {
+        (r.clock, r.kind) for r in recorded
+        if r.kind != "at_risk" or r.priority == priority
+        or (r.deadline is not None and r.deadline == deadline_of(r.clock))
+    }  # fmt: skip
 
 
 def ack_at_risk(warn: datetime | None, due: datetime | None, *, now: datetime) -> datetime | None:

@@ -36,21 +36,23 @@ class PauseRow(NamedTuple):
 class ClockRows(NamedTuple):
     pauses: list[PauseRow]  # by start
     requests: list[EscalationRequest]  # the pending ones: pk, requested_at and their clock columns only
-    recorded: list[tuple[str, str]]  # (clock, kind) of the recorded crossings
+    recorded: list[deadlines.Recorded]  # the recorded crossings (clock, kind, priority, deadline)
 
 
 def _clock_sql(n: int) -> str:
     """The UNION ALL of the three tables for `n` tickets (their ids given three times). Written
     out, not built by the ORM: its shape never changes, and compiling the ORM's union cost more than
     the rest of an inbound reply's clock (bench/RESULTS.md, session 10). Columns: table, ticket,
-    row, two texts, three moments."""
+    row, three texts, three moments."""
     q, ids = connection.ops.quote_name, ", ".join(["%s"] * n)
     pauses, requests, crossings = (q(m._meta.db_table) for m in (TicketPause, EscalationRequest, SLACrossing))
     return (
-        f"SELECT 'p', ticket_id, id, reason, NULL, started_at, ended_at, NULL FROM {pauses} WHERE ticket_id IN ({ids})"
-        f" UNION ALL SELECT 'r', ticket_id, id, NULL, NULL, requested_at, ack_due, ack_warn_at FROM {requests}"
+        f"SELECT 'p', ticket_id, id, reason, NULL, NULL, started_at, ended_at, NULL FROM {pauses}"
+        f" WHERE ticket_id IN ({ids})"
+        f" UNION ALL SELECT 'r', ticket_id, id, NULL, NULL, NULL, requested_at, ack_due, ack_warn_at FROM {requests}"
         f" WHERE ticket_id IN ({ids}) AND acknowledged_at IS NULL"
-        f" UNION ALL SELECT 'c', ticket_id, id, clock, kind, NULL, NULL, NULL FROM {crossings} WHERE ticket_id IN ({ids})"
+        f" UNION ALL SELECT 'c', ticket_id, id, clock, kind, priority, deadline, NULL, NULL FROM {crossings}"
+        f" WHERE ticket_id IN ({ids})"
     )
 
 
@@ -80,7 +82,7 @@ def clock_rows(ids) -> dict[int, ClockRows]:
         rows = cursor.fetchall()
     moment = _moment()
     ordered_pauses = []
-    for table, ticket_id, pk, text_1, text_2, moment_1, moment_2, moment_3 in rows:
+    for table, ticket_id, pk, text_1, text_2, text_3, moment_1, moment_2, moment_3 in rows:
         rows_of = found[ticket_id]
         moment_1, moment_2, moment_3 = moment(moment_1), moment(moment_2), moment(moment_3)
         if table == "p":
@@ -92,7 +94,7 @@ def clock_rows(ids) -> dict[int, ClockRows]:
                 )
             )
         else:
-            rows_of.recorded.append((text_1, text_2))
+            rows_of.recorded.append(deadlines.Recorded(text_1, text_2, text_3, moment_1))
     for *_, ticket_id, pause in sorted(ordered_pauses, key=lambda p: p[:2]):
         found[ticket_id].pauses.append(pause)
     for rows_of in found.values():

@@ -312,7 +312,8 @@ class TicketCall(models.Model):
 
 class SLACrossing(models.Model):
     """A clock crossing a moment (only the at-risk share of its allowance left, its target or its
-    limit passed): recorded once per ticket, clock and kind, with the moment it crossed."""
+    limit passed): recorded once per ticket, clock and kind (an at-risk warning once per priority
+    too), with the moment it crossed."""
 
     class Kind(models.TextChoices):
         AT_RISK = "at_risk", "At risk (the at-risk share of its allowance left)"
@@ -328,11 +329,26 @@ class SLACrossing(models.Model):
         verbose_name="crossed at",
     )
     recorded_at = models.DateTimeField()
+    # The ticket's priority when it was recorded, and the deadline it named (its clock's due moment):
+    # an at-risk warning stands while it is about the deadline the clock has (tickets.deadlines.standing).
+    priority = models.CharField(max_length=3, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True, verbose_name="deadline named")
 
     class Meta:
         ordering = ["at"]
         verbose_name = "SLA crossing"
-        constraints = [models.UniqueConstraint(fields=["ticket", "clock", "kind"], name="crossing_once")]
+        constraints = [
+            # A breach or a target's warning once per ticket and clock; an at-risk warning once per
+            # priority too (a priority change that moved the deadline warns of the new one).
+            models.UniqueConstraint(
+                fields=["ticket", "clock", "kind"], name="crossing_once", condition=~Q(kind="at_risk")
+            ),
+            models.UniqueConstraint(
+                fields=["ticket", "clock", "kind", "priority"],
+                name="warning_once_per_priority",
+                condition=Q(kind="at_risk"),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.clock} {self.kind} at {self.at:%Y-%m-%d %H:%M}"

@@ -93,10 +93,15 @@ def level_staff_emails(level, organisation, role_emails=None) -> list[str]:
     return role_emails(level.staff_role) or [settings.SUPPORT_QUEUE_EMAIL]
 
 
+def active_assignee(ticket):
+    """Who has the ticket in hand: its assignee while active, else None (nobody: the queue). What a
+    staff email routes by and what it says ("Assignee: nobody (the queue)"), one rule."""
+    return ticket.assignee if ticket.assignee_id and ticket.assignee.is_active else None
+
+
 def queue_or_assignee(ticket) -> list[str]:
-    if ticket.assignee_id and ticket.assignee.is_active:
-        return [ticket.assignee.email]
-    return [settings.SUPPORT_QUEUE_EMAIL]
+    assignee = active_assignee(ticket)
+    return [assignee.email] if assignee is not None else [settings.SUPPORT_QUEUE_EMAIL]
 
 
 def to_customers(ticket, key: str, template: str, context: dict, *, kind: Kind, audience=None) -> list[Email]:

@@ -34,8 +34,8 @@ def ticket_recompute(
     ticket: Ticket, *, now: datetime, terms: TermsCache | None = None, pauses=None, requests=None, recorded=None
 ) -> Recomputed:
     """Set the ticket's clock columns (and its pending escalation requests' ack_due) from
-    tickets.deadlines.ticket_deadlines. `pauses`, `requests` (pending ones) and `recorded` ((clock,
-    kind) of its crossings) are read when not given, those missing in one query (clock_rows)."""
+    tickets.deadlines.ticket_deadlines. `pauses`, `requests` (pending ones) and `recorded` (its
+    crossings, as deadlines.Recorded) are read when not given, those missing in one query (clock_rows)."""
     terms = terms or TermsCache()
     if any(given is None for given in (pauses, requests, recorded)):
         rows = clock_rows([ticket.pk])[ticket.pk] if ticket.pk else ClockRows([], [], [])
@@ -53,6 +53,7 @@ def ticket_recompute(
         excluded=ticket.is_excluded,
         pending_requests=[(r.pk, r.requested_at) for r in requests],
         recorded=recorded,
+        priority=ticket.priority,
     )
     for name in deadlines.Columns.FIELDS:
         setattr(ticket, name, getattr(columns, name))

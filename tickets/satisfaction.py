@@ -4,8 +4,9 @@ page (tickets.rating_views) with that rating chosen, an optional comment and one
 button's POST records it (mail scanners follow links). One rating per ticket: the link used again
 changes it.
 
-The link's token is django.core.signing with a salt of its own, timestamped (RATING_MAX_AGE), naming
-the ticket and its filer; it rates that ticket only, and only while the filer's account is active.
+The link's token is django.core.signing with a salt of its own, naming the ticket and its filer; it
+rates that ticket only, only while the filer's account is active and for RATING_MAX_AGE after the
+ticket's latest resolution (a ticket reopened and resolved again is rated with the same links).
 The month's figures (good, bad, rated, resolved) are counted with the ticket attainment
 (tickets.attainment), beside which the statement and the compliance report show them.
 """
@@ -27,7 +28,7 @@ from portal.core.outbox import Email
 from portal.core.unsubscribe import BadToken, email_to, signed_read
 
 from . import mail_thread
-from .models import Ticket, TicketEvent, TicketRating
+from .models import Ticket, TicketEvent, TicketPause, TicketRating
 
 __all__ = ["BadToken", "RATING_MAX_AGE", "rating_request", "rating_url", "ticket_rate", "token_read"]
 
@@ -54,11 +55,15 @@ class RatingTarget:
     user: object  # the filer, who rates
 
 
-def token_read(token: str) -> RatingTarget:
-    """The ticket and filer a token names, or BadToken saying why (its age by the clock)."""
+EXPIRED = f"This rating link has expired: links work for {RATING_MAX_AGE.days} days after the ticket was resolved."
+
+
+def token_read(token: str, *, now: datetime | None = None) -> RatingTarget:
+    """The ticket and filer a token names, or BadToken saying why. The link works for RATING_MAX_AGE
+    after the ticket's latest resolution (read now, not the token's own age): the one email's links
+    rate a ticket reopened and resolved again, as long after its new resolution."""
     data = signed_read(
-        token, salt=SALT, max_age=RATING_MAX_AGE,
-        expired=f"This rating link has expired: links work for {RATING_MAX_AGE.days} days after the ticket was resolved.",
+        token, salt=SALT, max_age=None, expired=EXPIRED,
         invalid="This rating link is not valid. Copy the whole link from the email.",
     )  # fmt: skip
     try:
@@ -67,9 +72,21 @@ def token_read(token: str) -> RatingTarget:
         )
     except (KeyError, TypeError, ValueError, Ticket.DoesNotExist):
         raise BadToken("This rating link no longer names a ticket of yours.") from None
+    resolved = latest_resolution(ticket)
+    if resolved is None or resolved + RATING_MAX_AGE < (now or timezone.now()):
+        raise BadToken(EXPIRED)
     if not ticket.created_by.is_active:
         raise BadToken("This rating link belongs to an account that is no longer active.")
     return RatingTarget(ticket, ticket.created_by)
+
+
+def latest_resolution(ticket: Ticket) -> datetime | None:
+    """When the ticket was last resolved: `resolved_at` while it is resolved or closed; reopened, the
+    start of its latest resolved span (None: never resolved)."""
+    if ticket.resolved_at is not None:
+        return ticket.resolved_at
+    last = ticket.pauses.filter(reason=TicketPause.Reason.RESOLVED).order_by("-started_at").first()
+    return last.started_at if last else None
 
 
 def rating_request(ticket: Ticket) -> list[Email]:

@@ -19,7 +19,7 @@ from portal.core.related import among
 from portal.core.roles import WORK_PERMISSION, sees_security
 from tickets.terms_cache import TermsCache
 
-from . import deadlines, hooks, notify, satisfaction, security_mail
+from . import hooks, notify, satisfaction, security_mail
 from .models import Attachment, EscalationRequest, Ticket, TicketEvent, TicketMessage, TicketPause
 from .recompute import ACK_COLUMNS, ticket_recompute
 from .search import documents_refresh
@@ -35,11 +35,13 @@ class TicketError(Exception):
         self.field = field
 
 
-def _save(ticket: Ticket, fields, *, now: datetime, terms: TermsCache | None = None) -> None:
-    """Save the changed fields with the clock columns derived again (every change may move them)."""
+def _save(ticket: Ticket, fields, *, now: datetime, terms: TermsCache | None = None) -> list[EscalationRequest]:
+    """Save the changed fields with the clock columns derived again (every change may move them).
+    Returns the pending escalation requests whose acknowledgement moments moved (saved)."""
     recomputed = ticket_recompute(ticket, now=now, terms=terms)
     ticket.save(update_fields=sorted(set(fields) | set(recomputed.fields) | {"updated_at"}))
     EscalationRequest.objects.bulk_update(recomputed.requests, ACK_COLUMNS)
+    return recomputed.requests
 
 
 def _event(ticket, kind, *, now, actor=None, **data) -> TicketEvent:
@@ -393,13 +395,13 @@ def ticket_request_escalation(*, ticket: Ticket, user, reason: str, now: datetim
         raise TicketError("Only an open ticket can be escalated; reopen it first.")
     if ticket.escalation_requests.filter(acknowledged_at__isnull=True).exists():
         raise TicketError("Your earlier escalation request is still waiting for acknowledgement.")
-    terms = TermsCache()
-    request = EscalationRequest.objects.create(
-        ticket=ticket, requested_by=user, requested_at=now, reason=reason,
-        ack_due=deadlines.ack_due(terms.targets(ticket.sla_version_id, ticket.priority), now),
-    )  # fmt: skip
+    request = EscalationRequest.objects.create(ticket=ticket, requested_by=user, requested_at=now, reason=reason)
     _event(ticket, TicketEvent.Kind.ESCALATION_REQUESTED, now=now, actor=user, request=request.pk)
-    _save(ticket, [], now=now, terms=terms)  # the sweep of crossings looks at the request's ack_due
+    # Its acknowledgement moments are derived with the ticket's clocks (none while it is excluded);
+    # the sweep of crossings looks at them.
+    for moved in _save(ticket, [], now=now):
+        if moved.pk == request.pk:
+            request.ack_due, request.ack_warn_at = moved.ack_due, moved.ack_warn_at
     staff = notify.queue_or_assignee(ticket) + [u.email for u in notify.staff_with_role("support_lead")]
     ctx = {"request": request}
     notify.send(

@@ -171,7 +171,12 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
             rows, events, emails, breaches, hook_events = [], [], [], [], []
             audience, terms = notify.Audience(tickets), TermsCache()
             for t in tickets:
-                seen = {(c.clock, c.kind) for c in t.crossings.all()}
+                # The recorded crossings that stand (an at-risk warning while about the clock's deadline).
+                seen = deadlines.standing(
+                    [deadlines.Recorded(c.clock, c.kind, c.priority, c.deadline) for c in t.crossings.all()],
+                    priority=t.priority,
+                    deadline_of=lambda clock, t=t: _warned_deadline(t, clock),
+                )
                 # The stored deadlines, as the services and the recompute task derived them.
                 crossed = {} if t.is_excluded else deadlines.crossings_due(t, now=now)
                 found = [(*CROSSING_ROWS[c], at) for c, at in crossed.items()]
@@ -194,13 +199,17 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
                 for clock, kind, at in found:
                     if (clock, kind) in seen:
                         continue
+                    # The deadline it names: the clock's due moment (the ack's is the request's).
+                    due = _warned_deadline(t, clock) if kind == SLACrossing.Kind.AT_RISK else at
                     if kind == SLACrossing.Kind.AT_RISK:
-                        # The deadline it warns of: the clock's due moment (the ack's is the request's).
-                        due = _warned_deadline(t, clock)
                         terms.load([t.sla_version_id])
                         left = deadlines.clock_of(terms.targets(t.sla_version_id, t.priority), clock).elapsed(now, due)
                         hook_events.append(hooks.ticket_at_risk(t, clock, due, left))
-                    rows.append(SLACrossing(ticket=t, clock=clock, kind=kind, at=at, recorded_at=now))
+                    rows.append(
+                        SLACrossing(
+                            ticket=t, clock=clock, kind=kind, at=at, recorded_at=now, priority=t.priority, deadline=due
+                        )
+                    )
                     events.append(
                         TicketEvent(
                             ticket=t,
@@ -236,9 +245,10 @@ def check_sla_deadlines(*, now: datetime | None = None, batch: int = BATCH) -> i
     return recorded
 
 
-def _warned_deadline(t: Ticket, clock: str) -> datetime:
+def _warned_deadline(t: Ticket, clock: str) -> datetime | None:
+    """A clock's deadline as stored: the first response's, the resolution limit, a request's acknowledgement."""
     if clock.startswith("ack:"):
-        return next(r.ack_due for r in t.escalation_requests.all() if f"ack:{r.pk}" == clock)
+        return next((r.ack_due for r in t.escalation_requests.all() if f"ack:{r.pk}" == clock), None)
     return t.first_response_due if clock == "first_response" else t.resolution_due
 
 
@@ -246,15 +256,12 @@ def _crossing_emails(t: Ticket, clock: str, kind: str, at: datetime, staff: Staf
     key = f"ticket:{t.pk}:crossing:{clock}:{kind}"
     ctx = {"clock": clock, "clock_label": deadlines.clock_words(clock), "kind": kind, "deadline": at}
     if kind == SLACrossing.Kind.WARNING:
-        return notify.to_addresses(_assignee_or_queue(t), f"{key}:staff", "ticket_warning", ctx, t, staff.emails)
-    # A breach: the assignee, the support lead(s) and the customer's contacts (a vulnerability
-    # report's: security staff alone, notify.to_addresses).
-    staff_emails = _assignee_or_queue(t) + staff.emails("support_lead")
+        return notify.to_addresses(notify.queue_or_assignee(t), f"{key}:staff", "ticket_warning", ctx, t, staff.emails)
+    # A breach: the assignee (an inactive one's: the queue, and the email says so), the support
+    # lead(s) and the customer's contacts (a vulnerability report's: security staff alone, notify.to_addresses).
+    staff_ctx = {**ctx, "assignee": notify.active_assignee(t)}
+    staff_emails = notify.queue_or_assignee(t) + staff.emails("support_lead")
     to_customer = {**ctx, "clock_label": deadlines.clock_words(clock, to_customer=True)}
     return notify.to_addresses(
-        staff_emails, f"{key}:staff", "ticket_breach_staff", ctx, t, staff.emails
+        staff_emails, f"{key}:staff", "ticket_breach_staff", staff_ctx, t, staff.emails
     ) + notify.to_customers(t, f"{key}:customer", "ticket_breach", to_customer, kind=Kind.BREACH, audience=audience)
-
-
-def _assignee_or_queue(t: Ticket) -> list[str]:
-    return [t.assignee.email] if t.assignee_id and t.assignee.is_active else [notify.settings.SUPPORT_QUEUE_EMAIL]

@@ -78,9 +78,10 @@ class Target:
     choice: Choice
 
 
-def signed_read(token: str, *, salt: str, max_age: timedelta, expired: str, invalid: str):
+def signed_read(token: str, *, salt: str, max_age: timedelta | None, expired: str, invalid: str):
     """What a signed link's token carries, or BadToken with `expired` or `invalid` (its age by the
-    clock). The members' links and the status page subscribers' share it."""
+    clock; max_age None: the caller judges it, as the rating link does from the ticket's resolution).
+    The members' links and the status page subscribers' share it."""
     try:
         return signing.loads(token, salt=salt, max_age=max_age)
     except signing.SignatureExpired:

@@ -16,7 +16,7 @@ from portal.core.roles import security_staff, working_staff
 from portal.domain.dates import wall_moment
 
 from ..attachments import validate_uploads
-from ..canned import placeholders_left
+from ..canned import canned_values, placeholders_left
 from ..models import Ticket, TicketCall
 from .display import cause_label
 
@@ -51,9 +51,16 @@ class ReplyForm(forms.Form):
         help_text="The customer gets one email: the reply, saying the new status.",
     )  # fmt: skip
 
+    def __init__(self, *args, ticket: Ticket | None = None, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ticket, self.user = ticket, user
+
     def clean(self):
         data = super().clean()
-        left = placeholders_left(data.get("body", ""))
+        body = data.get("body", "")
+        left = placeholders_left(body)
+        if left and self.ticket is not None:  # the ticket's own words (its subject...) filled in are no placeholder
+            left = placeholders_left(body, canned_values(self.ticket, self.user).values())
         if left and not data.get("internal"):  # a canned reply's placeholder typed or pasted, never filled
             names = ", ".join("{{ %s }}" % n for n in left)  # noqa: UP031 (braces)
             self.add_error("body", f"Replace {names} with the text it stands for (Insert fills it in for this ticket).")

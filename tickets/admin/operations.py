@@ -97,7 +97,8 @@ class TicketOperations(OperationsMixin):
             done = "Internal note added." if data["internal"] else "Reply sent to the customer."
             return f"{done} Status: {Ticket.Status(data['status']).label.lower()}." if data["status"] else done
 
-        return self.run(request, ticket, "reply", ReplyForm(request.POST, request.FILES), call, text, "#conversation")
+        form = ReplyForm(request.POST, request.FILES, ticket=ticket, user=user)
+        return self.run(request, ticket, "reply", form, call, text, "#conversation")
 
     def call_view(self, request, object_id):
         ticket, user = self.object_to_change(request, object_id), request.user
