@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 
 from credits.services import claim_reject, claim_submit
 from portal.core.delivery import outbox_render
@@ -337,6 +337,54 @@ def test_a_rotated_secret_signs_beside_the_previous_one_for_the_grace(receiver, 
     webhooks_send_due()
     header, body = receiver.received[1].headers["x-sla-signature"], receiver.received[1].body
     assert header.count("v1=") == 1 and not verify(old, header, body, now=(T0 + timedelta(hours=24)).timestamp())
+
+
+# --- A claim's cost ---------------------------------------------------------------------------------
+def _claim_steps(endpoint, waiting: int, history: int = 0) -> int:
+    """SQLite's virtual-machine steps (in thousands: deterministic, unlike a time) of one claim, with
+    `waiting` deliveries about as many tickets, the older half waiting out a backoff and the newer
+    half due (a receiver that failed for a while), and `history` delivered ones."""
+    WebhookDelivery.objects.all().delete()
+    rows = [
+        WebhookDelivery(
+            endpoint=endpoint, event="ticket.updated", key=f"ticket:{i}:k", subject=f"ticket:{i}", payload={},
+            created_at=T0, attempts=3 if i < waiting // 2 else 0,
+            next_attempt_at=T0 + timedelta(minutes=30) if i < waiting // 2 else T0,
+        )
+        for i in range(waiting)
+    ] + [
+        WebhookDelivery(
+            endpoint=endpoint, event="ticket.updated", key=f"old:{i}:k", subject=f"old:{i}", payload={},
+            created_at=T0, next_attempt_at=T0, status="delivered",
+        )
+        for i in range(history)
+    ]  # fmt: skip
+    WebhookDelivery.objects.bulk_create(rows)
+    steps = [0]
+
+    def tick():
+        steps[0] += 1
+        return 0
+
+    connection.ensure_connection()
+    connection.connection.set_progress_handler(tick, 1000)
+    try:
+        claimed = webhook_claim(now=T0, limit=50)
+    finally:
+        connection.connection.set_progress_handler(None, 1000)
+    assert [d.key for d in claimed] == [f"ticket:{waiting // 2}:k"]  # the endpoint's earliest due one, alone
+    return steps[0]
+
+
+def test_a_claim_costs_in_proportion_to_the_waiting_deliveries_not_their_square(endpoint):
+    """Each due delivery was checked against every earlier one of its endpoint: 4,000 waiting took
+    3-7 s a claim, and every round of every sweep claims for all endpoints. Four times the rows now
+    cost about four times the steps (sixteen before); delivered history costs nothing."""
+    if connection.vendor != "sqlite":
+        pytest.skip("counts SQLite's steps")
+    small, large = _claim_steps(endpoint, 500), _claim_steps(endpoint, 2000)
+    assert large < 6 * small, (small, large)
+    assert _claim_steps(endpoint, 500, history=5000) < 2 * small
 
 
 # --- What the services and sweeps report ----------------------------------------------------------

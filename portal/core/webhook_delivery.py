@@ -9,7 +9,9 @@
   tool went out after that P1 had breached, behind an earlier P1's retry).
 - One at a time per endpoint: a claim takes at most one delivery per endpoint (its earliest ready
   one) and none of an endpoint with one in flight, so a sweep's round sends each endpoint one, as
-  before; a test event (`ping`, its own subject) goes beside them, at once.
+  before; a test event (`ping`, its own subject) goes beside them, at once. A claim reads each due
+  delivery once (an index lookup for its subject, a grouped MIN per endpoint): its cost grows with
+  the deliveries waiting, not with their square.
 - At least once: only a 2xx marks a delivery delivered; anything else (an error, a timeout, a lost
   response, a 3xx: redirects are not followed) is retried with backoff (1, 2, 4, ... minutes, at
   most an hour), and after WEBHOOK_MAX_ATTEMPTS the delivery is parked.
@@ -30,7 +32,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import BooleanField, Exists, F, Func, Min, OuterRef, Q
 from django.utils import timezone
 
 from portal.core import leases
@@ -49,33 +51,66 @@ EXCERPT = 1000  # characters of a response kept on the delivery
 USER_AGENT = "SLA-Portal-Webhooks/1"
 
 
+class Waiting(Func):
+    """`status IN ('pending', 'sending')` written out in the SQL, as the partial indexes
+    webhook_subject_queue and webhook_endpoint_queue are: SQLite uses a partial index only for a
+    condition that matches its own, and does not read the values bound into an IN list (with
+    `status__in` it scanned every earlier delivery of the endpoint for each ready one)."""
+
+    template = f"%(expressions)s IN ('{Status.PENDING}', '{Status.SENDING}')"
+    output_field = BooleanField()
+
+
 def _ready(now: datetime) -> Q:
-    """Pending and due, and no earlier delivery of its endpoint about the same subject is waiting."""
+    """Pending and due, and no earlier delivery of its endpoint about the same subject is waiting
+    (one lookup in the index webhook_subject_queue)."""
     earlier_same_subject = WebhookDelivery.objects.filter(
-        endpoint_id=OuterRef("endpoint_id"), subject=OuterRef("subject"), id__lt=OuterRef("id"),
-        status__in=[Status.PENDING, Status.SENDING],
-    )  # fmt: skip
+        Waiting("status"), endpoint_id=OuterRef("endpoint_id"), subject=OuterRef("subject"), id__lt=OuterRef("id")
+    )
     return Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True) & ~Exists(earlier_same_subject)
 
 
+def _in_flight(now: datetime) -> Q:
+    """Of an endpoint with a delivery being sent (its lease still running): the few rows being sent
+    read once (the index webhook_sending_lease), not looked up again for every row."""
+    sending = WebhookDelivery.objects.filter(status=Status.SENDING, lease_until__gte=now).values("endpoint_id")
+    return Q(endpoint_id__in=sending)
+
+
 def _due(now: datetime) -> Q:
-    """Ready, and the endpoint's earliest ready delivery with none of its own in flight (a test
-    event regardless); or being sent by a sender whose lease ran out."""
-    earlier_ready = WebhookDelivery.objects.filter(
-        _ready(now), endpoint_id=OuterRef("endpoint_id"), id__lt=OuterRef("id")
-    ).exclude(event=WebhookEvent.PING)
-    in_flight = WebhookDelivery.objects.filter(
-        endpoint_id=OuterRef("endpoint_id"), status=Status.SENDING, lease_until__gte=now
+    """A row that may be claimed now: ready, and a test event or of an endpoint with none in flight;
+    or being sent by a sender whose lease ran out. Checked row by row (the claim's guard, again in
+    its update); which ready row of an endpoint goes first is `_candidates`'."""
+    return (_ready(now) & (Q(event=WebhookEvent.PING) | ~_in_flight(now))) | Q(
+        status=Status.SENDING, lease_until__lt=now
     )
-    one_at_a_time = ~Exists(earlier_ready) & ~Exists(in_flight)
-    return (_ready(now) & (Q(event=WebhookEvent.PING) | one_at_a_time)) | Q(status=Status.SENDING, lease_until__lt=now)
+
+
+def _candidates(now: datetime) -> Q:
+    """The rows a claim looks at, each found from an index: the earliest ready delivery (test events
+    aside) of each endpoint with none in flight, every ready row read once and grouped by endpoint
+    (not checked against every earlier ready row of its endpoint, which cost the square of an
+    endpoint's backlog); the ready test events; the rows whose sender's lease ran out."""
+    ready = WebhookDelivery.objects.filter(_ready(now)).order_by()
+    # Waiting(): read in the order of the index webhook_endpoint_queue (endpoint, id; the waiting
+    # rows only), not of the endpoint's index over every delivery ever sent.
+    heads = (
+        ready.filter(Waiting("status"), ~_in_flight(now))
+        .exclude(event=WebhookEvent.PING)
+        .values("endpoint_id")
+        .annotate(head=Min("id"))
+    )
+    pings = ready.filter(event=WebhookEvent.PING).values("id")
+    lost = WebhookDelivery.objects.filter(status=Status.SENDING, lease_until__lt=now).order_by().values("id")
+    return Q(id__in=heads.values("head")) | Q(id__in=pings) | Q(id__in=lost)
 
 
 def webhook_claim(*, now: datetime, limit: int) -> list[WebhookDelivery]:
     """Lease up to `limit` due deliveries (at most one per endpoint, and its test events)."""
     claimed = lease_claim(
-        WebhookDelivery, due=_due(now), now=now, limit=limit, lease=settings.WEBHOOK_LEASE, order_by=("id",)
-    )
+        WebhookDelivery, due=_due(now), filters=_candidates(now), now=now, limit=limit,
+        lease=settings.WEBHOOK_LEASE, order_by=("id",),
+    )  # fmt: skip
     endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in claimed})
     for d in claimed:
         d.endpoint = endpoints[d.endpoint_id]
