@@ -14,12 +14,15 @@
   the deliveries waiting, not with their square.
 - At least once: only a 2xx marks a delivery delivered; anything else (an error, a timeout, a lost
   response, a 3xx: redirects are not followed) is retried with backoff (1, 2, 4, ... minutes, at
-  most an hour), and after WEBHOOK_MAX_ATTEMPTS the delivery is parked.
-- An endpoint with WEBHOOK_DISABLE_AFTER_FAILURES failed attempts in a row of its oldest waiting
-  delivery (those of later ones, tried beside it, are not counted: an endpoint with many objects
-  waiting is not disabled any sooner than one with one) is disabled, and its
-  organisation's customer admins (the vendor's own endpoint: its support leads) are emailed
-  through the outbox.
+  most an hour).
+- A delivery that fails its WEBHOOK_MAX_ATTEMPTS-th attempt is the endpoint's failure if the endpoint
+  has accepted nothing since the delivery was recorded: the endpoint is disabled and its
+  organisation's customer admins (the vendor's own endpoint: its support leads) are emailed through
+  the outbox; the delivery, like every other one waiting, stays waiting and goes out, in order,
+  once the endpoint is re-enabled. A delivery that fails alone (the endpoint accepts others) is
+  parked, and the later ones about its object go on. A count of failures would be tripped in one
+  sweep by an endpoint with many objects waiting (each tried beside the others), or never, when
+  only the oldest one's attempts counted and each delivery parked after its own.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from django.db.models import BooleanField, Exists, F, Func, Min, OuterRef, Q
 from django.utils import timezone
 
 from portal.core import leases
+from portal.core.audit import audit
 from portal.core.leases import backoff, lease_claim, lease_drain, lease_release, lease_renew
 from portal.core.notify_rules import About, Kind, recipients
 from portal.core.outbox import Email, outbox_enqueue_many
@@ -192,39 +196,52 @@ def _delivered(delivery: WebhookDelivery, now: datetime, code: int, excerpt: str
 
 
 def _failed(delivery: WebhookDelivery, now: datetime, *, error: str, status_code=None, excerpt: str = "") -> None:
-    parked = delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
-    log.warning(
-        "webhooks: delivery %s to endpoint %s failed (attempt %d%s): %s",
-        delivery.delivery_id, delivery.endpoint_id, delivery.attempts, ", parked" if parked else "", error,
-    )  # fmt: skip
+    """Record a failed attempt. At the last (WEBHOOK_MAX_ATTEMPTS), the failure is the endpoint's if
+    it has accepted nothing since the delivery was recorded: it is disabled and the delivery waits
+    with the others for it to be re-enabled. Otherwise the delivery alone fails and is parked."""
+    last = delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
     with transaction.atomic():
+        endpoint_down = last and _accepted_nothing_since(delivery.endpoint_id, delivery.created_at)
+        parked = last and not endpoint_down
+        log.warning(
+            "webhooks: delivery %s to endpoint %s failed (attempt %d%s): %s",
+            delivery.delivery_id, delivery.endpoint_id, delivery.attempts,
+            ", parked" if parked else ", the endpoint accepts nothing: disabled" if endpoint_down else "", error,
+        )  # fmt: skip
         WebhookDelivery.objects.filter(id=delivery.id, claim_token=delivery.claim_token).update(
             status=Status.PARKED if parked else Status.PENDING, next_attempt_at=now + backoff(delivery.attempts),
             lease_until=None, last_attempt_at=now, last_status_code=status_code, last_response=excerpt,
             last_error=error[:500],
         )  # fmt: skip
-        older_waiting = WebhookDelivery.objects.filter(
-            endpoint_id=delivery.endpoint_id, id__lt=delivery.id, status__in=[Status.PENDING, Status.SENDING]
-        )
-        if older_waiting.exists():  # the oldest's attempts count: a later one tried beside it adds none
-            return
+        # Shown on the endpoint's page and in the disabling email; decides nothing.
         WebhookEndpoint.objects.filter(id=delivery.endpoint_id).update(
             consecutive_failures=F("consecutive_failures") + 1
         )
-        _disable_if_failing(delivery.endpoint_id, now, error)
+        if endpoint_down:
+            _disable(delivery.endpoint_id, now, delivery.attempts, error)
 
 
-def _disable_if_failing(endpoint_id: int, now: datetime, error: str) -> None:
-    """Disable the endpoint once its failures in a row reach the threshold, and tell its admins."""
-    reason = (f"Disabled after {settings.WEBHOOK_DISABLE_AFTER_FAILURES} failed attempts in a row; the last: {error}")[
-        :300
-    ]
-    disabled = WebhookEndpoint.objects.filter(
-        id=endpoint_id, enabled=True, consecutive_failures__gte=settings.WEBHOOK_DISABLE_AFTER_FAILURES
-    ).update(enabled=False, disabled_reason=reason, disabled_at=now)
+def _accepted_nothing_since(endpoint_id: int, moment: datetime) -> bool:
+    """The endpoint has acknowledged no delivery since `moment` (or never has)."""
+    return WebhookEndpoint.objects.filter(
+        Q(last_success_at__isnull=True) | Q(last_success_at__lt=moment), id=endpoint_id
+    ).exists()
+
+
+def _disable(endpoint_id: int, now: datetime, attempts: int, error: str) -> None:
+    """Disable the endpoint (if it still is enabled) and tell its admins."""
+    reason = (
+        f"Disabled: a delivery failed all {attempts} attempts and the endpoint accepted nothing meanwhile; "
+        f"the last: {error}"
+    )[:300]
+    disabled = WebhookEndpoint.objects.filter(id=endpoint_id, enabled=True).update(
+        enabled=False, disabled_reason=reason, disabled_at=now
+    )
     if not disabled:
         return
     endpoint = WebhookEndpoint.objects.select_related("organisation").get(id=endpoint_id)
+    audit(actor=None, action="webhook.disabled", target=endpoint, before={"enabled": True},
+          after={"enabled": False, "reason": reason}, now=now)  # fmt: skip
     if endpoint.organisation_id is None:  # the vendor's own (on-call): its support leads are told
         leads = get_user_model().objects.filter(is_staff=True, is_active=True, staff_role=StaffRole.SUPPORT_LEAD)
         context = {"endpoint": endpoint, "organisation": None}
