@@ -355,7 +355,8 @@ class WebhookEndpoint(models.Model):
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
-    # Failed attempts since the last success: at WEBHOOK_DISABLE_AFTER_FAILURES the endpoint is disabled.
+    # Failed attempts since the last success (or a fresh start), shown to its admins; decides nothing
+    # (an endpoint is disabled when a delivery fails its last attempt and it accepted nothing since).
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_success_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -420,7 +421,7 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="webhook_pending_due", condition=Q(status="pending")),
             models.Index(fields=["lease_until"], name="webhook_sending_lease", condition=Q(status="sending")),
-            # "Is an earlier delivery of this endpoint still in the queue?" (sent in order).
+            # Each endpoint's earliest ready delivery, read in this order (one at a time per endpoint).
             models.Index(
                 fields=["endpoint", "id"], name="webhook_endpoint_queue", condition=Q(status__in=["pending", "sending"])
             ),

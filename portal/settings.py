@@ -278,8 +278,9 @@ WEBHOOK_READ_TIMEOUT = 10.0  # seconds of silence while waiting for the response
 WEBHOOK_TOTAL_TIMEOUT = 20.0  # seconds for the whole exchange, however the receiver drips it
 WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024  # read at most this much of a response; the rest is dropped
 WEBHOOK_LEASE = timedelta(seconds=60)  # longer than the total timeout: a live sender never loses its row
-WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)  # then parked (1+2+...+60 min: about 2 h)
-WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=24)  # failed attempts in a row
+# A delivery's attempts (1+2+...+60 min: about 2 h); then it is parked, or, if the endpoint accepted
+# nothing since it was recorded, the endpoint is disabled and the delivery waits for it.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_SECRET_GRACE = timedelta(hours=24)  # the previous secret still signs this long after a rotation
 WEBHOOK_BATCH = 50
 # Where notices for the support queue go (new tickets, unassigned tickets).

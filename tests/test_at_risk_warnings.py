@@ -144,12 +144,34 @@ def test_a_p1_warning_reaches_the_on_call_tool_before_the_p1_breaches_although_a
     on_call.refresh_from_db()
     assert on_call.enabled and on_call.consecutive_failures == 0
     # The lead sees the failing warning on the endpoint's page (in her zone, Berlin), not only once
-    # 24 failures disable it.
+    # the endpoint is disabled.
     client.force_login(lena)
     page = client.get(reverse("admin:portal_vendorwebhookendpoint_change", args=[on_call.pk])).content.decode()
     assert "Recent deliveries" in page and "HTTP 503" in page and "HTTP 204" in page
     assert "Pending, next try 2026-12-11 14:26 (UTC+01:00)" in page
     assert "2026-12-11 14:11 (UTC+01:00)" in page  # A's warning, recorded at 16:11:30 in Nairobi
+
+
+def test_an_on_call_tool_that_accepts_nothing_is_disabled_its_leads_told_and_its_warnings_kept(
+    acme_contract, alice, lena, receiver, settings
+):
+    """The on-call tool is down for good. When the P1's warning has failed its last attempt (here the
+    2nd) and the tool has accepted nothing since, the tool is disabled and the support leads are
+    emailed; the warning is not given up: it goes once a lead re-enables the endpoint."""
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    with time_machine.travel(T0, tick=False):
+        on_call, _ = vendor_endpoint_create(actor=lena, url=receiver.url, description="On-call")
+    t = file(acme_contract, alice, "P1")
+    receiver.default = 503
+    for minutes in (11.5, 12.5):
+        with time_machine.travel(T0 + timedelta(minutes=minutes), tick=False):
+            check_sla_deadlines()
+            webhooks_send_due()
+    on_call.refresh_from_db()
+    assert not on_call.enabled
+    assert [m.to for m in OutboxMessage.objects.filter(template="webhook_disabled")] == [lena.email]
+    warning = WebhookDelivery.objects.get(key=f"ticket:{t.pk}:crossing:first_response:at_risk")
+    assert (warning.status, warning.attempts) == ("pending", 2)
 
 
 def test_an_escalation_request_warns_before_its_acknowledgement_is_due(

@@ -104,6 +104,15 @@ def invalidate(name):
         ("ticket_search", lambda: migration("0015_search_documents").Migration.operations[-1].code),
         ("user_email_prefix", lambda: migration("0016_search_people_indexes").Migration.operations[-1].code),
         ("ticket_queue_status", lambda: migration("0017_queue_order_indexes").forwards),
+        (
+            "webhook_subject_queue",
+            lambda: (
+                importlib.import_module("portal.migrations.0019_webhook_subject_index")
+                .Migration.operations[0]
+                .database_operations[0]
+                .code
+            ),
+        ),
     ],
 )
 def test_an_index_whose_concurrent_build_was_interrupted_is_built_again(name, code):

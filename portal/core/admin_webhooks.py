@@ -85,7 +85,7 @@ class VendorWebhookEndpointAdmin(admin.ModelAdmin):
     @admin.display(description="Recent deliveries")
     def recent_deliveries(self, obj):
         """The latest deliveries with their state and last answer, as a customer's endpoint page
-        shows them: a failing on-call tool shows here before 24 failures disable it."""
+        shows them: a failing on-call tool shows here before it is disabled."""
         zone = timezone.get_current_timezone_name()
         rows = format_html_join(
             "",

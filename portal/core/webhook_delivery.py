@@ -9,15 +9,20 @@
   tool went out after that P1 had breached, behind an earlier P1's retry).
 - One at a time per endpoint: a claim takes at most one delivery per endpoint (its earliest ready
   one) and none of an endpoint with one in flight, so a sweep's round sends each endpoint one, as
-  before; a test event (`ping`, its own subject) goes beside them, at once.
+  before; a test event (`ping`, its own subject) goes beside them, at once. A claim reads each due
+  delivery once (an index lookup for its subject, a grouped MIN per endpoint): its cost grows with
+  the deliveries waiting, not with their square.
 - At least once: only a 2xx marks a delivery delivered; anything else (an error, a timeout, a lost
   response, a 3xx: redirects are not followed) is retried with backoff (1, 2, 4, ... minutes, at
-  most an hour), and after WEBHOOK_MAX_ATTEMPTS the delivery is parked.
-- An endpoint with WEBHOOK_DISABLE_AFTER_FAILURES failed attempts in a row of its oldest waiting
-  delivery (those of later ones, tried beside it, are not counted: an endpoint with many objects
-  waiting is not disabled any sooner than one with one) is disabled, and its
-  organisation's customer admins (the vendor's own endpoint: its support leads) are emailed
-  through the outbox.
+  most an hour).
+- A delivery that fails its WEBHOOK_MAX_ATTEMPTS-th attempt is the endpoint's failure if the endpoint
+  has accepted nothing since the delivery was recorded: the endpoint is disabled and its
+  organisation's customer admins (the vendor's own endpoint: its support leads) are emailed through
+  the outbox; the delivery, like every other one waiting, stays waiting and goes out, in order,
+  once the endpoint is re-enabled. A delivery that fails alone (the endpoint accepts others) is
+  parked, and the later ones about its object go on. A count of failures would be tripped in one
+  sweep by an endpoint with many objects waiting (each tried beside the others), or never, when
+  only the oldest one's attempts counted and each delivery parked after its own.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import BooleanField, Exists, F, Func, Min, OuterRef, Q
 from django.utils import timezone
 
 from portal.core import leases
+from portal.core.audit import audit
 from portal.core.leases import backoff, lease_claim, lease_drain, lease_release, lease_renew
 from portal.core.notify_rules import About, Kind, recipients
 from portal.core.outbox import Email, outbox_enqueue_many
@@ -49,33 +55,66 @@ EXCERPT = 1000  # characters of a response kept on the delivery
 USER_AGENT = "SLA-Portal-Webhooks/1"
 
 
+class Waiting(Func):
+    """`status IN ('pending', 'sending')` written out in the SQL, as the partial indexes
+    webhook_subject_queue and webhook_endpoint_queue are: SQLite uses a partial index only for a
+    condition that matches its own, and does not read the values bound into an IN list (with
+    `status__in` it scanned every earlier delivery of the endpoint for each ready one)."""
+
+    template = f"%(expressions)s IN ('{Status.PENDING}', '{Status.SENDING}')"
+    output_field = BooleanField()
+
+
 def _ready(now: datetime) -> Q:
-    """Pending and due, and no earlier delivery of its endpoint about the same subject is waiting."""
+    """Pending and due, and no earlier delivery of its endpoint about the same subject is waiting
+    (one lookup in the index webhook_subject_queue)."""
     earlier_same_subject = WebhookDelivery.objects.filter(
-        endpoint_id=OuterRef("endpoint_id"), subject=OuterRef("subject"), id__lt=OuterRef("id"),
-        status__in=[Status.PENDING, Status.SENDING],
-    )  # fmt: skip
+        Waiting("status"), endpoint_id=OuterRef("endpoint_id"), subject=OuterRef("subject"), id__lt=OuterRef("id")
+    )
     return Q(status=Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True) & ~Exists(earlier_same_subject)
 
 
+def _in_flight(now: datetime) -> Q:
+    """Of an endpoint with a delivery being sent (its lease still running): the few rows being sent
+    read once (the index webhook_sending_lease), not looked up again for every row."""
+    sending = WebhookDelivery.objects.filter(status=Status.SENDING, lease_until__gte=now).values("endpoint_id")
+    return Q(endpoint_id__in=sending)
+
+
 def _due(now: datetime) -> Q:
-    """Ready, and the endpoint's earliest ready delivery with none of its own in flight (a test
-    event regardless); or being sent by a sender whose lease ran out."""
-    earlier_ready = WebhookDelivery.objects.filter(
-        _ready(now), endpoint_id=OuterRef("endpoint_id"), id__lt=OuterRef("id")
-    ).exclude(event=WebhookEvent.PING)
-    in_flight = WebhookDelivery.objects.filter(
-        endpoint_id=OuterRef("endpoint_id"), status=Status.SENDING, lease_until__gte=now
+    """A row that may be claimed now: ready, and a test event or of an endpoint with none in flight;
+    or being sent by a sender whose lease ran out. Checked row by row (the claim's guard, again in
+    its update); which ready row of an endpoint goes first is `_candidates`'."""
+    return (_ready(now) & (Q(event=WebhookEvent.PING) | ~_in_flight(now))) | Q(
+        status=Status.SENDING, lease_until__lt=now
     )
-    one_at_a_time = ~Exists(earlier_ready) & ~Exists(in_flight)
-    return (_ready(now) & (Q(event=WebhookEvent.PING) | one_at_a_time)) | Q(status=Status.SENDING, lease_until__lt=now)
+
+
+def _candidates(now: datetime) -> Q:
+    """The rows a claim looks at, each found from an index: the earliest ready delivery (test events
+    aside) of each endpoint with none in flight, every ready row read once and grouped by endpoint
+    (not checked against every earlier ready row of its endpoint, which cost the square of an
+    endpoint's backlog); the ready test events; the rows whose sender's lease ran out."""
+    ready = WebhookDelivery.objects.filter(_ready(now)).order_by()
+    # Waiting(): read in the order of the index webhook_endpoint_queue (endpoint, id; the waiting
+    # rows only), not of the endpoint's index over every delivery ever sent.
+    heads = (
+        ready.filter(Waiting("status"), ~_in_flight(now))
+        .exclude(event=WebhookEvent.PING)
+        .values("endpoint_id")
+        .annotate(head=Min("id"))
+    )
+    pings = ready.filter(event=WebhookEvent.PING).values("id")
+    lost = WebhookDelivery.objects.filter(status=Status.SENDING, lease_until__lt=now).order_by().values("id")
+    return Q(id__in=heads.values("head")) | Q(id__in=pings) | Q(id__in=lost)
 
 
 def webhook_claim(*, now: datetime, limit: int) -> list[WebhookDelivery]:
     """Lease up to `limit` due deliveries (at most one per endpoint, and its test events)."""
     claimed = lease_claim(
-        WebhookDelivery, due=_due(now), now=now, limit=limit, lease=settings.WEBHOOK_LEASE, order_by=("id",)
-    )
+        WebhookDelivery, due=_due(now), filters=_candidates(now), now=now, limit=limit,
+        lease=settings.WEBHOOK_LEASE, order_by=("id",),
+    )  # fmt: skip
     endpoints = WebhookEndpoint.objects.in_bulk({d.endpoint_id for d in claimed})
     for d in claimed:
         d.endpoint = endpoints[d.endpoint_id]
@@ -157,39 +196,52 @@ def _delivered(delivery: WebhookDelivery, now: datetime, code: int, excerpt: str
 
 
 def _failed(delivery: WebhookDelivery, now: datetime, *, error: str, status_code=None, excerpt: str = "") -> None:
-    parked = delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
-    log.warning(
-        "webhooks: delivery %s to endpoint %s failed (attempt %d%s): %s",
-        delivery.delivery_id, delivery.endpoint_id, delivery.attempts, ", parked" if parked else "", error,
-    )  # fmt: skip
+    """Record a failed attempt. At the last (WEBHOOK_MAX_ATTEMPTS), the failure is the endpoint's if
+    it has accepted nothing since the delivery was recorded: it is disabled and the delivery waits
+    with the others for it to be re-enabled. Otherwise the delivery alone fails and is parked."""
+    last = delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
     with transaction.atomic():
+        endpoint_down = last and _accepted_nothing_since(delivery.endpoint_id, delivery.created_at)
+        parked = last and not endpoint_down
+        log.warning(
+            "webhooks: delivery %s to endpoint %s failed (attempt %d%s): %s",
+            delivery.delivery_id, delivery.endpoint_id, delivery.attempts,
+            ", parked" if parked else ", the endpoint accepts nothing: disabled" if endpoint_down else "", error,
+        )  # fmt: skip
         WebhookDelivery.objects.filter(id=delivery.id, claim_token=delivery.claim_token).update(
             status=Status.PARKED if parked else Status.PENDING, next_attempt_at=now + backoff(delivery.attempts),
             lease_until=None, last_attempt_at=now, last_status_code=status_code, last_response=excerpt,
             last_error=error[:500],
         )  # fmt: skip
-        older_waiting = WebhookDelivery.objects.filter(
-            endpoint_id=delivery.endpoint_id, id__lt=delivery.id, status__in=[Status.PENDING, Status.SENDING]
-        )
-        if older_waiting.exists():  # the oldest's attempts count: a later one tried beside it adds none
-            return
+        # Shown on the endpoint's page and in the disabling email; decides nothing.
         WebhookEndpoint.objects.filter(id=delivery.endpoint_id).update(
             consecutive_failures=F("consecutive_failures") + 1
         )
-        _disable_if_failing(delivery.endpoint_id, now, error)
+        if endpoint_down:
+            _disable(delivery.endpoint_id, now, delivery.attempts, error)
 
 
-def _disable_if_failing(endpoint_id: int, now: datetime, error: str) -> None:
-    """Disable the endpoint once its failures in a row reach the threshold, and tell its admins."""
-    reason = (f"Disabled after {settings.WEBHOOK_DISABLE_AFTER_FAILURES} failed attempts in a row; the last: {error}")[
-        :300
-    ]
-    disabled = WebhookEndpoint.objects.filter(
-        id=endpoint_id, enabled=True, consecutive_failures__gte=settings.WEBHOOK_DISABLE_AFTER_FAILURES
-    ).update(enabled=False, disabled_reason=reason, disabled_at=now)
+def _accepted_nothing_since(endpoint_id: int, moment: datetime) -> bool:
+    """The endpoint has acknowledged no delivery since `moment` (or never has)."""
+    return WebhookEndpoint.objects.filter(
+        Q(last_success_at__isnull=True) | Q(last_success_at__lt=moment), id=endpoint_id
+    ).exists()
+
+
+def _disable(endpoint_id: int, now: datetime, attempts: int, error: str) -> None:
+    """Disable the endpoint (if it still is enabled) and tell its admins."""
+    reason = (
+        f"Disabled: a delivery failed all {attempts} attempts and the endpoint accepted nothing meanwhile; "
+        f"the last: {error}"
+    )[:300]
+    disabled = WebhookEndpoint.objects.filter(id=endpoint_id, enabled=True).update(
+        enabled=False, disabled_reason=reason, disabled_at=now
+    )
     if not disabled:
         return
     endpoint = WebhookEndpoint.objects.select_related("organisation").get(id=endpoint_id)
+    audit(actor=None, action="webhook.disabled", target=endpoint, before={"enabled": True},
+          after={"enabled": False, "reason": reason}, now=now)  # fmt: skip
     if endpoint.organisation_id is None:  # the vendor's own (on-call): its support leads are told
         leads = get_user_model().objects.filter(is_staff=True, is_active=True, staff_role=StaffRole.SUPPORT_LEAD)
         context = {"endpoint": endpoint, "organisation": None}
