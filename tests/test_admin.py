@@ -469,6 +469,26 @@ def test_a_calendar_of_published_terms_keeps_its_clock_and_takes_closed_dates(
     assert Ticket.objects.get(pk=ticket.pk).first_response_due == datetime(2026, 12, 9, 6, 0, tzinfo=UTC)
 
 
+def test_a_lead_cannot_rename_the_support_hours_customers_read_in_published_terms(client, lena, alice, acme_contract):
+    """Kaluari v1's P3/P4 clock reads "Mon-Fri 08:00-17:00" on the contract page: a lead's rename to
+    "Mon-Sat 07:00-20:00" is not taken (the name is read-only), so the published terms read the same."""
+    from contracts.models import WorkingCalendar
+
+    old = "Kenya business hours (Mon-Fri 08:00-17:00, Africa/Nairobi)"
+    calendar = WorkingCalendar.objects.get(name=old)
+    url = reverse("admin:contracts_workingcalendar_change", args=[calendar.pk])
+    client.force_login(lena)
+    html = client.get(url).content.decode()
+    assert 'name="name"' not in html and "its name (the support hours customers read)" in html
+    data = form_data(html, "workingcalendar_form")
+    data["name"] = ["Kenya business hours (Mon-Sat 07:00-20:00, Africa/Nairobi)"]
+    assert client.post(url, data).status_code == 302
+    assert WorkingCalendar.objects.get(pk=calendar.pk).name == old
+    client.force_login(alice)
+    page = client.get(reverse("contract-detail", args=[acme_contract.pk])).content.decode()
+    assert old in page and "Mon-Sat 07:00-20:00" not in page
+
+
 # --- A new draft: a date to choose ------------------------------------------------------------------
 def action(client, name: str, *versions, **data):
     return client.post(

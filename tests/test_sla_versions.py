@@ -333,10 +333,16 @@ def test_the_clock_of_a_calendar_of_published_terms_is_refused(edit):
     ) == before
 
 
-def test_a_calendar_of_published_terms_keeps_its_name_and_closed_dates_editable():
+def test_a_calendar_of_published_terms_keeps_its_name_and_takes_closed_dates():
+    """The name is the support availability customers read in the published terms ("Mon-Fri
+    08:00-17:00") and what "what changed" compares: renamed, the terms read new hours unpublished."""
     calendar = business_calendar()
-    calendar.name = "Kenya business hours (renamed)"
-    calendar.save()
+    name = calendar.name
+    calendar.name = "Kenya business hours (Mon-Sat 07:00-20:00, Africa/Nairobi)"
+    with pytest.raises(PublishedTermsError, match="its name, timezone and public holidays cannot change"):
+        with transaction.atomic():
+            calendar.save()
+    assert WorkingCalendar.objects.get(pk=calendar.pk).name == name
     ClosedDate.objects.create(calendar=calendar, date=date(2026, 12, 8), reason="Staff day")
     assert calendar.closed_dates.count() == 1
 

@@ -109,7 +109,7 @@ class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if calendar_frozen(obj):
-            fields += ["published_terms", *WorkingCalendar.CLOCK_FIELDS]
+            fields += ["published_terms", *WorkingCalendar.FROZEN_FIELDS]
         elif clock_locked(request, obj):
             fields += list(WorkingCalendar.CLOCK_FIELDS)
         return fields
@@ -124,7 +124,8 @@ class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
     @admin.display(description="Published terms")
     def published_terms(self, obj):
         return (
-            "Published SLA versions use this calendar: its timezone, holidays and working hours are frozen "
+            "Published SLA versions use this calendar: its name (the support hours customers read), "
+            "timezone, holidays and working hours are frozen "
             "(a change is a new calendar, used by a new draft version). Its closed dates can be edited: "
             "each edit is audited and the open tickets on the calendar get their deadlines again."
         )

@@ -37,8 +37,8 @@ def validate_exclusion_causes(value) -> None:
 
 
 class PublishedTermsError(PermissionError):
-    """A published SLA version, a row of its terms, or the working hours or timezone of a calendar a
-    published version uses, was to be changed or deleted. Published terms never change behind the
+    """A published SLA version, a row of its terms, or the name, working hours or timezone of a
+    calendar a published version uses, was to be changed or deleted. Published terms never change behind the
     customers' backs: a change is a new draft version, published with a summary and an email."""
 
 
@@ -171,8 +171,11 @@ class WorkingCalendar(models.Model):
 
     objects = WorkingCalendarQuerySet.as_manager()
 
-    # What makes the clock, frozen while a published version uses the calendar (the name is not).
+    # What makes the clock, frozen while a published version uses the calendar.
     CLOCK_FIELDS = ("timezone", "always_open", "holiday_country", "holiday_subdivision")
+    # Frozen with it: the name, which customers read as a priority's support availability
+    # ("Mon-Fri 08:00-17:00") in the published terms and which "what changed" compares.
+    FROZEN_FIELDS = ("name", *CLOCK_FIELDS)
 
     class Meta:
         ordering = ["name"]
@@ -182,9 +185,9 @@ class WorkingCalendar(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            stored = WorkingCalendar.objects.filter(pk=self.pk).values(*self.CLOCK_FIELDS).first()
-            if stored and any(stored[f] != getattr(self, f) for f in self.CLOCK_FIELDS):
-                refuse_frozen_calendar([self.pk], "its timezone and public holidays")
+            stored = WorkingCalendar.objects.filter(pk=self.pk).values(*self.FROZEN_FIELDS).first()
+            if stored and any(stored[f] != getattr(self, f) for f in self.FROZEN_FIELDS):
+                refuse_frozen_calendar([self.pk], "its name, timezone and public holidays")
         super().save(*args, **kwargs)
 
     def clean(self):
