@@ -3,6 +3,8 @@ transaction as the change that causes them."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -71,14 +73,25 @@ def effective_problem(*, sla_id: int, effective_from: datetime, tz: str, now: da
     return None
 
 
+class StaleDraftError(PublishError):
+    """The draft's terms are no longer those its publisher reviewed."""
+
+
 @transaction.atomic
-def sla_version_publish(*, version: SLAVersion, now: datetime | None = None, actor=None) -> int:
+def sla_version_publish(
+    *, version: SLAVersion, now: datetime | None = None, actor=None, seen: str | None = None
+) -> int:
     """Publish a draft version and email every contact of every contract on its SLA, once each, with
-    what it changes against the version before it. Returns how many emails were queued."""
+    what it changes against the version before it. Returns how many emails were queued. `seen`: the
+    version_terms_fingerprint of the draft as its publisher reviewed it (the confirmation page);
+    StaleDraftError when the terms under the row's lock are other ones (edited meanwhile by whoever
+    keeps the drafts): a publication emails only terms someone has read."""
     now = now or timezone.now()
     version = SLAVersion.objects.select_for_update(of=("self",)).select_related("sla").get(pk=version.pk)
     if version.published_at is not None:
         raise PublishError(f"{version} is already published.")
+    if seen is not None and seen != version_terms_fingerprint(version):
+        raise StaleDraftError(f"{version} was not published: the draft changed since you looked: review it again.")
     if not version.priorities.exists():
         raise PublishError(f"{version} has no priority terms; add at least one before publishing.")
     problem = effective_problem(
@@ -214,6 +227,13 @@ def version_terms_snapshot(version: SLAVersion) -> dict:
             )
         ),
     }  # fmt: skip
+
+
+def version_terms_fingerprint(version: SLAVersion) -> str:
+    """A digest of every term of the version (version_terms_snapshot): what a publisher reviewed, to
+    compare with what is published."""
+    text = json.dumps(plain(version_terms_snapshot(version)), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- A calendar's extra closed dates: the one part of published terms that stays editable ----------

@@ -530,15 +530,14 @@ def test_a_new_draft_in_the_past_is_a_400(manager_client, kaluari, frozen, day, 
 
 # --- Publishing a version: a confirmation first ----------------------------------------------------------
 def publish(client, *versions, confirm=True):
-    return client.post(
-        reverse("admin:contracts_slaversion_changelist"),
-        {
-            "action": "publish",
-            "_selected_action": [str(v.pk) for v in versions],
-            **({"apply": "yes"} if confirm else {}),
-        },
-        follow=True,
-    )
+    """The "Publish…" action; confirmed (`confirm`) as a person does: the confirmation page first, then
+    its form, with the fingerprints of the terms it showed."""
+    changelist = reverse("admin:contracts_slaversion_changelist")
+    data = {"action": "publish", "_selected_action": [str(v.pk) for v in versions]}
+    if confirm:
+        page = client.post(changelist, data).content.decode()
+        data.update({"apply": "yes", **dict(re.findall(r'name="(terms-\d+)" value="([0-9a-f]+)"', page))})
+    return client.post(changelist, data, follow=True)
 
 
 @pytest.fixture
@@ -648,6 +647,57 @@ def test_a_draft_whose_date_has_passed_cannot_be_confirmed(admin_client_, draft,
         assert "00:00 of 2026-04-09 (Africa/Nairobi) has passed" in page and 'value="Publish and email' not in page
         response = publish(admin_client_, draft)
     assert any(level == ERROR and "has passed" in text for level, text in messages_of(response))
+    draft.refresh_from_db()
+    assert draft.published_at is None and mailoutbox == []
+
+
+def test_a_draft_edited_after_the_confirmation_page_is_shown_again_not_published_unseen(
+    admin_client_, draft, ayo, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Ada (superuser) reads "99.8% -> 99.5%" on the confirmation page; meanwhile Ayo saves the draft
+    with 95.0%. Her "Publish and email" publishes nothing and emails no one: the page comes again
+    with the terms as they are now, and only its own confirmation publishes them."""
+    from django.test import Client
+
+    changelist = reverse("admin:contracts_slaversion_changelist")
+    chosen = {"action": "publish", "_selected_action": [str(draft.pk)]}
+    page = admin_client_.post(changelist, chosen).content.decode()
+    assert re.search(r"Monthly uptime guarantee</th><td>99.8%</td><td><strong>99.5%</strong>", page)
+    seen = dict(re.findall(r'name="(terms-\d+)" value="([0-9a-f]+)"', page))
+    assert list(seen) == [f"terms-{draft.pk}"]
+
+    manager = Client()
+    manager.force_login(ayo)
+    data = get_change_form(manager, draft)
+    data["uptime_guarantee"] = ["95.0"]
+    assert manager.post(change_url(draft), data).status_code == 302
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        again = admin_client_.post(changelist, {**chosen, "apply": "yes", **seen})
+    assert again.status_code == 200 and callbacks == [] and mailoutbox == []
+    assert (ERROR, f"{draft} was not published: the draft changed since you looked: review it again.") in [
+        (m.level, m.message) for m in again.context["messages"]
+    ]
+    draft.refresh_from_db()
+    assert draft.published_at is None and not OutboxMessage.objects.exists()
+    html = again.content.decode()
+    assert re.search(r"Monthly uptime guarantee</th><td>99.8%</td><td><strong>95.0%</strong>", html)
+    fresh = dict(re.findall(r'name="(terms-\d+)" value="([0-9a-f]+)"', html))
+    assert fresh != seen
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_.post(changelist, {**chosen, "apply": "yes", **fresh})
+    draft.refresh_from_db()
+    assert draft.published_at == FROZEN and draft.uptime_guarantee == Decimal("95.0")
+    assert "- Monthly uptime guarantee: 99.8% → 95.0%" in next(m.body for m in mailoutbox)
+
+
+def test_a_confirmation_without_the_terms_it_showed_publishes_nothing(admin_client_, draft, mailoutbox):
+    response = admin_client_.post(
+        reverse("admin:contracts_slaversion_changelist"),
+        {"action": "publish", "_selected_action": [str(draft.pk)], "apply": "yes"},
+    )
+    assert response.status_code == 200 and "review it again" in response.content.decode()
     draft.refresh_from_db()
     assert draft.published_at is None and mailoutbox == []
 

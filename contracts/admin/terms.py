@@ -40,12 +40,14 @@ from ..selectors import version_preview
 from ..services import (
     DraftError,
     PublishError,
+    StaleDraftError,
     calendar_closed_dates,
     calendar_closed_dates_audit,
     effective_problem,
     sla_terms_edit,
     sla_version_draft,
     sla_version_publish,
+    version_terms_fingerprint,
 )
 
 
@@ -370,17 +372,25 @@ class SLAVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Publish… (confirm, then the contacts of every contract on the SLA are emailed)", permissions=["publish"])  # fmt: skip
     def publish(self, request, queryset):
         """First a confirmation page: what each version changes against the one before it and who is
-        told. Only its POST (apply=yes) publishes."""
+        told, with the fingerprint of each draft's terms as shown. Only its POST (apply=yes)
+        publishes, and only a draft whose terms are still those (else the page is shown again)."""
         versions = list(queryset.select_related("sla").order_by("sla__name", "number"))
         if request.POST.get("apply") == "yes":
+            stale = []
             for version in versions:
+                seen = request.POST.get(f"terms-{version.pk}", "")
                 try:
-                    sent = sla_version_publish(version=version, actor=request.user)
+                    sent = sla_version_publish(version=version, actor=request.user, seen=seen)
+                except StaleDraftError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    stale.append(version)
                 except PublishError as exc:
                     self.message_user(request, str(exc), messages.ERROR)
                 else:
                     self.message_user(request, f"{version} published; {sent} contact(s) notified.", messages.SUCCESS)
-            return None
+            if not stale:
+                return None
+            versions = stale  # their terms as they are now, to review again
         previews = []
         for version in versions:
             if version.is_published:
@@ -397,6 +407,7 @@ class SLAVersionAdmin(admin.ModelAdmin):
                     "sections": by_section(preview.changes),
                     "problem": problem,
                     "warnings": version_warnings(preview.version),
+                    "fingerprint": version_terms_fingerprint(preview.version),
                 }
             )
         if not previews:
