@@ -11,6 +11,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from . import selectors, terms_revision
 from .calendars import calendars_edited, terms_edited
 from .models import (
     SLA,
+    TERMS_ROWS,
     ClosedDate,
     CreditTier,
     EscalationDwell,
@@ -94,6 +96,8 @@ def sla_version_publish(
         raise StaleDraftError(f"{version} was not published: the draft changed since you looked: review it again.")
     if not version.priorities.exists():
         raise PublishError(f"{version} has no priority terms; add at least one before publishing.")
+    if refused := terms_refused(version):
+        raise PublishError(f"{version} cannot be published: {refused} Correct the draft first.")
     problem = effective_problem(
         sla_id=version.sla_id, effective_from=version.effective_from, tz=version.timezone, now=now, draft_pk=version.pk
     )
@@ -227,6 +231,22 @@ def version_terms_snapshot(version: SLAVersion) -> dict:
             )
         ),
     }  # fmt: skip
+
+
+def terms_refused(version: SLAVersion) -> str | None:
+    """What the validators of the version's fields and of its rows of terms refuse, or None: a draft
+    saved before a bound existed (a P3 first response of 10,000 years) is not published, since every
+    ticket filed under it failed."""
+    for row in [version, *(row for model in TERMS_ROWS for row in model.objects.filter(version=version))]:
+        for f in row._meta.concrete_fields:
+            if f.is_relation:
+                continue
+            try:
+                f.run_validators(getattr(row, f.attname))
+            except ValidationError as exc:
+                where = "" if row is version else f"{row._meta.verbose_name} {row}: "
+                return f"{where}{f.verbose_name}: {' '.join(exc.messages)}"
+    return None
 
 
 def version_terms_fingerprint(version: SLAVersion) -> str:

@@ -283,6 +283,55 @@ def test_negative_maintenance_notice_is_refused(manager_client, kaluari_draft):
     assert version_snapshot(kaluari_draft) == before
 
 
+YEAR_BOUND = "At most a year (365 days, e.g. 365 00:00:00); a longer duration cannot be a promise."
+
+
+@pytest.mark.parametrize("value", ["999999999 00:00:00", "3650000 00:00:00", "366 00:00:00"])
+@pytest.mark.parametrize(("prefix", "key", "value_of", "field"), [
+    ("priorities", "priority", "P3", "first_response"),
+    ("priorities", "priority", "P4", "resolution_limit"),
+    ("escalation_dwells", None, None, "dwell"),
+])  # fmt: skip
+def test_a_clock_longer_than_a_year_is_a_field_error(
+    manager_client, kaluari_draft, prefix, key, value_of, field, value
+):
+    """999,999,999 days was a 500 (it does not fit the database); 10,000 years was saved, and every
+    ticket filed under it a 500 (its deadline falls after year 9999)."""
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
+    row = inline_index(data, prefix, key, value_of) if key else 0
+    data[f"{prefix}-{row}-{field}"] = [value]
+    response = manager_client.post(change_url(kaluari_draft), data)
+    assert response.status_code == 200
+    assert inline_formset(response, prefix).forms[row].errors == {field: [YEAR_BOUND]}
+    assert version_snapshot(kaluari_draft) == before
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("maintenance_notice", "400 00:00:00", YEAR_BOUND),
+    ("maintenance_annual_cap", "3650000 00:00:00", YEAR_BOUND),
+    ("escalation_ack_time", "999999999 00:00:00", YEAR_BOUND),
+    ("claim_window_days", "366", "At most 365 days after the month's end."),
+])  # fmt: skip
+def test_terms_longer_than_a_year_are_field_errors(manager_client, kaluari_draft, field, value, error):
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
+    data[field] = [value]
+    data["escalation_ack_calendar"] = data["business_calendar"]  # an acknowledgement time needs one
+    response = manager_client.post(change_url(kaluari_draft), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {field: [error]}
+    assert version_snapshot(kaluari_draft) == before
+
+
+def test_a_year_is_still_a_term(manager_client, kaluari_draft):
+    data = get_change_form(manager_client, kaluari_draft)
+    data["claim_window_days"], data["maintenance_notice"] = ["365"], ["365 00:00:00"]
+    assert manager_client.post(change_url(kaluari_draft), data).status_code == 302
+    kaluari_draft.refresh_from_db()
+    assert (kaluari_draft.claim_window_days, kaluari_draft.maintenance_notice) == (365, timedelta(days=365))
+
+
 @pytest.mark.parametrize("value", ["101", "-0.5"])
 def test_guarantee_outside_0_100_is_refused(manager_client, kaluari_draft, value):
     before = version_snapshot(kaluari_draft)

@@ -300,6 +300,17 @@ def test_a_contracts_own_copy_is_published_once_and_then_frozen(kaluari):
         copy.credit_tiers.first().delete()
 
 
+def test_a_draft_holding_a_clock_beyond_the_bounds_is_not_published(kaluari, acme_contract, mailoutbox):
+    """A draft saved before the bounds (or past the forms) with a 10,000-year P3 first response: once
+    published, every P3 ticket filed under it was a 500 (its deadline falls after year 9999)."""
+    draft = draft_of(kaluari, date(2026, 12, 1))
+    draft.priorities.filter(priority="P3").update(first_response=timedelta(days=3650000))
+    with pytest.raises(PublishError, match="v2 cannot be published: .*P3: first response: At most a year"):
+        sla_version_publish(version=draft, now=NOW)
+    draft.refresh_from_db()
+    assert draft.published_at is None and mailoutbox == []
+
+
 # --- Calendars of published terms: hours and timezone frozen, closed dates editable ------------------
 def business_calendar() -> WorkingCalendar:
     return published_kaluari().business_calendar
