@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -264,12 +265,16 @@ def version_changes(*, version: SLAVersion, previous: SLAVersion | None) -> list
 
 def version_recipients(*, version: SLAVersion) -> list[tuple[Recipient, list[Contract]]]:
     """Who is told when the version is published: each person the email rule lets through for a
-    contract on its SLA (portal.core.notify_rules: its designated contacts, and members who chose SLA
-    changes), once, with their contracts on it; by email address."""
+    contract on its SLA that the version will judge (portal.core.notify_rules: its designated
+    contacts, and members who chose SLA changes), once, with their contracts on it; by email address.
+    A contract whose last day is before the effective date (in the version's zone, both days counted
+    as portal.domain.dates.runs_during counts them) is never under these terms: it is not told."""
     by_person: dict = {}
     prefs = Preferences()
+    effective_on = version.effective_from.astimezone(ZoneInfo(version.timezone)).date()
     contracts = list(
-        version.sla.contracts.select_related("organisation")
+        version.sla.contracts.filter(Q(ends_on__isnull=True) | Q(ends_on__gte=effective_on))
+        .select_related("organisation")
         .prefetch_related("contacts", members_prefetch())
         .order_by("reference")
     )
