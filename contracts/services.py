@@ -265,19 +265,24 @@ def calendar_closed_dates(calendar: WorkingCalendar) -> dict[str, str]:
 
 def calendar_closed_dates_audit(
     *, calendar: WorkingCalendar, before: Mapping[str, str], actor, now: datetime | None = None
-) -> bool:
+) -> str:
     """After the closed dates were saved (the admin's inline): one audit entry with the dates that
-    changed, as they were and as they are. False when none did."""
+    changed, as they were and as they are. Returns what changed as the customers whose deadlines it
+    moves are told ('the calendar “...” changed: 2026-12-08 closed (Staff day)'); "" when nothing did."""
     after = calendar_closed_dates(calendar)
     changed = sorted(d for d in before.keys() | after.keys() if before.get(d) != after.get(d))
     if not changed:
-        return False
+        return ""
     audit(
         actor=actor, action="calendar.closed_dates_edited", target=calendar,
         before={"closed_dates": {d: before[d] for d in changed if d in before}},
         after={"closed_dates": {d: after[d] for d in changed if d in after}}, now=now,
     )  # fmt: skip
-    return True
+    said = [
+        (f"{d} closed ({after[d]})" if after[d] else f"{d} closed") if d in after else f"{d} open again"
+        for d in changed
+    ]
+    return f"our working calendar “{calendar.name}” changed: {'; '.join(said)}"
 
 
 @transaction.atomic
@@ -293,9 +298,12 @@ def calendar_set_closed_dates(
     for day, reason in closed.items():
         if before.get(day.isoformat()) != reason:
             ClosedDate.objects.update_or_create(calendar=calendar, date=day, defaults={"reason": reason})
-    if before == wanted or not calendar_closed_dates_audit(calendar=calendar, before=before, actor=actor, now=now):
+    if before == wanted:
         return False
-    calendars_edited([calendar.pk])  # the deadlines work's recompute of the open tickets on the calendar
+    reason = calendar_closed_dates_audit(calendar=calendar, before=before, actor=actor, now=now)
+    if not reason:
+        return False
+    calendars_edited([calendar.pk], reason)  # the deadlines work's recompute of the open tickets on the calendar
     return True
 
 

@@ -139,11 +139,11 @@ class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        calendar_closed_dates_audit(
+        reason = calendar_closed_dates_audit(
             calendar=form.instance, before=getattr(request, "_closed_dates_before", {}), actor=request.user
         )
         if change:
-            calendars_edited([form.instance.pk])  # the open tickets on it get their deadlines again
+            calendars_edited([form.instance.pk], reason)  # the open tickets on it get their deadlines again
 
 
 PUBLISH = "contracts.publish_slaversion"
