@@ -462,8 +462,9 @@ def test_a_deadline_a_closed_date_moves_is_explained_on_the_customers_ticket_pag
     """Alice's receipt said: first response by Tuesday 09:00. Lena closes Tuesday ("Staff day"): the
     deadline became Wednesday 09:00 with nothing on the ticket saying so, or why. An answered ticket's
     first response is not a deadline any more: only its resolution's moves are told."""
-    from contracts.services import calendar_set_closed_dates
     from django.core import mail
+
+    from contracts.services import calendar_set_closed_dates
 
     with django_capture_on_commit_callbacks(execute=True):
         t = file(acme_contract, alice, "P3", MON_1400)

@@ -380,9 +380,11 @@ def test_a_calendar_of_published_terms_keeps_its_name_and_takes_closed_dates():
     calendar = business_calendar()
     name = calendar.name
     calendar.name = "Kenya business hours (Mon-Sat 07:00-20:00, Africa/Nairobi)"
-    with pytest.raises(PublishedTermsError, match="its name, timezone and public holidays cannot change"):
-        with transaction.atomic():
-            calendar.save()
+    with (
+        pytest.raises(PublishedTermsError, match="its name, timezone and public holidays cannot change"),
+        transaction.atomic(),
+    ):
+        calendar.save()
     assert WorkingCalendar.objects.get(pk=calendar.pk).name == name
     ClosedDate.objects.create(calendar=calendar, date=date(2026, 12, 8), reason="Staff day")
     assert calendar.closed_dates.count() == 1
