@@ -21,24 +21,31 @@ from portal.domain.working_time import WorkingTime
 from . import terms_revision
 from .models import WorkingCalendar
 
-# Sent with calendar_ids=[...] and version_ids=[...] (either may be empty).
+# Sent with calendar_ids=[...] and version_ids=[...] (either may be empty), and the reason, as the
+# customers whose deadlines the edit moves are told it.
 terms_moved = Signal()
 
 
-def calendars_edited(calendar_ids) -> None:
+def calendars_edited(calendar_ids, reason: str = "") -> None:
     """After saving calendars, their hours or closed dates: clocks are built anew and the open
-    tickets on them get their deadlines again."""
+    tickets on them get their deadlines again. `reason`: what changed, for the customers whose
+    deadlines it moves (by default, that the calendars changed)."""
     calendar_ids = sorted(set(calendar_ids))
     WorkingCalendar.objects.filter(pk__in=calendar_ids).update(updated_at=timezone.now())
     terms_revision.bump()  # written in bulk: every process reads the calendars again
-    terms_moved.send(sender=WorkingCalendar, calendar_ids=calendar_ids, version_ids=[])
+    if not reason:
+        names = WorkingCalendar.objects.filter(pk__in=calendar_ids).values_list("name", flat=True)
+        reason = "our working hours changed: " + ", ".join(f"“{n}”" for n in names)
+    terms_moved.send(sender=WorkingCalendar, calendar_ids=calendar_ids, version_ids=[], reason=reason)
 
 
 def terms_edited(version_ids) -> None:
     """After saving a version's priority terms, ladder or acknowledgement time: the open tickets
     judged by it get their deadlines again."""
     terms_revision.bump()
-    terms_moved.send(sender=WorkingCalendar, calendar_ids=[], version_ids=sorted(set(version_ids)))
+    terms_moved.send(
+        sender=WorkingCalendar, calendar_ids=[], version_ids=sorted(set(version_ids)), reason="the SLA terms changed"
+    )
 
 
 _cache: dict[tuple, WorkingTime] = {}

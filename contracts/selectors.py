@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -211,15 +212,18 @@ class Versions:
         versions = self._by_sla.get(sla_id)
         return self.at(sla_id, moment) or (versions[0] if versions else None)
 
-    def of_month(self, sla_id: int, month: date, now: datetime) -> SLAVersion | None:
-        """The terms that judge `month`: the version in force at its last moment (its end in the
-        zone of the terms shown at `now`), or None. Its uptime, credit and claim window are theirs,
-        whatever is published later (credits.closing stores it on the closed month)."""
-        shown = self.shown(sla_id, now)
-        if shown is None:
-            return None
-        end = month_bounds(month.year, month.month, shown.timezone)[1]
-        return self.at(sla_id, end - timedelta(microseconds=1))
+    def of_month(self, sla_id: int, month: date) -> SLAVersion | None:
+        """The terms that judge `month`, or None: the last version that took effect before the month
+        ended in its own zone (a version effective on 1 December, wherever its zone, judges December
+        on, never November). The month's period, its close and its claim window are in that
+        version's zone, whatever is published later (credits.closing stores it on the closed month).
+        Judging by the zone of the terms shown at some moment instead let a version in a zone further
+        east close the month hours before it had ended in the zone of the terms that judge it."""
+        found = None
+        for v in self._by_sla.get(sla_id, ()):
+            if v.effective_from < month_bounds(month.year, month.month, v.timezone)[1]:
+                found = v
+        return found
 
     def longest_claim_window(self, sla_id: int) -> int:
         return max((v.claim_window_days for v in self._by_sla.get(sla_id, ())), default=0)
@@ -261,12 +265,16 @@ def version_changes(*, version: SLAVersion, previous: SLAVersion | None) -> list
 
 def version_recipients(*, version: SLAVersion) -> list[tuple[Recipient, list[Contract]]]:
     """Who is told when the version is published: each person the email rule lets through for a
-    contract on its SLA (portal.core.notify_rules: its designated contacts, and members who chose SLA
-    changes), once, with their contracts on it; by email address."""
+    contract on its SLA that the version will judge (portal.core.notify_rules: its designated
+    contacts, and members who chose SLA changes), once, with their contracts on it; by email address.
+    A contract whose last day is before the effective date (in the version's zone, both days counted
+    as portal.domain.dates.runs_during counts them) is never under these terms: it is not told."""
     by_person: dict = {}
     prefs = Preferences()
+    effective_on = version.effective_from.astimezone(ZoneInfo(version.timezone)).date()
     contracts = list(
-        version.sla.contracts.select_related("organisation")
+        version.sla.contracts.filter(Q(ends_on__isnull=True) | Q(ends_on__gte=effective_on))
+        .select_related("organisation")
         .prefetch_related("contacts", members_prefetch())
         .order_by("reference")
     )

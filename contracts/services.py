@@ -3,12 +3,15 @@ transaction as the change that causes them."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +25,7 @@ from . import selectors, terms_revision
 from .calendars import calendars_edited, terms_edited
 from .models import (
     SLA,
+    TERMS_ROWS,
     ClosedDate,
     CreditTier,
     EscalationDwell,
@@ -71,16 +75,29 @@ def effective_problem(*, sla_id: int, effective_from: datetime, tz: str, now: da
     return None
 
 
+class StaleDraftError(PublishError):
+    """The draft's terms are no longer those its publisher reviewed."""
+
+
 @transaction.atomic
-def sla_version_publish(*, version: SLAVersion, now: datetime | None = None, actor=None) -> int:
+def sla_version_publish(
+    *, version: SLAVersion, now: datetime | None = None, actor=None, seen: str | None = None
+) -> int:
     """Publish a draft version and email every contact of every contract on its SLA, once each, with
-    what it changes against the version before it. Returns how many emails were queued."""
+    what it changes against the version before it. Returns how many emails were queued. `seen`: the
+    version_terms_fingerprint of the draft as its publisher reviewed it (the confirmation page);
+    StaleDraftError when the terms under the row's lock are other ones (edited meanwhile by whoever
+    keeps the drafts): a publication emails only terms someone has read."""
     now = now or timezone.now()
     version = SLAVersion.objects.select_for_update(of=("self",)).select_related("sla").get(pk=version.pk)
     if version.published_at is not None:
         raise PublishError(f"{version} is already published.")
+    if seen is not None and seen != version_terms_fingerprint(version):
+        raise StaleDraftError(f"{version} was not published: the draft changed since you looked: review it again.")
     if not version.priorities.exists():
         raise PublishError(f"{version} has no priority terms; add at least one before publishing.")
+    if refused := terms_refused(version):
+        raise PublishError(f"{version} cannot be published: {refused} Correct the draft first.")
     problem = effective_problem(
         sla_id=version.sla_id, effective_from=version.effective_from, tz=version.timezone, now=now, draft_pk=version.pk
     )
@@ -216,6 +233,29 @@ def version_terms_snapshot(version: SLAVersion) -> dict:
     }  # fmt: skip
 
 
+def terms_refused(version: SLAVersion) -> str | None:
+    """What the validators of the version's fields and of its rows of terms refuse, or None: a draft
+    saved before a bound existed (a P3 first response of 10,000 years) is not published, since every
+    ticket filed under it failed."""
+    for row in [version, *(row for model in TERMS_ROWS for row in model.objects.filter(version=version))]:
+        for f in row._meta.concrete_fields:
+            if f.is_relation:
+                continue
+            try:
+                f.run_validators(getattr(row, f.attname))
+            except ValidationError as exc:
+                where = "" if row is version else f"{row._meta.verbose_name} {row}: "
+                return f"{where}{f.verbose_name}: {' '.join(exc.messages)}"
+    return None
+
+
+def version_terms_fingerprint(version: SLAVersion) -> str:
+    """A digest of every term of the version (version_terms_snapshot): what a publisher reviewed, to
+    compare with what is published."""
+    text = json.dumps(plain(version_terms_snapshot(version)), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # --- A calendar's extra closed dates: the one part of published terms that stays editable ----------
 def calendar_closed_dates(calendar: WorkingCalendar) -> dict[str, str]:
     """The calendar's extra closed dates as {ISO date: reason}: the audit log's before and after."""
@@ -225,19 +265,24 @@ def calendar_closed_dates(calendar: WorkingCalendar) -> dict[str, str]:
 
 def calendar_closed_dates_audit(
     *, calendar: WorkingCalendar, before: Mapping[str, str], actor, now: datetime | None = None
-) -> bool:
+) -> str:
     """After the closed dates were saved (the admin's inline): one audit entry with the dates that
-    changed, as they were and as they are. False when none did."""
+    changed, as they were and as they are. Returns what changed as the customers whose deadlines it
+    moves are told ('the calendar “...” changed: 2026-12-08 closed (Staff day)'); "" when nothing did."""
     after = calendar_closed_dates(calendar)
     changed = sorted(d for d in before.keys() | after.keys() if before.get(d) != after.get(d))
     if not changed:
-        return False
+        return ""
     audit(
         actor=actor, action="calendar.closed_dates_edited", target=calendar,
         before={"closed_dates": {d: before[d] for d in changed if d in before}},
         after={"closed_dates": {d: after[d] for d in changed if d in after}}, now=now,
     )  # fmt: skip
-    return True
+    said = [
+        (f"{d} closed ({after[d]})" if after[d] else f"{d} closed") if d in after else f"{d} open again"
+        for d in changed
+    ]
+    return f"our working calendar “{calendar.name}” changed: {'; '.join(said)}"
 
 
 @transaction.atomic
@@ -253,9 +298,12 @@ def calendar_set_closed_dates(
     for day, reason in closed.items():
         if before.get(day.isoformat()) != reason:
             ClosedDate.objects.update_or_create(calendar=calendar, date=day, defaults={"reason": reason})
-    if before == wanted or not calendar_closed_dates_audit(calendar=calendar, before=before, actor=actor, now=now):
+    if before == wanted:
         return False
-    calendars_edited([calendar.pk])  # the deadlines work's recompute of the open tickets on the calendar
+    reason = calendar_closed_dates_audit(calendar=calendar, before=before, actor=actor, now=now)
+    if not reason:
+        return False
+    calendars_edited([calendar.pk], reason)  # the deadlines work's recompute of the open tickets on the calendar
     return True
 
 

@@ -182,7 +182,7 @@ def contract_month(
     contract's invoice). The period is the month clipped to the contract's term. `invoice` (amount,
     currency): the month's own, frozen when it was first closed; else the contract's. `services`
     likewise: the month's own (its row's service_ids), else the contract's (prefetched)."""
-    version = versions.of_month(contract.sla_id, month, now)
+    version = versions.of_month(contract.sla_id, month)
     if version is None:
         return None
     start, end = contract_period(contract, month, version.timezone)
@@ -281,13 +281,12 @@ def _candidates(month: date, contract_ids: Iterable[int] | None) -> Iterator[lis
 
 
 def _ended(c: Contract, month: date, versions: Versions, now: datetime) -> bool:
-    """Whether the month has ended in the contract's timezone and has terms in force at its end
-    (contract_month gives no figures otherwise: no outage needs reading for it)."""
-    v = versions.shown(c.sla_id, now)
-    if v is None:
-        return False
-    end = month_bounds(month.year, month.month, v.timezone)[1]
-    return end <= now and versions.of_month(c.sla_id, month, now) is not None
+    """Whether the month has ended in the zone of the terms that judge it (Versions.of_month: the
+    zone of its period, its claim window and its live figures) and has such terms (contract_month
+    gives no figures otherwise: no outage needs reading for it). The month's end, not the contract's
+    period's: the period ends with it or before, and claims open at it (credits.services.claim_window)."""
+    v = versions.of_month(c.sla_id, month)
+    return v is not None and month_bounds(month.year, month.month, v.timezone)[1] <= now
 
 
 def close_month(

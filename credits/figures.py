@@ -246,7 +246,7 @@ def _live(
     ongoing outage, a maintenance window still to come) is not downtime yet. None where no SLA
     version is in force at the month's end. `invoice` and `services`: a reopened month's own
     ((amount, currency), service ids)."""
-    version = versions.shown(contract.sla_id, now)
+    version = versions.of_month(contract.sla_id, month)  # contract_month's: its period, in its zone
     if version is None:
         return None
     start, end = contract_period(contract, month, version.timezone)
@@ -361,7 +361,9 @@ def months_so_far(
         version = versions.shown(c.sla_id, now)
         if version is not None:
             month = local_month(now, version.timezone)
-            months[c.pk] = (month, *contract_period(c, month, version.timezone))
+            terms = versions.of_month(c.sla_id, month)  # contract_month's: its period, in its zone
+            if terms is not None:
+                months[c.pk] = (month, *contract_period(c, month, terms.timezone))
     running = [c for c in contracts if c.pk in months and months[c.pk][1] < now]
     sids = sorted({s.pk for c in running for s in c.services.all()})
     if not sids:

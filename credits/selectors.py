@@ -143,7 +143,7 @@ def claimable_months(
         while month >= contract.starts_on.replace(day=1):
             if now >= days_after_month(month, version.timezone, longest) + ZONES_APART:
                 break  # closed under any of the SLA's windows: so is every earlier month
-            terms = versions.of_month(contract.sla_id, month, now)
+            terms = versions.of_month(contract.sla_id, month)
             if terms is None:
                 break  # no terms at its end: none at any earlier month's
             ended = month_bounds(month.year, month.month, terms.timezone)[1] <= now
@@ -190,7 +190,7 @@ def claimable_with_figures(*, contracts: list[Contract], now: datetime, versions
     out = []
     for c in contracts:
         for m in open_months.get(c.pk, ()):
-            terms = versions.of_month(c.sla_id, m, now)  # claimable_months' (and the claim's)
+            terms = versions.of_month(c.sla_id, m)  # claimable_months' (and the claim's)
             closes = claim_deadline(version=terms, month=m)
             out.append(ClaimableMonth(c, m, closes, terms.timezone, closed.get((c.pk, m))))
     return sorted(out, key=lambda cm: (cm.closes, cm.contract.reference, cm.month))

@@ -36,9 +36,10 @@ class ClaimError(Exception):
 
 
 def claim_window(*, contract, month: date, now: datetime | None = None):
-    """(month end, claims close) in UTC for the contract's month, and the terms that judge it (in
-    force at its end: a version published later changes neither its credit nor its window)."""
-    version = Versions([contract.sla_id]).of_month(contract.sla_id, month, now or timezone.now())
+    """(month end, claims close) in UTC for the contract's month, and the terms that judge it
+    (Versions.of_month: a version published later changes neither its credit nor its window, and
+    `now` changes nothing)."""
+    version = Versions([contract.sla_id]).of_month(contract.sla_id, month)
     if version is None:
         raise ClaimError("This contract has no SLA terms in force.", field="contract")
     _, end = month_bounds(month.year, month.month, version.timezone)

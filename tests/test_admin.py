@@ -283,6 +283,55 @@ def test_negative_maintenance_notice_is_refused(manager_client, kaluari_draft):
     assert version_snapshot(kaluari_draft) == before
 
 
+YEAR_BOUND = "At most a year (365 days, e.g. 365 00:00:00); a longer duration cannot be a promise."
+
+
+@pytest.mark.parametrize("value", ["999999999 00:00:00", "3650000 00:00:00", "366 00:00:00"])
+@pytest.mark.parametrize(("prefix", "key", "value_of", "field"), [
+    ("priorities", "priority", "P3", "first_response"),
+    ("priorities", "priority", "P4", "resolution_limit"),
+    ("escalation_dwells", None, None, "dwell"),
+])  # fmt: skip
+def test_a_clock_longer_than_a_year_is_a_field_error(
+    manager_client, kaluari_draft, prefix, key, value_of, field, value
+):
+    """999,999,999 days was a 500 (it does not fit the database); 10,000 years was saved, and every
+    ticket filed under it a 500 (its deadline falls after year 9999)."""
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
+    row = inline_index(data, prefix, key, value_of) if key else 0
+    data[f"{prefix}-{row}-{field}"] = [value]
+    response = manager_client.post(change_url(kaluari_draft), data)
+    assert response.status_code == 200
+    assert inline_formset(response, prefix).forms[row].errors == {field: [YEAR_BOUND]}
+    assert version_snapshot(kaluari_draft) == before
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("maintenance_notice", "400 00:00:00", YEAR_BOUND),
+    ("maintenance_annual_cap", "3650000 00:00:00", YEAR_BOUND),
+    ("escalation_ack_time", "999999999 00:00:00", YEAR_BOUND),
+    ("claim_window_days", "366", "At most 365 days after the month's end."),
+])  # fmt: skip
+def test_terms_longer_than_a_year_are_field_errors(manager_client, kaluari_draft, field, value, error):
+    before = version_snapshot(kaluari_draft)
+    data = get_change_form(manager_client, kaluari_draft)
+    data[field] = [value]
+    data["escalation_ack_calendar"] = data["business_calendar"]  # an acknowledgement time needs one
+    response = manager_client.post(change_url(kaluari_draft), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {field: [error]}
+    assert version_snapshot(kaluari_draft) == before
+
+
+def test_a_year_is_still_a_term(manager_client, kaluari_draft):
+    data = get_change_form(manager_client, kaluari_draft)
+    data["claim_window_days"], data["maintenance_notice"] = ["365"], ["365 00:00:00"]
+    assert manager_client.post(change_url(kaluari_draft), data).status_code == 302
+    kaluari_draft.refresh_from_db()
+    assert (kaluari_draft.claim_window_days, kaluari_draft.maintenance_notice) == (365, timedelta(days=365))
+
+
 @pytest.mark.parametrize("value", ["101", "-0.5"])
 def test_guarantee_outside_0_100_is_refused(manager_client, kaluari_draft, value):
     before = version_snapshot(kaluari_draft)
@@ -469,6 +518,26 @@ def test_a_calendar_of_published_terms_keeps_its_clock_and_takes_closed_dates(
     assert Ticket.objects.get(pk=ticket.pk).first_response_due == datetime(2026, 12, 9, 6, 0, tzinfo=UTC)
 
 
+def test_a_lead_cannot_rename_the_support_hours_customers_read_in_published_terms(client, lena, alice, acme_contract):
+    """Kaluari v1's P3/P4 clock reads "Mon-Fri 08:00-17:00" on the contract page: a lead's rename to
+    "Mon-Sat 07:00-20:00" is not taken (the name is read-only), so the published terms read the same."""
+    from contracts.models import WorkingCalendar
+
+    old = "Kenya business hours (Mon-Fri 08:00-17:00, Africa/Nairobi)"
+    calendar = WorkingCalendar.objects.get(name=old)
+    url = reverse("admin:contracts_workingcalendar_change", args=[calendar.pk])
+    client.force_login(lena)
+    html = client.get(url).content.decode()
+    assert 'name="name"' not in html and "its name (the support hours customers read)" in html
+    data = form_data(html, "workingcalendar_form")
+    data["name"] = ["Kenya business hours (Mon-Sat 07:00-20:00, Africa/Nairobi)"]
+    assert client.post(url, data).status_code == 302
+    assert WorkingCalendar.objects.get(pk=calendar.pk).name == old
+    client.force_login(alice)
+    page = client.get(reverse("contract-detail", args=[acme_contract.pk])).content.decode()
+    assert old in page and "Mon-Sat 07:00-20:00" not in page
+
+
 # --- A new draft: a date to choose ------------------------------------------------------------------
 def action(client, name: str, *versions, **data):
     return client.post(
@@ -510,15 +579,14 @@ def test_a_new_draft_in_the_past_is_a_400(manager_client, kaluari, frozen, day, 
 
 # --- Publishing a version: a confirmation first ----------------------------------------------------------
 def publish(client, *versions, confirm=True):
-    return client.post(
-        reverse("admin:contracts_slaversion_changelist"),
-        {
-            "action": "publish",
-            "_selected_action": [str(v.pk) for v in versions],
-            **({"apply": "yes"} if confirm else {}),
-        },
-        follow=True,
-    )
+    """The "Publish…" action; confirmed (`confirm`) as a person does: the confirmation page first, then
+    its form, with the fingerprints of the terms it showed."""
+    changelist = reverse("admin:contracts_slaversion_changelist")
+    data = {"action": "publish", "_selected_action": [str(v.pk) for v in versions]}
+    if confirm:
+        page = client.post(changelist, data).content.decode()
+        data.update({"apply": "yes", **dict(re.findall(r'name="(terms-\d+)" value="([0-9a-f]+)"', page))})
+    return client.post(changelist, data, follow=True)
 
 
 @pytest.fixture
@@ -628,6 +696,57 @@ def test_a_draft_whose_date_has_passed_cannot_be_confirmed(admin_client_, draft,
         assert "00:00 of 2026-04-09 (Africa/Nairobi) has passed" in page and 'value="Publish and email' not in page
         response = publish(admin_client_, draft)
     assert any(level == ERROR and "has passed" in text for level, text in messages_of(response))
+    draft.refresh_from_db()
+    assert draft.published_at is None and mailoutbox == []
+
+
+def test_a_draft_edited_after_the_confirmation_page_is_shown_again_not_published_unseen(
+    admin_client_, draft, ayo, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Ada (superuser) reads "99.8% -> 99.5%" on the confirmation page; meanwhile Ayo saves the draft
+    with 95.0%. Her "Publish and email" publishes nothing and emails no one: the page comes again
+    with the terms as they are now, and only its own confirmation publishes them."""
+    from django.test import Client
+
+    changelist = reverse("admin:contracts_slaversion_changelist")
+    chosen = {"action": "publish", "_selected_action": [str(draft.pk)]}
+    page = admin_client_.post(changelist, chosen).content.decode()
+    assert re.search(r"Monthly uptime guarantee</th><td>99.8%</td><td><strong>99.5%</strong>", page)
+    seen = dict(re.findall(r'name="(terms-\d+)" value="([0-9a-f]+)"', page))
+    assert list(seen) == [f"terms-{draft.pk}"]
+
+    manager = Client()
+    manager.force_login(ayo)
+    data = get_change_form(manager, draft)
+    data["uptime_guarantee"] = ["95.0"]
+    assert manager.post(change_url(draft), data).status_code == 302
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        again = admin_client_.post(changelist, {**chosen, "apply": "yes", **seen})
+    assert again.status_code == 200 and callbacks == [] and mailoutbox == []
+    assert (ERROR, f"{draft} was not published: the draft changed since you looked: review it again.") in [
+        (m.level, m.message) for m in again.context["messages"]
+    ]
+    draft.refresh_from_db()
+    assert draft.published_at is None and not OutboxMessage.objects.exists()
+    html = again.content.decode()
+    assert re.search(r"Monthly uptime guarantee</th><td>99.8%</td><td><strong>95.0%</strong>", html)
+    fresh = dict(re.findall(r'name="(terms-\d+)" value="([0-9a-f]+)"', html))
+    assert fresh != seen
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client_.post(changelist, {**chosen, "apply": "yes", **fresh})
+    draft.refresh_from_db()
+    assert draft.published_at == FROZEN and draft.uptime_guarantee == Decimal("95.0")
+    assert "- Monthly uptime guarantee: 99.8% → 95.0%" in next(m.body for m in mailoutbox)
+
+
+def test_a_confirmation_without_the_terms_it_showed_publishes_nothing(admin_client_, draft, mailoutbox):
+    response = admin_client_.post(
+        reverse("admin:contracts_slaversion_changelist"),
+        {"action": "publish", "_selected_action": [str(draft.pk)], "apply": "yes"},
+    )
+    assert response.status_code == 200 and "review it again" in response.content.decode()
     draft.refresh_from_db()
     assert draft.published_at is None and mailoutbox == []
 

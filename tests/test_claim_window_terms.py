@@ -101,3 +101,45 @@ def test_a_month_judged_in_another_zone_is_offered_while_it_may_be_claimed(
     now = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 18:00 in Nairobi: October's window closes at 24:00
     claim_check(contract=acme_contract, month=OCT, now=now)  # accepted: the claim may be filed
     assert OCT in claimable_months(contracts=[acme_contract], now=now)[acme_contract.pk]
+
+
+def test_terms_in_a_zone_further_east_do_not_close_the_month_before_it_ends(acme_contract):
+    """v2 in Auckland (UTC+13) takes effect on 1 December there, 30 November 11:00 UTC. November is
+    judged by v1 (Nairobi), whose November ends at 21:00 UTC: the month-end run at 12:00 UTC closed it
+    with ten hours still to come, and what they held was never counted."""
+    from datetime import UTC
+
+    from credits.closing import close_month
+    from credits.figures import contract_month_figures
+    from credits.services import ClaimError, claim_check
+    from portal.domain.dates import local_midnight
+
+    sla = SLA.objects.get(template_key="kaluari-cloud-backup")
+    published = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    with time_machine.travel(published, tick=False):
+        draft = sla_version_draft(sla=sla, effective_on=date(2026, 12, 2), now=published)
+        draft.timezone = "Pacific/Auckland"
+        draft.effective_from = local_midnight(date(2026, 12, 1), "Pacific/Auckland")  # as the admin sets it
+        draft.save()
+        sla_version_publish(version=draft, now=published)
+    nairobi_end = datetime(2026, 12, 1, tzinfo=NBO)
+    noon = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert close_month(month=NOV, now=noon) == 0
+    assert not MonthlyUptime.objects.filter(contract=acme_contract, month=NOV).exists()
+    with pytest.raises(ClaimError, match="has not ended yet: claims open at 2026-12-01 00:00"):
+        claim_check(contract=acme_contract, month=NOV, now=noon)
+    live = contract_month_figures(contract=acme_contract, month=NOV, now=noon)  # as it stands
+    assert (live.timezone, live.period_end) == ("Africa/Nairobi", nairobi_end)
+
+    outage_record(
+        title="Storage down", services=acme_contract.services.all(), starts_at=noon + timedelta(hours=1),
+        ends_at=noon + timedelta(hours=2), cause=Cause.UNPLANNED, actor=None, now=noon + timedelta(hours=3),
+    )  # fmt: skip
+    assert close_month(month=NOV, now=nairobi_end) == 1
+    november = MonthlyUptime.objects.get(contract=acme_contract, month=NOV)
+    assert (november.sla_version.number, november.period_end) == (1, nairobi_end)
+    assert november.down_minutes == 60  # the hour after the run that closed too early
+    # December is v2's, in Auckland.
+    assert close_month(month=date(2026, 12, 1), now=datetime(2027, 1, 1, tzinfo=NBO)) == 1
+    december = MonthlyUptime.objects.get(contract=acme_contract, month=date(2026, 12, 1))
+    assert (december.sla_version_id, december.period_start) == (draft.pk, draft.effective_from)

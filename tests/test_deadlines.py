@@ -423,11 +423,11 @@ def test_a_recompute_longer_than_its_lease_is_not_started_again_by_the_sla_sweep
     monkeypatch.setattr(recompute, "recompute_run", counted_run)
     with time_machine.travel(MON_1400 + 3 * MIN, tick=False) as clock:
 
-        def slow_batch(ids, *, now):  # 4 minutes a batch: 12 minutes in all
+        def slow_batch(ids, **kwargs):  # 4 minutes a batch: 12 minutes in all
             clock.shift(4 * MIN)
             if len(runs) == 1:  # (not from within a second run, had the sweep started one)
                 check_sla_deadlines()  # the minute's sweep, meanwhile (another worker process)
-            return real_batch(ids, now=now)
+            return real_batch(ids, **kwargs)
 
         monkeypatch.setattr(recompute, "_recompute_batch", slow_batch)
         assert recompute.recompute_overdue(now=MON_1400 + 3 * MIN) == 3
@@ -471,3 +471,72 @@ def test_an_at_risk_warning_stands_while_it_is_about_the_deadline_the_clock_has(
     assert stand("P4", due) == everything  # another priority, the same deadline
     assert stand("P4", later) == everything - {("first_response", "at_risk")}  # warn of the new one
     assert stand("P4", None) == everything - {("first_response", "at_risk")}
+
+
+# --- A deadline an edit moves is explained on the customer's ticket page ---------------------------
+def test_a_deadline_a_closed_date_moves_is_explained_on_the_customers_ticket_page(
+    client, acme_contract, alice, lena, django_capture_on_commit_callbacks
+):
+    """Alice's receipt said: first response by Tuesday 09:00. Lena closes Tuesday ("Staff day"): the
+    deadline became Wednesday 09:00 with nothing on the ticket saying so, or why. An answered ticket's
+    first response is not a deadline any more: only its resolution's moves are told."""
+    from django.core import mail
+
+    from contracts.services import calendar_set_closed_dates
+
+    with django_capture_on_commit_callbacks(execute=True):
+        t = file(acme_contract, alice, "P3", MON_1400)
+        answered = file(acme_contract, alice, "P3", MON_1400, "Answered")
+        with time_machine.travel(MON_1400 + MIN, tick=False):
+            ticket_reply(ticket=answered, author=StaffFactory(), body="On it.")
+    mail.outbox.clear()
+    calendar = business_calendar(t)
+    with time_machine.travel(MON_1400 + 10 * MIN, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert calendar_set_closed_dates(calendar=calendar, closed={TUESDAY: "Staff day"}, actor=lena)
+    t.refresh_from_db()
+    assert t.first_response_due == nbo(9, 9)
+    assert not [m for m in mail.outbox if alice.email in m.to]  # told on the page, not by email
+
+    client.force_login(alice)
+    with time_machine.travel(MON_1400 + 11 * MIN, tick=False):
+        page = unescape(client.get(reverse("ticket-detail", args=[t.pk])).content.decode())
+        other = unescape(client.get(reverse("ticket-detail", args=[answered.pk])).content.decode())
+    why = f"Why: our working calendar “{calendar.name}” changed: 2026-12-08 closed (Staff day)."
+    assert "Your SLA deadlines moved" in page and why in page
+    assert f"First response: from {shown(nbo(8, 9))} to {shown(nbo(9, 9))}" in re.sub(r"</?strong>", "", page)
+    assert "Resolution limit: from" in page
+    assert why in other and "First response: from" not in other and "Resolution limit: from" in other
+    client.force_login(lena)  # the staff's audit trail says it too
+    with time_machine.travel(MON_1400 + 11 * MIN, tick=False):
+        staff = unescape(client.get(reverse("admin:tickets_ticket_change", args=[t.pk])).content.decode())
+    assert f"First response {shown(nbo(8, 9))} → {shown(nbo(9, 9))}" in staff and "(shown to the customer)" in staff
+    client.force_login(alice)
+
+    # Tuesday open again: told too, and the deadline is back.
+    with time_machine.travel(MON_1400 + 20 * MIN, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert calendar_set_closed_dates(calendar=calendar, closed={}, actor=lena)
+    with time_machine.travel(MON_1400 + 21 * MIN, tick=False):
+        page = unescape(client.get(reverse("ticket-detail", args=[t.pk])).content.decode())
+    assert "changed: 2026-12-08 open again." in page
+    assert f"First response: from {shown(nbo(9, 9))} to {shown(nbo(8, 9))}" in re.sub(r"</?strong>", "", page)
+    # A recompute that moves nothing says nothing.
+    with time_machine.travel(MON_1400 + 30 * MIN, tick=False):
+        recompute.tickets_recompute([t.pk, answered.pk])
+    assert t.events.filter(kind="deadline_moved").count() == 2
+
+
+def test_telling_moved_deadlines_costs_the_same_queries_whatever_the_batch(acme_contract, alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    calendar = business_calendar(file(acme_contract, alice, "P3", MON_1400, "First"))
+    counts = []
+    for n, day in ((2, TUESDAY), (6, TUESDAY + timedelta(days=1))):
+        ids = [file(acme_contract, alice, "P3", MON_1400, f"Ticket {i}").pk for i in range(n)]
+        ClosedDate.objects.create(calendar=calendar, date=day, reason="Staff day")
+        calendars_edited([calendar.pk])
+        with time_machine.travel(MON_1400 + MIN, tick=False), CaptureQueriesContext(connection) as queries:
+            assert recompute.tickets_recompute(ids, reason="closed") == n
+        counts.append(len(queries))
+        assert Ticket.objects.filter(pk__in=ids, events__kind="deadline_moved").distinct().count() == n
+    assert counts[0] == counts[1]

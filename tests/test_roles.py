@@ -38,7 +38,7 @@ from contracts.models import (
     SLAVersion,
     WorkingCalendar,
 )
-from contracts.services import sla_copy
+from contracts.services import sla_copy, version_terms_fingerprint
 from credits.closing import close_month
 from credits.models import Claim, MonthlyUptime
 from credits.services import claim_approve, claim_submit
@@ -537,7 +537,8 @@ ACTION_CASES = {
         lambda w, role: Service.objects.get(slug="cloud-backup").webhook_token_hash != "",
     ),
     "publish": (
-        "contracts.slaversion", "publish", lambda w: [w.draft], {"apply": "yes"},
+        "contracts.slaversion", "publish", lambda w: [w.draft],
+        lambda w: {"apply": "yes", f"terms-{w.draft.pk}": version_terms_fingerprint(w.draft)},
         lambda w, role: SLAVersion.objects.get(pk=w.draft.pk).published_at is not None,
     ),
     "new_draft": (

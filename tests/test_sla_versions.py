@@ -205,6 +205,36 @@ def test_the_preview_names_the_contacts_and_compares_with_the_version_before(
     ]  # fmt: skip
 
 
+def test_only_contracts_the_new_terms_will_judge_are_told_of_them(
+    kaluari, acme, acme_contract, alice, bob, django_capture_on_commit_callbacks
+):
+    """Acme's old KAL-0000 ended on 31 March: Dora, its contact, was emailed "It applies to your
+    contract: KAL-0000" of terms from 2 December and listed on the confirmation page. A contract whose
+    last day is the effective date (both days count), or that starts after it, is told."""
+    from .factories import ContractFactory, UserFactory
+
+    def contract(reference, email, starts_on, ends_on):
+        person = UserFactory(email=email, name=email.split("@")[0].title(), organisation=acme)
+        return ContractFactory(
+            organisation=acme, reference=reference, contacts=[person], starts_on=starts_on, ends_on=ends_on
+        )
+
+    contract("KAL-0000", "dora@acme.example", date(2025, 1, 1), date(2026, 3, 31))
+    contract("KAL-0008", "eve@acme.example", date(2025, 1, 1), date(2026, 12, 1))  # the day before
+    contract("KAL-0009", "fay@acme.example", date(2025, 1, 1), date(2026, 12, 2))  # its last day
+    contract("KAL-0010", "gus@acme.example", date(2027, 1, 1), None)  # starts after it
+    draft = draft_of(kaluari, date(2026, 12, 2), uptime_guarantee=Decimal("99.5"))
+    told = [(r.user.email, [c.reference for c in cs]) for r, cs in version_preview(version=draft).recipients]
+    assert told == [
+        ("alice@acme.example", ["KAL-0001"]), ("bob@acme.example", ["KAL-0001"]),
+        ("fay@acme.example", ["KAL-0009"]), ("gus@acme.example", ["KAL-0010"]),
+    ]  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sla_version_publish(version=draft, now=NOW) == 4
+    assert sorted(m.to[0] for m in mail.outbox) == [email for email, _ in told]
+    assert "KAL-0000" not in "".join(m.body for m in mail.outbox)
+
+
 def test_a_version_without_priorities_cannot_be_published(kaluari):
     draft = draft_of(kaluari, date(2026, 12, 1))
     draft.priorities.all().delete()
@@ -300,6 +330,17 @@ def test_a_contracts_own_copy_is_published_once_and_then_frozen(kaluari):
         copy.credit_tiers.first().delete()
 
 
+def test_a_draft_holding_a_clock_beyond_the_bounds_is_not_published(kaluari, acme_contract, mailoutbox):
+    """A draft saved before the bounds (or past the forms) with a 10,000-year P3 first response: once
+    published, every P3 ticket filed under it was a 500 (its deadline falls after year 9999)."""
+    draft = draft_of(kaluari, date(2026, 12, 1))
+    draft.priorities.filter(priority="P3").update(first_response=timedelta(days=3650000))
+    with pytest.raises(PublishError, match="v2 cannot be published: .*P3: first response: At most a year"):
+        sla_version_publish(version=draft, now=NOW)
+    draft.refresh_from_db()
+    assert draft.published_at is None and mailoutbox == []
+
+
 # --- Calendars of published terms: hours and timezone frozen, closed dates editable ------------------
 def business_calendar() -> WorkingCalendar:
     return published_kaluari().business_calendar
@@ -333,10 +374,18 @@ def test_the_clock_of_a_calendar_of_published_terms_is_refused(edit):
     ) == before
 
 
-def test_a_calendar_of_published_terms_keeps_its_name_and_closed_dates_editable():
+def test_a_calendar_of_published_terms_keeps_its_name_and_takes_closed_dates():
+    """The name is the support availability customers read in the published terms ("Mon-Fri
+    08:00-17:00") and what "what changed" compares: renamed, the terms read new hours unpublished."""
     calendar = business_calendar()
-    calendar.name = "Kenya business hours (renamed)"
-    calendar.save()
+    name = calendar.name
+    calendar.name = "Kenya business hours (Mon-Sat 07:00-20:00, Africa/Nairobi)"
+    with (
+        pytest.raises(PublishedTermsError, match="its name, timezone and public holidays cannot change"),
+        transaction.atomic(),
+    ):
+        calendar.save()
+    assert WorkingCalendar.objects.get(pk=calendar.pk).name == name
     ClosedDate.objects.create(calendar=calendar, date=date(2026, 12, 8), reason="Staff day")
     assert calendar.closed_dates.count() == 1
 

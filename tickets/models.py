@@ -5,6 +5,7 @@ email reads."""
 
 import os
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
@@ -259,6 +260,17 @@ class TicketEvent(models.Model):
         CALL = "call", "Call logged"
         AUTOMATIC_MAIL = "automatic_mail", "Automatic email received (not a reply)"
         RATED = "rated", "Rated by the customer"
+        # Shown to the customer: a recompute (an edit of the calendar or terms) moved a deadline they
+        # were given. data: {"reason": why, "moved": [{"deadline": DEADLINE_WORDS key, "from": ISO,
+        # "to": ISO}, ...]}.
+        DEADLINE_MOVED = "deadline_moved", "Deadline moved"
+
+    # The deadlines a customer is given, in the words their ticket page uses.
+    DEADLINE_WORDS = {
+        "first_response_due": "First response",
+        "resolution_target_at": "Resolution target",
+        "resolution_due": "Resolution limit",
+    }
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -273,6 +285,14 @@ class TicketEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+    def deadline_moves(self) -> list[tuple[str, datetime, datetime]]:
+        """A DEADLINE_MOVED event's moves: (the deadline's words, from, to)."""
+        return [
+            (self.DEADLINE_WORDS.get(m["deadline"], m["deadline"]), datetime.fromisoformat(m["from"]),
+             datetime.fromisoformat(m["to"]))
+            for m in (self.data or {}).get("moved", [])
+        ]  # fmt: skip
 
 
 class TicketCall(models.Model):
@@ -548,6 +568,8 @@ class DeadlineRecompute(models.Model):
     calendar_ids = models.JSONField(default=list)
     version_ids = models.JSONField(default=list)
     due_at = models.DateTimeField(db_index=True)
+    # Why, as the customers whose deadlines it moves are told (TicketEvent.Kind.DEADLINE_MOVED).
+    reason = models.TextField(blank=True, default="")
 
     def __str__(self):
         return (

@@ -18,7 +18,7 @@ from contracts.models import PriorityTerm
 
 from . import deadlines
 from .history import ClockRows, at_risk_share, clock_rows, resolved_moment, ticket_history
-from .models import DeadlineRecompute, EscalationRequest, Ticket
+from .models import DeadlineRecompute, EscalationRequest, Ticket, TicketEvent
 from .terms_cache import TermsCache
 
 log = logging.getLogger(__name__)
@@ -94,21 +94,26 @@ def save_columns(tickets: list[Ticket], fields) -> None:
 RECOMPUTE_BATCH = 500
 
 
-def tickets_recompute(ids, *, now: datetime | None = None, after_batch=None) -> int:
+RECOMPUTED = "our SLA clocks were computed again"  # the reason of a recompute no edit asked for
+
+
+def tickets_recompute(ids, *, now: datetime | None = None, after_batch=None, reason: str = "") -> int:
     """Recompute the clock columns of these tickets where they are still active, in batches of
     RECOMPUTE_BATCH, each in its own transaction with its tickets locked (a service changing one
     at the same time is waited for, then recomputed after it), `after_batch()` called after each.
-    Recorded crossings stand. Running it twice changes nothing. Returns how many it recomputed."""
+    Recorded crossings stand. Running it twice changes nothing. A ticket whose deadline given to the
+    customer moved gets a DEADLINE_MOVED event saying from when to when, and why (`reason`, the
+    edit's). Returns how many it recomputed."""
     ids, done = sorted(set(ids)), 0
     for i in range(0, len(ids), RECOMPUTE_BATCH):
-        done += _recompute_batch(ids[i : i + RECOMPUTE_BATCH], now=now or timezone.now())
+        done += _recompute_batch(ids[i : i + RECOMPUTE_BATCH], now=now or timezone.now(), reason=reason or RECOMPUTED)
         if after_batch is not None:
             after_batch()
     return done
 
 
 @transaction.atomic
-def _recompute_batch(ids, *, now: datetime) -> int:
+def _recompute_batch(ids, *, now: datetime, reason: str) -> int:
     tickets = list(
         Ticket.objects.filter(pk__in=ids, status__in=Ticket.ACTIVE).select_for_update(of=("self",)).order_by("pk")
     )
@@ -117,15 +122,42 @@ def _recompute_batch(ids, *, now: datetime) -> int:
     rows = clock_rows([t.pk for t in tickets])
     terms = TermsCache()
     terms.load({t.sla_version_id for t in tickets})
-    moved = []
+    moved, events = [], []
     for t in tickets:
+        given = _deadlines_given(t)
         moved += ticket_recompute(
             t, now=now, terms=terms, pauses=rows[t.pk].pauses, requests=rows[t.pk].requests,
             recorded=rows[t.pk].recorded,
         ).requests  # fmt: skip
+        if changes := _deadlines_moved(given, _deadlines_given(t)):
+            events.append(
+                TicketEvent(
+                    ticket=t, kind=TicketEvent.Kind.DEADLINE_MOVED, at=now, data={"reason": reason, "moved": changes}
+                )
+            )
     save_columns(tickets, deadlines.Columns.FIELDS)
     EscalationRequest.objects.bulk_update(moved, ACK_COLUMNS)
+    TicketEvent.objects.bulk_create(events)  # one statement for the batch, none where nothing moved
     return len(tickets)
+
+
+def _deadlines_given(ticket: Ticket) -> dict[str, datetime | None]:
+    """The deadlines the customer is given and still waits on: the first response until it came,
+    the resolution's target and limit."""
+    given = {name: getattr(ticket, name) for name in TicketEvent.DEADLINE_WORDS}
+    if ticket.first_response_at is not None:
+        given["first_response_due"] = None
+    return given
+
+
+def _deadlines_moved(before: dict, after: dict) -> list[dict]:
+    """[{"deadline", "from", "to"}] of the deadlines that moved from one moment to another (a deadline
+    a pause holds, with no moment, is not one the customer was told a moment of)."""
+    return [
+        {"deadline": name, "from": before[name].isoformat(), "to": after[name].isoformat()}
+        for name in before
+        if before[name] is not None and after[name] is not None and before[name] != after[name]
+    ]
 
 
 def tickets_active_ids() -> list[int]:
@@ -155,10 +187,10 @@ RECOMPUTE_GRACE = timedelta(minutes=2)  # the task's time to run before the swee
 RECOMPUTE_LEASE = timedelta(minutes=10)  # a request the sweep took is taken again after this
 
 
-def recompute_requested(*, calendar_ids=(), version_ids=(), now: datetime) -> DeadlineRecompute:
-    """In the edit's transaction: what it moved, until recompute_run has recomputed it."""
+def recompute_requested(*, calendar_ids=(), version_ids=(), reason: str = "", now: datetime) -> DeadlineRecompute:
+    """In the edit's transaction: what it moved (and why), until recompute_run has recomputed it."""
     return DeadlineRecompute.objects.create(
-        calendar_ids=sorted(calendar_ids), version_ids=sorted(version_ids), due_at=now + RECOMPUTE_GRACE
+        calendar_ids=sorted(calendar_ids), version_ids=sorted(version_ids), reason=reason, due_at=now + RECOMPUTE_GRACE
     )
 
 
@@ -176,7 +208,7 @@ def recompute_run(request_id: int, *, now: datetime | None = None) -> int:
         DeadlineRecompute.objects.filter(pk=request_id).update(due_at=timezone.now() + RECOMPUTE_LEASE)
 
     touched = tickets_touched(calendar_ids=request.calendar_ids, version_ids=request.version_ids)
-    done = tickets_recompute(touched, after_batch=renew)
+    done = tickets_recompute(touched, after_batch=renew, reason=request.reason)
     DeadlineRecompute.objects.filter(pk=request_id).delete()
     return done
 

@@ -20,7 +20,16 @@ from tickets.terms_cache import TermsCache
 
 from . import deadlines
 from .attainment import Attainment, TicketTimes, attainment
-from .models import Attachment, EscalationRequest, SLACrossing, Ticket, TicketCall, TicketMessage, TicketRating
+from .models import (
+    Attachment,
+    EscalationRequest,
+    SLACrossing,
+    Ticket,
+    TicketCall,
+    TicketEvent,
+    TicketMessage,
+    TicketRating,
+)
 
 MONTH_SLACK = timedelta(days=2)  # a month in any timezone lies within its UTC month +- 2 days
 
@@ -137,6 +146,8 @@ def with_presence(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
                 ("has_attachments", Attachment, ""),
                 ("has_escalation_requests", EscalationRequest, ""),
                 ("has_calls", TicketCall, " AND NOT x.internal"),  # the calls shown to the customer
+                # the deadlines an edit of the calendar or terms moved (shown to the customer)
+                ("has_deadline_moves", TicketEvent, f" AND x.kind = '{TicketEvent.Kind.DEADLINE_MOVED}'"),
             )
         }
     )
@@ -150,9 +161,10 @@ SHOWN_PERSON = ("name", "email", "is_staff")
 
 def conversation_for_customer(ticket: Ticket) -> tuple[list, list[TicketMessage | TicketCall]]:
     """The files attached to the ticket itself, and the conversation with each message's files as
-    `m.files` and the calls shown to the customer in their place in time (`is_call`): three queries,
-    whatever the number of messages and calls (one fewer for each the ticket says, through
-    with_presence, that it has none of)."""
+    `m.files`, the calls shown to the customer (`is_call`) and the moves of their deadlines
+    (`is_move`: TicketEvent.Kind.DEADLINE_MOVED, with `m.moves`) in their place in time: four
+    queries, whatever the number of messages, calls and moves (one fewer for each the ticket says,
+    through with_presence, that it has none of)."""
     conversation = list(
         ticket.messages.filter(internal=False)
         .select_related("author")
@@ -162,13 +174,19 @@ def conversation_for_customer(ticket: Ticket) -> tuple[list, list[TicketMessage 
     for a in ticket.attachments.all() if getattr(ticket, "has_attachments", True) else ():
         files.setdefault(a.message_id, []).append(a)
     for m in conversation:
-        m.files, m.is_call, m.at = files.get(m.pk, []), False, m.created_at
+        m.files, m.is_call, m.is_move, m.at = files.get(m.pk, []), False, False, m.created_at
+    extra = []
     if getattr(ticket, "has_calls", True):
         calls = ticket.calls.filter(internal=False).select_related("contact", "logged_by")
         for c in calls.only(*CALL_SHOWN):
-            c.is_call, c.at = True, c.started_at
-            conversation.append(c)
-        conversation.sort(key=lambda item: item.at)
+            c.is_call, c.is_move, c.at = True, False, c.started_at
+            extra.append(c)
+    if getattr(ticket, "has_deadline_moves", True):
+        for e in ticket.events.filter(kind=TicketEvent.Kind.DEADLINE_MOVED).only("at", "data", "ticket_id"):
+            e.is_call, e.is_move, e.moves = False, True, e.deadline_moves()
+            extra.append(e)
+    if extra:
+        conversation = sorted(conversation + extra, key=lambda item: item.at)
     return files.get(None, []), conversation
 
 

@@ -65,10 +65,12 @@ def recompute_deadlines(calendar_ids=(), version_ids=(), everything: bool = Fals
     return recompute.tickets_recompute(ids)
 
 
-def on_terms_moved(sender, *, calendar_ids=(), version_ids=(), **kwargs) -> None:
+def on_terms_moved(sender, *, calendar_ids=(), version_ids=(), reason: str = "", **kwargs) -> None:
     """contracts.calendars.terms_moved: a request written in the edit's transaction, its task
     enqueued once the edit commits (never for a rolled-back one, and never before the worker can
     read it). A task lost (the embedded broker forgets a message a killed worker had taken; a broker
     down at the commit) leaves the request to the minute's SLA sweep."""
-    request = recompute.recompute_requested(calendar_ids=calendar_ids, version_ids=version_ids, now=timezone.now())
+    request = recompute.recompute_requested(
+        calendar_ids=calendar_ids, version_ids=version_ids, reason=reason, now=timezone.now()
+    )
     transaction.on_commit(lambda: recompute_deadlines.delay(request_id=request.pk), robust=True)

@@ -40,12 +40,14 @@ from ..selectors import version_preview
 from ..services import (
     DraftError,
     PublishError,
+    StaleDraftError,
     calendar_closed_dates,
     calendar_closed_dates_audit,
     effective_problem,
     sla_terms_edit,
     sla_version_draft,
     sla_version_publish,
+    version_terms_fingerprint,
 )
 
 
@@ -109,7 +111,7 @@ class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if calendar_frozen(obj):
-            fields += ["published_terms", *WorkingCalendar.CLOCK_FIELDS]
+            fields += ["published_terms", *WorkingCalendar.FROZEN_FIELDS]
         elif clock_locked(request, obj):
             fields += list(WorkingCalendar.CLOCK_FIELDS)
         return fields
@@ -124,7 +126,8 @@ class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
     @admin.display(description="Published terms")
     def published_terms(self, obj):
         return (
-            "Published SLA versions use this calendar: its timezone, holidays and working hours are frozen "
+            "Published SLA versions use this calendar: its name (the support hours customers read), "
+            "timezone, holidays and working hours are frozen "
             "(a change is a new calendar, used by a new draft version). Its closed dates can be edited: "
             "each edit is audited and the open tickets on the calendar get their deadlines again."
         )
@@ -136,11 +139,11 @@ class WorkingCalendarAdmin(AuditedAdmin, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        calendar_closed_dates_audit(
+        reason = calendar_closed_dates_audit(
             calendar=form.instance, before=getattr(request, "_closed_dates_before", {}), actor=request.user
         )
         if change:
-            calendars_edited([form.instance.pk])  # the open tickets on it get their deadlines again
+            calendars_edited([form.instance.pk], reason)  # the open tickets on it get their deadlines again
 
 
 PUBLISH = "contracts.publish_slaversion"
@@ -369,17 +372,25 @@ class SLAVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Publish… (confirm, then the contacts of every contract on the SLA are emailed)", permissions=["publish"])  # fmt: skip
     def publish(self, request, queryset):
         """First a confirmation page: what each version changes against the one before it and who is
-        told. Only its POST (apply=yes) publishes."""
+        told, with the fingerprint of each draft's terms as shown. Only its POST (apply=yes)
+        publishes, and only a draft whose terms are still those (else the page is shown again)."""
         versions = list(queryset.select_related("sla").order_by("sla__name", "number"))
         if request.POST.get("apply") == "yes":
+            stale = []
             for version in versions:
+                seen = request.POST.get(f"terms-{version.pk}", "")
                 try:
-                    sent = sla_version_publish(version=version, actor=request.user)
+                    sent = sla_version_publish(version=version, actor=request.user, seen=seen)
+                except StaleDraftError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    stale.append(version)
                 except PublishError as exc:
                     self.message_user(request, str(exc), messages.ERROR)
                 else:
                     self.message_user(request, f"{version} published; {sent} contact(s) notified.", messages.SUCCESS)
-            return None
+            if not stale:
+                return None
+            versions = stale  # their terms as they are now, to review again
         previews = []
         for version in versions:
             if version.is_published:
@@ -396,6 +407,7 @@ class SLAVersionAdmin(admin.ModelAdmin):
                     "sections": by_section(preview.changes),
                     "problem": problem,
                     "warnings": version_warnings(preview.version),
+                    "fingerprint": version_terms_fingerprint(preview.version),
                 }
             )
         if not previews:

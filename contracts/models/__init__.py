@@ -33,6 +33,7 @@ from .terms import (
     validate_exclusion_causes,
     validate_positive_duration,
     validate_timezone,
+    validate_within_a_year,
 )
 
 __all__ = [
@@ -71,4 +72,5 @@ __all__ = [
     "validate_exclusion_causes",
     "validate_positive_duration",
     "validate_timezone",
+    "validate_within_a_year",
 ]

@@ -31,14 +31,32 @@ def validate_positive_duration(value: timedelta) -> None:
         raise ValidationError("A duration cannot be negative.")
 
 
+# The longest duration a term may hold (a clock, a dwell, the maintenance notice, the annual cap) and
+# the longest claim window: a year. Longer is a typing mistake, not a promise; 10,000 years was saved
+# and broke every ticket filed under it (its deadline falls after year 9999), 999,999,999 days did not
+# fit the database (a 500).
+LONGEST_TERM = timedelta(days=365)
+LONGEST_CLAIM_WINDOW_DAYS = 365
+
+
+def validate_within_a_year(value: timedelta) -> None:
+    if value is not None and value > LONGEST_TERM:
+        raise ValidationError(
+            f"At most a year ({LONGEST_TERM.days} days, e.g. 365 00:00:00); a longer duration cannot be a promise."
+        )
+
+
+DURATION_BOUNDS = [validate_positive_duration, validate_within_a_year]
+
+
 def validate_exclusion_causes(value) -> None:
     if not isinstance(value, list) or any(c not in Cause.values or c == Cause.UNPLANNED for c in value):
         raise ValidationError("Exclusion causes must be a list of known causes (not 'unplanned').")
 
 
 class PublishedTermsError(PermissionError):
-    """A published SLA version, a row of its terms, or the working hours or timezone of a calendar a
-    published version uses, was to be changed or deleted. Published terms never change behind the
+    """A published SLA version, a row of its terms, or the name, working hours or timezone of a
+    calendar a published version uses, was to be changed or deleted. Published terms never change behind the
     customers' backs: a change is a new draft version, published with a summary and an email."""
 
 
@@ -171,8 +189,11 @@ class WorkingCalendar(models.Model):
 
     objects = WorkingCalendarQuerySet.as_manager()
 
-    # What makes the clock, frozen while a published version uses the calendar (the name is not).
+    # What makes the clock, frozen while a published version uses the calendar.
     CLOCK_FIELDS = ("timezone", "always_open", "holiday_country", "holiday_subdivision")
+    # Frozen with it: the name, which customers read as a priority's support availability
+    # ("Mon-Fri 08:00-17:00") in the published terms and which "what changed" compares.
+    FROZEN_FIELDS = ("name", *CLOCK_FIELDS)
 
     class Meta:
         ordering = ["name"]
@@ -182,9 +203,9 @@ class WorkingCalendar(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            stored = WorkingCalendar.objects.filter(pk=self.pk).values(*self.CLOCK_FIELDS).first()
-            if stored and any(stored[f] != getattr(self, f) for f in self.CLOCK_FIELDS):
-                refuse_frozen_calendar([self.pk], "its timezone and public holidays")
+            stored = WorkingCalendar.objects.filter(pk=self.pk).values(*self.FROZEN_FIELDS).first()
+            if stored and any(stored[f] != getattr(self, f) for f in self.FROZEN_FIELDS):
+                refuse_frozen_calendar([self.pk], "its name, timezone and public holidays")
         super().save(*args, **kwargs)
 
     def clean(self):
@@ -295,16 +316,23 @@ class SLAVersion(models.Model):
         WorkingCalendar, on_delete=models.PROTECT, related_name="+", help_text="Business hours shown to customers."
     )
     credit_kind = models.CharField(max_length=20, choices=CreditKind.choices)
-    claim_window_days = models.PositiveSmallIntegerField(default=30)
+    claim_window_days = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[
+            MaxValueValidator(
+                LONGEST_CLAIM_WINDOW_DAYS, f"At most {LONGEST_CLAIM_WINDOW_DAYS} days after the month's end."
+            )
+        ],
+    )
 
-    maintenance_notice = models.DurationField(default=timedelta(hours=48), validators=[validate_positive_duration])
+    maintenance_notice = models.DurationField(default=timedelta(hours=48), validators=DURATION_BOUNDS)
     offpeak_start = models.TimeField(help_text="Local time; the window may cross midnight (22:00-06:00).")
     offpeak_end = models.TimeField()
-    maintenance_annual_cap = models.DurationField(default=timedelta(hours=12), validators=[validate_positive_duration])
+    maintenance_annual_cap = models.DurationField(default=timedelta(hours=12), validators=DURATION_BOUNDS)
 
     # Klart: an escalation request is acknowledged within 4 working hours. Blank: the priority's
     # first-response time applies.
-    escalation_ack_time = models.DurationField(null=True, blank=True, validators=[validate_positive_duration])
+    escalation_ack_time = models.DurationField(null=True, blank=True, validators=DURATION_BOUNDS)
     escalation_ack_calendar = models.ForeignKey(
         WorkingCalendar, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -390,9 +418,9 @@ class PriorityTerm(TermsRow):
         related_name="+",
         help_text="Blank: the same calendar as first response.",
     )
-    first_response = models.DurationField(validators=[validate_positive_duration])
-    resolution_target = models.DurationField(validators=[validate_positive_duration], help_text="Passing it warns.")
-    resolution_limit = models.DurationField(validators=[validate_positive_duration], help_text="Passing it breaches.")
+    first_response = models.DurationField(validators=DURATION_BOUNDS)
+    resolution_target = models.DurationField(validators=DURATION_BOUNDS, help_text="Passing it warns.")
+    resolution_limit = models.DurationField(validators=DURATION_BOUNDS, help_text="Passing it breaches.")
 
     class Meta:
         ordering = ["version", "priority"]
@@ -435,7 +463,7 @@ class EscalationDwell(TermsRow):
     version = models.ForeignKey(SLAVersion, on_delete=models.CASCADE, related_name="escalation_dwells")
     level = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(9)])
     priority = models.CharField(max_length=3, choices=Priority.choices)
-    dwell = models.DurationField(validators=[validate_positive_duration])
+    dwell = models.DurationField(validators=DURATION_BOUNDS)
 
     class Meta:
         ordering = ["version", "level", "priority"]

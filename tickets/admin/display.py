@@ -89,6 +89,9 @@ def event_summary(event: TicketEvent, tz: str) -> str:
         return f"{data.get('rating')}: “{comment}”" if comment else str(data.get("rating"))
     if event.kind == TicketEvent.Kind.ESCALATED:
         return f"level {data.get('from')} → {data.get('to')}" + ("" if event.actor_id is None else " (by staff)")
+    if event.kind == TicketEvent.Kind.DEADLINE_MOVED:
+        moves = "; ".join(f"{words} {in_tz(a, tz)} → {in_tz(b, tz)}" for words, a, b in event.deadline_moves())
+        return f"{moves}: {data.get('reason', '')} (shown to the customer)"
     if event.kind == TicketEvent.Kind.CROSSING and {"clock", "kind", "deadline"} <= data.keys():
         # "deadline" is the moment crossed: an at-risk warning's is when the at-risk share began.
         words = (_word(k, data[k], tz) for k in ("clock", "kind", "deadline"))
