@@ -4,9 +4,6 @@ those reached integrators as "+03:00" where every other time is "Z"."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 import pytest
 import time_machine
 from django.urls import reverse
@@ -15,16 +12,9 @@ from portal.core.webhooks import webhook_endpoint_create
 from portal.models import WebhookDelivery
 from tickets.services import ticket_open
 
+from .test_phone import at, wall
+
 pytestmark = pytest.mark.django_db
-NBO = ZoneInfo("Africa/Nairobi")
-
-
-def at(hour, minute=0, day=11):
-    return datetime(2026, 12, day, hour, minute, tzinfo=NBO)
-
-
-def wall(moment: datetime) -> str:
-    return moment.astimezone(NBO).strftime("%Y-%m-%dT%H:%M")
 
 
 def is_utc(text: str) -> bool:
