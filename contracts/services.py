@@ -250,9 +250,21 @@ def terms_refused(version: SLAVersion) -> str | None:
 
 
 def version_terms_fingerprint(version: SLAVersion) -> str:
-    """A digest of every term of the version (version_terms_snapshot): what a publisher reviewed, to
-    compare with what is published."""
-    text = json.dumps(plain(version_terms_snapshot(version)), sort_keys=True)
+    """A digest of every term of the version (version_terms_snapshot) and of the calendars its clocks
+    run on (their frozen fields, hours and closed dates: a draft's new calendar is still editable):
+    what a publisher reviewed, to compare with what is published."""
+    calendar_ids = {version.business_calendar_id, version.escalation_ack_calendar_id}
+    for ids in version.priorities.values_list("calendar_id", "resolution_calendar_id"):
+        calendar_ids.update(ids)
+    calendars = {
+        c.pk: {
+            **{f: getattr(c, f) for f in WorkingCalendar.FROZEN_FIELDS},
+            "hours": sorted(c.hours.values_list("weekday", "opens", "closes")),
+            "closed": sorted(c.closed_dates.values_list("date", "reason")),
+        }
+        for c in WorkingCalendar.objects.filter(pk__in=calendar_ids - {None})
+    }
+    text = json.dumps(plain({"terms": version_terms_snapshot(version), "calendars": calendars}), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -450,3 +450,24 @@ def test_closed_dates_set_are_audited_and_move_the_open_tickets(
     last = AuditEntry.objects.filter(action="calendar.closed_dates_edited").latest("id")
     assert (last.before, last.after) == ({"closed_dates": {"2026-12-08": "Staff day"}}, {"closed_dates": {}})
     assert Ticket.objects.get(pk=ticket.pk).first_response_due == datetime(2026, 12, 8, 9, 0, tzinfo=NBO)
+
+
+def test_a_draft_calendar_edited_after_the_confirmation_page_is_not_published_unseen(acme_contract):
+    """The fingerprint the confirmation page carries covers the calendars the draft's clocks run on:
+    a new calendar made for the draft is still editable, and its zone or hours changed after the
+    superuser looked were published and emailed unseen."""
+    from contracts.services import StaleDraftError, sla_version_draft, version_terms_fingerprint
+
+    at = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    sla = SLA.objects.get(template_key="kaluari-cloud-backup")
+    with time_machine.travel(at, tick=False):
+        draft = sla_version_draft(sla=sla, effective_on=date(2026, 12, 2), now=at)
+        new = WorkingCalendar.objects.create(name="24x7 (Nairobi, new)", timezone="Africa/Nairobi", always_open=True)
+        draft.priorities.filter(priority="P1").update(calendar=new)
+        seen = version_terms_fingerprint(draft)
+        new.timezone, new.always_open, new.name = "America/New_York", False, "Mon-Fri (New York)"
+        new.save()
+        with pytest.raises(StaleDraftError):
+            sla_version_publish(version=draft, now=at, seen=seen)
+        assert version_terms_fingerprint(draft) != seen
+        sla_version_publish(version=draft, now=at, seen=version_terms_fingerprint(draft))  # what is shown now

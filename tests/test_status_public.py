@@ -257,9 +257,9 @@ def test_a_maintenance_posts_an_update_when_it_starts_and_when_it_ends(client, b
         return [(u["id"], u["status"], u["created_at"], u["body"]) for u in m["incident_updates"]]
 
     scheduled = (f"m{w.pk}-1", "scheduled", "2026-10-30T13:00:00.000Z", "We upgrade the storage cluster.")
-    in_progress = (f"m{w.pk}-1-in_progress", "in_progress", "2026-11-02T13:00:00.000Z",
+    in_progress = (f"m{w.pk}-in_progress", "in_progress", "2026-11-02T13:00:00.000Z",
                    "Scheduled maintenance is currently in progress. We will provide updates as necessary.")  # fmt: skip
-    completed = (f"m{w.pk}-1-completed", "completed", "2026-11-02T15:00:00.000Z",
+    completed = (f"m{w.pk}-completed", "completed", "2026-11-02T15:00:00.000Z",
                  "The scheduled maintenance has been completed.")  # fmt: skip
     m = maintenance()
     assert m["status"] == "scheduled" and updates(m) == [scheduled]
@@ -288,7 +288,7 @@ def test_a_window_corrected_while_in_progress_posts_its_revision_as_in_progress(
     (m,) = get_json(client, "scheduled-maintenances/active")["scheduled_maintenances"]
     assert [(u["id"], u["status"], u["body"]) for u in m["incident_updates"]] == [
         (f"m{w.pk}-2", "in_progress", "It takes an hour longer."),
-        (f"m{w.pk}-2-in_progress", "in_progress",
+        (f"m{w.pk}-in_progress", "in_progress",
          "Scheduled maintenance is currently in progress. We will provide updates as necessary."),
     ]  # fmt: skip
 
@@ -542,3 +542,23 @@ def test_the_page_and_the_json_say_the_same_of_each_impact(client, backup, impac
     assert re.search(rf'<span class="state state-{state}">.*?</span> {label}</span>', html, re.S)
     assert f'class="banner banner-{state}"' in html
     assert {c["id"]: c["status"] for c in get_json(client, "components")["components"]} == {"cloud-backup": component}
+
+
+def test_a_correction_while_running_does_not_post_the_start_again(client, backup, frozen):
+    """The start's update keeps its id through corrections (an integration posts each new id: with
+    the revision in it, "in progress" was posted again at every correction)."""
+    from contracts.maintenance.services import window_update
+
+    w = window([backup], NOW - timedelta(hours=1), NOW + timedelta(hours=1), title="Disk swap")
+
+    def ids():
+        (m,) = get_json(client, "scheduled-maintenances")["scheduled_maintenances"]
+        return [(u["id"], u["status"]) for u in m["incident_updates"]]
+
+    assert ids() == [(f"m{w.pk}-in_progress", "in_progress"), (f"m{w.pk}-1", "scheduled")]
+    frozen.move_to(NOW + timedelta(minutes=10))
+    w = window_update(window=w, title=w.title, description="It takes an hour longer.", services=[backup],
+                      starts_at=w.starts_at, ends_at=NOW + timedelta(hours=2), impact=w.impact)  # fmt: skip
+    after = ids()
+    assert [i for i, _ in after if i.endswith("in_progress")] == [f"m{w.pk}-in_progress"]  # posted once
+    assert (f"m{w.pk}-2", "in_progress") in after  # the correction's own update

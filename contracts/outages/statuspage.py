@@ -228,15 +228,20 @@ def _maintenance_updates(snap: Snapshot, window: MaintenanceWindow, services: li
         for s in services
     ]
     ended = [{**c, "old_status": c["new_status"], "new_status": Component.OPERATIONAL} for c in codes]
-    posted = [(window.published_at, window_status(window, window.published_at), window.description, codes, "")]
+    # The revision's own update carries the revision; the start and the end, one each whatever the
+    # corrections, keep their ids (an integration posts a new id as news: a correction while running
+    # re-posted "in progress").
+    posted = [(window.published_at, window_status(window, window.published_at), window.description, codes,
+               f"m{window.pk}-{window.revision}")]  # fmt: skip
     moves = (("in_progress", window.starts_at, []), ("completed", window.ends_at, ended))
-    posted += [(at, status, MOVES[status], affected, f"-{status}") for status, at, affected in moves if at <= snap.now]
+    posted += [(at, status, MOVES[status], affected, f"m{window.pk}-{status}") for status, at, affected in moves
+               if at <= snap.now]  # fmt: skip
     posted.sort(key=lambda p: (p[0], ORDER.index(p[1])), reverse=True)
     return [
-        {"id": f"m{window.pk}-{window.revision}{suffix}", "status": status, "body": body,
+        {"id": update_id, "status": status, "body": body,
          "incident_id": f"m{window.pk}", "created_at": stamp(at), "updated_at": stamp(at), "display_at": stamp(at),
          "affected_components": affected}
-        for at, status, body, affected, suffix in posted
+        for at, status, body, affected, update_id in posted
     ]  # fmt: skip
 
 
