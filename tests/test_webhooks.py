@@ -559,3 +559,26 @@ def test_two_sweeps_at_once_send_each_delivery_once_and_in_order(receiver, alice
     for endpoint in endpoints:
         mine = [str(d) for d in endpoint.deliveries.order_by("id").values_list("delivery_id", flat=True)]
         assert [i for i in ids if i in mine] == mine  # in order per endpoint
+
+
+def test_an_endpoint_that_dies_during_a_deliverys_retries_is_disabled_and_nothing_is_parked(
+    receiver, endpoint, alice, clock
+):
+    (first,) = emit(endpoint, 1, subject="ticket:1")
+    receiver.script = [503, "ok"]
+    webhooks_send_due()  # ticket 1's event: 503 (a blip)
+    clock.shift(timedelta(seconds=30))
+    (other,) = emit(endpoint, 1, subject="ticket:2")
+    webhooks_send_due()  # ticket 2's event accepted: the last thing the endpoint ever accepts
+    other.refresh_from_db()
+    assert other.status == "delivered"
+    receiver.default = 503  # dead from here on
+    for _ in range(3 * 60):
+        clock.shift(timedelta(minutes=1))
+        webhooks_send_due()
+    first.refresh_from_db()
+    endpoint.refresh_from_db()
+    assert first.attempts >= 8
+    assert not endpoint.enabled, "a dead endpoint stays enabled"
+    assert [m.to for m in OutboxMessage.objects.filter(template="webhook_disabled")] == [alice.email]
+    assert first.status == "pending", f"ticket 1's event was {first.status}"

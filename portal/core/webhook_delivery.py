@@ -16,7 +16,8 @@
   response, a 3xx: redirects are not followed) is retried with backoff (1, 2, 4, ... minutes, at
   most an hour).
 - A delivery that fails its WEBHOOK_MAX_ATTEMPTS-th attempt is the endpoint's failure if the endpoint
-  has accepted nothing since the delivery was recorded: the endpoint is disabled and its
+  has accepted nothing since the delivery was recorded, or has accepted nothing and answered with no
+  answer or a server error since the delivery's previous attempt (its last wait, up to an hour): the endpoint is disabled and its
   organisation's customer admins (the vendor's own endpoint: its support leads) are emailed through
   the outbox; the delivery, like every other one waiting, stays waiting and goes out, in order,
   once the endpoint is re-enabled. A delivery that fails alone (the endpoint accepts others) is
@@ -197,11 +198,17 @@ def _delivered(delivery: WebhookDelivery, now: datetime, code: int, excerpt: str
 
 def _failed(delivery: WebhookDelivery, now: datetime, *, error: str, status_code=None, excerpt: str = "") -> None:
     """Record a failed attempt. At the last (WEBHOOK_MAX_ATTEMPTS), the failure is the endpoint's if
-    it has accepted nothing since the delivery was recorded: it is disabled and the delivery waits
-    with the others for it to be re-enabled. Otherwise the delivery alone fails and is parked."""
+    it has accepted nothing since the delivery was recorded, or was unreachable through its last
+    wait: it is disabled and the delivery waits with the others for it to be re-enabled. Otherwise
+    the delivery alone fails and is parked."""
     last = delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
     with transaction.atomic():
-        endpoint_down = last and _accepted_nothing_since(delivery.endpoint_id, delivery.created_at)
+        endpoint_down = last and (
+            _accepted_nothing_since(delivery.endpoint_id, delivery.created_at)
+            # It accepted another since, then went down (no answer, or a server error, through this
+            # one's last wait): dead, not this delivery's fault. A 4xx is this delivery refused.
+            or (_unreachable(status_code) and _accepted_nothing_since(delivery.endpoint_id, delivery.last_attempt_at))
+        )
         parked = last and not endpoint_down
         log.warning(
             "webhooks: delivery %s to endpoint %s failed (attempt %d%s): %s",
@@ -219,6 +226,12 @@ def _failed(delivery: WebhookDelivery, now: datetime, *, error: str, status_code
         )
         if endpoint_down:
             _disable(delivery.endpoint_id, now, delivery.attempts, error)
+
+
+def _unreachable(status_code: int | None) -> bool:
+    """No answer, a server error, a timeout or a rate limit: the endpoint's state, not a refusal of
+    the delivery."""
+    return status_code is None or status_code >= 500 or status_code in (408, 429)
 
 
 def _accepted_nothing_since(endpoint_id: int, moment: datetime) -> bool:
