@@ -185,7 +185,7 @@ def contract_month(
     version = versions.of_month(contract.sla_id, month)
     if version is None:
         return None
-    start, end = contract_period(contract, month, version.timezone)
+    start, end = contract_period(contract, month, versions)
     sids = services if services is not None else service_ids(contract)
     parts = maintenance.get(contract.pk, ())
     index = outages if isinstance(outages, OutageIndex) else OutageIndex(outages)
@@ -211,12 +211,20 @@ def contract_month(
     }  # fmt: skip
 
 
-def contract_period(contract: Contract, month: date, tz: str) -> tuple[datetime, datetime]:
+def contract_period(contract: Contract, month: date, versions: Versions) -> tuple[datetime, datetime]:
     """The one period a contract-month is judged on (the month-end run, live figures, a claim's
-    preview, re-judging): the calendar month in the terms' zone clipped to the contract's term
-    (portal.domain.dates.term_period). Downtime outside it is no one's: it is dropped, and the
-    total minutes are the period's."""
-    return term_period(month, tz, contract.starts_on, contract.ends_on)
+    preview, re-judging): the calendar month in the zone of the terms that judge it (Versions.of_month)
+    clipped to the contract's term (portal.domain.dates.term_period). Downtime outside it is no
+    one's: it is dropped, and the total minutes are the period's. A month of the contract's that
+    follows one judged in another zone starts where that one ended: a change of terms to a zone
+    further east counted the hours between the two midnights in both months, one further west in
+    neither."""
+    tz = versions.of_month(contract.sla_id, month).timezone
+    start, end = term_period(month, tz, contract.starts_on, contract.ends_on)
+    before = versions.of_month(contract.sla_id, previous_month(month))
+    if before is not None and before.timezone != tz and contract.starts_on < month:
+        start = month_bounds(month.year, month.month, before.timezone)[0]  # the previous month's end there
+    return start, max(start, end)
 
 
 def _uptime(contract, version, versions, start, end, outages, parts):

@@ -249,7 +249,7 @@ def _live(
     version = versions.of_month(contract.sla_id, month)  # contract_month's: its period, in its zone
     if version is None:
         return None
-    start, end = contract_period(contract, month, version.timezone)
+    start, end = contract_period(contract, month, versions)
     until = min(end, now)
     sids = sorted(service_ids(contract) if services is None else services)
     outages = _contract_outages(sids, start, until, now) if sids and until > start else []
@@ -363,7 +363,7 @@ def months_so_far(
             month = local_month(now, version.timezone)
             terms = versions.of_month(c.sla_id, month)  # contract_month's: its period, in its zone
             if terms is not None:
-                months[c.pk] = (month, *contract_period(c, month, terms.timezone))
+                months[c.pk] = (month, *contract_period(c, month, versions))
     running = [c for c in contracts if c.pk in months and months[c.pk][1] < now]
     sids = sorted({s.pk for c in running for s in c.services.all()})
     if not sids:

@@ -4,7 +4,7 @@ under Kaluari v1 (30 days) and Alice was invited to claim until 1 December; a v2
 effective 10 November, then refused her claim on 15 November ("closed at 2026-11-11"), and the
 reminder of 24 November still told her the window closed on 1 December."""
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,7 @@ from contracts.choices import Cause
 from contracts.models import SLA
 from contracts.outages.services import outage_record
 from contracts.services import sla_version_draft, sla_version_publish
-from credits.closing import close_due
+from credits.closing import close_due, close_month
 from credits.models import MonthlyUptime
 from credits.notices import claim_reminders_send
 from credits.selectors import claimable_months
@@ -109,7 +109,6 @@ def test_terms_in_a_zone_further_east_do_not_close_the_month_before_it_ends(acme
     with ten hours still to come, and what they held was never counted."""
     from datetime import UTC
 
-    from credits.closing import close_month
     from credits.figures import contract_month_figures
     from credits.services import ClaimError, claim_check
     from portal.domain.dates import local_midnight
@@ -139,7 +138,38 @@ def test_terms_in_a_zone_further_east_do_not_close_the_month_before_it_ends(acme
     november = MonthlyUptime.objects.get(contract=acme_contract, month=NOV)
     assert (november.sla_version.number, november.period_end) == (1, nairobi_end)
     assert november.down_minutes == 60  # the hour after the run that closed too early
-    # December is v2's, in Auckland.
+    # December is v2's, in Auckland, and starts where November ended: the hours between the two
+    # midnights (30 Nov 11:00-21:00 UTC) are November's alone, the outage's hour counted once.
     assert close_month(month=date(2026, 12, 1), now=datetime(2027, 1, 1, tzinfo=NBO)) == 1
     december = MonthlyUptime.objects.get(contract=acme_contract, month=date(2026, 12, 1))
-    assert (december.sla_version_id, december.period_start) == (draft.pk, draft.effective_from)
+    assert (december.sla_version_id, december.period_start) == (draft.pk, nairobi_end)
+    assert december.down_minutes == 0
+    assert december.period_end == local_midnight(date(2027, 1, 1), "Pacific/Auckland")
+
+
+def test_an_outage_at_a_zone_change_is_downtime_of_one_month_only(acme_contract):
+    """v1 (Nairobi) judges November, v2 (Auckland, from 1 December there) December: the hours
+    between the two midnights belong to November alone (PRODUCT.md: never counted twice)."""
+    from portal.domain.dates import local_midnight
+
+    sla = SLA.objects.get(template_key="kaluari-cloud-backup")
+    published = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    with time_machine.travel(published, tick=False):
+        draft = sla_version_draft(sla=sla, effective_on=date(2026, 12, 2), now=published)
+        draft.timezone = "Pacific/Auckland"
+        draft.effective_from = local_midnight(date(2026, 12, 1), "Pacific/Auckland")  # 30 Nov 11:00 UTC
+        draft.save()
+        sla_version_publish(version=draft, now=published)
+    start = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # 16:00 Nairobi (November), 02:00 Auckland (December)
+    outage_record(
+        title="Storage down", services=acme_contract.services.all(), starts_at=start,
+        ends_at=start + timedelta(hours=1), cause=Cause.UNPLANNED, actor=None, now=start + timedelta(hours=2),
+    )  # fmt: skip
+    close_month(month=date(2026, 11, 1), now=datetime(2026, 12, 1, 1, tzinfo=NBO))
+    close_month(month=date(2026, 12, 1), now=datetime(2027, 1, 1, 1, tzinfo=NBO))
+    november = MonthlyUptime.objects.get(contract=acme_contract, month=date(2026, 11, 1))
+    december = MonthlyUptime.objects.get(contract=acme_contract, month=date(2026, 12, 1))
+    # The hour is downtime once.
+    assert november.down_minutes + december.down_minutes == 60, (november.down_minutes, december.down_minutes)
+    # The periods meet: one month's end is the next one's start.
+    assert november.period_end <= december.period_start, (november.period_end, december.period_start)
